@@ -1,0 +1,148 @@
+"""The command line: parses, calls the library, renders. Errors become one red line here."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import api, console
+from .config import Project, load_project
+from .errors import AssetflowError, UsageError
+from .store import utc_now
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    project_dir: Path | None
+    debug: bool
+    now: dt.datetime
+
+    def project(self, warehouse: str | None = None) -> Project:
+        return load_project(self.project_dir, warehouse)
+
+
+class AssetflowGroup(click.Group):
+    """Turns every AssetflowError into one red line and its exit code, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug")) or os.environ.get("ASSETFLOW_DEBUG") == "1"
+        try:
+            return super().invoke(ctx)
+        except AssetflowError as exc:
+            if debug:
+                raise
+            console.error(exc)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if debug:
+                raise
+            console.error(
+                f"internal error: {type(exc).__name__}: {exc} (re-run with --debug for details)"
+            )
+            ctx.exit(1)
+
+
+def _parse_now(value: str | None) -> dt.datetime:
+    if value is None:
+        return utc_now()
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO timestamp", param_hint="--now") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
+
+
+@click.group(cls=AssetflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--project",
+    "project_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Project folder (default: nearest with [tool.assetflow] in pyproject.toml).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option("--now", "now_text", metavar="TIMESTAMP", help="Pretend it is this UTC time.")
+@click.version_option(package_name="assetflow")
+@click.pass_context
+def cli(ctx: click.Context, project_dir: Path | None, debug: bool, now_text: str | None) -> None:
+    """assetflow: asset-centric, date-partitioned pipelines on DuckDB."""
+    ctx.obj = Options(project_dir, debug, _parse_now(now_text))
+
+
+warehouse_option = click.option(
+    "--warehouse", metavar="PATH", help="DuckDB file (default from [tool.assetflow])."
+)
+
+
+@cli.command()
+@click.argument("selection", nargs=-1)
+@click.option("--partition", metavar="KEY", help="One partition, e.g. 2013-01-15 or 2013-01.")
+@click.option("--from", "range_from", metavar="KEY", help="First partition (inclusive).")
+@click.option("--to", "range_to", metavar="KEY", help="Last partition (inclusive).")
+@warehouse_option
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
+@click.pass_obj
+def materialize(
+    opts: Options,
+    selection: tuple[str, ...],
+    partition: str | None,
+    range_from: str | None,
+    range_to: str | None,
+    warehouse: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Materialize SELECTION (asset names, globs, +upstream, downstream+) over a range."""
+    if as_json and not dry_run:
+        raise UsageError("--json goes with --dry-run")
+    project = opts.project(warehouse)
+    lo, hi = api.resolve_range(project, partition, range_from, range_to)
+    request = api.Request(tuple(selection), lo, hi)
+    if dry_run:
+        outcome = api.materialize(project, request, opts.now, dry_run=True)
+        if as_json:
+            nodes = [
+                {"asset": p.node.asset, "partition": p.node.partition, "reason": p.reason}
+                for p in outcome.plan.nodes
+            ]
+            click.echo(json.dumps({"nodes": nodes}, indent=2))
+        else:
+            console.render_plan(outcome.plan, outcome.graph)
+        return
+    with console.RunProgress() as bar:
+        outcome = api.materialize(
+            project, request, opts.now, on_plan=bar.start, on_result=bar.advance
+        )
+    assert outcome.result is not None
+    console.render_run(outcome.result, outcome.graph)
+    sys.exit(outcome.result.exit_code)
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True, help="How many runs to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@warehouse_option
+@click.pass_obj
+def runs(opts: Options, limit: int, as_json: bool, warehouse: str | None) -> None:
+    """List recent runs, most recent first."""
+    records = api.list_runs(opts.project(warehouse), limit)
+    if as_json:
+        rows = [dataclasses.asdict(r) for r in records]
+        click.echo(json.dumps(rows, indent=2, default=str))
+    else:
+        console.render_runs(records)
+
+
+def main() -> None:
+    cli(prog_name="assetflow")

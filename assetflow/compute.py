@@ -1,0 +1,101 @@
+"""Computing one node: the context, its upstream relations, and the query whose rows it writes.
+
+An SQL asset returns a SELECT over its upstream names; those names are bound to CTEs that read
+exactly the mapped upstream partitions. A Python asset receives the same reads as DuckDB
+relations and returns a `pyarrow.Table` or a relation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from .errors import DefinitionError
+from .graph import InputRange, Node
+from .loader import Definitions
+from .sources import source_sql
+from .specs import AssetSpec
+from .store import PARTITION_COLUMN
+
+RESULT_VIEW = "_af_result"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What an asset function receives as `ctx`."""
+
+    asset: str
+    partition: str
+    start: dt.date | None  # the partition's window, half-open [start, end)
+    end: dt.date | None
+    logical_date: dt.date  # the day the partition is about (its window start)
+    run_id: str
+    conn: duckdb.DuckDBPyConnection = field(repr=False)
+    log: logging.Logger = field(repr=False)
+
+
+def input_sql(rng: InputRange, defs: Definitions, root: Path) -> str:
+    """A SELECT over exactly the upstream partitions in `rng`, without the partition column."""
+    if rng.is_source:
+        spec = defs.sources[rng.name]
+        if not rng.keys:
+            return f"SELECT * FROM ({source_sql(spec, spec.partitions.key(0), root)}) LIMIT 0"
+        return " UNION ALL BY NAME ".join(
+            f"SELECT * FROM ({source_sql(spec, key, root)})" for key in rng.keys
+        )
+    table = f'main."{rng.name}"'
+    if not rng.keys:
+        return f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {table} WHERE false"
+    first, last = rng.keys[0], rng.keys[-1]
+    return (
+        f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {table}"
+        f" WHERE {PARTITION_COLUMN} BETWEEN '{first}' AND '{last}'"
+    )
+
+
+def node_query(
+    spec: AssetSpec,
+    node: Node,
+    inputs: tuple[InputRange, ...],
+    ctx: Context,
+    defs: Definitions,
+    root: Path,
+) -> str:
+    """Call the asset's function and return the SELECT whose rows become the partition."""
+    reads = {rng.name: input_sql(rng, defs, root) for rng in inputs}
+    cur = ctx.conn
+    kwargs: dict[str, Any] = {
+        dep.name: cur.sql(reads[dep.name]) for dep in spec.deps if dep.as_param
+    }
+    if spec.context_param:
+        kwargs[spec.context_param] = ctx
+    result = spec.fn(**kwargs)
+    if isinstance(result, str):
+        ctes = ", ".join(f'"{name}" AS ({sql})' for name, sql in reads.items())
+        prefix = f"WITH {ctes} " if ctes else ""
+        return f"{prefix}SELECT * FROM ({result})"
+    if isinstance(result, pa.Table | pa.RecordBatchReader):
+        cur.register(RESULT_VIEW, result)
+        return f"SELECT * FROM {RESULT_VIEW}"
+    if isinstance(result, duckdb.DuckDBPyRelation):
+        result.create_view(RESULT_VIEW, replace=True)
+        return f"SELECT * FROM {RESULT_VIEW}"
+    raise DefinitionError(
+        f"{spec.where}: asset {node} returned {type(result).__name__}",
+        "return SQL text, a pyarrow.Table or a DuckDB relation",
+    )
+
+
+def release(cur: duckdb.DuckDBPyConnection) -> None:
+    """Drop what node_query registered on the cursor."""
+    try:
+        cur.unregister(RESULT_VIEW)
+    except duckdb.Error:
+        pass
+    cur.execute(f"DROP VIEW IF EXISTS {RESULT_VIEW}")

@@ -1,0 +1,79 @@
+"""Project configuration: `[tool.assetflow]` in the nearest pyproject.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+
+class Settings(BaseModel):
+    """Validated `[tool.assetflow]` table. Paths are relative to the project root."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    definitions: str = "definitions"
+    warehouse: str = "warehouse/warehouse.duckdb"
+    range_from: str | None = Field(default=None, alias="from")
+    range_to: str | None = Field(default=None, alias="to")
+
+
+class Project(BaseModel):
+    """Where a project lives and how it is configured."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    root: Path
+    settings: Settings
+
+    @property
+    def definitions_dir(self) -> Path:
+        return self.root / self.settings.definitions
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.root / self.settings.warehouse
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.warehouse_path.parent / "logs"
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above `start` whose pyproject.toml has `[tool.assetflow]`."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file() and "[tool.assetflow]" in candidate.read_text(encoding="utf-8"):
+            return folder
+    return start
+
+
+def load_project(root: Path | None = None, warehouse: str | None = None) -> Project:
+    """Read the project at `root` (default: found from the current folder)."""
+    root = find_root(Path.cwd()) if root is None else Path(root).resolve()
+    if not root.is_dir():
+        raise ConfigError(f"project folder {root} does not exist")
+    table: dict[str, object] = {}
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{pyproject}: invalid TOML: {exc}") from None
+        table = data.get("tool", {}).get("assetflow", {})
+    try:
+        settings = Settings.model_validate(table)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "[tool.assetflow]"
+        raise ConfigError(
+            f"{pyproject}: [tool.assetflow] {key}: {first['msg']}",
+            "known keys: definitions, warehouse, from, to",
+        ) from None
+    if warehouse is not None:
+        settings = settings.model_copy(update={"warehouse": str(Path(warehouse).resolve())})
+    return Project(root=root, settings=settings)

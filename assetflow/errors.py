@@ -1,0 +1,59 @@
+"""One error root. Each subclass carries a hint and the exit code the CLI uses."""
+
+from __future__ import annotations
+
+
+class AssetflowError(Exception):
+    """Root of every error assetflow reports to a user as one line."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(AssetflowError):
+    """Bad input on the command line or in configuration."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """`[tool.assetflow]` in pyproject.toml is wrong."""
+
+
+class PartitionKeyError(UsageError):
+    """A partition key that does not exist or does not parse."""
+
+
+class SelectionError(UsageError):
+    """An asset selection that matches nothing or names an unknown asset."""
+
+
+class DefinitionError(UsageError):
+    """A mistake in the user's definitions: found at load or when an asset runs."""
+
+
+class UpstreamMissingError(UsageError):
+    """The selection reads nodes that were never materialized."""
+
+
+class WarehouseLockedError(AssetflowError):
+    """Another process holds the warehouse file."""
+
+
+class DataError(AssetflowError):
+    """Raised by an asset (or by assetflow) when the data itself is wrong. Never retried."""
+
+
+class SourceMissingError(DataError):
+    """A source partition an asset reads has no data."""
+
+
+class RunFailedError(AssetflowError):
+    """A run ended with failed nodes; the summary was already shown."""

@@ -1,0 +1,110 @@
+"""The asset graph (networkx) and the node graph (asset x partition) derived from mappings.
+
+Pure: no I/O. The node graph is implicit: nodes are enumerated per asset and the inputs of a
+node are computed from its mappings, so millions of nodes never become Python objects at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from dataclasses import dataclass
+
+import networkx as nx
+
+from .errors import DefinitionError, SelectionError
+from .loader import Definitions
+from .partitions import map_partition, parse_date_or_month
+
+
+@dataclass(frozen=True, order=True)
+class Node:
+    asset: str
+    partition: str
+
+    def __str__(self) -> str:
+        return f"{self.asset}[{self.partition}]"
+
+
+@dataclass(frozen=True)
+class InputRange:
+    """The upstream partitions (a contiguous key range) one node reads from one dependency."""
+
+    name: str
+    keys: tuple[str, ...]
+    clipped: bool
+    is_source: bool
+
+
+class AssetGraph:
+    """Assets and sources as a DAG; edges point from upstream to downstream."""
+
+    def __init__(self, defs: Definitions) -> None:
+        self.defs = defs
+        graph = nx.DiGraph()
+        graph.add_nodes_from(defs.sources)
+        graph.add_nodes_from(defs.assets)
+        for spec in defs.assets.values():
+            for dep in spec.deps:
+                graph.add_edge(dep.name, spec.name)
+        try:
+            cycle = nx.find_cycle(graph)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            path = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
+            first = defs.assets[cycle[0][0]]
+            raise DefinitionError(f"{first.where}: dependency cycle: {path}")
+        self.graph = graph
+        self.order: tuple[str, ...] = tuple(
+            n for n in nx.lexicographical_topological_sort(graph) if n in defs.assets
+        )
+
+    # -- selection ----------------------------------------------------------------------
+    def select(self, patterns: list[str] | tuple[str, ...]) -> list[str]:
+        """Asset names matching `name`, globs, `+name` (with upstream), `name+` (downstream)."""
+        if not patterns:
+            return list(self.order)
+        chosen: set[str] = set()
+        for raw in patterns:
+            pattern = raw.strip()
+            up, down = pattern.startswith("+"), pattern.endswith("+")
+            core = pattern.strip("+")
+            matches = [n for n in self.order if fnmatch.fnmatchcase(n, core)]
+            if not matches:
+                if core in self.defs.sources:
+                    raise SelectionError(f"{core!r} is a source: it is observed, not materialized")
+                raise SelectionError(
+                    f"selection {raw!r} matches no asset",
+                    f"assets: {', '.join(self.order)}",
+                )
+            for name in matches:
+                chosen.add(name)
+                if up:
+                    chosen |= {a for a in nx.ancestors(self.graph, name) if a in self.defs.assets}
+                if down:
+                    chosen |= nx.descendants(self.graph, name)
+        return [n for n in self.order if n in chosen]
+
+    # -- node graph ---------------------------------------------------------------------
+    def nodes_in_range(
+        self, asset: str, lo: str | None, hi: str | None, now: dt.datetime
+    ) -> list[Node]:
+        """The asset's partitions whose window lies within [lo, hi] (keys or days, inclusive)."""
+        parts = self.defs.assets[asset].partitions
+        lo_date = parse_date_or_month(lo)[0] if lo else None
+        hi_date = parse_date_or_month(hi)[1] if hi else None
+        return [Node(asset, parts.key(i)) for i in parts.indexes_within(lo_date, hi_date, now)]
+
+    def inputs(self, node: Node, now: dt.datetime) -> list[InputRange]:
+        """What one node reads: for each dependency, the mapped (and clipped) upstream keys."""
+        spec = self.defs.assets[node.asset]
+        index = spec.partitions.index(node.partition)
+        out = []
+        for dep in spec.deps:
+            upstream = self.defs.spec(dep.name)
+            mapped = map_partition(dep.mapping, spec.partitions, index, upstream.partitions, now)
+            keys = tuple(upstream.partitions.key(i) for i in range(mapped.first, mapped.last + 1))
+            is_source = dep.name in self.defs.sources
+            out.append(InputRange(dep.name, keys, mapped.clipped, is_source))
+        return out

@@ -1,0 +1,125 @@
+"""Load a definitions folder: import each module, collect assets and sources, validate them.
+
+Every mistake becomes one DefinitionError naming the file and the asset.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+import traceback
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import AssetflowError, DefinitionError
+from .partitions import mapping_problem
+from .specs import AssetSpec, SourceSpec, _short
+
+_load_counter = itertools.count()
+
+# SQL keywords an asset name must not be: upstream names are used unquoted in SQL.
+_RESERVED = frozenset(
+    "all analyse analyze and any array as asc asymmetric both case cast check collate column "
+    "constraint create default deferrable desc describe distinct do else end except false "
+    "fetch for foreign from grant group having in initially intersect into lateral leading "
+    "limit not null offset on only or order pivot placing primary qualify references "
+    "returning select show summarize symmetric table then to trailing true union unique "
+    "unpivot using variadic when where window with".split()
+)
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """Everything a project declares, by name, in a deterministic order."""
+
+    assets: dict[str, AssetSpec]
+    sources: dict[str, SourceSpec]
+
+    def spec(self, name: str) -> AssetSpec | SourceSpec:
+        return self.assets.get(name) or self.sources[name]
+
+
+def load_definitions(folder: Path) -> Definitions:
+    """Import every `*.py` in `folder` (sorted) and validate what they declare."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DefinitionError(
+            f"definitions folder {folder} not found",
+            "set `definitions` in [tool.assetflow] of pyproject.toml",
+        )
+    package = f"_assetflow_definitions_{next(_load_counter)}"
+    module = types.ModuleType(package)
+    module.__path__ = [str(folder)]
+    sys.modules[package] = module
+    found: list[AssetSpec | SourceSpec] = []
+    for file in sorted(folder.glob("*.py")):
+        if file.name == "__init__.py":
+            continue
+        found.extend(_import_specs(package, file))
+    return validate(found)
+
+
+def _import_specs(package: str, file: Path) -> list[AssetSpec | SourceSpec]:
+    name = f"{package}.{file.stem}"
+    if name in sys.modules:  # already imported by a sibling module
+        module = sys.modules[name]
+    else:
+        spec = importlib.util.spec_from_file_location(name, file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except AssetflowError:
+            raise
+        except Exception as exc:  # a user's module failing to import, whatever the cause
+            line = _line_in(file, exc)
+            raise DefinitionError(
+                f"{_short(str(file))}{line}: cannot import: {type(exc).__name__}: {exc}"
+            ) from exc
+    return [v for v in vars(module).values() if isinstance(v, AssetSpec | SourceSpec)]
+
+
+def _line_in(file: Path, exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f":{exc.lineno}"
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if Path(frame.filename) == file:
+            return f":{frame.lineno}"
+    return ""
+
+
+def validate(found: list[AssetSpec | SourceSpec]) -> Definitions:
+    """Check names, duplicates, dependencies and mappings; order everything by name."""
+    by_name: dict[str, AssetSpec | SourceSpec] = {}
+    for spec in found:
+        other = by_name.get(spec.name)
+        if other is not None and other is not spec:
+            raise DefinitionError(
+                f"{spec.where}: duplicate asset name {spec.name!r}, also defined at {other.where}"
+            )
+        if spec.name in _RESERVED:
+            raise DefinitionError(
+                f"{spec.where}: {spec.name}: invalid name: {spec.name!r} is an SQL keyword"
+            )
+        by_name[spec.name] = spec
+    assets = {n: s for n, s in sorted(by_name.items()) if isinstance(s, AssetSpec)}
+    sources = {n: s for n, s in sorted(by_name.items()) if isinstance(s, SourceSpec)}
+    for spec in assets.values():
+        for dep in spec.deps:
+            upstream = by_name.get(dep.name)
+            if upstream is None:
+                what = "parameter" if dep.as_param else "deps= entry"
+                raise DefinitionError(
+                    f"{spec.where}: {spec.name}: unknown dependency {dep.name!r} ({what})",
+                    f"known: {', '.join(sorted(by_name)) or 'none'}",
+                )
+            problem = mapping_problem(dep.mapping, spec.partitions, upstream.partitions)
+            if problem:
+                raise DefinitionError(
+                    f"{spec.where}: {spec.name}: mapping for {dep.name!r} does not fit "
+                    f"({spec.partitions.describe()} <- {upstream.partitions.describe()}): {problem}"
+                )
+    return Definitions(assets=assets, sources=sources)

@@ -1,0 +1,77 @@
+"""Observing sources (a version per partition) and the SQL that reads a source partition."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import AssetflowError, DefinitionError
+from .specs import SourceSpec
+from .store import Observation
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What a source function receives for one partition."""
+
+    source: str
+    partition: str
+    start: dt.date | None
+    end: dt.date | None
+    path: str | None  # the partition's file, when the source declares path=
+
+
+def partition_path(spec: SourceSpec, key: str, root: Path) -> Path | None:
+    if spec.path is None:
+        return None
+    return root / spec.path.format(partition=key)
+
+
+def file_version(path: Path) -> str | None:
+    """Content hash of a file (touching it changes nothing), or None when it is absent."""
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
+    except FileNotFoundError:
+        return None
+
+
+def observe(spec: SourceSpec, keys: list[str], root: Path) -> list[Observation]:
+    """The current version of each listed partition of a source."""
+    out = []
+    for key in keys:
+        path = partition_path(spec, key, root)
+        if spec.observe is not None:
+            try:
+                version = spec.observe(key)
+            except AssetflowError:
+                raise
+            except Exception as exc:
+                raise DefinitionError(
+                    f"{spec.where}: source {spec.name}[{key}]: observe failed: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            version = None if version is None else str(version)
+        else:
+            assert path is not None
+            version = file_version(path)
+        detail = str(path.relative_to(root)) if path is not None else ""
+        out.append(Observation(spec.name, key, version, detail))
+    return out
+
+
+def source_sql(spec: SourceSpec, key: str, root: Path) -> str:
+    """The SELECT that reads one partition of a source, from the source's function."""
+    index = spec.partitions.index(key)
+    start, end = spec.partitions.window(index)
+    path = partition_path(spec, key, root)
+    ctx = SourceContext(spec.name, key, start, end, None if path is None else str(path))
+    result = spec.fn(ctx)
+    if not isinstance(result, str):
+        raise DefinitionError(
+            f"{spec.where}: source {spec.name} returned {type(result).__name__}",
+            "a source function returns SQL text",
+        )
+    return result

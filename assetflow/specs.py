@@ -1,0 +1,222 @@
+"""What a user declares: `@asset` and `@source`, and the frozen specs they produce.
+
+Dependencies come from parameter names (a parameter named `ctx` or `context` receives the
+run context); `deps=` adds a partition mapping for a parameter or declares a dependency
+that is not a parameter.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import re
+import textwrap
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import DefinitionError
+from .partitions import Mapping, Partitions, Window, unpartitioned
+
+CONTEXT_PARAMS = ("ctx", "context")
+NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Dep:
+    name: str
+    mapping: Mapping
+    as_param: bool  # passed to the function as an argument
+
+
+@dataclass(frozen=True)
+class AssetSpec:
+    name: str
+    fn: Callable[..., Any] = field(repr=False, compare=False)
+    partitions: Partitions
+    deps: tuple[Dep, ...]
+    code_version: str
+    file: str
+    line: int
+    description: str = ""
+    context_param: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """An external input: observed for a version, read through its function, never written."""
+
+    name: str
+    fn: Callable[..., Any] = field(repr=False, compare=False)
+    partitions: Partitions
+    path: str | None  # landing pattern with `{partition}`, relative to the project root
+    observe: Callable[[str], str | None] | None = field(repr=False, compare=False)
+    file: str
+    line: int
+    description: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def _location(fn: Callable[..., Any]) -> tuple[str, int]:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return "<unknown>", 0
+    return code.co_filename, code.co_firstlineno
+
+
+def _fail(fn: Callable[..., Any], name: str, message: str) -> DefinitionError:
+    file, line = _location(fn)
+    return DefinitionError(f"{_short(file)}:{line}: {name}: {message}")
+
+
+def _short(file: str) -> str:
+    try:
+        return str(Path(file).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return file
+
+
+def _check_name(fn: Callable[..., Any], name: str) -> None:
+    if not NAME_PATTERN.match(name):
+        raise _fail(
+            fn,
+            name,
+            "invalid name: use lowercase letters, digits and underscores, "
+            "starting with a letter or underscore (at most 63 characters)",
+        )
+
+
+def asset(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    partitions: Partitions | None = None,
+    deps: dict[str, Mapping] | Iterable[str] | None = None,
+    code_version: str | None = None,
+    description: str | None = None,
+) -> Any:
+    """Declare an asset. The function returns SQL (a SELECT over its upstream names),
+    a `pyarrow.Table`, or a DuckDB relation.
+    """
+
+    def decorate(func: Callable[..., Any]) -> AssetSpec:
+        asset_name = name or func.__name__
+        _check_name(func, asset_name)
+        parts = partitions if partitions is not None else unpartitioned()
+        if not isinstance(parts, Partitions):
+            raise _fail(func, asset_name, "partitions= must be daily(...), monthly(...) or None")
+        params = list(inspect.signature(func).parameters)
+        context_param = next((p for p in params if p in CONTEXT_PARAMS), None)
+        upstream_params = [p for p in params if p not in CONTEXT_PARAMS]
+        mappings = _normalise_deps(func, asset_name, deps)
+        dep_list = [Dep(p, mappings.pop(p, Window()), True) for p in upstream_params]
+        dep_list += [Dep(n, m, False) for n, m in sorted(mappings.items())]
+        file, line = _location(func)
+        version = code_version or fingerprint(func, parts, dep_list)
+        return AssetSpec(
+            name=asset_name,
+            fn=func,
+            partitions=parts,
+            deps=tuple(dep_list),
+            code_version=version,
+            file=_short(file),
+            line=line,
+            description=description or inspect.getdoc(func) or "",
+            context_param=context_param,
+        )
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def source(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    partitions: Partitions | None = None,
+    path: str | None = None,
+    observe: Callable[[str], str | None] | None = None,
+    description: str | None = None,
+) -> Any:
+    """Declare a source. With `path` (a pattern like `landing/flights/{partition}.csv`) its
+    version is the file's content hash and `ctx.path` is the file; otherwise pass
+    `observe(partition_key) -> version or None`.
+    """
+
+    def decorate(func: Callable[..., Any]) -> SourceSpec:
+        source_name = name or func.__name__
+        _check_name(func, source_name)
+        if path is None and observe is None:
+            raise _fail(func, source_name, "a source needs path= or observe=")
+        parts = partitions if partitions is not None else unpartitioned()
+        if path is not None and parts.unit != "none" and "{partition}" not in path:
+            raise _fail(func, source_name, "path= of a partitioned source needs {partition}")
+        file, line = _location(func)
+        return SourceSpec(
+            name=source_name,
+            fn=func,
+            partitions=parts,
+            path=path,
+            observe=observe,
+            file=_short(file),
+            line=line,
+            description=description or inspect.getdoc(func) or "",
+        )
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def _normalise_deps(
+    fn: Callable[..., Any], name: str, deps: dict[str, Mapping] | Iterable[str] | None
+) -> dict[str, Mapping]:
+    if deps is None:
+        return {}
+    if isinstance(deps, dict):
+        out = dict(deps)
+    elif isinstance(deps, str):
+        out = {deps: Window()}
+    else:
+        out = {d: Window() for d in deps}
+    for dep_name, mapping in out.items():
+        if not isinstance(dep_name, str):
+            raise _fail(fn, name, f"deps= keys must be asset names, got {dep_name!r}")
+        if mapping is None:
+            out[dep_name] = Window()
+        elif not isinstance(mapping, Mapping):
+            raise _fail(fn, name, f"deps[{dep_name!r}] must be window(...) or all_partitions()")
+    return out
+
+
+def fingerprint(fn: Callable[..., Any], partitions: Partitions, deps: list[Dep]) -> str:
+    """Code version: the function's AST (no decorators, docstring, comments or layout)
+    plus the declaration arguments that change what it computes."""
+    try:
+        source_text = textwrap.dedent(inspect.getsource(fn))
+        tree = ast.parse(source_text)
+    except (OSError, TypeError, SyntaxError):
+        body = getattr(getattr(fn, "__code__", None), "co_code", b"")
+        return hashlib.sha256(bytes(body)).hexdigest()[:16]
+    node = tree.body[0]
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        node.decorator_list = []
+        node.name = "_"
+        first = node.body[0] if node.body else None
+        if (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        ):
+            node.body = node.body[1:] or [ast.Pass()]
+    # The partition unit and the mappings change output; extending start or end does not.
+    declaration = repr((partitions.unit, [(d.name, d.mapping) for d in deps]))
+    digest = hashlib.sha256(ast.dump(node, include_attributes=False).encode())
+    digest.update(declaration.encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,289 @@
+"""The state store: the only module that touches assetflow's metadata schema in DuckDB.
+
+Asset tables live in `main`, one per asset, with a `_partition` column. assetflow's own
+tables live in the `assetflow` schema. Writing a node — delete the partition, insert the new
+rows, record the materialization and its inputs — is one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from .errors import DefinitionError, WarehouseLockedError
+
+PARTITION_COLUMN = "_partition"
+SCHEMA_VERSION = "1"
+
+_DDL = """
+CREATE SCHEMA IF NOT EXISTS assetflow;
+CREATE SEQUENCE IF NOT EXISTS assetflow.materialization_ids;
+CREATE TABLE IF NOT EXISTS assetflow.meta (key VARCHAR, value VARCHAR);
+CREATE TABLE IF NOT EXISTS assetflow.runs (
+    run_id VARCHAR, trigger VARCHAR, selection VARCHAR, started_at TIMESTAMP,
+    ended_at TIMESTAMP, status VARCHAR, pid INTEGER, planned INTEGER, succeeded INTEGER,
+    failed INTEGER, skipped INTEGER, message VARCHAR);
+CREATE TABLE IF NOT EXISTS assetflow.materializations (
+    materialization_id BIGINT, run_id VARCHAR, asset VARCHAR, partition VARCHAR,
+    code_version VARCHAR, data_version VARCHAR, row_count BIGINT, clipped VARCHAR,
+    started_at TIMESTAMP, ended_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS assetflow.inputs (
+    materialization_id BIGINT, input VARCHAR, input_partition VARCHAR, input_version VARCHAR);
+CREATE TABLE IF NOT EXISTS assetflow.observations (
+    run_id VARCHAR, source VARCHAR, partition VARCHAR, version VARCHAR, detail VARCHAR,
+    observed_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS assetflow.attempts (
+    run_id VARCHAR, asset VARCHAR, partition VARCHAR, attempt INTEGER, started_at TIMESTAMP,
+    ended_at TIMESTAMP, status VARCHAR, error_class VARCHAR, error_message VARCHAR,
+    log_path VARCHAR);
+"""
+
+_LOCK_PID = re.compile(r"PID (\d+)")
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """Wall-clock time as naive UTC, the form every timestamp is stored in."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Observation:
+    source: str
+    partition: str
+    version: str | None  # None: the partition has no data
+    detail: str
+
+
+@dataclass(frozen=True)
+class NodeWrite:
+    """Everything recorded with one node's data, in its transaction."""
+
+    run_id: str
+    asset: str
+    partition: str
+    code_version: str
+    inputs: tuple[tuple[str, str, str], ...]  # (input, input_partition, input_version)
+    clipped: str | None
+    started_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Written:
+    row_count: int
+    data_version: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    trigger: str
+    selection: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    status: str
+    planned: int
+    succeeded: int
+    failed: int
+    skipped: int
+    message: str | None
+
+
+class Store:
+    """One DuckDB connection to the warehouse, held for a whole command."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, path: Path, clock: Clock) -> None:
+        self.conn = conn
+        self.path = path
+        self.clock = clock
+        self._columns: dict[str, dict[str, str]] = {}
+
+    @classmethod
+    def open(cls, path: Path, clock: Clock | None = None) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            message = str(exc)
+            if "lock" not in message.lower():
+                raise
+            match = _LOCK_PID.search(message)
+            holder = f"process {match.group(1)}" if match else "another process"
+            raise WarehouseLockedError(
+                f"warehouse {path} is in use by {holder}",
+                "wait for it to finish, or stop it",
+            ) from None
+        conn.execute(_DDL)
+        if not conn.execute("SELECT 1 FROM assetflow.meta WHERE key = 'schema'").fetchone():
+            conn.execute("INSERT INTO assetflow.meta VALUES ('schema', ?)", [SCHEMA_VERSION])
+        return cls(conn, path, clock or utc_now)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- runs and attempts -----------------------------------------------------------------
+    def start_run(
+        self, run_id: str, trigger: str, selection: str, started_at: dt.datetime, pid: int
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO assetflow.runs (run_id, trigger, selection, started_at, status, pid)"
+            " VALUES (?, ?, ?, ?, 'running', ?)",
+            [run_id, trigger, selection, started_at, pid],
+        )
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        ended_at: dt.datetime,
+        counts: tuple[int, int, int, int],
+        message: str | None = None,
+    ) -> None:
+        self.conn.execute(
+            "UPDATE assetflow.runs SET status = ?, ended_at = ?, planned = ?, succeeded = ?,"
+            " failed = ?, skipped = ?, message = ? WHERE run_id = ?",
+            [status, ended_at, *counts, message, run_id],
+        )
+
+    def record_attempt(
+        self,
+        run_id: str,
+        node: tuple[str, str],
+        attempt: int,
+        started_at: dt.datetime,
+        ended_at: dt.datetime,
+        status: str,
+        error: BaseException | None = None,
+        log_path: str | None = None,
+    ) -> None:
+        error_class = type(error).__name__ if error else None
+        error_message = str(error).splitlines()[0] if error and str(error) else None
+        self.conn.execute(
+            "INSERT INTO assetflow.attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, *node, attempt, started_at, ended_at, status, error_class,
+             error_message, log_path],
+        )  # fmt: skip
+
+    def list_runs(self, limit: int = 20) -> list[RunRecord]:
+        rows = self.conn.execute(
+            "SELECT run_id, trigger, selection, started_at, ended_at, status,"
+            " coalesce(planned, 0), coalesce(succeeded, 0), coalesce(failed, 0),"
+            " coalesce(skipped, 0), message FROM assetflow.runs"
+            " ORDER BY started_at DESC, run_id DESC LIMIT ?",
+            [limit],
+        ).fetchall()
+        return [RunRecord(*row) for row in rows]
+
+    # -- observations and versions --------------------------------------------------------
+    def record_observations(
+        self, run_id: str, observed_at: dt.datetime, observations: Iterable[Observation]
+    ) -> None:
+        rows = [
+            (run_id, o.source, o.partition, o.version, o.detail, observed_at) for o in observations
+        ]
+        if rows:
+            self.conn.executemany(
+                "INSERT INTO assetflow.observations VALUES (?, ?, ?, ?, ?, ?)", rows
+            )
+
+    def current_versions(self, assets: Iterable[str]) -> dict[tuple[str, str], str]:
+        """The data version of the latest materialization of every node of `assets`."""
+        names = sorted(set(assets))
+        if not names:
+            return {}
+        rows = self.conn.execute(
+            "SELECT asset, partition, arg_max(data_version, materialization_id)"
+            " FROM assetflow.materializations WHERE list_contains(?, asset)"
+            " GROUP BY asset, partition",
+            [names],
+        ).fetchall()
+        return {(a, p): v for a, p, v in rows}
+
+    # -- writing a node -------------------------------------------------------------------
+    def write_node(self, cur: duckdb.DuckDBPyConnection, query: str, write: NodeWrite) -> Written:
+        """Replace one partition with the rows of `query` and record it, atomically."""
+        table = f'main."{write.asset}"'
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE _af_stage AS {query}")
+            columns = self._stage_columns(cur, write.asset)
+            self._ensure_table(cur, write.asset, columns)
+            cur.execute(f"DELETE FROM {table} WHERE {PARTITION_COLUMN} = ?", [write.partition])
+            cur.execute(
+                f"INSERT INTO {table} BY NAME SELECT *, ?::VARCHAR AS {PARTITION_COLUMN}"
+                " FROM _af_stage",
+                [write.partition],
+            )
+            count, row_hash = cur.execute(
+                "SELECT count(*), coalesce(sum(hash(_af_stage)), 0) FROM _af_stage"
+            ).fetchone()
+            schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
+            data_version = hashlib.sha256(f"{schema}|{count}|{row_hash}".encode()).hexdigest()
+            data_version = data_version[:16]
+            self._record(cur, write, count, data_version)
+            cur.execute("DROP TABLE _af_stage")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            self._columns.pop(write.asset, None)  # the rollback may have undone DDL
+            raise
+        return Written(row_count=count, data_version=data_version)
+
+    def _stage_columns(self, cur: duckdb.DuckDBPyConnection, asset: str) -> dict[str, str]:
+        rows = cur.execute("DESCRIBE _af_stage").fetchall()
+        columns = {row[0]: row[1] for row in rows}
+        if PARTITION_COLUMN in columns:
+            raise DefinitionError(
+                f"asset {asset} returns a column named {PARTITION_COLUMN}",
+                "that name is reserved for assetflow's partition key",
+            )
+        return columns
+
+    def _ensure_table(
+        self, cur: duckdb.DuckDBPyConnection, asset: str, columns: dict[str, str]
+    ) -> None:
+        known = self._columns.get(asset)
+        if known is None:
+            rows = cur.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = 'main' AND table_name = ?",
+                [asset],
+            ).fetchall()
+            known = {name: kind for name, kind in rows}
+        if not known:
+            cur.execute(
+                f'CREATE TABLE main."{asset}" AS SELECT *, NULL::VARCHAR AS {PARTITION_COLUMN}'
+                " FROM _af_stage LIMIT 0"
+            )
+            known = {**columns, PARTITION_COLUMN: "VARCHAR"}
+        for name, kind in columns.items():
+            if name not in known:  # a new column: older partitions read NULL until rebuilt
+                cur.execute(f'ALTER TABLE main."{asset}" ADD COLUMN "{name}" {kind}')
+                known = {**known, name: kind}
+        self._columns[asset] = known
+
+    def _record(
+        self, cur: duckdb.DuckDBPyConnection, write: NodeWrite, count: int, data_version: str
+    ) -> None:
+        (materialization_id,) = cur.execute(
+            "SELECT nextval('assetflow.materialization_ids')"
+        ).fetchone()
+        cur.execute(
+            "INSERT INTO assetflow.materializations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [materialization_id, write.run_id, write.asset, write.partition, write.code_version,
+             data_version, count, write.clipped, write.started_at, self.clock()],
+        )  # fmt: skip
+        if write.inputs:
+            names, partitions, versions = (list(column) for column in zip(*write.inputs))
+            cur.execute(
+                "INSERT INTO assetflow.inputs SELECT ?, unnest(?), unnest(?), unnest(?)",
+                [materialization_id, names, partitions, versions],
+            )
+

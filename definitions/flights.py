@@ -1,0 +1,61 @@
+"""Flights: the day's raw flights, delays per carrier, a trailing week and a monthly report."""
+
+from assetflow import asset, monthly, window
+
+from .landing import YEAR_2013
+
+
+@asset(partitions=YEAR_2013)
+def raw_flights(ctx, flights_landing):
+    """The day's departures as landed, typed, with the flight date."""
+    return """
+        SELECT make_date(year, month, day) AS flight_date, carrier, flight, tailnum,
+               origin, dest, dep_time, sched_dep_time, dep_delay, arr_time, sched_arr_time,
+               arr_delay, air_time, distance,
+               strptime(time_hour, '%Y-%m-%dT%H:%M:%SZ') AS scheduled_hour_utc
+        FROM flights_landing
+    """
+
+
+@asset(partitions=YEAR_2013)
+def daily_carrier_delays(ctx, raw_flights):
+    """Per carrier and day: flights, cancellations and delays in minutes."""
+    return """
+        SELECT flight_date, carrier,
+               count(*) AS flights,
+               count(*) FILTER (WHERE dep_time IS NULL) AS cancelled,
+               round(avg(dep_delay), 2) AS avg_dep_delay,
+               count(arr_delay) AS arrivals,
+               sum(arr_delay) AS arr_delay_total,
+               round(avg(arr_delay), 2) AS avg_arr_delay
+        FROM raw_flights
+        GROUP BY flight_date, carrier
+    """
+
+
+@asset(partitions=YEAR_2013, deps={"daily_carrier_delays": window(-6, 0)})
+def rolling_7d_delays(ctx, daily_carrier_delays):
+    """Per carrier: the arrival delay over the seven days ending on the partition's day."""
+    return f"""
+        SELECT DATE '{ctx.partition}' AS day, carrier,
+               sum(flights) AS flights_7d,
+               sum(arrivals) AS arrivals_7d,
+               round(sum(arr_delay_total) / nullif(sum(arrivals), 0), 2) AS avg_arr_delay_7d,
+               count(*) AS days_flown
+        FROM daily_carrier_delays
+        GROUP BY carrier
+    """
+
+
+@asset(partitions=monthly(start="2013-01", end="2013-12"))
+def monthly_carrier_report(ctx, daily_carrier_delays):
+    """Per carrier and month: the days of the month rolled up."""
+    return f"""
+        SELECT '{ctx.partition}' AS month, carrier,
+               sum(flights) AS flights,
+               sum(cancelled) AS cancelled,
+               round(sum(arr_delay_total) / nullif(sum(arrivals), 0), 2) AS avg_arr_delay,
+               count(*) AS days_flown
+        FROM daily_carrier_delays
+        GROUP BY carrier
+    """

@@ -1,0 +1,30 @@
+"""Weather per airport and day, and how departure delays line up with it."""
+
+from assetflow import asset
+
+from .landing import YEAR_2013
+
+
+@asset(partitions=YEAR_2013)
+def weather_daily(ctx, weather_landing):
+    """Per origin airport and day: temperature, precipitation, wind and visibility."""
+    return """
+        SELECT make_date(year, month, day) AS day, origin,
+               round(avg(temp), 2) AS avg_temp_f,
+               round(sum(precip), 2) AS total_precip_in,
+               round(max(wind_speed), 2) AS max_wind_mph,
+               round(min(visib), 2) AS min_visibility_mi,
+               count(*) AS observations
+        FROM weather_landing
+        GROUP BY ALL
+    """
+
+
+@asset(partitions=YEAR_2013)
+def delays_vs_weather(ctx, raw_flights, weather_daily):
+    """A Python asset: departures per origin joined to that day's weather."""
+    per_origin = raw_flights.aggregate(
+        "origin, count(*) AS flights, round(avg(dep_delay), 2) AS avg_dep_delay", "origin"
+    )
+    ctx.log.info("joining %s origins to the weather", per_origin.shape[0])
+    return per_origin.join(weather_daily, "origin", how="left")
