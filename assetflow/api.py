@@ -14,7 +14,7 @@ from .executor import NodeResult, RunContext, RunResult, execute, new_run_id
 from .graph import AssetGraph
 from .loader import load_definitions
 from .partitions import parse_date_or_month
-from .planner import Plan, check_upstreams, plan_materialize
+from .planner import Plan, check_upstreams, plan_materialize, select_nodes
 from .sources import observe
 from .store import Clock, RunRecord, Store, utc_now
 
@@ -66,14 +66,13 @@ def materialize(
     """Plan the request and, unless `dry_run`, run the plan in one recorded run."""
     graph = AssetGraph(load_definitions(project.definitions_dir))
     assets = graph.select(list(request.selection))
+    select_nodes(graph, assets, request.range_from, request.range_to, now)  # validate first
     fresh_warehouse = not project.warehouse_path.exists()
     store = None if dry_run and fresh_warehouse else Store.open(project.warehouse_path, clock)
     try:
         upstream = {d.name for a in assets for d in graph.defs.assets[a].deps}
         versions = store.current_versions([*assets, *upstream]) if store else {}
-        plan = plan_materialize(
-            graph, assets, request.range_from, request.range_to, now, versions
-        )
+        plan = plan_materialize(graph, assets, request.range_from, request.range_to, now, versions)
         observations = [
             o
             for name, keys in plan.source_keys().items()
@@ -91,9 +90,7 @@ def materialize(
         )
         store.start_run(run_id, trigger, selection, clock(), os.getpid())
         store.record_observations(run_id, clock(), observations)
-        run = RunContext(
-            run_id, graph, store, project.root, project.logs_dir, versions, observed
-        )
+        run = RunContext(run_id, graph, store, project.root, project.logs_dir, versions, observed)
         result = execute(plan, run, on_result)
         store.finish_run(run_id, result.status, clock(), result.counts(), result.message)
         return Outcome(graph, plan, result)
@@ -105,7 +102,7 @@ def materialize(
 def list_runs(project: Project, limit: int = 20) -> list[RunRecord]:
     if not project.warehouse_path.exists():
         return []
-    store = Store.open(project.warehouse_path)
+    store = Store.open(project.warehouse_path, read_only=True)
     try:
         return store.list_runs(limit)
     finally:

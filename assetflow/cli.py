@@ -124,9 +124,12 @@ def materialize(
         outcome = api.materialize(
             project, request, opts.now, on_plan=bar.start, on_result=bar.advance
         )
-    assert outcome.result is not None
-    console.render_run(outcome.result, outcome.graph)
-    sys.exit(outcome.result.exit_code)
+    result = outcome.result
+    assert result is not None
+    if result.stopped_by is not None:  # a definition mistake: one line, like any bad input
+        raise result.stopped_by
+    console.render_run(result, outcome.graph)
+    sys.exit(result.exit_code)
 
 
 @cli.command()

@@ -7,6 +7,7 @@ relations and returns a `pyarrow.Table` or a relation.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -94,8 +95,6 @@ def node_query(
 
 def release(cur: duckdb.DuckDBPyConnection) -> None:
     """Drop what node_query registered on the cursor."""
-    try:
+    with contextlib.suppress(duckdb.Error):
         cur.unregister(RESULT_VIEW)
-    except duckdb.Error:
-        pass
     cur.execute(f"DROP VIEW IF EXISTS {RESULT_VIEW}")

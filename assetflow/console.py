@@ -34,8 +34,10 @@ def _ranges(keys: list[str], partitions: Partitions) -> str:
 
 def render_plan(plan: Plan, graph: AssetGraph) -> None:
     table = Table(title=f"Plan: {len(plan.nodes)} nodes", title_justify="left")
-    for column in ("asset", "partitions", "nodes", "reason"):
-        table.add_column(column, justify="right" if column == "nodes" else "left")
+    table.add_column("asset", no_wrap=True)
+    table.add_column("partitions", overflow="fold")
+    table.add_column("nodes", justify="right")
+    table.add_column("reason")
     grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
     for planned in plan.nodes:
         grouped[(planned.node.asset, planned.reason)].append(planned.node.partition)
@@ -82,8 +84,10 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
     for r in result.results:
         by_asset[r.node.asset].append(r)
     table = Table(title=f"Run {result.run_id}", title_justify="left")
-    for column in ("asset", "partitions", "ok", "failed", "skipped", "rows", "seconds"):
-        table.add_column(column, justify="left" if column in ("asset", "partitions") else "right")
+    table.add_column("asset", no_wrap=True)
+    table.add_column("partitions", overflow="fold")
+    for column in ("ok", "failed", "skipped", "rows", "seconds"):
+        table.add_column(column, justify="right")
     for asset, rows in by_asset.items():
         parts = graph.defs.assets[asset].partitions
         ok = [r for r in rows if r.status == "success"]
@@ -107,8 +111,6 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
         f"[{colour}]{result.status}[/]: {ok} of {total} nodes materialized, "
         f"{failed} failed, {skipped} not run"
     )
-    if result.message:
-        error(result.message)
 
 
 def render_runs(runs: list[RunRecord]) -> None:
@@ -116,8 +118,11 @@ def render_runs(runs: list[RunRecord]) -> None:
         out.print("no runs yet")
         return
     table = Table(title="Runs (most recent first)", title_justify="left")
-    for column in ("run", "trigger", "started", "seconds", "status", "nodes", "ok", "failed"):
-        table.add_column(column)
+    table.add_column("run", no_wrap=True)
+    table.add_column("trigger")
+    table.add_column("started (UTC)", no_wrap=True)
+    for column in ("seconds", "status", "nodes", "ok", "failed"):
+        table.add_column(column, justify="left" if column == "status" else "right")
     for run in runs:
         seconds = (run.ended_at - run.started_at).total_seconds() if run.ended_at else None
         table.add_row(

@@ -42,8 +42,12 @@ class RunResult:
     run_id: str
     status: str  # success | failed | interrupted
     results: tuple[NodeResult, ...]
-    message: str | None  # the one-line reason a run stopped early
+    stopped_by: DefinitionError | None  # the mistake that stopped the run early
     exit_code: int
+
+    @property
+    def message(self) -> str | None:
+        return self.stopped_by.one_line() if self.stopped_by else None
 
     def counts(self) -> tuple[int, int, int, int]:
         by = [r.status for r in self.results]
@@ -70,7 +74,7 @@ def execute(
     """Run every planned node in order; never raises for a node's own failure."""
     results: list[NodeResult] = []
     broken: set[tuple[str, str]] = set()  # failed or upstream_failed in this run
-    stop: AssetflowError | None = None
+    stop: DefinitionError | None = None
     status = "success"
     try:
         for planned in plan.nodes:
@@ -93,10 +97,9 @@ def execute(
     if status != "interrupted" and (failed or stop):
         status = "failed"
     exit_code = {"success": 0, "failed": 1, "interrupted": 130}[status]
-    if isinstance(stop, DefinitionError):
+    if stop is not None:
         exit_code = stop.exit_code
-    message = stop.one_line() if stop else None
-    return RunResult(run.run_id, status, tuple(results), message, exit_code)
+    return RunResult(run.run_id, status, tuple(results), stop, exit_code)
 
 
 def describe_error(error: BaseException) -> str:

@@ -5,6 +5,7 @@ Every mistake becomes one DefinitionError naming the file and the asset.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import itertools
 import sys
@@ -15,18 +16,86 @@ from pathlib import Path
 
 from .errors import AssetflowError, DefinitionError
 from .partitions import mapping_problem
-from .specs import AssetSpec, SourceSpec, _short
+from .specs import AssetSpec, SourceSpec
 
 _load_counter = itertools.count()
 
 # SQL keywords an asset name must not be: upstream names are used unquoted in SQL.
 _RESERVED = frozenset(
-    "all analyse analyze and any array as asc asymmetric both case cast check collate column "
-    "constraint create default deferrable desc describe distinct do else end except false "
-    "fetch for foreign from grant group having in initially intersect into lateral leading "
-    "limit not null offset on only or order pivot placing primary qualify references "
-    "returning select show summarize symmetric table then to trailing true union unique "
-    "unpivot using variadic when where window with".split()
+    [
+        "all",
+        "analyse",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "asymmetric",
+        "both",
+        "case",
+        "cast",
+        "check",
+        "collate",
+        "column",
+        "constraint",
+        "create",
+        "default",
+        "deferrable",
+        "desc",
+        "describe",
+        "distinct",
+        "do",
+        "else",
+        "end",
+        "except",
+        "false",
+        "fetch",
+        "for",
+        "foreign",
+        "from",
+        "grant",
+        "group",
+        "having",
+        "in",
+        "initially",
+        "intersect",
+        "into",
+        "lateral",
+        "leading",
+        "limit",
+        "not",
+        "null",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "pivot",
+        "placing",
+        "primary",
+        "qualify",
+        "references",
+        "returning",
+        "select",
+        "show",
+        "summarize",
+        "symmetric",
+        "table",
+        "then",
+        "to",
+        "trailing",
+        "true",
+        "union",
+        "unique",
+        "unpivot",
+        "using",
+        "variadic",
+        "when",
+        "where",
+        "window",
+        "with",
+    ]
 )
 
 
@@ -53,11 +122,16 @@ def load_definitions(folder: Path) -> Definitions:
     module = types.ModuleType(package)
     module.__path__ = [str(folder)]
     sys.modules[package] = module
+    # Messages name files relative to the project root (the folder above definitions/).
+    shown = f"{folder.resolve().parent}/"
     found: list[AssetSpec | SourceSpec] = []
-    for file in sorted(folder.glob("*.py")):
-        if file.name == "__init__.py":
-            continue
-        found.extend(_import_specs(package, file))
+    try:
+        for file in sorted(folder.resolve().glob("*.py")):
+            if file.name != "__init__.py":
+                found.extend(_import_specs(package, file))
+    except DefinitionError as exc:
+        raise DefinitionError(exc.message.replace(shown, ""), exc.hint) from exc
+    found = [dataclasses.replace(s, file=s.file.replace(shown, "")) for s in found]
     return validate(found)
 
 
@@ -77,7 +151,7 @@ def _import_specs(package: str, file: Path) -> list[AssetSpec | SourceSpec]:
         except Exception as exc:  # a user's module failing to import, whatever the cause
             line = _line_in(file, exc)
             raise DefinitionError(
-                f"{_short(str(file))}{line}: cannot import: {type(exc).__name__}: {exc}"
+                f"{file}{line}: cannot import: {type(exc).__name__}: {exc}"
             ) from exc
     return [v for v in vars(module).values() if isinstance(v, AssetSpec | SourceSpec)]
 

@@ -114,9 +114,7 @@ class Partitions:
             )
         return index
 
-    def indexes_within(
-        self, lo: dt.date | None, hi: dt.date | None, now: dt.datetime
-    ) -> range:
+    def indexes_within(self, lo: dt.date | None, hi: dt.date | None, now: dt.datetime) -> range:
         """Indexes of partitions whose whole window lies within [lo, hi) (None = unbounded)."""
         first, last = self.first_index(), self.last_index(now)
         if self.unit == "none":

@@ -44,6 +44,25 @@ class Plan:
         return {name: sorted(k) for name, k in sorted(keys.items())}
 
 
+def select_nodes(
+    graph: AssetGraph,
+    assets: list[str],
+    range_from: str | None,
+    range_to: str | None,
+    now: dt.datetime,
+) -> list[Node]:
+    """The selected nodes in the range, upstream assets first, partitions ascending."""
+    nodes = [
+        node for asset in assets for node in graph.nodes_in_range(asset, range_from, range_to, now)
+    ]
+    if not nodes:
+        raise SelectionError(
+            f"no partitions of {', '.join(assets)} between {range_from or 'the start'} "
+            f"and {range_to or 'now'}"
+        )
+    return nodes
+
+
 def plan_materialize(
     graph: AssetGraph,
     assets: list[str],
@@ -52,17 +71,11 @@ def plan_materialize(
     now: dt.datetime,
     versions: dict[tuple[str, str], str],
 ) -> Plan:
-    """Every selected node in the range, upstream assets first, partitions ascending."""
+    """Every selected node, each with why it runs and what it reads."""
     nodes = []
-    for asset in assets:
-        for node in graph.nodes_in_range(asset, range_from, range_to, now):
-            reason = "requested" if (node.asset, node.partition) in versions else "missing"
-            nodes.append(PlannedNode(node, reason, tuple(graph.inputs(node, now))))
-    if not nodes:
-        raise SelectionError(
-            f"no partitions of {', '.join(assets)} between {range_from or 'the start'} "
-            f"and {range_to or 'now'}"
-        )
+    for node in select_nodes(graph, assets, range_from, range_to, now):
+        reason = "requested" if (node.asset, node.partition) in versions else "missing"
+        nodes.append(PlannedNode(node, reason, tuple(graph.inputs(node, now))))
     return Plan(tuple(assets), range_from, range_to, tuple(nodes))
 
 

@@ -14,7 +14,6 @@ import re
 import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .errors import DefinitionError
@@ -75,14 +74,7 @@ def _location(fn: Callable[..., Any]) -> tuple[str, int]:
 
 def _fail(fn: Callable[..., Any], name: str, message: str) -> DefinitionError:
     file, line = _location(fn)
-    return DefinitionError(f"{_short(file)}:{line}: {name}: {message}")
-
-
-def _short(file: str) -> str:
-    try:
-        return str(Path(file).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return file
+    return DefinitionError(f"{file}:{line}: {name}: {message}")
 
 
 def _check_name(fn: Callable[..., Any], name: str) -> None:
@@ -128,7 +120,7 @@ def asset(
             partitions=parts,
             deps=tuple(dep_list),
             code_version=version,
-            file=_short(file),
+            file=file,
             line=line,
             description=description or inspect.getdoc(func) or "",
             context_param=context_param,
@@ -166,7 +158,7 @@ def source(
             partitions=parts,
             path=path,
             observe=observe,
-            file=_short(file),
+            file=file,
             line=line,
             description=description or inspect.getdoc(func) or "",
         )

@@ -106,10 +106,11 @@ class Store:
         self._columns: dict[str, dict[str, str]] = {}
 
     @classmethod
-    def open(cls, path: Path, clock: Clock | None = None) -> Store:
+    def open(cls, path: Path, clock: Clock | None = None, read_only: bool = False) -> Store:
+        """Open the warehouse; read-only for commands that only look."""
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = duckdb.connect(str(path))
+            conn = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             message = str(exc)
             if "lock" not in message.lower():
@@ -120,6 +121,8 @@ class Store:
                 f"warehouse {path} is in use by {holder}",
                 "wait for it to finish, or stop it",
             ) from None
+        if read_only:
+            return cls(conn, path, clock or utc_now)
         conn.execute(_DDL)
         if not conn.execute("SELECT 1 FROM assetflow.meta WHERE key = 'schema'").fetchone():
             conn.execute("INSERT INTO assetflow.meta VALUES ('schema', ?)", [SCHEMA_VERSION])
@@ -281,9 +284,8 @@ class Store:
              data_version, count, write.clipped, write.started_at, self.clock()],
         )  # fmt: skip
         if write.inputs:
-            names, partitions, versions = (list(column) for column in zip(*write.inputs))
+            names, partitions, versions = (list(c) for c in zip(*write.inputs, strict=True))
             cur.execute(
                 "INSERT INTO assetflow.inputs SELECT ?, unnest(?), unnest(?), unnest(?)",
                 [materialization_id, names, partitions, versions],
             )
-

@@ -1,0 +1,127 @@
+"""The command line as a user meets it: exit codes, one-line errors, JSON, --debug."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import NOW
+
+
+def run_module(project, *args, **kwargs):
+    env = {**os.environ, "COLUMNS": "120"}
+    return subprocess.run(
+        [sys.executable, "-m", "assetflow", "--project", str(project.root), "--now", NOW, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        **kwargs,
+    )
+
+
+def test_python_dash_m_runs_the_cli(diamond):
+    done = run_module(diamond, "materialize")
+    assert done.returncode == 0, done.stderr
+    assert "success: 41 of 41 nodes" in done.stdout
+
+
+def test_errors_have_no_traceback_unless_debug(diamond):
+    diamond.write("definitions/bad.py", "raise ValueError('nope')\n")
+    plain = run_module(diamond, "materialize")
+    assert plain.returncode == 2
+    assert plain.stderr.strip() == "error: definitions/bad.py:1: cannot import: ValueError: nope"
+    debug = run_module(diamond, "--debug", "materialize")
+    assert debug.returncode != 0
+    assert "Traceback" in debug.stderr
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(diamond):
+    result = diamond.run("materialize", "--dry-run", "--from", "2024-01-01", "--to", "2024-01-03")
+    assert result.exit_code == 0, result.output
+    assert "Plan: 12 nodes" in result.output
+    assert "2024-01-01..2024-01-03" in result.output
+    assert not diamond.warehouse.exists()
+
+
+def test_dry_run_json_lists_nodes_in_order(diamond):
+    assert diamond.run("materialize", "doubled", "--partition", "2024-01-01").exit_code == 0
+    result = diamond.run(
+        "materialize", "+combined", "--partition", "2024-01-01", "--dry-run", "--json"
+    )
+    assert result.exit_code == 0
+    nodes = json.loads(result.output)["nodes"]
+    assert nodes == [
+        {"asset": "doubled", "partition": "2024-01-01", "reason": "requested"},
+        {"asset": "shifted", "partition": "2024-01-01", "reason": "missing"},
+        {"asset": "combined", "partition": "2024-01-01", "reason": "missing"},
+    ]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["materialize", "--json"], "--json goes with --dry-run"),
+        (
+            ["materialize", "--partition", "2024-01-01", "--from", "2024-01-01"],
+            "either --partition",
+        ),
+        (["materialize", "--from", "2024-01-05", "--to", "2024-01-01"], "is before --from"),
+        (["materialize", "--partition", "2024-02-30"], "invalid partition key '2024-02-30'"),
+        (["materialize", "--partition", "2023-05-01"], "no partitions of"),
+        (["materialize", "nothing*"], "selection 'nothing*' matches no asset"),
+        (["materialize", "events"], "'events' is a source"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(diamond, args, message):
+    result = diamond.run(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not diamond.warehouse.exists()
+
+
+def test_bad_now_is_rejected(diamond):
+    result = diamond.run("materialize", now="yesterday")
+    assert result.exit_code == 2 and "--now" in result.output
+
+
+def test_selection_globs_and_downstream(diamond):
+    assert diamond.run("materialize").exit_code == 0
+    result = diamond.run(
+        "materialize", "shift*+", "--partition", "2024-01-05", "--dry-run", "--json"
+    )
+    assets = [n["asset"] for n in json.loads(result.output)["nodes"]]
+    assert assets == ["shifted", "combined", "recent"]
+
+
+def test_runs_json(diamond):
+    assert diamond.run("materialize", "doubled").exit_code == 0
+    runs = json.loads(diamond.run("runs", "--json").output)
+    assert [(r["status"], r["planned"], r["succeeded"]) for r in runs] == [("success", 10, 10)]
+
+
+def test_runs_on_a_new_project_says_so(diamond):
+    result = diamond.run("runs")
+    assert result.exit_code == 0 and "no runs yet" in result.output
+
+
+def test_a_second_writer_is_told_who_holds_the_warehouse(diamond):
+    assert diamond.run("materialize", "doubled").exit_code == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(diamond.warehouse)!r}); print('ok', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        started = time.monotonic()
+        result = diamond.run("materialize", "doubled")
+        assert time.monotonic() - started < 5
+        assert result.exit_code == 1
+        assert f"is in use by process {holder.pid}" in result.output
+    finally:
+        holder.kill()
+        holder.wait()

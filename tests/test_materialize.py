@@ -1,0 +1,224 @@
+"""Partition-level overwrite, atomicity and the lineage record, on the diamond fixture."""
+
+from conftest import Project, write_events
+
+TABLES = ("doubled", "shifted", "combined", "recent", "monthly_total")
+
+
+def content(project: Project) -> dict[str, list[tuple]]:
+    return {t: project.query(f'SELECT * FROM "{t}" ORDER BY ALL') for t in TABLES}
+
+
+def test_materializing_twice_gives_identical_tables(diamond):
+    assert diamond.run("materialize").exit_code == 0
+    first = content(diamond)
+    assert diamond.run("materialize").exit_code == 0
+    assert content(diamond) == first
+    assert diamond.query("SELECT count(*) FROM doubled") == [(30,)]
+    duplicates = diamond.query(
+        "SELECT _partition, user_id FROM combined GROUP BY ALL HAVING count(*) > 1"
+    )
+    assert duplicates == []
+
+
+def test_one_partition_is_replaced_and_nothing_else(diamond):
+    assert diamond.run("materialize").exit_code == 0
+    before = diamond.query("SELECT * FROM doubled WHERE _partition <> '2024-01-03' ORDER BY ALL")
+    write_events(diamond, "2024-01-03", [(1, 1000), (4, 4)])
+    result = diamond.run("materialize", "doubled", "--partition", "2024-01-03")
+    assert result.exit_code == 0, result.output
+    after = diamond.query("SELECT * FROM doubled WHERE _partition <> '2024-01-03' ORDER BY ALL")
+    assert after == before
+    assert diamond.query(
+        "SELECT user_id, value FROM doubled WHERE _partition = '2024-01-03' ORDER BY ALL"
+    ) == [(1, 2000), (4, 8)]
+
+
+def test_lineage_records_versions_inputs_and_clipping(diamond):
+    assert diamond.run("materialize").exit_code == 0
+    rows = diamond.query(
+        "SELECT m.asset, m.partition, m.row_count, m.clipped, count(i.input)"
+        " FROM assetflow.materializations m LEFT JOIN assetflow.inputs i USING (materialization_id)"
+        " WHERE m.asset = 'recent' AND m.partition IN ('2024-01-01', '2024-01-05')"
+        " GROUP BY ALL ORDER BY 2"
+    )
+    assert rows == [
+        ("recent", "2024-01-01", 1, "combined window clipped to 2024-01-01..2024-01-01", 1),
+        ("recent", "2024-01-05", 1, None, 3),
+    ]
+    # The input versions recorded are the versions the upstream nodes were written with.
+    mismatched = diamond.query(
+        "SELECT i.* FROM assetflow.inputs i JOIN assetflow.materializations m"
+        " ON m.asset = i.input AND m.partition = i.input_partition"
+        " WHERE i.input_version <> m.data_version"
+    )
+    assert mismatched == []
+    observed = diamond.query(
+        "SELECT count(*), count(version) FROM assetflow.observations WHERE source = 'events'"
+    )
+    assert observed == [(10, 10)]
+    # Source inputs carry the observed file hash.
+    source_inputs = diamond.query(
+        "SELECT DISTINCT i.input_version = o.version FROM assetflow.inputs i"
+        " JOIN assetflow.observations o ON o.source = i.input AND o.partition = i.input_partition"
+    )
+    assert source_inputs == [(True,)]
+
+
+def test_same_data_same_version_changed_data_new_version(diamond):
+    assert diamond.run("materialize").exit_code == 0
+    assert diamond.run("materialize").exit_code == 0
+    versions = diamond.query(
+        "SELECT count(DISTINCT data_version) FROM assetflow.materializations"
+        " WHERE asset = 'doubled' AND partition = '2024-01-02'"
+    )
+    assert versions == [(1,)]
+    write_events(diamond, "2024-01-02", [(1, 3)])
+    assert diamond.run("materialize", "doubled").exit_code == 0
+    versions = diamond.query(
+        "SELECT count(DISTINCT data_version) FROM assetflow.materializations"
+        " WHERE asset = 'doubled' AND partition = '2024-01-02'"
+    )
+    assert versions == [(2,)]
+
+
+FAILING_READER = '''
+import os
+
+import pyarrow as pa
+
+from assetflow import asset, daily
+
+
+@asset(partitions=daily("2024-01-01", "2024-01-10"))
+def streamed(ctx, doubled):
+    """Streams two batches; the second raises when FAIL_STREAM is set."""
+    schema = pa.schema([("user_id", pa.int64()), ("value", pa.int64())])
+
+    def batches():
+        yield pa.record_batch([pa.array([1, 2]), pa.array([10, 20])], schema=schema)
+        if os.environ.get("FAIL_STREAM"):
+            raise RuntimeError("the stream broke half-way")
+        yield pa.record_batch([pa.array([3]), pa.array([30])], schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+'''
+
+
+def test_an_asset_failing_after_producing_rows_leaves_the_previous_partition(diamond, monkeypatch):
+    diamond.write("definitions/streamed.py", FAILING_READER)
+    assert diamond.run("materialize").exit_code == 0
+    before = diamond.query("SELECT * FROM streamed ORDER BY ALL")
+    records = diamond.query("SELECT count(*) FROM assetflow.materializations")
+    assert len(before) == 30
+
+    monkeypatch.setenv("FAIL_STREAM", "1")
+    result = diamond.run("materialize", "streamed", "--partition", "2024-01-04")
+    assert result.exit_code == 1
+    assert "the stream broke half-way" in result.output
+    assert diamond.query("SELECT * FROM streamed ORDER BY ALL") == before
+    assert diamond.query("SELECT count(*) FROM assetflow.materializations") == records
+
+
+def test_sql_failing_mid_query_leaves_the_previous_partition(diamond, monkeypatch):
+    diamond.write(
+        "definitions/checked.py",
+        '''
+        import os
+        from assetflow import asset, daily
+
+        @asset(partitions=daily("2024-01-01", "2024-01-10"))
+        def checked(ctx, doubled):
+            limit = int(os.environ.get("LIMIT", "1000000"))
+            return f"""SELECT user_id, CASE WHEN value > {limit}
+                       THEN error('value ' || value || ' too large') ELSE value END AS value
+                       FROM doubled"""
+        ''',
+    )
+    assert diamond.run("materialize").exit_code == 0
+    before = diamond.query("SELECT * FROM checked ORDER BY ALL")
+    monkeypatch.setenv("LIMIT", "100")
+    result = diamond.run("materialize", "checked")
+    assert result.exit_code == 1
+    assert "too large" in result.output
+    assert diamond.query("SELECT * FROM checked ORDER BY ALL") == before
+
+
+def test_a_python_asset_returning_arrow(diamond):
+    diamond.write(
+        "definitions/arrowy.py",
+        """
+        import pyarrow as pa
+        from assetflow import asset, daily
+
+        @asset(partitions=daily("2024-01-01", "2024-01-10"))
+        def arrowy(ctx, shifted):
+            table = shifted.arrow()
+            if hasattr(table, "read_all"):
+                table = table.read_all()
+            return pa.table({"n": [table.num_rows], "day": [ctx.partition]})
+        """,
+    )
+    assert diamond.run("materialize").exit_code == 0
+    assert diamond.query("SELECT n, day FROM arrowy WHERE _partition = '2024-01-07'") == [
+        (3, "2024-01-07")
+    ]
+
+
+def test_a_data_error_fails_its_node_and_blocks_only_its_downstream(diamond):
+    diamond.write(
+        "definitions/picky.py",
+        """
+        from assetflow import DataError, asset, daily
+
+        DAYS = daily("2024-01-01", "2024-01-10")
+
+        @asset(partitions=DAYS)
+        def picky(ctx, doubled):
+            if ctx.partition == "2024-01-05":
+                raise DataError("2024-01-05 looks wrong")
+            return "SELECT * FROM doubled"
+
+        @asset(partitions=DAYS)
+        def after_picky(ctx, picky):
+            return "SELECT count(*) AS n FROM picky"
+        """,
+    )
+    result = diamond.run("materialize")
+    assert result.exit_code == 1
+    assert "picky[2024-01-05]" in result.output and "looks wrong" in result.output
+    statuses = diamond.query(
+        "SELECT asset, status, count(*) FROM assetflow.attempts"
+        " WHERE asset IN ('picky', 'after_picky') GROUP BY ALL ORDER BY ALL"
+    )
+    assert statuses == [
+        ("after_picky", "success", 9),
+        ("after_picky", "upstream_failed", 1),
+        ("picky", "failed", 1),
+        ("picky", "success", 9),
+    ]
+    assert diamond.query("SELECT count(*) FROM combined") == [(30,)]
+    assert diamond.query("SELECT status FROM assetflow.runs") == [("failed",)]
+
+
+def test_unmaterialized_upstream_is_a_clear_error(diamond):
+    result = diamond.run("materialize", "combined")
+    assert result.exit_code == 2
+    assert "doubled[2024-01-01..2024-01-10] was never materialized" in result.output
+    assert not diamond.query("SELECT * FROM assetflow.runs")
+
+
+def test_with_upstream_selection_materializes_the_chain(diamond):
+    result = diamond.run("materialize", "+combined", "--from", "2024-01-02", "--to", "2024-01-03")
+    assert result.exit_code == 0, result.output
+    rows = diamond.query(
+        "SELECT asset, count(*) FROM assetflow.materializations GROUP BY 1 ORDER BY 1"
+    )
+    assert rows == [("combined", 2), ("doubled", 2), ("shifted", 2)]
+
+
+def test_a_missing_source_file_is_a_clear_error(diamond):
+    (diamond.root / "landing" / "2024-01-04.csv").unlink()
+    result = diamond.run("materialize", "doubled")
+    assert result.exit_code == 2
+    assert "source events has no data for 2024-01-04" in result.output
