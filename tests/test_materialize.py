@@ -222,3 +222,34 @@ def test_a_missing_source_file_is_a_clear_error(diamond):
     result = diamond.run("materialize", "doubled")
     assert result.exit_code == 2
     assert "source events has no data for 2024-01-04" in result.output
+
+
+def test_unpartitioned_asset_reads_every_partition_and_logs(diamond):
+    diamond.write(
+        "definitions/summary.py",
+        '''
+        from assetflow import asset
+
+        @asset
+        def summary(ctx, doubled):
+            ctx.log.info("summarising %s", ctx.partition)
+            return "SELECT count(*) AS n, sum(value) AS total FROM doubled"
+        ''',
+    )
+    result = diamond.run("materialize")
+    assert result.exit_code == 0, result.output
+    assert diamond.query("SELECT n, _partition FROM summary") == [(30, "__all__")]
+    (log_path,) = diamond.query("SELECT log_path FROM assetflow.attempts WHERE asset = 'summary'")[0]
+    assert "summarising __all__" in open(log_path).read()
+    inputs = diamond.query(
+        "SELECT count(*) FROM assetflow.inputs i JOIN assetflow.materializations m"
+        " USING (materialization_id) WHERE m.asset = 'summary'"
+    )
+    assert inputs == [(10,)]
+
+
+def test_warehouse_option_writes_elsewhere(diamond, tmp_path):
+    other = tmp_path / "elsewhere" / "wh.duckdb"
+    result = diamond.run("materialize", "doubled", "--warehouse", str(other))
+    assert result.exit_code == 0, result.output
+    assert other.exists() and not diamond.warehouse.exists()
