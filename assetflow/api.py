@@ -1,27 +1,35 @@
-"""The library entry points the CLI calls: load, plan, run. "now" comes in from the edge."""
+"""The library entry points the CLI calls: load, observe, status, plan, run.
+
+"now" comes in from the edge; nothing here prints.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .config import Project
-from .errors import PartitionKeyError
+from .errors import PartitionKeyError, SelectionError
 from .executor import NodeResult, RunContext, RunResult, execute, new_run_id
-from .graph import AssetGraph
+from .explain import Reason, explain
+from .graph import AssetGraph, Node
+from .intervals import Intervals
+from .lineage import Facts, NodeRecord, first_observed, node_record, read_facts, recorded_inputs
 from .loader import load_definitions
 from .partitions import parse_date_or_month
-from .planner import Plan, check_upstreams, plan_materialize, select_nodes
+from .planner import Plan, check_sources, plan_materialize, select_targets
 from .sources import observe
-from .store import Clock, RunRecord, Store, utc_now
+from .status import StatusReport, compute_status, growing_assets
+from .store import Clock, Observation, RunRecord, Store, utc_now
 
 
 @dataclass(frozen=True)
 class Request:
-    """What to materialize: asset patterns and an inclusive key range (None = unbounded)."""
+    """What to act on: asset patterns and an inclusive key range (None = unbounded)."""
 
     selection: tuple[str, ...] = ()
     range_from: str | None = None
@@ -32,7 +40,21 @@ class Request:
 class Outcome:
     graph: AssetGraph
     plan: Plan
-    result: RunResult | None  # None for a dry run
+    result: RunResult | None  # None for a dry run or an empty plan
+    targets: dict[str, Intervals]
+
+    def selected_nodes(self) -> int:
+        return sum(len(t) for t in self.targets.values())
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything status-like commands show: the graph, sources as observed now, statuses."""
+
+    graph: AssetGraph
+    observations: tuple[Observation, ...]
+    report: StatusReport
+    targets: dict[str, Intervals]
 
 
 def resolve_range(
@@ -52,6 +74,55 @@ def resolve_range(
     return range_from, range_to
 
 
+def load_graph(project: Project) -> AssetGraph:
+    return AssetGraph(load_definitions(project.definitions_dir))
+
+
+def observe_all(project: Project, graph: AssetGraph, now: dt.datetime) -> list[Observation]:
+    """The current version of every partition of every source."""
+    out = []
+    for spec in graph.defs.sources.values():
+        parts = spec.partitions
+        keys = [parts.key(i) for i in range(parts.first_index(), parts.last_index(now) + 1)]
+        out.extend(observe(spec, keys, project.root))
+    return out
+
+
+@contextmanager
+def _open(project: Project, clock: Clock, read_only: bool) -> Iterator[Store | None]:
+    """The warehouse, or None when a read-only command finds none yet."""
+    if read_only and not project.warehouse_path.exists():
+        yield None
+        return
+    store = Store.open(project.warehouse_path, clock, read_only=read_only)
+    try:
+        yield store if store.has_schema() else None
+    finally:
+        store.close()
+
+
+def _snapshot(
+    project: Project, graph: AssetGraph, store: Store | None, request: Request, now: dt.datetime
+) -> Snapshot:
+    assets = graph.select(list(request.selection))
+    targets = select_targets(graph, assets, request.range_from, request.range_to, now)
+    observations = observe_all(project, graph, now)
+    code = {name: spec.code_version for name, spec in graph.defs.assets.items()}
+    if store is None:
+        facts = Facts({}, {}, {}, {}, {})
+    else:
+        facts = read_facts(store, code, observations, growing_assets(graph))
+    report = compute_status(graph, facts, now)
+    return Snapshot(graph, tuple(observations), report, targets)
+
+
+def status(project: Project, request: Request, now: dt.datetime) -> Snapshot:
+    """Status of every node, with sources observed now; writes nothing."""
+    graph = load_graph(project)
+    with _open(project, utc_now, read_only=True) as store:
+        return _snapshot(project, graph, store, request, now)
+
+
 def materialize(
     project: Project,
     request: Request,
@@ -59,51 +130,112 @@ def materialize(
     *,
     clock: Clock = utc_now,
     dry_run: bool = False,
+    force: bool = False,
+    upstream: bool = True,
     trigger: str = "manual",
     on_plan: Callable[[Plan], None] | None = None,
     on_result: Callable[[NodeResult], None] | None = None,
 ) -> Outcome:
-    """Plan the request and, unless `dry_run`, run the plan in one recorded run."""
-    graph = AssetGraph(load_definitions(project.definitions_dir))
-    assets = graph.select(list(request.selection))
-    select_nodes(graph, assets, request.range_from, request.range_to, now)  # validate first
-    fresh_warehouse = not project.warehouse_path.exists()
-    store = None if dry_run and fresh_warehouse else Store.open(project.warehouse_path, clock)
-    try:
-        upstream = {d.name for a in assets for d in graph.defs.assets[a].deps}
-        versions = store.current_versions([*assets, *upstream]) if store else {}
-        plan = plan_materialize(graph, assets, request.range_from, request.range_to, now, versions)
-        observations = [
-            o
-            for name, keys in plan.source_keys().items()
-            for o in observe(graph.defs.sources[name], keys, project.root)
-        ]
-        observed = {(o.source, o.partition): o.version for o in observations}
-        check_upstreams(plan, graph, versions, observed)
+    """Make the request fresh with the minimal plan; run it unless `dry_run`."""
+    graph = load_graph(project)
+    read_only = dry_run
+    with _open(project, clock, read_only) as store:
+        snap = _snapshot(project, graph, store, request, now)
+        plan = plan_materialize(
+            graph,
+            snap.report,
+            snap.targets,
+            now,
+            force=force,
+            upstream=upstream,
+            range_from=request.range_from,
+            range_to=request.range_to,
+        )
+        observed = {(o.source, o.partition): o.version for o in snap.observations}
+        check_sources(plan, graph, observed)
+        if dry_run or store is None or not plan.nodes:
+            return Outcome(graph, plan, None, snap.targets)
         if on_plan:
             on_plan(plan)
-        if dry_run or store is None:
-            return Outcome(graph, plan, None)
-        run_id = new_run_id()
-        selection = json.dumps(
-            {"assets": list(request.selection), "from": plan.range_from, "to": plan.range_to}
-        )
-        store.start_run(run_id, trigger, selection, clock(), os.getpid())
-        store.record_observations(run_id, clock(), observations)
-        run = RunContext(run_id, graph, store, project.root, project.logs_dir, versions, observed)
-        result = execute(plan, run, on_result)
-        store.finish_run(run_id, result.status, clock(), result.counts(), result.message)
-        return Outcome(graph, plan, result)
-    finally:
-        if store is not None:
-            store.close()
+        result = _run(project, graph, store, plan, snap, trigger, on_result)
+        return Outcome(graph, plan, result, snap.targets)
+
+
+def _run(
+    project: Project,
+    graph: AssetGraph,
+    store: Store,
+    plan: Plan,
+    snap: Snapshot,
+    trigger: str,
+    on_result: Callable[[NodeResult], None] | None,
+) -> RunResult:
+    clock = store.clock
+    run_id = new_run_id()
+    selection = json.dumps(
+        {"assets": list(plan.assets), "from": plan.range_from, "to": plan.range_to}
+    )
+    store.start_run(run_id, trigger, selection, clock(), os.getpid())
+    read = plan.source_keys()
+    store.record_observations(
+        run_id, clock(), [o for o in snap.observations if o.partition in read.get(o.source, ())]
+    )
+    upstream = {d.name for p in plan.nodes for d in graph.defs.assets[p.node.asset].deps}
+    versions = store.current_versions([*{p.node.asset for p in plan.nodes}, *upstream])
+    conditional = [(p.node.asset, p.node.partition) for p in plan.nodes if p.conditional]
+    run = RunContext(
+        run_id=run_id,
+        graph=graph,
+        store=store,
+        root=project.root,
+        logs_dir=project.logs_dir,
+        versions=versions,
+        observed={(o.source, o.partition): o.version for o in snap.observations},
+        recorded=recorded_inputs(store, conditional),
+    )
+    result = execute(plan, run, on_result)
+    store.finish_run(run_id, result.status, clock(), result.counts(), result.message)
+    return result
+
+
+def why(project: Project, asset: str, partition: str, now: dt.datetime) -> Reason:
+    """The causes of one node's status, walked back to their roots."""
+    graph = load_graph(project)
+    if asset not in graph.defs.assets:
+        raise SelectionError(f"unknown asset {asset!r}", f"assets: {', '.join(graph.order)}")
+    graph.defs.assets[asset].partitions.validate_key(partition, now)
+    details = {}
+    with _open(project, utc_now, read_only=True) as store:
+        snap = _snapshot(project, graph, store, Request((asset,)), now)
+        details = {(o.source, o.partition): o for o in snap.observations}
+
+        def lookup(node: Node) -> NodeRecord | None:
+            return node_record(store, node.asset, node.partition) if store else None
+
+        def source_info(source: str, key: str) -> str:
+            obs = details.get((source, key))
+            if obs is None:
+                return "no longer observed"
+            what = obs.detail or "observed version"
+            if obs.version is None:
+                return f"{what} is gone"
+            seen = first_observed(store, source, key, obs.version) if store else None
+            return f"{what}, observed {seen:%Y-%m-%d %H:%M:%S}" if seen else f"{what}, new"
+
+        return explain(graph, snap.report, Node(asset, partition), now, lookup, source_info)
+
+
+def record_observations(project: Project, now: dt.datetime) -> list[Observation]:
+    """`assetflow observe`: observe every source partition and record what changed."""
+    graph = load_graph(project)
+    observations = observe_all(project, graph, now)
+    with _open(project, utc_now, read_only=False) as store:
+        assert store is not None
+        changed = store.changed_observations(observations)
+        store.record_observations(None, store.clock(), changed)
+    return changed
 
 
 def list_runs(project: Project, limit: int = 20) -> list[RunRecord]:
-    if not project.warehouse_path.exists():
-        return []
-    store = Store.open(project.warehouse_path, read_only=True)
-    try:
-        return store.list_runs(limit)
-    finally:
-        store.close()
+    with _open(project, utc_now, read_only=True) as store:
+        return store.list_runs(limit) if store is not None else []

@@ -14,7 +14,8 @@ import click
 
 from . import api, console
 from .config import Project, load_project
-from .errors import AssetflowError, UsageError
+from .errors import AssetflowError, SelectionError, UsageError
+from .partitions import UNPARTITIONED
 from .store import utc_now
 
 
@@ -84,12 +85,20 @@ warehouse_option = click.option(
 )
 
 
+def range_options(func: Any) -> Any:
+    func = click.option("--to", "range_to", metavar="KEY", help="Last partition (inclusive).")(func)
+    func = click.option("--from", "range_from", metavar="KEY", help="First partition.")(func)
+    return click.option(
+        "--partition", metavar="KEY", help="One partition, e.g. 2013-01-15 or 2013-01."
+    )(func)
+
+
 @cli.command()
 @click.argument("selection", nargs=-1)
-@click.option("--partition", metavar="KEY", help="One partition, e.g. 2013-01-15 or 2013-01.")
-@click.option("--from", "range_from", metavar="KEY", help="First partition (inclusive).")
-@click.option("--to", "range_to", metavar="KEY", help="Last partition (inclusive).")
+@range_options
 @warehouse_option
+@click.option("--force", is_flag=True, help="Rebuild every selected node, fresh or not.")
+@click.option("--no-upstream", is_flag=True, help="Fail instead of adding stale upstream nodes.")
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
 @click.pass_obj
@@ -100,17 +109,23 @@ def materialize(
     range_from: str | None,
     range_to: str | None,
     warehouse: str | None,
+    force: bool,
+    no_upstream: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Materialize SELECTION (asset names, globs, +upstream, downstream+) over a range."""
+    """Make SELECTION fresh: rebuild exactly its stale and missing nodes, upstream first.
+
+    SELECTION is asset names, globs, +asset (with upstream) and asset+ (with downstream).
+    """
     if as_json and not dry_run:
         raise UsageError("--json goes with --dry-run")
     project = opts.project(warehouse)
     lo, hi = api.resolve_range(project, partition, range_from, range_to)
     request = api.Request(tuple(selection), lo, hi)
+    flags = {"force": force, "upstream": not no_upstream}
     if dry_run:
-        outcome = api.materialize(project, request, opts.now, dry_run=True)
+        outcome = api.materialize(project, request, opts.now, dry_run=True, **flags)
         if as_json:
             nodes = [
                 {"asset": p.node.asset, "partition": p.node.partition, "reason": p.reason}
@@ -122,14 +137,100 @@ def materialize(
         return
     with console.RunProgress() as bar:
         outcome = api.materialize(
-            project, request, opts.now, on_plan=bar.start, on_result=bar.advance
+            project, request, opts.now, on_plan=bar.start, on_result=bar.advance, **flags
         )
     result = outcome.result
-    assert result is not None
+    if result is None:
+        console.nothing_to_do(outcome.selected_nodes())
+        return
     if result.stopped_by is not None:  # a definition mistake: one line, like any bad input
         raise result.stopped_by
     console.render_run(result, outcome.graph)
     sys.exit(result.exit_code)
+
+
+@cli.command()
+@click.argument("selection", nargs=-1)
+@range_options
+@warehouse_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON listing every non-fresh node.")
+@click.pass_obj
+def status(
+    opts: Options,
+    selection: tuple[str, ...],
+    partition: str | None,
+    range_from: str | None,
+    range_to: str | None,
+    warehouse: str | None,
+    as_json: bool,
+) -> None:
+    """Fresh, stale, missing and failed nodes per asset, with their causes."""
+    project = opts.project(warehouse)
+    lo, hi = api.resolve_range(project, partition, range_from, range_to)
+    snap = api.status(project, api.Request(tuple(selection), lo, hi), opts.now)
+    if not as_json:
+        console.render_status(snap.report, snap.targets)
+        return
+    assets = []
+    for asset, scope in snap.targets.items():
+        st = snap.report.assets[asset]
+        nodes = [
+            {"partition": st.partitions.key(i), "status": st.status(i), "causes": st.causes(i)}
+            for i in st.nonfresh & scope
+        ]
+        assets.append({"asset": asset, "counts": st.counts(scope), "nodes": nodes})
+    click.echo(json.dumps({"assets": assets}, indent=2))
+
+
+@cli.command()
+@click.argument("asset")
+@click.argument("partition", required=False)
+@warehouse_option
+@click.option("--json", "as_json", is_flag=True, help="Print the cause tree as JSON.")
+@click.pass_obj
+def why(
+    opts: Options, asset: str, partition: str | None, warehouse: str | None, as_json: bool
+) -> None:
+    """Why ASSET[PARTITION] is not fresh, back to the root causes."""
+    project = opts.project(warehouse)
+    reason = api.why(project, asset, partition or UNPARTITIONED, opts.now)
+    if as_json:
+        click.echo(json.dumps(reason.as_dict(), indent=2))
+        return
+    console.render_why(reason)
+
+
+@cli.command()
+@warehouse_option
+@click.pass_obj
+def observe(opts: Options, warehouse: str | None) -> None:
+    """Observe every source partition now and record what changed."""
+    console.render_observations(api.record_observations(opts.project(warehouse), opts.now))
+
+
+@cli.command()
+@click.argument("asset")
+@click.option("--upstream", "direction", flag_value="upstream", help="Only what ASSET reads.")
+@click.option("--downstream", "direction", flag_value="downstream", help="Only what reads it.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["tree", "dot", "mermaid"]),
+    default="tree",
+    show_default=True,
+)
+@click.pass_obj
+def lineage(opts: Options, asset: str, direction: str | None, fmt: str) -> None:
+    """The asset graph around ASSET: partitioning and mappings, as a tree, DOT or Mermaid."""
+    graph = api.load_graph(opts.project())
+    if asset not in graph.graph:
+        raise SelectionError(f"unknown asset {asset!r}", f"assets: {', '.join(graph.order)}")
+    up, down = direction in (None, "upstream"), direction in (None, "downstream")
+    if fmt == "tree":
+        console.render_lineage(graph, asset, up, down)
+        return
+    names = graph.neighbourhood(asset, up, down)
+    click.echo(graph.to_dot(names) if fmt == "dot" else graph.to_mermaid(names))
 
 
 @cli.command()

@@ -9,13 +9,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.tree import Tree
 
 from .errors import AssetflowError
 from .executor import NodeResult, RunResult
+from .explain import Reason
 from .graph import AssetGraph
+from .intervals import Intervals
 from .partitions import Partitions, compact_ranges
 from .planner import Plan
-from .store import RunRecord
+from .status import AssetStatus, StatusReport
+from .store import Observation, RunRecord
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -33,17 +37,115 @@ def _ranges(keys: list[str], partitions: Partitions) -> str:
 
 
 def render_plan(plan: Plan, graph: AssetGraph) -> None:
-    table = Table(title=f"Plan: {len(plan.nodes)} nodes", title_justify="left")
+    counts = ", ".join(f"{n} {reason}" for reason, n in plan.counts().items())
+    conditional = sum(p.conditional for p in plan.nodes)
+    title = f"Plan: {len(plan.nodes)} nodes ({counts}); {conditional} conditional"
+    table = Table(title=title, title_justify="left")
     table.add_column("asset", no_wrap=True)
     table.add_column("partitions", overflow="fold")
     table.add_column("nodes", justify="right")
     table.add_column("reason")
     grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
     for planned in plan.nodes:
-        grouped[(planned.node.asset, planned.reason)].append(planned.node.partition)
+        reason = planned.reason + (" (verify first)" if planned.conditional else "")
+        grouped[(planned.node.asset, reason)].append(planned.node.partition)
     for (asset, reason), keys in grouped.items():
         parts = graph.defs.assets[asset].partitions
         table.add_row(asset, _ranges(keys, parts), str(len(keys)), reason)
+    out.print(table)
+
+
+def nothing_to_do(fresh: int) -> None:
+    out.print(f"[green]nothing to do[/]: all {fresh:,} selected nodes are fresh")
+
+
+def render_status(report: StatusReport, targets: dict[str, Intervals]) -> None:
+    table = Table(title="Status", title_justify="left")
+    table.add_column("asset", no_wrap=True)
+    for column in ("fresh", "stale", "missing", "failed"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("not fresh: partitions and main cause", overflow="fold")
+    for asset, scope in targets.items():
+        st = report.assets[asset]
+        counts = st.counts(scope)
+        nonfresh = st.nonfresh & scope
+        detail = ""
+        if nonfresh:
+            keys = [st.partitions.key(i) for i in nonfresh]
+            detail = f"{_ranges(keys, st.partitions)} [dim]{_main_cause(st, nonfresh)}[/]"
+        table.add_row(
+            asset, *(_count(counts[c], c) for c in ("fresh", "stale", "missing", "failed")), detail
+        )
+    out.print(table)
+
+
+def _main_cause(st: AssetStatus, nonfresh: Intervals) -> str:
+    """The most common cause among stale nodes, else `failed` or `missing`."""
+    stale = [c for i in nonfresh if st.status(i) == "stale" for c in st.causes(i)]
+    if stale:
+        return max(sorted(set(stale)), key=stale.count)
+    return "failed" if nonfresh & st.failed else "missing"
+
+
+def _count(n: int, column: str) -> str:
+    colour = {"fresh": "green", "stale": "yellow", "missing": "blue", "failed": "red"}[column]
+    return f"[{colour}]{n:,}[/]" if n else "0"
+
+
+def render_why(reason: Reason) -> None:
+    tree = Tree(_why_label(reason))
+    _grow(tree, reason)
+    out.print(tree)
+
+
+def _why_label(reason: Reason) -> str:
+    colour = "green" if reason.status == "fresh" else "yellow"
+    detail = f" [dim]{escape(reason.detail)}[/]" if reason.detail else ""
+    return f"[bold]{escape(reason.subject)}[/] [{colour}]{escape(reason.status)}[/]{detail}"
+
+
+def _grow(tree: Tree, reason: Reason) -> None:
+    for child in reason.children:
+        _grow(tree.add(_why_label(child)), child)
+
+
+def render_lineage(graph: AssetGraph, asset: str, upstream: bool, downstream: bool) -> None:
+    def label(name: str, mapping: str | None = None) -> str:
+        kind = "source" if name in graph.defs.sources else "asset"
+        via = f" [dim]via {mapping}[/]" if mapping else ""
+        return f"[bold]{name}[/] [dim]{kind}, {graph.defs.spec(name).partitions.describe()}[/]{via}"
+
+    if upstream:
+        tree = Tree(label(asset) + " [dim]reads[/]")
+        _upstream_tree(graph, tree, asset, label)
+        out.print(tree)
+    if downstream:
+        tree = Tree(label(asset) + " [dim]is read by[/]")
+        _downstream_tree(graph, tree, asset, label)
+        out.print(tree)
+
+
+def _upstream_tree(graph: AssetGraph, tree: Tree, name: str, label: Any) -> None:
+    spec = graph.defs.assets.get(name)
+    for dep in spec.deps if spec else ():
+        _upstream_tree(graph, tree.add(label(dep.name, dep.mapping.describe())), dep.name, label)
+
+
+def _downstream_tree(graph: AssetGraph, tree: Tree, name: str, label: Any) -> None:
+    for down in sorted(graph.graph.successors(name)):
+        mapping = next(d.mapping for d in graph.defs.assets[down].deps if d.name == name)
+        _downstream_tree(graph, tree.add(label(down, mapping.describe())), down, label)
+
+
+def render_observations(changed: list[Observation]) -> None:
+    if not changed:
+        out.print("no source changed since the last observation")
+        return
+    table = Table(title=f"{len(changed)} source partitions changed", title_justify="left")
+    for column in ("source", "partition", "version", "where"):
+        table.add_column(column)
+    for o in changed:
+        table.add_row(o.source, o.partition, o.version or "[red]gone[/]", o.detail)
     out.print(table)
 
 
@@ -86,7 +188,7 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
     table = Table(title=f"Run {result.run_id}", title_justify="left")
     table.add_column("asset", no_wrap=True)
     table.add_column("partitions", overflow="fold")
-    for column in ("ok", "failed", "skipped", "rows", "seconds"):
+    for column in ("ok", "verified", "failed", "skipped", "rows", "seconds"):
         table.add_column(column, justify="right")
     for asset, rows in by_asset.items():
         parts = graph.defs.assets[asset].partitions
@@ -95,6 +197,7 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
             asset,
             _ranges([r.node.partition for r in rows], parts),
             str(len(ok)),
+            str(sum(r.status == "verified" for r in rows)),
             str(sum(r.status == "failed" for r in rows)),
             str(sum(r.status in ("upstream_failed", "not_run") for r in rows)),
             f"{sum(r.rows or 0 for r in ok):,}",
@@ -105,11 +208,11 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
         if r.status == "failed":
             log = f" — log: {r.log_path}" if r.log_path else ""
             err.print(f"[red]failed[/] {escape(str(r.node))}: {escape(r.error or '')}{log}")
-    total, ok, failed, skipped = result.counts()
+    total, ok, verified, failed, skipped = result.counts()
     colour = {"success": "green", "failed": "red"}.get(result.status, "yellow")
     out.print(
-        f"[{colour}]{result.status}[/]: {ok} of {total} nodes materialized, "
-        f"{failed} failed, {skipped} not run"
+        f"[{colour}]{result.status}[/]: {ok} of {total} nodes materialized, {verified} verified"
+        f" unchanged, {failed} failed, {skipped} not run"
     )
 
 

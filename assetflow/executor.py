@@ -30,7 +30,7 @@ _DATA_ERRORS = (duckdb.ConversionException, duckdb.ConstraintException)
 @dataclass(frozen=True)
 class NodeResult:
     node: Node
-    status: str  # success | failed | upstream_failed | not_run
+    status: str  # success | verified | failed | upstream_failed | not_run
     rows: int | None = None
     seconds: float = 0.0
     error: str | None = None
@@ -49,10 +49,11 @@ class RunResult:
     def message(self) -> str | None:
         return self.stopped_by.one_line() if self.stopped_by else None
 
-    def counts(self) -> tuple[int, int, int, int]:
+    def counts(self) -> tuple[int, int, int, int, int]:
+        """(planned, materialized, verified, failed, not run)."""
         by = [r.status for r in self.results]
         skipped = by.count("upstream_failed") + by.count("not_run")
-        return len(by), by.count("success"), by.count("failed"), skipped
+        return len(by), by.count("success"), by.count("verified"), by.count("failed"), skipped
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class RunContext:
     logs_dir: Path
     versions: dict[tuple[str, str], str]  # current data versions, updated as nodes commit
     observed: dict[tuple[str, str], str | None]
+    # For conditional nodes: the inputs their latest materialization read, with versions.
+    recorded: dict[tuple[str, str], dict[tuple[str, str], str]]
 
 
 def execute(
@@ -82,11 +85,13 @@ def execute(
                 result = NodeResult(planned.node, "not_run")
             elif _reads_broken(planned, broken):
                 result = _record_skip(run, planned)
+            elif planned.conditional and _inputs_unchanged(run, planned):
+                result = _record_verified(run, planned)
             else:
                 result, error = _run_node(run, planned)
                 if isinstance(error, DefinitionError):
                     stop = error
-            if result.status != "success":
+            if result.status not in ("success", "verified"):
                 broken.add((planned.node.asset, planned.node.partition))
             results.append(result)
             if on_result:
@@ -113,9 +118,20 @@ def _reads_broken(planned: PlannedNode, broken: set[tuple[str, str]]) -> bool:
 
 def _record_skip(run: RunContext, planned: PlannedNode) -> NodeResult:
     now = run.store.clock()
-    node = (planned.node.asset, planned.node.partition)
-    run.store.record_attempt(run.run_id, node, 0, now, now, "upstream_failed")
+    run.store.record_attempt(run.run_id, _key(run, planned.node), 0, now, now, "upstream_failed")
     return NodeResult(planned.node, "upstream_failed")
+
+
+def _inputs_unchanged(run: RunContext, planned: PlannedNode) -> bool:
+    """Early cutoff: every input the node would read has the version it was built from."""
+    current = {(name, key): version for name, key, version in _input_versions(run, planned)}
+    return current == run.recorded.get((planned.node.asset, planned.node.partition))
+
+
+def _record_verified(run: RunContext, planned: PlannedNode) -> NodeResult:
+    now = run.store.clock()
+    run.store.record_attempt(run.run_id, _key(run, planned.node), 0, now, now, "verified")
+    return NodeResult(planned.node, "verified")
 
 
 def _node_logger(run: RunContext, node: Node) -> tuple[logging.Logger, Path]:
@@ -154,6 +170,7 @@ def _run_node(run: RunContext, planned: PlannedNode) -> tuple[NodeResult, BaseEx
             run_id=run.run_id,
             asset=node.asset,
             partition=node.partition,
+            partition_index=index,
             code_version=spec.code_version,
             inputs=_input_versions(run, planned),
             clipped=_clipped_note(planned),
@@ -172,13 +189,17 @@ def _run_node(run: RunContext, planned: PlannedNode) -> tuple[NodeResult, BaseEx
             handler.close()
     status = "failed" if error else "success"
     logged = str(log_path) if log_path.exists() else None
-    node_key = (node.asset, node.partition)
     run.store.record_attempt(
-        run.run_id, node_key, 1, started_at, run.store.clock(), status, error, logged
+        run.run_id, _key(run, node), 1, started_at, run.store.clock(), status, error, logged
     )
     seconds = time.perf_counter() - t0
     text = describe_error(error) if error else None
     return NodeResult(node, status, rows, seconds, text, logged), error
+
+
+def _key(run: RunContext, node: Node) -> tuple[str, str, int]:
+    index = run.graph.defs.assets[node.asset].partitions.index(node.partition)
+    return node.asset, node.partition, index
 
 
 def _classify(exc: Exception, where: str, node: Node) -> BaseException:

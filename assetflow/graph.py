@@ -14,7 +14,7 @@ import networkx as nx
 
 from .errors import DefinitionError, SelectionError
 from .loader import Definitions
-from .partitions import map_partition, parse_date_or_month
+from .partitions import map_partition
 
 
 @dataclass(frozen=True, order=True)
@@ -87,15 +87,6 @@ class AssetGraph:
         return [n for n in self.order if n in chosen]
 
     # -- node graph ---------------------------------------------------------------------
-    def nodes_in_range(
-        self, asset: str, lo: str | None, hi: str | None, now: dt.datetime
-    ) -> list[Node]:
-        """The asset's partitions whose window lies within [lo, hi] (keys or days, inclusive)."""
-        parts = self.defs.assets[asset].partitions
-        lo_date = parse_date_or_month(lo)[0] if lo else None
-        hi_date = parse_date_or_month(hi)[1] if hi else None
-        return [Node(asset, parts.key(i)) for i in parts.indexes_within(lo_date, hi_date, now)]
-
     def inputs(self, node: Node, now: dt.datetime) -> list[InputRange]:
         """What one node reads: for each dependency, the mapped (and clipped) upstream keys."""
         spec = self.defs.assets[node.asset]
@@ -108,3 +99,44 @@ class AssetGraph:
             is_source = dep.name in self.defs.sources
             out.append(InputRange(dep.name, keys, mapped.clipped, is_source))
         return out
+
+    # -- export ---------------------------------------------------------------------------
+    def neighbourhood(self, asset: str, upstream: bool, downstream: bool) -> list[str]:
+        """`asset` with its ancestors and/or descendants, in topological order."""
+        keep = {asset}
+        if upstream:
+            keep |= nx.ancestors(self.graph, asset)
+        if downstream:
+            keep |= nx.descendants(self.graph, asset)
+        return [n for n in nx.lexicographical_topological_sort(self.graph) if n in keep]
+
+    def edges_within(self, names: list[str]) -> list[tuple[str, str, str]]:
+        """(upstream, downstream, mapping) for every edge between `names`."""
+        keep = set(names)
+        out = []
+        for down in names:
+            spec = self.defs.assets.get(down)
+            for dep in spec.deps if spec else ():
+                if dep.name in keep:
+                    out.append((dep.name, down, dep.mapping.describe()))
+        return out
+
+    def to_dot(self, names: list[str]) -> str:
+        lines = ["digraph assets {", "  rankdir=LR;"]
+        for name in names:
+            shape = "cylinder" if name in self.defs.sources else "box"
+            label = f"{name}\\n{self.defs.spec(name).partitions.describe()}"
+            lines.append(f'  "{name}" [shape={shape}, label="{label}"];')
+        for up, down, mapping in self.edges_within(names):
+            lines.append(f'  "{up}" -> "{down}" [label="{mapping}"];')
+        return "\n".join([*lines, "}"])
+
+    def to_mermaid(self, names: list[str]) -> str:
+        lines = ["graph LR"]
+        for name in names:
+            label = f"{name}<br/>{self.defs.spec(name).partitions.describe()}"
+            shape = f'[("{label}")]' if name in self.defs.sources else f'["{label}"]'
+            lines.append(f"  {name}{shape}")
+        for up, down, mapping in self.edges_within(names):
+            lines.append(f"  {up} -->|{mapping}| {down}")
+        return "\n".join(lines)

@@ -267,6 +267,32 @@ def map_partition(
     return MappedRange(clipped_first, clipped_last, (clipped_first, clipped_last) != (first, last))
 
 
+def upstream_span(
+    mapping: Mapping, down: Partitions, lo: int, hi: int, up: Partitions, now: dt.datetime
+) -> tuple[int, int]:
+    """The upstream indexes read by downstream indexes lo..hi (mappings are monotone)."""
+    first = map_partition(mapping, down, lo, up, now)
+    last = map_partition(mapping, down, hi, up, now)
+    return first.first, last.last
+
+
+def downstream_span(
+    mapping: Mapping, down: Partitions, up: Partitions, p: int, q: int, now: dt.datetime
+) -> tuple[int, int]:
+    """The downstream indexes that read any of upstream indexes p..q, within `down`'s range."""
+    first, last = down.first_index(), down.last_index(now)
+    if isinstance(mapping, AllPartitions) or down.unit == "none" or up.unit == "none":
+        return first, last
+    # Downstream i reads upstream [u(start(i)) + a, u(end(i) - 1) + b]: it overlaps p..q
+    # exactly when i's window overlaps the upstream windows of p - b .. q - a.
+    lo_date = up.window(p - mapping.end_offset)[0]
+    hi_date = up.window(q - mapping.start_offset)[1]
+    assert lo_date is not None and hi_date is not None
+    lo = down.index_of_date(lo_date)
+    hi = down.index_of_date(hi_date - dt.timedelta(days=1))
+    return max(lo, first), min(hi, last)
+
+
 def compact_ranges(keys: list[str], partitions: Partitions) -> str:
     """`2013-03-15..2013-03-21, 2013-04-02` for a list of keys of one partitioning."""
     if not keys:

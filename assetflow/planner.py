@@ -1,6 +1,10 @@
-"""The planner: which nodes a materialize runs, in which order, and why. Pure: no I/O.
+"""The planner: the minimal set of nodes that makes a selection fresh. Pure: no I/O.
 
-The Plan is data. `materialize --dry-run` renders the very Plan that `materialize` executes.
+The plan holds exactly the non-fresh nodes in the selection's upstream closure, in
+topological order (assets upstream first, partitions ascending). Nodes stale only through
+`upstream_stale` are conditional: the executor verifies them without recomputing when
+their inputs turn out unchanged (early cutoff). The Plan is data: `materialize --dry-run`
+renders the very Plan that `materialize` executes.
 """
 
 from __future__ import annotations
@@ -11,13 +15,18 @@ from dataclasses import dataclass
 
 from .errors import SelectionError, UpstreamMissingError
 from .graph import AssetGraph, InputRange, Node
-from .partitions import compact_ranges
+from .intervals import Intervals
+from .partitions import compact_ranges, parse_date_or_month, upstream_span
+from .status import StatusReport
+
+REASONS = ("failed", "missing", "code_changed", "upstream_changed", "upstream_stale")
 
 
 @dataclass(frozen=True)
 class PlannedNode:
     node: Node
-    reason: str  # "missing": never materialized; "requested": rebuilt because it was selected
+    reason: str  # the main cause, or "forced"
+    conditional: bool  # stale only through upstream_stale: verify before recomputing
     inputs: tuple[InputRange, ...]
 
 
@@ -44,69 +53,94 @@ class Plan:
         return {name: sorted(k) for name, k in sorted(keys.items())}
 
 
-def select_nodes(
+def target_intervals(
+    graph: AssetGraph, asset: str, range_from: str | None, range_to: str | None, now: dt.datetime
+) -> Intervals:
+    """The asset's partitions whose window lies within [range_from, range_to]."""
+    parts = graph.defs.assets[asset].partitions
+    lo = parse_date_or_month(range_from)[0] if range_from else None
+    hi = parse_date_or_month(range_to)[1] if range_to else None
+    found = parts.indexes_within(lo, hi, now)
+    return Intervals.span(found.start, found.stop - 1)
+
+
+def select_targets(
     graph: AssetGraph,
     assets: list[str],
     range_from: str | None,
     range_to: str | None,
     now: dt.datetime,
-) -> list[Node]:
-    """The selected nodes in the range, upstream assets first, partitions ascending."""
-    nodes = [
-        node for asset in assets for node in graph.nodes_in_range(asset, range_from, range_to, now)
-    ]
-    if not nodes:
+) -> dict[str, Intervals]:
+    """The selected partitions of each selected asset; an error if there are none."""
+    targets = {a: target_intervals(graph, a, range_from, range_to, now) for a in assets}
+    if not any(targets.values()):
         raise SelectionError(
             f"no partitions of {', '.join(assets)} between {range_from or 'the start'} "
             f"and {range_to or 'now'}"
         )
-    return nodes
+    return targets
 
 
 def plan_materialize(
     graph: AssetGraph,
-    assets: list[str],
-    range_from: str | None,
-    range_to: str | None,
+    status: StatusReport,
+    targets: dict[str, Intervals],
     now: dt.datetime,
-    versions: dict[tuple[str, str], str],
+    *,
+    force: bool = False,
+    upstream: bool = True,
+    range_from: str | None = None,
+    range_to: str | None = None,
 ) -> Plan:
-    """Every selected node, each with why it runs and what it reads."""
-    nodes = []
-    for node in select_nodes(graph, assets, range_from, range_to, now):
-        reason = "requested" if (node.asset, node.partition) in versions else "missing"
-        nodes.append(PlannedNode(node, reason, tuple(graph.inputs(node, now))))
-    return Plan(tuple(assets), range_from, range_to, tuple(nodes))
-
-
-def check_upstreams(
-    plan: Plan,
-    graph: AssetGraph,
-    versions: dict[tuple[str, str], str],
-    observed: dict[tuple[str, str], str | None],
-) -> None:
-    """Raise if a planned node reads an asset node that will not exist or an empty source."""
-    planned = {(p.node.asset, p.node.partition) for p in plan.nodes}
-    absent: dict[str, set[str]] = defaultdict(set)
-    for p in plan.nodes:
-        for rng in p.inputs:
-            for key in rng.keys:
-                if rng.is_source:
-                    if observed.get((rng.name, key)) is None:
-                        absent[rng.name].add(key)
-                elif (rng.name, key) not in versions and (rng.name, key) not in planned:
-                    absent[rng.name].add(key)
-    if not absent:
-        return
-    name = sorted(absent)[0]
-    spec = graph.defs.spec(name)
-    ranges = compact_ranges(sorted(absent[name]), spec.partitions)
-    if name in graph.defs.sources:
+    """The minimal plan for `targets`; with `force`, every targeted node as well."""
+    planned: dict[str, Intervals] = {}
+    for asset in reversed(graph.order):  # downstream first, so needs flow upstream
+        st = status.assets[asset]
+        want = targets.get(asset, Intervals())
+        need = (want & st.nonfresh) | (want if force else Intervals())
+        for down in graph.graph.successors(asset):
+            down_plan = planned.get(down)
+            if not down_plan:
+                continue
+            down_spec = graph.defs.assets[down]
+            mapping = next(d.mapping for d in down_spec.deps if d.name == asset)
+            spans = [
+                upstream_span(mapping, down_spec.partitions, p, q, st.partitions, now)
+                for p, q in down_plan.spans
+            ]
+            need |= Intervals.of(spans) & st.nonfresh
+        planned[asset] = need
+    outside = {a: n for a, n in planned.items() if n and a not in targets}
+    if outside and not upstream:
+        name = next(a for a in graph.order if a in outside)
+        parts = graph.defs.assets[name].partitions
+        keys = [parts.key(i) for i in outside[name]]
         raise UpstreamMissingError(
-            f"source {name} has no data for {ranges}",
-            "land the missing files, or narrow --from/--to",
+            f"the selection needs {name}[{compact_ranges(keys, parts)}], which is not fresh "
+            "and not selected",
+            "drop --no-upstream, or select it too",
         )
-    raise UpstreamMissingError(
-        f"{name}[{ranges}] was never materialized and is not selected",
-        f"select it too: assetflow materialize +{plan.assets[-1]}",
-    )
+    nodes = []
+    for asset in graph.order:
+        st = status.assets[asset]
+        for index in planned.get(asset, Intervals()):
+            causes = st.causes(index)
+            reason = next((r for r in REASONS if r in causes), "forced")
+            node = Node(asset, st.partitions.key(index))
+            conditional = causes == ["upstream_stale"]
+            nodes.append(PlannedNode(node, reason, conditional, tuple(graph.inputs(node, now))))
+    return Plan(tuple(targets), range_from, range_to, tuple(nodes))
+
+
+def check_sources(
+    plan: Plan, graph: AssetGraph, observed: dict[tuple[str, str], str | None]
+) -> None:
+    """Raise if a planned node reads a source partition that has no data."""
+    for name, keys in plan.source_keys().items():
+        absent = [k for k in keys if observed.get((name, k)) is None]
+        if absent:
+            ranges = compact_ranges(absent, graph.defs.sources[name].partitions)
+            raise UpstreamMissingError(
+                f"source {name} has no data for {ranges}",
+                "land the missing files, or narrow --from/--to",
+            )

@@ -24,22 +24,28 @@ SCHEMA_VERSION = "1"
 _DDL = """
 CREATE SCHEMA IF NOT EXISTS assetflow;
 CREATE SEQUENCE IF NOT EXISTS assetflow.materialization_ids;
+CREATE SEQUENCE IF NOT EXISTS assetflow.attempt_ids;
+CREATE SEQUENCE IF NOT EXISTS assetflow.observation_ids;
 CREATE TABLE IF NOT EXISTS assetflow.meta (key VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS assetflow.runs (
     run_id VARCHAR, trigger VARCHAR, selection VARCHAR, started_at TIMESTAMP,
     ended_at TIMESTAMP, status VARCHAR, pid INTEGER, planned INTEGER, succeeded INTEGER,
-    failed INTEGER, skipped INTEGER, message VARCHAR);
+    verified INTEGER, failed INTEGER, skipped INTEGER, message VARCHAR);
 CREATE TABLE IF NOT EXISTS assetflow.materializations (
     materialization_id BIGINT, run_id VARCHAR, asset VARCHAR, partition VARCHAR,
-    code_version VARCHAR, data_version VARCHAR, row_count BIGINT, clipped VARCHAR,
+    partition_index BIGINT, code_version VARCHAR, data_version VARCHAR, row_count BIGINT,
+    clipped VARCHAR,
     started_at TIMESTAMP, ended_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS assetflow.inputs (
     materialization_id BIGINT, input VARCHAR, input_partition VARCHAR, input_version VARCHAR);
 CREATE TABLE IF NOT EXISTS assetflow.observations (
-    run_id VARCHAR, source VARCHAR, partition VARCHAR, version VARCHAR, detail VARCHAR,
+    observation_id BIGINT DEFAULT nextval('assetflow.observation_ids'), run_id VARCHAR,
+    source VARCHAR, partition VARCHAR, version VARCHAR, detail VARCHAR,
     observed_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS assetflow.attempts (
-    run_id VARCHAR, asset VARCHAR, partition VARCHAR, attempt INTEGER, started_at TIMESTAMP,
+    attempt_id BIGINT DEFAULT nextval('assetflow.attempt_ids'), run_id VARCHAR,
+    asset VARCHAR, partition VARCHAR, partition_index BIGINT, attempt INTEGER,
+    started_at TIMESTAMP,
     ended_at TIMESTAMP, status VARCHAR, error_class VARCHAR, error_message VARCHAR,
     log_path VARCHAR);
 """
@@ -69,6 +75,7 @@ class NodeWrite:
     run_id: str
     asset: str
     partition: str
+    partition_index: int
     code_version: str
     inputs: tuple[tuple[str, str, str], ...]  # (input, input_partition, input_version)
     clipped: str | None
@@ -91,6 +98,7 @@ class RunRecord:
     status: str
     planned: int
     succeeded: int
+    verified: int
     failed: int
     skipped: int
     message: str | None
@@ -124,9 +132,15 @@ class Store:
         if read_only:
             return cls(conn, path, clock or utc_now)
         conn.execute(_DDL)
-        if not conn.execute("SELECT 1 FROM assetflow.meta WHERE key = 'schema'").fetchone():
+        if not conn.execute("SELECT 1 FROM assetflow.meta WHERE key = 'schema'").fetchall():
             conn.execute("INSERT INTO assetflow.meta VALUES ('schema', ?)", [SCHEMA_VERSION])
         return cls(conn, path, clock or utc_now)
+
+    def has_schema(self) -> bool:
+        rows = self.conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'assetflow'"
+        ).fetchall()
+        return bool(rows[0][0])
 
     def close(self) -> None:
         self.conn.close()
@@ -146,19 +160,19 @@ class Store:
         run_id: str,
         status: str,
         ended_at: dt.datetime,
-        counts: tuple[int, int, int, int],
+        counts: tuple[int, int, int, int, int],
         message: str | None = None,
     ) -> None:
         self.conn.execute(
             "UPDATE assetflow.runs SET status = ?, ended_at = ?, planned = ?, succeeded = ?,"
-            " failed = ?, skipped = ?, message = ? WHERE run_id = ?",
+            " verified = ?, failed = ?, skipped = ?, message = ? WHERE run_id = ?",
             [status, ended_at, *counts, message, run_id],
         )
 
     def record_attempt(
         self,
         run_id: str,
-        node: tuple[str, str],
+        node: tuple[str, str, int],
         attempt: int,
         started_at: dt.datetime,
         ended_at: dt.datetime,
@@ -169,7 +183,9 @@ class Store:
         error_class = type(error).__name__ if error else None
         error_message = str(error).splitlines()[0] if error and str(error) else None
         self.conn.execute(
-            "INSERT INTO assetflow.attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO assetflow.attempts (run_id, asset, partition, partition_index, attempt,"
+            " started_at, ended_at, status, error_class, error_message, log_path)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, *node, attempt, started_at, ended_at, status, error_class,
              error_message, log_path],
         )  # fmt: skip
@@ -177,7 +193,8 @@ class Store:
     def list_runs(self, limit: int = 20) -> list[RunRecord]:
         rows = self.conn.execute(
             "SELECT run_id, trigger, selection, started_at, ended_at, status,"
-            " coalesce(planned, 0), coalesce(succeeded, 0), coalesce(failed, 0),"
+            " coalesce(planned, 0), coalesce(succeeded, 0), coalesce(verified, 0),"
+            " coalesce(failed, 0),"
             " coalesce(skipped, 0), message FROM assetflow.runs"
             " ORDER BY started_at DESC, run_id DESC LIMIT ?",
             [limit],
@@ -186,15 +203,30 @@ class Store:
 
     # -- observations and versions --------------------------------------------------------
     def record_observations(
-        self, run_id: str, observed_at: dt.datetime, observations: Iterable[Observation]
+        self, run_id: str | None, observed_at: dt.datetime, observations: Iterable[Observation]
     ) -> None:
         rows = [
             (run_id, o.source, o.partition, o.version, o.detail, observed_at) for o in observations
         ]
         if rows:
             self.conn.executemany(
-                "INSERT INTO assetflow.observations VALUES (?, ?, ?, ?, ?, ?)", rows
+                "INSERT INTO assetflow.observations (run_id, source, partition, version, detail,"
+                " observed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
             )
+
+    def changed_observations(self, observations: list[Observation]) -> list[Observation]:
+        """The observations whose version differs from the latest one recorded."""
+        rows = self.conn.execute(
+            "SELECT source, partition, arg_max(version, observation_id)"
+            " FROM assetflow.observations GROUP BY ALL"
+        ).fetchall()
+        latest = {(source, partition): version for source, partition, version in rows}
+        return [
+            o
+            for o in observations
+            if (o.source, o.partition) not in latest or latest[(o.source, o.partition)] != o.version
+        ]
 
     def current_versions(self, assets: Iterable[str]) -> dict[tuple[str, str], str]:
         """The data version of the latest materialization of every node of `assets`."""
@@ -226,7 +258,7 @@ class Store:
             )
             count, row_hash = cur.execute(
                 "SELECT count(*), coalesce(sum(hash(_af_stage)), 0) FROM _af_stage"
-            ).fetchone()
+            ).fetchall()[0]
             schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
             data_version = hashlib.sha256(f"{schema}|{count}|{row_hash}".encode()).hexdigest()
             data_version = data_version[:16]
@@ -275,13 +307,14 @@ class Store:
     def _record(
         self, cur: duckdb.DuckDBPyConnection, write: NodeWrite, count: int, data_version: str
     ) -> None:
-        (materialization_id,) = cur.execute(
+        materialization_id = cur.execute(
             "SELECT nextval('assetflow.materialization_ids')"
-        ).fetchone()
+        ).fetchall()[0][0]
         cur.execute(
-            "INSERT INTO assetflow.materializations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [materialization_id, write.run_id, write.asset, write.partition, write.code_version,
-             data_version, count, write.clipped, write.started_at, self.clock()],
+            "INSERT INTO assetflow.materializations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [materialization_id, write.run_id, write.asset, write.partition,
+             write.partition_index, write.code_version, data_version, count, write.clipped,
+             write.started_at, self.clock()],
         )  # fmt: skip
         if write.inputs:
             names, partitions, versions = (list(c) for c in zip(*write.inputs, strict=True))

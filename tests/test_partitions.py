@@ -140,3 +140,55 @@ def test_compact_ranges():
 def test_bounds_must_be_in_order():
     with pytest.raises(PartitionKeyError, match="before start"):
         daily("2013-02-01", "2013-01-01")
+
+
+# -- spans: the interval forms of a mapping, checked against map_partition ---------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from assetflow.partitions import downstream_span, upstream_span  # noqa: E402
+
+SHAPES = [
+    (DAYS, DAYS),
+    (MONTHS, DAYS),
+    (DAYS, MONTHS),
+    (MONTHS, MONTHS),
+]
+
+
+@given(
+    shape=st.sampled_from(SHAPES),
+    offsets=st.tuples(st.integers(-8, 2), st.integers(0, 3)),
+    data=st.data(),
+)
+def test_downstream_span_is_the_inverse_of_the_mapping(shape, offsets, data):
+    down, up = shape
+    a, b = offsets
+    mapping = window(a, a + b)
+    up_first, up_last = up.first_index(), up.last_index(NOW)
+    p = data.draw(st.integers(up_first, up_last))
+    q = data.draw(st.integers(p, min(up_last, p + 40)))
+    lo, hi = downstream_span(mapping, down, up, p, q, NOW)
+    readers = {
+        i
+        for i in range(down.first_index(), down.last_index(NOW) + 1)
+        if (r := map_partition(mapping, down, i, up, NOW)) and not r.empty
+        and r.first <= q and r.last >= p
+    }
+    assert readers == set(range(lo, hi + 1))
+
+
+@given(shape=st.sampled_from(SHAPES), offsets=st.tuples(st.integers(-8, 2), st.integers(0, 3)), data=st.data())
+def test_upstream_span_covers_exactly_what_the_nodes_read(shape, offsets, data):
+    down, up = shape
+    mapping = window(offsets[0], offsets[0] + offsets[1])
+    first, last = down.first_index(), down.last_index(NOW)
+    lo = data.draw(st.integers(first, last))
+    hi = data.draw(st.integers(lo, min(last, lo + 40)))
+    read = set()
+    for i in range(lo, hi + 1):
+        r = map_partition(mapping, down, i, up, NOW)
+        read |= set(range(r.first, r.last + 1))
+    span_lo, span_hi = upstream_span(mapping, down, lo, hi, up, NOW)
+    assert read == set(range(span_lo, span_hi + 1))

@@ -1,0 +1,80 @@
+"""Sets of partition indexes as sorted, disjoint, inclusive intervals. Pure functions.
+
+Status and planning work on these rather than on one Python object per node, so that a
+change to one source partition costs the same whether an asset has ten partitions or ten
+thousand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Intervals:
+    spans: tuple[tuple[int, int], ...] = ()
+
+    @staticmethod
+    def of(spans: Iterable[tuple[int, int]]) -> Intervals:
+        """Normalise any spans (overlapping, adjacent, unordered, empty) into a set."""
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted(s for s in spans if s[0] <= s[1]):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+            else:
+                merged.append((lo, hi))
+        return Intervals(tuple(merged))
+
+    @staticmethod
+    def span(lo: int, hi: int) -> Intervals:
+        return Intervals.of([(lo, hi)])
+
+    @staticmethod
+    def points(indexes: Iterable[int]) -> Intervals:
+        return Intervals.of((i, i) for i in indexes)
+
+    def __bool__(self) -> bool:
+        return bool(self.spans)
+
+    def __len__(self) -> int:
+        return sum(hi - lo + 1 for lo, hi in self.spans)
+
+    def __iter__(self) -> Iterator[int]:
+        for lo, hi in self.spans:
+            yield from range(lo, hi + 1)
+
+    def __contains__(self, index: object) -> bool:
+        return any(lo <= index <= hi for lo, hi in self.spans)  # type: ignore[operator]
+
+    def __or__(self, other: Intervals) -> Intervals:
+        return Intervals.of(self.spans + other.spans)
+
+    def __and__(self, other: Intervals) -> Intervals:
+        out, i, j = [], 0, 0
+        a, b = self.spans, other.spans
+        while i < len(a) and j < len(b):
+            lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+            if lo <= hi:
+                out.append((lo, hi))
+            if a[i][1] < b[j][1]:
+                i += 1
+            else:
+                j += 1
+        return Intervals(tuple(out))
+
+    def __sub__(self, other: Intervals) -> Intervals:
+        out = []
+        for lo, hi in self.spans:
+            start = lo
+            for olo, ohi in other.spans:
+                if ohi < start or olo > hi:
+                    continue
+                if olo > start:
+                    out.append((start, olo - 1))
+                start = max(start, ohi + 1)
+                if start > hi:
+                    break
+            if start <= hi:
+                out.append((start, hi))
+        return Intervals(tuple(out))
