@@ -101,11 +101,18 @@ def _open(project: Project, clock: Clock, read_only: bool) -> Iterator[Store | N
         store.close()
 
 
-def _snapshot(
-    project: Project, graph: AssetGraph, store: Store | None, request: Request, now: dt.datetime
-) -> Snapshot:
+def _targets(graph: AssetGraph, request: Request, now: dt.datetime) -> dict[str, Intervals]:
     assets = graph.select(list(request.selection))
-    targets = select_targets(graph, assets, request.range_from, request.range_to, now)
+    return select_targets(graph, assets, request.range_from, request.range_to, now)
+
+
+def _snapshot(
+    project: Project,
+    graph: AssetGraph,
+    store: Store | None,
+    targets: dict[str, Intervals],
+    now: dt.datetime,
+) -> Snapshot:
     observations = observe_all(project, graph, now)
     code = {name: spec.code_version for name, spec in graph.defs.assets.items()}
     if store is None:
@@ -119,8 +126,9 @@ def _snapshot(
 def status(project: Project, request: Request, now: dt.datetime) -> Snapshot:
     """Status of every node, with sources observed now; writes nothing."""
     graph = load_graph(project)
+    targets = _targets(graph, request, now)
     with _open(project, utc_now, read_only=True) as store:
-        return _snapshot(project, graph, store, request, now)
+        return _snapshot(project, graph, store, targets, now)
 
 
 def materialize(
@@ -138,9 +146,9 @@ def materialize(
 ) -> Outcome:
     """Make the request fresh with the minimal plan; run it unless `dry_run`."""
     graph = load_graph(project)
-    read_only = dry_run
-    with _open(project, clock, read_only) as store:
-        snap = _snapshot(project, graph, store, request, now)
+    targets = _targets(graph, request, now)  # bad selections fail before anything opens
+    with _open(project, clock, read_only=dry_run) as store:
+        snap = _snapshot(project, graph, store, targets, now)
         plan = plan_materialize(
             graph,
             snap.report,
@@ -206,7 +214,7 @@ def why(project: Project, asset: str, partition: str, now: dt.datetime) -> Reaso
     graph.defs.assets[asset].partitions.validate_key(partition, now)
     details = {}
     with _open(project, utc_now, read_only=True) as store:
-        snap = _snapshot(project, graph, store, Request((asset,)), now)
+        snap = _snapshot(project, graph, store, _targets(graph, Request((asset,)), now), now)
         details = {(o.source, o.partition): o for o in snap.observations}
 
         def lookup(node: Node) -> NodeRecord | None:

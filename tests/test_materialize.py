@@ -12,7 +12,7 @@ def content(project: Project) -> dict[str, list[tuple]]:
 def test_materializing_twice_gives_identical_tables(diamond):
     assert diamond.run("materialize").exit_code == 0
     first = content(diamond)
-    assert diamond.run("materialize").exit_code == 0
+    assert diamond.run("materialize", "--force").exit_code == 0
     assert content(diamond) == first
     assert diamond.query("SELECT count(*) FROM doubled") == [(30,)]
     duplicates = diamond.query(
@@ -67,7 +67,7 @@ def test_lineage_records_versions_inputs_and_clipping(diamond):
 
 def test_same_data_same_version_changed_data_new_version(diamond):
     assert diamond.run("materialize").exit_code == 0
-    assert diamond.run("materialize").exit_code == 0
+    assert diamond.run("materialize", "--force").exit_code == 0
     versions = diamond.query(
         "SELECT count(DISTINCT data_version) FROM assetflow.materializations"
         " WHERE asset = 'doubled' AND partition = '2024-01-02'"
@@ -113,7 +113,7 @@ def test_an_asset_failing_after_producing_rows_leaves_the_previous_partition(dia
     assert len(before) == 30
 
     monkeypatch.setenv("FAIL_STREAM", "1")
-    result = diamond.run("materialize", "streamed", "--partition", "2024-01-04")
+    result = diamond.run("materialize", "streamed", "--partition", "2024-01-04", "--force")
     assert result.exit_code == 1
     assert "the stream broke half-way" in result.output
     assert diamond.query("SELECT * FROM streamed ORDER BY ALL") == before
@@ -138,7 +138,7 @@ def test_sql_failing_mid_query_leaves_the_previous_partition(diamond, monkeypatc
     assert diamond.run("materialize").exit_code == 0
     before = diamond.query("SELECT * FROM checked ORDER BY ALL")
     monkeypatch.setenv("LIMIT", "100")
-    result = diamond.run("materialize", "checked")
+    result = diamond.run("materialize", "checked", "--force")
     assert result.exit_code == 1
     assert "too large" in result.output
     assert diamond.query("SELECT * FROM checked ORDER BY ALL") == before
@@ -201,11 +201,25 @@ def test_a_data_error_fails_its_node_and_blocks_only_its_downstream(diamond):
     assert diamond.query("SELECT status FROM assetflow.runs") == [("failed",)]
 
 
-def test_unmaterialized_upstream_is_a_clear_error(diamond):
-    result = diamond.run("materialize", "combined")
+def test_no_upstream_refuses_to_add_stale_upstream_nodes(diamond):
+    assert diamond.run("materialize", "shifted").exit_code == 0
+    result = diamond.run("materialize", "combined", "--no-upstream")
     assert result.exit_code == 2
-    assert "doubled[2024-01-01..2024-01-10] was never materialized" in result.output
-    assert not diamond.query("SELECT * FROM assetflow.runs")
+    assert "needs doubled[2024-01-01..2024-01-10], which is not fresh and not selected" in (
+        result.output
+    )
+    assert diamond.query("SELECT count(*) FROM assetflow.runs") == [(1,)]
+
+
+def test_stale_upstream_outside_the_selection_is_included(diamond):
+    result = diamond.run("materialize", "combined", "--partition", "2024-01-02")
+    assert result.exit_code == 0, result.output
+    rows = diamond.query("SELECT asset, partition FROM assetflow.materializations ORDER BY 1")
+    assert rows == [
+        ("combined", "2024-01-02"),
+        ("doubled", "2024-01-02"),
+        ("shifted", "2024-01-02"),
+    ]
 
 
 def test_with_upstream_selection_materializes_the_chain(diamond):
@@ -227,19 +241,21 @@ def test_a_missing_source_file_is_a_clear_error(diamond):
 def test_unpartitioned_asset_reads_every_partition_and_logs(diamond):
     diamond.write(
         "definitions/summary.py",
-        '''
+        """
         from assetflow import asset
 
         @asset
         def summary(ctx, doubled):
             ctx.log.info("summarising %s", ctx.partition)
             return "SELECT count(*) AS n, sum(value) AS total FROM doubled"
-        ''',
+        """,
     )
     result = diamond.run("materialize")
     assert result.exit_code == 0, result.output
     assert diamond.query("SELECT n, _partition FROM summary") == [(30, "__all__")]
-    (log_path,) = diamond.query("SELECT log_path FROM assetflow.attempts WHERE asset = 'summary'")[0]
+    (log_path,) = diamond.query("SELECT log_path FROM assetflow.attempts WHERE asset = 'summary'")[
+        0
+    ]
     assert "summarising __all__" in open(log_path).read()
     inputs = diamond.query(
         "SELECT count(*) FROM assetflow.inputs i JOIN assetflow.materializations m"

@@ -173,13 +173,19 @@ def test_downstream_span_is_the_inverse_of_the_mapping(shape, offsets, data):
     readers = {
         i
         for i in range(down.first_index(), down.last_index(NOW) + 1)
-        if (r := map_partition(mapping, down, i, up, NOW)) and not r.empty
-        and r.first <= q and r.last >= p
+        if (r := map_partition(mapping, down, i, up, NOW))
+        and not r.empty
+        and r.first <= q
+        and r.last >= p
     }
     assert readers == set(range(lo, hi + 1))
 
 
-@given(shape=st.sampled_from(SHAPES), offsets=st.tuples(st.integers(-8, 2), st.integers(0, 3)), data=st.data())
+@given(
+    shape=st.sampled_from(SHAPES),
+    offsets=st.tuples(st.integers(-8, 2), st.integers(0, 3)),
+    data=st.data(),
+)
 def test_upstream_span_covers_exactly_what_the_nodes_read(shape, offsets, data):
     down, up = shape
     mapping = window(offsets[0], offsets[0] + offsets[1])

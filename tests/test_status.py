@@ -1,0 +1,167 @@
+"""Status causes on the diamond fixture: code edits, reformatting, failures, clipping."""
+
+import json
+
+from conftest import Project, write_events
+
+
+def statuses(project: Project, *args: str) -> dict[str, dict[str, list[str]]]:
+    result = project.run("status", "--json", *args)
+    assert result.exit_code == 0, result.output
+    return {
+        a["asset"]: {n["partition"]: n["causes"] for n in a["nodes"]}
+        for a in json.loads(result.output)["assets"]
+        if a["nodes"]
+    }
+
+
+def edit(project: Project, old: str, new: str) -> None:
+    path = project.root / "definitions" / "assets.py"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_a_new_project_is_all_missing(diamond):
+    result = diamond.run("status", "--json")
+    counts = {a["asset"]: a["counts"] for a in json.loads(result.output)["assets"]}
+    assert counts["doubled"] == {"fresh": 0, "stale": 0, "missing": 10, "failed": 0}
+    assert counts["monthly_total"] == {"fresh": 0, "stale": 0, "missing": 1, "failed": 0}
+    assert not diamond.warehouse.exists()
+
+
+def test_editing_a_function_body_makes_it_code_changed_and_downstream_upstream_stale(diamond):
+    assert diamond.run("materialize").exit_code == 0
+    edit(diamond, "value * 2 AS value", "value * 3 AS value")
+    found = statuses(diamond)
+    assert set(found) == {"doubled", "combined", "recent", "monthly_total"}
+    assert all(c == ["code_changed"] for c in found["doubled"].values())
+    assert len(found["doubled"]) == 10
+    assert all(c == ["upstream_stale"] for c in found["combined"].values())
+    assert found["monthly_total"] == {"2024-01": ["upstream_stale"]}
+
+
+def test_reformatting_and_comments_change_nothing(diamond):
+    assert diamond.run("materialize").exit_code == 0
+    edit(
+        diamond,
+        'def doubled(ctx, events):\n    return "SELECT user_id, value * 2 AS value FROM events"',
+        "def doubled(ctx,\n            events):  # reformatted\n"
+        '    """Docs."""\n    return (  "SELECT user_id, value * 2 AS value FROM events"  )',
+    )
+    assert statuses(diamond) == {}
+
+
+def test_a_failed_node_blocks_its_downstream_only(diamond, monkeypatch):
+    diamond.write(
+        "definitions/picky.py",
+        """
+        import os
+        from assetflow import DataError, asset, daily
+
+        @asset(partitions=daily("2024-01-01", "2024-01-10"))
+        def picky(ctx, doubled):
+            if ctx.partition == os.environ.get("BAD_DAY"):
+                raise DataError("bad day")
+            return "SELECT * FROM doubled"
+
+        @asset(partitions=daily("2024-01-01", "2024-01-10"))
+        def after(ctx, picky):
+            return "SELECT count(*) AS n FROM picky"
+        """,
+    )
+    assert diamond.run("materialize").exit_code == 0
+    write_events(diamond, "2024-01-04", [(1, 99)])
+    monkeypatch.setenv("BAD_DAY", "2024-01-04")
+    assert diamond.run("materialize").exit_code == 1
+    found = statuses(diamond)
+    assert found["picky"] == {"2024-01-04": ["upstream_changed", "failed"]}
+    assert found["after"] == {"2024-01-04": ["upstream_stale"]}
+    assert "doubled" not in found and "combined" not in found
+    summary = json.loads(diamond.run("status", "--json", "picky").output)["assets"][0]
+    assert summary["counts"] == {"fresh": 9, "stale": 0, "missing": 0, "failed": 1}
+    monkeypatch.delenv("BAD_DAY")
+    assert diamond.run("materialize").exit_code == 0
+    assert statuses(diamond) == {}
+
+
+def test_status_table_shows_compact_ranges_and_cause(diamond):
+    assert diamond.run("materialize").exit_code == 0
+    write_events(diamond, "2024-01-05", [(1, 1)])
+    result = diamond.run("status")
+    assert result.exit_code == 0
+    row = next(line for line in result.output.splitlines() if "recent" in line)
+    assert "2024-01-05..2024-01-07" in row and "upstream_stale" in row
+
+
+def test_status_range_and_selection_filter_the_report(diamond):
+    found = statuses(diamond, "doubled", "--from", "2024-01-03", "--to", "2024-01-04")
+    assert found == {"doubled": {"2024-01-03": ["missing"], "2024-01-04": ["missing"]}}
+
+
+def test_why_a_missing_node_and_a_fresh_node(diamond):
+    missing = diamond.run("why", "combined", "2024-01-02")
+    assert "combined[2024-01-02] missing" in missing.output
+    assert diamond.run("materialize").exit_code == 0
+    fresh = diamond.run("why", "combined", "2024-01-02")
+    assert "combined[2024-01-02] fresh" in fresh.output and "built in run" in fresh.output
+
+
+def test_why_rejects_unknown_asset_and_bad_partition(diamond):
+    assert diamond.run("why", "nope", "2024-01-01").exit_code == 2
+    bad = diamond.run("why", "doubled", "2024-01-32")
+    assert bad.exit_code == 2 and "invalid partition key" in bad.output
+
+
+def test_observe_records_changes_once(diamond):
+    first = diamond.run("observe")
+    assert first.exit_code == 0 and "10 source partitions changed" in first.output
+    assert "no source changed" in diamond.run("observe").output
+    write_events(diamond, "2024-01-02", [(9, 9)])
+    assert "1 source partitions changed" in diamond.run("observe").output
+
+
+def test_lineage_formats(diamond):
+    tree = diamond.run("lineage", "combined")
+    assert tree.exit_code == 0 and "events" in tree.output and "recent" in tree.output
+    dot = diamond.run("lineage", "recent", "--upstream", "--format", "dot").output
+    assert '"combined" -> "recent" [label="window(-2, 0)"];' in dot
+    assert '"events" [shape=cylinder' in dot
+    mermaid = diamond.run("lineage", "combined", "--downstream", "--format", "mermaid").output
+    assert mermaid.startswith("graph LR") and "combined -->|overlapping| monthly_total" in mermaid
+    assert "events" not in mermaid
+
+
+def test_an_all_mapping_goes_stale_when_its_upstream_grows(project, tmp_path):
+    """An unpartitioned asset reading an open-ended daily asset sees new days arrive."""
+    project.write(
+        "definitions/grow.py",
+        """
+        from assetflow import asset, daily, source
+
+        @source(partitions=daily("2024-01-01"), observe=lambda key: "v1")
+        def ticks(ctx):
+            return f"SELECT DATE '{ctx.partition}' AS day"
+
+        @asset(partitions=daily("2024-01-01"))
+        def days(ctx, ticks):
+            return "SELECT day FROM ticks"
+
+        @asset
+        def total(ctx, days):
+            return "SELECT count(*) AS n FROM days"
+        """,
+    )
+    assert project.run("materialize", now="2024-01-04T00:00:00").exit_code == 0
+    assert project.query("SELECT n FROM total") == [(3,)]
+    result = project.run("status", "--json", "total", now="2024-01-05T00:00:00")
+    nodes = json.loads(result.output)["assets"][0]["nodes"]
+    assert nodes == [
+        {
+            "partition": "__all__",
+            "status": "stale",
+            "causes": ["upstream_changed", "upstream_stale"],
+        }
+    ]
+    assert project.run("materialize", now="2024-01-05T00:00:00").exit_code == 0
+    assert project.query("SELECT n FROM total") == [(4,)]
