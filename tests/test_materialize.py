@@ -1,5 +1,7 @@
 """Partition-level overwrite, atomicity and the lineage record, on the diamond fixture."""
 
+from pathlib import Path
+
 from conftest import Project, write_events
 
 TABLES = ("doubled", "shifted", "combined", "recent", "monthly_total")
@@ -256,7 +258,7 @@ def test_unpartitioned_asset_reads_every_partition_and_logs(diamond):
     (log_path,) = diamond.query("SELECT log_path FROM assetflow.attempts WHERE asset = 'summary'")[
         0
     ]
-    assert "summarising __all__" in open(log_path).read()
+    assert "summarising __all__" in Path(log_path).read_text()
     inputs = diamond.query(
         "SELECT count(*) FROM assetflow.inputs i JOIN assetflow.materializations m"
         " USING (materialization_id) WHERE m.asset = 'summary'"
