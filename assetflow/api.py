@@ -203,6 +203,7 @@ def _run(
     )
     result = execute(plan, run, on_result)
     store.finish_run(run_id, result.status, clock(), result.counts(), result.message)
+    store.refresh_nodes()
     return result
 
 

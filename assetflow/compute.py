@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from .errors import DefinitionError
 from .graph import InputRange, Node
@@ -81,9 +80,12 @@ def node_query(
         ctes = ", ".join(f'"{name}" AS ({sql})' for name, sql in reads.items())
         prefix = f"WITH {ctes} " if ctes else ""
         return f"{prefix}SELECT * FROM ({result})"
-    if isinstance(result, pa.Table | pa.RecordBatchReader):
-        cur.register(RESULT_VIEW, result)
-        return f"SELECT * FROM {RESULT_VIEW}"
+    if type(result).__module__.startswith("pyarrow"):  # pyarrow is imported only when used
+        import pyarrow as pa
+
+        if isinstance(result, pa.Table | pa.RecordBatchReader):
+            cur.register(RESULT_VIEW, result)
+            return f"SELECT * FROM {RESULT_VIEW}"
     if isinstance(result, duckdb.DuckDBPyRelation):
         result.create_view(RESULT_VIEW, replace=True)
         return f"SELECT * FROM {RESULT_VIEW}"

@@ -124,7 +124,7 @@ def _record_skip(run: RunContext, planned: PlannedNode) -> NodeResult:
 
 def _inputs_unchanged(run: RunContext, planned: PlannedNode) -> bool:
     """Early cutoff: every input the node would read has the version it was built from."""
-    current = {(name, key): version for name, key, version in _input_versions(run, planned)}
+    current = {(name, key): version for name, key, _, version in _input_versions(run, planned)}
     return current == run.recorded.get((planned.node.asset, planned.node.partition))
 
 
@@ -214,12 +214,14 @@ def _classify(exc: Exception, where: str, node: Node) -> BaseException:
     return exc
 
 
-def _input_versions(run: RunContext, planned: PlannedNode) -> tuple[tuple[str, str, str], ...]:
+def _input_versions(run: RunContext, planned: PlannedNode) -> tuple[tuple[str, str, int, str], ...]:
+    """(input, partition, partition index, current version) for everything the node reads."""
     rows = []
     for rng in planned.inputs:
         table = run.observed if rng.is_source else run.versions
-        for key in rng.keys:
-            rows.append((rng.name, key, table.get((rng.name, key)) or ""))
+        for index in range(rng.first, rng.last + 1):
+            key = rng.partitions.key(index)
+            rows.append((rng.name, key, index, table.get((rng.name, key)) or ""))
     return tuple(rows)
 
 

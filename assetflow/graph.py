@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 
 from .errors import DefinitionError, SelectionError
 from .loader import Definitions
-from .partitions import map_partition
+from .partitions import Partitions, map_partition
 
 
 @dataclass(frozen=True, order=True)
@@ -28,12 +28,18 @@ class Node:
 
 @dataclass(frozen=True)
 class InputRange:
-    """The upstream partitions (a contiguous key range) one node reads from one dependency."""
+    """The upstream partitions (a contiguous index range) one node reads from one dependency."""
 
     name: str
-    keys: tuple[str, ...]
+    first: int
+    last: int  # inclusive; first > last when the window was clipped away
     clipped: bool
     is_source: bool
+    partitions: Partitions = field(compare=False, repr=False)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.partitions.key(i) for i in range(self.first, self.last + 1))
 
 
 class AssetGraph:
@@ -94,10 +100,12 @@ class AssetGraph:
         out = []
         for dep in spec.deps:
             upstream = self.defs.spec(dep.name)
-            mapped = map_partition(dep.mapping, spec.partitions, index, upstream.partitions, now)
-            keys = tuple(upstream.partitions.key(i) for i in range(mapped.first, mapped.last + 1))
+            parts = upstream.partitions
+            mapped = map_partition(dep.mapping, spec.partitions, index, parts, now)
             is_source = dep.name in self.defs.sources
-            out.append(InputRange(dep.name, keys, mapped.clipped, is_source))
+            out.append(
+                InputRange(dep.name, mapped.first, mapped.last, mapped.clipped, is_source, parts)
+            )
         return out
 
     # -- export ---------------------------------------------------------------------------

@@ -11,27 +11,28 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-import pyarrow as pa
-
 from .intervals import Intervals
-from .store import Observation, Store
+from .store import _DELTA, Observation, Store
 
+# The latest materialization of every node: the nodes table, overridden by newer
+# materializations not merged into it yet (a run in progress, or one that crashed).
 _LATEST = """
-CREATE OR REPLACE TEMP TABLE _af_latest AS
-SELECT asset, partition_index AS idx, partition,
-       max(materialization_id) AS mid,
-       arg_max(code_version, materialization_id) AS code_version,
-       arg_max(data_version, materialization_id) AS data_version,
-       arg_max(clipped, materialization_id) AS clipped
-FROM assetflow.materializations
-GROUP BY asset, partition_index, partition
+CREATE OR REPLACE TEMP VIEW _af_latest AS
+SELECT asset, partition_index AS idx, partition, materialization_id AS mid, code_version,
+       data_version, clipped
+FROM assetflow.nodes n ANTI JOIN _af_delta d USING (asset, partition_index)
+UNION ALL
+SELECT asset, partition_index, partition, materialization_id, code_version, data_version,
+       clipped
+FROM _af_delta
 """
 
+# The current version of every node and every source partition (observed just now).
 _CURRENT = """
-CREATE OR REPLACE TEMP TABLE _af_current AS
-SELECT asset AS name, partition, data_version AS version FROM _af_latest
+CREATE OR REPLACE TEMP VIEW _af_current AS
+SELECT asset AS name, idx, partition, data_version AS version FROM _af_latest
 UNION ALL
-SELECT source, partition, version FROM _af_observed
+SELECT source, idx, partition, version FROM _af_observed
 """
 
 _ISLANDS = """
@@ -50,7 +51,7 @@ _UPSTREAM_CHANGED = """
 SELECT DISTINCT l.asset, l.idx
 FROM _af_latest l
 JOIN assetflow.inputs i ON i.materialization_id = l.mid
-LEFT JOIN _af_current c ON c.name = i.input AND c.partition = i.input_partition
+LEFT JOIN _af_current c ON c.name = i.input AND c.idx = i.input_index
 WHERE c.version IS DISTINCT FROM i.input_version
 """
 
@@ -84,20 +85,44 @@ class Facts:
 
 
 def _register(store: Store, code: dict[str, str], observed: list[Observation]) -> None:
+    """Temp tables and views the queries below read (list parameters: no pandas import)."""
     conn = store.conn
-    conn.register("_af_code", pa.table({"asset": list(code), "code_version": list(code.values())}))
-    conn.register(
-        "_af_observed",
-        pa.table(
-            {
-                "source": pa.array([o.source for o in observed], pa.string()),
-                "partition": pa.array([o.partition for o in observed], pa.string()),
-                "version": pa.array([o.version for o in observed], pa.string()),
-            }
-        ),
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE _af_code AS"
+        " SELECT unnest(?::VARCHAR[]) AS asset, unnest(?::VARCHAR[]) AS code_version",
+        [list(code), list(code.values())],
     )
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE _af_observed AS SELECT unnest(?::VARCHAR[]) AS source,"
+        " unnest(?::VARCHAR[]) AS partition, unnest(?::BIGINT[]) AS idx,"
+        " unnest(?::VARCHAR[]) AS version",
+        [
+            [o.source for o in observed],
+            [o.partition for o in observed],
+            [o.index for o in observed],
+            [o.version for o in observed],
+        ],
+    )
+    conn.execute(_DELTA)
     conn.execute(_LATEST)
     conn.execute(_CURRENT)
+
+
+def _existing(store: Store) -> dict[str, Intervals]:
+    """Materialized indexes per asset; one cheap pass when, as usual, they are contiguous."""
+    rows = store.conn.execute(
+        "SELECT asset, min(idx), max(idx), count(*) FROM _af_latest GROUP BY asset"
+    ).fetchall()
+    out = {asset: Intervals.span(lo, hi) for asset, lo, hi, n in rows if n == hi - lo + 1}
+    gappy = [asset for asset, lo, hi, n in rows if n != hi - lo + 1]
+    if gappy:
+        query = "SELECT asset, idx FROM _af_latest WHERE list_contains(?, asset)"
+        spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        sql = _ISLANDS.format(query=query)
+        for asset, lo, hi in store.conn.execute(sql, [gappy]).fetchall():
+            spans[asset].append((lo, hi))
+        out.update({asset: Intervals.of(s) for asset, s in spans.items()})
+    return out
 
 
 def _islands(store: Store, query: str) -> dict[str, Intervals]:
@@ -120,7 +145,7 @@ def read_facts(
     for asset, _, partition, name, first, last, count in rows:
         ranges[(asset, partition)][name] = (first, last, count)
     return Facts(
-        existing=_islands(store, "SELECT asset, idx FROM _af_latest"),
+        existing=_existing(store),
         code_changed=_islands(store, _CODE_CHANGED),
         upstream_changed=_islands(store, _UPSTREAM_CHANGED),
         failed=_islands(store, _FAILED),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import AssetflowError, DefinitionError
 from .partitions import mapping_problem
-from .specs import AssetSpec, SourceSpec
+from .specs import AssetSpec, SourceSpec, forget_sources
 
 _load_counter = itertools.count()
 
@@ -118,6 +118,7 @@ def load_definitions(folder: Path) -> Definitions:
             f"definitions folder {folder} not found",
             "set `definitions` in [tool.assetflow] of pyproject.toml",
         )
+    forget_sources()
     package = f"_assetflow_definitions_{next(_load_counter)}"
     module = types.ModuleType(package)
     module.__path__ = [str(folder)]

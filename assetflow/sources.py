@@ -58,7 +58,7 @@ def observe(spec: SourceSpec, keys: list[str], root: Path) -> list[Observation]:
             assert path is not None
             version = file_version(path)
         detail = str(path.relative_to(root)) if path is not None else ""
-        out.append(Observation(spec.name, key, version, detail))
+        out.append(Observation(spec.name, key, spec.partitions.index(key), version, detail))
     return out
 
 

@@ -129,9 +129,9 @@ def _grown_inputs(graph: AssetGraph, facts: Facts, now: dt.datetime) -> dict[str
         except PartitionKeyError:  # a key of an older partitioning: not in today's graph
             continue
         expected = {
-            rng.name: (rng.keys[0], rng.keys[-1], len(rng.keys))
+            rng.name: (rng.partitions.key(rng.first), rng.partitions.key(rng.last), len(rng.keys))
             for rng in graph.inputs(Node(asset, partition), now)
-            if rng.keys
+            if rng.first <= rng.last
         }
         if expected != recorded:
             points.setdefault(asset, []).append(index)

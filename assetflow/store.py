@@ -37,7 +37,13 @@ CREATE TABLE IF NOT EXISTS assetflow.materializations (
     clipped VARCHAR,
     started_at TIMESTAMP, ended_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS assetflow.inputs (
-    materialization_id BIGINT, input VARCHAR, input_partition VARCHAR, input_version VARCHAR);
+    materialization_id BIGINT, input VARCHAR, input_partition VARCHAR, input_index BIGINT,
+    input_version VARCHAR);
+-- The latest materialization of every node, as of materialization id `nodes_watermark` in
+-- meta; later materializations are merged in by refresh_nodes() at the end of each run.
+CREATE TABLE IF NOT EXISTS assetflow.nodes (
+    asset VARCHAR, partition_index BIGINT, partition VARCHAR, materialization_id BIGINT,
+    code_version VARCHAR, data_version VARCHAR, clipped VARCHAR);
 CREATE TABLE IF NOT EXISTS assetflow.observations (
     observation_id BIGINT DEFAULT nextval('assetflow.observation_ids'), run_id VARCHAR,
     source VARCHAR, partition VARCHAR, version VARCHAR, detail VARCHAR,
@@ -52,6 +58,20 @@ CREATE TABLE IF NOT EXISTS assetflow.attempts (
 
 _LOCK_PID = re.compile(r"PID (\d+)")
 
+# Materializations newer than the nodes watermark, latest per node.
+_DELTA = """
+CREATE OR REPLACE TEMP TABLE _af_delta AS
+SELECT asset, partition_index, arg_max(partition, materialization_id) AS partition,
+       max(materialization_id) AS materialization_id,
+       arg_max(code_version, materialization_id) AS code_version,
+       arg_max(data_version, materialization_id) AS data_version,
+       arg_max(clipped, materialization_id) AS clipped
+FROM assetflow.materializations
+WHERE materialization_id > (
+    SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark')
+GROUP BY asset, partition_index
+"""
+
 Clock = Callable[[], dt.datetime]
 
 
@@ -64,6 +84,7 @@ def utc_now() -> dt.datetime:
 class Observation:
     source: str
     partition: str
+    index: int
     version: str | None  # None: the partition has no data
     detail: str
 
@@ -77,7 +98,7 @@ class NodeWrite:
     partition: str
     partition_index: int
     code_version: str
-    inputs: tuple[tuple[str, str, str], ...]  # (input, input_partition, input_version)
+    inputs: tuple[tuple[str, str, int, str], ...]  # (input, partition, its index, version)
     clipped: str | None
     started_at: dt.datetime
 
@@ -133,7 +154,10 @@ class Store:
             return cls(conn, path, clock or utc_now)
         conn.execute(_DDL)
         if not conn.execute("SELECT 1 FROM assetflow.meta WHERE key = 'schema'").fetchall():
-            conn.execute("INSERT INTO assetflow.meta VALUES ('schema', ?)", [SCHEMA_VERSION])
+            conn.execute(
+                "INSERT INTO assetflow.meta VALUES ('schema', ?), ('nodes_watermark', '0')",
+                [SCHEMA_VERSION],
+            )
         return cls(conn, path, clock or utc_now)
 
     def has_schema(self) -> bool:
@@ -214,6 +238,28 @@ class Store:
                 " observed_at) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
+
+    def refresh_nodes(self) -> None:
+        """Merge materializations newer than the watermark into `assetflow.nodes`, in one
+        transaction. Runs at the end of every run (and so after a crashed one)."""
+        conn = self.conn
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(_DELTA)
+            conn.execute(
+                "DELETE FROM assetflow.nodes n USING _af_delta d"
+                " WHERE n.asset = d.asset AND n.partition_index = d.partition_index"
+            )
+            conn.execute("INSERT INTO assetflow.nodes SELECT * FROM _af_delta")
+            conn.execute(
+                "UPDATE assetflow.meta SET value = (SELECT coalesce(max(materialization_id), 0)"
+                " FROM assetflow.materializations)::VARCHAR WHERE key = 'nodes_watermark'"
+            )
+            conn.execute("DROP TABLE _af_delta")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def changed_observations(self, observations: list[Observation]) -> list[Observation]:
         """The observations whose version differs from the latest one recorded."""
@@ -317,8 +363,8 @@ class Store:
              write.started_at, self.clock()],
         )  # fmt: skip
         if write.inputs:
-            names, partitions, versions = (list(c) for c in zip(*write.inputs, strict=True))
+            names, keys, indexes, versions = (list(c) for c in zip(*write.inputs, strict=True))
             cur.execute(
-                "INSERT INTO assetflow.inputs SELECT ?, unnest(?), unnest(?), unnest(?)",
-                [materialization_id, names, partitions, versions],
+                "INSERT INTO assetflow.inputs SELECT ?, unnest(?), unnest(?), unnest(?), unnest(?)",
+                [materialization_id, names, keys, indexes, versions],
             )
