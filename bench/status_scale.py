@@ -44,7 +44,7 @@ def build_definitions(n_assets: int, seed: int = 7) -> tuple[str, list[tuple[str
         "",
         "@source(partitions=DAYS, observe=lambda key: 'v2' if key == CHANGED else 'v1')",
         "def src(ctx):",
-        "    return \"SELECT 1 AS x\"",
+        '    return "SELECT 1 AS x"',
         "",
     ]
     per_layer = max(1, n_assets // LAYERS)
@@ -55,7 +55,10 @@ def build_definitions(n_assets: int, seed: int = 7) -> tuple[str, list[tuple[str
             deps = ["src"]
         else:
             above = range((layer - 1) * per_layer, min(layer * per_layer, n_assets))
-            deps = [f"a{j}" for j in sorted(rng.sample(list(above), k=min(len(above), rng.choice([1, 2]))))]
+            deps = [
+                f"a{j}"
+                for j in sorted(rng.sample(list(above), k=min(len(above), rng.choice([1, 2]))))
+            ]
         windows = {d: (-6 if rng.random() < 0.2 else 0) for d in deps}
         mapping = ", ".join(f'"{d}": window({w}, 0)' for d, w in windows.items() if w)
         lines += [
@@ -156,14 +159,23 @@ def bench(n_assets: int, work: Path, repeats: int) -> dict[str, object]:
     (project / "definitions" / "synthetic.py").write_text(source)
     defs = load_definitions(project / "definitions")
     t0 = time.perf_counter()
-    write_lineage(project / "warehouse" / "warehouse.duckdb", {n: s.code_version for n, s in defs.assets.items()}, edges)
+    write_lineage(
+        project / "warehouse" / "warehouse.duckdb",
+        {n: s.code_version for n, s in defs.assets.items()},
+        edges,
+    )
     build_seconds = time.perf_counter() - t0
     with duckdb.connect(str(project / "warehouse" / "warehouse.duckdb"), read_only=True) as conn:
         nodes = conn.execute("SELECT count(*) FROM assetflow.materializations").fetchall()[0][0]
         inputs = conn.execute("SELECT count(*) FROM assetflow.inputs").fetchall()[0][0]
     changed = (START + dt.timedelta(days=2000)).isoformat()
     env = {**os.environ, "BENCH_CHANGED_PARTITION": changed, "COLUMNS": "100"}
-    results: dict[str, object] = {"assets": n_assets, "nodes": nodes, "inputs": inputs, "build_s": build_seconds}
+    results: dict[str, object] = {
+        "assets": n_assets,
+        "nodes": nodes,
+        "inputs": inputs,
+        "build_s": build_seconds,
+    }
     for label, args in (
         ("status", ["status", "--json"]),
         ("dry_run", ["materialize", "--dry-run", "--json"]),
@@ -180,13 +192,17 @@ def bench(n_assets: int, work: Path, repeats: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--assets", type=int, action="append", help="asset count (repeatable)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("bench/.work"))
     options = parser.parse_args()
     sizes = options.assets or [1000]
-    print(f"{'assets':>7} {'nodes':>10} {'inputs':>11} {'planned':>8} {'status s':>9} {'RSS MB':>7} {'dry-run s':>10} {'RSS MB':>7}")
+    print(
+        f"{'assets':>7} {'nodes':>10} {'inputs':>11} {'planned':>8} {'status s':>9} {'RSS MB':>7} {'dry-run s':>10} {'RSS MB':>7}"
+    )
     for n in sizes:
         r = bench(n, options.work, options.repeats)
         print(
