@@ -28,6 +28,19 @@ class Options:
     def project(self, warehouse: str | None = None) -> Project:
         return load_project(self.project_dir, warehouse)
 
+    def request(
+        self,
+        warehouse: str | None,
+        selection: tuple[str, ...],
+        partition: str | None,
+        range_from: str | None,
+        range_to: str | None,
+    ) -> tuple[Project, api.Request]:
+        """The project and what a command's selection and range options ask for."""
+        project = self.project(warehouse)
+        lo, hi = api.resolve_range(project, partition, range_from, range_to)
+        return project, api.Request(tuple(selection), lo, hi)
+
 
 class AssetflowGroup(click.Group):
     """Turns every AssetflowError into one red line and its exit code, in one place."""
@@ -120,9 +133,7 @@ def materialize(
     """
     if as_json and not dry_run:
         raise UsageError("--json goes with --dry-run")
-    project = opts.project(warehouse)
-    lo, hi = api.resolve_range(project, partition, range_from, range_to)
-    request = api.Request(tuple(selection), lo, hi)
+    project, request = opts.request(warehouse, selection, partition, range_from, range_to)
     flags = {"force": force, "upstream": not no_upstream}
     if dry_run:
         outcome = api.materialize(project, request, opts.now, dry_run=True, **flags)
@@ -165,9 +176,8 @@ def status(
     as_json: bool,
 ) -> None:
     """Fresh, stale, missing and failed nodes per asset, with their causes."""
-    project = opts.project(warehouse)
-    lo, hi = api.resolve_range(project, partition, range_from, range_to)
-    snap = api.status(project, api.Request(tuple(selection), lo, hi), opts.now)
+    project, request = opts.request(warehouse, selection, partition, range_from, range_to)
+    snap = api.status(project, request, opts.now)
     if not as_json:
         console.render_status(snap.report, snap.targets)
         return

@@ -96,6 +96,10 @@ def render_why(reason: Reason) -> None:
     tree = Tree(_why_label(reason))
     _grow(tree, reason)
     out.print(tree)
+    if reason.children:
+        out.print("[bold]root causes[/]")
+        for chain in reason.chains():
+            out.print(f"  {escape(chain)}")
 
 
 def _why_label(reason: Reason) -> str:

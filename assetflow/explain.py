@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .graph import AssetGraph, Node
 from .lineage import NodeRecord
@@ -53,75 +53,72 @@ def explain(
     lookup: Lookup,
     source_info: SourceInfo,
 ) -> Reason:
-    return _explain(graph, report, node, now, lookup, source_info, set())
+    return _Walk(graph, report, now, lookup, source_info).node(node)
 
 
-def _explain(
-    graph: AssetGraph,
-    report: StatusReport,
-    node: Node,
-    now: dt.datetime,
-    lookup: Lookup,
-    source_info: SourceInfo,
-    seen: set[Node],
-) -> Reason:
-    status, causes = report.node_status(node)
-    subject = str(node)
-    if node in seen:
-        return Reason(subject, status, "see above")
-    seen.add(node)
-    record = lookup(node) if status != "missing" or "failed" in causes else None
-    if status == "fresh":
-        return Reason(subject, "fresh", _built("built", record))
-    children: list[Reason] = []
-    spec = graph.defs.assets[node.asset]
-    if "failed" in causes:
-        children.append(Reason("last attempt", "failed", "see `assetflow runs`"))
-    if "code_changed" in causes and record is not None:
-        detail = f"{record.code_version} -> {spec.code_version} ({spec.where})"
-        children.append(Reason(f"code of {node.asset}", "changed", detail))
-    if "upstream_changed" in causes and record is not None:
-        for fact in [f for f in record.inputs if f.changed][:MAX_CHILDREN]:
-            if fact.name in graph.defs.sources:
-                info = source_info(fact.name, fact.partition)
-                children.append(Reason(f"source {fact.name}[{fact.partition}]", "changed", info))
+@dataclass
+class _Walk:
+    graph: AssetGraph
+    report: StatusReport
+    now: dt.datetime
+    lookup: Lookup
+    source_info: SourceInfo
+    seen: set[Node] = field(default_factory=set)
+
+    def node(self, node: Node) -> Reason:
+        status, causes = self.report.node_status(node)
+        subject = str(node)
+        if node in self.seen:
+            return Reason(subject, status, "see above")
+        self.seen.add(node)
+        record = self.lookup(node) if status != "missing" or "failed" in causes else None
+        if status == "fresh":
+            return Reason(subject, "fresh", _built("built", record))
+        children: list[Reason] = []
+        spec = self.graph.defs.assets[node.asset]
+        if "failed" in causes:
+            children.append(Reason("last attempt", "failed", "see `assetflow runs`"))
+        if "code_changed" in causes and record is not None:
+            detail = f"{record.code_version} -> {spec.code_version} ({spec.where})"
+            children.append(Reason(f"code of {node.asset}", "changed", detail))
+        if "upstream_changed" in causes and record is not None:
+            children += self._changed_inputs(subject, record)
+        if "upstream_stale" in causes:
+            children += self._stale_inputs(node)
+        label = f"stale ({', '.join(causes)})" if status == "stale" else status
+        detail = "never materialized" if status == "missing" else ""
+        return Reason(subject, label, detail, tuple(children))
+
+    def _changed_inputs(self, subject: str, record: NodeRecord) -> list[Reason]:
+        changed = [f for f in record.inputs if f.changed]
+        if not changed:
+            return [Reason(subject, "upstream_changed", "the partitions it reads changed")]
+        out = []
+        for fact in changed[:MAX_CHILDREN]:
+            if fact.name in self.graph.defs.sources:
+                info = self.source_info(fact.name, fact.partition)
+                out.append(Reason(f"source {fact.name}[{fact.partition}]", "changed", info))
+                continue
+            upstream = Node(fact.name, fact.partition)
+            if self.report.node_status(upstream)[0] != "fresh":
+                out.append(self.node(upstream))
             else:
-                upstream = Node(fact.name, fact.partition)
-                children.append(
-                    _changed_upstream(graph, report, upstream, now, lookup, source_info, seen)
-                )
-        if not any(f.changed for f in record.inputs):
-            children.append(Reason(subject, "upstream_changed", "the partitions it reads changed"))
-    if "upstream_stale" in causes:
+                rebuilt = _built("rebuilt", self.lookup(upstream))
+                out.append(Reason(str(upstream), "has new data", rebuilt))
+        return out
+
+    def _stale_inputs(self, node: Node) -> list[Reason]:
         stale = [
             Node(rng.name, key)
-            for rng in graph.inputs(node, now)
+            for rng in self.graph.inputs(node, self.now)
             if not rng.is_source
             for key in rng.keys
-            if report.node_status(Node(rng.name, key))[0] != "fresh"
+            if self.report.node_status(Node(rng.name, key))[0] != "fresh"
         ]
-        for upstream in stale[:MAX_CHILDREN]:
-            children.append(_explain(graph, report, upstream, now, lookup, source_info, seen))
+        out = [self.node(upstream) for upstream in stale[:MAX_CHILDREN]]
         if len(stale) > MAX_CHILDREN:
-            children.append(Reason(f"and {len(stale) - MAX_CHILDREN} more upstream nodes", "", ""))
-    label = f"stale ({', '.join(causes)})" if status == "stale" else status
-    detail = "never materialized" if status == "missing" else ""
-    return Reason(subject, label, detail, tuple(children))
-
-
-def _changed_upstream(
-    graph: AssetGraph,
-    report: StatusReport,
-    upstream: Node,
-    now: dt.datetime,
-    lookup: Lookup,
-    source_info: SourceInfo,
-    seen: set[Node],
-) -> Reason:
-    """An upstream node whose data differs from what the node read."""
-    if report.node_status(upstream)[0] != "fresh":
-        return _explain(graph, report, upstream, now, lookup, source_info, seen)
-    return Reason(str(upstream), "has new data", _built("rebuilt", lookup(upstream)))
+            out.append(Reason(f"and {len(stale) - MAX_CHILDREN} more upstream nodes", "", ""))
+        return out
 
 
 def _built(verb: str, record: NodeRecord | None) -> str:
