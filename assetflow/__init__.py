@@ -1,12 +1,19 @@
 """assetflow: asset-centric, date-partitioned data pipelines on DuckDB."""
 
+from .alerts import Failure, RunSummary, webhook
 from .errors import AssetflowError, DataError
 from .partitions import all_partitions, daily, monthly, unpartitioned, window
+from .policy import RetryPolicy, project_defaults
 from .specs import asset, source
 
 __all__ = [
     "AssetflowError",
     "DataError",
+    "Failure",
+    "RetryPolicy",
+    "RunSummary",
+    "project_defaults",
+    "webhook",
     "all_partitions",
     "asset",
     "daily",

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .alerts import RunSummary, fire
 from .config import Project
 from .errors import PartitionKeyError, SelectionError
 from .executor import NodeResult, RunContext, RunResult, execute, new_run_id
@@ -22,6 +23,7 @@ from .lineage import Facts, NodeRecord, first_observed, node_record, read_facts,
 from .loader import load_definitions
 from .partitions import parse_date_or_month
 from .planner import Plan, check_sources, plan_materialize, select_targets
+from .runlog import NodeLog, captured_output, prune
 from .sources import observe
 from .status import StatusReport, compute_status, growing_assets
 from .store import Clock, Observation, RunRecord, Store, utc_now
@@ -96,6 +98,9 @@ def _open(project: Project, clock: Clock, read_only: bool) -> Iterator[Store | N
         return
     store = Store.open(project.warehouse_path, clock, read_only=read_only)
     try:
+        if not read_only:  # we hold the only write lock: runs marked running are dead
+            store.abandon_dead_runs(clock())
+            store.refresh_nodes()
         yield store if store.has_schema() else None
     finally:
         store.close()
@@ -140,6 +145,7 @@ def materialize(
     dry_run: bool = False,
     force: bool = False,
     upstream: bool = True,
+    concurrency: int | None = None,
     trigger: str = "manual",
     on_plan: Callable[[Plan], None] | None = None,
     on_result: Callable[[NodeResult], None] | None = None,
@@ -165,7 +171,8 @@ def materialize(
             return Outcome(graph, plan, None, snap.targets)
         if on_plan:
             on_plan(plan)
-        result = _run(project, graph, store, plan, snap, trigger, on_result)
+        workers = concurrency or project.settings.concurrency
+        result = _run(project, graph, store, plan, snap, trigger, workers, on_result)
         return Outcome(graph, plan, result, snap.targets)
 
 
@@ -176,6 +183,7 @@ def _run(
     plan: Plan,
     snap: Snapshot,
     trigger: str,
+    concurrency: int,
     on_result: Callable[[NodeResult], None] | None,
 ) -> RunResult:
     clock = store.clock
@@ -200,10 +208,26 @@ def _run(
         versions=versions,
         observed={(o.source, o.partition): o.version for o in snap.observations},
         recorded=recorded_inputs(store, conditional),
+        concurrency=concurrency,
     )
-    result = execute(plan, run, on_result)
+    with captured_output():
+        result = execute(plan, run, on_result)
     store.finish_run(run_id, result.status, clock(), result.counts(), result.message)
     store.refresh_nodes()
+    _, built, verified, failed, not_run = result.counts()
+    summary = RunSummary(
+        run_id,
+        result.status,
+        built,
+        verified,
+        failed,
+        not_run,
+        tuple(f"{r.node}: {r.error}" for r in result.results if r.status == "failed"),
+    )
+    run_log = NodeLog(project.logs_dir / run_id / "run.log")
+    fire(graph.defs.defaults.on_run_end, summary, run_log.logger)
+    run_log.close()
+    prune(project.logs_dir, project.settings.log_retention_days, clock())
     return result
 
 

@@ -112,6 +112,9 @@ def range_options(func: Any) -> Any:
 @warehouse_option
 @click.option("--force", is_flag=True, help="Rebuild every selected node, fresh or not.")
 @click.option("--no-upstream", is_flag=True, help="Fail instead of adding stale upstream nodes.")
+@click.option(
+    "--concurrency", type=click.IntRange(1, 64), help="Nodes run at once (default from config)."
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
 @click.pass_obj
@@ -124,6 +127,7 @@ def materialize(
     warehouse: str | None,
     force: bool,
     no_upstream: bool,
+    concurrency: int | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -148,7 +152,13 @@ def materialize(
         return
     with console.RunProgress() as bar:
         outcome = api.materialize(
-            project, request, opts.now, on_plan=bar.start, on_result=bar.advance, **flags
+            project,
+            request,
+            opts.now,
+            on_plan=bar.start,
+            on_result=bar.advance,
+            concurrency=concurrency,
+            **flags,
         )
     result = outcome.result
     if result is None:

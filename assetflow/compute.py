@@ -23,7 +23,11 @@ from .sources import source_sql
 from .specs import AssetSpec
 from .store import PARTITION_COLUMN
 
-RESULT_VIEW = "_af_result"
+
+def result_view(ctx: Context) -> str:
+    """A name for the view over a Python asset's result, unique to the node: concurrent
+    nodes must not touch one catalog entry."""
+    return f"_af_result_{ctx.asset}_{ctx.partition.replace('-', '_')}"
 
 
 @dataclass(frozen=True)
@@ -84,19 +88,19 @@ def node_query(
         import pyarrow as pa
 
         if isinstance(result, pa.Table | pa.RecordBatchReader):
-            cur.register(RESULT_VIEW, result)
-            return f"SELECT * FROM {RESULT_VIEW}"
+            cur.register(result_view(ctx), result)
+            return f"SELECT * FROM {result_view(ctx)}"
     if isinstance(result, duckdb.DuckDBPyRelation):
-        result.create_view(RESULT_VIEW, replace=True)
-        return f"SELECT * FROM {RESULT_VIEW}"
+        result.create_view(result_view(ctx), replace=True)
+        return f"SELECT * FROM {result_view(ctx)}"
     raise DefinitionError(
         f"{spec.where}: asset {node} returned {type(result).__name__}",
         "return SQL text, a pyarrow.Table or a DuckDB relation",
     )
 
 
-def release(cur: duckdb.DuckDBPyConnection) -> None:
+def release(cur: duckdb.DuckDBPyConnection, ctx: Context) -> None:
     """Drop what node_query registered on the cursor."""
     with contextlib.suppress(duckdb.Error):
-        cur.unregister(RESULT_VIEW)
-    cur.execute(f"DROP VIEW IF EXISTS {RESULT_VIEW}")
+        cur.unregister(result_view(ctx))
+    cur.execute(f"DROP VIEW IF EXISTS {result_view(ctx)}")

@@ -19,6 +19,8 @@ class Settings(BaseModel):
     warehouse: str = "warehouse/warehouse.duckdb"
     range_from: str | None = Field(default=None, alias="from")
     range_to: str | None = Field(default=None, alias="to")
+    concurrency: int = Field(default=2, ge=1, le=64)
+    log_retention_days: int = Field(default=30, ge=1)
 
 
 class Project(BaseModel):
@@ -72,7 +74,7 @@ def load_project(root: Path | None = None, warehouse: str | None = None) -> Proj
         key = ".".join(str(p) for p in first["loc"]) or "[tool.assetflow]"
         raise ConfigError(
             f"{pyproject}: [tool.assetflow] {key}: {first['msg']}",
-            "known keys: definitions, warehouse, from, to",
+            "known keys: definitions, warehouse, from, to, concurrency, log_retention_days",
         ) from None
     if warehouse is not None:
         settings = settings.model_copy(update={"warehouse": str(Path(warehouse).resolve())})

@@ -1,30 +1,42 @@
-"""The executor: runs a Plan node by node, the only writer of data and lineage.
+"""The executor: runs a Plan with a concurrency limit; the only writer of data and lineage.
 
-A node that fails makes its downstream nodes `upstream_failed`; independent nodes go on.
-A definition mistake (SQL that does not bind, a wrong return type) stops the run: it would
-fail the same way for every partition.
+Tasks run on any `concurrent.futures.Executor` (threads here; a distributed engine can
+provide another). The scheduling loop, all bookkeeping and every metadata write other than
+the node's own transaction stay on the calling thread. A node whose inputs are ready is
+submitted; a transient failure is retried after a backoff without holding a worker; a final
+failure marks every planned node downstream `upstream_failed` while independent nodes go
+on. A definition mistake stops scheduling: it would fail the same way for every partition.
 """
 
 from __future__ import annotations
 
-import logging
+import datetime as dt
+import heapq
+import random
 import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from .alerts import Failure, fire
 from .compute import Context, node_query, release
 from .errors import AssetflowError, DataError, DefinitionError
 from .graph import AssetGraph, Node
 from .planner import Plan, PlannedNode
-from .store import NodeWrite, Store
+from .policy import retryable
+from .runlog import NodeLog, bound, node_log_path
+from .store import NodeWrite, Store, Written
 
 _SQL_MISTAKES = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
 _DATA_ERRORS = (duckdb.ConversionException, duckdb.ConstraintException)
+_WRITE_CONFLICT_TRIES = 5
+
+Key = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -35,12 +47,13 @@ class NodeResult:
     seconds: float = 0.0
     error: str | None = None
     log_path: str | None = None
+    attempts: int = 0
 
 
 @dataclass(frozen=True)
 class RunResult:
     run_id: str
-    status: str  # success | failed | interrupted
+    status: str  # success | partial | failed | interrupted
     results: tuple[NodeResult, ...]
     stopped_by: DefinitionError | None  # the mistake that stopped the run early
     exit_code: int
@@ -56,150 +69,299 @@ class RunResult:
         return len(by), by.count("success"), by.count("verified"), by.count("failed"), skipped
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunContext:
-    """What stays the same for every node of one run."""
+    """What stays the same for every node of one run (plus the versions it updates)."""
 
     run_id: str
     graph: AssetGraph
     store: Store
     root: Path
     logs_dir: Path
-    versions: dict[tuple[str, str], str]  # current data versions, updated as nodes commit
-    observed: dict[tuple[str, str], str | None]
-    # For conditional nodes: the inputs their latest materialization read, with versions.
-    recorded: dict[tuple[str, str], dict[tuple[str, str], str]]
+    versions: dict[Key, str]  # current data versions, updated as nodes commit
+    observed: dict[Key, str | None]
+    recorded: dict[Key, dict[Key, str]]  # conditional nodes: inputs their build read
+    concurrency: int = 1
+    rng: random.Random = field(default_factory=random.Random)
+    pool: Executor | None = None  # default: a thread pool of `concurrency` workers
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What one attempt produced, handed back from a worker thread."""
+
+    written: Written | None
+    error: BaseException | None
+    trace: str
+    seconds: float
 
 
 def execute(
     plan: Plan, run: RunContext, on_result: Callable[[NodeResult], None] | None = None
 ) -> RunResult:
-    """Run every planned node in order; never raises for a node's own failure."""
-    results: list[NodeResult] = []
-    broken: set[tuple[str, str]] = set()  # failed or upstream_failed in this run
-    stop: DefinitionError | None = None
-    status = "success"
-    try:
-        for planned in plan.nodes:
-            if stop is not None:
-                result = NodeResult(planned.node, "not_run")
-            elif _reads_broken(planned, broken):
-                result = _record_skip(run, planned)
-            elif planned.conditional and _inputs_unchanged(run, planned):
-                result = _record_verified(run, planned)
+    """Run the plan; never raises for a node's own failure."""
+    return _Scheduler(plan, run, on_result).run()
+
+
+class _Scheduler:
+    def __init__(
+        self, plan: Plan, run: RunContext, on_result: Callable[[NodeResult], None] | None
+    ) -> None:
+        self.run_ctx = run
+        self.on_result = on_result
+        self.order = {_key(p.node): i for i, p in enumerate(plan.nodes)}
+        self.planned = {_key(p.node): p for p in plan.nodes}
+        self.waiting_on: dict[Key, set[Key]] = {}
+        self.dependents: dict[Key, list[Key]] = {k: [] for k in self.planned}
+        for key, p in self.planned.items():
+            ups = {
+                (rng.name, k)
+                for rng in p.inputs
+                if not rng.is_source
+                for k in rng.keys
+                if (rng.name, k) in self.planned and (rng.name, k) != key
+            }
+            self.waiting_on[key] = ups
+            for up in ups:
+                self.dependents[up].append(key)
+        self.ready: list[tuple[int, Key]] = []
+        self.retries: list[tuple[float, int, Key]] = []  # (due, order, node)
+        self.attempts: dict[Key, int] = {}
+        self.started: dict[Key, object] = {}
+        self.logs: dict[Key, NodeLog] = {}
+        self.results: dict[Key, NodeResult] = {}
+        self.stop: DefinitionError | None = None
+        self.stop_order = len(self.order)
+        self.interrupted = False
+        for key, ups in self.waiting_on.items():
+            if not ups:
+                heapq.heappush(self.ready, (self.order[key], key))
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        run = self.run_ctx
+        pool = run.pool or ThreadPoolExecutor(max_workers=run.concurrency)
+        running: dict[Future[_Done], Key] = {}
+        try:
+            while True:
+                try:
+                    self._launch(pool, running)
+                    if not running and not self.retries and not self.ready:
+                        break
+                    timeout = (
+                        max(0.0, self.retries[0][0] - time.monotonic()) if self.retries else None
+                    )
+                    done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
+                    now = time.monotonic()
+                    while self.retries and self.retries[0][0] <= now:
+                        _, order, key = heapq.heappop(self.retries)
+                        heapq.heappush(self.ready, (order, key))
+                    for future in sorted(done, key=lambda f: self.order[running[f]]):
+                        self._finish(running.pop(future), future.result())
+                except KeyboardInterrupt:
+                    self.interrupted = True  # stop scheduling; let running transactions end
+                    self.ready.clear()
+                    self.retries.clear()
+        finally:
+            if run.pool is None:
+                pool.shutdown(wait=True)
+        return self._result()
+
+    def _until_next_retry(self) -> float | None:
+        return max(0.0, self.retries[0][0] - time.monotonic()) if self.retries else None
+
+    def _launch(self, pool: Executor, running: dict[Future[_Done], Key]) -> None:
+        while self.ready and len(running) < self.run_ctx.concurrency:
+            _, key = heapq.heappop(self.ready)
+            planned = self.planned[key]
+            if self.stop is not None or self.interrupted:
+                self._complete(key, NodeResult(planned.node, "not_run"))
+                continue
+            if planned.conditional and self.attempts.get(key, 0) == 0 and self._unchanged(planned):
+                now = self.run_ctx.store.clock()
+                self.run_ctx.store.record_attempt(
+                    self.run_ctx.run_id, _indexed(self.run_ctx, planned.node), 0, now, now,
+                    "verified",
+                )  # fmt: skip
+                self._complete(key, NodeResult(planned.node, "verified"))
+                continue
+            attempt = self.attempts[key] = self.attempts.get(key, 0) + 1
+            self.started[key] = self.run_ctx.store.clock()
+            log = self.logs.setdefault(key, NodeLog(self._log_path(planned.node)))
+            log.write(f"--- {planned.node} attempt {attempt} (run {self.run_ctx.run_id})\n")
+            inputs = _input_versions(self.run_ctx, planned)
+            running[pool.submit(_attempt, self.run_ctx, planned, inputs, log)] = key
+
+    def _finish(self, key: Key, done: _Done) -> None:
+        run, planned = self.run_ctx, self.planned[key]
+        attempt, log = self.attempts[key], self.logs[key]
+        error = done.error
+        node = _indexed(run, planned.node)
+        if error is None:
+            assert done.written is not None
+            run.versions[key] = done.written.data_version
+            run.store.record_attempt(
+                run.run_id, node, attempt, self.started[key], run.store.clock(), "success",
+                None, _logged(log),
+            )  # fmt: skip
+            result = NodeResult(
+                planned.node, "success", done.written.row_count, done.seconds, None,
+                _logged(log), attempt,
+            )  # fmt: skip
+            self._complete(key, result)
+            return
+        log.write(done.trace)
+        policy = run.graph.defs.retry_policy(key[0])
+        spec = run.graph.defs.assets[key[0]]
+        if (
+            self.stop is None
+            and not self.interrupted
+            and attempt < policy.attempts
+            and retryable(error, spec.retry_on)
+        ):
+            delay = policy.delay_before(attempt, run.rng)
+            next_at = run.store.clock() + _seconds(delay)
+            log.write(f"retrying in {delay:.3f}s (attempt {attempt + 1} of {policy.attempts})\n")
+            run.store.record_attempt(
+                run.run_id, node, attempt, self.started[key], run.store.clock(), "retrying",
+                error, _logged(log), next_at,
+            )  # fmt: skip
+            heapq.heappush(self.retries, (time.monotonic() + delay, self.order[key], key))
+            return
+        if isinstance(error, DefinitionError) and self.order[key] < self.stop_order:
+            self.stop, self.stop_order = error, self.order[key]  # the first node's, in plan order
+        text = describe_error(error)
+        run.store.record_attempt(
+            run.run_id, node, attempt, self.started[key], run.store.clock(), "failed", error,
+            _logged(log),
+        )  # fmt: skip
+        failure = Failure(key[0], key[1], run.run_id, attempt, text, _logged(log))
+        for problem in fire(run.graph.defs.failure_hooks(key[0]), failure, log.logger):
+            log.write(problem + "\n")
+        result = NodeResult(planned.node, "failed", None, done.seconds, text, _logged(log), attempt)
+        self._complete(key, result)
+
+    def _complete(self, key: Key, result: NodeResult) -> None:
+        self.results[key] = result
+        if key in self.logs:
+            self.logs[key].close()
+        if self.on_result:
+            self.on_result(result)
+        ok = result.status in ("success", "verified")
+        for down in self.dependents[key]:
+            if down in self.results:
+                continue
+            if ok or result.status == "not_run":
+                self.waiting_on[down].discard(key)
+                if not self.waiting_on[down]:
+                    heapq.heappush(self.ready, (self.order[down], down))
             else:
-                result, error = _run_node(run, planned)
-                if isinstance(error, DefinitionError):
-                    stop = error
-            if result.status not in ("success", "verified"):
-                broken.add((planned.node.asset, planned.node.partition))
-            results.append(result)
-            if on_result:
-                on_result(result)
-    except KeyboardInterrupt:
-        status = "interrupted"
-    failed = any(r.status in ("failed", "upstream_failed") for r in results)
-    if status != "interrupted" and (failed or stop):
-        status = "failed"
-    exit_code = {"success": 0, "failed": 1, "interrupted": 130}[status]
-    if stop is not None:
-        exit_code = stop.exit_code
-    return RunResult(run.run_id, status, tuple(results), stop, exit_code)
+                self._block(down)
+
+    def _block(self, key: Key) -> None:
+        """An upstream failed: record this node and everything it feeds as upstream_failed."""
+        if key in self.results:
+            return
+        now = self.run_ctx.store.clock()
+        node = self.planned[key].node
+        self.run_ctx.store.record_attempt(
+            self.run_ctx.run_id, _indexed(self.run_ctx, node), 0, now, now, "upstream_failed"
+        )
+        self._complete(key, NodeResult(node, "upstream_failed"))
+
+    def _unchanged(self, planned: PlannedNode) -> bool:
+        """Early cutoff: every input the node would read has the version it was built from."""
+        current = {(n, k): v for n, k, _, v in _input_versions(self.run_ctx, planned)}
+        return current == self.run_ctx.recorded.get(_key(planned.node))
+
+    def _log_path(self, node: Node) -> Path:
+        return node_log_path(self.run_ctx.logs_dir, self.run_ctx.run_id, node.asset, node.partition)
+
+    def _result(self) -> RunResult:
+        results = tuple(
+            self.results.get(k) or NodeResult(self.planned[k].node, "not_run")
+            for k in sorted(self.planned, key=self.order.__getitem__)
+        )
+        by = [r.status for r in results]
+        broken = by.count("failed") + by.count("upstream_failed")
+        built = by.count("success") + by.count("verified")
+        if self.interrupted:
+            status, code = "interrupted", 130
+        elif self.stop is not None:
+            status, code = "failed", self.stop.exit_code
+        elif broken or by.count("not_run"):
+            status, code = ("partial" if built else "failed"), 1
+        else:
+            status, code = "success", 0
+        return RunResult(self.run_ctx.run_id, status, results, self.stop, code)
 
 
-def describe_error(error: BaseException) -> str:
-    text = error.one_line() if isinstance(error, AssetflowError) else str(error)
-    return f"{type(error).__name__}: {text}"
-
-
-def _reads_broken(planned: PlannedNode, broken: set[tuple[str, str]]) -> bool:
-    return any((rng.name, key) in broken for rng in planned.inputs for key in rng.keys)
-
-
-def _record_skip(run: RunContext, planned: PlannedNode) -> NodeResult:
-    now = run.store.clock()
-    run.store.record_attempt(run.run_id, _key(run, planned.node), 0, now, now, "upstream_failed")
-    return NodeResult(planned.node, "upstream_failed")
-
-
-def _inputs_unchanged(run: RunContext, planned: PlannedNode) -> bool:
-    """Early cutoff: every input the node would read has the version it was built from."""
-    current = {(name, key): version for name, key, _, version in _input_versions(run, planned)}
-    return current == run.recorded.get((planned.node.asset, planned.node.partition))
-
-
-def _record_verified(run: RunContext, planned: PlannedNode) -> NodeResult:
-    now = run.store.clock()
-    run.store.record_attempt(run.run_id, _key(run, planned.node), 0, now, now, "verified")
-    return NodeResult(planned.node, "verified")
-
-
-def _node_logger(run: RunContext, node: Node) -> tuple[logging.Logger, Path]:
-    path = run.logs_dir / run.run_id / node.asset / f"{node.partition}.log"
-    logger = logging.Logger(f"assetflow.{node}")  # not registered: no per-node leak
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, delay=True, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger.addHandler(handler)
-    return logger, path
-
-
-def _run_node(run: RunContext, planned: PlannedNode) -> tuple[NodeResult, BaseException | None]:
+# -- one attempt, on a worker thread ---------------------------------------------------------
+def _attempt(
+    run: RunContext,
+    planned: PlannedNode,
+    inputs: tuple[tuple[str, str, int, str], ...],
+    log: NodeLog,
+) -> _Done:
     node = planned.node
     spec = run.graph.defs.assets[node.asset]
-    started_at, t0 = run.store.clock(), time.perf_counter()
-    logger, log_path = _node_logger(run, node)
+    t0 = time.perf_counter()
     cur = run.store.conn.cursor()
-    error: BaseException | None = None
-    rows = None
     try:
-        index = spec.partitions.index(node.partition)
-        start, end = spec.partitions.window(index)
-        ctx = Context(
-            asset=node.asset,
-            partition=node.partition,
-            start=start,
-            end=end,
-            logical_date=start or started_at.date(),
-            run_id=run.run_id,
-            conn=cur,
-            log=logger,
-        )
-        query = node_query(spec, node, planned.inputs, ctx, run.graph.defs, run.root)
-        write = NodeWrite(
-            run_id=run.run_id,
-            asset=node.asset,
-            partition=node.partition,
-            partition_index=index,
-            code_version=spec.code_version,
-            inputs=_input_versions(run, planned),
-            clipped=_clipped_note(planned),
-            started_at=started_at,
-        )
-        written = run.store.write_node(cur, query, write)
-        run.versions[(node.asset, node.partition)] = written.data_version
-        rows = written.row_count
-    except Exception as exc:  # any failure of user code or of the write fails this node only
+        with bound(log):
+            for tries in range(1, _WRITE_CONFLICT_TRIES + 1):
+                try:
+                    written = _compute_and_write(run, planned, inputs, cur, log)
+                    return _Done(written, None, "", time.perf_counter() - t0)
+                except duckdb.TransactionException:
+                    if tries == _WRITE_CONFLICT_TRIES:
+                        raise
+                    log.write(f"write conflict, trying the write again ({tries})\n")
+    except Exception as exc:  # any failure of user code or of the write fails this attempt
         error = _classify(exc, spec.where, node)
-        logger.error("%s failed: %s\n%s", node, error, traceback.format_exc())
+        return _Done(None, error, traceback.format_exc(), time.perf_counter() - t0)
     finally:
-        release(cur)
         cur.close()
-        for handler in logger.handlers:
-            handler.close()
-    status = "failed" if error else "success"
-    logged = str(log_path) if log_path.exists() else None
-    run.store.record_attempt(
-        run.run_id, _key(run, node), 1, started_at, run.store.clock(), status, error, logged
+    raise AssertionError("unreachable")
+
+
+def _compute_and_write(
+    run: RunContext,
+    planned: PlannedNode,
+    inputs: tuple[tuple[str, str, int, str], ...],
+    cur: duckdb.DuckDBPyConnection,
+    log: NodeLog,
+) -> Written:
+    node = planned.node
+    spec = run.graph.defs.assets[node.asset]
+    index = spec.partitions.index(node.partition)
+    start, end = spec.partitions.window(index)
+    started_at = run.store.clock()
+    ctx = Context(
+        asset=node.asset,
+        partition=node.partition,
+        start=start,
+        end=end,
+        logical_date=start or started_at.date(),
+        run_id=run.run_id,
+        conn=cur,
+        log=log.logger,
     )
-    seconds = time.perf_counter() - t0
-    text = describe_error(error) if error else None
-    return NodeResult(node, status, rows, seconds, text, logged), error
-
-
-def _key(run: RunContext, node: Node) -> tuple[str, str, int]:
-    index = run.graph.defs.assets[node.asset].partitions.index(node.partition)
-    return node.asset, node.partition, index
+    write = NodeWrite(
+        run_id=run.run_id,
+        asset=node.asset,
+        partition=node.partition,
+        partition_index=index,
+        code_version=spec.code_version,
+        inputs=inputs,
+        clipped=_clipped_note(planned),
+        started_at=started_at,
+    )
+    try:
+        query = node_query(spec, node, planned.inputs, ctx, run.graph.defs, run.root)
+        return run.store.write_node(cur, query, write)
+    finally:
+        release(cur, ctx)
 
 
 def _classify(exc: Exception, where: str, node: Node) -> BaseException:
@@ -212,6 +374,29 @@ def _classify(exc: Exception, where: str, node: Node) -> BaseException:
     if isinstance(exc, _DATA_ERRORS):
         return DataError(f"asset {node}: {first_line}")
     return exc
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def describe_error(error: BaseException) -> str:
+    text = error.one_line() if isinstance(error, AssetflowError) else str(error)
+    return f"{type(error).__name__}: {text}"
+
+
+def _key(node: Node) -> Key:
+    return node.asset, node.partition
+
+
+def _indexed(run: RunContext, node: Node) -> tuple[str, str, int]:
+    index = run.graph.defs.assets[node.asset].partitions.index(node.partition)
+    return node.asset, node.partition, index
+
+
+def _logged(log: NodeLog) -> str | None:
+    return str(log.path) if log.written else None
+
+
+def _seconds(delay: float) -> dt.timedelta:
+    return dt.timedelta(seconds=delay)
 
 
 def _input_versions(run: RunContext, planned: PlannedNode) -> tuple[tuple[str, str, int, str], ...]:
@@ -229,7 +414,8 @@ def _clipped_note(planned: PlannedNode) -> str | None:
     notes = []
     for rng in planned.inputs:
         if rng.clipped:
-            span = f"{rng.keys[0]}..{rng.keys[-1]}" if rng.keys else "nothing"
+            keys = rng.keys
+            span = f"{keys[0]}..{keys[-1]}" if keys else "nothing"
             notes.append(f"{rng.name} window clipped to {span}")
     return "; ".join(notes) or None
 

@@ -11,11 +11,14 @@ import itertools
 import sys
 import traceback
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import AssetflowError, DefinitionError
 from .partitions import mapping_problem
+from .policy import Defaults, RetryPolicy
 from .specs import AssetSpec, SourceSpec, forget_sources
 
 _load_counter = itertools.count()
@@ -105,6 +108,14 @@ class Definitions:
 
     assets: dict[str, AssetSpec]
     sources: dict[str, SourceSpec]
+    defaults: Defaults = Defaults()
+
+    def retry_policy(self, asset: str) -> RetryPolicy:
+        return self.assets[asset].retry or self.defaults.retry
+
+    def failure_hooks(self, asset: str) -> tuple[Callable[..., Any], ...]:
+        own = self.assets[asset].on_failure
+        return self.defaults.on_failure if own is None else own
 
     def spec(self, name: str) -> AssetSpec | SourceSpec:
         return self.assets.get(name) or self.sources[name]
@@ -125,18 +136,28 @@ def load_definitions(folder: Path) -> Definitions:
     sys.modules[package] = module
     # Messages name files relative to the project root (the folder above definitions/).
     shown = f"{folder.resolve().parent}/"
-    found: list[AssetSpec | SourceSpec] = []
+    found: list[Found] = []
     try:
         for file in sorted(folder.resolve().glob("*.py")):
             if file.name != "__init__.py":
                 found.extend(_import_specs(package, file))
     except DefinitionError as exc:
         raise DefinitionError(exc.message.replace(shown, ""), exc.hint) from exc
-    found = [dataclasses.replace(s, file=s.file.replace(shown, "")) for s in found]
-    return validate(found)
+    defaults = list({id(d): d for d in found if isinstance(d, Defaults)}.values())
+    if len(defaults) > 1:
+        raise DefinitionError("project_defaults(...) is declared more than once in definitions/")
+    specs = [
+        dataclasses.replace(s, file=s.file.replace(shown, ""))
+        for s in found
+        if isinstance(s, AssetSpec | SourceSpec)
+    ]
+    return validate(specs, defaults[0] if defaults else Defaults())
 
 
-def _import_specs(package: str, file: Path) -> list[AssetSpec | SourceSpec]:
+Found = AssetSpec | SourceSpec | Defaults
+
+
+def _import_specs(package: str, file: Path) -> list[Found]:
     name = f"{package}.{file.stem}"
     if name in sys.modules:  # already imported by a sibling module
         module = sys.modules[name]
@@ -154,7 +175,7 @@ def _import_specs(package: str, file: Path) -> list[AssetSpec | SourceSpec]:
             raise DefinitionError(
                 f"{file}{line}: cannot import: {type(exc).__name__}: {exc}"
             ) from exc
-    return [v for v in vars(module).values() if isinstance(v, AssetSpec | SourceSpec)]
+    return [v for v in vars(module).values() if isinstance(v, AssetSpec | SourceSpec | Defaults)]
 
 
 def _line_in(file: Path, exc: BaseException) -> str:
@@ -166,7 +187,7 @@ def _line_in(file: Path, exc: BaseException) -> str:
     return ""
 
 
-def validate(found: list[AssetSpec | SourceSpec]) -> Definitions:
+def validate(found: list[AssetSpec | SourceSpec], defaults: Defaults | None = None) -> Definitions:
     """Check names, duplicates, dependencies and mappings; order everything by name."""
     by_name: dict[str, AssetSpec | SourceSpec] = {}
     for spec in found:
@@ -197,4 +218,4 @@ def validate(found: list[AssetSpec | SourceSpec]) -> Definitions:
                     f"{spec.where}: {spec.name}: mapping for {dep.name!r} does not fit "
                     f"({spec.partitions.describe()} <- {upstream.partitions.describe()}): {problem}"
                 )
-    return Definitions(assets=assets, sources=sources)
+    return Definitions(assets=assets, sources=sources, defaults=defaults or Defaults())

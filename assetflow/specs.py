@@ -13,13 +13,14 @@ import functools
 import hashlib
 import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import DefinitionError
 from .partitions import Mapping, Partitions, Window, unpartitioned
+from .policy import RetryPolicy
 
 CONTEXT_PARAMS = ("ctx", "context")
 NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -43,6 +44,9 @@ class AssetSpec:
     line: int
     description: str = ""
     context_param: str | None = None
+    retry: RetryPolicy | None = None  # None: the project default
+    retry_on: tuple[type[BaseException], ...] = ()
+    on_failure: tuple[Callable[..., Any], ...] | None = field(default=None, compare=False)
 
     @property
     def where(self) -> str:
@@ -97,6 +101,9 @@ def asset(
     deps: dict[str, Mapping] | Iterable[str] | None = None,
     code_version: str | None = None,
     description: str | None = None,
+    retry: RetryPolicy | None = None,
+    retry_on: Sequence[type[BaseException]] = (),
+    on_failure: Sequence[Callable[..., Any]] | None = None,
 ) -> Any:
     """Declare an asset. The function returns SQL (a SELECT over its upstream names),
     a `pyarrow.Table`, or a DuckDB relation.
@@ -114,6 +121,14 @@ def asset(
         mappings = _normalise_deps(func, asset_name, deps)
         dep_list = [Dep(p, mappings.pop(p, Window()), True) for p in upstream_params]
         dep_list += [Dep(n, m, False) for n, m in sorted(mappings.items())]
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise _fail(func, asset_name, "retry= must be a RetryPolicy(...)")
+        for kind in retry_on:
+            if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+                raise _fail(func, asset_name, f"retry_on= must list exception types, got {kind!r}")
+        for hook in on_failure or ():
+            if not callable(hook):
+                raise _fail(func, asset_name, f"on_failure hook {hook!r} is not callable")
         file, line = _location(func)
         version = code_version or fingerprint(func, parts, dep_list)
         return AssetSpec(
@@ -126,6 +141,9 @@ def asset(
             line=line,
             description=description or inspect.getdoc(func) or "",
             context_param=context_param,
+            retry=retry,
+            retry_on=tuple(retry_on),
+            on_failure=None if on_failure is None else tuple(on_failure),
         )
 
     return decorate(fn) if fn is not None else decorate

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,7 @@ CREATE TABLE IF NOT EXISTS assetflow.attempts (
     asset VARCHAR, partition VARCHAR, partition_index BIGINT, attempt INTEGER,
     started_at TIMESTAMP,
     ended_at TIMESTAMP, status VARCHAR, error_class VARCHAR, error_message VARCHAR,
-    log_path VARCHAR);
+    log_path VARCHAR, next_retry_at TIMESTAMP);
 """
 
 _LOCK_PID = re.compile(r"PID (\d+)")
@@ -133,6 +134,7 @@ class Store:
         self.path = path
         self.clock = clock
         self._columns: dict[str, dict[str, str]] = {}
+        self._ddl_lock = threading.Lock()
 
     @classmethod
     def open(cls, path: Path, clock: Clock | None = None, read_only: bool = False) -> Store:
@@ -203,15 +205,16 @@ class Store:
         status: str,
         error: BaseException | None = None,
         log_path: str | None = None,
+        next_retry_at: dt.datetime | None = None,
     ) -> None:
         error_class = type(error).__name__ if error else None
         error_message = str(error).splitlines()[0] if error and str(error) else None
         self.conn.execute(
             "INSERT INTO assetflow.attempts (run_id, asset, partition, partition_index, attempt,"
-            " started_at, ended_at, status, error_class, error_message, log_path)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " started_at, ended_at, status, error_class, error_message, log_path, next_retry_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, *node, attempt, started_at, ended_at, status, error_class,
-             error_message, log_path],
+             error_message, log_path, next_retry_at],
         )  # fmt: skip
 
     def list_runs(self, limit: int = 20) -> list[RunRecord]:
@@ -238,6 +241,16 @@ class Store:
                 " observed_at) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
+
+    def abandon_dead_runs(self, now: dt.datetime) -> list[str]:
+        """Runs still marked running while we hold the only write lock died (killed, power
+        lost): mark them abandoned. Their committed nodes stay; nothing half-written exists."""
+        rows = self.conn.execute(
+            "UPDATE assetflow.runs SET status = 'abandoned', ended_at = ?"
+            " WHERE status = 'running' RETURNING run_id",
+            [now],
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def refresh_nodes(self) -> None:
         """Merge materializations newer than the watermark into `assetflow.nodes`, in one
@@ -289,32 +302,37 @@ class Store:
 
     # -- writing a node -------------------------------------------------------------------
     def write_node(self, cur: duckdb.DuckDBPyConnection, query: str, write: NodeWrite) -> Written:
-        """Replace one partition with the rows of `query` and record it, atomically."""
+        """Replace one partition with the rows of `query` and record it, atomically.
+
+        The rows are staged in a temp table (private to the cursor) and the asset's table is
+        created or widened first, under a lock, so that concurrent writers of one asset only
+        ever meet in the short delete/insert/record transaction.
+        """
         table = f'main."{write.asset}"'
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE _af_stage AS {query}")
+        columns = self._stage_columns(cur, write.asset)
+        with self._ddl_lock:
+            self._ensure_table(cur, write.asset, columns)
+        count, row_hash = cur.execute(
+            "SELECT count(*), coalesce(sum(hash(_af_stage)), 0) FROM _af_stage"
+        ).fetchall()[0]
+        schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
+        data_version = hashlib.sha256(f"{schema}|{count}|{row_hash}".encode()).hexdigest()[:16]
         cur.execute("BEGIN TRANSACTION")
         try:
-            cur.execute(f"CREATE OR REPLACE TEMP TABLE _af_stage AS {query}")
-            columns = self._stage_columns(cur, write.asset)
-            self._ensure_table(cur, write.asset, columns)
             cur.execute(f"DELETE FROM {table} WHERE {PARTITION_COLUMN} = ?", [write.partition])
             cur.execute(
                 f"INSERT INTO {table} BY NAME SELECT *, ?::VARCHAR AS {PARTITION_COLUMN}"
                 " FROM _af_stage",
                 [write.partition],
             )
-            count, row_hash = cur.execute(
-                "SELECT count(*), coalesce(sum(hash(_af_stage)), 0) FROM _af_stage"
-            ).fetchall()[0]
-            schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
-            data_version = hashlib.sha256(f"{schema}|{count}|{row_hash}".encode()).hexdigest()
-            data_version = data_version[:16]
             self._record(cur, write, count, data_version)
-            cur.execute("DROP TABLE _af_stage")
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
-            self._columns.pop(write.asset, None)  # the rollback may have undone DDL
             raise
+        finally:
+            cur.execute("DROP TABLE IF EXISTS _af_stage")
         return Written(row_count=count, data_version=data_version)
 
     def _stage_columns(self, cur: duckdb.DuckDBPyConnection, asset: str) -> dict[str, str]:

@@ -1,0 +1,149 @@
+"""Task logs in files, not in the database: `logs/<run>/<asset>/<partition>.log`.
+
+Each file holds every attempt of one node: ctx.log lines, what the asset printed to stdout
+and stderr (captured per thread), and the traceback of a failed attempt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+from .errors import SelectionError
+
+
+class NodeLog:
+    """The log file of one node in one run; opened on first write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._handle: TextIO | None = None
+        self.logger = logging.Logger(f"assetflow.node.{path.stem}")  # unregistered: no leak
+        handler = logging.StreamHandler(self)  # type: ignore[arg-type]
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        self.logger.addHandler(handler)
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            if self._handle is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = self.path.open("a", encoding="utf-8")
+            self._handle.write(text)
+            return len(text)
+
+    def flush(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    @property
+    def written(self) -> bool:
+        return self.path.exists()
+
+
+def node_log_path(logs_dir: Path, run_id: str, asset: str, partition: str) -> Path:
+    return logs_dir / run_id / asset / f"{partition}.log"
+
+
+class _ThreadStream(io.TextIOBase):
+    """Stands in for sys.stdout/sys.stderr: a thread bound to a NodeLog writes there."""
+
+    def __init__(self, original: TextIO, label: str) -> None:
+        self.original = original
+        self.label = label
+        self.local = threading.local()
+
+    def write(self, text: str) -> int:
+        target: NodeLog | None = getattr(self.local, "target", None)
+        if target is None:
+            return self.original.write(text)
+        return target.write(text if self.label == "stdout" else f"[stderr] {text}")
+
+    def flush(self) -> None:
+        self.original.flush()
+
+
+_streams: tuple[_ThreadStream, _ThreadStream] | None = None
+
+
+@contextmanager
+def captured_output() -> Iterator[None]:
+    """Route what node threads print into their logs for the duration of a run."""
+    global _streams
+    if _streams is not None:  # nested runs (tests): keep the outer capture
+        yield
+        return
+    out, err = _ThreadStream(sys.stdout, "stdout"), _ThreadStream(sys.stderr, "stderr")
+    _streams = (out, err)
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out.original, err.original
+        _streams = None
+
+
+@contextmanager
+def bound(log: NodeLog) -> Iterator[None]:
+    """While inside, this thread's prints go to `log`."""
+    if _streams is None:
+        yield
+        return
+    for stream in _streams:
+        stream.local.target = log
+    try:
+        yield
+    finally:
+        for stream in _streams:
+            stream.local.target = None
+
+
+def prune(logs_dir: Path, keep_days: int, now: dt.datetime) -> int:
+    """Delete run log folders older than `keep_days`; returns how many went."""
+    if not logs_dir.is_dir():
+        return 0
+    cutoff = now.timestamp() - keep_days * 86400
+    removed = 0
+    for run_dir in logs_dir.iterdir():
+        if run_dir.is_dir() and run_dir.stat().st_mtime < cutoff:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def find_logs(
+    logs_dir: Path, run_id: str, asset: str | None = None, partition: str | None = None
+) -> list[Path]:
+    """Log files of a run (a unique prefix of its id is enough), optionally one asset/node."""
+    runs = sorted(p for p in logs_dir.glob(f"{run_id}*") if p.is_dir()) if logs_dir.is_dir() else []
+    if not runs:
+        raise SelectionError(f"no logs for run {run_id!r} in {logs_dir}")
+    if len(runs) > 1:
+        raise SelectionError(
+            f"run prefix {run_id!r} is ambiguous: {', '.join(p.name for p in runs)}"
+        )
+    folder = runs[0] / asset if asset else runs[0]
+    pattern = f"{partition}.log" if partition else "*.log"
+    files = sorted(folder.rglob(pattern)) if folder.is_dir() else []
+    if not files:
+        what = " ".join(x for x in (asset, partition) if x)
+        raise SelectionError(f"run {runs[0].name} has no logs for {what or 'any node'}")
+    return files
+
+
+def stamp() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
