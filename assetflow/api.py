@@ -26,7 +26,7 @@ from .planner import Plan, check_sources, plan_materialize, select_targets
 from .runlog import NodeLog, captured_output, prune
 from .sources import observe
 from .status import StatusReport, compute_status, growing_assets
-from .store import Clock, Observation, RunRecord, Store, utc_now
+from .store import AttemptRecord, Clock, Observation, RunRecord, Store, utc_now
 
 
 @dataclass(frozen=True)
@@ -269,6 +269,19 @@ def record_observations(project: Project, now: dt.datetime) -> list[Observation]
     return changed
 
 
-def list_runs(project: Project, limit: int = 20) -> list[RunRecord]:
+def list_runs(
+    project: Project, limit: int = 20, status: str | None = None, trigger: str | None = None
+) -> list[RunRecord]:
     with _open(project, utc_now, read_only=True) as store:
-        return store.list_runs(limit) if store is not None else []
+        return store.list_runs(limit, status, trigger) if store is not None else []
+
+
+def show_run(project: Project, run_prefix: str) -> tuple[RunRecord, list[AttemptRecord]]:
+    """One run (a unique prefix of its id is enough) and all its attempts."""
+    with _open(project, utc_now, read_only=True) as store:
+        found = store.list_runs(2, run_prefix=run_prefix) if store is not None else []
+        if len(found) != 1:
+            problem = "matches no run" if not found else "is ambiguous"
+            raise SelectionError(f"run {run_prefix!r} {problem}", "see `assetflow runs`")
+        assert store is not None
+        return found[0], store.attempts_of(found[0].run_id)

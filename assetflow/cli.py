@@ -16,6 +16,7 @@ from . import api, console
 from .config import Project, load_project
 from .errors import AssetflowError, SelectionError, UsageError
 from .partitions import UNPARTITIONED
+from .runlog import find_logs
 from .store import utc_now
 
 
@@ -253,19 +254,69 @@ def lineage(opts: Options, asset: str, direction: str | None, fmt: str) -> None:
     click.echo(graph.to_dot(names) if fmt == "dot" else graph.to_mermaid(names))
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--limit", default=20, show_default=True, help="How many runs to show.")
+@click.option(
+    "--status",
+    type=click.Choice(["running", "success", "partial", "failed", "interrupted", "abandoned"]),
+    help="Only runs that ended so.",
+)
+@click.option("--trigger", help="Only runs started by this trigger (manual, ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@warehouse_option
+@click.pass_context
+def runs(
+    ctx: click.Context,
+    limit: int,
+    status: str | None,
+    trigger: str | None,
+    as_json: bool,
+    warehouse: str | None,
+) -> None:
+    """List recent runs, most recent first; `runs show RUN` for one run's tasks."""
+    if ctx.invoked_subcommand is not None:
+        return
+    opts: Options = ctx.obj
+    records = api.list_runs(opts.project(warehouse), limit, status, trigger)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(r) for r in records], indent=2, default=str))
+    else:
+        console.render_runs(records)
+
+
+@runs.command("show")
+@click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @warehouse_option
 @click.pass_obj
-def runs(opts: Options, limit: int, as_json: bool, warehouse: str | None) -> None:
-    """List recent runs, most recent first."""
-    records = api.list_runs(opts.project(warehouse), limit)
+def runs_show(opts: Options, run_id: str, as_json: bool, warehouse: str | None) -> None:
+    """Every task and attempt of RUN (a unique prefix of its id is enough)."""
+    record, attempts = api.show_run(opts.project(warehouse), run_id)
     if as_json:
-        rows = [dataclasses.asdict(r) for r in records]
-        click.echo(json.dumps(rows, indent=2, default=str))
+        payload = {
+            "run": dataclasses.asdict(record),
+            "attempts": [dataclasses.asdict(a) for a in attempts],
+        }
+        click.echo(json.dumps(payload, indent=2, default=str))
     else:
-        console.render_runs(records)
+        console.render_run_detail(record, attempts)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.argument("asset", required=False)
+@click.argument("partition", required=False)
+@warehouse_option
+@click.pass_obj
+def logs(
+    opts: Options, run_id: str, asset: str | None, partition: str | None, warehouse: str | None
+) -> None:
+    """Print the log files of RUN, or of one ASSET or node. Reads files only: works while
+    another process holds the warehouse."""
+    project = opts.project(warehouse)
+    for path in find_logs(project.logs_dir, run_id, asset, partition):
+        click.echo(f"==> {path.relative_to(project.logs_dir)} <==")
+        click.echo(path.read_text(encoding="utf-8"), nl=False)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from .intervals import Intervals
 from .partitions import Partitions, compact_ranges
 from .planner import Plan
 from .status import AssetStatus, StatusReport
-from .store import Observation, RunRecord
+from .store import AttemptRecord, Observation, RunRecord
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -213,11 +213,54 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
             log = f" — log: {r.log_path}" if r.log_path else ""
             err.print(f"[red]failed[/] {escape(str(r.node))}: {escape(r.error or '')}{log}")
     total, ok, verified, failed, skipped = result.counts()
-    colour = {"success": "green", "failed": "red"}.get(result.status, "yellow")
     out.print(
-        f"[{colour}]{result.status}[/]: {ok} of {total} nodes materialized, {verified} verified"
+        f"{_status(result.status)}: {ok} of {total} nodes materialized, {verified} verified"
         f" unchanged, {failed} failed, {skipped} not run"
     )
+
+
+_STATUS_COLOUR = {
+    "success": "green",
+    "verified": "green",
+    "partial": "yellow",
+    "retrying": "yellow",
+    "running": "cyan",
+    "failed": "red",
+    "upstream_failed": "red",
+    "abandoned": "magenta",
+    "interrupted": "magenta",
+}
+
+
+def _status(text: str) -> str:
+    return f"[{_STATUS_COLOUR.get(text, 'white')}]{text}[/]"
+
+
+def render_run_detail(run: RunRecord, attempts: list[AttemptRecord]) -> None:
+    ended = f"{run.ended_at:%Y-%m-%d %H:%M:%S}" if run.ended_at else "-"
+    out.print(
+        f"[bold]run {run.run_id}[/] {_status(run.status)} ({run.trigger}), "
+        f"{run.started_at:%Y-%m-%d %H:%M:%S} .. {ended}"
+    )
+    if run.message:
+        out.print(f"[red]{escape(run.message)}[/]")
+    table = Table(title="Tasks and attempts", title_justify="left")
+    for column in ("node", "try", "status", "seconds", "error", "next retry", "log"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("node", "status"))
+    for a in attempts:
+        seconds = (a.ended_at - a.started_at).total_seconds()
+        error = f"{a.error_class}: {a.error_message}" if a.error_class else ""
+        retry = f"{a.next_retry_at:%H:%M:%S.%f}"[:-3] if a.next_retry_at else ""
+        table.add_row(
+            f"{a.asset}[{a.partition}]",
+            str(a.attempt or ""),
+            _status(a.status),
+            f"{seconds:.2f}",
+            escape(error),
+            retry,
+            a.log_path or "",
+        )
+    out.print(table)
 
 
 def render_runs(runs: list[RunRecord]) -> None:
@@ -237,7 +280,7 @@ def render_runs(runs: list[RunRecord]) -> None:
             run.trigger,
             run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             "" if seconds is None else f"{seconds:.1f}",
-            run.status,
+            _status(run.status),
             str(run.planned),
             str(run.succeeded),
             str(run.failed),

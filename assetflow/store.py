@@ -126,6 +126,20 @@ class RunRecord:
     message: str | None
 
 
+@dataclass(frozen=True)
+class AttemptRecord:
+    asset: str
+    partition: str
+    attempt: int  # 0 for nodes settled without running: verified or upstream_failed
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    status: str  # success | verified | retrying | failed | upstream_failed
+    error_class: str | None
+    error_message: str | None
+    next_retry_at: dt.datetime | None
+    log_path: str | None
+
+
 class Store:
     """One DuckDB connection to the warehouse, held for a whole command."""
 
@@ -217,16 +231,32 @@ class Store:
              error_message, log_path, next_retry_at],
         )  # fmt: skip
 
-    def list_runs(self, limit: int = 20) -> list[RunRecord]:
+    def list_runs(
+        self,
+        limit: int = 20,
+        status: str | None = None,
+        trigger: str | None = None,
+        run_prefix: str | None = None,
+    ) -> list[RunRecord]:
         rows = self.conn.execute(
             "SELECT run_id, trigger, selection, started_at, ended_at, status,"
             " coalesce(planned, 0), coalesce(succeeded, 0), coalesce(verified, 0),"
-            " coalesce(failed, 0),"
-            " coalesce(skipped, 0), message FROM assetflow.runs"
+            " coalesce(failed, 0), coalesce(skipped, 0), message FROM assetflow.runs"
+            " WHERE (? IS NULL OR status = ?) AND (? IS NULL OR trigger = ?)"
+            " AND (? IS NULL OR starts_with(run_id, ?))"
             " ORDER BY started_at DESC, run_id DESC LIMIT ?",
-            [limit],
+            [status, status, trigger, trigger, run_prefix, run_prefix, limit],
         ).fetchall()
         return [RunRecord(*row) for row in rows]
+
+    def attempts_of(self, run_id: str) -> list[AttemptRecord]:
+        rows = self.conn.execute(
+            "SELECT asset, partition, attempt, started_at, ended_at, status, error_class,"
+            " error_message, next_retry_at, log_path FROM assetflow.attempts"
+            " WHERE run_id = ? ORDER BY attempt_id",
+            [run_id],
+        ).fetchall()
+        return [AttemptRecord(*row) for row in rows]
 
     # -- observations and versions --------------------------------------------------------
     def record_observations(
