@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
+from . import snapshot
 from .alerts import RunSummary, fire
 from .config import Project
 from .errors import PartitionKeyError, SelectionError
@@ -24,6 +27,7 @@ from .loader import load_definitions
 from .partitions import parse_date_or_month
 from .planner import Plan, check_sources, plan_materialize, select_targets
 from .runlog import NodeLog, captured_output, prune
+from .snapshot import Publisher
 from .sources import observe
 from .status import StatusReport, compute_status, growing_assets
 from .store import AttemptRecord, Clock, Observation, RunRecord, Store, utc_now
@@ -128,6 +132,24 @@ def _snapshot(
     return Snapshot(graph, tuple(observations), report, targets)
 
 
+def status_json(snap: Snapshot) -> dict[str, object]:
+    """What `status --json` prints: counts per asset and every non-fresh node."""
+    assets = []
+    for asset, scope in snap.targets.items():
+        st = snap.report.assets[asset]
+        nodes = [
+            {"partition": st.partitions.key(i), "status": st.status(i), "causes": st.causes(i)}
+            for i in st.nonfresh & scope
+        ]
+        assets.append({"asset": asset, "counts": st.counts(scope), "nodes": nodes})
+    return {"assets": assets}
+
+
+def live_snapshot(project: Project) -> dict[str, Any] | None:
+    """What the process holding the warehouse last published about its run."""
+    return snapshot.read(project.warehouse_path)
+
+
 def status(project: Project, request: Request, now: dt.datetime) -> Snapshot:
     """Status of every node, with sources observed now; writes nothing."""
     graph = load_graph(project)
@@ -210,8 +232,28 @@ def _run(
         recorded=recorded_inputs(store, conditional),
         concurrency=concurrency,
     )
-    with captured_output():
-        result = execute(plan, run, on_result)
+    publisher = Publisher(
+        project.warehouse_path,
+        {
+            "run_id": run_id,
+            "pid": os.getpid(),
+            "started_at": clock(),
+            "planned": len(plan.nodes),
+            "status": status_json(snap),
+            "runs": [dataclasses.asdict(r) for r in store.list_runs(20)],
+        },
+    )
+
+    def on_node(node_result: NodeResult) -> None:
+        publisher.advance(node_result.status)
+        if on_result:
+            on_result(node_result)
+
+    try:
+        with captured_output():
+            result = execute(plan, run, on_node)
+    finally:
+        publisher.close()
     store.finish_run(run_id, result.status, clock(), result.counts(), result.message)
     store.refresh_nodes()
     _, built, verified, failed, not_run = result.counts()

@@ -14,7 +14,7 @@ import click
 
 from . import api, console
 from .config import Project, load_project
-from .errors import AssetflowError, SelectionError, UsageError
+from .errors import AssetflowError, SelectionError, UsageError, WarehouseLockedError
 from .partitions import UNPARTITIONED
 from .runlog import find_logs
 from .store import utc_now
@@ -188,19 +188,32 @@ def status(
 ) -> None:
     """Fresh, stale, missing and failed nodes per asset, with their causes."""
     project, request = opts.request(warehouse, selection, partition, range_from, range_to)
-    snap = api.status(project, request, opts.now)
-    if not as_json:
-        console.render_status(snap.report, snap.targets)
+    try:
+        snap = api.status(project, request, opts.now)
+    except WarehouseLockedError as locked:
+        live = _live_or_raise(project, locked)
+        if as_json:
+            click.echo(json.dumps({"in_progress": _progress(live), **live["status"]}, indent=2))
+        else:
+            console.render_live(live)
         return
-    assets = []
-    for asset, scope in snap.targets.items():
-        st = snap.report.assets[asset]
-        nodes = [
-            {"partition": st.partitions.key(i), "status": st.status(i), "causes": st.causes(i)}
-            for i in st.nonfresh & scope
-        ]
-        assets.append({"asset": asset, "counts": st.counts(scope), "nodes": nodes})
-    click.echo(json.dumps({"assets": assets}, indent=2))
+    if as_json:
+        click.echo(json.dumps(api.status_json(snap), indent=2))
+    else:
+        console.render_status(snap.report, snap.targets)
+
+
+def _live_or_raise(project: Project, locked: WarehouseLockedError) -> dict[str, Any]:
+    """The running writer's snapshot; the lock error itself when there is none."""
+    live = api.live_snapshot(project)
+    if live is None:
+        raise locked
+    return live
+
+
+def _progress(live: dict[str, Any]) -> dict[str, Any]:
+    keys = ("run_id", "pid", "started_at", "as_of", "planned", "progress")
+    return {k: live.get(k) for k in keys}
 
 
 @cli.command()
@@ -277,7 +290,16 @@ def runs(
     if ctx.invoked_subcommand is not None:
         return
     opts: Options = ctx.obj
-    records = api.list_runs(opts.project(warehouse), limit, status, trigger)
+    project = opts.project(warehouse)
+    try:
+        records = api.list_runs(project, limit, status, trigger)
+    except WarehouseLockedError as locked:
+        live = _live_or_raise(project, locked)
+        if as_json:
+            click.echo(json.dumps({"in_progress": _progress(live), "runs": live["runs"]}))
+        else:
+            console.render_live(live, runs=True)
+        return
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(r) for r in records], indent=2, default=str))
     else:

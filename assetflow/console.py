@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from typing import Any
 
@@ -234,6 +235,37 @@ _STATUS_COLOUR = {
 
 def _status(text: str) -> str:
     return f"[{_STATUS_COLOUR.get(text, 'white')}]{text}[/]"
+
+
+def render_live(live: dict[str, Any], runs: bool = False) -> None:
+    """What a read command shows while another process holds the warehouse."""
+    done = live.get("progress", {})
+    finished = sum(done.values())
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(done.items()))
+    as_of = str(live.get("as_of", ""))[11:19]
+    out.print(
+        f"[yellow]as of {as_of}, run {live['run_id']} in progress[/] (process {live['pid']}): "
+        f"{finished} of {live['planned']} nodes done{': ' + parts if parts else ''}"
+    )
+    if runs:
+        render_runs([RunRecord(**_run_fields(r)) for r in live.get("runs", [])])
+        return
+    table = Table(title="Status when the run started", title_justify="left")
+    table.add_column("asset", no_wrap=True)
+    for column in ("fresh", "stale", "missing", "failed"):
+        table.add_column(column, justify="right")
+    for asset in live["status"]["assets"]:
+        counts = asset["counts"]
+        table.add_row(asset["asset"], *(_count(counts[c], c) for c in counts))
+    out.print(table)
+
+
+def _run_fields(row: dict[str, Any]) -> dict[str, Any]:
+    fields = dict(row)
+    for key in ("started_at", "ended_at"):
+        if fields.get(key):
+            fields[key] = dt.datetime.fromisoformat(fields[key])
+    return fields
 
 
 def render_run_detail(run: RunRecord, attempts: list[AttemptRecord]) -> None:

@@ -1,0 +1,58 @@
+"""The read snapshot: how `status` and `runs` answer while another process holds the
+warehouse.
+
+DuckDB lets no other process open a file that one process holds read-write, not even
+read-only. So the writer publishes a small JSON file beside the warehouse — the run's
+progress, the status as of its start and the recent runs — replaced atomically at most once
+a second, and removed when the run ends. Read commands fall back to it when the warehouse
+is locked and say how old it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+
+def snapshot_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + ".run.json")
+
+
+class Publisher:
+    """Writes the snapshot of one run, throttled to one write a second."""
+
+    def __init__(self, warehouse: Path, payload: dict[str, Any], interval: float = 1.0) -> None:
+        self.path = snapshot_path(warehouse)
+        self.payload = payload
+        self.interval = interval
+        self._last = 0.0
+        self.payload.setdefault("progress", {})
+        self.publish(force=True)
+
+    def advance(self, status: str) -> None:
+        progress = self.payload["progress"]
+        progress[status] = progress.get(status, 0) + 1
+        self.publish()
+
+    def publish(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval:
+            return
+        self._last = now
+        self.payload["as_of"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        temp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+        temp.write_text(json.dumps(self.payload, default=str), encoding="utf-8")
+        os.replace(temp, self.path)  # readers see the old file or the new one, never half
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def read(warehouse: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(snapshot_path(warehouse).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
