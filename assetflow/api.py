@@ -252,6 +252,9 @@ def _run(
     try:
         with captured_output():
             result = execute(plan, run, on_node)
+    except BaseException as exc:  # a bug of ours: the run must not stay "running"
+        store.finish_run(run_id, "failed", clock(), (len(plan.nodes), 0, 0, 0, 0), repr(exc))
+        raise
     finally:
         publisher.close()
     store.finish_run(run_id, result.status, clock(), result.counts(), result.message)

@@ -74,7 +74,7 @@ NO_RETRY = RetryPolicy()
 
 def retryable(error: BaseException, retry_on: Sequence[type[BaseException]] | None) -> bool:
     """Whether an attempt that raised `error` may be tried again."""
-    if isinstance(error, DATA_ERRORS | DefinitionError):
+    if isinstance(error, (*DATA_ERRORS, DefinitionError)):
         return False
     if retry_on:
         return isinstance(error, tuple(retry_on))
