@@ -95,12 +95,14 @@ def observe_all(project: Project, graph: AssetGraph, now: dt.datetime) -> list[O
 
 
 @contextmanager
-def _open(project: Project, clock: Clock, read_only: bool) -> Iterator[Store | None]:
+def _open(
+    project: Project, clock: Clock, read_only: bool, wait: float = 0.0
+) -> Iterator[Store | None]:
     """The warehouse, or None when a read-only command finds none yet."""
     if read_only and not project.warehouse_path.exists():
         yield None
         return
-    store = Store.open(project.warehouse_path, clock, read_only=read_only)
+    store = Store.open(project.warehouse_path, clock, read_only=read_only, wait=wait)
     try:
         if not read_only:  # we hold the only write lock: runs marked running are dead
             store.abandon_dead_runs(clock())
@@ -168,6 +170,7 @@ def materialize(
     force: bool = False,
     upstream: bool = True,
     concurrency: int | None = None,
+    wait: float = 0.0,
     trigger: str = "manual",
     on_plan: Callable[[Plan], None] | None = None,
     on_result: Callable[[NodeResult], None] | None = None,
@@ -175,7 +178,7 @@ def materialize(
     """Make the request fresh with the minimal plan; run it unless `dry_run`."""
     graph = load_graph(project)
     targets = _targets(graph, request, now)  # bad selections fail before anything opens
-    with _open(project, clock, read_only=dry_run) as store:
+    with _open(project, clock, read_only=dry_run, wait=wait) as store:
         snap = _snapshot(project, graph, store, targets, now)
         plan = plan_materialize(
             graph,

@@ -116,6 +116,13 @@ def range_options(func: Any) -> Any:
 @click.option(
     "--concurrency", type=click.IntRange(1, 64), help="Nodes run at once (default from config)."
 )
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=0,
+    metavar="SECONDS",
+    help="If another process holds the warehouse, wait up to this long for it.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
 @click.pass_obj
@@ -129,6 +136,7 @@ def materialize(
     force: bool,
     no_upstream: bool,
     concurrency: int | None,
+    wait: float,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -139,7 +147,7 @@ def materialize(
     if as_json and not dry_run:
         raise UsageError("--json goes with --dry-run")
     project, request = opts.request(warehouse, selection, partition, range_from, range_to)
-    flags = {"force": force, "upstream": not no_upstream}
+    flags = {"force": force, "upstream": not no_upstream, "wait": wait}
     if dry_run:
         outcome = api.materialize(project, request, opts.now, dry_run=True, **flags)
         if as_json:

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,21 +152,30 @@ class Store:
         self._ddl_lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: Path, clock: Clock | None = None, read_only: bool = False) -> Store:
-        """Open the warehouse; read-only for commands that only look."""
+    def open(
+        cls, path: Path, clock: Clock | None = None, read_only: bool = False, wait: float = 0.0
+    ) -> Store:
+        """Open the warehouse; read-only for commands that only look. While another process
+        holds it, try again for up to `wait` seconds, then say who holds it."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            message = str(exc)
-            if "lock" not in message.lower():
-                raise
-            match = _LOCK_PID.search(message)
-            holder = f"process {match.group(1)}" if match else "another process"
-            raise WarehouseLockedError(
-                f"warehouse {path} is in use by {holder}",
-                "wait for it to finish, or stop it",
-            ) from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                conn = duckdb.connect(str(path), read_only=read_only)
+                break
+            except duckdb.IOException as exc:
+                message = str(exc)
+                if "lock" not in message.lower():
+                    raise
+                if time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                match = _LOCK_PID.search(message)
+                holder = f"process {match.group(1)}" if match else "another process"
+                raise WarehouseLockedError(
+                    f"warehouse {path} is in use by {holder}",
+                    "wait for it to finish (--wait SECONDS), or stop it",
+                ) from None
         if read_only:
             return cls(conn, path, clock or utc_now)
         conn.execute(_DDL)

@@ -121,6 +121,26 @@ def test_a_second_writer_is_told_who_holds_the_warehouse(diamond):
         assert time.monotonic() - started < 5
         assert result.exit_code == 1
         assert f"is in use by process {holder.pid}" in result.output
+        started = time.monotonic()
+        waited = diamond.run("materialize", "doubled", "--wait", "1")
+        assert 1.0 <= time.monotonic() - started < 4
+        assert waited.exit_code == 1 and "--wait SECONDS" in waited.output
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_wait_gets_the_warehouse_once_the_holder_lets_go(diamond):
+    assert diamond.run("materialize", "doubled").exit_code == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(diamond.warehouse)!r}); print('ok', flush=True); time.sleep(1.5)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        result = diamond.run("materialize", "--wait", "20")
+        assert result.exit_code == 0, result.output
     finally:
         holder.kill()
         holder.wait()
