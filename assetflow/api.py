@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ from typing import Any
 
 from . import snapshot
 from .alerts import RunSummary, fire
+from .checks import CheckResult, run_checks
+from .compute import Context
 from .config import Project
 from .errors import PartitionKeyError, SelectionError
 from .executor import NodeResult, RunContext, RunResult, execute, new_run_id
@@ -30,7 +33,9 @@ from .runlog import NodeLog, captured_output, prune
 from .snapshot import Publisher
 from .sources import observe
 from .status import StatusReport, compute_status, growing_assets
-from .store import AttemptRecord, Clock, Observation, RunRecord, Store, utc_now
+from .store import AttemptRecord, CheckRecord, Clock, Observation, RunRecord, Store, utc_now
+
+_quiet = logging.getLogger("assetflow.check")
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,7 @@ def _snapshot(
     observations = observe_all(project, graph, now)
     code = {name: spec.code_version for name, spec in graph.defs.assets.items()}
     if store is None:
-        facts = Facts({}, {}, {}, {}, {})
+        facts = Facts({}, {}, {}, {}, {}, {})
     else:
         facts = read_facts(store, code, observations, growing_assets(graph))
     report = compute_status(graph, facts, now)
@@ -304,6 +309,51 @@ def why(project: Project, asset: str, partition: str, now: dt.datetime) -> Reaso
             return f"{what}, observed {seen:%Y-%m-%d %H:%M:%S}" if seen else f"{what}, new"
 
         return explain(graph, snap.report, Node(asset, partition), now, lookup, source_info)
+
+
+@dataclass(frozen=True)
+class NodeChecks:
+    partition: str
+    results: tuple[CheckResult, ...]
+
+
+def check_stored(
+    project: Project, asset: str, request: Request, now: dt.datetime
+) -> list[NodeChecks]:
+    """Run an asset's checks on its stored partitions (no rematerializing); record results."""
+    graph = load_graph(project)
+    spec = graph.defs.assets.get(asset)
+    if spec is None:
+        raise SelectionError(f"unknown asset {asset!r}", f"assets: {', '.join(graph.order)}")
+    if not spec.checks:
+        raise SelectionError(f"asset {asset} declares no checks", f"see {spec.where}")
+    targets = select_targets(graph, [asset], request.range_from, request.range_to, now)[asset]
+    out = []
+    with _open(project, utc_now, read_only=False) as store:
+        assert store is not None
+        if not targets:
+            return out
+        stored = store.latest_materializations(asset, targets.spans[0][0], targets.spans[-1][1])
+        for index in targets:
+            key = spec.partitions.key(index)
+            if key not in stored:
+                continue
+            view = f"_af_check_{asset}"
+            store.conn.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE (_partition)"
+                f" FROM main.\"{asset}\" WHERE _partition = '{key}'"
+            )
+            start, end = spec.partitions.window(index)
+            ctx = Context(asset, key, start, end, start or now.date(), "", store.conn, _quiet)
+            results = tuple(run_checks(spec.checks, store.conn, view, ctx))
+            store.record_checks(None, (asset, key, index), stored[key], results)
+            out.append(NodeChecks(key, results))
+    return out
+
+
+def list_checks(project: Project, asset: str | None, failed_only: bool) -> list[CheckRecord]:
+    with _open(project, utc_now, read_only=True) as store:
+        return store.list_checks(asset, failed_only) if store is not None else []
 
 
 def record_observations(project: Project, now: dt.datetime) -> list[Observation]:

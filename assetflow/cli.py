@@ -242,6 +242,54 @@ def why(
     console.render_why(reason)
 
 
+@cli.command("checks")
+@click.argument("asset", required=False)
+@click.option("--failed", is_flag=True, help="Only checks whose latest result failed.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@warehouse_option
+@click.pass_obj
+def checks_command(
+    opts: Options, asset: str | None, failed: bool, as_json: bool, warehouse: str | None
+) -> None:
+    """The latest result of every check, per node (optionally one ASSET)."""
+    records = api.list_checks(opts.project(warehouse), asset, failed)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(r) for r in records], indent=2, default=str))
+    else:
+        console.render_checks(records)
+
+
+@cli.command("check")
+@click.argument("asset")
+@range_options
+@warehouse_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def check_command(
+    opts: Options,
+    asset: str,
+    partition: str | None,
+    range_from: str | None,
+    range_to: str | None,
+    warehouse: str | None,
+    as_json: bool,
+) -> None:
+    """Run ASSET's checks on its stored data, without rematerializing. Exit 1 if a blocking
+    check fails."""
+    project, request = opts.request(warehouse, (asset,), partition, range_from, range_to)
+    found = api.check_stored(project, asset, request, opts.now)
+    if as_json:
+        payload = [
+            {"partition": n.partition, "results": [dataclasses.asdict(r) for r in n.results]}
+            for n in found
+        ]
+        click.echo(json.dumps(payload, indent=2, default=str))
+    else:
+        console.render_stored_checks(asset, found)
+    failed = any(r.blocking_failure for n in found for r in n.results)
+    sys.exit(1 if failed else 0)
+
+
 @cli.command()
 @warehouse_option
 @click.pass_obj

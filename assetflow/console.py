@@ -20,7 +20,7 @@ from .intervals import Intervals
 from .partitions import Partitions, compact_ranges
 from .planner import Plan
 from .status import AssetStatus, StatusReport
-from .store import AttemptRecord, Observation, RunRecord
+from .store import AttemptRecord, CheckRecord, Observation, RunRecord
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -85,6 +85,8 @@ def _main_cause(st: AssetStatus, nonfresh: Intervals) -> str:
     stale = [c for i in nonfresh if st.status(i) == "stale" for c in st.causes(i)]
     if stale:
         return max(sorted(set(stale)), key=stale.count)
+    if nonfresh & st.check_failed:
+        return "check_failed"
     return "failed" if nonfresh & st.failed else "missing"
 
 
@@ -218,6 +220,9 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
         f"{_status(result.status)}: {ok} of {total} nodes materialized, {verified} verified"
         f" unchanged, {failed} failed, {skipped} not run"
     )
+    passed, warned, blocked = result.checks
+    if passed or warned or blocked:
+        out.print(f"checks: {passed} passed, {warned} warned, {blocked} failed")
 
 
 _STATUS_COLOUR = {
@@ -266,6 +271,41 @@ def _run_fields(row: dict[str, Any]) -> dict[str, Any]:
         if fields.get(key):
             fields[key] = dt.datetime.fromisoformat(fields[key])
     return fields
+
+
+def render_checks(records: list[CheckRecord]) -> None:
+    if not records:
+        out.print("no check results")
+        return
+    table = Table(title="Checks (latest result per node)", title_justify="left")
+    for column in ("node", "check", "severity", "result", "failing rows", "message"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        result = "[green]pass[/]" if r.passed else _fail_label(r.severity)
+        table.add_row(
+            f"{r.asset}[{r.partition}]", escape(r.check), r.severity, result,
+            str(r.failing_rows), escape(r.message),
+        )  # fmt: skip
+    out.print(table)
+
+
+def _fail_label(severity: str) -> str:
+    return "[yellow]warn[/]" if severity == "warn" else "[red]FAIL[/]"
+
+
+def render_stored_checks(asset: str, found: list[Any]) -> None:
+    if not found:
+        out.print(f"no stored partitions of {asset} in range")
+        return
+    table = Table(title=f"Checks on stored {asset}", title_justify="left")
+    for column in ("partition", "check", "result", "failing rows", "sample"):
+        table.add_column(column, overflow="fold")
+    for node in found:
+        for r in node.results:
+            result = "[green]pass[/]" if r.passed else _fail_label(r.severity)
+            sample = escape(str(r.samples[0])) if r.samples else ""
+            table.add_row(node.partition, escape(r.check), result, str(r.failing_rows), sample)
+    out.print(table)
 
 
 def render_run_detail(run: RunRecord, attempts: list[AttemptRecord]) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from .alerts import Failure, fire
+from .checks import CheckFailed, CheckResult, run_checks
 from .compute import Context, node_query, release
 from .errors import AssetflowError, DataError, DefinitionError
 from .graph import AssetGraph, Node
@@ -57,6 +58,7 @@ class RunResult:
     results: tuple[NodeResult, ...]
     stopped_by: DefinitionError | None  # the mistake that stopped the run early
     exit_code: int
+    checks: tuple[int, int, int] = (0, 0, 0)  # passed, warned, failed (blocking)
 
     @property
     def message(self) -> str | None:
@@ -94,6 +96,7 @@ class _Done:
     error: BaseException | None
     trace: str
     seconds: float
+    checks: tuple[CheckResult, ...] = ()
 
 
 def execute(
@@ -132,6 +135,7 @@ class _Scheduler:
         self.results: dict[Key, NodeResult] = {}
         self.stop: DefinitionError | None = None
         self.stop_order = len(self.order)
+        self.check_counts = [0, 0, 0]
         self.interrupted = False
         for key, ups in self.waiting_on.items():
             if not ups:
@@ -197,6 +201,10 @@ class _Scheduler:
         attempt, log = self.attempts[key], self.logs[key]
         error = done.error
         node = _indexed(run, planned.node)
+        checked = error.results if isinstance(error, CheckFailed) else done.checks
+        mid = done.written.materialization_id if done.written else None
+        run.store.record_checks(run.run_id, node, mid, checked)
+        self._count_checks(checked)
         if error is None:
             assert done.written is not None
             run.versions[key] = done.written.data_version
@@ -240,6 +248,11 @@ class _Scheduler:
             log.write(problem + "\n")
         result = NodeResult(planned.node, "failed", None, done.seconds, text, _logged(log), attempt)
         self._complete(key, result)
+
+    def _count_checks(self, results: tuple[CheckResult, ...]) -> None:
+        for r in results:
+            slot = 0 if r.passed else (2 if r.severity == "error" else 1)
+            self.check_counts[slot] += 1
 
     def _complete(self, key: Key, result: NodeResult) -> None:
         self.results[key] = result
@@ -293,7 +306,8 @@ class _Scheduler:
             status, code = ("partial" if built else "failed"), 1
         else:
             status, code = "success", 0
-        return RunResult(self.run_ctx.run_id, status, results, self.stop, code)
+        checks = (self.check_counts[0], self.check_counts[1], self.check_counts[2])
+        return RunResult(self.run_ctx.run_id, status, results, self.stop, code, checks)
 
 
 # -- one attempt, on a worker thread ---------------------------------------------------------
@@ -311,8 +325,8 @@ def _attempt(
         with bound(log):
             for tries in range(1, _WRITE_CONFLICT_TRIES + 1):
                 try:
-                    written = _compute_and_write(run, planned, inputs, cur, log)
-                    return _Done(written, None, "", time.perf_counter() - t0)
+                    written, checks = _compute_and_write(run, planned, inputs, cur, log)
+                    return _Done(written, None, "", time.perf_counter() - t0, checks)
                 except duckdb.TransactionException:
                     if tries == _WRITE_CONFLICT_TRIES:
                         raise
@@ -331,7 +345,7 @@ def _compute_and_write(
     inputs: tuple[tuple[str, str, int, str], ...],
     cur: duckdb.DuckDBPyConnection,
     log: NodeLog,
-) -> Written:
+) -> tuple[Written, tuple[CheckResult, ...]]:
     node = planned.node
     spec = run.graph.defs.assets[node.asset]
     index = spec.partitions.index(node.partition)
@@ -357,9 +371,18 @@ def _compute_and_write(
         clipped=_clipped_note(planned),
         started_at=started_at,
     )
+    checked: list[CheckResult] = []
+
+    def audit(cur: duckdb.DuckDBPyConnection, rows: str) -> None:
+        """Write-audit-publish: every check over the new rows, before commit."""
+        checked.extend(run_checks(spec.checks, cur, rows, ctx))
+        if any(r.blocking_failure for r in checked):
+            raise CheckFailed(checked)
+
     try:
         query = node_query(spec, node, planned.inputs, ctx, run.graph.defs, run.root)
-        return run.store.write_node(cur, query, write)
+        written = run.store.write_node(cur, query, write, audit if spec.checks else None)
+        return written, tuple(checked)
     finally:
         release(cur, ctx)
 

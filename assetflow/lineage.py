@@ -62,6 +62,21 @@ GROUP BY asset, partition_index
 HAVING arg_max(status, attempt_id) = 'failed'
 """
 
+# A failed write-audit (the last attempt failed on a blocking check), or a blocking check
+# that failed on the node's current data (`assetflow check`).
+_CHECK_FAILED = """
+SELECT asset, partition_index AS idx FROM assetflow.attempts
+WHERE status IN ('success', 'failed', 'verified')
+GROUP BY asset, partition_index
+HAVING arg_max(status, attempt_id) = 'failed' AND arg_max(error_class, attempt_id) = 'CheckFailed'
+UNION
+SELECT r.asset, r.partition_index FROM assetflow.check_results r
+JOIN _af_latest l ON l.mid = r.materialization_id
+WHERE r.severity = 'error'
+QUALIFY row_number() OVER (PARTITION BY r.asset, r.partition_index, r.check_name
+                           ORDER BY r.checked_at DESC) = 1 AND NOT r.passed
+"""
+
 _RECORDED_RANGES = """
 SELECT l.asset, l.idx, l.partition, i.input, min(i.input_partition), max(i.input_partition),
        count(*)
@@ -79,6 +94,7 @@ class Facts:
     code_changed: dict[str, Intervals]
     upstream_changed: dict[str, Intervals]
     failed: dict[str, Intervals]
+    check_failed: dict[str, Intervals]
     # For nodes whose inputs can grow or shrink (clipped windows, `all` mappings):
     # (asset, partition) -> {input: (first key, last key, count)} as recorded.
     recorded_ranges: dict[tuple[str, str], dict[str, tuple[str, str, int]]]
@@ -149,6 +165,7 @@ def read_facts(
         code_changed=_islands(store, _CODE_CHANGED),
         upstream_changed=_islands(store, _UPSTREAM_CHANGED),
         failed=_islands(store, _FAILED),
+        check_failed=_islands(store, _CHECK_FAILED),
         recorded_ranges=dict(ranges),
     )
 

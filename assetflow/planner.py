@@ -19,7 +19,14 @@ from .intervals import Intervals
 from .partitions import compact_ranges, parse_date_or_month, upstream_span
 from .status import StatusReport
 
-REASONS = ("failed", "missing", "code_changed", "upstream_changed", "upstream_stale")
+REASONS = (
+    "check_failed",
+    "failed",
+    "missing",
+    "code_changed",
+    "upstream_changed",
+    "upstream_stale",
+)
 
 
 @dataclass(frozen=True)

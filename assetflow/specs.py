@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .checks import Check
 from .errors import DefinitionError
 from .partitions import Mapping, Partitions, Window, unpartitioned
 from .policy import RetryPolicy
@@ -47,6 +48,7 @@ class AssetSpec:
     retry: RetryPolicy | None = None  # None: the project default
     retry_on: tuple[type[BaseException], ...] = ()
     on_failure: tuple[Callable[..., Any], ...] | None = field(default=None, compare=False)
+    checks: tuple[Check, ...] = ()
 
     @property
     def where(self) -> str:
@@ -104,6 +106,7 @@ def asset(
     retry: RetryPolicy | None = None,
     retry_on: Sequence[type[BaseException]] = (),
     on_failure: Sequence[Callable[..., Any]] | None = None,
+    checks: Sequence[Check] = (),
 ) -> Any:
     """Declare an asset. The function returns SQL (a SELECT over its upstream names),
     a `pyarrow.Table`, or a DuckDB relation.
@@ -126,6 +129,12 @@ def asset(
         for kind in retry_on:
             if not (isinstance(kind, type) and issubclass(kind, BaseException)):
                 raise _fail(func, asset_name, f"retry_on= must list exception types, got {kind!r}")
+        for item in checks:
+            if not isinstance(item, Check):
+                raise _fail(func, asset_name, f"checks= items must be checks, got {item!r}")
+        names = [c.name for c in checks]
+        if len(set(names)) != len(names):
+            raise _fail(func, asset_name, "two checks share a name; give one name=")
         for hook in on_failure or ():
             if not callable(hook):
                 raise _fail(func, asset_name, f"on_failure hook {hook!r} is not callable")
@@ -144,6 +153,7 @@ def asset(
             retry=retry,
             retry_on=tuple(retry_on),
             on_failure=None if on_failure is None else tuple(on_failure),
+            checks=tuple(checks),
         )
 
     return decorate(fn) if fn is not None else decorate

@@ -16,7 +16,14 @@ from .intervals import Intervals
 from .lineage import Facts
 from .partitions import AllPartitions, Partitions, downstream_span
 
-CAUSES = ("missing", "code_changed", "upstream_changed", "upstream_stale", "failed")
+CAUSES = (
+    "missing",
+    "code_changed",
+    "upstream_changed",
+    "upstream_stale",
+    "failed",
+    "check_failed",
+)
 STATUSES = ("fresh", "stale", "missing", "failed")
 
 
@@ -29,7 +36,8 @@ class AssetStatus:
     code_changed: Intervals
     upstream_changed: Intervals
     upstream_stale: Intervals
-    failed: Intervals
+    failed: Intervals  # the last attempt failed, or a blocking check fails on current data
+    check_failed: Intervals
 
     @property
     def nonfresh(self) -> Intervals:
@@ -88,6 +96,7 @@ def compute_status(graph: AssetGraph, facts: Facts, now: dt.datetime) -> StatusR
                 stale_upstream.append(
                     downstream_span(dep.mapping, parts, upstream.partitions, p, q, now)
                 )
+        check_failed = facts.check_failed.get(asset, empty)
         report[asset] = AssetStatus(
             asset=asset,
             partitions=parts,
@@ -97,7 +106,8 @@ def compute_status(graph: AssetGraph, facts: Facts, now: dt.datetime) -> StatusR
             upstream_changed=(facts.upstream_changed.get(asset, empty) | grown.get(asset, empty))
             & universe,
             upstream_stale=Intervals.of(stale_upstream) & universe,
-            failed=facts.failed.get(asset, empty) & universe,
+            failed=(facts.failed.get(asset, empty) | check_failed) & universe,
+            check_failed=check_failed & universe,
         )
     return StatusReport(report)
 

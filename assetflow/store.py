@@ -12,12 +12,13 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from .checks import CheckResult
 from .errors import DefinitionError, WarehouseLockedError
 
 PARTITION_COLUMN = "_partition"
@@ -50,6 +51,10 @@ CREATE TABLE IF NOT EXISTS assetflow.observations (
     observation_id BIGINT DEFAULT nextval('assetflow.observation_ids'), run_id VARCHAR,
     source VARCHAR, partition VARCHAR, version VARCHAR, detail VARCHAR,
     observed_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS assetflow.check_results (
+    run_id VARCHAR, asset VARCHAR, partition VARCHAR, partition_index BIGINT,
+    materialization_id BIGINT, check_name VARCHAR, severity VARCHAR, passed BOOLEAN,
+    failing_rows BIGINT, message VARCHAR, samples VARCHAR, checked_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS assetflow.attempts (
     attempt_id BIGINT DEFAULT nextval('assetflow.attempt_ids'), run_id VARCHAR,
     asset VARCHAR, partition VARCHAR, partition_index BIGINT, attempt INTEGER,
@@ -109,6 +114,7 @@ class NodeWrite:
 class Written:
     row_count: int
     data_version: str
+    materialization_id: int
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,20 @@ class RunRecord:
     failed: int
     skipped: int
     message: str | None
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    asset: str
+    partition: str
+    check: str
+    severity: str
+    passed: bool
+    failing_rows: int
+    message: str
+    samples: str  # JSON list of up to 5 failing rows
+    run_id: str | None
+    checked_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -259,6 +279,48 @@ class Store:
         ).fetchall()
         return [RunRecord(*row) for row in rows]
 
+    def record_checks(
+        self,
+        run_id: str | None,
+        node: tuple[str, str, int],
+        materialization_id: int | None,
+        results: Sequence[CheckResult],
+    ) -> None:
+        if not results:
+            return
+        now = self.clock()
+        self.conn.executemany(
+            "INSERT INTO assetflow.check_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (run_id, *node, materialization_id, r.check, r.severity, r.passed,
+                 r.failing_rows, r.message, r.samples_json(), now)
+                for r in results
+            ],
+        )  # fmt: skip
+
+    def latest_materializations(self, asset: str, lo: int, hi: int) -> dict[str, int]:
+        """partition -> latest materialization id, for the asset's partitions lo..hi."""
+        rows = self.conn.execute(
+            "SELECT partition, max(materialization_id) FROM assetflow.materializations"
+            " WHERE asset = ? AND partition_index BETWEEN ? AND ? GROUP BY partition",
+            [asset, lo, hi],
+        ).fetchall()
+        return dict(rows)
+
+    def list_checks(self, asset: str | None, failed_only: bool) -> list[CheckRecord]:
+        """The latest result of every check on every node."""
+        rows = self.conn.execute(
+            "SELECT asset, partition, check_name, severity, passed, failing_rows, message,"
+            " samples, run_id, checked_at FROM assetflow.check_results"
+            " WHERE (? IS NULL OR asset = ?)"
+            " QUALIFY row_number() OVER (PARTITION BY asset, partition, check_name"
+            "   ORDER BY checked_at DESC) = 1"
+            " ORDER BY asset, partition, check_name",
+            [asset, asset],
+        ).fetchall()
+        records = [CheckRecord(*row) for row in rows]
+        return [r for r in records if not r.passed] if failed_only else records
+
     def attempts_of(self, run_id: str) -> list[AttemptRecord]:
         rows = self.conn.execute(
             "SELECT asset, partition, attempt, started_at, ended_at, status, error_class,"
@@ -341,8 +403,16 @@ class Store:
         return {(a, p): v for a, p, v in rows}
 
     # -- writing a node -------------------------------------------------------------------
-    def write_node(self, cur: duckdb.DuckDBPyConnection, query: str, write: NodeWrite) -> Written:
+    def write_node(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        query: str,
+        write: NodeWrite,
+        audit: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
+    ) -> Written:
         """Replace one partition with the rows of `query` and record it, atomically.
+        `audit(cur, rows)` runs after the insert and before commit, over the staged rows (the
+        partition's new content); if it raises, everything rolls back.
 
         The rows are staged in a temp table (private to the cursor) and the asset's table is
         created or widened first, under a lock, so that concurrent writers of one asset only
@@ -366,14 +436,16 @@ class Store:
                 " FROM _af_stage",
                 [write.partition],
             )
-            self._record(cur, write, count, data_version)
+            if audit is not None:
+                audit(cur, "_af_stage")
+            materialization_id = self._record(cur, write, count, data_version)
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
         finally:
             cur.execute("DROP TABLE IF EXISTS _af_stage")
-        return Written(row_count=count, data_version=data_version)
+        return Written(count, data_version, materialization_id)
 
     def _stage_columns(self, cur: duckdb.DuckDBPyConnection, asset: str) -> dict[str, str]:
         rows = cur.execute("DESCRIBE _af_stage").fetchall()
@@ -410,7 +482,7 @@ class Store:
 
     def _record(
         self, cur: duckdb.DuckDBPyConnection, write: NodeWrite, count: int, data_version: str
-    ) -> None:
+    ) -> int:
         materialization_id = cur.execute(
             "SELECT nextval('assetflow.materialization_ids')"
         ).fetchall()[0][0]
@@ -426,3 +498,4 @@ class Store:
                 "INSERT INTO assetflow.inputs SELECT ?, unnest(?), unnest(?), unnest(?), unnest(?)",
                 [materialization_id, names, keys, indexes, versions],
             )
+        return materialization_id

@@ -1,11 +1,13 @@
 """Flights: the day's raw flights, delays per carrier, a trailing week and a monthly report."""
 
-from assetflow import asset, monthly, window
+from assetflow import asset, expression, monthly, not_null, row_count, unique, window
 
 from .landing import YEAR_2013
 
 
-@asset(partitions=YEAR_2013)
+@asset(
+    partitions=YEAR_2013, checks=[not_null("carrier", "flight_date", "origin"), row_count(min=1)]
+)
 def raw_flights(ctx, flights_landing):
     """The day's departures as landed, typed, with the flight date."""
     return """
@@ -17,7 +19,20 @@ def raw_flights(ctx, flights_landing):
     """
 
 
-@asset(partitions=YEAR_2013)
+# Averages within a day either way; NULL when every flight of the day was cancelled.
+PLAUSIBLE_DELAYS = expression(
+    "coalesce(avg_dep_delay, 0) BETWEEN -60 AND 1440"
+    " AND coalesce(avg_arr_delay, 0) BETWEEN -120 AND 1440",
+    severity="warn",
+    name="plausible_delays",
+)
+RAW_CHECKS = [not_null("carrier", "flight_date", "origin"), row_count(min=1)]
+
+
+@asset(
+    partitions=YEAR_2013,
+    checks=[not_null("carrier"), unique("flight_date", "carrier"), PLAUSIBLE_DELAYS],
+)
 def daily_carrier_delays(ctx, raw_flights):
     """Per carrier and day: flights, cancellations and delays in minutes."""
     return """
@@ -47,7 +62,7 @@ def rolling_7d_delays(ctx, daily_carrier_delays):
     """
 
 
-@asset(partitions=monthly(start="2013-01", end="2013-12"))
+@asset(partitions=monthly(start="2013-01", end="2013-12"), checks=[unique("carrier")])
 def monthly_carrier_report(ctx, daily_carrier_delays):
     """Per carrier and month: the days of the month rolled up."""
     return f"""

@@ -1,11 +1,14 @@
 """Weather per airport and day, and how departure delays line up with it."""
 
-from assetflow import asset
+from assetflow import accepted_values, asset, unique
 
 from .landing import YEAR_2013
 
 
-@asset(partitions=YEAR_2013)
+@asset(
+    partitions=YEAR_2013,
+    checks=[accepted_values("origin", ["EWR", "JFK", "LGA"]), unique("day", "origin")],
+)
 def weather_daily(ctx, weather_landing):
     """Per origin airport and day: temperature, precipitation, wind and visibility."""
     return """

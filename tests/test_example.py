@@ -169,3 +169,23 @@ def test_runs_lists_the_run(warehouse):
     result = project.run("runs")
     assert result.exit_code == 0
     assert "success" in result.output and "156" in result.output
+
+
+def test_the_example_checks_pass_on_the_real_data(warehouse):
+    _, conn = warehouse
+    rows = fetch(
+        conn,
+        "SELECT check_name, count(*), count(*) FILTER (NOT passed) FROM assetflow.check_results"
+        " GROUP BY 1 ORDER BY 1",
+    )
+    assert {name for name, _, _ in rows} == {
+        "accepted_values(origin)",
+        "not_null(carrier)",
+        "not_null(carrier, flight_date, origin)",
+        "plausible_delays",
+        "row_count(min=1, max=None)",
+        "unique(carrier)",
+        "unique(day, origin)",
+        "unique(flight_date, carrier)",
+    }
+    assert all(failed == 0 for _, _, failed in rows), rows

@@ -1,0 +1,214 @@
+"""Data-quality checks. Blocking (`error`) checks run inside the node's write transaction,
+before commit (write-audit-publish): a failure rolls back, so bad data never becomes visible.
+`warn` checks are recorded and shown, never blocking.
+
+Every built-in check is one SQL query over the partition's rows; a custom `@check`
+function receives the context and the rows as a DuckDB relation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import duckdb
+
+from .errors import DataError, DefinitionError
+
+Severity = Literal["error", "warn"]
+SAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: str
+    severity: Severity
+    passed: bool
+    failing_rows: int
+    message: str
+    samples: tuple[dict[str, Any], ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def blocking_failure(self) -> bool:
+        return not self.passed and self.severity == "error"
+
+    def samples_json(self) -> str:
+        return json.dumps(list(self.samples), default=str)
+
+
+class CheckFailed(DataError):
+    """A blocking check failed: the write was rolled back. Never retried."""
+
+    def __init__(self, results: Sequence[CheckResult]) -> None:
+        failed = [r for r in results if r.blocking_failure]
+        summary = "; ".join(f"{r.check}: {r.message}" for r in failed)
+        super().__init__(f"check failed — {summary}")
+        self.results = tuple(results)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check on an asset's partition. `failing_sql` selects the failing rows of `{rows}`;
+    `run` overrides it for checks that are not a row predicate."""
+
+    name: str
+    severity: Severity = "error"
+    failing_sql: str | None = None
+    custom: Callable[..., Any] | None = field(default=None, compare=False)
+    describe_failure: str = "rows fail"
+
+    def evaluate(self, cur: duckdb.DuckDBPyConnection, rows: str, ctx: Any) -> CheckResult:
+        """Run the check over the relation named `rows` (a table or view on `cur`)."""
+        if self.custom is not None:
+            return self._run_custom(cur, rows, ctx)
+        assert self.failing_sql is not None
+        failing = f"({self.failing_sql.format(rows=rows, **_ctx_values(ctx))})"
+        count = cur.execute(f"SELECT count(*) FROM {failing}").fetchall()[0][0]
+        samples: tuple[dict[str, Any], ...] = ()
+        if count:
+            result = cur.execute(f"SELECT * FROM {failing} LIMIT {SAMPLE_ROWS}")
+            names = [d[0] for d in result.description]
+            samples = tuple(dict(zip(names, row, strict=True)) for row in result.fetchall())
+        message = "ok" if not count else f"{count} {self.describe_failure}"
+        return CheckResult(self.name, self.severity, count == 0, count, message, samples)
+
+    def _run_custom(self, cur: duckdb.DuckDBPyConnection, rows: str, ctx: Any) -> CheckResult:
+        assert self.custom is not None
+        outcome = self.custom(ctx, cur.table(rows))
+        if isinstance(outcome, CheckResult):
+            return outcome
+        if isinstance(outcome, bool):
+            return CheckResult(self.name, self.severity, outcome, 0, "ok" if outcome else "failed")
+        if isinstance(outcome, tuple) and outcome and isinstance(outcome[0], bool):
+            passed, message, *rest = (*outcome, None)[:3]
+            metadata = rest[0] if rest and isinstance(rest[0], dict) else {}
+            return CheckResult(
+                self.name, self.severity, passed, 0, str(message or ""), (), metadata
+            )
+        raise DefinitionError(
+            f"check {self.name} returned {type(outcome).__name__}",
+            "return a bool, (passed, message[, metadata]) or a CheckResult",
+        )
+
+
+def _ctx_values(ctx: Any) -> dict[str, str]:
+    """Values a check's SQL may use: the partition key and the end of its window."""
+    end = getattr(ctx, "end", None)
+    partition_end = f"TIMESTAMP '{end.isoformat()}'" if end else "now()::TIMESTAMP"
+    return {"partition": getattr(ctx, "partition", ""), "partition_end": partition_end}
+
+
+def _severity(severity: str) -> Severity:
+    if severity not in ("error", "warn"):
+        raise DefinitionError(f"check severity must be 'error' or 'warn', got {severity!r}")
+    return severity  # type: ignore[return-value]
+
+
+def _columns(cols: Sequence[str]) -> str:
+    if not cols or not all(isinstance(c, str) and c for c in cols):
+        raise DefinitionError("a check needs one or more column names")
+    return ", ".join(f'"{c}"' for c in cols)
+
+
+def not_null(*cols: str, severity: str = "error") -> Check:
+    condition = " OR ".join(f'"{c}" IS NULL' for c in cols) if cols else ""
+    _columns(cols)
+    return Check(
+        f"not_null({', '.join(cols)})",
+        _severity(severity),
+        f"SELECT * FROM {{rows}} WHERE {condition}",
+        describe_failure="rows have nulls",
+    )
+
+
+def unique(*cols: str, severity: str = "error") -> Check:
+    names = _columns(cols)
+    return Check(
+        f"unique({', '.join(cols)})",
+        _severity(severity),
+        f"SELECT * FROM {{rows}} QUALIFY count(*) OVER (PARTITION BY {names}) > 1",
+        describe_failure="rows share their key",
+    )
+
+
+def row_count(min: int | None = None, max: int | None = None, severity: str = "error") -> Check:  # noqa: A002
+    if min is None and max is None:
+        raise DefinitionError("row_count needs min= or max=")
+    low = "true" if min is None else f"n >= {int(min)}"
+    high = "true" if max is None else f"n <= {int(max)}"
+    return Check(
+        f"row_count(min={min}, max={max})",
+        _severity(severity),
+        "SELECT n AS row_count FROM (SELECT count(*) AS n FROM {rows})"
+        f" WHERE NOT ({low} AND {high})",
+        describe_failure="partition outside the expected row count",
+    )
+
+
+def accepted_values(col: str, values: Sequence[Any], severity: str = "error") -> Check:
+    _columns([col])
+    if not values:
+        raise DefinitionError("accepted_values needs at least one value")
+    listed = ", ".join(_literal(v) for v in values)
+    return Check(
+        f"accepted_values({col})",
+        _severity(severity),
+        f'SELECT * FROM {{rows}} WHERE "{col}" IS NOT NULL AND "{col}" NOT IN ({listed})',
+        describe_failure="rows have values outside the accepted list",
+    )
+
+
+def expression(sql: str, severity: str = "error", name: str | None = None) -> Check:
+    """Every row must satisfy the SQL predicate (NULL counts as not satisfied)."""
+    if not sql.strip():
+        raise DefinitionError("expression check needs an SQL predicate")
+    return Check(
+        name or f"expression({sql})",
+        _severity(severity),
+        f"SELECT * FROM {{rows}} WHERE ({sql}) IS NOT TRUE",
+        describe_failure="rows fail the predicate",
+    )
+
+
+def freshness(column: str, max_age: dt.timedelta, severity: str = "error") -> Check:
+    """The newest `column` value is at most `max_age` older than the partition's end."""
+    _columns([column])
+    seconds = int(max_age.total_seconds())
+    return Check(
+        f"freshness({column}, {max_age})",
+        _severity(severity),
+        f'SELECT max("{column}") AS newest FROM {{rows}}'
+        f' HAVING max("{column}") IS NULL OR max("{column}")::TIMESTAMP'
+        f" < {{partition_end}} - INTERVAL {seconds} SECOND",
+        describe_failure="partition is stale (newest value too old)",
+    )
+
+
+def check(
+    fn: Callable[..., Any] | None = None, *, name: str | None = None, severity: str = "error"
+) -> Any:
+    """Turn `fn(ctx, rows) -> bool | (passed, message[, metadata]) | CheckResult` into a check
+    to list in `@asset(checks=[...])`."""
+
+    def wrap(func: Callable[..., Any]) -> Check:
+        return Check(name or func.__name__, _severity(severity), custom=func)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def run_checks(
+    checks: Sequence[Check], cur: duckdb.DuckDBPyConnection, rows: str, ctx: Any
+) -> list[CheckResult]:
+    return [c.evaluate(cur, rows, ctx) for c in checks]
