@@ -20,7 +20,7 @@ from .alerts import RunSummary, fire
 from .checks import CheckResult, run_checks
 from .compute import Context
 from .config import Project
-from .errors import PartitionKeyError, SelectionError
+from .errors import PartitionKeyError, SelectionError, UsageError
 from .executor import NodeResult, RunContext, RunResult, execute, new_run_id
 from .explain import Reason, explain
 from .graph import AssetGraph, Node
@@ -177,10 +177,16 @@ def materialize(
     concurrency: int | None = None,
     wait: float = 0.0,
     trigger: str = "manual",
+    backfill: bool = False,
+    confirm: Callable[[Plan], bool] | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     on_result: Callable[[NodeResult], None] | None = None,
 ) -> Outcome:
-    """Make the request fresh with the minimal plan; run it unless `dry_run`."""
+    """Make the request fresh with the minimal plan; run it unless `dry_run`.
+
+    A backfill runs oldest partitions first and records a backfill id that re-running the
+    same selection and range resumes. `confirm(plan)` may decline before anything runs.
+    """
     graph = load_graph(project)
     targets = _targets(graph, request, now)  # bad selections fail before anything opens
     with _open(project, clock, read_only=dry_run, wait=wait) as store:
@@ -199,11 +205,65 @@ def materialize(
         check_sources(plan, graph, observed)
         if dry_run or store is None or not plan.nodes:
             return Outcome(graph, plan, None, snap.targets)
+        if confirm is not None and not confirm(plan):
+            raise UsageError("cancelled: nothing was run")
         if on_plan:
             on_plan(plan)
-        workers = concurrency or project.settings.concurrency
-        result = _run(project, graph, store, plan, snap, trigger, workers, on_result)
+        options = _RunOptions(
+            trigger="backfill" if backfill else trigger,
+            concurrency=concurrency or project.settings.concurrency,
+            backfill_id=_backfill_id(store, request) if backfill else None,
+        )
+        result = _run(project, graph, store, plan, snap, options, on_result)
         return Outcome(graph, plan, result, snap.targets)
+
+
+@dataclass(frozen=True)
+class _RunOptions:
+    trigger: str
+    concurrency: int
+    backfill_id: str | None = None
+
+
+def _selection_key(request: Request) -> str:
+    return json.dumps(sorted(request.selection))
+
+
+def _backfill_id(store: Store, request: Request) -> str:
+    selection = _selection_key(request)
+    return store.backfill_for(selection, request.range_from, request.range_to, new_run_id())
+
+
+@dataclass(frozen=True)
+class BackfillProgress:
+    backfill_id: str
+    range_from: str | None
+    range_to: str | None
+    by_asset: dict[str, dict[str, Intervals]]  # asset -> done / failed / remaining
+    snapshot: Snapshot
+
+
+def backfill_status(
+    project: Project, backfill_id: str | None, now: dt.datetime
+) -> BackfillProgress:
+    """Done (fresh), failed and remaining nodes of a backfill (default: the latest)."""
+    graph = load_graph(project)
+    with _open(project, utc_now, read_only=True) as store:
+        found = store.find_backfill(backfill_id) if store is not None else None
+        if found is None:
+            what = f"backfill {backfill_id!r}" if backfill_id else "any backfill"
+            raise SelectionError(f"found no {what}", "see `assetflow runs --trigger backfill`")
+        found_id, selection, lo, hi = found
+        request = Request(tuple(json.loads(selection)), lo, hi)
+        snap = _snapshot(project, graph, store, _targets(graph, request, now), now)
+    by_asset = {}
+    for asset, scope in snap.targets.items():
+        st = snap.report.assets[asset]
+        failed = st.failed & scope
+        remaining = (st.nonfresh & scope) - failed
+        done = scope - failed - remaining
+        by_asset[asset] = {"done": done, "failed": failed, "remaining": remaining}
+    return BackfillProgress(found_id, lo, hi, by_asset, snap)
 
 
 def _run(
@@ -212,8 +272,7 @@ def _run(
     store: Store,
     plan: Plan,
     snap: Snapshot,
-    trigger: str,
-    concurrency: int,
+    options: _RunOptions,
     on_result: Callable[[NodeResult], None] | None,
 ) -> RunResult:
     clock = store.clock
@@ -221,7 +280,7 @@ def _run(
     selection = json.dumps(
         {"assets": list(plan.assets), "from": plan.range_from, "to": plan.range_to}
     )
-    store.start_run(run_id, trigger, selection, clock(), os.getpid())
+    store.start_run(run_id, options.trigger, selection, clock(), os.getpid(), options.backfill_id)
     read = plan.source_keys()
     store.record_observations(
         run_id, clock(), [o for o in snap.observations if o.partition in read.get(o.source, ())]
@@ -238,7 +297,8 @@ def _run(
         versions=versions,
         observed={(o.source, o.partition): o.version for o in snap.observations},
         recorded=recorded_inputs(store, conditional),
-        concurrency=concurrency,
+        concurrency=options.concurrency,
+        oldest_first=options.backfill_id is not None,
     )
     publisher = Publisher(
         project.warehouse_path,

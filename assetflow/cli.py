@@ -15,7 +15,7 @@ import click
 from . import api, console
 from .config import Project, load_project
 from .errors import AssetflowError, SelectionError, UsageError, WarehouseLockedError
-from .partitions import UNPARTITIONED
+from .partitions import UNPARTITIONED, compact_ranges
 from .runlog import find_logs
 from .store import utc_now
 
@@ -169,6 +169,11 @@ def materialize(
             concurrency=concurrency,
             **flags,
         )
+    _finish_run(outcome)
+
+
+def _finish_run(outcome: api.Outcome) -> None:
+    """The summary of a run and its exit code (0 only for success)."""
     result = outcome.result
     if result is None:
         console.nothing_to_do(outcome.selected_nodes())
@@ -240,6 +245,113 @@ def why(
         click.echo(json.dumps(reason.as_dict(), indent=2))
         return
     console.render_why(reason)
+
+
+class DefaultGroup(click.Group):
+    """A group whose arguments go to its `default` command unless they name a subcommand:
+    `assetflow backfill SELECTION --from ...` and `assetflow backfill status`."""
+
+    def __init__(self, *args: Any, default: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default = default
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=DefaultGroup, default="run")
+def backfill() -> None:
+    """Backfill a partition range oldest first (`backfill status` shows progress)."""
+
+
+@backfill.command("run")
+@click.argument("selection", nargs=-1)
+@range_options
+@warehouse_option
+@click.option("--force", is_flag=True, help="Rebuild fresh nodes too.")
+@click.option("--yes", is_flag=True, help="Do not ask before a large backfill.")
+@click.option("--concurrency", type=click.IntRange(1, 64), help="Nodes at once (default 2).")
+@click.option("--sequential", is_flag=True, help="One node at a time (--concurrency 1).")
+@click.option("--wait", type=click.FloatRange(0), default=0, metavar="SECONDS")
+@click.pass_obj
+def backfill_run(
+    opts: Options,
+    selection: tuple[str, ...],
+    partition: str | None,
+    range_from: str | None,
+    range_to: str | None,
+    warehouse: str | None,
+    force: bool,
+    yes: bool,
+    concurrency: int | None,
+    sequential: bool,
+    wait: float,
+) -> None:
+    """Plan SELECTION over --from..--to with the minimal planner and run it, oldest first.
+    Re-running the same command resumes: only what is not fresh runs."""
+    if range_from is None and range_to is None and partition is None:
+        raise UsageError("backfill needs a range: --from KEY --to KEY")
+    project, request = opts.request(warehouse, selection, partition, range_from, range_to)
+    threshold = project.settings.backfill_confirm_above
+
+    def confirm(plan: api.Plan) -> bool:
+        console.plan_size(plan)
+        if yes or len(plan.nodes) <= threshold:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"the backfill plans {len(plan.nodes):,} nodes, above {threshold:,}",
+                "pass --yes to run it",
+            )
+        return click.confirm(f"Run {len(plan.nodes):,} nodes?", default=False)
+
+    with console.RunProgress() as bar:
+        outcome = api.materialize(
+            project,
+            request,
+            opts.now,
+            force=force,
+            concurrency=1 if sequential else concurrency,
+            wait=wait,
+            backfill=True,
+            confirm=confirm,
+            on_plan=bar.start,
+            on_result=bar.advance,
+        )
+    _finish_run(outcome)
+
+
+@backfill.command("status")
+@click.argument("backfill_id", required=False)
+@warehouse_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def backfill_status(
+    opts: Options, backfill_id: str | None, warehouse: str | None, as_json: bool
+) -> None:
+    """Done, failed and remaining partitions of a backfill (default: the latest)."""
+    progress = api.backfill_status(opts.project(warehouse), backfill_id, opts.now)
+    if as_json:
+        payload = {
+            "backfill_id": progress.backfill_id,
+            "from": progress.range_from,
+            "to": progress.range_to,
+            "assets": {
+                asset: {
+                    state: compact_ranges(
+                        [progress.snapshot.report.assets[asset].partitions.key(i) for i in spans],
+                        progress.snapshot.report.assets[asset].partitions,
+                    )
+                    for state, spans in states.items()
+                }
+                for asset, states in progress.by_asset.items()
+            },
+        }
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        console.render_backfill(progress)
 
 
 @cli.command("checks")

@@ -21,6 +21,7 @@ class Settings(BaseModel):
     range_to: str | None = Field(default=None, alias="to")
     concurrency: int = Field(default=2, ge=1, le=64)
     log_retention_days: int = Field(default=30, ge=1)
+    backfill_confirm_above: int = Field(default=1000, ge=0)
 
 
 class Project(BaseModel):
@@ -74,7 +75,8 @@ def load_project(root: Path | None = None, warehouse: str | None = None) -> Proj
         key = ".".join(str(p) for p in first["loc"]) or "[tool.assetflow]"
         raise ConfigError(
             f"{pyproject}: [tool.assetflow] {key}: {first['msg']}",
-            "known keys: definitions, warehouse, from, to, concurrency, log_retention_days",
+            "known keys: definitions, warehouse, from, to, concurrency, log_retention_days,"
+            " backfill_confirm_above",
         ) from None
     if warehouse is not None:
         settings = settings.model_copy(update={"warehouse": str(Path(warehouse).resolve())})

@@ -8,7 +8,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.tree import Tree
 
@@ -37,11 +44,18 @@ def _ranges(keys: list[str], partitions: Partitions) -> str:
     return compact_ranges(keys, partitions)
 
 
-def render_plan(plan: Plan, graph: AssetGraph) -> None:
+def _plan_title(plan: Plan) -> str:
     counts = ", ".join(f"{n} {reason}" for reason, n in plan.counts().items())
     conditional = sum(p.conditional for p in plan.nodes)
-    title = f"Plan: {len(plan.nodes)} nodes ({counts}); {conditional} conditional"
-    table = Table(title=title, title_justify="left")
+    return f"Plan: {len(plan.nodes)} nodes ({counts}); {conditional} conditional"
+
+
+def plan_size(plan: Plan) -> None:
+    err.print(_plan_title(plan))
+
+
+def render_plan(plan: Plan, graph: AssetGraph) -> None:
+    table = Table(title=_plan_title(plan), title_justify="left")
     table.add_column("asset", no_wrap=True)
     table.add_column("partitions", overflow="fold")
     table.add_column("nodes", justify="right")
@@ -170,6 +184,8 @@ class RunProgress:
             MofNCompleteColumn(),
             TextColumn("{task.fields[last]}"),
             TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
             console=err,
             transient=True,
         )
@@ -305,6 +321,23 @@ def render_stored_checks(asset: str, found: list[Any]) -> None:
             result = "[green]pass[/]" if r.passed else _fail_label(r.severity)
             sample = escape(str(r.samples[0])) if r.samples else ""
             table.add_row(node.partition, escape(r.check), result, str(r.failing_rows), sample)
+    out.print(table)
+
+
+def render_backfill(progress: Any) -> None:
+    span = f"{progress.range_from or 'start'}..{progress.range_to or 'now'}"
+    table = Table(title=f"Backfill {progress.backfill_id} ({span})", title_justify="left")
+    table.add_column("asset", no_wrap=True)
+    for column in ("done", "failed", "remaining"):
+        table.add_column(column, overflow="fold")
+    for asset, states in progress.by_asset.items():
+        parts = progress.snapshot.report.assets[asset].partitions
+        cells = []
+        for state in ("done", "failed", "remaining"):
+            spans = states[state]
+            keys = [parts.key(i) for i in spans]
+            cells.append(f"{len(spans)}: {_ranges(keys, parts)}" if spans else "0")
+        table.add_row(asset, *cells)
     out.print(table)
 
 

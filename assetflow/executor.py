@@ -84,6 +84,7 @@ class RunContext:
     observed: dict[Key, str | None]
     recorded: dict[Key, dict[Key, str]]  # conditional nodes: inputs their build read
     concurrency: int = 1
+    oldest_first: bool = False  # backfills: earliest partitions first, across assets
     rng: random.Random = field(default_factory=random.Random)
     pool: Executor | None = None  # default: a thread pool of `concurrency` workers
 
@@ -112,7 +113,10 @@ class _Scheduler:
     ) -> None:
         self.run_ctx = run
         self.on_result = on_result
-        self.order = {_key(p.node): i for i, p in enumerate(plan.nodes)}
+        nodes = list(plan.nodes)
+        if run.oldest_first:  # dependencies still hold: the ready queue only orders the ready
+            nodes.sort(key=lambda p: _window_start(run, p.node))
+        self.order = {_key(p.node): i for i, p in enumerate(nodes)}
         self.planned = {_key(p.node): p for p in plan.nodes}
         self.waiting_on: dict[Key, set[Key]] = {}
         self.dependents: dict[Key, list[Key]] = {k: [] for k in self.planned}
@@ -407,6 +411,11 @@ def describe_error(error: BaseException) -> str:
 
 def _key(node: Node) -> Key:
     return node.asset, node.partition
+
+
+def _window_start(run: RunContext, node: Node) -> dt.date:
+    parts = run.graph.defs.assets[node.asset].partitions
+    return parts.window(parts.index(node.partition))[0] or dt.date.min
 
 
 def _indexed(run: RunContext, node: Node) -> tuple[str, str, int]:

@@ -33,7 +33,10 @@ CREATE TABLE IF NOT EXISTS assetflow.meta (key VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS assetflow.runs (
     run_id VARCHAR, trigger VARCHAR, selection VARCHAR, started_at TIMESTAMP,
     ended_at TIMESTAMP, status VARCHAR, pid INTEGER, planned INTEGER, succeeded INTEGER,
-    verified INTEGER, failed INTEGER, skipped INTEGER, message VARCHAR);
+    verified INTEGER, failed INTEGER, skipped INTEGER, message VARCHAR, backfill_id VARCHAR);
+CREATE TABLE IF NOT EXISTS assetflow.backfills (
+    backfill_id VARCHAR, selection VARCHAR, range_from VARCHAR, range_to VARCHAR,
+    created_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS assetflow.materializations (
     materialization_id BIGINT, run_id VARCHAR, asset VARCHAR, partition VARCHAR,
     partition_index BIGINT, code_version VARCHAR, data_version VARCHAR, row_count BIGINT,
@@ -217,13 +220,49 @@ class Store:
 
     # -- runs and attempts -----------------------------------------------------------------
     def start_run(
-        self, run_id: str, trigger: str, selection: str, started_at: dt.datetime, pid: int
+        self,
+        run_id: str,
+        trigger: str,
+        selection: str,
+        started_at: dt.datetime,
+        pid: int,
+        backfill_id: str | None = None,
     ) -> None:
         self.conn.execute(
-            "INSERT INTO assetflow.runs (run_id, trigger, selection, started_at, status, pid)"
-            " VALUES (?, ?, ?, ?, 'running', ?)",
-            [run_id, trigger, selection, started_at, pid],
+            "INSERT INTO assetflow.runs (run_id, trigger, selection, started_at, status, pid,"
+            " backfill_id) VALUES (?, ?, ?, ?, 'running', ?, ?)",
+            [run_id, trigger, selection, started_at, pid, backfill_id],
         )
+
+    def backfill_for(
+        self, selection: str, range_from: str | None, range_to: str | None, new_id: str
+    ) -> str:
+        """The backfill of this selection and range: the existing one (a re-run resumes it)
+        or a new one with `new_id`."""
+        rows = self.conn.execute(
+            "SELECT backfill_id FROM assetflow.backfills WHERE selection = ?"
+            " AND range_from IS NOT DISTINCT FROM ? AND range_to IS NOT DISTINCT FROM ?"
+            " ORDER BY created_at DESC LIMIT 1",
+            [selection, range_from, range_to],
+        ).fetchall()
+        if rows:
+            return rows[0][0]
+        self.conn.execute(
+            "INSERT INTO assetflow.backfills VALUES (?, ?, ?, ?, ?)",
+            [new_id, selection, range_from, range_to, self.clock()],
+        )
+        return new_id
+
+    def find_backfill(self, prefix: str | None) -> tuple[str, str, str | None, str | None] | None:
+        """(id, selection, from, to) of the backfill with this id prefix, or the latest."""
+        rows = self.conn.execute(
+            "SELECT backfill_id, selection, range_from, range_to FROM assetflow.backfills"
+            " WHERE ? IS NULL OR starts_with(backfill_id, ?) ORDER BY created_at DESC LIMIT 2",
+            [prefix, prefix],
+        ).fetchall()
+        if not rows or (prefix is not None and len(rows) > 1):
+            return None
+        return rows[0]
 
     def finish_run(
         self,
