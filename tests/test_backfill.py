@@ -1,0 +1,99 @@
+"""Backfills: oldest first, resumable after a failure or a kill, never duplicating."""
+
+import json
+import signal
+import time
+
+import duckdb
+
+from conftest import FIXTURES, make_project
+from test_crash import finish, start
+
+FAILING = '''
+import os
+from assetflow import asset, daily
+
+@asset(partitions=daily("2024-02-01", "2024-02-25"))
+def audited(ctx, summary):
+    if ctx.partition in os.environ.get("FAIL_DAYS", "").split(","):
+        raise RuntimeError("audit service down")
+    return "SELECT day, sum(n) AS n FROM summary GROUP BY day"
+'''
+
+
+def attempts(project, run_index=-1):
+    runs = project.query("SELECT run_id FROM assetflow.runs ORDER BY started_at")
+    run_id = runs[run_index][0]
+    return project.query(
+        "SELECT asset, partition, status FROM assetflow.attempts WHERE run_id = ? ORDER BY attempt_id",
+        [run_id],
+    )
+
+
+def test_backfill_runs_oldest_first(fixture_project):
+    project = fixture_project("chain")
+    result = project.run("backfill", "--from", "2024-02-01", "--to", "2024-02-25", "--sequential")
+    assert result.exit_code == 0, result.output
+    days = [p for _, p, s in attempts(project) if s == "success"]
+    assert days == sorted(days) and len(days) == 75
+    assert project.query("SELECT DISTINCT trigger FROM assetflow.runs") == [("backfill",)]
+
+
+def test_a_failed_backfill_resumes_with_only_the_rest(fixture_project, monkeypatch):
+    project = fixture_project("chain")
+    project.write("definitions/audited.py", FAILING)
+    monkeypatch.setenv("FAIL_DAYS", "2024-02-05,2024-02-20")
+    args = ("backfill", "--from", "2024-02-01", "--to", "2024-02-25")
+    first = project.run(*args)
+    assert first.exit_code == 1
+    status = json.loads(project.run("backfill", "status", "--json").output)
+    assert status["assets"]["audited"] == {
+        "done": "2024-02-01..2024-02-04, 2024-02-06..2024-02-19, 2024-02-21..2024-02-25",
+        "failed": "2024-02-05, 2024-02-20",
+        "remaining": "",
+    }
+    monkeypatch.delenv("FAIL_DAYS")
+    second = project.run(*args)
+    assert second.exit_code == 0, second.output
+    assert [(a, p) for a, p, _ in attempts(project)] == [
+        ("audited", "2024-02-05"),
+        ("audited", "2024-02-20"),
+    ]
+    backfills = project.query("SELECT DISTINCT backfill_id FROM assetflow.runs")
+    assert len(backfills) == 1  # the re-run resumed the same backfill
+    assert project.query(
+        "SELECT count(*) FROM (SELECT _partition, day FROM audited GROUP BY ALL HAVING count(*) > 1)"
+    ) == [(0,)]
+    done = json.loads(project.run("backfill", "status", backfills[0][0][:5], "--json").output)
+    assert all(v["failed"] == "" and v["remaining"] == "" for v in done["assets"].values())
+
+
+def test_a_killed_backfill_resumes_exactly_where_it_stopped(tmp_path):
+    project = make_project(tmp_path / "p", FIXTURES / "chain")
+    victim = start(project, "backfill", "--from", "2024-02-01", "--to", "2024-02-25",
+                   "--concurrency", "2", slow="0.06")  # fmt: skip
+    time.sleep(1.5)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    code, out, err = finish(project, "backfill", "--from", "2024-02-01", "--to", "2024-02-25")
+    assert code == 0, err
+    with duckdb.connect(str(project.warehouse), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM assetflow.materializations").fetchall() == [(75,)]
+        runs = dict(conn.execute("SELECT status, count(*) FROM assetflow.runs GROUP BY 1").fetchall())
+        ids = conn.execute("SELECT count(DISTINCT backfill_id) FROM assetflow.runs").fetchall()
+    assert runs in ({"abandoned": 1, "success": 1}, {"success": 1}) and ids == [(1,)]
+
+
+def test_large_backfills_ask_first(fixture_project):
+    project = fixture_project("chain", extra="backfill_confirm_above = 10\n")
+    refused = project.run("backfill", "--from", "2024-02-01", "--to", "2024-02-25")
+    assert refused.exit_code == 2 and "above 10" in refused.output and "--yes" in refused.output
+    assert not project.query("SELECT * FROM assetflow.runs")
+    accepted = project.run("backfill", "--from", "2024-02-01", "--to", "2024-02-25", "--yes")
+    assert accepted.exit_code == 0, accepted.output
+
+
+def test_backfill_needs_a_range(fixture_project):
+    project = fixture_project("chain")
+    result = project.run("backfill", "base")
+    assert result.exit_code == 2 and "--from KEY --to KEY" in result.output
