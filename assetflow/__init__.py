@@ -14,7 +14,7 @@ from .checks import (
 from .errors import AssetflowError, DataError
 from .partitions import all_partitions, daily, monthly, unpartitioned, window
 from .policy import RetryPolicy, project_defaults
-from .specs import asset, source
+from .specs import asset, file_sensor, schedule, source
 
 __all__ = [
     "CheckResult",
@@ -34,6 +34,8 @@ __all__ = [
     "webhook",
     "all_partitions",
     "asset",
+    "file_sensor",
+    "schedule",
     "daily",
     "monthly",
     "source",

@@ -178,6 +178,7 @@ def materialize(
     wait: float = 0.0,
     trigger: str = "manual",
     backfill: bool = False,
+    targets: dict[str, Intervals] | None = None,
     confirm: Callable[[Plan], bool] | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     on_result: Callable[[NodeResult], None] | None = None,
@@ -185,10 +186,12 @@ def materialize(
     """Make the request fresh with the minimal plan; run it unless `dry_run`.
 
     A backfill runs oldest partitions first and records a backfill id that re-running the
-    same selection and range resumes. `confirm(plan)` may decline before anything runs.
+    same selection and range resumes. `targets` (asset -> partitions) replaces the request's
+    selection and range (sensors and automation). `confirm(plan)` may decline.
     """
     graph = load_graph(project)
-    targets = _targets(graph, request, now)  # bad selections fail before anything opens
+    if targets is None:  # bad selections fail before anything opens
+        targets = _targets(graph, request, now)
     with _open(project, clock, read_only=dry_run, wait=wait) as store:
         snap = _snapshot(project, graph, store, targets, now)
         plan = plan_materialize(

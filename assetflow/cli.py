@@ -6,13 +6,15 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import api, console
+from . import api, console, ticks
 from .config import Project, load_project
 from .errors import AssetflowError, SelectionError, UsageError, WarehouseLockedError
 from .partitions import UNPARTITIONED, compact_ranges
@@ -352,6 +354,52 @@ def backfill_status(
         click.echo(json.dumps(payload, indent=2))
     else:
         console.render_backfill(progress)
+
+
+@cli.command()
+@click.option("--concurrency", type=click.IntRange(1, 64), help="Nodes at once per run.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def tick(opts: Options, concurrency: int | None, as_json: bool) -> None:
+    """Evaluate schedules, sensors, eager assets and SLAs once (use --now to fix the time)."""
+    events = ticks.tick(opts.project(), opts.now, concurrency)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(e) for e in events], indent=2))
+    else:
+        console.render_tick(opts.now, events)
+    if any(e.status not in (None, "success") for e in events):
+        sys.exit(1)
+
+
+@cli.command()
+@click.option(
+    "--interval", type=click.FloatRange(0.1), default=30, show_default=True, metavar="SECONDS"
+)
+@click.option("--concurrency", type=click.IntRange(1, 64), help="Nodes at once per run.")
+@click.pass_obj
+def daemon(opts: Options, interval: float, concurrency: int | None) -> None:
+    """Tick every --interval seconds until stopped (SIGTERM or Ctrl-C end it cleanly)."""
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    project = opts.project()
+    console.out.print(f"assetflow daemon: ticking every {interval:g}s; SIGTERM or Ctrl-C stops")
+    while not stopping:
+        started = time.monotonic()
+        try:
+            events = ticks.tick(project, utc_now(), concurrency)
+        except AssetflowError as exc:  # one bad tick (say, a definition error) is not fatal
+            console.error(exc)
+        else:
+            if events:
+                console.render_tick(utc_now(), events)
+        while not stopping and time.monotonic() - started < interval:
+            time.sleep(min(0.2, interval))
+    console.out.print("assetflow daemon: stopped")
 
 
 @cli.command("checks")

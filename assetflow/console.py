@@ -341,6 +341,20 @@ def render_backfill(progress: Any) -> None:
     out.print(table)
 
 
+def render_tick(now: dt.datetime, events: list[Any]) -> None:
+    if not events:
+        out.print(f"tick {now:%Y-%m-%d %H:%M:%S}: nothing due")
+        return
+    table = Table(title=f"Tick {now:%Y-%m-%d %H:%M:%S} UTC", title_justify="left")
+    for column in ("kind", "name", "what happened", "run", "outcome"):
+        table.add_column(column, overflow="fold")
+    for e in events:
+        table.add_row(
+            e.kind, e.name, escape(e.detail), e.run_id or "", _status(e.status) if e.status else ""
+        )
+    out.print(table)
+
+
 def render_run_detail(run: RunRecord, attempts: list[AttemptRecord]) -> None:
     ended = f"{run.ended_at:%Y-%m-%d %H:%M:%S}" if run.ended_at else "-"
     out.print(

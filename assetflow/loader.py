@@ -19,7 +19,7 @@ from typing import Any
 from .errors import AssetflowError, DefinitionError
 from .partitions import mapping_problem
 from .policy import Defaults, RetryPolicy
-from .specs import AssetSpec, SourceSpec, forget_sources
+from .specs import AssetSpec, ScheduleSpec, SensorSpec, SourceSpec, forget_sources
 
 _load_counter = itertools.count()
 
@@ -109,6 +109,12 @@ class Definitions:
     assets: dict[str, AssetSpec]
     sources: dict[str, SourceSpec]
     defaults: Defaults = Defaults()
+    schedules: dict[str, ScheduleSpec] = dataclasses.field(default_factory=dict)
+    sensors: dict[str, SensorSpec] = dataclasses.field(default_factory=dict)
+
+    def sla_hooks(self, asset: str) -> tuple[Callable[..., Any], ...]:
+        own = self.assets[asset].on_sla_miss
+        return self.defaults.on_sla_miss if own is None else own
 
     def retry_policy(self, asset: str) -> RetryPolicy:
         return self.assets[asset].retry or self.defaults.retry
@@ -151,10 +157,33 @@ def load_definitions(folder: Path) -> Definitions:
         for s in found
         if isinstance(s, AssetSpec | SourceSpec)
     ]
-    return validate(specs, defaults[0] if defaults else Defaults())
+    defs = validate(specs, defaults[0] if defaults else Defaults())
+    return _with_automation(defs, found)
 
 
-Found = AssetSpec | SourceSpec | Defaults
+def _with_automation(defs: Definitions, found: list[Found]) -> Definitions:
+    """Attach schedules and sensors, checking names and the sources sensors watch."""
+    schedules: dict[str, ScheduleSpec] = {}
+    sensors: dict[str, SensorSpec] = {}
+    for item in found:
+        if isinstance(item, ScheduleSpec | SensorSpec):
+            table: dict[str, Any] = schedules if isinstance(item, ScheduleSpec) else sensors
+            if item.name in table and table[item.name] != item:
+                raise DefinitionError(f"two schedules or sensors are named {item.name!r}")
+            table[item.name] = item
+    for sensor in sensors.values():
+        if sensor.source not in defs.sources:
+            raise DefinitionError(
+                f"sensor {sensor.name}: {sensor.source!r} is not a declared source"
+            )
+        if defs.sources[sensor.source].path is None:
+            raise DefinitionError(f"sensor {sensor.name}: source {sensor.source} has no path=")
+    return dataclasses.replace(
+        defs, schedules=dict(sorted(schedules.items())), sensors=dict(sorted(sensors.items()))
+    )
+
+
+Found = AssetSpec | SourceSpec | Defaults | ScheduleSpec | SensorSpec
 
 
 def _import_specs(package: str, file: Path) -> list[Found]:
@@ -175,7 +204,8 @@ def _import_specs(package: str, file: Path) -> list[Found]:
             raise DefinitionError(
                 f"{file}{line}: cannot import: {type(exc).__name__}: {exc}"
             ) from exc
-    return [v for v in vars(module).values() if isinstance(v, AssetSpec | SourceSpec | Defaults)]
+    kinds = AssetSpec | SourceSpec | Defaults | ScheduleSpec | SensorSpec
+    return [v for v in vars(module).values() if isinstance(v, kinds)]
 
 
 def _line_in(file: Path, exc: BaseException) -> str:

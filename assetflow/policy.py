@@ -95,6 +95,7 @@ class Defaults:
     retry: RetryPolicy = NO_RETRY
     on_failure: tuple[Hook, ...] = field(default=(), compare=False)
     on_run_end: tuple[Hook, ...] = field(default=(), compare=False)
+    on_sla_miss: tuple[Hook, ...] = field(default=(), compare=False)
 
 
 def project_defaults(
@@ -102,8 +103,9 @@ def project_defaults(
     retry: RetryPolicy | None = None,
     on_failure: Sequence[Hook] = (),
     on_run_end: Sequence[Hook] = (),
+    on_sla_miss: Sequence[Hook] = (),
 ) -> Defaults:
-    for hook in (*on_failure, *on_run_end):
+    for hook in (*on_failure, *on_run_end, *on_sla_miss):
         if not callable(hook):
             raise DefinitionError(f"project_defaults: hook {hook!r} is not callable")
-    return Defaults(retry or NO_RETRY, tuple(on_failure), tuple(on_run_end))
+    return Defaults(retry or NO_RETRY, tuple(on_failure), tuple(on_run_end), tuple(on_sla_miss))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import datetime as dt
 import functools
 import hashlib
 import inspect
@@ -17,6 +18,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
 
 from .checks import Check
 from .errors import DefinitionError
@@ -49,6 +53,9 @@ class AssetSpec:
     retry_on: tuple[type[BaseException], ...] = ()
     on_failure: tuple[Callable[..., Any], ...] | None = field(default=None, compare=False)
     checks: tuple[Check, ...] = ()
+    automation: str | None = None  # "eager": materialize when upstream data changes
+    sla: dt.timedelta | None = None  # fresh by window end + sla, or late
+    on_sla_miss: tuple[Callable[..., Any], ...] | None = field(default=None, compare=False)
 
     @property
     def where(self) -> str:
@@ -71,6 +78,51 @@ class SourceSpec:
     @property
     def where(self) -> str:
         return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    cron: str
+    selection: tuple[str, ...]
+    timezone: str = "UTC"
+    catchup: bool = False
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    """A file sensor: a new or changed file of `source` materializes what became stale."""
+
+    name: str
+    source: str
+    selection: tuple[str, ...] = ()  # default: everything downstream of the source
+
+
+def schedule(
+    name: str,
+    cron: str,
+    selection: Sequence[str] = (),
+    *,
+    timezone: str = "UTC",
+    catchup: bool = False,
+) -> ScheduleSpec:
+    """Materialize `selection` (patterns as on the command line) on a cron schedule."""
+    if not croniter.is_valid(cron):
+        raise DefinitionError(f"schedule {name}: invalid cron expression {cron!r}")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DefinitionError(f"schedule {name}: unknown timezone {timezone!r}") from None
+    if isinstance(selection, str):
+        selection = (selection,)
+    return ScheduleSpec(name, cron, tuple(selection), timezone, catchup)
+
+
+def file_sensor(source: str, selection: Sequence[str] = (), name: str | None = None) -> SensorSpec:
+    """Watch a source's landing files; on a tick, changed files trigger their dependents."""
+    if isinstance(selection, str):
+        selection = (selection,)
+    return SensorSpec(name or f"{source}_sensor", source, tuple(selection))
 
 
 def _location(fn: Callable[..., Any]) -> tuple[str, int]:
@@ -107,6 +159,9 @@ def asset(
     retry_on: Sequence[type[BaseException]] = (),
     on_failure: Sequence[Callable[..., Any]] | None = None,
     checks: Sequence[Check] = (),
+    automation: str | None = None,
+    sla: dt.timedelta | None = None,
+    on_sla_miss: Sequence[Callable[..., Any]] | None = None,
 ) -> Any:
     """Declare an asset. The function returns SQL (a SELECT over its upstream names),
     a `pyarrow.Table`, or a DuckDB relation.
@@ -135,7 +190,13 @@ def asset(
         names = [c.name for c in checks]
         if len(set(names)) != len(names):
             raise _fail(func, asset_name, "two checks share a name; give one name=")
-        for hook in on_failure or ():
+        if automation not in (None, "eager"):
+            raise _fail(
+                func, asset_name, f"automation= must be 'eager' or None, got {automation!r}"
+            )
+        if sla is not None and (not isinstance(sla, dt.timedelta) or sla < dt.timedelta(0)):
+            raise _fail(func, asset_name, "sla= must be a non-negative datetime.timedelta")
+        for hook in [*(on_failure or ()), *(on_sla_miss or ())]:
             if not callable(hook):
                 raise _fail(func, asset_name, f"on_failure hook {hook!r} is not callable")
         file, line = _location(func)
@@ -154,6 +215,9 @@ def asset(
             retry_on=tuple(retry_on),
             on_failure=None if on_failure is None else tuple(on_failure),
             checks=tuple(checks),
+            automation=automation,
+            sla=sla,
+            on_sla_miss=None if on_sla_miss is None else tuple(on_sla_miss),
         )
 
     return decorate(fn) if fn is not None else decorate

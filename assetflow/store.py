@@ -34,6 +34,11 @@ CREATE TABLE IF NOT EXISTS assetflow.runs (
     run_id VARCHAR, trigger VARCHAR, selection VARCHAR, started_at TIMESTAMP,
     ended_at TIMESTAMP, status VARCHAR, pid INTEGER, planned INTEGER, succeeded INTEGER,
     verified INTEGER, failed INTEGER, skipped INTEGER, message VARCHAR, backfill_id VARCHAR);
+CREATE TABLE IF NOT EXISTS assetflow.ticks (
+    kind VARCHAR, name VARCHAR, tick_time TIMESTAMP, evaluated_at TIMESTAMP, run_id VARCHAR,
+    detail VARCHAR);
+CREATE TABLE IF NOT EXISTS assetflow.sla_misses (
+    asset VARCHAR, partition VARCHAR, deadline TIMESTAMP, alerted_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS assetflow.backfills (
     backfill_id VARCHAR, selection VARCHAR, range_from VARCHAR, range_to VARCHAR,
     created_at TIMESTAMP);
@@ -232,6 +237,33 @@ class Store:
             "INSERT INTO assetflow.runs (run_id, trigger, selection, started_at, status, pid,"
             " backfill_id) VALUES (?, ?, ?, ?, 'running', ?, ?)",
             [run_id, trigger, selection, started_at, pid, backfill_id],
+        )
+
+    def last_tick(self, kind: str, name: str) -> dt.datetime | None:
+        rows = self.conn.execute(
+            "SELECT max(tick_time) FROM assetflow.ticks WHERE kind = ? AND name = ?", [kind, name]
+        ).fetchall()
+        return rows[0][0]
+
+    def record_ticks(
+        self, kind: str, name: str, times: list[dt.datetime], run_id: str | None, detail: str
+    ) -> None:
+        now = self.clock()
+        self.conn.executemany(
+            "INSERT INTO assetflow.ticks VALUES (?, ?, ?, ?, ?, ?)",
+            [(kind, name, t, now, run_id, detail) for t in times],
+        )
+
+    def sla_alerted(self, asset: str) -> set[str]:
+        rows = self.conn.execute(
+            "SELECT partition FROM assetflow.sla_misses WHERE asset = ?", [asset]
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def record_sla_miss(self, asset: str, partition: str, deadline: dt.datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO assetflow.sla_misses VALUES (?, ?, ?, ?)",
+            [asset, partition, deadline, self.clock()],
         )
 
     def backfill_for(

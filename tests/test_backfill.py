@@ -5,11 +5,10 @@ import signal
 import time
 
 import duckdb
-
 from conftest import FIXTURES, make_project
 from test_crash import finish, start
 
-FAILING = '''
+FAILING = """
 import os
 from assetflow import asset, daily
 
@@ -18,7 +17,7 @@ def audited(ctx, summary):
     if ctx.partition in os.environ.get("FAIL_DAYS", "").split(","):
         raise RuntimeError("audit service down")
     return "SELECT day, sum(n) AS n FROM summary GROUP BY day"
-'''
+"""
 
 
 def attempts(project, run_index=-1):
@@ -79,7 +78,9 @@ def test_a_killed_backfill_resumes_exactly_where_it_stopped(tmp_path):
     assert code == 0, err
     with duckdb.connect(str(project.warehouse), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM assetflow.materializations").fetchall() == [(75,)]
-        runs = dict(conn.execute("SELECT status, count(*) FROM assetflow.runs GROUP BY 1").fetchall())
+        runs = dict(
+            conn.execute("SELECT status, count(*) FROM assetflow.runs GROUP BY 1").fetchall()
+        )
         ids = conn.execute("SELECT count(DISTINCT backfill_id) FROM assetflow.runs").fetchall()
     assert runs in ({"abandoned": 1, "success": 1}, {"success": 1}) and ids == [(1,)]
 

@@ -1,0 +1,138 @@
+"""Schedules, sensors and SLAs: what a tick should do at a given moment. Pure: no I/O.
+
+A schedule's tick at cron time t materializes the last window completed by t (its logical
+date): a daily schedule at `0 3 * * *` ticking on 2013-03-16 targets 2013-03-15. Catchup is
+off by default: after a pause only the latest window runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from .errors import DefinitionError
+from .graph import AssetGraph
+from .intervals import Intervals
+from .partitions import downstream_span
+from .specs import ScheduleSpec
+from .status import StatusReport
+
+
+def due_times(spec: ScheduleSpec, last: dt.datetime | None, now: dt.datetime) -> list[dt.datetime]:
+    """Cron times (naive UTC) a tick at `now` must act on, given the last one acted on."""
+    zone = ZoneInfo(spec.timezone)
+    local_now = now.replace(tzinfo=dt.UTC).astimezone(zone)
+    latest = croniter(spec.cron, local_now + dt.timedelta(microseconds=1)).get_prev(dt.datetime)
+    latest_utc = _utc(latest)
+    if last is not None and latest_utc <= last:
+        return []
+    if last is None or not spec.catchup:
+        return [latest_utc]
+    start = last.replace(tzinfo=dt.UTC).astimezone(zone)
+    times, it = [], croniter(spec.cron, start)
+    while (t := _utc(it.get_next(dt.datetime))) <= latest_utc:
+        times.append(t)
+    return times
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def logical_range(
+    graph: AssetGraph, assets: list[str], tick_times: list[dt.datetime], zone: str
+) -> tuple[str, str] | None:
+    """The key range of the windows completed by the given ticks (their logical dates),
+    in the partitioning the selected assets share; None if no window completed yet."""
+    units = {graph.defs.assets[a].partitions.unit for a in assets} - {"none"}
+    if len(units) > 1:
+        raise DefinitionError(
+            f"a schedule's assets must share one partitioning, got {', '.join(sorted(units))}"
+        )
+    parts = graph.defs.assets[assets[0]].partitions
+    for a in assets:
+        if graph.defs.assets[a].partitions.unit != "none":
+            parts = graph.defs.assets[a].partitions
+    if parts.unit == "none":
+        return ("", "")
+    keys = []
+    for t in tick_times:
+        local = t.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone))
+        index = parts.index_of_date(local.date()) - 1  # the last window completed by t
+        if parts.first_index() <= index and (parts.end is None or index <= parts.last_index(t)):
+            keys.append(parts.key(index))
+    if not keys:
+        return None
+    return min(keys), max(keys)
+
+
+def downstream_of(
+    graph: AssetGraph, source: str, changed: Intervals, now: dt.datetime
+) -> dict[str, Intervals]:
+    """Every asset node that reads the changed source partitions, directly or not."""
+    affected: dict[str, Intervals] = {source: changed}
+    for asset in graph.order:
+        spec = graph.defs.assets[asset]
+        spans = []
+        for dep in spec.deps:
+            upstream = affected.get(dep.name)
+            if not upstream:
+                continue
+            up_parts = graph.defs.spec(dep.name).partitions
+            for p, q in upstream.spans:
+                spans.append(downstream_span(dep.mapping, spec.partitions, up_parts, p, q, now))
+        if spans:
+            affected[asset] = Intervals.of(spans)
+    affected.pop(source)
+    return affected
+
+
+def eager_targets(graph: AssetGraph, report: StatusReport) -> dict[str, Intervals]:
+    """Nodes of `automation="eager"` assets whose inputs have new data."""
+    out = {}
+    for asset, spec in graph.defs.assets.items():
+        if spec.automation == "eager":
+            changed = report.assets[asset].upstream_changed - report.assets[asset].failed
+            if changed:
+                out[asset] = changed
+    return out
+
+
+def sla_late(
+    graph: AssetGraph, report: StatusReport, now: dt.datetime, lookback: dt.timedelta
+) -> dict[str, Intervals]:
+    """Nodes past their SLA (window end + sla) and not fresh, with deadlines in the lookback."""
+    out = {}
+    for asset, spec in graph.defs.assets.items():
+        if spec.sla is None or spec.partitions.unit == "none":
+            continue
+        parts, st = spec.partitions, report.assets[asset]
+        due = [i for i in _deadline_span(parts, spec.sla, now, lookback, st.universe)]
+        late = st.nonfresh & Intervals.points(due)
+        if late:
+            out[asset] = late
+    return out
+
+
+def deadline(parts: Any, index: int, sla: dt.timedelta) -> dt.datetime:
+    end = parts.window(index)[1]
+    return dt.datetime.combine(end, dt.time()) + sla
+
+
+def _deadline_span(
+    parts: Any, sla: dt.timedelta, now: dt.datetime, lookback: dt.timedelta, universe: Intervals
+) -> range:
+    """Indexes whose deadline lies in (now - lookback, now]; deadlines grow with the index."""
+    if not universe:
+        return range(0)
+    lo, hi = universe.spans[0][0], universe.spans[-1][1]
+    last = parts.index_of_date((now - sla).date())
+    while deadline(parts, last, sla) > now:
+        last -= 1
+    first = parts.index_of_date((now - lookback - sla).date()) - 1
+    while deadline(parts, first, sla) <= now - lookback:
+        first += 1
+    return range(max(lo, first), min(hi, last) + 1)
