@@ -17,6 +17,7 @@ from typing import Any
 
 from . import snapshot
 from .alerts import RunSummary, fire
+from .automation import sla_late
 from .checks import CheckResult, run_checks
 from .compute import Context
 from .config import Project
@@ -66,6 +67,11 @@ class Snapshot:
     observations: tuple[Observation, ...]
     report: StatusReport
     targets: dict[str, Intervals]
+    now: dt.datetime
+
+    def late(self) -> dict[str, Intervals]:
+        """Nodes past their SLA and not fresh."""
+        return sla_late(self.graph, self.report, self.now, dt.timedelta(days=365 * 100))
 
 
 def resolve_range(
@@ -136,19 +142,23 @@ def _snapshot(
     else:
         facts = read_facts(store, code, observations, growing_assets(graph))
     report = compute_status(graph, facts, now)
-    return Snapshot(graph, tuple(observations), report, targets)
+    return Snapshot(graph, tuple(observations), report, targets, now)
 
 
 def status_json(snap: Snapshot) -> dict[str, object]:
     """What `status --json` prints: counts per asset and every non-fresh node."""
     assets = []
+    late = snap.late()
     for asset, scope in snap.targets.items():
         st = snap.report.assets[asset]
+        late_here = late.get(asset, Intervals()) & scope
         nodes = [
             {"partition": st.partitions.key(i), "status": st.status(i), "causes": st.causes(i)}
+            | ({"late": True} if i in late_here else {})
             for i in st.nonfresh & scope
         ]
-        assets.append({"asset": asset, "counts": st.counts(scope), "nodes": nodes})
+        counts = {**st.counts(scope), "late": len(late_here)}
+        assets.append({"asset": asset, "counts": counts, "nodes": nodes})
     return {"assets": assets}
 
 
@@ -213,7 +223,7 @@ def materialize(
         if on_plan:
             on_plan(plan)
         options = _RunOptions(
-            trigger="backfill" if backfill else trigger,
+            trigger="backfill" if backfill and trigger == "manual" else trigger,
             concurrency=concurrency or project.settings.concurrency,
             backfill_id=_backfill_id(store, request) if backfill else None,
         )

@@ -215,7 +215,7 @@ def status(
     if as_json:
         click.echo(json.dumps(api.status_json(snap), indent=2))
     else:
-        console.render_status(snap.report, snap.targets)
+        console.render_status(snap.report, snap.targets, snap.late())
 
 
 def _live_or_raise(project: Project, locked: WarehouseLockedError) -> dict[str, Any]:

@@ -74,11 +74,15 @@ def nothing_to_do(fresh: int) -> None:
     out.print(f"[green]nothing to do[/]: all {fresh:,} selected nodes are fresh")
 
 
-def render_status(report: StatusReport, targets: dict[str, Intervals]) -> None:
+def render_status(
+    report: StatusReport, targets: dict[str, Intervals], late: dict[str, Intervals]
+) -> None:
     table = Table(title="Status", title_justify="left")
     table.add_column("asset", no_wrap=True)
     for column in ("fresh", "stale", "missing", "failed"):
         table.add_column(column, justify="right", no_wrap=True)
+    if late:
+        table.add_column("late", justify="right", no_wrap=True)
     table.add_column("not fresh: partitions and main cause", overflow="fold")
     for asset, scope in targets.items():
         st = report.assets[asset]
@@ -88,9 +92,11 @@ def render_status(report: StatusReport, targets: dict[str, Intervals]) -> None:
         if nonfresh:
             keys = [st.partitions.key(i) for i in nonfresh]
             detail = f"{_ranges(keys, st.partitions)} [dim]{_main_cause(st, nonfresh)}[/]"
-        table.add_row(
-            asset, *(_count(counts[c], c) for c in ("fresh", "stale", "missing", "failed")), detail
-        )
+        cells = [_count(counts[c], c) for c in ("fresh", "stale", "missing", "failed")]
+        if late:
+            n = len(late.get(asset, Intervals()) & scope)
+            cells.append(f"[red]{n:,}[/]" if n else "0")
+        table.add_row(asset, *cells, detail)
     out.print(table)
 
 

@@ -54,7 +54,7 @@ def test_a_failed_backfill_resumes_with_only_the_rest(fixture_project, monkeypat
     monkeypatch.delenv("FAIL_DAYS")
     second = project.run(*args)
     assert second.exit_code == 0, second.output
-    assert [(a, p) for a, p, _ in attempts(project)] == [
+    assert sorted((a, p) for a, p, _ in attempts(project)) == [
         ("audited", "2024-02-05"),
         ("audited", "2024-02-20"),
     ]

@@ -142,3 +142,27 @@ def test_reads_work_while_a_run_holds_the_warehouse(tmp_path):
         out, err = run.communicate(timeout=120)
     assert run.returncode == 0, err
     assert not (project.warehouse.parent / "warehouse.duckdb.run.json").exists()
+
+
+def test_the_daemon_ticks_until_sigterm_and_exits_cleanly(tmp_path):
+    project = make_project(tmp_path / "p", FIXTURES / "chain")
+    project.write(
+        "definitions/nightly.py",
+        'from assetflow import schedule\nnightly = schedule("nightly", "* * * * *", ["base"])\n',
+    )
+    daemon = start(project, "daemon", "--interval", "0.3")
+    try:
+        deadline = time.monotonic() + 30
+        while not project.warehouse.exists() or time.monotonic() < deadline - 28:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(1.0)
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=30)
+    finally:
+        daemon.kill()
+    assert daemon.returncode == 0, err
+    assert "assetflow daemon: stopped" in out
+    with duckdb.connect(str(project.warehouse), read_only=True) as conn:
+        ticks = conn.execute("SELECT count(*) FROM assetflow.ticks").fetchall()[0][0]
+    assert ticks >= 1

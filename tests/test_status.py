@@ -25,8 +25,8 @@ def edit(project: Project, old: str, new: str) -> None:
 def test_a_new_project_is_all_missing(diamond):
     result = diamond.run("status", "--json")
     counts = {a["asset"]: a["counts"] for a in json.loads(result.output)["assets"]}
-    assert counts["doubled"] == {"fresh": 0, "stale": 0, "missing": 10, "failed": 0}
-    assert counts["monthly_total"] == {"fresh": 0, "stale": 0, "missing": 1, "failed": 0}
+    assert counts["doubled"] == {"fresh": 0, "stale": 0, "missing": 10, "failed": 0, "late": 0}
+    assert counts["monthly_total"] == {"fresh": 0, "stale": 0, "missing": 1, "failed": 0, "late": 0}
     assert not diamond.warehouse.exists()
 
 
@@ -79,7 +79,7 @@ def test_a_failed_node_blocks_its_downstream_only(diamond, monkeypatch):
     assert found["after"] == {"2024-01-04": ["upstream_stale"]}
     assert "doubled" not in found and "combined" not in found
     summary = json.loads(diamond.run("status", "--json", "picky").output)["assets"][0]
-    assert summary["counts"] == {"fresh": 9, "stale": 0, "missing": 0, "failed": 1}
+    assert summary["counts"] == {"fresh": 9, "stale": 0, "missing": 0, "failed": 1, "late": 0}
     monkeypatch.delenv("BAD_DAY")
     assert diamond.run("materialize").exit_code == 0
     assert statuses(diamond) == {}
