@@ -283,7 +283,8 @@ def render_live(live: dict[str, Any], runs: bool = False) -> None:
         table.add_column(column, justify="right")
     for asset in live["status"]["assets"]:
         counts = asset["counts"]
-        table.add_row(asset["asset"], *(_count(counts[c], c) for c in counts))
+        states = ("fresh", "stale", "missing", "failed")
+        table.add_row(asset["asset"], *(_count(counts[c], c) for c in states))
     out.print(table)
 
 
