@@ -31,6 +31,7 @@ class CheckResult:
     message: str
     samples: tuple[dict[str, Any], ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+    node: tuple[str, str] | None = None  # (asset, partition), once run on a node
 
     @property
     def blocking_failure(self) -> bool:

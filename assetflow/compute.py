@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from .store import PARTITION_COLUMN
 def result_view(ctx: Context) -> str:
     """A name for the view over a Python asset's result, unique to the node: concurrent
     nodes must not touch one catalog entry."""
-    return f"_af_result_{ctx.asset}_{ctx.partition.replace('-', '_')}"
+    return "_af_result_" + re.sub(r"[^a-z0-9_]", "_", f"{ctx.asset}_{ctx.partition}")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class Context:
     run_id: str
     conn: duckdb.DuckDBPyConnection = field(repr=False)
     log: logging.Logger = field(repr=False)
+    # Every partition this call computes: one, or a batch (then `partition` reads
+    # "first..last"; batch-aware SQL uses start and end).
+    partitions: tuple[str, ...] = ()
 
 
 def input_sql(rng: InputRange, defs: Definitions, root: Path) -> str:

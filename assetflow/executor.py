@@ -10,6 +10,7 @@ on. A definition mistake stops scheduling: it would fail the same way for every 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import heapq
 import random
@@ -27,10 +28,11 @@ from .alerts import Failure, fire
 from .checks import CheckFailed, CheckResult, run_checks
 from .compute import Context, node_query, release
 from .errors import AssetflowError, DataError, DefinitionError
-from .graph import AssetGraph, Node
+from .graph import AssetGraph, InputRange, Node
 from .planner import Plan, PlannedNode
 from .policy import retryable
 from .runlog import NodeLog, bound, node_log_path
+from .specs import AssetSpec
 from .store import NodeWrite, Store, Written
 
 _SQL_MISTAKES = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
@@ -91,13 +93,13 @@ class RunContext:
 
 @dataclass(frozen=True)
 class _Done:
-    """What one attempt produced, handed back from a worker thread."""
+    """What one attempt of a task produced, handed back from a worker thread."""
 
-    written: Written | None
+    written: dict[Key, Written]
     error: BaseException | None
     trace: str
     seconds: float
-    checks: tuple[CheckResult, ...] = ()
+    checks: dict[Key, tuple[CheckResult, ...]] = field(default_factory=dict)
 
 
 def execute(
@@ -108,6 +110,9 @@ def execute(
 
 
 class _Scheduler:
+    """Tasks are single nodes, or the nodes of one batch; a task is known by its first node
+    (its leader). Dependencies are tracked per node and released per task."""
+
     def __init__(
         self, plan: Plan, run: RunContext, on_result: Callable[[NodeResult], None] | None
     ) -> None:
@@ -118,21 +123,27 @@ class _Scheduler:
             nodes.sort(key=lambda p: _window_start(run, p.node))
         self.order = {_key(p.node): i for i, p in enumerate(nodes)}
         self.planned = {_key(p.node): p for p in plan.nodes}
-        self.waiting_on: dict[Key, set[Key]] = {}
+        self.members: dict[Key, list[Key]] = {}
+        self.leader: dict[Key, Key] = {}
+        by_batch: dict[int, Key] = {}
+        for key, p in self.planned.items():
+            lead = by_batch.setdefault(p.batch, key) if p.batch else key
+            self.leader[key] = lead
+            self.members.setdefault(lead, []).append(key)
+        self.waiting_on: dict[Key, set[Key]] = {lead: set() for lead in self.members}
         self.dependents: dict[Key, list[Key]] = {k: [] for k in self.planned}
         for key, p in self.planned.items():
-            ups = {
-                (rng.name, k)
-                for rng in p.inputs
-                if not rng.is_source
-                for k in rng.keys
-                if (rng.name, k) in self.planned and (rng.name, k) != key
-            }
-            self.waiting_on[key] = ups
-            for up in ups:
-                self.dependents[up].append(key)
+            lead = self.leader[key]
+            for rng in p.inputs:
+                if rng.is_source:
+                    continue
+                for k in rng.keys:
+                    up = (rng.name, k)
+                    if up in self.planned and self.leader[up] != lead:
+                        self.waiting_on[lead].add(up)
+                        self.dependents[up].append(key)
         self.ready: list[tuple[int, Key]] = []
-        self.retries: list[tuple[float, int, Key]] = []  # (due, order, node)
+        self.retries: list[tuple[float, int, Key]] = []  # (due, order, task leader)
         self.attempts: dict[Key, int] = {}
         self.started: dict[Key, object] = {}
         self.logs: dict[Key, NodeLog] = {}
@@ -141,9 +152,9 @@ class _Scheduler:
         self.stop_order = len(self.order)
         self.check_counts = [0, 0, 0]
         self.interrupted = False
-        for key, ups in self.waiting_on.items():
+        for lead, ups in self.waiting_on.items():
             if not ups:
-                heapq.heappush(self.ready, (self.order[key], key))
+                heapq.heappush(self.ready, (self.order[lead], lead))
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -156,14 +167,12 @@ class _Scheduler:
                     self._launch(pool, running)
                     if not running and not self.retries and not self.ready:
                         break
-                    timeout = (
-                        max(0.0, self.retries[0][0] - time.monotonic()) if self.retries else None
-                    )
+                    timeout = self._until_next_retry()
                     done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
                     now = time.monotonic()
                     while self.retries and self.retries[0][0] <= now:
-                        _, order, key = heapq.heappop(self.retries)
-                        heapq.heappush(self.ready, (order, key))
+                        _, order, lead = heapq.heappop(self.retries)
+                        heapq.heappush(self.ready, (order, lead))
                     for future in sorted(done, key=lambda f: self.order[running[f]]):
                         self._finish(running.pop(future), future.result())
                 except KeyboardInterrupt:
@@ -179,79 +188,88 @@ class _Scheduler:
         return max(0.0, self.retries[0][0] - time.monotonic()) if self.retries else None
 
     def _launch(self, pool: Executor, running: dict[Future[_Done], Key]) -> None:
-        while self.ready and len(running) < self.run_ctx.concurrency:
-            _, key = heapq.heappop(self.ready)
-            planned = self.planned[key]
+        run = self.run_ctx
+        while self.ready and len(running) < run.concurrency:
+            _, lead = heapq.heappop(self.ready)
+            task = [self.planned[k] for k in self.members[lead]]
             if self.stop is not None or self.interrupted:
-                self._complete(key, NodeResult(planned.node, "not_run"))
+                for p in task:
+                    self._complete(_key(p.node), NodeResult(p.node, "not_run"))
                 continue
-            if planned.conditional and self.attempts.get(key, 0) == 0 and self._unchanged(planned):
-                now = self.run_ctx.store.clock()
-                self.run_ctx.store.record_attempt(
-                    self.run_ctx.run_id, _indexed(self.run_ctx, planned.node), 0, now, now,
-                    "verified",
-                )  # fmt: skip
-                self._complete(key, NodeResult(planned.node, "verified"))
+            first = task[0]
+            if first.conditional and self.attempts.get(lead, 0) == 0 and self._unchanged(first):
+                now = run.store.clock()
+                run.store.record_attempt(
+                    run.run_id, _indexed(run, first.node), 0, now, now, "verified"
+                )
+                self._complete(lead, NodeResult(first.node, "verified"))
                 continue
-            attempt = self.attempts[key] = self.attempts.get(key, 0) + 1
-            self.started[key] = self.run_ctx.store.clock()
-            log = self.logs.setdefault(key, NodeLog(self._log_path(planned.node)))
-            log.write(f"--- {planned.node} attempt {attempt} (run {self.run_ctx.run_id})\n")
-            inputs = _input_versions(self.run_ctx, planned)
-            running[pool.submit(_attempt, self.run_ctx, planned, inputs, log)] = key
+            attempt = self.attempts[lead] = self.attempts.get(lead, 0) + 1
+            self.started[lead] = run.store.clock()
+            log = self.logs.setdefault(lead, NodeLog(self._log_path(first.node)))
+            label = (
+                str(first.node) if len(task) == 1 else f"{first.node}..{task[-1].node.partition}"
+            )
+            log.write(f"--- {label} attempt {attempt} (run {run.run_id})\n")
+            inputs = [_input_versions(run, p) for p in task]
+            running[pool.submit(_attempt, run, task, inputs, log)] = lead
 
-    def _finish(self, key: Key, done: _Done) -> None:
-        run, planned = self.run_ctx, self.planned[key]
-        attempt, log = self.attempts[key], self.logs[key]
+    def _finish(self, lead: Key, done: _Done) -> None:
+        run = self.run_ctx
+        task = [self.planned[k] for k in self.members[lead]]
+        attempt, log = self.attempts[lead], self.logs[lead]
         error = done.error
-        node = _indexed(run, planned.node)
-        checked = error.results if isinstance(error, CheckFailed) else done.checks
-        mid = done.written.materialization_id if done.written else None
-        run.store.record_checks(run.run_id, node, mid, checked)
-        self._count_checks(checked)
+        failed_checks = error.results if isinstance(error, CheckFailed) else ()
+        for p in task:
+            key = _key(p.node)
+            checked = done.checks.get(key, ()) or tuple(r for r in failed_checks if r.node == key)
+            written = done.written.get(key)
+            mid = written.materialization_id if written else None
+            run.store.record_checks(run.run_id, _indexed(run, p.node), mid, checked)
+            self._count_checks(checked)
         if error is None:
-            assert done.written is not None
-            run.versions[key] = done.written.data_version
-            run.store.record_attempt(
-                run.run_id, node, attempt, self.started[key], run.store.clock(), "success",
-                None, _logged(log),
-            )  # fmt: skip
-            result = NodeResult(
-                planned.node, "success", done.written.row_count, done.seconds, None,
-                _logged(log), attempt,
-            )  # fmt: skip
-            self._complete(key, result)
+            for p in task:
+                key = _key(p.node)
+                written = done.written[key]
+                run.versions[key] = written.data_version
+                run.store.record_attempt(
+                    run.run_id, _indexed(run, p.node), attempt, self.started[lead],
+                    run.store.clock(), "success", None, _logged(log),
+                )  # fmt: skip
+                self._complete(key, NodeResult(
+                    p.node, "success", written.row_count, done.seconds, None, _logged(log),
+                    attempt,
+                ))  # fmt: skip
             return
         log.write(done.trace)
-        policy = run.graph.defs.retry_policy(key[0])
-        spec = run.graph.defs.assets[key[0]]
-        if (
-            self.stop is None
-            and not self.interrupted
-            and attempt < policy.attempts
-            and retryable(error, spec.retry_on)
-        ):
+        policy = run.graph.defs.retry_policy(lead[0])
+        spec = run.graph.defs.assets[lead[0]]
+        may_retry = self.stop is None and not self.interrupted and attempt < policy.attempts
+        if may_retry and retryable(error, spec.retry_on):
             delay = policy.delay_before(attempt, run.rng)
             next_at = run.store.clock() + _seconds(delay)
             log.write(f"retrying in {delay:.3f}s (attempt {attempt + 1} of {policy.attempts})\n")
-            run.store.record_attempt(
-                run.run_id, node, attempt, self.started[key], run.store.clock(), "retrying",
-                error, _logged(log), next_at,
-            )  # fmt: skip
-            heapq.heappush(self.retries, (time.monotonic() + delay, self.order[key], key))
+            for p in task:
+                run.store.record_attempt(
+                    run.run_id, _indexed(run, p.node), attempt, self.started[lead],
+                    run.store.clock(), "retrying", error, _logged(log), next_at,
+                )  # fmt: skip
+            heapq.heappush(self.retries, (time.monotonic() + delay, self.order[lead], lead))
             return
-        if isinstance(error, DefinitionError) and self.order[key] < self.stop_order:
-            self.stop, self.stop_order = error, self.order[key]  # the first node's, in plan order
+        if isinstance(error, DefinitionError) and self.order[lead] < self.stop_order:
+            self.stop, self.stop_order = error, self.order[lead]  # the first, in plan order
         text = describe_error(error)
-        run.store.record_attempt(
-            run.run_id, node, attempt, self.started[key], run.store.clock(), "failed", error,
-            _logged(log),
-        )  # fmt: skip
-        failure = Failure(key[0], key[1], run.run_id, attempt, text, _logged(log))
-        for problem in fire(run.graph.defs.failure_hooks(key[0]), failure, log.logger):
-            log.write(problem + "\n")
-        result = NodeResult(planned.node, "failed", None, done.seconds, text, _logged(log), attempt)
-        self._complete(key, result)
+        for p in task:
+            key = _key(p.node)
+            run.store.record_attempt(
+                run.run_id, _indexed(run, p.node), attempt, self.started[lead],
+                run.store.clock(), "failed", error, _logged(log),
+            )  # fmt: skip
+            failure = Failure(key[0], key[1], run.run_id, attempt, text, _logged(log))
+            for problem in fire(run.graph.defs.failure_hooks(key[0]), failure, log.logger):
+                log.write(problem + "\n")
+            result = NodeResult(p.node, "failed", None, done.seconds, text, _logged(log), attempt)
+            self._complete(key, result)
 
     def _count_checks(self, results: tuple[CheckResult, ...]) -> None:
         for r in results:
@@ -260,31 +278,34 @@ class _Scheduler:
 
     def _complete(self, key: Key, result: NodeResult) -> None:
         self.results[key] = result
-        if key in self.logs:
-            self.logs[key].close()
+        lead = self.leader[key]
+        if lead in self.logs and all(k in self.results for k in self.members[lead]):
+            self.logs[lead].close()
         if self.on_result:
             self.on_result(result)
-        ok = result.status in ("success", "verified")
+        ok = result.status in ("success", "verified", "not_run")
         for down in self.dependents[key]:
             if down in self.results:
                 continue
-            if ok or result.status == "not_run":
-                self.waiting_on[down].discard(key)
-                if not self.waiting_on[down]:
-                    heapq.heappush(self.ready, (self.order[down], down))
-            else:
-                self._block(down)
+            task = self.leader[down]
+            if not ok:
+                self._block(task)
+            elif key in self.waiting_on[task]:
+                self.waiting_on[task].discard(key)
+                if not self.waiting_on[task]:
+                    heapq.heappush(self.ready, (self.order[task], task))
 
-    def _block(self, key: Key) -> None:
-        """An upstream failed: record this node and everything it feeds as upstream_failed."""
-        if key in self.results:
-            return
+    def _block(self, lead: Key) -> None:
+        """An upstream failed: record the task's nodes (and what they feed) upstream_failed."""
         now = self.run_ctx.store.clock()
-        node = self.planned[key].node
-        self.run_ctx.store.record_attempt(
-            self.run_ctx.run_id, _indexed(self.run_ctx, node), 0, now, now, "upstream_failed"
-        )
-        self._complete(key, NodeResult(node, "upstream_failed"))
+        for key in self.members[lead]:
+            if key in self.results:
+                continue
+            node = self.planned[key].node
+            self.run_ctx.store.record_attempt(
+                self.run_ctx.run_id, _indexed(self.run_ctx, node), 0, now, now, "upstream_failed"
+            )
+            self._complete(key, NodeResult(node, "upstream_failed"))
 
     def _unchanged(self, planned: PlannedNode) -> bool:
         """Early cutoff: every input the node would read has the version it was built from."""
@@ -314,30 +335,30 @@ class _Scheduler:
         return RunResult(self.run_ctx.run_id, status, results, self.stop, code, checks)
 
 
-# -- one attempt, on a worker thread ---------------------------------------------------------
+# -- one attempt of a task, on a worker thread -------------------------------------------------
+InputVersions = tuple[tuple[str, str, int, str], ...]
+
+
 def _attempt(
-    run: RunContext,
-    planned: PlannedNode,
-    inputs: tuple[tuple[str, str, int, str], ...],
-    log: NodeLog,
+    run: RunContext, task: list[PlannedNode], inputs: list[InputVersions], log: NodeLog
 ) -> _Done:
-    node = planned.node
-    spec = run.graph.defs.assets[node.asset]
+    first = task[0].node
+    spec = run.graph.defs.assets[first.asset]
     t0 = time.perf_counter()
     cur = run.store.conn.cursor()
     try:
         with bound(log):
             for tries in range(1, _WRITE_CONFLICT_TRIES + 1):
                 try:
-                    written, checks = _compute_and_write(run, planned, inputs, cur, log)
+                    written, checks = _compute_and_write(run, task, inputs, cur, log)
                     return _Done(written, None, "", time.perf_counter() - t0, checks)
                 except duckdb.TransactionException:
                     if tries == _WRITE_CONFLICT_TRIES:
                         raise
                     log.write(f"write conflict, trying the write again ({tries})\n")
     except Exception as exc:  # any failure of user code or of the write fails this attempt
-        error = _classify(exc, spec.where, node)
-        return _Done(None, error, traceback.format_exc(), time.perf_counter() - t0)
+        error = _classify(exc, spec.where, first)
+        return _Done({}, error, traceback.format_exc(), time.perf_counter() - t0)
     finally:
         cur.close()
     raise AssertionError("unreachable")
@@ -345,50 +366,86 @@ def _attempt(
 
 def _compute_and_write(
     run: RunContext,
-    planned: PlannedNode,
-    inputs: tuple[tuple[str, str, int, str], ...],
+    task: list[PlannedNode],
+    inputs: list[InputVersions],
     cur: duckdb.DuckDBPyConnection,
     log: NodeLog,
-) -> tuple[Written, tuple[CheckResult, ...]]:
-    node = planned.node
-    spec = run.graph.defs.assets[node.asset]
-    index = spec.partitions.index(node.partition)
-    start, end = spec.partitions.window(index)
+) -> tuple[dict[Key, Written], dict[Key, tuple[CheckResult, ...]]]:
+    """One call of the asset's function for the whole task, one write of all its partitions."""
+    first, last = task[0].node, task[-1].node
+    spec = run.graph.defs.assets[first.asset]
+    parts = spec.partitions
     started_at = run.store.clock()
+    windows = [parts.window(parts.index(p.node.partition)) for p in task]
     ctx = Context(
-        asset=node.asset,
-        partition=node.partition,
-        start=start,
-        end=end,
-        logical_date=start or started_at.date(),
+        asset=first.asset,
+        partition=first.partition if len(task) == 1 else f"{first.partition}..{last.partition}",
+        start=windows[0][0],
+        end=windows[-1][1],
+        logical_date=windows[0][0] or started_at.date(),
         run_id=run.run_id,
         conn=cur,
         log=log.logger,
+        partitions=tuple(p.node.partition for p in task),
     )
-    write = NodeWrite(
-        run_id=run.run_id,
-        asset=node.asset,
-        partition=node.partition,
-        partition_index=index,
-        code_version=spec.code_version,
-        inputs=inputs,
-        clipped=_clipped_note(planned),
-        started_at=started_at,
-    )
-    checked: list[CheckResult] = []
+    writes = [
+        NodeWrite(
+            run_id=run.run_id,
+            asset=p.node.asset,
+            partition=p.node.partition,
+            partition_index=parts.index(p.node.partition),
+            code_version=spec.code_version,
+            inputs=versions,
+            clipped=_clipped_note(p),
+            started_at=started_at,
+        )
+        for p, versions in zip(task, inputs, strict=True)
+    ]
+    checked: dict[Key, tuple[CheckResult, ...]] = {}
 
-    def audit(cur: duckdb.DuckDBPyConnection, rows: str) -> None:
-        """Write-audit-publish: every check over the new rows, before commit."""
-        checked.extend(run_checks(spec.checks, cur, rows, ctx))
-        if any(r.blocking_failure for r in checked):
-            raise CheckFailed(checked)
+    def audit(cur: duckdb.DuckDBPyConnection, rows: str, write: NodeWrite) -> None:
+        """Write-audit-publish: every check over one partition's new rows, before commit."""
+        start, end = parts.window(write.partition_index)
+        node_ctx = dataclasses.replace(ctx, partition=write.partition, start=start, end=end)
+        node = (write.asset, write.partition)
+        found = tuple(
+            dataclasses.replace(r, node=node) for r in run_checks(spec.checks, cur, rows, node_ctx)
+        )
+        checked[node] = found
+        if any(r.blocking_failure for r in found):
+            raise CheckFailed([r for results in checked.values() for r in results])
 
     try:
-        query = node_query(spec, node, planned.inputs, ctx, run.graph.defs, run.root)
-        written = run.store.write_node(cur, query, write, audit if spec.checks else None)
-        return written, tuple(checked)
+        query = node_query(spec, first, _merged_inputs(task), ctx, run.graph.defs, run.root)
+        written = run.store.write_nodes(
+            cur, query, writes, _partition_expression(spec), audit if spec.checks else None
+        )
+        return {(first.asset, k): w for k, w in written.items()}, checked
     finally:
         release(cur, ctx)
+
+
+def _merged_inputs(task: list[PlannedNode]) -> tuple[InputRange, ...]:
+    """What a task reads: per dependency, the span from its first to its last node's reads."""
+    if len(task) == 1:
+        return task[0].inputs
+    merged = []
+    for column in zip(*(p.inputs for p in task), strict=True):
+        spans = [r for r in column if r.first <= r.last]
+        head = column[0]
+        lo = min((r.first for r in spans), default=head.first)
+        hi = max((r.last for r in spans), default=head.last)
+        clipped = any(r.clipped for r in column)
+        merged.append(InputRange(head.name, lo, hi, clipped, head.is_source, head.partitions))
+    return tuple(merged)
+
+
+def _partition_expression(spec: AssetSpec) -> str | None:
+    """SQL giving each output row's partition key from the asset's partition_by column."""
+    if spec.partition_by is None:
+        return None
+    fmt = "%Y-%m-%d" if spec.partitions.unit == "day" else "%Y-%m"
+    return f"strftime(\"{spec.partition_by}\"::DATE, '{fmt}')"
 
 
 def _classify(exc: Exception, where: str, node: Node) -> BaseException:

@@ -35,6 +35,7 @@ class PlannedNode:
     reason: str  # the main cause, or "forced"
     conditional: bool  # stale only through upstream_stale: verify before recomputing
     inputs: tuple[InputRange, ...]
+    batch: int = 0  # nodes sharing a non-zero batch run as one task (the asset's batch_size)
 
 
 @dataclass(frozen=True)
@@ -127,16 +128,37 @@ def plan_materialize(
             "and not selected",
             "drop --no-upstream, or select it too",
         )
-    nodes = []
+    nodes: list[PlannedNode] = []
+    batches = _Batcher()
     for asset in graph.order:
         st = status.assets[asset]
+        size = graph.defs.assets[asset].batch_size
         for index in planned.get(asset, Intervals()):
             causes = st.causes(index)
             reason = next((r for r in REASONS if r in causes), "forced")
             node = Node(asset, st.partitions.key(index))
             conditional = causes == ["upstream_stale"]
-            nodes.append(PlannedNode(node, reason, conditional, tuple(graph.inputs(node, now))))
+            batch = 0 if conditional or size == 1 else batches.assign(asset, index, size)
+            inputs = tuple(graph.inputs(node, now))
+            nodes.append(PlannedNode(node, reason, conditional, inputs, batch))
     return Plan(tuple(targets), range_from, range_to, tuple(nodes))
+
+
+class _Batcher:
+    """Groups up to `size` contiguous partitions of one asset into numbered batches."""
+
+    def __init__(self) -> None:
+        self.next_id = 0
+        self.current: tuple[str, int, int, int] | None = None  # asset, batch, last index, count
+
+    def assign(self, asset: str, index: int, size: int) -> int:
+        cur = self.current
+        if cur and cur[0] == asset and cur[2] == index - 1 and cur[3] < size:
+            self.current = (asset, cur[1], index, cur[3] + 1)
+        else:
+            self.next_id += 1
+            self.current = (asset, self.next_id, index, 1)
+        return self.current[1]
 
 
 def check_sources(

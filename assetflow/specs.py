@@ -53,6 +53,8 @@ class AssetSpec:
     retry_on: tuple[type[BaseException], ...] = ()
     on_failure: tuple[Callable[..., Any], ...] | None = field(default=None, compare=False)
     checks: tuple[Check, ...] = ()
+    batch_size: int = 1  # up to this many contiguous stale partitions run as one task
+    partition_by: str | None = None  # the output column (a date) that places rows in partitions
     automation: str | None = None  # "eager": materialize when upstream data changes
     sla: dt.timedelta | None = None  # fresh by window end + sla, or late
     on_sla_miss: tuple[Callable[..., Any], ...] | None = field(default=None, compare=False)
@@ -159,6 +161,8 @@ def asset(
     retry_on: Sequence[type[BaseException]] = (),
     on_failure: Sequence[Callable[..., Any]] | None = None,
     checks: Sequence[Check] = (),
+    batch_size: int = 1,
+    partition_by: str | None = None,
     automation: str | None = None,
     sla: dt.timedelta | None = None,
     on_sla_miss: Sequence[Callable[..., Any]] | None = None,
@@ -190,6 +194,16 @@ def asset(
         names = [c.name for c in checks]
         if len(set(names)) != len(names):
             raise _fail(func, asset_name, "two checks share a name; give one name=")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise _fail(
+                func, asset_name, f"batch_size= must be a whole number >= 1, got {batch_size!r}"
+            )
+        if batch_size > 1 and (partition_by is None or parts.unit == "none"):
+            raise _fail(
+                func, asset_name,
+                "batch_size > 1 needs a partitioned asset and partition_by= (the date column"
+                " that places each output row in its partition)",
+            )  # fmt: skip
         if automation not in (None, "eager"):
             raise _fail(
                 func, asset_name, f"automation= must be 'eager' or None, got {automation!r}"
@@ -215,6 +229,8 @@ def asset(
             retry_on=tuple(retry_on),
             on_failure=None if on_failure is None else tuple(on_failure),
             checks=tuple(checks),
+            batch_size=batch_size,
+            partition_by=partition_by,
             automation=automation,
             sla=sla,
             on_sla_miss=None if on_sla_miss is None else tuple(on_sla_miss),

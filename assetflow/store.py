@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from .checks import CheckResult
-from .errors import DefinitionError, WarehouseLockedError
+from .errors import DataError, DefinitionError, WarehouseLockedError
 
 PARTITION_COLUMN = "_partition"
 SCHEMA_VERSION = "1"
@@ -88,6 +88,7 @@ GROUP BY asset, partition_index
 """
 
 Clock = Callable[[], dt.datetime]
+Audit = Callable[[duckdb.DuckDBPyConnection, str, "NodeWrite"], None]
 
 
 def utc_now() -> dt.datetime:
@@ -474,49 +475,90 @@ class Store:
         return {(a, p): v for a, p, v in rows}
 
     # -- writing a node -------------------------------------------------------------------
-    def write_node(
+    def write_nodes(
         self,
         cur: duckdb.DuckDBPyConnection,
         query: str,
-        write: NodeWrite,
-        audit: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None,
-    ) -> Written:
-        """Replace one partition with the rows of `query` and record it, atomically.
-        `audit(cur, rows)` runs after the insert and before commit, over the staged rows (the
-        partition's new content); if it raises, everything rolls back.
+        writes: Sequence[NodeWrite],
+        partition_by: str | None = None,
+        audit: Audit | None = None,
+    ) -> dict[str, Written]:
+        """Replace the partitions of `writes` (contiguous, one asset) with the rows of `query`
+        and record each, atomically: one delete of the range, one insert, a lineage record
+        per partition. With one write every row belongs to it; with several, `partition_by`
+        (an SQL expression over the rows giving their partition key) places each row.
+
+        `audit(cur, rows, write)` runs per partition after the insert and before commit, over
+        a view of that partition's new rows; if it raises, everything rolls back.
 
         The rows are staged in a temp table (private to the cursor) and the asset's table is
         created or widened first, under a lock, so that concurrent writers of one asset only
         ever meet in the short delete/insert/record transaction.
         """
-        table = f'main."{write.asset}"'
+        asset = writes[0].asset
+        keys = [w.partition for w in writes]
+        table = f'main."{asset}"'
+        placed = partition_by if len(writes) > 1 and partition_by else f"'{keys[0]}'"
         cur.execute(f"CREATE OR REPLACE TEMP TABLE _af_stage AS {query}")
-        columns = self._stage_columns(cur, write.asset)
-        with self._ddl_lock:
-            self._ensure_table(cur, write.asset, columns)
-        count, row_hash = cur.execute(
-            "SELECT count(*), coalesce(sum(hash(_af_stage)), 0) FROM _af_stage"
-        ).fetchall()[0]
-        schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
-        data_version = hashlib.sha256(f"{schema}|{count}|{row_hash}".encode()).hexdigest()[:16]
-        cur.execute("BEGIN TRANSACTION")
         try:
-            cur.execute(f"DELETE FROM {table} WHERE {PARTITION_COLUMN} = ?", [write.partition])
-            cur.execute(
-                f"INSERT INTO {table} BY NAME SELECT *, ?::VARCHAR AS {PARTITION_COLUMN}"
-                " FROM _af_stage",
-                [write.partition],
-            )
-            if audit is not None:
-                audit(cur, "_af_stage")
-            materialization_id = self._record(cur, write, count, data_version)
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
+            columns = self._stage_columns(cur, asset)
+            with self._ddl_lock:
+                self._ensure_table(cur, asset, columns)
+            groups = cur.execute(
+                f"SELECT ({placed})::VARCHAR, count(*), coalesce(sum(hash(_af_stage)), 0)"
+                " FROM _af_stage GROUP BY 1"
+            ).fetchall()
+            stray = sum(n for key, n, _ in groups if key not in keys)
+            if stray:
+                raise DataError(
+                    f"asset {asset}: {stray} rows fall outside partitions {keys[0]}..{keys[-1]}",
+                    f"check the values of partition_by ({partition_by})",
+                )
+            schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
+            found = {key: (n, row_hash) for key, n, row_hash in groups}
+            versions = {}
+            for key in keys:
+                n, row_hash = found.get(key, (0, 0))
+                digest = hashlib.sha256(f"{schema}|{n}|{row_hash}".encode()).hexdigest()[:16]
+                versions[key] = (n, digest)
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                cur.execute(
+                    f"DELETE FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ?",
+                    [keys[0], keys[-1]],
+                )
+                cur.execute(
+                    f"INSERT INTO {table} BY NAME SELECT *, ({placed})::VARCHAR AS"
+                    f" {PARTITION_COLUMN} FROM _af_stage"
+                )
+                written = {}
+                for write in writes:
+                    if audit is not None:
+                        self._audit_partition(cur, placed, write, audit, single=len(writes) == 1)
+                    n, version = versions[write.partition]
+                    written[write.partition] = Written(
+                        n, version, self._record(cur, write, n, version)
+                    )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
         finally:
             cur.execute("DROP TABLE IF EXISTS _af_stage")
-        return Written(count, data_version, materialization_id)
+        return written
+
+    @staticmethod
+    def _audit_partition(
+        cur: duckdb.DuckDBPyConnection, placed: str, write: NodeWrite, audit: Audit, single: bool
+    ) -> None:
+        if single:
+            audit(cur, "_af_stage", write)
+            return
+        cur.execute(
+            "CREATE OR REPLACE TEMP VIEW _af_audit AS SELECT * FROM _af_stage"
+            f" WHERE ({placed})::VARCHAR = '{write.partition}'"
+        )
+        audit(cur, "_af_audit", write)
 
     def _stage_columns(self, cur: duckdb.DuckDBPyConnection, asset: str) -> dict[str, str]:
         rows = cur.execute("DESCRIBE _af_stage").fetchall()
