@@ -419,7 +419,7 @@ def check_stored(
             start, end = spec.partitions.window(index)
             ctx = Context(asset, key, start, end, start or now.date(), "", store.conn, _quiet)
             results = tuple(run_checks(spec.checks, store.conn, view, ctx))
-            store.record_checks(None, (asset, key, index), stored[key], results)
+            store.record_checks(None, [((asset, key, index), stored[key], results)])
             out.append(NodeChecks(key, results))
     return out
 

@@ -52,8 +52,9 @@ def input_sql(rng: InputRange, defs: Definitions, root: Path) -> str:
     """A SELECT over exactly the upstream partitions in `rng`, without the partition column."""
     if rng.is_source:
         spec = defs.sources[rng.name]
-        if not rng.keys:
-            return f"SELECT * FROM ({source_sql(spec, spec.partitions.key(0), root)}) LIMIT 0"
+        if not rng.keys:  # clipped away: the shape of the source, no rows
+            first = spec.partitions.key(spec.partitions.first_index())
+            return f"SELECT * FROM ({source_sql(spec, first, root)}) LIMIT 0"
         return " UNION ALL BY NAME ".join(
             f"SELECT * FROM ({source_sql(spec, key, root)})" for key in rng.keys
         )

@@ -220,22 +220,24 @@ class _Scheduler:
         attempt, log = self.attempts[lead], self.logs[lead]
         error = done.error
         failed_checks = error.results if isinstance(error, CheckFailed) else ()
-        for p in task:
+        nodes = [_indexed(run, p.node) for p in task]
+        recorded = []
+        for p, node in zip(task, nodes, strict=True):
             key = _key(p.node)
             checked = done.checks.get(key, ()) or tuple(r for r in failed_checks if r.node == key)
             written = done.written.get(key)
-            mid = written.materialization_id if written else None
-            run.store.record_checks(run.run_id, _indexed(run, p.node), mid, checked)
+            recorded.append((node, written.materialization_id if written else None, checked))
             self._count_checks(checked)
+        run.store.record_checks(run.run_id, recorded)
         if error is None:
+            run.store.record_attempts(
+                run.run_id, nodes, attempt, self.started[lead], run.store.clock(), "success",
+                None, _logged(log),
+            )  # fmt: skip
             for p in task:
                 key = _key(p.node)
                 written = done.written[key]
                 run.versions[key] = written.data_version
-                run.store.record_attempt(
-                    run.run_id, _indexed(run, p.node), attempt, self.started[lead],
-                    run.store.clock(), "success", None, _logged(log),
-                )  # fmt: skip
                 self._complete(key, NodeResult(
                     p.node, "success", written.row_count, done.seconds, None, _logged(log),
                     attempt,
@@ -249,22 +251,21 @@ class _Scheduler:
             delay = policy.delay_before(attempt, run.rng)
             next_at = run.store.clock() + _seconds(delay)
             log.write(f"retrying in {delay:.3f}s (attempt {attempt + 1} of {policy.attempts})\n")
-            for p in task:
-                run.store.record_attempt(
-                    run.run_id, _indexed(run, p.node), attempt, self.started[lead],
-                    run.store.clock(), "retrying", error, _logged(log), next_at,
-                )  # fmt: skip
+            run.store.record_attempts(
+                run.run_id, nodes, attempt, self.started[lead], run.store.clock(), "retrying",
+                error, _logged(log), next_at,
+            )  # fmt: skip
             heapq.heappush(self.retries, (time.monotonic() + delay, self.order[lead], lead))
             return
         if isinstance(error, DefinitionError) and self.order[lead] < self.stop_order:
             self.stop, self.stop_order = error, self.order[lead]  # the first, in plan order
         text = describe_error(error)
+        run.store.record_attempts(
+            run.run_id, nodes, attempt, self.started[lead], run.store.clock(), "failed", error,
+            _logged(log),
+        )  # fmt: skip
         for p in task:
             key = _key(p.node)
-            run.store.record_attempt(
-                run.run_id, _indexed(run, p.node), attempt, self.started[lead],
-                run.store.clock(), "failed", error, _logged(log),
-            )  # fmt: skip
             failure = Failure(key[0], key[1], run.run_id, attempt, text, _logged(log))
             for problem in fire(run.graph.defs.failure_hooks(key[0]), failure, log.logger):
                 log.write(problem + "\n")
@@ -298,14 +299,13 @@ class _Scheduler:
     def _block(self, lead: Key) -> None:
         """An upstream failed: record the task's nodes (and what they feed) upstream_failed."""
         now = self.run_ctx.store.clock()
-        for key in self.members[lead]:
-            if key in self.results:
-                continue
-            node = self.planned[key].node
-            self.run_ctx.store.record_attempt(
-                self.run_ctx.run_id, _indexed(self.run_ctx, node), 0, now, now, "upstream_failed"
-            )
-            self._complete(key, NodeResult(node, "upstream_failed"))
+        blocked = [k for k in self.members[lead] if k not in self.results]
+        nodes = [_indexed(self.run_ctx, self.planned[k].node) for k in blocked]
+        self.run_ctx.store.record_attempts(
+            self.run_ctx.run_id, nodes, 0, now, now, "upstream_failed"
+        )
+        for key in blocked:
+            self._complete(key, NodeResult(self.planned[key].node, "upstream_failed"))
 
     def _unchanged(self, planned: PlannedNode) -> bool:
         """Early cutoff: every input the node would read has the version it was built from."""

@@ -1,13 +1,18 @@
 """Flights: the day's raw flights, delays per carrier, a trailing week and a monthly report."""
 
+import os
+
 from assetflow import asset, expression, monthly, not_null, row_count, unique, window
 
 from .landing import YEAR_2013
 
+# Up to a month of stale days runs as one task: one delete, one insert, one lineage record per
+# day. Set ASSETFLOW_EXAMPLE_BATCH=1 to compare with one task per day (bench/backfill_year.py).
+BATCH = int(os.environ.get("ASSETFLOW_EXAMPLE_BATCH", "31"))
+RAW_CHECKS = [not_null("carrier", "flight_date", "origin"), row_count(min=1)]
 
-@asset(
-    partitions=YEAR_2013, checks=[not_null("carrier", "flight_date", "origin"), row_count(min=1)]
-)
+
+@asset(partitions=YEAR_2013, checks=RAW_CHECKS, batch_size=BATCH, partition_by="flight_date")
 def raw_flights(ctx, flights_landing):
     """The day's departures as landed, typed, with the flight date."""
     return """
@@ -26,12 +31,13 @@ PLAUSIBLE_DELAYS = expression(
     severity="warn",
     name="plausible_delays",
 )
-RAW_CHECKS = [not_null("carrier", "flight_date", "origin"), row_count(min=1)]
 
 
 @asset(
     partitions=YEAR_2013,
     checks=[not_null("carrier"), unique("flight_date", "carrier"), PLAUSIBLE_DELAYS],
+    batch_size=BATCH,
+    partition_by="flight_date",
 )
 def daily_carrier_delays(ctx, raw_flights):
     """Per carrier and day: flights, cancellations and delays in minutes."""
@@ -48,17 +54,25 @@ def daily_carrier_delays(ctx, raw_flights):
     """
 
 
-@asset(partitions=YEAR_2013, deps={"daily_carrier_delays": window(-6, 0)})
+@asset(
+    partitions=YEAR_2013,
+    deps={"daily_carrier_delays": window(-6, 0)},
+    batch_size=BATCH,
+    partition_by="day",
+)
 def rolling_7d_delays(ctx, daily_carrier_delays):
-    """Per carrier: the arrival delay over the seven days ending on the partition's day."""
+    """Per carrier: the arrival delay over the seven days ending on each day of the task
+    (one day, or a batch: ctx.start..ctx.end)."""
     return f"""
-        SELECT DATE '{ctx.partition}' AS day, carrier,
-               sum(flights) AS flights_7d,
-               sum(arrivals) AS arrivals_7d,
-               round(sum(arr_delay_total) / nullif(sum(arrivals), 0), 2) AS avg_arr_delay_7d,
+        SELECT d.day, x.carrier,
+               sum(x.flights) AS flights_7d,
+               sum(x.arrivals) AS arrivals_7d,
+               round(sum(x.arr_delay_total) / nullif(sum(x.arrivals), 0), 2) AS avg_arr_delay_7d,
                count(*) AS days_flown
-        FROM daily_carrier_delays
-        GROUP BY carrier
+        FROM (SELECT unnest(range(DATE '{ctx.start}', DATE '{ctx.end}', INTERVAL 1 DAY))::DATE
+              AS day) d
+        JOIN daily_carrier_delays x ON x.flight_date BETWEEN d.day - 6 AND d.day
+        GROUP BY d.day, x.carrier
     """
 
 

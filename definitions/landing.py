@@ -15,6 +15,8 @@ from pathlib import Path
 from assetflow import daily, source
 
 YEAR_2013 = daily(start="2013-01-01", end="2013-12-31")
+# The package's hourly weather stops on 2013-12-30 (local time).
+WEATHER_DAYS = daily(start="2013-01-01", end="2013-12-30")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LANDING = PROJECT_ROOT / "landing"
 
@@ -34,21 +36,22 @@ WEATHER_COLUMNS = (
 )
 
 
+# The columns are declared and sniffing is off: sniffing costs ~40 ms a file, reading ~2 ms.
 @source(partitions=YEAR_2013, path="landing/flights/{partition}.csv")
 def flights_landing(ctx):
     """Departures from New York airports, one file per day."""
     return (
-        f"SELECT * FROM read_csv('{ctx.path}', header = true, nullstr = 'NA',"
-        f" columns = {FLIGHT_COLUMNS})"
+        f"SELECT * FROM read_csv('{ctx.path}', header = true, nullstr = 'NA', delim = ',',"
+        f" auto_detect = false, columns = {FLIGHT_COLUMNS})"
     )
 
 
-@source(partitions=YEAR_2013, path="landing/weather/{partition}.csv")
+@source(partitions=WEATHER_DAYS, path="landing/weather/{partition}.csv")
 def weather_landing(ctx):
     """Hourly weather at the three New York airports, one file per day."""
     return (
-        f"SELECT * FROM read_csv('{ctx.path}', header = true, nullstr = 'NA',"
-        f" columns = {WEATHER_COLUMNS})"
+        f"SELECT * FROM read_csv('{ctx.path}', header = true, nullstr = 'NA', delim = ',',"
+        f" auto_detect = false, columns = {WEATHER_COLUMNS})"
     )
 
 

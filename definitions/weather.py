@@ -2,12 +2,15 @@
 
 from assetflow import accepted_values, asset, unique
 
+from .flights import BATCH
 from .landing import YEAR_2013
 
 
 @asset(
     partitions=YEAR_2013,
     checks=[accepted_values("origin", ["EWR", "JFK", "LGA"]), unique("day", "origin")],
+    batch_size=BATCH,
+    partition_by="day",
 )
 def weather_daily(ctx, weather_landing):
     """Per origin airport and day: temperature, precipitation, wind and visibility."""
@@ -23,11 +26,18 @@ def weather_daily(ctx, weather_landing):
     """
 
 
-@asset(partitions=YEAR_2013)
+@asset(partitions=YEAR_2013, batch_size=BATCH, partition_by="flight_date")
 def delays_vs_weather(ctx, raw_flights, weather_daily):
-    """A Python asset: departures per origin joined to that day's weather."""
+    """A Python asset: departures per origin and day joined to that day's weather."""
     per_origin = raw_flights.aggregate(
-        "origin, count(*) AS flights, round(avg(dep_delay), 2) AS avg_dep_delay", "origin"
+        "flight_date, origin, count(*) AS flights, round(avg(dep_delay), 2) AS avg_dep_delay",
+        "flight_date, origin",
+    ).set_alias("f")
+    ctx.log.info("joining %s origin-days to the weather", per_origin.shape[0])
+    joined = per_origin.join(
+        weather_daily.set_alias("w"), "f.flight_date = w.day AND f.origin = w.origin", how="left"
     )
-    ctx.log.info("joining %s origins to the weather", per_origin.shape[0])
-    return per_origin.join(weather_daily, "origin", how="left")
+    return joined.select(
+        "f.flight_date, f.origin, f.flights, f.avg_dep_delay, w.avg_temp_f, w.total_precip_in,"
+        " w.max_wind_mph, w.min_visibility_mi, w.observations"
+    )
