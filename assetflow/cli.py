@@ -19,6 +19,7 @@ from .config import Project, load_project
 from .errors import AssetflowError, SelectionError, UsageError, WarehouseLockedError
 from .partitions import UNPARTITIONED, compact_ranges
 from .runlog import find_logs
+from .scaffold import init_project
 from .store import utc_now
 
 
@@ -276,7 +277,13 @@ def backfill() -> None:
 @click.option("--yes", is_flag=True, help="Do not ask before a large backfill.")
 @click.option("--concurrency", type=click.IntRange(1, 64), help="Nodes at once (default 2).")
 @click.option("--sequential", is_flag=True, help="One node at a time (--concurrency 1).")
-@click.option("--wait", type=click.FloatRange(0), default=0, metavar="SECONDS")
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=0,
+    metavar="SECONDS",
+    help="If another process holds the warehouse, wait up to this long for it.",
+)
 @click.pass_obj
 def backfill_run(
     opts: Options,
@@ -373,7 +380,12 @@ def tick(opts: Options, concurrency: int | None, as_json: bool) -> None:
 
 @cli.command()
 @click.option(
-    "--interval", type=click.FloatRange(0.1), default=30, show_default=True, metavar="SECONDS"
+    "--interval",
+    type=click.FloatRange(0.1),
+    default=30,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between ticks.",
 )
 @click.option("--concurrency", type=click.IntRange(1, 64), help="Nodes at once per run.")
 @click.pass_obj
@@ -400,6 +412,17 @@ def daemon(opts: Options, interval: float, concurrency: int | None) -> None:
         while not stopping and time.monotonic() - started < interval:
             time.sleep(min(0.2, interval))
     console.out.print("assetflow daemon: stopped")
+
+
+@cli.command()
+@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.pass_obj
+def init(opts: Options, folder: Path | None) -> None:
+    """Scaffold a new project in FOLDER (default: here) that materializes at once."""
+    target = folder or opts.project_dir or Path.cwd()
+    for path in init_project(target, opts.now.date()):
+        console.out.print(f"wrote {path}")
+    console.out.print(f"next: cd {target} && assetflow materialize && assetflow status")
 
 
 @cli.command("checks")
@@ -468,6 +491,7 @@ def observe(opts: Options, warehouse: str | None) -> None:
     type=click.Choice(["tree", "dot", "mermaid"]),
     default="tree",
     show_default=True,
+    help="A rich tree, or text for Graphviz or Mermaid.",
 )
 @click.pass_obj
 def lineage(opts: Options, asset: str, direction: str | None, fmt: str) -> None:

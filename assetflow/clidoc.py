@@ -1,0 +1,69 @@
+"""The CLI reference in Markdown, generated from the click commands themselves.
+
+`python -m assetflow.clidoc > docs/cli.md` regenerates it; a test fails when the committed
+file differs, so a new command or option cannot go undocumented.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import click
+
+
+def _commands(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
+    out: list[tuple[str, click.Command]] = []
+    for name in sorted(group.commands):
+        command = group.commands[name]
+        path = f"{prefix} {name}"
+        out.append((path, command))
+        if isinstance(command, click.Group):
+            out.extend(_commands(command, path))
+    return out
+
+
+def _options(command: click.Command) -> list[str]:
+    lines = []
+    for param in command.params:
+        if isinstance(param, click.Argument):
+            lines.append(f"| `{param.human_readable_name}` | argument | |")
+            continue
+        assert isinstance(param, click.Option)
+        names = ", ".join(f"`{n}`" for n in [*param.opts, *param.secondary_opts])
+        kind = "flag" if param.is_flag else (param.metavar or param.type.name.upper())
+        lines.append(f"| {names} | {kind} | {(param.help or '').replace('|', '/')} |")
+    return lines
+
+
+def render(cli: click.Group) -> str:
+    parts = [
+        "# Command-line reference",
+        "",
+        "Generated from the commands by `python -m assetflow.clidoc`; do not edit by hand.",
+        "",
+        f"## assetflow\n\n{cli.help or ''}\n",
+        "| option | kind | meaning |",
+        "| --- | --- | --- |",
+        *_options(cli),
+        "",
+    ]
+    for path, command in _commands(cli, "assetflow"):
+        usage = " ".join(command.collect_usage_pieces(click.Context(command)))
+        parts += [
+            f"## {path}",
+            "",
+            f"`{path} {usage}`",
+            "",
+            inspect.cleandoc(command.help or ""),
+            "",
+        ]
+        options = _options(command)
+        if options:
+            parts += ["| option | kind | meaning |", "| --- | --- | --- |", *options, ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    from .cli import cli
+
+    print(render(cli), end="")
