@@ -320,7 +320,13 @@ def _run(
             "pid": os.getpid(),
             "started_at": clock(),
             "planned": len(plan.nodes),
-            "status": status_json(snap),
+            # Counts only: a large project's list of non-fresh nodes would not be "small".
+            "status": {
+                "assets": [
+                    {"asset": a["asset"], "counts": a["counts"]}
+                    for a in status_json(snap)["assets"]
+                ]
+            },
             "runs": [dataclasses.asdict(r) for r in store.list_runs(20)],
         },
     )

@@ -304,7 +304,7 @@ def render_checks(records: list[CheckRecord]) -> None:
     for column in ("node", "check", "severity", "result", "failing rows", "message"):
         table.add_column(column, overflow="fold")
     for r in records:
-        result = "[green]pass[/]" if r.passed else _fail_label(r.severity)
+        result = _check_label(r.passed, r.severity)
         table.add_row(
             f"{r.asset}[{r.partition}]", escape(r.check), r.severity, result,
             str(r.failing_rows), escape(r.message),
@@ -312,7 +312,9 @@ def render_checks(records: list[CheckRecord]) -> None:
     out.print(table)
 
 
-def _fail_label(severity: str) -> str:
+def _check_label(passed: bool, severity: str) -> str:
+    if passed:
+        return "[green]pass[/]"
     return "[yellow]warn[/]" if severity == "warn" else "[red]FAIL[/]"
 
 
@@ -325,7 +327,7 @@ def render_stored_checks(asset: str, found: list[Any]) -> None:
         table.add_column(column, overflow="fold")
     for node in found:
         for r in node.results:
-            result = "[green]pass[/]" if r.passed else _fail_label(r.severity)
+            result = _check_label(r.passed, r.severity)
             sample = escape(str(r.samples[0])) if r.samples else ""
             table.add_row(node.partition, escape(r.check), result, str(r.failing_rows), sample)
     out.print(table)

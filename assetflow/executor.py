@@ -199,8 +199,8 @@ class _Scheduler:
             first = task[0]
             if first.conditional and self.attempts.get(lead, 0) == 0 and self._unchanged(first):
                 now = run.store.clock()
-                run.store.record_attempt(
-                    run.run_id, _indexed(run, first.node), 0, now, now, "verified"
+                run.store.record_attempts(
+                    run.run_id, [_indexed(run, first.node)], 0, now, now, "verified"
                 )
                 self._complete(lead, NodeResult(first.node, "verified"))
                 continue

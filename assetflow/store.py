@@ -313,22 +313,6 @@ class Store:
             [status, ended_at, *counts, message, run_id],
         )
 
-    def record_attempt(
-        self,
-        run_id: str,
-        node: tuple[str, str, int],
-        attempt: int,
-        started_at: dt.datetime,
-        ended_at: dt.datetime,
-        status: str,
-        error: BaseException | None = None,
-        log_path: str | None = None,
-        next_retry_at: dt.datetime | None = None,
-    ) -> None:
-        self.record_attempts(
-            run_id, [node], attempt, started_at, ended_at, status, error, log_path, next_retry_at
-        )
-
     def record_attempts(
         self,
         run_id: str,
@@ -507,19 +491,17 @@ class Store:
         ]
 
     def current_versions(self, assets: Iterable[str]) -> dict[tuple[str, str], str]:
-        """The data version of the latest materialization of every node of `assets`."""
+        """The data version of every node of `assets` (the nodes table is merged on open)."""
         names = sorted(set(assets))
         if not names:
             return {}
         rows = self.conn.execute(
-            "SELECT asset, partition, arg_max(data_version, materialization_id)"
-            " FROM assetflow.materializations WHERE list_contains(?, asset)"
-            " GROUP BY asset, partition",
+            "SELECT asset, partition, data_version FROM assetflow.nodes"
+            " WHERE list_contains(?, asset)",
             [names],
         ).fetchall()
         return {(a, p): v for a, p, v in rows}
 
-    # -- writing a node -------------------------------------------------------------------
     def write_nodes(
         self,
         cur: duckdb.DuckDBPyConnection,
