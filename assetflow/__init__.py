@@ -1,44 +1,52 @@
-"""assetflow: asset-centric, date-partitioned data pipelines on DuckDB."""
+"""assetflow: asset-centric, date-partitioned data pipelines on DuckDB.
 
-from .alerts import Failure, RunSummary, webhook
-from .checks import (
-    CheckResult,
-    accepted_values,
-    check,
-    expression,
-    freshness,
-    not_null,
-    row_count,
-    unique,
-)
-from .errors import AssetflowError, DataError
-from .partitions import all_partitions, daily, monthly, unpartitioned, window
-from .policy import RetryPolicy, project_defaults
-from .specs import asset, file_sensor, schedule, source
+The public API is imported on first use (PEP 562), so that `assetflow --help` does not pay
+for DuckDB, pydantic and networkx.
+"""
 
-__all__ = [
-    "CheckResult",
-    "accepted_values",
-    "check",
-    "expression",
-    "freshness",
-    "not_null",
-    "row_count",
-    "unique",
-    "AssetflowError",
-    "DataError",
-    "Failure",
-    "RetryPolicy",
-    "RunSummary",
-    "project_defaults",
-    "webhook",
-    "all_partitions",
-    "asset",
-    "file_sensor",
-    "schedule",
-    "daily",
-    "monthly",
-    "source",
-    "unpartitioned",
-    "window",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AssetflowError": "errors",
+    "DataError": "errors",
+    "CheckResult": "checks",
+    "accepted_values": "checks",
+    "check": "checks",
+    "expression": "checks",
+    "freshness": "checks",
+    "not_null": "checks",
+    "row_count": "checks",
+    "unique": "checks",
+    "Failure": "alerts",
+    "RunSummary": "alerts",
+    "webhook": "alerts",
+    "RetryPolicy": "policy",
+    "project_defaults": "policy",
+    "all_partitions": "partitions",
+    "daily": "partitions",
+    "monthly": "partitions",
+    "unpartitioned": "partitions",
+    "window": "partitions",
+    "asset": "specs",
+    "file_sensor": "specs",
+    "schedule": "specs",
+    "source": "specs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assetflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -19,6 +19,7 @@ from . import snapshot
 from .alerts import RunSummary, fire
 from .automation import sla_late
 from .checks import CheckResult, run_checks
+from .clock import utc_now
 from .compute import Context
 from .config import Project
 from .errors import PartitionKeyError, SelectionError, UsageError
@@ -34,7 +35,7 @@ from .runlog import NodeLog, captured_output, prune
 from .snapshot import Publisher
 from .sources import observe
 from .status import StatusReport, compute_status, growing_assets
-from .store import AttemptRecord, CheckRecord, Clock, Observation, RunRecord, Store, utc_now
+from .store import AttemptRecord, CheckRecord, Clock, Observation, RunRecord, Store
 
 _quiet = logging.getLogger("assetflow.check")
 

@@ -4,23 +4,42 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import importlib
 import json
 import os
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import api, console, ticks
-from .config import Project, load_project
+from .clock import utc_now
 from .errors import AssetflowError, SelectionError, UsageError, WarehouseLockedError
 from .partitions import UNPARTITIONED, compact_ranges
 from .runlog import find_logs
 from .scaffold import init_project
-from .store import utc_now
+
+if TYPE_CHECKING:
+    from .config import Project
+
+
+class _Lazy:
+    """A module imported on first use: `assetflow --help` stays fast."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        module = importlib.import_module(self._name)
+        setattr(self, attr, getattr(module, attr))
+        return getattr(module, attr)
+
+
+api: Any = _Lazy("assetflow.api")
+console: Any = _Lazy("assetflow.console")
+ticks: Any = _Lazy("assetflow.ticks")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +49,8 @@ class Options:
     now: dt.datetime
 
     def project(self, warehouse: str | None = None) -> Project:
+        from .config import load_project
+
         return load_project(self.project_dir, warehouse)
 
     def request(

@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 
 from .checks import CheckResult
+from .clock import utc_now
 from .errors import DataError, DefinitionError, WarehouseLockedError
 
 PARTITION_COLUMN = "_partition"
@@ -90,11 +91,6 @@ GROUP BY asset, partition_index
 
 Clock = Callable[[], dt.datetime]
 Audit = Callable[[duckdb.DuckDBPyConnection, str, "NodeWrite"], None]
-
-
-def utc_now() -> dt.datetime:
-    """Wall-clock time as naive UTC, the form every timestamp is stored in."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
