@@ -104,8 +104,10 @@ def node_query(
     )
 
 
-def release(cur: duckdb.DuckDBPyConnection, ctx: Context) -> None:
-    """Drop what node_query registered on the cursor."""
+def release(cur: duckdb.DuckDBPyConnection, ctx: Context, query: str | None) -> None:
+    """Drop what node_query registered on the cursor (SQL assets register nothing)."""
+    if query is None or result_view(ctx) not in query:
+        return
     with contextlib.suppress(duckdb.Error):
         cur.unregister(result_view(ctx))
     cur.execute(f"DROP VIEW IF EXISTS {result_view(ctx)}")

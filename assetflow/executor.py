@@ -415,6 +415,7 @@ def _compute_and_write(
         if any(r.blocking_failure for r in found):
             raise CheckFailed([r for results in checked.values() for r in results])
 
+    query = None
     try:
         query = node_query(spec, first, _merged_inputs(task), ctx, run.graph.defs, run.root)
         written = run.store.write_nodes(
@@ -422,7 +423,7 @@ def _compute_and_write(
         )
         return {(first.asset, k): w for k, w in written.items()}, checked
     finally:
-        release(cur, ctx)
+        release(cur, ctx, query)
 
 
 def _merged_inputs(task: list[PlannedNode]) -> tuple[InputRange, ...]:

@@ -620,14 +620,13 @@ class Store:
         self, cur: duckdb.DuckDBPyConnection, write: NodeWrite, count: int, data_version: str
     ) -> int:
         materialization_id = cur.execute(
-            "SELECT nextval('assetflow.materialization_ids')"
-        ).fetchall()[0][0]
-        cur.execute(
-            "INSERT INTO assetflow.materializations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [materialization_id, write.run_id, write.asset, write.partition,
-             write.partition_index, write.code_version, data_version, count, write.clipped,
-             write.started_at, self.clock()],
-        )  # fmt: skip
+            "INSERT INTO assetflow.materializations VALUES"
+            " (nextval('assetflow.materialization_ids'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " RETURNING materialization_id",
+            [write.run_id, write.asset, write.partition, write.partition_index,
+             write.code_version, data_version, count, write.clipped, write.started_at,
+             self.clock()],
+        ).fetchall()[0][0]  # fmt: skip
         if write.inputs:
             names, keys, indexes, versions = (list(c) for c in zip(*write.inputs, strict=True))
             cur.execute(

@@ -97,11 +97,9 @@ def source_file(work: Path) -> Path:
 def floor(db: Path, by_range: bool) -> float:
     started = time.perf_counter()
     conn = duckdb.connect(str(db))
+    first = "DATE '2013-01-01'"
     for asset, sql in zip(ASSETS, (RAW, DAILY, ROLLING), strict=True):
-        key = KEYS[asset]
-        conn.execute(
-            f"CREATE TABLE {asset} AS {sql.format(lo='DATE %r' % '2013-01-01', hi='DATE %r' % '2013-01-01')} LIMIT 0"
-        )
+        conn.execute(f"CREATE TABLE {asset} AS {sql.format(lo=first, hi=first)} LIMIT 0")
     spans = [(DAYS[0], DAYS[-1])] if by_range else [(d, d) for d in DAYS]
     for lo, hi in spans:
         for asset, sql in zip(ASSETS, (RAW, DAILY, ROLLING), strict=True):
