@@ -521,29 +521,22 @@ class Store:
         asset = writes[0].asset
         keys = [w.partition for w in writes]
         table = f'main."{asset}"'
-        placed = partition_by if len(writes) > 1 and partition_by else f"'{keys[0]}'"
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE _af_stage AS {query}")
+        single = len(writes) == 1
+        placed = f"'{keys[0]}'" if single or not partition_by else partition_by
         try:
-            columns = self._stage_columns(cur, asset)
+            if single:  # rows go straight from the query into the table
+                relation = cur.sql(query)  # binds, does not run
+                columns = dict(zip(relation.columns, map(str, relation.types), strict=True))
+                rows = f"({query})"
+            else:  # a batch is staged first, to refuse rows outside its partitions
+                cur.execute(f"CREATE OR REPLACE TEMP TABLE _af_stage AS {query}")
+                columns = dict(cur.execute("SELECT column_name, column_type FROM"
+                                           " (DESCRIBE _af_stage)").fetchall())  # fmt: skip
+                rows = "_af_stage"
+                self._refuse_strays(cur, asset, placed, keys, partition_by)
+            self._check_columns(asset, columns)
             with self._ddl_lock:
                 self._ensure_table(cur, asset, columns)
-            groups = cur.execute(
-                f"SELECT ({placed})::VARCHAR, count(*), coalesce(sum(hash(_af_stage)), 0)"
-                " FROM _af_stage GROUP BY 1"
-            ).fetchall()
-            stray = sum(n for key, n, _ in groups if key not in keys)
-            if stray:
-                raise DataError(
-                    f"asset {asset}: {stray} rows fall outside partitions {keys[0]}..{keys[-1]}",
-                    f"check the values of partition_by ({partition_by})",
-                )
-            schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
-            found = {key: (n, row_hash) for key, n, row_hash in groups}
-            versions = {}
-            for key in keys:
-                n, row_hash = found.get(key, (0, 0))
-                digest = hashlib.sha256(f"{schema}|{n}|{row_hash}".encode()).hexdigest()[:16]
-                versions[key] = (n, digest)
             cur.execute("BEGIN TRANSACTION")
             try:
                 cur.execute(
@@ -552,46 +545,90 @@ class Store:
                 )
                 cur.execute(
                     f"INSERT INTO {table} BY NAME SELECT *, ({placed})::VARCHAR AS"
-                    f" {PARTITION_COLUMN} FROM _af_stage"
+                    f" {PARTITION_COLUMN} FROM {rows}"
                 )
+                versions = self._versions(cur, table, columns, keys)
                 written = {}
                 for write in writes:
                     if audit is not None:
-                        self._audit_partition(cur, placed, write, audit, single=len(writes) == 1)
+                        self._audit_partition(cur, table, columns, write, audit)
                     n, version = versions[write.partition]
-                    written[write.partition] = Written(
-                        n, version, self._record(cur, write, n, version)
-                    )
+                    mid = self._record(cur, write, n, version)
+                    written[write.partition] = Written(n, version, mid)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
         finally:
-            cur.execute("DROP TABLE IF EXISTS _af_stage")
+            if not single:
+                cur.execute("DROP TABLE IF EXISTS _af_stage")
         return written
 
     @staticmethod
-    def _audit_partition(
-        cur: duckdb.DuckDBPyConnection, placed: str, write: NodeWrite, audit: Audit, single: bool
+    def _refuse_strays(
+        cur: duckdb.DuckDBPyConnection,
+        asset: str,
+        placed: str,
+        keys: list[str],
+        partition_by: str | None,
     ) -> None:
-        if single:
-            audit(cur, "_af_stage", write)
-            return
+        stray = cur.execute(
+            "SELECT count(*) FROM _af_stage"
+            f" WHERE NOT coalesce(list_contains(?, ({placed})::VARCHAR), false)",
+            [keys],
+        ).fetchall()[0][0]
+        if stray:
+            raise DataError(
+                f"asset {asset}: {stray} rows fall outside partitions {keys[0]}..{keys[-1]}",
+                f"check the values of partition_by ({partition_by})",
+            )
+
+    @staticmethod
+    def _versions(
+        cur: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], keys: list[str]
+    ) -> dict[str, tuple[int, str]]:
+        """Row count and data version of each partition, from the rows just written: the
+        schema, the count and an order-independent sum of row hashes."""
+        struct = ", ".join(f'"{c}" := "{c}"' for c in columns)
+        groups = cur.execute(
+            f"SELECT {PARTITION_COLUMN}, count(*), coalesce(sum(hash(struct_pack({struct}))), 0)"
+            f" FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ? GROUP BY 1",
+            [keys[0], keys[-1]],
+        ).fetchall()
+        found = {key: (n, row_hash) for key, n, row_hash in groups}
+        schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
+        versions = {}
+        for key in keys:
+            n, row_hash = found.get(key, (0, 0))
+            digest = hashlib.sha256(f"{schema}|{n}|{row_hash}".encode()).hexdigest()[:16]
+            versions[key] = (n, digest)
+        return versions
+
+    @staticmethod
+    def _audit_partition(
+        cur: duckdb.DuckDBPyConnection,
+        table: str,
+        columns: dict[str, str],
+        write: NodeWrite,
+        audit: Audit,
+    ) -> None:
+        """Run the audit over one partition's new rows, as the table now holds them."""
+        names = ", ".join(f'"{c}"' for c in columns)
         cur.execute(
-            "CREATE OR REPLACE TEMP VIEW _af_audit AS SELECT * FROM _af_stage"
-            f" WHERE ({placed})::VARCHAR = '{write.partition}'"
+            f"CREATE OR REPLACE TEMP VIEW _af_audit AS SELECT {names} FROM {table}"
+            f" WHERE {PARTITION_COLUMN} = '{write.partition}'"
         )
         audit(cur, "_af_audit", write)
 
-    def _stage_columns(self, cur: duckdb.DuckDBPyConnection, asset: str) -> dict[str, str]:
-        rows = cur.execute("DESCRIBE _af_stage").fetchall()
-        columns = {row[0]: row[1] for row in rows}
+    @staticmethod
+    def _check_columns(asset: str, columns: dict[str, str]) -> None:
         if PARTITION_COLUMN in columns:
             raise DefinitionError(
                 f"asset {asset} returns a column named {PARTITION_COLUMN}",
                 "that name is reserved for assetflow's partition key",
             )
-        return columns
+        if not columns:
+            raise DefinitionError(f"asset {asset} returns no columns")
 
     def _ensure_table(
         self, cur: duckdb.DuckDBPyConnection, asset: str, columns: dict[str, str]
@@ -605,9 +642,9 @@ class Store:
             ).fetchall()
             known = {name: kind for name, kind in rows}
         if not known:
+            defined = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
             cur.execute(
-                f'CREATE TABLE main."{asset}" AS SELECT *, NULL::VARCHAR AS {PARTITION_COLUMN}'
-                " FROM _af_stage LIMIT 0"
+                f'CREATE TABLE IF NOT EXISTS main."{asset}" ({defined}, {PARTITION_COLUMN} VARCHAR)'
             )
             known = {**columns, PARTITION_COLUMN: "VARCHAR"}
         for name, kind in columns.items():
