@@ -1,5 +1,6 @@
 """The command line as a user meets it: exit codes, one-line errors, JSON, --debug."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -107,15 +108,26 @@ def test_runs_on_a_new_project_says_so(diamond):
     assert result.exit_code == 0 and "no runs yet" in result.output
 
 
-def test_a_second_writer_is_told_who_holds_the_warehouse(diamond):
-    assert diamond.run("materialize", "doubled").exit_code == 0
+@contextlib.contextmanager
+def holding(warehouse, seconds: float):
+    """Another process holding the warehouse read-write for `seconds`."""
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         f"import duckdb, time; c = duckdb.connect({str(diamond.warehouse)!r}); print('ok', flush=True); time.sleep(30)"],
+         f"import duckdb, time; c = duckdb.connect({str(warehouse)!r}); print('ok', flush=True);"
+         f" time.sleep({seconds})"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "ok"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_second_writer_is_told_who_holds_the_warehouse(diamond):
+    assert diamond.run("materialize", "doubled").exit_code == 0
+    with holding(diamond.warehouse, 30) as holder:
         started = time.monotonic()
         result = diamond.run("materialize", "doubled")
         assert time.monotonic() - started < 5
@@ -125,22 +137,10 @@ def test_a_second_writer_is_told_who_holds_the_warehouse(diamond):
         waited = diamond.run("materialize", "doubled", "--wait", "1")
         assert 1.0 <= time.monotonic() - started < 4
         assert waited.exit_code == 1 and "--wait SECONDS" in waited.output
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_wait_gets_the_warehouse_once_the_holder_lets_go(diamond):
     assert diamond.run("materialize", "doubled").exit_code == 0
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         f"import duckdb, time; c = duckdb.connect({str(diamond.warehouse)!r}); print('ok', flush=True); time.sleep(1.5)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "ok"
+    with holding(diamond.warehouse, 1.5):
         result = diamond.run("materialize", "--wait", "20")
         assert result.exit_code == 0, result.output
-    finally:
-        holder.kill()
-        holder.wait()
