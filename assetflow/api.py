@@ -29,7 +29,7 @@ from .graph import AssetGraph, Node
 from .intervals import Intervals
 from .lineage import Facts, NodeRecord, first_observed, node_record, read_facts, recorded_inputs
 from .loader import load_definitions
-from .partitions import parse_date_or_month
+from .partitions import UNPARTITIONED, parse_date_or_month
 from .planner import Plan, check_sources, plan_materialize, select_targets
 from .runlog import NodeLog, captured_output, prune
 from .snapshot import Publisher
@@ -265,8 +265,8 @@ def backfill_status(
     with _open(project, utc_now, read_only=True) as store:
         found = store.find_backfill(backfill_id) if store is not None else None
         if found is None:
-            what = f"backfill {backfill_id!r}" if backfill_id else "any backfill"
-            raise SelectionError(f"found no {what}", "see `assetflow runs --trigger backfill`")
+            what = f"no backfill {backfill_id!r}" if backfill_id else "no backfill yet"
+            raise SelectionError(what, "see `assetflow runs --trigger backfill`")
         found_id, selection, lo, hi = found
         request = Request(tuple(json.loads(selection)), lo, hi)
         snap = _snapshot(project, graph, store, _targets(graph, request, now), now)
@@ -364,11 +364,18 @@ def _run(
     return result
 
 
-def why(project: Project, asset: str, partition: str, now: dt.datetime) -> Reason:
+def why(project: Project, asset: str, partition: str | None, now: dt.datetime) -> Reason:
     """The causes of one node's status, walked back to their roots."""
     graph = load_graph(project)
     if asset not in graph.defs.assets:
         raise SelectionError(f"unknown asset {asset!r}", f"assets: {', '.join(graph.order)}")
+    parts = graph.defs.assets[asset].partitions
+    if partition is None:
+        if parts.unit != "none":
+            raise PartitionKeyError(
+                f"{asset} is partitioned ({parts.describe(now)})", "give a PARTITION"
+            )
+        partition = UNPARTITIONED
     graph.defs.assets[asset].partitions.validate_key(partition, now)
     details = {}
     with _open(project, utc_now, read_only=True) as store:

@@ -17,7 +17,7 @@ import click
 
 from .clock import utc_now
 from .errors import AssetflowError, SelectionError, UsageError, WarehouseLockedError
-from .partitions import UNPARTITIONED, compact_ranges
+from .partitions import compact_ranges
 from .runlog import find_logs
 from .scaffold import init_project
 
@@ -264,7 +264,7 @@ def why(
 ) -> None:
     """Why ASSET[PARTITION] is not fresh, back to the root causes."""
     project = opts.project(warehouse)
-    reason = api.why(project, asset, partition or UNPARTITIONED, opts.now)
+    reason = api.why(project, asset, partition, opts.now)
     if as_json:
         click.echo(json.dumps(reason.as_dict(), indent=2))
         return

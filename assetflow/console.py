@@ -24,7 +24,7 @@ from .executor import NodeResult, RunResult
 from .explain import Reason
 from .graph import AssetGraph
 from .intervals import Intervals
-from .partitions import Partitions, compact_ranges
+from .partitions import Partitions, compact_ranges, runs_of
 from .planner import Plan
 from .status import AssetStatus, StatusReport
 from .store import AttemptRecord, CheckRecord, Observation, RunRecord
@@ -169,11 +169,29 @@ def render_observations(changed: list[Observation]) -> None:
         out.print("no source changed since the last observation")
         return
     table = Table(title=f"{len(changed)} source partitions changed", title_justify="left")
+    if len(changed) > 20:  # a first observation: one row per source
+        table.add_column("source")
+        table.add_column("partitions", overflow="fold")
+        table.add_column("gone", justify="right")
+        by_source: dict[str, list[Observation]] = defaultdict(list)
+        for o in changed:
+            by_source[o.source].append(o)
+        for source, found in by_source.items():
+            keys = ", ".join(compact_ranges_of(found))
+            table.add_row(source, keys, str(sum(o.version is None for o in found)))
+        out.print(table)
+        return
     for column in ("source", "partition", "version", "where"):
         table.add_column(column)
     for o in changed:
         table.add_row(o.source, o.partition, o.version or "[red]gone[/]", o.detail)
     out.print(table)
+
+
+def compact_ranges_of(observations: list[Observation]) -> list[str]:
+    """The observed partitions as `first..last` runs."""
+    key = {o.index: o.partition for o in observations}
+    return [key[a] if a == b else f"{key[a]}..{key[b]}" for a, b in runs_of(key)]
 
 
 class RunProgress:

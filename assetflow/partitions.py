@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -297,15 +298,19 @@ def compact_ranges(keys: list[str], partitions: Partitions) -> str:
     """`2013-03-15..2013-03-21, 2013-04-02` for a list of keys of one partitioning."""
     if not keys:
         return ""
-    indexes = sorted({partitions.index(k) for k in keys})
+    parts = [
+        partitions.key(a) if a == b else f"{partitions.key(a)}..{partitions.key(b)}"
+        for a, b in runs_of(partitions.index(k) for k in keys)
+    ]
+    return ", ".join(parts)
+
+
+def runs_of(indexes: Iterable[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of indexes, as inclusive (first, last) pairs."""
     runs: list[tuple[int, int]] = []
-    for i in indexes:
+    for i in sorted(set(indexes)):
         if runs and i == runs[-1][1] + 1:
             runs[-1] = (runs[-1][0], i)
         else:
             runs.append((i, i))
-    parts = [
-        partitions.key(a) if a == b else f"{partitions.key(a)}..{partitions.key(b)}"
-        for a, b in runs
-    ]
-    return ", ".join(parts)
+    return runs

@@ -165,3 +165,9 @@ def test_an_all_mapping_goes_stale_when_its_upstream_grows(project, tmp_path):
     ]
     assert project.run("materialize", now="2024-01-05T00:00:00").exit_code == 0
     assert project.query("SELECT n FROM total") == [(4,)]
+
+
+def test_why_needs_a_partition_for_a_partitioned_asset(diamond):
+    result = diamond.run("why", "doubled")
+    assert result.exit_code == 2
+    assert "doubled is partitioned (daily 2024-01-01..2024-01-10)" in result.output
