@@ -30,7 +30,7 @@ from .intervals import Intervals
 from .lineage import Facts, NodeRecord, first_observed, node_record, read_facts, recorded_inputs
 from .loader import load_definitions
 from .partitions import UNPARTITIONED, parse_date_or_month
-from .planner import Plan, check_sources, plan_materialize, select_targets
+from .planner import Plan, check_sources, plan_materialize, select_targets, upstream_closure
 from .runlog import NodeLog, captured_output, prune
 from .snapshot import Publisher
 from .sources import observe
@@ -96,13 +96,19 @@ def load_graph(project: Project) -> AssetGraph:
     return AssetGraph(load_definitions(project.definitions_dir))
 
 
-def observe_all(project: Project, graph: AssetGraph, now: dt.datetime) -> list[Observation]:
-    """The current version of every partition of every source."""
+def observe_all(
+    project: Project,
+    graph: AssetGraph,
+    now: dt.datetime,
+    only: dict[str, Intervals] | None = None,
+) -> list[Observation]:
+    """The current version of every partition of every source (or of those in `only`)."""
     out = []
-    for spec in graph.defs.sources.values():
+    for name, spec in graph.defs.sources.items():
         parts = spec.partitions
-        keys = [parts.key(i) for i in range(parts.first_index(), parts.last_index(now) + 1)]
-        out.extend(observe(spec, keys, project.root))
+        every = Intervals.span(parts.first_index(), parts.last_index(now))
+        wanted = every if only is None else every & only.get(name, Intervals())
+        out.extend(observe(spec, [parts.key(i) for i in wanted], project.root))
     return out
 
 
@@ -136,7 +142,8 @@ def _snapshot(
     targets: dict[str, Intervals],
     now: dt.datetime,
 ) -> Snapshot:
-    observations = observe_all(project, graph, now)
+    # Only the source partitions the targets read: nothing else can change their status.
+    observations = observe_all(project, graph, now, upstream_closure(graph, targets, now))
     code = {name: spec.code_version for name, spec in graph.defs.assets.items()}
     if store is None:
         facts = Facts({}, {}, {}, {}, {}, {})

@@ -161,6 +161,25 @@ class _Batcher:
         return self.current[1]
 
 
+def upstream_closure(
+    graph: AssetGraph, targets: dict[str, Intervals], now: dt.datetime
+) -> dict[str, Intervals]:
+    """Every node (and source partition) the targets read, directly or not, with the targets."""
+    need = {asset: spans for asset, spans in targets.items() if spans}
+    for asset in reversed(graph.order):
+        spans = need.get(asset)
+        if not spans:
+            continue
+        spec = graph.defs.assets[asset]
+        for dep in spec.deps:
+            up = graph.defs.spec(dep.name).partitions
+            read = [
+                upstream_span(dep.mapping, spec.partitions, p, q, up, now) for p, q in spans.spans
+            ]
+            need[dep.name] = need.get(dep.name, Intervals()) | Intervals.of(read)
+    return need
+
+
 def check_sources(
     plan: Plan, graph: AssetGraph, observed: dict[tuple[str, str], str | None]
 ) -> None:
