@@ -8,7 +8,6 @@ that is not a parameter.
 from __future__ import annotations
 
 import ast
-import copy
 import datetime as dt
 import functools
 import hashlib
@@ -333,19 +332,20 @@ def fingerprint(fn: Callable[..., Any], partitions: Partitions, deps: list[Dep])
     if node is None:
         body = getattr(getattr(fn, "__code__", None), "co_code", b"")
         return hashlib.sha256(bytes(body)).hexdigest()[:16]
-    node = copy.deepcopy(node)
-    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-        node.decorator_list = []
-        node.name = "_"
-        first = node.body[0] if node.body else None
-        if (
-            isinstance(first, ast.Expr)
-            and isinstance(first.value, ast.Constant)
-            and isinstance(first.value.value, str)
-        ):
-            node.body = node.body[1:] or [ast.Pass()]
+    # Parameters, return annotation and body, read in place (no copy): not the name, the
+    # decorators or a docstring.
+    body = list(getattr(node, "body", []))
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
+        body = body[1:]
+    parts = [getattr(node, "args", None), getattr(node, "returns", None), *body]
+    dumped = "|".join(ast.dump(p, include_attributes=False) for p in parts if p is not None)
     # The partition unit and the mappings change output; extending start or end does not.
     declaration = repr((partitions.unit, [(d.name, d.mapping) for d in deps]))
-    digest = hashlib.sha256(ast.dump(node, include_attributes=False).encode())
+    digest = hashlib.sha256(dumped.encode())
     digest.update(declaration.encode())
     return digest.hexdigest()[:16]
