@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import heapq
 import random
+import threading
 import time
 import traceback
 import uuid
@@ -89,6 +90,21 @@ class RunContext:
     oldest_first: bool = False  # backfills: earliest partitions first, across assets
     rng: random.Random = field(default_factory=random.Random)
     pool: Executor | None = None  # default: a thread pool of `concurrency` workers
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+    _cursors: list[duckdb.DuckDBPyConnection] = field(default_factory=list, repr=False)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This worker thread's cursor, opened once per run (a cursor per task costs)."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self.store.conn.cursor()
+            self._cursors.append(cur)
+        return cur
+
+    def close_cursors(self) -> None:
+        for cur in self._cursors:
+            cur.close()
+        self._cursors.clear()
 
 
 @dataclass(frozen=True)
@@ -182,6 +198,7 @@ class _Scheduler:
         finally:
             if run.pool is None:
                 pool.shutdown(wait=True)
+            run.close_cursors()
         return self._result()
 
     def _until_next_retry(self) -> float | None:
@@ -345,7 +362,7 @@ def _attempt(
     first = task[0].node
     spec = run.graph.defs.assets[first.asset]
     t0 = time.perf_counter()
-    cur = run.store.conn.cursor()
+    cur = run.cursor()
     try:
         with bound(log):
             for tries in range(1, _WRITE_CONFLICT_TRIES + 1):
@@ -359,8 +376,6 @@ def _attempt(
     except Exception as exc:  # any failure of user code or of the write fails this attempt
         error = _classify(exc, spec.where, first)
         return _Done({}, error, traceback.format_exc(), time.perf_counter() - t0)
-    finally:
-        cur.close()
     raise AssertionError("unreachable")
 
 
