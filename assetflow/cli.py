@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import importlib
 import json
 import os
@@ -123,18 +124,44 @@ warehouse_option = click.option(
 )
 
 
-def range_options(func: Any) -> Any:
-    func = click.option("--to", "range_to", metavar="KEY", help="Last partition (inclusive).")(func)
-    func = click.option("--from", "range_from", metavar="KEY", help="First partition.")(func)
-    return click.option(
-        "--partition", metavar="KEY", help="One partition, e.g. 2013-01-15 or 2013-01."
-    )(func)
+def with_request(selection: bool = True) -> Any:
+    """Add the selection argument and the range and warehouse options to a command, and hand
+    it `project` and `request` (an api.Request) instead of those five values."""
+
+    def decorate(func: Any) -> Any:
+        @functools.wraps(func)
+        def wrapper(
+            *,
+            partition: str | None,
+            range_from: str | None,
+            range_to: str | None,
+            warehouse: str | None,
+            selection: tuple[str, ...] = (),
+            **kwargs: Any,
+        ) -> Any:
+            opts: Options = click.get_current_context().obj
+            project, request = opts.request(warehouse, selection, partition, range_from, range_to)
+            return func(project=project, request=request, **kwargs)
+
+        wrapped = click.option(
+            "--to", "range_to", metavar="KEY", help="Last partition (inclusive)."
+        )(wrapper)
+        wrapped = click.option("--from", "range_from", metavar="KEY", help="First partition.")(
+            wrapped
+        )
+        wrapped = click.option(
+            "--partition", metavar="KEY", help="One partition, e.g. 2013-01-15 or 2013-01."
+        )(wrapped)
+        wrapped = warehouse_option(wrapped)
+        if selection:
+            wrapped = click.argument("selection", nargs=-1)(wrapped)
+        return wrapped
+
+    return decorate
 
 
 @cli.command()
-@click.argument("selection", nargs=-1)
-@range_options
-@warehouse_option
+@with_request()
 @click.option("--force", is_flag=True, help="Rebuild every selected node, fresh or not.")
 @click.option("--no-upstream", is_flag=True, help="Fail instead of adding stale upstream nodes.")
 @click.option(
@@ -152,11 +179,8 @@ def range_options(func: Any) -> Any:
 @click.pass_obj
 def materialize(
     opts: Options,
-    selection: tuple[str, ...],
-    partition: str | None,
-    range_from: str | None,
-    range_to: str | None,
-    warehouse: str | None,
+    project: Project,
+    request: api.Request,
     force: bool,
     no_upstream: bool,
     concurrency: int | None,
@@ -170,7 +194,6 @@ def materialize(
     """
     if as_json and not dry_run:
         raise UsageError("--json goes with --dry-run")
-    project, request = opts.request(warehouse, selection, partition, range_from, range_to)
     flags = {"force": force, "upstream": not no_upstream, "wait": wait}
     if dry_run:
         outcome = api.materialize(project, request, opts.now, dry_run=True, **flags)
@@ -209,22 +232,11 @@ def _finish_run(outcome: api.Outcome) -> None:
 
 
 @cli.command()
-@click.argument("selection", nargs=-1)
-@range_options
-@warehouse_option
+@with_request()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON listing every non-fresh node.")
 @click.pass_obj
-def status(
-    opts: Options,
-    selection: tuple[str, ...],
-    partition: str | None,
-    range_from: str | None,
-    range_to: str | None,
-    warehouse: str | None,
-    as_json: bool,
-) -> None:
+def status(opts: Options, project: Project, request: api.Request, as_json: bool) -> None:
     """Fresh, stale, missing and failed nodes per asset, with their causes."""
-    project, request = opts.request(warehouse, selection, partition, range_from, range_to)
     try:
         snap = api.status(project, request, opts.now)
     except WarehouseLockedError as locked:
@@ -291,9 +303,7 @@ def backfill() -> None:
 
 
 @backfill.command("run")
-@click.argument("selection", nargs=-1)
-@range_options
-@warehouse_option
+@with_request()
 @click.option("--force", is_flag=True, help="Rebuild fresh nodes too.")
 @click.option("--yes", is_flag=True, help="Do not ask before a large backfill.")
 @click.option("--concurrency", type=click.IntRange(1, 64), help="Nodes at once (default 2).")
@@ -308,11 +318,8 @@ def backfill() -> None:
 @click.pass_obj
 def backfill_run(
     opts: Options,
-    selection: tuple[str, ...],
-    partition: str | None,
-    range_from: str | None,
-    range_to: str | None,
-    warehouse: str | None,
+    project: Project,
+    request: api.Request,
     force: bool,
     yes: bool,
     concurrency: int | None,
@@ -321,9 +328,8 @@ def backfill_run(
 ) -> None:
     """Plan SELECTION over --from..--to with the minimal planner and run it, oldest first.
     Re-running the same command resumes: only what is not fresh runs."""
-    if range_from is None and range_to is None and partition is None:
+    if request.range_from is None and request.range_to is None:
         raise UsageError("backfill needs a range: --from KEY --to KEY")
-    project, request = opts.request(warehouse, selection, partition, range_from, range_to)
     threshold = project.settings.backfill_confirm_above
 
     def confirm(plan: api.Plan) -> bool:
@@ -464,23 +470,15 @@ def checks_command(
 
 
 @cli.command("check")
+@with_request(selection=False)
 @click.argument("asset")
-@range_options
-@warehouse_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def check_command(
-    opts: Options,
-    asset: str,
-    partition: str | None,
-    range_from: str | None,
-    range_to: str | None,
-    warehouse: str | None,
-    as_json: bool,
+    opts: Options, project: Project, request: api.Request, asset: str, as_json: bool
 ) -> None:
     """Run ASSET's checks on its stored data, without rematerializing. Exit 1 if a blocking
     check fails."""
-    project, request = opts.request(warehouse, (asset,), partition, range_from, range_to)
     found = api.check_stored(project, asset, request, opts.now)
     if as_json:
         payload = [
