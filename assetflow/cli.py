@@ -124,6 +124,20 @@ warehouse_option = click.option(
 )
 
 
+wait_option = click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=0,
+    metavar="SECONDS",
+    help="If another process holds the warehouse, wait up to this long for it.",
+)
+concurrency_option = click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    help="Nodes run at once (default: concurrency in [tool.assetflow], 2).",
+)
+
+
 def with_request(selection: bool = True) -> Any:
     """Add the selection argument and the range and warehouse options to a command, and hand
     it `project` and `request` (an api.Request) instead of those five values."""
@@ -164,16 +178,8 @@ def with_request(selection: bool = True) -> Any:
 @with_request()
 @click.option("--force", is_flag=True, help="Rebuild every selected node, fresh or not.")
 @click.option("--no-upstream", is_flag=True, help="Fail instead of adding stale upstream nodes.")
-@click.option(
-    "--concurrency", type=click.IntRange(1, 64), help="Nodes run at once (default from config)."
-)
-@click.option(
-    "--wait",
-    type=click.FloatRange(0),
-    default=0,
-    metavar="SECONDS",
-    help="If another process holds the warehouse, wait up to this long for it.",
-)
+@concurrency_option
+@wait_option
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
 @click.pass_obj
@@ -306,15 +312,9 @@ def backfill() -> None:
 @with_request()
 @click.option("--force", is_flag=True, help="Rebuild fresh nodes too.")
 @click.option("--yes", is_flag=True, help="Do not ask before a large backfill.")
-@click.option("--concurrency", type=click.IntRange(1, 64), help="Nodes at once (default 2).")
+@concurrency_option
 @click.option("--sequential", is_flag=True, help="One node at a time (--concurrency 1).")
-@click.option(
-    "--wait",
-    type=click.FloatRange(0),
-    default=0,
-    metavar="SECONDS",
-    help="If another process holds the warehouse, wait up to this long for it.",
-)
+@wait_option
 @click.pass_obj
 def backfill_run(
     opts: Options,
@@ -391,7 +391,7 @@ def backfill_status(
 
 
 @cli.command()
-@click.option("--concurrency", type=click.IntRange(1, 64), help="Nodes at once per run.")
+@concurrency_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def tick(opts: Options, concurrency: int | None, as_json: bool) -> None:
@@ -414,7 +414,7 @@ def tick(opts: Options, concurrency: int | None, as_json: bool) -> None:
     metavar="SECONDS",
     help="Seconds between ticks.",
 )
-@click.option("--concurrency", type=click.IntRange(1, 64), help="Nodes at once per run.")
+@concurrency_option
 @click.pass_obj
 def daemon(opts: Options, interval: float, concurrency: int | None) -> None:
     """Tick every --interval seconds until stopped (SIGTERM or Ctrl-C end it cleanly)."""

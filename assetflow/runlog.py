@@ -12,7 +12,6 @@ import logging
 import shutil
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -143,7 +142,3 @@ def find_logs(
         what = " ".join(x for x in (asset, partition) if x)
         raise SelectionError(f"run {runs[0].name} has no logs for {what or 'any node'}")
     return files
-
-
-def stamp() -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S")
