@@ -18,7 +18,6 @@ from .config import Project
 from .errors import AssetflowError
 from .graph import AssetGraph
 from .intervals import Intervals
-from .sources import observe
 from .specs import ScheduleSpec, SensorSpec
 from .store import Store
 
@@ -130,10 +129,9 @@ def _sensor(
     now: dt.datetime,
     concurrency: int | None,
 ) -> list[TickEvent]:
-    source = graph.defs.sources[sensor.source]
-    parts = source.partitions
-    keys = [parts.key(i) for i in range(parts.first_index(), parts.last_index(now) + 1)]
-    observations = observe(source, keys, project.root)
+    parts = graph.defs.sources[sensor.source].partitions
+    every = Intervals.span(parts.first_index(), parts.last_index(now))
+    observations = api.observe_all(project, graph, now, only={sensor.source: every})
     store = _store(project)
     try:
         changed = store.changed_observations(observations)
