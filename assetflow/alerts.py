@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import logging
 import os
@@ -9,16 +11,21 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger("assetflow.alerts")
 
 
 @dataclass(frozen=True)
 class Failure:
-    """One node that failed after its final attempt."""
+    """One node that failed after its final attempt. `pipeline` is the schedule or sensor
+    that started the run, else the project's folder name; `logical_date` is the start of
+    the partition's window (None for an unpartitioned asset)."""
 
+    pipeline: str
     asset: str
     partition: str
+    logical_date: dt.date | None
     run_id: str
     attempts: int
     error: str  # "ConnectionError: upstream timed out"
@@ -26,16 +33,18 @@ class Failure:
 
     @property
     def text(self) -> str:
-        where = f" — log: {self.log_path}" if self.log_path else ""
+        when = f" for {self.logical_date}" if self.logical_date else ""
         plural = "attempt" if self.attempts == 1 else "attempts"
+        where = f" — log: {self.log_path}" if self.log_path else ""
         return (
-            f"{self.asset}[{self.partition}] failed in run {self.run_id} after "
-            f"{self.attempts} {plural}: {self.error}{where}"
+            f"[{self.pipeline}] {self.asset}[{self.partition}]{when} failed after "
+            f"{self.attempts} {plural} in run {self.run_id}: {self.error}{where}"
         )
 
 
 @dataclass(frozen=True)
 class RunSummary:
+    pipeline: str
     run_id: str
     status: str  # success | partial | failed | interrupted
     materialized: int
@@ -47,21 +56,25 @@ class RunSummary:
     @property
     def text(self) -> str:
         head = (
-            f"run {self.run_id} {self.status}: {self.materialized} materialized, "
-            f"{self.verified} verified, {self.failed} failed, {self.not_run} not run"
+            f"[{self.pipeline}] run {self.run_id} {self.status}: {self.materialized} "
+            f"materialized, {self.verified} verified, {self.failed} failed, "
+            f"{self.not_run} not run"
         )
         return "\n".join([head, *self.errors[:10]])
 
 
 def webhook(env_var: str = "ASSETFLOW_WEBHOOK_URL", timeout: float = 5.0) -> Callable:
-    """A hook that posts `{"text": event.text}` to the URL in `env_var` (read when it fires,
-    never logged). Works as on_failure and on_run_end hook alike."""
+    """A hook that posts `{"text": event.text, "event": kind, "fields": {...}}` to the URL in
+    `env_var` (read when it fires, never logged). Slack reads `text`; scripts read `fields`.
+    Works as any hook: on_failure, on_run_end, on_run_failure, on_sla_miss."""
 
-    def post(event: Failure | RunSummary) -> None:
+    def post(event: Any) -> None:
         url = os.environ.get(env_var)
         if not url:
             raise RuntimeError(f"webhook alert: environment variable {env_var} is not set")
-        body = json.dumps({"text": event.text}).encode()
+        fields = dataclasses.asdict(event) if dataclasses.is_dataclass(event) else {}
+        payload = {"text": event.text, "event": type(event).__name__, "fields": fields}
+        body = json.dumps(payload, default=str).encode()
         request = urllib.request.Request(
             url, data=body, headers={"Content-Type": "application/json"}, method="POST"
         )

@@ -19,7 +19,7 @@ from . import snapshot
 from .alerts import RunSummary, fire
 from .automation import sla_late
 from .checks import CheckResult, run_checks
-from .clock import utc_now
+from .clock import WALL, Clock
 from .compute import Context
 from .config import Project
 from .errors import PartitionKeyError, SelectionError, UsageError
@@ -35,7 +35,7 @@ from .runlog import NodeLog, captured_output, prune
 from .snapshot import Publisher
 from .sources import observe
 from .status import StatusReport, compute_status, growing_assets
-from .store import AttemptRecord, CheckRecord, Clock, Observation, RunRecord, Store
+from .store import AttemptRecord, CheckRecord, Observation, RunRecord, Store
 
 _quiet = logging.getLogger("assetflow.check")
 
@@ -179,7 +179,7 @@ def status(project: Project, request: Request, now: dt.datetime) -> Snapshot:
     """Status of every node, with sources observed now; writes nothing."""
     graph = load_graph(project)
     targets = _targets(graph, request, now)
-    with _open(project, utc_now, read_only=True) as store:
+    with _open(project, WALL, read_only=True) as store:
         return _snapshot(project, graph, store, targets, now)
 
 
@@ -188,7 +188,7 @@ def materialize(
     request: Request,
     now: dt.datetime,
     *,
-    clock: Clock = utc_now,
+    clock: Clock = WALL,
     dry_run: bool = False,
     force: bool = False,
     upstream: bool = True,
@@ -269,7 +269,7 @@ def backfill_status(
 ) -> BackfillProgress:
     """Done (fresh), failed and remaining nodes of a backfill (default: the latest)."""
     graph = load_graph(project)
-    with _open(project, utc_now, read_only=True) as store:
+    with _open(project, WALL, read_only=True) as store:
         found = store.find_backfill(backfill_id) if store is not None else None
         if found is None:
             what = f"no backfill {backfill_id!r}" if backfill_id else "no backfill yet"
@@ -318,6 +318,7 @@ def _run(
         versions=versions,
         observed={(o.source, o.partition): o.version for o in snap.observations},
         recorded=recorded_inputs(store, conditional),
+        pipeline=options.trigger.partition(":")[2] or project.root.name,
         concurrency=options.concurrency,
         oldest_first=options.backfill_id is not None,
     )
@@ -356,6 +357,7 @@ def _run(
     store.refresh_nodes()
     _, built, verified, failed, not_run = result.counts()
     summary = RunSummary(
+        run.pipeline,
         run_id,
         result.status,
         built,
@@ -365,7 +367,10 @@ def _run(
         tuple(f"{r.node}: {r.error}" for r in result.results if r.status == "failed"),
     )
     run_log = NodeLog(project.logs_dir / run_id / "run.log")
-    fire(graph.defs.defaults.on_run_end, summary, run_log.logger)
+    hooks = graph.defs.defaults.on_run_end
+    if result.status != "success":
+        hooks += graph.defs.defaults.on_run_failure
+    fire(hooks, summary, run_log.logger)
     run_log.close()
     prune(project.logs_dir, project.settings.log_retention_days, clock())
     return result
@@ -385,7 +390,7 @@ def why(project: Project, asset: str, partition: str | None, now: dt.datetime) -
         partition = UNPARTITIONED
     graph.defs.assets[asset].partitions.validate_key(partition, now)
     details = {}
-    with _open(project, utc_now, read_only=True) as store:
+    with _open(project, WALL, read_only=True) as store:
         snap = _snapshot(project, graph, store, _targets(graph, Request((asset,)), now), now)
         details = {(o.source, o.partition): o for o in snap.observations}
 
@@ -423,7 +428,7 @@ def check_stored(
         raise SelectionError(f"asset {asset} declares no checks", f"see {spec.where}")
     targets = select_targets(graph, [asset], request.range_from, request.range_to, now)[asset]
     out = []
-    with _open(project, utc_now, read_only=False) as store:
+    with _open(project, WALL, read_only=False) as store:
         assert store is not None
         if not targets:
             return out
@@ -446,7 +451,7 @@ def check_stored(
 
 
 def list_checks(project: Project, asset: str | None, failed_only: bool) -> list[CheckRecord]:
-    with _open(project, utc_now, read_only=True) as store:
+    with _open(project, WALL, read_only=True) as store:
         return store.list_checks(asset, failed_only) if store is not None else []
 
 
@@ -454,7 +459,7 @@ def record_observations(project: Project, now: dt.datetime) -> list[Observation]
     """`assetflow observe`: observe every source partition and record what changed."""
     graph = load_graph(project)
     observations = observe_all(project, graph, now)
-    with _open(project, utc_now, read_only=False) as store:
+    with _open(project, WALL, read_only=False) as store:
         assert store is not None
         changed = store.changed_observations(observations)
         store.record_observations(None, store.clock(), changed)
@@ -464,13 +469,13 @@ def record_observations(project: Project, now: dt.datetime) -> list[Observation]
 def list_runs(
     project: Project, limit: int = 20, status: str | None = None, trigger: str | None = None
 ) -> list[RunRecord]:
-    with _open(project, utc_now, read_only=True) as store:
+    with _open(project, WALL, read_only=True) as store:
         return store.list_runs(limit, status, trigger) if store is not None else []
 
 
 def show_run(project: Project, run_prefix: str) -> tuple[RunRecord, list[AttemptRecord]]:
     """One run (a unique prefix of its id is enough) and all its attempts."""
-    with _open(project, utc_now, read_only=True) as store:
+    with _open(project, WALL, read_only=True) as store:
         found = store.list_runs(2, run_prefix=run_prefix) if store is not None else []
         if len(found) != 1:
             problem = "matches no run" if not found else "is ambiguous"

@@ -8,12 +8,11 @@ off by default: after a pause only the latest window runs.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from .errors import DefinitionError
+from .errors import AssetflowError, DefinitionError
 from .graph import AssetGraph
 from .intervals import Intervals
 from .partitions import downstream_span
@@ -104,35 +103,60 @@ def eager_targets(graph: AssetGraph, report: StatusReport) -> dict[str, Interval
 def sla_late(
     graph: AssetGraph, report: StatusReport, now: dt.datetime, lookback: dt.timedelta
 ) -> dict[str, Intervals]:
-    """Nodes past their SLA (window end + sla) and not fresh, with deadlines in the lookback."""
+    """Nodes past their SLA deadline and not fresh, with deadlines in the lookback."""
     out = {}
     for asset, spec in graph.defs.assets.items():
         if spec.sla is None or spec.partitions.unit == "none":
             continue
-        parts, st = spec.partitions, report.assets[asset]
-        due = [i for i in _deadline_span(parts, spec.sla, now, lookback, st.universe)]
+        st = report.assets[asset]
+        due = _deadline_span(graph, asset, now, lookback, st.universe)
         late = st.nonfresh & Intervals.points(due)
         if late:
             out[asset] = late
     return out
 
 
-def deadline(parts: Any, index: int, sla: dt.timedelta) -> dt.datetime:
-    end = parts.window(index)[1]
-    return dt.datetime.combine(end, dt.time()) + sla
+def deadline(graph: AssetGraph, asset: str, index: int) -> dt.datetime:
+    """When a partition must be fresh: `sla` after the data is due. The data is due at the
+    first tick, at or after the window's end, of a schedule that builds the asset (an
+    Airflow-style SLA counts from the scheduled run), or at the window's end if none does."""
+    spec = graph.defs.assets[asset]
+    assert spec.sla is not None
+    end = dt.datetime.combine(spec.partitions.window(index)[1], dt.time())
+    ticks = [_first_tick_from(s, end) for s in _schedules_building(graph, asset)]
+    return min(ticks, default=end) + spec.sla
+
+
+def _schedules_building(graph: AssetGraph, asset: str) -> list[ScheduleSpec]:
+    found = []
+    for spec in graph.defs.schedules.values():
+        try:
+            if asset in graph.select(list(spec.selection)):
+                found.append(spec)
+        except AssetflowError:  # a bad selection is reported by the schedule's own tick
+            continue
+    return found
+
+
+def _first_tick_from(spec: ScheduleSpec, moment: dt.datetime) -> dt.datetime:
+    local = moment.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(spec.timezone))
+    return _utc(croniter(spec.cron, local - dt.timedelta(microseconds=1)).get_next(dt.datetime))
 
 
 def _deadline_span(
-    parts: Any, sla: dt.timedelta, now: dt.datetime, lookback: dt.timedelta, universe: Intervals
+    graph: AssetGraph, asset: str, now: dt.datetime, lookback: dt.timedelta, universe: Intervals
 ) -> range:
     """Indexes whose deadline lies in (now - lookback, now]; deadlines grow with the index."""
     if not universe:
         return range(0)
+    spec = graph.defs.assets[asset]
+    parts, sla = spec.partitions, spec.sla
+    assert sla is not None
     lo, hi = universe.spans[0][0], universe.spans[-1][1]
-    last = parts.index_of_date((now - sla).date())
-    while deadline(parts, last, sla) > now:
+    last = min(hi, parts.index_of_date((now - sla).date()))
+    while last >= lo and deadline(graph, asset, last) > now:
         last -= 1
-    first = parts.index_of_date((now - lookback - sla).date()) - 1
-    while deadline(parts, first, sla) <= now - lookback:
+    first = max(lo, parts.index_of_date((now - lookback - sla).date()) - 1)
+    while first <= last and deadline(graph, asset, first) <= now - lookback:
         first += 1
-    return range(max(lo, first), min(hi, last) + 1)
+    return range(first, last + 1)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .clock import utc_now
+from .clock import WALL, Clock, NoWaitClock, utc_now
 from .errors import AssetflowError, SelectionError, UsageError, WarehouseLockedError
 from .partitions import compact_ranges
 from .runlog import find_logs
@@ -48,6 +48,7 @@ class Options:
     project_dir: Path | None
     debug: bool
     now: dt.datetime
+    clock: Clock  # under --now, retry waits pass at once
 
     def project(self, warehouse: str | None = None) -> Project:
         from .config import load_project
@@ -111,12 +112,18 @@ def _parse_now(value: str | None) -> dt.datetime:
     help="Project folder (default: nearest with [tool.assetflow] in pyproject.toml).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-@click.option("--now", "now_text", metavar="TIMESTAMP", help="Pretend it is this UTC time.")
+@click.option(
+    "--now",
+    "now_text",
+    metavar="TIMESTAMP",
+    help="Pretend it is this UTC time; retry waits then pass at once.",
+)
 @click.version_option(package_name="assetflow")
 @click.pass_context
 def cli(ctx: click.Context, project_dir: Path | None, debug: bool, now_text: str | None) -> None:
     """assetflow: asset-centric, date-partitioned pipelines on DuckDB."""
-    ctx.obj = Options(project_dir, debug, _parse_now(now_text))
+    now = _parse_now(now_text)
+    ctx.obj = Options(project_dir, debug, now, WALL if now_text is None else NoWaitClock())
 
 
 warehouse_option = click.option(
@@ -217,6 +224,7 @@ def materialize(
             project,
             request,
             opts.now,
+            clock=opts.clock,
             on_plan=bar.start,
             on_result=bar.advance,
             concurrency=concurrency,
@@ -348,6 +356,7 @@ def backfill_run(
             project,
             request,
             opts.now,
+            clock=opts.clock,
             force=force,
             concurrency=1 if sequential else concurrency,
             wait=wait,
@@ -396,7 +405,7 @@ def backfill_status(
 @click.pass_obj
 def tick(opts: Options, concurrency: int | None, as_json: bool) -> None:
     """Evaluate schedules, sensors, eager assets and SLAs once (use --now to fix the time)."""
-    events = ticks.tick(opts.project(), opts.now, concurrency)
+    events = ticks.tick(opts.project(), opts.now, concurrency, opts.clock)
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(e) for e in events], indent=2))
     else:

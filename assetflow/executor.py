@@ -86,6 +86,7 @@ class RunContext:
     versions: dict[Key, str]  # current data versions, updated as nodes commit
     observed: dict[Key, str | None]
     recorded: dict[Key, dict[Key, str]]  # conditional nodes: inputs their build read
+    pipeline: str = ""  # the schedule or sensor that started the run, else the project
     concurrency: int = 1
     oldest_first: bool = False  # backfills: earliest partitions first, across assets
     rng: random.Random = field(default_factory=random.Random)
@@ -177,6 +178,7 @@ class _Scheduler:
         run = self.run_ctx
         pool = run.pool or ThreadPoolExecutor(max_workers=run.concurrency)
         running: dict[Future[_Done], Key] = {}
+        clock = run.store.clock
         try:
             while True:
                 try:
@@ -184,8 +186,12 @@ class _Scheduler:
                     if not running and not self.retries and not self.ready:
                         break
                     timeout = self._until_next_retry()
-                    done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
-                    now = time.monotonic()
+                    if running:
+                        done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
+                    else:  # only retries are waiting: a simulated clock skips this
+                        clock.sleep(timeout or 0.0)
+                        done = set()
+                    now = clock.monotonic()
                     while self.retries and self.retries[0][0] <= now:
                         _, order, lead = heapq.heappop(self.retries)
                         heapq.heappush(self.ready, (order, lead))
@@ -202,7 +208,8 @@ class _Scheduler:
         return self._result()
 
     def _until_next_retry(self) -> float | None:
-        return max(0.0, self.retries[0][0] - time.monotonic()) if self.retries else None
+        due = self.retries[0][0] if self.retries else None
+        return None if due is None else max(0.0, due - self.run_ctx.store.clock.monotonic())
 
     def _launch(self, pool: Executor, running: dict[Future[_Done], Key]) -> None:
         run = self.run_ctx
@@ -266,13 +273,15 @@ class _Scheduler:
         may_retry = self.stop is None and not self.interrupted and attempt < policy.attempts
         if may_retry and retryable(error, spec.retry_on):
             delay = policy.delay_before(attempt, run.rng)
-            next_at = run.store.clock() + _seconds(delay)
+            ended = run.store.clock()
             log.write(f"retrying in {delay:.3f}s (attempt {attempt + 1} of {policy.attempts})\n")
             run.store.record_attempts(
-                run.run_id, nodes, attempt, self.started[lead], run.store.clock(), "retrying",
-                error, _logged(log), next_at,
+                run.run_id, nodes, attempt, self.started[lead], ended, "retrying",
+                error, _logged(log), ended + _seconds(delay),
             )  # fmt: skip
-            heapq.heappush(self.retries, (time.monotonic() + delay, self.order[lead], lead))
+            heapq.heappush(
+                self.retries, (run.store.clock.monotonic() + delay, self.order[lead], lead)
+            )
             return
         if isinstance(error, DefinitionError) and self.order[lead] < self.stop_order:
             self.stop, self.stop_order = error, self.order[lead]  # the first, in plan order
@@ -283,7 +292,11 @@ class _Scheduler:
         )  # fmt: skip
         for p in task:
             key = _key(p.node)
-            failure = Failure(key[0], key[1], run.run_id, attempt, text, _logged(log))
+            start = _window_start(run, p.node)
+            failure = Failure(
+                run.pipeline, *key, None if start == dt.date.min else start, run.run_id,
+                attempt, text, _logged(log),
+            )  # fmt: skip
             for problem in fire(run.graph.defs.failure_hooks(key[0]), failure, log.logger):
                 log.write(problem + "\n")
             result = NodeResult(p.node, "failed", None, done.seconds, text, _logged(log), attempt)

@@ -68,7 +68,8 @@ class AssetGraph:
 
     # -- selection ----------------------------------------------------------------------
     def select(self, patterns: list[str] | tuple[str, ...]) -> list[str]:
-        """Asset names matching `name`, globs, `+name` (with upstream), `name+` (downstream)."""
+        """Asset names matching `name`, globs, `group:NAME`, `+name` (with upstream) and
+        `name+` (with downstream)."""
         if not patterns:
             return list(self.order)
         chosen: set[str] = set()
@@ -76,13 +77,20 @@ class AssetGraph:
             pattern = raw.strip()
             up, down = pattern.startswith("+"), pattern.endswith("+")
             core = pattern.strip("+")
-            matches = [n for n in self.order if fnmatch.fnmatchcase(n, core)]
+            if core.startswith("group:"):
+                group = core.removeprefix("group:")
+                matches = [n for n in self.order if self.defs.assets[n].group == group]
+            else:
+                matches = [n for n in self.order if fnmatch.fnmatchcase(n, core)]
             if not matches:
                 if core in self.defs.sources:
                     raise SelectionError(f"{core!r} is a source: it is observed, not materialized")
+                groups = sorted({s.group for s in self.defs.assets.values() if s.group})
                 raise SelectionError(
                     f"selection {raw!r} matches no asset",
-                    f"assets: {', '.join(self.order)}",
+                    f"groups: {', '.join(groups) or 'none declared'}"
+                    if core.startswith("group:")
+                    else f"assets: {', '.join(self.order)}",
                 )
             for name in matches:
                 chosen.add(name)

@@ -27,13 +27,13 @@ DATA_ERRORS: tuple[type[BaseException], ...] = (
 @dataclass(frozen=True)
 class RetryPolicy:
     """`max_retries` more attempts after the first; the n-th retry waits
-    min(max_delay, delay * backoff ** (n - 1)), then jitter: `full` draws uniformly from
+    delay * backoff ** (n - 1), capped at max_delay (default: no cap), then jitter: `full` draws uniformly from
     [0, that], `proportional` from that +/- `jitter_ratio`, `none` waits exactly that."""
 
     max_retries: int = 0
     delay: float = 1.0
     backoff: float = 2.0
-    max_delay: float = 300.0
+    max_delay: float | None = None  # no cap
     jitter: Jitter = "full"
     jitter_ratio: float = 0.2
 
@@ -42,7 +42,9 @@ class RetryPolicy:
             "max_retries must be >= 0" if self.max_retries < 0 else "",
             "delay must be >= 0" if self.delay < 0 else "",
             "backoff must be >= 1" if self.backoff < 1 else "",
-            "max_delay must be >= delay" if self.max_delay < self.delay else "",
+            "max_delay must be >= delay"
+            if self.max_delay is not None and self.max_delay < self.delay
+            else "",
             "jitter must be full, proportional or none"
             if self.jitter not in ("full", "proportional", "none")
             else "",
@@ -58,7 +60,8 @@ class RetryPolicy:
 
     def base_delay(self, retry: int) -> float:
         """The delay before retry number `retry` (1-based), before jitter."""
-        return min(self.max_delay, self.delay * self.backoff ** (retry - 1))
+        planned = self.delay * self.backoff ** (retry - 1)
+        return planned if self.max_delay is None else min(self.max_delay, planned)
 
     def delay_before(self, retry: int, rng: random.Random) -> float:
         base = self.base_delay(retry)
@@ -95,6 +98,7 @@ class Defaults:
     retry: RetryPolicy = NO_RETRY
     on_failure: tuple[Hook, ...] = field(default=(), compare=False)
     on_run_end: tuple[Hook, ...] = field(default=(), compare=False)
+    on_run_failure: tuple[Hook, ...] = field(default=(), compare=False)
     on_sla_miss: tuple[Hook, ...] = field(default=(), compare=False)
 
 
@@ -103,9 +107,19 @@ def project_defaults(
     retry: RetryPolicy | None = None,
     on_failure: Sequence[Hook] = (),
     on_run_end: Sequence[Hook] = (),
+    on_run_failure: Sequence[Hook] = (),
     on_sla_miss: Sequence[Hook] = (),
 ) -> Defaults:
-    for hook in (*on_failure, *on_run_end, *on_sla_miss):
+    """`on_failure`: each node failed after its final attempt (a `Failure`); `on_run_end`:
+    every run's `RunSummary`; `on_run_failure`: the summary of a run that did not succeed;
+    `on_sla_miss`: each late node (an `SlaMiss`)."""
+    for hook in (*on_failure, *on_run_end, *on_run_failure, *on_sla_miss):
         if not callable(hook):
             raise DefinitionError(f"project_defaults: hook {hook!r} is not callable")
-    return Defaults(retry or NO_RETRY, tuple(on_failure), tuple(on_run_end), tuple(on_sla_miss))
+    return Defaults(
+        retry or NO_RETRY,
+        tuple(on_failure),
+        tuple(on_run_end),
+        tuple(on_run_failure),
+        tuple(on_sla_miss),
+    )

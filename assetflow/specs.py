@@ -57,6 +57,7 @@ class AssetSpec:
     automation: str | None = None  # "eager": materialize when upstream data changes
     sla: dt.timedelta | None = None  # fresh by window end + sla, or late
     on_sla_miss: tuple[Callable[..., Any], ...] | None = field(default=None, compare=False)
+    group: str | None = None  # selectable as `group:NAME`
 
     @property
     def where(self) -> str:
@@ -165,6 +166,7 @@ def asset(
     automation: str | None = None,
     sla: dt.timedelta | None = None,
     on_sla_miss: Sequence[Callable[..., Any]] | None = None,
+    group: str | None = None,
 ) -> Any:
     """Declare an asset. The function returns SQL (a SELECT over its upstream names),
     a `pyarrow.Table`, or a DuckDB relation.
@@ -212,6 +214,8 @@ def asset(
         for hook in [*(on_failure or ()), *(on_sla_miss or ())]:
             if not callable(hook):
                 raise _fail(func, asset_name, f"on_failure hook {hook!r} is not callable")
+        if group is not None and not (isinstance(group, str) and group.isidentifier()):
+            raise _fail(func, asset_name, f"group= must be a simple name, got {group!r}")
         file, line = _location(func)
         version = code_version or fingerprint(func, parts, dep_list)
         return AssetSpec(
@@ -233,6 +237,7 @@ def asset(
             automation=automation,
             sla=sla,
             on_sla_miss=None if on_sla_miss is None else tuple(on_sla_miss),
+            group=group,
         )
 
     return decorate(fn) if fn is not None else decorate

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from .checks import CheckResult
-from .clock import utc_now
+from .clock import WALL, Clock
 from .errors import DataError, DefinitionError, WarehouseLockedError
 
 PARTITION_COLUMN = "_partition"
@@ -89,7 +89,6 @@ WHERE materialization_id > (
 GROUP BY asset, partition_index
 """
 
-Clock = Callable[[], dt.datetime]
 Audit = Callable[[duckdb.DuckDBPyConnection, str, "NodeWrite"], None]
 
 
@@ -204,14 +203,14 @@ class Store:
                     "wait for it to finish (--wait SECONDS), or stop it",
                 ) from None
         if read_only:
-            return cls(conn, path, clock or utc_now)
+            return cls(conn, path, clock or WALL)
         conn.execute(_DDL)
         if not conn.execute("SELECT 1 FROM assetflow.meta WHERE key = 'schema'").fetchall():
             conn.execute(
                 "INSERT INTO assetflow.meta VALUES ('schema', ?), ('nodes_watermark', '0')",
                 [SCHEMA_VERSION],
             )
-        return cls(conn, path, clock or utc_now)
+        return cls(conn, path, clock or WALL)
 
     def has_schema(self) -> bool:
         rows = self.conn.execute(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from . import api
 from .alerts import fire
 from .automation import deadline, downstream_of, due_times, eager_targets, logical_range, sla_late
+from .clock import WALL, Clock
 from .config import Project
 from .errors import AssetflowError
 from .graph import AssetGraph
@@ -51,15 +52,19 @@ class SlaMiss:
         )
 
 
-def tick(project: Project, now: dt.datetime, concurrency: int | None = None) -> list[TickEvent]:
+def tick(
+    project: Project, now: dt.datetime, concurrency: int | None = None, clock: Clock = WALL
+) -> list[TickEvent]:
+    """Act on everything due at `now`; runs use `clock` (a simulated one under --now)."""
     graph = api.load_graph(project)
+    runs = _RunWith(concurrency, clock)
     events: list[TickEvent] = []
     for spec in graph.defs.schedules.values():
-        events.extend(_schedule(project, spec, now, concurrency))
+        events.extend(_schedule(project, spec, now, runs))
     for sensor in graph.defs.sensors.values():
-        events.extend(_sensor(project, graph, sensor, now, concurrency))
+        events.extend(_sensor(project, graph, sensor, now, runs))
     if any(s.automation == "eager" for s in graph.defs.assets.values()):
-        events.extend(_eager(project, now, concurrency))
+        events.extend(_eager(project, now, runs))
     if any(s.sla is not None for s in graph.defs.assets.values()):
         events.extend(_slas(project, now))
     return events
@@ -69,10 +74,21 @@ def _store(project: Project) -> Store:
     return Store.open(project.warehouse_path)
 
 
-def _run(project: Project, kind: str, name: str, now: dt.datetime, **kwargs: object) -> TickEvent:
+@dataclass(frozen=True)
+class _RunWith:
+    concurrency: int | None
+    clock: Clock
+
+
+def _run(
+    project: Project, kind: str, name: str, now: dt.datetime, runs: _RunWith, **kwargs: object
+) -> TickEvent:
     """Materialize for a tick; a failure is reported as an event, never raised."""
+    request = kwargs.pop("request", api.Request())
     try:
-        outcome = api.materialize(project, kwargs.pop("request", api.Request()), now, **kwargs)  # type: ignore[arg-type]
+        outcome = api.materialize(
+            project, request, now, concurrency=runs.concurrency, clock=runs.clock, **kwargs
+        )  # type: ignore[arg-type]
     except AssetflowError as exc:
         return TickEvent(kind, name, f"error: {exc.one_line()}")
     result = outcome.result
@@ -84,7 +100,7 @@ def _run(project: Project, kind: str, name: str, now: dt.datetime, **kwargs: obj
 
 
 def _schedule(
-    project: Project, spec: ScheduleSpec, now: dt.datetime, concurrency: int | None
+    project: Project, spec: ScheduleSpec, now: dt.datetime, runs: _RunWith
 ) -> list[TickEvent]:
     store = _store(project)
     try:
@@ -106,8 +122,8 @@ def _schedule(
             lo, hi = window
             request = api.Request(spec.selection, lo or None, hi or None)
             event = _run(
-                project, "schedule", spec.name, now,
-                request=request, trigger=f"schedule:{spec.name}", concurrency=concurrency,
+                project, "schedule", spec.name, now, runs,
+                request=request, trigger=f"schedule:{spec.name}",
                 backfill=spec.catchup and len(times) > 1,
             )  # fmt: skip
             label = lo if lo == hi else f"{lo}..{hi}"
@@ -127,7 +143,7 @@ def _sensor(
     graph: AssetGraph,
     sensor: SensorSpec,
     now: dt.datetime,
-    concurrency: int | None,
+    runs: _RunWith,
 ) -> list[TickEvent]:
     parts = graph.defs.sources[sensor.source].partitions
     every = Intervals.span(parts.first_index(), parts.last_index(now))
@@ -150,8 +166,8 @@ def _sensor(
             TickEvent("sensor", sensor.name, f"{len(changed)} files changed; nothing reads them")
         ]
     event = _run(
-        project, "sensor", sensor.name, now,
-        targets=affected, trigger=f"sensor:{sensor.name}", concurrency=concurrency,
+        project, "sensor", sensor.name, now, runs,
+        targets=affected, trigger=f"sensor:{sensor.name}",
     )  # fmt: skip
     files = ", ".join(o.detail for o in changed[:3]) + (" ..." if len(changed) > 3 else "")
     return [
@@ -159,14 +175,13 @@ def _sensor(
     ]
 
 
-def _eager(project: Project, now: dt.datetime, concurrency: int | None) -> list[TickEvent]:
+def _eager(project: Project, now: dt.datetime, runs: _RunWith) -> list[TickEvent]:
     snap = api.status(project, api.Request(), now)
     targets = eager_targets(snap.graph, snap.report)
     if not targets:
         return []
     return [
-        _run(project, "eager", "automation", now, targets=targets, trigger="eager",
-             concurrency=concurrency)
+        _run(project, "eager", "automation", now, runs, targets=targets, trigger="eager")
     ]  # fmt: skip
 
 
@@ -186,7 +201,7 @@ def _slas(project: Project, now: dt.datetime) -> list[TickEvent]:
                 miss = SlaMiss(
                     asset,
                     key,
-                    deadline(spec.partitions, index, spec.sla),
+                    deadline(snap.graph, asset, index),
                     snap.report.assets[asset].status(index),
                 )
                 problems = fire(snap.graph.defs.sla_hooks(asset), miss, log)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import textwrap
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import duckdb
@@ -26,11 +30,13 @@ class Project:
         self.root = root
         self.warehouse = root / "warehouse" / "warehouse.duckdb"
 
-    def run(self, *args: str, now: str = NOW) -> Result:
+    def run(self, *args: str, now: str | None = NOW) -> Result:
+        """Run the CLI at `now` (None: on the wall clock, where retry waits are real)."""
         runner = CliRunner()
+        clock = ["--now", now] if now else []
         return runner.invoke(
             cli,
-            ["--project", str(self.root), "--now", now, *args],
+            ["--project", str(self.root), *clock, *args],
             env={"COLUMNS": "120", "NO_COLOR": "1"},
             catch_exceptions=False,
         )
@@ -108,3 +114,53 @@ def diamond(fixture_project) -> Project:
     for day in range(1, 11):
         write_events(project, f"2024-01-{day:02d}", [(1, day), (2, 10 * day), (3, 100 + day)])
     return project
+
+
+class Receiver:
+    """A real HTTP server on the loopback that records what it is sent (POST) and answers
+    GET requests through `serve(path, query) -> (status, JSON payload)`: an API to ingest from."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.bodies: list[dict] = []
+        self.gets: list[str] = []
+        self.serve = lambda path, query: (404, {"error": "not found"})
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers["Content-Length"])
+                receiver.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(status)
+                self.end_headers()
+
+            def do_GET(self):  # noqa: N802
+                receiver.gets.append(self.path)
+                url = urllib.parse.urlsplit(self.path)
+                query = dict(urllib.parse.parse_qsl(url.query))
+                code, payload = receiver.serve(url.path, query)
+                body = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        self.url = f"{self.base}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()

@@ -6,8 +6,7 @@ from types import SimpleNamespace
 
 import duckdb
 import pytest
-from conftest import write_events
-from test_executor import Receiver
+from conftest import Receiver, write_events
 
 from assetflow.checks import (
     CheckResult,
@@ -156,7 +155,7 @@ def test_bad_rows_are_never_published(diamond, monkeypatch):
         ]
         assert len(receiver.bodies) == 1
         text = receiver.bodies[0]["text"]
-        assert text.startswith("clean[2024-01-04] failed in run") and "after 1 attempt:" in text
+        assert text.startswith("[diamond] clean[2024-01-04] for 2024-01-04 failed after 1 attempt")
         assert "expression(value >= 0): 2 rows fail the predicate" in text
         status = json.loads(diamond.run("status", "--json", "clean").output)["assets"][0]
         assert status["nodes"] == [

@@ -85,7 +85,10 @@ def test_sigkill_at_random_moments_then_rerun_completes_identically(tmp_path, re
         content, mismatched, runs = tables(project.warehouse)
         assert content == reference, f"trial {trial}"
         assert mismatched == []
-        assert runs.get("abandoned", 0) <= 1 and runs["success"] == 1
+        abandoned = runs.get("abandoned", 0)
+        # A kill after the last commit but before the run closed leaves nothing to re-run.
+        finished_by_victim = landed == 75 and abandoned == 1
+        assert abandoned <= 1 and runs.get("success", 0) == (0 if finished_by_victim else 1)
         with duckdb.connect(str(project.warehouse), read_only=True) as conn:
             total = conn.execute("SELECT count(*) FROM assetflow.materializations").fetchall()
         assert total == [(75,)]  # the re-run built exactly what was missing, nothing twice

@@ -2,10 +2,9 @@
 
 import json
 import random
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from conftest import Receiver
 
 from assetflow.errors import DataError, DefinitionError
 from assetflow.policy import RetryPolicy, retryable
@@ -39,7 +38,7 @@ def attempts(project, asset):
 
 def test_transient_failures_are_retried_with_backoff_and_jitter(diamond):
     diamond.write("definitions/flaky.py", FLAKY)
-    result = diamond.run("materialize", "--concurrency", "2")
+    result = diamond.run("materialize", "--concurrency", "2", now=None)  # real waits
     assert result.exit_code == 0, result.output
     rows = attempts(diamond, "flaky")
     by_partition = {}
@@ -147,40 +146,6 @@ def test_what_is_retryable():
     assert not retryable(ValueError("x"), (ConnectionError,))
 
 
-class Receiver:
-    """A real HTTP server on the loopback that records what it is sent."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.bodies: list[dict] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                length = int(self.headers["Content-Length"])
-                receiver.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
-
-
 ALERTING = """
 import os
 from assetflow import RetryPolicy, asset, daily, project_defaults, webhook
@@ -205,14 +170,22 @@ def test_one_alert_per_failed_node_after_its_final_attempt(diamond, receiver, mo
     result = diamond.run("materialize")
     assert result.exit_code == 1
     run_id = diamond.query("SELECT run_id FROM assetflow.runs")[0][0]
-    node_alerts = [b["text"] for b in receiver.bodies if b["text"].startswith("shaky[")]
+    node_alerts = [b for b in receiver.bodies if b["event"] == "Failure"]
     assert len(node_alerts) == 2
-    for day, text in zip(("2024-01-02", "2024-01-07"), sorted(node_alerts), strict=True):
-        assert text.startswith(f"shaky[{day}] failed in run {run_id} after 3 attempts:")
-        assert "ConnectionError: warehouse API unreachable" in text
-        assert f"log: {diamond.root}/warehouse/logs/{run_id}/shaky/{day}.log" in text
-    summaries = [b["text"] for b in receiver.bodies if b["text"].startswith("run ")]
-    assert len(summaries) == 1 and f"run {run_id} partial" in summaries[0]
+    pipeline = diamond.root.name  # a manual run: the project names the pipeline
+    for day, body in zip(("2024-01-02", "2024-01-07"), node_alerts, strict=True):
+        log = f"{diamond.root}/warehouse/logs/{run_id}/shaky/{day}.log"
+        assert body["text"] == (
+            f"[{pipeline}] shaky[{day}] for {day} failed after 3 attempts in run {run_id}:"
+            f" ConnectionError: warehouse API unreachable — log: {log}"
+        )
+        assert body["fields"] == {
+            "pipeline": pipeline, "asset": "shaky", "partition": day, "logical_date": day,
+            "run_id": run_id, "attempts": 3,
+            "error": "ConnectionError: warehouse API unreachable", "log_path": log,
+        }  # fmt: skip
+    summaries = [b for b in receiver.bodies if b["event"] == "RunSummary"]
+    assert len(summaries) == 1 and f"run {run_id} partial" in summaries[0]["text"]
     assert receiver.url not in result.output
 
 

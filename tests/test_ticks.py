@@ -3,8 +3,7 @@
 import datetime as dt
 import json
 
-from conftest import write_events
-from test_executor import Receiver
+from conftest import Receiver, write_events
 
 from assetflow import api
 from assetflow.automation import due_times, logical_range
