@@ -27,8 +27,9 @@ DATA_ERRORS: tuple[type[BaseException], ...] = (
 @dataclass(frozen=True)
 class RetryPolicy:
     """`max_retries` more attempts after the first; the n-th retry waits
-    delay * backoff ** (n - 1), capped at max_delay (default: no cap), then jitter: `full` draws uniformly from
-    [0, that], `proportional` from that +/- `jitter_ratio`, `none` waits exactly that."""
+    delay * backoff ** (n - 1), capped at max_delay (default: no cap), then jitter: `full`
+    draws uniformly from [0, that], `proportional` from that +/- `jitter_ratio`, `none`
+    waits exactly that."""
 
     max_retries: int = 0
     delay: float = 1.0

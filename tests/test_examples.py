@@ -3,7 +3,6 @@ server as the orders API and as the alert webhook, the real CLI."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 from pathlib import Path
