@@ -33,13 +33,14 @@ def orders(day: str) -> list[dict]:
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch):
-    """The orders API and the alert webhook, on one loopback server; `down` days fail."""
+    """The orders API and the alert webhook, on one loopback server; `down` holds
+    (path, day) pairs that answer 503."""
     server = Receiver()
     server.down = set()
 
     def serve(path: str, query: dict) -> tuple[int, object]:
         day = query.get("date", "")
-        if day in server.down:
+        if (path, day) in server.down:
             return 503, {"error": "maintenance"}
         return 200, orders(day) if path == "/orders" else [{"user_id": 1, "name": "ada"}]
 
@@ -68,7 +69,7 @@ def partitions(project: Project, asset: str) -> list[str]:
 def attempts(project: Project, asset: str, partition: str) -> list[tuple]:
     return project.query(
         "SELECT attempt, status, ended_at, next_retry_at FROM assetflow.attempts"
-        " WHERE asset = ? AND partition = ? ORDER BY attempt",
+        " WHERE asset = ? AND partition = ? ORDER BY ended_at, attempt",
         [asset, partition],
     )
 
@@ -99,7 +100,7 @@ def test_daily_pipeline_at_three_with_retries_alerts_slas_and_no_catchup(tmp_pat
     )
 
     # The API is down for 2024-01-06: four attempts, 5, 10 and 20 minutes apart, one alert.
-    api.down.add("2024-01-06")
+    api.down.add(("/orders", "2024-01-06"))
     api.bodies.clear()
     tick(project, "2024-01-07T03:00:00", exit_code=1)  # a run failed: cron sees exit 1
     tries = attempts(project, "ingest_orders", "2024-01-06")
@@ -134,3 +135,116 @@ def test_daily_pipeline_at_three_with_retries_alerts_slas_and_no_catchup(tmp_pat
         "transform_orders",
     ]
     assert alerts(api, "SlaMiss")[0]["fields"]["deadline"] == "2024-01-07 04:00:00"
+
+
+def land(project: Project, day: str, rows: list[tuple]) -> None:
+    lines = ["order_id,customer,amount", *(",".join(map(str, r)) for r in rows)]
+    project.write(f"landing/orders/{day}.csv", "\n".join(lines) + "\n")
+
+
+def test_orders_group_alerts_once_per_failed_run_with_run_id_and_error(tmp_path, api):
+    project = example(tmp_path, "orders_group")
+    for day in ("2024-01-01", "2024-01-02", "2024-01-03"):
+        land(project, day, [(1, " Ada", "12.5"), (2, "grace", "7")])
+    args = ("materialize", "group:orders", "--from", "2024-01-01", "--to", "2024-01-03")
+    first = project.run(*args, now="2024-01-04T06:00:00")
+    assert first.exit_code == 0, first.output
+    assert partitions(project, "fct_orders") == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    assert partitions(project, "marketing_spend") == []  # not in the group
+    assert api.bodies == []  # a successful run alerts nobody
+
+    land(project, "2024-01-02", [(1, "ada", "n/a")])
+    land(project, "2024-01-03", [(1, "ada", "3"), (2, "ada", "4")])
+    second = project.run(*args, now="2024-01-04T07:00:00")
+    assert second.exit_code == 1
+    run_id = project.query("SELECT run_id FROM assetflow.runs ORDER BY started_at DESC")[0][0]
+    [alert] = api.bodies
+    assert alert["event"] == "RunSummary"
+    fields = alert["fields"]
+    assert (fields["pipeline"], fields["run_id"], fields["status"]) == (
+        "orders_group", run_id, "partial",
+    )  # fmt: skip
+    assert (fields["materialized"], fields["failed"], fields["not_run"]) == (2, 1, 1)
+    [error] = fields["errors"]
+    assert error.startswith("stg_orders[2024-01-02]: DataError:") and "'n/a'" in error
+    assert alert["text"].startswith(f"[orders_group] run {run_id} partial:")
+    # The bad day was never retried and its previous good rows stay.
+    assert [a[1] for a in attempts(project, "stg_orders", "2024-01-02")][-1:] == ["failed"]
+    assert project.query(
+        "SELECT count(*) FROM stg_orders WHERE _partition = '2024-01-02'"
+    ) == [(2,)]  # fmt: skip
+    assert attempts(project, "fct_orders", "2024-01-02")[-1][1] == "upstream_failed"
+
+
+def test_one_flaky_asset_retries_alone_on_its_own_policy(tmp_path, api, monkeypatch):
+    project = example(tmp_path, "retries")
+    monkeypatch.setenv("RATES_API_URL", api.base)
+    rate_calls: dict[str, int] = {}
+    orders_api = api.serve
+
+    def serve(path: str, query: dict) -> tuple[int, object]:
+        if path == "/rates":
+            day = query["date"]
+            rate_calls[day] = rate_calls.get(day, 0) + 1
+            if rate_calls[day] <= 2:  # flaky: the first two calls of each day fail
+                return 502, {"error": "bad gateway"}
+            return 200, [{"usd_eur": 0.9}]
+        return orders_api(path, query)
+
+    api.serve = serve
+    result = project.run("materialize", "--partition", "2024-01-01", now="2024-01-02T06:00:00")
+    assert result.exit_code == 0, result.output
+    fx = attempts(project, "fx_rates", "2024-01-01")
+    assert [s for _, s, *_ in fx] == ["retrying", "retrying", "success"]
+    assert [(n - e).total_seconds() for _, _, e, n in fx[:2]] == [60.0, 120.0]
+    assert [s for _, s, *_ in attempts(project, "ingest_orders", "2024-01-01")] == ["success"]
+    assert [s for _, s, *_ in attempts(project, "revenue_eur", "2024-01-01")] == ["success"]
+    assert api.bodies == []  # it succeeded in the end: no alert
+
+    api.down.add(
+        ("/orders", "2024-01-02")
+    )  # the orders API fails for a day: the pipeline-level policy
+    result = project.run("materialize", "--partition", "2024-01-02", now="2024-01-03T06:00:00")
+    assert result.exit_code == 1
+    orders_tries = attempts(project, "ingest_orders", "2024-01-02")
+    assert [s for _, s, *_ in orders_tries] == ["retrying", "retrying", "failed"]
+    assert [(n - e).total_seconds() for _, _, e, n in orders_tries[:2]] == [300.0, 300.0]
+    [alert] = api.bodies
+    assert (alert["fields"]["asset"], alert["fields"]["attempts"]) == ("ingest_orders", 3)
+    assert attempts(project, "revenue_eur", "2024-01-02")[0][1] == "upstream_failed"
+
+
+def test_a_failed_ingest_blocks_only_its_downstream(tmp_path, api, monkeypatch):
+    project = example(tmp_path, "failure_propagation")
+    notified = Receiver()
+    monkeypatch.setenv("NOTIFY_WEBHOOK_URL", notified.url)
+    try:
+        api.down.add(("/orders", "2024-01-01"))
+        result = project.run("materialize", "--partition", "2024-01-01", now="2024-01-02T06:00")
+        assert result.exit_code == 1
+        run_id = project.query("SELECT run_id FROM assetflow.runs")[0][0]
+        shown = json.loads(project.run("runs", "show", run_id, "--json").output)
+        final = {a["asset"]: a["status"] for a in shown["attempts"]}
+        assert final == {
+            "ingest_orders": "failed",
+            "ingest_users": "success",
+            "stg_orders": "upstream_failed",
+            "stg_users": "success",
+            "fct_orders": "upstream_failed",
+            "notify": "upstream_failed",
+        }
+        assert shown["run"]["status"] == "partial"
+        assert notified.bodies == []  # notify never ran
+
+        api.down.clear()
+        again = project.run("materialize", "--partition", "2024-01-01", now="2024-01-02T07:00")
+        assert again.exit_code == 0, again.output
+        rebuilt = project.query(
+            "SELECT asset FROM assetflow.attempts WHERE run_id <> ? ORDER BY asset", [run_id]
+        )
+        assert [r[0] for r in rebuilt] == ["fct_orders", "ingest_orders", "notify", "stg_orders"]
+        assert [b["text"] for b in notified.bodies] == [
+            f"orders for 2024-01-01 are ready: revenue {sum(o['amount'] for o in orders('2024-01-01')):.2f}"
+        ]
+    finally:
+        notified.close()
