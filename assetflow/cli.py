@@ -203,7 +203,8 @@ def materialize(
 ) -> None:
     """Make SELECTION fresh: rebuild exactly its stale and missing nodes, upstream first.
 
-    SELECTION is asset names, globs, +asset (with upstream) and asset+ (with downstream).
+    SELECTION is asset names, globs, group:NAME, +asset (with upstream) and asset+
+    (with downstream).
     """
     if as_json and not dry_run:
         raise UsageError("--json goes with --dry-run")

@@ -1,6 +1,12 @@
 """The docs cannot drift: the CLI reference is generated, and every option explains itself."""
 
+import os
+import re
+import subprocess
+import sys
+
 import click
+import pytest
 from conftest import REPO
 
 from assetflow.cli import cli
@@ -26,3 +32,47 @@ def test_the_readme_lists_every_command():
         if path.endswith(" run"):  # `backfill run` is what bare `backfill` runs
             continue
         assert f"`{path}" in readme, f"README does not mention {path}"
+
+
+FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```", re.M | re.S)
+
+
+def runnable_script(markdown: str) -> str:
+    """A bash script from a page's runnable blocks, in order: ```bash run [exit=N] blocks
+    run (and must exit N, default 0); ```python file=PATH blocks are written to PATH."""
+    parts = ["set -euo pipefail", 'assetflow() { "$ASSETFLOW_PYTHON" -m assetflow "$@"; }']
+    for number, (language, info, body) in enumerate(FENCE.findall(markdown), start=1):
+        words = dict(w.split("=", 1) if "=" in w else (w, "") for w in info.split())
+        if language == "python" and "file" in words:
+            parts.append(f'mkdir -p "$(dirname {words["file"]})"')
+            parts.append(f"cat > {words['file']} <<'ASSETFLOW_DOC_EOF'\n{body}ASSETFLOW_DOC_EOF")
+        elif language == "bash" and "run" in words:
+            expected = int(words.get("exit", "0"))
+            if expected == 0:
+                parts.append(f'echo "### block {number}"\n{body}')
+            else:
+                parts.append(
+                    f'echo "### block {number}"\nset +e\n(\n{body})\ncode=$?\nset -e\n'
+                    f'[ "$code" -eq {expected} ] || {{ echo "block {number} exited $code,'
+                    f' expected {expected}"; exit 1; }}'
+                )
+    return "\n".join(parts) + "\n"
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in (REPO / "docs").glob("*.md")))
+def test_runnable_blocks_in_the_docs_run(page, tmp_path):
+    script = runnable_script((REPO / "docs" / page).read_text(encoding="utf-8"))
+    if "### block" not in script and "ASSETFLOW_DOC_EOF" not in script:
+        pytest.skip(f"{page} has no runnable block")
+    env = {**os.environ, "ASSETFLOW_PYTHON": sys.executable, "COLUMNS": "120", "NO_COLOR": "1"}
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"{page}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+
+def test_the_tutorial_has_runnable_blocks_and_they_can_fail():
+    script = runnable_script((REPO / "docs" / "tutorial.md").read_text(encoding="utf-8"))
+    assert script.count("### block") >= 6 and "cat > definitions/shop.py" in script
+    broken = runnable_script("```bash run\nfalse\n```\n")
+    assert subprocess.run(["bash", "-c", broken], capture_output=True).returncode != 0
