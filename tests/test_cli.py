@@ -73,6 +73,7 @@ def test_dry_run_json_lists_nodes_in_order(diamond):
         (["materialize", "--partition", "2023-05-01"], "no partitions of"),
         (["materialize", "nothing*"], "selection 'nothing*' matches no asset"),
         (["materialize", "events"], "'events' is a source"),
+        (["materialize", "group:nope"], "matches no asset (groups: none declared)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(diamond, args, message):

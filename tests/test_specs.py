@@ -83,3 +83,14 @@ def test_invalid_asset_names(tmp_path, bad):
     """
     with pytest.raises(DefinitionError, match="invalid name"):
         load_asset(tmp_path, body)
+
+
+def test_groups_are_simple_names(tmp_path):
+    body = """
+    @asset(group={group!r})
+    def thing(ctx):
+        return "SELECT 1"
+    """
+    assert load_asset(tmp_path, body.format(group="orders")).group == "orders"
+    with pytest.raises(DefinitionError, match="group= must be a simple name"):
+        load_asset(tmp_path, body.format(group="my orders"))
