@@ -79,8 +79,10 @@ def node_query(
     """Call the asset's function and return the SELECT whose rows become the partition."""
     reads = {rng.name: input_sql(rng, defs, root) for rng in inputs}
     cur = ctx.conn
-    kwargs: dict[str, Any] = {
-        dep.name: cur.sql(reads[dep.name]) for dep in spec.deps if dep.as_param
+    kwargs: dict[str, Any] = {  # a parameter the body never reads gets None, not a bind
+        dep.name: cur.sql(reads[dep.name]) if dep.name in spec.used_params else None
+        for dep in spec.deps
+        if dep.as_param
     }
     if spec.context_param:
         kwargs[spec.context_param] = ctx

@@ -236,7 +236,7 @@ class _Scheduler:
             )
             log.write(f"--- {label} attempt {attempt} (run {run.run_id})\n")
             inputs = [_input_versions(run, p) for p in task]
-            running[pool.submit(_attempt, run, task, inputs, log)] = lead
+            running[pool.submit(_attempt, run, task, inputs, log, attempt)] = lead
 
     def _finish(self, lead: Key, done: _Done) -> None:
         run = self.run_ctx
@@ -253,11 +253,7 @@ class _Scheduler:
             recorded.append((node, written.materialization_id if written else None, checked))
             self._count_checks(checked)
         run.store.record_checks(run.run_id, recorded)
-        if error is None:
-            run.store.record_attempts(
-                run.run_id, nodes, attempt, self.started[lead], run.store.clock(), "success",
-                None, _logged(log),
-            )  # fmt: skip
+        if error is None:  # the write recorded the successful attempt with the data
             for p in task:
                 key = _key(p.node)
                 written = done.written[key]
@@ -370,7 +366,11 @@ InputVersions = tuple[tuple[str, str, int, str], ...]
 
 
 def _attempt(
-    run: RunContext, task: list[PlannedNode], inputs: list[InputVersions], log: NodeLog
+    run: RunContext,
+    task: list[PlannedNode],
+    inputs: list[InputVersions],
+    log: NodeLog,
+    attempt: int,
 ) -> _Done:
     first = task[0].node
     spec = run.graph.defs.assets[first.asset]
@@ -380,7 +380,7 @@ def _attempt(
         with bound(log):
             for tries in range(1, _WRITE_CONFLICT_TRIES + 1):
                 try:
-                    written, checks = _compute_and_write(run, task, inputs, cur, log)
+                    written, checks = _compute_and_write(run, task, inputs, cur, log, attempt)
                     return _Done(written, None, "", time.perf_counter() - t0, checks)
                 except duckdb.TransactionException:
                     if tries == _WRITE_CONFLICT_TRIES:
@@ -398,6 +398,7 @@ def _compute_and_write(
     inputs: list[InputVersions],
     cur: duckdb.DuckDBPyConnection,
     log: NodeLog,
+    attempt: int,
 ) -> tuple[dict[Key, Written], dict[Key, tuple[CheckResult, ...]]]:
     """One call of the asset's function for the whole task, one write of all its partitions."""
     first, last = task[0].node, task[-1].node
@@ -426,6 +427,8 @@ def _compute_and_write(
             inputs=versions,
             clipped=_clipped_note(p),
             started_at=started_at,
+            attempt=attempt,
+            log_path=str(log.path),
         )
         for p, versions in zip(task, inputs, strict=True)
     ]

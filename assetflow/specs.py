@@ -58,6 +58,9 @@ class AssetSpec:
     sla: dt.timedelta | None = None  # fresh by window end + sla, or late
     on_sla_miss: tuple[Callable[..., Any], ...] | None = field(default=None, compare=False)
     group: str | None = None  # selectable as `group:NAME`
+    # Upstream parameters the body reads as Python values (an SQL asset usually reads none):
+    # only those are handed a DuckDB relation, which costs a bind per call.
+    used_params: frozenset[str] = frozenset()
 
     @property
     def where(self) -> str:
@@ -218,6 +221,7 @@ def asset(
             raise _fail(func, asset_name, f"group= must be a simple name, got {group!r}")
         file, line = _location(func)
         version = code_version or fingerprint(func, parts, dep_list)
+        used = used_names(func, {d.name for d in dep_list if d.as_param})
         return AssetSpec(
             name=asset_name,
             fn=func,
@@ -238,6 +242,7 @@ def asset(
             sla=sla,
             on_sla_miss=None if on_sla_miss is None else tuple(on_sla_miss),
             group=group,
+            used_params=used,
         )
 
     return decorate(fn) if fn is not None else decorate
@@ -328,6 +333,22 @@ def _function_node(fn: Callable[..., Any]) -> ast.AST | None:
 
 def forget_sources() -> None:
     _module_functions.cache_clear()
+
+
+def used_names(fn: Callable[..., Any], params: set[str]) -> frozenset[str]:
+    """Which of `params` the function's body reads (all of them if its source is unknown)."""
+    node = _function_node(fn)
+    if node is None:
+        return frozenset(params)
+    loaded = {
+        n.id
+        for part in getattr(node, "body", [])
+        for n in ast.walk(part)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+    if "locals" in loaded or "vars" in loaded:  # reads its arguments by name at run time
+        return frozenset(params)
+    return frozenset(params & loaded)
 
 
 def fingerprint(fn: Callable[..., Any], partitions: Partitions, deps: list[Dep]) -> str:

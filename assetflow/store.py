@@ -8,7 +8,6 @@ rows, record the materialization and its inputs — is one transaction.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import threading
 import time
@@ -113,6 +112,8 @@ class NodeWrite:
     inputs: tuple[tuple[str, str, int, str], ...]  # (input, partition, its index, version)
     clipped: str | None
     started_at: dt.datetime
+    attempt: int = 1  # recorded as a successful attempt in the same transaction
+    log_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -335,20 +336,28 @@ class Store:
             rows,
         )
 
-    def _insert(self, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Many rows in one statement (a statement per row costs ~1 ms in DuckDB)."""
+    def _insert(
+        self,
+        table: str,
+        columns: str,
+        rows: Sequence[tuple[Any, ...]],
+        cur: duckdb.DuckDBPyConnection | None = None,
+    ) -> None:
+        """Many rows in one statement (a statement per row costs ~1 ms in DuckDB), through
+        `cur` (a worker's cursor, inside its transaction) or the store's connection."""
         if not rows:
             return
+        conn = cur or self.conn
         names = [c.strip() for c in columns.split(",")]
         lists = [list(column) for column in zip(*rows, strict=True)]
-        types = self._column_types(table)
+        types = self._column_types(table, conn)
         selects = ", ".join(f"unnest(?::{types[n]}[])" for n in names)
-        self.conn.execute(f"INSERT INTO assetflow.{table} ({columns}) SELECT {selects}", lists)
+        conn.execute(f"INSERT INTO assetflow.{table} ({columns}) SELECT {selects}", lists)
 
-    def _column_types(self, table: str) -> dict[str, str]:
+    def _column_types(self, table: str, conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
         cached = self._types.get(table)
         if cached is None:
-            rows = self.conn.execute(
+            rows = conn.execute(
                 "SELECT column_name, data_type FROM information_schema.columns"
                 " WHERE table_schema = 'assetflow' AND table_name = ?",
                 [table],
@@ -546,14 +555,10 @@ class Store:
                     f"INSERT INTO {table} BY NAME SELECT *, ({placed})::VARCHAR AS"
                     f" {PARTITION_COLUMN} FROM {rows}"
                 )
-                versions = self._versions(cur, table, columns, keys)
-                written = {}
-                for write in writes:
-                    if audit is not None:
+                if audit is not None:
+                    for write in writes:
                         self._audit_partition(cur, table, columns, write, audit)
-                    n, version = versions[write.partition]
-                    mid = self._record(cur, write, n, version)
-                    written[write.partition] = Written(n, version, mid)
+                written = self._record(cur, table, columns, writes)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -581,27 +586,6 @@ class Store:
                 f"asset {asset}: {stray} rows fall outside partitions {keys[0]}..{keys[-1]}",
                 f"check the values of partition_by ({partition_by})",
             )
-
-    @staticmethod
-    def _versions(
-        cur: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], keys: list[str]
-    ) -> dict[str, tuple[int, str]]:
-        """Row count and data version of each partition, from the rows just written: the
-        schema, the count and an order-independent sum of row hashes."""
-        struct = ", ".join(f'"{c}" := "{c}"' for c in columns)
-        groups = cur.execute(
-            f"SELECT {PARTITION_COLUMN}, count(*), coalesce(sum(hash(struct_pack({struct}))), 0)"
-            f" FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ? GROUP BY 1",
-            [keys[0], keys[-1]],
-        ).fetchall()
-        found = {key: (n, row_hash) for key, n, row_hash in groups}
-        schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
-        versions = {}
-        for key in keys:
-            n, row_hash = found.get(key, (0, 0))
-            digest = hashlib.sha256(f"{schema}|{n}|{row_hash}".encode()).hexdigest()[:16]
-            versions[key] = (n, digest)
-        return versions
 
     @staticmethod
     def _audit_partition(
@@ -653,20 +637,53 @@ class Store:
         self._columns[asset] = known
 
     def _record(
-        self, cur: duckdb.DuckDBPyConnection, write: NodeWrite, count: int, data_version: str
-    ) -> int:
-        materialization_id = cur.execute(
-            "INSERT INTO assetflow.materializations VALUES"
-            " (nextval('assetflow.materialization_ids'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " RETURNING materialization_id",
-            [write.run_id, write.asset, write.partition, write.partition_index,
-             write.code_version, data_version, count, write.clipped, write.started_at,
-             self.clock()],
-        ).fetchall()[0][0]  # fmt: skip
-        if write.inputs:
-            names, keys, indexes, versions = (list(c) for c in zip(*write.inputs, strict=True))
-            cur.execute(
-                "INSERT INTO assetflow.inputs SELECT ?, unnest(?), unnest(?), unnest(?), unnest(?)",
-                [materialization_id, names, keys, indexes, versions],
-            )
-        return materialization_id
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        table: str,
+        columns: dict[str, str],
+        writes: Sequence[NodeWrite],
+    ) -> dict[str, Written]:
+        """Lineage of every partition just written, in three statements whatever their number:
+        the materializations, with data versions computed in DuckDB from the rows as written
+        (sha256 of the schema, the row count and an order-independent sum of row hashes);
+        their inputs; and the successful attempt."""
+        first, now = writes[0], self.clock()
+        struct = ", ".join(f'"{c}" := "{c}"' for c in columns)
+        schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
+        recorded = cur.execute(
+            f"""
+            INSERT INTO assetflow.materializations
+            SELECT nextval('assetflow.materialization_ids'), $run, $asset, w.partition, w.idx,
+                   $code, left(sha256(concat_ws('|', $schema, coalesce(v.n, 0),
+                   coalesce(v.h, 0))), 16), coalesce(v.n, 0), w.clipped, $started, $ended
+            FROM (SELECT unnest($keys::VARCHAR[]) AS partition, unnest($idx::BIGINT[]) AS idx,
+                         unnest($clipped::VARCHAR[]) AS clipped) w
+            LEFT JOIN (SELECT {PARTITION_COLUMN} AS partition, count(*) AS n,
+                              sum(hash(struct_pack({struct}))) AS h
+                       FROM {table} WHERE {PARTITION_COLUMN} BETWEEN $lo AND $hi
+                       GROUP BY 1) v USING (partition)
+            RETURNING partition, materialization_id, data_version, row_count
+            """,
+            {
+                "run": first.run_id, "asset": first.asset, "code": first.code_version,
+                "schema": schema, "started": first.started_at, "ended": now,
+                "keys": [w.partition for w in writes],
+                "idx": [w.partition_index for w in writes],
+                "clipped": [w.clipped for w in writes],
+                "lo": writes[0].partition, "hi": writes[-1].partition,
+            },
+        ).fetchall()  # fmt: skip
+        written = {key: Written(n, version, mid) for key, mid, version, n in recorded}
+        inputs = [
+            (written[w.partition].materialization_id, *item) for w in writes for item in w.inputs
+        ]
+        self._insert("inputs", "materialization_id, input, input_partition, input_index,"
+                     " input_version", inputs, cur)  # fmt: skip
+        attempts = [
+            (w.run_id, w.asset, w.partition, w.partition_index, w.attempt, w.started_at, now,
+             "success", w.log_path)
+            for w in writes
+        ]  # fmt: skip
+        self._insert("attempts", "run_id, asset, partition, partition_index, attempt,"
+                     " started_at, ended_at, status, log_path", attempts, cur)  # fmt: skip
+        return written

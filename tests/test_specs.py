@@ -94,3 +94,18 @@ def test_groups_are_simple_names(tmp_path):
     assert load_asset(tmp_path, body.format(group="orders")).group == "orders"
     with pytest.raises(DefinitionError, match="group= must be a simple name"):
         load_asset(tmp_path, body.format(group="my orders"))
+
+
+def test_only_parameters_the_body_reads_get_a_relation(tmp_path):
+    sql = load_asset(tmp_path, """
+    @asset
+    def thing(ctx, a, b):
+        return "SELECT * FROM a JOIN b USING (k)"
+    """)  # fmt: skip
+    assert sql.used_params == frozenset()
+    python = load_asset(tmp_path, """
+    @asset
+    def thing(ctx, a, b):
+        return a.filter("k > 0") if ctx else b
+    """)  # fmt: skip
+    assert python.used_params == {"a", "b"}
