@@ -528,9 +528,13 @@ class Store:
         """
         asset = writes[0].asset
         keys = [w.partition for w in writes]
-        table = f'main."{asset}"'
         single = len(writes) == 1
         placed = f"'{keys[0]}'" if single or not partition_by else partition_by
+        if single and asset in self._columns:  # the table exists: insert without a bind
+            try:
+                return self._replace(cur, asset, f"({query})", placed, writes, audit)
+            except duckdb.BinderException:  # a new column, or a mistake: bind to know which
+                pass
         try:
             if single:  # rows go straight from the query into the table
                 relation = cur.sql(query)  # binds, does not run
@@ -545,27 +549,42 @@ class Store:
             self._check_columns(asset, columns)
             with self._ddl_lock:
                 self._ensure_table(cur, asset, columns)
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                cur.execute(
-                    f"DELETE FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ?",
-                    [keys[0], keys[-1]],
-                )
-                cur.execute(
-                    f"INSERT INTO {table} BY NAME SELECT *, ({placed})::VARCHAR AS"
-                    f" {PARTITION_COLUMN} FROM {rows}"
-                )
-                if audit is not None:
-                    for write in writes:
-                        self._audit_partition(cur, table, columns, write, audit)
-                written = self._record(cur, table, columns, writes)
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+            return self._replace(cur, asset, rows, placed, writes, audit)
         finally:
             if not single:
                 cur.execute("DROP TABLE IF EXISTS _af_stage")
+
+    def _replace(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        asset: str,
+        rows: str,
+        placed: str,
+        writes: Sequence[NodeWrite],
+        audit: Audit | None,
+    ) -> dict[str, Written]:
+        """The transaction: delete the partitions, insert the rows, audit, record, commit.
+        Versions are of the rows as the table stores them (its columns and types)."""
+        table = f'main."{asset}"'
+        columns = {k: v for k, v in self._columns[asset].items() if k != PARTITION_COLUMN}
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            cur.execute(
+                f"DELETE FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ?",
+                [writes[0].partition, writes[-1].partition],
+            )
+            cur.execute(
+                f"INSERT INTO {table} BY NAME SELECT *, ({placed})::VARCHAR AS"
+                f" {PARTITION_COLUMN} FROM {rows}"
+            )
+            if audit is not None:
+                for write in writes:
+                    self._audit_partition(cur, table, columns, write, audit)
+            written = self._record(cur, table, columns, writes)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
         return written
 
     @staticmethod
@@ -616,25 +635,27 @@ class Store:
     def _ensure_table(
         self, cur: duckdb.DuckDBPyConnection, asset: str, columns: dict[str, str]
     ) -> None:
-        known = self._columns.get(asset)
-        if known is None:
-            rows = cur.execute(
-                "SELECT column_name, data_type FROM information_schema.columns"
-                " WHERE table_schema = 'main' AND table_name = ?",
-                [asset],
-            ).fetchall()
-            known = {name: kind for name, kind in rows}
+        known = self._columns.get(asset) or self._table_columns(cur, asset)
+        added = [(name, kind) for name, kind in columns.items() if known and name not in known]
         if not known:
             defined = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
             cur.execute(
                 f'CREATE TABLE IF NOT EXISTS main."{asset}" ({defined}, {PARTITION_COLUMN} VARCHAR)'
             )
-            known = {**columns, PARTITION_COLUMN: "VARCHAR"}
-        for name, kind in columns.items():
-            if name not in known:  # a new column: older partitions read NULL until rebuilt
-                cur.execute(f'ALTER TABLE main."{asset}" ADD COLUMN "{name}" {kind}')
-                known = {**known, name: kind}
-        self._columns[asset] = known
+        for name, kind in added:  # a new column: older partitions read NULL until rebuilt
+            cur.execute(f'ALTER TABLE main."{asset}" ADD COLUMN "{name}" {kind}')
+        # As the catalog spells them, in table order: data versions hash this schema.
+        changed = not known or added
+        self._columns[asset] = self._table_columns(cur, asset) if changed else known
+
+    @staticmethod
+    def _table_columns(cur: duckdb.DuckDBPyConnection, asset: str) -> dict[str, str]:
+        rows = cur.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+            [asset],
+        ).fetchall()
+        return dict(rows)
 
     def _record(
         self,
