@@ -55,20 +55,32 @@ LEFT JOIN _af_current c ON c.name = i.input AND c.idx = i.input_index
 WHERE c.version IS DISTINCT FROM i.input_version
 """
 
-_FAILED = """
-SELECT asset, partition_index AS idx FROM assetflow.attempts
-WHERE status IN ('success', 'failed', 'verified')
-GROUP BY asset, partition_index
-HAVING arg_max(status, attempt_id) = 'failed'
+# A node is failed when its last attempt that settled it (written, verified or failed) failed.
+# Failures are few: find each node's last failure, then keep it unless the node was
+# materialized (the successful attempt lives in its materialization) or verified after it.
+_LAST_FAILURES = """
+WITH failure AS (
+    SELECT asset, partition_index, max(attempt_id) AS attempt_id,
+           arg_max(error_class, attempt_id) AS error_class
+    FROM assetflow.attempt_log WHERE status = 'failed' GROUP BY ALL)
+SELECT f.asset, f.partition_index AS idx, f.error_class FROM failure f
+WHERE NOT EXISTS (
+    SELECT 1 FROM assetflow.attempt_log a
+    WHERE a.asset = f.asset AND a.partition_index = f.partition_index
+      AND a.status IN ('verified', 'success')  -- success: attempts kept by schema 1
+      AND a.attempt_id > f.attempt_id)
+  AND NOT EXISTS (
+    SELECT 1 FROM assetflow.materializations m
+    WHERE m.asset = f.asset AND m.partition_index = f.partition_index
+      AND m.attempt_id > f.attempt_id)
 """
+
+_FAILED = f"SELECT asset, idx FROM ({_LAST_FAILURES})"
 
 # A failed write-audit (the last attempt failed on a blocking check), or a blocking check
 # that failed on the node's current data (`assetflow check`).
-_CHECK_FAILED = """
-SELECT asset, partition_index AS idx FROM assetflow.attempts
-WHERE status IN ('success', 'failed', 'verified')
-GROUP BY asset, partition_index
-HAVING arg_max(status, attempt_id) = 'failed' AND arg_max(error_class, attempt_id) = 'CheckFailed'
+_CHECK_FAILED = f"""
+SELECT asset, idx FROM ({_LAST_FAILURES}) WHERE error_class = 'CheckFailed'
 UNION
 SELECT r.asset, r.partition_index FROM assetflow.check_results r
 JOIN _af_latest l ON l.mid = r.materialization_id

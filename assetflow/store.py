@@ -8,6 +8,7 @@ rows, record the materialization and its inputs — is one transaction.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import threading
 import time
@@ -20,10 +21,10 @@ import duckdb
 
 from .checks import CheckResult
 from .clock import WALL, Clock
-from .errors import DataError, DefinitionError, WarehouseLockedError
+from .errors import ConfigError, DataError, DefinitionError, WarehouseLockedError
 
 PARTITION_COLUMN = "_partition"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _DDL = """
 CREATE SCHEMA IF NOT EXISTS assetflow;
@@ -47,7 +48,9 @@ CREATE TABLE IF NOT EXISTS assetflow.materializations (
     materialization_id BIGINT, run_id VARCHAR, asset VARCHAR, partition VARCHAR,
     partition_index BIGINT, code_version VARCHAR, data_version VARCHAR, row_count BIGINT,
     clipped VARCHAR,
-    started_at TIMESTAMP, ended_at TIMESTAMP);
+    started_at TIMESTAMP, ended_at TIMESTAMP,
+    -- the successful attempt that wrote it (see the attempts view)
+    attempt_id BIGINT, attempt INTEGER, log_path VARCHAR);
 CREATE TABLE IF NOT EXISTS assetflow.inputs (
     materialization_id BIGINT, input VARCHAR, input_partition VARCHAR, input_index BIGINT,
     input_version VARCHAR);
@@ -64,15 +67,42 @@ CREATE TABLE IF NOT EXISTS assetflow.check_results (
     run_id VARCHAR, asset VARCHAR, partition VARCHAR, partition_index BIGINT,
     materialization_id BIGINT, check_name VARCHAR, severity VARCHAR, passed BOOLEAN,
     failing_rows BIGINT, message VARCHAR, samples VARCHAR, checked_at TIMESTAMP);
-CREATE TABLE IF NOT EXISTS assetflow.attempts (
+-- Attempts that wrote nothing (retrying, failed, upstream_failed, verified); a successful
+-- attempt is recorded in its materialization, in the same statement.
+CREATE TABLE IF NOT EXISTS assetflow.attempt_log (
     attempt_id BIGINT DEFAULT nextval('assetflow.attempt_ids'), run_id VARCHAR,
     asset VARCHAR, partition VARCHAR, partition_index BIGINT, attempt INTEGER,
     started_at TIMESTAMP,
     ended_at TIMESTAMP, status VARCHAR, error_class VARCHAR, error_message VARCHAR,
     log_path VARCHAR, next_retry_at TIMESTAMP);
+CREATE OR REPLACE VIEW assetflow.attempts AS
+SELECT attempt_id, run_id, asset, partition, partition_index, attempt, started_at, ended_at,
+       status, error_class, error_message, log_path, next_retry_at
+FROM assetflow.attempt_log
+UNION ALL
+SELECT attempt_id, run_id, asset, partition, partition_index, attempt, started_at, ended_at,
+       'success', NULL, NULL, log_path, NULL
+FROM assetflow.materializations WHERE attempt_id IS NOT NULL;
+"""
+
+# Schema 1 kept every attempt in a table named `attempts`.
+_MIGRATE_FROM_1 = """
+ALTER TABLE assetflow.attempts RENAME TO attempt_log;
+ALTER TABLE assetflow.materializations ADD COLUMN attempt_id BIGINT;
+ALTER TABLE assetflow.materializations ADD COLUMN attempt INTEGER;
+ALTER TABLE assetflow.materializations ADD COLUMN log_path VARCHAR;
+UPDATE assetflow.meta SET value = '2' WHERE key = 'schema';
 """
 
 _LOCK_PID = re.compile(r"PID (\d+)")
+
+# What a write records per materialization, besides its ids.
+_MATERIALIZATION_COLUMNS = (
+    ("run_id", "VARCHAR"), ("asset", "VARCHAR"), ("partition", "VARCHAR"),
+    ("partition_index", "BIGINT"), ("code_version", "VARCHAR"), ("data_version", "VARCHAR"),
+    ("row_count", "BIGINT"), ("clipped", "VARCHAR"), ("started_at", "TIMESTAMP"),
+    ("ended_at", "TIMESTAMP"), ("attempt", "INTEGER"), ("log_path", "VARCHAR"),
+)  # fmt: skip
 
 # Materializations newer than the nodes watermark, latest per node.
 _DELTA = """
@@ -167,6 +197,28 @@ class AttemptRecord:
     log_path: str | None
 
 
+def _schema_version(conn: duckdb.DuckDBPyConnection) -> str | None:
+    """The warehouse's schema version; None for a file assetflow has not written yet."""
+    found = conn.execute(
+        "SELECT count(*) FROM information_schema.tables"
+        " WHERE table_schema = 'assetflow' AND table_name = 'meta'"
+    ).fetchall()[0][0]
+    if not found:
+        return None
+    rows = conn.execute("SELECT value FROM assetflow.meta WHERE key = 'schema'").fetchall()
+    return rows[0][0] if rows else None
+
+
+def _check_schema(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+    version = _schema_version(conn)
+    if version not in (None, SCHEMA_VERSION):
+        raise ConfigError(
+            f"warehouse {path} has metadata schema {version}, this assetflow reads"
+            f" {SCHEMA_VERSION}",
+            "run a writing command once (`assetflow observe`) to upgrade it in place",
+        )
+
+
 class Store:
     """One DuckDB connection to the warehouse, held for a whole command."""
 
@@ -204,7 +256,10 @@ class Store:
                     "wait for it to finish (--wait SECONDS), or stop it",
                 ) from None
         if read_only:
+            _check_schema(conn, path)
             return cls(conn, path, clock or WALL)
+        if _schema_version(conn) == "1":
+            conn.execute(_MIGRATE_FROM_1)
         conn.execute(_DDL)
         if not conn.execute("SELECT 1 FROM assetflow.meta WHERE key = 'schema'").fetchall():
             conn.execute(
@@ -330,7 +385,7 @@ class Store:
             for asset, partition, index in nodes
         ]  # fmt: skip
         self._insert(
-            "attempts",
+            "attempt_log",
             "run_id, asset, partition, partition_index, attempt, started_at, ended_at, status,"
             " error_class, error_message, log_path, next_retry_at",
             rows,
@@ -664,47 +719,40 @@ class Store:
         columns: dict[str, str],
         writes: Sequence[NodeWrite],
     ) -> dict[str, Written]:
-        """Lineage of every partition just written, in three statements whatever their number:
-        the materializations, with data versions computed in DuckDB from the rows as written
-        (sha256 of the schema, the row count and an order-independent sum of row hashes);
-        their inputs; and the successful attempt."""
-        first, now = writes[0], self.clock()
+        """Lineage of every partition just written, in three statements whatever their
+        number: the data versions, computed from the rows as written (sha256 of the schema,
+        the row count and an order-independent sum of row hashes); the materializations,
+        each carrying the successful attempt; their inputs."""
         struct = ", ".join(f'"{c}" := "{c}"' for c in columns)
+        groups = cur.execute(
+            f"SELECT {PARTITION_COLUMN}, count(*), coalesce(sum(hash(struct_pack({struct}))), 0)"
+            f" FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ? GROUP BY 1",
+            [writes[0].partition, writes[-1].partition],
+        ).fetchall()
+        found = {key: (n, row_hash) for key, n, row_hash in groups}
         schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
+        now, rows = self.clock(), []
+        for w in writes:
+            n, row_hash = found.get(w.partition, (0, 0))
+            version = hashlib.sha256(f"{schema}|{n}|{row_hash}".encode()).hexdigest()[:16]
+            rows.append((
+                w.run_id, w.asset, w.partition, w.partition_index, w.code_version, version, n,
+                w.clipped, w.started_at, now, w.attempt, w.log_path,
+            ))  # fmt: skip
+        names = [c for c, _ in _MATERIALIZATION_COLUMNS]
+        lists = [list(column) for column in zip(*rows, strict=True)]
+        selects = ", ".join(f"unnest(?::{kind}[])" for _, kind in _MATERIALIZATION_COLUMNS)
         recorded = cur.execute(
-            f"""
-            INSERT INTO assetflow.materializations
-            SELECT nextval('assetflow.materialization_ids'), $run, $asset, w.partition, w.idx,
-                   $code, left(sha256(concat_ws('|', $schema, coalesce(v.n, 0),
-                   coalesce(v.h, 0))), 16), coalesce(v.n, 0), w.clipped, $started, $ended
-            FROM (SELECT unnest($keys::VARCHAR[]) AS partition, unnest($idx::BIGINT[]) AS idx,
-                         unnest($clipped::VARCHAR[]) AS clipped) w
-            LEFT JOIN (SELECT {PARTITION_COLUMN} AS partition, count(*) AS n,
-                              sum(hash(struct_pack({struct}))) AS h
-                       FROM {table} WHERE {PARTITION_COLUMN} BETWEEN $lo AND $hi
-                       GROUP BY 1) v USING (partition)
-            RETURNING partition, materialization_id, data_version, row_count
-            """,
-            {
-                "run": first.run_id, "asset": first.asset, "code": first.code_version,
-                "schema": schema, "started": first.started_at, "ended": now,
-                "keys": [w.partition for w in writes],
-                "idx": [w.partition_index for w in writes],
-                "clipped": [w.clipped for w in writes],
-                "lo": writes[0].partition, "hi": writes[-1].partition,
-            },
-        ).fetchall()  # fmt: skip
+            f"INSERT INTO assetflow.materializations (materialization_id, attempt_id,"
+            f" {', '.join(names)}) SELECT nextval('assetflow.materialization_ids'),"
+            f" nextval('assetflow.attempt_ids'), {selects}"
+            f" RETURNING partition, materialization_id, data_version, row_count",
+            lists,
+        ).fetchall()
         written = {key: Written(n, version, mid) for key, mid, version, n in recorded}
         inputs = [
             (written[w.partition].materialization_id, *item) for w in writes for item in w.inputs
         ]
         self._insert("inputs", "materialization_id, input, input_partition, input_index,"
                      " input_version", inputs, cur)  # fmt: skip
-        attempts = [
-            (w.run_id, w.asset, w.partition, w.partition_index, w.attempt, w.started_at, now,
-             "success", w.log_path)
-            for w in writes
-        ]  # fmt: skip
-        self._insert("attempts", "run_id, asset, partition, partition_index, attempt,"
-                     " started_at, ended_at, status, log_path", attempts, cur)  # fmt: skip
         return written

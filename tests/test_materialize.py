@@ -3,6 +3,7 @@
 import hashlib
 from pathlib import Path
 
+import duckdb
 from conftest import Project, write_events
 
 TABLES = ("doubled", "shifted", "combined", "recent", "monthly_total")
@@ -297,3 +298,25 @@ def test_warehouse_option_writes_elsewhere(diamond, tmp_path):
     result = diamond.run("materialize", "doubled", "--warehouse", str(other))
     assert result.exit_code == 0, result.output
     assert other.exists() and not diamond.warehouse.exists()
+
+
+def test_a_schema_1_warehouse_is_upgraded_in_place(diamond):
+    assert diamond.run("materialize").exit_code == 0
+    before = diamond.query("SELECT count(*) FROM assetflow.attempts")
+    with duckdb.connect(str(diamond.warehouse)) as conn:  # back to how schema 1 kept attempts
+        conn.execute("CREATE TABLE assetflow.attempts_1 AS SELECT * FROM assetflow.attempts")
+        conn.execute("DROP VIEW assetflow.attempts")
+        conn.execute("DROP TABLE assetflow.attempt_log")
+        conn.execute("ALTER TABLE assetflow.attempts_1 RENAME TO attempts")
+        for column in ("attempt_id", "attempt", "log_path"):
+            conn.execute(f"ALTER TABLE assetflow.materializations DROP COLUMN {column}")
+        conn.execute("UPDATE assetflow.meta SET value = '1' WHERE key = 'schema'")
+    refused = diamond.run("status")
+    assert refused.exit_code == 2 and "assetflow observe" in refused.output
+    assert diamond.run("observe").exit_code == 0
+    assert diamond.query("SELECT count(*) FROM assetflow.attempts") == before
+    assert diamond.run("status").exit_code == 0
+    write_events(diamond, "2024-01-02", [(1, 5)])
+    assert diamond.run("materialize").exit_code == 0
+    assert diamond.query("SELECT count(*) > 0 FROM assetflow.materializations"
+                         " WHERE attempt_id IS NOT NULL") == [(True,)]  # fmt: skip
