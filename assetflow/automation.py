@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
-
 from .errors import AssetflowError, DefinitionError
 from .graph import AssetGraph
 from .intervals import Intervals
@@ -22,6 +20,8 @@ from .status import StatusReport
 
 def due_times(spec: ScheduleSpec, last: dt.datetime | None, now: dt.datetime) -> list[dt.datetime]:
     """Cron times (naive UTC) a tick at `now` must act on, given the last one acted on."""
+    from croniter import croniter  # imported when a schedule is evaluated, not by `status`
+
     zone = ZoneInfo(spec.timezone)
     local_now = now.replace(tzinfo=dt.UTC).astimezone(zone)
     latest = croniter(spec.cron, local_now + dt.timedelta(microseconds=1)).get_prev(dt.datetime)
@@ -139,6 +139,8 @@ def _schedules_building(graph: AssetGraph, asset: str) -> list[ScheduleSpec]:
 
 
 def _first_tick_from(spec: ScheduleSpec, moment: dt.datetime) -> dt.datetime:
+    from croniter import croniter
+
     local = moment.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(spec.timezone))
     return _utc(croniter(spec.cron, local - dt.timedelta(microseconds=1)).get_next(dt.datetime))
 

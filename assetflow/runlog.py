@@ -27,6 +27,7 @@ class NodeLog:
         self.path = path
         self._lock = threading.Lock()
         self._handle: TextIO | None = None
+        self._written = False
         self.logger = logging.Logger(f"assetflow.node.{path.stem}")  # unregistered: no leak
         handler = logging.StreamHandler(self)  # type: ignore[arg-type]
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -37,6 +38,7 @@ class NodeLog:
             if self._handle is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._handle = self.path.open("a", encoding="utf-8")
+                self._written = True
             self._handle.write(text)
             return len(text)
 
@@ -51,7 +53,7 @@ class NodeLog:
 
     @property
     def written(self) -> bool:
-        return self.path.exists()
+        return self._written
 
 
 def node_log_path(logs_dir: Path, run_id: str, asset: str, partition: str) -> Path:

@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
 from .checks import Check
 from .errors import DefinitionError
 from .partitions import Mapping, Partitions, Window, unpartitioned
@@ -112,6 +110,8 @@ def schedule(
     catchup: bool = False,
 ) -> ScheduleSpec:
     """Materialize `selection` (patterns as on the command line) on a cron schedule."""
+    from croniter import croniter  # only projects with schedules pay for the import
+
     if not croniter.is_valid(cron):
         raise DefinitionError(f"schedule {name}: invalid cron expression {cron!r}")
     try:

@@ -497,12 +497,9 @@ class Store:
         rows = [
             (run_id, o.source, o.partition, o.version, o.detail, observed_at) for o in observations
         ]
-        if rows:
-            self.conn.executemany(
-                "INSERT INTO assetflow.observations (run_id, source, partition, version, detail,"
-                " observed_at) VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+        self._insert(
+            "observations", "run_id, source, partition, version, detail, observed_at", rows
+        )
 
     def abandon_dead_runs(self, now: dt.datetime) -> list[str]:
         """Runs still marked running while we hold the only write lock died (killed, power
