@@ -252,7 +252,8 @@ class _Scheduler:
             written = done.written.get(key)
             recorded.append((node, written.materialization_id if written else None, checked))
             self._count_checks(checked)
-        run.store.record_checks(run.run_id, recorded)
+        if error is not None:  # a successful write recorded its check results itself
+            run.store.record_checks(run.run_id, recorded)
         if error is None:  # the write recorded the successful attempt with the data
             for p in task:
                 key = _key(p.node)
@@ -434,7 +435,9 @@ def _compute_and_write(
     ]
     checked: dict[Key, tuple[CheckResult, ...]] = {}
 
-    def audit(cur: duckdb.DuckDBPyConnection, rows: str, write: NodeWrite) -> None:
+    def audit(
+        cur: duckdb.DuckDBPyConnection, rows: str, write: NodeWrite
+    ) -> tuple[CheckResult, ...]:
         """Write-audit-publish: every check over one partition's new rows, before commit."""
         start, end = parts.window(write.partition_index)
         node_ctx = dataclasses.replace(ctx, partition=write.partition, start=start, end=end)
@@ -445,6 +448,7 @@ def _compute_and_write(
         checked[node] = found
         if any(r.blocking_failure for r in found):
             raise CheckFailed([r for results in checked.values() for r in results])
+        return found
 
     query = None
     try:

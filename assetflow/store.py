@@ -118,7 +118,8 @@ WHERE materialization_id > (
 GROUP BY asset, partition_index
 """
 
-Audit = Callable[[duckdb.DuckDBPyConnection, str, "NodeWrite"], None]
+# Runs a node's blocking checks over its new rows; raises to roll the write back.
+Audit = Callable[[duckdb.DuckDBPyConnection, str, "NodeWrite"], Sequence[CheckResult]]
 
 
 @dataclass(frozen=True)
@@ -442,8 +443,10 @@ class Store:
         self,
         run_id: str | None,
         checked: Sequence[tuple[tuple[str, str, int], int | None, Sequence[CheckResult]]],
+        cur: duckdb.DuckDBPyConnection | None = None,
     ) -> None:
-        """Check results of nodes: (node, the materialization they checked, results)."""
+        """Check results of nodes: (node, the materialization they checked, results);
+        through `cur` inside a node's write, so they commit with its data."""
         now = self.clock()
         rows = [
             (run_id, *node, mid, r.check, r.severity, r.passed, r.failing_rows, r.message,
@@ -456,6 +459,7 @@ class Store:
             "run_id, asset, partition, partition_index, materialization_id, check_name,"
             " severity, passed, failing_rows, message, samples, checked_at",
             rows,
+            cur,
         )
 
     def latest_materializations(self, asset: str, lo: int, hi: int) -> dict[str, int]:
@@ -629,10 +633,17 @@ class Store:
                 f"INSERT INTO {table} BY NAME SELECT *, ({placed})::VARCHAR AS"
                 f" {PARTITION_COLUMN} FROM {rows}"
             )
-            if audit is not None:
-                for write in writes:
-                    self._audit_partition(cur, table, columns, write, audit)
+            audited = [
+                (write, self._audit_partition(cur, table, columns, write, audit))
+                for write in (writes if audit is not None else ())
+            ]
             written = self._record(cur, table, columns, writes)
+            checked = [
+                ((w.asset, w.partition, w.partition_index), written[w.partition].materialization_id,
+                 results)
+                for w, results in audited
+            ]  # fmt: skip
+            self.record_checks(writes[0].run_id, checked, cur)
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -665,14 +676,14 @@ class Store:
         columns: dict[str, str],
         write: NodeWrite,
         audit: Audit,
-    ) -> None:
+    ) -> Sequence[CheckResult]:
         """Run the audit over one partition's new rows, as the table now holds them."""
         names = ", ".join(f'"{c}"' for c in columns)
         cur.execute(
             f"CREATE OR REPLACE TEMP VIEW _af_audit AS SELECT {names} FROM {table}"
             f" WHERE {PARTITION_COLUMN} = '{write.partition}'"
         )
-        audit(cur, "_af_audit", write)
+        return audit(cur, "_af_audit", write)
 
     @staticmethod
     def _check_columns(asset: str, columns: dict[str, str]) -> None:
