@@ -7,6 +7,8 @@ thousand.
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -45,7 +47,10 @@ class Intervals:
             yield from range(lo, hi + 1)
 
     def __contains__(self, index: object) -> bool:
-        return any(lo <= index <= hi for lo, hi in self.spans)  # type: ignore[operator]
+        if not isinstance(index, int):
+            return False
+        at = bisect.bisect_right(self.spans, (index, math.inf)) - 1  # the last span from <= index
+        return at >= 0 and index <= self.spans[at][1]
 
     def __or__(self, other: Intervals) -> Intervals:
         return Intervals.of(self.spans + other.spans)

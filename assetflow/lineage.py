@@ -19,11 +19,11 @@ from .store import _DELTA, Observation, Store
 _LATEST = """
 CREATE OR REPLACE TEMP VIEW _af_latest AS
 SELECT asset, partition_index AS idx, partition, materialization_id AS mid, code_version,
-       data_version, clipped
+       data_version, clipped, rebuilt
 FROM assetflow.nodes n ANTI JOIN _af_delta d USING (asset, partition_index)
 UNION ALL
 SELECT asset, partition_index, partition, materialization_id, code_version, data_version,
-       clipped
+       clipped, true
 FROM _af_delta
 """
 
@@ -47,12 +47,27 @@ SELECT l.asset, l.idx FROM _af_latest l JOIN _af_code c USING (asset)
 WHERE l.code_version <> c.code_version
 """
 
+# An input changed when the version its reader recorded is not the current one. Only a
+# rebuilt node (or one of a run not merged yet) or an observed source partition can differ,
+# so the recorded inputs are matched against those alone rather than against every node.
 _UPSTREAM_CHANGED = """
 SELECT DISTINCT l.asset, l.idx
-FROM _af_latest l
-JOIN assetflow.inputs i ON i.materialization_id = l.mid
-LEFT JOIN _af_current c ON c.name = i.input AND c.idx = i.input_index
+FROM assetflow.inputs i
+JOIN (SELECT asset AS name, idx, data_version AS version FROM _af_latest WHERE rebuilt
+      UNION ALL
+      SELECT source, idx, version FROM _af_observed) c
+  ON c.name = i.input AND c.idx = i.input_index
+JOIN _af_latest l ON l.mid = i.materialization_id
 WHERE c.version IS DISTINCT FROM i.input_version
+"""
+
+# An input read while it had no data (recorded version NULL) that has data now; rare.
+_READ_MISSING = """
+SELECT DISTINCT l.asset, l.idx
+FROM assetflow.inputs i
+JOIN _af_latest l ON l.mid = i.materialization_id
+JOIN _af_current c ON c.name = i.input AND c.idx = i.input_index
+WHERE i.input_version IS NULL AND c.version IS NOT NULL
 """
 
 # A node is failed when its last attempt that settled it (written, verified or failed) failed.
@@ -160,6 +175,16 @@ def _islands(store: Store, query: str) -> dict[str, Intervals]:
     return {asset: Intervals.of(s) for asset, s in spans.items()}
 
 
+def _upstream_changed(store: Store) -> dict[str, Intervals]:
+    changed = _islands(store, _UPSTREAM_CHANGED)
+    if store.conn.execute(
+        "SELECT count(*) FROM assetflow.inputs WHERE input_version IS NULL"
+    ).fetchall()[0][0]:
+        for asset, more in _islands(store, _READ_MISSING).items():
+            changed[asset] = changed.get(asset, Intervals()) | more
+    return changed
+
+
 def read_facts(
     store: Store,
     code: dict[str, str],
@@ -175,7 +200,7 @@ def read_facts(
     return Facts(
         existing=_existing(store),
         code_changed=_islands(store, _CODE_CHANGED),
-        upstream_changed=_islands(store, _UPSTREAM_CHANGED),
+        upstream_changed=_upstream_changed(store),
         failed=_islands(store, _FAILED),
         check_failed=_islands(store, _CHECK_FAILED),
         recorded_ranges=dict(ranges),

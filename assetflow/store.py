@@ -24,7 +24,7 @@ from .clock import WALL, Clock
 from .errors import ConfigError, DataError, DefinitionError, WarehouseLockedError
 
 PARTITION_COLUMN = "_partition"
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"  # 2: attempts view; 3: nodes.rebuilt
 
 _DDL = """
 CREATE SCHEMA IF NOT EXISTS assetflow;
@@ -56,9 +56,12 @@ CREATE TABLE IF NOT EXISTS assetflow.inputs (
     input_version VARCHAR);
 -- The latest materialization of every node, as of materialization id `nodes_watermark` in
 -- meta; later materializations are merged in by refresh_nodes() at the end of each run.
+-- `rebuilt`: the node had been materialized before this one; only a rebuilt node can hold a
+-- version other than the one its readers recorded (status compares only those).
 CREATE TABLE IF NOT EXISTS assetflow.nodes (
     asset VARCHAR, partition_index BIGINT, partition VARCHAR, materialization_id BIGINT,
-    code_version VARCHAR, data_version VARCHAR, clipped VARCHAR);
+    code_version VARCHAR, data_version VARCHAR, clipped VARCHAR, rebuilt BOOLEAN);
+ALTER TABLE assetflow.nodes ADD COLUMN IF NOT EXISTS rebuilt BOOLEAN DEFAULT true;
 CREATE TABLE IF NOT EXISTS assetflow.observations (
     observation_id BIGINT DEFAULT nextval('assetflow.observation_ids'), run_id VARCHAR,
     source VARCHAR, partition VARCHAR, version VARCHAR, detail VARCHAR,
@@ -91,7 +94,6 @@ ALTER TABLE assetflow.attempts RENAME TO attempt_log;
 ALTER TABLE assetflow.materializations ADD COLUMN attempt_id BIGINT;
 ALTER TABLE assetflow.materializations ADD COLUMN attempt INTEGER;
 ALTER TABLE assetflow.materializations ADD COLUMN log_path VARCHAR;
-UPDATE assetflow.meta SET value = '2' WHERE key = 'schema';
 """
 
 _LOCK_PID = re.compile(r"PID (\d+)")
@@ -107,15 +109,18 @@ _MATERIALIZATION_COLUMNS = (
 # Materializations newer than the nodes watermark, latest per node.
 _DELTA = """
 CREATE OR REPLACE TEMP TABLE _af_delta AS
-SELECT asset, partition_index, arg_max(partition, materialization_id) AS partition,
-       max(materialization_id) AS materialization_id,
-       arg_max(code_version, materialization_id) AS code_version,
-       arg_max(data_version, materialization_id) AS data_version,
-       arg_max(clipped, materialization_id) AS clipped
-FROM assetflow.materializations
-WHERE materialization_id > (
-    SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark')
-GROUP BY asset, partition_index
+SELECT d.*, n.asset IS NOT NULL OR d.builds > 1 AS rebuilt FROM (
+    SELECT asset, partition_index, arg_max(partition, materialization_id) AS partition,
+           max(materialization_id) AS materialization_id,
+           arg_max(code_version, materialization_id) AS code_version,
+           arg_max(data_version, materialization_id) AS data_version,
+           arg_max(clipped, materialization_id) AS clipped, count(*) AS builds
+    FROM assetflow.materializations
+    WHERE materialization_id > (
+        SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark')
+    GROUP BY asset, partition_index) d
+LEFT JOIN assetflow.nodes n USING (asset, partition_index)
+GROUP BY ALL
 """
 
 # Runs a node's blocking checks over its new rows; raises to roll the write back.
@@ -259,13 +264,18 @@ class Store:
         if read_only:
             _check_schema(conn, path)
             return cls(conn, path, clock or WALL)
-        if _schema_version(conn) == "1":
+        version = _schema_version(conn)
+        if version == "1":
             conn.execute(_MIGRATE_FROM_1)
-        conn.execute(_DDL)
-        if not conn.execute("SELECT 1 FROM assetflow.meta WHERE key = 'schema'").fetchall():
+        conn.execute(_DDL)  # later versions only add columns, with IF NOT EXISTS
+        if version is None:
             conn.execute(
                 "INSERT INTO assetflow.meta VALUES ('schema', ?), ('nodes_watermark', '0')",
                 [SCHEMA_VERSION],
+            )
+        elif version != SCHEMA_VERSION:
+            conn.execute(
+                "UPDATE assetflow.meta SET value = ? WHERE key = 'schema'", [SCHEMA_VERSION]
             )
         return cls(conn, path, clock or WALL)
 
@@ -526,7 +536,10 @@ class Store:
                 "DELETE FROM assetflow.nodes n USING _af_delta d"
                 " WHERE n.asset = d.asset AND n.partition_index = d.partition_index"
             )
-            conn.execute("INSERT INTO assetflow.nodes SELECT * FROM _af_delta")
+            conn.execute(
+                "INSERT INTO assetflow.nodes SELECT asset, partition_index, partition,"
+                " materialization_id, code_version, data_version, clipped, rebuilt FROM _af_delta"
+            )
             conn.execute(
                 "UPDATE assetflow.meta SET value = (SELECT coalesce(max(materialization_id), 0)"
                 " FROM assetflow.materializations)::VARCHAR WHERE key = 'nodes_watermark'"

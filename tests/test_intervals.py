@@ -29,3 +29,8 @@ def test_normal_form_is_sorted_disjoint_and_not_adjacent(a):
     x = Intervals.of(a)
     for (lo1, hi1), (lo2, hi2) in zip(x.spans, x.spans[1:], strict=False):
         assert lo1 <= hi1 < lo2 - 1 < hi2
+
+
+@given(spans, st.integers(-2, 62))
+def test_membership_matches_python_sets(a, index):
+    assert (index in Intervals.of(a)) == (index in raw(a))

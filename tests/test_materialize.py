@@ -1,6 +1,7 @@
 """Partition-level overwrite, atomicity and the lineage record, on the diamond fixture."""
 
 import hashlib
+import json
 from pathlib import Path
 
 import duckdb
@@ -310,6 +311,7 @@ def test_a_schema_1_warehouse_is_upgraded_in_place(diamond):
         conn.execute("ALTER TABLE assetflow.attempts_1 RENAME TO attempts")
         for column in ("attempt_id", "attempt", "log_path"):
             conn.execute(f"ALTER TABLE assetflow.materializations DROP COLUMN {column}")
+        conn.execute("ALTER TABLE assetflow.nodes DROP COLUMN rebuilt")
         conn.execute("UPDATE assetflow.meta SET value = '1' WHERE key = 'schema'")
     refused = diamond.run("status")
     assert refused.exit_code == 2 and "assetflow observe" in refused.output
@@ -317,6 +319,8 @@ def test_a_schema_1_warehouse_is_upgraded_in_place(diamond):
     assert diamond.query("SELECT count(*) FROM assetflow.attempts") == before
     assert diamond.run("status").exit_code == 0
     write_events(diamond, "2024-01-02", [(1, 5)])
+    stale = json.loads(diamond.run("status", "--json").output)["assets"]
+    assert sum(a["counts"]["stale"] for a in stale) > 0  # upgraded nodes are all compared
     assert diamond.run("materialize").exit_code == 0
     assert diamond.query("SELECT count(*) > 0 FROM assetflow.materializations"
                          " WHERE attempt_id IS NOT NULL") == [(True,)]  # fmt: skip

@@ -2,6 +2,7 @@
 
 import json
 
+import duckdb
 from conftest import Project, write_events
 
 
@@ -171,3 +172,25 @@ def test_why_needs_a_partition_for_a_partitioned_asset(diamond):
     result = diamond.run("why", "doubled")
     assert result.exit_code == 2
     assert "doubled is partitioned (daily 2024-01-01..2024-01-10)" in result.output
+
+
+def test_only_rebuilt_nodes_and_observed_sources_can_change_their_readers(diamond):
+    """Status compares recorded inputs with rebuilt nodes only; a first build never changes
+    what its readers read, a rebuild with new data does, and an input read while missing
+    (recorded NULL) counts as changed once it has data."""
+    assert diamond.run("materialize").exit_code == 0
+    rebuilt = diamond.query("SELECT count(*) FROM assetflow.nodes WHERE rebuilt")
+    assert rebuilt == [(0,)]
+    write_events(diamond, "2024-01-03", [(1, 99)])
+    assert diamond.run("materialize", "doubled").exit_code == 0
+    assert diamond.query(
+        "SELECT asset, partition FROM assetflow.nodes WHERE rebuilt"
+    ) == [("doubled", "2024-01-03")]  # fmt: skip
+    assert "upstream_changed" in statuses(diamond)["combined"]["2024-01-03"]
+    with duckdb.connect(str(diamond.warehouse)) as conn:
+        conn.execute(
+            "UPDATE assetflow.inputs SET input_version = NULL WHERE materialization_id ="
+            " (SELECT materialization_id FROM assetflow.nodes WHERE asset = 'combined'"
+            " AND partition = '2024-01-07') AND input = 'shifted'"
+        )
+    assert statuses(diamond)["combined"]["2024-01-07"] == ["upstream_changed"]
