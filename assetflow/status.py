@@ -8,6 +8,7 @@ A node is `failed`, `missing`, `stale` (code_changed, upstream_changed, upstream
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from .errors import PartitionKeyError
@@ -39,7 +40,7 @@ class AssetStatus:
     failed: Intervals  # the last attempt failed, or a blocking check fails on current data
     check_failed: Intervals
 
-    @property
+    @functools.cached_property
     def nonfresh(self) -> Intervals:
         return (
             self.missing
