@@ -409,14 +409,22 @@ class Store:
         rows: Sequence[tuple[Any, ...]],
         cur: duckdb.DuckDBPyConnection | None = None,
     ) -> None:
-        """Many rows in one statement (a statement per row costs ~1 ms in DuckDB), through
-        `cur` (a worker's cursor, inside its transaction) or the store's connection."""
+        """Many rows in one statement (a statement costs ~0.5 ms in DuckDB), through `cur`
+        (a worker's cursor, inside its transaction) or the store's connection."""
         if not rows:
             return
         conn = cur or self.conn
         names = [c.strip() for c in columns.split(",")]
-        lists = [list(column) for column in zip(*rows, strict=True)]
         types = self._column_types(table, conn)
+        if len(rows) <= 4:  # for a row or two, scalar parameters convert faster than lists
+            row = "(" + ", ".join(f"?::{types[n]}" for n in names) + ")"
+            params = [value for r in rows for value in r]
+            conn.execute(
+                f"INSERT INTO assetflow.{table} ({columns}) VALUES {', '.join([row] * len(rows))}",
+                params,
+            )
+            return
+        lists = [list(column) for column in zip(*rows, strict=True)]
         selects = ", ".join(f"unnest(?::{types[n]}[])" for n in names)
         conn.execute(f"INSERT INTO assetflow.{table} ({columns}) SELECT {selects}", lists)
 
@@ -760,15 +768,17 @@ class Store:
                 w.run_id, w.asset, w.partition, w.partition_index, w.code_version, version, n,
                 w.clipped, w.started_at, now, w.attempt, w.log_path,
             ))  # fmt: skip
-        names = [c for c, _ in _MATERIALIZATION_COLUMNS]
-        lists = [list(column) for column in zip(*rows, strict=True)]
-        selects = ", ".join(f"unnest(?::{kind}[])" for _, kind in _MATERIALIZATION_COLUMNS)
+        names = ", ".join(c for c, _ in _MATERIALIZATION_COLUMNS)
+        # Scalar parameters: list parameters cost more to convert than a row has values.
+        row = ", ".join(f"?::{kind}" for _, kind in _MATERIALIZATION_COLUMNS)
+        values = ", ".join(
+            f"(nextval('assetflow.materialization_ids'), nextval('assetflow.attempt_ids'), {row})"
+            for _ in rows
+        )
         recorded = cur.execute(
-            f"INSERT INTO assetflow.materializations (materialization_id, attempt_id,"
-            f" {', '.join(names)}) SELECT nextval('assetflow.materialization_ids'),"
-            f" nextval('assetflow.attempt_ids'), {selects}"
-            f" RETURNING partition, materialization_id, data_version, row_count",
-            lists,
+            f"INSERT INTO assetflow.materializations (materialization_id, attempt_id, {names})"
+            f" VALUES {values} RETURNING partition, materialization_id, data_version, row_count",
+            [value for r in rows for value in r],
         ).fetchall()
         written = {key: Written(n, version, mid) for key, mid, version, n in recorded}
         inputs = [
