@@ -748,38 +748,45 @@ class Store:
         columns: dict[str, str],
         writes: Sequence[NodeWrite],
     ) -> dict[str, Written]:
-        """Lineage of every partition just written, in three statements whatever their
-        number: the data versions, computed from the rows as written (sha256 of the schema,
-        the row count and an order-independent sum of row hashes); the materializations,
-        each carrying the successful attempt; their inputs."""
+        """Lineage of the partitions just written: their materializations, each with its
+        data version (sha256 of the schema, the row count and an order-independent sum of
+        row hashes, over the rows as the table stores them) and the successful attempt; then
+        their inputs. Two statements for one partition, three for a batch."""
         struct = ", ".join(f'"{c}" := "{c}"' for c in columns)
-        groups = cur.execute(
-            f"SELECT {PARTITION_COLUMN}, count(*), coalesce(sum(hash(struct_pack({struct}))), 0)"
-            f" FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ? GROUP BY 1",
-            [writes[0].partition, writes[-1].partition],
-        ).fetchall()
-        found = {key: (n, row_hash) for key, n, row_hash in groups}
         schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
-        now, rows = self.clock(), []
-        for w in writes:
-            n, row_hash = found.get(w.partition, (0, 0))
-            version = hashlib.sha256(f"{schema}|{n}|{row_hash}".encode()).hexdigest()[:16]
-            rows.append((
-                w.run_id, w.asset, w.partition, w.partition_index, w.code_version, version, n,
-                w.clipped, w.started_at, now, w.attempt, w.log_path,
-            ))  # fmt: skip
+        row_hashes = f"coalesce(sum(hash(struct_pack({struct}))), 0)"
         names = ", ".join(c for c, _ in _MATERIALIZATION_COLUMNS)
-        # Scalar parameters: list parameters cost more to convert than a row has values.
-        row = ", ".join(f"?::{kind}" for _, kind in _MATERIALIZATION_COLUMNS)
-        values = ", ".join(
-            f"(nextval('assetflow.materialization_ids'), nextval('assetflow.attempt_ids'), {row})"
-            for _ in rows
-        )
-        recorded = cur.execute(
-            f"INSERT INTO assetflow.materializations (materialization_id, attempt_id, {names})"
-            f" VALUES {values} RETURNING partition, materialization_id, data_version, row_count",
-            [value for r in rows for value in r],
-        ).fetchall()
+        head = f"INSERT INTO assetflow.materializations (materialization_id, attempt_id, {names})"
+        ids = "nextval('assetflow.materialization_ids'), nextval('assetflow.attempt_ids')"
+        tail = " RETURNING partition, materialization_id, data_version, row_count"
+        now = self.clock()
+        if len(writes) == 1:  # the version computed inside the insert: one statement
+            w = writes[0]
+            recorded = cur.execute(
+                f"{head} SELECT {ids}, ?, ?, ?, ?, ?, left(sha256(concat_ws('|', ?, v.n, v.h)),"
+                f" 16), v.n, ?, ?, ?, ?, ? FROM (SELECT count(*) AS n, {row_hashes} AS h"
+                f" FROM {table} WHERE {PARTITION_COLUMN} = ?) v{tail}",
+                [w.run_id, w.asset, w.partition, w.partition_index, w.code_version, schema,
+                 w.clipped, w.started_at, now, w.attempt, w.log_path, w.partition],
+            ).fetchall()  # fmt: skip
+        else:
+            groups = cur.execute(
+                f"SELECT {PARTITION_COLUMN}, count(*), {row_hashes} FROM {table}"
+                f" WHERE {PARTITION_COLUMN} BETWEEN ? AND ? GROUP BY 1",
+                [writes[0].partition, writes[-1].partition],
+            ).fetchall()
+            found = {key: (n, row_hash) for key, n, row_hash in groups}
+            params = []
+            for w in writes:
+                n, row_hash = found.get(w.partition, (0, 0))
+                version = hashlib.sha256(f"{schema}|{n}|{row_hash}".encode()).hexdigest()[:16]
+                params += [
+                    w.run_id, w.asset, w.partition, w.partition_index, w.code_version, version,
+                    n, w.clipped, w.started_at, now, w.attempt, w.log_path,
+                ]  # fmt: skip
+            row = ", ".join(f"?::{kind}" for _, kind in _MATERIALIZATION_COLUMNS)
+            values = ", ".join(f"({ids}, {row})" for _ in writes)
+            recorded = cur.execute(f"{head} VALUES {values}{tail}", params).fetchall()
         written = {key: Written(n, version, mid) for key, mid, version, n in recorded}
         inputs = [
             (written[w.partition].materialization_id, *item) for w in writes for item in w.inputs
