@@ -234,7 +234,7 @@ class _Scheduler:
             label = (
                 str(first.node) if len(task) == 1 else f"{first.node}..{task[-1].node.partition}"
             )
-            log.write(f"--- {label} attempt {attempt} (run {run.run_id})\n")
+            log.begin(f"--- {label} attempt {attempt} (run {run.run_id})\n")
             inputs = [_input_versions(run, p) for p in task]
             running[pool.submit(_attempt, run, task, inputs, log, attempt)] = lead
 
@@ -429,7 +429,7 @@ def _compute_and_write(
             clipped=_clipped_note(p),
             started_at=started_at,
             attempt=attempt,
-            log_path=str(log.path),
+            log_path=None,  # set once the function has run: a quiet node has no file
         )
         for p, versions in zip(task, inputs, strict=True)
     ]
@@ -453,6 +453,8 @@ def _compute_and_write(
     query = None
     try:
         query = node_query(spec, first, _merged_inputs(task), ctx, run.graph.defs, run.root)
+        if log.written:  # the function logged or printed: the attempt records its file
+            writes = [dataclasses.replace(w, log_path=str(log.path)) for w in writes]
         written = run.store.write_nodes(
             cur, query, writes, _partition_expression(spec), audit if spec.checks else None
         )

@@ -21,23 +21,44 @@ from .errors import SelectionError
 
 
 class NodeLog:
-    """The log file of one node in one run; opened on first write."""
+    """The log file of one node in one run, created on the first line worth keeping: a node
+    that logs, prints and raises nothing costs no file (a run of thousands of quiet SQL
+    nodes would otherwise create thousands of one-line files)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._handle: TextIO | None = None
+        self._pending = ""  # the current attempt's header, until the attempt writes
         self._written = False
-        self.logger = logging.Logger(f"assetflow.node.{path.stem}")  # unregistered: no leak
-        handler = logging.StreamHandler(self)  # type: ignore[arg-type]
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        self.logger.addHandler(handler)
+        self._logger: logging.Logger | None = None
+
+    @property
+    def logger(self) -> logging.Logger:
+        """A logger writing to this file (`ctx.log`); made on first use."""
+        if self._logger is None:
+            logger = logging.Logger(f"assetflow.node.{self.path.stem}")  # unregistered
+            handler = logging.StreamHandler(self)  # type: ignore[arg-type]
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            logger.addHandler(handler)
+            self._logger = logger
+        return self._logger
+
+    def begin(self, header: str) -> None:
+        """Start an attempt: its header goes to the file with the attempt's first line."""
+        with self._lock:
+            if self._handle is None:
+                self._pending = header
+            else:
+                self._handle.write(header)
 
     def write(self, text: str) -> int:
         with self._lock:
             if self._handle is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._handle = self.path.open("a", encoding="utf-8")
+                self._handle.write(self._pending)
+                self._pending = ""
                 self._written = True
             self._handle.write(text)
             return len(text)
@@ -132,7 +153,10 @@ def find_logs(
     """Log files of a run (a unique prefix of its id is enough), optionally one asset/node."""
     runs = sorted(p for p in logs_dir.glob(f"{run_id}*") if p.is_dir()) if logs_dir.is_dir() else []
     if not runs:
-        raise SelectionError(f"no logs for run {run_id!r} in {logs_dir}")
+        raise SelectionError(
+            f"no logs for run {run_id!r} in {logs_dir}",
+            "a node gets a log file only when it logs, prints or fails; see `assetflow runs`",
+        )
     if len(runs) > 1:
         raise SelectionError(
             f"run prefix {run_id!r} is ambiguous: {', '.join(p.name for p in runs)}"

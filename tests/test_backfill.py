@@ -70,7 +70,7 @@ def test_a_failed_backfill_resumes_with_only_the_rest(fixture_project, monkeypat
 def test_a_killed_backfill_resumes_exactly_where_it_stopped(tmp_path):
     project = make_project(tmp_path / "p", FIXTURES / "chain")
     victim = start(project, "backfill", "--from", "2024-02-01", "--to", "2024-02-25",
-                   "--concurrency", "2", slow="0.06")  # fmt: skip
+                   "--concurrency", "2", slow="0.15")  # fmt: skip
     time.sleep(1.5)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
@@ -82,7 +82,9 @@ def test_a_killed_backfill_resumes_exactly_where_it_stopped(tmp_path):
             conn.execute("SELECT status, count(*) FROM assetflow.runs GROUP BY 1").fetchall()
         )
         ids = conn.execute("SELECT count(DISTINCT backfill_id) FROM assetflow.runs").fetchall()
-    assert runs in ({"abandoned": 1, "success": 1}, {"success": 1}) and ids == [(1,)]
+    # Killed mid-run, after the last commit (nothing left to resume), or not at all.
+    assert runs in ({"abandoned": 1, "success": 1}, {"abandoned": 1}, {"success": 1})
+    assert ids == [(1,)]
 
 
 def test_large_backfills_ask_first(fixture_project):
