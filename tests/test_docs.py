@@ -76,3 +76,15 @@ def test_the_tutorial_has_runnable_blocks_and_they_can_fail():
     assert script.count("### block") >= 6 and "cat > definitions/shop.py" in script
     broken = runnable_script("```bash run\nfalse\n```\n")
     assert subprocess.run(["bash", "-c", broken], capture_output=True).returncode != 0
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def test_relative_links_in_the_docs_resolve():
+    pages = [REPO / "README.md", *(REPO / "docs").rglob("*.md")]
+    for page in pages:
+        for target in LINK.findall(page.read_text(encoding="utf-8")):
+            if "://" in target:
+                continue
+            assert (page.parent / target).exists(), f"{page.relative_to(REPO)} links {target}"
