@@ -16,11 +16,18 @@ from conftest import FIXTURES, NOW, make_project
 TABLES = ("base", "enriched", "summary")
 
 
+def _default_sigint() -> None:
+    # A shell running the tests in the background ignores SIGINT, and a child inherits
+    # that: give the child the default, so that Python turns Ctrl-C into KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(project, *args, slow="0.02"):
     env = {**os.environ, "SLOW_SECONDS": slow, "COLUMNS": "120"}
     return subprocess.Popen(
         [sys.executable, "-m", "assetflow", "--project", str(project.root), "--now", NOW, *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=_default_sigint,
     )  # fmt: skip
 
 
