@@ -493,8 +493,8 @@ def _classify(exc: Exception, where: str, node: Node) -> BaseException:
     first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, _SQL_MISTAKES):
         return DefinitionError(f"{where}: asset {node}: SQL error: {first_line}")
-    if isinstance(exc, _DATA_ERRORS):
-        return DataError(f"asset {node}: {first_line}")
+    if isinstance(exc, _DATA_ERRORS):  # every report of it names the node already
+        return DataError(first_line)
     return exc
 
 
