@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from .intervals import Intervals
-from .store import _DELTA, Observation, Store
+from .store import _DELTA, PENDING_INPUTS, Observation, Store
 
 # The latest materialization of every node: the nodes table, overridden by newer
 # materializations not merged into it yet (a run in progress, or one that crashed).
@@ -25,6 +25,16 @@ UNION ALL
 SELECT asset, partition_index, partition, materialization_id, code_version, data_version,
        clipped, true
 FROM _af_delta
+"""
+
+# Every recorded input: those moved into `inputs`, and those of materializations not merged
+# yet (a run in progress, or one that crashed), still in their inputs_text.
+_INPUTS = f"""
+CREATE OR REPLACE TEMP VIEW _af_inputs AS
+SELECT materialization_id, input, input_partition, input_index, input_version
+FROM assetflow.inputs
+UNION ALL
+{PENDING_INPUTS}
 """
 
 # The current version of every node and every source partition (observed just now).
@@ -52,7 +62,7 @@ WHERE l.code_version <> c.code_version
 # so the recorded inputs are matched against those alone rather than against every node.
 _UPSTREAM_CHANGED = """
 SELECT DISTINCT l.asset, l.idx
-FROM assetflow.inputs i
+FROM _af_inputs i
 JOIN (SELECT asset AS name, idx, data_version AS version FROM _af_latest WHERE rebuilt
       UNION ALL
       SELECT source, idx, version FROM _af_observed) c
@@ -64,7 +74,7 @@ WHERE c.version IS DISTINCT FROM i.input_version
 # An input read while it had no data (recorded version NULL) that has data now; rare.
 _READ_MISSING = """
 SELECT DISTINCT l.asset, l.idx
-FROM assetflow.inputs i
+FROM _af_inputs i
 JOIN _af_latest l ON l.mid = i.materialization_id
 JOIN _af_current c ON c.name = i.input AND c.idx = i.input_index
 WHERE i.input_version IS NULL AND c.version IS NOT NULL
@@ -107,7 +117,7 @@ QUALIFY row_number() OVER (PARTITION BY r.asset, r.partition_index, r.check_name
 _RECORDED_RANGES = """
 SELECT l.asset, l.idx, l.partition, i.input, min(i.input_partition), max(i.input_partition),
        count(*)
-FROM _af_latest l JOIN assetflow.inputs i ON i.materialization_id = l.mid
+FROM _af_latest l JOIN _af_inputs i ON i.materialization_id = l.mid
 WHERE l.clipped IS NOT NULL OR list_contains(?, l.asset)
 GROUP BY ALL
 """
@@ -147,6 +157,7 @@ def _register(store: Store, code: dict[str, str], observed: list[Observation]) -
         ],
     )
     conn.execute(_DELTA)
+    conn.execute(_INPUTS)
     conn.execute(_LATEST)
     conn.execute(_CURRENT)
 
@@ -177,9 +188,9 @@ def _islands(store: Store, query: str) -> dict[str, Intervals]:
 
 def _upstream_changed(store: Store) -> dict[str, Intervals]:
     changed = _islands(store, _UPSTREAM_CHANGED)
-    if store.conn.execute(
-        "SELECT count(*) FROM assetflow.inputs WHERE input_version IS NULL"
-    ).fetchall()[0][0]:
+    if store.conn.execute("SELECT count(*) FROM _af_inputs WHERE input_version IS NULL").fetchall()[
+        0
+    ][0]:
         for asset, more in _islands(store, _READ_MISSING).items():
             changed[asset] = changed.get(asset, Intervals()) | more
     return changed
@@ -243,7 +254,7 @@ def node_record(store: Store, asset: str, partition: str) -> NodeRecord | None:
     mid, run_id, code_version, data_version, ended_at = rows[0]
     inputs = store.conn.execute(
         "SELECT i.input, i.input_partition, i.input_version, c.version"
-        " FROM assetflow.inputs i LEFT JOIN _af_current c"
+        " FROM _af_inputs i LEFT JOIN _af_current c"
         " ON c.name = i.input AND c.partition = i.input_partition"
         " WHERE i.materialization_id = ? ORDER BY i.input, i.input_partition",
         [mid],
@@ -260,13 +271,14 @@ def recorded_inputs(
         return {}
     assets = [a for a, _ in nodes]
     partitions = [p for _, p in nodes]
+    store.conn.execute(_INPUTS)
     rows = store.conn.execute(
         "WITH wanted AS (SELECT unnest(?) AS asset, unnest(?) AS partition),"
         " latest AS (SELECT m.asset, m.partition, max(m.materialization_id) AS mid"
         "   FROM assetflow.materializations m SEMI JOIN wanted w"
         "   ON m.asset = w.asset AND m.partition = w.partition GROUP BY ALL)"
         " SELECT l.asset, l.partition, i.input, i.input_partition, i.input_version"
-        " FROM latest l JOIN assetflow.inputs i ON i.materialization_id = l.mid",
+        " FROM latest l JOIN _af_inputs i ON i.materialization_id = l.mid",
         [assets, partitions],
     ).fetchall()
     out: dict[tuple[str, str], dict[tuple[str, str], str]] = {n: {} for n in nodes}

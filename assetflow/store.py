@@ -24,7 +24,7 @@ from .clock import WALL, Clock
 from .errors import ConfigError, DataError, DefinitionError, WarehouseLockedError
 
 PARTITION_COLUMN = "_partition"
-SCHEMA_VERSION = "3"  # 2: attempts view; 3: nodes.rebuilt
+SCHEMA_VERSION = "4"  # 2: attempts view; 3: nodes.rebuilt; 4: inputs_text
 
 _DDL = """
 CREATE SCHEMA IF NOT EXISTS assetflow;
@@ -50,7 +50,11 @@ CREATE TABLE IF NOT EXISTS assetflow.materializations (
     clipped VARCHAR,
     started_at TIMESTAMP, ended_at TIMESTAMP,
     -- the successful attempt that wrote it (see the attempts view)
-    attempt_id BIGINT, attempt INTEGER, log_path VARCHAR);
+    attempt_id BIGINT, attempt INTEGER, log_path VARCHAR,
+    -- its inputs as written in its transaction ("name|key|index|version;..."), moved into
+    -- `inputs` (and cleared) when `nodes` is refreshed: one statement less per write
+    inputs_text VARCHAR);
+ALTER TABLE assetflow.materializations ADD COLUMN IF NOT EXISTS inputs_text VARCHAR;
 CREATE TABLE IF NOT EXISTS assetflow.inputs (
     materialization_id BIGINT, input VARCHAR, input_partition VARCHAR, input_index BIGINT,
     input_version VARCHAR);
@@ -104,7 +108,18 @@ _MATERIALIZATION_COLUMNS = (
     ("partition_index", "BIGINT"), ("code_version", "VARCHAR"), ("data_version", "VARCHAR"),
     ("row_count", "BIGINT"), ("clipped", "VARCHAR"), ("started_at", "TIMESTAMP"),
     ("ended_at", "TIMESTAMP"), ("attempt", "INTEGER"), ("log_path", "VARCHAR"),
+    ("inputs_text", "VARCHAR"),
 )  # fmt: skip
+
+# The inputs of materializations newer than the nodes watermark, from their inputs_text.
+PENDING_INPUTS = """
+SELECT materialization_id, parts[1] AS input, parts[2] AS input_partition,
+       parts[3]::BIGINT AS input_index, nullif(parts[4], '') AS input_version
+FROM (SELECT materialization_id, string_split(unnest(string_split(inputs_text, ';')), '|') AS parts
+      FROM assetflow.materializations
+      WHERE inputs_text IS NOT NULL AND materialization_id > (
+          SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark'))
+"""
 
 # Materializations newer than the nodes watermark, latest per node.
 _DELTA = """
@@ -548,6 +563,11 @@ class Store:
                 "INSERT INTO assetflow.nodes SELECT asset, partition_index, partition,"
                 " materialization_id, code_version, data_version, clipped, rebuilt FROM _af_delta"
             )
+            conn.execute(f"INSERT INTO assetflow.inputs {PENDING_INPUTS}")
+            conn.execute(
+                "UPDATE assetflow.materializations SET inputs_text = NULL"
+                " WHERE inputs_text IS NOT NULL"
+            )
             conn.execute(
                 "UPDATE assetflow.meta SET value = (SELECT coalesce(max(materialization_id), 0)"
                 " FROM assetflow.materializations)::VARCHAR WHERE key = 'nodes_watermark'"
@@ -750,8 +770,8 @@ class Store:
     ) -> dict[str, Written]:
         """Lineage of the partitions just written: their materializations, each with its
         data version (sha256 of the schema, the row count and an order-independent sum of
-        row hashes, over the rows as the table stores them) and the successful attempt; then
-        their inputs. Two statements for one partition, three for a batch."""
+        row hashes, over the rows as the table stores them), the successful attempt and the
+        inputs it read. One statement for one partition, two for a batch."""
         struct = ", ".join(f'"{c}" := "{c}"' for c in columns)
         schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
         row_hashes = f"coalesce(sum(hash(struct_pack({struct}))), 0)"
@@ -764,10 +784,11 @@ class Store:
             w = writes[0]
             recorded = cur.execute(
                 f"{head} SELECT {ids}, ?, ?, ?, ?, ?, left(sha256(concat_ws('|', ?, v.n, v.h)),"
-                f" 16), v.n, ?, ?, ?, ?, ? FROM (SELECT count(*) AS n, {row_hashes} AS h"
+                f" 16), v.n, ?, ?, ?, ?, ?, ? FROM (SELECT count(*) AS n, {row_hashes} AS h"
                 f" FROM {table} WHERE {PARTITION_COLUMN} = ?) v{tail}",
                 [w.run_id, w.asset, w.partition, w.partition_index, w.code_version, schema,
-                 w.clipped, w.started_at, now, w.attempt, w.log_path, w.partition],
+                 w.clipped, w.started_at, now, w.attempt, w.log_path, _inputs_text(w),
+                 w.partition],
             ).fetchall()  # fmt: skip
         else:
             groups = cur.execute(
@@ -782,15 +803,18 @@ class Store:
                 version = hashlib.sha256(f"{schema}|{n}|{row_hash}".encode()).hexdigest()[:16]
                 params += [
                     w.run_id, w.asset, w.partition, w.partition_index, w.code_version, version,
-                    n, w.clipped, w.started_at, now, w.attempt, w.log_path,
+                    n, w.clipped, w.started_at, now, w.attempt, w.log_path, _inputs_text(w),
                 ]  # fmt: skip
             row = ", ".join(f"?::{kind}" for _, kind in _MATERIALIZATION_COLUMNS)
             values = ", ".join(f"({ids}, {row})" for _ in writes)
             recorded = cur.execute(f"{head} VALUES {values}{tail}", params).fetchall()
-        written = {key: Written(n, version, mid) for key, mid, version, n in recorded}
-        inputs = [
-            (written[w.partition].materialization_id, *item) for w in writes for item in w.inputs
-        ]
-        self._insert("inputs", "materialization_id, input, input_partition, input_index,"
-                     " input_version", inputs, cur)  # fmt: skip
-        return written
+        return {key: Written(n, version, mid) for key, mid, version, n in recorded}
+
+
+def _inputs_text(write: NodeWrite) -> str | None:
+    """The inputs of a write as one value: names, keys and hex versions hold no | or ;."""
+    if not write.inputs:
+        return None
+    return ";".join(
+        f"{name}|{key}|{index}|{version or ''}" for name, key, index, version in write.inputs
+    )

@@ -176,3 +176,36 @@ def test_the_daemon_ticks_until_sigterm_and_exits_cleanly(tmp_path):
     with duckdb.connect(str(project.warehouse), read_only=True) as conn:
         ticks = conn.execute("SELECT count(*) FROM assetflow.ticks").fetchall()[0][0]
     assert ticks >= 1
+
+
+def test_status_after_a_kill_reads_the_unmerged_lineage(tmp_path):
+    """A killed run's committed nodes are not merged into `nodes` and `inputs` until the next
+    write; a read-only status must still see them, inputs included, as fresh."""
+    for attempt in range(5):
+        project = make_project(tmp_path / f"p{attempt}", FIXTURES / "chain")
+        victim = start(project, "materialize", "--concurrency", "1", slow="0.2")
+        time.sleep(1.5)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        with duckdb.connect(str(project.warehouse), read_only=True) as conn:
+            landed = conn.execute("SELECT count(*) FROM assetflow.materializations").fetchall()
+            pending = conn.execute(
+                "SELECT count(*) FROM assetflow.materializations WHERE inputs_text IS NOT NULL"
+            ).fetchall()
+        if 0 < landed[0][0] < 75:
+            break
+    else:
+        pytest.fail("no kill landed mid-run in 5 tries")
+    assert pending == landed  # nothing merged yet
+    status = project.run("status", "--json")
+    assert status.exit_code == 0, status.output
+    fresh = sum(a["counts"]["fresh"] for a in json.loads(status.output)["assets"])
+    assert fresh == landed[0][0]
+    code, _, err = finish(project, "materialize")
+    assert code == 0, err
+    with duckdb.connect(str(project.warehouse), read_only=True) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM assetflow.materializations WHERE inputs_text IS NOT NULL"
+        ).fetchall() == [(0,)]
+        assert conn.execute("SELECT count(DISTINCT materialization_id) FROM assetflow.inputs"
+                            ).fetchall() == [(75,)]  # fmt: skip

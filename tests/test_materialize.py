@@ -309,7 +309,7 @@ def test_a_schema_1_warehouse_is_upgraded_in_place(diamond):
         conn.execute("DROP VIEW assetflow.attempts")
         conn.execute("DROP TABLE assetflow.attempt_log")
         conn.execute("ALTER TABLE assetflow.attempts_1 RENAME TO attempts")
-        for column in ("attempt_id", "attempt", "log_path"):
+        for column in ("attempt_id", "attempt", "log_path", "inputs_text"):
             conn.execute(f"ALTER TABLE assetflow.materializations DROP COLUMN {column}")
         conn.execute("ALTER TABLE assetflow.nodes DROP COLUMN rebuilt")
         conn.execute("UPDATE assetflow.meta SET value = '1' WHERE key = 'schema'")
