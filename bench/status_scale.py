@@ -92,11 +92,13 @@ def write_lineage(warehouse: Path, code_versions: dict[str, str], edges) -> None
     )
     conn.execute(
         """
-        INSERT INTO assetflow.materializations
+        INSERT INTO assetflow.materializations (materialization_id, run_id, asset, partition,
+            partition_index, code_version, data_version, row_count, clipped, started_at,
+            ended_at, attempt_id, attempt)
         SELECT row_number() OVER () AS materialization_id, 'bench', asset, partition, idx,
                code_version, left(md5(asset || partition), 16), 1,
                CASE WHEN offset_ < 6 THEN 'clipped' END, now(), now(),
-               row_number() OVER () AS attempt_id, 1, NULL
+               row_number() OVER () AS attempt_id, 1
         FROM nodes ORDER BY asset, idx
         """
     )
