@@ -20,9 +20,9 @@ import duckdb
 from .errors import DefinitionError
 from .graph import InputRange, Node
 from .loader import Definitions
+from .schema import PARTITION_COLUMN
 from .sources import source_sql
 from .specs import AssetSpec
-from .store import PARTITION_COLUMN
 
 
 def result_view(ctx: Context) -> str:

@@ -34,7 +34,8 @@ from .planner import Plan, PlannedNode
 from .policy import retryable
 from .runlog import NodeLog, bound, node_log_path
 from .specs import AssetSpec
-from .store import NodeWrite, Store, Written
+from .store import Store
+from .writer import NodeWrite, Written
 
 _SQL_MISTAKES = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
 _DATA_ERRORS = (duckdb.ConversionException, duckdb.ConstraintException)

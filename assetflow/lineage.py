@@ -12,7 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from .intervals import Intervals
-from .store import _DELTA, PENDING_INPUTS, Observation, Store
+from .schema import DELTA, PENDING_INPUTS
+from .store import Observation, Store
 
 # The latest materialization of every node: the nodes table, overridden by newer
 # materializations not merged into it yet (a run in progress, or one that crashed).
@@ -156,7 +157,7 @@ def _register(store: Store, code: dict[str, str], observed: list[Observation]) -
             [o.version for o in observed],
         ],
     )
-    conn.execute(_DELTA)
+    conn.execute(DELTA)
     conn.execute(_INPUTS)
     conn.execute(_LATEST)
     conn.execute(_CURRENT)

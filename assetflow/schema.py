@@ -1,0 +1,148 @@
+"""assetflow's metadata schema in DuckDB: its DDL, its version and the upgrades from older
+versions, and the SQL that the store and its read side (lineage.py) share.
+
+Asset tables live in `main`, one per asset, with a `_partition` column; assetflow's own
+tables live in the schema `assetflow`. Only store.py and lineage.py run what is here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from .errors import ConfigError
+
+PARTITION_COLUMN = "_partition"
+SCHEMA_VERSION = "4"  # 2: attempts view; 3: nodes.rebuilt; 4: inputs_text
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS assetflow;
+CREATE SEQUENCE IF NOT EXISTS assetflow.materialization_ids;
+CREATE SEQUENCE IF NOT EXISTS assetflow.attempt_ids;
+CREATE SEQUENCE IF NOT EXISTS assetflow.observation_ids;
+CREATE TABLE IF NOT EXISTS assetflow.meta (key VARCHAR, value VARCHAR);
+CREATE TABLE IF NOT EXISTS assetflow.runs (
+    run_id VARCHAR, trigger VARCHAR, selection VARCHAR, started_at TIMESTAMP,
+    ended_at TIMESTAMP, status VARCHAR, pid INTEGER, planned INTEGER, succeeded INTEGER,
+    verified INTEGER, failed INTEGER, skipped INTEGER, message VARCHAR, backfill_id VARCHAR);
+CREATE TABLE IF NOT EXISTS assetflow.ticks (
+    kind VARCHAR, name VARCHAR, tick_time TIMESTAMP, evaluated_at TIMESTAMP, run_id VARCHAR,
+    detail VARCHAR);
+CREATE TABLE IF NOT EXISTS assetflow.sla_misses (
+    asset VARCHAR, partition VARCHAR, deadline TIMESTAMP, alerted_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS assetflow.backfills (
+    backfill_id VARCHAR, selection VARCHAR, range_from VARCHAR, range_to VARCHAR,
+    created_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS assetflow.materializations (
+    materialization_id BIGINT, run_id VARCHAR, asset VARCHAR, partition VARCHAR,
+    partition_index BIGINT, code_version VARCHAR, data_version VARCHAR, row_count BIGINT,
+    clipped VARCHAR,
+    started_at TIMESTAMP, ended_at TIMESTAMP,
+    -- the successful attempt that wrote it (see the attempts view)
+    attempt_id BIGINT, attempt INTEGER, log_path VARCHAR,
+    -- its inputs as written in its transaction ("name|key|index|version;..."), moved into
+    -- `inputs` (and cleared) when `nodes` is refreshed: one statement less per write
+    inputs_text VARCHAR);
+ALTER TABLE assetflow.materializations ADD COLUMN IF NOT EXISTS inputs_text VARCHAR;
+CREATE TABLE IF NOT EXISTS assetflow.inputs (
+    materialization_id BIGINT, input VARCHAR, input_partition VARCHAR, input_index BIGINT,
+    input_version VARCHAR);
+-- The latest materialization of every node, as of materialization id `nodes_watermark` in
+-- meta; later materializations are merged in by refresh_nodes() at the end of each run.
+-- `rebuilt`: the node had been materialized before this one; only a rebuilt node can hold a
+-- version other than the one its readers recorded (status compares only those).
+CREATE TABLE IF NOT EXISTS assetflow.nodes (
+    asset VARCHAR, partition_index BIGINT, partition VARCHAR, materialization_id BIGINT,
+    code_version VARCHAR, data_version VARCHAR, clipped VARCHAR, rebuilt BOOLEAN);
+ALTER TABLE assetflow.nodes ADD COLUMN IF NOT EXISTS rebuilt BOOLEAN DEFAULT true;
+CREATE TABLE IF NOT EXISTS assetflow.observations (
+    observation_id BIGINT DEFAULT nextval('assetflow.observation_ids'), run_id VARCHAR,
+    source VARCHAR, partition VARCHAR, version VARCHAR, detail VARCHAR,
+    observed_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS assetflow.check_results (
+    run_id VARCHAR, asset VARCHAR, partition VARCHAR, partition_index BIGINT,
+    materialization_id BIGINT, check_name VARCHAR, severity VARCHAR, passed BOOLEAN,
+    failing_rows BIGINT, message VARCHAR, samples VARCHAR, checked_at TIMESTAMP);
+-- Attempts that wrote nothing (retrying, failed, upstream_failed, verified); a successful
+-- attempt is recorded in its materialization, in the same statement.
+CREATE TABLE IF NOT EXISTS assetflow.attempt_log (
+    attempt_id BIGINT DEFAULT nextval('assetflow.attempt_ids'), run_id VARCHAR,
+    asset VARCHAR, partition VARCHAR, partition_index BIGINT, attempt INTEGER,
+    started_at TIMESTAMP,
+    ended_at TIMESTAMP, status VARCHAR, error_class VARCHAR, error_message VARCHAR,
+    log_path VARCHAR, next_retry_at TIMESTAMP);
+CREATE OR REPLACE VIEW assetflow.attempts AS
+SELECT attempt_id, run_id, asset, partition, partition_index, attempt, started_at, ended_at,
+       status, error_class, error_message, log_path, next_retry_at
+FROM assetflow.attempt_log
+UNION ALL
+SELECT attempt_id, run_id, asset, partition, partition_index, attempt, started_at, ended_at,
+       'success', NULL, NULL, log_path, NULL
+FROM assetflow.materializations WHERE attempt_id IS NOT NULL;
+"""
+
+# Schema 1 kept every attempt in a table named `attempts`.
+MIGRATE_FROM_1 = """
+ALTER TABLE assetflow.attempts RENAME TO attempt_log;
+ALTER TABLE assetflow.materializations ADD COLUMN attempt_id BIGINT;
+ALTER TABLE assetflow.materializations ADD COLUMN attempt INTEGER;
+ALTER TABLE assetflow.materializations ADD COLUMN log_path VARCHAR;
+"""
+
+# What a write records per materialization, besides its ids.
+MATERIALIZATION_COLUMNS = (
+    ("run_id", "VARCHAR"), ("asset", "VARCHAR"), ("partition", "VARCHAR"),
+    ("partition_index", "BIGINT"), ("code_version", "VARCHAR"), ("data_version", "VARCHAR"),
+    ("row_count", "BIGINT"), ("clipped", "VARCHAR"), ("started_at", "TIMESTAMP"),
+    ("ended_at", "TIMESTAMP"), ("attempt", "INTEGER"), ("log_path", "VARCHAR"),
+    ("inputs_text", "VARCHAR"),
+)  # fmt: skip
+
+# The inputs of materializations newer than the nodes watermark, from their inputs_text.
+PENDING_INPUTS = """
+SELECT materialization_id, parts[1] AS input, parts[2] AS input_partition,
+       parts[3]::BIGINT AS input_index, nullif(parts[4], '') AS input_version
+FROM (SELECT materialization_id, string_split(unnest(string_split(inputs_text, ';')), '|') AS parts
+      FROM assetflow.materializations
+      WHERE inputs_text IS NOT NULL AND materialization_id > (
+          SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark'))
+"""
+
+# Materializations newer than the nodes watermark, latest per node.
+DELTA = """
+CREATE OR REPLACE TEMP TABLE _af_delta AS
+SELECT d.*, n.asset IS NOT NULL OR d.builds > 1 AS rebuilt FROM (
+    SELECT asset, partition_index, arg_max(partition, materialization_id) AS partition,
+           max(materialization_id) AS materialization_id,
+           arg_max(code_version, materialization_id) AS code_version,
+           arg_max(data_version, materialization_id) AS data_version,
+           arg_max(clipped, materialization_id) AS clipped, count(*) AS builds
+    FROM assetflow.materializations
+    WHERE materialization_id > (
+        SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark')
+    GROUP BY asset, partition_index) d
+LEFT JOIN assetflow.nodes n USING (asset, partition_index)
+"""
+
+
+def schema_version(conn: duckdb.DuckDBPyConnection) -> str | None:
+    """The warehouse's schema version; None for a file assetflow has not written yet."""
+    found = conn.execute(
+        "SELECT count(*) FROM information_schema.tables"
+        " WHERE table_schema = 'assetflow' AND table_name = 'meta'"
+    ).fetchall()[0][0]
+    if not found:
+        return None
+    rows = conn.execute("SELECT value FROM assetflow.meta WHERE key = 'schema'").fetchall()
+    return rows[0][0] if rows else None
+
+
+def check_schema(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+    version = schema_version(conn)
+    if version not in (None, SCHEMA_VERSION):
+        raise ConfigError(
+            f"warehouse {path} has metadata schema {version}, this assetflow reads"
+            f" {SCHEMA_VERSION}",
+            "run a writing command once (`assetflow observe`) to upgrade it in place",
+        )

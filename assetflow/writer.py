@@ -1,0 +1,276 @@
+"""Writing partitions: the store's write path, one transaction per task.
+
+A write deletes the partitions, inserts the new rows, audits them (blocking checks), and
+records each partition's materialization — data version, successful attempt, inputs — and
+its check results, then commits. Part of the store: the only other module that writes
+assetflow's metadata schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from .checks import CheckResult
+from .errors import DataError, DefinitionError
+from .schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
+
+if TYPE_CHECKING:
+    from .store import Store
+
+# Runs a node's blocking checks over its new rows; raises to roll the write back.
+Audit = Callable[[duckdb.DuckDBPyConnection, str, "NodeWrite"], Sequence[CheckResult]]
+
+
+@dataclass(frozen=True)
+class NodeWrite:
+    """Everything recorded with one node's data, in its transaction."""
+
+    run_id: str
+    asset: str
+    partition: str
+    partition_index: int
+    code_version: str
+    inputs: tuple[tuple[str, str, int, str], ...]  # (input, partition, its index, version)
+    clipped: str | None
+    started_at: dt.datetime
+    attempt: int = 1  # recorded as a successful attempt in the same transaction
+    log_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    row_count: int
+    data_version: str
+    materialization_id: int
+
+
+class PartitionWriter:
+    """Replaces partitions of asset tables; knows each table's columns once it has seen it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._columns: dict[str, dict[str, str]] = {}
+        self._ddl_lock = threading.Lock()
+
+    def write_nodes(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        query: str,
+        writes: Sequence[NodeWrite],
+        partition_by: str | None = None,
+        audit: Audit | None = None,
+    ) -> dict[str, Written]:
+        """Replace the partitions of `writes` (contiguous, one asset) with the rows of `query`
+        and record each, atomically: one delete of the range, one insert, a lineage record
+        per partition. With one write every row belongs to it; with several, `partition_by`
+        (an SQL expression over the rows giving their partition key) places each row.
+
+        `audit(cur, rows, write)` runs per partition after the insert and before commit, over
+        a view of that partition's new rows; if it raises, everything rolls back.
+
+        The rows are staged in a temp table (private to the cursor) and the asset's table is
+        created or widened first, under a lock, so that concurrent writers of one asset only
+        ever meet in the short delete/insert/record transaction.
+        """
+        asset = writes[0].asset
+        keys = [w.partition for w in writes]
+        single = len(writes) == 1
+        placed = f"'{keys[0]}'" if single or not partition_by else partition_by
+        if single and asset in self._columns:  # the table exists: insert without a bind
+            try:
+                return self._replace(cur, asset, f"({query})", placed, writes, audit)
+            except duckdb.BinderException:  # a new column, or a mistake: bind to know which
+                pass
+        try:
+            if single:  # rows go straight from the query into the table
+                relation = cur.sql(query)  # binds, does not run
+                columns = dict(zip(relation.columns, map(str, relation.types), strict=True))
+                rows = f"({query})"
+            else:  # a batch is staged first, to refuse rows outside its partitions
+                cur.execute(f"CREATE OR REPLACE TEMP TABLE _af_stage AS {query}")
+                columns = dict(cur.execute("SELECT column_name, column_type FROM"
+                                           " (DESCRIBE _af_stage)").fetchall())  # fmt: skip
+                rows = "_af_stage"
+                self._refuse_strays(cur, asset, placed, keys, partition_by)
+            self._check_columns(asset, columns)
+            with self._ddl_lock:
+                self._ensure_table(cur, asset, columns)
+            return self._replace(cur, asset, rows, placed, writes, audit)
+        finally:
+            if not single:
+                cur.execute("DROP TABLE IF EXISTS _af_stage")
+
+    def _replace(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        asset: str,
+        rows: str,
+        placed: str,
+        writes: Sequence[NodeWrite],
+        audit: Audit | None,
+    ) -> dict[str, Written]:
+        """The transaction: delete the partitions, insert the rows, audit, record, commit.
+        Versions are of the rows as the table stores them (its columns and types)."""
+        table = f'main."{asset}"'
+        columns = {k: v for k, v in self._columns[asset].items() if k != PARTITION_COLUMN}
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            cur.execute(
+                f"DELETE FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ?",
+                [writes[0].partition, writes[-1].partition],
+            )
+            cur.execute(
+                f"INSERT INTO {table} BY NAME SELECT *, ({placed})::VARCHAR AS"
+                f" {PARTITION_COLUMN} FROM {rows}"
+            )
+            audited = [
+                (write, self._audit_partition(cur, table, columns, write, audit))
+                for write in (writes if audit is not None else ())
+            ]
+            written = self._record(cur, table, columns, writes)
+            checked = [
+                ((w.asset, w.partition, w.partition_index), written[w.partition].materialization_id,
+                 results)
+                for w, results in audited
+            ]  # fmt: skip
+            self.store.record_checks(writes[0].run_id, checked, cur)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return written
+
+    @staticmethod
+    def _refuse_strays(
+        cur: duckdb.DuckDBPyConnection,
+        asset: str,
+        placed: str,
+        keys: list[str],
+        partition_by: str | None,
+    ) -> None:
+        stray = cur.execute(
+            "SELECT count(*) FROM _af_stage"
+            f" WHERE NOT coalesce(list_contains(?, ({placed})::VARCHAR), false)",
+            [keys],
+        ).fetchall()[0][0]
+        if stray:
+            raise DataError(
+                f"asset {asset}: {stray} rows fall outside partitions {keys[0]}..{keys[-1]}",
+                f"check the values of partition_by ({partition_by})",
+            )
+
+    @staticmethod
+    def _audit_partition(
+        cur: duckdb.DuckDBPyConnection,
+        table: str,
+        columns: dict[str, str],
+        write: NodeWrite,
+        audit: Audit,
+    ) -> Sequence[CheckResult]:
+        """Run the audit over one partition's new rows, as the table now holds them."""
+        names = ", ".join(f'"{c}"' for c in columns)
+        cur.execute(
+            f"CREATE OR REPLACE TEMP VIEW _af_audit AS SELECT {names} FROM {table}"
+            f" WHERE {PARTITION_COLUMN} = '{write.partition}'"
+        )
+        return audit(cur, "_af_audit", write)
+
+    @staticmethod
+    def _check_columns(asset: str, columns: dict[str, str]) -> None:
+        if PARTITION_COLUMN in columns:
+            raise DefinitionError(
+                f"asset {asset} returns a column named {PARTITION_COLUMN}",
+                "that name is reserved for assetflow's partition key",
+            )
+        if not columns:
+            raise DefinitionError(f"asset {asset} returns no columns")
+
+    def _ensure_table(
+        self, cur: duckdb.DuckDBPyConnection, asset: str, columns: dict[str, str]
+    ) -> None:
+        known = self._columns.get(asset) or self._table_columns(cur, asset)
+        added = [(name, kind) for name, kind in columns.items() if known and name not in known]
+        if not known:
+            defined = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
+            cur.execute(
+                f'CREATE TABLE IF NOT EXISTS main."{asset}" ({defined}, {PARTITION_COLUMN} VARCHAR)'
+            )
+        for name, kind in added:  # a new column: older partitions read NULL until rebuilt
+            cur.execute(f'ALTER TABLE main."{asset}" ADD COLUMN "{name}" {kind}')
+        # As the catalog spells them, in table order: data versions hash this schema.
+        changed = not known or added
+        self._columns[asset] = self._table_columns(cur, asset) if changed else known
+
+    @staticmethod
+    def _table_columns(cur: duckdb.DuckDBPyConnection, asset: str) -> dict[str, str]:
+        rows = cur.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+            [asset],
+        ).fetchall()
+        return dict(rows)
+
+    def _record(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        table: str,
+        columns: dict[str, str],
+        writes: Sequence[NodeWrite],
+    ) -> dict[str, Written]:
+        """Lineage of the partitions just written: their materializations, each with its
+        data version (sha256 of the schema, the row count and an order-independent sum of
+        row hashes, over the rows as the table stores them), the successful attempt and the
+        inputs it read. One statement for one partition, two for a batch."""
+        struct = ", ".join(f'"{c}" := "{c}"' for c in columns)
+        schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
+        row_hashes = f"coalesce(sum(hash(struct_pack({struct}))), 0)"
+        names = ", ".join(c for c, _ in MATERIALIZATION_COLUMNS)
+        head = f"INSERT INTO assetflow.materializations (materialization_id, attempt_id, {names})"
+        ids = "nextval('assetflow.materialization_ids'), nextval('assetflow.attempt_ids')"
+        tail = " RETURNING partition, materialization_id, data_version, row_count"
+        now = self.store.clock()
+        if len(writes) == 1:  # the version computed inside the insert: one statement
+            w = writes[0]
+            recorded = cur.execute(
+                f"{head} SELECT {ids}, ?, ?, ?, ?, ?, left(sha256(concat_ws('|', ?, v.n, v.h)),"
+                f" 16), v.n, ?, ?, ?, ?, ?, ? FROM (SELECT count(*) AS n, {row_hashes} AS h"
+                f" FROM {table} WHERE {PARTITION_COLUMN} = ?) v{tail}",
+                [w.run_id, w.asset, w.partition, w.partition_index, w.code_version, schema,
+                 w.clipped, w.started_at, now, w.attempt, w.log_path, _inputs_text(w),
+                 w.partition],
+            ).fetchall()  # fmt: skip
+        else:
+            groups = cur.execute(
+                f"SELECT {PARTITION_COLUMN}, count(*), {row_hashes} FROM {table}"
+                f" WHERE {PARTITION_COLUMN} BETWEEN ? AND ? GROUP BY 1",
+                [writes[0].partition, writes[-1].partition],
+            ).fetchall()
+            found = {key: (n, row_hash) for key, n, row_hash in groups}
+            params = []
+            for w in writes:
+                n, row_hash = found.get(w.partition, (0, 0))
+                version = hashlib.sha256(f"{schema}|{n}|{row_hash}".encode()).hexdigest()[:16]
+                params += [
+                    w.run_id, w.asset, w.partition, w.partition_index, w.code_version, version,
+                    n, w.clipped, w.started_at, now, w.attempt, w.log_path, _inputs_text(w),
+                ]  # fmt: skip
+            row = ", ".join(f"?::{kind}" for _, kind in MATERIALIZATION_COLUMNS)
+            values = ", ".join(f"({ids}, {row})" for _ in writes)
+            recorded = cur.execute(f"{head} VALUES {values}{tail}", params).fetchall()
+        return {key: Written(n, version, mid) for key, mid, version, n in recorded}
+
+
+def _inputs_text(write: NodeWrite) -> str | None:
+    """The inputs of a write as one value: names, keys and hex versions hold no | or ;."""
+    if not write.inputs:
+        return None
+    return ";".join(
+        f"{name}|{key}|{index}|{version or ''}" for name, key, index, version in write.inputs
+    )
