@@ -456,7 +456,7 @@ def _compute_and_write(
         query = node_query(spec, first, _merged_inputs(task), ctx, run.graph.defs, run.root)
         if log.written:  # the function logged or printed: the attempt records its file
             writes = [dataclasses.replace(w, log_path=str(log.path)) for w in writes]
-        written = run.store.write_nodes(
+        written = run.store.writer.write_nodes(
             cur, query, writes, _partition_expression(spec), audit if spec.checks else None
         )
         return {(first.asset, k): w for k, w in written.items()}, checked

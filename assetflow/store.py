@@ -30,7 +30,7 @@ from .schema import (
     check_schema,
     schema_version,
 )
-from .writer import Audit, NodeWrite, PartitionWriter, Written
+from .writer import PartitionWriter
 
 _LOCK_PID = re.compile(r"PID (\d+)")
 
@@ -449,14 +449,3 @@ class Store:
             [names],
         ).fetchall()
         return {(a, p): v for a, p, v in rows}
-
-    def write_nodes(
-        self,
-        cur: duckdb.DuckDBPyConnection,
-        query: str,
-        writes: Sequence[NodeWrite],
-        partition_by: str | None = None,
-        audit: Audit | None = None,
-    ) -> dict[str, Written]:
-        """Replace partitions with the rows of `query`, with their lineage: see writer.py."""
-        return self.writer.write_nodes(cur, query, writes, partition_by, audit)
