@@ -220,6 +220,13 @@ def materialize(
         else:
             console.render_plan(outcome.plan, outcome.graph)
         return
+    _run_with_progress(opts, project, request, concurrency=concurrency, **flags)
+
+
+def _run_with_progress(
+    opts: Options, project: Project, request: api.Request, **options: Any
+) -> None:
+    """Materialize with a progress bar, then print the summary and exit with its code."""
     with console.RunProgress() as bar:
         outcome = api.materialize(
             project,
@@ -228,8 +235,7 @@ def materialize(
             clock=opts.clock,
             on_plan=bar.start,
             on_result=bar.advance,
-            concurrency=concurrency,
-            **flags,
+            **options,
         )
     _finish_run(outcome)
 
@@ -352,21 +358,16 @@ def backfill_run(
             )
         return click.confirm(f"Run {len(plan.nodes):,} nodes?", default=False)
 
-    with console.RunProgress() as bar:
-        outcome = api.materialize(
-            project,
-            request,
-            opts.now,
-            clock=opts.clock,
-            force=force,
-            concurrency=1 if sequential else concurrency,
-            wait=wait,
-            backfill=True,
-            confirm=confirm,
-            on_plan=bar.start,
-            on_result=bar.advance,
-        )
-    _finish_run(outcome)
+    _run_with_progress(
+        opts,
+        project,
+        request,
+        force=force,
+        concurrency=1 if sequential else concurrency,
+        wait=wait,
+        backfill=True,
+        confirm=confirm,
+    )
 
 
 @backfill.command("status")
