@@ -14,7 +14,7 @@ from .errors import AssetflowError, DefinitionError
 from .graph import AssetGraph
 from .intervals import Intervals
 from .partitions import downstream_span
-from .specs import ScheduleSpec
+from .specs import AssetSpec, ScheduleSpec
 from .status import StatusReport
 
 
@@ -120,11 +120,13 @@ def deadline(graph: AssetGraph, asset: str, index: int) -> dt.datetime:
     """When a partition must be fresh: `sla` after the data is due. The data is due at the
     first tick, at or after the window's end, of a schedule that builds the asset (an
     Airflow-style SLA counts from the scheduled run), or at the window's end if none does."""
-    spec = graph.defs.assets[asset]
+    return _deadline(graph.defs.assets[asset], index, _schedules_building(graph, asset))
+
+
+def _deadline(spec: AssetSpec, index: int, schedules: list[ScheduleSpec]) -> dt.datetime:
     assert spec.sla is not None
     end = dt.datetime.combine(spec.partitions.window(index)[1], dt.time())
-    ticks = [_first_tick_from(s, end) for s in _schedules_building(graph, asset)]
-    return min(ticks, default=end) + spec.sla
+    return min((_first_tick_from(s, end) for s in schedules), default=end) + spec.sla
 
 
 def _schedules_building(graph: AssetGraph, asset: str) -> list[ScheduleSpec]:
@@ -154,11 +156,12 @@ def _deadline_span(
     spec = graph.defs.assets[asset]
     parts, sla = spec.partitions, spec.sla
     assert sla is not None
+    schedules = _schedules_building(graph, asset)  # once, not per deadline
     lo, hi = universe.spans[0][0], universe.spans[-1][1]
     last = min(hi, parts.index_of_date((now - sla).date()))
-    while last >= lo and deadline(graph, asset, last) > now:
+    while last >= lo and _deadline(spec, last, schedules) > now:
         last -= 1
     first = max(lo, parts.index_of_date((now - lookback - sla).date()) - 1)
-    while first <= last and deadline(graph, asset, first) <= now - lookback:
+    while first <= last and _deadline(spec, first, schedules) <= now - lookback:
         first += 1
     return range(first, last + 1)

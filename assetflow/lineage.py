@@ -189,9 +189,8 @@ def _islands(store: Store, query: str) -> dict[str, Intervals]:
 
 def _upstream_changed(store: Store) -> dict[str, Intervals]:
     changed = _islands(store, _UPSTREAM_CHANGED)
-    if store.conn.execute("SELECT count(*) FROM _af_inputs WHERE input_version IS NULL").fetchall()[
-        0
-    ][0]:
+    read_missing = "SELECT count(*) FROM _af_inputs WHERE input_version IS NULL"
+    if store.conn.execute(read_missing).fetchall()[0][0]:  # rare: only then the full join
         for asset, more in _islands(store, _READ_MISSING).items():
             changed[asset] = changed.get(asset, Intervals()) | more
     return changed

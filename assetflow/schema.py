@@ -99,14 +99,16 @@ MATERIALIZATION_COLUMNS = (
     ("inputs_text", "VARCHAR"),
 )  # fmt: skip
 
-# The inputs of materializations newer than the nodes watermark, from their inputs_text.
-PENDING_INPUTS = """
+# Materializations newer than the nodes watermark whose inputs are still in inputs_text.
+PENDING = """inputs_text IS NOT NULL AND materialization_id > (
+    SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark')"""
+
+# Their inputs, as rows of `inputs`.
+PENDING_INPUTS = f"""
 SELECT materialization_id, parts[1] AS input, parts[2] AS input_partition,
        parts[3]::BIGINT AS input_index, nullif(parts[4], '') AS input_version
 FROM (SELECT materialization_id, string_split(unnest(string_split(inputs_text, ';')), '|') AS parts
-      FROM assetflow.materializations
-      WHERE inputs_text IS NOT NULL AND materialization_id > (
-          SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark'))
+      FROM assetflow.materializations WHERE {PENDING})
 """
 
 # Materializations newer than the nodes watermark, latest per node.

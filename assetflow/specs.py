@@ -53,7 +53,7 @@ class AssetSpec:
     batch_size: int = 1  # up to this many contiguous stale partitions run as one task
     partition_by: str | None = None  # the output column (a date) that places rows in partitions
     automation: str | None = None  # "eager": materialize when upstream data changes
-    sla: dt.timedelta | None = None  # fresh by window end + sla, or late
+    sla: dt.timedelta | None = None  # fresh by sla after the data is due, or late
     on_sla_miss: tuple[Callable[..., Any], ...] | None = field(default=None, compare=False)
     group: str | None = None  # selectable as `group:NAME`
     # Upstream parameters the body reads as Python values (an SQL asset usually reads none):

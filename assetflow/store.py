@@ -25,6 +25,7 @@ from .schema import (
     DDL,
     DELTA,
     MIGRATE_FROM_1,
+    PENDING,
     PENDING_INPUTS,
     SCHEMA_VERSION,
     check_schema,
@@ -412,8 +413,7 @@ class Store:
             )
             conn.execute(f"INSERT INTO assetflow.inputs {PENDING_INPUTS}")
             conn.execute(
-                "UPDATE assetflow.materializations SET inputs_text = NULL"
-                " WHERE inputs_text IS NOT NULL"
+                f"UPDATE assetflow.materializations SET inputs_text = NULL WHERE {PENDING}"
             )
             conn.execute(
                 "UPDATE assetflow.meta SET value = (SELECT coalesce(max(materialization_id), 0)"
