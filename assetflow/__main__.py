@@ -1,3 +1,3 @@
-from .cli import main
+from assetflow.cli import main
 
 main()

@@ -126,8 +126,8 @@ def project_for(work: Path, db: Path) -> Path:
 
 
 def assetflow_run(project: Path, batch: int, concurrency: int) -> float:
-    from assetflow import api
-    from assetflow.config import load_project
+    from assetflow.app import api
+    from assetflow.app.config import load_project
 
     os.environ["W_BATCH"] = str(batch)
     started = time.perf_counter()

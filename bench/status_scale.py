@@ -73,7 +73,7 @@ def build_definitions(n_assets: int, seed: int = 7) -> tuple[str, list[tuple[str
 
 def write_lineage(warehouse: Path, code_versions: dict[str, str], edges) -> None:
     """Every node materialized once, with its inputs, as if a full backfill had run."""
-    from assetflow.store import Store
+    from assetflow.store.store import Store
 
     store = Store.open(warehouse)
     conn = store.conn
@@ -152,7 +152,7 @@ def timed(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, 
 def bench(n_assets: int, work: Path, repeats: int) -> dict[str, object]:
     import os
 
-    from assetflow.loader import load_definitions
+    from assetflow.app.loader import load_definitions
 
     project = work / f"assets_{n_assets}"
     shutil.rmtree(project, ignore_errors=True)

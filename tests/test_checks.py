@@ -8,7 +8,7 @@ import duckdb
 import pytest
 from conftest import Receiver, write_events
 
-from assetflow.checks import (
+from assetflow.core.checks import (
     CheckResult,
     accepted_values,
     check,

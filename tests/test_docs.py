@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO
 
 from assetflow.cli import cli
-from assetflow.clidoc import _commands, render
+from assetflow.cli.clidoc import _commands, render
 
 
 def test_the_cli_reference_is_current():

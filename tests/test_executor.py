@@ -6,8 +6,8 @@ import random
 import pytest
 from conftest import Receiver
 
+from assetflow.core.policy import RetryPolicy, retryable
 from assetflow.errors import DataError, DefinitionError
-from assetflow.policy import RetryPolicy, retryable
 
 FLAKY = """
 import collections

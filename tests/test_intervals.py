@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assetflow.intervals import Intervals
+from assetflow.core.intervals import Intervals
 
 spans = st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), max_size=6)
 

@@ -2,8 +2,7 @@ import datetime as dt
 
 import pytest
 
-from assetflow.errors import PartitionKeyError
-from assetflow.partitions import (
+from assetflow.core.partitions import (
     UNPARTITIONED,
     all_partitions,
     compact_ranges,
@@ -14,6 +13,7 @@ from assetflow.partitions import (
     unpartitioned,
     window,
 )
+from assetflow.errors import PartitionKeyError
 
 NOW = dt.datetime(2014, 6, 1)
 DAYS = daily("2013-01-01", "2013-12-31")
@@ -147,7 +147,7 @@ def test_bounds_must_be_in_order():
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from assetflow.partitions import downstream_span, upstream_span  # noqa: E402
+from assetflow.core.partitions import downstream_span, upstream_span  # noqa: E402
 
 SHAPES = [
     (DAYS, DAYS),

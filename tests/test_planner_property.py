@@ -13,9 +13,9 @@ from conftest import NOW_DT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assetflow import api
-from assetflow.config import load_project
-from assetflow.graph import Node
+from assetflow.app import api
+from assetflow.app.config import load_project
+from assetflow.core.graph import Node
 
 SOURCE = "src"
 

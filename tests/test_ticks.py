@@ -5,10 +5,10 @@ import json
 
 from conftest import Receiver, write_events
 
-from assetflow import api
-from assetflow.automation import due_times, logical_range
-from assetflow.config import load_project
-from assetflow.specs import schedule
+from assetflow.app import api
+from assetflow.app.config import load_project
+from assetflow.core.automation import due_times, logical_range
+from assetflow.core.specs import schedule
 
 TICKING = """
 import datetime as dt

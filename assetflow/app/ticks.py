@@ -11,16 +11,23 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from . import api
-from .alerts import fire
-from .automation import deadline, downstream_of, due_times, eager_targets, logical_range, sla_late
-from .clock import WALL, Clock
-from .config import Project
-from .errors import AssetflowError
-from .graph import AssetGraph
-from .intervals import Intervals
-from .specs import ScheduleSpec, SensorSpec
-from .store import Store
+from assetflow.app import api
+from assetflow.app.config import Project
+from assetflow.core.automation import (
+    deadline,
+    downstream_of,
+    due_times,
+    eager_targets,
+    logical_range,
+    sla_late,
+)
+from assetflow.core.graph import AssetGraph
+from assetflow.core.intervals import Intervals
+from assetflow.core.specs import ScheduleSpec, SensorSpec
+from assetflow.errors import AssetflowError
+from assetflow.run.alerts import fire
+from assetflow.run.clock import WALL, Clock
+from assetflow.store.store import Store
 
 SLA_LOOKBACK = dt.timedelta(days=7)
 log = logging.getLogger("assetflow.tick")

@@ -11,11 +11,11 @@ import datetime as dt
 import functools
 from dataclasses import dataclass
 
-from .errors import PartitionKeyError
-from .graph import AssetGraph, Node
-from .intervals import Intervals
-from .lineage import Facts
-from .partitions import AllPartitions, Partitions, downstream_span
+from assetflow.core.graph import AssetGraph, Node
+from assetflow.core.intervals import Intervals
+from assetflow.core.partitions import AllPartitions, Partitions, downstream_span
+from assetflow.errors import PartitionKeyError
+from assetflow.store.lineage import Facts
 
 CAUSES = (
     "missing",

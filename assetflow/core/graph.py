@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from .errors import DefinitionError, SelectionError
-from .loader import Definitions
-from .partitions import Partitions, map_partition
+from assetflow.app.loader import Definitions
+from assetflow.core.partitions import Partitions, map_partition
+from assetflow.errors import DefinitionError, SelectionError
 
 
 @dataclass(frozen=True, order=True)

@@ -25,17 +25,17 @@ from pathlib import Path
 
 import duckdb
 
-from .alerts import Failure, fire
-from .checks import CheckFailed, CheckResult, run_checks
-from .compute import Context, node_query, release
-from .errors import AssetflowError, DataError, DefinitionError
-from .graph import AssetGraph, InputRange, Node
-from .planner import Plan, PlannedNode
-from .policy import retryable
-from .runlog import NodeLog, bound, node_log_path
-from .specs import AssetSpec
-from .store import Store
-from .writer import NodeWrite, Written
+from assetflow.core.checks import CheckFailed, CheckResult, run_checks
+from assetflow.core.graph import AssetGraph, InputRange, Node
+from assetflow.core.planner import Plan, PlannedNode
+from assetflow.core.policy import retryable
+from assetflow.core.specs import AssetSpec
+from assetflow.errors import AssetflowError, DataError, DefinitionError
+from assetflow.run.alerts import Failure, fire
+from assetflow.run.compute import Context, node_query, release
+from assetflow.run.runlog import NodeLog, bound, node_log_path
+from assetflow.store.store import Store
+from assetflow.store.writer import NodeWrite, Written
 
 _SQL_MISTAKES = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
 _DATA_ERRORS = (duckdb.ConversionException, duckdb.ConstraintException)

@@ -11,9 +11,9 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .intervals import Intervals
-from .schema import DELTA, PENDING_INPUTS
-from .store import Observation, Store
+from assetflow.core.intervals import Intervals
+from assetflow.store.schema import DELTA, PENDING_INPUTS
+from assetflow.store.store import Observation, Store
 
 # The latest materialization of every node: the nodes table, overridden by newer
 # materializations not merged into it yet (a run in progress, or one that crashed).

@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from .errors import AssetflowError, DefinitionError
-from .graph import AssetGraph
-from .intervals import Intervals
-from .partitions import downstream_span
-from .specs import AssetSpec, ScheduleSpec
-from .status import StatusReport
+from assetflow.core.graph import AssetGraph
+from assetflow.core.intervals import Intervals
+from assetflow.core.partitions import downstream_span
+from assetflow.core.specs import AssetSpec, ScheduleSpec
+from assetflow.core.status import StatusReport
+from assetflow.errors import AssetflowError, DefinitionError
 
 
 def due_times(spec: ScheduleSpec, last: dt.datetime | None, now: dt.datetime) -> list[dt.datetime]:

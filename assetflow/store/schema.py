@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import ConfigError
+from assetflow.errors import ConfigError
 
 PARTITION_COLUMN = "_partition"
 SCHEMA_VERSION = "4"  # 2: attempts view; 3: nodes.rebuilt; 4: inputs_text

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import duckdb
 
-from .errors import DataError, DefinitionError
+from assetflow.errors import DataError, DefinitionError
 
 Severity = Literal["error", "warn"]
 SAMPLE_ROWS = 5

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from .errors import SelectionError
+from assetflow.errors import SelectionError
 
 
 class NodeLog:

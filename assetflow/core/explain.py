@@ -9,9 +9,9 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .graph import AssetGraph, Node
-from .lineage import NodeRecord
-from .status import StatusReport
+from assetflow.core.graph import AssetGraph, Node
+from assetflow.core.status import StatusReport
+from assetflow.store.lineage import NodeRecord
 
 MAX_CHILDREN = 5
 

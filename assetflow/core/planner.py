@@ -13,11 +13,11 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .errors import SelectionError, UpstreamMissingError
-from .graph import AssetGraph, InputRange, Node
-from .intervals import Intervals
-from .partitions import compact_ranges, parse_date_or_month, upstream_span
-from .status import StatusReport
+from assetflow.core.graph import AssetGraph, InputRange, Node
+from assetflow.core.intervals import Intervals
+from assetflow.core.partitions import compact_ranges, parse_date_or_month, upstream_span
+from assetflow.core.status import StatusReport
+from assetflow.errors import SelectionError, UpstreamMissingError
 
 REASONS = (
     "check_failed",

@@ -64,6 +64,6 @@ def render(cli: click.Group) -> str:
 
 
 if __name__ == "__main__":
-    from .cli import cli
+    from assetflow.cli import cli
 
     print(render(cli), end="")

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import AssetflowError, DefinitionError
-from .partitions import mapping_problem
-from .policy import Defaults, RetryPolicy
-from .specs import AssetSpec, ScheduleSpec, SensorSpec, SourceSpec, forget_sources
+from assetflow.core.partitions import mapping_problem
+from assetflow.core.policy import Defaults, RetryPolicy
+from assetflow.core.specs import AssetSpec, ScheduleSpec, SensorSpec, SourceSpec, forget_sources
+from assetflow.errors import AssetflowError, DefinitionError
 
 _load_counter = itertools.count()
 

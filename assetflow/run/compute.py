@@ -17,12 +17,12 @@ from typing import Any
 
 import duckdb
 
-from .errors import DefinitionError
-from .graph import InputRange, Node
-from .loader import Definitions
-from .schema import PARTITION_COLUMN
-from .sources import source_sql
-from .specs import AssetSpec
+from assetflow.app.loader import Definitions
+from assetflow.core.graph import InputRange, Node
+from assetflow.core.specs import AssetSpec
+from assetflow.errors import DefinitionError
+from assetflow.run.sources import source_sql
+from assetflow.store.schema import PARTITION_COLUMN
 
 
 def result_view(ctx: Context) -> str:

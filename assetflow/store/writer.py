@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from .checks import CheckResult
-from .errors import DataError, DefinitionError
-from .schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
+from assetflow.core.checks import CheckResult
+from assetflow.errors import DataError, DefinitionError
+from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
 
 if TYPE_CHECKING:
-    from .store import Store
+    from assetflow.store.store import Store
 
 # Runs a node's blocking checks over its new rows; raises to roll the write back.
 Audit = Callable[[duckdb.DuckDBPyConnection, str, "NodeWrite"], Sequence[CheckResult]]

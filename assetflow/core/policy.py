@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import duckdb
 
-from .errors import DataError, DefinitionError
+from assetflow.errors import DataError, DefinitionError
 
 Jitter = Literal["full", "proportional", "none"]
 

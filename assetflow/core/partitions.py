@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import PartitionKeyError
+from assetflow.errors import PartitionKeyError
 
 UNPARTITIONED = "__all__"
 Unit = Literal["day", "month", "none"]

@@ -18,10 +18,10 @@ from typing import Any
 
 import duckdb
 
-from .checks import CheckResult
-from .clock import WALL, Clock
-from .errors import WarehouseLockedError
-from .schema import (
+from assetflow.core.checks import CheckResult
+from assetflow.errors import WarehouseLockedError
+from assetflow.run.clock import WALL, Clock
+from assetflow.store.schema import (
     DDL,
     DELTA,
     MIGRATE_FROM_1,
@@ -31,7 +31,7 @@ from .schema import (
     check_schema,
     schema_version,
 )
-from .writer import PartitionWriter
+from assetflow.store.writer import PartitionWriter
 
 _LOCK_PID = re.compile(r"PID (\d+)")
 

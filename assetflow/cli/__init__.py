@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .clock import WALL, Clock, NoWaitClock, utc_now
-from .errors import AssetflowError, SelectionError, UsageError, WarehouseLockedError
-from .partitions import compact_ranges
-from .runlog import find_logs
-from .scaffold import init_project
+from assetflow.app.scaffold import init_project
+from assetflow.core.partitions import compact_ranges
+from assetflow.errors import AssetflowError, SelectionError, UsageError, WarehouseLockedError
+from assetflow.run.clock import WALL, Clock, NoWaitClock, utc_now
+from assetflow.run.runlog import find_logs
 
 if TYPE_CHECKING:
-    from .config import Project
+    from assetflow.app.config import Project
 
 
 class _Lazy:
@@ -38,9 +38,9 @@ class _Lazy:
         return getattr(module, attr)
 
 
-api: Any = _Lazy("assetflow.api")
-console: Any = _Lazy("assetflow.console")
-ticks: Any = _Lazy("assetflow.ticks")
+api: Any = _Lazy("assetflow.app.api")
+console: Any = _Lazy("assetflow.cli.console")
+ticks: Any = _Lazy("assetflow.app.ticks")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Options:
     clock: Clock  # under --now, retry waits pass at once
 
     def project(self, warehouse: str | None = None) -> Project:
-        from .config import load_project
+        from assetflow.app.config import load_project
 
         return load_project(self.project_dir, warehouse)
 

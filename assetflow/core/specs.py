@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .checks import Check
-from .errors import DefinitionError
-from .partitions import Mapping, Partitions, Window, unpartitioned
-from .policy import RetryPolicy
+from assetflow.core.checks import Check
+from assetflow.core.partitions import Mapping, Partitions, Window, unpartitioned
+from assetflow.core.policy import RetryPolicy
+from assetflow.errors import DefinitionError
 
 CONTEXT_PARAMS = ("ctx", "context")
 NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

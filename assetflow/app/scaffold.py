@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from .errors import UsageError
+from assetflow.errors import UsageError
 
 PYPROJECT = """\
 [tool.assetflow]

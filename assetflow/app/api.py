@@ -15,27 +15,40 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from . import snapshot
-from .alerts import RunSummary, fire
-from .automation import sla_late
-from .checks import CheckResult, run_checks
-from .clock import WALL, Clock
-from .compute import Context
-from .config import Project
-from .errors import PartitionKeyError, SelectionError, UsageError
-from .executor import NodeResult, RunContext, RunResult, execute, new_run_id
-from .explain import Reason, explain
-from .graph import AssetGraph, Node
-from .intervals import Intervals
-from .lineage import Facts, NodeRecord, first_observed, node_record, read_facts, recorded_inputs
-from .loader import load_definitions
-from .partitions import UNPARTITIONED, parse_date_or_month
-from .planner import Plan, check_sources, plan_materialize, select_targets, upstream_closure
-from .runlog import NodeLog, captured_output, prune
-from .snapshot import Publisher
-from .sources import observe
-from .status import StatusReport, compute_status, growing_assets
-from .store import AttemptRecord, CheckRecord, Observation, RunRecord, Store
+from assetflow.app.config import Project
+from assetflow.app.loader import load_definitions
+from assetflow.core.automation import sla_late
+from assetflow.core.checks import CheckResult, run_checks
+from assetflow.core.explain import Reason, explain
+from assetflow.core.graph import AssetGraph, Node
+from assetflow.core.intervals import Intervals
+from assetflow.core.partitions import UNPARTITIONED, parse_date_or_month
+from assetflow.core.planner import (
+    Plan,
+    check_sources,
+    plan_materialize,
+    select_targets,
+    upstream_closure,
+)
+from assetflow.core.status import StatusReport, compute_status, growing_assets
+from assetflow.errors import PartitionKeyError, SelectionError, UsageError
+from assetflow.run import snapshot
+from assetflow.run.alerts import RunSummary, fire
+from assetflow.run.clock import WALL, Clock
+from assetflow.run.compute import Context
+from assetflow.run.executor import NodeResult, RunContext, RunResult, execute, new_run_id
+from assetflow.run.runlog import NodeLog, captured_output, prune
+from assetflow.run.snapshot import Publisher
+from assetflow.run.sources import observe
+from assetflow.store.lineage import (
+    Facts,
+    NodeRecord,
+    first_observed,
+    node_record,
+    read_facts,
+    recorded_inputs,
+)
+from assetflow.store.store import AttemptRecord, CheckRecord, Observation, RunRecord, Store
 
 _quiet = logging.getLogger("assetflow.check")
 

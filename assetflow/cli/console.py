@@ -19,15 +19,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.tree import Tree
 
-from .errors import AssetflowError
-from .executor import NodeResult, RunResult
-from .explain import Reason
-from .graph import AssetGraph
-from .intervals import Intervals
-from .partitions import Partitions, compact_ranges, runs_of
-from .planner import Plan
-from .status import AssetStatus, StatusReport
-from .store import AttemptRecord, CheckRecord, Observation, RunRecord
+from assetflow.core.explain import Reason
+from assetflow.core.graph import AssetGraph
+from assetflow.core.intervals import Intervals
+from assetflow.core.partitions import Partitions, compact_ranges, runs_of
+from assetflow.core.planner import Plan
+from assetflow.core.status import AssetStatus, StatusReport
+from assetflow.errors import AssetflowError
+from assetflow.run.executor import NodeResult, RunResult
+from assetflow.store.store import AttemptRecord, CheckRecord, Observation, RunRecord
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
