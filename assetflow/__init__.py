@@ -12,7 +12,7 @@ from typing import Any
 _EXPORTS = {
     "AssetflowError": "errors",
     "DataError": "errors",
-    "CheckResult": "core.checks",
+    "CheckResult": "core.records",
     "accepted_values": "core.checks",
     "check": "core.checks",
     "expression": "core.checks",
@@ -20,8 +20,8 @@ _EXPORTS = {
     "not_null": "core.checks",
     "row_count": "core.checks",
     "unique": "core.checks",
-    "Failure": "run.alerts",
-    "RunSummary": "run.alerts",
+    "Failure": "core.records",
+    "RunSummary": "core.records",
     "webhook": "run.alerts",
     "RetryPolicy": "core.policy",
     "project_defaults": "core.policy",
@@ -30,10 +30,10 @@ _EXPORTS = {
     "monthly": "core.partitions",
     "unpartitioned": "core.partitions",
     "window": "core.partitions",
-    "asset": "core.specs",
-    "file_sensor": "core.specs",
-    "schedule": "core.specs",
-    "source": "core.specs",
+    "asset": "declare",
+    "file_sensor": "declare",
+    "schedule": "declare",
+    "source": "declare",
 }
 
 __all__ = sorted(_EXPORTS)

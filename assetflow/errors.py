@@ -13,6 +13,9 @@ class AssetflowError(Exception):
         self.message = message
         self.hint = hint
 
+    def __reduce__(self) -> tuple[type, tuple[str, str | None]]:
+        return type(self), (self.message, self.hint)  # pickles with its hint (worker processes)
+
     def one_line(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
 

@@ -9,7 +9,6 @@ import pytest
 from conftest import Receiver, write_events
 
 from assetflow.core.checks import (
-    CheckResult,
     accepted_values,
     check,
     expression,
@@ -18,9 +17,12 @@ from assetflow.core.checks import (
     row_count,
     unique,
 )
+from assetflow.core.records import CheckResult
 from assetflow.errors import DefinitionError
+from assetflow.run.audit import evaluate
 
 CTX = SimpleNamespace(partition="2024-01-02", end=dt.date(2024, 1, 3))
+NOW = dt.datetime(2024, 1, 10)
 
 
 @pytest.fixture
@@ -52,26 +54,26 @@ def cur():
     ],
 )
 def test_builtin_checks_pass_on_good_rows_and_fail_on_bad_rows(cur, made, failing):
-    ok = made.evaluate(cur, "good", CTX)
+    ok = evaluate(made, cur, "good", CTX, NOW)
     assert ok.passed and ok.failing_rows == 0 and ok.samples == ()
-    bad = made.evaluate(cur, "bad", CTX)
+    bad = evaluate(made, cur, "bad", CTX, NOW)
     assert not bad.passed and bad.failing_rows == failing
     assert 1 <= len(bad.samples) <= 5 and bad.blocking_failure
 
 
 def test_failing_row_samples_are_the_failing_rows(cur):
-    result = not_null("kind").evaluate(cur, "bad", CTX)
+    result = evaluate(not_null("kind"), cur, "bad", CTX, NOW)
     assert result.samples == (
         {"id": 1, "kind": None, "amount": -5, "seen_at": dt.datetime(2024, 1, 1, 9)},
     )
     many = duckdb.connect()
     many.execute("CREATE TABLE t AS SELECT NULL::INT AS x FROM range(20)")
-    capped = not_null("x").evaluate(many, "t", CTX)
+    capped = evaluate(not_null("x"), many, "t", CTX, NOW)
     assert capped.failing_rows == 20 and len(capped.samples) == 5
 
 
 def test_warn_severity_never_blocks(cur):
-    result = expression("amount > 0", severity="warn").evaluate(cur, "bad", CTX)
+    result = evaluate(expression("amount > 0", severity="warn"), cur, "bad", CTX, NOW)
     assert not result.passed and not result.blocking_failure
 
 
@@ -81,22 +83,22 @@ def test_custom_checks(cur):
         n = rows.count("*").fetchall()[0][0]
         return n >= 3, f"{n} rows", {"rows": n}
 
-    assert at_least_three.evaluate(cur, "bad", CTX).passed
-    result = at_least_three.evaluate(cur, "good", CTX)
+    assert evaluate(at_least_three, cur, "bad", CTX, NOW).passed
+    result = evaluate(at_least_three, cur, "good", CTX, NOW)
     assert not result.passed and result.message == "2 rows" and result.metadata == {"rows": 2}
 
     @check
     def always(ctx, rows):
         return CheckResult("always", "error", True, 0, "fine")
 
-    assert always.evaluate(cur, "good", CTX).passed
+    assert evaluate(always, cur, "good", CTX, NOW).passed
 
     @check
     def confused(ctx, rows):
         return "yes"
 
     with pytest.raises(DefinitionError, match="returned str"):
-        confused.evaluate(cur, "good", CTX)
+        evaluate(confused, cur, "good", CTX, NOW)
 
 
 def test_bad_check_declarations():

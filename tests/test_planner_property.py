@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from assetflow.app import api
 from assetflow.app.config import load_project
-from assetflow.core.graph import Node
+from assetflow.core.records import Node
 
 SOURCE = "src"
 

@@ -8,7 +8,7 @@ from conftest import Receiver, write_events
 from assetflow.app import api
 from assetflow.app.config import load_project
 from assetflow.core.automation import due_times, logical_range
-from assetflow.core.specs import schedule
+from assetflow.declare import schedule
 
 TICKING = """
 import datetime as dt

@@ -18,9 +18,8 @@ from typing import Any
 from assetflow.app.config import Project
 from assetflow.app.loader import load_definitions
 from assetflow.core.automation import sla_late
-from assetflow.core.checks import CheckResult, run_checks
 from assetflow.core.explain import Reason, explain
-from assetflow.core.graph import AssetGraph, Node
+from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import UNPARTITIONED, parse_date_or_month
 from assetflow.core.planner import (
@@ -30,25 +29,37 @@ from assetflow.core.planner import (
     select_targets,
     upstream_closure,
 )
+from assetflow.core.records import (
+    AttemptRecord,
+    CheckRecord,
+    CheckResult,
+    Facts,
+    Node,
+    NodeRecord,
+    NodeResult,
+    Observation,
+    RunRecord,
+    RunResult,
+    RunSummary,
+)
 from assetflow.core.status import StatusReport, compute_status, growing_assets
 from assetflow.errors import PartitionKeyError, SelectionError, UsageError
 from assetflow.run import snapshot
-from assetflow.run.alerts import RunSummary, fire
+from assetflow.run.alerts import fire
+from assetflow.run.audit import run_checks
 from assetflow.run.clock import WALL, Clock
 from assetflow.run.compute import Context
-from assetflow.run.executor import NodeResult, RunContext, RunResult, execute, new_run_id
+from assetflow.run.executor import RunContext, execute, new_run_id
 from assetflow.run.runlog import NodeLog, captured_output, prune
 from assetflow.run.snapshot import Publisher
 from assetflow.run.sources import observe
 from assetflow.store.lineage import (
-    Facts,
-    NodeRecord,
     first_observed,
     node_record,
     read_facts,
     recorded_inputs,
 )
-from assetflow.store.store import AttemptRecord, CheckRecord, Observation, RunRecord, Store
+from assetflow.store.store import Store
 
 _quiet = logging.getLogger("assetflow.check")
 
@@ -159,7 +170,7 @@ def _snapshot(
     observations = observe_all(project, graph, now, upstream_closure(graph, targets, now))
     code = {name: spec.code_version for name, spec in graph.defs.assets.items()}
     if store is None:
-        facts = Facts({}, {}, {}, {}, {}, {})
+        facts = Facts.none()
     else:
         facts = read_facts(store, code, observations, growing_assets(graph))
     report = compute_status(graph, facts, now)
@@ -457,7 +468,7 @@ def check_stored(
             )
             start, end = spec.partitions.window(index)
             ctx = Context(asset, key, start, end, start or now.date(), "", store.conn, _quiet)
-            results = tuple(run_checks(spec.checks, store.conn, view, ctx))
+            results = tuple(run_checks(spec.checks, store.conn, view, ctx, now))
             store.record_checks(None, [((asset, key, index), stored[key], results)])
             out.append(NodeChecks(key, results))
     return out

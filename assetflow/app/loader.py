@@ -11,120 +11,16 @@ import itertools
 import sys
 import traceback
 import types
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assetflow.core.partitions import mapping_problem
-from assetflow.core.policy import Defaults, RetryPolicy
-from assetflow.core.specs import AssetSpec, ScheduleSpec, SensorSpec, SourceSpec, forget_sources
+from assetflow.core.definitions import Definitions, validate
+from assetflow.core.policy import Defaults
+from assetflow.core.specs import AssetSpec, ScheduleSpec, SensorSpec, SourceSpec
+from assetflow.declare import forget_sources
 from assetflow.errors import AssetflowError, DefinitionError
 
 _load_counter = itertools.count()
-
-# SQL keywords an asset name must not be: upstream names are used unquoted in SQL.
-_RESERVED = frozenset(
-    [
-        "all",
-        "analyse",
-        "analyze",
-        "and",
-        "any",
-        "array",
-        "as",
-        "asc",
-        "asymmetric",
-        "both",
-        "case",
-        "cast",
-        "check",
-        "collate",
-        "column",
-        "constraint",
-        "create",
-        "default",
-        "deferrable",
-        "desc",
-        "describe",
-        "distinct",
-        "do",
-        "else",
-        "end",
-        "except",
-        "false",
-        "fetch",
-        "for",
-        "foreign",
-        "from",
-        "grant",
-        "group",
-        "having",
-        "in",
-        "initially",
-        "intersect",
-        "into",
-        "lateral",
-        "leading",
-        "limit",
-        "not",
-        "null",
-        "offset",
-        "on",
-        "only",
-        "or",
-        "order",
-        "pivot",
-        "placing",
-        "primary",
-        "qualify",
-        "references",
-        "returning",
-        "select",
-        "show",
-        "summarize",
-        "symmetric",
-        "table",
-        "then",
-        "to",
-        "trailing",
-        "true",
-        "union",
-        "unique",
-        "unpivot",
-        "using",
-        "variadic",
-        "when",
-        "where",
-        "window",
-        "with",
-    ]
-)
-
-
-@dataclass(frozen=True)
-class Definitions:
-    """Everything a project declares, by name, in a deterministic order."""
-
-    assets: dict[str, AssetSpec]
-    sources: dict[str, SourceSpec]
-    defaults: Defaults = Defaults()
-    schedules: dict[str, ScheduleSpec] = dataclasses.field(default_factory=dict)
-    sensors: dict[str, SensorSpec] = dataclasses.field(default_factory=dict)
-
-    def sla_hooks(self, asset: str) -> tuple[Callable[..., Any], ...]:
-        own = self.assets[asset].on_sla_miss
-        return self.defaults.on_sla_miss if own is None else own
-
-    def retry_policy(self, asset: str) -> RetryPolicy:
-        return self.assets[asset].retry or self.defaults.retry
-
-    def failure_hooks(self, asset: str) -> tuple[Callable[..., Any], ...]:
-        own = self.assets[asset].on_failure
-        return self.defaults.on_failure if own is None else own
-
-    def spec(self, name: str) -> AssetSpec | SourceSpec:
-        return self.assets.get(name) or self.sources[name]
 
 
 def load_definitions(folder: Path) -> Definitions:
@@ -215,37 +111,3 @@ def _line_in(file: Path, exc: BaseException) -> str:
         if Path(frame.filename) == file:
             return f":{frame.lineno}"
     return ""
-
-
-def validate(found: list[AssetSpec | SourceSpec], defaults: Defaults | None = None) -> Definitions:
-    """Check names, duplicates, dependencies and mappings; order everything by name."""
-    by_name: dict[str, AssetSpec | SourceSpec] = {}
-    for spec in found:
-        other = by_name.get(spec.name)
-        if other is not None and other is not spec:
-            raise DefinitionError(
-                f"{spec.where}: duplicate asset name {spec.name!r}, also defined at {other.where}"
-            )
-        if spec.name in _RESERVED:
-            raise DefinitionError(
-                f"{spec.where}: {spec.name}: invalid name: {spec.name!r} is an SQL keyword"
-            )
-        by_name[spec.name] = spec
-    assets = {n: s for n, s in sorted(by_name.items()) if isinstance(s, AssetSpec)}
-    sources = {n: s for n, s in sorted(by_name.items()) if isinstance(s, SourceSpec)}
-    for spec in assets.values():
-        for dep in spec.deps:
-            upstream = by_name.get(dep.name)
-            if upstream is None:
-                what = "parameter" if dep.as_param else "deps= entry"
-                raise DefinitionError(
-                    f"{spec.where}: {spec.name}: unknown dependency {dep.name!r} ({what})",
-                    f"known: {', '.join(sorted(by_name)) or 'none'}",
-                )
-            problem = mapping_problem(dep.mapping, spec.partitions, upstream.partitions)
-            if problem:
-                raise DefinitionError(
-                    f"{spec.where}: {spec.name}: mapping for {dep.name!r} does not fit "
-                    f"({spec.partitions.describe()} <- {upstream.partitions.describe()}): {problem}"
-                )
-    return Definitions(assets=assets, sources=sources, defaults=defaults or Defaults())

@@ -23,6 +23,7 @@ from assetflow.core.automation import (
 )
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
+from assetflow.core.records import SlaMiss, TickEvent
 from assetflow.core.specs import ScheduleSpec, SensorSpec
 from assetflow.errors import AssetflowError
 from assetflow.run.alerts import fire
@@ -31,32 +32,6 @@ from assetflow.store.store import Store
 
 SLA_LOOKBACK = dt.timedelta(days=7)
 log = logging.getLogger("assetflow.tick")
-
-
-@dataclass(frozen=True)
-class TickEvent:
-    kind: str  # schedule | sensor | eager | sla
-    name: str
-    detail: str
-    run_id: str | None = None
-    status: str | None = None  # the run's outcome, when one ran
-
-
-@dataclass(frozen=True)
-class SlaMiss:
-    """What `on_sla_miss` hooks receive, once per late node."""
-
-    asset: str
-    partition: str
-    deadline: dt.datetime
-    status: str
-
-    @property
-    def text(self) -> str:
-        return (
-            f"{self.asset}[{self.partition}] missed its SLA: not fresh by "
-            f"{self.deadline:%Y-%m-%d %H:%M} UTC (status {self.status})"
-        )
 
 
 def tick(

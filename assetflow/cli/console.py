@@ -24,10 +24,16 @@ from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import Partitions, compact_ranges, runs_of
 from assetflow.core.planner import Plan
+from assetflow.core.records import (
+    AttemptRecord,
+    CheckRecord,
+    NodeResult,
+    Observation,
+    RunRecord,
+    RunResult,
+)
 from assetflow.core.status import AssetStatus, StatusReport
 from assetflow.errors import AssetflowError
-from assetflow.run.executor import NodeResult, RunResult
-from assetflow.store.store import AttemptRecord, CheckRecord, Observation, RunRecord
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -9,36 +9,14 @@ function receives the context and the rows as a DuckDB relation.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-import duckdb
-
+from assetflow.core.records import CheckResult, Severity
 from assetflow.errors import DataError, DefinitionError
 
-Severity = Literal["error", "warn"]
-SAMPLE_ROWS = 5
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    check: str
-    severity: Severity
-    passed: bool
-    failing_rows: int
-    message: str
-    samples: tuple[dict[str, Any], ...] = ()
-    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
-    node: tuple[str, str] | None = None  # (asset, partition), once run on a node
-
-    @property
-    def blocking_failure(self) -> bool:
-        return not self.passed and self.severity == "error"
-
-    def samples_json(self) -> str:
-        return json.dumps(list(self.samples), default=str)
+__all__ = ["Check", "CheckFailed", "CheckResult", "Severity"]  # CheckResult: public API
 
 
 class CheckFailed(DataError):
@@ -49,6 +27,9 @@ class CheckFailed(DataError):
         summary = "; ".join(f"{r.check}: {r.message}" for r in failed)
         super().__init__(f"check failed — {summary}")
         self.results = tuple(results)
+
+    def __reduce__(self) -> tuple[type, tuple[tuple[CheckResult, ...]]]:
+        return type(self), (self.results,)
 
 
 @dataclass(frozen=True)
@@ -61,46 +42,6 @@ class Check:
     failing_sql: str | None = None
     custom: Callable[..., Any] | None = field(default=None, compare=False)
     describe_failure: str = "rows fail"
-
-    def evaluate(self, cur: duckdb.DuckDBPyConnection, rows: str, ctx: Any) -> CheckResult:
-        """Run the check over the relation named `rows` (a table or view on `cur`)."""
-        if self.custom is not None:
-            return self._run_custom(cur, rows, ctx)
-        assert self.failing_sql is not None
-        failing = f"({self.failing_sql.format(rows=rows, **_ctx_values(ctx))})"
-        count = cur.execute(f"SELECT count(*) FROM {failing}").fetchall()[0][0]
-        samples: tuple[dict[str, Any], ...] = ()
-        if count:
-            result = cur.execute(f"SELECT * FROM {failing} LIMIT {SAMPLE_ROWS}")
-            names = [d[0] for d in result.description]
-            samples = tuple(dict(zip(names, row, strict=True)) for row in result.fetchall())
-        message = "ok" if not count else f"{count} {self.describe_failure}"
-        return CheckResult(self.name, self.severity, count == 0, count, message, samples)
-
-    def _run_custom(self, cur: duckdb.DuckDBPyConnection, rows: str, ctx: Any) -> CheckResult:
-        assert self.custom is not None
-        outcome = self.custom(ctx, cur.table(rows))
-        if isinstance(outcome, CheckResult):
-            return outcome
-        if isinstance(outcome, bool):
-            return CheckResult(self.name, self.severity, outcome, 0, "ok" if outcome else "failed")
-        if isinstance(outcome, tuple) and outcome and isinstance(outcome[0], bool):
-            passed, message, *rest = (*outcome, None)[:3]
-            metadata = rest[0] if rest and isinstance(rest[0], dict) else {}
-            return CheckResult(
-                self.name, self.severity, passed, 0, str(message or ""), (), metadata
-            )
-        raise DefinitionError(
-            f"check {self.name} returned {type(outcome).__name__}",
-            "return a bool, (passed, message[, metadata]) or a CheckResult",
-        )
-
-
-def _ctx_values(ctx: Any) -> dict[str, str]:
-    """Values a check's SQL may use: the partition key and the end of its window."""
-    end = getattr(ctx, "end", None)
-    partition_end = f"TIMESTAMP '{end.isoformat()}'" if end else "now()::TIMESTAMP"
-    return {"partition": getattr(ctx, "partition", ""), "partition_end": partition_end}
 
 
 def _severity(severity: str) -> Severity:
@@ -207,9 +148,3 @@ def _literal(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return "'" + str(value).replace("'", "''") + "'"
-
-
-def run_checks(
-    checks: Sequence[Check], cur: duckdb.DuckDBPyConnection, rows: str, ctx: Any
-) -> list[CheckResult]:
-    return [c.evaluate(cur, rows, ctx) for c in checks]

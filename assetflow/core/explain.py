@@ -9,9 +9,9 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from assetflow.core.graph import AssetGraph, Node
+from assetflow.core.graph import AssetGraph
+from assetflow.core.records import Cause, Node, NodeRecord, NodeState
 from assetflow.core.status import StatusReport
-from assetflow.store.lineage import NodeRecord
 
 MAX_CHILDREN = 5
 
@@ -71,22 +71,23 @@ class _Walk:
         if node in self.seen:
             return Reason(subject, status, "see above")
         self.seen.add(node)
-        record = self.lookup(node) if status != "missing" or "failed" in causes else None
-        if status == "fresh":
-            return Reason(subject, "fresh", _built("built", record))
+        failed = Cause.FAILED in causes
+        record = self.lookup(node) if status != NodeState.MISSING or failed else None
+        if status == NodeState.FRESH:
+            return Reason(subject, NodeState.FRESH, _built("built", record))
         children: list[Reason] = []
         spec = self.graph.defs.assets[node.asset]
-        if "failed" in causes:
+        if failed:
             children.append(Reason("last attempt", "failed", "see `assetflow runs`"))
-        if "code_changed" in causes and record is not None:
+        if Cause.CODE_CHANGED in causes and record is not None:
             detail = f"{record.code_version} -> {spec.code_version} ({spec.where})"
             children.append(Reason(f"code of {node.asset}", "changed", detail))
-        if "upstream_changed" in causes and record is not None:
+        if Cause.UPSTREAM_CHANGED in causes and record is not None:
             children += self._changed_inputs(subject, record)
-        if "upstream_stale" in causes:
+        if Cause.UPSTREAM_STALE in causes:
             children += self._stale_inputs(node)
-        label = f"stale ({', '.join(causes)})" if status == "stale" else status
-        detail = "never materialized" if status == "missing" else ""
+        label = f"stale ({', '.join(causes)})" if status == NodeState.STALE else status
+        detail = "never materialized" if status == NodeState.MISSING else ""
         return Reason(subject, label, detail, tuple(children))
 
     def _changed_inputs(self, subject: str, record: NodeRecord) -> list[Reason]:
@@ -100,7 +101,7 @@ class _Walk:
                 out.append(Reason(f"source {fact.name}[{fact.partition}]", "changed", info))
                 continue
             upstream = Node(fact.name, fact.partition)
-            if self.report.node_status(upstream)[0] != "fresh":
+            if self.report.node_status(upstream)[0] != NodeState.FRESH:
                 out.append(self.node(upstream))
             else:
                 rebuilt = _built("rebuilt", self.lookup(upstream))
@@ -113,7 +114,7 @@ class _Walk:
             for rng in self.graph.inputs(node, self.now)
             if not rng.is_source
             for key in rng.keys
-            if self.report.node_status(Node(rng.name, key))[0] != "fresh"
+            if self.report.node_status(Node(rng.name, key))[0] != NodeState.FRESH
         ]
         out = [self.node(upstream) for upstream in stale[:MAX_CHILDREN]]
         if len(stale) > MAX_CHILDREN:

@@ -8,38 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-from dataclasses import dataclass, field
 
 import networkx as nx
 
-from assetflow.app.loader import Definitions
-from assetflow.core.partitions import Partitions, map_partition
+from assetflow.core.definitions import Definitions
+from assetflow.core.partitions import map_partition
+from assetflow.core.records import InputRange, Node
 from assetflow.errors import DefinitionError, SelectionError
-
-
-@dataclass(frozen=True, order=True)
-class Node:
-    asset: str
-    partition: str
-
-    def __str__(self) -> str:
-        return f"{self.asset}[{self.partition}]"
-
-
-@dataclass(frozen=True)
-class InputRange:
-    """The upstream partitions (a contiguous index range) one node reads from one dependency."""
-
-    name: str
-    first: int
-    last: int  # inclusive; first > last when the window was clipped away
-    clipped: bool
-    is_source: bool
-    partitions: Partitions = field(compare=False, repr=False)
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(self.partitions.key(i) for i in range(self.first, self.last + 1))
 
 
 class AssetGraph:

@@ -13,20 +13,12 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from assetflow.core.graph import AssetGraph, InputRange, Node
+from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import compact_ranges, parse_date_or_month, upstream_span
+from assetflow.core.records import FORCED, Cause, InputRange, Node
 from assetflow.core.status import StatusReport
 from assetflow.errors import SelectionError, UpstreamMissingError
-
-REASONS = (
-    "check_failed",
-    "failed",
-    "missing",
-    "code_changed",
-    "upstream_changed",
-    "upstream_stale",
-)
 
 
 @dataclass(frozen=True)
@@ -135,9 +127,9 @@ def plan_materialize(
         size = graph.defs.assets[asset].batch_size
         for index in planned.get(asset, Intervals()):
             causes = st.causes(index)
-            reason = next((r for r in REASONS if r in causes), "forced")
+            reason = Cause.main(causes) or FORCED
             node = Node(asset, st.partitions.key(index))
-            conditional = causes == ["upstream_stale"]
+            conditional = causes == [Cause.UPSTREAM_STALE]
             batch = 0 if conditional or size == 1 else batches.assign(asset, index, size)
             inputs = tuple(graph.inputs(node, now))
             nodes.append(PlannedNode(node, reason, conditional, inputs, batch))

@@ -10,18 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import duckdb
-
 from assetflow.errors import DataError, DefinitionError
 
 Jitter = Literal["full", "proportional", "none"]
-
-# Errors about the data itself: retrying cannot help.
-DATA_ERRORS: tuple[type[BaseException], ...] = (
-    DataError,
-    duckdb.ConversionException,
-    duckdb.ConstraintException,
-)
 
 
 @dataclass(frozen=True)
@@ -77,8 +68,9 @@ NO_RETRY = RetryPolicy()
 
 
 def retryable(error: BaseException, retry_on: Sequence[type[BaseException]] | None) -> bool:
-    """Whether an attempt that raised `error` may be tried again."""
-    if isinstance(error, (*DATA_ERRORS, DefinitionError)):
+    """Whether an attempt that raised `error` may be tried again. The executor has already
+    turned the engine's data errors (conversion, constraint) into DataError."""
+    if isinstance(error, DataError | DefinitionError):
         return False
     if retry_on:
         return isinstance(error, tuple(retry_on))

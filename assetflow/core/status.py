@@ -11,21 +11,11 @@ import datetime as dt
 import functools
 from dataclasses import dataclass
 
-from assetflow.core.graph import AssetGraph, Node
+from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import AllPartitions, Partitions, downstream_span
+from assetflow.core.records import Cause, Facts, Node, NodeState
 from assetflow.errors import PartitionKeyError
-from assetflow.store.lineage import Facts
-
-CAUSES = (
-    "missing",
-    "code_changed",
-    "upstream_changed",
-    "upstream_stale",
-    "failed",
-    "check_failed",
-)
-STATUSES = ("fresh", "stale", "missing", "failed")
 
 
 @dataclass(frozen=True)
@@ -50,30 +40,35 @@ class AssetStatus:
             | self.failed
         )
 
-    def causes(self, index: int) -> list[str]:
-        return [c for c in CAUSES if index in getattr(self, c)]
+    def causes(self, index: int) -> list[Cause]:
+        return [c for c in Cause if index in getattr(self, c.value)]
 
-    def status(self, index: int) -> str:
+    def status(self, index: int) -> NodeState:
         if index in self.failed:
-            return "failed"
+            return NodeState.FAILED
         if index in self.missing:
-            return "missing"
-        return "stale" if index in self.nonfresh else "fresh"
+            return NodeState.MISSING
+        return NodeState.STALE if index in self.nonfresh else NodeState.FRESH
 
-    def counts(self, within: Intervals) -> dict[str, int]:
+    def counts(self, within: Intervals) -> dict[NodeState, int]:
         scope = self.universe & within
         failed = self.failed & scope
         missing = (self.missing & scope) - failed
         stale = (self.nonfresh & scope) - failed - missing
         fresh = len(scope) - len(failed) - len(missing) - len(stale)
-        return {"fresh": fresh, "stale": len(stale), "missing": len(missing), "failed": len(failed)}
+        return {
+            NodeState.FRESH: fresh,
+            NodeState.STALE: len(stale),
+            NodeState.MISSING: len(missing),
+            NodeState.FAILED: len(failed),
+        }
 
 
 @dataclass(frozen=True)
 class StatusReport:
     assets: dict[str, AssetStatus]  # in topological order
 
-    def node_status(self, node: Node) -> tuple[str, list[str]]:
+    def node_status(self, node: Node) -> tuple[NodeState, list[Cause]]:
         st = self.assets[node.asset]
         index = st.partitions.index(node.partition)
         return st.status(index), st.causes(index)

@@ -1,65 +1,17 @@
-"""Alerts: what a failure hook receives, and the built-in Slack-compatible webhook."""
+"""Alerts: firing hooks, and the built-in Slack-compatible webhook. What hooks receive
+(Failure, RunSummary, SlaMiss) are records in core/records.py."""
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import logging
 import os
 import urllib.error
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger("assetflow.alerts")
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One node that failed after its final attempt. `pipeline` is the schedule or sensor
-    that started the run, else the project's folder name; `logical_date` is the start of
-    the partition's window (None for an unpartitioned asset)."""
-
-    pipeline: str
-    asset: str
-    partition: str
-    logical_date: dt.date | None
-    run_id: str
-    attempts: int
-    error: str  # "ConnectionError: upstream timed out"
-    log_path: str | None
-
-    @property
-    def text(self) -> str:
-        when = f" for {self.logical_date}" if self.logical_date else ""
-        plural = "attempt" if self.attempts == 1 else "attempts"
-        where = f" — log: {self.log_path}" if self.log_path else ""
-        return (
-            f"[{self.pipeline}] {self.asset}[{self.partition}]{when} failed after "
-            f"{self.attempts} {plural} in run {self.run_id}: {self.error}{where}"
-        )
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    pipeline: str
-    run_id: str
-    status: str  # success | partial | failed | interrupted
-    materialized: int
-    verified: int
-    failed: int
-    not_run: int
-    errors: tuple[str, ...]  # one line per failed node
-
-    @property
-    def text(self) -> str:
-        head = (
-            f"[{self.pipeline}] run {self.run_id} {self.status}: {self.materialized} "
-            f"materialized, {self.verified} verified, {self.failed} failed, "
-            f"{self.not_run} not run"
-        )
-        return "\n".join([head, *self.errors[:10]])
 
 
 def webhook(env_var: str = "ASSETFLOW_WEBHOOK_URL", timeout: float = 5.0) -> Callable:

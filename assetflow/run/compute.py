@@ -17,8 +17,8 @@ from typing import Any
 
 import duckdb
 
-from assetflow.app.loader import Definitions
-from assetflow.core.graph import InputRange, Node
+from assetflow.core.definitions import Definitions
+from assetflow.core.records import InputRange, Node
 from assetflow.core.specs import AssetSpec
 from assetflow.errors import DefinitionError
 from assetflow.run.sources import source_sql

@@ -25,13 +25,15 @@ from pathlib import Path
 
 import duckdb
 
-from assetflow.core.checks import CheckFailed, CheckResult, run_checks
-from assetflow.core.graph import AssetGraph, InputRange, Node
+from assetflow.core.checks import CheckFailed
+from assetflow.core.graph import AssetGraph
 from assetflow.core.planner import Plan, PlannedNode
 from assetflow.core.policy import retryable
+from assetflow.core.records import CheckResult, Failure, InputRange, Node, NodeResult, RunResult
 from assetflow.core.specs import AssetSpec
 from assetflow.errors import AssetflowError, DataError, DefinitionError
-from assetflow.run.alerts import Failure, fire
+from assetflow.run.alerts import fire
+from assetflow.run.audit import run_checks
 from assetflow.run.compute import Context, node_query, release
 from assetflow.run.runlog import NodeLog, bound, node_log_path
 from assetflow.store.store import Store
@@ -42,37 +44,6 @@ _DATA_ERRORS = (duckdb.ConversionException, duckdb.ConstraintException)
 _WRITE_CONFLICT_TRIES = 5
 
 Key = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class NodeResult:
-    node: Node
-    status: str  # success | verified | failed | upstream_failed | not_run
-    rows: int | None = None
-    seconds: float = 0.0
-    error: str | None = None
-    log_path: str | None = None
-    attempts: int = 0
-
-
-@dataclass(frozen=True)
-class RunResult:
-    run_id: str
-    status: str  # success | partial | failed | interrupted
-    results: tuple[NodeResult, ...]
-    stopped_by: DefinitionError | None  # the mistake that stopped the run early
-    exit_code: int
-    checks: tuple[int, int, int] = (0, 0, 0)  # passed, warned, failed (blocking)
-
-    @property
-    def message(self) -> str | None:
-        return self.stopped_by.one_line() if self.stopped_by else None
-
-    def counts(self) -> tuple[int, int, int, int, int]:
-        """(planned, materialized, verified, failed, not run)."""
-        by = [r.status for r in self.results]
-        skipped = by.count("upstream_failed") + by.count("not_run")
-        return len(by), by.count("success"), by.count("verified"), by.count("failed"), skipped
 
 
 @dataclass
@@ -444,7 +415,8 @@ def _compute_and_write(
         node_ctx = dataclasses.replace(ctx, partition=write.partition, start=start, end=end)
         node = (write.asset, write.partition)
         found = tuple(
-            dataclasses.replace(r, node=node) for r in run_checks(spec.checks, cur, rows, node_ctx)
+            dataclasses.replace(r, node=node)
+            for r in run_checks(spec.checks, cur, rows, node_ctx, started_at)
         )
         checked[node] = found
         if any(r.blocking_failure for r in found):

@@ -7,9 +7,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from assetflow.core.records import Observation
 from assetflow.core.specs import SourceSpec
 from assetflow.errors import AssetflowError, DefinitionError
-from assetflow.store.store import Observation
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass
 
 from assetflow.core.intervals import Intervals
+from assetflow.core.records import Facts, InputFact, NodeRecord, Observation
 from assetflow.store.schema import DELTA, PENDING_INPUTS
-from assetflow.store.store import Observation, Store
+from assetflow.store.store import Store
 
 # The latest materialization of every node: the nodes table, overridden by newer
 # materializations not merged into it yet (a run in progress, or one that crashed).
@@ -124,20 +124,6 @@ GROUP BY ALL
 """
 
 
-@dataclass(frozen=True)
-class Facts:
-    """What the lineage record says about every node, as index intervals per asset."""
-
-    existing: dict[str, Intervals]
-    code_changed: dict[str, Intervals]
-    upstream_changed: dict[str, Intervals]
-    failed: dict[str, Intervals]
-    check_failed: dict[str, Intervals]
-    # For nodes whose inputs can grow or shrink (clipped windows, `all` mappings):
-    # (asset, partition) -> {input: (first key, last key, count)} as recorded.
-    recorded_ranges: dict[tuple[str, str], dict[str, tuple[str, str, int]]]
-
-
 def _register(store: Store, code: dict[str, str], observed: list[Observation]) -> None:
     """Temp tables and views the queries below read (list parameters: no pandas import)."""
     conn = store.conn
@@ -216,29 +202,6 @@ def read_facts(
         check_failed=_islands(store, _CHECK_FAILED),
         recorded_ranges=dict(ranges),
     )
-
-
-@dataclass(frozen=True)
-class InputFact:
-    name: str
-    partition: str
-    recorded: str | None
-    current: str | None
-
-    @property
-    def changed(self) -> bool:
-        return self.recorded != self.current
-
-
-@dataclass(frozen=True)
-class NodeRecord:
-    """The latest materialization of one node and how its inputs compare today."""
-
-    run_id: str
-    code_version: str
-    data_version: str
-    ended_at: dt.datetime
-    inputs: tuple[InputFact, ...]
 
 
 def node_record(store: Store, asset: str, partition: str) -> NodeRecord | None:

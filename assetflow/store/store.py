@@ -12,13 +12,18 @@ import datetime as dt
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from assetflow.core.checks import CheckResult
+from assetflow.core.records import (
+    AttemptRecord,
+    CheckRecord,
+    CheckResult,
+    Observation,
+    RunRecord,
+)
 from assetflow.errors import WarehouseLockedError
 from assetflow.run.clock import WALL, Clock
 from assetflow.store.schema import (
@@ -34,59 +39,6 @@ from assetflow.store.schema import (
 from assetflow.store.writer import PartitionWriter
 
 _LOCK_PID = re.compile(r"PID (\d+)")
-
-
-@dataclass(frozen=True)
-class Observation:
-    source: str
-    partition: str
-    index: int
-    version: str | None  # None: the partition has no data
-    detail: str
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: str
-    trigger: str
-    selection: str
-    started_at: dt.datetime
-    ended_at: dt.datetime | None
-    status: str
-    planned: int
-    succeeded: int
-    verified: int
-    failed: int
-    skipped: int
-    message: str | None
-
-
-@dataclass(frozen=True)
-class CheckRecord:
-    asset: str
-    partition: str
-    check: str
-    severity: str
-    passed: bool
-    failing_rows: int
-    message: str
-    samples: str  # JSON list of up to 5 failing rows
-    run_id: str | None
-    checked_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class AttemptRecord:
-    asset: str
-    partition: str
-    attempt: int  # 0 for nodes settled without running: verified or upstream_failed
-    started_at: dt.datetime
-    ended_at: dt.datetime
-    status: str  # success | verified | retrying | failed | upstream_failed
-    error_class: str | None
-    error_message: str | None
-    next_retry_at: dt.datetime | None
-    log_path: str | None
 
 
 class Store:

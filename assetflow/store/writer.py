@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from assetflow.core.checks import CheckResult
+from assetflow.core.records import CheckResult
 from assetflow.errors import DataError, DefinitionError
 from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
 

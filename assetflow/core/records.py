@@ -1,0 +1,338 @@
+"""Every record assetflow passes between its layers, frozen, and the enums of its states.
+
+States and causes are `StrEnum`s: the same values in the code, in SQL parameters, in the
+metadata tables and in `--json` output. Records carry no connection, logger or lock, so
+that any of them can cross a process boundary (pickle).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from assetflow.core.intervals import Intervals
+    from assetflow.core.partitions import Partitions
+
+
+class NodeState(StrEnum):
+    """The status of one node (asset x partition)."""
+
+    FRESH = "fresh"
+    STALE = "stale"
+    MISSING = "missing"
+    FAILED = "failed"
+
+
+class Cause(StrEnum):
+    """Why a node is not fresh, listed in this order (status --json, why)."""
+
+    MISSING = "missing"
+    CODE_CHANGED = "code_changed"
+    UPSTREAM_CHANGED = "upstream_changed"
+    UPSTREAM_STALE = "upstream_stale"
+    FAILED = "failed"
+    CHECK_FAILED = "check_failed"
+
+    @staticmethod
+    def main(causes: list[Cause]) -> Cause | None:
+        """The cause a plan shows as a node's reason: the first that applies of a failure,
+        then missing, then the staleness causes from the most local."""
+        return next((c for c in _PRECEDENCE if c in causes), None)
+
+
+_PRECEDENCE = (
+    Cause.CHECK_FAILED,
+    Cause.FAILED,
+    Cause.MISSING,
+    Cause.CODE_CHANGED,
+    Cause.UPSTREAM_CHANGED,
+    Cause.UPSTREAM_STALE,
+)
+
+FORCED = "forced"  # the reason of a planned node that is fresh but --force rebuilds it
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCESS = "success"
+    PARTIAL = "partial"  # some nodes built, some failed or not run
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # Ctrl-C: scheduling stopped, running transactions ended
+    ABANDONED = "abandoned"  # the process died; found by the next writer
+
+
+class AttemptStatus(StrEnum):
+    """The outcome of one attempt of a node, or how a node of a run ended."""
+
+    SUCCESS = "success"
+    VERIFIED = "verified"  # early cutoff: inputs unchanged, not recomputed
+    RETRYING = "retrying"
+    FAILED = "failed"
+    UPSTREAM_FAILED = "upstream_failed"
+    NOT_RUN = "not_run"  # the run stopped (a definition mistake, Ctrl-C) before it
+
+
+# -- nodes and what they read ------------------------------------------------------------------
+@dataclass(frozen=True, order=True)
+class Node:
+    asset: str
+    partition: str
+
+    def __str__(self) -> str:
+        return f"{self.asset}[{self.partition}]"
+
+
+@dataclass(frozen=True)
+class InputRange:
+    """The upstream partitions (a contiguous index range) one node reads from one dependency."""
+
+    name: str
+    first: int
+    last: int  # inclusive; first > last when the window was clipped away
+    clipped: bool
+    is_source: bool
+    partitions: Partitions = field(compare=False, repr=False)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.partitions.key(i) for i in range(self.first, self.last + 1))
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A source partition's version as observed now (None: it has no data)."""
+
+    source: str
+    partition: str
+    index: int
+    version: str | None
+    detail: str
+
+
+# -- what the lineage record says ------------------------------------------------------------
+@dataclass(frozen=True)
+class Facts:
+    """What the lineage record says about every node, as index intervals per asset."""
+
+    existing: dict[str, Intervals]
+    code_changed: dict[str, Intervals]
+    upstream_changed: dict[str, Intervals]
+    failed: dict[str, Intervals]
+    check_failed: dict[str, Intervals]
+    # For nodes whose inputs can grow or shrink (clipped windows, `all` mappings):
+    # (asset, partition) -> {input: (first key, last key, count)} as recorded.
+    recorded_ranges: dict[tuple[str, str], dict[str, tuple[str, str, int]]]
+
+    @staticmethod
+    def none() -> Facts:
+        """A warehouse that has recorded nothing yet."""
+        return Facts({}, {}, {}, {}, {}, {})
+
+
+@dataclass(frozen=True)
+class InputFact:
+    name: str
+    partition: str
+    recorded: str | None
+    current: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.recorded != self.current
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """The latest materialization of one node and how its inputs compare today."""
+
+    run_id: str
+    code_version: str
+    data_version: str
+    ended_at: dt.datetime
+    inputs: tuple[InputFact, ...]
+
+
+# -- runs, attempts, checks as stored ---------------------------------------------------------
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    trigger: str
+    selection: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    status: RunStatus
+    planned: int
+    succeeded: int
+    verified: int
+    failed: int
+    skipped: int
+    message: str | None
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    asset: str
+    partition: str
+    attempt: int  # 0 for nodes settled without running: verified or upstream_failed
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    status: AttemptStatus
+    error_class: str | None
+    error_message: str | None
+    next_retry_at: dt.datetime | None
+    log_path: str | None
+
+
+Severity = Literal["error", "warn"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: str
+    severity: Severity
+    passed: bool
+    failing_rows: int
+    message: str
+    samples: tuple[dict[str, Any], ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+    node: tuple[str, str] | None = None  # (asset, partition), once run on a node
+
+    @property
+    def blocking_failure(self) -> bool:
+        return not self.passed and self.severity == "error"
+
+    def samples_json(self) -> str:
+        return json.dumps(list(self.samples), default=str)
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    asset: str
+    partition: str
+    check: str
+    severity: str
+    passed: bool
+    failing_rows: int
+    message: str
+    samples: str  # JSON list of up to 5 failing rows
+    run_id: str | None
+    checked_at: dt.datetime
+
+
+# -- what a run produced ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class NodeResult:
+    node: Node
+    status: AttemptStatus  # success | verified | failed | upstream_failed | not_run
+    rows: int | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    log_path: str | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    status: RunStatus  # success | partial | failed | interrupted
+    results: tuple[NodeResult, ...]
+    stopped_by: Exception | None  # the definition mistake that stopped the run early
+    exit_code: int
+    checks: tuple[int, int, int] = (0, 0, 0)  # passed, warned, failed (blocking)
+
+    @property
+    def message(self) -> str | None:
+        if self.stopped_by is None:
+            return None
+        one_line = getattr(self.stopped_by, "one_line", None)
+        return one_line() if one_line else str(self.stopped_by)
+
+    def counts(self) -> tuple[int, int, int, int, int]:
+        """(planned, materialized, verified, failed, not run)."""
+        by = [r.status for r in self.results]
+        skipped = by.count(AttemptStatus.UPSTREAM_FAILED) + by.count(AttemptStatus.NOT_RUN)
+        return (
+            len(by),
+            by.count(AttemptStatus.SUCCESS),
+            by.count(AttemptStatus.VERIFIED),
+            by.count(AttemptStatus.FAILED),
+            skipped,
+        )
+
+
+# -- what hooks receive -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Failure:
+    """One node that failed after its final attempt. `pipeline` is the schedule or sensor
+    that started the run, else the project's folder name; `logical_date` is the start of
+    the partition's window (None for an unpartitioned asset)."""
+
+    pipeline: str
+    asset: str
+    partition: str
+    logical_date: dt.date | None
+    run_id: str
+    attempts: int
+    error: str  # "ConnectionError: upstream timed out"
+    log_path: str | None
+
+    @property
+    def text(self) -> str:
+        when = f" for {self.logical_date}" if self.logical_date else ""
+        plural = "attempt" if self.attempts == 1 else "attempts"
+        where = f" — log: {self.log_path}" if self.log_path else ""
+        return (
+            f"[{self.pipeline}] {self.asset}[{self.partition}]{when} failed after "
+            f"{self.attempts} {plural} in run {self.run_id}: {self.error}{where}"
+        )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    pipeline: str
+    run_id: str
+    status: RunStatus  # success | partial | failed | interrupted
+    materialized: int
+    verified: int
+    failed: int
+    not_run: int
+    errors: tuple[str, ...]  # one line per failed node
+
+    @property
+    def text(self) -> str:
+        head = (
+            f"[{self.pipeline}] run {self.run_id} {self.status}: {self.materialized} "
+            f"materialized, {self.verified} verified, {self.failed} failed, "
+            f"{self.not_run} not run"
+        )
+        return "\n".join([head, *self.errors[:10]])
+
+
+@dataclass(frozen=True)
+class SlaMiss:
+    """What `on_sla_miss` hooks receive, once per late node."""
+
+    asset: str
+    partition: str
+    deadline: dt.datetime
+    status: NodeState
+
+    @property
+    def text(self) -> str:
+        return (
+            f"{self.asset}[{self.partition}] missed its SLA: not fresh by "
+            f"{self.deadline:%Y-%m-%d %H:%M} UTC (status {self.status})"
+        )
+
+
+@dataclass(frozen=True)
+class TickEvent:
+    kind: str  # schedule | sensor | eager | sla
+    name: str
+    detail: str
+    run_id: str | None = None
+    status: RunStatus | None = None  # the run's outcome, when one ran

@@ -1,0 +1,305 @@
+"""What a user writes in definitions/: `@asset`, `@source`, `schedule`, `file_sensor`.
+
+Dependencies come from parameter names (a parameter named `ctx` or `context` receives the
+run context); `deps=` adds a partition mapping for a parameter or declares a dependency
+that is not a parameter. A code version fingerprints the function's AST, read from its
+source file: the one reading this layer does (it sits beside the core, below the store).
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import functools
+import hashlib
+import inspect
+import re
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from assetflow.core.checks import Check
+from assetflow.core.partitions import Mapping, Partitions, Window, unpartitioned
+from assetflow.core.policy import RetryPolicy
+from assetflow.core.specs import AssetSpec, Dep, ScheduleSpec, SensorSpec, SourceSpec
+from assetflow.errors import DefinitionError
+
+CONTEXT_PARAMS = ("ctx", "context")
+NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def schedule(
+    name: str,
+    cron: str,
+    selection: Sequence[str] = (),
+    *,
+    timezone: str = "UTC",
+    catchup: bool = False,
+) -> ScheduleSpec:
+    """Materialize `selection` (patterns as on the command line) on a cron schedule."""
+    from croniter import croniter  # only projects with schedules pay for the import
+
+    if not croniter.is_valid(cron):
+        raise DefinitionError(f"schedule {name}: invalid cron expression {cron!r}")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DefinitionError(f"schedule {name}: unknown timezone {timezone!r}") from None
+    if isinstance(selection, str):
+        selection = (selection,)
+    return ScheduleSpec(name, cron, tuple(selection), timezone, catchup)
+
+
+def file_sensor(source: str, selection: Sequence[str] = (), name: str | None = None) -> SensorSpec:
+    """Watch a source's landing files; on a tick, changed files trigger their dependents."""
+    if isinstance(selection, str):
+        selection = (selection,)
+    return SensorSpec(name or f"{source}_sensor", source, tuple(selection))
+
+
+def _location(fn: Callable[..., Any]) -> tuple[str, int]:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return "<unknown>", 0
+    return code.co_filename, code.co_firstlineno
+
+
+def _fail(fn: Callable[..., Any], name: str, message: str) -> DefinitionError:
+    file, line = _location(fn)
+    return DefinitionError(f"{file}:{line}: {name}: {message}")
+
+
+def _check_name(fn: Callable[..., Any], name: str) -> None:
+    if not NAME_PATTERN.match(name):
+        raise _fail(
+            fn,
+            name,
+            "invalid name: use lowercase letters, digits and underscores, "
+            "starting with a letter or underscore (at most 63 characters)",
+        )
+
+
+def asset(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    partitions: Partitions | None = None,
+    deps: dict[str, Mapping] | Iterable[str] | None = None,
+    code_version: str | None = None,
+    description: str | None = None,
+    retry: RetryPolicy | None = None,
+    retry_on: Sequence[type[BaseException]] = (),
+    on_failure: Sequence[Callable[..., Any]] | None = None,
+    checks: Sequence[Check] = (),
+    batch_size: int = 1,
+    partition_by: str | None = None,
+    automation: str | None = None,
+    sla: dt.timedelta | None = None,
+    on_sla_miss: Sequence[Callable[..., Any]] | None = None,
+    group: str | None = None,
+) -> Any:
+    """Declare an asset. The function returns SQL (a SELECT over its upstream names),
+    a `pyarrow.Table`, or a DuckDB relation.
+    """
+
+    def decorate(func: Callable[..., Any]) -> AssetSpec:
+        asset_name = name or func.__name__
+        _check_name(func, asset_name)
+        parts = partitions if partitions is not None else unpartitioned()
+        if not isinstance(parts, Partitions):
+            raise _fail(func, asset_name, "partitions= must be daily(...), monthly(...) or None")
+        params = list(inspect.signature(func).parameters)
+        context_param = next((p for p in params if p in CONTEXT_PARAMS), None)
+        upstream_params = [p for p in params if p not in CONTEXT_PARAMS]
+        mappings = _normalise_deps(func, asset_name, deps)
+        dep_list = [Dep(p, mappings.pop(p, Window()), True) for p in upstream_params]
+        dep_list += [Dep(n, m, False) for n, m in sorted(mappings.items())]
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise _fail(func, asset_name, "retry= must be a RetryPolicy(...)")
+        for kind in retry_on:
+            if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+                raise _fail(func, asset_name, f"retry_on= must list exception types, got {kind!r}")
+        for item in checks:
+            if not isinstance(item, Check):
+                raise _fail(func, asset_name, f"checks= items must be checks, got {item!r}")
+        names = [c.name for c in checks]
+        if len(set(names)) != len(names):
+            raise _fail(func, asset_name, "two checks share a name; give one name=")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise _fail(
+                func, asset_name, f"batch_size= must be a whole number >= 1, got {batch_size!r}"
+            )
+        if batch_size > 1 and (partition_by is None or parts.unit == "none"):
+            raise _fail(
+                func, asset_name,
+                "batch_size > 1 needs a partitioned asset and partition_by= (the date column"
+                " that places each output row in its partition)",
+            )  # fmt: skip
+        if automation not in (None, "eager"):
+            raise _fail(
+                func, asset_name, f"automation= must be 'eager' or None, got {automation!r}"
+            )
+        if sla is not None and (not isinstance(sla, dt.timedelta) or sla < dt.timedelta(0)):
+            raise _fail(func, asset_name, "sla= must be a non-negative datetime.timedelta")
+        for hook in [*(on_failure or ()), *(on_sla_miss or ())]:
+            if not callable(hook):
+                raise _fail(func, asset_name, f"on_failure hook {hook!r} is not callable")
+        if group is not None and not (isinstance(group, str) and group.isidentifier()):
+            raise _fail(func, asset_name, f"group= must be a simple name, got {group!r}")
+        file, line = _location(func)
+        version = code_version or fingerprint(func, parts, dep_list)
+        used = used_names(func, {d.name for d in dep_list if d.as_param})
+        return AssetSpec(
+            name=asset_name,
+            fn=func,
+            partitions=parts,
+            deps=tuple(dep_list),
+            code_version=version,
+            file=file,
+            line=line,
+            description=description or inspect.getdoc(func) or "",
+            context_param=context_param,
+            retry=retry,
+            retry_on=tuple(retry_on),
+            on_failure=None if on_failure is None else tuple(on_failure),
+            checks=tuple(checks),
+            batch_size=batch_size,
+            partition_by=partition_by,
+            automation=automation,
+            sla=sla,
+            on_sla_miss=None if on_sla_miss is None else tuple(on_sla_miss),
+            group=group,
+            used_params=used,
+        )
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def source(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    partitions: Partitions | None = None,
+    path: str | None = None,
+    observe: Callable[[str], str | None] | None = None,
+    description: str | None = None,
+) -> Any:
+    """Declare a source. With `path` (a pattern like `landing/flights/{partition}.csv`) its
+    version is the file's content hash and `ctx.path` is the file; otherwise pass
+    `observe(partition_key) -> version or None`.
+    """
+
+    def decorate(func: Callable[..., Any]) -> SourceSpec:
+        source_name = name or func.__name__
+        _check_name(func, source_name)
+        if path is None and observe is None:
+            raise _fail(func, source_name, "a source needs path= or observe=")
+        parts = partitions if partitions is not None else unpartitioned()
+        if path is not None and parts.unit != "none" and "{partition}" not in path:
+            raise _fail(func, source_name, "path= of a partitioned source needs {partition}")
+        file, line = _location(func)
+        return SourceSpec(
+            name=source_name,
+            fn=func,
+            partitions=parts,
+            path=path,
+            observe=observe,
+            file=file,
+            line=line,
+            description=description or inspect.getdoc(func) or "",
+        )
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def _normalise_deps(
+    fn: Callable[..., Any], name: str, deps: dict[str, Mapping] | Iterable[str] | None
+) -> dict[str, Mapping]:
+    if deps is None:
+        return {}
+    if isinstance(deps, dict):
+        out = dict(deps)
+    elif isinstance(deps, str):
+        out = {deps: Window()}
+    else:
+        out = {d: Window() for d in deps}
+    for dep_name, mapping in out.items():
+        if not isinstance(dep_name, str):
+            raise _fail(fn, name, f"deps= keys must be asset names, got {dep_name!r}")
+        if mapping is None:
+            out[dep_name] = Window()
+        elif not isinstance(mapping, Mapping):
+            raise _fail(fn, name, f"deps[{dep_name!r}] must be window(...) or all_partitions()")
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _module_functions(filename: str) -> dict[int, ast.AST]:
+    """Every function in a file by the line its code starts on (first decorator or def).
+    One parse per file: far cheaper than inspect.getsource for each of 1,000 assets.
+    The loader clears this cache before each load, so an edited file is parsed afresh."""
+    tree = ast.parse(Path(filename).read_text(encoding="utf-8"))
+    out: dict[int, ast.AST] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+            out[first] = node
+    return out
+
+
+def _function_node(fn: Callable[..., Any]) -> ast.AST | None:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    try:
+        functions = _module_functions(code.co_filename)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return functions.get(code.co_firstlineno)
+
+
+def forget_sources() -> None:
+    _module_functions.cache_clear()
+
+
+def used_names(fn: Callable[..., Any], params: set[str]) -> frozenset[str]:
+    """Which of `params` the function's body reads (all of them if its source is unknown)."""
+    node = _function_node(fn)
+    if node is None:
+        return frozenset(params)
+    loaded = {
+        n.id
+        for part in getattr(node, "body", [])
+        for n in ast.walk(part)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+    if "locals" in loaded or "vars" in loaded:  # reads its arguments by name at run time
+        return frozenset(params)
+    return frozenset(params & loaded)
+
+
+def fingerprint(fn: Callable[..., Any], partitions: Partitions, deps: list[Dep]) -> str:
+    """Code version: the function's AST (no decorators, docstring, comments or layout)
+    plus the declaration arguments that change what it computes."""
+    node = _function_node(fn)
+    if node is None:
+        body = getattr(getattr(fn, "__code__", None), "co_code", b"")
+        return hashlib.sha256(bytes(body)).hexdigest()[:16]
+    # Parameters, return annotation and body, read in place (no copy): not the name, the
+    # decorators or a docstring.
+    body = list(getattr(node, "body", []))
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
+        body = body[1:]
+    parts = [getattr(node, "args", None), getattr(node, "returns", None), *body]
+    dumped = "|".join(ast.dump(p, include_attributes=False) for p in parts if p is not None)
+    # The partition unit and the mappings change output; extending start or end does not.
+    declaration = repr((partitions.unit, [(d.name, d.mapping) for d in deps]))
+    digest = hashlib.sha256(dumped.encode())
+    digest.update(declaration.encode())
+    return digest.hexdigest()[:16]
