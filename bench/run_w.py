@@ -126,15 +126,18 @@ def project_for(work: Path, db: Path) -> Path:
 
 
 def assetflow_run(project: Path, batch: int, concurrency: int) -> float:
-    from assetflow.app import api
     from assetflow.app.config import load_project
+    from assetflow.app.materialize import RunOptions, materialize
+    from assetflow.app.session import Request, Session
+    from assetflow.run.clock import FixedClock
 
     os.environ["W_BATCH"] = str(batch)
     started = time.perf_counter()
-    outcome = api.materialize(
-        load_project(project), api.Request((), "2013-01-01", "2013-12-31"),
-        dt.datetime(2014, 6, 1), concurrency=concurrency,
-    )  # fmt: skip
+    now = dt.datetime(2014, 6, 1)
+    with Session(load_project(project), FixedClock(now), now) as session:
+        outcome = materialize(
+            session, Request((), "2013-01-01", "2013-12-31"), RunOptions(concurrency=concurrency)
+        )
     seconds = time.perf_counter() - started
     assert outcome.result is not None and outcome.result.status == "success", outcome.result
     return seconds

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import NOW
+from conftest import NOW, write_events
 
 
 def run_module(project, *args, **kwargs):
@@ -54,10 +54,34 @@ def test_dry_run_json_lists_nodes_in_order(diamond):
     )
     assert result.exit_code == 0
     nodes = json.loads(result.output)["nodes"]
-    assert nodes == [
+    assert [{k: n[k] for k in ("asset", "partition", "reason")} for n in nodes] == [
         {"asset": "shifted", "partition": "2024-01-01", "reason": "missing"},
         {"asset": "combined", "partition": "2024-01-01", "reason": "missing"},
     ]
+    assert nodes[1]["conditional"] is False and nodes[1]["batch"] is None
+    assert nodes[1]["reads"] == [
+        {"input": "doubled", "from": "2024-01-01", "to": "2024-01-01"},
+        {"input": "shifted", "from": "2024-01-01", "to": "2024-01-01"},
+    ]
+
+
+def test_dry_run_json_carries_what_a_conditional_node_was_built_from(diamond):
+    assert diamond.run("materialize", "combined", "--partition", "2024-01-02").exit_code == 0
+    # New content for the day: doubled and shifted change; combined is stale only through them.
+    write_events(diamond, "2024-01-02", [(1, 2), (2, 20), (3, 102), (4, 0)])
+    plan = json.loads(
+        diamond.run("materialize", "recent", "--partition", "2024-01-02", "--dry-run", "--json")
+        .output
+    )  # fmt: skip
+    by_asset = {n["asset"]: n for n in plan["nodes"] if n["partition"] == "2024-01-02"}
+    assert by_asset["doubled"]["reason"] == "upstream_changed"
+    assert by_asset["doubled"]["conditional"] is False
+    assert by_asset["combined"]["conditional"] is True
+    versions = diamond.query(
+        "SELECT asset, data_version FROM assetflow.nodes WHERE partition = '2024-01-02'"
+    )
+    recorded = {r["input"]: r["version"] for r in by_asset["combined"]["recorded_inputs"]}
+    assert recorded == {a: v for a, v in versions if a in ("doubled", "shifted")}
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from assetflow.cli.clidoc import _commands, render
 
 def test_the_cli_reference_is_current():
     committed = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
-    assert committed == render(cli), "regenerate: python -m assetflow.clidoc > docs/cli.md"
+    assert committed == render(cli), "regenerate: python -m assetflow.cli.clidoc > docs/cli.md"
 
 
 def test_every_command_and_option_is_explained():

@@ -13,9 +13,11 @@ from conftest import NOW_DT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assetflow.app import api
 from assetflow.app.config import load_project
+from assetflow.app.materialize import RunOptions, materialize
+from assetflow.app.session import Request, Session
 from assetflow.core.records import Node
+from assetflow.run.clock import FixedClock
 
 SOURCE = "src"
 
@@ -94,7 +96,8 @@ def versions(root: Path) -> dict[tuple[str, str], str]:
 
 
 def run(root: Path, dry_run: bool = False):
-    return api.materialize(load_project(root), api.Request(), NOW_DT, dry_run=dry_run)
+    with Session(load_project(root), FixedClock(NOW_DT), NOW_DT) as session:
+        return materialize(session, Request(), RunOptions(dry_run=dry_run))
 
 
 @settings(

@@ -3,12 +3,13 @@
 import datetime as dt
 import json
 
-from conftest import Receiver, write_events
+from conftest import NOW_DT, Receiver, write_events
 
-from assetflow.app import api
 from assetflow.app.config import load_project
+from assetflow.app.session import Session
 from assetflow.core.automation import due_times, logical_range
 from assetflow.declare import schedule
+from assetflow.run.clock import FixedClock
 
 TICKING = """
 import datetime as dt
@@ -58,7 +59,7 @@ def built(project, asset):
 
 def test_cron_ticks_target_the_last_completed_window(project):
     ticking(project)
-    graph = api.load_graph(load_project(project.root))
+    graph = Session(load_project(project.root), FixedClock(NOW_DT)).graph
     daily_at_3 = schedule("d", "0 3 * * *", ["every_day"])
     times = due_times(daily_at_3, None, dt.datetime(2013, 3, 16, 3, 0))
     assert times == [dt.datetime(2013, 3, 16, 3, 0)]

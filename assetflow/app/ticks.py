@@ -2,17 +2,19 @@
 
 `assetflow tick --now T` runs this once (cron-friendly, testable with a fixed clock);
 `assetflow daemon` repeats it. Ticks are idempotent: tick history and sensor cursors live in
-DuckDB, so the same tick twice triggers nothing twice.
+DuckDB, so the same tick twice triggers nothing twice. A tick is one Session: the
+definitions are loaded once and the warehouse is opened once, for writing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 
-from assetflow.app import api
-from assetflow.app.config import Project
+from assetflow.app.materialize import Listener, RunOptions, materialize
+from assetflow.app.queries import status
+from assetflow.app.session import Request, Session
+from assetflow.app.state import observe_all
 from assetflow.core.automation import (
     deadline,
     downstream_of,
@@ -21,56 +23,48 @@ from assetflow.core.automation import (
     logical_range,
     sla_late,
 )
-from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
-from assetflow.core.records import SlaMiss, TickEvent
+from assetflow.core.records import SlaMiss, TickEvent, Trigger
 from assetflow.core.specs import ScheduleSpec, SensorSpec
 from assetflow.errors import AssetflowError
 from assetflow.run.alerts import fire
-from assetflow.run.clock import WALL, Clock
-from assetflow.store.store import Store
 
 SLA_LOOKBACK = dt.timedelta(days=7)
 log = logging.getLogger("assetflow.tick")
 
 
-def tick(
-    project: Project, now: dt.datetime, concurrency: int | None = None, clock: Clock = WALL
-) -> list[TickEvent]:
-    """Act on everything due at `now`; runs use `clock` (a simulated one under --now)."""
-    graph = api.load_graph(project)
-    runs = _RunWith(concurrency, clock)
+def tick(session: Session, concurrency: int | None = None) -> list[TickEvent]:
+    """Act on everything due at the session's now."""
+    graph = session.graph
+    defs = graph.defs
+    if defs.schedules or defs.sensors or any(s.automation or s.sla for s in defs.assets.values()):
+        session.writer()  # once, for every step of the tick
     events: list[TickEvent] = []
     for spec in graph.defs.schedules.values():
-        events.extend(_schedule(project, spec, now, runs))
+        events.extend(_schedule(session, spec, concurrency))
     for sensor in graph.defs.sensors.values():
-        events.extend(_sensor(project, graph, sensor, now, runs))
+        events.extend(_sensor(session, sensor, concurrency))
     if any(s.automation == "eager" for s in graph.defs.assets.values()):
-        events.extend(_eager(project, now, runs))
+        events.extend(_eager(session, concurrency))
     if any(s.sla is not None for s in graph.defs.assets.values()):
-        events.extend(_slas(project, now))
+        events.extend(_slas(session))
     return events
 
 
-def _store(project: Project) -> Store:
-    return Store.open(project.warehouse_path)
-
-
-@dataclass(frozen=True)
-class _RunWith:
-    concurrency: int | None
-    clock: Clock
-
-
 def _run(
-    project: Project, kind: str, name: str, now: dt.datetime, runs: _RunWith, **kwargs: object
+    session: Session,
+    kind: str,
+    name: str,
+    trigger: Trigger,
+    concurrency: int | None,
+    request: Request | None = None,
+    targets: dict[str, Intervals] | None = None,
+    backfill: bool = False,
 ) -> TickEvent:
     """Materialize for a tick; a failure is reported as an event, never raised."""
-    request = kwargs.pop("request", api.Request())
+    options = RunOptions(concurrency=concurrency, trigger=trigger, backfill=backfill)
     try:
-        outcome = api.materialize(
-            project, request, now, concurrency=runs.concurrency, clock=runs.clock, **kwargs
-        )  # type: ignore[arg-type]
+        outcome = materialize(session, request or Request(), options, Listener(), targets)
     except AssetflowError as exc:
         return TickEvent(kind, name, f"error: {exc.one_line()}")
     result = outcome.result
@@ -81,17 +75,12 @@ def _run(
     return TickEvent(kind, name, detail, result.run_id, result.status)
 
 
-def _schedule(
-    project: Project, spec: ScheduleSpec, now: dt.datetime, runs: _RunWith
-) -> list[TickEvent]:
-    store = _store(project)
-    try:
-        times = due_times(spec, store.last_tick("schedule", spec.name), now)
-    finally:
-        store.close()
+def _schedule(session: Session, spec: ScheduleSpec, concurrency: int | None) -> list[TickEvent]:
+    store = session.writer()
+    times = due_times(spec, store.last_tick("schedule", spec.name), session.now)
     if not times:
         return []
-    graph = api.load_graph(project)
+    graph = session.graph
     try:
         assets = graph.select(list(spec.selection))
         window = logical_range(graph, assets, times, spec.timezone)
@@ -102,41 +91,30 @@ def _schedule(
             event = TickEvent("schedule", spec.name, "no completed window yet")
         else:
             lo, hi = window
-            request = api.Request(spec.selection, lo or None, hi or None)
+            request = Request(spec.selection, lo or None, hi or None)
             event = _run(
-                project, "schedule", spec.name, now, runs,
-                request=request, trigger=f"schedule:{spec.name}",
-                backfill=spec.catchup and len(times) > 1,
+                session, "schedule", spec.name, Trigger("schedule", spec.name), concurrency,
+                request=request, backfill=spec.catchup and len(times) > 1,
             )  # fmt: skip
             label = lo if lo == hi else f"{lo}..{hi}"
             event = TickEvent(
                 "schedule", spec.name, f"{label}: {event.detail}", event.run_id, event.status
             )
-    store = _store(project)
-    try:
-        store.record_ticks("schedule", spec.name, times, event.run_id, event.detail)
-    finally:
-        store.close()
+    store.record_ticks("schedule", spec.name, times, event.run_id, event.detail, session.clock())
     return [event]
 
 
-def _sensor(
-    project: Project,
-    graph: AssetGraph,
-    sensor: SensorSpec,
-    now: dt.datetime,
-    runs: _RunWith,
-) -> list[TickEvent]:
+def _sensor(session: Session, sensor: SensorSpec, concurrency: int | None) -> list[TickEvent]:
+    graph, now = session.graph, session.now
     parts = graph.defs.sources[sensor.source].partitions
     every = Intervals.span(parts.first_index(), parts.last_index(now))
-    observations = api.observe_all(project, graph, now, only={sensor.source: every})
-    store = _store(project)
-    try:
-        changed = store.changed_observations(observations)
-        store.record_observations(None, store.clock(), changed)  # the sensor's cursor
-        store.record_ticks("sensor", sensor.name, [now], None, f"{len(changed)} changed")
-    finally:
-        store.close()
+    observations = observe_all(session, only={sensor.source: every})
+    store = session.writer()
+    changed = store.changed_observations(observations)
+    store.record_observations(None, session.clock(), changed)  # the sensor's cursor
+    store.record_ticks(
+        "sensor", sensor.name, [now], None, f"{len(changed)} changed", session.clock()
+    )
     if not changed:
         return []
     affected = downstream_of(graph, sensor.source, Intervals.points(o.index for o in changed), now)
@@ -147,50 +125,38 @@ def _sensor(
         return [
             TickEvent("sensor", sensor.name, f"{len(changed)} files changed; nothing reads them")
         ]
-    event = _run(
-        project, "sensor", sensor.name, now, runs,
-        targets=affected, trigger=f"sensor:{sensor.name}",
-    )  # fmt: skip
+    trigger = Trigger("sensor", sensor.name)
+    event = _run(session, "sensor", sensor.name, trigger, concurrency, targets=affected)
     files = ", ".join(o.detail for o in changed[:3]) + (" ..." if len(changed) > 3 else "")
     return [
         TickEvent("sensor", sensor.name, f"{files}: {event.detail}", event.run_id, event.status)
     ]
 
 
-def _eager(project: Project, now: dt.datetime, runs: _RunWith) -> list[TickEvent]:
-    snap = api.status(project, api.Request(), now)
+def _eager(session: Session, concurrency: int | None) -> list[TickEvent]:
+    snap = status(session, Request())
     targets = eager_targets(snap.graph, snap.report)
     if not targets:
         return []
-    return [
-        _run(project, "eager", "automation", now, runs, targets=targets, trigger="eager")
-    ]  # fmt: skip
+    return [_run(session, "eager", "automation", Trigger("eager"), concurrency, targets=targets)]
 
 
-def _slas(project: Project, now: dt.datetime) -> list[TickEvent]:
-    snap = api.status(project, api.Request(), now)
+def _slas(session: Session) -> list[TickEvent]:
+    now = session.now
+    snap = status(session, Request())
     late = sla_late(snap.graph, snap.report, now, SLA_LOOKBACK)
     events = []
-    store = _store(project)
-    try:
-        for asset, spans in late.items():
-            spec = snap.graph.defs.assets[asset]
-            done = store.sla_alerted(asset)
-            for index in spans:
-                key = spec.partitions.key(index)
-                if key in done:
-                    continue
-                miss = SlaMiss(
-                    asset,
-                    key,
-                    deadline(snap.graph, asset, index),
-                    snap.report.assets[asset].status(index),
-                )
-                problems = fire(snap.graph.defs.sla_hooks(asset), miss, log)
-                store.record_sla_miss(asset, key, miss.deadline)
-                events.append(
-                    TickEvent("sla", asset, miss.text + "".join(f"; {p}" for p in problems))
-                )
-    finally:
-        store.close()
+    store = session.writer()
+    for asset, spans in late.items():
+        spec = snap.graph.defs.assets[asset]
+        done = store.sla_alerted(asset)
+        for index in spans:
+            key = spec.partitions.key(index)
+            if key in done:
+                continue
+            st = snap.report.assets[asset]
+            miss = SlaMiss(asset, key, deadline(snap.graph, asset, index), st.status(index))
+            problems = fire(snap.graph.defs.sla_hooks(asset), miss, log)
+            store.record_sla_miss(asset, key, miss.deadline, session.clock())
+            events.append(TickEvent("sla", asset, miss.text + "".join(f"; {p}" for p in problems)))
     return events

@@ -1,6 +1,6 @@
 """The CLI reference in Markdown, generated from the click commands themselves.
 
-`python -m assetflow.clidoc > docs/cli.md` regenerates it; a test fails when the committed
+`python -m assetflow.cli.clidoc > docs/cli.md` regenerates it; a test fails when the committed
 file differs, so a new command or option cannot go undocumented.
 """
 
@@ -39,7 +39,7 @@ def render(cli: click.Group) -> str:
     parts = [
         "# Command-line reference",
         "",
-        "Generated from the commands by `python -m assetflow.clidoc`; do not edit by hand.",
+        "Generated from the commands by `python -m assetflow.cli.clidoc`; do not edit by hand.",
         "",
         f"## assetflow\n\n{cli.help or ''}\n",
         "| option | kind | meaning |",

@@ -9,9 +9,11 @@ renders the very Plan that `materialize` executes.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
@@ -20,14 +22,22 @@ from assetflow.core.records import FORCED, Cause, InputRange, Node
 from assetflow.core.status import StatusReport
 from assetflow.errors import SelectionError, UpstreamMissingError
 
+# (input, partition) -> data version: of an asset node as recorded, of a source partition as
+# observed for this plan; None when it has no data.
+Versions = Mapping[tuple[str, str], str | None]
+
 
 @dataclass(frozen=True)
 class PlannedNode:
     node: Node
+    index: int  # the partition's index in its asset's partitioning
     reason: str  # the main cause, or "forced"
     conditional: bool  # stale only through upstream_stale: verify before recomputing
     inputs: tuple[InputRange, ...]
     batch: int = 0  # nodes sharing a non-zero batch run as one task (the asset's batch_size)
+    # A conditional node's inputs as its last build read them, (input, partition) -> version:
+    # if they are the same once its upstream has run, it is verified without recomputing.
+    recorded: Versions | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,36 @@ class Plan:
     range_from: str | None
     range_to: str | None
     nodes: tuple[PlannedNode, ...]
+    # The current version of every input the plan reads that it does not itself rebuild
+    # (and of those it does, as they were): what its tasks record as their inputs.
+    versions: Versions = field(default_factory=dict)
+
+    def upstream_assets(self, graph: AssetGraph) -> list[str]:
+        """Every asset whose nodes the plan reads or writes."""
+        names = {p.node.asset for p in self.nodes}
+        names |= {d.name for a in set(names) for d in graph.defs.assets[a].deps}
+        return sorted(n for n in names if n in graph.defs.assets)
+
+    def conditional_nodes(self) -> list[Node]:
+        return [p.node for p in self.nodes if p.conditional]
+
+    def with_versions(self, versions: Versions, recorded: Mapping[Node, Versions]) -> Plan:
+        """The plan with what execution needs from the store: current input versions and,
+        for conditional nodes, the input versions they were built from."""
+        nodes = tuple(
+            dataclasses.replace(p, recorded=recorded.get(p.node, {})) if p.conditional else p
+            for p in self.nodes
+        )
+        return dataclasses.replace(self, nodes=nodes, versions=versions)
+
+    def as_json(self) -> dict[str, object]:
+        """What `materialize --dry-run --json` prints (docs/cli.md documents the schema)."""
+        return {
+            "assets": list(self.assets),
+            "from": self.range_from,
+            "to": self.range_to,
+            "nodes": [_node_json(p) for p in self.nodes],
+        }
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = defaultdict(int)
@@ -132,8 +172,31 @@ def plan_materialize(
             conditional = causes == [Cause.UPSTREAM_STALE]
             batch = 0 if conditional or size == 1 else batches.assign(asset, index, size)
             inputs = tuple(graph.inputs(node, now))
-            nodes.append(PlannedNode(node, reason, conditional, inputs, batch))
+            nodes.append(PlannedNode(node, index, reason, conditional, inputs, batch))
     return Plan(tuple(targets), range_from, range_to, tuple(nodes))
+
+
+def _node_json(p: PlannedNode) -> dict[str, object]:
+    reads = [
+        {"input": r.name, "from": r.partitions.key(r.first), "to": r.partitions.key(r.last)}
+        if r.first <= r.last
+        else {"input": r.name, "from": None, "to": None}
+        for r in p.inputs
+    ]
+    out: dict[str, object] = {
+        "asset": p.node.asset,
+        "partition": p.node.partition,
+        "reason": p.reason,
+        "conditional": p.conditional,
+        "batch": p.batch or None,
+        "reads": reads,
+    }
+    if p.recorded is not None:
+        out["recorded_inputs"] = [
+            {"input": name, "partition": key, "version": version}
+            for (name, key), version in sorted(p.recorded.items())
+        ]
+    return out
 
 
 class _Batcher:

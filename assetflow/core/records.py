@@ -76,6 +76,17 @@ class AttemptStatus(StrEnum):
     NOT_RUN = "not_run"  # the run stopped (a definition mistake, Ctrl-C) before it
 
 
+@dataclass(frozen=True)
+class Trigger:
+    """What started a run: `manual`, `backfill`, `eager`, or a named schedule or sensor."""
+
+    kind: str
+    name: str = ""
+
+    def __str__(self) -> str:  # as stored in assetflow.runs.trigger
+        return f"{self.kind}:{self.name}" if self.name else self.kind
+
+
 # -- nodes and what they read ------------------------------------------------------------------
 @dataclass(frozen=True, order=True)
 class Node:
@@ -221,6 +232,30 @@ class CheckRecord:
     samples: str  # JSON list of up to 5 failing rows
     run_id: str | None
     checked_at: dt.datetime
+
+
+# -- writing partitions ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class NodeWrite:
+    """Everything recorded with one node's data, in its transaction."""
+
+    run_id: str
+    asset: str
+    partition: str
+    partition_index: int
+    code_version: str
+    inputs: tuple[tuple[str, str, int, str], ...]  # (input, partition, its index, version)
+    clipped: str | None
+    started_at: dt.datetime
+    attempt: int = 1  # recorded as a successful attempt in the same transaction
+    log_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    row_count: int
+    data_version: str
+    materialization_id: int
 
 
 # -- what a run produced ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import duckdb
 
 from assetflow.core.definitions import Definitions
-from assetflow.core.records import InputRange, Node
+from assetflow.core.records import InputRange
 from assetflow.core.specs import AssetSpec
 from assetflow.errors import DefinitionError
 from assetflow.run.sources import source_sql
@@ -68,16 +69,9 @@ def input_sql(rng: InputRange, defs: Definitions, root: Path) -> str:
     )
 
 
-def node_query(
-    spec: AssetSpec,
-    node: Node,
-    inputs: tuple[InputRange, ...],
-    ctx: Context,
-    defs: Definitions,
-    root: Path,
-) -> str:
-    """Call the asset's function and return the SELECT whose rows become the partition."""
-    reads = {rng.name: input_sql(rng, defs, root) for rng in inputs}
+def node_query(spec: AssetSpec, reads: dict[str, str], ctx: Context) -> str:
+    """Call the asset's function and return the SELECT whose rows become its partitions.
+    `reads` holds, per dependency, a SELECT of exactly the partitions the task reads."""
     cur = ctx.conn
     kwargs: dict[str, Any] = {  # a parameter the body never reads gets None, not a bind
         dep.name: cur.sql(reads[dep.name]) if dep.name in spec.used_params else None
@@ -101,9 +95,30 @@ def node_query(
         result.create_view(result_view(ctx), replace=True)
         return f"SELECT * FROM {result_view(ctx)}"
     raise DefinitionError(
-        f"{spec.where}: asset {node} returned {type(result).__name__}",
+        f"{spec.where}: asset {ctx.asset}[{ctx.partitions[0] if ctx.partitions else ctx.partition}]"
+        f" returned {type(result).__name__}",
         "return SQL text, a pyarrow.Table or a DuckDB relation",
     )
+
+
+def compute_arrow(
+    spec: AssetSpec, ctx_of: Callable[[duckdb.DuckDBPyConnection], Context], inputs: dict[str, Any]
+) -> Any:
+    """The compute step anywhere: the asset's rows as a `pyarrow.Table`, computed in an
+    in-memory DuckDB from its inputs handed over as Arrow tables (dependency -> table).
+    Nothing here touches the warehouse, so a process that never opened it can run this."""
+    conn = duckdb.connect()
+    try:
+        reads = {}
+        for name, table in inputs.items():
+            view = f"_af_input_{name}"
+            conn.register(view, table)
+            reads[name] = f'SELECT * FROM "{view}"'
+        ctx = ctx_of(conn)
+        query = node_query(spec, reads, ctx)
+        return conn.sql(query).fetch_arrow_table()
+    finally:
+        conn.close()
 
 
 def release(cur: duckdb.DuckDBPyConnection, ctx: Context, query: str | None) -> None:

@@ -1,8 +1,9 @@
-"""The executor: runs a Plan with a concurrency limit; the only writer of data and lineage.
+"""The executor: runs a Plan with a concurrency limit, task by task.
 
-Tasks run on any `concurrent.futures.Executor` (threads here; a distributed engine can
-provide another). The scheduling loop, all bookkeeping and every metadata write other than
-the node's own transaction stay on the calling thread. A node whose inputs are ready is
+A task is one node, or the contiguous nodes of one batch, known by its first node (its
+leader). The scheduling loop and all bookkeeping stay on the calling thread; a worker gets
+a `Task` (it pickles) and returns a `TaskResult` (it pickles), so the worker may be a thread
+of this process (`EmbeddedWorker`) or run elsewhere. A node whose inputs are ready is
 submitted; a transient failure is retried after a backoff without holding a worker; a final
 failure marks every planned node downstream `upstream_failed` while independent nodes go
 on. A definition mistake stops scheduling: it would fail the same way for every partition.
@@ -10,108 +11,84 @@ on. A definition mistake stops scheduling: it would fail the same way for every 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import heapq
 import random
-import threading
-import time
-import traceback
-import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
 from assetflow.core.checks import CheckFailed
-from assetflow.core.graph import AssetGraph
+from assetflow.core.definitions import Definitions
 from assetflow.core.planner import Plan, PlannedNode
 from assetflow.core.policy import retryable
-from assetflow.core.records import CheckResult, Failure, InputRange, Node, NodeResult, RunResult
-from assetflow.core.specs import AssetSpec
-from assetflow.errors import AssetflowError, DataError, DefinitionError
+from assetflow.core.records import (
+    AttemptStatus,
+    CheckResult,
+    Failure,
+    NodeResult,
+    RunResult,
+    RunStatus,
+)
+from assetflow.errors import AssetflowError, DefinitionError
 from assetflow.run.alerts import fire
-from assetflow.run.audit import run_checks
-from assetflow.run.compute import Context, node_query, release
-from assetflow.run.runlog import NodeLog, bound, node_log_path
+from assetflow.run.clock import Clock
+from assetflow.run.runlog import NodeLog, node_log_path
+from assetflow.run.task import Task, TaskResult, input_versions, make_task
 from assetflow.store.store import Store
-from assetflow.store.writer import NodeWrite, Written
-
-_SQL_MISTAKES = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
-_DATA_ERRORS = (duckdb.ConversionException, duckdb.ConstraintException)
-_WRITE_CONFLICT_TRIES = 5
 
 Key = tuple[str, str]
-
-
-@dataclass
-class RunContext:
-    """What stays the same for every node of one run (plus the versions it updates)."""
-
-    run_id: str
-    graph: AssetGraph
-    store: Store
-    root: Path
-    logs_dir: Path
-    versions: dict[Key, str]  # current data versions, updated as nodes commit
-    observed: dict[Key, str | None]
-    recorded: dict[Key, dict[Key, str]]  # conditional nodes: inputs their build read
-    pipeline: str = ""  # the schedule or sensor that started the run, else the project
-    concurrency: int = 1
-    oldest_first: bool = False  # backfills: earliest partitions first, across assets
-    rng: random.Random = field(default_factory=random.Random)
-    pool: Executor | None = None  # default: a thread pool of `concurrency` workers
-    _local: threading.local = field(default_factory=threading.local, repr=False)
-    _cursors: list[duckdb.DuckDBPyConnection] = field(default_factory=list, repr=False)
-
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        """This worker thread's cursor, opened once per run (a cursor per task costs)."""
-        cur = getattr(self._local, "cursor", None)
-        if cur is None:
-            cur = self._local.cursor = self.store.conn.cursor()
-            self._cursors.append(cur)
-        return cur
-
-    def close_cursors(self) -> None:
-        for cur in self._cursors:
-            cur.close()
-        self._cursors.clear()
+Worker = Callable[[Task], TaskResult]
+_SETTLED = (AttemptStatus.SUCCESS, AttemptStatus.VERIFIED, AttemptStatus.NOT_RUN)
 
 
 @dataclass(frozen=True)
-class _Done:
-    """What one attempt of a task produced, handed back from a worker thread."""
+class RunSetup:
+    """What stays the same for every task of one run."""
 
-    written: dict[Key, Written]
-    error: BaseException | None
-    trace: str
-    seconds: float
-    checks: dict[Key, tuple[CheckResult, ...]] = field(default_factory=dict)
+    run_id: str
+    pipeline: str  # the schedule or sensor that started the run, else the project
+    logs_dir: Path
+    concurrency: int = 1
+    oldest_first: bool = False  # backfills: earliest partitions first, across assets
+    rng: random.Random = field(default_factory=random.Random, compare=False)
 
 
 def execute(
-    plan: Plan, run: RunContext, on_result: Callable[[NodeResult], None] | None = None
+    plan: Plan,
+    defs: Definitions,
+    setup: RunSetup,
+    store: Store,
+    clock: Clock,
+    worker: Worker,
+    on_result: Callable[[NodeResult], None] | None = None,
+    pool: Executor | None = None,
 ) -> RunResult:
-    """Run the plan; never raises for a node's own failure."""
-    return _Scheduler(plan, run, on_result).run()
+    """Run the plan; never raises for a node's own failure. `pool` defaults to a thread
+    pool of `setup.concurrency` workers."""
+    return _Scheduler(plan, defs, setup, store, clock, worker, on_result).run(pool)
 
 
 class _Scheduler:
-    """Tasks are single nodes, or the nodes of one batch; a task is known by its first node
-    (its leader). Dependencies are tracked per node and released per task."""
-
     def __init__(
-        self, plan: Plan, run: RunContext, on_result: Callable[[NodeResult], None] | None
+        self,
+        plan: Plan,
+        defs: Definitions,
+        setup: RunSetup,
+        store: Store,
+        clock: Clock,
+        worker: Worker,
+        on_result: Callable[[NodeResult], None] | None,
     ) -> None:
-        self.run_ctx = run
-        self.on_result = on_result
+        self.defs, self.setup, self.store, self.clock = defs, setup, store, clock
+        self.worker, self.on_result = worker, on_result
+        self.versions = dict(plan.versions)  # updated as nodes are rebuilt
         nodes = list(plan.nodes)
-        if run.oldest_first:  # dependencies still hold: the ready queue only orders the ready
-            nodes.sort(key=lambda p: _window_start(run, p.node))
-        self.order = {_key(p.node): i for i, p in enumerate(nodes)}
-        self.planned = {_key(p.node): p for p in plan.nodes}
+        if setup.oldest_first:  # dependencies still hold: the ready queue only orders the ready
+            nodes.sort(key=lambda p: self._window_start(p) or dt.date.min)
+        self.order = {_key(p): i for i, p in enumerate(nodes)}
+        self.planned = {_key(p): p for p in plan.nodes}
         self.members: dict[Key, list[Key]] = {}
         self.leader: dict[Key, Key] = {}
         by_batch: dict[int, Key] = {}
@@ -124,9 +101,7 @@ class _Scheduler:
         for key, p in self.planned.items():
             lead = self.leader[key]
             for rng in p.inputs:
-                if rng.is_source:
-                    continue
-                for k in rng.keys:
+                for k in rng.keys if not rng.is_source else ():
                     up = (rng.name, k)
                     if up in self.planned and self.leader[up] != lead:
                         self.waiting_on[lead].add(up)
@@ -134,8 +109,8 @@ class _Scheduler:
         self.ready: list[tuple[int, Key]] = []
         self.retries: list[tuple[float, int, Key]] = []  # (due, order, task leader)
         self.attempts: dict[Key, int] = {}
-        self.started: dict[Key, object] = {}
-        self.logs: dict[Key, NodeLog] = {}
+        self.started: dict[Key, dt.datetime] = {}
+        self.logged: set[Key] = set()  # tasks whose log file exists
         self.results: dict[Key, NodeResult] = {}
         self.stop: DefinitionError | None = None
         self.stop_order = len(self.order)
@@ -146,11 +121,10 @@ class _Scheduler:
                 heapq.heappush(self.ready, (self.order[lead], lead))
 
     # -- the loop -------------------------------------------------------------------------
-    def run(self) -> RunResult:
-        run = self.run_ctx
-        pool = run.pool or ThreadPoolExecutor(max_workers=run.concurrency)
-        running: dict[Future[_Done], Key] = {}
-        clock = run.store.clock
+    def run(self, pool: Executor | None) -> RunResult:
+        own = pool is None
+        pool = pool or ThreadPoolExecutor(max_workers=self.setup.concurrency)
+        running: dict[Future[TaskResult], Key] = {}
         try:
             while True:
                 try:
@@ -161,9 +135,9 @@ class _Scheduler:
                     if running:
                         done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
                     else:  # only retries are waiting: a simulated clock skips this
-                        clock.sleep(timeout or 0.0)
+                        self.clock.sleep(timeout or 0.0)
                         done = set()
-                    now = clock.monotonic()
+                    now = self.clock.monotonic()
                     while self.retries and self.retries[0][0] <= now:
                         _, order, lead = heapq.heappop(self.retries)
                         heapq.heappush(self.ready, (order, lead))
@@ -174,102 +148,126 @@ class _Scheduler:
                     self.ready.clear()
                     self.retries.clear()
         finally:
-            if run.pool is None:
+            if own:
                 pool.shutdown(wait=True)
-            run.close_cursors()
         return self._result()
 
     def _until_next_retry(self) -> float | None:
         due = self.retries[0][0] if self.retries else None
-        return None if due is None else max(0.0, due - self.run_ctx.store.clock.monotonic())
+        return None if due is None else max(0.0, due - self.clock.monotonic())
 
-    def _launch(self, pool: Executor, running: dict[Future[_Done], Key]) -> None:
-        run = self.run_ctx
-        while self.ready and len(running) < run.concurrency:
+    def _launch(self, pool: Executor, running: dict[Future[TaskResult], Key]) -> None:
+        while self.ready and len(running) < self.setup.concurrency:
             _, lead = heapq.heappop(self.ready)
             task = [self.planned[k] for k in self.members[lead]]
             if self.stop is not None or self.interrupted:
                 for p in task:
-                    self._complete(_key(p.node), NodeResult(p.node, "not_run"))
+                    self._complete(_key(p), NodeResult(p.node, AttemptStatus.NOT_RUN))
                 continue
             first = task[0]
-            if first.conditional and self.attempts.get(lead, 0) == 0 and self._unchanged(first):
-                now = run.store.clock()
-                run.store.record_attempts(
-                    run.run_id, [_indexed(run, first.node)], 0, now, now, "verified"
-                )
-                self._complete(lead, NodeResult(first.node, "verified"))
+            if first.conditional and lead not in self.attempts and self._unchanged(first):
+                self._settle([lead], AttemptStatus.VERIFIED)
+                self._complete(lead, NodeResult(first.node, AttemptStatus.VERIFIED))
                 continue
             attempt = self.attempts[lead] = self.attempts.get(lead, 0) + 1
-            self.started[lead] = run.store.clock()
-            log = self.logs.setdefault(lead, NodeLog(self._log_path(first.node)))
-            label = (
-                str(first.node) if len(task) == 1 else f"{first.node}..{task[-1].node.partition}"
-            )
-            log.begin(f"--- {label} attempt {attempt} (run {run.run_id})\n")
-            inputs = [_input_versions(run, p) for p in task]
-            running[pool.submit(_attempt, run, task, inputs, log, attempt)] = lead
+            self.started[lead] = self.clock()
+            spec = self.defs.assets[first.node.asset]
+            work = make_task(
+                self.setup.run_id, task, self.versions, spec.code_version, attempt,
+                self.started[lead], str(self._log_path(lead)),
+            )  # fmt: skip
+            running[pool.submit(self.worker, work)] = lead
 
-    def _finish(self, lead: Key, done: _Done) -> None:
-        run = self.run_ctx
+    def _finish(self, lead: Key, done: TaskResult) -> None:
         task = [self.planned[k] for k in self.members[lead]]
-        attempt, log = self.attempts[lead], self.logs[lead]
+        attempt = self.attempts[lead]
+        if done.logged:
+            self.logged.add(lead)
         error = done.error
         failed_checks = error.results if isinstance(error, CheckFailed) else ()
-        nodes = [_indexed(run, p.node) for p in task]
         recorded = []
-        for p, node in zip(task, nodes, strict=True):
-            key = _key(p.node)
-            checked = done.checks.get(key, ()) or tuple(r for r in failed_checks if r.node == key)
-            written = done.written.get(key)
+        for p in task:
+            checked = done.checks.get(p.node.partition, ()) or tuple(
+                r for r in failed_checks if r.node == _key(p)
+            )
+            written = done.written.get(p.node.partition)
+            node = (p.node.asset, p.node.partition, p.index)
             recorded.append((node, written.materialization_id if written else None, checked))
             self._count_checks(checked)
-        if error is not None:  # a successful write recorded its check results itself
-            run.store.record_checks(run.run_id, recorded)
-        if error is None:  # the write recorded the successful attempt with the data
+        if error is None:  # the write recorded the successful attempt and checks with the data
             for p in task:
-                key = _key(p.node)
-                written = done.written[key]
-                run.versions[key] = written.data_version
-                self._complete(key, NodeResult(
-                    p.node, "success", written.row_count, done.seconds, None, _logged(log),
-                    attempt,
+                written = done.written[p.node.partition]
+                self.versions[_key(p)] = written.data_version
+                self._complete(_key(p), NodeResult(
+                    p.node, AttemptStatus.SUCCESS, written.row_count, done.seconds, None,
+                    self._logged(lead), attempt,
                 ))  # fmt: skip
             return
-        log.write(done.trace)
-        policy = run.graph.defs.retry_policy(lead[0])
-        spec = run.graph.defs.assets[lead[0]]
+        self.store.record_checks(self.setup.run_id, recorded, self.clock())
+        log = self._coordinator_log(lead, attempt, done)
+        policy = self.defs.retry_policy(lead[0])
         may_retry = self.stop is None and not self.interrupted and attempt < policy.attempts
-        if may_retry and retryable(error, spec.retry_on):
-            delay = policy.delay_before(attempt, run.rng)
-            ended = run.store.clock()
+        if may_retry and retryable(error, self.defs.assets[lead[0]].retry_on):
+            delay = policy.delay_before(attempt, self.setup.rng)
             log.write(f"retrying in {delay:.3f}s (attempt {attempt + 1} of {policy.attempts})\n")
-            run.store.record_attempts(
-                run.run_id, nodes, attempt, self.started[lead], ended, "retrying",
-                error, _logged(log), ended + _seconds(delay),
+            log.close()
+            ended = self.clock()
+            self._settle(
+                self.members[lead], AttemptStatus.RETRYING, attempt, self.started[lead], ended,
+                error, ended + dt.timedelta(seconds=delay),
             )  # fmt: skip
-            heapq.heappush(
-                self.retries, (run.store.clock.monotonic() + delay, self.order[lead], lead)
-            )
+            heapq.heappush(self.retries, (self.clock.monotonic() + delay, self.order[lead], lead))
             return
         if isinstance(error, DefinitionError) and self.order[lead] < self.stop_order:
             self.stop, self.stop_order = error, self.order[lead]  # the first, in plan order
         text = describe_error(error)
-        run.store.record_attempts(
-            run.run_id, nodes, attempt, self.started[lead], run.store.clock(), "failed", error,
-            _logged(log),
+        self._settle(
+            self.members[lead], AttemptStatus.FAILED, attempt, self.started[lead], self.clock(),
+            error,
         )  # fmt: skip
         for p in task:
-            key = _key(p.node)
-            start = _window_start(run, p.node)
             failure = Failure(
-                run.pipeline, *key, None if start == dt.date.min else start, run.run_id,
-                attempt, text, _logged(log),
+                self.setup.pipeline, p.node.asset, p.node.partition, self._window_start(p),
+                self.setup.run_id, attempt, text, self._logged(lead),
             )  # fmt: skip
-            for problem in fire(run.graph.defs.failure_hooks(key[0]), failure, log.logger):
+            for problem in fire(self.defs.failure_hooks(p.node.asset), failure, log.logger):
                 log.write(problem + "\n")
-            result = NodeResult(p.node, "failed", None, done.seconds, text, _logged(log), attempt)
-            self._complete(key, result)
+            self._complete(_key(p), NodeResult(
+                p.node, AttemptStatus.FAILED, None, done.seconds, text, self._logged(lead),
+                attempt,
+            ))  # fmt: skip
+        log.close()
+
+    def _coordinator_log(self, lead: Key, attempt: int, done: TaskResult) -> NodeLog:
+        """The task's log, for what the coordinator adds to a failed attempt: its traceback,
+        the retry it plans, hooks that failed."""
+        log = NodeLog(self._log_path(lead), self.clock)
+        if not done.logged:  # the attempt's header has not reached the file yet
+            first, last = self.members[lead][0], self.members[lead][-1]
+            label = first[1] if first == last else f"{first[1]}..{last[1]}"
+            log.begin(f"--- {lead[0]}[{label}] attempt {attempt} (run {self.setup.run_id})\n")
+        log.write(done.trace)
+        self.logged.add(lead)
+        return log
+
+    def _settle(
+        self,
+        keys: list[Key],
+        status: AttemptStatus,
+        attempt: int = 0,
+        started: dt.datetime | None = None,
+        ended: dt.datetime | None = None,
+        error: BaseException | None = None,
+        next_retry_at: dt.datetime | None = None,
+    ) -> None:
+        """Record an attempt that wrote nothing, for each of `keys`."""
+        now = ended or self.clock()
+        nodes = [(k[0], k[1], self.planned[k].index) for k in keys]
+        lead = self.leader[keys[0]]
+        self.store.record_attempts(
+            self.setup.run_id, nodes, attempt, started or now, now, status, error,
+            self._logged(lead), next_retry_at,
+        )  # fmt: skip
 
     def _count_checks(self, results: tuple[CheckResult, ...]) -> None:
         for r in results:
@@ -278,12 +276,9 @@ class _Scheduler:
 
     def _complete(self, key: Key, result: NodeResult) -> None:
         self.results[key] = result
-        lead = self.leader[key]
-        if lead in self.logs and all(k in self.results for k in self.members[lead]):
-            self.logs[lead].close()
         if self.on_result:
             self.on_result(result)
-        ok = result.status in ("success", "verified", "not_run")
+        ok = result.status in _SETTLED
         for down in self.dependents[key]:
             if down in self.results:
                 continue
@@ -297,228 +292,49 @@ class _Scheduler:
 
     def _block(self, lead: Key) -> None:
         """An upstream failed: record the task's nodes (and what they feed) upstream_failed."""
-        now = self.run_ctx.store.clock()
         blocked = [k for k in self.members[lead] if k not in self.results]
-        nodes = [_indexed(self.run_ctx, self.planned[k].node) for k in blocked]
-        self.run_ctx.store.record_attempts(
-            self.run_ctx.run_id, nodes, 0, now, now, "upstream_failed"
-        )
+        self._settle(blocked, AttemptStatus.UPSTREAM_FAILED)
         for key in blocked:
-            self._complete(key, NodeResult(self.planned[key].node, "upstream_failed"))
+            self._complete(key, NodeResult(self.planned[key].node, AttemptStatus.UPSTREAM_FAILED))
 
     def _unchanged(self, planned: PlannedNode) -> bool:
         """Early cutoff: every input the node would read has the version it was built from."""
-        current = {(n, k): v for n, k, _, v in _input_versions(self.run_ctx, planned)}
-        return current == self.run_ctx.recorded.get(_key(planned.node))
+        current = {(n, k): v for n, k, _, v in input_versions(planned, self.versions)}
+        return current == dict(planned.recorded or {})
 
-    def _log_path(self, node: Node) -> Path:
-        return node_log_path(self.run_ctx.logs_dir, self.run_ctx.run_id, node.asset, node.partition)
+    def _log_path(self, lead: Key) -> Path:
+        return node_log_path(self.setup.logs_dir, self.setup.run_id, *lead)
+
+    def _logged(self, lead: Key) -> str | None:
+        return str(self._log_path(lead)) if lead in self.logged else None
+
+    def _window_start(self, p: PlannedNode) -> dt.date | None:
+        return self.defs.assets[p.node.asset].partitions.window(p.index)[0]
 
     def _result(self) -> RunResult:
         results = tuple(
-            self.results.get(k) or NodeResult(self.planned[k].node, "not_run")
+            self.results.get(k) or NodeResult(self.planned[k].node, AttemptStatus.NOT_RUN)
             for k in sorted(self.planned, key=self.order.__getitem__)
         )
         by = [r.status for r in results]
-        broken = by.count("failed") + by.count("upstream_failed")
-        built = by.count("success") + by.count("verified")
+        broken = by.count(AttemptStatus.FAILED) + by.count(AttemptStatus.UPSTREAM_FAILED)
+        built = by.count(AttemptStatus.SUCCESS) + by.count(AttemptStatus.VERIFIED)
         if self.interrupted:
-            status, code = "interrupted", 130
+            status, code = RunStatus.INTERRUPTED, 130
         elif self.stop is not None:
-            status, code = "failed", self.stop.exit_code
-        elif broken or by.count("not_run"):
-            status, code = ("partial" if built else "failed"), 1
+            status, code = RunStatus.FAILED, self.stop.exit_code
+        elif broken or by.count(AttemptStatus.NOT_RUN):
+            status, code = (RunStatus.PARTIAL if built else RunStatus.FAILED), 1
         else:
-            status, code = "success", 0
+            status, code = RunStatus.SUCCESS, 0
         checks = (self.check_counts[0], self.check_counts[1], self.check_counts[2])
-        return RunResult(self.run_ctx.run_id, status, results, self.stop, code, checks)
+        return RunResult(self.setup.run_id, status, results, self.stop, code, checks)
 
 
-# -- one attempt of a task, on a worker thread -------------------------------------------------
-InputVersions = tuple[tuple[str, str, int, str], ...]
-
-
-def _attempt(
-    run: RunContext,
-    task: list[PlannedNode],
-    inputs: list[InputVersions],
-    log: NodeLog,
-    attempt: int,
-) -> _Done:
-    first = task[0].node
-    spec = run.graph.defs.assets[first.asset]
-    t0 = time.perf_counter()
-    cur = run.cursor()
-    try:
-        with bound(log):
-            for tries in range(1, _WRITE_CONFLICT_TRIES + 1):
-                try:
-                    written, checks = _compute_and_write(run, task, inputs, cur, log, attempt)
-                    return _Done(written, None, "", time.perf_counter() - t0, checks)
-                except duckdb.TransactionException:
-                    if tries == _WRITE_CONFLICT_TRIES:
-                        raise
-                    log.write(f"write conflict, trying the write again ({tries})\n")
-    except Exception as exc:  # any failure of user code or of the write fails this attempt
-        error = _classify(exc, spec.where, first)
-        return _Done({}, error, traceback.format_exc(), time.perf_counter() - t0)
-    raise AssertionError("unreachable")
-
-
-def _compute_and_write(
-    run: RunContext,
-    task: list[PlannedNode],
-    inputs: list[InputVersions],
-    cur: duckdb.DuckDBPyConnection,
-    log: NodeLog,
-    attempt: int,
-) -> tuple[dict[Key, Written], dict[Key, tuple[CheckResult, ...]]]:
-    """One call of the asset's function for the whole task, one write of all its partitions."""
-    first, last = task[0].node, task[-1].node
-    spec = run.graph.defs.assets[first.asset]
-    parts = spec.partitions
-    started_at = run.store.clock()
-    windows = [parts.window(parts.index(p.node.partition)) for p in task]
-    ctx = Context(
-        asset=first.asset,
-        partition=first.partition if len(task) == 1 else f"{first.partition}..{last.partition}",
-        start=windows[0][0],
-        end=windows[-1][1],
-        logical_date=windows[0][0] or started_at.date(),
-        run_id=run.run_id,
-        conn=cur,
-        log=log.logger,
-        partitions=tuple(p.node.partition for p in task),
-    )
-    writes = [
-        NodeWrite(
-            run_id=run.run_id,
-            asset=p.node.asset,
-            partition=p.node.partition,
-            partition_index=parts.index(p.node.partition),
-            code_version=spec.code_version,
-            inputs=versions,
-            clipped=_clipped_note(p),
-            started_at=started_at,
-            attempt=attempt,
-            log_path=None,  # set once the function has run: a quiet node has no file
-        )
-        for p, versions in zip(task, inputs, strict=True)
-    ]
-    checked: dict[Key, tuple[CheckResult, ...]] = {}
-
-    def audit(
-        cur: duckdb.DuckDBPyConnection, rows: str, write: NodeWrite
-    ) -> tuple[CheckResult, ...]:
-        """Write-audit-publish: every check over one partition's new rows, before commit."""
-        start, end = parts.window(write.partition_index)
-        node_ctx = dataclasses.replace(ctx, partition=write.partition, start=start, end=end)
-        node = (write.asset, write.partition)
-        found = tuple(
-            dataclasses.replace(r, node=node)
-            for r in run_checks(spec.checks, cur, rows, node_ctx, started_at)
-        )
-        checked[node] = found
-        if any(r.blocking_failure for r in found):
-            raise CheckFailed([r for results in checked.values() for r in results])
-        return found
-
-    query = None
-    try:
-        query = node_query(spec, first, _merged_inputs(task), ctx, run.graph.defs, run.root)
-        if log.written:  # the function logged or printed: the attempt records its file
-            writes = [dataclasses.replace(w, log_path=str(log.path)) for w in writes]
-        written = run.store.writer.write_nodes(
-            cur, query, writes, _partition_expression(spec), audit if spec.checks else None
-        )
-        return {(first.asset, k): w for k, w in written.items()}, checked
-    finally:
-        release(cur, ctx, query)
-
-
-def _merged_inputs(task: list[PlannedNode]) -> tuple[InputRange, ...]:
-    """What a task reads: per dependency, the span from its first to its last node's reads."""
-    if len(task) == 1:
-        return task[0].inputs
-    merged = []
-    for column in zip(*(p.inputs for p in task), strict=True):
-        spans = [r for r in column if r.first <= r.last]
-        head = column[0]
-        lo = min((r.first for r in spans), default=head.first)
-        hi = max((r.last for r in spans), default=head.last)
-        clipped = any(r.clipped for r in column)
-        merged.append(InputRange(head.name, lo, hi, clipped, head.is_source, head.partitions))
-    return tuple(merged)
-
-
-def _partition_expression(spec: AssetSpec) -> str | None:
-    """SQL giving each output row's partition key from the asset's partition_by column."""
-    if spec.partition_by is None:
-        return None
-    fmt = "%Y-%m-%d" if spec.partitions.unit == "day" else "%Y-%m"
-    return f"strftime(\"{spec.partition_by}\"::DATE, '{fmt}')"
-
-
-def _classify(exc: Exception, where: str, node: Node) -> BaseException:
-    """Turn what a node raised into the error the run reports."""
-    if isinstance(exc, AssetflowError):
-        return exc
-    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, _SQL_MISTAKES):
-        return DefinitionError(f"{where}: asset {node}: SQL error: {first_line}")
-    if isinstance(exc, _DATA_ERRORS):  # every report of it names the node already
-        return DataError(first_line)
-    return exc
-
-
-# -- helpers ------------------------------------------------------------------------------------
 def describe_error(error: BaseException) -> str:
     text = error.one_line() if isinstance(error, AssetflowError) else str(error)
     return f"{type(error).__name__}: {text}"
 
 
-def _key(node: Node) -> Key:
-    return node.asset, node.partition
-
-
-def _window_start(run: RunContext, node: Node) -> dt.date:
-    parts = run.graph.defs.assets[node.asset].partitions
-    return parts.window(parts.index(node.partition))[0] or dt.date.min
-
-
-def _indexed(run: RunContext, node: Node) -> tuple[str, str, int]:
-    index = run.graph.defs.assets[node.asset].partitions.index(node.partition)
-    return node.asset, node.partition, index
-
-
-def _logged(log: NodeLog) -> str | None:
-    return str(log.path) if log.written else None
-
-
-def _seconds(delay: float) -> dt.timedelta:
-    return dt.timedelta(seconds=delay)
-
-
-def _input_versions(run: RunContext, planned: PlannedNode) -> tuple[tuple[str, str, int, str], ...]:
-    """(input, partition, partition index, current version) for everything the node reads."""
-    rows = []
-    for rng in planned.inputs:
-        table = run.observed if rng.is_source else run.versions
-        for index in range(rng.first, rng.last + 1):
-            key = rng.partitions.key(index)
-            rows.append((rng.name, key, index, table.get((rng.name, key)) or ""))
-    return tuple(rows)
-
-
-def _clipped_note(planned: PlannedNode) -> str | None:
-    notes = []
-    for rng in planned.inputs:
-        if rng.clipped:
-            keys = rng.keys
-            span = f"{keys[0]}..{keys[-1]}" if keys else "nothing"
-            notes.append(f"{rng.name} window clipped to {span}")
-    return "; ".join(notes) or None
-
-
-def new_run_id() -> str:
-    return uuid.uuid4().hex[:12]
+def _key(p: PlannedNode) -> Key:
+    return p.node.asset, p.node.partition

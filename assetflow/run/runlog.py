@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from assetflow.errors import SelectionError
+from assetflow.run.clock import Clock
 
 
 class NodeLog:
@@ -25,8 +26,9 @@ class NodeLog:
     that logs, prints and raises nothing costs no file (a run of thousands of quiet SQL
     nodes would otherwise create thousands of one-line files)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self.path = path
+        self.clock = clock
         self._lock = threading.Lock()
         self._handle: TextIO | None = None
         self._pending = ""  # the current attempt's header, until the attempt writes
@@ -40,6 +42,8 @@ class NodeLog:
             logger = logging.Logger(f"assetflow.node.{self.path.stem}")  # unregistered
             handler = logging.StreamHandler(self)  # type: ignore[arg-type]
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            if self.clock is not None:  # lines stamped by the run's clock, not the machine's
+                handler.addFilter(_Stamp(self.clock))
             logger.addHandler(handler)
             self._logger = logger
         return self._logger
@@ -75,6 +79,16 @@ class NodeLog:
     @property
     def written(self) -> bool:
         return self._written
+
+
+class _Stamp(logging.Filter):
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.created = self.clock().replace(tzinfo=dt.UTC).timestamp()
+        return True
 
 
 def node_log_path(logs_dir: Path, run_id: str, asset: str, partition: str) -> Path:
@@ -134,14 +148,15 @@ def bound(log: NodeLog) -> Iterator[None]:
             stream.local.target = None
 
 
-def prune(logs_dir: Path, keep_days: int, now: dt.datetime) -> int:
-    """Delete run log folders older than `keep_days`; returns how many went."""
+def prune(logs_dir: Path, keep_days: int, now: dt.datetime, keep: str = "") -> int:
+    """Delete run log folders last written more than `keep_days` before `now` (never the
+    folder of run `keep`, whatever the clock says); returns how many went."""
     if not logs_dir.is_dir():
         return 0
-    cutoff = now.timestamp() - keep_days * 86400
+    cutoff = now.replace(tzinfo=dt.UTC).timestamp() - keep_days * 86400
     removed = 0
     for run_dir in logs_dir.iterdir():
-        if run_dir.is_dir() and run_dir.stat().st_mtime < cutoff:
+        if run_dir.is_dir() and run_dir.name != keep and run_dir.stat().st_mtime < cutoff:
             shutil.rmtree(run_dir, ignore_errors=True)
             removed += 1
     return removed

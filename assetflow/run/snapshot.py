@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
+
+from assetflow.run.clock import Clock
 
 
 def snapshot_path(warehouse: Path) -> Path:
@@ -24,8 +25,11 @@ def snapshot_path(warehouse: Path) -> Path:
 class Publisher:
     """Writes the snapshot of one run, throttled to one write a second."""
 
-    def __init__(self, warehouse: Path, payload: dict[str, Any], interval: float = 1.0) -> None:
+    def __init__(
+        self, warehouse: Path, payload: dict[str, Any], clock: Clock, interval: float = 1.0
+    ) -> None:
         self.path = snapshot_path(warehouse)
+        self.clock = clock
         self.payload = payload
         self.interval = interval
         self._last = 0.0
@@ -38,11 +42,11 @@ class Publisher:
         self.publish()
 
     def publish(self, force: bool = False) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if not force and now - self._last < self.interval:
             return
         self._last = now
-        self.payload["as_of"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self.payload["as_of"] = f"{self.clock():%Y-%m-%dT%H:%M:%S}"  # UTC, like every stamp
         temp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
         temp.write_text(json.dumps(self.payload, default=str), encoding="utf-8")
         os.replace(temp, self.path)  # readers see the old file or the new one, never half

@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
+from assetflow.core.checks import CheckFailed
 from assetflow.core.intervals import Intervals
-from assetflow.core.records import Facts, InputFact, NodeRecord, Observation
+from assetflow.core.records import AttemptStatus, Facts, InputFact, NodeRecord, Observation
 from assetflow.store.schema import DELTA, PENDING_INPUTS
 from assetflow.store.store import Store
 
@@ -84,16 +85,16 @@ WHERE i.input_version IS NULL AND c.version IS NOT NULL
 # A node is failed when its last attempt that settled it (written, verified or failed) failed.
 # Failures are few: find each node's last failure, then keep it unless the node was
 # materialized (the successful attempt lives in its materialization) or verified after it.
-_LAST_FAILURES = """
+_LAST_FAILURES = f"""
 WITH failure AS (
     SELECT asset, partition_index, max(attempt_id) AS attempt_id,
            arg_max(error_class, attempt_id) AS error_class
-    FROM assetflow.attempt_log WHERE status = 'failed' GROUP BY ALL)
+    FROM assetflow.attempt_log WHERE status = '{AttemptStatus.FAILED}' GROUP BY ALL)
 SELECT f.asset, f.partition_index AS idx, f.error_class FROM failure f
 WHERE NOT EXISTS (
     SELECT 1 FROM assetflow.attempt_log a
     WHERE a.asset = f.asset AND a.partition_index = f.partition_index
-      AND a.status IN ('verified', 'success')  -- success: attempts kept by schema 1
+      AND a.status IN ('{AttemptStatus.VERIFIED}', '{AttemptStatus.SUCCESS}')  -- schema 1: success
       AND a.attempt_id > f.attempt_id)
   AND NOT EXISTS (
     SELECT 1 FROM assetflow.materializations m
@@ -106,7 +107,7 @@ _FAILED = f"SELECT asset, idx FROM ({_LAST_FAILURES})"
 # A failed write-audit (the last attempt failed on a blocking check), or a blocking check
 # that failed on the node's current data (`assetflow check`).
 _CHECK_FAILED = f"""
-SELECT asset, idx FROM ({_LAST_FAILURES}) WHERE error_class = 'CheckFailed'
+SELECT asset, idx FROM ({_LAST_FAILURES}) WHERE error_class = '{CheckFailed.__name__}'
 UNION
 SELECT r.asset, r.partition_index FROM assetflow.check_results r
 JOIN _af_latest l ON l.mid = r.materialization_id

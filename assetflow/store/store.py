@@ -13,19 +13,17 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
 from assetflow.core.records import (
     AttemptRecord,
     CheckRecord,
-    CheckResult,
     Observation,
     RunRecord,
 )
 from assetflow.errors import WarehouseLockedError
-from assetflow.run.clock import WALL, Clock
+from assetflow.store.rows import Checked, RowInserter
 from assetflow.store.schema import (
     DDL,
     DELTA,
@@ -39,27 +37,26 @@ from assetflow.store.schema import (
 from assetflow.store.writer import PartitionWriter
 
 _LOCK_PID = re.compile(r"PID (\d+)")
+_LOCK_POLL = 0.2  # seconds between tries to open a locked warehouse
 
 
 class Store:
     """One DuckDB connection to the warehouse, held for a whole command."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, path: Path, clock: Clock) -> None:
+    def __init__(self, conn: duckdb.DuckDBPyConnection, path: Path) -> None:
         self.conn = conn
         self.path = path
-        self.clock = clock
-        self.writer = PartitionWriter(self)
-        self._types: dict[str, dict[str, str]] = {}
+        self.rows = RowInserter()
+        self.writer = PartitionWriter(self.rows)
 
     @classmethod
-    def open(
-        cls, path: Path, clock: Clock | None = None, read_only: bool = False, wait: float = 0.0
-    ) -> Store:
+    def open(cls, path: Path, read_only: bool = False, wait: float = 0.0) -> Store:
         """Open the warehouse; read-only for commands that only look. While another process
-        holds it, try again for up to `wait` seconds, then say who holds it."""
+        holds it, try again every 0.2 s for up to `wait` seconds (real waiting, whatever the
+        command's clock), then say who holds it."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + wait
-        while True:
+        tries = int(wait / _LOCK_POLL) + 1
+        for attempt in range(1, tries + 1):
             try:
                 conn = duckdb.connect(str(path), read_only=read_only)
                 break
@@ -67,8 +64,8 @@ class Store:
                 message = str(exc)
                 if "lock" not in message.lower():
                     raise
-                if time.monotonic() < deadline:
-                    time.sleep(0.2)
+                if attempt < tries:
+                    time.sleep(_LOCK_POLL)
                     continue
                 match = _LOCK_PID.search(message)
                 holder = f"process {match.group(1)}" if match else "another process"
@@ -78,7 +75,7 @@ class Store:
                 ) from None
         if read_only:
             check_schema(conn, path)
-            return cls(conn, path, clock or WALL)
+            return cls(conn, path)
         version = schema_version(conn)
         if version == "1":
             conn.execute(MIGRATE_FROM_1)
@@ -92,7 +89,7 @@ class Store:
             conn.execute(
                 "UPDATE assetflow.meta SET value = ? WHERE key = 'schema'", [SCHEMA_VERSION]
             )
-        return cls(conn, path, clock or WALL)
+        return cls(conn, path)
 
     def has_schema(self) -> bool:
         rows = self.conn.execute(
@@ -126,9 +123,14 @@ class Store:
         return rows[0][0]
 
     def record_ticks(
-        self, kind: str, name: str, times: list[dt.datetime], run_id: str | None, detail: str
+        self,
+        kind: str,
+        name: str,
+        times: list[dt.datetime],
+        run_id: str | None,
+        detail: str,
+        now: dt.datetime,
     ) -> None:
-        now = self.clock()
         self.conn.executemany(
             "INSERT INTO assetflow.ticks VALUES (?, ?, ?, ?, ?, ?)",
             [(kind, name, t, now, run_id, detail) for t in times],
@@ -140,14 +142,21 @@ class Store:
         ).fetchall()
         return {r[0] for r in rows}
 
-    def record_sla_miss(self, asset: str, partition: str, deadline: dt.datetime) -> None:
+    def record_sla_miss(
+        self, asset: str, partition: str, deadline: dt.datetime, now: dt.datetime
+    ) -> None:
         self.conn.execute(
             "INSERT INTO assetflow.sla_misses VALUES (?, ?, ?, ?)",
-            [asset, partition, deadline, self.clock()],
+            [asset, partition, deadline, now],
         )
 
     def backfill_for(
-        self, selection: str, range_from: str | None, range_to: str | None, new_id: str
+        self,
+        selection: str,
+        range_from: str | None,
+        range_to: str | None,
+        new_id: str,
+        now: dt.datetime,
     ) -> str:
         """The backfill of this selection and range: the existing one (a re-run resumes it)
         or a new one with `new_id`."""
@@ -161,7 +170,7 @@ class Store:
             return rows[0][0]
         self.conn.execute(
             "INSERT INTO assetflow.backfills VALUES (?, ?, ?, ?, ?)",
-            [new_id, selection, range_from, range_to, self.clock()],
+            [new_id, selection, range_from, range_to, now],
         )
         return new_id
 
@@ -210,49 +219,13 @@ class Store:
              error_class, error_message, log_path, next_retry_at)
             for asset, partition, index in nodes
         ]  # fmt: skip
-        self._insert(
+        self.rows.insert(
+            self.conn,
             "attempt_log",
             "run_id, asset, partition, partition_index, attempt, started_at, ended_at, status,"
             " error_class, error_message, log_path, next_retry_at",
             rows,
         )
-
-    def _insert(
-        self,
-        table: str,
-        columns: str,
-        rows: Sequence[tuple[Any, ...]],
-        cur: duckdb.DuckDBPyConnection | None = None,
-    ) -> None:
-        """Many rows in one statement (a statement costs ~0.5 ms in DuckDB), through `cur`
-        (a worker's cursor, inside its transaction) or the store's connection."""
-        if not rows:
-            return
-        conn = cur or self.conn
-        names = [c.strip() for c in columns.split(",")]
-        types = self._column_types(table, conn)
-        if len(rows) <= 4:  # for a row or two, scalar parameters convert faster than lists
-            row = "(" + ", ".join(f"?::{types[n]}" for n in names) + ")"
-            params = [value for r in rows for value in r]
-            conn.execute(
-                f"INSERT INTO assetflow.{table} ({columns}) VALUES {', '.join([row] * len(rows))}",
-                params,
-            )
-            return
-        lists = [list(column) for column in zip(*rows, strict=True)]
-        selects = ", ".join(f"unnest(?::{types[n]}[])" for n in names)
-        conn.execute(f"INSERT INTO assetflow.{table} ({columns}) SELECT {selects}", lists)
-
-    def _column_types(self, table: str, conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
-        cached = self._types.get(table)
-        if cached is None:
-            rows = conn.execute(
-                "SELECT column_name, data_type FROM information_schema.columns"
-                " WHERE table_schema = 'assetflow' AND table_name = ?",
-                [table],
-            ).fetchall()
-            cached = self._types[table] = dict(rows)
-        return cached
 
     def list_runs(
         self,
@@ -273,27 +246,11 @@ class Store:
         return [RunRecord(*row) for row in rows]
 
     def record_checks(
-        self,
-        run_id: str | None,
-        checked: Sequence[tuple[tuple[str, str, int], int | None, Sequence[CheckResult]]],
-        cur: duckdb.DuckDBPyConnection | None = None,
+        self, run_id: str | None, checked: Sequence[Checked], now: dt.datetime
     ) -> None:
-        """Check results of nodes: (node, the materialization they checked, results);
-        through `cur` inside a node's write, so they commit with its data."""
-        now = self.clock()
-        rows = [
-            (run_id, *node, mid, r.check, r.severity, r.passed, r.failing_rows, r.message,
-             r.samples_json(), now)
-            for node, mid, results in checked
-            for r in results
-        ]  # fmt: skip
-        self._insert(
-            "check_results",
-            "run_id, asset, partition, partition_index, materialization_id, check_name,"
-            " severity, passed, failing_rows, message, samples, checked_at",
-            rows,
-            cur,
-        )
+        """Check results of nodes: (node, the materialization they checked, results). A
+        successful write records its own, in its transaction (writer.py)."""
+        self.rows.insert_checks(self.conn, run_id, checked, now)
 
     def latest_materializations(self, asset: str, lo: int, hi: int) -> dict[str, int]:
         """partition -> latest materialization id, for the asset's partitions lo..hi."""
@@ -334,8 +291,11 @@ class Store:
         rows = [
             (run_id, o.source, o.partition, o.version, o.detail, observed_at) for o in observations
         ]
-        self._insert(
-            "observations", "run_id, source, partition, version, detail, observed_at", rows
+        self.rows.insert(
+            self.conn,
+            "observations",
+            "run_id, source, partition, version, detail, observed_at",
+            rows,
         )
 
     def abandon_dead_runs(self, now: dt.datetime) -> list[str]:

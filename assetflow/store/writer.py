@@ -12,50 +12,23 @@ import datetime as dt
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import duckdb
 
-from assetflow.core.records import CheckResult
+from assetflow.core.records import CheckResult, NodeWrite, Written
 from assetflow.errors import DataError, DefinitionError
+from assetflow.store.rows import RowInserter
 from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
-
-if TYPE_CHECKING:
-    from assetflow.store.store import Store
 
 # Runs a node's blocking checks over its new rows; raises to roll the write back.
 Audit = Callable[[duckdb.DuckDBPyConnection, str, "NodeWrite"], Sequence[CheckResult]]
 
 
-@dataclass(frozen=True)
-class NodeWrite:
-    """Everything recorded with one node's data, in its transaction."""
-
-    run_id: str
-    asset: str
-    partition: str
-    partition_index: int
-    code_version: str
-    inputs: tuple[tuple[str, str, int, str], ...]  # (input, partition, its index, version)
-    clipped: str | None
-    started_at: dt.datetime
-    attempt: int = 1  # recorded as a successful attempt in the same transaction
-    log_path: str | None = None
-
-
-@dataclass(frozen=True)
-class Written:
-    row_count: int
-    data_version: str
-    materialization_id: int
-
-
 class PartitionWriter:
     """Replaces partitions of asset tables; knows each table's columns once it has seen it."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, rows: RowInserter) -> None:
+        self.rows = rows
         self._columns: dict[str, dict[str, str]] = {}
         self._ddl_lock = threading.Lock()
 
@@ -64,6 +37,7 @@ class PartitionWriter:
         cur: duckdb.DuckDBPyConnection,
         query: str,
         writes: Sequence[NodeWrite],
+        clock: Callable[[], dt.datetime],
         partition_by: str | None = None,
         audit: Audit | None = None,
     ) -> dict[str, Written]:
@@ -72,8 +46,9 @@ class PartitionWriter:
         per partition. With one write every row belongs to it; with several, `partition_by`
         (an SQL expression over the rows giving their partition key) places each row.
 
-        `audit(cur, rows, write)` runs per partition after the insert and before commit, over
-        a view of that partition's new rows; if it raises, everything rolls back.
+        `clock()` stamps the materializations (their end). `audit(cur, rows, write)` runs
+        per partition after the insert and before commit, over a view of that partition's
+        new rows; if it raises, everything rolls back.
 
         The rows are staged in a temp table (private to the cursor) and the asset's table is
         created or widened first, under a lock, so that concurrent writers of one asset only
@@ -85,7 +60,7 @@ class PartitionWriter:
         placed = f"'{keys[0]}'" if single or not partition_by else partition_by
         if single and asset in self._columns:  # the table exists: insert without a bind
             try:
-                return self._replace(cur, asset, f"({query})", placed, writes, audit)
+                return self._replace(cur, asset, f"({query})", placed, writes, audit, clock)
             except duckdb.BinderException:  # a new column, or a mistake: bind to know which
                 pass
         try:
@@ -102,7 +77,7 @@ class PartitionWriter:
             self._check_columns(asset, columns)
             with self._ddl_lock:
                 self._ensure_table(cur, asset, columns)
-            return self._replace(cur, asset, rows, placed, writes, audit)
+            return self._replace(cur, asset, rows, placed, writes, audit, clock)
         finally:
             if not single:
                 cur.execute("DROP TABLE IF EXISTS _af_stage")
@@ -115,6 +90,7 @@ class PartitionWriter:
         placed: str,
         writes: Sequence[NodeWrite],
         audit: Audit | None,
+        clock: Callable[[], dt.datetime],
     ) -> dict[str, Written]:
         """The transaction: delete the partitions, insert the rows, audit, record, commit.
         Versions are of the rows as the table stores them (its columns and types)."""
@@ -134,13 +110,14 @@ class PartitionWriter:
                 (write, self._audit_partition(cur, table, columns, write, audit))
                 for write in (writes if audit is not None else ())
             ]
-            written = self._record(cur, table, columns, writes)
+            now = clock()
+            written = self._record(cur, table, columns, writes, now)
             checked = [
                 ((w.asset, w.partition, w.partition_index), written[w.partition].materialization_id,
                  results)
                 for w, results in audited
             ]  # fmt: skip
-            self.store.record_checks(writes[0].run_id, checked, cur)
+            self.rows.insert_checks(cur, writes[0].run_id, checked, now)
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -223,6 +200,7 @@ class PartitionWriter:
         table: str,
         columns: dict[str, str],
         writes: Sequence[NodeWrite],
+        now: dt.datetime,
     ) -> dict[str, Written]:
         """Lineage of the partitions just written: their materializations, each with its
         data version (sha256 of the schema, the row count and an order-independent sum of
@@ -235,7 +213,6 @@ class PartitionWriter:
         head = f"INSERT INTO assetflow.materializations (materialization_id, attempt_id, {names})"
         ids = "nextval('assetflow.materialization_ids'), nextval('assetflow.attempt_ids')"
         tail = " RETURNING partition, materialization_id, data_version, row_count"
-        now = self.store.clock()
         if len(writes) == 1:  # the version computed inside the insert: one statement
             w = writes[0]
             recorded = cur.execute(

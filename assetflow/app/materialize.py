@@ -1,0 +1,214 @@
+"""Materialize and backfill: plan the minimal set of nodes, then run it and record the run.
+
+The Plan is data: `--dry-run` renders the very Plan that a run executes, with the input
+versions and the recorded inputs of conditional nodes already read, so nothing is read
+again between planning and running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from assetflow.app.session import Request, Session
+from assetflow.app.state import Snapshot, status_json, take_snapshot
+from assetflow.core.graph import AssetGraph
+from assetflow.core.intervals import Intervals
+from assetflow.core.planner import Plan, check_sources, plan_materialize
+from assetflow.core.records import (
+    AttemptStatus,
+    Node,
+    NodeResult,
+    RunResult,
+    RunStatus,
+    RunSummary,
+    Trigger,
+)
+from assetflow.errors import UsageError
+from assetflow.run.alerts import fire
+from assetflow.run.executor import RunSetup, execute
+from assetflow.run.runlog import NodeLog, captured_output, prune
+from assetflow.run.snapshot import Publisher
+from assetflow.run.worker import EmbeddedWorker
+from assetflow.store.lineage import recorded_inputs
+from assetflow.store.store import Store
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    dry_run: bool = False
+    force: bool = False  # plan every selected node, fresh or not
+    upstream: bool = True  # add stale upstream nodes (else: an error names them)
+    concurrency: int | None = None  # default: the project's
+    wait: float = 0.0  # seconds to wait for another process to release the warehouse
+    trigger: Trigger = Trigger("manual")
+    backfill: bool = False  # oldest first, under a backfill id that a re-run resumes
+
+
+@dataclass(frozen=True)
+class Listener:
+    """What the caller hears of a run: `confirm(plan)` may decline it."""
+
+    confirm: Callable[[Plan], bool] | None = None
+    on_plan: Callable[[Plan], None] | None = None
+    on_result: Callable[[NodeResult], None] | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    graph: AssetGraph
+    plan: Plan
+    result: RunResult | None  # None for a dry run or an empty plan
+    targets: dict[str, Intervals]
+
+    def selected_nodes(self) -> int:
+        return sum(len(t) for t in self.targets.values())
+
+
+def materialize(
+    session: Session,
+    request: Request,
+    options: RunOptions = RunOptions(),
+    listener: Listener = Listener(),
+    targets: dict[str, Intervals] | None = None,
+) -> Outcome:
+    """Make the request fresh with the minimal plan; run it unless `dry_run`. `targets`
+    (asset -> partitions) replaces the request's selection and range (sensors, automation)."""
+    graph = session.graph
+    if targets is None:  # bad selections fail before anything opens
+        targets = session.targets(request)
+    store = session.reader() if options.dry_run else session.writer(options.wait)
+    snap = take_snapshot(session, store, targets)
+    plan = plan_materialize(
+        graph, snap.report, snap.targets, session.now, force=options.force,
+        upstream=options.upstream, range_from=request.range_from, range_to=request.range_to,
+    )  # fmt: skip
+    check_sources(plan, graph, snap.observed())
+    plan = _with_versions(plan, graph, store, snap)
+    if options.dry_run or store is None or not plan.nodes:
+        return Outcome(graph, plan, None, snap.targets)
+    if listener.confirm is not None and not listener.confirm(plan):
+        raise UsageError("cancelled: nothing was run")
+    if listener.on_plan:
+        listener.on_plan(plan)
+    backfill_id = _backfill_id(session, store, request) if options.backfill else None
+    result = _run(session, store, plan, snap, options, backfill_id, listener.on_result)
+    return Outcome(graph, plan, result, snap.targets)
+
+
+def _with_versions(plan: Plan, graph: AssetGraph, store: Store | None, snap: Snapshot) -> Plan:
+    """The plan with the versions its tasks record and its conditional nodes compare."""
+    versions = dict(snap.observed())
+    if store is None:
+        return plan.with_versions(versions, {})
+    versions.update(store.current_versions(plan.upstream_assets(graph)))
+    conditional = [(n.asset, n.partition) for n in plan.conditional_nodes()]
+    recorded = {Node(*k): v for k, v in recorded_inputs(store, conditional).items()}
+    return plan.with_versions(versions, recorded)
+
+
+def _backfill_id(session: Session, store: Store, request: Request) -> str:
+    selection = json.dumps(sorted(request.selection))
+    return store.backfill_for(
+        selection, request.range_from, request.range_to, new_run_id(), session.clock()
+    )
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _run(
+    session: Session,
+    store: Store,
+    plan: Plan,
+    snap: Snapshot,
+    options: RunOptions,
+    backfill_id: str | None,
+    on_result: Callable[[NodeResult], None] | None,
+) -> RunResult:
+    """Record the run, execute the plan on embedded workers, record how it ended, alert."""
+    project, clock, graph = session.project, session.clock, session.graph
+    trigger = (
+        Trigger("backfill")
+        if options.backfill and options.trigger.kind == "manual"
+        else options.trigger
+    )
+    setup = RunSetup(
+        run_id=new_run_id(),
+        pipeline=trigger.name or project.root.name,
+        logs_dir=project.logs_dir,
+        concurrency=options.concurrency or project.settings.concurrency,
+        oldest_first=backfill_id is not None,
+    )
+    selection = json.dumps(
+        {"assets": list(plan.assets), "from": plan.range_from, "to": plan.range_to}
+    )
+    store.start_run(setup.run_id, str(trigger), selection, clock(), os.getpid(), backfill_id)
+    read = plan.source_keys()
+    observed = [o for o in snap.observations if o.partition in read.get(o.source, ())]
+    store.record_observations(setup.run_id, clock(), observed)
+    publisher = _publisher(session, store, plan, snap, setup.run_id)
+    worker = EmbeddedWorker(store, graph.defs, project.root, clock)
+
+    def on_node(node_result: NodeResult) -> None:
+        publisher.advance(node_result.status)
+        if on_result:
+            on_result(node_result)
+
+    try:
+        with captured_output():
+            result = execute(plan, graph.defs, setup, store, clock, worker, on_node)
+    except BaseException as exc:  # a bug of ours: the run must not stay "running"
+        counts = (len(plan.nodes), 0, 0, 0, 0)
+        store.finish_run(setup.run_id, RunStatus.FAILED, clock(), counts, repr(exc))
+        raise
+    finally:
+        worker.close()
+        publisher.close()
+    store.finish_run(setup.run_id, result.status, clock(), result.counts(), result.message)
+    store.refresh_nodes()
+    _alert_run_end(session, setup, result)
+    prune(project.logs_dir, project.settings.log_retention_days, clock(), keep=setup.run_id)
+    return result
+
+
+def _publisher(
+    session: Session, store: Store, plan: Plan, snap: Snapshot, run_id: str
+) -> Publisher:
+    """The read snapshot other processes see while this run holds the warehouse."""
+    payload = {
+        "run_id": run_id,
+        "pid": os.getpid(),
+        "started_at": session.clock(),
+        "planned": len(plan.nodes),
+        # Counts only: a large project's list of non-fresh nodes would not be "small".
+        "status": {
+            "assets": [
+                {"asset": a["asset"], "counts": a["counts"]} for a in status_json(snap)["assets"]
+            ]
+        },
+        "runs": [dataclasses.asdict(r) for r in store.list_runs(20)],
+    }
+    return Publisher(session.project.warehouse_path, payload, session.clock)
+
+
+def _alert_run_end(session: Session, setup: RunSetup, result: RunResult) -> None:
+    _, built, verified, failed, not_run = result.counts()
+    errors = tuple(
+        f"{r.node}: {r.error}" for r in result.results if r.status == AttemptStatus.FAILED
+    )
+    summary = RunSummary(
+        setup.pipeline, setup.run_id, result.status, built, verified, failed, not_run, errors
+    )
+    defaults = session.graph.defs.defaults
+    hooks = defaults.on_run_end
+    if result.status != RunStatus.SUCCESS:
+        hooks += defaults.on_run_failure
+    run_log = NodeLog(setup.logs_dir / setup.run_id / "run.log", session.clock)
+    fire(hooks, summary, run_log.logger)
+    run_log.close()

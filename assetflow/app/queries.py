@@ -1,0 +1,195 @@
+"""The commands that look (status, why, backfill status, checks, runs, observe) and `check`,
+which runs an asset's checks on its stored data."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from assetflow.app.session import Request, Session
+from assetflow.app.state import Snapshot, observe_all, take_snapshot
+from assetflow.core.explain import Reason, explain
+from assetflow.core.intervals import Intervals
+from assetflow.core.partitions import UNPARTITIONED, compact_ranges
+from assetflow.core.records import (
+    AttemptRecord,
+    CheckRecord,
+    CheckResult,
+    Node,
+    NodeRecord,
+    Observation,
+    RunRecord,
+)
+from assetflow.core.specs import AssetSpec
+from assetflow.errors import PartitionKeyError, SelectionError
+from assetflow.run import snapshot
+from assetflow.run.audit import run_checks
+from assetflow.run.compute import Context
+from assetflow.store.lineage import first_observed, node_record
+
+_quiet = logging.getLogger("assetflow.check")
+
+
+def status(session: Session, request: Request) -> Snapshot:
+    """Status of every node, with sources observed now; writes nothing."""
+    targets = session.targets(request)
+    return take_snapshot(session, session.reader(), targets)
+
+
+def live_snapshot(session: Session) -> dict[str, Any] | None:
+    """What the process holding the warehouse last published about its run."""
+    return snapshot.read(session.project.warehouse_path)
+
+
+def asset_spec(session: Session, asset: str) -> AssetSpec:
+    spec = session.graph.defs.assets.get(asset)
+    if spec is None:
+        raise SelectionError(
+            f"unknown asset {asset!r}", f"assets: {', '.join(session.graph.order)}"
+        )
+    return spec
+
+
+def why(session: Session, asset: str, partition: str | None) -> Reason:
+    """The causes of one node's status, walked back to their roots."""
+    parts = asset_spec(session, asset).partitions
+    if partition is None:
+        if parts.unit != "none":
+            raise PartitionKeyError(
+                f"{asset} is partitioned ({parts.describe(session.now)})", "give a PARTITION"
+            )
+        partition = UNPARTITIONED
+    parts.validate_key(partition, session.now)
+    store = session.reader()
+    snap = take_snapshot(session, store, session.targets(Request((asset,))))
+    details = {(o.source, o.partition): o for o in snap.observations}
+
+    def lookup(node: Node) -> NodeRecord | None:
+        return node_record(store, node.asset, node.partition) if store else None
+
+    def source_info(source: str, key: str) -> str:
+        obs = details.get((source, key))
+        if obs is None:
+            return "no longer observed"
+        what = obs.detail or "observed version"
+        if obs.version is None:
+            return f"{what} is gone"
+        seen = first_observed(store, source, key, obs.version) if store else None
+        return f"{what}, observed {seen:%Y-%m-%d %H:%M:%S}" if seen else f"{what}, new"
+
+    node = Node(asset, partition)
+    return explain(session.graph, snap.report, node, session.now, lookup, source_info)
+
+
+@dataclass(frozen=True)
+class BackfillProgress:
+    backfill_id: str
+    range_from: str | None
+    range_to: str | None
+    by_asset: dict[str, dict[str, Intervals]]  # asset -> done / failed / remaining
+    snapshot: Snapshot
+
+    def as_json(self) -> dict[str, object]:
+        """What `backfill status --json` prints: each state's partitions as ranges."""
+        assets = {}
+        for asset, states in self.by_asset.items():
+            parts = self.snapshot.report.assets[asset].partitions
+            assets[asset] = {
+                state: compact_ranges([parts.key(i) for i in spans], parts)
+                for state, spans in states.items()
+            }
+        return {
+            "backfill_id": self.backfill_id,
+            "from": self.range_from,
+            "to": self.range_to,
+            "assets": assets,
+        }
+
+
+def backfill_status(session: Session, backfill_id: str | None) -> BackfillProgress:
+    """Done (fresh), failed and remaining nodes of a backfill (default: the latest)."""
+    session.graph  # noqa: B018 - definition errors first, as for every command
+    store = session.reader()
+    found = store.find_backfill(backfill_id) if store is not None else None
+    if found is None:
+        what = f"no backfill {backfill_id!r}" if backfill_id else "no backfill yet"
+        raise SelectionError(what, "see `assetflow runs --trigger backfill`")
+    found_id, selection, lo, hi = found
+    request = Request(tuple(json.loads(selection)), lo, hi)
+    snap = take_snapshot(session, store, session.targets(request))
+    by_asset = {}
+    for asset, scope in snap.targets.items():
+        st = snap.report.assets[asset]
+        failed = st.failed & scope
+        remaining = (st.nonfresh & scope) - failed
+        done = scope - failed - remaining
+        by_asset[asset] = {"done": done, "failed": failed, "remaining": remaining}
+    return BackfillProgress(found_id, lo, hi, by_asset, snap)
+
+
+@dataclass(frozen=True)
+class NodeChecks:
+    partition: str
+    results: tuple[CheckResult, ...]
+
+
+def check_stored(session: Session, asset: str, request: Request) -> list[NodeChecks]:
+    """Run an asset's checks on its stored partitions (no rematerializing); record results."""
+    spec = asset_spec(session, asset)
+    if not spec.checks:
+        raise SelectionError(f"asset {asset} declares no checks", f"see {spec.where}")
+    targets = session.targets(Request((asset,), request.range_from, request.range_to))[asset]
+    store = session.writer()
+    if not targets:
+        return []
+    stored = store.latest_materializations(asset, targets.spans[0][0], targets.spans[-1][1])
+    out = []
+    for index in targets:
+        key = spec.partitions.key(index)
+        if key not in stored:
+            continue
+        view = f"_af_check_{asset}"
+        store.conn.execute(
+            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE (_partition)"
+            f" FROM main.\"{asset}\" WHERE _partition = '{key}'"
+        )
+        start, end = spec.partitions.window(index)
+        now = session.now
+        ctx = Context(asset, key, start, end, start or now.date(), "", store.conn, _quiet)
+        results = tuple(run_checks(spec.checks, store.conn, view, ctx, now))
+        store.record_checks(None, [((asset, key, index), stored[key], results)], session.clock())
+        out.append(NodeChecks(key, results))
+    return out
+
+
+def list_checks(session: Session, asset: str | None, failed_only: bool) -> list[CheckRecord]:
+    store = session.reader()
+    return store.list_checks(asset, failed_only) if store is not None else []
+
+
+def record_observations(session: Session) -> list[Observation]:
+    """`assetflow observe`: observe every source partition and record what changed."""
+    observations = observe_all(session)
+    store = session.writer()
+    changed = store.changed_observations(observations)
+    store.record_observations(None, session.clock(), changed)
+    return changed
+
+
+def list_runs(
+    session: Session, limit: int = 20, status: str | None = None, trigger: str | None = None
+) -> list[RunRecord]:
+    store = session.reader()
+    return store.list_runs(limit, status, trigger) if store is not None else []
+
+
+def show_run(session: Session, run_prefix: str) -> tuple[RunRecord, list[AttemptRecord]]:
+    """One run (a unique prefix of its id is enough) and all its attempts."""
+    store = session.reader()
+    found = store.list_runs(2, run_prefix=run_prefix) if store is not None else []
+    if len(found) != 1 or store is None:
+        problem = "matches no run" if not found else "is ambiguous"
+        raise SelectionError(f"run {run_prefix!r} {problem}", "see `assetflow runs`")
+    return found[0], store.attempts_of(found[0].run_id)

@@ -1,0 +1,106 @@
+"""One Session per command: the project, the clock and the command's "now", the definitions
+and graph (loaded once), and at most one open warehouse connection.
+
+Every use case (materialize, status, why, backfill, tick, checks, runs) takes a Session. Time
+enters here from the edge: `now` is what the command is about (`--now`, or the wall clock
+when it started), `clock` stamps what it records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from types import TracebackType
+
+from assetflow.app.config import Project
+from assetflow.app.loader import load_definitions
+from assetflow.core.graph import AssetGraph
+from assetflow.core.intervals import Intervals
+from assetflow.core.partitions import parse_date_or_month
+from assetflow.core.planner import select_targets
+from assetflow.errors import PartitionKeyError
+from assetflow.run.clock import Clock
+from assetflow.store.store import Store
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to act on: asset patterns and an inclusive key range (None = unbounded)."""
+
+    selection: tuple[str, ...] = ()
+    range_from: str | None = None
+    range_to: str | None = None
+
+
+class Session:
+    def __init__(self, project: Project, clock: Clock, now: dt.datetime | None = None) -> None:
+        self.project = project
+        self.clock = clock
+        self.now = now if now is not None else clock()
+        self._graph: AssetGraph | None = None
+        self._store: Store | None = None
+        self._writable = False
+
+    @property
+    def graph(self) -> AssetGraph:
+        """The definitions, loaded on first use and once per session."""
+        if self._graph is None:
+            self._graph = AssetGraph(load_definitions(self.project.definitions_dir))
+        return self._graph
+
+    def targets(self, request: Request) -> dict[str, Intervals]:
+        """The selected partitions of each selected asset; an error if there are none."""
+        assets = self.graph.select(list(request.selection))
+        return select_targets(self.graph, assets, request.range_from, request.range_to, self.now)
+
+    def reader(self) -> Store | None:
+        """The warehouse to read (the open one, else opened read-only), or None when there
+        is none yet. Raises WarehouseLockedError while another process writes it."""
+        if self._store is None:
+            path = self.project.warehouse_path
+            if not path.exists():
+                return None
+            self._store = Store.open(path, read_only=True)
+        return self._store if self._store.has_schema() else None
+
+    def writer(self, wait: float = 0.0) -> Store:
+        """The warehouse opened for writing, once per session. Holding the only write lock,
+        it marks runs left `running` by a dead process abandoned and merges their lineage."""
+        if self._store is not None and self._writable:
+            return self._store
+        self.close()
+        store = Store.open(self.project.warehouse_path, read_only=False, wait=wait)
+        self._store, self._writable = store, True
+        store.abandon_dead_runs(self.clock())
+        store.refresh_nodes()
+        return store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        self._store, self._writable = None, False
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def resolve_range(
+    project: Project, partition: str | None, range_from: str | None, range_to: str | None
+) -> tuple[str | None, str | None]:
+    """The key range a command covers: --partition, else --from/--to, else the config."""
+    if partition is not None:
+        if range_from is not None or range_to is not None:
+            raise PartitionKeyError("give either --partition or --from/--to, not both")
+        range_from = range_to = partition
+    elif range_from is None and range_to is None:
+        range_from, range_to = project.settings.range_from, project.settings.range_to
+    lo = parse_date_or_month(range_from)[0] if range_from else None
+    hi = parse_date_or_month(range_to)[0] if range_to else None
+    if lo and hi and hi < lo:
+        raise PartitionKeyError(f"--to {range_to} is before --from {range_from}")
+    return range_from, range_to

@@ -1,0 +1,224 @@
+"""Commands that look: status, why, checks, check, observe, lineage, runs, logs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from assetflow.cli.main import (
+    Options,
+    _Lazy,
+    cli,
+    console,
+    json_option,
+    warehouse_option,
+    with_request,
+)
+from assetflow.errors import SelectionError, WarehouseLockedError
+from assetflow.run.runlog import find_logs
+
+if TYPE_CHECKING:
+    from assetflow.app.session import Request, Session
+
+queries: Any = _Lazy("assetflow.app.queries")
+state: Any = _Lazy("assetflow.app.state")
+RUN_STATUSES = ["running", "success", "partial", "failed", "interrupted", "abandoned"]
+
+
+@cli.command()
+@with_request()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON listing every non-fresh node.")
+def status(session: Session, request: Request, as_json: bool) -> None:
+    """Fresh, stale, missing and failed nodes per asset, with their causes."""
+    try:
+        snap = queries.status(session, request)
+    except WarehouseLockedError as locked:
+        live = _live_or_raise(session, locked)
+        if as_json:
+            click.echo(json.dumps({"in_progress": _progress(live), **live["status"]}, indent=2))
+        else:
+            console.render_live(live)
+        return
+    if as_json:
+        click.echo(json.dumps(state.status_json(snap), indent=2))
+    else:
+        console.render_status(snap.report, snap.targets, snap.late())
+
+
+def _live_or_raise(session: Session, locked: WarehouseLockedError) -> dict[str, Any]:
+    """The running writer's snapshot; the lock error itself when there is none."""
+    live = queries.live_snapshot(session)
+    if live is None:
+        raise locked
+    return live
+
+
+def _progress(live: dict[str, Any]) -> dict[str, Any]:
+    keys = ("run_id", "pid", "started_at", "as_of", "planned", "progress")
+    return {k: live.get(k) for k in keys}
+
+
+@cli.command()
+@click.argument("asset")
+@click.argument("partition", required=False)
+@warehouse_option
+@click.option("--json", "as_json", is_flag=True, help="Print the cause tree as JSON.")
+@click.pass_obj
+def why(
+    opts: Options, asset: str, partition: str | None, warehouse: str | None, as_json: bool
+) -> None:
+    """Why ASSET[PARTITION] is not fresh, back to the root causes."""
+    with opts.session(warehouse) as session:
+        reason = queries.why(session, asset, partition)
+    if as_json:
+        click.echo(json.dumps(reason.as_dict(), indent=2))
+        return
+    console.render_why(reason)
+
+
+@cli.command("checks")
+@click.argument("asset", required=False)
+@click.option("--failed", is_flag=True, help="Only checks whose latest result failed.")
+@json_option
+@warehouse_option
+@click.pass_obj
+def checks_command(
+    opts: Options, asset: str | None, failed: bool, as_json: bool, warehouse: str | None
+) -> None:
+    """The latest result of every check, per node (optionally one ASSET)."""
+    with opts.session(warehouse) as session:
+        records = queries.list_checks(session, asset, failed)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(r) for r in records], indent=2, default=str))
+    else:
+        console.render_checks(records)
+
+
+@cli.command("check")
+@with_request(selection=False)
+@click.argument("asset")
+@json_option
+def check_command(session: Session, request: Request, asset: str, as_json: bool) -> None:
+    """Run ASSET's checks on its stored data, without rematerializing. Exit 1 if a blocking
+    check fails."""
+    found = queries.check_stored(session, asset, request)
+    if as_json:
+        payload = [
+            {"partition": n.partition, "results": [dataclasses.asdict(r) for r in n.results]}
+            for n in found
+        ]
+        click.echo(json.dumps(payload, indent=2, default=str))
+    else:
+        console.render_stored_checks(asset, found)
+    failed = any(r.blocking_failure for n in found for r in n.results)
+    sys.exit(1 if failed else 0)
+
+
+@cli.command()
+@warehouse_option
+@click.pass_obj
+def observe(opts: Options, warehouse: str | None) -> None:
+    """Observe every source partition now and record what changed."""
+    with opts.session(warehouse) as session:
+        console.render_observations(queries.record_observations(session))
+
+
+@cli.command()
+@click.argument("asset")
+@click.option("--upstream", "direction", flag_value="upstream", help="Only what ASSET reads.")
+@click.option("--downstream", "direction", flag_value="downstream", help="Only what reads it.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["tree", "dot", "mermaid"]),
+    default="tree",
+    show_default=True,
+    help="A rich tree, or text for Graphviz or Mermaid.",
+)
+@click.pass_obj
+def lineage(opts: Options, asset: str, direction: str | None, fmt: str) -> None:
+    """The asset graph around ASSET: partitioning and mappings, as a tree, DOT or Mermaid."""
+    graph = opts.session().graph  # opens nothing
+    if asset not in graph.graph:
+        raise SelectionError(f"unknown asset {asset!r}", f"assets: {', '.join(graph.order)}")
+    up, down = direction in (None, "upstream"), direction in (None, "downstream")
+    if fmt == "tree":
+        console.render_lineage(graph, asset, up, down)
+        return
+    names = graph.neighbourhood(asset, up, down)
+    click.echo(graph.to_dot(names) if fmt == "dot" else graph.to_mermaid(names))
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--limit", default=20, show_default=True, help="How many runs to show.")
+@click.option("--status", type=click.Choice(RUN_STATUSES), help="Only runs that ended so.")
+@click.option("--trigger", help="Only runs started by this trigger (manual, ...).")
+@json_option
+@warehouse_option
+@click.pass_context
+def runs(
+    ctx: click.Context,
+    limit: int,
+    status: str | None,
+    trigger: str | None,
+    as_json: bool,
+    warehouse: str | None,
+) -> None:
+    """List recent runs, most recent first; `runs show RUN` for one run's tasks."""
+    if ctx.invoked_subcommand is not None:
+        return
+    opts: Options = ctx.obj
+    with opts.session(warehouse) as session:
+        try:
+            records = queries.list_runs(session, limit, status, trigger)
+        except WarehouseLockedError as locked:
+            live = _live_or_raise(session, locked)
+            if as_json:
+                click.echo(json.dumps({"in_progress": _progress(live), "runs": live["runs"]}))
+            else:
+                console.render_live(live, runs=True)
+            return
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(r) for r in records], indent=2, default=str))
+    else:
+        console.render_runs(records)
+
+
+@runs.command("show")
+@click.argument("run_id")
+@json_option
+@warehouse_option
+@click.pass_obj
+def runs_show(opts: Options, run_id: str, as_json: bool, warehouse: str | None) -> None:
+    """Every task and attempt of RUN (a unique prefix of its id is enough)."""
+    with opts.session(warehouse) as session:
+        record, attempts = queries.show_run(session, run_id)
+    if as_json:
+        payload = {
+            "run": dataclasses.asdict(record),
+            "attempts": [dataclasses.asdict(a) for a in attempts],
+        }
+        click.echo(json.dumps(payload, indent=2, default=str))
+    else:
+        console.render_run_detail(record, attempts)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.argument("asset", required=False)
+@click.argument("partition", required=False)
+@warehouse_option
+@click.pass_obj
+def logs(
+    opts: Options, run_id: str, asset: str | None, partition: str | None, warehouse: str | None
+) -> None:
+    """Print the log files of RUN, or of one ASSET or node. Reads files only: works while
+    another process holds the warehouse."""
+    project = opts.project(warehouse)
+    for path in find_logs(project.logs_dir, run_id, asset, partition):
+        click.echo(f"==> {path.relative_to(project.logs_dir)} <==")
+        click.echo(path.read_text(encoding="utf-8"), nl=False)

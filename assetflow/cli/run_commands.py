@@ -1,0 +1,232 @@
+"""Commands that run nodes or scaffold: materialize, backfill, tick, daemon, init."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from assetflow.cli.main import (
+    Options,
+    _Lazy,
+    cli,
+    concurrency_option,
+    console,
+    json_option,
+    session_mod,
+    wait_option,
+    warehouse_option,
+    with_request,
+)
+from assetflow.errors import AssetflowError, UsageError
+from assetflow.run.clock import WallClock
+
+if TYPE_CHECKING:
+    from assetflow.app.session import Request, Session
+    from assetflow.core.planner import Plan
+
+runs: Any = _Lazy("assetflow.app.materialize")
+queries: Any = _Lazy("assetflow.app.queries")
+ticks: Any = _Lazy("assetflow.app.ticks")
+
+
+@cli.command()
+@with_request()
+@click.option("--force", is_flag=True, help="Rebuild every selected node, fresh or not.")
+@click.option("--no-upstream", is_flag=True, help="Fail instead of adding stale upstream nodes.")
+@concurrency_option
+@wait_option
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
+def materialize(
+    session: Session,
+    request: Request,
+    force: bool,
+    no_upstream: bool,
+    concurrency: int | None,
+    wait: float,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Make SELECTION fresh: rebuild exactly its stale and missing nodes, upstream first.
+
+    SELECTION is asset names, globs, group:NAME, +asset (with upstream) and asset+
+    (with downstream).
+    """
+    if as_json and not dry_run:
+        raise UsageError("--json goes with --dry-run")
+    options = runs.RunOptions(
+        dry_run=dry_run, force=force, upstream=not no_upstream, concurrency=concurrency, wait=wait
+    )
+    if dry_run:
+        outcome = runs.materialize(session, request, options)
+        if as_json:
+            click.echo(json.dumps(outcome.plan.as_json(), indent=2))
+        else:
+            console.render_plan(outcome.plan, outcome.graph)
+        return
+    _run_with_progress(session, request, options)
+
+
+def _run_with_progress(
+    session: Session, request: Request, options: Any, confirm: Any = None
+) -> None:
+    """Materialize with a progress bar, then print the summary and exit with its code."""
+    with console.RunProgress() as bar:
+        listener = runs.Listener(confirm=confirm, on_plan=bar.start, on_result=bar.advance)
+        outcome = runs.materialize(session, request, options, listener)
+    result = outcome.result
+    if result is None:
+        console.nothing_to_do(outcome.selected_nodes())
+        return
+    if result.stopped_by is not None:  # a definition mistake: one line, like any bad input
+        raise result.stopped_by
+    console.render_run(result, outcome.graph)
+    sys.exit(result.exit_code)
+
+
+class DefaultGroup(click.Group):
+    """A group whose arguments go to its `default` command unless they name a subcommand:
+    `assetflow backfill SELECTION --from ...` and `assetflow backfill status`."""
+
+    def __init__(self, *args: Any, default: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default = default
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=DefaultGroup, default="run")
+def backfill() -> None:
+    """Backfill a partition range oldest first (`backfill status` shows progress)."""
+
+
+@backfill.command("run")
+@with_request()
+@click.option("--force", is_flag=True, help="Rebuild fresh nodes too.")
+@click.option("--yes", is_flag=True, help="Do not ask before a large backfill.")
+@concurrency_option
+@click.option("--sequential", is_flag=True, help="One node at a time (--concurrency 1).")
+@wait_option
+def backfill_run(
+    session: Session,
+    request: Request,
+    force: bool,
+    yes: bool,
+    concurrency: int | None,
+    sequential: bool,
+    wait: float,
+) -> None:
+    """Plan SELECTION over --from..--to with the minimal planner and run it, oldest first.
+    Re-running the same command resumes: only what is not fresh runs."""
+    if request.range_from is None and request.range_to is None:
+        raise UsageError("backfill needs a range: --from KEY --to KEY")
+    threshold = session.project.settings.backfill_confirm_above
+
+    def confirm(plan: Plan) -> bool:
+        console.plan_size(plan)
+        if yes or len(plan.nodes) <= threshold:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"the backfill plans {len(plan.nodes):,} nodes, above {threshold:,}",
+                "pass --yes to run it",
+            )
+        return click.confirm(f"Run {len(plan.nodes):,} nodes?", default=False)
+
+    options = runs.RunOptions(
+        force=force, concurrency=1 if sequential else concurrency, wait=wait, backfill=True
+    )
+    _run_with_progress(session, request, options, confirm)
+
+
+@backfill.command("status")
+@click.argument("backfill_id", required=False)
+@warehouse_option
+@json_option
+@click.pass_obj
+def backfill_status(
+    opts: Options, backfill_id: str | None, warehouse: str | None, as_json: bool
+) -> None:
+    """Done, failed and remaining partitions of a backfill (default: the latest)."""
+    with opts.session(warehouse) as session:
+        progress = queries.backfill_status(session, backfill_id)
+    if as_json:
+        click.echo(json.dumps(progress.as_json(), indent=2))
+    else:
+        console.render_backfill(progress)
+
+
+@cli.command()
+@concurrency_option
+@json_option
+@click.pass_obj
+def tick(opts: Options, concurrency: int | None, as_json: bool) -> None:
+    """Evaluate schedules, sensors, eager assets and SLAs once (use --now to fix the time)."""
+    with opts.session() as session:
+        events = ticks.tick(session, concurrency)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(e) for e in events], indent=2))
+    else:
+        console.render_tick(opts.now, events)
+    if any(e.status not in (None, "success") for e in events):
+        sys.exit(1)
+
+
+@cli.command()
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1),
+    default=30,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between ticks.",
+)
+@concurrency_option
+@click.pass_obj
+def daemon(opts: Options, interval: float, concurrency: int | None) -> None:
+    """Tick every --interval seconds until stopped (SIGTERM or Ctrl-C end it cleanly). Each
+    tick is about the wall-clock time it starts at."""
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    project, clock = opts.project(), WallClock()
+    console.out.print(f"assetflow daemon: ticking every {interval:g}s; SIGTERM or Ctrl-C stops")
+    while not stopping:
+        started = clock.monotonic()
+        try:
+            with session_mod.Session(project, clock) as session:
+                events = ticks.tick(session, concurrency)
+        except AssetflowError as exc:  # one bad tick (say, a definition error) is not fatal
+            console.error(exc)
+        else:
+            if events:
+                console.render_tick(session.now, events)
+        while not stopping and clock.monotonic() - started < interval:
+            clock.sleep(min(0.2, interval))
+    console.out.print("assetflow daemon: stopped")
+
+
+@cli.command()
+@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.pass_obj
+def init(opts: Options, folder: Path | None) -> None:
+    """Scaffold a new project in FOLDER (default: here) that materializes at once."""
+    from assetflow.app.scaffold import init_project
+
+    target = folder or opts.project_dir or Path.cwd()
+    for path in init_project(target, opts.now.date()):
+        console.out.print(f"wrote {path}")
+    console.out.print(f"next: cd {target} && assetflow materialize && assetflow status")

@@ -1,0 +1,117 @@
+"""The task boundary: what the executor hands a worker, and what it gets back.
+
+A `Task` is one attempt at one node or one batch of contiguous nodes of an asset. It holds
+names, keys, index ranges, versions and times: no connection, logger, lock or function, so
+it pickles and another process (or machine) can run it. The worker resolves the asset's
+function from its own loaded definitions, by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from assetflow.core.planner import PlannedNode
+from assetflow.core.records import CheckResult, InputRange, NodeWrite, Written
+
+Versions = Mapping[tuple[str, str], str | None]
+
+
+@dataclass(frozen=True)
+class Task:
+    run_id: str
+    asset: str
+    code_version: str
+    nodes: tuple[NodeWrite, ...]  # one, or a contiguous batch; ascending
+    reads: tuple[InputRange, ...]  # per dependency, what the whole task reads
+    attempt: int
+    log_path: str  # the file the attempt's log lines go to (created on the first line)
+
+    @property
+    def partition(self) -> str:
+        """The partition label: `2013-03-15`, or `2013-03-01..2013-03-31` for a batch."""
+        first, last = self.nodes[0].partition, self.nodes[-1].partition
+        return first if len(self.nodes) == 1 else f"{first}..{last}"
+
+    @property
+    def header(self) -> str:
+        return f"--- {self.asset}[{self.partition}] attempt {self.attempt} (run {self.run_id})\n"
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One attempt's outcome; pickles (the error with it)."""
+
+    written: dict[str, Written]  # partition -> what its write recorded; empty on failure
+    error: BaseException | None
+    trace: str  # the traceback of a failure, for the node's log
+    seconds: float
+    logged: bool  # the attempt wrote to its log file
+    checks: dict[str, tuple[CheckResult, ...]] = field(default_factory=dict)
+
+
+def make_task(
+    run_id: str,
+    planned: Sequence[PlannedNode],
+    versions: Versions,
+    code_version: str,
+    attempt: int,
+    started_at: dt.datetime,
+    log_path: str,
+) -> Task:
+    """The task for `planned` (one node or a batch), with its inputs' current versions."""
+    writes = tuple(
+        NodeWrite(
+            run_id=run_id,
+            asset=p.node.asset,
+            partition=p.node.partition,
+            partition_index=p.index,
+            code_version=code_version,
+            inputs=input_versions(p, versions),
+            clipped=clipped_note(p),
+            started_at=started_at,
+            attempt=attempt,
+        )
+        for p in planned
+    )
+    asset = planned[0].node.asset
+    return Task(run_id, asset, code_version, writes, merged_reads(planned), attempt, log_path)
+
+
+def input_versions(
+    planned: PlannedNode, versions: Versions
+) -> tuple[tuple[str, str, int, str], ...]:
+    """(input, partition, its index, version) for everything the node reads; '' for none."""
+    rows = []
+    for rng in planned.inputs:
+        for index in range(rng.first, rng.last + 1):
+            key = rng.partitions.key(index)
+            rows.append((rng.name, key, index, versions.get((rng.name, key)) or ""))
+    return tuple(rows)
+
+
+def merged_reads(task: Sequence[PlannedNode]) -> tuple[InputRange, ...]:
+    """What a task reads: per dependency, the span from its first to its last node's reads."""
+    if len(task) == 1:
+        return task[0].inputs
+    merged = []
+    for column in zip(*(p.inputs for p in task), strict=True):
+        spans = [r for r in column if r.first <= r.last]
+        head = column[0]
+        lo = min((r.first for r in spans), default=head.first)
+        hi = max((r.last for r in spans), default=head.last)
+        clipped = any(r.clipped for r in column)
+        merged.append(dataclasses.replace(head, first=lo, last=hi, clipped=clipped))
+    return tuple(merged)
+
+
+def clipped_note(planned: PlannedNode) -> str | None:
+    notes = []
+    for rng in planned.inputs:
+        if rng.clipped:
+            keys = rng.keys
+            span = f"{keys[0]}..{keys[-1]}" if keys else "nothing"
+            notes.append(f"{rng.name} window clipped to {span}")
+    return "; ".join(notes) or None

@@ -1,0 +1,174 @@
+"""The embedded worker: runs a Task on a thread of this process, against the warehouse.
+
+It computes the asset's rows on the thread's cursor (SQL over the mapped upstream
+partitions) and commits data, lineage and check results through one store writer call, in
+one transaction. A worker in another process would compute with `compute.compute_arrow` and
+hand the rows back for the coordinator to write the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import duckdb
+
+from assetflow.core.checks import CheckFailed
+from assetflow.core.definitions import Definitions
+from assetflow.core.records import CheckResult, NodeWrite, Written
+from assetflow.core.specs import AssetSpec
+from assetflow.errors import AssetflowError, DataError, DefinitionError
+from assetflow.run.audit import run_checks
+from assetflow.run.clock import Clock
+from assetflow.run.compute import Context, input_sql, node_query, release
+from assetflow.run.runlog import NodeLog, bound
+from assetflow.run.task import Task, TaskResult
+from assetflow.store.store import Store
+
+_SQL_MISTAKES = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
+_DATA_ERRORS = (duckdb.ConversionException, duckdb.ConstraintException)
+_WRITE_CONFLICT_TRIES = 5
+
+
+class EmbeddedWorker:
+    """Callable on any thread: `worker(task) -> TaskResult`. One cursor per thread per run."""
+
+    def __init__(self, store: Store, defs: Definitions, root: Path, clock: Clock) -> None:
+        self.store = store
+        self.defs = defs
+        self.root = root
+        self.clock = clock
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, task: Task) -> TaskResult:
+        spec = self.defs.assets[task.asset]
+        log = NodeLog(Path(task.log_path), self.clock)
+        log.begin(task.header)
+        t0 = time.perf_counter()
+        checks: dict[str, tuple[CheckResult, ...]] = {}
+        try:
+            with bound(log):
+                written = self._write_with_retries(task, spec, log, checks)
+            return TaskResult(written, None, "", time.perf_counter() - t0, log.written, checks)
+        except Exception as exc:  # any failure of user code or of the write fails this attempt
+            error = classify(exc, spec.where, f"{task.asset}[{task.nodes[0].partition}]")
+            trace = traceback.format_exc()
+            return TaskResult({}, error, trace, time.perf_counter() - t0, log.written)
+        finally:
+            log.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for cur in self._cursors:
+                cur.close()
+            self._cursors.clear()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor, opened once per run (a cursor per task costs)."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self.store.conn.cursor()
+            with self._lock:
+                self._cursors.append(cur)
+        return cur
+
+    def _write_with_retries(
+        self, task: Task, spec: AssetSpec, log: NodeLog, checks: dict[str, tuple[CheckResult, ...]]
+    ) -> dict[str, Written]:
+        """Concurrent writers of one table can conflict: the write is tried again."""
+        for tries in range(1, _WRITE_CONFLICT_TRIES + 1):
+            try:
+                return self._compute_and_write(task, spec, log, checks)
+            except duckdb.TransactionException:
+                if tries == _WRITE_CONFLICT_TRIES:
+                    raise
+                log.write(f"write conflict, trying the write again ({tries})\n")
+        raise AssertionError("unreachable")
+
+    def _compute_and_write(
+        self, task: Task, spec: AssetSpec, log: NodeLog, checks: dict[str, tuple[CheckResult, ...]]
+    ) -> dict[str, Written]:
+        """One call of the asset's function for the whole task, one write of all its nodes."""
+        cur = self._cursor()
+        ctx = task_context(task, spec, cur, log)
+        query = None
+        try:
+            reads = {rng.name: input_sql(rng, self.defs, self.root) for rng in task.reads}
+            query = node_query(spec, reads, ctx)
+            writes = task.nodes
+            if log.written:  # the function logged or printed: the attempt records its file
+                writes = tuple(dataclasses.replace(w, log_path=task.log_path) for w in writes)
+            audit = self._auditor(spec, ctx, checks) if spec.checks else None
+            return self.store.writer.write_nodes(
+                cur, query, writes, self.clock, partition_expression(spec), audit
+            )
+        finally:
+            release(cur, ctx, query)
+
+    def _auditor(self, spec: AssetSpec, ctx: Context, checks: dict[str, tuple[CheckResult, ...]]):  # noqa: ANN202 - the writer's Audit
+        parts = spec.partitions
+
+        def audit(
+            cur: duckdb.DuckDBPyConnection, rows: str, write: NodeWrite
+        ) -> tuple[CheckResult, ...]:
+            """Write-audit-publish: every check over one partition's new rows, before commit."""
+            start, end = parts.window(write.partition_index)
+            node_ctx = dataclasses.replace(ctx, partition=write.partition, start=start, end=end)
+            node = (write.asset, write.partition)
+            now = write.started_at
+            found = tuple(
+                dataclasses.replace(r, node=node)
+                for r in run_checks(spec.checks, cur, rows, node_ctx, now)
+            )
+            checks[write.partition] = found
+            if any(r.blocking_failure for r in found):
+                raise CheckFailed([r for results in checks.values() for r in results])
+            return found
+
+        return audit
+
+
+def task_context(
+    task: Task, spec: AssetSpec, conn: duckdb.DuckDBPyConnection, log: NodeLog
+) -> Context:
+    """What the asset function receives as `ctx` for this task."""
+    parts = spec.partitions
+    first, last = task.nodes[0], task.nodes[-1]
+    start = parts.window(first.partition_index)[0]
+    return Context(
+        asset=task.asset,
+        partition=task.partition,
+        start=start,
+        end=parts.window(last.partition_index)[1],
+        logical_date=start or first.started_at.date(),
+        run_id=task.run_id,
+        conn=conn,
+        log=log.logger,
+        partitions=tuple(n.partition for n in task.nodes),
+    )
+
+
+def partition_expression(spec: AssetSpec) -> str | None:
+    """SQL giving each output row's partition key from the asset's partition_by column."""
+    if spec.partition_by is None:
+        return None
+    fmt = "%Y-%m-%d" if spec.partitions.unit == "day" else "%Y-%m"
+    return f"strftime(\"{spec.partition_by}\"::DATE, '{fmt}')"
+
+
+def classify(exc: Exception, where: str, label: str) -> BaseException:
+    """Turn what a node raised into the error the run reports: an SQL mistake is the
+    definition's, a conversion or constraint error is the data's (never retried)."""
+    if isinstance(exc, AssetflowError):
+        return exc
+    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, _SQL_MISTAKES):
+        return DefinitionError(f"{where}: asset {label}: SQL error: {first_line}")
+    if isinstance(exc, _DATA_ERRORS):  # every report of it names the node already
+        return DataError(first_line)
+    return exc
