@@ -30,10 +30,10 @@ _EXPORTS = {
     "monthly": "core.partitions",
     "unpartitioned": "core.partitions",
     "window": "core.partitions",
-    "asset": "declare",
-    "file_sensor": "declare",
-    "schedule": "declare",
-    "source": "declare",
+    "asset": "defs.declare",
+    "file_sensor": "defs.declare",
+    "schedule": "defs.declare",
+    "source": "defs.declare",
 }
 
 __all__ = sorted(_EXPORTS)

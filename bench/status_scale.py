@@ -152,7 +152,7 @@ def timed(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, 
 def bench(n_assets: int, work: Path, repeats: int) -> dict[str, object]:
     import os
 
-    from assetflow.app.loader import load_definitions
+    from assetflow.defs.loader import load_definitions
 
     project = work / f"assets_{n_assets}"
     shutil.rmtree(project, ignore_errors=True)

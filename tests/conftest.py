@@ -71,7 +71,7 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("landing-source")
     project = make_project(root, REPO / "definitions")
     # Loading the example's definitions lands its files under the project.
-    from assetflow.app.loader import load_definitions
+    from assetflow.defs.loader import load_definitions
 
     load_definitions(project.root / "definitions")
     return root / "landing"

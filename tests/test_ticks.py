@@ -8,7 +8,7 @@ from conftest import NOW_DT, Receiver, write_events
 from assetflow.app.config import load_project
 from assetflow.app.session import Session
 from assetflow.core.automation import due_times, logical_range
-from assetflow.declare import schedule
+from assetflow.defs.declare import schedule
 from assetflow.run.clock import FixedClock
 
 TICKING = """

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from assetflow.app.config import Project
-from assetflow.app.loader import load_definitions
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import parse_date_or_month
 from assetflow.core.planner import select_targets
+from assetflow.defs.loader import load_definitions
 from assetflow.errors import PartitionKeyError
 from assetflow.run.clock import Clock
 from assetflow.store.store import Store

@@ -1,4 +1,4 @@
-"""The frozen specs that declarations produce (see assetflow/declare.py): assets, sources,
+"""The frozen specs that declarations produce (see assetflow/defs/declare.py): assets, sources,
 schedules and sensors."""
 
 from __future__ import annotations

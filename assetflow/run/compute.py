@@ -116,9 +116,15 @@ def compute_arrow(
             reads[name] = f'SELECT * FROM "{view}"'
         ctx = ctx_of(conn)
         query = node_query(spec, reads, ctx)
-        return conn.sql(query).fetch_arrow_table()
+        return arrow_table(conn.sql(query))
     finally:
         conn.close()
+
+
+def arrow_table(relation: duckdb.DuckDBPyRelation) -> Any:
+    """A relation's rows as a `pyarrow.Table` (DuckDB 2 renamed fetch_arrow_table)."""
+    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+    return fetch()
 
 
 def release(cur: duckdb.DuckDBPyConnection, ctx: Context, query: str | None) -> None:

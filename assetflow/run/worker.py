@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 import traceback
 from pathlib import Path
 
@@ -49,16 +48,16 @@ class EmbeddedWorker:
         spec = self.defs.assets[task.asset]
         log = NodeLog(Path(task.log_path), self.clock)
         log.begin(task.header)
-        t0 = time.perf_counter()
+        t0 = self.clock.monotonic()
         checks: dict[str, tuple[CheckResult, ...]] = {}
         try:
             with bound(log):
                 written = self._write_with_retries(task, spec, log, checks)
-            return TaskResult(written, None, "", time.perf_counter() - t0, log.written, checks)
+            return TaskResult(written, None, "", self.clock.monotonic() - t0, log.written, checks)
         except Exception as exc:  # any failure of user code or of the write fails this attempt
             error = classify(exc, spec.where, f"{task.asset}[{task.nodes[0].partition}]")
             trace = traceback.format_exc()
-            return TaskResult({}, error, trace, time.perf_counter() - t0, log.written)
+            return TaskResult({}, error, trace, self.clock.monotonic() - t0, log.written)
         finally:
             log.close()
 

@@ -3,7 +3,7 @@
 Dependencies come from parameter names (a parameter named `ctx` or `context` receives the
 run context); `deps=` adds a partition mapping for a parameter or declares a dependency
 that is not a parameter. A code version fingerprints the function's AST, read from its
-source file: the one reading this layer does (it sits beside the core, below the store).
+source file.
 """
 
 from __future__ import annotations

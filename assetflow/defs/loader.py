@@ -17,7 +17,7 @@ from typing import Any
 from assetflow.core.definitions import Definitions, validate
 from assetflow.core.policy import Defaults
 from assetflow.core.specs import AssetSpec, ScheduleSpec, SensorSpec, SourceSpec
-from assetflow.declare import forget_sources
+from assetflow.defs.declare import forget_sources
 from assetflow.errors import AssetflowError, DefinitionError
 
 _load_counter = itertools.count()

@@ -1,0 +1,147 @@
+"""The layers and their rules, read from the code: every import of every module (lazy ones
+included), what third-party packages each layer may use, where time may be read, and how
+long a module may grow."""
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "assetflow"
+
+# Each layer and the layers it may import (its own included). `errors` is the error root
+# every layer shares; the package's __init__ is the public API, which imports lazily.
+ALLOWED = {
+    "errors": {"errors"},
+    "core": {"errors", "core"},
+    "defs": {"errors", "core", "defs"},
+    "store": {"errors", "core", "store"},
+    "run": {"errors", "core", "defs", "store", "run"},
+    "app": {"errors", "core", "defs", "store", "run", "app"},
+    "cli": {"errors", "core", "defs", "store", "run", "app", "cli"},
+    "api": {"errors", "core", "defs", "store", "run", "app", "cli"},
+    "__main__": {"cli"},
+}
+# Third-party packages a layer may import (anything in the standard library is fine).
+THIRD_PARTY = {
+    "duckdb": {"store", "run", "app"},
+    "pyarrow": {"run"},
+    "rich": {"cli.console"},
+    "click": {"cli"},
+    "pydantic": {"app.config"},
+    "networkx": {"core.graph"},
+    "croniter": {"core.automation", "defs.declare"},
+}
+# Reading the time: only the clock does. (Sleeping is not reading it.)
+TIME_READS = re.compile(
+    r"\b(datetime\.now|datetime\.utcnow|date\.today|time\.time|time\.monotonic|"
+    r"time\.perf_counter|time\.strftime|time\.localtime|time\.gmtime)\("
+)
+SQL_TIME = re.compile(r"\b(now\(\)|current_timestamp|current_date|get_current_time)", re.I)
+MAX_LINES = 450
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        name = ".".join(p for p in parts if p != "__init__") or "api"
+        out[name] = path
+    return out
+
+
+def layer(module: str) -> str:
+    return module.split(".")[0]
+
+
+def imports(path: Path) -> list[str]:
+    """Every `assetflow...` and top-level third-party module the file imports, anywhere."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append(node.module)
+            found += [f"{node.module}.{alias.name}" for alias in node.names]
+    return found
+
+
+def internal_graph() -> nx.DiGraph:
+    known = modules()
+    graph = nx.DiGraph()
+    graph.add_nodes_from(known)
+    for name, path in known.items():
+        for target in imports(path):
+            if target.startswith("assetflow."):
+                target = target.removeprefix("assetflow.")
+                while target and target not in known:  # `from x import name` names a module?
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    graph.add_edge(name, target)
+    return graph
+
+
+def test_every_layer_imports_only_the_layers_below_it():
+    graph = internal_graph()
+    wrong = [f"{a} imports {b}" for a, b in graph.edges if layer(b) not in ALLOWED[layer(a)]]
+    assert wrong == []
+
+
+def test_no_import_cycles():
+    cycles = list(nx.simple_cycles(internal_graph()))
+    assert cycles == []
+
+
+@pytest.mark.parametrize("package,allowed", sorted(THIRD_PARTY.items()))
+def test_third_party_packages_stay_in_their_layer(package, allowed):
+    users = {
+        name
+        for name, path in modules().items()
+        if any(t == package or t.startswith(f"{package}.") for t in imports(path))
+    }
+    outside = {u for u in users if not any(u == a or layer(u) == a for a in allowed)}
+    assert outside == set(), f"{package} imported by {sorted(outside)}"
+
+
+def test_only_the_clock_reads_the_time():
+    readers = {
+        name: sorted(set(TIME_READS.findall(path.read_text(encoding="utf-8"))))
+        for name, path in modules().items()
+        if name != "run.clock"
+    }
+    assert {name: found for name, found in readers.items() if found} == {}
+
+
+def test_no_sql_reads_the_database_clock():
+    found = {}
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and SQL_TIME.search(text) and "SELECT" in text.upper():
+                found.setdefault(name, []).append(text[:60])
+    assert found == {}
+
+
+def test_importing_the_core_loads_neither_duckdb_nor_the_store():
+    core = [name for name in modules() if layer(name) == "core"]
+    code = (
+        "import sys\n"
+        + "".join(f"import assetflow.{name}\n" for name in core)
+        + "print(sorted(m for m in sys.modules if m == 'duckdb' or m.startswith("
+        "('assetflow.store', 'assetflow.run', 'assetflow.app', 'assetflow.cli', 'rich', 'click'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_modules_stay_readable_in_one_sitting():
+    long = {
+        name: n
+        for name, path in modules().items()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}
