@@ -13,6 +13,8 @@ import duckdb
 import pytest
 from conftest import FIXTURES, NOW, make_project
 
+pytestmark = pytest.mark.slow  # real subprocesses, kill -9 and signals
+
 TABLES = ("base", "enriched", "summary")
 
 
@@ -35,6 +37,36 @@ def finish(project, *args):
     done = start(project, *args, slow="0")
     out, err = done.communicate(timeout=180)
     return done.returncode, out, err
+
+
+def committed(warehouse) -> int:
+    """Materializations committed so far (0 before the metadata schema exists)."""
+    if not warehouse.exists():
+        return 0
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        schema = conn.execute(
+            "SELECT count(*) FROM information_schema.tables"
+            " WHERE table_schema = 'assetflow' AND table_name = 'materializations'"
+        ).fetchall()[0][0]
+        if not schema:
+            return 0
+        return conn.execute("SELECT count(*) FROM assetflow.materializations").fetchall()[0][0]
+
+
+def wait_for_progress(project, process, done: int = 1) -> dict:
+    """Wait until the run's own published snapshot says `done` nodes finished: a kill after
+    this lands mid-run, whatever the machine's speed."""
+    snapshot = project.warehouse.parent / "warehouse.duckdb.run.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            live = json.loads(snapshot.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            live = {}
+        if sum(live.get("progress", {}).values()) >= done:
+            return live
+        time.sleep(0.02)
+    pytest.fail("the run published no progress")
 
 
 def tables(warehouse):
@@ -81,12 +113,7 @@ def test_sigkill_at_random_moments_then_rerun_completes_identically(tmp_path, re
         time.sleep(rng.uniform(0.5, 2.0))
         victim.send_signal(signal.SIGKILL)
         victim.wait()
-        landed = 0
-        if project.warehouse.exists():
-            with duckdb.connect(str(project.warehouse), read_only=True) as conn:
-                landed = conn.execute("SELECT count(*) FROM assetflow.materializations").fetchall()[
-                    0
-                ][0]
+        landed = committed(project.warehouse)
         code, out, err = finish(project, "materialize")
         assert code == 0, err
         content, mismatched, runs = tables(project.warehouse)
@@ -141,9 +168,7 @@ def test_reads_work_while_a_run_holds_the_warehouse(tmp_path):
         assert {a["asset"] for a in as_json["assets"]} == {"base", "enriched", "summary"}
         runs = project.run("runs")
         assert runs.exit_code == 0 and "in progress" in runs.output and "success" in runs.output
-        started = time.monotonic()
         second = project.run("materialize")
-        assert time.monotonic() - started < 1.0
         assert second.exit_code == 1 and f"in use by process {run.pid}" in second.output
         run_id = json.loads(project.run("runs", "--json").output)["in_progress"]["run_id"]
         logs_dir = project.warehouse.parent / "logs" / run_id
@@ -181,21 +206,17 @@ def test_the_daemon_ticks_until_sigterm_and_exits_cleanly(tmp_path):
 def test_status_after_a_kill_reads_the_unmerged_lineage(tmp_path):
     """A killed run's committed nodes are not merged into `nodes` and `inputs` until the next
     write; a read-only status must still see them, inputs included, as fresh."""
-    for attempt in range(5):
-        project = make_project(tmp_path / f"p{attempt}", FIXTURES / "chain")
-        victim = start(project, "materialize", "--concurrency", "1", slow="0.2")
-        time.sleep(1.5)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        with duckdb.connect(str(project.warehouse), read_only=True) as conn:
-            landed = conn.execute("SELECT count(*) FROM assetflow.materializations").fetchall()
-            pending = conn.execute(
-                "SELECT count(*) FROM assetflow.materializations WHERE inputs_text IS NOT NULL"
-            ).fetchall()
-        if 0 < landed[0][0] < 75:
-            break
-    else:
-        pytest.fail("no kill landed mid-run in 5 tries")
+    project = make_project(tmp_path / "p", FIXTURES / "chain")
+    victim = start(project, "materialize", "--concurrency", "1", slow="0.2")
+    wait_for_progress(project, victim)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    with duckdb.connect(str(project.warehouse), read_only=True) as conn:
+        landed = conn.execute("SELECT count(*) FROM assetflow.materializations").fetchall()
+        pending = conn.execute(
+            "SELECT count(*) FROM assetflow.materializations WHERE inputs_text IS NOT NULL"
+        ).fetchall()
+    assert 0 < landed[0][0] < 75  # the kill landed mid-run
     assert pending == landed  # nothing merged yet
     status = project.run("status", "--json")
     assert status.exit_code == 0, status.output

@@ -67,6 +67,7 @@ RUNNABLE_PAGES = sorted(
 
 
 @pytest.mark.parametrize("page", RUNNABLE_PAGES)
+@pytest.mark.slow
 def test_runnable_blocks_in_the_docs_run(page, tmp_path):
     script = runnable_script((REPO / "docs" / page).read_text(encoding="utf-8"))
     env = {**os.environ, "ASSETFLOW_PYTHON": sys.executable, "COLUMNS": "120", "NO_COLOR": "1"}

@@ -17,6 +17,8 @@ ASSETS = (
     "delays_vs_weather",
 )
 
+pytestmark = pytest.mark.slow  # the example on real data
+
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):

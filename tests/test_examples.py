@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, Project, Receiver
 
+pytestmark = pytest.mark.slow  # the documented examples end to end
+
 EXAMPLES = REPO / "docs" / "examples"
 CUSTOMERS = ("ada", "grace", "linus")
 

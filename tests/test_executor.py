@@ -36,6 +36,7 @@ def attempts(project, asset):
     )
 
 
+@pytest.mark.slow
 def test_transient_failures_are_retried_with_backoff_and_jitter(diamond):
     diamond.write("definitions/flaky.py", FLAKY)
     result = diamond.run("materialize", "--concurrency", "2", now=None)  # real waits

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import pytest
 from conftest import NOW_DT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,8 @@ from assetflow.app.materialize import RunOptions, materialize
 from assetflow.app.session import Request, Session
 from assetflow.core.records import Node
 from assetflow.run.clock import FixedClock
+
+pytestmark = pytest.mark.slow  # many materializations per example
 
 SOURCE = "src"
 

@@ -7,6 +7,8 @@ import shutil
 import pytest
 from conftest import REPO, Project, make_project
 
+pytestmark = pytest.mark.slow  # the example on real data
+
 RANGE = ("--from", "2013-01-01", "--to", "2013-03-31")
 
 
