@@ -28,6 +28,7 @@ from assetflow.run import snapshot
 from assetflow.run.audit import run_checks
 from assetflow.run.compute import Context
 from assetflow.store.lineage import first_observed, node_record
+from assetflow.store.writer import partition_view
 
 _quiet = logging.getLogger("assetflow.check")
 
@@ -150,11 +151,7 @@ def check_stored(session: Session, asset: str, request: Request) -> list[NodeChe
         key = spec.partitions.key(index)
         if key not in stored:
             continue
-        view = f"_af_check_{asset}"
-        store.conn.execute(
-            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE (_partition)"
-            f" FROM main.\"{asset}\" WHERE _partition = '{key}'"
-        )
+        view = partition_view(store.conn, asset, key, f"_af_check_{asset}")
         start, end = spec.partitions.window(index)
         now = session.now
         ctx = Context(asset, key, start, end, start or now.date(), "", store.conn, _quiet)

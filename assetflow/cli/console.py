@@ -22,7 +22,7 @@ from rich.tree import Tree
 from assetflow.core.explain import Reason
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
-from assetflow.core.partitions import Partitions, compact_ranges, runs_of
+from assetflow.core.partitions import Partitions, compact, compact_ranges
 from assetflow.core.planner import Plan
 from assetflow.core.records import (
     AttemptRecord,
@@ -183,7 +183,7 @@ def render_observations(changed: list[Observation]) -> None:
         for o in changed:
             by_source[o.source].append(o)
         for source, found in by_source.items():
-            keys = ", ".join(compact_ranges_of(found))
+            keys = compact({o.index: o.partition for o in found})
             table.add_row(source, keys, str(sum(o.version is None for o in found)))
         out.print(table)
         return
@@ -192,12 +192,6 @@ def render_observations(changed: list[Observation]) -> None:
     for o in changed:
         table.add_row(o.source, o.partition, o.version or "[red]gone[/]", o.detail)
     out.print(table)
-
-
-def compact_ranges_of(observations: list[Observation]) -> list[str]:
-    """The observed partitions as `first..last` runs."""
-    key = {o.index: o.partition for o in observations}
-    return [key[a] if a == b else f"{key[a]}..{key[b]}" for a, b in runs_of(key)]
 
 
 class RunProgress:

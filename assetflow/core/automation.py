@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
-from assetflow.core.partitions import downstream_span
 from assetflow.core.specs import AssetSpec, ScheduleSpec
 from assetflow.core.status import StatusReport
 from assetflow.errors import AssetflowError, DefinitionError
@@ -74,17 +73,9 @@ def downstream_of(
     """Every asset node that reads the changed source partitions, directly or not."""
     affected: dict[str, Intervals] = {source: changed}
     for asset in graph.order:
-        spec = graph.defs.assets[asset]
-        spans = []
-        for dep in spec.deps:
-            upstream = affected.get(dep.name)
-            if not upstream:
-                continue
-            up_parts = graph.defs.spec(dep.name).partitions
-            for p, q in upstream.spans:
-                spans.append(downstream_span(dep.mapping, spec.partitions, up_parts, p, q, now))
-        if spans:
-            affected[asset] = Intervals.of(spans)
+        readers = graph.readers_of(asset, affected, now)
+        if readers:
+            affected[asset] = readers
     affected.pop(source)
     return affected
 

@@ -12,7 +12,8 @@ import fnmatch
 import networkx as nx
 
 from assetflow.core.definitions import Definitions
-from assetflow.core.partitions import map_partition
+from assetflow.core.intervals import Intervals
+from assetflow.core.partitions import downstream_span, map_partition, upstream_span
 from assetflow.core.records import InputRange, Node
 from assetflow.errors import DefinitionError, SelectionError
 
@@ -90,6 +91,30 @@ class AssetGraph:
                 InputRange(dep.name, mapped.first, mapped.last, mapped.clipped, is_source, parts)
             )
         return out
+
+    # -- partition sets along edges: the one upstream walk and the one downstream walk -------
+    def reads_of(self, asset: str, spans: Intervals, now: dt.datetime) -> dict[str, Intervals]:
+        """Per dependency of `asset`, the partitions its nodes `spans` read."""
+        spec = self.defs.assets[asset]
+        out = {}
+        for dep in spec.deps:
+            up = self.defs.spec(dep.name).partitions
+            read = [
+                upstream_span(dep.mapping, spec.partitions, p, q, up, now) for p, q in spans.spans
+            ]
+            out[dep.name] = Intervals.of(read)
+        return out
+
+    def readers_of(self, asset: str, changed: dict[str, Intervals], now: dt.datetime) -> Intervals:
+        """The nodes of `asset` that read any of the `changed` partitions of its
+        dependencies (dependency -> partitions)."""
+        spec = self.defs.assets[asset]
+        spans = []
+        for dep in spec.deps:
+            up = self.defs.spec(dep.name).partitions
+            for p, q in changed.get(dep.name, Intervals()).spans:
+                spans.append(downstream_span(dep.mapping, spec.partitions, up, p, q, now))
+        return Intervals.of(spans)
 
     # -- export ---------------------------------------------------------------------------
     def neighbourhood(self, asset: str, upstream: bool, downstream: bool) -> list[str]:

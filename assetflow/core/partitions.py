@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from assetflow.core.intervals import Intervals
 from assetflow.errors import PartitionKeyError
 
 UNPARTITIONED = "__all__"
@@ -296,21 +296,10 @@ def downstream_span(
 
 def compact_ranges(keys: list[str], partitions: Partitions) -> str:
     """`2013-03-15..2013-03-21, 2013-04-02` for a list of keys of one partitioning."""
-    if not keys:
-        return ""
-    parts = [
-        partitions.key(a) if a == b else f"{partitions.key(a)}..{partitions.key(b)}"
-        for a, b in runs_of(partitions.index(k) for k in keys)
-    ]
-    return ", ".join(parts)
+    return compact({partitions.index(k): k for k in keys})
 
 
-def runs_of(indexes: Iterable[int]) -> list[tuple[int, int]]:
-    """Consecutive runs of indexes, as inclusive (first, last) pairs."""
-    runs: list[tuple[int, int]] = []
-    for i in sorted(set(indexes)):
-        if runs and i == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], i)
-        else:
-            runs.append((i, i))
-    return runs
+def compact(keys: dict[int, str]) -> str:
+    """Keys by their index, consecutive indexes joined into one `first..last` range."""
+    spans = Intervals.points(keys).spans
+    return ", ".join(keys[a] if a == b else f"{keys[a]}..{keys[b]}" for a, b in spans)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
-from assetflow.core.partitions import compact_ranges, parse_date_or_month, upstream_span
+from assetflow.core.partitions import compact_ranges, parse_date_or_month
 from assetflow.core.records import FORCED, Cause, InputRange, Node
 from assetflow.core.status import StatusReport
 from assetflow.errors import SelectionError, UpstreamMissingError
@@ -134,22 +134,15 @@ def plan_materialize(
 ) -> Plan:
     """The minimal plan for `targets`; with `force`, every targeted node as well."""
     planned: dict[str, Intervals] = {}
+    read: dict[str, Intervals] = {}  # what the planned nodes downstream read, per asset
     for asset in reversed(graph.order):  # downstream first, so needs flow upstream
-        st = status.assets[asset]
+        nonfresh = status.assets[asset].nonfresh
         want = targets.get(asset, Intervals())
-        need = (want & st.nonfresh) | (want if force else Intervals())
-        for down in graph.graph.successors(asset):
-            down_plan = planned.get(down)
-            if not down_plan:
-                continue
-            down_spec = graph.defs.assets[down]
-            mapping = next(d.mapping for d in down_spec.deps if d.name == asset)
-            spans = [
-                upstream_span(mapping, down_spec.partitions, p, q, st.partitions, now)
-                for p, q in down_plan.spans
-            ]
-            need |= Intervals.of(spans) & st.nonfresh
+        need = (want & nonfresh) | (want if force else Intervals())
+        need |= read.get(asset, Intervals()) & nonfresh
         planned[asset] = need
+        for dep, spans in graph.reads_of(asset, need, now).items():
+            read[dep] = read.get(dep, Intervals()) | spans
     outside = {a: n for a, n in planned.items() if n and a not in targets}
     if outside and not upstream:
         name = next(a for a in graph.order if a in outside)
@@ -222,17 +215,9 @@ def upstream_closure(
     """Every node (and source partition) the targets read, directly or not, with the targets."""
     need = {asset: spans for asset, spans in targets.items() if spans}
     for asset in reversed(graph.order):
-        spans = need.get(asset)
-        if not spans:
-            continue
-        spec = graph.defs.assets[asset]
-        for dep in spec.deps:
-            up = graph.defs.spec(dep.name).partitions
-            read = [
-                upstream_span(dep.mapping, spec.partitions, p, q, up, now) for p, q in spans.spans
-            ]
-            need[dep.name] = need.get(dep.name, Intervals()) | Intervals.of(read)
-    return need
+        for dep, spans in graph.reads_of(asset, need.get(asset, Intervals()), now).items():
+            need[dep] = need.get(dep, Intervals()) | spans
+    return {asset: spans for asset, spans in need.items() if spans}
 
 
 def check_sources(

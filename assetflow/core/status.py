@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
-from assetflow.core.partitions import AllPartitions, Partitions, downstream_span
+from assetflow.core.partitions import AllPartitions, Partitions
 from assetflow.core.records import Cause, Facts, Node, NodeState
 from assetflow.errors import PartitionKeyError
 
@@ -83,15 +83,7 @@ def compute_status(graph: AssetGraph, facts: Facts, now: dt.datetime) -> StatusR
         spec = graph.defs.assets[asset]
         parts = spec.partitions
         universe = Intervals.span(parts.first_index(), parts.last_index(now))
-        stale_upstream: list[tuple[int, int]] = []
-        for dep in spec.deps:
-            upstream = report.get(dep.name)
-            if upstream is None:  # a source: its changes show as upstream_changed
-                continue
-            for p, q in upstream.nonfresh.spans:
-                stale_upstream.append(
-                    downstream_span(dep.mapping, parts, upstream.partitions, p, q, now)
-                )
+        upstream_nonfresh = {d.name: report[d.name].nonfresh for d in spec.deps if d.name in report}
         check_failed = facts.check_failed.get(asset, empty)
         report[asset] = AssetStatus(
             asset=asset,
@@ -101,7 +93,8 @@ def compute_status(graph: AssetGraph, facts: Facts, now: dt.datetime) -> StatusR
             code_changed=facts.code_changed.get(asset, empty) & universe,
             upstream_changed=(facts.upstream_changed.get(asset, empty) | grown.get(asset, empty))
             & universe,
-            upstream_stale=Intervals.of(stale_upstream) & universe,
+            # sources have no status: their changes show as upstream_changed
+            upstream_stale=graph.readers_of(asset, upstream_nonfresh, now) & universe,
             failed=(facts.failed.get(asset, empty) | check_failed) & universe,
             check_failed=check_failed & universe,
         )

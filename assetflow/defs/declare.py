@@ -115,42 +115,10 @@ def asset(
         mappings = _normalise_deps(func, asset_name, deps)
         dep_list = [Dep(p, mappings.pop(p, Window()), True) for p in upstream_params]
         dep_list += [Dep(n, m, False) for n, m in sorted(mappings.items())]
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise _fail(func, asset_name, "retry= must be a RetryPolicy(...)")
-        for kind in retry_on:
-            if not (isinstance(kind, type) and issubclass(kind, BaseException)):
-                raise _fail(func, asset_name, f"retry_on= must list exception types, got {kind!r}")
-        for item in checks:
-            if not isinstance(item, Check):
-                raise _fail(func, asset_name, f"checks= items must be checks, got {item!r}")
-        names = [c.name for c in checks]
-        if len(set(names)) != len(names):
-            raise _fail(func, asset_name, "two checks share a name; give one name=")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise _fail(
-                func, asset_name, f"batch_size= must be a whole number >= 1, got {batch_size!r}"
-            )
-        if batch_size > 1 and (partition_by is None or parts.unit == "none"):
-            raise _fail(
-                func, asset_name,
-                "batch_size > 1 needs a partitioned asset and partition_by= (the date column"
-                " that places each output row in its partition)",
-            )  # fmt: skip
-        if automation not in (None, "eager"):
-            raise _fail(
-                func, asset_name, f"automation= must be 'eager' or None, got {automation!r}"
-            )
-        if sla is not None and (not isinstance(sla, dt.timedelta) or sla < dt.timedelta(0)):
-            raise _fail(func, asset_name, "sla= must be a non-negative datetime.timedelta")
-        for hook in [*(on_failure or ()), *(on_sla_miss or ())]:
-            if not callable(hook):
-                raise _fail(func, asset_name, f"on_failure hook {hook!r} is not callable")
-        if group is not None and not (isinstance(group, str) and group.isidentifier()):
-            raise _fail(func, asset_name, f"group= must be a simple name, got {group!r}")
         file, line = _location(func)
         version = code_version or fingerprint(func, parts, dep_list)
         used = used_names(func, {d.name for d in dep_list if d.as_param})
-        return AssetSpec(
+        spec = AssetSpec(
             name=asset_name,
             fn=func,
             partitions=parts,
@@ -172,8 +140,46 @@ def asset(
             group=group,
             used_params=used,
         )
+        problem = _asset_problem(spec)
+        if problem:
+            raise _fail(func, asset_name, problem)
+        return spec
 
     return decorate(fn) if fn is not None else decorate
+
+
+def _asset_problem(spec: AssetSpec) -> str | None:
+    """What is wrong with the arguments given to @asset, if anything."""
+    if spec.retry is not None and not isinstance(spec.retry, RetryPolicy):
+        return "retry= must be a RetryPolicy(...)"
+    for kind in spec.retry_on:
+        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+            return f"retry_on= must list exception types, got {kind!r}"
+    for item in spec.checks:
+        if not isinstance(item, Check):
+            return f"checks= items must be checks, got {item!r}"
+    names = [c.name for c in spec.checks]
+    if len(set(names)) != len(names):
+        return "two checks share a name; give one name="
+    if not isinstance(spec.batch_size, int) or spec.batch_size < 1:
+        return f"batch_size= must be a whole number >= 1, got {spec.batch_size!r}"
+    if spec.batch_size > 1 and (spec.partition_by is None or spec.partitions.unit == "none"):
+        return (
+            "batch_size > 1 needs a partitioned asset and partition_by= (the date column"
+            " that places each output row in its partition)"
+        )
+    if spec.automation not in (None, "eager"):
+        return f"automation= must be 'eager' or None, got {spec.automation!r}"
+    sla = spec.sla
+    if sla is not None and (not isinstance(sla, dt.timedelta) or sla < dt.timedelta(0)):
+        return "sla= must be a non-negative datetime.timedelta"
+    for hook in [*(spec.on_failure or ()), *(spec.on_sla_miss or ())]:
+        if not callable(hook):
+            return f"on_failure hook {hook!r} is not callable"
+    group = spec.group
+    if group is not None and not (isinstance(group, str) and group.isidentifier()):
+        return f"group= must be a simple name, got {group!r}"
+    return None
 
 
 def source(

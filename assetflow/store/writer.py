@@ -9,7 +9,6 @@ assetflow's metadata schema.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import threading
 from collections.abc import Callable, Sequence
 
@@ -22,6 +21,11 @@ from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
 
 # Runs a node's blocking checks over its new rows; raises to roll the write back.
 Audit = Callable[[duckdb.DuckDBPyConnection, str, "NodeWrite"], Sequence[CheckResult]]
+
+
+# A node's data version: sha256 of its table's schema, its row count and the sum of its rows'
+# hashes (order-independent), over the rows as the table stores them. One formula, in SQL.
+_VERSION = "left(sha256(concat_ws('|', ?, {n}, {h})), 16)"
 
 
 class PartitionWriter:
@@ -152,12 +156,7 @@ class PartitionWriter:
         audit: Audit,
     ) -> Sequence[CheckResult]:
         """Run the audit over one partition's new rows, as the table now holds them."""
-        names = ", ".join(f'"{c}"' for c in columns)
-        cur.execute(
-            f"CREATE OR REPLACE TEMP VIEW _af_audit AS SELECT {names} FROM {table}"
-            f" WHERE {PARTITION_COLUMN} = '{write.partition}'"
-        )
-        return audit(cur, "_af_audit", write)
+        return audit(cur, partition_view(cur, write.asset, write.partition, "_af_audit"), write)
 
     @staticmethod
     def _check_columns(asset: str, columns: dict[str, str]) -> None:
@@ -213,35 +212,54 @@ class PartitionWriter:
         head = f"INSERT INTO assetflow.materializations (materialization_id, attempt_id, {names})"
         ids = "nextval('assetflow.materialization_ids'), nextval('assetflow.attempt_ids')"
         tail = " RETURNING partition, materialization_id, data_version, row_count"
-        if len(writes) == 1:  # the version computed inside the insert: one statement
+        if len(writes) == 1:  # rows counted and hashed inside the insert: one statement
             w = writes[0]
             recorded = cur.execute(
-                f"{head} SELECT {ids}, ?, ?, ?, ?, ?, left(sha256(concat_ws('|', ?, v.n, v.h)),"
-                f" 16), v.n, ?, ?, ?, ?, ?, ? FROM (SELECT count(*) AS n, {row_hashes} AS h"
+                f"{head} SELECT {ids}, ?, ?, ?, ?, ?, {_VERSION.format(n='v.n', h='v.h')}, v.n,"
+                f" ?, ?, ?, ?, ?, ? FROM (SELECT count(*) AS n, {row_hashes} AS h"
                 f" FROM {table} WHERE {PARTITION_COLUMN} = ?) v{tail}",
                 [w.run_id, w.asset, w.partition, w.partition_index, w.code_version, schema,
                  w.clipped, w.started_at, now, w.attempt, w.log_path, _inputs_text(w),
                  w.partition],
             ).fetchall()  # fmt: skip
-        else:
-            groups = cur.execute(
-                f"SELECT {PARTITION_COLUMN}, count(*), {row_hashes} FROM {table}"
-                f" WHERE {PARTITION_COLUMN} BETWEEN ? AND ? GROUP BY 1",
-                [writes[0].partition, writes[-1].partition],
+        else:  # the same, each write joined with its partition's count and hash
+            typed = {name: kind for name, kind in MATERIALIZATION_COLUMNS}
+            fields = [
+                c for c, _ in MATERIALIZATION_COLUMNS if c not in ("data_version", "row_count")
+            ]
+            row = "(" + ", ".join(f"?::{typed[c]}" for c in fields) + ")"
+            params = [
+                value
+                for w in writes
+                for value in (w.run_id, w.asset, w.partition, w.partition_index, w.code_version,
+                              w.clipped, w.started_at, now, w.attempt, w.log_path,
+                              _inputs_text(w))
+            ]  # fmt: skip
+            picked = ", ".join(
+                _VERSION.format(n="coalesce(v.n, 0)", h="coalesce(v.h, 0)") if c == "data_version"
+                else "coalesce(v.n, 0)" if c == "row_count"
+                else f"w.{c}"
+                for c, _ in MATERIALIZATION_COLUMNS
+            )  # fmt: skip
+            recorded = cur.execute(
+                f"{head} SELECT {ids}, {picked}"
+                f" FROM (VALUES {', '.join([row] * len(writes))}) w({', '.join(fields)})"
+                f" LEFT JOIN (SELECT {PARTITION_COLUMN} AS p, count(*) AS n, {row_hashes} AS h"
+                f" FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ? GROUP BY 1) v"
+                f" ON v.p = w.partition{tail}",
+                [schema, *params, writes[0].partition, writes[-1].partition],
             ).fetchall()
-            found = {key: (n, row_hash) for key, n, row_hash in groups}
-            params = []
-            for w in writes:
-                n, row_hash = found.get(w.partition, (0, 0))
-                version = hashlib.sha256(f"{schema}|{n}|{row_hash}".encode()).hexdigest()[:16]
-                params += [
-                    w.run_id, w.asset, w.partition, w.partition_index, w.code_version, version,
-                    n, w.clipped, w.started_at, now, w.attempt, w.log_path, _inputs_text(w),
-                ]  # fmt: skip
-            row = ", ".join(f"?::{kind}" for _, kind in MATERIALIZATION_COLUMNS)
-            values = ", ".join(f"({ids}, {row})" for _ in writes)
-            recorded = cur.execute(f"{head} VALUES {values}{tail}", params).fetchall()
         return {key: Written(n, version, mid) for key, mid, version, n in recorded}
+
+
+def partition_view(cur: duckdb.DuckDBPyConnection, asset: str, partition: str, name: str) -> str:
+    """A temp view `name` of one partition's rows without the partition column (what checks
+    run over); returns its name."""
+    cur.execute(
+        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE ({PARTITION_COLUMN})"
+        f""" FROM main."{asset}" WHERE {PARTITION_COLUMN} = '{partition}'"""
+    )
+    return name
 
 
 def _inputs_text(write: NodeWrite) -> str | None:
