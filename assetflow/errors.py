@@ -1,12 +1,24 @@
-"""One error root. Each subclass carries a hint and the exit code the CLI uses."""
+"""One error root, and every exit code. Each error carries a hint and the exit code the
+CLI uses."""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What the process returns: the only place these numbers are written."""
+
+    OK = 0
+    FAILED = 1  # nodes failed, a blocking check failed, or an error about the run itself
+    USAGE = 2  # bad input: command line, configuration, definitions
+    INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
 class AssetflowError(Exception):
     """Root of every error assetflow reports to a user as one line."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILED
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -23,7 +35,7 @@ class AssetflowError(Exception):
 class UsageError(AssetflowError):
     """Bad input on the command line or in configuration."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class ConfigError(UsageError):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from assetflow.errors import AssetflowError
+from assetflow.errors import AssetflowError, ExitCode
 from assetflow.run.clock import Clock, NoWaitClock, WallClock
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class AssetflowGroup(click.Group):
             console.error(
                 f"internal error: {type(exc).__name__}: {exc} (re-run with --debug for details)"
             )
-            ctx.exit(1)
+            ctx.exit(ExitCode.FAILED)
 
 
 def _parse_now(value: str) -> dt.datetime:

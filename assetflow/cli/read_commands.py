@@ -18,7 +18,7 @@ from assetflow.cli.main import (
     warehouse_option,
     with_request,
 )
-from assetflow.errors import SelectionError, WarehouseLockedError
+from assetflow.errors import ExitCode, SelectionError, WarehouseLockedError
 from assetflow.run.runlog import find_logs
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def check_command(session: Session, request: Request, asset: str, as_json: bool)
     else:
         console.render_stored_checks(asset, found)
     failed = any(r.blocking_failure for n in found for r in n.results)
-    sys.exit(1 if failed else 0)
+    sys.exit(ExitCode.FAILED if failed else ExitCode.OK)
 
 
 @cli.command()

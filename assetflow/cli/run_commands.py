@@ -23,7 +23,7 @@ from assetflow.cli.main import (
     warehouse_option,
     with_request,
 )
-from assetflow.errors import AssetflowError, UsageError
+from assetflow.errors import AssetflowError, ExitCode, UsageError
 from assetflow.run.clock import WallClock
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def tick(opts: Options, concurrency: int | None, as_json: bool) -> None:
     else:
         console.render_tick(opts.now, events)
     if any(e.status not in (None, "success") for e in events):
-        sys.exit(1)
+        sys.exit(ExitCode.FAILED)
 
 
 @cli.command()

@@ -276,7 +276,7 @@ class RunResult:
     status: RunStatus  # success | partial | failed | interrupted
     results: tuple[NodeResult, ...]
     stopped_by: Exception | None  # the definition mistake that stopped the run early
-    exit_code: int
+    exit_code: int  # an errors.ExitCode
     checks: tuple[int, int, int] = (0, 0, 0)  # passed, warned, failed (blocking)
 
     @property

@@ -31,7 +31,7 @@ from assetflow.core.records import (
     RunResult,
     RunStatus,
 )
-from assetflow.errors import AssetflowError, DefinitionError
+from assetflow.errors import AssetflowError, DefinitionError, ExitCode
 from assetflow.run.alerts import fire
 from assetflow.run.clock import Clock
 from assetflow.run.runlog import NodeLog, node_log_path
@@ -320,13 +320,13 @@ class _Scheduler:
         broken = by.count(AttemptStatus.FAILED) + by.count(AttemptStatus.UPSTREAM_FAILED)
         built = by.count(AttemptStatus.SUCCESS) + by.count(AttemptStatus.VERIFIED)
         if self.interrupted:
-            status, code = RunStatus.INTERRUPTED, 130
+            status, code = RunStatus.INTERRUPTED, ExitCode.INTERRUPTED
         elif self.stop is not None:
             status, code = RunStatus.FAILED, self.stop.exit_code
         elif broken or by.count(AttemptStatus.NOT_RUN):
-            status, code = (RunStatus.PARTIAL if built else RunStatus.FAILED), 1
+            status, code = (RunStatus.PARTIAL if built else RunStatus.FAILED), ExitCode.FAILED
         else:
-            status, code = RunStatus.SUCCESS, 0
+            status, code = RunStatus.SUCCESS, ExitCode.OK
         checks = (self.check_counts[0], self.check_counts[1], self.check_counts[2])
         return RunResult(self.setup.run_id, status, results, self.stop, code, checks)
 
