@@ -18,6 +18,7 @@ from assetflow.cli.main import (
     warehouse_option,
     with_request,
 )
+from assetflow.core.records import RunStatus
 from assetflow.errors import ExitCode, SelectionError, WarehouseLockedError
 from assetflow.run.runlog import find_logs
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 queries: Any = _Lazy("assetflow.app.queries")
 state: Any = _Lazy("assetflow.app.state")
-RUN_STATUSES = ["running", "success", "partial", "failed", "interrupted", "abandoned"]
+RUN_STATUSES = [s.value for s in RunStatus]
 
 
 @cli.command()

@@ -18,9 +18,11 @@ import duckdb
 
 from assetflow.core.records import (
     AttemptRecord,
+    AttemptStatus,
     CheckRecord,
     Observation,
     RunRecord,
+    RunStatus,
 )
 from assetflow.errors import WarehouseLockedError
 from assetflow.store.rows import Checked, RowInserter
@@ -188,7 +190,7 @@ class Store:
     def finish_run(
         self,
         run_id: str,
-        status: str,
+        status: RunStatus,
         ended_at: dt.datetime,
         counts: tuple[int, int, int, int, int],
         message: str | None = None,
@@ -206,7 +208,7 @@ class Store:
         attempt: int,
         started_at: dt.datetime,
         ended_at: dt.datetime,
-        status: str,
+        status: AttemptStatus,
         error: BaseException | None = None,
         log_path: str | None = None,
         next_retry_at: dt.datetime | None = None,
