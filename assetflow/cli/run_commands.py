@@ -84,9 +84,12 @@ def _run_with_progress(
     if result is None:
         console.nothing_to_do(outcome.selected_nodes())
         return
-    if result.stopped_by is not None:  # a definition mistake: one line, like any bad input
+    built = result.counts()[1] + result.counts()[2]
+    if result.stopped_by is not None and not built:  # nothing else ran: one line, bad input
         raise result.stopped_by
     console.render_run(result, outcome.graph)
+    if result.stopped_by is not None:
+        console.error(result.stopped_by)
     sys.exit(result.exit_code)
 
 

@@ -275,7 +275,7 @@ class RunResult:
     run_id: str
     status: RunStatus  # success | partial | failed | interrupted
     results: tuple[NodeResult, ...]
-    stopped_by: Exception | None  # the definition mistake that stopped the run early
+    stopped_by: Exception | None  # the first definition mistake (its asset's nodes all failed)
     exit_code: int  # an errors.ExitCode
     checks: tuple[int, int, int] = (0, 0, 0)  # passed, warned, failed (blocking)
 

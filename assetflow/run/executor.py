@@ -112,8 +112,9 @@ class _Scheduler:
         self.started: dict[Key, dt.datetime] = {}
         self.logged: set[Key] = set()  # tasks whose log file exists
         self.results: dict[Key, NodeResult] = {}
-        self.stop: DefinitionError | None = None
-        self.stop_order = len(self.order)
+        # A definition mistake fails every planned node of its asset at once (it would fail
+        # the same way for each partition); the first, in plan order, is the run's message.
+        self.broken: dict[str, tuple[DefinitionError, int]] = {}
         self.check_counts = [0, 0, 0]
         self.interrupted = False
         for lead, ups in self.waiting_on.items():
@@ -160,11 +161,14 @@ class _Scheduler:
         while self.ready and len(running) < self.setup.concurrency:
             _, lead = heapq.heappop(self.ready)
             task = [self.planned[k] for k in self.members[lead]]
-            if self.stop is not None or self.interrupted:
+            first = task[0]
+            if self.interrupted:
                 for p in task:
                     self._complete(_key(p), NodeResult(p.node, AttemptStatus.NOT_RUN))
                 continue
-            first = task[0]
+            if first.node.asset in self.broken:
+                self._fail_unrun(lead, self.broken[first.node.asset][0])
+                continue
             if first.conditional and lead not in self.attempts and self._unchanged(first):
                 self._settle([lead], AttemptStatus.VERIFIED)
                 self._complete(lead, NodeResult(first.node, AttemptStatus.VERIFIED))
@@ -206,7 +210,7 @@ class _Scheduler:
         self.store.record_checks(self.setup.run_id, recorded, self.clock())
         log = self._coordinator_log(lead, attempt, done)
         policy = self.defs.retry_policy(lead[0])
-        may_retry = self.stop is None and not self.interrupted and attempt < policy.attempts
+        may_retry = not self.interrupted and attempt < policy.attempts
         if may_retry and retryable(error, self.defs.assets[lead[0]].retry_on):
             delay = policy.delay_before(attempt, self.setup.rng)
             log.write(f"retrying in {delay:.3f}s (attempt {attempt + 1} of {policy.attempts})\n")
@@ -218,8 +222,10 @@ class _Scheduler:
             )  # fmt: skip
             heapq.heappush(self.retries, (self.clock.monotonic() + delay, self.order[lead], lead))
             return
-        if isinstance(error, DefinitionError) and self.order[lead] < self.stop_order:
-            self.stop, self.stop_order = error, self.order[lead]  # the first, in plan order
+        if isinstance(error, DefinitionError):
+            known = self.broken.get(lead[0])
+            if known is None or self.order[lead] < known[1]:
+                self.broken[lead[0]] = (error, self.order[lead])
         text = describe_error(error)
         self._settle(
             self.members[lead], AttemptStatus.FAILED, attempt, self.started[lead], self.clock(),
@@ -237,6 +243,15 @@ class _Scheduler:
                 attempt,
             ))  # fmt: skip
         log.close()
+
+    def _fail_unrun(self, lead: Key, error: DefinitionError) -> None:
+        """A task of an asset whose definition is wrong: failed with the same error, unrun."""
+        self._settle(self.members[lead], AttemptStatus.FAILED, error=error)
+        for key in self.members[lead]:
+            p = self.planned[key]
+            self._complete(
+                key, NodeResult(p.node, AttemptStatus.FAILED, error=describe_error(error))
+            )
 
     def _coordinator_log(self, lead: Key, attempt: int, done: TaskResult) -> NodeLog:
         """The task's log, for what the coordinator adds to a failed attempt: its traceback,
@@ -321,14 +336,16 @@ class _Scheduler:
         built = by.count(AttemptStatus.SUCCESS) + by.count(AttemptStatus.VERIFIED)
         if self.interrupted:
             status, code = RunStatus.INTERRUPTED, ExitCode.INTERRUPTED
-        elif self.stop is not None:
-            status, code = RunStatus.FAILED, self.stop.exit_code
+        elif self.broken:
+            status, code = (RunStatus.PARTIAL if built else RunStatus.FAILED), ExitCode.USAGE
         elif broken or by.count(AttemptStatus.NOT_RUN):
             status, code = (RunStatus.PARTIAL if built else RunStatus.FAILED), ExitCode.FAILED
         else:
             status, code = RunStatus.SUCCESS, ExitCode.OK
         checks = (self.check_counts[0], self.check_counts[1], self.check_counts[2])
-        return RunResult(self.setup.run_id, status, results, self.stop, code, checks)
+        first = min(self.broken.values(), key=lambda found: found[1], default=None)
+        stopped_by = first[0] if first else None
+        return RunResult(self.setup.run_id, status, results, stopped_by, code, checks)
 
 
 def describe_error(error: BaseException) -> str:
