@@ -129,7 +129,7 @@ def test_lineage_formats(diamond):
     assert '"combined" -> "recent" [label="window(-2, 0)"];' in dot
     assert '"events" [shape=cylinder' in dot
     mermaid = diamond.run("lineage", "combined", "--downstream", "--format", "mermaid").output
-    assert mermaid.startswith("graph LR") and "combined -->|overlapping| monthly_total" in mermaid
+    assert mermaid.startswith("graph LR") and "combined -->|window(0, 0)| monthly_total" in mermaid
     assert "events" not in mermaid
 
 

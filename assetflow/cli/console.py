@@ -26,6 +26,7 @@ from assetflow.core.partitions import Partitions, compact, compact_ranges
 from assetflow.core.planner import Plan
 from assetflow.core.records import (
     AttemptRecord,
+    Cause,
     CheckRecord,
     NodeResult,
     Observation,
@@ -81,23 +82,23 @@ def nothing_to_do(fresh: int) -> None:
 
 
 def render_status(
-    report: StatusReport, targets: dict[str, Intervals], late: dict[str, Intervals]
+    report: StatusReport, targets: dict[str, Intervals], late: dict[str, Intervals], span: str
 ) -> None:
-    table = Table(title="Status", title_justify="left")
+    table = Table(title=f"Status of {span}", title_justify="left")
     table.add_column("asset", no_wrap=True)
     for column in ("fresh", "stale", "missing", "failed"):
         table.add_column(column, justify="right", no_wrap=True)
     if late:
         table.add_column("late", justify="right", no_wrap=True)
-    table.add_column("not fresh: partitions and main cause", overflow="fold")
+    table.add_column("not fresh: partitions by main cause", overflow="fold")
     for asset, scope in targets.items():
         st = report.assets[asset]
         counts = st.counts(scope)
         nonfresh = st.nonfresh & scope
-        detail = ""
-        if nonfresh:
-            keys = [st.partitions.key(i) for i in nonfresh]
-            detail = f"{_ranges(keys, st.partitions)} [dim]{_main_cause(st, nonfresh)}[/]"
+        detail = "; ".join(
+            f"{_ranges([st.partitions.key(i) for i in spans], st.partitions)} [dim]{cause}[/]"
+            for cause, spans in _by_main_cause(st, nonfresh)
+        )
         cells = [_count(counts[c], c) for c in ("fresh", "stale", "missing", "failed")]
         if late:
             n = len(late.get(asset, Intervals()) & scope)
@@ -106,14 +107,15 @@ def render_status(
     out.print(table)
 
 
-def _main_cause(st: AssetStatus, nonfresh: Intervals) -> str:
-    """The most common cause among stale nodes, else `failed` or `missing`."""
-    stale = [c for i in nonfresh if st.status(i) == "stale" for c in st.causes(i)]
-    if stale:
-        return max(sorted(set(stale)), key=stale.count)
-    if nonfresh & st.check_failed:
-        return "check_failed"
-    return "failed" if nonfresh & st.failed else "missing"
+def _by_main_cause(st: AssetStatus, nonfresh: Intervals) -> list[tuple[Cause, Intervals]]:
+    """The non-fresh partitions grouped by each one's main cause, set-wise, earliest first."""
+    left, out = nonfresh, []
+    for cause in Cause.precedence():
+        mine = left & getattr(st, cause.value)
+        if mine:
+            out.append((cause, mine))
+            left = left - mine
+    return sorted(out, key=lambda found: found[1].spans[0])
 
 
 def _count(n: int, column: str) -> str:

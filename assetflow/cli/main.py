@@ -57,6 +57,12 @@ class Options:
     def session(self, warehouse: str | None = None) -> Session:
         return session_mod.Session(self.project(warehouse), self.clock, self.now)
 
+    def at(self, now_text: str | None) -> Options:
+        """These options with a command's own --now (as the global one), if given."""
+        if now_text is None:
+            return self
+        return dataclasses.replace(self, now=parse_now(now_text), clock=NoWaitClock())
+
 
 class AssetflowGroup(click.Group):
     """Turns every AssetflowError into one red line and its exit code, in one place."""
@@ -81,7 +87,7 @@ class AssetflowGroup(click.Group):
             ctx.exit(ExitCode.FAILED)
 
 
-def _parse_now(value: str) -> dt.datetime:
+def parse_now(value: str) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -113,7 +119,7 @@ def cli(ctx: click.Context, project_dir: Path | None, debug: bool, now_text: str
         clock: Clock = WallClock()
         now = clock()
     else:
-        clock, now = NoWaitClock(), _parse_now(now_text)
+        clock, now = NoWaitClock(), parse_now(now_text)
     ctx.obj = Options(project_dir, debug, now, clock)
 
 

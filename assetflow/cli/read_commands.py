@@ -47,7 +47,8 @@ def status(session: Session, request: Request, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(state.status_json(snap), indent=2))
     else:
-        console.render_status(snap.report, snap.targets, snap.late())
+        span = f"{request.range_from or 'the first partition'}..{request.range_to or 'now'}"
+        console.render_status(snap.report, snap.targets, snap.late(), span)
 
 
 def _live_or_raise(session: Session, locked: WarehouseLockedError) -> dict[str, Any]:
@@ -155,7 +156,9 @@ def lineage(opts: Options, asset: str, direction: str | None, fmt: str) -> None:
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--limit", default=20, show_default=True, help="How many runs to show.")
+@click.option(
+    "--limit", type=click.IntRange(1), default=20, show_default=True, help="How many runs to show."
+)
 @click.option("--status", type=click.Choice(RUN_STATUSES), help="Only runs that ended so.")
 @click.option("--trigger", help="Only runs started by this trigger (manual, ...).")
 @json_option

@@ -67,6 +67,8 @@ def materialize(
         outcome = runs.materialize(session, request, options)
         if as_json:
             click.echo(json.dumps(outcome.plan.as_json(), indent=2))
+        elif not outcome.plan.nodes:
+            console.nothing_to_do(outcome.selected_nodes())
         else:
             console.render_plan(outcome.plan, outcome.graph)
         return
@@ -169,11 +171,18 @@ def backfill_status(
 
 
 @cli.command()
+@click.option(
+    "--now",
+    "now_text",
+    metavar="TIMESTAMP",
+    help="Tick as if it were this UTC time (the same as the global --now).",
+)
 @concurrency_option
 @json_option
 @click.pass_obj
-def tick(opts: Options, concurrency: int | None, as_json: bool) -> None:
+def tick(opts: Options, now_text: str | None, concurrency: int | None, as_json: bool) -> None:
     """Evaluate schedules, sensors, eager assets and SLAs once (use --now to fix the time)."""
+    opts = opts.at(now_text)
     with opts.session() as session:
         events = ticks.tick(session, concurrency)
     if as_json:

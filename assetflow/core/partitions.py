@@ -200,8 +200,6 @@ class Window:
     end_offset: int = 0
 
     def describe(self) -> str:
-        if (self.start_offset, self.end_offset) == (0, 0):
-            return "overlapping"
         return f"window({self.start_offset}, {self.end_offset})"
 
 

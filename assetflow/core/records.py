@@ -43,6 +43,10 @@ class Cause(StrEnum):
         then missing, then the staleness causes from the most local."""
         return next((c for c in _PRECEDENCE if c in causes), None)
 
+    @staticmethod
+    def precedence() -> tuple[Cause, ...]:
+        return _PRECEDENCE
+
 
 _PRECEDENCE = (
     Cause.CHECK_FAILED,

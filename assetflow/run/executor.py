@@ -188,6 +188,7 @@ class _Scheduler:
         if done.logged:
             self.logged.add(lead)
         error = done.error
+        share = done.seconds / len(task)  # a batch's time, once, shared by its partitions
         failed_checks = error.results if isinstance(error, CheckFailed) else ()
         recorded = []
         for p in task:
@@ -203,7 +204,7 @@ class _Scheduler:
                 written = done.written[p.node.partition]
                 self.versions[_key(p)] = written.data_version
                 self._complete(_key(p), NodeResult(
-                    p.node, AttemptStatus.SUCCESS, written.row_count, done.seconds, None,
+                    p.node, AttemptStatus.SUCCESS, written.row_count, share, None,
                     self._logged(lead), attempt,
                 ))  # fmt: skip
             return
@@ -239,8 +240,7 @@ class _Scheduler:
             for problem in fire(self.defs.failure_hooks(p.node.asset), failure, log.logger):
                 log.write(problem + "\n")
             self._complete(_key(p), NodeResult(
-                p.node, AttemptStatus.FAILED, None, done.seconds, text, self._logged(lead),
-                attempt,
+                p.node, AttemptStatus.FAILED, None, share, text, self._logged(lead), attempt,
             ))  # fmt: skip
         log.close()
 
