@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections import defaultdict
 from typing import Any
 
@@ -197,23 +198,32 @@ def render_observations(changed: list[Observation]) -> None:
 
 
 class RunProgress:
-    """A progress bar on stderr, started once the plan size is known."""
+    """A progress bar on stderr, started once the plan size is known.
 
-    def __init__(self) -> None:
+    It writes to the stderr of the moment it starts, not to whatever `sys.stderr` is later:
+    during a run that is a stream routing each node thread's prints to its log, and a bar
+    drawing through it would not know it is on a terminal. For the same reason it leaves
+    stdout and stderr alone (rich would otherwise swap them too)."""
+
+    def __init__(self, label: str = "materialize") -> None:
+        self.label = label
         self._bar: Progress | None = None
         self._task: Any = None
 
     def start(self, plan: Plan) -> None:
+        console = Console(file=sys.stderr, highlight=False, soft_wrap=True)
         self._bar = Progress(
-            TextColumn("[bold]materialize"),
+            TextColumn(f"[bold]{self.label}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[last]}"),
             TimeElapsedColumn(),
             TextColumn("eta"),
             TimeRemainingColumn(),
-            console=err,
+            console=console,
             transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
         )
         self._bar.start()
         self._task = self._bar.add_task("run", total=len(plan.nodes), last="")

@@ -79,7 +79,7 @@ def _run_with_progress(
     session: Session, request: Request, options: Any, confirm: Any = None
 ) -> None:
     """Materialize with a progress bar, then print the summary and exit with its code."""
-    with console.RunProgress() as bar:
+    with console.RunProgress("backfill" if options.backfill else "materialize") as bar:
         listener = runs.Listener(confirm=confirm, on_plan=bar.start, on_result=bar.advance)
         outcome = runs.materialize(session, request, options, listener)
     result = outcome.result

@@ -112,6 +112,17 @@ class _ThreadStream(io.TextIOBase):
     def flush(self) -> None:
         self.original.flush()
 
+    # What the stream is, for whoever asks (rich animates a progress bar only on a terminal).
+    def isatty(self) -> bool:
+        return self.original.isatty()
+
+    def fileno(self) -> int:
+        return self.original.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.original, "encoding", "utf-8")
+
 
 _streams: tuple[_ThreadStream, _ThreadStream] | None = None
 
