@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from assetflow.app.config import Project
+from assetflow.core.automation import check_automation
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import parse_date_or_month
@@ -45,7 +46,9 @@ class Session:
     def graph(self) -> AssetGraph:
         """The definitions, loaded on first use and once per session."""
         if self._graph is None:
-            self._graph = AssetGraph(load_definitions(self.project.definitions_dir))
+            graph = AssetGraph(load_definitions(self.project.definitions_dir))
+            check_automation(graph)
+            self._graph = graph
         return self._graph
 
     def targets(self, request: Request) -> dict[str, Intervals]:

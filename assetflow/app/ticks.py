@@ -8,6 +8,7 @@ definitions are loaded once and the warehouse is opened once, for writing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 
@@ -66,7 +67,7 @@ def _run(
     try:
         outcome = materialize(session, request or Request(), options, Listener(), targets)
     except AssetflowError as exc:
-        return TickEvent(kind, name, f"error: {exc.one_line()}")
+        return TickEvent(kind, name, f"error: {exc.one_line()}", error=True)
     result = outcome.result
     if result is None:
         return TickEvent(kind, name, "nothing to do: all fresh")
@@ -85,7 +86,7 @@ def _schedule(session: Session, spec: ScheduleSpec, concurrency: int | None) -> 
         assets = graph.select(list(spec.selection))
         window = logical_range(graph, assets, times, spec.timezone)
     except AssetflowError as exc:
-        event = TickEvent("schedule", spec.name, f"error: {exc.one_line()}")
+        event = TickEvent("schedule", spec.name, f"error: {exc.one_line()}", error=True)
     else:
         if window is None:
             event = TickEvent("schedule", spec.name, "no completed window yet")
@@ -97,9 +98,7 @@ def _schedule(session: Session, spec: ScheduleSpec, concurrency: int | None) -> 
                 request=request, backfill=spec.catchup and len(times) > 1,
             )  # fmt: skip
             label = lo if lo == hi else f"{lo}..{hi}"
-            event = TickEvent(
-                "schedule", spec.name, f"{label}: {event.detail}", event.run_id, event.status
-            )
+            event = dataclasses.replace(event, detail=f"{label}: {event.detail}")
     store.record_ticks("schedule", spec.name, times, event.run_id, event.detail, session.clock())
     return [event]
 
@@ -128,9 +127,7 @@ def _sensor(session: Session, sensor: SensorSpec, concurrency: int | None) -> li
     trigger = Trigger("sensor", sensor.name)
     event = _run(session, "sensor", sensor.name, trigger, concurrency, targets=affected)
     files = ", ".join(o.detail for o in changed[:3]) + (" ..." if len(changed) > 3 else "")
-    return [
-        TickEvent("sensor", sensor.name, f"{files}: {event.detail}", event.run_id, event.status)
-    ]
+    return [dataclasses.replace(event, detail=f"{files}: {event.detail}")]
 
 
 def _eager(session: Session, concurrency: int | None) -> list[TickEvent]:

@@ -189,7 +189,7 @@ def tick(opts: Options, now_text: str | None, concurrency: int | None, as_json: 
         click.echo(json.dumps([dataclasses.asdict(e) for e in events], indent=2))
     else:
         console.render_tick(opts.now, events)
-    if any(e.status not in (None, "success") for e in events):
+    if any(e.error or e.status not in (None, "success") for e in events):
         sys.exit(ExitCode.FAILED)
 
 

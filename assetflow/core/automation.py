@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
+from assetflow.core.partitions import Partitions
 from assetflow.core.specs import AssetSpec, ScheduleSpec
 from assetflow.core.status import StatusReport
 from assetflow.errors import AssetflowError, DefinitionError
@@ -40,11 +41,21 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def logical_range(
-    graph: AssetGraph, assets: list[str], tick_times: list[dt.datetime], zone: str
-) -> tuple[str, str] | None:
-    """The key range of the windows completed by the given ticks (their logical dates),
-    in the partitioning the selected assets share; None if no window completed yet."""
+def check_automation(graph: AssetGraph) -> None:
+    """Every schedule's and sensor's selection matches assets, and a schedule's assets share
+    one partitioning: a mistake here fails at load, not when the schedule fires."""
+    for spec in [*graph.defs.schedules.values(), *graph.defs.sensors.values()]:
+        kind = "schedule" if isinstance(spec, ScheduleSpec) else "sensor"
+        try:
+            assets = graph.select(list(spec.selection))  # none selected: every asset
+            if isinstance(spec, ScheduleSpec) and assets:
+                schedule_partitions(graph, assets)
+        except AssetflowError as exc:
+            raise DefinitionError(f"{spec.where}: {kind} {spec.name}: {exc.one_line()}") from None
+
+
+def schedule_partitions(graph: AssetGraph, assets: list[str]) -> Partitions:
+    """The partitioning a schedule's assets share (unpartitioned ones go along)."""
     units = {graph.defs.assets[a].partitions.unit for a in assets} - {"none"}
     if len(units) > 1:
         raise DefinitionError(
@@ -54,6 +65,15 @@ def logical_range(
     for a in assets:
         if graph.defs.assets[a].partitions.unit != "none":
             parts = graph.defs.assets[a].partitions
+    return parts
+
+
+def logical_range(
+    graph: AssetGraph, assets: list[str], tick_times: list[dt.datetime], zone: str
+) -> tuple[str, str] | None:
+    """The key range of the windows completed by the given ticks (their logical dates),
+    in the partitioning the selected assets share; None if no window completed yet."""
+    parts = schedule_partitions(graph, assets)
     if parts.unit == "none":
         return ("", "")
     keys = []

@@ -375,3 +375,4 @@ class TickEvent:
     detail: str
     run_id: str | None = None
     status: RunStatus | None = None  # the run's outcome, when one ran
+    error: bool = False  # the tick could not do what was due (cron monitoring sees exit 1)

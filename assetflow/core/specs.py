@@ -75,6 +75,7 @@ class ScheduleSpec:
     selection: tuple[str, ...]
     timezone: str = "UTC"
     catchup: bool = False
+    where: str = field(default="", compare=False)  # file:line of the declaration
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,4 @@ class SensorSpec:
     name: str
     source: str
     selection: tuple[str, ...] = ()  # default: everything downstream of the source
+    where: str = field(default="", compare=False)  # file:line of the declaration

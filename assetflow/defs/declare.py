@@ -14,6 +14,7 @@ import functools
 import hashlib
 import inspect
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,14 +49,20 @@ def schedule(
         raise DefinitionError(f"schedule {name}: unknown timezone {timezone!r}") from None
     if isinstance(selection, str):
         selection = (selection,)
-    return ScheduleSpec(name, cron, tuple(selection), timezone, catchup)
+    return ScheduleSpec(name, cron, tuple(selection), timezone, catchup, _caller())
 
 
 def file_sensor(source: str, selection: Sequence[str] = (), name: str | None = None) -> SensorSpec:
     """Watch a source's landing files; on a tick, changed files trigger their dependents."""
     if isinstance(selection, str):
         selection = (selection,)
-    return SensorSpec(name or f"{source}_sensor", source, tuple(selection))
+    return SensorSpec(name or f"{source}_sensor", source, tuple(selection), _caller())
+
+
+def _caller() -> str:
+    """file:line of the definitions code that called the declaring function."""
+    frame = sys._getframe(2)
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 def _location(fn: Callable[..., Any]) -> tuple[str, int]:

@@ -48,11 +48,8 @@ def load_definitions(folder: Path) -> Definitions:
     defaults = list({id(d): d for d in found if isinstance(d, Defaults)}.values())
     if len(defaults) > 1:
         raise DefinitionError("project_defaults(...) is declared more than once in definitions/")
-    specs = [
-        dataclasses.replace(s, file=s.file.replace(shown, ""))
-        for s in found
-        if isinstance(s, AssetSpec | SourceSpec)
-    ]
+    found = [_relative(item, shown) for item in found]
+    specs = [s for s in found if isinstance(s, AssetSpec | SourceSpec)]
     defs = validate(specs, defaults[0] if defaults else Defaults())
     return _with_automation(defs, found)
 
@@ -77,6 +74,14 @@ def _with_automation(defs: Definitions, found: list[Found]) -> Definitions:
     return dataclasses.replace(
         defs, schedules=dict(sorted(schedules.items())), sensors=dict(sorted(sensors.items()))
     )
+
+
+def _relative(item: Found, shown: str) -> Found:
+    if isinstance(item, AssetSpec | SourceSpec):
+        return dataclasses.replace(item, file=item.file.replace(shown, ""))
+    if isinstance(item, ScheduleSpec | SensorSpec):
+        return dataclasses.replace(item, where=item.where.replace(shown, ""))
+    return item
 
 
 Found = AssetSpec | SourceSpec | Defaults | ScheduleSpec | SensorSpec

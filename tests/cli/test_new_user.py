@@ -125,3 +125,48 @@ def test_tick_takes_now_after_the_command_too(project):
 def test_lineage_names_mappings_as_the_docs_do(diamond):
     result = diamond.run("lineage", "combined")
     assert "window(0, 0)" in result.output and "overlapping" not in result.output
+
+
+def test_a_schedule_selecting_nothing_fails_at_load_and_a_failing_tick_exits_1(project):
+    project.write(
+        "definitions/assets.py",
+        """
+        from assetflow import asset, daily, schedule
+
+        @asset(partitions=daily("2024-01-01", "2024-01-10"))
+        def events(ctx):
+            return f"SELECT DATE '{ctx.partition}' AS day"
+
+        nightly = schedule("nightly", "0 3 * * *", ["evnts+"])
+        """,
+    )
+    for command in (["status"], ["tick"]):
+        result = project.run(*command)
+        assert result.exit_code == 2, result.output
+        assert "definitions/assets.py:8: schedule nightly: selection 'evnts+' matches no asset" in (
+            result.output
+        )
+
+
+def test_a_tick_whose_schedule_cannot_run_exits_1(project):
+    project.write(
+        "definitions/assets.py",
+        """
+        from assetflow import asset, daily, schedule, source
+
+        DAYS = daily("2024-01-01", "2024-01-10")
+
+        @source(partitions=DAYS, path="landing/{partition}.csv")
+        def landed(ctx):
+            return f"SELECT * FROM read_csv('{ctx.path}')"
+
+        @asset(partitions=DAYS)
+        def events(ctx, landed):
+            return "SELECT * FROM landed"
+
+        nightly = schedule("nightly", "0 3 * * *", ["events"])
+        """,
+    )
+    result = project.run("tick", "--now", "2024-01-05T03:00:00", now=None)
+    assert result.exit_code == 1, result.output  # the file never landed: cron must see it
+    assert "source landed has no data for 2024-01-04" in result.output
