@@ -80,8 +80,11 @@ def why(session: Session, asset: str, partition: str | None) -> Reason:
         seen = first_observed(store, source, key, obs.version) if store else None
         return f"{what}, observed {seen:%Y-%m-%d %H:%M:%S}" if seen else f"{what}, new"
 
+    def last_failure(node: Node) -> AttemptRecord | None:
+        return store.last_failure(node.asset, node.partition) if store else None
+
     node = Node(asset, partition)
-    return explain(session.graph, snap.report, node, session.now, lookup, source_info)
+    return explain(session.graph, snap.report, node, session.now, lookup, source_info, last_failure)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from assetflow.core.graph import AssetGraph
-from assetflow.core.records import Cause, Node, NodeRecord, NodeState
+from assetflow.core.records import AttemptRecord, Cause, Node, NodeRecord, NodeState
 from assetflow.core.status import StatusReport
 
 MAX_CHILDREN = 5
@@ -43,6 +43,7 @@ class Reason:
 
 Lookup = Callable[[Node], NodeRecord | None]
 SourceInfo = Callable[[str, str], str]  # (source, partition) -> "path, observed ..."
+FailureLookup = Callable[[Node], AttemptRecord | None]
 
 
 def explain(
@@ -52,8 +53,11 @@ def explain(
     now: dt.datetime,
     lookup: Lookup,
     source_info: SourceInfo,
+    last_failure: FailureLookup | None = None,
 ) -> Reason:
-    return _Walk(graph, report, now, lookup, source_info).node(node)
+    """`lookup` reads a node's latest materialization, `source_info` describes a source
+    partition, `last_failure` reads a failed node's last failed attempt."""
+    return _Walk(graph, report, now, lookup, source_info, last_failure).node(node)
 
 
 @dataclass
@@ -63,6 +67,7 @@ class _Walk:
     now: dt.datetime
     lookup: Lookup
     source_info: SourceInfo
+    last_failure: FailureLookup | None
     seen: set[Node] = field(default_factory=set)
 
     def node(self, node: Node) -> Reason:
@@ -78,7 +83,7 @@ class _Walk:
         children: list[Reason] = []
         spec = self.graph.defs.assets[node.asset]
         if failed:
-            children.append(Reason("last attempt", "failed", "see `assetflow runs`"))
+            children.append(self._failure(node))
         if Cause.CODE_CHANGED in causes and record is not None:
             detail = f"{record.code_version} -> {spec.code_version} ({spec.where})"
             children.append(Reason(f"code of {node.asset}", "changed", detail))
@@ -89,6 +94,16 @@ class _Walk:
         label = f"stale ({', '.join(causes)})" if status == NodeState.STALE else status
         detail = "never materialized" if status == NodeState.MISSING else ""
         return Reason(subject, label, detail, tuple(children))
+
+    def _failure(self, node: Node) -> Reason:
+        """The last failed attempt: run, attempt, error and log, when the store has it."""
+        attempt = self.last_failure(node) if self.last_failure else None
+        if attempt is None:
+            return Reason("last attempt", "failed", "see `assetflow runs`")
+        error = f"{attempt.error_class}: {attempt.error_message}" if attempt.error_class else ""
+        log = f" — log: {attempt.log_path}" if attempt.log_path else ""
+        tries = f"attempt {attempt.attempt}" if attempt.attempt else "not run"
+        return Reason(f"run {attempt.run_id}, {tries}", "failed", f"{error}{log}")
 
     def _changed_inputs(self, subject: str, record: NodeRecord) -> list[Reason]:
         changed = [f for f in record.inputs if f.changed]

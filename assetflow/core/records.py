@@ -200,6 +200,7 @@ class AttemptRecord:
     error_message: str | None
     next_retry_at: dt.datetime | None
     log_path: str | None
+    run_id: str = ""
 
 
 Severity = Literal["error", "warn"]

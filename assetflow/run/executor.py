@@ -258,8 +258,7 @@ class _Scheduler:
         the retry it plans, hooks that failed."""
         log = NodeLog(self._log_path(lead), self.clock)
         if not done.logged:  # the attempt's header has not reached the file yet
-            first, last = self.members[lead][0], self.members[lead][-1]
-            label = first[1] if first == last else f"{first[1]}..{last[1]}"
+            label = self._label(lead)
             log.begin(f"--- {lead[0]}[{label}] attempt {attempt} (run {self.setup.run_id})\n")
         log.write(done.trace)
         self.logged.add(lead)
@@ -318,7 +317,12 @@ class _Scheduler:
         return current == dict(planned.recorded or {})
 
     def _log_path(self, lead: Key) -> Path:
-        return node_log_path(self.setup.logs_dir, self.setup.run_id, *lead)
+        return node_log_path(self.setup.logs_dir, self.setup.run_id, lead[0], self._label(lead))
+
+    def _label(self, lead: Key) -> str:
+        """A task's partition, or its batch's `first..last`."""
+        first, last = self.members[lead][0], self.members[lead][-1]
+        return first[1] if first == last else f"{first[1]}..{last[1]}"
 
     def _logged(self, lead: Key) -> str | None:
         return str(self._log_path(lead)) if lead in self.logged else None

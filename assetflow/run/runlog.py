@@ -92,7 +92,15 @@ class _Stamp(logging.Filter):
 
 
 def node_log_path(logs_dir: Path, run_id: str, asset: str, partition: str) -> Path:
+    """A task's log file; a batch's is named for its range (`2013-01-01..2013-01-31.log`)."""
     return logs_dir / run_id / asset / f"{partition}.log"
+
+
+def _holds(label: str, partition: str) -> bool:
+    """Whether a log named `label` (a key, or a batch's `first..last`) covers `partition`:
+    keys of one partitioning sort as their dates do."""
+    first, _, last = label.partition("..")
+    return first <= partition <= (last or first)
 
 
 class _ThreadStream(io.TextIOBase):
@@ -188,8 +196,9 @@ def find_logs(
             f"run prefix {run_id!r} is ambiguous: {', '.join(p.name for p in runs)}"
         )
     folder = runs[0] / asset if asset else runs[0]
-    pattern = f"{partition}.log" if partition else "*.log"
-    files = sorted(folder.rglob(pattern)) if folder.is_dir() else []
+    files = sorted(folder.rglob("*.log")) if folder.is_dir() else []
+    if partition:
+        files = [f for f in files if _holds(f.stem, partition)]
     if not files:
         what = " ".join(x for x in (asset, partition) if x)
         raise SelectionError(f"run {runs[0].name} has no logs for {what or 'any node'}")

@@ -39,6 +39,10 @@ from assetflow.store.schema import (
 from assetflow.store.writer import PartitionWriter
 
 _LOCK_PID = re.compile(r"PID (\d+)")
+_ATTEMPT = (
+    "asset, partition, attempt, started_at, ended_at, status, error_class, error_message,"
+    " next_retry_at, log_path, run_id"
+)
 _LOCK_POLL = 0.2  # seconds between tries to open a locked warehouse
 
 
@@ -279,12 +283,19 @@ class Store:
 
     def attempts_of(self, run_id: str) -> list[AttemptRecord]:
         rows = self.conn.execute(
-            "SELECT asset, partition, attempt, started_at, ended_at, status, error_class,"
-            " error_message, next_retry_at, log_path FROM assetflow.attempts"
-            " WHERE run_id = ? ORDER BY attempt_id",
+            f"SELECT {_ATTEMPT} FROM assetflow.attempts WHERE run_id = ? ORDER BY attempt_id",
             [run_id],
         ).fetchall()
         return [AttemptRecord(*row) for row in rows]
+
+    def last_failure(self, asset: str, partition: str) -> AttemptRecord | None:
+        """A node's last failed attempt (what `why` shows of a failed node)."""
+        rows = self.conn.execute(
+            f"SELECT {_ATTEMPT} FROM assetflow.attempt_log WHERE asset = ? AND partition = ?"
+            " AND status = ? ORDER BY attempt_id DESC LIMIT 1",
+            [asset, partition, AttemptStatus.FAILED],
+        ).fetchall()
+        return AttemptRecord(*rows[0]) if rows else None
 
     # -- observations and versions --------------------------------------------------------
     def record_observations(

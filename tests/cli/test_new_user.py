@@ -170,3 +170,43 @@ def test_a_tick_whose_schedule_cannot_run_exits_1(project):
     result = project.run("tick", "--now", "2024-01-05T03:00:00", now=None)
     assert result.exit_code == 1, result.output  # the file never landed: cron must see it
     assert "source landed has no data for 2024-01-04" in result.output
+
+
+def test_logs_find_a_partition_inside_a_batch(diamond):
+    diamond.write(
+        "definitions/batched.py",
+        SLOW_BATCH.replace("time.sleep(0.2)", "ctx.log.info('batch %s', ctx.partition)"),
+    )
+    assert diamond.run("materialize", "batched").exit_code == 0
+    [(run_id,)] = diamond.query("SELECT run_id FROM assetflow.runs")
+    shown = diamond.run("logs", run_id, "batched", "2024-01-05")
+    assert shown.exit_code == 0, shown.output
+    assert "batch 2024-01-01..2024-01-10" in shown.output
+    [(logged,)] = diamond.query(
+        "SELECT DISTINCT log_path FROM assetflow.attempts WHERE asset = 'batched'"
+    )
+    assert logged.endswith("batched/2024-01-01..2024-01-10.log")
+    assert diamond.run("logs", run_id, "batched", "2024-02-01").exit_code == 2
+
+
+def test_why_a_node_failed_names_the_run_the_attempts_the_error_and_the_log(diamond):
+    diamond.write(
+        "definitions/flaky.py",
+        """
+        from assetflow import RetryPolicy, asset, daily
+
+        @asset(partitions=daily("2024-01-01", "2024-01-10"),
+               retry=RetryPolicy(max_retries=1, delay=1, jitter="none"))
+        def flaky(ctx, doubled):
+            if ctx.partition == "2024-01-03":
+                raise ConnectionError("the API timed out")
+            return "SELECT * FROM doubled"
+        """,
+    )
+    assert diamond.run("materialize", "flaky").exit_code == 1
+    [(run_id,)] = diamond.query("SELECT run_id FROM assetflow.runs")
+    reason = json.loads(diamond.run("why", "flaky", "2024-01-03", "--json").output)
+    [failure] = reason["causes"]
+    assert failure["subject"] == f"run {run_id}, attempt 2"
+    assert failure["detail"].startswith("ConnectionError: the API timed out — log: ")
+    assert failure["detail"].endswith("flaky/2024-01-03.log")
