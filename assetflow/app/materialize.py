@@ -172,7 +172,10 @@ def _run(
         publisher.close()
     store.finish_run(setup.run_id, result.status, clock(), result.counts(), result.message)
     store.refresh_nodes()
-    _alert_run_end(session, setup, result)
+    problems = _alert_run_end(session, setup, result)
+    result = dataclasses.replace(
+        result, warnings=tuple(dict.fromkeys([*result.warnings, *problems]))
+    )
     prune(project.logs_dir, project.settings.log_retention_days, clock(), keep=setup.run_id)
     return result
 
@@ -197,7 +200,8 @@ def _publisher(
     return Publisher(session.project.warehouse_path, payload, session.clock)
 
 
-def _alert_run_end(session: Session, setup: RunSetup, result: RunResult) -> None:
+def _alert_run_end(session: Session, setup: RunSetup, result: RunResult) -> list[str]:
+    """Fire the run's hooks; the ones that failed, one line each (also in run.log)."""
     _, built, verified, failed, not_run = result.counts()
     errors = tuple(
         f"{r.node}: {r.error}" for r in result.results if r.status == AttemptStatus.FAILED
@@ -210,5 +214,6 @@ def _alert_run_end(session: Session, setup: RunSetup, result: RunResult) -> None
     if result.status != RunStatus.SUCCESS:
         hooks += defaults.on_run_failure
     run_log = NodeLog(setup.logs_dir / setup.run_id / "run.log", session.clock)
-    fire(hooks, summary, run_log.logger)
+    problems = fire(hooks, summary, run_log.logger)
     run_log.close()
+    return problems

@@ -272,6 +272,8 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
         f"{_status(result.status)}: {ok} of {total} nodes materialized, {verified} verified"
         f" unchanged, {failed} failed, {skipped} not run"
     )
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
     passed, warned, blocked = result.checks
     if passed or warned or blocked:
         out.print(f"checks: {passed} passed, {warned} warned, {blocked} failed")

@@ -283,6 +283,7 @@ class RunResult:
     stopped_by: Exception | None  # the first definition mistake (its asset's nodes all failed)
     exit_code: int  # an errors.ExitCode
     checks: tuple[int, int, int] = (0, 0, 0)  # passed, warned, failed (blocking)
+    warnings: tuple[str, ...] = ()  # alert hooks that failed, one line each
 
     @property
     def message(self) -> str | None:

@@ -116,6 +116,7 @@ class _Scheduler:
         # the same way for each partition); the first, in plan order, is the run's message.
         self.broken: dict[str, tuple[DefinitionError, int]] = {}
         self.check_counts = [0, 0, 0]
+        self.warnings: list[str] = []
         self.interrupted = False
         for lead, ups in self.waiting_on.items():
             if not ups:
@@ -237,8 +238,8 @@ class _Scheduler:
                 self.setup.pipeline, p.node.asset, p.node.partition, self._window_start(p),
                 self.setup.run_id, attempt, text, self._logged(lead),
             )  # fmt: skip
-            for problem in fire(self.defs.failure_hooks(p.node.asset), failure, log.logger):
-                log.write(problem + "\n")
+            # fire() logs a failing hook in the node's log; the run's output says it once.
+            self.warnings += fire(self.defs.failure_hooks(p.node.asset), failure, log.logger)
             self._complete(_key(p), NodeResult(
                 p.node, AttemptStatus.FAILED, None, share, text, self._logged(lead), attempt,
             ))  # fmt: skip
@@ -349,7 +350,8 @@ class _Scheduler:
         checks = (self.check_counts[0], self.check_counts[1], self.check_counts[2])
         first = min(self.broken.values(), key=lambda found: found[1], default=None)
         stopped_by = first[0] if first else None
-        return RunResult(self.setup.run_id, status, results, stopped_by, code, checks)
+        warnings = tuple(dict.fromkeys(self.warnings))  # once each, in order
+        return RunResult(self.setup.run_id, status, results, stopped_by, code, checks, warnings)
 
 
 def describe_error(error: BaseException) -> str:

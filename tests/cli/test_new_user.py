@@ -210,3 +210,34 @@ def test_why_a_node_failed_names_the_run_the_attempts_the_error_and_the_log(diam
     assert failure["subject"] == f"run {run_id}, attempt 2"
     assert failure["detail"].startswith("ConnectionError: the API timed out — log: ")
     assert failure["detail"].endswith("flaky/2024-01-03.log")
+
+
+def test_a_failing_webhook_is_one_warning_in_the_output_and_one_line_in_the_log(
+    diamond, monkeypatch
+):
+    from conftest import Receiver
+
+    broken = Receiver(status=500)
+    try:
+        monkeypatch.setenv("TEST_WEBHOOK_URL", broken.url)
+        diamond.write(
+            "definitions/alerting.py",
+            """
+            from assetflow import asset, daily, webhook
+
+            @asset(partitions=daily("2024-01-01", "2024-01-10"),
+                   on_failure=[webhook("TEST_WEBHOOK_URL")])
+            def shaky(ctx, doubled):
+                if ctx.partition == "2024-01-02":
+                    raise ConnectionError("warehouse API unreachable")
+                return "SELECT * FROM doubled"
+            """,
+        )
+        result = diamond.run("materialize", "shaky")
+    finally:
+        broken.close()
+    assert result.exit_code == 1
+    line = "alert hook webhook(TEST_WEBHOOK_URL) failed: HTTPError: HTTP 500"
+    assert result.output.count(f"warning: {line}") == 1, result.output
+    [log] = (diamond.root / "warehouse" / "logs").rglob("shaky/2024-01-02.log")
+    assert log.read_text().count(line) == 1
