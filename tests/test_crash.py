@@ -168,6 +168,8 @@ def test_reads_work_while_a_run_holds_the_warehouse(tmp_path):
         assert {a["asset"] for a in as_json["assets"]} == {"base", "enriched", "summary"}
         runs = project.run("runs")
         assert runs.exit_code == 0 and "in progress" in runs.output and "success" in runs.output
+        assert len(json.loads(project.run("runs", "--json").output)["runs"]) == 2
+        assert len(json.loads(project.run("runs", "--limit", "1", "--json").output)["runs"]) == 1
         second = project.run("materialize")
         assert second.exit_code == 1 and f"in use by process {run.pid}" in second.output
         run_id = json.loads(project.run("runs", "--json").output)["in_progress"]["run_id"]

@@ -64,6 +64,7 @@ class Outcome:
     plan: Plan
     result: RunResult | None  # None for a dry run or an empty plan
     targets: dict[str, Intervals]
+    backfill_id: str | None = None
 
     def selected_nodes(self) -> int:
         return sum(len(t) for t in self.targets.values())
@@ -97,7 +98,7 @@ def materialize(
         listener.on_plan(plan)
     backfill_id = _backfill_id(session, store, request) if options.backfill else None
     result = _run(session, store, plan, snap, options, backfill_id, listener.on_result)
-    return Outcome(graph, plan, result, snap.targets)
+    return Outcome(graph, plan, result, snap.targets, backfill_id)
 
 
 def _with_versions(plan: Plan, graph: AssetGraph, store: Store | None, snap: Snapshot) -> Plan:

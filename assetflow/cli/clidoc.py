@@ -12,13 +12,20 @@ import click
 
 
 def _commands(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
+    """Every command by the path a user types; a group with a default command is shown as
+    that command (`assetflow backfill`), then its other subcommands."""
     out: list[tuple[str, click.Command]] = []
     for name in sorted(group.commands):
         command = group.commands[name]
         path = f"{prefix} {name}"
-        out.append((path, command))
-        if isinstance(command, click.Group):
-            out.extend(_commands(command, path))
+        default = getattr(command, "default", None)
+        if isinstance(command, click.Group) and default:
+            out.append((path, command.commands[default]))
+            out.extend(p for p in _commands(command, path) if p[1] is not command.commands[default])
+        else:
+            out.append((path, command))
+            if isinstance(command, click.Group):
+                out.extend(_commands(command, path))
     return out
 
 

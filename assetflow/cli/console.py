@@ -78,6 +78,13 @@ def render_plan(plan: Plan, graph: AssetGraph) -> None:
     out.print(table)
 
 
+def backfill_id(found: str) -> None:
+    out.print(
+        f"backfill {found}: the same command resumes it;"
+        f" progress: assetflow backfill status {found}"
+    )
+
+
 def nothing_to_do(fresh: int) -> None:
     out.print(f"[green]nothing to do[/]: all {fresh:,} selected nodes are fresh")
 

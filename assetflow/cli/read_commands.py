@@ -181,6 +181,11 @@ def runs(
             records = queries.list_runs(session, limit, status, trigger)
         except WarehouseLockedError as locked:
             live = _live_or_raise(session, locked)
+            live["runs"] = [
+                r
+                for r in live.get("runs", [])
+                if status in (None, r["status"]) and trigger in (None, r["trigger"])
+            ][:limit]
             if as_json:
                 click.echo(json.dumps({"in_progress": _progress(live), "runs": live["runs"]}))
             else:

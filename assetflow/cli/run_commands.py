@@ -90,6 +90,8 @@ def _run_with_progress(
     if result.stopped_by is not None and not built:  # nothing else ran: one line, bad input
         raise result.stopped_by
     console.render_run(result, outcome.graph)
+    if outcome.backfill_id:
+        console.backfill_id(outcome.backfill_id)
     if result.stopped_by is not None:
         console.error(result.stopped_by)
     sys.exit(result.exit_code)
@@ -97,16 +99,25 @@ def _run_with_progress(
 
 class DefaultGroup(click.Group):
     """A group whose arguments go to its `default` command unless they name a subcommand:
-    `assetflow backfill SELECTION --from ...` and `assetflow backfill status`."""
+    `assetflow backfill SELECTION --from ...` and `assetflow backfill status`. Its --help is
+    the default command's, whose usage reads as the group's: one form."""
 
     def __init__(self, *args: Any, default: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.default = default
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+        if not args or args[0] not in self.commands:
             args = [self.default, *args]
         return super().parse_args(ctx, args)
+
+
+class DefaultCommand(click.Command):
+    """The default command of a DefaultGroup: used (and shown) without its name."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        path = ctx.parent.command_path if ctx.parent else ctx.command_path
+        formatter.write_usage(path, " ".join(self.collect_usage_pieces(ctx)))
 
 
 @cli.group(cls=DefaultGroup, default="run")
@@ -114,7 +125,7 @@ def backfill() -> None:
     """Backfill a partition range oldest first (`backfill status` shows progress)."""
 
 
-@backfill.command("run")
+@backfill.command("run", cls=DefaultCommand)
 @with_request()
 @click.option("--force", is_flag=True, help="Rebuild fresh nodes too.")
 @click.option("--yes", is_flag=True, help="Do not ask before a large backfill.")
@@ -131,7 +142,8 @@ def backfill_run(
     wait: float,
 ) -> None:
     """Plan SELECTION over --from..--to with the minimal planner and run it, oldest first.
-    Re-running the same command resumes: only what is not fresh runs."""
+    Re-running the same command resumes: only what is not fresh runs. It prints the
+    backfill's id; `assetflow backfill status [ID]` shows its progress."""
     if request.range_from is None and request.range_to is None:
         raise UsageError("backfill needs a range: --from KEY --to KEY")
     threshold = session.project.settings.backfill_confirm_above

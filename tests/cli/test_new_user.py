@@ -241,3 +241,14 @@ def test_a_failing_webhook_is_one_warning_in_the_output_and_one_line_in_the_log(
     assert result.output.count(f"warning: {line}") == 1, result.output
     [log] = (diamond.root / "warehouse" / "logs").rglob("shaky/2024-01-02.log")
     assert log.read_text().count(line) == 1
+
+
+def test_backfill_shows_its_options_and_prints_its_id(fixture_project):
+    project = fixture_project("chain")
+    shown = project.run("backfill", "--help")
+    assert "backfill [OPTIONS] [SELECTION]..." in shown.output  # not "backfill run"
+    assert "--from" in shown.output and "--yes" in shown.output
+    result = project.run("backfill", "--from", "2024-02-01", "--to", "2024-02-03")
+    assert result.exit_code == 0, result.output
+    [(backfill_id,)] = project.query("SELECT DISTINCT backfill_id FROM assetflow.runs")
+    assert f"backfill {backfill_id}: the same command resumes it" in result.output
