@@ -103,7 +103,11 @@ def test_third_party_packages_stay_in_their_layer(package, allowed):
         for name, path in modules().items()
         if any(t == package or t.startswith(f"{package}.") for t in imports(path))
     }
-    outside = {u for u in users if not any(u == a or layer(u) == a for a in allowed)}
+    outside = {
+        u
+        for u in users
+        if not any(u == a or u.startswith(f"{a}.") or layer(u) == a for a in allowed)
+    }
     assert outside == set(), f"{package} imported by {sorted(outside)}"
 
 

@@ -1,0 +1,52 @@
+"""Everything a person sees: the only package that imports rich.
+
+- base.py: the consoles (`out` for results, `err` for errors and progress), shared cells;
+- runs.py: plans, the progress bar, a run's summary, runs, ticks, backfills;
+- state.py: status, why, lineage, observations, checks.
+"""
+
+from assetflow.cli.console.base import err, error, out
+from assetflow.cli.console.runs import (
+    RunProgress,
+    backfill_id,
+    nothing_to_do,
+    plan_size,
+    render_backfill,
+    render_live,
+    render_plan,
+    render_run,
+    render_run_detail,
+    render_runs,
+    render_tick,
+)
+from assetflow.cli.console.state import (
+    render_checks,
+    render_lineage,
+    render_observations,
+    render_status,
+    render_stored_checks,
+    render_why,
+)
+
+__all__ = [
+    "RunProgress",
+    "backfill_id",
+    "err",
+    "error",
+    "nothing_to_do",
+    "out",
+    "plan_size",
+    "render_backfill",
+    "render_checks",
+    "render_lineage",
+    "render_live",
+    "render_observations",
+    "render_plan",
+    "render_run",
+    "render_run_detail",
+    "render_runs",
+    "render_status",
+    "render_stored_checks",
+    "render_tick",
+    "render_why",
+]

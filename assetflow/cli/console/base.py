@@ -1,0 +1,46 @@
+"""The two consoles (stdout: results; stderr: errors and progress) and shared cells."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+
+from assetflow.core.partitions import Partitions, compact_ranges
+from assetflow.errors import AssetflowError
+
+out = Console(highlight=False, soft_wrap=False)
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def error(exc: AssetflowError | str) -> None:
+    text = exc.one_line() if isinstance(exc, AssetflowError) else exc
+    err.print(f"[bold red]error:[/] {escape(text)}")
+
+
+def ranges(keys: list[str], partitions: Partitions) -> str:
+    if partitions.unit == "none":
+        return "(unpartitioned)"
+    return compact_ranges(keys, partitions)
+
+
+def count_cell(n: int, column: str) -> str:
+    colour = {"fresh": "green", "stale": "yellow", "missing": "blue", "failed": "red"}[column]
+    return f"[{colour}]{n:,}[/]" if n else "0"
+
+
+STATUS_COLOUR = {
+    "success": "green",
+    "verified": "green",
+    "partial": "yellow",
+    "retrying": "yellow",
+    "running": "cyan",
+    "failed": "red",
+    "upstream_failed": "red",
+    "abandoned": "magenta",
+    "interrupted": "magenta",
+}
+
+
+def status_label(text: str) -> str:
+    return f"[{STATUS_COLOUR.get(text, 'white')}]{text}[/]"

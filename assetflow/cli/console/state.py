@@ -1,0 +1,169 @@
+"""Status, why, lineage, observations and checks as people see them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from assetflow.cli.console.base import count_cell, out, ranges
+from assetflow.core.explain import Reason
+from assetflow.core.graph import AssetGraph
+from assetflow.core.intervals import Intervals
+from assetflow.core.partitions import compact
+from assetflow.core.records import (
+    Cause,
+    CheckRecord,
+    Observation,
+)
+from assetflow.core.status import AssetStatus, StatusReport
+
+
+def render_status(
+    report: StatusReport, targets: dict[str, Intervals], late: dict[str, Intervals], span: str
+) -> None:
+    table = Table(title=f"Status of {span}", title_justify="left")
+    table.add_column("asset", no_wrap=True)
+    for column in ("fresh", "stale", "missing", "failed"):
+        table.add_column(column, justify="right", no_wrap=True)
+    if late:
+        table.add_column("late", justify="right", no_wrap=True)
+    table.add_column("not fresh: partitions by main cause", overflow="fold")
+    for asset, scope in targets.items():
+        st = report.assets[asset]
+        counts = st.counts(scope)
+        nonfresh = st.nonfresh & scope
+        detail = "; ".join(
+            f"{ranges([st.partitions.key(i) for i in spans], st.partitions)} [dim]{cause}[/]"
+            for cause, spans in _by_main_cause(st, nonfresh)
+        )
+        cells = [count_cell(counts[c], c) for c in ("fresh", "stale", "missing", "failed")]
+        if late:
+            n = len(late.get(asset, Intervals()) & scope)
+            cells.append(f"[red]{n:,}[/]" if n else "0")
+        table.add_row(asset, *cells, detail)
+    out.print(table)
+
+
+def _by_main_cause(st: AssetStatus, nonfresh: Intervals) -> list[tuple[Cause, Intervals]]:
+    """The non-fresh partitions grouped by each one's main cause, set-wise, earliest first."""
+    left, out = nonfresh, []
+    for cause in Cause.precedence():
+        mine = left & getattr(st, cause.value)
+        if mine:
+            out.append((cause, mine))
+            left = left - mine
+    return sorted(out, key=lambda found: found[1].spans[0])
+
+
+def render_why(reason: Reason) -> None:
+    tree = Tree(_why_label(reason))
+    _grow(tree, reason)
+    out.print(tree)
+    if reason.children:
+        out.print("[bold]root causes[/]")
+        for chain in reason.chains():
+            out.print(f"  {escape(chain)}")
+
+
+def _why_label(reason: Reason) -> str:
+    colour = "green" if reason.status == "fresh" else "yellow"
+    detail = f" [dim]{escape(reason.detail)}[/]" if reason.detail else ""
+    return f"[bold]{escape(reason.subject)}[/] [{colour}]{escape(reason.status)}[/]{detail}"
+
+
+def _grow(tree: Tree, reason: Reason) -> None:
+    for child in reason.children:
+        _grow(tree.add(_why_label(child)), child)
+
+
+def render_lineage(graph: AssetGraph, asset: str, upstream: bool, downstream: bool) -> None:
+    def label(name: str, mapping: str | None = None) -> str:
+        kind = "source" if name in graph.defs.sources else "asset"
+        via = f" [dim]via {mapping}[/]" if mapping else ""
+        return f"[bold]{name}[/] [dim]{kind}, {graph.defs.spec(name).partitions.describe()}[/]{via}"
+
+    if upstream:
+        tree = Tree(label(asset) + " [dim]reads[/]")
+        _upstream_tree(graph, tree, asset, label)
+        out.print(tree)
+    if downstream:
+        tree = Tree(label(asset) + " [dim]is read by[/]")
+        _downstream_tree(graph, tree, asset, label)
+        out.print(tree)
+
+
+def _upstream_tree(graph: AssetGraph, tree: Tree, name: str, label: Any) -> None:
+    spec = graph.defs.assets.get(name)
+    for dep in spec.deps if spec else ():
+        _upstream_tree(graph, tree.add(label(dep.name, dep.mapping.describe())), dep.name, label)
+
+
+def _downstream_tree(graph: AssetGraph, tree: Tree, name: str, label: Any) -> None:
+    for down in sorted(graph.graph.successors(name)):
+        mapping = next(d.mapping for d in graph.defs.assets[down].deps if d.name == name)
+        _downstream_tree(graph, tree.add(label(down, mapping.describe())), down, label)
+
+
+def render_observations(changed: list[Observation]) -> None:
+    if not changed:
+        out.print("no source changed since the last observation")
+        return
+    table = Table(title=f"{len(changed)} source partitions changed", title_justify="left")
+    if len(changed) > 20:  # a first observation: one row per source
+        table.add_column("source")
+        table.add_column("partitions", overflow="fold")
+        table.add_column("gone", justify="right")
+        by_source: dict[str, list[Observation]] = defaultdict(list)
+        for o in changed:
+            by_source[o.source].append(o)
+        for source, found in by_source.items():
+            keys = compact({o.index: o.partition for o in found})
+            table.add_row(source, keys, str(sum(o.version is None for o in found)))
+        out.print(table)
+        return
+    for column in ("source", "partition", "version", "where"):
+        table.add_column(column)
+    for o in changed:
+        table.add_row(o.source, o.partition, o.version or "[red]gone[/]", o.detail)
+    out.print(table)
+
+
+def render_checks(records: list[CheckRecord]) -> None:
+    if not records:
+        out.print("no check results")
+        return
+    table = Table(title="Checks (latest result per node)", title_justify="left")
+    for column in ("node", "check", "severity", "result", "failing rows", "message"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        result = _check_label(r.passed, r.severity)
+        table.add_row(
+            f"{r.asset}[{r.partition}]", escape(r.check), r.severity, result,
+            str(r.failing_rows), escape(r.message),
+        )  # fmt: skip
+    out.print(table)
+
+
+def _check_label(passed: bool, severity: str) -> str:
+    if passed:
+        return "[green]pass[/]"
+    return "[yellow]warn[/]" if severity == "warn" else "[red]FAIL[/]"
+
+
+def render_stored_checks(asset: str, found: list[Any]) -> None:
+    if not found:
+        out.print(f"no stored partitions of {asset} in range")
+        return
+    table = Table(title=f"Checks on stored {asset}", title_justify="left")
+    for column in ("partition", "check", "result", "failing rows", "sample"):
+        table.add_column(column, overflow="fold")
+    for node in found:
+        for r in node.results:
+            result = _check_label(r.passed, r.severity)
+            sample = escape(str(r.samples[0])) if r.samples else ""
+            table.add_row(node.partition, escape(r.check), result, str(r.failing_rows), sample)
+    out.print(table)
