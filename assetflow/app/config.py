@@ -62,6 +62,12 @@ def load_project(root: Path | None = None, warehouse: str | None = None) -> Proj
         raise ConfigError(f"project folder {root} does not exist")
     table: dict[str, object] = {}
     pyproject = root / "pyproject.toml"
+    if not pyproject.is_file() or "[tool.assetflow]" not in pyproject.read_text(encoding="utf-8"):
+        raise ConfigError(
+            f"{root} is not an assetflow project: no pyproject.toml with [tool.assetflow]"
+            " here or above",
+            "start one with `assetflow init`, or pass --project FOLDER",
+        )
     if pyproject.is_file():
         try:
             data = tomllib.loads(pyproject.read_text(encoding="utf-8"))

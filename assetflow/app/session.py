@@ -19,7 +19,7 @@ from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import parse_date_or_month
 from assetflow.core.planner import select_targets
 from assetflow.defs.loader import load_definitions
-from assetflow.errors import PartitionKeyError
+from assetflow.errors import PartitionKeyError, SelectionError
 from assetflow.run.clock import Clock
 from assetflow.store.store import Store
 
@@ -53,6 +53,11 @@ class Session:
 
     def targets(self, request: Request) -> dict[str, Intervals]:
         """The selected partitions of each selected asset; an error if there are none."""
+        if not self.graph.defs.assets:
+            raise SelectionError(
+                f"{self.project.definitions_dir} declares no assets",
+                "declare one with @asset in a .py file there (`assetflow init` shows how)",
+            )
         assets = self.graph.select(list(request.selection))
         return select_targets(self.graph, assets, request.range_from, request.range_to, self.now)
 

@@ -22,6 +22,7 @@ from assetflow.core.automation import (
     due_times,
     eager_targets,
     logical_range,
+    no_window_note,
     sla_late,
 )
 from assetflow.core.intervals import Intervals
@@ -89,7 +90,8 @@ def _schedule(session: Session, spec: ScheduleSpec, concurrency: int | None) -> 
         event = TickEvent("schedule", spec.name, f"error: {exc.one_line()}", error=True)
     else:
         if window is None:
-            event = TickEvent("schedule", spec.name, "no completed window yet")
+            note = no_window_note(graph, assets, times, spec.timezone)
+            event = TickEvent("schedule", spec.name, note)
         else:
             lo, hi = window
             request = Request(spec.selection, lo or None, hi or None)

@@ -97,7 +97,7 @@ def checks_command(
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(r) for r in records], indent=2, default=str))
     else:
-        console.render_checks(records)
+        console.render_checks(records, "no failed checks" if failed else "no check results")
 
 
 @cli.command("check")
@@ -194,7 +194,9 @@ def runs(
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(r) for r in records], indent=2, default=str))
     else:
-        console.render_runs(records)
+        by = f" started by {trigger}" if trigger else ""
+        none = f"no {status + ' ' if status else ''}runs{by}" if status or trigger else None
+        console.render_runs(records, none or "no runs yet")
 
 
 @runs.command("show")

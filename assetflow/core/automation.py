@@ -87,6 +87,22 @@ def logical_range(
     return min(keys), max(keys)
 
 
+def no_window_note(
+    graph: AssetGraph, assets: list[str], tick_times: list[dt.datetime], zone: str
+) -> str:
+    """Why ticks found no window to run (logical_range gave None): not completed yet, or
+    past the partitions' declared end."""
+    parts = schedule_partitions(graph, assets)
+    latest = max(tick_times).replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone))
+    index = parts.index_of_date(latest.date()) - 1
+    if parts.end is not None and index > parts.index_of_date(parts.end):
+        return (
+            f"the window {parts.key(index)} is past the partitions' end"
+            f" ({parts.key(parts.index_of_date(parts.end))}): nothing to run"
+        )
+    return "no completed window yet"
+
+
 def downstream_of(
     graph: AssetGraph, source: str, changed: Intervals, now: dt.datetime
 ) -> dict[str, Intervals]:

@@ -252,3 +252,33 @@ def test_backfill_shows_its_options_and_prints_its_id(fixture_project):
     assert result.exit_code == 0, result.output
     [(backfill_id,)] = project.query("SELECT DISTINCT backfill_id FROM assetflow.runs")
     assert f"backfill {backfill_id}: the same command resumes it" in result.output
+
+
+def test_messages_say_what_is_true(project, diamond, tmp_path):
+    empty = project.run("status")
+    assert empty.exit_code == 2 and "declares no assets" in empty.output
+    nowhere = tmp_path / "nowhere"
+    nowhere.mkdir()
+    outside = Project(nowhere).run("runs")
+    assert outside.exit_code == 2 and "not an assetflow project" in outside.output
+    assert "assetflow init" in outside.output
+    assert diamond.run("materialize", "doubled").exit_code == 0
+    assert "no failed runs" in diamond.run("runs", "--status", "failed").output
+    assert "no failed checks" in diamond.run("checks", "--failed").output
+
+
+def test_a_schedule_past_its_partitions_says_so(project):
+    project.write(
+        "definitions/assets.py",
+        """
+        from assetflow import asset, daily, schedule
+
+        @asset(partitions=daily("2024-01-01", "2024-01-10"))
+        def days(ctx):
+            return f"SELECT DATE '{ctx.partition}' AS day"
+
+        nightly = schedule("nightly", "0 3 * * *", ["days"])
+        """,
+    )
+    [event] = json.loads(project.run("tick", "--now", "2024-03-01T03:00:00", "--json").output)
+    assert "the window 2024-02-29 is past the partitions' end (2024-01-10)" in event["detail"]

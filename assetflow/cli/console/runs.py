@@ -208,9 +208,10 @@ def render_run_detail(run: RunRecord, attempts: list[AttemptRecord]) -> None:
     out.print(table)
 
 
-def render_runs(runs: list[RunRecord]) -> None:
+def render_runs(runs: list[RunRecord], none: str = "no runs yet") -> None:
+    """`none`: what to say when there is nothing to list."""
     if not runs:
-        out.print("no runs yet")
+        out.print(none)
         return
     table = Table(title="Runs (most recent first)", title_justify="left")
     table.add_column("run", no_wrap=True)

@@ -132,9 +132,10 @@ def render_observations(changed: list[Observation]) -> None:
     out.print(table)
 
 
-def render_checks(records: list[CheckRecord]) -> None:
+def render_checks(records: list[CheckRecord], none: str = "no check results") -> None:
+    """`none`: what to say when there is nothing to list."""
     if not records:
-        out.print("no check results")
+        out.print(none)
         return
     table = Table(title="Checks (latest result per node)", title_justify="left")
     for column in ("node", "check", "severity", "result", "failing rows", "message"):
