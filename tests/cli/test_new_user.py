@@ -282,3 +282,26 @@ def test_a_schedule_past_its_partitions_says_so(project):
     )
     [event] = json.loads(project.run("tick", "--now", "2024-03-01T03:00:00", "--json").output)
     assert "the window 2024-02-29 is past the partitions' end (2024-01-10)" in event["detail"]
+
+
+def test_piped_output_keeps_full_values(diamond):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import NOW
+
+    assert diamond.run("materialize", "doubled", "--from", "2024-01-01", "--to", "2024-01-02")
+    assert diamond.run("materialize", "shifted", "--from", "2024-01-04", "--to", "2024-01-05")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    for args, expected in [
+        (["status"], "2024-01-03..2024-01-10 missing"),
+        (["runs"], "│ manual  │"),
+    ]:
+        done = subprocess.run(
+            [sys.executable, "-m", "assetflow", "--project", str(diamond.root), "--now", NOW,
+             *args],
+            capture_output=True, text=True, env=env, check=True,
+        )  # fmt: skip
+        assert expected in done.stdout, done.stdout
+        assert "…" not in done.stdout

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from rich.console import Console
 from rich.markup import escape
 
 from assetflow.core.partitions import Partitions, compact_ranges
 from assetflow.errors import AssetflowError
 
-out = Console(highlight=False, soft_wrap=False)
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+def _width(stream: object) -> int | None:
+    """On a terminal, rich measures it; `COLUMNS` wins when set; piped (cron, CI, a file)
+    without it, wide enough that no value is cut or wrapped."""
+    if os.environ.get("COLUMNS") or getattr(stream, "isatty", lambda: False)():
+        return None
+    return 100_000
+
+
+out = Console(highlight=False, soft_wrap=False, width=_width(sys.stdout))
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 
 def error(exc: AssetflowError | str) -> None:
