@@ -10,6 +10,8 @@ import inspect
 
 import click
 
+from assetflow.cli.schemas import OUTPUTS, outline
+
 
 def _commands(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
     """Every command by the path a user types; a group with a default command is shown as
@@ -67,6 +69,16 @@ def render(cli: click.Group) -> str:
         options = _options(command)
         if options:
             parts += ["| option | kind | meaning |", "| --- | --- | --- |", *options, ""]
+    parts += [
+        "## JSON output",
+        "",
+        "Every `--json` prints one JSON document; a record (a run, an attempt, a check result)",
+        "has the same fields wherever it appears. Timestamps are ISO 8601 in UTC; partition",
+        "keys are strings. The schemas, as JSON Schema, are in `assetflow/cli/schemas.py`.",
+        "",
+    ]
+    for command, schema in OUTPUTS.items():
+        parts += [f"### assetflow {command} --json", "", *outline(schema), ""]
     return "\n".join(parts).rstrip() + "\n"
 
 

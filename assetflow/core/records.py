@@ -176,7 +176,7 @@ class NodeRecord:
 class RunRecord:
     run_id: str
     trigger: str
-    selection: str
+    selection: dict[str, Any]  # {"assets": [...], "from": KEY | None, "to": KEY | None}
     started_at: dt.datetime
     ended_at: dt.datetime | None
     status: RunStatus
@@ -234,7 +234,7 @@ class CheckRecord:
     passed: bool
     failing_rows: int
     message: str
-    samples: str  # JSON list of up to 5 failing rows
+    samples: tuple[dict[str, Any], ...]  # up to 5 failing rows
     run_id: str | None
     checked_at: dt.datetime
 

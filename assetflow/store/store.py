@@ -9,6 +9,7 @@ metadata schema.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -249,7 +250,7 @@ class Store:
             " ORDER BY started_at DESC, run_id DESC LIMIT ?",
             [status, status, trigger, trigger, run_prefix, run_prefix, limit],
         ).fetchall()
-        return [RunRecord(*row) for row in rows]
+        return [RunRecord(*row[:2], json.loads(row[2] or "{}"), *row[3:]) for row in rows]
 
     def record_checks(
         self, run_id: str | None, checked: Sequence[Checked], now: dt.datetime
@@ -278,7 +279,9 @@ class Store:
             " ORDER BY asset, partition, check_name",
             [asset, asset],
         ).fetchall()
-        records = [CheckRecord(*row) for row in rows]
+        records = [
+            CheckRecord(*row[:7], tuple(json.loads(row[7] or "[]")), *row[8:]) for row in rows
+        ]
         return [r for r in records if not r.passed] if failed_only else records
 
     def attempts_of(self, run_id: str) -> list[AttemptRecord]:

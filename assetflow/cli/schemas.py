@@ -1,0 +1,229 @@
+"""The one schema of every `--json` output, as JSON Schema: docs/cli.md renders them (clidoc)
+and the tests validate every command's output against them. A record (a run, an attempt, a
+check result) has the same fields wherever it appears."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+STR: Schema = {"type": "string"}
+INT: Schema = {"type": "integer"}
+NUM: Schema = {"type": "number"}
+BOOL: Schema = {"type": "boolean"}
+KEY: Schema = {"type": ["string", "null"], "description": "a partition key, or null"}
+WHEN: Schema = {"type": ["string", "null"], "description": "an ISO timestamp (UTC), or null"}
+ANY_ROWS: Schema = {
+    "type": "array",
+    "items": {"type": "object"},
+    "description": "a list of rows, each an object of column values",
+}
+
+
+def obj(properties: dict[str, Schema], optional: tuple[str, ...] = ()) -> Schema:
+    """An object with these fields, all present unless listed as optional."""
+    required = [k for k in properties if k not in optional]
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def array(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+def maybe(schema: Schema) -> Schema:
+    kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    return {**schema, "type": [*kinds, "null"]}
+
+
+COUNTS = obj({k: INT for k in ("fresh", "stale", "missing", "failed")} | {"late": INT})
+RUN = obj(
+    {
+        "run_id": STR,
+        "trigger": STR,
+        "selection": obj({"assets": array(STR), "from": KEY, "to": KEY}),
+        "started_at": STR,
+        "ended_at": WHEN,
+        "status": STR,
+        "planned": INT,
+        "succeeded": INT,
+        "verified": INT,
+        "failed": INT,
+        "skipped": INT,
+        "message": maybe(STR),
+    }
+)
+ATTEMPT = obj(
+    {
+        "asset": STR,
+        "partition": STR,
+        "attempt": INT,
+        "started_at": STR,
+        "ended_at": STR,
+        "status": STR,
+        "error_class": maybe(STR),
+        "error_message": maybe(STR),
+        "next_retry_at": WHEN,
+        "log_path": maybe(STR),
+        "run_id": STR,
+    }
+)
+CHECK_RESULT = obj(
+    {
+        "check": STR,
+        "severity": STR,
+        "passed": BOOL,
+        "failing_rows": INT,
+        "message": STR,
+        "samples": ANY_ROWS,
+    },
+    optional=("metadata", "node"),
+)
+CHECK_RECORD = obj(
+    {
+        "asset": STR,
+        "partition": STR,
+        "check": STR,
+        "severity": STR,
+        "passed": BOOL,
+        "failing_rows": INT,
+        "message": STR,
+        "samples": ANY_ROWS,
+        "run_id": maybe(STR),
+        "checked_at": STR,
+    }
+)
+REASON: Schema = obj({"subject": STR, "status": STR, "detail": STR, "causes": array({"$ref": "#"})})
+PLANNED = obj(
+    {
+        "asset": STR,
+        "partition": STR,
+        "reason": STR,
+        "conditional": BOOL,
+        "batch": maybe(INT),
+        "reads": array(obj({"input": STR, "from": KEY, "to": KEY})),
+        "recorded_inputs": array(obj({"input": STR, "partition": STR, "version": maybe(STR)})),
+    },
+    optional=("recorded_inputs",),
+)
+IN_PROGRESS = obj(
+    {
+        "run_id": STR,
+        "pid": INT,
+        "started_at": STR,
+        "as_of": STR,
+        "planned": INT,
+        "progress": {"type": "object", "additionalProperties": INT},
+    }
+)
+
+# Command -> the schema of what its --json prints.
+OUTPUTS: dict[str, Schema] = {
+    "materialize --dry-run": obj(
+        {"assets": array(STR), "from": KEY, "to": KEY, "nodes": array(PLANNED)}
+    ),
+    "status": obj(
+        {
+            "assets": array(
+                obj(
+                    {
+                        "asset": STR,
+                        "counts": COUNTS,
+                        "nodes": array(
+                            obj(
+                                {
+                                    "partition": STR,
+                                    "status": STR,
+                                    "causes": array(STR),
+                                    "late": BOOL,
+                                },
+                                optional=("late",),
+                            )  # fmt: skip
+                        ),
+                    },
+                    optional=("nodes",),  # while a run holds the warehouse: counts only
+                )
+            ),
+            "in_progress": IN_PROGRESS,
+        },
+        optional=("in_progress",),
+    ),
+    "why": REASON,
+    "backfill status": obj(
+        {
+            "backfill_id": STR,
+            "from": KEY,
+            "to": KEY,
+            "assets": {
+                "type": "object",
+                "additionalProperties": obj({"done": STR, "failed": STR, "remaining": STR}),
+            },
+        }
+    ),
+    "tick": array(
+        obj(
+            {
+                "kind": STR,
+                "name": STR,
+                "detail": STR,
+                "run_id": maybe(STR),
+                "status": maybe(STR),
+                "error": BOOL,
+            }
+        )
+    ),
+    "checks": array(CHECK_RECORD),
+    "check": array(obj({"partition": STR, "results": array(CHECK_RESULT)})),
+    "runs": {
+        "oneOf": [array(RUN), obj({"in_progress": IN_PROGRESS, "runs": array(RUN)})],
+        "description": "a list of runs; while a run holds the warehouse, an object",
+    },
+    "runs show": obj({"run": RUN, "attempts": array(ATTEMPT)}),
+}
+
+
+def outline(schema: Schema, indent: str = "") -> list[str]:
+    """A schema as indented `field: type` lines, for docs/cli.md."""
+    if "oneOf" in schema:
+        lines = [f"{indent}- one of:"]
+        for option in schema["oneOf"]:
+            lines += outline(option, indent + "  ")
+        return lines
+    if _simple(schema):
+        return [f"{indent}- {_kind(schema)}"]
+    if schema["type"] == "array":
+        return [f"{indent}- a list of:", *outline(schema["items"], indent + "  ")]
+    if "additionalProperties" in schema:
+        each = schema["additionalProperties"]
+        return [f"{indent}- an object by name, each:", *outline(each, indent + "  ")]
+    lines = []
+    for name, field in schema["properties"].items():
+        optional = "" if name in schema.get("required", ()) else " (optional)"
+        if _simple(field):
+            lines.append(f"{indent}- `{name}`{optional}: {_kind(field)}")
+        else:
+            lines += [f"{indent}- `{name}`{optional}:", *outline(field, indent + "  ")]
+    return lines
+
+
+def _simple(schema: Schema) -> bool:
+    """Said in a few words: a scalar, a list of scalars, a map to scalars, a nesting."""
+    if "$ref" in schema or "description" in schema:
+        return True
+    if schema.get("type") == "array":
+        return _simple(schema["items"]) and "properties" not in schema["items"]
+    if "additionalProperties" in schema:
+        return "properties" not in schema["additionalProperties"]
+    return schema.get("type") != "object" or "properties" not in schema
+
+
+def _kind(schema: Schema) -> str:
+    if "$ref" in schema:
+        return "the same object, nested"
+    if "description" in schema:
+        return schema["description"]
+    if schema.get("type") == "array":
+        return f"a list of {_kind(schema['items'])}"
+    if "additionalProperties" in schema:
+        return f"an object of {_kind(schema['additionalProperties'])}"
+    kind = schema.get("type", "object")
+    return " or ".join(kind) if isinstance(kind, list) else kind
