@@ -14,6 +14,7 @@ from assetflow.core.explain import Reason, explain
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import UNPARTITIONED, compact_ranges
 from assetflow.core.records import (
+    AssetInfo,
     AttemptRecord,
     CheckRecord,
     CheckResult,
@@ -51,6 +52,28 @@ def asset_spec(session: Session, asset: str) -> AssetSpec:
             f"unknown asset {asset!r}", f"assets: {', '.join(session.graph.order)}"
         )
     return spec
+
+
+def assets(session: Session, request: Request, recent: int = 7) -> list[AssetInfo]:
+    """Every selected asset: what it is, what it reads, checks and schedules it, and what
+    the warehouse holds of it."""
+    graph = session.graph
+    names = graph.select(list(request.selection))
+    store = session.reader()
+    overview = store.asset_overview(names, recent) if store is not None else {}
+    selected = {s.name: graph.select(list(s.selection)) for s in graph.defs.schedules.values()}
+    scheduled = {name: [s for s, picked in selected.items() if name in picked] for name in names}
+    out = []
+    for name in names:
+        spec = graph.defs.assets[name]
+        count, run_id, built_at, latest = overview.get(name, (0, None, None, []))
+        out.append(AssetInfo(
+            name, spec.description, spec.partitions.describe(session.now), spec.group,
+            tuple(f"{d.name} via {d.mapping.describe()}" for d in spec.deps),
+            tuple(c.name for c in spec.checks), tuple(scheduled[name]), spec.where, count,
+            run_id, built_at, tuple(latest),
+        ))  # fmt: skip
+    return out
 
 
 def why(session: Session, asset: str, partition: str | None) -> Reason:

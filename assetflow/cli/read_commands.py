@@ -15,6 +15,7 @@ from assetflow.cli.main import (
     cli,
     console,
     json_option,
+    session_mod,
     warehouse_option,
     with_request,
 )
@@ -62,6 +63,22 @@ def _live_or_raise(session: Session, locked: WarehouseLockedError) -> dict[str, 
 def _progress(live: dict[str, Any]) -> dict[str, Any]:
     keys = ("run_id", "pid", "started_at", "as_of", "planned", "progress")
     return {k: live.get(k) for k in keys}
+
+
+@cli.command()
+@click.argument("selection", nargs=-1)
+@json_option
+@warehouse_option
+@click.pass_obj
+def assets(opts: Options, selection: tuple[str, ...], as_json: bool, warehouse: str | None) -> None:
+    """The assets of SELECTION (default: all): description, partitions, group, what each
+    reads, its checks and schedules, and what the warehouse holds of it."""
+    with opts.session(warehouse) as session:
+        found = queries.assets(session, session_mod.Request(selection))
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(a) for a in found], indent=2, default=str))
+    else:
+        console.render_assets(found)
 
 
 @cli.command()

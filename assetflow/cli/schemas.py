@@ -116,8 +116,30 @@ IN_PROGRESS = obj(
     }
 )
 
+ASSET = obj(
+    {
+        "asset": STR,
+        "description": STR,
+        "partitions": STR,
+        "group": maybe(STR),
+        "reads": array(STR),
+        "checks": array(STR),
+        "schedules": array(STR),
+        "where": STR,
+        "materialized": INT,
+        "last_run": maybe(STR),
+        "last_built_at": WHEN,
+        "recent_rows": {
+            "type": "array",
+            "items": {"type": "array", "prefixItems": [STR, INT]},
+            "description": "a list of [partition, rows], latest partitions first",
+        },
+    }
+)
+
 # Command -> the schema of what its --json prints.
 OUTPUTS: dict[str, Schema] = {
+    "assets": array(ASSET),
     "materialize --dry-run": obj(
         {"assets": array(STR), "from": KEY, "to": KEY, "nodes": array(PLANNED)}
     ),

@@ -305,6 +305,24 @@ class RunResult:
         )
 
 
+@dataclass(frozen=True)
+class AssetInfo:
+    """What `assetflow assets` shows of one asset."""
+
+    asset: str
+    description: str
+    partitions: str  # "daily 2013-01-01..2013-12-31"
+    group: str | None
+    reads: tuple[str, ...]  # "raw_flights via window(0, 0)"
+    checks: tuple[str, ...]
+    schedules: tuple[str, ...]
+    where: str  # file:line of the declaration
+    materialized: int  # partitions with a materialization
+    last_run: str | None
+    last_built_at: dt.datetime | None
+    recent_rows: tuple[tuple[str, int], ...]  # (partition, rows), latest partitions first
+
+
 # -- what hooks receive -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Failure:

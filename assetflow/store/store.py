@@ -259,6 +259,26 @@ class Store:
         successful write records its own, in its transaction (writer.py)."""
         self.rows.insert_checks(self.conn, run_id, checked, now)
 
+    def asset_overview(
+        self, assets: list[str], recent: int
+    ) -> dict[str, tuple[int, str, dt.datetime, list[tuple[str, int]]]]:
+        """Per asset: materialized partitions, the last run that built one and when, and the
+        row counts of its `recent` latest partitions (latest first)."""
+        rows = self.conn.execute(
+            "WITH latest AS (SELECT asset, partition, partition_index,"
+            " arg_max(row_count, materialization_id) AS n, max(ended_at) AS ended_at,"
+            " arg_max(run_id, ended_at) AS run_id FROM assetflow.materializations"
+            " WHERE list_contains(?, asset) GROUP BY ALL)"
+            " SELECT asset, count(*), arg_max(run_id, ended_at), max(ended_at),"
+            f" list([partition, n::VARCHAR] ORDER BY partition_index DESC)[1:{int(recent)}]"
+            " FROM latest GROUP BY asset",
+            [assets],
+        ).fetchall()
+        return {
+            asset: (count, run_id, ended_at, [(p, int(n)) for p, n in latest])
+            for asset, count, run_id, ended_at, latest in rows
+        }
+
     def latest_materializations(self, asset: str, lo: int, hi: int) -> dict[str, int]:
         """partition -> latest materialization id, for the asset's partitions lo..hi."""
         rows = self.conn.execute(

@@ -44,6 +44,7 @@ def outputs(tmp_path_factory):
     [(run_id,)] = project.query("SELECT run_id FROM assetflow.runs")
     write_events(project, "2024-01-02", [(1, 2), (2, -2), (3, 7)])
     return {
+        "assets": json_of(project, "assets", "--json"),
         "materialize --dry-run": json_of(project, "materialize", "--dry-run", "--json"),
         "status": json_of(project, "status", "--json"),
         "why": json_of(project, "why", "checked", "2024-01-05", "--json"),

@@ -305,3 +305,29 @@ def test_piped_output_keeps_full_values(diamond):
         )  # fmt: skip
         assert expected in done.stdout, done.stdout
         assert "…" not in done.stdout
+
+
+def test_assets_lists_what_each_asset_is_and_holds(diamond):
+    diamond.write(
+        "definitions/more.py",
+        '''
+        from assetflow import asset, daily, not_null, schedule
+
+        @asset(partitions=daily("2024-01-01", "2024-01-10"), checks=[not_null("value")],
+               group="reports")
+        def reported(ctx, doubled):
+            """Doubled values, for the weekly report."""
+            return "SELECT * FROM doubled"
+
+        nightly = schedule("nightly", "0 3 * * *", ["group:reports"])
+        ''',
+    )
+    assert diamond.run("materialize", "reported", "--from", "2024-01-01", "--to", "2024-01-03")
+    [info] = json.loads(diamond.run("assets", "reported", "--json").output)
+    assert info["description"] == "Doubled values, for the weekly report."
+    assert info["reads"] == ["doubled via window(0, 0)"] and info["group"] == "reports"
+    assert info["checks"] == ["not_null(value)"] and info["schedules"] == ["nightly"]
+    assert info["materialized"] == 3
+    assert info["recent_rows"] == [["2024-01-03", 3], ["2024-01-02", 3], ["2024-01-01", 3]]
+    shown = diamond.run("assets")
+    assert shown.exit_code == 0 and "Doubled values, for the weekly report." in shown.output

@@ -20,6 +20,7 @@ from assetflow.cli.console.runs import (
     render_tick,
 )
 from assetflow.cli.console.state import (
+    render_assets,
     render_checks,
     render_lineage,
     render_observations,
@@ -29,6 +30,7 @@ from assetflow.cli.console.state import (
 )
 
 __all__ = [
+    "render_assets",
     "RunProgress",
     "backfill_id",
     "err",

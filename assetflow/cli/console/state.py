@@ -15,6 +15,7 @@ from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import compact
 from assetflow.core.records import (
+    AssetInfo,
     Cause,
     CheckRecord,
     Observation,
@@ -129,6 +130,28 @@ def render_observations(changed: list[Observation]) -> None:
         table.add_column(column)
     for o in changed:
         table.add_row(o.source, o.partition, o.version or "[red]gone[/]", o.detail)
+    out.print(table)
+
+
+def render_assets(found: list[AssetInfo]) -> None:
+    if not found:
+        out.print("no assets")
+        return
+    table = Table(title="Assets", title_justify="left")
+    for column in ("asset", "partitions", "reads", "checks", "schedules", "built", "recent rows"):
+        table.add_column(column, overflow="fold", no_wrap=column == "asset")
+    for a in found:
+        name = f"[bold]{a.asset}[/]" + (f" [dim]group:{a.group}[/]" if a.group else "")
+        if a.description:
+            name += f"\n[dim]{escape(a.description.splitlines()[0])}[/]"
+        built = "never"
+        if a.last_built_at is not None:
+            built = f"{a.materialized:,}, last {a.last_built_at:%Y-%m-%d %H:%M} ({a.last_run})"
+        recent = ", ".join(f"{p}: {n:,}" for p, n in a.recent_rows)
+        table.add_row(
+            name, a.partitions, "\n".join(a.reads), "\n".join(escape(c) for c in a.checks),
+            ", ".join(a.schedules), built, recent,
+        )  # fmt: skip
     out.print(table)
 
 
