@@ -30,8 +30,9 @@ class Project:
         self.root = root
         self.warehouse = root / "warehouse" / "warehouse.duckdb"
 
-    def run(self, *args: str, now: str | None = NOW) -> Result:
-        """Run the CLI at `now` (None: on the wall clock, where retry waits are real)."""
+    def run(self, *args: str, now: str | None = NOW, input: str | None = None) -> Result:
+        """Run the CLI at `now` (None: on the wall clock, where retry waits are real), with
+        `input` on its standard input."""
         runner = CliRunner()
         clock = ["--now", now] if now else []
         return runner.invoke(
@@ -39,6 +40,7 @@ class Project:
             ["--project", str(self.root), *clock, *args],
             env={"COLUMNS": "120", "NO_COLOR": "1"},
             catch_exceptions=False,
+            input=input,
         )
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:

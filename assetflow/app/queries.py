@@ -201,6 +201,19 @@ def record_observations(session: Session) -> list[Observation]:
     return changed
 
 
+def run_sql(
+    session: Session, statements: list[str], wait: float = 0.0
+) -> list[tuple[list[str], list[tuple[Any, ...]]]]:
+    """Each statement's columns and rows, on the warehouse opened read-only."""
+    store = session.reader(wait)
+    if store is None:
+        raise SelectionError(
+            f"no warehouse at {session.project.warehouse_path} yet",
+            "run `assetflow materialize` first",
+        )
+    return [store.query(sql) for sql in statements]
+
+
 def list_runs(
     session: Session, limit: int = 20, status: str | None = None, trigger: str | None = None
 ) -> list[RunRecord]:

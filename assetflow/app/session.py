@@ -61,14 +61,15 @@ class Session:
         assets = self.graph.select(list(request.selection))
         return select_targets(self.graph, assets, request.range_from, request.range_to, self.now)
 
-    def reader(self) -> Store | None:
+    def reader(self, wait: float = 0.0) -> Store | None:
         """The warehouse to read (the open one, else opened read-only), or None when there
-        is none yet. Raises WarehouseLockedError while another process writes it."""
+        is none yet. Raises WarehouseLockedError while another process writes it (after
+        `wait` seconds)."""
         if self._store is None:
             path = self.project.warehouse_path
             if not path.exists():
                 return None
-            self._store = Store.open(path, read_only=True)
+            self._store = Store.open(path, read_only=True, wait=wait)
         return self._store if self._store.has_schema() else None
 
     def writer(self, wait: float = 0.0) -> Store:

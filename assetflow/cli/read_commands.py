@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import sys
@@ -16,11 +17,12 @@ from assetflow.cli.main import (
     console,
     json_option,
     session_mod,
+    wait_option,
     warehouse_option,
     with_request,
 )
 from assetflow.core.records import RunStatus
-from assetflow.errors import ExitCode, SelectionError, WarehouseLockedError
+from assetflow.errors import ExitCode, SelectionError, UsageError, WarehouseLockedError
 from assetflow.run.runlog import find_logs
 
 if TYPE_CHECKING:
@@ -79,6 +81,79 @@ def assets(opts: Options, selection: tuple[str, ...], as_json: bool, warehouse: 
         click.echo(json.dumps([dataclasses.asdict(a) for a in found], indent=2, default=str))
     else:
         console.render_assets(found)
+
+
+@cli.command()
+@click.argument("query", required=False)
+@json_option
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one block per statement).")
+@wait_option
+@warehouse_option
+@click.pass_obj
+def sql(
+    opts: Options,
+    query: str | None,
+    as_json: bool,
+    as_csv: bool,
+    wait: float,
+    warehouse: str | None,
+) -> None:
+    """Query the warehouse, read-only: QUERY, or statements from standard input (a prompt on
+    a terminal). Tables are named for their assets; assetflow's own live in the schema
+    `assetflow`."""
+    with opts.session(warehouse) as session:
+        if query is None and sys.stdin.isatty():
+            _shell(session, wait)
+            return
+        statements = [query] if query else _statements(sys.stdin.read())
+        for columns, rows in _sql(session, statements, wait):
+            if as_json:
+                click.echo(json.dumps([dict(zip(columns, r, strict=True)) for r in rows],
+                                      default=str))  # fmt: skip
+            elif as_csv:
+                writer = csv.writer(sys.stdout, lineterminator="\n")
+                writer.writerows([columns, *rows])
+            else:
+                console.render_rows(columns, rows)
+
+
+def _statements(text: str) -> list[str]:
+    return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def _sql(session: Session, statements: list[str], wait: float) -> list[Any]:
+    try:
+        return queries.run_sql(session, statements, wait)
+    except WarehouseLockedError as locked:
+        live = queries.live_snapshot(session)
+        if live is None:
+            raise
+        raise UsageError(
+            f"the warehouse is in use by run {live['run_id']} (process {live['pid']}):"
+            " its tables can be read once the run ends",
+            "pass --wait SECONDS to wait for it",
+        ) from locked
+
+
+def _shell(session: Session, wait: float) -> None:
+    """Statements typed at a prompt, each ended by `;`; an empty line or Ctrl-D ends it."""
+    console.out.print("read-only SQL on the warehouse; end a statement with ;, Ctrl-D leaves")
+    buffer = ""
+    while True:
+        try:
+            line = input("sql> " if not buffer else "...> ")
+        except EOFError:
+            return
+        buffer += line + "\n"
+        if not buffer.strip():
+            return
+        if buffer.rstrip().endswith(";"):
+            try:
+                for columns, rows in _sql(session, _statements(buffer), wait):
+                    console.render_rows(columns, rows)
+            except UsageError as exc:
+                console.error(exc)
+            buffer = ""
 
 
 @cli.command()

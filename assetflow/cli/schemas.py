@@ -200,6 +200,11 @@ OUTPUTS: dict[str, Schema] = {
         "description": "a list of runs; while a run holds the warehouse, an object",
     },
     "runs show": obj({"run": RUN, "attempts": array(ATTEMPT)}),
+    "sql": {
+        **ANY_ROWS,
+        "description": "a list of rows, each an object of column values; one such list"
+        " per line when several statements run",
+    },
 }
 
 

@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -25,7 +26,7 @@ from assetflow.core.records import (
     RunRecord,
     RunStatus,
 )
-from assetflow.errors import WarehouseLockedError
+from assetflow.errors import UsageError, WarehouseLockedError
 from assetflow.store.rows import Checked, RowInserter
 from assetflow.store.schema import (
     DDL,
@@ -278,6 +279,17 @@ class Store:
             asset: (count, run_id, ended_at, [(p, int(n)) for p, n in latest])
             for asset, count, run_id, ended_at, latest in rows
         }
+
+    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """A user's query on a read-only warehouse: its column names and rows. Anything that
+        would write is refused by DuckDB; any error is the user's (exit 2)."""
+        try:
+            result = self.conn.execute(sql)
+            columns = [d[0] for d in result.description or []]
+            return columns, result.fetchall() if columns else []
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UsageError(f"SQL: {first}") from None
 
     def latest_materializations(self, asset: str, lo: int, hi: int) -> dict[str, int]:
         """partition -> latest materialization id, for the asset's partitions lo..hi."""

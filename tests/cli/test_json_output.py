@@ -54,6 +54,7 @@ def outputs(tmp_path_factory):
         "check": json_of(project, "check", "checked", "--json"),
         "runs": json_of(project, "runs", "--json"),
         "runs show": json_of(project, "runs", "show", run_id, "--json"),
+        "sql": json_of(project, "sql", "SELECT * FROM doubled", "--json"),
     }
 
 

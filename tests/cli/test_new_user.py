@@ -331,3 +331,17 @@ def test_assets_lists_what_each_asset_is_and_holds(diamond):
     assert info["recent_rows"] == [["2024-01-03", 3], ["2024-01-02", 3], ["2024-01-01", 3]]
     shown = diamond.run("assets")
     assert shown.exit_code == 0 and "Doubled values, for the weekly report." in shown.output
+
+
+def test_sql_reads_the_warehouse_and_never_writes_it(diamond):
+    assert diamond.run("materialize", "doubled", "--partition", "2024-01-02").exit_code == 0
+    rows = json.loads(
+        diamond.run("sql", "SELECT sum(value) AS total FROM doubled", "--json").output
+    )
+    assert rows == [{"total": 2 * (2 + 20 + 102)}]
+    piped = diamond.run("sql", "--csv", input="SELECT 1 AS a;\nSELECT count(*) AS n FROM doubled;")
+    assert piped.exit_code == 0 and piped.output == "a\n1\nn\n3\n"
+    refused = diamond.run("sql", "DELETE FROM doubled")
+    assert refused.exit_code == 2 and refused.output.startswith("error: SQL:")
+    assert "Traceback" not in refused.output
+    assert diamond.query("SELECT count(*) FROM doubled") == [(3,)]

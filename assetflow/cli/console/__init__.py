@@ -24,12 +24,14 @@ from assetflow.cli.console.state import (
     render_checks,
     render_lineage,
     render_observations,
+    render_rows,
     render_status,
     render_stored_checks,
     render_why,
 )
 
 __all__ = [
+    "render_rows",
     "render_assets",
     "RunProgress",
     "backfill_id",

@@ -155,6 +155,18 @@ def render_assets(found: list[AssetInfo]) -> None:
     out.print(table)
 
 
+def render_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """A query's result; a statement without rows (a SET, a PRAGMA) prints nothing."""
+    if not columns:
+        return
+    table = Table(title=f"{len(rows):,} rows", title_justify="left")
+    for column in columns:
+        table.add_column(escape(column), overflow="fold")
+    for row in rows:
+        table.add_row(*(escape("NULL" if v is None else str(v)) for v in row))
+    out.print(table)
+
+
 def render_checks(records: list[CheckRecord], none: str = "no check results") -> None:
     """`none`: what to say when there is nothing to list."""
     if not records:
