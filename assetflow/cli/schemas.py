@@ -67,30 +67,17 @@ ATTEMPT = obj(
         "run_id": STR,
     }
 )
-CHECK_RESULT = obj(
-    {
-        "check": STR,
-        "severity": STR,
-        "passed": BOOL,
-        "failing_rows": INT,
-        "message": STR,
-        "samples": ANY_ROWS,
-    },
-    optional=("metadata", "node"),
-)
-CHECK_RECORD = obj(
-    {
-        "asset": STR,
-        "partition": STR,
-        "check": STR,
-        "severity": STR,
-        "passed": BOOL,
-        "failing_rows": INT,
-        "message": STR,
-        "samples": ANY_ROWS,
-        "run_id": maybe(STR),
-        "checked_at": STR,
-    }
+_CHECKED = {
+    "check": STR,
+    "severity": STR,
+    "passed": BOOL,
+    "failing_rows": INT,
+    "message": STR,
+    "samples": ANY_ROWS,
+}
+CHECK_RESULT = obj(_CHECKED, optional=("metadata", "node"))  # as `check` ran it just now
+CHECK_RECORD = obj(  # as `checks` finds it recorded
+    {"asset": STR, "partition": STR, **_CHECKED, "run_id": maybe(STR), "checked_at": STR}
 )
 REASON: Schema = obj({"subject": STR, "status": STR, "detail": STR, "causes": array({"$ref": "#"})})
 PLANNED = obj(

@@ -26,6 +26,17 @@ def good_one(ctx, shifted):
 """
 
 
+SCHEDULED = """
+from assetflow import asset, daily, schedule
+
+@asset(partitions=daily("2024-01-01", "2024-01-10"))
+def days(ctx):
+    return f"SELECT DATE '{ctx.partition}' AS day"
+
+nightly = schedule("nightly", "0 3 * * *", ["days"])
+"""
+
+
 def attempts(project: Project, asset: str) -> list[tuple]:
     return project.query(
         "SELECT status, attempt, count(*) FROM assetflow.attempts WHERE asset = ?"
@@ -106,15 +117,7 @@ def test_a_dry_run_with_nothing_to_do_says_so(diamond):
 def test_tick_takes_now_after_the_command_too(project):
     project.write(
         "definitions/assets.py",
-        """
-        from assetflow import asset, daily, schedule
-
-        @asset(partitions=daily("2024-01-01", "2024-01-10"))
-        def days(ctx):
-            return f"SELECT DATE '{ctx.partition}' AS day"
-
-        nightly = schedule("nightly", "0 3 * * *", ["days"])
-        """,
+        SCHEDULED,
     )
     result = project.run("tick", "--now", "2024-01-05T03:00:00", "--json", now=None)
     assert result.exit_code == 0, result.output
@@ -130,15 +133,7 @@ def test_lineage_names_mappings_as_the_docs_do(diamond):
 def test_a_schedule_selecting_nothing_fails_at_load_and_a_failing_tick_exits_1(project):
     project.write(
         "definitions/assets.py",
-        """
-        from assetflow import asset, daily, schedule
-
-        @asset(partitions=daily("2024-01-01", "2024-01-10"))
-        def events(ctx):
-            return f"SELECT DATE '{ctx.partition}' AS day"
-
-        nightly = schedule("nightly", "0 3 * * *", ["evnts+"])
-        """,
+        SCHEDULED.replace("def days", "def events").replace('["days"]', '["evnts+"]'),
     )
     for command in (["status"], ["tick"]):
         result = project.run(*command)
@@ -270,15 +265,7 @@ def test_messages_say_what_is_true(project, diamond, tmp_path):
 def test_a_schedule_past_its_partitions_says_so(project):
     project.write(
         "definitions/assets.py",
-        """
-        from assetflow import asset, daily, schedule
-
-        @asset(partitions=daily("2024-01-01", "2024-01-10"))
-        def days(ctx):
-            return f"SELECT DATE '{ctx.partition}' AS day"
-
-        nightly = schedule("nightly", "0 3 * * *", ["days"])
-        """,
+        SCHEDULED,
     )
     [event] = json.loads(project.run("tick", "--now", "2024-03-01T03:00:00", "--json").output)
     assert "the window 2024-02-29 is past the partitions' end (2024-01-10)" in event["detail"]
