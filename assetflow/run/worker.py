@@ -28,7 +28,10 @@ from assetflow.run.task import Task, TaskResult
 from assetflow.store.store import Store
 
 _SQL_MISTAKES = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
-_DATA_ERRORS = (duckdb.ConversionException, duckdb.ConstraintException)
+# What the data itself got wrong: retrying cannot help (docs/operations.md has the table).
+# DuckDB's DataError covers conversion, out-of-range and type-mismatch errors.
+_ENGINE_DATA_ERRORS = (duckdb.DataError, duckdb.InvalidInputException, duckdb.ConstraintException)
+_PYTHON_DATA_ERRORS = (ArithmeticError, ValueError, TypeError, LookupError)
 _WRITE_CONFLICT_TRIES = 5
 
 
@@ -55,7 +58,7 @@ class EmbeddedWorker:
                 written = self._write_with_retries(task, spec, log, checks)
             return TaskResult(written, None, "", self.clock.monotonic() - t0, log.written, checks)
         except Exception as exc:  # any failure of user code or of the write fails this attempt
-            error = classify(exc, spec.where, f"{task.asset}[{task.nodes[0].partition}]")
+            error = classify(exc, spec, f"{task.asset}[{task.nodes[0].partition}]")
             trace = traceback.format_exc()
             return TaskResult({}, error, trace, self.clock.monotonic() - t0, log.written)
         finally:
@@ -160,14 +163,21 @@ def partition_expression(spec: AssetSpec) -> str | None:
     return f"strftime(\"{spec.partition_by}\"::DATE, '{fmt}')"
 
 
-def classify(exc: Exception, where: str, label: str) -> BaseException:
-    """Turn what a node raised into the error the run reports: an SQL mistake is the
-    definition's, a conversion or constraint error is the data's (never retried)."""
+def classify(exc: Exception, spec: AssetSpec, label: str) -> BaseException:
+    """Turn what a node raised into the error the run reports, by what it is: an SQL mistake
+    is the definition's; DuckDB's conversion, out-of-range, invalid-input, type and
+    constraint errors and Python's arithmetic, value, type and lookup errors are the data's
+    (never retried, unless the asset's `retry_on` names them); anything else (network,
+    timeouts, OS resources, write conflicts, the unknown) stays transient."""
     if isinstance(exc, AssetflowError):
         return exc
     first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, _SQL_MISTAKES):
-        return DefinitionError(f"{where}: asset {label}: SQL error: {first_line}")
-    if isinstance(exc, _DATA_ERRORS):  # every report of it names the node already
+        return DefinitionError(f"{spec.where}: asset {label}: SQL error: {first_line}")
+    if spec.retry_on and isinstance(exc, spec.retry_on):
+        return exc
+    if isinstance(exc, _ENGINE_DATA_ERRORS):  # every report of it names the node already
         return DataError(first_line)
+    if isinstance(exc, _PYTHON_DATA_ERRORS):
+        return DataError(f"{type(exc).__name__}: {first_line}")
     return exc

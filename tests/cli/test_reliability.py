@@ -1,0 +1,65 @@
+"""Reliability findings (issue 14), each reproduced through the real CLI."""
+
+from conftest import Project
+
+ERRORS = """
+import collections
+from assetflow import RetryPolicy, asset, daily
+
+DAYS = daily("2024-01-01", "2024-01-05")
+POLICY = RetryPolicy(max_retries=3, delay=0, jitter="none")
+calls = collections.Counter()
+
+
+@asset(partitions=DAYS, retry=POLICY)
+def data_errors(ctx, doubled):
+    calls[ctx.partition] += 1
+    day = ctx.partition[-2:]
+    if day == "01":
+        return 10 // 0
+    if day == "02":
+        return "SELECT 2147483647::INTEGER + 1 AS n"
+    if day == "03":
+        return "SELECT strptime('2013-01-05T25:99:00Z', '%Y-%m-%dT%H:%M:%SZ') AS t"
+    if day == "04" and calls[ctx.partition] < 3:
+        raise ConnectionError("the API timed out")
+    return "SELECT * FROM doubled"
+
+
+@asset(partitions=DAYS, retry=POLICY, retry_on=(ValueError,))
+def retried_value_errors(ctx, doubled):
+    calls["v" + ctx.partition] += 1
+    if calls["v" + ctx.partition] < 2:
+        raise ValueError("the vendor sent a half-written file")
+    return "SELECT * FROM doubled"
+"""
+
+
+def tries(project: Project, asset: str) -> dict[str, tuple[int, str]]:
+    """partition -> (attempts that ran, the last one's status and error class)."""
+    rows = project.query(
+        "SELECT partition, status, error_class FROM assetflow.attempts"
+        " WHERE asset = ? AND attempt > 0 ORDER BY partition, attempt_id",
+        [asset],
+    )
+    out: dict[str, tuple[int, str, str | None]] = {}
+    for partition, status, error in rows:
+        out[partition] = (out.get(partition, (0,))[0] + 1, status, error)
+    return out
+
+
+def test_data_errors_are_never_retried_and_transient_ones_are(diamond):
+    diamond.write("definitions/errors.py", ERRORS)
+    result = diamond.run("materialize", "data_errors", "retried_value_errors")
+    assert result.exit_code == 1, result.output
+    found = tries(diamond, "data_errors")
+    assert found["2024-01-01"] == (1, "failed", "DataError")  # 10 // 0
+    assert found["2024-01-02"] == (1, "failed", "DataError")  # out of range
+    assert found["2024-01-03"] == (1, "failed", "DataError")  # invalid input
+    assert found["2024-01-04"] == (3, "success", None)  # a timeout: retried
+    assert found["2024-01-05"] == (1, "success", None)
+    assert "ZeroDivisionError: integer division by zero" in result.output
+    # retry_on names ValueError: then it is retried after all.
+    assert all(
+        n == 2 and s == "success" for n, s, _ in tries(diamond, "retried_value_errors").values()
+    )
