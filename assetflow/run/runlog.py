@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import re
 import shutil
 import sys
 import threading
@@ -181,10 +182,17 @@ def prune(logs_dir: Path, keep_days: int, now: dt.datetime, keep: str = "") -> i
     return removed
 
 
+_NOT_A_NAME = re.compile(r"[/\\*?\[\]]|^\.|\.\.")  # separators, globs, dot-names
+
+
 def find_logs(
     logs_dir: Path, run_id: str, asset: str | None = None, partition: str | None = None
 ) -> list[Path]:
-    """Log files of a run (a unique prefix of its id is enough), optionally one asset/node."""
+    """Log files of a run (a unique prefix of its id is enough), optionally one asset/node.
+    Names are names, not paths: nothing outside the logs folder is ever read."""
+    for what, value in (("run", run_id), ("asset", asset), ("partition", partition)):
+        if value is not None and (not value or _NOT_A_NAME.search(value)):
+            raise SelectionError(f"{what} {value!r} is not a name", "see `assetflow runs`")
     runs = sorted(p for p in logs_dir.glob(f"{run_id}*") if p.is_dir()) if logs_dir.is_dir() else []
     if not runs:
         raise SelectionError(
@@ -199,6 +207,8 @@ def find_logs(
     files = sorted(folder.rglob("*.log")) if folder.is_dir() else []
     if partition:
         files = [f for f in files if _holds(f.stem, partition)]
+    inside = logs_dir.resolve()
+    files = [f for f in files if f.resolve().is_relative_to(inside)]  # no links out either
     if not files:
         what = " ".join(x for x in (asset, partition) if x)
         raise SelectionError(f"run {runs[0].name} has no logs for {what or 'any node'}")

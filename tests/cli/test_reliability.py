@@ -63,3 +63,14 @@ def test_data_errors_are_never_retried_and_transient_ones_are(diamond):
     assert all(
         n == 2 and s == "success" for n, s, _ in tries(diamond, "retried_value_errors").values()
     )
+
+
+def test_logs_never_reads_outside_the_logs_folder(diamond, tmp_path):
+    assert diamond.run("materialize", "doubled").exit_code == 0
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "probe.log").write_text("secret")
+    for args in (["../..", "../../../../elsewhere/probe"], ["../../..", "elsewhere"], ["*"]):
+        result = diamond.run("logs", *args)
+        assert result.exit_code == 2, result.output
+        assert "secret" not in result.output and "is not a name" in result.output
