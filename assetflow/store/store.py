@@ -26,7 +26,7 @@ from assetflow.core.records import (
     RunRecord,
     RunStatus,
 )
-from assetflow.errors import UsageError, WarehouseLockedError
+from assetflow.errors import ConfigError, UsageError, WarehouseLockedError
 from assetflow.store.rows import Checked, RowInserter
 from assetflow.store.schema import (
     DDL,
@@ -61,7 +61,22 @@ class Store:
     def open(cls, path: Path, read_only: bool = False, wait: float = 0.0) -> Store:
         """Open the warehouse; read-only for commands that only look. While another process
         holds it, try again every 0.2 s for up to `wait` seconds (real waiting, whatever the
-        command's clock), then say who holds it."""
+        command's clock), then say who holds it. A file that cannot be a warehouse (not a
+        DuckDB file, corrupt, in a folder we cannot write) is one line naming it."""
+        try:
+            return cls._open(path, read_only, wait)
+        except (duckdb.Error, OSError) as exc:
+            if isinstance(exc, duckdb.Error) and _LOCK_PID.search(str(exc)):
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(
+                f"warehouse {path} cannot be opened: {first}",
+                "point --warehouse (or `warehouse` in [tool.assetflow]) at a DuckDB file"
+                " assetflow may write, or move this one away",
+            ) from None
+
+    @classmethod
+    def _open(cls, path: Path, read_only: bool, wait: float) -> Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         tries = int(wait / _LOCK_POLL) + 1
         for attempt in range(1, tries + 1):

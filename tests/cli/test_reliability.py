@@ -74,3 +74,27 @@ def test_logs_never_reads_outside_the_logs_folder(diamond, tmp_path):
         result = diamond.run("logs", *args)
         assert result.exit_code == 2, result.output
         assert "secret" not in result.output and "is not a name" in result.output
+
+
+def test_a_file_that_cannot_be_a_warehouse_is_one_line_naming_it(diamond, tmp_path):
+    import os
+
+    not_a_db = tmp_path / "notadb.txt"
+    not_a_db.write_text("hello, I am text\n" * 100)
+    corrupt = tmp_path / "corrupt.duckdb"
+    assert diamond.run("materialize", "doubled", "--partition", "2024-01-01").exit_code == 0
+    data = bytearray(diamond.warehouse.read_bytes())
+    data[5000:9000] = b"\xff" * 4000  # damage the first block after the headers
+    corrupt.write_bytes(bytes(data))
+    locked_out = tmp_path / "readonly"
+    locked_out.mkdir()
+    os.chmod(locked_out, 0o500)
+    cases = [not_a_db, corrupt]
+    if os.geteuid() != 0:  # root writes anywhere
+        cases.append(locked_out / "warehouse.duckdb")
+    for path in cases:
+        for command in (["status"], ["materialize", "doubled"]):
+            result = diamond.run(*command, "--warehouse", str(path))
+            assert result.exit_code == 2, (path, result.output)
+            assert "internal error" not in result.output and "Traceback" not in result.output
+            assert f"warehouse {path} cannot be opened" in result.output, result.output
