@@ -220,6 +220,8 @@ def test_status_after_a_kill_reads_the_unmerged_lineage(tmp_path):
         ).fetchall()
     assert 0 < landed[0][0] < 75  # the kill landed mid-run
     assert pending == landed  # nothing merged yet
+    [killed] = json.loads(project.run("runs", "--json").output)
+    assert killed["status"] == "abandoned" and killed["planned"] == 75  # its process is gone
     status = project.run("status", "--json")
     assert status.exit_code == 0, status.output
     fresh = sum(a["counts"]["fresh"] for a in json.loads(status.output)["assets"])
@@ -232,3 +234,7 @@ def test_status_after_a_kill_reads_the_unmerged_lineage(tmp_path):
         ).fetchall() == [(0,)]
         assert conn.execute("SELECT count(DISTINCT materialization_id) FROM assetflow.inputs"
                             ).fetchall() == [(75,)]  # fmt: skip
+        abandoned = conn.execute(
+            "SELECT planned, succeeded FROM assetflow.runs WHERE status = 'abandoned'"
+        ).fetchall()
+    assert abandoned == [(75, landed[0][0])]  # an abandoned run shows what it committed

@@ -149,7 +149,9 @@ def _run(
     selection = json.dumps(
         {"assets": list(plan.assets), "from": plan.range_from, "to": plan.range_to}
     )
-    store.start_run(setup.run_id, str(trigger), selection, clock(), os.getpid(), backfill_id)
+    store.start_run(
+        setup.run_id, str(trigger), selection, clock(), os.getpid(), len(plan.nodes), backfill_id
+    )
     read = plan.source_keys()
     observed = [o for o in snap.observations if o.partition in read.get(o.source, ())]
     store.record_observations(setup.run_id, clock(), observed)

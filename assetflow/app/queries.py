@@ -3,6 +3,7 @@ which runs an asset's checks on its stored data."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from assetflow.core.records import (
     NodeRecord,
     Observation,
     RunRecord,
+    RunStatus,
 )
 from assetflow.core.specs import AssetSpec
 from assetflow.errors import PartitionKeyError, SelectionError
@@ -218,7 +220,15 @@ def list_runs(
     session: Session, limit: int = 20, status: str | None = None, trigger: str | None = None
 ) -> list[RunRecord]:
     store = session.reader()
-    return store.list_runs(limit, status, trigger) if store is not None else []
+    found = store.list_runs(limit, status, trigger) if store is not None else []
+    # A run still marked running whose process is gone was killed; the next writer marks
+    # it abandoned (with what it committed), readers say so already.
+    return [
+        dataclasses.replace(r, status=RunStatus.ABANDONED)
+        if r.status == RunStatus.RUNNING and not snapshot.alive(r.pid)
+        else r
+        for r in found
+    ]
 
 
 def show_run(session: Session, run_prefix: str) -> tuple[RunRecord, list[AttemptRecord]]:

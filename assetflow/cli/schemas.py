@@ -50,7 +50,9 @@ RUN = obj(
         "failed": INT,
         "skipped": INT,
         "message": maybe(STR),
-    }
+        "pid": maybe(INT),
+    },
+    optional=("pid",),
 )
 ATTEMPT = obj(
     {

@@ -186,6 +186,7 @@ class RunRecord:
     failed: int
     skipped: int
     message: str | None
+    pid: int | None = None  # the process that ran it
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,23 @@ class Publisher:
 
 
 def read(warehouse: Path) -> dict[str, Any] | None:
+    """The snapshot of the run in progress; None if there is none, or if the process that
+    published it is gone (killed: its snapshot stays behind, and is not news)."""
     try:
-        return json.loads(snapshot_path(warehouse).read_text(encoding="utf-8"))
+        live = json.loads(snapshot_path(warehouse).read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+    return live if alive(live.get("pid")) else None
+
+
+def alive(pid: object) -> bool:
+    """Whether a process with this id runs (on this machine)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True

@@ -131,12 +131,13 @@ class Store:
         selection: str,
         started_at: dt.datetime,
         pid: int,
+        planned: int,
         backfill_id: str | None = None,
     ) -> None:
         self.conn.execute(
             "INSERT INTO assetflow.runs (run_id, trigger, selection, started_at, status, pid,"
-            " backfill_id) VALUES (?, ?, ?, ?, 'running', ?, ?)",
-            [run_id, trigger, selection, started_at, pid, backfill_id],
+            " planned, backfill_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, trigger, selection, started_at, RunStatus.RUNNING, pid, planned, backfill_id],
         )
 
     def last_tick(self, kind: str, name: str) -> dt.datetime | None:
@@ -260,7 +261,7 @@ class Store:
         rows = self.conn.execute(
             "SELECT run_id, trigger, selection, started_at, ended_at, status,"
             " coalesce(planned, 0), coalesce(succeeded, 0), coalesce(verified, 0),"
-            " coalesce(failed, 0), coalesce(skipped, 0), message FROM assetflow.runs"
+            " coalesce(failed, 0), coalesce(skipped, 0), message, pid FROM assetflow.runs"
             " WHERE (? IS NULL OR status = ?) AND (? IS NULL OR trigger = ?)"
             " AND (? IS NULL OR starts_with(run_id, ?))"
             " ORDER BY started_at DESC, run_id DESC LIMIT ?",
@@ -364,10 +365,19 @@ class Store:
     def abandon_dead_runs(self, now: dt.datetime) -> list[str]:
         """Runs still marked running while we hold the only write lock died (killed, power
         lost): mark them abandoned. Their committed nodes stay; nothing half-written exists."""
+
+        def counted(table: str, status: str | None = None) -> str:
+            which = f" AND x.status = '{status}'" if status else ""
+            return f"(SELECT count(*) FROM assetflow.{table} x WHERE x.run_id = r.run_id{which})"
+
         rows = self.conn.execute(
-            "UPDATE assetflow.runs SET status = 'abandoned', ended_at = ?"
-            " WHERE status = 'running' RETURNING run_id",
-            [now],
+            "UPDATE assetflow.runs r SET status = ?, ended_at = ?,"
+            f" succeeded = {counted('materializations')},"
+            f" verified = {counted('attempt_log', AttemptStatus.VERIFIED)},"
+            f" failed = {counted('attempt_log', AttemptStatus.FAILED)},"
+            f" skipped = {counted('attempt_log', AttemptStatus.UPSTREAM_FAILED)}"
+            " WHERE status = ? RETURNING run_id",
+            [RunStatus.ABANDONED, now, RunStatus.RUNNING],
         ).fetchall()
         return [r[0] for r in rows]
 

@@ -98,3 +98,25 @@ def test_a_file_that_cannot_be_a_warehouse_is_one_line_naming_it(diamond, tmp_pa
             assert result.exit_code == 2, (path, result.output)
             assert "internal error" not in result.output and "Traceback" not in result.output
             assert f"warehouse {path} cannot be opened" in result.output, result.output
+
+
+def test_a_dead_runs_snapshot_is_not_served_as_in_progress(diamond):
+    import json
+    import subprocess
+    import sys
+
+    from test_cli import holding
+
+    assert diamond.run("materialize", "doubled").exit_code == 0
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process id that no longer runs
+    snapshot = diamond.warehouse.with_name("warehouse.duckdb.run.json")
+    snapshot.write_text(json.dumps({
+        "run_id": "deadbeef", "pid": gone.pid, "started_at": "2014-06-01", "planned": 5,
+        "progress": {"success": 3}, "as_of": "2014-06-01T00:00:01",
+        "status": {"assets": []}, "runs": [],
+    }))  # fmt: skip
+    with holding(diamond.warehouse, 30) as holder:  # a live process holds the file
+        result = diamond.run("runs")
+    assert result.exit_code == 1, result.output
+    assert "deadbeef" not in result.output and f"in use by process {holder.pid}" in result.output

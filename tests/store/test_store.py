@@ -48,13 +48,13 @@ def rows(store, partition):
 
 
 def test_runs_are_recorded_and_listed_with_their_status(store):
-    store.start_run("r1", "manual", "{}", T, 42)
+    store.start_run("r1", "manual", "{}", T, 42, 3)
     store.finish_run("r1", RunStatus.PARTIAL, T + dt.timedelta(seconds=5), (3, 1, 1, 1, 0))
     [run] = store.list_runs()
     assert (run.run_id, run.status, run.planned, run.succeeded, run.ended_at) == (
         "r1", RunStatus.PARTIAL, 3, 1, T + dt.timedelta(seconds=5)
     )  # fmt: skip
-    store.start_run("r2", "manual", "{}", T, 43)
+    store.start_run("r2", "manual", "{}", T, 43, 1)
     assert store.abandon_dead_runs(T) == ["r2"]
 
 
