@@ -164,13 +164,15 @@ class NodeChecks:
     results: tuple[CheckResult, ...]
 
 
-def check_stored(session: Session, asset: str, request: Request) -> list[NodeChecks]:
+def check_stored(
+    session: Session, asset: str, request: Request, wait: float = 0.0
+) -> list[NodeChecks]:
     """Run an asset's checks on its stored partitions (no rematerializing); record results."""
     spec = asset_spec(session, asset)
     if not spec.checks:
         raise SelectionError(f"asset {asset} declares no checks", f"see {spec.where}")
     targets = session.targets(Request((asset,), request.range_from, request.range_to))[asset]
-    store = session.writer()
+    store = session.writer(wait)
     if not targets:
         return []
     stored = store.latest_materializations(asset, targets.spans[0][0], targets.spans[-1][1])
@@ -194,10 +196,10 @@ def list_checks(session: Session, asset: str | None, failed_only: bool) -> list[
     return store.list_checks(asset, failed_only) if store is not None else []
 
 
-def record_observations(session: Session) -> list[Observation]:
+def record_observations(session: Session, wait: float = 0.0) -> list[Observation]:
     """`assetflow observe`: observe every source partition and record what changed."""
     observations = observe_all(session)
-    store = session.writer()
+    store = session.writer(wait)
     changed = store.changed_observations(observations)
     store.record_observations(None, session.clock(), changed)
     return changed

@@ -19,9 +19,12 @@ from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import parse_date_or_month
 from assetflow.core.planner import select_targets
 from assetflow.defs.loader import load_definitions
-from assetflow.errors import PartitionKeyError, SelectionError
+from assetflow.errors import PartitionKeyError, SelectionError, WarehouseLockedError
+from assetflow.run import snapshot
 from assetflow.run.clock import Clock
 from assetflow.store.store import Store
+
+READER_WAIT = 10.0  # seconds a writer waits for a process that is not running a run
 
 
 @dataclass(frozen=True)
@@ -74,11 +77,21 @@ class Session:
 
     def writer(self, wait: float = 0.0) -> Store:
         """The warehouse opened for writing, once per session. Holding the only write lock,
-        it marks runs left `running` by a dead process abandoned and merges their lineage."""
+        it marks runs left `running` by a dead process abandoned and merges their lineage.
+
+        Another process holding it is waited for up to `wait` seconds; one that is not
+        running a run (a read, a short write) for at least READER_WAIT seconds, since it
+        will let go soon; a run in progress is not waited for unless asked."""
         if self._store is not None and self._writable:
             return self._store
         self.close()
-        store = Store.open(self.project.warehouse_path, read_only=False, wait=wait)
+        path = self.project.warehouse_path
+        try:
+            store = Store.open(path, read_only=False)
+        except WarehouseLockedError:
+            if wait <= 0 and snapshot.read(path) is not None:
+                raise  # a run holds it: say so at once
+            store = Store.open(path, read_only=False, wait=wait if wait > 0 else READER_WAIT)
         self._store, self._writable = store, True
         store.abandon_dead_runs(self.clock())
         store.refresh_nodes()

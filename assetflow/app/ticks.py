@@ -35,12 +35,13 @@ SLA_LOOKBACK = dt.timedelta(days=7)
 log = logging.getLogger("assetflow.tick")
 
 
-def tick(session: Session, concurrency: int | None = None) -> list[TickEvent]:
-    """Act on everything due at the session's now."""
+def tick(session: Session, concurrency: int | None = None, wait: float = 0.0) -> list[TickEvent]:
+    """Act on everything due at the session's now, waiting up to `wait` seconds for a run
+    that holds the warehouse."""
     graph = session.graph
     defs = graph.defs
     if defs.schedules or defs.sensors or any(s.automation or s.sla for s in defs.assets.values()):
-        session.writer()  # once, for every step of the tick
+        session.writer(wait)  # once, for every step of the tick
     events: list[TickEvent] = []
     for spec in graph.defs.schedules.values():
         events.extend(_schedule(session, spec, concurrency))

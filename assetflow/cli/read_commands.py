@@ -196,10 +196,13 @@ def checks_command(
 @with_request(selection=False)
 @click.argument("asset")
 @json_option
-def check_command(session: Session, request: Request, asset: str, as_json: bool) -> None:
+@wait_option
+def check_command(
+    session: Session, request: Request, asset: str, as_json: bool, wait: float
+) -> None:
     """Run ASSET's checks on its stored data, without rematerializing. Exit 1 if a blocking
     check fails."""
-    found = queries.check_stored(session, asset, request)
+    found = queries.check_stored(session, asset, request, wait)
     if as_json:
         payload = [
             {"partition": n.partition, "results": [dataclasses.asdict(r) for r in n.results]}
@@ -214,11 +217,12 @@ def check_command(session: Session, request: Request, asset: str, as_json: bool)
 
 @cli.command()
 @warehouse_option
+@wait_option
 @click.pass_obj
-def observe(opts: Options, warehouse: str | None) -> None:
+def observe(opts: Options, warehouse: str | None, wait: float) -> None:
     """Observe every source partition now and record what changed."""
     with opts.session(warehouse) as session:
-        console.render_observations(queries.record_observations(session))
+        console.render_observations(queries.record_observations(session, wait))
 
 
 @cli.command()

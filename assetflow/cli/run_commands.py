@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from assetflow.app.session import Request, Session
     from assetflow.core.planner import Plan
 
+TICK_WAIT = 300.0  # a tick meeting a run waits for it (cron ticks overlap long runs)
 runs: Any = _Lazy("assetflow.app.materialize")
 queries: Any = _Lazy("assetflow.app.queries")
 ticks: Any = _Lazy("assetflow.app.ticks")
@@ -190,13 +191,23 @@ def backfill_status(
     help="Tick as if it were this UTC time (the same as the global --now).",
 )
 @concurrency_option
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=TICK_WAIT,
+    show_default=True,
+    metavar="SECONDS",
+    help="If a run holds the warehouse, wait up to this long for it.",
+)
 @json_option
 @click.pass_obj
-def tick(opts: Options, now_text: str | None, concurrency: int | None, as_json: bool) -> None:
+def tick(
+    opts: Options, now_text: str | None, concurrency: int | None, wait: float, as_json: bool
+) -> None:
     """Evaluate schedules, sensors, eager assets and SLAs once (use --now to fix the time)."""
     opts = opts.at(now_text)
     with opts.session() as session:
-        events = ticks.tick(session, concurrency)
+        events = ticks.tick(session, concurrency, wait)
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(e) for e in events], indent=2))
     else:
@@ -232,7 +243,7 @@ def daemon(opts: Options, interval: float, concurrency: int | None) -> None:
         started = clock.monotonic()
         try:
             with session_mod.Session(project, clock) as session:
-                events = ticks.tick(session, concurrency)
+                events = ticks.tick(session, concurrency, wait=interval)
         except AssetflowError as exc:  # one bad tick (say, a definition error) is not fatal
             console.error(exc)
         else:

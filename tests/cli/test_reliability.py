@@ -1,5 +1,6 @@
 """Reliability findings (issue 14), each reproduced through the real CLI."""
 
+import pytest
 from conftest import Project
 
 ERRORS = """
@@ -120,3 +121,48 @@ def test_a_dead_runs_snapshot_is_not_served_as_in_progress(diamond):
         result = diamond.run("runs")
     assert result.exit_code == 1, result.output
     assert "deadbeef" not in result.output and f"in use by process {holder.pid}" in result.output
+
+
+@pytest.mark.slow
+def test_a_writer_waits_for_a_reader(diamond):
+    import subprocess
+    import sys
+
+    assert diamond.run("materialize", "doubled").exit_code == 0
+    reader = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(diamond.warehouse)!r}, read_only=True);"
+         " print('ok', flush=True); time.sleep(1.5)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert reader.stdout.readline().strip() == "ok"
+        result = diamond.run("materialize", "shifted")  # no --wait: a read is short
+        assert result.exit_code == 0, result.output
+    finally:
+        reader.kill()
+        reader.wait()
+
+
+@pytest.mark.slow
+def test_a_tick_waits_for_the_run_that_holds_the_warehouse(tmp_path):
+    import json
+
+    from conftest import FIXTURES, make_project
+    from test_crash import start, wait_for_progress
+
+    project = make_project(tmp_path / "p", FIXTURES / "chain")
+    project.write(
+        "definitions/nightly.py",
+        'from assetflow import schedule\nnightly = schedule("nightly", "0 3 * * *", ["base"])\n',
+    )
+    run = start(project, "materialize", "--concurrency", "1", slow="0.05")
+    try:
+        wait_for_progress(project, run)
+        result = project.run("tick", "--now", "2024-02-26T03:00:00", "--json", now=None)
+        assert result.exit_code == 0, result.output
+        [event] = json.loads(result.output)
+        assert event["name"] == "nightly" and not event["error"]
+    finally:
+        run.communicate(timeout=120)
+    assert run.returncode == 0
