@@ -29,8 +29,8 @@ from assetflow.core.records import (
     Trigger,
 )
 from assetflow.errors import UsageError
-from assetflow.run.alerts import fire
-from assetflow.run.executor import RunSetup, execute
+from assetflow.run.alerts import Deliveries
+from assetflow.run.executor import ALERT_CAP, RunSetup, execute
 from assetflow.run.runlog import NodeLog, captured_output, prune
 from assetflow.run.snapshot import Publisher
 from assetflow.run.worker import EmbeddedWorker
@@ -217,6 +217,8 @@ def _alert_run_end(session: Session, setup: RunSetup, result: RunResult) -> list
     if result.status != RunStatus.SUCCESS:
         hooks += defaults.on_run_failure
     run_log = NodeLog(setup.logs_dir / setup.run_id / "run.log", session.clock)
-    problems = fire(hooks, summary, run_log.logger)
+    deliveries = Deliveries()
+    deliveries.submit(hooks, summary, run_log.logger)
+    problems = deliveries.close(ALERT_CAP)
     run_log.close()
     return problems

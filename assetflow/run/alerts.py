@@ -7,6 +7,8 @@ import dataclasses
 import json
 import logging
 import os
+import queue
+import threading
 import urllib.error
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -58,3 +60,47 @@ def fire(hooks: Iterable[Callable], event: object, logger: logging.Logger) -> li
             problems.append(f"alert hook {name} failed: {type(exc).__name__}: {_reason(exc)}")
             logger.warning(problems[-1])
     return problems
+
+
+class Deliveries:
+    """Hooks called on a thread of their own, in order, so that a slow or silent endpoint
+    never holds up scheduling. `close(cap)` waits for what is queued at most `cap` seconds
+    in all and returns, one line each, the hooks that failed and what was not delivered."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self._queue: queue.Queue[tuple[Iterable[Callable], object, logging.Logger] | None]
+        self._queue = queue.Queue(maxsize=limit)
+        self._problems: list[str] = []
+        self._thread: threading.Thread | None = None
+        self._dropped = 0
+
+    def submit(self, hooks: Iterable[Callable], event: object, logger: logging.Logger) -> None:
+        hooks = tuple(hooks)
+        if not hooks:
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._deliver, daemon=True, name="alerts")
+            self._thread.start()
+        try:
+            self._queue.put_nowait((hooks, event, logger))
+        except queue.Full:
+            self._dropped += 1
+
+    def close(self, cap: float) -> list[str]:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=cap)
+            if self._thread.is_alive():
+                left = self._queue.qsize()
+                self._problems.append(
+                    f"alerts: {left + 1} not delivered within {cap:g}s (an endpoint is not"
+                    " answering)"
+                )
+        if self._dropped:
+            self._problems.append(f"alerts: {self._dropped} dropped (more than the queue holds)")
+        return list(self._problems)
+
+    def _deliver(self) -> None:
+        while (item := self._queue.get()) is not None:
+            hooks, event, logger = item
+            self._problems += fire(hooks, event, logger)

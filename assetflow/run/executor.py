@@ -32,7 +32,7 @@ from assetflow.core.records import (
     RunStatus,
 )
 from assetflow.errors import AssetflowError, DefinitionError, ExitCode
-from assetflow.run.alerts import fire
+from assetflow.run.alerts import Deliveries
 from assetflow.run.clock import Clock
 from assetflow.run.runlog import NodeLog, node_log_path
 from assetflow.run.task import Task, TaskResult, input_versions, make_task
@@ -40,6 +40,7 @@ from assetflow.store.store import Store
 
 Key = tuple[str, str]
 Worker = Callable[[Task], TaskResult]
+ALERT_CAP = 30.0  # seconds a run's end waits for its alerts to be delivered, in all
 _SETTLED = (AttemptStatus.SUCCESS, AttemptStatus.VERIFIED, AttemptStatus.NOT_RUN)
 
 
@@ -117,6 +118,7 @@ class _Scheduler:
         self.broken: dict[str, tuple[DefinitionError, int]] = {}
         self.check_counts = [0, 0, 0]
         self.warnings: list[str] = []
+        self.alerts = Deliveries()
         self.interrupted = False
         for lead, ups in self.waiting_on.items():
             if not ups:
@@ -238,8 +240,9 @@ class _Scheduler:
                 self.setup.pipeline, p.node.asset, p.node.partition, self._window_start(p),
                 self.setup.run_id, attempt, text, self._logged(lead),
             )  # fmt: skip
-            # fire() logs a failing hook in the node's log; the run's output says it once.
-            self.warnings += fire(self.defs.failure_hooks(p.node.asset), failure, log.logger)
+            # Delivered off this thread; a failing hook is logged in the node's log, and the
+            # run's output says it once.
+            self.alerts.submit(self.defs.failure_hooks(p.node.asset), failure, log.logger)
             self._complete(_key(p), NodeResult(
                 p.node, AttemptStatus.FAILED, None, share, text, self._logged(lead), attempt,
             ))  # fmt: skip
@@ -350,6 +353,7 @@ class _Scheduler:
         checks = (self.check_counts[0], self.check_counts[1], self.check_counts[2])
         first = min(self.broken.values(), key=lambda found: found[1], default=None)
         stopped_by = first[0] if first else None
+        self.warnings += self.alerts.close(ALERT_CAP)
         warnings = tuple(dict.fromkeys(self.warnings))  # once each, in order
         return RunResult(self.setup.run_id, status, results, stopped_by, code, checks, warnings)
 

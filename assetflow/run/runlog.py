@@ -34,6 +34,7 @@ class NodeLog:
         self._handle: TextIO | None = None
         self._pending = ""  # the current attempt's header, until the attempt writes
         self._written = False
+        self._closed = False
         self._logger: logging.Logger | None = None
 
     @property
@@ -66,6 +67,9 @@ class NodeLog:
                 self._pending = ""
                 self._written = True
             self._handle.write(text)
+            if self._closed:  # a line after close (an alert delivered later): no handle kept
+                self._handle.close()
+                self._handle = None
             return len(text)
 
     def flush(self) -> None:
@@ -73,9 +77,11 @@ class NodeLog:
             self._handle.flush()
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        with self._lock:
+            self._closed = True
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
 
     @property
     def written(self) -> bool:

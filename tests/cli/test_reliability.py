@@ -166,3 +166,50 @@ def test_a_tick_waits_for_the_run_that_holds_the_warehouse(tmp_path):
     finally:
         run.communicate(timeout=120)
     assert run.returncode == 0
+
+
+@pytest.mark.slow
+def test_an_alert_endpoint_that_never_answers_holds_up_nothing(diamond, monkeypatch):
+    import datetime as dt
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    arrivals: list[dt.datetime] = []
+    release = threading.Event()
+
+    class Silent(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - accepts, then never answers
+            arrivals.append(dt.datetime.now(dt.UTC).replace(tzinfo=None))
+            release.wait(30)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("SILENT_URL", f"http://127.0.0.1:{server.server_port}/")
+    diamond.write(
+        "definitions/alerting.py",
+        """
+        from assetflow import asset, daily, webhook
+
+        @asset(partitions=daily("2024-01-01", "2024-01-10"),
+               on_failure=[webhook("SILENT_URL", timeout=2)])
+        def shaky(ctx, doubled):
+            if ctx.partition in ("2024-01-01", "2024-01-02", "2024-01-03"):
+                raise ConnectionError("down")
+            return "SELECT * FROM doubled"
+        """,
+    )
+    try:
+        result = diamond.run("materialize", now=None)
+    finally:
+        release.set()
+        server.shutdown()
+    assert result.exit_code == 1, result.output
+    assert len(arrivals) == 3  # every alert was sent
+    started = [s for (s,) in diamond.query(
+        "SELECT started_at FROM assetflow.attempts WHERE asset <> 'shaky' AND attempt > 0"
+    )]  # fmt: skip
+    # Before the second alert even left, every other node had started: none waited on one.
+    assert started and max(started) < arrivals[1], (max(started), arrivals)
