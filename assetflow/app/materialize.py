@@ -28,7 +28,7 @@ from assetflow.core.records import (
     RunSummary,
     Trigger,
 )
-from assetflow.errors import UsageError
+from assetflow.errors import AssetflowError, UsageError
 from assetflow.run.alerts import Deliveries
 from assetflow.run.executor import ALERT_CAP, RunSetup, execute
 from assetflow.run.runlog import NodeLog, captured_output, prune
@@ -173,6 +173,12 @@ def _run(
     finally:
         worker.close()
         publisher.close()
+    if store.replaced():  # someone deleted or replaced the file while the run wrote to it
+        raise AssetflowError(
+            f"warehouse {store.path} was deleted or replaced during run {setup.run_id}:"
+            " what the run wrote went with the old file",
+            "restore the file, or materialize again to rebuild it",
+        )
     store.finish_run(setup.run_id, result.status, clock(), result.counts(), result.message)
     store.refresh_nodes()
     problems = _alert_run_end(session, setup, result)

@@ -45,6 +45,16 @@ _ATTEMPT = (
     "asset, partition, attempt, started_at, ended_at, status, error_class, error_message,"
     " next_retry_at, log_path, run_id"
 )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 _LOCK_POLL = 0.2  # seconds between tries to open a locked warehouse
 
 
@@ -54,6 +64,7 @@ class Store:
     def __init__(self, conn: duckdb.DuckDBPyConnection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        self._identity = _identity(path)
         self.rows = RowInserter()
         self.writer = PartitionWriter(self.rows)
 
@@ -113,6 +124,11 @@ class Store:
                 "UPDATE assetflow.meta SET value = ? WHERE key = 'schema'", [SCHEMA_VERSION]
             )
         return cls(conn, path)
+
+    def replaced(self) -> bool:
+        """Whether the file at our path is no longer the one we opened (deleted, moved or
+        replaced while we held it): what we write then reaches no one."""
+        return _identity(self.path) != self._identity
 
     def has_schema(self) -> bool:
         rows = self.conn.execute(

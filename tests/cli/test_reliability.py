@@ -213,3 +213,17 @@ def test_an_alert_endpoint_that_never_answers_holds_up_nothing(diamond, monkeypa
     )]  # fmt: skip
     # Before the second alert even left, every other node had started: none waited on one.
     assert started and max(started) < arrivals[1], (max(started), arrivals)
+
+
+@pytest.mark.slow
+def test_a_warehouse_deleted_during_a_run_fails_the_run(tmp_path):
+    from conftest import FIXTURES, make_project
+    from test_crash import start, wait_for_progress
+
+    project = make_project(tmp_path / "p", FIXTURES / "chain")
+    run = start(project, "materialize", "--concurrency", "1", slow="0.05")
+    wait_for_progress(project, run)
+    project.warehouse.unlink()
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 1, out + err
+    assert "was deleted or replaced during run" in err and "success" not in out
