@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,36 +24,20 @@ from assetflow.core.records import (
     RunRecord,
     RunStatus,
 )
-from assetflow.errors import ConfigError, UsageError, WarehouseLockedError
+from assetflow.errors import UsageError
+from assetflow.store.connect import connect, file_identity
 from assetflow.store.rows import Checked, RowInserter
 from assetflow.store.schema import (
-    DDL,
     DELTA,
-    MIGRATE_FROM_1,
     PENDING,
     PENDING_INPUTS,
-    SCHEMA_VERSION,
-    check_schema,
-    schema_version,
 )
 from assetflow.store.writer import PartitionWriter
 
-_LOCK_PID = re.compile(r"PID (\d+)")
 _ATTEMPT = (
     "asset, partition, attempt, started_at, ended_at, status, error_class, error_message,"
     " next_retry_at, log_path, run_id"
 )
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        found = path.stat()
-    except FileNotFoundError:
-        return None
-    return found.st_dev, found.st_ino
-
-
-_LOCK_POLL = 0.2  # seconds between tries to open a locked warehouse
 
 
 class Store:
@@ -64,71 +46,19 @@ class Store:
     def __init__(self, conn: duckdb.DuckDBPyConnection, path: Path) -> None:
         self.conn = conn
         self.path = path
-        self._identity = _identity(path)
+        self._identity = file_identity(path)
         self.rows = RowInserter()
         self.writer = PartitionWriter(self.rows)
 
     @classmethod
     def open(cls, path: Path, read_only: bool = False, wait: float = 0.0) -> Store:
-        """Open the warehouse; read-only for commands that only look. While another process
-        holds it, try again every 0.2 s for up to `wait` seconds (real waiting, whatever the
-        command's clock), then say who holds it. A file that cannot be a warehouse (not a
-        DuckDB file, corrupt, in a folder we cannot write) is one line naming it."""
-        try:
-            return cls._open(path, read_only, wait)
-        except (duckdb.Error, OSError) as exc:
-            if isinstance(exc, duckdb.Error) and _LOCK_PID.search(str(exc)):
-                raise
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ConfigError(
-                f"warehouse {path} cannot be opened: {first}",
-                "point --warehouse (or `warehouse` in [tool.assetflow]) at a DuckDB file"
-                " assetflow may write, or move this one away",
-            ) from None
-
-    @classmethod
-    def _open(cls, path: Path, read_only: bool, wait: float) -> Store:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tries = int(wait / _LOCK_POLL) + 1
-        for attempt in range(1, tries + 1):
-            try:
-                conn = duckdb.connect(str(path), read_only=read_only)
-                break
-            except duckdb.IOException as exc:
-                message = str(exc)
-                if "lock" not in message.lower():
-                    raise
-                if attempt < tries:
-                    time.sleep(_LOCK_POLL)
-                    continue
-                match = _LOCK_PID.search(message)
-                holder = f"process {match.group(1)}" if match else "another process"
-                raise WarehouseLockedError(
-                    f"warehouse {path} is in use by {holder}",
-                    "wait for it to finish (--wait SECONDS), or stop it",
-                ) from None
-        if read_only:
-            check_schema(conn, path)
-            return cls(conn, path)
-        version = schema_version(conn)
-        if version == "1":
-            conn.execute(MIGRATE_FROM_1)
-        conn.execute(DDL)  # later versions only add columns, with IF NOT EXISTS
-        if version is None:
-            conn.execute(
-                "INSERT INTO assetflow.meta VALUES ('schema', ?), ('nodes_watermark', '0')",
-                [SCHEMA_VERSION],
-            )
-        elif version != SCHEMA_VERSION:
-            conn.execute(
-                "UPDATE assetflow.meta SET value = ? WHERE key = 'schema'", [SCHEMA_VERSION]
-            )
-        return cls(conn, path)
+        """Open the warehouse (see connect.connect): read-only for commands that only look."""
+        return cls(connect(path, read_only, wait), path)
 
     def replaced(self) -> bool:
         """Whether the file at our path is no longer the one we opened (deleted, moved or
         replaced while we held it): what we write then reaches no one."""
-        return _identity(self.path) != self._identity
+        return file_identity(self.path) != self._identity
 
     def has_schema(self) -> bool:
         rows = self.conn.execute(

@@ -1,0 +1,84 @@
+"""Connecting to the warehouse file: one writer at a time, waiting for a holder when asked,
+the metadata schema created or upgraded, and every way a file can fail to be a warehouse
+turned into one line naming it."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import duckdb
+
+from assetflow.errors import ConfigError, WarehouseLockedError
+from assetflow.store.schema import DDL, MIGRATE_FROM_1, SCHEMA_VERSION, check_schema, schema_version
+
+_LOCK_PID = re.compile(r"PID (\d+)")
+_LOCK_POLL = 0.2  # seconds between tries to open a locked warehouse
+
+
+def connect(path: Path, read_only: bool = False, wait: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse; read-only for commands that only look. While another
+    process holds it, try again every 0.2 s for up to `wait` seconds (real waiting, whatever
+    the command's clock), then say who holds it. A file that cannot be a warehouse (not a
+    DuckDB file, corrupt, in a folder we cannot write) is one line naming it."""
+    try:
+        conn = _locked_connect(path, read_only, wait)
+        if read_only:
+            check_schema(conn, path)
+        else:
+            _upgrade(conn)
+        return conn
+    except (duckdb.Error, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"warehouse {path} cannot be opened: {first}",
+            "point --warehouse (or `warehouse` in [tool.assetflow]) at a DuckDB file"
+            " assetflow may write, or move this one away",
+        ) from None
+
+
+def _locked_connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tries = int(wait / _LOCK_POLL) + 1
+    for attempt in range(1, tries + 1):
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            message = str(exc)
+            if "lock" not in message.lower():
+                raise
+            if attempt < tries:
+                time.sleep(_LOCK_POLL)
+                continue
+            match = _LOCK_PID.search(message)
+            holder = f"process {match.group(1)}" if match else "another process"
+            raise WarehouseLockedError(
+                f"warehouse {path} is in use by {holder}",
+                "wait for it to finish (--wait SECONDS), or stop it",
+            ) from None
+    raise AssertionError("unreachable")
+
+
+def _upgrade(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create assetflow's metadata schema, or bring an older one up to date, in place."""
+    version = schema_version(conn)
+    if version == "1":
+        conn.execute(MIGRATE_FROM_1)
+    conn.execute(DDL)  # later versions only add columns, with IF NOT EXISTS
+    if version is None:
+        conn.execute(
+            "INSERT INTO assetflow.meta VALUES ('schema', ?), ('nodes_watermark', '0')",
+            [SCHEMA_VERSION],
+        )
+    elif version != SCHEMA_VERSION:
+        conn.execute("UPDATE assetflow.meta SET value = ? WHERE key = 'schema'", [SCHEMA_VERSION])
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path` now; None when there is none."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
