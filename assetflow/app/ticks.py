@@ -26,7 +26,7 @@ from assetflow.core.automation import (
     sla_late,
 )
 from assetflow.core.intervals import Intervals
-from assetflow.core.records import SlaMiss, TickEvent, Trigger
+from assetflow.core.records import Observation, SlaMiss, TickEvent, Trigger
 from assetflow.core.specs import ScheduleSpec, SensorSpec
 from assetflow.errors import AssetflowError
 from assetflow.run.alerts import fire
@@ -113,12 +113,23 @@ def _sensor(session: Session, sensor: SensorSpec, concurrency: int | None) -> li
     observations = observe_all(session, only={sensor.source: every})
     store = session.writer()
     changed = store.changed_observations(observations)
-    store.record_observations(None, session.clock(), changed)  # the sensor's cursor
     store.record_ticks(
         "sensor", sensor.name, [now], None, f"{len(changed)} changed", session.clock()
     )
     if not changed:
         return []
+    events = _sensed(session, sensor, changed, concurrency)
+    # The trigger is consumed only now that its work has run: a tick killed before this
+    # line leaves the files "changed", and the next tick runs what is still stale.
+    store.record_observations(None, session.clock(), changed)
+    return events
+
+
+def _sensed(
+    session: Session, sensor: SensorSpec, changed: list[Observation], concurrency: int | None
+) -> list[TickEvent]:
+    """Run what reads the changed partitions of the sensor's source."""
+    graph, now = session.graph, session.now
     affected = downstream_of(graph, sensor.source, Intervals.points(o.index for o in changed), now)
     if sensor.selection:
         wanted = set(graph.select(list(sensor.selection)))

@@ -357,10 +357,12 @@ class Store:
             raise
 
     def changed_observations(self, observations: list[Observation]) -> list[Observation]:
-        """The observations whose version differs from the latest one recorded."""
+        """The observations whose version differs from the latest one recorded outside a run
+        (the cursor: by a sensor once the work it triggered has run, or by `observe`). A run
+        records what it read as it starts; that must not consume a sensor's trigger."""
         rows = self.conn.execute(
             "SELECT source, partition, arg_max(version, observation_id)"
-            " FROM assetflow.observations GROUP BY ALL"
+            " FROM assetflow.observations WHERE run_id IS NULL GROUP BY ALL"
         ).fetchall()
         latest = {(source, partition): version for source, partition, version in rows}
         return [

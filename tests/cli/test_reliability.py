@@ -227,3 +227,56 @@ def test_a_warehouse_deleted_during_a_run_fails_the_run(tmp_path):
     out, err = run.communicate(timeout=120)
     assert run.returncode == 1, out + err
     assert "was deleted or replaced during run" in err and "success" not in out
+
+
+SENSED = """
+import os
+import time
+
+from assetflow import asset, daily, file_sensor, source
+
+DAYS = daily("2024-02-01", "2024-02-25")
+
+
+@source(partitions=DAYS, path="landing/{partition}.csv")
+def src(ctx):
+    return f"SELECT * FROM read_csv('{ctx.path}', header = true)"
+
+
+@asset(partitions=DAYS)
+def a(ctx, src):
+    time.sleep(float(os.environ.get("SLOW_SECONDS", "0")))
+    return "SELECT n FROM src"
+
+
+@asset(partitions=DAYS)
+def b(ctx, a):
+    return "SELECT n * 2 AS n FROM a"
+
+
+landed = file_sensor("src")
+"""
+
+
+@pytest.mark.slow
+def test_a_sensor_tick_killed_mid_run_leaves_its_work_to_the_next_tick(tmp_path):
+    import signal
+
+    from conftest import make_project
+    from test_crash import committed, start, wait_for_progress
+
+    project = make_project(tmp_path / "p")
+    project.write("definitions/sensed.py", SENSED)
+    for day in range(1, 26):
+        project.write(f"landing/2024-02-{day:02d}.csv", f"n\n{day}\n")
+    victim = start(project, "tick", "--concurrency", "1", slow="0.1")
+    wait_for_progress(project, victim)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert 0 < committed(project.warehouse) < 50  # the kill landed mid-run
+    result = project.run("tick", "--json")
+    assert result.exit_code == 0, result.output
+    built = project.query(
+        "SELECT count(DISTINCT (asset, partition)), count(*) FROM assetflow.materializations"
+    )
+    assert built == [(50, 50)]  # the rest was built, and nothing twice
