@@ -172,7 +172,7 @@ def _run(
         raise
     finally:
         worker.close()
-        publisher.close()
+        session.after_close(publisher.close)  # readers answer from it until the lock goes
     if store.replaced():  # someone deleted or replaced the file while the run wrote to it
         raise AssetflowError(
             f"warehouse {store.path} was deleted or replaced during run {setup.run_id}:"

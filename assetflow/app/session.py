@@ -9,7 +9,10 @@ when it started), `clock` stamps what it records.
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 from assetflow.app.config import Project
@@ -25,6 +28,7 @@ from assetflow.run.clock import Clock
 from assetflow.store.store import Store
 
 READER_WAIT = 10.0  # seconds a writer waits for a process that is not running a run
+READ_WINDOW = 10.0  # seconds a reader waits for a writer to publish its snapshot or let go
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Session:
         self._graph: AssetGraph | None = None
         self._store: Store | None = None
         self._writable = False
+        self._after_close: list[Callable[[], None]] = []
 
     @property
     def graph(self) -> AssetGraph:
@@ -72,8 +77,23 @@ class Session:
             path = self.project.warehouse_path
             if not path.exists():
                 return None
-            self._store = Store.open(path, read_only=True, wait=wait)
+            self._store = self._open_to_read(path, wait)
         return self._store if self._store.has_schema() else None
+
+    @staticmethod
+    def _open_to_read(path: Path, wait: float) -> Store:
+        """A writer holds the file from before its run publishes a read snapshot until
+        after it removes it (planning, closing). Through such a window, wait for one or the
+        other, up to READ_WINDOW seconds; a run's snapshot means: answer from it."""
+        tries = int(max(wait, READ_WINDOW) / 0.2) + 1
+        for attempt in range(tries):
+            try:
+                return Store.open(path, read_only=True)
+            except WarehouseLockedError:
+                if attempt == tries - 1 or snapshot.read(path) is not None:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
 
     def writer(self, wait: float = 0.0) -> Store:
         """The warehouse opened for writing, once per session. Holding the only write lock,
@@ -101,6 +121,12 @@ class Session:
         if self._store is not None:
             self._store.close()
         self._store, self._writable = None, False
+        while self._after_close:  # what must outlive the lock (a run's read snapshot)
+            self._after_close.pop()()
+
+    def after_close(self, action: Callable[[], None]) -> None:
+        """Do `action` once the warehouse is closed (the lock released)."""
+        self._after_close.append(action)
 
     def __enter__(self) -> Session:
         return self

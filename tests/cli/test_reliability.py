@@ -280,3 +280,66 @@ def test_a_sensor_tick_killed_mid_run_leaves_its_work_to_the_next_tick(tmp_path)
         "SELECT count(DISTINCT (asset, partition)), count(*) FROM assetflow.materializations"
     )
     assert built == [(50, 50)]  # the rest was built, and nothing twice
+
+
+WINDOWS = """
+import os
+import pathlib
+import time
+
+from assetflow import asset, daily, project_defaults, source
+
+DAYS = daily("2024-02-01", "2024-02-10")
+MARKS = pathlib.Path(os.environ["MARKS"])
+
+
+def slow_observe(key):
+    (MARKS / "observing").touch()  # the run holds the warehouse and plans
+    time.sleep(0.3)
+    return "v1"
+
+
+def slow_hook(summary):
+    (MARKS / "alerting").touch()  # the run has ended and still holds the warehouse
+    time.sleep(3)
+
+
+defaults = project_defaults(on_run_end=[slow_hook])
+
+
+@source(partitions=DAYS, observe=slow_observe)
+def numbers(ctx):
+    return "SELECT 1 AS n"
+
+
+@asset(partitions=DAYS)
+def counted(ctx, numbers):
+    return "SELECT n FROM numbers"
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("window", ["observing", "alerting"])
+def test_reads_answer_while_a_run_starts_and_ends(tmp_path, monkeypatch, window):
+    import time
+
+    from conftest import make_project
+    from test_crash import start
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("MARKS", str(marks))
+    project = make_project(tmp_path / "p")
+    project.write("definitions/windows.py", WINDOWS)
+    assert project.run("sql", "SELECT 1").exit_code == 2  # no warehouse yet: nothing to read
+    run = start(project, "materialize")
+    try:
+        while not (marks / window).exists():
+            assert run.poll() is None, run.communicate()
+            time.sleep(0.02)
+        (marks / window).unlink()
+        result = project.run("runs", "--json")  # the reader process observes nothing here
+        assert result.exit_code == 0, result.output
+    finally:
+        out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
