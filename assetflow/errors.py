@@ -70,5 +70,10 @@ class SourceMissingError(DataError):
     """A source partition an asset reads has no data."""
 
 
+class StorageError(AssetflowError):
+    """The warehouse's file or disk failed (full, over a size limit): never retried; the run
+    stops, and what it committed stays."""
+
+
 class RunFailedError(AssetflowError):
     """A run ended with failed nodes; the summary was already shown."""

@@ -168,7 +168,8 @@ def _run(
             result = execute(plan, graph.defs, setup, store, clock, worker, on_node)
     except BaseException as exc:  # a bug of ours: the run must not stay "running"
         counts = (len(plan.nodes), 0, 0, 0, 0)
-        store.finish_run(setup.run_id, RunStatus.FAILED, clock(), counts, repr(exc))
+        with store.storage_guard():
+            store.finish_run(setup.run_id, RunStatus.FAILED, clock(), counts, repr(exc))
         raise
     finally:
         worker.close()
@@ -179,8 +180,9 @@ def _run(
             " what the run wrote went with the old file",
             "restore the file, or materialize again to rebuild it",
         )
-    store.finish_run(setup.run_id, result.status, clock(), result.counts(), result.message)
-    store.refresh_nodes()
+    with store.storage_guard():  # a disk that filled up: one line, not a traceback
+        store.finish_run(setup.run_id, result.status, clock(), result.counts(), result.message)
+        store.refresh_nodes()
     problems = _alert_run_end(session, setup, result)
     result = dataclasses.replace(
         result, warnings=tuple(dict.fromkeys([*result.warnings, *problems]))

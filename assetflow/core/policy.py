@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from assetflow.errors import DataError, DefinitionError
+from assetflow.errors import DataError, DefinitionError, StorageError
 
 Jitter = Literal["full", "proportional", "none"]
 
@@ -70,7 +70,7 @@ NO_RETRY = RetryPolicy()
 def retryable(error: BaseException, retry_on: Sequence[type[BaseException]] | None) -> bool:
     """Whether an attempt that raised `error` may be tried again. The executor has already
     turned the engine's data errors (conversion, constraint) into DataError."""
-    if isinstance(error, DataError | DefinitionError):
+    if isinstance(error, DataError | DefinitionError | StorageError):
         return False
     if retry_on:
         return isinstance(error, tuple(retry_on))

@@ -31,7 +31,7 @@ from assetflow.core.records import (
     RunResult,
     RunStatus,
 )
-from assetflow.errors import AssetflowError, DefinitionError, ExitCode
+from assetflow.errors import AssetflowError, DefinitionError, ExitCode, StorageError
 from assetflow.run.alerts import Deliveries
 from assetflow.run.clock import Clock
 from assetflow.run.runlog import NodeLog, node_log_path
@@ -116,6 +116,7 @@ class _Scheduler:
         # A definition mistake fails every planned node of its asset at once (it would fail
         # the same way for each partition); the first, in plan order, is the run's message.
         self.broken: dict[str, tuple[DefinitionError, int]] = {}
+        self.halted: StorageError | None = None  # the warehouse cannot be written any more
         self.check_counts = [0, 0, 0]
         self.warnings: list[str] = []
         self.alerts = Deliveries()
@@ -165,7 +166,7 @@ class _Scheduler:
             _, lead = heapq.heappop(self.ready)
             task = [self.planned[k] for k in self.members[lead]]
             first = task[0]
-            if self.interrupted:
+            if self.interrupted or self.halted is not None:
                 for p in task:
                     self._complete(_key(p), NodeResult(p.node, AttemptStatus.NOT_RUN))
                 continue
@@ -226,6 +227,8 @@ class _Scheduler:
             )  # fmt: skip
             heapq.heappush(self.retries, (self.clock.monotonic() + delay, self.order[lead], lead))
             return
+        if isinstance(error, StorageError) and self.halted is None:
+            self.halted = error  # nothing more can be written: schedule nothing more
         if isinstance(error, DefinitionError):
             known = self.broken.get(lead[0])
             if known is None or self.order[lead] < known[1]:
@@ -344,6 +347,8 @@ class _Scheduler:
         built = by.count(AttemptStatus.SUCCESS) + by.count(AttemptStatus.VERIFIED)
         if self.interrupted:
             status, code = RunStatus.INTERRUPTED, ExitCode.INTERRUPTED
+        elif self.halted is not None:
+            status, code = RunStatus.FAILED, self.halted.exit_code
         elif self.broken:
             status, code = (RunStatus.PARTIAL if built else RunStatus.FAILED), ExitCode.USAGE
         elif broken or by.count(AttemptStatus.NOT_RUN):
@@ -352,7 +357,7 @@ class _Scheduler:
             status, code = RunStatus.SUCCESS, ExitCode.OK
         checks = (self.check_counts[0], self.check_counts[1], self.check_counts[2])
         first = min(self.broken.values(), key=lambda found: found[1], default=None)
-        stopped_by = first[0] if first else None
+        stopped_by = self.halted or (first[0] if first else None)
         self.warnings += self.alerts.close(ALERT_CAP)
         warnings = tuple(dict.fromkeys(self.warnings))  # once each, in order
         return RunResult(self.setup.run_id, status, results, stopped_by, code, checks, warnings)

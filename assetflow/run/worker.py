@@ -85,7 +85,8 @@ class EmbeddedWorker:
         """Concurrent writers of one table can conflict: the write is tried again."""
         for tries in range(1, _WRITE_CONFLICT_TRIES + 1):
             try:
-                return self._compute_and_write(task, spec, log, checks)
+                with self.store.storage_guard():  # a full disk is not a write conflict
+                    return self._compute_and_write(task, spec, log, checks)
             except duckdb.TransactionException:
                 if tries == _WRITE_CONFLICT_TRIES:
                     raise

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from assetflow.errors import ConfigError, WarehouseLockedError
+from assetflow.errors import ConfigError, StorageError, WarehouseLockedError
 from assetflow.store.schema import DDL, MIGRATE_FROM_1, SCHEMA_VERSION, check_schema, schema_version
 
 _LOCK_PID = re.compile(r"PID (\d+)")
@@ -73,6 +73,22 @@ def _upgrade(conn: duckdb.DuckDBPyConnection) -> None:
         )
     elif version != SCHEMA_VERSION:
         conn.execute("UPDATE assetflow.meta SET value = ? WHERE key = 'schema'", [SCHEMA_VERSION])
+
+
+_FULL = ("No space left on device", "File too large", "Disk quota exceeded")
+
+
+def storage_error(exc: BaseException, path: Path) -> StorageError | None:
+    """The storage failure `exc` reports (a full disk, a file over its size limit), as one
+    line naming the file; None when it is something else."""
+    text = str(exc)
+    found = next((words for words in _FULL if words in text), None)
+    if found is None:
+        return None
+    return StorageError(
+        f"warehouse {path}: {found.lower()} — the run stopped; what it committed is intact",
+        "free space (or raise the file size limit), then run the same command again",
+    )
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:

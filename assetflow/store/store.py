@@ -8,9 +8,10 @@ metadata schema.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from assetflow.core.records import (
     RunStatus,
 )
 from assetflow.errors import UsageError
-from assetflow.store.connect import connect, file_identity
+from assetflow.store.connect import connect, file_identity, storage_error
 from assetflow.store.rows import Checked, RowInserter
 from assetflow.store.schema import (
     DELTA,
@@ -54,6 +55,18 @@ class Store:
     def open(cls, path: Path, read_only: bool = False, wait: float = 0.0) -> Store:
         """Open the warehouse (see connect.connect): read-only for commands that only look."""
         return cls(connect(path, read_only, wait), path)
+
+    @contextlib.contextmanager
+    def storage_guard(self) -> Iterator[None]:
+        """Inside, a full disk (or a file over its size limit) is a StorageError naming the
+        warehouse, not whatever DuckDB wrapped it in."""
+        try:
+            yield
+        except (duckdb.Error, OSError) as exc:
+            problem = storage_error(exc, self.path)
+            if problem is None:
+                raise
+            raise problem from None
 
     def replaced(self) -> bool:
         """Whether the file at our path is no longer the one we opened (deleted, moved or

@@ -8,6 +8,7 @@ assetflow's metadata schema.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
@@ -124,7 +125,10 @@ class PartitionWriter:
             self.rows.insert_checks(cur, writes[0].run_id, checked, now)
             cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            # A failure DuckDB already aborted the transaction for (a full disk) must be
+            # reported as itself, not as "cannot rollback - no transaction is active".
+            with contextlib.suppress(duckdb.Error):
+                cur.execute("ROLLBACK")
             raise
         return written
 

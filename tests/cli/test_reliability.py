@@ -343,3 +343,41 @@ def test_reads_answer_while_a_run_starts_and_ends(tmp_path, monkeypatch, window)
     finally:
         out, err = run.communicate(timeout=120)
     assert run.returncode == 0, err
+
+
+BIG = """
+from assetflow import asset, daily
+
+@asset(partitions=daily("2024-01-01", "2024-01-20"))
+def big(ctx):
+    return f"SELECT range AS n, md5(range::VARCHAR || '{ctx.partition}') AS s FROM range(100000)"
+"""
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_a_rerun_completes(tmp_path):
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import NOW, make_project
+
+    project = make_project(tmp_path / "p")
+    project.write("definitions/big.py", BIG)
+
+    def small_disk():  # writes past 3 MB fail as on a full disk (EFBIG), portably
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3_000_000, 3_000_000))
+
+    command = [sys.executable, "-m", "assetflow", "--project", str(project.root), "--now", NOW,
+               "materialize", "--concurrency", "1"]  # fmt: skip
+    full = subprocess.run(command, preexec_fn=small_disk, capture_output=True, text=True)
+    assert full.returncode == 1, full.stderr
+    assert f"warehouse {project.warehouse}: file too large — the run stopped" in full.stderr
+    assert "cannot rollback" not in full.stderr and "Traceback" not in full.stderr
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert project.query("SELECT count(*), count(DISTINCT (n, s)) FROM big") == [
+        (2_000_000, 2_000_000)
+    ]
