@@ -101,6 +101,7 @@ def test_a_file_that_cannot_be_a_warehouse_is_one_line_naming_it(diamond, tmp_pa
             assert f"warehouse {path} cannot be opened" in result.output, result.output
 
 
+@pytest.mark.slow  # a reader waits 10 s for a holder that publishes no snapshot
 def test_a_dead_runs_snapshot_is_not_served_as_in_progress(diamond):
     import json
     import subprocess
