@@ -82,7 +82,11 @@ class PartitionWriter:
             self._check_columns(asset, columns)
             with self._ddl_lock:
                 self._ensure_table(cur, asset, columns)
-            return self._replace(cur, asset, rows, placed, writes, audit, clock)
+            # Columns the asset no longer returns leave the table with this write: a reader
+            # that still asks for one fails loudly instead of reading NULLs.
+            dropped = [c for c in self._columns[asset] if c not in columns]
+            dropped.remove(PARTITION_COLUMN)
+            return self._replace(cur, asset, rows, placed, writes, audit, clock, dropped)
         finally:
             if not single:
                 cur.execute("DROP TABLE IF EXISTS _af_stage")
@@ -96,20 +100,32 @@ class PartitionWriter:
         writes: Sequence[NodeWrite],
         audit: Audit | None,
         clock: Callable[[], dt.datetime],
+        dropped: Sequence[str] = (),
     ) -> dict[str, Written]:
-        """The transaction: delete the partitions, insert the rows, audit, record, commit.
-        Versions are of the rows as the table stores them (its columns and types)."""
+        """The transaction: drop the columns the asset no longer returns, delete the
+        partitions, insert the rows, audit, record, commit. Versions are of the rows as the
+        table stores them (its columns and types)."""
         table = f'main."{asset}"'
-        columns = {k: v for k, v in self._columns[asset].items() if k != PARTITION_COLUMN}
+        columns = {
+            k: v
+            for k, v in self._columns[asset].items()
+            if k != PARTITION_COLUMN and k not in dropped
+        }
+        # Every column of the table must come from the rows (BY NAME would fill a missing
+        # one with NULL): naming them all binds them, and the optimizer drops the condition.
+        named = ", ".join(f'"{c}"' for c in columns)
+        present = f"hash({named}) IS NOT NULL OR true"
         cur.execute("BEGIN TRANSACTION")
         try:
+            for name in dropped:
+                cur.execute(f'ALTER TABLE {table} DROP COLUMN IF EXISTS "{name}"')
             cur.execute(
                 f"DELETE FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ?",
                 [writes[0].partition, writes[-1].partition],
             )
             cur.execute(
                 f"INSERT INTO {table} BY NAME SELECT *, ({placed})::VARCHAR AS"
-                f" {PARTITION_COLUMN} FROM {rows}"
+                f" {PARTITION_COLUMN} FROM {rows} WHERE {present}"
             )
             audited = [
                 (write, self._audit_partition(cur, table, columns, write, audit))
@@ -124,6 +140,8 @@ class PartitionWriter:
             ]  # fmt: skip
             self.rows.insert_checks(cur, writes[0].run_id, checked, now)
             cur.execute("COMMIT")
+            if dropped:
+                self._columns[asset] = self._table_columns(cur, asset)
         except BaseException:
             # A failure DuckDB already aborted the transaction for (a full disk) must be
             # reported as itself, not as "cannot rollback - no transaction is active".
