@@ -9,7 +9,6 @@ when it started), `clock` stamps what it records.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import parse_date_or_month
 from assetflow.core.planner import select_targets
 from assetflow.defs.loader import load_definitions
-from assetflow.errors import PartitionKeyError, SelectionError, WarehouseLockedError
+from assetflow.errors import PartitionKeyError, SelectionError
 from assetflow.run import snapshot
 from assetflow.run.clock import Clock
 from assetflow.store.store import Store
@@ -77,23 +76,13 @@ class Session:
             path = self.project.warehouse_path
             if not path.exists():
                 return None
-            self._store = self._open_to_read(path, wait)
+            # A writer holds the file from before its run publishes a read snapshot until
+            # after it removes it (planning, closing): through such a window, wait for one
+            # or the other; a run's snapshot means the caller answers from it.
+            self._store = Store.open(
+                path, read_only=True, wait=max(wait, READ_WINDOW), give_up=_run_in_progress(path)
+            )
         return self._store if self._store.has_schema() else None
-
-    @staticmethod
-    def _open_to_read(path: Path, wait: float) -> Store:
-        """A writer holds the file from before its run publishes a read snapshot until
-        after it removes it (planning, closing). Through such a window, wait for one or the
-        other, up to READ_WINDOW seconds; a run's snapshot means: answer from it."""
-        tries = int(max(wait, READ_WINDOW) / 0.2) + 1
-        for attempt in range(tries):
-            try:
-                return Store.open(path, read_only=True)
-            except WarehouseLockedError:
-                if attempt == tries - 1 or snapshot.read(path) is not None:
-                    raise
-                time.sleep(0.2)
-        raise AssertionError("unreachable")
 
     def writer(self, wait: float = 0.0) -> Store:
         """The warehouse opened for writing, once per session. Holding the only write lock,
@@ -106,12 +95,10 @@ class Session:
             return self._store
         self.close()
         path = self.project.warehouse_path
-        try:
-            store = Store.open(path, read_only=False)
-        except WarehouseLockedError:
-            if wait <= 0 and snapshot.read(path) is not None:
-                raise  # a run holds it: say so at once
-            store = Store.open(path, read_only=False, wait=wait if wait > 0 else READER_WAIT)
+        if wait > 0:
+            store = Store.open(path, read_only=False, wait=wait)
+        else:  # a run holding it is said at once
+            store = Store.open(path, wait=READER_WAIT, give_up=_run_in_progress(path))
         self._store, self._writable = store, True
         store.abandon_dead_runs(self.clock())
         store.refresh_nodes()
@@ -135,6 +122,11 @@ class Session:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _run_in_progress(path: Path) -> Callable[[], bool]:
+    """Whether a live run holds the warehouse at `path` (it publishes a read snapshot)."""
+    return lambda: snapshot.read(path) is not None
 
 
 def resolve_range(

@@ -6,7 +6,8 @@ a `Task` (it pickles) and returns a `TaskResult` (it pickles), so the worker may
 of this process (`EmbeddedWorker`) or run elsewhere. A node whose inputs are ready is
 submitted; a transient failure is retried after a backoff without holding a worker; a final
 failure marks every planned node downstream `upstream_failed` while independent nodes go
-on. A definition mistake stops scheduling: it would fail the same way for every partition.
+on. A definition mistake fails every planned node of its asset at once (it would fail the
+same way for each partition); a full disk stops scheduling.
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ from assetflow.errors import AssetflowError, DefinitionError, ExitCode, StorageE
 from assetflow.run.alerts import Deliveries
 from assetflow.run.clock import Clock
 from assetflow.run.runlog import NodeLog, node_log_path
-from assetflow.run.task import Task, TaskResult, input_versions, make_task
+from assetflow.run.task import (
+    Task,
+    TaskResult,
+    attempt_header,
+    input_versions,
+    make_task,
+    span_label,
+)
 from assetflow.store.store import Store
 
 Key = tuple[str, str]
@@ -118,7 +126,6 @@ class _Scheduler:
         self.broken: dict[str, tuple[DefinitionError, int]] = {}
         self.halted: StorageError | None = None  # the warehouse cannot be written any more
         self.check_counts = [0, 0, 0]
-        self.warnings: list[str] = []
         self.alerts = Deliveries()
         self.interrupted = False
         for lead, ups in self.waiting_on.items():
@@ -265,8 +272,7 @@ class _Scheduler:
         the retry it plans, hooks that failed."""
         log = NodeLog(self._log_path(lead), self.clock)
         if not done.logged:  # the attempt's header has not reached the file yet
-            label = self._label(lead)
-            log.begin(f"--- {lead[0]}[{label}] attempt {attempt} (run {self.setup.run_id})\n")
+            log.begin(attempt_header(lead[0], self._label(lead), attempt, self.setup.run_id))
         log.write(done.trace)
         self.logged.add(lead)
         return log
@@ -328,8 +334,7 @@ class _Scheduler:
 
     def _label(self, lead: Key) -> str:
         """A task's partition, or its batch's `first..last`."""
-        first, last = self.members[lead][0], self.members[lead][-1]
-        return first[1] if first == last else f"{first[1]}..{last[1]}"
+        return span_label(self.members[lead][0][1], self.members[lead][-1][1])
 
     def _logged(self, lead: Key) -> str | None:
         return str(self._log_path(lead)) if lead in self.logged else None
@@ -358,8 +363,7 @@ class _Scheduler:
         checks = (self.check_counts[0], self.check_counts[1], self.check_counts[2])
         first = min(self.broken.values(), key=lambda found: found[1], default=None)
         stopped_by = self.halted or (first[0] if first else None)
-        self.warnings += self.alerts.close(ALERT_CAP)
-        warnings = tuple(dict.fromkeys(self.warnings))  # once each, in order
+        warnings = tuple(dict.fromkeys(self.alerts.close(ALERT_CAP)))  # once each, in order
         return RunResult(self.setup.run_id, status, results, stopped_by, code, checks, warnings)
 
 

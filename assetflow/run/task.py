@@ -32,12 +32,21 @@ class Task:
     @property
     def partition(self) -> str:
         """The partition label: `2013-03-15`, or `2013-03-01..2013-03-31` for a batch."""
-        first, last = self.nodes[0].partition, self.nodes[-1].partition
-        return first if len(self.nodes) == 1 else f"{first}..{last}"
+        return span_label(self.nodes[0].partition, self.nodes[-1].partition)
 
     @property
     def header(self) -> str:
-        return f"--- {self.asset}[{self.partition}] attempt {self.attempt} (run {self.run_id})\n"
+        return attempt_header(self.asset, self.partition, self.attempt, self.run_id)
+
+
+def span_label(first: str, last: str) -> str:
+    """A task's partitions as one label (its log file is named so): a key, or `first..last`."""
+    return first if first == last else f"{first}..{last}"
+
+
+def attempt_header(asset: str, label: str, attempt: int, run_id: str) -> str:
+    """The line that opens an attempt in the task's log."""
+    return f"--- {asset}[{label}] attempt {attempt} (run {run_id})\n"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -17,13 +18,19 @@ _LOCK_PID = re.compile(r"PID (\d+)")
 _LOCK_POLL = 0.2  # seconds between tries to open a locked warehouse
 
 
-def connect(path: Path, read_only: bool = False, wait: float = 0.0) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path,
+    read_only: bool = False,
+    wait: float = 0.0,
+    give_up: Callable[[], bool] | None = None,
+) -> duckdb.DuckDBPyConnection:
     """A connection to the warehouse; read-only for commands that only look. While another
     process holds it, try again every 0.2 s for up to `wait` seconds (real waiting, whatever
-    the command's clock), then say who holds it. A file that cannot be a warehouse (not a
-    DuckDB file, corrupt, in a folder we cannot write) is one line naming it."""
+    the command's clock) unless `give_up()` says to stop, then say who holds it. A file that
+    cannot be a warehouse (not a DuckDB file, corrupt, in a folder we cannot write) is one
+    line naming it."""
     try:
-        conn = _locked_connect(path, read_only, wait)
+        conn = _locked_connect(path, read_only, wait, give_up)
         if read_only:
             check_schema(conn, path)
         else:
@@ -38,7 +45,9 @@ def connect(path: Path, read_only: bool = False, wait: float = 0.0) -> duckdb.Du
         ) from None
 
 
-def _locked_connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+def _locked_connect(
+    path: Path, read_only: bool, wait: float, give_up: Callable[[], bool] | None
+) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     tries = int(wait / _LOCK_POLL) + 1
     for attempt in range(1, tries + 1):
@@ -48,7 +57,7 @@ def _locked_connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPy
             message = str(exc)
             if "lock" not in message.lower():
                 raise
-            if attempt < tries:
+            if attempt < tries and not (give_up and give_up()):
                 time.sleep(_LOCK_POLL)
                 continue
             match = _LOCK_PID.search(message)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +52,15 @@ class Store:
         self.writer = PartitionWriter(self.rows)
 
     @classmethod
-    def open(cls, path: Path, read_only: bool = False, wait: float = 0.0) -> Store:
+    def open(
+        cls,
+        path: Path,
+        read_only: bool = False,
+        wait: float = 0.0,
+        give_up: Callable[[], bool] | None = None,
+    ) -> Store:
         """Open the warehouse (see connect.connect): read-only for commands that only look."""
-        return cls(connect(path, read_only, wait), path)
+        return cls(connect(path, read_only, wait, give_up), path)
 
     @contextlib.contextmanager
     def storage_guard(self) -> Iterator[None]:
