@@ -84,6 +84,9 @@ class _Walk:
         spec = self.graph.defs.assets[node.asset]
         if failed:
             children.append(self._failure(node))
+        if Cause.SCHEMA_CHANGED in causes and record is not None:
+            change = record.schema_change() or "its columns"
+            children.append(Reason(f"table {node.asset}", "changed shape", change))
         if Cause.CODE_CHANGED in causes and record is not None:
             detail = f"{record.code_version} -> {spec.code_version} ({spec.where})"
             children.append(Reason(f"code of {node.asset}", "changed", detail))

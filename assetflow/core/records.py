@@ -32,6 +32,7 @@ class Cause(StrEnum):
 
     MISSING = "missing"
     CODE_CHANGED = "code_changed"
+    SCHEMA_CHANGED = "schema_changed"  # its table changed shape after it was written
     UPSTREAM_CHANGED = "upstream_changed"
     UPSTREAM_STALE = "upstream_stale"
     FAILED = "failed"
@@ -52,6 +53,7 @@ _PRECEDENCE = (
     Cause.CHECK_FAILED,
     Cause.FAILED,
     Cause.MISSING,
+    Cause.SCHEMA_CHANGED,
     Cause.CODE_CHANGED,
     Cause.UPSTREAM_CHANGED,
     Cause.UPSTREAM_STALE,
@@ -135,6 +137,7 @@ class Facts:
 
     existing: dict[str, Intervals]
     code_changed: dict[str, Intervals]
+    schema_changed: dict[str, Intervals]
     upstream_changed: dict[str, Intervals]
     failed: dict[str, Intervals]
     check_failed: dict[str, Intervals]
@@ -145,7 +148,7 @@ class Facts:
     @staticmethod
     def none() -> Facts:
         """A warehouse that has recorded nothing yet."""
-        return Facts({}, {}, {}, {}, {}, {})
+        return Facts({}, {}, {}, {}, {}, {}, {})
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,36 @@ class NodeRecord:
     data_version: str
     ended_at: dt.datetime
     inputs: tuple[InputFact, ...]
+    # The table's columns ("name TYPE,...") when the node was written, and now.
+    table_schema: str | None = None
+    table_now: str | None = None
+
+    def schema_change(self) -> str:
+        """How the table changed since: `v VARCHAR -> INTEGER, x added, w removed`."""
+        before, after = _columns(self.table_schema), _columns(self.table_now)
+        parts = [f"{c} {t} -> {after[c]}" for c, t in before.items() if after.get(c, t) != t]
+        parts += [f"{c} added" for c in after if c not in before]
+        parts += [f"{c} removed" for c in before if c not in after]
+        return ", ".join(parts)
+
+
+def _columns(schema: str | None) -> dict[str, str]:
+    """ "name TYPE,..." as {name: TYPE} (a type may hold commas inside parentheses)."""
+    out: dict[str, str] = {}
+    depth, item = 0, ""
+    for ch in (schema or "") + ",":
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            name, _, kind = item.partition(" ")
+            if name:
+                out[name] = kind
+            item = ""
+        else:
+            item += ch
+    return out
 
 
 # -- runs, attempts, checks as stored ---------------------------------------------------------
@@ -285,6 +318,7 @@ class RunResult:
     exit_code: int  # an errors.ExitCode
     checks: tuple[int, int, int] = (0, 0, 0)  # passed, warned, failed (blocking)
     warnings: tuple[str, ...] = ()  # alert hooks that failed, one line each
+    schema_changes: tuple[str, ...] = ()  # tables that changed shape, one line each
 
     @property
     def message(self) -> str | None:

@@ -1,6 +1,7 @@
 """Status of every node and its causes, from lineage facts. Pure: no I/O.
 
-A node is `failed`, `missing`, `stale` (code_changed, upstream_changed, upstream_stale) or
+A node is `failed`, `missing`, `stale` (schema_changed, code_changed, upstream_changed,
+upstream_stale) or
 `fresh`. Local causes come from the lineage record (set-wise SQL in lineage.py);
 `upstream_stale` is propagated here over the asset graph with interval arithmetic.
 """
@@ -25,6 +26,7 @@ class AssetStatus:
     universe: Intervals  # every partition the asset has today
     missing: Intervals
     code_changed: Intervals
+    schema_changed: Intervals
     upstream_changed: Intervals
     upstream_stale: Intervals
     failed: Intervals  # the last attempt failed, or a blocking check fails on current data
@@ -35,6 +37,7 @@ class AssetStatus:
         return (
             self.missing
             | self.code_changed
+            | self.schema_changed
             | self.upstream_changed
             | self.upstream_stale
             | self.failed
@@ -91,6 +94,7 @@ def compute_status(graph: AssetGraph, facts: Facts, now: dt.datetime) -> StatusR
             universe=universe,
             missing=universe - facts.existing.get(asset, empty),
             code_changed=facts.code_changed.get(asset, empty) & universe,
+            schema_changed=facts.schema_changed.get(asset, empty) & universe,
             upstream_changed=(facts.upstream_changed.get(asset, empty) | grown.get(asset, empty))
             & universe,
             # sources have no status: their changes show as upstream_changed

@@ -126,6 +126,7 @@ class _Scheduler:
         self.broken: dict[str, tuple[DefinitionError, int]] = {}
         self.halted: StorageError | None = None  # the warehouse cannot be written any more
         self.check_counts = [0, 0, 0]
+        self.reshaped: list[str] = []  # tables that changed shape, in the order they did
         self.alerts = Deliveries()
         self.interrupted = False
         for lead, ups in self.waiting_on.items():
@@ -211,6 +212,8 @@ class _Scheduler:
             recorded.append((node, written.materialization_id if written else None, checked))
             self._count_checks(checked)
         if error is None:  # the write recorded the successful attempt and checks with the data
+            if done.reshaped:
+                self.reshaped.append(done.reshaped)
             for p in task:
                 written = done.written[p.node.partition]
                 self.versions[_key(p)] = written.data_version
@@ -364,7 +367,10 @@ class _Scheduler:
         first = min(self.broken.values(), key=lambda found: found[1], default=None)
         stopped_by = self.halted or (first[0] if first else None)
         warnings = tuple(dict.fromkeys(self.alerts.close(ALERT_CAP)))  # once each, in order
-        return RunResult(self.setup.run_id, status, results, stopped_by, code, checks, warnings)
+        return RunResult(
+            self.setup.run_id, status, results, stopped_by, code, checks, warnings,
+            tuple(self.reshaped),
+        )  # fmt: skip
 
 
 def describe_error(error: BaseException) -> str:

@@ -59,6 +59,7 @@ class TaskResult:
     seconds: float
     logged: bool  # the attempt wrote to its log file
     checks: dict[str, tuple[CheckResult, ...]] = field(default_factory=dict)
+    reshaped: str | None = None  # how the write changed the asset's table, one line
 
 
 def make_task(

@@ -17,7 +17,8 @@ import duckdb
 
 from assetflow.core.checks import CheckFailed
 from assetflow.core.definitions import Definitions
-from assetflow.core.records import CheckResult, NodeWrite, Written
+from assetflow.core.partitions import compact_ranges
+from assetflow.core.records import CheckResult, NodeWrite
 from assetflow.core.specs import AssetSpec
 from assetflow.errors import AssetflowError, DataError, DefinitionError
 from assetflow.run.audit import run_checks
@@ -26,6 +27,7 @@ from assetflow.run.compute import Context, input_sql, node_query, release
 from assetflow.run.runlog import NodeLog, bound
 from assetflow.run.task import Task, TaskResult
 from assetflow.store.store import Store
+from assetflow.store.writer import Wrote
 
 _SQL_MISTAKES = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
 # What the data itself got wrong: retrying cannot help (docs/operations.md has the table).
@@ -55,8 +57,14 @@ class EmbeddedWorker:
         checks: dict[str, tuple[CheckResult, ...]] = {}
         try:
             with bound(log):
-                written = self._write_with_retries(task, spec, log, checks)
-            return TaskResult(written, None, "", self.clock.monotonic() - t0, log.written, checks)
+                wrote = self._write_with_retries(task, spec, log, checks)
+            reshaped = describe_reshape(wrote, spec)
+            if reshaped:
+                log.write(f"table changed shape: {reshaped}\n")
+            return TaskResult(
+                wrote.written, None, "", self.clock.monotonic() - t0, log.written, checks,
+                reshaped,
+            )  # fmt: skip
         except Exception as exc:  # any failure of user code or of the write fails this attempt
             error = classify(exc, spec, f"{task.asset}[{task.nodes[0].partition}]")
             trace = traceback.format_exc()
@@ -81,7 +89,7 @@ class EmbeddedWorker:
 
     def _write_with_retries(
         self, task: Task, spec: AssetSpec, log: NodeLog, checks: dict[str, tuple[CheckResult, ...]]
-    ) -> dict[str, Written]:
+    ) -> Wrote:
         """Concurrent writers of one table can conflict: the write is tried again."""
         for tries in range(1, _WRITE_CONFLICT_TRIES + 1):
             try:
@@ -95,7 +103,7 @@ class EmbeddedWorker:
 
     def _compute_and_write(
         self, task: Task, spec: AssetSpec, log: NodeLog, checks: dict[str, tuple[CheckResult, ...]]
-    ) -> dict[str, Written]:
+    ) -> Wrote:
         """One call of the asset's function for the whole task, one write of all its nodes."""
         cur = self._cursor()
         ctx = task_context(task, spec, cur, log)
@@ -154,6 +162,21 @@ def task_context(
         log=log.logger,
         partitions=tuple(n.partition for n in task.nodes),
     )
+
+
+def describe_reshape(wrote: Wrote, spec: AssetSpec) -> str | None:
+    """How a write changed its asset's table, one line for the run's summary and the log."""
+    if wrote.reshape is None:
+        return None
+    line = wrote.reshape.describe()
+    if wrote.removed:
+        n = len(wrote.removed)
+        span = compact_ranges(list(wrote.removed), spec.partitions)
+        line += (
+            f"; {n} partition{'s' if n > 1 else ''} ({span}) held values that could not be"
+            " converted: their rows were removed and they are missing"
+        )
+    return line
 
 
 def partition_expression(spec: AssetSpec) -> str | None:

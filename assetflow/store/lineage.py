@@ -13,20 +13,22 @@ from collections import defaultdict
 from assetflow.core.checks import CheckFailed
 from assetflow.core.intervals import Intervals
 from assetflow.core.records import AttemptStatus, Facts, InputFact, NodeRecord, Observation
-from assetflow.store.schema import DELTA, PENDING_INPUTS
+from assetflow.store.schema import DELTA, PARTITION_COLUMN, PENDING_INPUTS
 from assetflow.store.store import Store
 
-# The latest materialization of every node: the nodes table, overridden by newer
-# materializations not merged into it yet (a run in progress, or one that crashed).
+# The latest record of every node: the nodes table, overridden by newer materializations
+# not merged into it yet (a run in progress, or one that crashed). A record without a data
+# version says the node's rows were removed; _af_latest holds the nodes that have data.
 _LATEST = """
-CREATE OR REPLACE TEMP VIEW _af_latest AS
+CREATE OR REPLACE TEMP VIEW _af_all AS
 SELECT asset, partition_index AS idx, partition, materialization_id AS mid, code_version,
-       data_version, clipped, rebuilt
+       data_version, clipped, rebuilt, table_schema
 FROM assetflow.nodes n ANTI JOIN _af_delta d USING (asset, partition_index)
 UNION ALL
 SELECT asset, partition_index, partition, materialization_id, code_version, data_version,
-       clipped, true
-FROM _af_delta
+       clipped, true, table_schema
+FROM _af_delta;
+CREATE OR REPLACE TEMP VIEW _af_latest AS SELECT * FROM _af_all WHERE data_version IS NOT NULL
 """
 
 # Every recorded input: those moved into `inputs`, and those of materializations not merged
@@ -59,13 +61,29 @@ SELECT l.asset, l.idx FROM _af_latest l JOIN _af_code c USING (asset)
 WHERE l.code_version <> c.code_version
 """
 
+# The table changed shape since the node was written (a column added, removed or retyped
+# by a later write): its rows were written for other columns.
+_SCHEMA_CHANGED = """
+SELECT l.asset, l.idx FROM _af_latest l JOIN _af_tables t USING (asset)
+WHERE l.table_schema IS NOT NULL AND l.table_schema <> t.table_schema
+"""
+
+# Each asset table's columns as a write records them ("name TYPE,..."), in table order.
+_TABLES = f"""
+CREATE OR REPLACE TEMP TABLE _af_tables AS
+SELECT table_name AS asset,
+       string_agg(column_name || ' ' || data_type, ',' ORDER BY ordinal_position) AS table_schema
+FROM information_schema.columns
+WHERE table_schema = 'main' AND column_name <> '{PARTITION_COLUMN}' GROUP BY table_name
+"""
+
 # An input changed when the version its reader recorded is not the current one. Only a
 # rebuilt node (or one of a run not merged yet) or an observed source partition can differ,
 # so the recorded inputs are matched against those alone rather than against every node.
 _UPSTREAM_CHANGED = """
 SELECT DISTINCT l.asset, l.idx
 FROM _af_inputs i
-JOIN (SELECT asset AS name, idx, data_version AS version FROM _af_latest WHERE rebuilt
+JOIN (SELECT asset AS name, idx, data_version AS version FROM _af_all WHERE rebuilt
       UNION ALL
       SELECT source, idx, version FROM _af_observed) c
   ON c.name = i.input AND c.idx = i.input_index
@@ -148,6 +166,7 @@ def _register(store: Store, code: dict[str, str], observed: list[Observation]) -
     conn.execute(_INPUTS)
     conn.execute(_LATEST)
     conn.execute(_CURRENT)
+    conn.execute(_TABLES)
 
 
 def _existing(store: Store) -> dict[str, Intervals]:
@@ -198,6 +217,7 @@ def read_facts(
     return Facts(
         existing=_existing(store),
         code_changed=_islands(store, _CODE_CHANGED),
+        schema_changed=_islands(store, _SCHEMA_CHANGED),
         upstream_changed=_upstream_changed(store),
         failed=_islands(store, _FAILED),
         check_failed=_islands(store, _CHECK_FAILED),
@@ -208,14 +228,16 @@ def read_facts(
 def node_record(store: Store, asset: str, partition: str) -> NodeRecord | None:
     """Needs read_facts (or _register) to have run on this connection."""
     rows = store.conn.execute(
-        "SELECT m.materialization_id, m.run_id, m.code_version, m.data_version, m.ended_at"
+        "SELECT m.materialization_id, m.run_id, m.code_version, m.data_version, m.ended_at,"
+        " m.table_schema, t.table_schema"
         " FROM assetflow.materializations m JOIN _af_latest l ON m.materialization_id = l.mid"
+        " LEFT JOIN _af_tables t ON t.asset = l.asset"
         " WHERE l.asset = ? AND l.partition = ?",
         [asset, partition],
     ).fetchall()
     if not rows:
         return None
-    mid, run_id, code_version, data_version, ended_at = rows[0]
+    mid, run_id, code_version, data_version, ended_at, written_as, table_now = rows[0]
     inputs = store.conn.execute(
         "SELECT i.input, i.input_partition, i.input_version, c.version"
         " FROM _af_inputs i LEFT JOIN _af_current c"
@@ -224,7 +246,7 @@ def node_record(store: Store, asset: str, partition: str) -> NodeRecord | None:
         [mid],
     ).fetchall()
     facts = tuple(InputFact(n, p, r or None, c) for n, p, r, c in inputs)
-    return NodeRecord(run_id, code_version, data_version, ended_at, facts)
+    return NodeRecord(run_id, code_version, data_version, ended_at, facts, written_as, table_now)
 
 
 def recorded_inputs(

@@ -14,7 +14,7 @@ import duckdb
 from assetflow.errors import ConfigError
 
 PARTITION_COLUMN = "_partition"
-SCHEMA_VERSION = "4"  # 2: attempts view; 3: nodes.rebuilt; 4: inputs_text
+SCHEMA_VERSION = "5"  # 2: attempts view; 3: nodes.rebuilt; 4: inputs_text; 5: table_schema
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS assetflow;
@@ -43,8 +43,12 @@ CREATE TABLE IF NOT EXISTS assetflow.materializations (
     attempt_id BIGINT, attempt INTEGER, log_path VARCHAR,
     -- its inputs as written in its transaction ("name|key|index|version;..."), moved into
     -- `inputs` (and cleared) when `nodes` is refreshed: one statement less per write
-    inputs_text VARCHAR);
+    inputs_text VARCHAR,
+    -- the asset table's columns when it was written ("name TYPE,..."): the table changing
+    -- shape later makes the node `schema_changed`
+    table_schema VARCHAR);
 ALTER TABLE assetflow.materializations ADD COLUMN IF NOT EXISTS inputs_text VARCHAR;
+ALTER TABLE assetflow.materializations ADD COLUMN IF NOT EXISTS table_schema VARCHAR;
 CREATE TABLE IF NOT EXISTS assetflow.inputs (
     materialization_id BIGINT, input VARCHAR, input_partition VARCHAR, input_index BIGINT,
     input_version VARCHAR);
@@ -52,10 +56,14 @@ CREATE TABLE IF NOT EXISTS assetflow.inputs (
 -- meta; later materializations are merged in by refresh_nodes() at the end of each run.
 -- `rebuilt`: the node had been materialized before this one; only a rebuilt node can hold a
 -- version other than the one its readers recorded (status compares only those).
+-- A node whose rows were removed (a type change that could not cast them) stays as a row
+-- with data_version NULL: it is missing, and its readers see their input changed.
 CREATE TABLE IF NOT EXISTS assetflow.nodes (
     asset VARCHAR, partition_index BIGINT, partition VARCHAR, materialization_id BIGINT,
-    code_version VARCHAR, data_version VARCHAR, clipped VARCHAR, rebuilt BOOLEAN);
+    code_version VARCHAR, data_version VARCHAR, clipped VARCHAR, rebuilt BOOLEAN,
+    table_schema VARCHAR);
 ALTER TABLE assetflow.nodes ADD COLUMN IF NOT EXISTS rebuilt BOOLEAN DEFAULT true;
+ALTER TABLE assetflow.nodes ADD COLUMN IF NOT EXISTS table_schema VARCHAR;
 CREATE TABLE IF NOT EXISTS assetflow.observations (
     observation_id BIGINT DEFAULT nextval('assetflow.observation_ids'), run_id VARCHAR,
     source VARCHAR, partition VARCHAR, version VARCHAR, detail VARCHAR,
@@ -96,7 +104,7 @@ MATERIALIZATION_COLUMNS = (
     ("partition_index", "BIGINT"), ("code_version", "VARCHAR"), ("data_version", "VARCHAR"),
     ("row_count", "BIGINT"), ("clipped", "VARCHAR"), ("started_at", "TIMESTAMP"),
     ("ended_at", "TIMESTAMP"), ("attempt", "INTEGER"), ("log_path", "VARCHAR"),
-    ("inputs_text", "VARCHAR"),
+    ("inputs_text", "VARCHAR"), ("table_schema", "VARCHAR"),
 )  # fmt: skip
 
 # Materializations newer than the nodes watermark whose inputs are still in inputs_text.
@@ -119,7 +127,8 @@ SELECT d.*, n.asset IS NOT NULL OR d.builds > 1 AS rebuilt FROM (
            max(materialization_id) AS materialization_id,
            arg_max(code_version, materialization_id) AS code_version,
            arg_max(data_version, materialization_id) AS data_version,
-           arg_max(clipped, materialization_id) AS clipped, count(*) AS builds
+           arg_max(clipped, materialization_id) AS clipped, count(*) AS builds,
+           arg_max(table_schema, materialization_id) AS table_schema
     FROM assetflow.materializations
     WHERE materialization_id > (
         SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark')

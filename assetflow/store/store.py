@@ -331,13 +331,13 @@ class Store:
         """Runs still marked running while we hold the only write lock died (killed, power
         lost): mark them abandoned. Their committed nodes stay; nothing half-written exists."""
 
-        def counted(table: str, status: str | None = None) -> str:
-            which = f" AND x.status = '{status}'" if status else ""
+        def counted(table: str, status: str | None = None, where: str = "") -> str:
+            which = f" AND x.status = '{status}'" if status else f" AND {where}" if where else ""
             return f"(SELECT count(*) FROM assetflow.{table} x WHERE x.run_id = r.run_id{which})"
 
         rows = self.conn.execute(
             "UPDATE assetflow.runs r SET status = ?, ended_at = ?,"
-            f" succeeded = {counted('materializations')},"
+            f" succeeded = {counted('materializations', None, 'x.attempt_id IS NOT NULL')},"
             f" verified = {counted('attempt_log', AttemptStatus.VERIFIED)},"
             f" failed = {counted('attempt_log', AttemptStatus.FAILED)},"
             f" skipped = {counted('attempt_log', AttemptStatus.UPSTREAM_FAILED)}"
@@ -358,8 +358,9 @@ class Store:
                 " WHERE n.asset = d.asset AND n.partition_index = d.partition_index"
             )
             conn.execute(
-                "INSERT INTO assetflow.nodes SELECT asset, partition_index, partition,"
-                " materialization_id, code_version, data_version, clipped, rebuilt FROM _af_delta"
+                "INSERT INTO assetflow.nodes BY NAME SELECT asset, partition_index, partition,"
+                " materialization_id, code_version, data_version, clipped, rebuilt, table_schema"
+                " FROM _af_delta"
             )
             conn.execute(f"INSERT INTO assetflow.inputs {PENDING_INPUTS}")
             conn.execute(

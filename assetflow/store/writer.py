@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import duckdb
 
@@ -19,6 +20,11 @@ from assetflow.core.records import CheckResult, NodeWrite, Written
 from assetflow.errors import DataError, DefinitionError
 from assetflow.store.rows import RowInserter
 from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
+from assetflow.store.shape import Reshape, apply, create_table_sql, record_removed
+
+# A column of staged rows that holds each row's partition key (a write of partitions computed
+# one by one); it is not stored.
+KEY_COLUMN = "_af_partition_key"
 
 # Runs a node's blocking checks over its new rows; raises to roll the write back.
 Audit = Callable[[duckdb.DuckDBPyConnection, str, "NodeWrite"], Sequence[CheckResult]]
@@ -29,12 +35,21 @@ Audit = Callable[[duckdb.DuckDBPyConnection, str, "NodeWrite"], Sequence[CheckRe
 _VERSION = "left(sha256(concat_ws('|', ?, {n}, {h})), 16)"
 
 
+@dataclass(frozen=True)
+class Wrote:
+    """What one write did: each partition's record, and how it changed the asset's table."""
+
+    written: dict[str, Written]
+    reshape: Reshape | None = None
+    removed: tuple[str, ...] = ()  # other partitions whose rows had to go (now missing)
+
+
 class PartitionWriter:
     """Replaces partitions of asset tables; knows each table's columns once it has seen it."""
 
     def __init__(self, rows: RowInserter) -> None:
         self.rows = rows
-        self._columns: dict[str, dict[str, str]] = {}
+        self._columns: dict[str, dict[str, str]] = {}  # asset -> columns, without _partition
         self._ddl_lock = threading.Lock()
 
     def write_nodes(
@@ -45,48 +60,54 @@ class PartitionWriter:
         clock: Callable[[], dt.datetime],
         partition_by: str | None = None,
         audit: Audit | None = None,
-    ) -> dict[str, Written]:
+        refresh: bool = False,
+    ) -> Wrote:
         """Replace the partitions of `writes` (contiguous, one asset) with the rows of `query`
         and record each, atomically: one delete of the range, one insert, a lineage record
         per partition. With one write every row belongs to it; with several, `partition_by`
-        (an SQL expression over the rows giving their partition key) places each row.
+        (an SQL expression over the rows giving their partition key, or the rows' column
+        KEY_COLUMN) places each row. With `refresh`, the table is replaced by one holding
+        only these rows, in the same transaction.
 
         `clock()` stamps the materializations (their end). `audit(cur, rows, write)` runs
         per partition after the insert and before commit, over a view of that partition's
         new rows; if it raises, everything rolls back.
 
-        The rows are staged in a temp table (private to the cursor) and the asset's table is
-        created or widened first, under a lock, so that concurrent writers of one asset only
-        ever meet in the short delete/insert/record transaction.
+        The table follows the rows' columns (shape.py), in the same transaction. It is
+        created first, under a lock, so that concurrent writers of one asset only ever meet
+        in the short delete/insert/record transaction.
         """
         asset = writes[0].asset
         keys = [w.partition for w in writes]
-        single = len(writes) == 1
+        single = len(writes) == 1 and not refresh
         placed = f"'{keys[0]}'" if single or not partition_by else partition_by
         if single and asset in self._columns:  # the table exists: insert without a bind
             try:
-                return self._replace(cur, asset, f"({query})", placed, writes, audit, clock)
-            except duckdb.BinderException:  # a new column, or a mistake: bind to know which
+                columns = self._columns[asset]
+                return self._replace(cur, f"({query})", placed, writes, audit, clock, columns)
+            # A new column, a new type, or a mistake: bind to know which.
+            except (duckdb.BinderException, duckdb.ConversionException):
                 pass
         try:
             if single:  # rows go straight from the query into the table
                 relation = cur.sql(query)  # binds, does not run
                 columns = dict(zip(relation.columns, map(str, relation.types), strict=True))
                 rows = f"({query})"
-            else:  # a batch is staged first, to refuse rows outside its partitions
+            else:  # staged first, to refuse rows outside the partitions
                 cur.execute(f"CREATE OR REPLACE TEMP TABLE _af_stage AS {query}")
                 columns = dict(cur.execute("SELECT column_name, column_type FROM"
                                            " (DESCRIBE _af_stage)").fetchall())  # fmt: skip
                 rows = "_af_stage"
                 self._refuse_strays(cur, asset, placed, keys, partition_by)
+                if columns.pop(KEY_COLUMN, None):
+                    rows = f"(SELECT * EXCLUDE ({KEY_COLUMN}) FROM _af_stage)"
             self._check_columns(asset, columns)
-            with self._ddl_lock:
-                self._ensure_table(cur, asset, columns)
-            # Columns the asset no longer returns leave the table with this write: a reader
-            # that still asks for one fails loudly instead of reading NULLs.
-            dropped = [c for c in self._columns[asset] if c not in columns]
-            dropped.remove(PARTITION_COLUMN)
-            return self._replace(cur, asset, rows, placed, writes, audit, clock, dropped)
+            table = {} if refresh else self._table(cur, asset, columns)
+            reshape = Reshape(asset, refresh=True) if refresh else Reshape.between(
+                asset, table, columns
+            )  # fmt: skip
+            after = _after(table, reshape, columns)
+            return self._replace(cur, rows, placed, writes, audit, clock, after, reshape, columns)
         finally:
             if not single:
                 cur.execute("DROP TABLE IF EXISTS _af_stage")
@@ -94,61 +115,74 @@ class PartitionWriter:
     def _replace(
         self,
         cur: duckdb.DuckDBPyConnection,
-        asset: str,
         rows: str,
         placed: str,
         writes: Sequence[NodeWrite],
         audit: Audit | None,
         clock: Callable[[], dt.datetime],
-        dropped: Sequence[str] = (),
-    ) -> dict[str, Written]:
-        """The transaction: drop the columns the asset no longer returns, delete the
-        partitions, insert the rows, audit, record, commit. Versions are of the rows as the
-        table stores them (its columns and types)."""
+        after: dict[str, str],
+        reshape: Reshape | None = None,
+        columns: dict[str, str] | None = None,
+    ) -> Wrote:
+        """The transaction: reshape the table, delete the partitions, insert the rows, audit,
+        record, commit. `after` is the table's columns once reshaped; `columns` the rows'.
+        Versions are of the rows as the table stores them (its columns and types, in its
+        order)."""
+        asset = writes[0].asset
         table = f'main."{asset}"'
-        columns = {
-            k: v
-            for k, v in self._columns[asset].items()
-            if k != PARTITION_COLUMN and k not in dropped
-        }
         # Every column of the table must come from the rows (BY NAME would fill a missing
         # one with NULL): naming them all binds them, and the optimizer drops the condition.
-        named = ", ".join(f'"{c}"' for c in columns)
+        named = ", ".join(f'"{c}"' for c in after)
         present = f"hash({named}) IS NOT NULL OR true"
+        keys = [w.partition for w in writes]
         cur.execute("BEGIN TRANSACTION")
         try:
-            for name in dropped:
-                cur.execute(f'ALTER TABLE {table} DROP COLUMN IF EXISTS "{name}"')
-            cur.execute(
-                f"DELETE FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ?",
-                [writes[0].partition, writes[-1].partition],
-            )
+            removed = apply(cur, reshape, columns or after, keys) if reshape else []
+            for name, kind in reshape.added.items() if reshape else ():
+                cur.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{name}" {kind}')
+            if not (reshape and reshape.refresh):
+                cur.execute(
+                    f"DELETE FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ?",
+                    [keys[0], keys[-1]],
+                )
             cur.execute(
                 f"INSERT INTO {table} BY NAME SELECT *, ({placed})::VARCHAR AS"
                 f" {PARTITION_COLUMN} FROM {rows} WHERE {present}"
             )
             audited = [
-                (write, self._audit_partition(cur, table, columns, write, audit))
+                (write, self._audit_partition(cur, table, after, write, audit))
                 for write in (writes if audit is not None else ())
             ]
             now = clock()
-            written = self._record(cur, table, columns, writes, now)
+            written = self._record(cur, table, after, writes, now)
             checked = [
                 ((w.asset, w.partition, w.partition_index), written[w.partition].materialization_id,
                  results)
                 for w, results in audited
             ]  # fmt: skip
             self.rows.insert_checks(cur, writes[0].run_id, checked, now)
+            record_removed(cur, writes[0].run_id, asset, removed, now)
             cur.execute("COMMIT")
-            if dropped:
-                self._columns[asset] = self._table_columns(cur, asset)
         except BaseException:
             # A failure DuckDB already aborted the transaction for (a full disk) must be
             # reported as itself, not as "cannot rollback - no transaction is active".
             with contextlib.suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
             raise
-        return written
+        self._columns[asset] = after
+        return Wrote(written, reshape or None, tuple(removed))
+
+    def _table(
+        self, cur: duckdb.DuckDBPyConnection, asset: str, columns: dict[str, str]
+    ) -> dict[str, str]:
+        """The table's columns (without the partition column); a table made from `columns`
+        if there is none yet (then nothing about it changes)."""
+        known = self._columns.get(asset) or self._table_columns(cur, asset)
+        if not known:
+            with self._ddl_lock:
+                cur.execute(create_table_sql(asset, columns, if_missing=True))
+            known = self._table_columns(cur, asset)
+        return known  # cached once a write commits: until then, others bind too
 
     @staticmethod
     def _refuse_strays(
@@ -190,28 +224,13 @@ class PartitionWriter:
         if not columns:
             raise DefinitionError(f"asset {asset} returns no columns")
 
-    def _ensure_table(
-        self, cur: duckdb.DuckDBPyConnection, asset: str, columns: dict[str, str]
-    ) -> None:
-        known = self._columns.get(asset) or self._table_columns(cur, asset)
-        added = [(name, kind) for name, kind in columns.items() if known and name not in known]
-        if not known:
-            defined = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
-            cur.execute(
-                f'CREATE TABLE IF NOT EXISTS main."{asset}" ({defined}, {PARTITION_COLUMN} VARCHAR)'
-            )
-        for name, kind in added:  # a new column: older partitions read NULL until rebuilt
-            cur.execute(f'ALTER TABLE main."{asset}" ADD COLUMN "{name}" {kind}')
-        # As the catalog spells them, in table order: data versions hash this schema.
-        changed = not known or added
-        self._columns[asset] = self._table_columns(cur, asset) if changed else known
-
     @staticmethod
     def _table_columns(cur: duckdb.DuckDBPyConnection, asset: str) -> dict[str, str]:
         rows = cur.execute(
             "SELECT column_name, data_type FROM information_schema.columns"
-            " WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
-            [asset],
+            " WHERE table_schema = 'main' AND table_name = ? AND column_name <> ?"
+            " ORDER BY ordinal_position",
+            [asset, PARTITION_COLUMN],
         ).fetchall()
         return dict(rows)
 
@@ -238,10 +257,10 @@ class PartitionWriter:
             w = writes[0]
             recorded = cur.execute(
                 f"{head} SELECT {ids}, ?, ?, ?, ?, ?, {_VERSION.format(n='v.n', h='v.h')}, v.n,"
-                f" ?, ?, ?, ?, ?, ? FROM (SELECT count(*) AS n, {row_hashes} AS h"
+                f" ?, ?, ?, ?, ?, ?, ? FROM (SELECT count(*) AS n, {row_hashes} AS h"
                 f" FROM {table} WHERE {PARTITION_COLUMN} = ?) v{tail}",
                 [w.run_id, w.asset, w.partition, w.partition_index, w.code_version, schema,
-                 w.clipped, w.started_at, now, w.attempt, w.log_path, _inputs_text(w),
+                 w.clipped, w.started_at, now, w.attempt, w.log_path, _inputs_text(w), schema,
                  w.partition],
             ).fetchall()  # fmt: skip
         else:  # the same, each write joined with its partition's count and hash
@@ -255,7 +274,7 @@ class PartitionWriter:
                 for w in writes
                 for value in (w.run_id, w.asset, w.partition, w.partition_index, w.code_version,
                               w.clipped, w.started_at, now, w.attempt, w.log_path,
-                              _inputs_text(w))
+                              _inputs_text(w), schema)
             ]  # fmt: skip
             picked = ", ".join(
                 _VERSION.format(n="coalesce(v.n, 0)", h="coalesce(v.h, 0)") if c == "data_version"
@@ -272,6 +291,14 @@ class PartitionWriter:
                 [schema, *params, writes[0].partition, writes[-1].partition],
             ).fetchall()
         return {key: Written(n, version, mid) for key, mid, version, n in recorded}
+
+
+def _after(table: dict[str, str], reshape: Reshape, rows: dict[str, str]) -> dict[str, str]:
+    """The table's columns once `reshape` is applied, in its order (new columns last)."""
+    if reshape.refresh or not table:
+        return dict(rows)
+    kept = {c: reshape.retyped.get(c, (t, t))[1] for c, t in table.items() if c in rows}
+    return kept | reshape.added
 
 
 def partition_view(cur: duckdb.DuckDBPyConnection, asset: str, partition: str, name: str) -> str:

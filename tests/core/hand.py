@@ -71,6 +71,7 @@ def facts(**by_kind: dict[str, Intervals]) -> Facts:
     return Facts(
         existing=by_kind.get("existing", everything),
         code_changed=by_kind.get("code_changed", {}),
+        schema_changed=by_kind.get("schema_changed", {}),
         upstream_changed=by_kind.get("upstream_changed", {}),
         failed=by_kind.get("failed", {}),
         check_failed=by_kind.get("check_failed", {}),

@@ -36,7 +36,7 @@ def write(store, partition, index, query="SELECT k, v FROM src", code="c1", audi
                      None, T)  # fmt: skip
     cur = store.conn.cursor()
     try:
-        return store.writer.write_nodes(cur, query, [node], clock, audit=audit)[partition]
+        return store.writer.write_nodes(cur, query, [node], clock, audit=audit).written[partition]
     finally:
         cur.close()
 

@@ -142,6 +142,8 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
         f"{status_label(result.status)}: {ok} of {total} nodes materialized, {verified} verified"
         f" unchanged, {failed} failed, {skipped} not run"
     )
+    for change in result.schema_changes:
+        err.print(f"[cyan]schema:[/] {escape(change)}")
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
     passed, warned, blocked = result.checks
