@@ -9,6 +9,7 @@ hand the rows back for the coordinator to write the same way.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import traceback
 from pathlib import Path
@@ -35,6 +36,7 @@ _SQL_MISTAKES = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogE
 _ENGINE_DATA_ERRORS = (duckdb.DataError, duckdb.InvalidInputException, duckdb.ConstraintException)
 _PYTHON_DATA_ERRORS = (ArithmeticError, ValueError, TypeError, LookupError)
 _WRITE_CONFLICT_TRIES = 5
+_MISSING_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
 
 
 class EmbeddedWorker:
@@ -118,6 +120,18 @@ class EmbeddedWorker:
             return self.store.writer.write_nodes(
                 cur, query, writes, self.clock, partition_expression(spec), audit
             )
+        except duckdb.BinderException as exc:
+            gone = _MISSING_COLUMN.search(str(exc))
+            inputs = [d.name for d in spec.deps if d.name in self.defs.assets]
+            had = self.store.once_had_column(cur, inputs, gone.group(1)) if gone else []
+            if not had:
+                raise
+            raise DefinitionError(
+                f"{spec.where}: asset {task.asset} reads column {gone.group(1)} of"
+                f" {' and '.join(had)}, which"
+                f" {'it no longer returns' if len(had) == 1 else 'they no longer return'}",
+                f"update {task.asset}, or bring the column back in {had[0]}",
+            ) from exc
         finally:
             release(cur, ctx, query)
 

@@ -272,6 +272,22 @@ class Store:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise UsageError(f"SQL: {first}") from None
 
+    @staticmethod
+    def once_had_column(
+        cur: duckdb.DuckDBPyConnection, assets: list[str], column: str
+    ) -> list[str]:
+        """Those of `assets` whose table once had `column` and has it no more (through a
+        worker's cursor)."""
+        rows = cur.execute(
+            "SELECT DISTINCT asset FROM assetflow.materializations"
+            " WHERE list_contains(?, asset) AND list_contains(list_transform("
+            "   string_split(table_schema, ','), lambda c: split_part(c, ' ', 1)), ?)"
+            " AND asset NOT IN (SELECT table_name FROM information_schema.columns"
+            "   WHERE table_schema = 'main' AND column_name = ?) ORDER BY asset",
+            [assets, column, column],
+        ).fetchall()
+        return [a for (a,) in rows]
+
     def latest_materializations(self, asset: str, lo: int, hi: int) -> dict[str, int]:
         """partition -> latest materialization id, for the asset's partitions lo..hi."""
         rows = self.conn.execute(
