@@ -42,6 +42,7 @@ from assetflow.store.store import Store
 class RunOptions:
     dry_run: bool = False
     force: bool = False  # plan every selected node, fresh or not
+    full_refresh: bool = False  # rebuild each selected asset's table from empty, in one write
     upstream: bool = True  # add stale upstream nodes (else: an error names them)
     concurrency: int | None = None  # default: the project's
     wait: float = 0.0  # seconds to wait for another process to release the warehouse
@@ -87,6 +88,7 @@ def materialize(
     plan = plan_materialize(
         graph, snap.report, snap.targets, session.now, force=options.force,
         upstream=options.upstream, range_from=request.range_from, range_to=request.range_to,
+        refresh=frozenset(snap.targets) if options.full_refresh else frozenset(),
     )  # fmt: skip
     check_sources(plan, graph, snap.observed())
     plan = _with_versions(plan, graph, store, snap)

@@ -39,6 +39,12 @@ ticks: Any = _Lazy("assetflow.app.ticks")
 @cli.command()
 @with_request()
 @click.option("--force", is_flag=True, help="Rebuild every selected node, fresh or not.")
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Rebuild each selected asset's table from empty with the selected partitions, in one"
+    " transaction (partitions outside the selection are removed).",
+)
 @click.option("--no-upstream", is_flag=True, help="Fail instead of adding stale upstream nodes.")
 @concurrency_option
 @wait_option
@@ -48,6 +54,7 @@ def materialize(
     session: Session,
     request: Request,
     force: bool,
+    full_refresh: bool,
     no_upstream: bool,
     concurrency: int | None,
     wait: float,
@@ -62,8 +69,9 @@ def materialize(
     if as_json and not dry_run:
         raise UsageError("--json goes with --dry-run")
     options = runs.RunOptions(
-        dry_run=dry_run, force=force, upstream=not no_upstream, concurrency=concurrency, wait=wait
-    )
+        dry_run=dry_run, force=force, full_refresh=full_refresh, upstream=not no_upstream,
+        concurrency=concurrency, wait=wait,
+    )  # fmt: skip
     if dry_run:
         outcome = runs.materialize(session, request, options)
         if as_json:

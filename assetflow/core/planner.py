@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import compact_ranges, parse_date_or_month
-from assetflow.core.records import FORCED, Cause, InputRange, Node
+from assetflow.core.records import FORCED, FULL_REFRESH, Cause, InputRange, Node
 from assetflow.core.status import StatusReport
 from assetflow.errors import SelectionError, UpstreamMissingError
 
@@ -131,14 +131,17 @@ def plan_materialize(
     upstream: bool = True,
     range_from: str | None = None,
     range_to: str | None = None,
+    refresh: frozenset[str] = frozenset(),
 ) -> Plan:
-    """The minimal plan for `targets`; with `force`, every targeted node as well."""
+    """The minimal plan for `targets`; with `force`, every targeted node as well. The
+    selected partitions of an asset in `refresh` are all planned, as one task (its table is
+    rebuilt from empty in one transaction)."""
     planned: dict[str, Intervals] = {}
     read: dict[str, Intervals] = {}  # what the planned nodes downstream read, per asset
     for asset in reversed(graph.order):  # downstream first, so needs flow upstream
         nonfresh = status.assets[asset].nonfresh
         want = targets.get(asset, Intervals())
-        need = (want & nonfresh) | (want if force else Intervals())
+        need = (want & nonfresh) | (want if force or asset in refresh else Intervals())
         need |= read.get(asset, Intervals()) & nonfresh
         planned[asset] = need
         for dep, spans in graph.reads_of(asset, need, now).items():
@@ -158,12 +161,18 @@ def plan_materialize(
     for asset in graph.order:
         st = status.assets[asset]
         size = graph.defs.assets[asset].batch_size
+        whole = batches.new() if asset in refresh else 0
         for index in planned.get(asset, Intervals()):
             causes = st.causes(index)
-            reason = Cause.main(causes) or FORCED
+            reason = FULL_REFRESH if asset in refresh else Cause.main(causes) or FORCED
             node = Node(asset, st.partitions.key(index))
-            conditional = causes == [Cause.UPSTREAM_STALE]
-            batch = 0 if conditional or size == 1 else batches.assign(asset, index, size)
+            conditional = causes == [Cause.UPSTREAM_STALE] and asset not in refresh
+            if whole:  # one task: every planned partition of the asset
+                batch = whole
+            elif conditional or size == 1:
+                batch = 0
+            else:
+                batch = batches.assign(asset, index, size)
             inputs = tuple(graph.inputs(node, now))
             nodes.append(PlannedNode(node, index, reason, conditional, inputs, batch))
     return Plan(tuple(targets), range_from, range_to, tuple(nodes))
@@ -198,6 +207,12 @@ class _Batcher:
     def __init__(self) -> None:
         self.next_id = 0
         self.current: tuple[str, int, int, int] | None = None  # asset, batch, last index, count
+
+    def new(self) -> int:
+        """A batch of its own (not continued by `assign`)."""
+        self.next_id += 1
+        self.current = None
+        return self.next_id
 
     def assign(self, asset: str, index: int, size: int) -> int:
         cur = self.current

@@ -60,6 +60,7 @@ _PRECEDENCE = (
 )
 
 FORCED = "forced"  # the reason of a planned node that is fresh but --force rebuilds it
+FULL_REFRESH = "full_refresh"  # the reason of every node of an asset --full-refresh rebuilds
 
 
 class RunStatus(StrEnum):

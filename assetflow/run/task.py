@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from assetflow.core.planner import PlannedNode
-from assetflow.core.records import CheckResult, InputRange, NodeWrite, Written
+from assetflow.core.records import FULL_REFRESH, CheckResult, InputRange, NodeWrite, Written
 
 Versions = Mapping[tuple[str, str], str | None]
 
@@ -28,6 +28,7 @@ class Task:
     reads: tuple[InputRange, ...]  # per dependency, what the whole task reads
     attempt: int
     log_path: str  # the file the attempt's log lines go to (created on the first line)
+    refresh: bool = False  # the asset's table is rebuilt from these nodes alone (one write)
 
     @property
     def partition(self) -> str:
@@ -87,7 +88,20 @@ def make_task(
         for p in planned
     )
     asset = planned[0].node.asset
-    return Task(run_id, asset, code_version, writes, merged_reads(planned), attempt, log_path)
+    refresh = planned[0].reason == FULL_REFRESH
+    return Task(
+        run_id, asset, code_version, writes, merged_reads(planned), attempt, log_path, refresh
+    )
+
+
+def node_reads(task: Task, node: NodeWrite) -> tuple[InputRange, ...]:
+    """What one node of a task reads: per dependency, the span of its recorded inputs."""
+    out = []
+    for rng in task.reads:
+        indexes = [index for name, _, index, _ in node.inputs if name == rng.name]
+        lo, hi = (min(indexes), max(indexes)) if indexes else (rng.first, rng.first - 1)
+        out.append(dataclasses.replace(rng, first=lo, last=hi))
+    return tuple(out)
 
 
 def input_versions(

@@ -26,9 +26,9 @@ from assetflow.run.audit import run_checks
 from assetflow.run.clock import Clock
 from assetflow.run.compute import Context, input_sql, node_query, release
 from assetflow.run.runlog import NodeLog, bound
-from assetflow.run.task import Task, TaskResult
+from assetflow.run.task import Task, TaskResult, node_reads
 from assetflow.store.store import Store
-from assetflow.store.writer import Wrote
+from assetflow.store.writer import KEY_COLUMN, Wrote
 
 _SQL_MISTAKES = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
 # What the data itself got wrong: retrying cannot help (docs/operations.md has the table).
@@ -106,19 +106,27 @@ class EmbeddedWorker:
     def _compute_and_write(
         self, task: Task, spec: AssetSpec, log: NodeLog, checks: dict[str, tuple[CheckResult, ...]]
     ) -> Wrote:
-        """One call of the asset's function for the whole task, one write of all its nodes."""
+        """One call of the asset's function for the whole task (or, for a full refresh of
+        an asset that computes one partition per call, one per node), one write of all its
+        nodes."""
         cur = self._cursor()
         ctx = task_context(task, spec, cur, log)
-        query = None
+        made: list[tuple[Context, str | None]] = []  # what each call registered, to release
         try:
-            reads = {rng.name: input_sql(rng, self.defs, self.root) for rng in task.reads}
-            query = node_query(spec, reads, ctx)
+            if task.refresh and spec.batch_size == 1:
+                query, placed = self._per_node_query(task, spec, cur, log, made), KEY_COLUMN
+            else:
+                reads = {rng.name: input_sql(rng, self.defs, self.root) for rng in task.reads}
+                made.append((ctx, None))
+                query = node_query(spec, reads, ctx)
+                made[-1] = (ctx, query)
+                placed = partition_expression(spec)
             writes = task.nodes
             if log.written:  # the function logged or printed: the attempt records its file
                 writes = tuple(dataclasses.replace(w, log_path=task.log_path) for w in writes)
             audit = self._auditor(spec, ctx, checks) if spec.checks else None
             return self.store.writer.write_nodes(
-                cur, query, writes, self.clock, partition_expression(spec), audit
+                cur, query, writes, self.clock, placed, audit, task.refresh
             )
         except duckdb.BinderException as exc:
             gone = _MISSING_COLUMN.search(str(exc))
@@ -133,7 +141,38 @@ class EmbeddedWorker:
                 f"update {task.asset}, or bring the column back in {had[0]}",
             ) from exc
         finally:
-            release(cur, ctx, query)
+            for one, query in made:
+                release(cur, one, query)
+
+    def _per_node_query(
+        self,
+        task: Task,
+        spec: AssetSpec,
+        cur: duckdb.DuckDBPyConnection,
+        log: NodeLog,
+        made: list[tuple[Context, str | None]],
+    ) -> str:
+        """The rows of every node of the task, each computed by its own call, in one query
+        whose KEY_COLUMN says which partition a row belongs to."""
+        parts = []
+        first: tuple[str, list[str]] | None = None
+        for node in task.nodes:
+            one = dataclasses.replace(task, nodes=(node,), reads=node_reads(task, node))
+            ctx = task_context(one, spec, cur, log)
+            reads = {rng.name: input_sql(rng, self.defs, self.root) for rng in one.reads}
+            made.append((ctx, None))
+            query = node_query(spec, reads, ctx)
+            made[-1] = (ctx, query)
+            columns = cur.sql(query).columns  # binds, does not run
+            if first is not None and sorted(columns) != sorted(first[1]):
+                raise DefinitionError(
+                    f"{spec.where}: asset {task.asset}[{node.partition}] returns columns"
+                    f" {', '.join(columns)}, but [{first[0]}] returns {', '.join(first[1])}",
+                    "every partition must return the same columns",
+                )
+            first = first or (node.partition, columns)
+            parts.append(f"SELECT *, '{node.partition}' AS {KEY_COLUMN} FROM ({query})")
+        return " UNION ALL BY NAME ".join(parts)
 
     def _auditor(self, spec: AssetSpec, ctx: Context, checks: dict[str, tuple[CheckResult, ...]]):  # noqa: ANN202 - the writer's Audit
         parts = spec.partitions
@@ -183,7 +222,10 @@ def describe_reshape(wrote: Wrote, spec: AssetSpec) -> str | None:
     if wrote.reshape is None:
         return None
     line = wrote.reshape.describe()
-    if wrote.removed:
+    if wrote.removed and wrote.reshape.refresh:
+        span = compact_ranges(list(wrote.removed), spec.partitions)
+        line += f"; partitions outside the selection ({span}) were removed and are missing"
+    elif wrote.removed:
         n = len(wrote.removed)
         span = compact_ranges(list(wrote.removed), spec.partitions)
         line += (

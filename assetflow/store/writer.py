@@ -99,8 +99,7 @@ class PartitionWriter:
                                            " (DESCRIBE _af_stage)").fetchall())  # fmt: skip
                 rows = "_af_stage"
                 self._refuse_strays(cur, asset, placed, keys, partition_by)
-                if columns.pop(KEY_COLUMN, None):
-                    rows = f"(SELECT * EXCLUDE ({KEY_COLUMN}) FROM _af_stage)"
+                columns.pop(KEY_COLUMN, None)
             self._check_columns(asset, columns)
             table = {} if refresh else self._table(cur, asset, columns)
             reshape = Reshape(asset, refresh=True) if refresh else Reshape.between(
@@ -135,6 +134,7 @@ class PartitionWriter:
         named = ", ".join(f'"{c}"' for c in after)
         present = f"hash({named}) IS NOT NULL OR true"
         keys = [w.partition for w in writes]
+        own = f"* EXCLUDE ({KEY_COLUMN})" if placed == KEY_COLUMN else "*"
         cur.execute("BEGIN TRANSACTION")
         try:
             removed = apply(cur, reshape, columns or after, keys) if reshape else []
@@ -146,7 +146,7 @@ class PartitionWriter:
                     [keys[0], keys[-1]],
                 )
             cur.execute(
-                f"INSERT INTO {table} BY NAME SELECT *, ({placed})::VARCHAR AS"
+                f"INSERT INTO {table} BY NAME SELECT {own}, ({placed})::VARCHAR AS"
                 f" {PARTITION_COLUMN} FROM {rows} WHERE {present}"
             )
             audited = [

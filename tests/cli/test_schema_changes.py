@@ -115,3 +115,52 @@ def test_values_that_cannot_be_cast_leave_their_partitions_missing_and_the_run_s
     # One materialize brings everything back, with the new type.
     assert project.run("materialize").exit_code == 0
     assert project.query("SELECT count(*) FROM evo_down WHERE v = 7") == [(5,)]
+
+
+REFRESH = """
+from assetflow import asset, daily
+
+DAYS = daily("2024-01-01", "2024-01-05")
+
+
+@asset(partitions=DAYS)
+def evo(ctx):
+    if ctx.partition == BAD:
+        return "SELECT DATE '2024-01-03' AS day, 'x'::INTEGER AS v"  # a data error
+    return f"SELECT DATE '{ctx.partition}' AS day, {VALUE} AS v"
+"""
+
+
+def test_full_refresh_rebuilds_the_table_from_empty_in_one_transaction(project):
+    project.write("definitions/evo.py", REFRESH.replace("BAD", "None").replace("{VALUE}", "1"))
+    assert project.run("materialize").exit_code == 0
+    before = project.query("SELECT * FROM evo ORDER BY _partition")
+    # One partition fails: nothing of the refresh lands, the table is as it was.
+    project.write(
+        "definitions/evo.py", REFRESH.replace("BAD", "'2024-01-03'").replace("{VALUE}", "'a'")
+    )
+    failed = project.run("materialize", "evo", "--full-refresh")
+    assert failed.exit_code == 1, failed.output
+    assert project.query("SELECT * FROM evo ORDER BY _partition") == before
+    # It works: the table holds exactly the selected partitions, in the new shape.
+    project.write("definitions/evo.py", REFRESH.replace("BAD", "None").replace("{VALUE}", "'a'"))
+    args = ("materialize", "evo", "--full-refresh", "--from", "2024-01-02", "--to", "2024-01-04")
+    plan = project.run(*args, "--dry-run")
+    assert "full_refresh" in plan.output
+    result = project.run(*args)
+    assert result.exit_code == 0, result.output
+    assert "(2024-01-01, 2024-01-05) were removed and are missing" in result.output
+    assert project.query("SELECT _partition, v FROM evo ORDER BY 1") == [
+        ("2024-01-02", "a"), ("2024-01-03", "a"), ("2024-01-04", "a")
+    ]  # fmt: skip
+    assert project.query("SELECT column_name, column_type FROM (DESCRIBE evo)") == [
+        ("day", "DATE"), ("v", "VARCHAR"), ("_partition", "VARCHAR")
+    ]  # fmt: skip
+    statuses = _statuses(project, "evo")
+    # Their rows are gone (their last attempt, in the failed refresh, failed too).
+    assert sorted(statuses) == ["2024-01-01", "2024-01-05"]
+    assert all("missing" in causes for _, causes in statuses.values())
+    lineage = project.query(
+        "SELECT count(DISTINCT run_id) FROM assetflow.materializations WHERE data_version IS NOT NULL AND partition BETWEEN '2024-01-02' AND '2024-01-04' AND code_version = (SELECT max_by(code_version, materialization_id) FROM assetflow.materializations WHERE data_version IS NOT NULL)"
+    )
+    assert lineage == [(1,)]
