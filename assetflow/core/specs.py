@@ -44,6 +44,13 @@ class AssetSpec:
     # Upstream parameters the body reads as Python values (an SQL asset usually reads none):
     # only those are handed a DuckDB relation, which costs a bind per call.
     used_params: frozenset[str] = frozenset()
+    # The contract: the output's columns in order, name -> DuckDB type (with NOT NULL when
+    # the column may not hold NULL). Empty: the table follows whatever the asset returns.
+    columns: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def contract(self) -> dict[str, str]:
+        return dict(self.columns)
 
     @property
     def where(self) -> str:

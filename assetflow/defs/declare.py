@@ -105,9 +105,14 @@ def asset(
     sla: dt.timedelta | None = None,
     on_sla_miss: Sequence[Callable[..., Any]] | None = None,
     group: str | None = None,
+    columns: dict[str, str] | None = None,
 ) -> Any:
     """Declare an asset. The function returns SQL (a SELECT over its upstream names),
     a `pyarrow.Table`, or a DuckDB relation.
+
+    `columns={"carrier": "VARCHAR NOT NULL", "flights": "BIGINT"}` is a contract: the output
+    must have exactly these columns and types (NOT NULL: no NULLs) or nothing is written,
+    and the table is created from it.
     """
 
     def decorate(func: Callable[..., Any]) -> AssetSpec:
@@ -123,7 +128,8 @@ def asset(
         dep_list = [Dep(p, mappings.pop(p, Window()), True) for p in upstream_params]
         dep_list += [Dep(n, m, False) for n, m in sorted(mappings.items())]
         file, line = _location(func)
-        version = code_version or fingerprint(func, parts, dep_list)
+        contract = tuple((columns or {}).items())
+        version = code_version or fingerprint(func, parts, dep_list, contract)
         used = used_names(func, {d.name for d in dep_list if d.as_param})
         spec = AssetSpec(
             name=asset_name,
@@ -146,6 +152,7 @@ def asset(
             on_sla_miss=None if on_sla_miss is None else tuple(on_sla_miss),
             group=group,
             used_params=used,
+            columns=contract,
         )
         problem = _asset_problem(spec)
         if problem:
@@ -175,6 +182,9 @@ def _asset_problem(spec: AssetSpec) -> str | None:
             "batch_size > 1 needs a partitioned asset and partition_by= (the date column"
             " that places each output row in its partition)"
         )
+    for column, kind in spec.columns:
+        if not (isinstance(column, str) and isinstance(kind, str) and column and kind.strip()):
+            return f"columns= maps column names to DuckDB types, got {column!r}: {kind!r}"
     if spec.automation not in (None, "eager"):
         return f"automation= must be 'eager' or None, got {spec.automation!r}"
     sla = spec.sla
@@ -292,7 +302,12 @@ def used_names(fn: Callable[..., Any], params: set[str]) -> frozenset[str]:
     return frozenset(params & loaded)
 
 
-def fingerprint(fn: Callable[..., Any], partitions: Partitions, deps: list[Dep]) -> str:
+def fingerprint(
+    fn: Callable[..., Any],
+    partitions: Partitions,
+    deps: list[Dep],
+    contract: tuple[tuple[str, str], ...] = (),
+) -> str:
     """Code version: the function's AST (no decorators, docstring, comments or layout)
     plus the declaration arguments that change what it computes."""
     node = _function_node(fn)
@@ -313,6 +328,8 @@ def fingerprint(fn: Callable[..., Any], partitions: Partitions, deps: list[Dep])
     dumped = "|".join(ast.dump(p, include_attributes=False) for p in parts if p is not None)
     # The partition unit and the mappings change output; extending start or end does not.
     declaration = repr((partitions.unit, [(d.name, d.mapping) for d in deps]))
+    if contract:  # a contract changes the table (fingerprints without one stay as they were)
+        declaration += repr(contract)
     digest = hashlib.sha256(dumped.encode())
     digest.update(declaration.encode())
     return digest.hexdigest()[:16]

@@ -25,10 +25,11 @@ from assetflow.errors import AssetflowError, DataError, DefinitionError
 from assetflow.run.audit import run_checks
 from assetflow.run.clock import Clock
 from assetflow.run.compute import Context, input_sql, node_query, release
+from assetflow.run.contract import enforce, not_null_columns
 from assetflow.run.runlog import NodeLog, bound
 from assetflow.run.task import Task, TaskResult, node_reads
 from assetflow.store.store import Store
-from assetflow.store.writer import KEY_COLUMN, Wrote
+from assetflow.store.writer import KEY_COLUMN, Contract, Wrote
 
 _SQL_MISTAKES = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
 # What the data itself got wrong: retrying cannot help (docs/operations.md has the table).
@@ -120,13 +121,16 @@ class EmbeddedWorker:
                 made.append((ctx, None))
                 query = node_query(spec, reads, ctx)
                 made[-1] = (ctx, query)
+                if spec.columns:
+                    enforce(spec, cur, query)
                 placed = partition_expression(spec)
             writes = task.nodes
             if log.written:  # the function logged or printed: the attempt records its file
                 writes = tuple(dataclasses.replace(w, log_path=task.log_path) for w in writes)
             audit = self._auditor(spec, ctx, checks) if spec.checks else None
+            contract = Contract(spec.contract, not_null_columns(spec)) if spec.columns else None
             return self.store.writer.write_nodes(
-                cur, query, writes, self.clock, placed, audit, task.refresh
+                cur, query, writes, self.clock, placed, audit, task.refresh, contract
             )
         except duckdb.BinderException as exc:
             gone = _MISSING_COLUMN.search(str(exc))
@@ -163,6 +167,8 @@ class EmbeddedWorker:
             made.append((ctx, None))
             query = node_query(spec, reads, ctx)
             made[-1] = (ctx, query)
+            if spec.columns:
+                enforce(spec, cur, query)
             columns = cur.sql(query).columns  # binds, does not run
             if first is not None and sorted(columns) != sorted(first[1]):
                 raise DefinitionError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,15 @@ Audit = Callable[[duckdb.DuckDBPyConnection, str, "NodeWrite"], Sequence[CheckRe
 # A node's data version: sha256 of its table's schema, its row count and the sum of its rows'
 # hashes (order-independent), over the rows as the table stores them. One formula, in SQL.
 _VERSION = "left(sha256(concat_ws('|', ?, {n}, {h})), 16)"
+
+
+@dataclass(frozen=True)
+class Contract:
+    """An asset's declared columns: its table is created from them, and the write refuses
+    NULLs in `not_null` (the worker checked names and types before)."""
+
+    columns: dict[str, str]  # name -> DuckDB type, as declared (NOT NULL included)
+    not_null: list[str]
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,7 @@ class PartitionWriter:
         partition_by: str | None = None,
         audit: Audit | None = None,
         refresh: bool = False,
+        contract: Contract | None = None,
     ) -> Wrote:
         """Replace the partitions of `writes` (contiguous, one asset) with the rows of `query`
         and record each, atomically: one delete of the range, one insert, a lineage record
@@ -84,7 +95,9 @@ class PartitionWriter:
         if single and asset in self._columns:  # the table exists: insert without a bind
             try:
                 columns = self._columns[asset]
-                return self._replace(cur, f"({query})", placed, writes, audit, clock, columns)
+                return self._replace(
+                    cur, f"({query})", placed, writes, audit, clock, columns, contract=contract
+                )
             # A new column, a new type, or a mistake: bind to know which.
             except (duckdb.BinderException, duckdb.ConversionException):
                 pass
@@ -101,12 +114,14 @@ class PartitionWriter:
                 self._refuse_strays(cur, asset, placed, keys, partition_by)
                 columns.pop(KEY_COLUMN, None)
             self._check_columns(asset, columns)
-            table = {} if refresh else self._table(cur, asset, columns)
+            table = {} if refresh else self._table(cur, asset, columns, contract)
             reshape = Reshape(asset, refresh=True) if refresh else Reshape.between(
                 asset, table, columns
             )  # fmt: skip
             after = _after(table, reshape, columns)
-            return self._replace(cur, rows, placed, writes, audit, clock, after, reshape, columns)
+            return self._replace(
+                cur, rows, placed, writes, audit, clock, after, reshape, columns, contract
+            )
         finally:
             if not single:
                 cur.execute("DROP TABLE IF EXISTS _af_stage")
@@ -122,6 +137,7 @@ class PartitionWriter:
         after: dict[str, str],
         reshape: Reshape | None = None,
         columns: dict[str, str] | None = None,
+        contract: Contract | None = None,
     ) -> Wrote:
         """The transaction: reshape the table, delete the partitions, insert the rows, audit,
         record, commit. `after` is the table's columns once reshaped; `columns` the rows'.
@@ -137,7 +153,8 @@ class PartitionWriter:
         own = f"* EXCLUDE ({KEY_COLUMN})" if placed == KEY_COLUMN else "*"
         cur.execute("BEGIN TRANSACTION")
         try:
-            removed = apply(cur, reshape, columns or after, keys) if reshape else []
+            declared = contract.columns if contract else columns or after
+            removed = apply(cur, reshape, declared, keys) if reshape else []
             for name, kind in reshape.added.items() if reshape else ():
                 cur.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{name}" {kind}')
             if not (reshape and reshape.refresh):
@@ -145,10 +162,18 @@ class PartitionWriter:
                     f"DELETE FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ?",
                     [keys[0], keys[-1]],
                 )
-            cur.execute(
-                f"INSERT INTO {table} BY NAME SELECT {own}, ({placed})::VARCHAR AS"
-                f" {PARTITION_COLUMN} FROM {rows} WHERE {present}"
-            )
+            try:
+                cur.execute(
+                    f"INSERT INTO {table} BY NAME SELECT {own}, ({placed})::VARCHAR AS"
+                    f" {PARTITION_COLUMN} FROM {rows} WHERE {present}"
+                )
+            except duckdb.ConstraintException as exc:  # the table's NOT NULL, from a contract
+                found = re.search(r"NOT NULL constraint failed: [^.]+\.(\S+)", str(exc))
+                if found is None:
+                    raise
+                raise _null_error(asset, [found.group(1)]) from None
+            if contract and contract.not_null:
+                _refuse_nulls(cur, table, contract.not_null, keys)
             audited = [
                 (write, self._audit_partition(cur, table, after, write, audit))
                 for write in (writes if audit is not None else ())
@@ -173,14 +198,19 @@ class PartitionWriter:
         return Wrote(written, reshape or None, tuple(removed))
 
     def _table(
-        self, cur: duckdb.DuckDBPyConnection, asset: str, columns: dict[str, str]
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        asset: str,
+        columns: dict[str, str],
+        contract: Contract | None,
     ) -> dict[str, str]:
         """The table's columns (without the partition column); a table made from `columns`
         if there is none yet (then nothing about it changes)."""
         known = self._columns.get(asset) or self._table_columns(cur, asset)
         if not known:
             with self._ddl_lock:
-                cur.execute(create_table_sql(asset, columns, if_missing=True))
+                declared = contract.columns if contract else columns
+                cur.execute(create_table_sql(asset, declared, if_missing=True))
             known = self._table_columns(cur, asset)
         return known  # cached once a write commits: until then, others bind too
 
@@ -291,6 +321,26 @@ class PartitionWriter:
                 [schema, *params, writes[0].partition, writes[-1].partition],
             ).fetchall()
         return {key: Written(n, version, mid) for key, mid, version, n in recorded}
+
+
+def _refuse_nulls(
+    cur: duckdb.DuckDBPyConnection, table: str, columns: list[str], keys: list[str]
+) -> None:
+    """A data error if a NOT NULL column of the contract holds NULL in the new rows."""
+    counts = ", ".join(f'count(*) FILTER (WHERE "{c}" IS NULL)' for c in columns)
+    found = cur.execute(
+        f"SELECT {counts} FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ?",
+        [keys[0], keys[-1]],
+    ).fetchall()[0]
+    nulls = [c for c, n in zip(columns, found, strict=True) if n]
+    if nulls:
+        raise _null_error(table.split('"')[1], nulls)
+
+
+def _null_error(asset: str, columns: list[str]) -> DataError:
+    return DataError(
+        f"asset {asset} breaks its contract: NULL in NOT NULL column {', '.join(columns)}"
+    )
 
 
 def _after(table: dict[str, str], reshape: Reshape, rows: dict[str, str]) -> dict[str, str]:
