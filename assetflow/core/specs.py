@@ -47,6 +47,9 @@ class AssetSpec:
     # The contract: the output's columns in order, name -> DuckDB type (with NOT NULL when
     # the column may not hold NULL). Empty: the table follows whatever the asset returns.
     columns: tuple[tuple[str, str], ...] = ()
+    # Upstream parameters annotated as another kind of frame: name -> "arrow", "pandas",
+    # "polars" or "polars_lazy" (the others receive a DuckDB relation).
+    input_kinds: tuple[tuple[str, str], ...] = ()
 
     @property
     def contract(self) -> dict[str, str]:

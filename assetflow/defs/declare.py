@@ -153,6 +153,7 @@ def asset(
             group=group,
             used_params=used,
             columns=contract,
+            input_kinds=_input_kinds(func, [d.name for d in dep_list if d.as_param]),
         )
         problem = _asset_problem(spec)
         if problem:
@@ -160,6 +161,31 @@ def asset(
         return spec
 
     return decorate(fn) if fn is not None else decorate
+
+
+_FRAMES = {
+    ("pandas", "DataFrame"): "pandas",
+    ("polars", "DataFrame"): "polars",
+    ("polars", "LazyFrame"): "polars_lazy",
+    ("pyarrow", "Table"): "arrow",
+}
+_ALIASES = {"pd": "pandas", "pl": "polars", "pa": "pyarrow"}
+
+
+def _input_kinds(func: Callable[..., Any], params: list[str]) -> tuple[tuple[str, str], ...]:
+    """Upstream parameters annotated as a pandas/polars/Arrow frame, by the annotation's
+    text or class (the libraries are not imported here)."""
+    out = []
+    for name, param in inspect.signature(func).parameters.items():
+        hint = param.annotation
+        if name not in params or hint is inspect.Parameter.empty:
+            continue
+        text = hint if isinstance(hint, str) else f"{hint.__module__}.{hint.__qualname__}"
+        head, last = text.split(".")[0], text.split(".")[-1]
+        kind = _FRAMES.get((_ALIASES.get(head, head), last))
+        if kind:
+            out.append((name, kind))
+    return tuple(out)
 
 
 def _asset_problem(spec: AssetSpec) -> str | None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,11 @@ def node_query(spec: AssetSpec, reads: dict[str, str], ctx: Context) -> str:
     """Call the asset's function and return the SELECT whose rows become its partitions.
     `reads` holds, per dependency, a SELECT of exactly the partitions the task reads."""
     cur = ctx.conn
+    kinds = dict(spec.input_kinds)
     kwargs: dict[str, Any] = {  # a parameter the body never reads gets None, not a bind
-        dep.name: cur.sql(reads[dep.name]) if dep.name in spec.used_params else None
+        dep.name: as_input(spec, dep.name, kinds.get(dep.name), cur.sql(reads[dep.name]))
+        if dep.name in spec.used_params
+        else None
         for dep in spec.deps
         if dep.as_param
     }
@@ -85,20 +89,72 @@ def node_query(spec: AssetSpec, reads: dict[str, str], ctx: Context) -> str:
         ctes = ", ".join(f'"{name}" AS ({sql})' for name, sql in reads.items())
         prefix = f"WITH {ctes} " if ctes else ""
         return f"{prefix}SELECT * FROM ({result})"
-    if type(result).__module__.startswith("pyarrow"):  # pyarrow is imported only when used
+    rows = as_scannable(result)
+    if rows is None:
+        label = ctx.partitions[0] if ctx.partitions else ctx.partition
+        raise DefinitionError(
+            f"{spec.where}: asset {ctx.asset}[{label}] returned {type(result).__name__}",
+            "return SQL text, a DuckDB relation, a pyarrow Table, RecordBatchReader or"
+            " iterator of RecordBatches, a pandas DataFrame or a polars DataFrame/LazyFrame",
+        )
+    if isinstance(rows, duckdb.DuckDBPyRelation):
+        try:  # a view keeps the rows in DuckDB, computed as they are written
+            rows.create_view(result_view(ctx), replace=True)
+            return f"SELECT * FROM {result_view(ctx)}"
+        except duckdb.Error:  # it reads a Python object (from_df, from_arrow, values)
+            rows = arrow_table(rows)
+    cur.register(result_view(ctx), rows)
+    return f"SELECT * FROM {result_view(ctx)}"
+
+
+_EXTRA = {"pandas": "pandas", "polars": "polars", "polars_lazy": "polars"}
+
+
+def as_input(spec: AssetSpec, name: str, kind: str | None, relation: Any) -> Any:
+    """An upstream input as the parameter's annotation asks: a DuckDB relation (default), a
+    pyarrow Table, a pandas DataFrame, a polars DataFrame or LazyFrame."""
+    if kind is None:
+        return relation
+    if kind == "arrow":
+        return arrow_table(relation)
+    try:
+        if kind == "pandas":
+            return relation.df()
+        return relation.pl().lazy() if kind == "polars_lazy" else relation.pl()
+    except ImportError:
+        raise DefinitionError(
+            f"{spec.where}: asset {spec.name} asks for {name} as a {_EXTRA[kind]} frame, but"
+            f" {_EXTRA[kind]} is not installed",
+            f"pip install 'assetflow[{_EXTRA[kind]}]'",
+        ) from None
+
+
+def as_scannable(result: Any) -> Any:
+    """What DuckDB can read of a Python asset's result: a relation, or an Arrow table or
+    reader (pandas DataFrames DuckDB reads as they are). None if it is none of these. The
+    data libraries are imported only when a result comes from them."""
+    if isinstance(result, duckdb.DuckDBPyRelation):
+        return result
+    module = type(result).__module__.split(".")[0]
+    name = type(result).__name__
+    if module == "pyarrow":
         import pyarrow as pa
 
-        if isinstance(result, pa.Table | pa.RecordBatchReader):
-            cur.register(result_view(ctx), result)
-            return f"SELECT * FROM {result_view(ctx)}"
-    if isinstance(result, duckdb.DuckDBPyRelation):
-        result.create_view(result_view(ctx), replace=True)
-        return f"SELECT * FROM {result_view(ctx)}"
-    raise DefinitionError(
-        f"{spec.where}: asset {ctx.asset}[{ctx.partitions[0] if ctx.partitions else ctx.partition}]"
-        f" returned {type(result).__name__}",
-        "return SQL text, a pyarrow.Table or a DuckDB relation",
-    )
+        if isinstance(result, pa.RecordBatch):
+            return pa.Table.from_batches([result])
+        return result if isinstance(result, pa.Table | pa.RecordBatchReader) else None
+    if module == "pandas" and name == "DataFrame":
+        return result
+    if module == "polars" and name in ("DataFrame", "LazyFrame"):
+        return (result.collect() if name == "LazyFrame" else result).to_arrow()
+    if isinstance(result, Iterator):  # batches larger than memory, read as they come
+        import pyarrow as pa
+
+        first = next(result, None)
+        if not isinstance(first, pa.RecordBatch):
+            return None
+        return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], result))
+    return None
 
 
 def compute_arrow(
