@@ -30,6 +30,7 @@ _EXPORTS = {
     "monthly": "core.partitions",
     "unpartitioned": "core.partitions",
     "window": "core.partitions",
+    "Pipeline": "pipeline",
     "asset": "defs.declare",
     "file_sensor": "defs.declare",
     "schedule": "defs.declare",

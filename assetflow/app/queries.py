@@ -241,3 +241,19 @@ def show_run(session: Session, run_prefix: str) -> tuple[RunRecord, list[Attempt
         problem = "matches no run" if not found else "is ambiguous"
         raise SelectionError(f"run {run_prefix!r} {problem}", "see `assetflow runs`")
     return found[0], store.attempts_of(found[0].run_id)
+
+
+def read_rows(session: Session, asset: str, range_from: str | None, range_to: str | None) -> Any:
+    """The stored rows of an asset's partitions from..to (all when both are None) as a
+    `pyarrow.Table`, with the partition column. The warehouse is opened read-only for the
+    read alone; a run holding it is said at once (WarehouseLockedError)."""
+    spec = asset_spec(session, asset)
+    store = session.reader()
+    if store is None or not store.has_table(asset):
+        raise SelectionError(f"asset {asset} has no stored rows yet", f"materialize {asset} first")
+    parts = spec.partitions
+    keys = [range_from, range_to]
+    for i, key in enumerate(keys):
+        if key is not None and parts.unit != "none":
+            keys[i] = parts.key(parts.index(key))  # validates it: one clear line if wrong
+    return store.read_partitions(asset, keys[0], keys[1])

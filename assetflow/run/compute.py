@@ -25,6 +25,7 @@ from assetflow.core.specs import AssetSpec
 from assetflow.errors import DefinitionError
 from assetflow.run.sources import source_sql
 from assetflow.store.schema import PARTITION_COLUMN
+from assetflow.store.store import arrow_table
 
 
 def result_view(ctx: Context) -> str:
@@ -175,12 +176,6 @@ def compute_arrow(
         return arrow_table(conn.sql(query))
     finally:
         conn.close()
-
-
-def arrow_table(relation: duckdb.DuckDBPyRelation) -> Any:
-    """A relation's rows as a `pyarrow.Table` (DuckDB 2 renamed fetch_arrow_table)."""
-    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
-    return fetch()
 
 
 def release(cur: duckdb.DuckDBPyConnection, ctx: Context, query: str | None) -> None:

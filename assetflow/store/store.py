@@ -30,6 +30,7 @@ from assetflow.store.connect import connect, file_identity, storage_error
 from assetflow.store.rows import Checked, RowInserter
 from assetflow.store.schema import (
     DELTA,
+    PARTITION_COLUMN,
     PENDING,
     PENDING_INPUTS,
 )
@@ -288,6 +289,25 @@ class Store:
         ).fetchall()
         return [a for (a,) in rows]
 
+    def has_table(self, asset: str) -> bool:
+        return bool(
+            self.conn.execute(
+                "SELECT count(*) FROM information_schema.tables"
+                " WHERE table_schema = 'main' AND table_name = ?",
+                [asset],
+            ).fetchall()[0][0]
+        )
+
+    def read_partitions(self, asset: str, first: str | None, last: str | None) -> Any:
+        """An asset's rows of partitions first..last (None: unbounded) as a pyarrow Table."""
+        relation = self.conn.sql(
+            f'SELECT * FROM main."{asset}" WHERE {PARTITION_COLUMN} BETWEEN'
+            f" coalesce($first, {PARTITION_COLUMN}) AND coalesce($last, {PARTITION_COLUMN})"
+            f" ORDER BY {PARTITION_COLUMN}",
+            params={"first": first, "last": last},
+        )
+        return arrow_table(relation)
+
     def latest_materializations(self, asset: str, lo: int, hi: int) -> dict[str, int]:
         """partition -> latest materialization id, for the asset's partitions lo..hi."""
         rows = self.conn.execute(
@@ -418,3 +438,9 @@ class Store:
             [names],
         ).fetchall()
         return {(a, p): v for a, p, v in rows}
+
+
+def arrow_table(relation: duckdb.DuckDBPyRelation) -> Any:
+    """A relation's rows as a `pyarrow.Table` (DuckDB 2 renamed fetch_arrow_table)."""
+    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+    return fetch()

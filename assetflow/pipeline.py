@@ -1,0 +1,152 @@
+"""The Python API, for notebooks and scripts: what the CLI does, as calls that return data.
+
+    import assetflow
+    p = assetflow.Pipeline("path/to/project")   # or Pipeline() at or above the current folder
+    p.status("daily_*")                         # the records `status --json` prints
+    p.materialize("daily_*", start="2013-01-01", end="2013-01-31")
+    p.read("daily_carrier_delays", "2013-01-15").df()
+
+Every call is one session: it opens the warehouse, does its work and closes it, so a notebook
+never holds the file between calls (and never blocks a run for longer than one read). A read
+while another process runs says so at once (WarehouseLockedError); `status()` then answers
+from the running process's published snapshot, as `assetflow status` does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assetflow.app import queries
+from assetflow.app.config import load_project
+from assetflow.app.materialize import RunOptions, materialize
+from assetflow.app.session import Request, Session, resolve_range
+from assetflow.app.state import status_json
+from assetflow.core.explain import Reason
+from assetflow.core.planner import Plan
+from assetflow.core.records import AssetInfo, RunRecord, RunResult, Trigger
+from assetflow.errors import WarehouseLockedError
+from assetflow.run.clock import NoWaitClock, WallClock
+
+
+@dataclass(frozen=True)
+class Rows:
+    """An asset's stored rows: `.arrow()`, `.df()` (pandas) or `.pl()` (polars)."""
+
+    table: Any  # a pyarrow.Table, with the `_partition` column
+
+    def arrow(self) -> Any:
+        return self.table
+
+    def df(self) -> Any:
+        return self.table.to_pandas()
+
+    def pl(self) -> Any:
+        import polars
+
+        return polars.from_arrow(self.table)
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+
+class Pipeline:
+    """A project: its definitions and its warehouse.
+
+    `now` fixes what "now" means for every call (a logical date; retry waits then pass at
+    once, as with the CLI's --now); by default each call reads the wall clock.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        warehouse: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> None:
+        self.project = load_project(Path(path) if path is not None else None, warehouse)
+        self.now = now
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        clock = NoWaitClock() if self.now is not None else WallClock()
+        with Session(self.project, clock, self.now) as session:
+            yield session
+
+    def _request(self, selection: tuple[str, ...], start: str | None, end: str | None) -> Request:
+        return Request(selection, *resolve_range(self.project, None, start, end))
+
+    def assets(self, *selection: str) -> list[AssetInfo]:
+        """Every selected asset (all by default): partitions, inputs, checks, last run."""
+        with self._session() as session:
+            return queries.assets(session, Request(selection))
+
+    def status(self, *selection: str, start: str | None = None, end: str | None = None) -> dict:
+        """Counts per asset and every node that is not fresh, with its causes: the records
+        `assetflow status --json` prints (docs/cli.md has their schema)."""
+        with self._session() as session:
+            try:
+                report = status_json(queries.status(session, self._request(selection, start, end)))
+                return json.loads(json.dumps(report))  # plain values, as --json prints them
+            except WarehouseLockedError:
+                live = queries.live_snapshot(session)
+                if live is None:
+                    raise
+                progress = {"run_id": live["run_id"], "as_of": live.get("as_of")}
+                return {"in_progress": progress, **live["status"]}
+
+    def plan(self, *selection: str, start: str | None = None, end: str | None = None) -> Plan:
+        """The minimal plan that `materialize` would run (`.as_json()` as --dry-run --json)."""
+        with self._session() as session:
+            request = self._request(selection, start, end)
+            return materialize(session, request, RunOptions(dry_run=True)).plan
+
+    def materialize(
+        self,
+        *selection: str,
+        start: str | None = None,
+        end: str | None = None,
+        force: bool = False,
+        full_refresh: bool = False,
+        concurrency: int | None = None,
+        wait: float = 0.0,
+    ) -> RunResult | None:
+        """Run the minimal plan (None when everything is fresh already). The run is
+        recorded like any other, with trigger `api`; its status and per-node results are
+        in the returned record (`.status`, `.results`, `.counts()`)."""
+        options = RunOptions(
+            force=force, full_refresh=full_refresh, concurrency=concurrency, wait=wait,
+            trigger=Trigger("api"),
+        )  # fmt: skip
+        with self._session() as session:
+            return materialize(session, self._request(selection, start, end), options).result
+
+    def why(self, asset: str, partition: str | None = None) -> Reason:
+        """Why a node is not fresh, as a tree (`.as_dict()` as `why --json`)."""
+        with self._session() as session:
+            return queries.why(session, asset, partition)
+
+    def read(
+        self,
+        asset: str,
+        partition: str | None = None,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> Rows:
+        """The stored rows of one partition, of start..end, or of every partition."""
+        first, last = (partition, partition) if partition is not None else (start, end)
+        with self._session() as session:
+            return Rows(queries.read_rows(session, asset, first, last))
+
+    def runs(
+        self, limit: int = 20, status: str | None = None, trigger: str | None = None
+    ) -> list[RunRecord]:
+        """The latest runs, newest first."""
+        with self._session() as session:
+            return queries.list_runs(session, limit, status, trigger)

@@ -1,0 +1,49 @@
+"""The Python API (issue 15) against a warehouse other processes run on: it never holds the
+file between calls, and during a run it says so or answers from the run's snapshot."""
+
+import datetime as dt
+import time
+
+import pytest
+from conftest import FIXTURES, NOW, make_project
+from test_crash import finish, start
+
+import assetflow
+from assetflow.errors import WarehouseLockedError
+
+pytestmark = pytest.mark.slow  # real subprocesses
+
+AT = dt.datetime.fromisoformat(NOW)
+
+
+def test_a_pipeline_between_calls_does_not_hold_the_warehouse(tmp_path):
+    project = make_project(tmp_path / "p", FIXTURES / "chain")
+    p = assetflow.Pipeline(project.root, now=AT)
+    assert p.materialize("base").status == "success"
+    rows = p.read("base")
+    assert len(rows) == project.query("SELECT count(*) FROM base")[0][0] > 0
+    # The notebook still has `p`; a run in another process gets the file at once.
+    code, out, err = finish(project, "materialize")
+    assert code == 0, out + err
+    assert {r.trigger for r in p.runs()} == {"api", "manual"}
+
+
+def test_during_a_run_reads_say_so_and_status_answers_from_its_snapshot(tmp_path):
+    project = make_project(tmp_path / "p", FIXTURES / "chain")
+    assert finish(project, "materialize", "base")[0] == 0
+    run = start(project, "materialize", "--concurrency", "1", slow="0.2")
+    try:
+        deadline = time.monotonic() + 30
+        while not (project.warehouse.parent / "warehouse.duckdb.run.json").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        p = assetflow.Pipeline(project.root, now=AT)
+        with pytest.raises(WarehouseLockedError) as locked:
+            p.read("base")
+        assert "run" in str(locked.value)
+        status = p.status()
+        assert status["in_progress"]["run_id"]
+        assert {a["asset"] for a in status["assets"]} == {"base", "enriched", "summary"}
+    finally:
+        out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
