@@ -1,5 +1,7 @@
 """Python assets return what people have, and read inputs as they ask (issue 15)."""
 
+import re
+
 import pytest
 
 UP = """
@@ -74,7 +76,7 @@ def test_an_unknown_result_names_what_works(project):
     project.write("definitions/pipeline.py", UP + down)
     result = project.run("materialize")
     assert result.exit_code == 2
-    assert "asset down[2024-01-01] returned int" in result.output
+    assert re.search(r"asset down\[2024-01-0[12]\] returned int", result.output)
     assert "a pandas DataFrame or a polars DataFrame/LazyFrame" in result.output
 
 
