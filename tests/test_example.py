@@ -15,6 +15,8 @@ ASSETS = (
     "monthly_carrier_report",
     "weather_daily",
     "delays_vs_weather",
+    "route_stats",
+    "carrier_punctuality",
 )
 
 pytestmark = pytest.mark.slow  # the example on real data
@@ -166,11 +168,35 @@ def test_delays_vs_weather_matches_the_csv(warehouse, reference):
     assert ours == theirs
 
 
+def test_route_stats_from_pandas_match_the_csv(warehouse, reference):
+    _, conn = warehouse
+    query = "SELECT {day}, origin, dest, {n}, round({dist}, 6), {air} FROM {table} ORDER BY 1, 2, 3"
+    ours = fetch(conn, query.format(day="flight_date", n="flights", dist="avg_distance",
+                                    air="max_air_time", table="route_stats"))  # fmt: skip
+    theirs = fetch(reference, query.format(
+        day="make_date(year, month, day)", n="count(*)", dist="avg(distance)",
+        air="max(air_time)::DOUBLE", table="flights GROUP BY 1, 2, 3"))  # fmt: skip
+    assert len(ours) > 5000 and ours == theirs
+
+
+def test_carrier_punctuality_from_polars_matches_the_csv(warehouse, reference):
+    _, conn = warehouse
+    ours = fetch(conn, "SELECT flight_date, carrier, arrivals, on_time, on_time_share"
+                       " FROM carrier_punctuality ORDER BY 1, 2")  # fmt: skip
+    theirs = fetch(
+        reference,
+        "SELECT make_date(year, month, day), carrier, count(*), count(*) FILTER (arr_delay <= 15)"
+        " FROM flights WHERE arr_delay IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    assert [row[:4] for row in ours] == theirs
+    assert all(abs(share - on_time / n) < 1e-4 for _, _, n, on_time, share in ours)
+
+
 def test_runs_lists_the_run(warehouse):
     project, _ = warehouse
     result = project.run("runs")
     assert result.exit_code == 0
-    assert "success" in result.output and "156" in result.output
+    assert "success" in result.output and "218" in result.output
 
 
 def test_the_example_checks_pass_on_the_real_data(warehouse):

@@ -70,14 +70,18 @@ def test_one_changed_landing_file_makes_exactly_its_dependents_stale(example_q1)
         "monthly_carrier_report": [("2013-03", "stale")],
         "rolling_7d_delays": [(d, "stale") for d in week],
         "delays_vs_weather": [("2013-03-15", "stale")],
+        "route_stats": [("2013-03-15", "stale")],
+        "carrier_punctuality": [("2013-03-15", "stale")],
     }
     assert status_nodes(example_q1) == expected
     plan = planned(example_q1)
     assert [(a, p) for a, p, _ in plan] == [
         ("raw_flights", "2013-03-15"),
+        ("carrier_punctuality", "2013-03-15"),
         ("daily_carrier_delays", "2013-03-15"),
         ("monthly_carrier_report", "2013-03"),
         *[("rolling_7d_delays", d) for d in week],
+        ("route_stats", "2013-03-15"),
         ("delays_vs_weather", "2013-03-15"),
     ]
     assert plan[0][2] == "upstream_changed"
