@@ -20,6 +20,7 @@ from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.planner import Plan, check_sources, plan_materialize
 from assetflow.core.records import (
+    FULL_REFRESH,
     AttemptStatus,
     Node,
     NodeResult,
@@ -30,12 +31,15 @@ from assetflow.core.records import (
 )
 from assetflow.errors import AssetflowError, UsageError
 from assetflow.run.alerts import Deliveries
+from assetflow.run.compute import preview_columns
 from assetflow.run.executor import ALERT_CAP, RunSetup, execute
 from assetflow.run.runlog import NodeLog, captured_output, prune
 from assetflow.run.snapshot import Publisher
 from assetflow.run.worker import EmbeddedWorker
 from assetflow.store.lineage import recorded_inputs
+from assetflow.store.shape import Reshape
 from assetflow.store.store import Store
+from assetflow.store.tables import table_columns
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ def materialize(
     )  # fmt: skip
     check_sources(plan, graph, snap.observed())
     plan = _with_versions(plan, graph, store, snap)
+    if options.dry_run:
+        plan = dataclasses.replace(plan, shape_changes=_shape_changes(session, plan, store))
     if options.dry_run or store is None or not plan.nodes:
         return Outcome(graph, plan, None, snap.targets)
     if listener.confirm is not None and not listener.confirm(plan):
@@ -112,6 +118,29 @@ def _with_versions(plan: Plan, graph: AssetGraph, store: Store | None, snap: Sna
     conditional = [(n.asset, n.partition) for n in plan.conditional_nodes()]
     recorded = {Node(*k): v for k, v in recorded_inputs(store, conditional).items()}
     return plan.with_versions(versions, recorded)
+
+
+def _shape_changes(session: Session, plan: Plan, store: Store | None) -> tuple[str, ...]:
+    """How the plan will change tables' columns, as far as a dry run can know: full
+    refreshes, and SQL-only assets whose query, bound against the tables as they are now,
+    returns other columns than their table has."""
+    lines = []
+    firsts = {p.node.asset: p for p in reversed(plan.nodes)}  # each asset's first node
+    for asset, first in sorted(firsts.items(), key=lambda item: plan.nodes.index(item[1])):
+        spec = session.graph.defs.assets[asset]
+        if first.reason == FULL_REFRESH:
+            lines.append(f"{asset}: table rebuilt from empty; partitions not planned are removed")
+            continue
+        table = table_columns(store.conn, asset) if store is not None else {}
+        if not (table and spec.returns_sql):
+            continue
+        columns = preview_columns(
+            spec, store.conn, session.graph.defs, session.project.root, first, session.now.date()
+        )
+        reshape = Reshape.between(asset, table, columns or table)
+        if reshape:
+            lines.append(reshape.describe())
+    return tuple(lines)
 
 
 def _backfill_id(session: Session, store: Store, request: Request) -> str:

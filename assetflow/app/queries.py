@@ -31,6 +31,7 @@ from assetflow.run import snapshot
 from assetflow.run.audit import run_checks
 from assetflow.run.compute import Context
 from assetflow.store.lineage import first_observed, node_record
+from assetflow.store.tables import read_partitions
 from assetflow.store.writer import partition_view
 
 _quiet = logging.getLogger("assetflow.check")
@@ -248,12 +249,13 @@ def read_rows(session: Session, asset: str, range_from: str | None, range_to: st
     `pyarrow.Table`, with the partition column. The warehouse is opened read-only for the
     read alone; a run holding it is said at once (WarehouseLockedError)."""
     spec = asset_spec(session, asset)
-    store = session.reader()
-    if store is None or not store.has_table(asset):
-        raise SelectionError(f"asset {asset} has no stored rows yet", f"materialize {asset} first")
     parts = spec.partitions
     keys = [range_from, range_to]
     for i, key in enumerate(keys):
         if key is not None and parts.unit != "none":
             keys[i] = parts.key(parts.index(key))  # validates it: one clear line if wrong
-    return store.read_partitions(asset, keys[0], keys[1])
+    store = session.reader()
+    rows = read_partitions(store.conn, asset, keys[0], keys[1]) if store is not None else None
+    if rows is None:
+        raise SelectionError(f"asset {asset} has no stored rows yet", f"materialize {asset} first")
+    return rows

@@ -130,7 +130,19 @@ ASSET = obj(
 OUTPUTS: dict[str, Schema] = {
     "assets": array(ASSET),
     "materialize --dry-run": obj(
-        {"assets": array(STR), "from": KEY, "to": KEY, "nodes": array(PLANNED)}
+        {
+            "assets": array(STR),
+            "from": KEY,
+            "to": KEY,
+            "nodes": array(PLANNED),
+            "shape_changes": {
+                "type": "array",
+                "items": STR,
+                "description": "how the run will change tables' columns, one line per asset,"
+                " as far as known before running (SQL-only assets bound against the tables"
+                " as they are; full refreshes)",
+            },
+        }
     ),
     "status": obj(
         {

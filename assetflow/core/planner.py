@@ -49,6 +49,9 @@ class Plan:
     # The current version of every input the plan reads that it does not itself rebuild
     # (and of those it does, as they were): what its tasks record as their inputs.
     versions: Versions = field(default_factory=dict)
+    # How the run will change tables' columns, one line per asset, as far as it can be known
+    # before running (SQL assets bound against the tables as they are; full refreshes).
+    shape_changes: tuple[str, ...] = ()
 
     def upstream_assets(self, graph: AssetGraph) -> list[str]:
         """Every asset whose nodes the plan reads or writes."""
@@ -75,6 +78,7 @@ class Plan:
             "from": self.range_from,
             "to": self.range_to,
             "nodes": [_node_json(p) for p in self.nodes],
+            "shape_changes": list(self.shape_changes),
         }
 
     def counts(self) -> dict[str, int]:

@@ -50,6 +50,9 @@ class AssetSpec:
     # Upstream parameters annotated as another kind of frame: name -> "arrow", "pandas",
     # "polars" or "polars_lazy" (the others receive a DuckDB relation).
     input_kinds: tuple[tuple[str, str], ...] = ()
+    # The body only returns SQL text (a string or f-string): calling it has no side effects,
+    # so a dry run may bind its query to say how the table's columns will change.
+    returns_sql: bool = False
 
     @property
     def contract(self) -> dict[str, str]:

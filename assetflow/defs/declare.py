@@ -154,6 +154,7 @@ def asset(
             used_params=used,
             columns=contract,
             input_kinds=_input_kinds(func, [d.name for d in dep_list if d.as_param]),
+            returns_sql=_returns_sql(func),
         )
         problem = _asset_problem(spec)
         if problem:
@@ -310,6 +311,22 @@ def _function_node(fn: Callable[..., Any]) -> ast.AST | None:
 
 def forget_sources() -> None:
     _module_functions.cache_clear()
+
+
+def _returns_sql(fn: Callable[..., Any]) -> bool:
+    """Whether the body is one `return` of a string or f-string (after a docstring)."""
+    node = _function_node(fn)
+    body = [
+        s
+        for s in getattr(node, "body", [])
+        if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+    ]
+    return (
+        len(body) == 1
+        and isinstance(body[0], ast.Return)
+        and isinstance(body[0].value, ast.JoinedStr | ast.Constant)
+        and not isinstance(getattr(body[0].value, "value", ""), bytes | int | float | None)
+    )
 
 
 def used_names(fn: Callable[..., Any], params: set[str]) -> frozenset[str]:

@@ -20,12 +20,13 @@ from typing import Any
 import duckdb
 
 from assetflow.core.definitions import Definitions
+from assetflow.core.planner import PlannedNode
 from assetflow.core.records import InputRange
 from assetflow.core.specs import AssetSpec
-from assetflow.errors import DefinitionError
+from assetflow.errors import AssetflowError, DefinitionError
 from assetflow.run.sources import source_sql
 from assetflow.store.schema import PARTITION_COLUMN
-from assetflow.store.store import arrow_table
+from assetflow.store.tables import arrow_table
 
 
 def result_view(ctx: Context) -> str:
@@ -185,3 +186,26 @@ def release(cur: duckdb.DuckDBPyConnection, ctx: Context, query: str | None) -> 
     with contextlib.suppress(duckdb.Error):
         cur.unregister(result_view(ctx))
     cur.execute(f"DROP VIEW IF EXISTS {result_view(ctx)}")
+
+
+def preview_columns(
+    spec: AssetSpec,
+    conn: duckdb.DuckDBPyConnection,
+    defs: Definitions,
+    root: Path,
+    planned: PlannedNode,
+    today: dt.date,
+) -> dict[str, str] | None:
+    """The columns a planned node of an SQL-only asset (`spec.returns_sql`) will return,
+    its query bound (not run) against the tables as they are; None if it does not bind
+    (the run will say why)."""
+    start, end = spec.partitions.window(planned.index)
+    key = planned.node.partition
+    log = logging.getLogger("assetflow.preview")
+    ctx = Context(spec.name, key, start, end, start or today, "dry-run", conn, log, (key,))
+    try:
+        reads = {rng.name: input_sql(rng, defs, root) for rng in planned.inputs}
+        relation = conn.sql(node_query(spec, reads, ctx))
+    except (duckdb.Error, AssetflowError):
+        return None
+    return dict(zip(relation.columns, map(str, relation.types), strict=True))

@@ -29,6 +29,7 @@ from assetflow.run.contract import enforce, not_null_columns
 from assetflow.run.runlog import NodeLog, bound
 from assetflow.run.task import Task, TaskResult, node_reads
 from assetflow.store.store import Store
+from assetflow.store.tables import once_had_column
 from assetflow.store.writer import KEY_COLUMN, Contract, Wrote
 
 _SQL_MISTAKES = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
@@ -135,7 +136,7 @@ class EmbeddedWorker:
         except duckdb.BinderException as exc:
             gone = _MISSING_COLUMN.search(str(exc))
             inputs = [d.name for d in spec.deps if d.name in self.defs.assets]
-            had = self.store.once_had_column(cur, inputs, gone.group(1)) if gone else []
+            had = once_had_column(cur, inputs, gone.group(1)) if gone else []
             if not had:
                 raise
             raise DefinitionError(

@@ -30,7 +30,6 @@ from assetflow.store.connect import connect, file_identity, storage_error
 from assetflow.store.rows import Checked, RowInserter
 from assetflow.store.schema import (
     DELTA,
-    PARTITION_COLUMN,
     PENDING,
     PENDING_INPUTS,
 )
@@ -273,41 +272,6 @@ class Store:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise UsageError(f"SQL: {first}") from None
 
-    @staticmethod
-    def once_had_column(
-        cur: duckdb.DuckDBPyConnection, assets: list[str], column: str
-    ) -> list[str]:
-        """Those of `assets` whose table once had `column` and has it no more (through a
-        worker's cursor)."""
-        rows = cur.execute(
-            "SELECT DISTINCT asset FROM assetflow.materializations"
-            " WHERE list_contains(?, asset) AND list_contains(list_transform("
-            "   string_split(table_schema, ','), lambda c: split_part(c, ' ', 1)), ?)"
-            " AND asset NOT IN (SELECT table_name FROM information_schema.columns"
-            "   WHERE table_schema = 'main' AND column_name = ?) ORDER BY asset",
-            [assets, column, column],
-        ).fetchall()
-        return [a for (a,) in rows]
-
-    def has_table(self, asset: str) -> bool:
-        return bool(
-            self.conn.execute(
-                "SELECT count(*) FROM information_schema.tables"
-                " WHERE table_schema = 'main' AND table_name = ?",
-                [asset],
-            ).fetchall()[0][0]
-        )
-
-    def read_partitions(self, asset: str, first: str | None, last: str | None) -> Any:
-        """An asset's rows of partitions first..last (None: unbounded) as a pyarrow Table."""
-        relation = self.conn.sql(
-            f'SELECT * FROM main."{asset}" WHERE {PARTITION_COLUMN} BETWEEN'
-            f" coalesce($first, {PARTITION_COLUMN}) AND coalesce($last, {PARTITION_COLUMN})"
-            f" ORDER BY {PARTITION_COLUMN}",
-            params={"first": first, "last": last},
-        )
-        return arrow_table(relation)
-
     def latest_materializations(self, asset: str, lo: int, hi: int) -> dict[str, int]:
         """partition -> latest materialization id, for the asset's partitions lo..hi."""
         rows = self.conn.execute(
@@ -438,9 +402,3 @@ class Store:
             [names],
         ).fetchall()
         return {(a, p): v for a, p, v in rows}
-
-
-def arrow_table(relation: duckdb.DuckDBPyRelation) -> Any:
-    """A relation's rows as a `pyarrow.Table` (DuckDB 2 renamed fetch_arrow_table)."""
-    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
-    return fetch()

@@ -21,7 +21,13 @@ from assetflow.core.records import CheckResult, NodeWrite, Written
 from assetflow.errors import DataError, DefinitionError
 from assetflow.store.rows import RowInserter
 from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
-from assetflow.store.shape import Reshape, apply, create_table_sql, record_removed
+from assetflow.store.shape import (
+    Reshape,
+    apply,
+    create_table_sql,
+    record_removed,
+)
+from assetflow.store.tables import table_columns
 
 # A column of staged rows that holds each row's partition key (a write of partitions computed
 # one by one); it is not stored.
@@ -206,12 +212,12 @@ class PartitionWriter:
     ) -> dict[str, str]:
         """The table's columns (without the partition column); a table made from `columns`
         if there is none yet (then nothing about it changes)."""
-        known = self._columns.get(asset) or self._table_columns(cur, asset)
+        known = self._columns.get(asset) or table_columns(cur, asset)
         if not known:
             with self._ddl_lock:
                 declared = contract.columns if contract else columns
                 cur.execute(create_table_sql(asset, declared, if_missing=True))
-            known = self._table_columns(cur, asset)
+            known = table_columns(cur, asset)
         return known  # cached once a write commits: until then, others bind too
 
     @staticmethod
@@ -253,16 +259,6 @@ class PartitionWriter:
             )
         if not columns:
             raise DefinitionError(f"asset {asset} returns no columns")
-
-    @staticmethod
-    def _table_columns(cur: duckdb.DuckDBPyConnection, asset: str) -> dict[str, str]:
-        rows = cur.execute(
-            "SELECT column_name, data_type FROM information_schema.columns"
-            " WHERE table_schema = 'main' AND table_name = ? AND column_name <> ?"
-            " ORDER BY ordinal_position",
-            [asset, PARTITION_COLUMN],
-        ).fetchall()
-        return dict(rows)
 
     def _record(
         self,

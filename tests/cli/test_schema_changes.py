@@ -164,3 +164,20 @@ def test_full_refresh_rebuilds_the_table_from_empty_in_one_transaction(project):
         "SELECT count(DISTINCT run_id) FROM assetflow.materializations WHERE data_version IS NOT NULL AND partition BETWEEN '2024-01-02' AND '2024-01-04' AND code_version = (SELECT max_by(code_version, materialization_id) FROM assetflow.materializations WHERE data_version IS NOT NULL)"
     )
     assert lineage == [(1,)]
+
+
+def test_a_dry_run_says_which_tables_change_shape_and_how(project):
+    project.write("definitions/evo.py", EVO)
+    assert project.run("materialize").exit_code == 0
+    project.write("definitions/evo.py", EVO.replace("1 AS v, 2 AS w", "'1' AS v, 2 AS w, 3 AS z"))
+    plan = project.run("materialize", "--dry-run")
+    assert plan.exit_code == 0, plan.output
+    assert "schema: evo: column v INTEGER -> VARCHAR, z INTEGER added" in plan.output
+    as_json = json.loads(project.run("materialize", "--dry-run", "--json").output)
+    assert as_json["shape_changes"] == ["evo: column v INTEGER -> VARCHAR, z INTEGER added"]
+    refresh = project.run("materialize", "evo", "--full-refresh", "--dry-run")
+    assert "evo: table rebuilt from empty; partitions not planned are removed" in refresh.output
+    # Nothing was written by any of it.
+    assert project.query(
+        "SELECT data_type FROM information_schema.columns WHERE table_name = 'evo' AND column_name = 'v'"
+    ) == [("INTEGER",)]

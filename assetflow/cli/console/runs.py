@@ -54,6 +54,8 @@ def render_plan(plan: Plan, graph: AssetGraph) -> None:
         parts = graph.defs.assets[asset].partitions
         table.add_row(asset, ranges(keys, parts), str(len(keys)), reason)
     out.print(table)
+    for change in plan.shape_changes:
+        out.print(f"[cyan]schema:[/] {escape(change)}")
 
 
 def backfill_id(found: str) -> None:

@@ -1,0 +1,60 @@
+"""Asset tables as data: their columns, their rows, and what they used to have.
+
+Part of the store. Every function takes the connection (or a worker's cursor) to use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from assetflow.store.schema import PARTITION_COLUMN
+
+
+def table_columns(cur: duckdb.DuckDBPyConnection, asset: str) -> dict[str, str]:
+    """An asset table's columns and types in table order, without the partition column,
+    as the catalog spells them (empty: no table)."""
+    rows = cur.execute(
+        "SELECT column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = 'main' AND table_name = ? AND column_name <> ?"
+        " ORDER BY ordinal_position",
+        [asset, PARTITION_COLUMN],
+    ).fetchall()
+    return dict(rows)
+
+
+def read_partitions(
+    cur: duckdb.DuckDBPyConnection, asset: str, first: str | None, last: str | None
+) -> Any:
+    """An asset's rows of partitions first..last (None: unbounded) as a `pyarrow.Table`,
+    with the partition column; None when the asset has no table yet."""
+    if not table_columns(cur, asset):
+        return None
+    relation = cur.sql(
+        f'SELECT * FROM main."{asset}" WHERE {PARTITION_COLUMN} BETWEEN'
+        f" coalesce($first, {PARTITION_COLUMN}) AND coalesce($last, {PARTITION_COLUMN})"
+        f" ORDER BY {PARTITION_COLUMN}",
+        params={"first": first, "last": last},
+    )
+    return arrow_table(relation)
+
+
+def once_had_column(cur: duckdb.DuckDBPyConnection, assets: list[str], column: str) -> list[str]:
+    """Those of `assets` whose table once had `column` (as their materializations record)
+    and has it no more."""
+    rows = cur.execute(
+        "SELECT DISTINCT asset FROM assetflow.materializations"
+        " WHERE list_contains(?, asset) AND list_contains(list_transform("
+        "   string_split(table_schema, ','), lambda c: split_part(c, ' ', 1)), ?)"
+        " AND asset NOT IN (SELECT table_name FROM information_schema.columns"
+        "   WHERE table_schema = 'main' AND column_name = ?) ORDER BY asset",
+        [assets, column, column],
+    ).fetchall()
+    return [a for (a,) in rows]
+
+
+def arrow_table(relation: duckdb.DuckDBPyRelation) -> Any:
+    """A relation's rows as a `pyarrow.Table` (DuckDB 2 renamed fetch_arrow_table)."""
+    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+    return fetch()
