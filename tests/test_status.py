@@ -111,7 +111,7 @@ def test_why_a_missing_node_and_a_fresh_node(diamond):
 def test_why_rejects_unknown_asset_and_bad_partition(diamond):
     assert diamond.run("why", "nope", "2024-01-01").exit_code == 2
     bad = diamond.run("why", "doubled", "2024-01-32")
-    assert bad.exit_code == 2 and "invalid partition key" in bad.output
+    assert bad.exit_code == 2 and "invalid day partition key '2024-01-32'" in bad.output
 
 
 def test_observe_records_changes_once(diamond):

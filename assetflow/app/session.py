@@ -16,9 +16,9 @@ from types import TracebackType
 
 from assetflow.app.config import Project
 from assetflow.core.automation import check_automation
+from assetflow.core.calendar import key_span
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
-from assetflow.core.partitions import parse_date_or_month
 from assetflow.core.planner import select_targets
 from assetflow.defs.loader import load_definitions
 from assetflow.errors import PartitionKeyError, SelectionError
@@ -139,8 +139,16 @@ def resolve_range(
         range_from = range_to = partition
     elif range_from is None and range_to is None:
         range_from, range_to = project.settings.range_from, project.settings.range_to
-    lo = parse_date_or_month(range_from)[0] if range_from else None
-    hi = parse_date_or_month(range_to)[0] if range_to else None
-    if lo and hi and hi < lo:
+    both = range_from and range_to and _is_time_key(range_from) and _is_time_key(range_to)
+    if both and key_span(range_to)[0] < key_span(range_from)[0]:
         raise PartitionKeyError(f"--to {range_to} is before --from {range_from}")
     return range_from, range_to
+
+
+def _is_time_key(text: str) -> bool:
+    """A key of a time unit (a static key is checked against each asset's keys instead)."""
+    try:
+        key_span(text)
+    except PartitionKeyError:
+        return False
+    return True

@@ -56,7 +56,7 @@ def check_automation(graph: AssetGraph) -> None:
 
 def schedule_partitions(graph: AssetGraph, assets: list[str]) -> Partitions:
     """The partitioning a schedule's assets share (unpartitioned ones go along)."""
-    units = {graph.defs.assets[a].partitions.unit for a in assets} - {"none"}
+    units = {graph.defs.assets[a].partitions.identity for a in assets} - {"none"}
     if len(units) > 1:
         raise DefinitionError(
             f"a schedule's assets must share one partitioning, got {', '.join(sorted(units))}"
@@ -78,9 +78,8 @@ def logical_range(
         return ("", "")
     keys = []
     for t in tick_times:
-        local = t.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone))
-        index = parts.index_of_date(local.date()) - 1  # the last window completed by t
-        if parts.first_index() <= index and (parts.end is None or index <= parts.last_index(t)):
+        index = parts.index_at(t, zone) - 1  # the last window completed by t
+        if parts.first_index() <= index and (parts.last is None or index <= parts.last_index(t)):
             keys.append(parts.key(index))
     if not keys:
         return None
@@ -93,12 +92,11 @@ def no_window_note(
     """Why ticks found no window to run (logical_range gave None): not completed yet, or
     past the partitions' declared end."""
     parts = schedule_partitions(graph, assets)
-    latest = max(tick_times).replace(tzinfo=dt.UTC).astimezone(ZoneInfo(zone))
-    index = parts.index_of_date(latest.date()) - 1
-    if parts.end is not None and index > parts.index_of_date(parts.end):
+    index = parts.index_at(max(tick_times), zone) - 1
+    if parts.last is not None and index > parts.last:
         return (
             f"the window {parts.key(index)} is past the partitions' end"
-            f" ({parts.key(parts.index_of_date(parts.end))}): nothing to run"
+            f" ({parts.key(parts.last)}): nothing to run"
         )
     return "no completed window yet"
 
@@ -152,7 +150,7 @@ def deadline(graph: AssetGraph, asset: str, index: int) -> dt.datetime:
 
 def _deadline(spec: AssetSpec, index: int, schedules: list[ScheduleSpec]) -> dt.datetime:
     assert spec.sla is not None
-    end = dt.datetime.combine(spec.partitions.window(index)[1], dt.time())
+    end = spec.partitions.start_utc(index + 1)
     return min((_first_tick_from(s, end) for s in schedules), default=end) + spec.sla
 
 
@@ -185,10 +183,10 @@ def _deadline_span(
     assert sla is not None
     schedules = _schedules_building(graph, asset)  # once, not per deadline
     lo, hi = universe.spans[0][0], universe.spans[-1][1]
-    last = min(hi, parts.index_of_date((now - sla).date()))
+    last = min(hi, parts.index_at(now - sla))
     while last >= lo and _deadline(spec, last, schedules) > now:
         last -= 1
-    first = max(lo, parts.index_of_date((now - lookback - sla).date()) - 1)
+    first = max(lo, parts.index_at(now - lookback - sla) - 1)
     while first <= last and _deadline(spec, first, schedules) <= now - lookback:
         first += 1
     return range(first, last + 1)

@@ -1,55 +1,64 @@
 """Partitions and partition mappings: interval maths as plain functions.
 
-A partitioned asset has one partition per day or per month between `start` and `end`
-(inclusive; an open end means "up to the last completed window"). Keys are ISO strings
-(`2013-03-15`, `2013-03`); internally a key is an integer index so that ranges and offsets
-are arithmetic. Unpartitioned assets have exactly one partition, `UNPARTITIONED`.
+A partitioned asset has one partition per hour, day, week, month, quarter or year between
+`start` and `end` (inclusive; an open end means "up to the last completed window"), or one
+per key of a fixed list (`static`). Internally a key is an integer index, so that ranges and
+offsets are arithmetic (calendar.py has the units). Unpartitioned assets have exactly one
+partition, `UNPARTITIONED`.
+
+A time partitioning may name a timezone: its days (and weeks, months, ...) then end at local
+midnight and its hours carry their UTC offset. Without one its windows float: they are read
+in UTC, or in the timezone of the schedule that ticks them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Literal
 
+from assetflow.core import calendar
 from assetflow.core.intervals import Intervals
 from assetflow.errors import PartitionKeyError
 
 UNPARTITIONED = "__all__"
-Unit = Literal["day", "month", "none"]
-
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_MONTH = re.compile(r"^\d{4}-\d{2}$")
-
-
-def parse_date_or_month(text: str) -> tuple[dt.date, dt.date]:
-    """`2013-03-15` or `2013-03` as the half-open date interval it covers."""
-    text = str(text).strip()
-    try:
-        if _DAY.match(text):
-            day = dt.date.fromisoformat(text)
-            return day, day + dt.timedelta(days=1)
-        if _MONTH.match(text):
-            first = dt.date(int(text[:4]), int(text[5:]), 1)
-            return first, _add_months(first, 1)
-    except ValueError as exc:
-        raise PartitionKeyError(f"invalid partition key {text!r}: {exc}") from None
-    raise PartitionKeyError(f"invalid partition key {text!r}", "expected YYYY-MM-DD or YYYY-MM")
-
-
-def _add_months(day: dt.date, n: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + n
-    return dt.date(index // 12, index % 12 + 1, 1)
+Unit = Literal["hour", "day", "week", "month", "quarter", "year", "static", "none"]
+_TICK = dt.timedelta(microseconds=1)
+Bound = str | dt.date | None  # a declared start or end: a key, a date or a datetime
+TimeWindow = tuple[dt.date, dt.date] | tuple[dt.datetime, dt.datetime] | tuple[None, None]
+_LABELS = {
+    "hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly",
+    "quarter": "quarterly", "year": "yearly", "static": "static",
+}  # fmt: skip
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True)
 class Partitions:
-    """How an asset is partitioned. Build with `daily()`, `monthly()` or `unpartitioned()`."""
+    """How an asset is partitioned. Build with `hourly()`, `daily()`, `weekly()`,
+    `monthly()`, `quarterly()`, `yearly()`, `static()` or `unpartitioned()`."""
 
     unit: Unit
-    start: dt.date | None = None
-    end: dt.date | None = None  # start date of the last partition; None = open-ended
+    first: int = 0  # index of the first partition
+    last: int | None = None  # index of the last; None = open-ended (time units)
+    tz: str | None = None  # IANA timezone of the windows; None = floating
+    week_start: int = 0  # weekly: the first day of a week, 0 = Monday
+    static_keys: tuple[str, ...] = ()
+
+    @property
+    def is_time(self) -> bool:
+        return self.unit in calendar.UNITS
+
+    @property
+    def identity(self) -> str:
+        """What about the partitioning changes an asset's output (its code version)."""
+        if self.unit == "static":
+            return f"static{self.static_keys}"
+        extra = [self.tz or "", str(self.week_start) if self.week_start else ""]
+        return "|".join([self.unit, *extra]).rstrip("|")
+
+    def _zone(self, default: str | None = None):  # noqa: ANN202 - a ZoneInfo or None
+        return calendar.zone(self.tz or default)
 
     # -- keys <-> indexes ---------------------------------------------------------------
     def index(self, key: str) -> int:
@@ -58,130 +67,227 @@ class Partitions:
             if key != UNPARTITIONED:
                 raise PartitionKeyError(f"unpartitioned asset has no partition {key!r}")
             return 0
-        pattern = _DAY if self.unit == "day" else _MONTH
-        if not pattern.match(key):
-            example = "2013-03-15" if self.unit == "day" else "2013-03"
-            raise PartitionKeyError(
-                f"invalid {self.unit} partition key {key!r}", f"expected e.g. {example}"
-            )
-        start, _ = parse_date_or_month(key)
-        return self.index_of_date(start)
-
-    def index_of_date(self, day: dt.date) -> int:
-        """Index of the partition that contains `day`."""
-        if self.unit == "day":
-            return day.toordinal()
-        if self.unit == "month":
-            return day.year * 12 + day.month - 1
-        return 0
+        if self.unit == "static":
+            if key not in self.static_keys:
+                raise PartitionKeyError(
+                    f"unknown partition key {key!r}", f"keys: {', '.join(self.static_keys)}"
+                )
+            return self.static_keys.index(key)
+        return calendar.index_of_key(self.unit, key, self._zone(), self.week_start)
 
     def key(self, index: int) -> str:
-        if self.unit == "day":
-            return dt.date.fromordinal(index).isoformat()
-        if self.unit == "month":
-            return f"{index // 12:04d}-{index % 12 + 1:02d}"
-        return UNPARTITIONED
+        if self.unit == "none":
+            return UNPARTITIONED
+        if self.unit == "static":
+            return self.static_keys[index]
+        return calendar.key_of(self.unit, index, self._zone(), self.week_start)
 
-    def window(self, index: int) -> tuple[dt.date, dt.date] | tuple[None, None]:
-        """The half-open date window [start, end) of a partition."""
-        if self.unit == "day":
-            day = dt.date.fromordinal(index)
-            return day, day + dt.timedelta(days=1)
-        if self.unit == "month":
-            first = dt.date(index // 12, index % 12 + 1, 1)
-            return first, _add_months(first, 1)
-        return None, None
+    def index_at(self, instant: dt.datetime, zone: str | None = None) -> int:
+        """The index of the window containing the naive UTC `instant` (a floating
+        partitioning's windows read in `zone`, else UTC)."""
+        if not self.is_time:
+            return 0
+        return calendar.index_at(self.unit, instant, self._zone(zone), self.week_start)
+
+    def index_of_date(self, day: dt.date) -> int:
+        """The index of the window containing the start of local date `day`."""
+        return self.index_at(calendar.to_utc(dt.datetime.combine(day, dt.time()), self._zone()))
+
+    def start_utc(self, index: int, zone: str | None = None) -> dt.datetime:
+        """When partition `index` starts (its end is the next one's start), naive UTC."""
+        return calendar.start_utc(self.unit, index, self._zone(zone), self.week_start)
+
+    def window(self, index: int) -> TimeWindow:
+        """A partition's half-open window [start, end), as an asset sees it (`ctx.start`,
+        `ctx.end`): local dates for days and coarser, datetimes for hours (naive UTC
+        without a timezone, aware local with one)."""
+        if not self.is_time:
+            return None, None
+        if self.unit == "hour":
+            start, end = self.start_utc(index), self.start_utc(index + 1)
+            zone = self._zone()
+            if zone is None:
+                return start, end
+            return (start.replace(tzinfo=dt.UTC).astimezone(zone),
+                    end.replace(tzinfo=dt.UTC).astimezone(zone))  # fmt: skip
+        return (calendar.first_date(self.unit, index, self.week_start),
+                calendar.first_date(self.unit, index + 1, self.week_start))  # fmt: skip
 
     # -- bounds ---------------------------------------------------------------------------
     def first_index(self) -> int:
-        return 0 if self.start is None else self.index_of_date(self.start)
+        return self.first
 
     def last_index(self, now: dt.datetime) -> int:
         """The last partition that exists: the declared end, or the last completed window."""
         if self.unit == "none":
             return 0
-        last_complete = self.index_of_date(now.date()) - 1
-        if self.end is None:
-            return last_complete
-        return self.index_of_date(self.end)
+        if self.unit == "static":
+            return len(self.static_keys) - 1
+        return self.index_at(now) - 1 if self.last is None else self.last
 
     def validate_key(self, key: str, now: dt.datetime) -> int:
         """The index of `key`, or a PartitionKeyError if it is not one of this asset's keys."""
         index = self.index(key)
         first, last = self.first_index(), self.last_index(now)
         if not first <= index <= last:
-            raise PartitionKeyError(
-                f"partition {key} is outside {self.describe(now)}",
-            )
+            raise PartitionKeyError(f"partition {key} is outside {self.describe(now)}")
         return index
 
-    def indexes_within(self, lo: dt.date | None, hi: dt.date | None, now: dt.datetime) -> range:
-        """Indexes of partitions whose whole window lies within [lo, hi) (None = unbounded)."""
+    def indexes_between(self, lo: str | None, hi: str | None, now: dt.datetime) -> range:
+        """Indexes of partitions whose whole window lies within keys lo..hi, inclusive, of
+        any unit (`--from 2013-03 --to 2013-05-15`; None = unbounded). Static keys select
+        by position; a key of another kind leaves a static partitioning whole."""
         first, last = self.first_index(), self.last_index(now)
         if self.unit == "none":
             return range(0, 1)
+        if self.unit == "static":
+            if lo in self.static_keys:
+                first = self.static_keys.index(lo)
+            if hi in self.static_keys:
+                last = self.static_keys.index(hi)
+            return range(first, max(first, last + 1))
+        zone = self._zone()
         if lo is not None:
-            start_index = self.index_of_date(lo)
-            if self.window(start_index)[0] < lo:
-                start_index += 1
-            first = max(first, start_index)
+            start = calendar.to_utc(calendar.key_span(lo)[0], zone)
+            index = self.index_at(start)
+            first = max(first, index + 1 if self.start_utc(index) < start else index)
         if hi is not None:
-            end_index = self.index_of_date(hi - dt.timedelta(days=1))
-            if self.window(end_index)[1] > hi:
-                end_index -= 1
-            last = min(last, end_index)
+            end = calendar.to_utc(calendar.key_span(hi)[1], zone)
+            index = self.index_at(end - _TICK)
+            last = min(last, index - 1 if self.start_utc(index + 1) > end else index)
         return range(first, max(first, last + 1))
 
     def describe(self, now: dt.datetime | None = None) -> str:
         if self.unit == "none":
             return "unpartitioned"
-        label = {"day": "daily", "month": "monthly"}[self.unit]
+        if self.unit == "static":
+            return f"static {', '.join(self.static_keys)}"
         first = self.key(self.first_index())
-        if self.end is not None:
-            last = self.key(self.index_of_date(self.end))
+        if self.last is not None:
+            last = self.key(self.last)
         elif now is not None:
             last = self.key(self.last_index(now))
         else:
             last = "now"
-        return f"{label} {first}..{last}"
+        where = f" ({self.tz})" if self.tz else ""
+        return f"{_LABELS[self.unit]} {first}..{last}{where}"
+
+    def sql_key(self, expr: str) -> str | None:
+        """SQL giving the partition key of a date/timestamp expression (placing a batch's
+        rows); None where keys cannot be computed in SQL (static, zoned hours)."""
+        formats = {"hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
+        if self.unit == "hour" and self.tz:
+            return None
+        if self.unit in formats:
+            return f"strftime({expr}, '{formats[self.unit]}')"
+        if self.unit == "quarter":
+            return f"strftime({expr}, '%Y') || '-Q' || quarter({expr})"
+        if self.unit == "week":  # the ISO week of the Monday inside the week
+            w = self.week_start
+            monday = f"CAST({expr} AS DATE) - ((isodow({expr}) - 1 - {w} + 7) % 7) + {(7 - w) % 7}"
+            return f"strftime({monday}, '%G-W%V')"
+        return None
 
 
-def _bound(value: str | dt.date | None, unit: Unit, what: str) -> dt.date | None:
+def _bound(value: Bound, unit: str, tz: str | None, week_start: int) -> int | None:
+    """A declared start or end as the index of the partition containing it."""
     if value is None:
         return None
+    zone = calendar.zone(tz)
+    if isinstance(value, dt.datetime):
+        return calendar.index_at(unit, calendar.to_utc(value, zone), zone, week_start)
     if isinstance(value, dt.date):
-        return value
-    start, _ = parse_date_or_month(value)
-    if unit == "day" and not _DAY.match(str(value)):
-        raise PartitionKeyError(f"daily {what} must be a day like 2013-01-01, got {value!r}")
-    return start
+        value = value.isoformat()
+    try:
+        return calendar.index_of_key(unit, str(value), zone, week_start)
+    except PartitionKeyError:
+        if unit == "day" and len(str(value)) != 10:
+            raise PartitionKeyError(
+                f"daily partitions start and end on a day like 2013-01-01, got {value!r}"
+            ) from None
+        start = calendar.to_utc(calendar.key_span(str(value))[0], zone)
+        return calendar.index_at(unit, start, zone, week_start)
 
 
-def daily(start: str | dt.date, end: str | dt.date | None = None) -> Partitions:
-    """One partition per day from `start` to `end` (inclusive; None = up to yesterday)."""
-    return _make("day", start, end)
+def _make(
+    unit: Unit,
+    start: Bound,
+    end: Bound,
+    tz: str | None = None,
+    week_start: int = 0,
+) -> Partitions:
+    first = _bound(start, unit, tz, week_start)
+    last = _bound(end, unit, tz, week_start)
+    assert first is not None
+    if last is not None and last < first:
+        raise PartitionKeyError(f"partitions end {end} is before start {start}")
+    if unit == "hour" and tz is not None:
+        _whole_hours(tz)
+    return Partitions(unit, first, last, tz if calendar.zone(tz) else None, week_start)
 
 
-def monthly(start: str | dt.date, end: str | dt.date | None = None) -> Partitions:
+def _whole_hours(tz: str) -> None:
+    zone = calendar.zone(tz)
+    probe = [dt.datetime(2013, m, 1, tzinfo=zone).utcoffset() for m in (1, 7)]
+    if any(o is not None and o.total_seconds() % 3600 for o in probe):
+        raise PartitionKeyError(f"hourly partitions need whole-hour UTC offsets; {tz} has not")
+
+
+def hourly(start: Bound, end: Bound = None, tz: str | None = None) -> Partitions:
+    """One partition per hour from `start` to `end` (inclusive; None = up to the last
+    completed hour). With `tz`, keys are local hours with their UTC offset
+    (`2013-10-27T02+01:00`)."""
+    return _make("hour", start, end, tz)
+
+
+def daily(start: Bound, end: Bound = None, tz: str | None = None) -> Partitions:
+    """One partition per day from `start` to `end` (inclusive; None = up to yesterday).
+    With `tz`, a day ends at local midnight (23 or 25 hours on DST days)."""
+    return _make("day", start, end, tz)
+
+
+def weekly(
+    start: Bound,
+    end: Bound = None,
+    tz: str | None = None,
+    week_start: str = "monday",
+) -> Partitions:
+    """One partition per week (`2013-W11`), Monday to Sunday unless `week_start` names
+    another first day; keys are the ISO week of the Monday inside the week."""
+    if week_start.lower() not in WEEKDAYS:
+        raise PartitionKeyError(f"week_start must be a weekday name, got {week_start!r}")
+    return _make("week", start, end, tz, WEEKDAYS.index(week_start.lower()))
+
+
+def monthly(start: Bound, end: Bound = None, tz: str | None = None) -> Partitions:
     """One partition per calendar month from `start` to `end` (inclusive)."""
-    return _make("month", start, end)
+    return _make("month", start, end, tz)
+
+
+def quarterly(start: Bound, end: Bound = None, tz: str | None = None) -> Partitions:
+    """One partition per calendar quarter (`2013-Q1`) from `start` to `end` (inclusive)."""
+    return _make("quarter", start, end, tz)
+
+
+def yearly(start: Bound, end: Bound = None, tz: str | None = None) -> Partitions:
+    """One partition per calendar year (`2013`) from `start` to `end` (inclusive)."""
+    return _make("year", start, end, tz)
+
+
+def static(*keys: str) -> Partitions:
+    """One partition per key of a fixed, ordered list: `static("eu", "us", "apac")`."""
+    names = tuple(str(k) for k in keys)
+    if not names or len(set(names)) != len(names):
+        raise PartitionKeyError("static() needs at least one key, each once")
+    bad = [k for k in names if not k or "|" in k or k != k.strip()]
+    if bad:
+        raise PartitionKeyError(f"static key {bad[0]!r}: keys are non-empty, without | or spaces")
+    return Partitions("static", static_keys=names)
 
 
 def unpartitioned() -> Partitions:
     """A single partition: the whole table is rebuilt at once."""
     return Partitions("none")
-
-
-def _make(unit: Unit, start: str | dt.date, end: str | dt.date | None) -> Partitions:
-    first = _bound(start, unit, "start")
-    last = _bound(end, unit, "end")
-    probe = Partitions(unit, first, last)
-    if last is not None and probe.index_of_date(last) < probe.index_of_date(first):
-        raise PartitionKeyError(f"partitions end {end} is before start {start}")
-    # Normalise bounds to the first day of their partition so equal definitions compare equal.
-    first = probe.window(probe.index_of_date(first))[0]
-    last = None if last is None else probe.window(probe.index_of_date(last))[0]
-    return Partitions(unit, first, last)
 
 
 # -- mappings ---------------------------------------------------------------------------------
@@ -234,6 +340,16 @@ def mapping_problem(mapping: Mapping, down: Partitions, up: Partitions) -> str |
         return "a window with offsets needs a partitioned upstream"
     if shifted and down.unit == "none":
         return "an unpartitioned asset reads all upstream partitions; offsets do not apply"
+    if "none" in (down.unit, up.unit):
+        return None
+    if "static" in (down.unit, up.unit):
+        if down.static_keys != up.static_keys:
+            return (
+                f"{down.describe()} cannot read {up.describe()} key by key;"
+                " map it with all_partitions()"
+            )
+        if shifted:
+            return "static keys have no order to shift by; use window() or all_partitions()"
     return None
 
 
@@ -259,9 +375,12 @@ def map_partition(
         return MappedRange(0, 0, False)
     if isinstance(mapping, AllPartitions) or down.unit == "none":
         return MappedRange(up_first, up_last, False)
-    start, end = down.window(down_index)
-    first = up.index_of_date(start) + mapping.start_offset
-    last = up.index_of_date(end - dt.timedelta(days=1)) + mapping.end_offset
+    if up.unit == "static":  # the same keys (mapping_problem): key by key
+        return MappedRange(down_index, down_index, False)
+    # The upstream windows overlapping the downstream one, on the UTC time line.
+    start, end = down.start_utc(down_index), down.start_utc(down_index + 1)
+    first = up.index_at(start) + mapping.start_offset
+    last = up.index_at(end - _TICK) + mapping.end_offset
     clipped_first, clipped_last = max(first, up_first), min(last, up_last)
     return MappedRange(clipped_first, clipped_last, (clipped_first, clipped_last) != (first, last))
 
@@ -282,13 +401,14 @@ def downstream_span(
     first, last = down.first_index(), down.last_index(now)
     if isinstance(mapping, AllPartitions) or down.unit == "none" or up.unit == "none":
         return first, last
+    if up.unit == "static":
+        return max(p, first), min(q, last)
     # Downstream i reads upstream [u(start(i)) + a, u(end(i) - 1) + b]: it overlaps p..q
     # exactly when i's window overlaps the upstream windows of p - b .. q - a.
-    lo_date = up.window(p - mapping.end_offset)[0]
-    hi_date = up.window(q - mapping.start_offset)[1]
-    assert lo_date is not None and hi_date is not None
-    lo = down.index_of_date(lo_date)
-    hi = down.index_of_date(hi_date - dt.timedelta(days=1))
+    lo_instant = up.start_utc(p - mapping.end_offset)
+    hi_instant = up.start_utc(q - mapping.start_offset + 1)
+    lo = down.index_at(lo_instant)
+    hi = down.index_at(hi_instant - _TICK)
     return max(lo, first), min(hi, last)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
-from assetflow.core.partitions import compact_ranges, parse_date_or_month
+from assetflow.core.partitions import compact_ranges
 from assetflow.core.records import FORCED, FULL_REFRESH, Cause, InputRange, Node
 from assetflow.core.status import StatusReport
 from assetflow.errors import SelectionError, UpstreamMissingError
@@ -101,10 +101,7 @@ def target_intervals(
     graph: AssetGraph, asset: str, range_from: str | None, range_to: str | None, now: dt.datetime
 ) -> Intervals:
     """The asset's partitions whose window lies within [range_from, range_to]."""
-    parts = graph.defs.assets[asset].partitions
-    lo = parse_date_or_month(range_from)[0] if range_from else None
-    hi = parse_date_or_month(range_to)[1] if range_to else None
-    found = parts.indexes_within(lo, hi, now)
+    found = graph.defs.assets[asset].partitions.indexes_between(range_from, range_to, now)
     return Intervals.span(found.start, found.stop - 1)
 
 

@@ -209,6 +209,11 @@ def _asset_problem(spec: AssetSpec) -> str | None:
             "batch_size > 1 needs a partitioned asset and partition_by= (the date column"
             " that places each output row in its partition)"
         )
+    if spec.batch_size > 1 and spec.partitions.sql_key("x") is None:
+        return (
+            f"batch_size > 1 places rows by their time; {spec.partitions.describe()}"
+            " partitions cannot be batched"
+        )
     for column, kind in spec.columns:
         if not (isinstance(column, str) and isinstance(kind, str) and column and kind.strip()):
             return f"columns= maps column names to DuckDB types, got {column!r}: {kind!r}"
@@ -370,7 +375,7 @@ def fingerprint(
     parts = [getattr(node, "args", None), getattr(node, "returns", None), *body]
     dumped = "|".join(ast.dump(p, include_attributes=False) for p in parts if p is not None)
     # The partition unit and the mappings change output; extending start or end does not.
-    declaration = repr((partitions.unit, [(d.name, d.mapping) for d in deps]))
+    declaration = repr((partitions.identity, [(d.name, d.mapping) for d in deps]))
     if contract:  # a contract changes the table (fingerprints without one stay as they were)
         declaration += repr(contract)
     digest = hashlib.sha256(dumped.encode())

@@ -246,8 +246,7 @@ def partition_expression(spec: AssetSpec) -> str | None:
     """SQL giving each output row's partition key from the asset's partition_by column."""
     if spec.partition_by is None:
         return None
-    fmt = "%Y-%m-%d" if spec.partitions.unit == "day" else "%Y-%m"
-    return f"strftime(\"{spec.partition_by}\"::DATE, '{fmt}')"
+    return spec.partitions.sql_key(f'CAST("{spec.partition_by}" AS TIMESTAMP)')
 
 
 def classify(exc: Exception, spec: AssetSpec, label: str) -> BaseException:
