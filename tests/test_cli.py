@@ -93,7 +93,10 @@ def test_dry_run_json_carries_what_a_conditional_node_was_built_from(diamond):
             "either --partition",
         ),
         (["materialize", "--from", "2024-01-05", "--to", "2024-01-01"], "is before --from"),
-        (["materialize", "--partition", "2024-02-30"], "invalid day partition key '2024-02-30': day is out of range"),
+        (
+            ["materialize", "--partition", "2024-02-30"],
+            "invalid day partition key '2024-02-30': day is out of range",
+        ),
         (["materialize", "--partition", "2023-05-01"], "no partitions of"),
         (["materialize", "nothing*"], "selection 'nothing*' matches no asset"),
         (["materialize", "events"], "'events' is a source"),

@@ -127,7 +127,9 @@ def test_mappings_that_do_not_fit():
 
 
 def test_range_selects_partitions_whose_window_lies_within():
-    assert [MONTHS.key(i) for i in MONTHS.indexes_between("2013-01-15", "2013-02", NOW)] == ["2013-02"]
+    assert [MONTHS.key(i) for i in MONTHS.indexes_between("2013-01-15", "2013-02", NOW)] == [
+        "2013-02"
+    ]
     assert len(DAYS.indexes_between("2013-01-15", "2013-02", NOW)) == 45
 
 
