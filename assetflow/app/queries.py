@@ -31,6 +31,7 @@ from assetflow.run import snapshot
 from assetflow.run.audit import run_checks
 from assetflow.run.compute import Context
 from assetflow.store.lineage import first_observed, node_record
+from assetflow.store.schema import in_partitions
 from assetflow.store.tables import read_partitions
 from assetflow.store.writer import partition_view
 
@@ -250,12 +251,13 @@ def read_rows(session: Session, asset: str, range_from: str | None, range_to: st
     read alone; a run holding it is said at once (WarehouseLockedError)."""
     spec = asset_spec(session, asset)
     parts = spec.partitions
-    keys = [range_from, range_to]
-    for i, key in enumerate(keys):
-        if key is not None and parts.unit != "none":
-            keys[i] = parts.key(parts.index(key))  # validates it: one clear line if wrong
+    where = None
+    if (range_from or range_to) and parts.unit != "none":  # validated: one clear line if wrong
+        lo = parts.index(range_from) if range_from else parts.first_index()
+        hi = parts.index(range_to) if range_to else parts.last_index(session.now)
+        where = in_partitions([parts.key(i) for i in range(lo, hi + 1)], parts.ordered_keys)
     store = session.reader()
-    rows = read_partitions(store.conn, asset, keys[0], keys[1]) if store is not None else None
+    rows = read_partitions(store.conn, asset, where) if store is not None else None
     if rows is None:
         raise SelectionError(f"asset {asset} has no stored rows yet", f"materialize {asset} first")
     return rows

@@ -76,6 +76,8 @@ def logical_range(
     parts = schedule_partitions(graph, assets)
     if parts.unit == "none":
         return ("", "")
+    if parts.unit == "static":  # no windows: every key, every tick
+        return parts.key(0), parts.key(parts.last_index(max(tick_times)))
     keys = []
     for t in tick_times:
         index = parts.index_at(t, zone) - 1  # the last window completed by t
@@ -131,7 +133,7 @@ def sla_late(
     """Nodes past their SLA deadline and not fresh, with deadlines in the lookback."""
     out = {}
     for asset, spec in graph.defs.assets.items():
-        if spec.sla is None or spec.partitions.unit == "none":
+        if spec.sla is None or not spec.partitions.is_time:
             continue
         st = report.assets[asset]
         due = _deadline_span(graph, asset, now, lookback, st.universe)

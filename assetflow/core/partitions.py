@@ -50,6 +50,12 @@ class Partitions:
         return self.unit in calendar.UNITS
 
     @property
+    def ordered_keys(self) -> bool:
+        """Whether keys sort as their partitions do (static keys do not; nor do a zone's
+        hours where the clock goes back: `02+02:00` comes before `02+01:00`)."""
+        return self.unit != "static" and not (self.unit == "hour" and self.tz)
+
+    @property
     def identity(self) -> str:
         """What about the partitioning changes an asset's output (its code version)."""
         if self.unit == "static":
@@ -141,10 +147,14 @@ class Partitions:
         if self.unit == "none":
             return range(0, 1)
         if self.unit == "static":
-            if lo in self.static_keys:
-                first = self.static_keys.index(lo)
-            if hi in self.static_keys:
-                last = self.static_keys.index(hi)
+            for bound in (lo, hi):
+                if bound is not None and bound not in self.static_keys:
+                    try:
+                        calendar.key_span(bound)  # a time key leaves it whole
+                    except PartitionKeyError:
+                        self.index(bound)  # anything else: "unknown partition key"
+            first = self.static_keys.index(lo) if lo in self.static_keys else first
+            last = self.static_keys.index(hi) if hi in self.static_keys else last
             return range(first, max(first, last + 1))
         zone = self._zone()
         if lo is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import AllPartitions, Partitions
-from assetflow.core.records import Cause, Facts, Node, NodeState
+from assetflow.core.records import Cause, Facts, InputRange, Node, NodeState
 from assetflow.errors import PartitionKeyError
 
 
@@ -132,10 +132,20 @@ def _grown_inputs(graph: AssetGraph, facts: Facts, now: dt.datetime) -> dict[str
         except PartitionKeyError:  # a key of an older partitioning: not in today's graph
             continue
         expected = {
-            rng.name: (rng.partitions.key(rng.first), rng.partitions.key(rng.last), len(rng.keys))
+            rng.name: _recorded_form(rng)
             for rng in graph.inputs(Node(asset, partition), now)
             if rng.first <= rng.last
         }
         if expected != recorded:
             points.setdefault(asset, []).append(index)
     return {asset: Intervals.points(p) for asset, p in points.items()}
+
+
+def _recorded_form(rng: InputRange) -> tuple[str, str, int]:
+    """An input range as the lineage records it: its least and greatest key as text, and
+    how many keys it has."""
+    count = rng.last - rng.first + 1
+    if rng.partitions.ordered_keys:
+        return rng.partitions.key(rng.first), rng.partitions.key(rng.last), count
+    keys = rng.keys
+    return min(keys), max(keys), count

@@ -72,6 +72,12 @@ def _location(fn: Callable[..., Any]) -> tuple[str, int]:
     return code.co_filename, code.co_firstlineno
 
 
+_PARTITIONS_HELP = (
+    "partitions= must be hourly(...), daily(...), weekly(...), monthly(...), quarterly(...),"
+    " yearly(...), static(...) or None"
+)
+
+
 def _fail(fn: Callable[..., Any], name: str, message: str) -> DefinitionError:
     file, line = _location(fn)
     return DefinitionError(f"{file}:{line}: {name}: {message}")
@@ -120,7 +126,7 @@ def asset(
         _check_name(func, asset_name)
         parts = partitions if partitions is not None else unpartitioned()
         if not isinstance(parts, Partitions):
-            raise _fail(func, asset_name, "partitions= must be daily(...), monthly(...) or None")
+            raise _fail(func, asset_name, _PARTITIONS_HELP)
         params = list(inspect.signature(func).parameters)
         context_param = next((p for p in params if p in CONTEXT_PARAMS), None)
         upstream_params = [p for p in params if p not in CONTEXT_PARAMS]

@@ -25,7 +25,7 @@ from assetflow.core.records import InputRange
 from assetflow.core.specs import AssetSpec
 from assetflow.errors import AssetflowError, DefinitionError
 from assetflow.run.sources import source_sql
-from assetflow.store.schema import PARTITION_COLUMN
+from assetflow.store.schema import PARTITION_COLUMN, in_partitions
 from assetflow.store.tables import arrow_table
 
 
@@ -65,11 +65,8 @@ def input_sql(rng: InputRange, defs: Definitions, root: Path) -> str:
     table = f'main."{rng.name}"'
     if not rng.keys:
         return f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {table} WHERE false"
-    first, last = rng.keys[0], rng.keys[-1]
-    return (
-        f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {table}"
-        f" WHERE {PARTITION_COLUMN} BETWEEN '{first}' AND '{last}'"
-    )
+    where = in_partitions(rng.keys, rng.partitions.ordered_keys)
+    return f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {table} WHERE {where}"
 
 
 def node_query(spec: AssetSpec, reads: dict[str, str], ctx: Context) -> str:

@@ -131,8 +131,9 @@ class EmbeddedWorker:
             audit = self._auditor(spec, ctx, checks) if spec.checks else None
             contract = Contract(spec.contract, not_null_columns(spec)) if spec.columns else None
             return self.store.writer.write_nodes(
-                cur, query, writes, self.clock, placed, audit, task.refresh, contract
-            )
+                cur, query, writes, self.clock, placed, audit, task.refresh, contract,
+                spec.partitions.ordered_keys,
+            )  # fmt: skip
         except duckdb.BinderException as exc:
             gone = _MISSING_COLUMN.search(str(exc))
             inputs = [d.name for d in spec.deps if d.name in self.defs.assets]

@@ -137,6 +137,17 @@ LEFT JOIN assetflow.nodes n USING (asset, partition_index)
 """
 
 
+def in_partitions(keys: list[str] | tuple[str, ...], ordered: bool = True) -> str:
+    """An SQL condition on the partition column: exactly these keys. Keys whose text sorts
+    as their partitions do (`ordered`) use a range, which DuckDB prunes by zone maps."""
+    quoted = [f"""'{k.replace("'", "''")}'""" for k in keys]
+    if len(quoted) == 1:
+        return f"{PARTITION_COLUMN} = {quoted[0]}"
+    if ordered:
+        return f"{PARTITION_COLUMN} BETWEEN {quoted[0]} AND {quoted[-1]}"
+    return f"{PARTITION_COLUMN} IN ({', '.join(quoted)})"
+
+
 def schema_version(conn: duckdb.DuckDBPyConnection) -> str | None:
     """The warehouse's schema version; None for a file assetflow has not written yet."""
     found = conn.execute(

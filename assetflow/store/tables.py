@@ -24,20 +24,14 @@ def table_columns(cur: duckdb.DuckDBPyConnection, asset: str) -> dict[str, str]:
     return dict(rows)
 
 
-def read_partitions(
-    cur: duckdb.DuckDBPyConnection, asset: str, first: str | None, last: str | None
-) -> Any:
-    """An asset's rows of partitions first..last (None: unbounded) as a `pyarrow.Table`,
-    with the partition column; None when the asset has no table yet."""
+def read_partitions(cur: duckdb.DuckDBPyConnection, asset: str, where: str | None) -> Any:
+    """An asset's rows (those matching `where`, a condition from schema.in_partitions; all
+    when None) as a `pyarrow.Table`, with the partition column; None when the asset has no
+    table yet."""
     if not table_columns(cur, asset):
         return None
-    relation = cur.sql(
-        f'SELECT * FROM main."{asset}" WHERE {PARTITION_COLUMN} BETWEEN'
-        f" coalesce($first, {PARTITION_COLUMN}) AND coalesce($last, {PARTITION_COLUMN})"
-        f" ORDER BY {PARTITION_COLUMN}",
-        params={"first": first, "last": last},
-    )
-    return arrow_table(relation)
+    condition = f" WHERE {where}" if where else ""
+    return arrow_table(cur.sql(f'SELECT * FROM main."{asset}"{condition}'))
 
 
 def once_had_column(cur: duckdb.DuckDBPyConnection, assets: list[str], column: str) -> list[str]:

@@ -20,7 +20,7 @@ import duckdb
 from assetflow.core.records import CheckResult, NodeWrite, Written
 from assetflow.errors import DataError, DefinitionError
 from assetflow.store.rows import RowInserter
-from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
+from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN, in_partitions
 from assetflow.store.shape import (
     Reshape,
     apply,
@@ -78,13 +78,15 @@ class PartitionWriter:
         audit: Audit | None = None,
         refresh: bool = False,
         contract: Contract | None = None,
+        ordered: bool = True,
     ) -> Wrote:
         """Replace the partitions of `writes` (contiguous, one asset) with the rows of `query`
         and record each, atomically: one delete of the range, one insert, a lineage record
         per partition. With one write every row belongs to it; with several, `partition_by`
         (an SQL expression over the rows giving their partition key, or the rows' column
         KEY_COLUMN) places each row. With `refresh`, the table is replaced by one holding
-        only these rows, in the same transaction.
+        only these rows, in the same transaction. `ordered`: the keys' text sorts as their
+        partitions do (not so for static keys), so a range of them is a BETWEEN.
 
         `clock()` stamps the materializations (their end). `audit(cur, rows, write)` runs
         per partition after the insert and before commit, over a view of that partition's
@@ -96,14 +98,16 @@ class PartitionWriter:
         """
         asset = writes[0].asset
         keys = [w.partition for w in writes]
+        where = in_partitions(keys, ordered)
         single = len(writes) == 1 and not refresh
         placed = f"'{keys[0]}'" if single or not partition_by else partition_by
         if single and asset in self._columns:  # the table exists: insert without a bind
             try:
                 columns = self._columns[asset]
                 return self._replace(
-                    cur, f"({query})", placed, writes, audit, clock, columns, contract=contract
-                )
+                    cur, f"({query})", placed, writes, audit, clock, columns, where,
+                    contract=contract,
+                )  # fmt: skip
             # A new column, a new type, or a mistake: bind to know which.
             except (duckdb.BinderException, duckdb.ConversionException):
                 pass
@@ -126,7 +130,7 @@ class PartitionWriter:
             )  # fmt: skip
             after = _after(table, reshape, columns)
             return self._replace(
-                cur, rows, placed, writes, audit, clock, after, reshape, columns, contract
+                cur, rows, placed, writes, audit, clock, after, where, reshape, columns, contract
             )
         finally:
             if not single:
@@ -141,6 +145,7 @@ class PartitionWriter:
         audit: Audit | None,
         clock: Callable[[], dt.datetime],
         after: dict[str, str],
+        where: str,
         reshape: Reshape | None = None,
         columns: dict[str, str] | None = None,
         contract: Contract | None = None,
@@ -164,10 +169,7 @@ class PartitionWriter:
             for name, kind in reshape.added.items() if reshape else ():
                 cur.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{name}" {kind}')
             if not (reshape and reshape.refresh):
-                cur.execute(
-                    f"DELETE FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ?",
-                    [keys[0], keys[-1]],
-                )
+                cur.execute(f"DELETE FROM {table} WHERE {where}")
             try:
                 cur.execute(
                     f"INSERT INTO {table} BY NAME SELECT {own}, ({placed})::VARCHAR AS"
@@ -179,13 +181,13 @@ class PartitionWriter:
                     raise
                 raise _null_error(asset, [found.group(1)]) from None
             if contract and contract.not_null:
-                _refuse_nulls(cur, table, contract.not_null, keys)
+                _refuse_nulls(cur, table, contract.not_null, where)
             audited = [
                 (write, self._audit_partition(cur, table, after, write, audit))
                 for write in (writes if audit is not None else ())
             ]
             now = clock()
-            written = self._record(cur, table, after, writes, now)
+            written = self._record(cur, table, after, writes, now, where)
             checked = [
                 ((w.asset, w.partition, w.partition_index), written[w.partition].materialization_id,
                  results)
@@ -267,6 +269,7 @@ class PartitionWriter:
         columns: dict[str, str],
         writes: Sequence[NodeWrite],
         now: dt.datetime,
+        where: str,
     ) -> dict[str, Written]:
         """Lineage of the partitions just written: their materializations, each with its
         data version (sha256 of the schema, the row count and an order-independent sum of
@@ -312,22 +315,19 @@ class PartitionWriter:
                 f"{head} SELECT {ids}, {picked}"
                 f" FROM (VALUES {', '.join([row] * len(writes))}) w({', '.join(fields)})"
                 f" LEFT JOIN (SELECT {PARTITION_COLUMN} AS p, count(*) AS n, {row_hashes} AS h"
-                f" FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ? GROUP BY 1) v"
+                f" FROM {table} WHERE {where} GROUP BY 1) v"
                 f" ON v.p = w.partition{tail}",
-                [schema, *params, writes[0].partition, writes[-1].partition],
+                [schema, *params],
             ).fetchall()
         return {key: Written(n, version, mid) for key, mid, version, n in recorded}
 
 
 def _refuse_nulls(
-    cur: duckdb.DuckDBPyConnection, table: str, columns: list[str], keys: list[str]
+    cur: duckdb.DuckDBPyConnection, table: str, columns: list[str], where: str
 ) -> None:
     """A data error if a NOT NULL column of the contract holds NULL in the new rows."""
     counts = ", ".join(f'count(*) FILTER (WHERE "{c}" IS NULL)' for c in columns)
-    found = cur.execute(
-        f"SELECT {counts} FROM {table} WHERE {PARTITION_COLUMN} BETWEEN ? AND ?",
-        [keys[0], keys[-1]],
-    ).fetchall()[0]
+    found = cur.execute(f"SELECT {counts} FROM {table} WHERE {where}").fetchall()[0]
     nulls = [c for c, n in zip(columns, found, strict=True) if n]
     if nulls:
         raise _null_error(table.split('"')[1], nulls)

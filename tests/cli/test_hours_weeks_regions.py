@@ -1,0 +1,121 @@
+"""Hourly, weekly and static partitions end to end through the CLI (issue 16): landing
+files per hour, a daily roll-up in a timezone, a weekly report, regions as static keys."""
+
+import json
+
+PIPELINE = """
+from assetflow import all_partitions, asset, daily, hourly, source, static, weekly
+
+HOURS = hourly("2024-03-30T00", "2024-04-01T23", tz="Europe/Berlin")
+DAYS = daily("2024-03-30", "2024-04-01", tz="Europe/Berlin")
+REGIONS = static("eu", "us", "apac")
+
+
+@source(partitions=HOURS, path="landing/{partition}.csv")
+def readings(ctx):
+    return f"SELECT * FROM read_csv('{ctx.path}', header = true, columns = {{'v': 'INTEGER'}})"
+
+
+@asset(partitions=HOURS)
+def hourly_sum(ctx, readings):
+    return f"SELECT TIMESTAMPTZ '{ctx.start}' AS hour_start, sum(v) AS v FROM readings"
+
+
+@asset(partitions=DAYS)
+def daily_sum(ctx, hourly_sum):
+    return f"SELECT DATE '{ctx.start}' AS day, count(*) AS hours, sum(v) AS v FROM hourly_sum"
+
+
+@asset(partitions=weekly("2024-03-25", "2024-04-07", tz="Europe/Berlin"))
+def weekly_sum(ctx, daily_sum):
+    return "SELECT count(*) AS days, sum(v) AS v FROM daily_sum"
+
+
+@asset(partitions=REGIONS)
+def region_sales(ctx):
+    return f"SELECT '{ctx.partition}' AS region, length('{ctx.partition}') AS amount"
+
+
+@asset(deps={"region_sales": all_partitions()})
+def all_regions(ctx, region_sales):
+    return "SELECT count(*) AS regions, sum(amount) AS amount FROM region_sales"
+"""
+
+NOW = "2024-04-08T00:00:00"
+
+
+def _land(project, hours):
+    for key in hours:
+        project.write(f"landing/{key}.csv", "v\n1\n")
+
+
+def _hour_keys(project):
+    from assetflow.core.partitions import hourly
+
+    hours = hourly("2024-03-30T00", "2024-04-01T23", tz="Europe/Berlin")
+    return [hours.key(i) for i in range(hours.first_index(), hours.last + 1)]
+
+
+def test_hours_days_weeks_and_static_keys_materialize_and_show(project):
+    project.write("definitions/pipeline.py", PIPELINE)
+    keys = _hour_keys(project)
+    assert len(keys) == 24 + 23 + 24  # 2024-03-31 is a 23-hour day in Berlin
+    _land(project, keys)
+    result = project.run("materialize", now=NOW)
+    assert result.exit_code == 0, result.output
+    days = project.query("SELECT day::VARCHAR, hours, v FROM daily_sum ORDER BY 1")
+    assert days == [("2024-03-30", 24, 24), ("2024-03-31", 23, 23), ("2024-04-01", 24, 24)]
+    weeks = project.query("SELECT _partition, days, v FROM weekly_sum ORDER BY 1")
+    assert weeks == [("2024-W13", 2, 47), ("2024-W14", 1, 24)]
+    assert project.query("SELECT _partition FROM region_sales ORDER BY 1") == [
+        ("apac",),
+        ("eu",),
+        ("us",),
+    ]
+    assert project.query("SELECT regions, amount FROM all_regions") == [(3, 8)]
+    status = project.run("status", now=NOW)
+    assert "2024-03-30T00+01:00..2024-04-01T23+02:00" not in status.output  # all fresh
+    assert status.exit_code == 0
+
+    # One hour's file changes: exactly its hour, its day and its week are stale.
+    project.write("landing/2024-03-31T03+02:00.csv", "v\n5\n")
+    report = json.loads(project.run("status", "--json", now=NOW).output)
+    stale = {
+        a["asset"]: [n["partition"] for n in a["nodes"]] for a in report["assets"] if a["nodes"]
+    }
+    assert stale == {
+        "hourly_sum": ["2024-03-31T03+02:00"],
+        "daily_sum": ["2024-03-31"],
+        "weekly_sum": ["2024-W13"],
+    }
+    one = project.run("materialize", "hourly_sum", "--partition", "2024-03-31T03+02:00", now=NOW)
+    assert one.exit_code == 0, one.output
+    assert project.run("materialize", now=NOW).exit_code == 0
+    assert project.query("SELECT v FROM weekly_sum WHERE _partition = '2024-W13'") == [(51,)]
+
+    why = project.run("why", "hourly_sum", "2024-03-31T02", now=NOW)
+    assert why.exit_code == 2 and "does not exist in Europe/Berlin" in why.output, why.output
+    bad = project.run("materialize", "region_sales", "--partition", "mars", now=NOW)
+    assert bad.exit_code == 2 and "unknown partition key 'mars'" in bad.output
+
+
+def test_a_range_in_days_selects_the_hours_of_those_local_days(project):
+    project.write("definitions/pipeline.py", PIPELINE)
+    _land(project, _hour_keys(project))
+    plan = project.run(
+        "materialize",
+        "hourly_sum",
+        "--from",
+        "2024-03-31",
+        "--to",
+        "2024-03-31",
+        "--dry-run",
+        "--json",
+        now=NOW,
+    )
+    nodes = json.loads(plan.output)["nodes"]
+    assert len(nodes) == 23
+    assert (nodes[0]["partition"], nodes[-1]["partition"]) == (
+        "2024-03-31T00+01:00",
+        "2024-03-31T23+02:00",
+    )
