@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from assetflow.core.partitions import mapping_problem
+from assetflow.core.mappings import mapping_problem
 from assetflow.core.policy import Defaults, RetryPolicy
 from assetflow.core.specs import AssetSpec, ScheduleSpec, SensorSpec, SourceSpec
 from assetflow.errors import DefinitionError

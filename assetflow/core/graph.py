@@ -13,7 +13,7 @@ import networkx as nx
 
 from assetflow.core.definitions import Definitions
 from assetflow.core.intervals import Intervals
-from assetflow.core.partitions import downstream_span, map_partition, upstream_span
+from assetflow.core.mappings import downstream_span, map_partition, upstream_span
 from assetflow.core.records import InputRange, Node
 from assetflow.errors import DefinitionError, SelectionError
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assetflow.core.checks import Check
-from assetflow.core.partitions import Mapping, Partitions
+from assetflow.core.mappings import Mapping
+from assetflow.core.partitions import Partitions
 from assetflow.core.policy import RetryPolicy
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
-from assetflow.core.partitions import AllPartitions, Partitions
+from assetflow.core.mappings import AllPartitions
+from assetflow.core.partitions import Partitions
 from assetflow.core.records import Cause, Facts, InputRange, Node, NodeState
 from assetflow.errors import PartitionKeyError
 

@@ -21,7 +21,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assetflow.core.checks import Check
-from assetflow.core.partitions import Mapping, Partitions, Window, unpartitioned
+from assetflow.core.mappings import Mapping, Window
+from assetflow.core.partitions import Partitions, unpartitioned
 from assetflow.core.policy import RetryPolicy
 from assetflow.core.specs import AssetSpec, Dep, ScheduleSpec, SensorSpec, SourceSpec
 from assetflow.errors import DefinitionError

@@ -7,20 +7,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assetflow.core.partitions import (
+from assetflow.core.mappings import (
     all_partitions,
-    daily,
     downstream_span,
-    hourly,
     map_partition,
     mapping_problem,
+    upstream_span,
+    window,
+)
+from assetflow.core.partitions import (
+    daily,
+    hourly,
     monthly,
     quarterly,
     static,
     unpartitioned,
-    upstream_span,
     weekly,
-    window,
     yearly,
 )
 from assetflow.errors import PartitionKeyError

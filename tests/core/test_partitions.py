@@ -2,17 +2,8 @@ import datetime as dt
 
 import pytest
 
-from assetflow.core.partitions import (
-    UNPARTITIONED,
-    all_partitions,
-    compact_ranges,
-    daily,
-    map_partition,
-    mapping_problem,
-    monthly,
-    unpartitioned,
-    window,
-)
+from assetflow.core.mappings import all_partitions, map_partition, mapping_problem, window
+from assetflow.core.partitions import UNPARTITIONED, compact_ranges, daily, monthly, unpartitioned
 from assetflow.errors import PartitionKeyError
 
 NOW = dt.datetime(2014, 6, 1)
@@ -148,7 +139,7 @@ def test_bounds_must_be_in_order():
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from assetflow.core.partitions import downstream_span, upstream_span  # noqa: E402
+from assetflow.core.mappings import downstream_span, upstream_span  # noqa: E402
 
 SHAPES = [
     (DAYS, DAYS),
