@@ -33,6 +33,7 @@ _EXPORTS = {
     "quarterly": "core.partitions",
     "yearly": "core.partitions",
     "static": "core.partitions",
+    "dynamic": "core.partitions",
     "unpartitioned": "core.partitions",
     "window": "core.mappings",
     "Pipeline": "pipeline",

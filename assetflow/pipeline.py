@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assetflow.app import queries
+from assetflow.app import keys, queries
 from assetflow.app.config import load_project
 from assetflow.app.materialize import RunOptions, materialize
 from assetflow.app.session import Request, Session, resolve_range
@@ -143,6 +143,22 @@ class Pipeline:
         first, last = (partition, partition) if partition is not None else (start, end)
         with self._session() as session:
             return Rows(queries.read_rows(session, asset, first, last))
+
+    def partition_keys(self, name: str | None = None) -> dict[str, list[str]]:
+        """Each dynamic key set (or the one named) and its keys, in the order they were added."""
+        with self._session() as session:
+            return keys.listing(session, name)
+
+    def add_partition_keys(self, name: str, *new: str, wait: float = 0.0) -> list[str]:
+        """Add keys to a dynamic key set; returns those that were not there yet."""
+        with self._session() as session:
+            return list(keys.change(session, name, list(new), add=True, wait=wait).changed)
+
+    def remove_partition_keys(self, name: str, *gone: str, wait: float = 0.0) -> list[str]:
+        """Remove keys from a dynamic key set (their rows stay until wiped); returns those
+        that were there."""
+        with self._session() as session:
+            return list(keys.change(session, name, list(gone), add=False, wait=wait).changed)
 
     def runs(
         self, limit: int = 20, status: str | None = None, trigger: str | None = None

@@ -24,6 +24,7 @@ from assetflow.defs.loader import load_definitions
 from assetflow.errors import PartitionKeyError, SelectionError
 from assetflow.run import snapshot
 from assetflow.run.clock import Clock
+from assetflow.store.keysets import read_keysets
 from assetflow.store.store import Store
 
 READER_WAIT = 10.0  # seconds a writer waits for a process that is not running a run
@@ -53,10 +54,19 @@ class Session:
     def graph(self) -> AssetGraph:
         """The definitions, loaded on first use and once per session."""
         if self._graph is None:
-            graph = AssetGraph(load_definitions(self.project.definitions_dir))
+            defs = load_definitions(self.project.definitions_dir)
+            names = defs.dynamic_names()
+            if names:  # dynamic partitions: their keys as the warehouse holds them now
+                store = self._store or self.reader()
+                defs = defs.with_keys(read_keysets(store.conn, names) if store else {})
+            graph = AssetGraph(defs)
             check_automation(graph)
             self._graph = graph
         return self._graph
+
+    def forget_graph(self) -> None:
+        """Load the definitions (and dynamic keys) again on next use."""
+        self._graph = None
 
     def targets(self, request: Request) -> dict[str, Intervals]:
         """The selected partitions of each selected asset; an error if there are none."""

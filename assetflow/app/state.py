@@ -42,7 +42,7 @@ def observe_all(session: Session, only: dict[str, Intervals] | None = None) -> l
     out = []
     for name, spec in session.graph.defs.sources.items():
         parts = spec.partitions
-        every = Intervals.span(parts.first_index(), parts.last_index(session.now))
+        every = parts.universe(session.now)
         wanted = every if only is None else every & only.get(name, Intervals())
         out.extend(observe(spec, [parts.key(i) for i in wanted], session.project.root))
     return out

@@ -109,7 +109,7 @@ def _schedule(session: Session, spec: ScheduleSpec, concurrency: int | None) -> 
 def _sensor(session: Session, sensor: SensorSpec, concurrency: int | None) -> list[TickEvent]:
     graph, now = session.graph, session.now
     parts = graph.defs.sources[sensor.source].partitions
-    every = Intervals.span(parts.first_index(), parts.last_index(now))
+    every = parts.universe(now)
     observations = observe_all(session, only={sensor.source: every})
     store = session.writer()
     changed = store.changed_observations(observations)

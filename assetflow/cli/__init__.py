@@ -4,10 +4,11 @@ module that imports rich). Only this package imports click.
 - main.py: the group, global options (--project, --debug, --now), shared options, and the
   one place where errors become one red line and an exit code;
 - run_commands.py: materialize, backfill, tick, daemon, init;
-- read_commands.py: status, why, checks, check, observe, lineage, runs, logs.
+- read_commands.py: status, why, checks, check, observe, lineage, runs, logs;
+- keys_commands.py: partitions add, remove, list (dynamic partitions' keys).
 """
 
-from assetflow.cli import read_commands, run_commands  # noqa: F401 - they register commands
+from assetflow.cli import keys_commands, read_commands, run_commands  # noqa: F401 - they register commands
 from assetflow.cli.main import cli
 
 __all__ = ["cli", "main"]

@@ -128,6 +128,11 @@ ASSET = obj(
 
 # Command -> the schema of what its --json prints.
 OUTPUTS: dict[str, Schema] = {
+    "partitions list": {
+        "type": "object",
+        "additionalProperties": array(STR),
+        "description": "key set name -> its keys, in the order they were added",
+    },
     "assets": array(ASSET),
     "materialize --dry-run": obj(
         {

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assetflow.core.mappings import mapping_problem
+from assetflow.core.partitions import DynamicKeys, with_keys
 from assetflow.core.policy import Defaults, RetryPolicy
 from assetflow.core.specs import AssetSpec, ScheduleSpec, SensorSpec, SourceSpec
 from assetflow.errors import DefinitionError
@@ -118,6 +119,28 @@ class Definitions:
 
     def spec(self, name: str) -> AssetSpec | SourceSpec:
         return self.assets.get(name) or self.sources[name]
+
+    def dynamic_names(self) -> list[str]:
+        """The key sets the declared dynamic partitionings read."""
+        specs = [*self.assets.values(), *self.sources.values()]
+        return sorted({s.partitions.dynamic_name for s in specs if s.partitions.dynamic_name})
+
+    def with_keys(self, keysets: dict[str, DynamicKeys]) -> Definitions:
+        """These definitions with every dynamic partitioning's keys as stored."""
+
+        def bound(spec: Any) -> Any:
+            name = spec.partitions.dynamic_name
+            if name is None:
+                return spec
+            return dataclasses.replace(
+                spec, partitions=with_keys(spec.partitions, keysets.get(name, ()))
+            )
+
+        return dataclasses.replace(
+            self,
+            assets={n: bound(s) for n, s in self.assets.items()},
+            sources={n: bound(s) for n, s in self.sources.items()},
+        )
 
 
 def validate(found: list[AssetSpec | SourceSpec], defaults: Defaults | None = None) -> Definitions:

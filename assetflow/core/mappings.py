@@ -65,8 +65,8 @@ def mapping_problem(mapping: Mapping, down: Partitions, up: Partitions) -> str |
         return "an unpartitioned asset reads all upstream partitions; offsets do not apply"
     if "none" in (down.unit, up.unit):
         return None
-    if "static" in (down.unit, up.unit):
-        if down.static_keys != up.static_keys:
+    if down.is_keyed or up.is_keyed:
+        if down.identity != up.identity:
             return (
                 f"{down.describe()} cannot read {up.describe()} key by key;"
                 " map it with all_partitions()"
@@ -98,7 +98,7 @@ def map_partition(
         return MappedRange(0, 0, False)
     if isinstance(mapping, AllPartitions) or down.unit == "none":
         return MappedRange(up_first, up_last, False)
-    if up.unit == "static":  # the same keys (mapping_problem): key by key
+    if up.is_keyed:  # the same keys (mapping_problem): key by key
         return MappedRange(down_index, down_index, False)
     # The upstream windows overlapping the downstream one, on the UTC time line.
     start, end = down.start_utc(down_index), down.start_utc(down_index + 1)
@@ -124,7 +124,7 @@ def downstream_span(
     first, last = down.first_index(), down.last_index(now)
     if isinstance(mapping, AllPartitions) or down.unit == "none" or up.unit == "none":
         return first, last
-    if up.unit == "static":
+    if up.is_keyed:
         return max(p, first), min(q, last)
     # Downstream i reads upstream [u(start(i)) + a, u(end(i) - 1) + b]: it overlaps p..q
     # exactly when i's window overlaps the upstream windows of p - b .. q - a.

@@ -13,8 +13,9 @@ in UTC, or in the timezone of the schedule that ticks them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from assetflow.core import calendar
@@ -22,14 +23,17 @@ from assetflow.core.intervals import Intervals
 from assetflow.errors import PartitionKeyError
 
 UNPARTITIONED = "__all__"
-Unit = Literal["hour", "day", "week", "month", "quarter", "year", "static", "none"]
+Unit = Literal["hour", "day", "week", "month", "quarter", "year", "static", "dynamic", "none"]
 _TICK = dt.timedelta(microseconds=1)
 Bound = str | dt.date | None  # a declared start or end: a key, a date or a datetime
 TimeWindow = tuple[dt.date, dt.date] | tuple[dt.datetime, dt.datetime] | tuple[None, None]
 _LABELS = {
     "hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly",
-    "quarter": "quarterly", "year": "yearly", "static": "static",
+    "quarter": "quarterly", "year": "yearly", "static": "static", "dynamic": "dynamic",
 }  # fmt: skip
+# A dynamic key set's keys as the warehouse holds them: (index, key, still there), by index.
+# An index is given once, when its key is added, and never reused.
+DynamicKeys = tuple[tuple[int, str, bool], ...]
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -44,22 +48,31 @@ class Partitions:
     tz: str | None = None  # IANA timezone of the windows; None = floating
     week_start: int = 0  # weekly: the first day of a week, 0 = Monday
     static_keys: tuple[str, ...] = ()
+    dynamic_name: str | None = None  # the key set a dynamic partitioning reads
+    dynamic_keys: DynamicKeys = field(default=(), compare=False, repr=False)
 
     @property
     def is_time(self) -> bool:
         return self.unit in calendar.UNITS
 
     @property
+    def is_keyed(self) -> bool:
+        """Partitions named by a list of keys (static or dynamic), not by time."""
+        return self.unit in ("static", "dynamic")
+
+    @property
     def ordered_keys(self) -> bool:
-        """Whether keys sort as their partitions do (static keys do not; nor do a zone's
+        """Whether keys sort as their partitions do (listed keys do not; nor do a zone's
         hours where the clock goes back: `02+02:00` comes before `02+01:00`)."""
-        return self.unit != "static" and not (self.unit == "hour" and self.tz)
+        return not self.is_keyed and not (self.unit == "hour" and self.tz)
 
     @property
     def identity(self) -> str:
         """What about the partitioning changes an asset's output (its code version)."""
         if self.unit == "static":
             return f"static{self.static_keys}"
+        if self.unit == "dynamic":
+            return f"dynamic:{self.dynamic_name}"
         extra = [self.tz or "", str(self.week_start) if self.week_start else ""]
         return "|".join([self.unit, *extra]).rstrip("|")
 
@@ -79,6 +92,14 @@ class Partitions:
                     f"unknown partition key {key!r}", f"keys: {', '.join(self.static_keys)}"
                 )
             return self.static_keys.index(key)
+        if self.unit == "dynamic":
+            found = [i for i, k, _ in self.dynamic_keys if k == key]
+            if not found:
+                raise PartitionKeyError(
+                    f"unknown partition key {key!r} of dynamic partitions {self.dynamic_name}",
+                    f"add it: assetflow partitions add {self.dynamic_name} {key}",
+                )
+            return found[0]
         return calendar.index_of_key(self.unit, key, self._zone(), self.week_start)
 
     def key(self, index: int) -> str:
@@ -86,7 +107,16 @@ class Partitions:
             return UNPARTITIONED
         if self.unit == "static":
             return self.static_keys[index]
+        if self.unit == "dynamic":
+            return next(k for i, k, _ in self.dynamic_keys if i == index)
         return calendar.key_of(self.unit, index, self._zone(), self.week_start)
+
+    def keys_between(self, first: int, last: int) -> tuple[str, ...]:
+        """The keys of the partitions first..last that exist (a dynamic key set may have
+        removed some)."""
+        if self.unit == "dynamic":
+            return tuple(k for i, k, on in self.dynamic_keys if on and first <= i <= last)
+        return tuple(self.key(i) for i in range(first, last + 1))
 
     def index_at(self, instant: dt.datetime, zone: str | None = None) -> int:
         """The index of the window containing the naive UTC `instant` (a floating
@@ -121,6 +151,8 @@ class Partitions:
 
     # -- bounds ---------------------------------------------------------------------------
     def first_index(self) -> int:
+        if self.unit == "dynamic":
+            return min((i for i, _, on in self.dynamic_keys if on), default=0)
         return self.first
 
     def last_index(self, now: dt.datetime) -> int:
@@ -129,7 +161,15 @@ class Partitions:
             return 0
         if self.unit == "static":
             return len(self.static_keys) - 1
+        if self.unit == "dynamic":  # none yet: an empty range
+            return max((i for i, _, on in self.dynamic_keys if on), default=-1)
         return self.index_at(now) - 1 if self.last is None else self.last
+
+    def universe(self, now: dt.datetime) -> Intervals:
+        """Every partition the asset has now (a dynamic key set's removed keys are not)."""
+        if self.unit == "dynamic":
+            return Intervals.points([i for i, _, on in self.dynamic_keys if on])
+        return Intervals.span(self.first_index(), self.last_index(now))
 
     def validate_key(self, key: str, now: dt.datetime) -> int:
         """The index of `key`, or a PartitionKeyError if it is not one of this asset's keys."""
@@ -146,15 +186,16 @@ class Partitions:
         first, last = self.first_index(), self.last_index(now)
         if self.unit == "none":
             return range(0, 1)
-        if self.unit == "static":
+        if self.is_keyed:
+            known = {self.key(i) for i in self.universe(now)}
             for bound in (lo, hi):
-                if bound is not None and bound not in self.static_keys:
+                if bound is not None and bound not in known:
                     try:
                         calendar.key_span(bound)  # a time key leaves it whole
                     except PartitionKeyError:
                         self.index(bound)  # anything else: "unknown partition key"
-            first = self.static_keys.index(lo) if lo in self.static_keys else first
-            last = self.static_keys.index(hi) if hi in self.static_keys else last
+            first = self.index(lo) if lo in known else first
+            last = self.index(hi) if hi in known else last
             return range(first, max(first, last + 1))
         zone = self._zone()
         if lo is not None:
@@ -172,6 +213,9 @@ class Partitions:
             return "unpartitioned"
         if self.unit == "static":
             return f"static {', '.join(self.static_keys)}"
+        if self.unit == "dynamic":
+            n = sum(on for _, _, on in self.dynamic_keys)
+            return f"dynamic {self.dynamic_name} ({n} key{'' if n == 1 else 's'})"
         first = self.key(self.first_index())
         if self.last is not None:
             last = self.key(self.last)
@@ -289,10 +333,33 @@ def static(*keys: str) -> Partitions:
     names = tuple(str(k) for k in keys)
     if not names or len(set(names)) != len(names):
         raise PartitionKeyError("static() needs at least one key, each once")
-    bad = [k for k in names if not k or "|" in k or k != k.strip()]
-    if bad:
-        raise PartitionKeyError(f"static key {bad[0]!r}: keys are non-empty, without | or spaces")
+    for name in names:
+        check_key(name)
     return Partitions("static", static_keys=names)
+
+
+def dynamic(name: str) -> Partitions:
+    """One partition per key of the named key set stored in the warehouse, changed at run
+    time: `assetflow partitions add NAME KEY...` (or remove), or the Python API."""
+    if not isinstance(name, str) or not name.replace("_", "").isalnum():
+        raise PartitionKeyError(
+            f"dynamic partitions need a name of letters, digits and _, got {name!r}"
+        )
+    return Partitions("dynamic", dynamic_name=name)
+
+
+def with_keys(parts: Partitions, keys: DynamicKeys) -> Partitions:
+    """A dynamic partitioning with its key set as the warehouse holds it."""
+    return dataclasses.replace(parts, dynamic_keys=tuple(sorted(keys)))
+
+
+def check_key(key: str) -> str:
+    """A key for a key set: non-empty, without | (it joins dimensions) or surrounding spaces."""
+    if not key or "|" in key or key != key.strip() or len(key) > 200:
+        raise PartitionKeyError(
+            f"partition key {key!r}: keys are 1..200 characters, without | or surrounding spaces"
+        )
+    return key
 
 
 def unpartitioned() -> Partitions:

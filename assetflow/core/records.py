@@ -117,7 +117,7 @@ class InputRange:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return tuple(self.partitions.key(i) for i in range(self.first, self.last + 1))
+        return self.partitions.keys_between(self.first, self.last)
 
 
 @dataclass(frozen=True)

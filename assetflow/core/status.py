@@ -86,7 +86,7 @@ def compute_status(graph: AssetGraph, facts: Facts, now: dt.datetime) -> StatusR
     for asset in graph.order:
         spec = graph.defs.assets[asset]
         parts = spec.partitions
-        universe = Intervals.span(parts.first_index(), parts.last_index(now))
+        universe = parts.universe(now)
         upstream_nonfresh = {d.name: report[d.name].nonfresh for d in spec.deps if d.name in report}
         check_failed = facts.check_failed.get(asset, empty)
         report[asset] = AssetStatus(
@@ -145,8 +145,8 @@ def _grown_inputs(graph: AssetGraph, facts: Facts, now: dt.datetime) -> dict[str
 def _recorded_form(rng: InputRange) -> tuple[str, str, int]:
     """An input range as the lineage records it: its least and greatest key as text, and
     how many keys it has."""
-    count = rng.last - rng.first + 1
     if rng.partitions.ordered_keys:
+        count = rng.last - rng.first + 1
         return rng.partitions.key(rng.first), rng.partitions.key(rng.last), count
     keys = rng.keys
-    return min(keys), max(keys), count
+    return min(keys), max(keys), len(keys)

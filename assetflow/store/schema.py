@@ -14,7 +14,8 @@ import duckdb
 from assetflow.errors import ConfigError
 
 PARTITION_COLUMN = "_partition"
-SCHEMA_VERSION = "5"  # 2: attempts view; 3: nodes.rebuilt; 4: inputs_text; 5: table_schema
+SCHEMA_VERSION = "6"  # 2: attempts view; 3: nodes.rebuilt; 4: inputs_text; 5: table_schema;
+# 6: partition_keys
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS assetflow;
@@ -68,6 +69,10 @@ CREATE TABLE IF NOT EXISTS assetflow.observations (
     observation_id BIGINT DEFAULT nextval('assetflow.observation_ids'), run_id VARCHAR,
     source VARCHAR, partition VARCHAR, version VARCHAR, detail VARCHAR,
     observed_at TIMESTAMP);
+-- Dynamic partitions' key sets: a key's index is given when it is first added and kept
+-- (lineage records indexes); a removed key keeps its row, with removed_at set.
+CREATE TABLE IF NOT EXISTS assetflow.partition_keys (
+    name VARCHAR, key VARCHAR, idx BIGINT, added_at TIMESTAMP, removed_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS assetflow.check_results (
     run_id VARCHAR, asset VARCHAR, partition VARCHAR, partition_index BIGINT,
     materialization_id BIGINT, check_name VARCHAR, severity VARCHAR, passed BOOLEAN,

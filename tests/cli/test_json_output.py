@@ -43,6 +43,12 @@ def outputs(tmp_path_factory):
     assert project.run("backfill", "--from", "2024-01-01", "--to", "2024-01-10").exit_code == 1
     [(run_id,)] = project.query("SELECT run_id FROM assetflow.runs")
     write_events(project, "2024-01-02", [(1, 2), (2, -2), (3, 7)])
+    project.write(
+        "definitions/keyed.py",
+        'from assetflow import asset, dynamic\n\n\n@asset(partitions=dynamic("regions"))\n'
+        'def by_region(ctx):\n    return "SELECT 1 AS x"\n',
+    )
+    assert project.run("partitions", "add", "regions", "eu", "us").exit_code == 0
     return {
         "assets": json_of(project, "assets", "--json"),
         "materialize --dry-run": json_of(project, "materialize", "--dry-run", "--json"),
@@ -55,6 +61,7 @@ def outputs(tmp_path_factory):
         "runs": json_of(project, "runs", "--json"),
         "runs show": json_of(project, "runs", "show", run_id, "--json"),
         "sql": json_of(project, "sql", "SELECT * FROM doubled", "--json"),
+        "partitions list": json_of(project, "partitions", "list", "--json"),
     }
 
 

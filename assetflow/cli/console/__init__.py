@@ -20,6 +20,8 @@ from assetflow.cli.console.runs import (
     render_tick,
 )
 from assetflow.cli.console.state import (
+    key_sets,
+    keys_changed,
     render_assets,
     render_checks,
     render_lineage,
@@ -31,6 +33,8 @@ from assetflow.cli.console.state import (
 )
 
 __all__ = [
+    "key_sets",
+    "keys_changed",
     "render_rows",
     "render_assets",
     "RunProgress",

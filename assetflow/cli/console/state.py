@@ -203,3 +203,28 @@ def render_stored_checks(asset: str, found: list[Any]) -> None:
             sample = escape(str(r.samples[0])) if r.samples else ""
             table.add_row(node.partition, escape(r.check), result, str(r.failing_rows), sample)
     out.print(table)
+
+
+def keys_changed(done: Any, added: bool) -> None:
+    """What `partitions add|remove` did to a key set."""
+    verb, prep = ("added", "to") if added else ("removed", "from")
+    n = len(done.changed)
+    keys = ", ".join(done.changed)
+    line = f"{verb} {n} key{'' if n == 1 else 's'} {prep} {done.name}" + (f": {keys}" if n else "")
+    out.print(f"{escape(line)} (now {done.keys} key{'' if done.keys == 1 else 's'})")
+    if not added and n:
+        users = ", ".join(done.users)
+        out.print(
+            f"their partitions leave status and plans; their rows stay in {escape(users)}"
+            " until wiped, and adding a key again brings its lineage back"
+        )
+
+
+def key_sets(found: dict[str, list[str]]) -> None:
+    table = Table(title="Dynamic partitions", title_justify="left")
+    table.add_column("key set", no_wrap=True)
+    table.add_column("keys", justify="right")
+    table.add_column("in the order added", overflow="fold")
+    for name, keys in found.items():
+        table.add_row(escape(name), str(len(keys)), escape(", ".join(keys)))
+    out.print(table)

@@ -1,0 +1,50 @@
+"""Dynamic partitions' key sets: adding, removing and listing keys (`assetflow partitions`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from assetflow.app.session import Session
+from assetflow.core.partitions import check_key
+from assetflow.errors import UsageError
+from assetflow.store.keysets import add_keys, read_keysets, remove_keys
+
+
+@dataclass(frozen=True)
+class KeyChange:
+    name: str
+    changed: tuple[str, ...]  # the keys added (or removed); others were so already
+    keys: int  # how many keys the set has now
+    users: tuple[str, ...]  # the assets and sources partitioned by it
+
+
+def change(session: Session, name: str, keys: list[str], add: bool, wait: float = 0.0) -> KeyChange:
+    """Add keys to (or remove them from) a declared key set, in one transaction."""
+    users = _users(session, name)
+    for key in keys:
+        check_key(key)
+    store = session.writer(wait)
+    now = session.clock()
+    changed = (add_keys if add else remove_keys)(store.conn, name, keys, now)
+    count = sum(active for _, _, active in read_keysets(store.conn, [name])[name])
+    session.forget_graph()
+    return KeyChange(name, tuple(changed), count, users)
+
+
+def listing(session: Session, name: str | None) -> dict[str, list[str]]:
+    """Each declared key set (or the one named) and its keys, in the order they were added."""
+    names = [name] if name else session.graph.defs.dynamic_names()
+    if name:
+        _users(session, name)
+    store = session.reader()
+    sets = read_keysets(store.conn, names) if store is not None else {}
+    return {n: [k for _, k, active in sets.get(n, ()) if active] for n in names}
+
+
+def _users(session: Session, name: str) -> tuple[str, ...]:
+    defs = session.graph.defs
+    if name not in defs.dynamic_names():
+        known = ", ".join(defs.dynamic_names()) or "none declared"
+        raise UsageError(f"no dynamic partitions named {name!r}", f"known: {known}")
+    specs = [*defs.assets.values(), *defs.sources.values()]
+    return tuple(s.name for s in specs if s.partitions.dynamic_name == name)

@@ -1,0 +1,75 @@
+"""Dynamic partitions (issue 16): a key set stored in the warehouse, changed at run time."""
+
+import json
+
+PIPELINE = """
+from assetflow import all_partitions, asset, dynamic
+
+CUSTOMERS = dynamic("customers")
+
+
+@asset(partitions=CUSTOMERS)
+def orders(ctx):
+    return f"SELECT '{ctx.partition}' AS customer, length('{ctx.partition}') AS amount"
+
+
+@asset(partitions=CUSTOMERS)
+def order_totals(ctx, orders):
+    return "SELECT customer, sum(amount) * 10 AS total FROM orders GROUP BY customer"
+
+
+@asset(deps={"order_totals": all_partitions()})
+def all_customers(ctx, order_totals):
+    return "SELECT count(*) AS customers, sum(total) AS total FROM order_totals"
+"""
+
+
+def _status(project):
+    report = json.loads(project.run("status", "--json").output)
+    return {a["asset"]: a["counts"] for a in report["assets"]}
+
+
+def test_keys_come_and_go_and_every_command_follows(project):
+    project.write("definitions/pipeline.py", PIPELINE)
+    assert _status(project)["orders"]["missing"] == 0  # no customers yet: no partitions
+    added = project.run("partitions", "add", "customers", "acme", "bolt")
+    assert added.exit_code == 0, added.output
+    assert "added 2 keys to customers: acme, bolt (now 2 keys)" in added.output
+    assert _status(project)["orders"]["missing"] == 2
+    assert project.run("materialize").exit_code == 0
+    assert project.query("SELECT customers, total FROM all_customers") == [(2, 80)]
+
+    again = project.run("partitions", "add", "customers", "bolt", "cargo")
+    assert "added 1 key to customers: cargo (now 3 keys)" in again.output
+    plan = json.loads(project.run("materialize", "--dry-run", "--json").output)
+    assert [(n["asset"], n["partition"]) for n in plan["nodes"]] == [
+        ("orders", "cargo"), ("order_totals", "cargo"), ("all_customers", "__all__")
+    ]  # fmt: skip
+    assert project.run("materialize").exit_code == 0
+    assert project.query("SELECT customers, total FROM all_customers") == [(3, 130)]
+
+    removed = project.run("partitions", "remove", "customers", "acme")
+    assert "removed 1 key from customers: acme (now 2 keys)" in removed.output
+    assert "their rows stay in order_totals, orders until wiped" in removed.output
+    counts = _status(project)
+    assert counts["orders"] == {"fresh": 2, "stale": 0, "missing": 0, "failed": 0, "late": 0}
+    assert counts["all_customers"]["stale"] == 1  # it read acme, which is gone
+    assert project.run("materialize").exit_code == 0
+    assert project.query("SELECT customers, total FROM all_customers") == [(2, 90)]
+    # The rows stay until wiped; adding the key again brings its lineage back: fresh.
+    assert project.query("SELECT count(*) FROM orders WHERE _partition = 'acme'") == [(1,)]
+    project.run("partitions", "add", "customers", "acme")
+    assert _status(project)["orders"]["fresh"] == 3
+    listed = json.loads(project.run("partitions", "list", "--json").output)
+    assert listed == {"customers": ["acme", "bolt", "cargo"]}
+
+
+def test_bad_names_and_keys_are_one_line(project):
+    project.write("definitions/pipeline.py", PIPELINE)
+    unknown = project.run("partitions", "add", "clients", "acme")
+    assert unknown.exit_code == 2 and "no dynamic partitions named 'clients'" in unknown.output
+    bad = project.run("partitions", "add", "customers", "a|b")
+    assert bad.exit_code == 2 and "keys are 1..200 characters, without |" in bad.output
+    missing = project.run("materialize", "orders", "--partition", "zed")
+    assert missing.exit_code == 2
+    assert "unknown partition key 'zed' of dynamic partitions customers" in missing.output
