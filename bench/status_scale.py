@@ -118,8 +118,9 @@ def write_lineage(warehouse: Path, code_versions: dict[str, str], edges) -> None
         """
     )
     conn.execute(
-        "INSERT INTO assetflow.nodes SELECT asset, partition_index, partition, materialization_id,"
-        " code_version, data_version, clipped, false FROM assetflow.materializations"
+        "INSERT INTO assetflow.nodes BY NAME SELECT asset, partition_index, partition,"
+        " materialization_id, code_version, data_version, clipped, false AS rebuilt"
+        " FROM assetflow.materializations"
     )
     conn.execute(
         "UPDATE assetflow.meta SET value = (SELECT max(materialization_id)"

@@ -1,6 +1,6 @@
 """Weather per airport and day, and how departure delays line up with it."""
 
-from assetflow import accepted_values, asset, unique
+from assetflow import accepted_values, asset, hourly, unique
 
 from .flights import BATCH
 from .landing import YEAR_2013
@@ -41,3 +41,23 @@ def delays_vs_weather(ctx, raw_flights, weather_daily):
         "f.flight_date, f.origin, f.flights, f.avg_dep_delay, w.avg_temp_f, w.total_precip_in,"
         " w.max_wind_mph, w.min_visibility_mi, w.observations"
     )
+
+
+@asset(
+    partitions=hourly("2013-01-01T00", "2013-12-30T23"),
+    batch_size=24 * 31,
+    partition_by="hour",
+)
+def weather_hourly(ctx, weather_landing):
+    """Per origin airport and local hour (the package's hours are New York wall-clock time,
+    so these partitions float: no timezone): temperature, precipitation and wind. Each hour
+    reads its day's landing file; a month of hours runs as one task."""
+    return """
+        SELECT make_timestamp(year, month, day, hour, 0, 0) AS hour, origin,
+               round(avg(temp), 2) AS temp_f,
+               round(sum(precip), 2) AS precip_in,
+               round(max(wind_speed), 2) AS wind_mph,
+               count(*) AS observations
+        FROM weather_landing
+        GROUP BY ALL
+    """

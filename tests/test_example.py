@@ -17,6 +17,7 @@ ASSETS = (
     "delays_vs_weather",
     "route_stats",
     "carrier_punctuality",
+    "weather_hourly",
 )
 
 pytestmark = pytest.mark.slow  # the example on real data
@@ -70,7 +71,8 @@ def test_all_of_january_is_materialized(warehouse):
         conn,
         "SELECT asset, count(DISTINCT partition) FROM assetflow.materializations GROUP BY 1",
     )
-    assert dict(rows) == {a: 1 if a == "monthly_carrier_report" else 31 for a in ASSETS}
+    per_asset = {"monthly_carrier_report": 1, "weather_hourly": 31 * 24}
+    assert dict(rows) == {a: per_asset.get(a, 31) for a in ASSETS}
 
 
 def test_raw_flights_match_the_csv(warehouse, reference):
@@ -192,11 +194,27 @@ def test_carrier_punctuality_from_polars_matches_the_csv(warehouse, reference):
     assert all(abs(share - on_time / n) < 1e-4 for _, _, n, on_time, share in ours)
 
 
+def test_weather_hourly_matches_the_csv(warehouse, reference):
+    _, conn = warehouse
+    ours = fetch(
+        conn,
+        "SELECT _partition, origin, temp_f, precip_in, observations FROM weather_hourly ORDER BY 1, 2",
+    )
+    theirs = fetch(
+        reference,
+        "SELECT strftime(make_timestamp(year, month, day, hour, 0, 0), '%Y-%m-%dT%H'), origin,"
+        " round(avg(temp), 2), round(sum(precip), 2), count(*) FROM weather GROUP BY ALL ORDER BY 1, 2",
+    )
+    assert len(ours) > 2000 and ours == theirs
+    hours = fetch(conn, "SELECT count(*) FROM assetflow.nodes WHERE asset = 'weather_hourly'")
+    assert hours == [(744,)]  # every hour of January is a node, the first one (no data) too
+
+
 def test_runs_lists_the_run(warehouse):
     project, _ = warehouse
     result = project.run("runs")
     assert result.exit_code == 0
-    assert "success" in result.output and "218" in result.output
+    assert "success" in result.output and "962" in result.output
 
 
 def test_the_example_checks_pass_on_the_real_data(warehouse):
