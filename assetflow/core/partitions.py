@@ -238,7 +238,8 @@ class Partitions:
             return f"strftime({expr}, '%Y') || '-Q' || quarter({expr})"
         if self.unit == "week":  # the ISO week of the Monday inside the week
             w = self.week_start
-            monday = f"CAST({expr} AS DATE) - ((isodow({expr}) - 1 - {w} + 7) % 7) + {(7 - w) % 7}"
+            back = f"CAST((isodow({expr}) - 1 - {w} + 7) % 7 AS INTEGER)"
+            monday = f"CAST({expr} AS DATE) - {back} + {(7 - w) % 7}"
             return f"strftime({monday}, '%G-W%V')"
         return None
 

@@ -119,3 +119,45 @@ def test_a_range_in_days_selects_the_hours_of_those_local_days(project):
         "2024-03-31T00+01:00",
         "2024-03-31T23+02:00",
     )
+
+
+HOURLY_SCHEDULE = """
+from assetflow import asset, hourly, schedule, weekly
+
+@asset(partitions=hourly("2024-03-01T00"))
+def per_hour(ctx):
+    return f"SELECT TIMESTAMP '{ctx.start}' AS hour_start"
+
+
+@asset(partitions=weekly("2024-01-01", "2024-03-31"), batch_size=8, partition_by="week_start")
+def per_week(ctx):
+    # one call for a batch of weeks: one row per week, placed by its start date
+    return f\"\"\"SELECT unnest(range(DATE '{ctx.start}', DATE '{ctx.end}', INTERVAL 7 DAY))::DATE
+               AS week_start\"\"\"
+
+
+every_hour = schedule("every_hour", "5 * * * *", ["per_hour"])
+"""
+
+
+def test_an_hourly_schedule_runs_the_hour_just_completed(project):
+    project.write("definitions/hours.py", HOURLY_SCHEDULE)
+    result = project.run("tick", "--json", now="2024-03-15T10:05:00")
+    assert result.exit_code == 0, result.output
+    assert project.query("SELECT _partition FROM per_hour") == [("2024-03-15T09",)]
+
+
+def test_weeks_run_in_batches_placed_by_date(project):
+    project.write("definitions/hours.py", HOURLY_SCHEDULE)
+    result = project.run("materialize", "per_week", now="2024-04-02T00:00:00")
+    assert result.exit_code == 0, result.output
+    rows = project.query("SELECT _partition, week_start::VARCHAR FROM per_week ORDER BY 1")
+    assert (
+        len(rows) == 13
+        and rows[0] == ("2024-W01", "2024-01-01")
+        and rows[-1] == ("2024-W13", "2024-03-25")
+    )
+    tasks = project.query(
+        "SELECT count(DISTINCT started_at) FROM assetflow.materializations WHERE asset = 'per_week'"
+    )
+    assert tasks == [(2,)]  # 13 weeks in batches of 8
