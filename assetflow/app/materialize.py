@@ -18,10 +18,12 @@ from assetflow.app.session import Request, Session
 from assetflow.app.state import Snapshot, status_json, take_snapshot
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
-from assetflow.core.planner import Plan, check_sources, plan_materialize
+from assetflow.core.planner import Plan, PlannedNode, check_sources, plan_materialize
 from assetflow.core.records import (
+    FORCED,
     FULL_REFRESH,
     AttemptStatus,
+    Cause,
     Node,
     NodeResult,
     RunResult,
@@ -114,10 +116,13 @@ def _with_versions(plan: Plan, graph: AssetGraph, store: Store | None, snap: Sna
     versions = dict(snap.observed())
     if store is None:
         return plan.with_versions(versions, {})
-    versions.update(store.current_versions(plan.upstream_assets(graph)))
+    versions.update(store.current_versions(plan.read_spans()))
     conditional = [(n.asset, n.partition) for n in plan.conditional_nodes()]
     recorded = {Node(*k): v for k, v in recorded_inputs(store, conditional).items()}
     return plan.with_versions(versions, recorded)
+
+
+_MAY_RESHAPE = (Cause.CODE_CHANGED, Cause.SCHEMA_CHANGED, FORCED)
 
 
 def _shape_changes(session: Session, plan: Plan, store: Store | None) -> tuple[str, ...]:
@@ -125,14 +130,20 @@ def _shape_changes(session: Session, plan: Plan, store: Store | None) -> tuple[s
     refreshes, and SQL-only assets whose query, bound against the tables as they are now,
     returns other columns than their table has."""
     lines = []
-    firsts = {p.node.asset: p for p in reversed(plan.nodes)}  # each asset's first node
-    for asset, first in sorted(firsts.items(), key=lambda item: plan.nodes.index(item[1])):
+    firsts: dict[str, PlannedNode] = {}  # each asset's first planned node, in plan order
+    for p in plan.nodes:
+        firsts.setdefault(p.node.asset, p)
+    for asset, first in firsts.items():
         spec = session.graph.defs.assets[asset]
         if first.reason == FULL_REFRESH:
             lines.append(f"{asset}: table rebuilt from empty; partitions not planned are removed")
             continue
-        table = table_columns(store.conn, asset) if store is not None else {}
-        if not (table and spec.returns_sql):
+        # Only new code (or a table that changed already) can return new columns: binding
+        # every planned asset's query would cost a dry run ~1 ms an asset.
+        if not spec.returns_sql or first.reason not in _MAY_RESHAPE or store is None:
+            continue
+        table = table_columns(store.conn, asset)
+        if not table:
             continue
         columns = preview_columns(
             spec, store.conn, session.graph.defs, session.project.root, first, session.now.date()

@@ -53,11 +53,15 @@ class Plan:
     # before running (SQL assets bound against the tables as they are; full refreshes).
     shape_changes: tuple[str, ...] = ()
 
-    def upstream_assets(self, graph: AssetGraph) -> list[str]:
-        """Every asset whose nodes the plan reads or writes."""
-        names = {p.node.asset for p in self.nodes}
-        names |= {d.name for a in set(names) for d in graph.defs.assets[a].deps}
-        return sorted(n for n in names if n in graph.defs.assets)
+    def read_spans(self) -> dict[str, Intervals]:
+        """The asset partitions the plan's nodes read, per asset: the versions its tasks
+        record and its conditional nodes compare."""
+        spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for p in self.nodes:
+            for rng in p.inputs:
+                if not rng.is_source and rng.first <= rng.last:
+                    spans[rng.name].append((rng.first, rng.last))
+        return {name: Intervals.of(found) for name, found in sorted(spans.items())}
 
     def conditional_nodes(self) -> list[Node]:
         return [p.node for p in self.nodes if p.conditional]

@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from assetflow.core.intervals import Intervals
 from assetflow.core.records import (
     AttemptRecord,
     AttemptStatus,
@@ -391,14 +392,17 @@ class Store:
             if (o.source, o.partition) not in latest or latest[(o.source, o.partition)] != o.version
         ]
 
-    def current_versions(self, assets: Iterable[str]) -> dict[tuple[str, str], str]:
-        """The data version of every node of `assets` (the nodes table is merged on open)."""
-        names = sorted(set(assets))
-        if not names:
+    def current_versions(self, spans: dict[str, Intervals]) -> dict[tuple[str, str], str]:
+        """The data version of every node in `spans` (asset -> partition indexes; the nodes
+        table is merged on open)."""
+        rows = [(asset, lo, hi) for asset, found in spans.items() for lo, hi in found.spans]
+        if not rows:
             return {}
-        rows = self.conn.execute(
-            "SELECT asset, partition, data_version FROM assetflow.nodes"
-            " WHERE list_contains(?, asset)",
-            [names],
+        found = self.conn.execute(
+            "SELECT n.asset, n.partition, n.data_version FROM assetflow.nodes n"
+            " JOIN (SELECT unnest(?::VARCHAR[]) AS asset, unnest(?::BIGINT[]) AS lo,"
+            "  unnest(?::BIGINT[]) AS hi) s"
+            " ON n.asset = s.asset AND n.partition_index BETWEEN s.lo AND s.hi",
+            [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
         ).fetchall()
-        return {(a, p): v for a, p, v in rows}
+        return {(a, p): v for a, p, v in found}
