@@ -34,6 +34,8 @@ _EXPORTS = {
     "yearly": "core.partitions",
     "static": "core.partitions",
     "dynamic": "core.partitions",
+    "multi": "core.partitions",
+    "dims": "core.mappings",
     "unpartitioned": "core.partitions",
     "window": "core.mappings",
     "Pipeline": "pipeline",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assetflow.app.session import Session
+from assetflow.core.definitions import key_sets
 from assetflow.core.partitions import check_key
 from assetflow.errors import UsageError
 from assetflow.store.keysets import add_keys, read_keysets, remove_keys
@@ -47,4 +48,4 @@ def _users(session: Session, name: str) -> tuple[str, ...]:
         known = ", ".join(defs.dynamic_names()) or "none declared"
         raise UsageError(f"no dynamic partitions named {name!r}", f"known: {known}")
     specs = [*defs.assets.values(), *defs.sources.values()]
-    return tuple(s.name for s in specs if s.partitions.dynamic_name == name)
+    return tuple(s.name for s in specs if name in key_sets(s.partitions))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assetflow.core.mappings import mapping_problem
-from assetflow.core.partitions import DynamicKeys, with_keys
+from assetflow.core.partitions import DynamicKeys, Partitions, with_keys
 from assetflow.core.policy import Defaults, RetryPolicy
 from assetflow.core.specs import AssetSpec, ScheduleSpec, SensorSpec, SourceSpec
 from assetflow.errors import DefinitionError
@@ -123,24 +123,35 @@ class Definitions:
     def dynamic_names(self) -> list[str]:
         """The key sets the declared dynamic partitionings read."""
         specs = [*self.assets.values(), *self.sources.values()]
-        return sorted({s.partitions.dynamic_name for s in specs if s.partitions.dynamic_name})
+        return sorted({name for s in specs for name in key_sets(s.partitions)})
 
     def with_keys(self, keysets: dict[str, DynamicKeys]) -> Definitions:
         """These definitions with every dynamic partitioning's keys as stored."""
 
         def bound(spec: Any) -> Any:
-            name = spec.partitions.dynamic_name
-            if name is None:
+            if not key_sets(spec.partitions):
                 return spec
-            return dataclasses.replace(
-                spec, partitions=with_keys(spec.partitions, keysets.get(name, ()))
-            )
+            return dataclasses.replace(spec, partitions=_bind(spec.partitions, keysets))
 
         return dataclasses.replace(
             self,
             assets={n: bound(s) for n, s in self.assets.items()},
             sources={n: bound(s) for n, s in self.sources.items()},
         )
+
+
+def key_sets(parts: Partitions) -> list[str]:
+    """The dynamic key sets a partitioning reads (itself, or its dimensions)."""
+    if parts.unit == "dynamic" and parts.dynamic_name:
+        return [parts.dynamic_name]
+    return [name for _, dim in parts.dims for name in key_sets(dim)]
+
+
+def _bind(parts: Partitions, keysets: dict[str, DynamicKeys]) -> Partitions:
+    if parts.unit == "dynamic" and parts.dynamic_name:
+        return with_keys(parts, keysets.get(parts.dynamic_name, ()))
+    dims = tuple((name, _bind(dim, keysets)) for name, dim in parts.dims)
+    return dataclasses.replace(parts, dims=dims)
 
 
 def validate(found: list[AssetSpec | SourceSpec], defaults: Defaults | None = None) -> Definitions:

@@ -13,7 +13,7 @@ import networkx as nx
 
 from assetflow.core.definitions import Definitions
 from assetflow.core.intervals import Intervals
-from assetflow.core.mappings import downstream_span, map_partition, upstream_span
+from assetflow.core.mappings import downstream_readers, map_partition, upstream_reads
 from assetflow.core.records import InputRange, Node
 from assetflow.errors import DefinitionError, SelectionError
 
@@ -88,8 +88,11 @@ class AssetGraph:
             mapped = map_partition(dep.mapping, spec.partitions, index, parts, now)
             is_source = dep.name in self.defs.sources
             out.append(
-                InputRange(dep.name, mapped.first, mapped.last, mapped.clipped, is_source, parts)
-            )
+                InputRange(
+                    dep.name, mapped.first, mapped.last, mapped.clipped, is_source, parts,
+                    mapped.spans,
+                )
+            )  # fmt: skip
         return out
 
     # -- partition sets along edges: the one upstream walk and the one downstream walk -------
@@ -99,21 +102,20 @@ class AssetGraph:
         out = {}
         for dep in spec.deps:
             up = self.defs.spec(dep.name).partitions
-            read = [
-                upstream_span(dep.mapping, spec.partitions, p, q, up, now) for p, q in spans.spans
-            ]
-            out[dep.name] = Intervals.of(read)
+            out[dep.name] = upstream_reads(dep.mapping, spec.partitions, spans, up, now)
         return out
 
     def readers_of(self, asset: str, changed: dict[str, Intervals], now: dt.datetime) -> Intervals:
         """The nodes of `asset` that read any of the `changed` partitions of its
         dependencies (dependency -> partitions)."""
         spec = self.defs.assets[asset]
-        spans = []
+        spans: list[tuple[int, int]] = []
         for dep in spec.deps:
             up = self.defs.spec(dep.name).partitions
-            for p, q in changed.get(dep.name, Intervals()).spans:
-                spans.append(downstream_span(dep.mapping, spec.partitions, up, p, q, now))
+            found = changed.get(dep.name, Intervals())
+            if found:
+                readers = downstream_readers(dep.mapping, spec.partitions, up, found, now)
+                spans.extend(readers.spans)
         return Intervals.of(spans)
 
     # -- export ---------------------------------------------------------------------------

@@ -11,6 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from assetflow.core import multi
+from assetflow.core.intervals import Intervals
+from assetflow.core.multi import PerDimension
 from assetflow.core.partitions import Partitions
 
 _TICK = dt.timedelta(microseconds=1)
@@ -40,7 +43,14 @@ class AllPartitions:
         return "all"
 
 
-Mapping = Window | AllPartitions
+Mapping = Window | AllPartitions | PerDimension
+
+
+def dims(**mappings: Window | AllPartitions) -> PerDimension:
+    """A mapping per upstream dimension of a multi partitioning, by name:
+    `dims(day=window(-6, 0), customer=all_partitions())`. A dimension not named reads as
+    `window()` would: time by overlap, keys key by key."""
+    return PerDimension(tuple(sorted(mappings.items())))
 
 
 def window(start_offset: int = 0, end_offset: int = 0) -> Window:
@@ -56,6 +66,8 @@ def mapping_problem(mapping: Mapping, down: Partitions, up: Partitions) -> str |
     """Why `mapping` cannot map `down` partitions onto `up` partitions, or None if it can."""
     if isinstance(mapping, AllPartitions):
         return None
+    if isinstance(mapping, PerDimension) or "multi" in (down.unit, up.unit):
+        return _multi_problem(mapping, down, up)
     if mapping.start_offset > mapping.end_offset:
         return f"window start offset {mapping.start_offset} is after end {mapping.end_offset}"
     shifted = (mapping.start_offset, mapping.end_offset) != (0, 0)
@@ -83,6 +95,7 @@ class MappedRange:
     first: int
     last: int  # inclusive; first > last means the window was clipped away entirely
     clipped: bool  # the unclipped window reached outside the upstream's partitions
+    spans: Intervals | None = None  # several dimensions: exactly these, within first..last
 
     @property
     def empty(self) -> bool:
@@ -93,6 +106,9 @@ def map_partition(
     mapping: Mapping, down: Partitions, down_index: int, up: Partitions, now: dt.datetime
 ) -> MappedRange:
     """Upstream partitions read by downstream partition `down_index`, clipped to existence."""
+    if "multi" in (down.unit, up.unit):
+        return _multi_node(mapping, down, down_index, up, now)
+    assert not isinstance(mapping, PerDimension)
     up_first, up_last = up.first_index(), up.last_index(now)
     if up.unit == "none":
         return MappedRange(0, 0, False)
@@ -133,3 +149,141 @@ def downstream_span(
     lo = down.index_at(lo_instant)
     hi = down.index_at(hi_instant - _TICK)
     return max(lo, first), min(hi, last)
+
+
+def upstream_reads(
+    mapping: Mapping, down: Partitions, spans: Intervals, up: Partitions, now: dt.datetime
+) -> Intervals:
+    """The upstream partitions that the downstream partitions `spans` read."""
+    if "multi" not in (down.unit, up.unit):
+        return Intervals.of(upstream_span(mapping, down, p, q, up, now) for p, q in spans.spans)
+    ddims, udims = multi.dims_of(down), multi.dims_of(up)
+    match = _matches(down, up)
+    out: list[tuple[int, int]] = []
+    for idx, t_lo, t_hi in _runs(down, spans):
+        per_dim = []
+        for j, (name, u) in enumerate(udims):
+            i, m = match[j], _dim_mapping(mapping, name, u)
+            if i is None or isinstance(m, AllPartitions):
+                per_dim.append(list(u.universe(now).spans))
+            elif u.is_time:
+                per_dim.append([upstream_span(m, ddims[i][1], t_lo, t_hi, u, now)])
+            else:
+                per_dim.append(_key(u, idx[i], now))
+        out.extend(_product(up, per_dim).spans)
+    return Intervals.of(out)
+
+
+def downstream_readers(
+    mapping: Mapping, down: Partitions, up: Partitions, changed: Intervals, now: dt.datetime
+) -> Intervals:
+    """The downstream partitions that read any of the upstream partitions `changed`."""
+    if "multi" not in (down.unit, up.unit):
+        found = [downstream_span(mapping, down, up, p, q, now) for p, q in changed.spans]
+        return Intervals.of(found)
+    ddims, udims = multi.dims_of(down), multi.dims_of(up)
+    match = _matches(down, up)
+    out: list[tuple[int, int]] = []
+    for idx, t_lo, t_hi in _runs(up, changed):
+        per_dim = []
+        for i, (_, d) in enumerate(ddims):
+            j = match.index(i) if i in match else None
+            m = None if j is None else _dim_mapping(mapping, udims[j][0], udims[j][1])
+            if j is None or isinstance(m, AllPartitions):
+                per_dim.append(list(d.universe(now).spans))
+            elif d.is_time:
+                assert isinstance(m, Window)
+                per_dim.append([downstream_span(m, d, udims[j][1], t_lo, t_hi, now)])
+            else:
+                per_dim.append(_key(d, idx[j], now))
+        out.extend(_product(down, per_dim).spans)
+    return Intervals.of(out)
+
+
+# -- several dimensions -----------------------------------------------------------------------
+def _matches(down: Partitions, up: Partitions) -> list[int | None]:
+    """For each upstream dimension, the downstream dimension it reads from: the same name,
+    else time for time, else a keyed dimension with the same keys (None: read whole)."""
+    ddims, out = multi.dims_of(down), []
+    for name, u in multi.dims_of(up):
+
+        def fits(d: Partitions, u: Partitions = u) -> bool:
+            return (u.is_time and d.is_time) or (u.is_keyed and u.identity == d.identity)
+
+        named = [i for i, (n, d) in enumerate(ddims) if name and n == name and fits(d)]
+        other = [i for i, (_, d) in enumerate(ddims) if fits(d)]
+        out.append((named or other or [None])[0])
+    return out
+
+
+def _dim_mapping(mapping: Mapping, name: str, dim: Partitions) -> Window | AllPartitions:
+    if isinstance(mapping, PerDimension):
+        found = mapping.get(name)
+        return found if isinstance(found, Window | AllPartitions) else Window()
+    if isinstance(mapping, AllPartitions) or dim.is_time:
+        return mapping
+    return Window()  # keys read key by key
+
+
+def _key(dim: Partitions, index: int, now: dt.datetime) -> list[tuple[int, int]]:
+    return [(index, index)] if index in dim.universe(now) else []
+
+
+def _product(parts: Partitions, per_dim: list[list[tuple[int, int]]]) -> Intervals:
+    return multi.product(parts, per_dim) if parts.unit == "multi" else Intervals.of(per_dim[0])
+
+
+def _runs(parts: Partitions, spans: Intervals):  # noqa: ANN202 - (indexes, first t, last t)
+    """The runs of `spans` within one key combination, as multi.combos gives them; a 1-D
+    partitioning's spans are runs of its one dimension."""
+    if parts.unit == "multi":
+        yield from multi.combos(parts, spans)
+        return
+    for lo, hi in spans.spans:
+        if parts.is_time:
+            yield (lo,), lo, hi
+        else:
+            for i in range(lo, hi + 1):
+                yield (i,), 0, 0
+
+
+def _multi_node(
+    mapping: Mapping, down: Partitions, index: int, up: Partitions, now: dt.datetime
+) -> MappedRange:
+    ddims, udims = multi.dims_of(down), multi.dims_of(up)
+    idx = multi.unpack(down, index) if down.unit == "multi" else (index,)
+    match = _matches(down, up)
+    per_dim, clipped = [], False
+    for j, (name, u) in enumerate(udims):
+        i, m = match[j], _dim_mapping(mapping, name, u)
+        if i is None or isinstance(m, AllPartitions):
+            per_dim.append(list(u.universe(now).spans))
+        elif u.is_time:
+            r = map_partition(m, ddims[i][1], idx[i], u, now)
+            clipped |= r.clipped
+            per_dim.append([] if r.empty else [(r.first, r.last)])
+        else:
+            per_dim.append(_key(u, idx[i], now))
+    spans = _product(up, per_dim)
+    if not spans:
+        return MappedRange(0, -1, clipped, spans)
+    return MappedRange(spans.spans[0][0], spans.spans[-1][1], clipped, spans)
+
+
+def _multi_problem(mapping: Mapping, down: Partitions, up: Partitions) -> str | None:
+    udims = multi.dims_of(up)
+    names = [n for n, _ in udims]
+    if isinstance(mapping, PerDimension):
+        unknown = [n for n, _ in mapping.by_dim if n not in names]
+        if unknown:
+            return f"dims() names {', '.join(unknown)}, not a dimension of {up.describe()}"
+    match = _matches(down, up)
+    for j, (name, u) in enumerate(udims):
+        m = _dim_mapping(mapping, name, u)
+        if isinstance(m, Window) and (m.start_offset, m.end_offset) != (0, 0):
+            if not u.is_time or match[j] is None:
+                which = name or "time"
+                return f"window offsets need a time dimension on both sides ({which})"
+            if m.start_offset > m.end_offset:
+                return f"window start offset {m.start_offset} is after end {m.end_offset}"
+    return None

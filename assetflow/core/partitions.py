@@ -19,11 +19,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from assetflow.core import calendar
+from assetflow.core import multi as _multi
 from assetflow.core.intervals import Intervals
 from assetflow.errors import PartitionKeyError
 
 UNPARTITIONED = "__all__"
-Unit = Literal["hour", "day", "week", "month", "quarter", "year", "static", "dynamic", "none"]
+Unit = Literal[
+    "hour", "day", "week", "month", "quarter", "year", "static", "dynamic", "multi", "none"
+]
 _TICK = dt.timedelta(microseconds=1)
 Bound = str | dt.date | None  # a declared start or end: a key, a date or a datetime
 TimeWindow = tuple[dt.date, dt.date] | tuple[dt.datetime, dt.datetime] | tuple[None, None]
@@ -50,6 +53,7 @@ class Partitions:
     static_keys: tuple[str, ...] = ()
     dynamic_name: str | None = None  # the key set a dynamic partitioning reads
     dynamic_keys: DynamicKeys = field(default=(), compare=False, repr=False)
+    dims: tuple[tuple[str, Partitions], ...] = ()  # multi: name -> partitioning, in key order
 
     @property
     def is_time(self) -> bool:
@@ -62,13 +66,15 @@ class Partitions:
 
     @property
     def ordered_keys(self) -> bool:
-        """Whether keys sort as their partitions do (listed keys do not; nor do a zone's
-        hours where the clock goes back: `02+02:00` comes before `02+01:00`)."""
-        return not self.is_keyed and not (self.unit == "hour" and self.tz)
+        """Whether keys sort as their partitions do (listed keys and several dimensions do
+        not; nor do a zone's hours where the clock goes back: `02+02:00` before `02+01:00`)."""
+        return not self.is_keyed and self.unit != "multi" and not (self.unit == "hour" and self.tz)
 
     @property
     def identity(self) -> str:
         """What about the partitioning changes an asset's output (its code version)."""
+        if self.unit == "multi":
+            return "multi(" + ", ".join(f"{n}={d.identity}" for n, d in self.dims) + ")"
         if self.unit == "static":
             return f"static{self.static_keys}"
         if self.unit == "dynamic":
@@ -86,6 +92,8 @@ class Partitions:
             if key != UNPARTITIONED:
                 raise PartitionKeyError(f"unpartitioned asset has no partition {key!r}")
             return 0
+        if self.unit == "multi":
+            return _multi.index(self, key)
         if self.unit == "static":
             if key not in self.static_keys:
                 raise PartitionKeyError(
@@ -105,6 +113,8 @@ class Partitions:
     def key(self, index: int) -> str:
         if self.unit == "none":
             return UNPARTITIONED
+        if self.unit == "multi":
+            return _multi.key(self, index)
         if self.unit == "static":
             return self.static_keys[index]
         if self.unit == "dynamic":
@@ -116,11 +126,22 @@ class Partitions:
         removed some)."""
         if self.unit == "dynamic":
             return tuple(k for i, k, on in self.dynamic_keys if on and first <= i <= last)
+        if self.unit == "multi":
+            return _multi.keys_in(self, Intervals.span(first, last))
         return tuple(self.key(i) for i in range(first, last + 1))
+
+    def keys_in(self, spans: Intervals) -> tuple[str, ...]:
+        """The keys of the partitions in `spans` that exist."""
+        if self.unit == "multi":
+            return _multi.keys_in(self, spans)
+        return tuple(k for lo, hi in spans.spans for k in self.keys_between(lo, hi))
 
     def index_at(self, instant: dt.datetime, zone: str | None = None) -> int:
         """The index of the window containing the naive UTC `instant` (a floating
-        partitioning's windows read in `zone`, else UTC)."""
+        partitioning's windows read in `zone`, else UTC); a multi partitioning's time
+        dimension's."""
+        if self.unit == "multi":
+            return self.time_dim.index_at(instant, zone) if self.time_dim else 0
         if not self.is_time:
             return 0
         return calendar.index_at(self.unit, instant, self._zone(zone), self.week_start)
@@ -137,6 +158,11 @@ class Partitions:
         """A partition's half-open window [start, end), as an asset sees it (`ctx.start`,
         `ctx.end`): local dates for days and coarser, datetimes for hours (naive UTC
         without a timezone, aware local with one)."""
+        if self.unit == "multi":
+            t = _multi.time_position(self)
+            if t is None:
+                return None, None
+            return self.dims[t][1].window(_multi.unpack(self, index)[t])
         if not self.is_time:
             return None, None
         if self.unit == "hour":
@@ -150,7 +176,15 @@ class Partitions:
                 calendar.first_date(self.unit, index + 1, self.week_start))  # fmt: skip
 
     # -- bounds ---------------------------------------------------------------------------
+    @property
+    def time_dim(self) -> Partitions | None:
+        """A multi partitioning's time dimension, if it has one."""
+        return next((d for _, d in self.dims if d.is_time), None)
+
     def first_index(self) -> int:
+        if self.unit == "multi":
+            spans = _multi.universe(self, dt.datetime.max).spans
+            return spans[0][0] if spans else 0
         if self.unit == "dynamic":
             return min((i for i, _, on in self.dynamic_keys if on), default=0)
         return self.first
@@ -163,12 +197,17 @@ class Partitions:
             return len(self.static_keys) - 1
         if self.unit == "dynamic":  # none yet: an empty range
             return max((i for i, _, on in self.dynamic_keys if on), default=-1)
+        if self.unit == "multi":
+            spans = _multi.universe(self, now).spans
+            return spans[-1][1] if spans else -1
         return self.index_at(now) - 1 if self.last is None else self.last
 
     def universe(self, now: dt.datetime) -> Intervals:
         """Every partition the asset has now (a dynamic key set's removed keys are not)."""
         if self.unit == "dynamic":
             return Intervals.points([i for i, _, on in self.dynamic_keys if on])
+        if self.unit == "multi":
+            return _multi.universe(self, now)
         return Intervals.span(self.first_index(), self.last_index(now))
 
     def validate_key(self, key: str, now: dt.datetime) -> int:
@@ -179,13 +218,19 @@ class Partitions:
             raise PartitionKeyError(f"partition {key} is outside {self.describe(now)}")
         return index
 
-    def indexes_between(self, lo: str | None, hi: str | None, now: dt.datetime) -> range:
-        """Indexes of partitions whose whole window lies within keys lo..hi, inclusive, of
-        any unit (`--from 2013-03 --to 2013-05-15`; None = unbounded). Static keys select
-        by position; a key of another kind leaves a static partitioning whole."""
+    def indexes_between(self, lo: str | None, hi: str | None, now: dt.datetime) -> Intervals:
+        """The partitions whose whole window lies within keys lo..hi, inclusive, of any unit
+        (`--from 2013-03 --to 2013-05-15`; None = unbounded). Listed keys select by
+        position; a key of another kind leaves a keyed partitioning whole. A multi
+        partitioning takes a part per dimension (`2013-03|acme`, `*|acme`)."""
+        if self.unit == "multi":
+            return _multi.selection(self, lo, hi, now)
+        return self._between(lo, hi, now) & self.universe(now)
+
+    def _between(self, lo: str | None, hi: str | None, now: dt.datetime) -> Intervals:
         first, last = self.first_index(), self.last_index(now)
         if self.unit == "none":
-            return range(0, 1)
+            return Intervals.span(0, 0)
         if self.is_keyed:
             known = {self.key(i) for i in self.universe(now)}
             for bound in (lo, hi):
@@ -196,7 +241,7 @@ class Partitions:
                         self.index(bound)  # anything else: "unknown partition key"
             first = self.index(lo) if lo in known else first
             last = self.index(hi) if hi in known else last
-            return range(first, max(first, last + 1))
+            return Intervals.span(first, last)
         zone = self._zone()
         if lo is not None:
             start = calendar.to_utc(calendar.key_span(lo)[0], zone)
@@ -206,7 +251,7 @@ class Partitions:
             end = calendar.to_utc(calendar.key_span(hi)[1], zone)
             index = self.index_at(end - _TICK)
             last = min(last, index - 1 if self.start_utc(index + 1) > end else index)
-        return range(first, max(first, last + 1))
+        return Intervals.span(first, last)
 
     def describe(self, now: dt.datetime | None = None) -> str:
         if self.unit == "none":
@@ -216,6 +261,8 @@ class Partitions:
         if self.unit == "dynamic":
             n = sum(on for _, _, on in self.dynamic_keys)
             return f"dynamic {self.dynamic_name} ({n} key{'' if n == 1 else 's'})"
+        if self.unit == "multi":
+            return _multi.describe(self, now)
         first = self.key(self.first_index())
         if self.last is not None:
             last = self.key(self.last)
@@ -230,6 +277,8 @@ class Partitions:
         """SQL giving the partition key of a date/timestamp expression (placing a batch's
         rows); None where keys cannot be computed in SQL (static, zoned hours)."""
         formats = {"hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
+        if self.unit == "multi":  # placed per key combination (its other parts are fixed)
+            return self.time_dim.sql_key(expr) if self.time_dim else None
         if self.unit == "hour" and self.tz:
             return None
         if self.unit in formats:
@@ -361,6 +410,19 @@ def check_key(key: str) -> str:
             f"partition key {key!r}: keys are 1..200 characters, without | or surrounding spaces"
         )
     return key
+
+
+def multi(**dimensions: Partitions) -> Partitions:
+    """Partitions by several dimensions at once, e.g.
+    `multi(day=daily("2013-01-01"), customer=dynamic("customers"))`: one partition per
+    combination, keyed `2013-01-15|acme` (parts in the order given). At most one dimension is
+    time; the others are static or dynamic."""
+    dims = tuple(dimensions.items())
+    for name, dim in dims:
+        if not isinstance(dim, Partitions):
+            raise PartitionKeyError(f"multi(): dimension {name} must be a partitioning")
+    _multi.check_dims(dims)
+    return Partitions("multi", dims=dims)
 
 
 def unpartitioned() -> Partitions:

@@ -105,9 +105,7 @@ def target_intervals(
     graph: AssetGraph, asset: str, range_from: str | None, range_to: str | None, now: dt.datetime
 ) -> Intervals:
     """The asset's partitions whose window lies within [range_from, range_to]."""
-    parts = graph.defs.assets[asset].partitions
-    found = parts.indexes_between(range_from, range_to, now)
-    return Intervals.span(found.start, found.stop - 1) & parts.universe(now)
+    return graph.defs.assets[asset].partitions.indexes_between(range_from, range_to, now)
 
 
 def select_targets(

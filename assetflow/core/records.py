@@ -114,10 +114,23 @@ class InputRange:
     clipped: bool
     is_source: bool
     partitions: Partitions = field(compare=False, repr=False)
+    spans: Intervals | None = None  # several dimensions: exactly these, within first..last
 
     @property
     def keys(self) -> tuple[str, ...]:
+        if self.spans is not None:
+            return self.partitions.keys_in(self.spans)
         return self.partitions.keys_between(self.first, self.last)
+
+    def indexes(self) -> list[int]:
+        """The indexes of the partitions read (those that exist)."""
+        if self.spans is not None:
+            return [i for lo, hi in self.spans.spans for i in range(lo, hi + 1)]
+        return (
+            [self.partitions.index(k) for k in self.keys]
+            if self.partitions.is_keyed
+            else list(range(self.first, self.last + 1))
+        )
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ class Context:
     # Every partition this call computes: one, or a batch (then `partition` reads
     # "first..last"; batch-aware SQL uses start and end).
     partitions: tuple[str, ...] = ()
+    # Several dimensions: this partition's key per dimension, {"day": ..., "customer": ...}.
+    dims: dict[str, str] = field(default_factory=dict)
 
 
 def input_sql(rng: InputRange, defs: Definitions, root: Path) -> str:

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from assetflow.core.intervals import Intervals
 from assetflow.core.planner import PlannedNode
 from assetflow.core.records import FULL_REFRESH, CheckResult, InputRange, NodeWrite, Written
 
@@ -100,7 +101,8 @@ def node_reads(task: Task, node: NodeWrite) -> tuple[InputRange, ...]:
     for rng in task.reads:
         indexes = [index for name, _, index, _ in node.inputs if name == rng.name]
         lo, hi = (min(indexes), max(indexes)) if indexes else (rng.first, rng.first - 1)
-        out.append(dataclasses.replace(rng, first=lo, last=hi))
+        spans = None if rng.spans is None else Intervals.points(indexes)
+        out.append(dataclasses.replace(rng, first=lo, last=hi, spans=spans))
     return tuple(out)
 
 
@@ -110,7 +112,7 @@ def input_versions(
     """(input, partition, its index, version) for everything the node reads; '' for none."""
     rows = []
     for rng in planned.inputs:
-        for index in range(rng.first, rng.last + 1):
+        for index in rng.indexes():
             key = rng.partitions.key(index)
             rows.append((rng.name, key, index, versions.get((rng.name, key)) or ""))
     return tuple(rows)
@@ -127,7 +129,10 @@ def merged_reads(task: Sequence[PlannedNode]) -> tuple[InputRange, ...]:
         lo = min((r.first for r in spans), default=head.first)
         hi = max((r.last for r in spans), default=head.last)
         clipped = any(r.clipped for r in column)
-        merged.append(dataclasses.replace(head, first=lo, last=hi, clipped=clipped))
+        spans = None
+        if head.spans is not None:  # several dimensions: exactly what the nodes read
+            spans = Intervals.of(s for r in column if r.spans for s in r.spans.spans)
+        merged.append(dataclasses.replace(head, first=lo, last=hi, clipped=clipped, spans=spans))
     return tuple(merged)
 
 

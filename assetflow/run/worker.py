@@ -18,6 +18,7 @@ import duckdb
 
 from assetflow.core.checks import CheckFailed
 from assetflow.core.definitions import Definitions
+from assetflow.core.multi import dimension_keys
 from assetflow.core.partitions import compact_ranges
 from assetflow.core.records import CheckResult, NodeWrite
 from assetflow.core.specs import AssetSpec
@@ -124,7 +125,7 @@ class EmbeddedWorker:
                 made[-1] = (ctx, query)
                 if spec.columns:
                     enforce(spec, cur, query)
-                placed = partition_expression(spec)
+                placed = partition_expression(spec, task.nodes[0].partition)
             writes = task.nodes
             if log.written:  # the function logged or printed: the attempt records its file
                 writes = tuple(dataclasses.replace(w, log_path=task.log_path) for w in writes)
@@ -222,6 +223,7 @@ def task_context(
         conn=conn,
         log=log.logger,
         partitions=tuple(n.partition for n in task.nodes),
+        dims=dimension_keys(parts, first.partition) if parts.unit == "multi" else {},
     )
 
 
@@ -243,11 +245,19 @@ def describe_reshape(wrote: Wrote, spec: AssetSpec) -> str | None:
     return line
 
 
-def partition_expression(spec: AssetSpec) -> str | None:
-    """SQL giving each output row's partition key from the asset's partition_by column."""
+def partition_expression(spec: AssetSpec, first_key: str) -> str | None:
+    """SQL giving each output row's partition key from the asset's partition_by column (with
+    several dimensions, the batch's other parts are those of its first key)."""
     if spec.partition_by is None:
         return None
-    return spec.partitions.sql_key(f'CAST("{spec.partition_by}" AS TIMESTAMP)')
+    parts = spec.partitions
+    time_key = parts.sql_key(f'CAST("{spec.partition_by}" AS TIMESTAMP)')
+    if parts.unit != "multi" or time_key is None:
+        return time_key
+    fixed = first_key.split("|")
+    literal = [f"""'{k.replace("'", "''")}'""" for k in fixed]
+    pieces = [time_key if dim.is_time else literal[i] for i, (_, dim) in enumerate(parts.dims)]
+    return " || '|' || ".join(pieces)
 
 
 def classify(exc: Exception, spec: AssetSpec, label: str) -> BaseException:

@@ -12,7 +12,14 @@ from pathlib import Path
 import duckdb
 
 from assetflow.errors import ConfigError, StorageError, WarehouseLockedError
-from assetflow.store.schema import DDL, MIGRATE_FROM_1, SCHEMA_VERSION, check_schema, schema_version
+from assetflow.store.schema import (
+    DDL,
+    MIGRATE_FROM_1,
+    MIGRATE_INPUTS_TEXT,
+    SCHEMA_VERSION,
+    check_schema,
+    schema_version,
+)
 
 _LOCK_PID = re.compile(r"PID (\d+)")
 _LOCK_POLL = 0.2  # seconds between tries to open a locked warehouse
@@ -75,6 +82,8 @@ def _upgrade(conn: duckdb.DuckDBPyConnection) -> None:
     if version == "1":
         conn.execute(MIGRATE_FROM_1)
     conn.execute(DDL)  # later versions only add columns, with IF NOT EXISTS
+    if version is not None and int(version) < 6:
+        conn.execute(MIGRATE_INPUTS_TEXT)
     if version is None:
         conn.execute(
             "INSERT INTO assetflow.meta VALUES ('schema', ?), ('nodes_watermark', '0')",

@@ -117,11 +117,21 @@ PENDING = """inputs_text IS NOT NULL AND materialization_id > (
     SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark')"""
 
 # Their inputs, as rows of `inputs`.
+# inputs_text: inputs joined by INPUT_SEP, each "name FIELD_SEP key FIELD_SEP index FIELD_SEP
+# version" (keys of several dimensions hold | themselves).
+INPUT_SEP, FIELD_SEP = "\x1e", "\x1f"
 PENDING_INPUTS = f"""
 SELECT materialization_id, parts[1] AS input, parts[2] AS input_partition,
        parts[3]::BIGINT AS input_index, nullif(parts[4], '') AS input_version
-FROM (SELECT materialization_id, string_split(unnest(string_split(inputs_text, ';')), '|') AS parts
+FROM (SELECT materialization_id,
+             string_split(unnest(string_split(inputs_text, chr(30))), chr(31)) AS parts
       FROM assetflow.materializations WHERE {PENDING})
+"""
+# Schema 5 and older joined pending inputs with ; and |.
+MIGRATE_INPUTS_TEXT = """
+UPDATE assetflow.materializations
+SET inputs_text = replace(replace(inputs_text, '|', chr(31)), ';', chr(30))
+WHERE inputs_text IS NOT NULL
 """
 
 # Materializations newer than the nodes watermark, latest per node.

@@ -20,7 +20,13 @@ import duckdb
 from assetflow.core.records import CheckResult, NodeWrite, Written
 from assetflow.errors import DataError, DefinitionError
 from assetflow.store.rows import RowInserter
-from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN, in_partitions
+from assetflow.store.schema import (
+    FIELD_SEP,
+    INPUT_SEP,
+    MATERIALIZATION_COLUMNS,
+    PARTITION_COLUMN,
+    in_partitions,
+)
 from assetflow.store.shape import (
     Reshape,
     apply,
@@ -358,9 +364,11 @@ def partition_view(cur: duckdb.DuckDBPyConnection, asset: str, partition: str, n
 
 
 def _inputs_text(write: NodeWrite) -> str | None:
-    """The inputs of a write as one value: names, keys and hex versions hold no | or ;."""
+    """The inputs of a write as one value (schema.INPUT_SEP, FIELD_SEP: control characters
+    no name, key or version holds)."""
     if not write.inputs:
         return None
-    return ";".join(
-        f"{name}|{key}|{index}|{version or ''}" for name, key, index, version in write.inputs
+    return INPUT_SEP.join(
+        FIELD_SEP.join((name, key, str(index), version or ""))
+        for name, key, index, version in write.inputs
     )
