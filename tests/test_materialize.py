@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import pytest
 from conftest import Project, write_events
 
 TABLES = ("doubled", "shifted", "combined", "recent", "monthly_total")
@@ -87,6 +88,7 @@ def test_same_data_same_version_changed_data_new_version(diamond):
     assert versions == [(2,)]
 
 
+@pytest.mark.slow  # long: many runs or a subprocess
 def test_data_versions_follow_the_documented_formula(diamond):
     """sha256 of "schema|row count|sum of row hashes", first 16 hex digits: a change to how
     versions are computed would silently mark every warehouse stale, so it is pinned here."""
@@ -301,6 +303,7 @@ def test_warehouse_option_writes_elsewhere(diamond, tmp_path):
     assert other.exists() and not diamond.warehouse.exists()
 
 
+@pytest.mark.slow  # long: many runs or a subprocess
 def test_a_schema_1_warehouse_is_upgraded_in_place(diamond):
     assert diamond.run("materialize").exit_code == 0
     before = diamond.query("SELECT count(*) FROM assetflow.attempts")

@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 
+import pytest
 from conftest import NOW_DT, Receiver, write_events
 
 from assetflow.app.config import load_project
@@ -150,6 +151,7 @@ def test_a_file_sensor_materializes_exactly_the_new_files_dependents(fixture_pro
     assert tick(project, "2024-06-01T00:10:00") == []
 
 
+@pytest.mark.slow  # long: many runs or a subprocess
 def test_a_late_node_alerts_exactly_once_over_many_ticks(project, monkeypatch):
     receiver = Receiver()
     try:

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from conftest import Project
 
 BROKEN = """
@@ -271,6 +272,7 @@ def test_a_schedule_past_its_partitions_says_so(project):
     assert "the window 2024-02-29 is past the partitions' end (2024-01-10)" in event["detail"]
 
 
+@pytest.mark.slow  # long: many runs or a subprocess
 def test_piped_output_keeps_full_values(diamond):
     import os
     import subprocess
