@@ -7,6 +7,10 @@ as whole processes (Python start included) and reports their peak RSS.
 
     python bench/status_scale.py                 # 1,000 assets (3.65 M nodes)
     python bench/status_scale.py --assets 100 --assets 1000 --assets 10000
+    python bench/status_scale.py --assets 100 --days 365 --customers 100   # day x customer
+
+With `--customers K` every asset is partitioned by day x customer (a static dimension of K
+keys): each asset reads its upstream's same customer, the first layer the daily source.
 
 The DAG is layered like a real warehouse: ten layers, each asset reading one or two assets of
 the layer above (the first layer reads the source), 20 % of edges a trailing 7-day window.
@@ -30,16 +34,21 @@ START = dt.date(2015, 1, 1)
 DAYS = 3650
 NOW = "2025-06-01T00:00:00"
 LAYERS = 10
+TIME_SIZE = 1 << 24  # assetflow.core.multi: the time index is innermost in a packed index
 
 
-def build_definitions(n_assets: int, seed: int = 7) -> tuple[str, list[tuple[str, str, int]]]:
+def build_definitions(
+    n_assets: int, customers: int = 0, seed: int = 7
+) -> tuple[str, list[tuple[str, str, int]]]:
     """Python source of the definitions, and the edges (downstream, upstream, window start)."""
     rng = random.Random(seed)
     end = START + dt.timedelta(days=DAYS - 1)
+    keys = ", ".join(f'"c{c}"' for c in range(customers))
     lines = [
         "import os",
-        "from assetflow import asset, daily, source, window",
+        "from assetflow import asset, daily, multi, source, static, window",
         f'DAYS = daily("{START}", "{end}")',
+        f"PARTS = multi(day=DAYS, customer=static({keys}))" if customers else "PARTS = DAYS",
         'CHANGED = os.environ.get("BENCH_CHANGED_PARTITION")',
         "",
         "@source(partitions=DAYS, observe=lambda key: 'v2' if key == CHANGED else 'v1')",
@@ -62,7 +71,7 @@ def build_definitions(n_assets: int, seed: int = 7) -> tuple[str, list[tuple[str
         windows = {d: (-6 if rng.random() < 0.2 else 0) for d in deps}
         mapping = ", ".join(f'"{d}": window({w}, 0)' for d, w in windows.items() if w)
         lines += [
-            f"@asset(partitions=DAYS, deps={{{mapping}}})",
+            f"@asset(partitions=PARTS, deps={{{mapping}}})",
             f"def a{i}(ctx, {', '.join(deps)}):",
             f'    return "SELECT {i} AS x"',
             "",
@@ -71,7 +80,9 @@ def build_definitions(n_assets: int, seed: int = 7) -> tuple[str, list[tuple[str
     return "\n".join(lines), edges
 
 
-def write_lineage(warehouse: Path, code_versions: dict[str, str], edges) -> None:
+def write_lineage(
+    warehouse: Path, code_versions: dict[str, str], edges, customers: int = 0
+) -> None:
     """Every node materialized once, with its inputs, as if a full backfill had run."""
     from assetflow.store.store import Store
 
@@ -82,12 +93,14 @@ def write_lineage(warehouse: Path, code_versions: dict[str, str], edges) -> None
     conn.execute("CREATE TEMP TABLE edges (asset VARCHAR, input VARCHAR, lo INTEGER)")
     conn.executemany("INSERT INTO edges VALUES (?, ?, ?)", edges)
     first = START.toordinal()
+    day = f"strftime(DATE '{START}' + i::INTEGER, '%Y-%m-%d')"
     conn.execute(
         f"""
         CREATE TEMP TABLE nodes AS
-        SELECT c.asset, i AS offset_, {first} + i AS idx,
-               strftime(DATE '{START}' + i::INTEGER, '%Y-%m-%d') AS partition, c.code_version
-        FROM code c, range({DAYS}) r(i)
+        SELECT c.asset, i AS offset_, cu AS customer, cu * {TIME_SIZE} + {first} + i AS idx,
+               {day} || CASE WHEN {customers} > 0 THEN '|c' || cu ELSE '' END AS partition,
+               c.code_version
+        FROM code c, range({DAYS}) r(i), range(greatest({customers}, 1)) k(cu)
         """
     )
     conn.execute(
@@ -105,16 +118,20 @@ def write_lineage(warehouse: Path, code_versions: dict[str, str], edges) -> None
     conn.execute(
         f"""
         INSERT INTO assetflow.inputs
-        SELECT m.materialization_id, e.input,
-               strftime(DATE '{START}' + (m.partition_index - {first} + k.k)::INTEGER, '%Y-%m-%d') AS p,
-               m.partition_index + k.k,
-               CASE WHEN e.input = 'src' THEN 'v1'
-                    ELSE left(md5(e.input || strftime(DATE '{START}'
-                         + (m.partition_index - {first} + k.k)::INTEGER, '%Y-%m-%d')), 16) END
-        FROM assetflow.materializations m
-        JOIN edges e ON e.asset = m.asset
-        JOIN range(-6, 1) k(k) ON k.k >= e.lo
-        WHERE m.partition_index - {first} + k.k >= 0
+        SELECT materialization_id, input, p, i, CASE WHEN input = 'src' THEN 'v1'
+               ELSE left(md5(input || p), 16) END
+        FROM (
+            SELECT m.materialization_id, e.input,
+                   strftime(DATE '{START}' + (m.partition_index % {TIME_SIZE} - {first} + k.k)::INTEGER,
+                            '%Y-%m-%d')
+                   || CASE WHEN {customers} > 0 AND e.input <> 'src'
+                           THEN '|c' || (m.partition_index // {TIME_SIZE}) ELSE '' END AS p,
+                   CASE WHEN e.input = 'src' THEN m.partition_index % {TIME_SIZE}
+                        ELSE m.partition_index END + k.k AS i
+            FROM assetflow.materializations m
+            JOIN edges e ON e.asset = m.asset
+            JOIN range(-6, 1) k(k) ON k.k >= e.lo
+            WHERE m.partition_index % {TIME_SIZE} - {first} + k.k >= 0)
         """
     )
     conn.execute(
@@ -150,16 +167,16 @@ def timed(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, 
     return seconds, rss_kb // 1024, done.stdout.strip().splitlines()[0][:100]
 
 
-def bench(n_assets: int, work: Path, repeats: int) -> dict[str, object]:
+def bench(n_assets: int, work: Path, repeats: int, customers: int = 0) -> dict[str, object]:
     import os
 
     from assetflow.defs.loader import load_definitions
 
-    project = work / f"assets_{n_assets}"
+    project = work / f"assets_{n_assets}_{DAYS}_{customers}"
     shutil.rmtree(project, ignore_errors=True)
     (project / "definitions").mkdir(parents=True)
     (project / "pyproject.toml").write_text("[tool.assetflow]\n")
-    source, edges = build_definitions(n_assets)
+    source, edges = build_definitions(n_assets, customers)
     (project / "definitions" / "synthetic.py").write_text(source)
     defs = load_definitions(project / "definitions")
     t0 = time.perf_counter()
@@ -167,12 +184,13 @@ def bench(n_assets: int, work: Path, repeats: int) -> dict[str, object]:
         project / "warehouse" / "warehouse.duckdb",
         {n: s.code_version for n, s in defs.assets.items()},
         edges,
+        customers,
     )
     build_seconds = time.perf_counter() - t0
     with duckdb.connect(str(project / "warehouse" / "warehouse.duckdb"), read_only=True) as conn:
         nodes = conn.execute("SELECT count(*) FROM assetflow.materializations").fetchall()[0][0]
         inputs = conn.execute("SELECT count(*) FROM assetflow.inputs").fetchall()[0][0]
-    changed = (START + dt.timedelta(days=2000)).isoformat()
+    changed = (START + dt.timedelta(days=min(2000, DAYS // 2))).isoformat()
     # As on a normal machine, modules are compiled once and read from __pycache__ after
     # (this environment may set PYTHONDONTWRITEBYTECODE): one untimed warm-up run first.
     env = {**os.environ, "BENCH_CHANGED_PARTITION": changed, "COLUMNS": "100"}
@@ -200,19 +218,23 @@ def bench(n_assets: int, work: Path, repeats: int) -> dict[str, object]:
 
 
 def main() -> None:
+    global DAYS
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--assets", type=int, action="append", help="asset count (repeatable)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("bench/.work"))
+    parser.add_argument("--days", type=int, default=DAYS, help="days per asset (3650)")
+    parser.add_argument("--customers", type=int, default=0, help="a day x customer dimension")
     options = parser.parse_args()
+    DAYS = options.days
     sizes = options.assets or [1000]
     print(
         f"{'assets':>7} {'nodes':>10} {'inputs':>11} {'planned':>8} {'status s':>9} {'RSS MB':>7} {'dry-run s':>10} {'RSS MB':>7}"
     )
     for n in sizes:
-        r = bench(n, options.work, options.repeats)
+        r = bench(n, options.work, options.repeats, options.customers)
         print(
             f"{r['assets']:>7,} {r['nodes']:>10,} {r['inputs']:>11,} {r['planned']:>8,} "
             f"{r['status_s']:>9.2f} {r['status_rss_mb']:>7,} {r['dry_run_s']:>10.2f} {r['dry_run_rss_mb']:>7,}",

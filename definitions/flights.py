@@ -2,7 +2,7 @@
 
 import os
 
-from assetflow import asset, expression, monthly, not_null, row_count, unique, window
+from assetflow import asset, expression, monthly, multi, not_null, row_count, static, unique, window
 
 from .landing import YEAR_2013
 
@@ -87,4 +87,28 @@ def monthly_carrier_report(ctx, daily_carrier_delays):
                count(*) AS days_flown
         FROM daily_carrier_delays
         GROUP BY carrier
+    """
+
+
+AIRPORTS = multi(day=YEAR_2013, origin=static("EWR", "JFK", "LGA"))
+
+
+@asset(partitions=AIRPORTS, batch_size=BATCH, partition_by="flight_date")
+def departures_by_origin(ctx, raw_flights):
+    """Per day and New York airport (two dimensions: day x origin): departures and mean
+    departure delay. A batch is consecutive days of one airport."""
+    return f"""
+        SELECT flight_date, origin, count(*) AS departures,
+               round(avg(dep_delay), 2) AS avg_dep_delay
+        FROM raw_flights WHERE origin = '{ctx.dims["origin"]}'
+        GROUP BY ALL
+    """
+
+
+@asset(partitions=YEAR_2013, batch_size=BATCH, partition_by="flight_date")
+def departures_all_airports(ctx, departures_by_origin):
+    """Per day, the three airports rolled up (a day reads its day x every origin)."""
+    return """
+        SELECT flight_date, sum(departures) AS departures, count(*) AS airports
+        FROM departures_by_origin GROUP BY ALL
     """

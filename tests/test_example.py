@@ -18,6 +18,8 @@ ASSETS = (
     "route_stats",
     "carrier_punctuality",
     "weather_hourly",
+    "departures_by_origin",
+    "departures_all_airports",
 )
 
 pytestmark = pytest.mark.slow  # the example on real data
@@ -71,7 +73,11 @@ def test_all_of_january_is_materialized(warehouse):
         conn,
         "SELECT asset, count(DISTINCT partition) FROM assetflow.materializations GROUP BY 1",
     )
-    per_asset = {"monthly_carrier_report": 1, "weather_hourly": 31 * 24}
+    per_asset = {
+        "monthly_carrier_report": 1,
+        "weather_hourly": 31 * 24,
+        "departures_by_origin": 31 * 3,
+    }
     assert dict(rows) == {a: per_asset.get(a, 31) for a in ASSETS}
 
 
@@ -210,11 +216,32 @@ def test_weather_hourly_matches_the_csv(warehouse, reference):
     assert hours == [(744,)]  # every hour of January is a node, the first one (no data) too
 
 
+def test_departures_per_day_and_airport_match_the_csv(warehouse, reference):
+    _, conn = warehouse
+    ours = fetch(
+        conn, "SELECT _partition, departures, avg_dep_delay FROM departures_by_origin ORDER BY 1"
+    )
+    theirs = fetch(
+        reference,
+        "SELECT strftime(make_date(year, month, day), '%Y-%m-%d') || '|' || origin, count(*),"
+        " round(avg(dep_delay), 2) FROM flights GROUP BY ALL ORDER BY 1",
+    )
+    assert len(ours) == 93 and ours == theirs
+    rolled = fetch(
+        conn, "SELECT _partition, departures, airports FROM departures_all_airports ORDER BY 1"
+    )
+    per_day = fetch(
+        reference,
+        "SELECT strftime(make_date(year, month, day), '%Y-%m-%d'), count(*), 3 FROM flights GROUP BY 1 ORDER BY 1",
+    )
+    assert rolled == per_day
+
+
 def test_runs_lists_the_run(warehouse):
     project, _ = warehouse
     result = project.run("runs")
     assert result.exit_code == 0
-    assert "success" in result.output and "962" in result.output
+    assert "success" in result.output and "1086" in result.output
 
 
 def test_the_example_checks_pass_on_the_real_data(warehouse):
