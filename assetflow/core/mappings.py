@@ -165,7 +165,7 @@ def upstream_reads(
         for j, (name, u) in enumerate(udims):
             i, m = match[j], _dim_mapping(mapping, name, u)
             if i is None or isinstance(m, AllPartitions):
-                per_dim.append(list(u.universe(now).spans))
+                per_dim.append(list(_universe(u, now).spans))
             elif u.is_time:
                 per_dim.append([upstream_span(m, ddims[i][1], t_lo, t_hi, u, now)])
             else:
@@ -190,7 +190,7 @@ def downstream_readers(
             j = match.index(i) if i in match else None
             m = None if j is None else _dim_mapping(mapping, udims[j][0], udims[j][1])
             if j is None or isinstance(m, AllPartitions):
-                per_dim.append(list(d.universe(now).spans))
+                per_dim.append(list(_universe(d, now).spans))
             elif d.is_time:
                 assert isinstance(m, Window)
                 per_dim.append([downstream_span(m, d, udims[j][1], t_lo, t_hi, now)])
@@ -201,7 +201,23 @@ def downstream_readers(
 
 
 # -- several dimensions -----------------------------------------------------------------------
-def _matches(down: Partitions, up: Partitions) -> list[int | None]:
+def _matches(down: Partitions, up: Partitions) -> tuple[int | None, ...]:
+    """For each upstream dimension, the downstream dimension it reads from (cached per pair:
+    asked once per node)."""
+    hit = _MATCHED.get((id(down), id(up)))
+    if hit is not None and hit[0] is down and hit[1] is up:
+        return hit[2]
+    found = _match(down, up)
+    if len(_MATCHED) > 4096:  # a daemon makes new definitions every tick
+        _MATCHED.clear()
+    _MATCHED[(id(down), id(up))] = (down, up, found)
+    return found
+
+
+_MATCHED: dict[tuple[int, int], tuple[Partitions, Partitions, tuple[int | None, ...]]] = {}
+
+
+def _match(down: Partitions, up: Partitions) -> tuple[int | None, ...]:
     """For each upstream dimension, the downstream dimension it reads from: the same name,
     else time for time, else a keyed dimension with the same keys (None: read whole)."""
     ddims, out = multi.dims_of(down), []
@@ -213,7 +229,7 @@ def _matches(down: Partitions, up: Partitions) -> list[int | None]:
         named = [i for i, (n, d) in enumerate(ddims) if name and n == name and fits(d)]
         other = [i for i, (_, d) in enumerate(ddims) if fits(d)]
         out.append((named or other or [None])[0])
-    return out
+    return tuple(out)
 
 
 def _dim_mapping(mapping: Mapping, name: str, dim: Partitions) -> Window | AllPartitions:
@@ -226,7 +242,20 @@ def _dim_mapping(mapping: Mapping, name: str, dim: Partitions) -> Window | AllPa
 
 
 def _key(dim: Partitions, index: int, now: dt.datetime) -> list[tuple[int, int]]:
-    return [(index, index)] if index in dim.universe(now) else []
+    return [(index, index)] if index in _universe(dim, now) else []
+
+
+def _universe(dim: Partitions, now: dt.datetime) -> Intervals:
+    """A dimension's partitions now (cached per object and time: asked once per node)."""
+    hit = _UNIVERSES.get((id(dim), now))
+    if hit is None or hit[0] is not dim:
+        if len(_UNIVERSES) > 4096:
+            _UNIVERSES.clear()
+        hit = _UNIVERSES[(id(dim), now)] = (dim, dim.universe(now))
+    return hit[1]
+
+
+_UNIVERSES: dict[tuple[int, dt.datetime], tuple[Partitions, Intervals]] = {}
 
 
 def _product(parts: Partitions, per_dim: list[list[tuple[int, int]]]) -> Intervals:
@@ -257,7 +286,7 @@ def _multi_node(
     for j, (name, u) in enumerate(udims):
         i, m = match[j], _dim_mapping(mapping, name, u)
         if i is None or isinstance(m, AllPartitions):
-            per_dim.append(list(u.universe(now).spans))
+            per_dim.append(list(_universe(u, now).spans))
         elif u.is_time:
             r = map_partition(m, ddims[i][1], idx[i], u, now)
             clipped |= r.clipped

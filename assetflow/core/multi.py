@@ -60,20 +60,25 @@ def capacity(dim: Partitions) -> int:
 
 
 def time_position(parts: Partitions) -> int | None:
-    return next((i for i, (_, d) in enumerate(parts.dims) if d.is_time), None)
+    return parts.layout[1]
 
 
-def strides(parts: Partitions) -> list[int]:
+def strides(parts: Partitions) -> tuple[int, ...]:
     """Per dimension (declaration order), what one step of its index adds to the packed one."""
+    return parts.layout[0]
+
+
+def layout(parts: Partitions) -> tuple[tuple[int, ...], int | None]:
+    """The strides and the time dimension's position (a Partitions caches them: `layout`)."""
     out = [0] * len(parts.dims)
-    t = time_position(parts)
+    t = next((i for i, (_, d) in enumerate(parts.dims) if d.is_time), None)
     step = TIME_SIZE if t is not None else 1
     if t is not None:
         out[t] = 1
     for i in reversed([i for i in range(len(parts.dims)) if i != t]):
         out[i] = step
         step *= capacity(parts.dims[i][1])
-    return out
+    return tuple(out), t
 
 
 def pack(parts: Partitions, indexes: tuple[int, ...]) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -70,7 +71,7 @@ class Partitions:
         not; nor do a zone's hours where the clock goes back: `02+02:00` before `02+01:00`)."""
         return not self.is_keyed and self.unit != "multi" and not (self.unit == "hour" and self.tz)
 
-    @property
+    @functools.cached_property
     def identity(self) -> str:
         """What about the partitioning changes an asset's output (its code version)."""
         if self.unit == "multi":
@@ -176,6 +177,11 @@ class Partitions:
                 calendar.first_date(self.unit, index + 1, self.week_start))  # fmt: skip
 
     # -- bounds ---------------------------------------------------------------------------
+    @functools.cached_property
+    def layout(self) -> tuple[tuple[int, ...], int | None]:
+        """Several dimensions: each one's stride in a packed index, and which one is time."""
+        return _multi.layout(self)
+
     @property
     def time_dim(self) -> Partitions | None:
         """A multi partitioning's time dimension, if it has one."""

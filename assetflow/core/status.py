@@ -142,11 +142,12 @@ def _grown_inputs(graph: AssetGraph, facts: Facts, now: dt.datetime) -> dict[str
     return {asset: Intervals.points(p) for asset, p in points.items()}
 
 
-def _recorded_form(rng: InputRange) -> tuple[str, str, int]:
-    """An input range as the lineage records it: its least and greatest key as text, and
-    how many keys it has."""
-    if rng.partitions.ordered_keys:
-        count = rng.last - rng.first + 1
-        return rng.partitions.key(rng.first), rng.partitions.key(rng.last), count
-    keys = rng.keys
-    return min(keys), max(keys), len(keys)
+def _recorded_form(rng: InputRange) -> tuple[int, int, int]:
+    """An input range as the lineage records it: its least and greatest index, and how
+    many partitions it reads."""
+    if rng.spans is not None:
+        return rng.first, rng.last, len(rng.spans)
+    if rng.partitions.is_keyed:  # a dynamic set may have removed keys inside the range
+        indexes = rng.indexes()
+        return min(indexes), max(indexes), len(indexes)
+    return rng.first, rng.last, rng.last - rng.first + 1

@@ -135,8 +135,7 @@ QUALIFY row_number() OVER (PARTITION BY r.asset, r.partition_index, r.check_name
 """
 
 _RECORDED_RANGES = """
-SELECT l.asset, l.idx, l.partition, i.input, min(i.input_partition), max(i.input_partition),
-       count(*)
+SELECT l.asset, l.idx, l.partition, i.input, min(i.input_index), max(i.input_index), count(*)
 FROM _af_latest l JOIN _af_inputs i ON i.materialization_id = l.mid
 WHERE l.clipped IS NOT NULL OR list_contains(?, l.asset)
 GROUP BY ALL
