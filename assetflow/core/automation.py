@@ -74,10 +74,10 @@ def logical_range(
     """The key range of the windows completed by the given ticks (their logical dates),
     in the partitioning the selected assets share; None if no window completed yet."""
     parts = schedule_partitions(graph, assets)
-    if parts.unit == "none":
+    if parts.unit == "multi" and parts.time_dim is not None:
+        parts = parts.time_dim  # the windows of its time dimension, for every key
+    if not parts.is_time:  # unpartitioned, or keys without windows: everything, every tick
         return ("", "")
-    if parts.unit == "static":  # no windows: every key, every tick
-        return parts.key(0), parts.key(parts.last_index(max(tick_times)))
     keys = []
     for t in tick_times:
         index = parts.index_at(t, zone) - 1  # the last window completed by t

@@ -108,3 +108,17 @@ def test_three_dimensions_roll_up_and_stay_minimal(project):
     assert status.exit_code == 0 and "sales" in status.output
     bad = project.run("materialize", "sales", "--partition", "2024-01-02|mars|acme", now=NOW)
     assert bad.exit_code == 2 and "unknown partition key 'mars'" in bad.output
+
+
+def test_a_daily_schedule_runs_yesterday_for_every_key(project):
+    project.write("definitions/pipeline.py", PIPELINE)
+    project.write(
+        "definitions/nightly.py",
+        'from assetflow import schedule\nnightly = schedule("nightly", "0 3 * * *", ["sales"])\n',
+    )
+    project.run("partitions", "add", "customers", "acme", "bolt", now=NOW)
+    result = project.run("tick", "--json", now="2024-01-04T03:00:00")
+    assert result.exit_code == 0, result.output
+    assert project.query("SELECT _partition FROM sales ORDER BY 1") == [
+        ("2024-01-03|eu|acme",), ("2024-01-03|eu|bolt",), ("2024-01-03|us|acme",), ("2024-01-03|us|bolt",)
+    ]  # fmt: skip
