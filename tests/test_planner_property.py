@@ -25,23 +25,29 @@ pytestmark = pytest.mark.slow  # many materializations per example
 SOURCE = "src"
 
 
+# Partitionings an asset may have: by day, by day x region (two dimensions), by ISO week,
+# by month. A trailing window is drawn only between daily time lines (day, day x region).
+KINDS = {"days": "DAYS", "regions": "REGIONS", "weeks": "WEEKS", "months": "MONTHS"}
+DAILY = ("days", "regions")
+
+
 @st.composite
 def pipelines(draw):
     days = draw(st.integers(3, 20))
     assets = []
     for i in range(draw(st.integers(1, 12))):
-        monthly = i > 0 and draw(st.booleans()) and draw(st.booleans())
+        kind = "days" if i == 0 else draw(st.sampled_from(["days", "days", *KINDS]))
         candidates = [SOURCE] + [a["name"] for a in assets]
         deps = draw(st.lists(st.sampled_from(candidates), min_size=1, max_size=2, unique=True))
         mappings = {}
         for dep in deps:
-            up_daily = dep == SOURCE or not next(a for a in assets if a["name"] == dep)["monthly"]
-            if not monthly and up_daily and draw(st.booleans()):
+            up = "days" if dep == SOURCE else next(a for a in assets if a["name"] == dep)["kind"]
+            if kind in DAILY and up in DAILY and draw(st.booleans()):
                 mappings[dep] = draw(st.integers(-3, 0))  # trailing window of the daily upstream
         assets.append(
             {
                 "name": f"a{i}",
-                "monthly": monthly,
+                "kind": kind,
                 "deps": deps,
                 "windows": mappings,
                 "mod": draw(st.sampled_from([2, 3, 1000])),
@@ -55,15 +61,17 @@ def pipelines(draw):
 def definitions(pipeline, consts) -> str:
     end = f"2024-01-{pipeline['days']:02d}"
     lines = [
-        "from assetflow import asset, daily, monthly, source, window",
+        "from assetflow import asset, daily, monthly, multi, source, static, weekly, window",
         f'DAYS = daily("2024-01-01", "{end}")',
         'MONTHS = monthly("2024-01", "2024-01")',
+        f'WEEKS = weekly("2024-01-01", "{end}")',
+        'REGIONS = multi(day=DAYS, region=static("eu", "us"))',
         '@source(partitions=DAYS, path="landing/{partition}.csv")',
         f"def {SOURCE}(ctx):",
         "    return f\"SELECT * FROM read_csv('{ctx.path}', header = true, columns = {{'v': 'BIGINT'}})\"",
     ]
     for a in pipeline["assets"]:
-        parts = "MONTHS" if a["monthly"] else "DAYS"
+        parts = KINDS[a["kind"]]
         deps = ", ".join(f'"{d}": window({w}, 0)' for d, w in a["windows"].items())
         union = " UNION ALL ".join(f"SELECT v FROM {d}" for d in a["deps"])
         lines += [
@@ -104,7 +112,7 @@ def run(root: Path, dry_run: bool = False):
 
 
 @settings(
-    max_examples=15,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
