@@ -36,6 +36,7 @@ _EXPORTS = {
     "dynamic": "core.partitions",
     "multi": "core.partitions",
     "dims": "core.mappings",
+    "key_map": "core.mappings",
     "unpartitioned": "core.partitions",
     "window": "core.mappings",
     "Pipeline": "pipeline",

@@ -43,7 +43,32 @@ class AllPartitions:
         return "all"
 
 
-Mapping = Window | AllPartitions | PerDimension
+@dataclass(frozen=True)
+class KeyMap:
+    """Keys read keys: `key_map({"eu": ["de", "fr"], "us": ["us"]})` — downstream key eu
+    reads upstream keys de and fr. A downstream key the map does not name reads nothing."""
+
+    pairs: tuple[tuple[str, tuple[str, ...]], ...]
+
+    def up_keys(self, key: str) -> tuple[str, ...]:
+        return dict(self.pairs).get(key, ())
+
+    def down_keys(self, up_key: str) -> list[str]:
+        return [down for down, ups in self.pairs if up_key in ups]
+
+    def describe(self) -> str:
+        return "key_map(" + ", ".join(f"{d}<-{'+'.join(u)}" for d, u in self.pairs) + ")"
+
+
+def key_map(mapping: dict[str, list[str] | tuple[str, ...] | str]) -> KeyMap:
+    """Map keys to keys between keyed partitionings (or dimensions) with different keys."""
+    pairs = []
+    for down, ups in mapping.items():
+        pairs.append((str(down), (ups,) if isinstance(ups, str) else tuple(str(u) for u in ups)))
+    return KeyMap(tuple(pairs))
+
+
+Mapping = Window | AllPartitions | PerDimension | KeyMap
 
 
 def dims(**mappings: Window | AllPartitions) -> PerDimension:
@@ -66,7 +91,7 @@ def mapping_problem(mapping: Mapping, down: Partitions, up: Partitions) -> str |
     """Why `mapping` cannot map `down` partitions onto `up` partitions, or None if it can."""
     if isinstance(mapping, AllPartitions):
         return None
-    if isinstance(mapping, PerDimension) or "multi" in (down.unit, up.unit):
+    if _engine(mapping, down, up):
         return _multi_problem(mapping, down, up)
     if mapping.start_offset > mapping.end_offset:
         return f"window start offset {mapping.start_offset} is after end {mapping.end_offset}"
@@ -106,9 +131,9 @@ def map_partition(
     mapping: Mapping, down: Partitions, down_index: int, up: Partitions, now: dt.datetime
 ) -> MappedRange:
     """Upstream partitions read by downstream partition `down_index`, clipped to existence."""
-    if "multi" in (down.unit, up.unit):
+    if _engine(mapping, down, up):
         return _multi_node(mapping, down, down_index, up, now)
-    assert not isinstance(mapping, PerDimension)
+    assert isinstance(mapping, Window | AllPartitions)
     up_first, up_last = up.first_index(), up.last_index(now)
     if up.unit == "none":
         return MappedRange(0, 0, False)
@@ -155,10 +180,10 @@ def upstream_reads(
     mapping: Mapping, down: Partitions, spans: Intervals, up: Partitions, now: dt.datetime
 ) -> Intervals:
     """The upstream partitions that the downstream partitions `spans` read."""
-    if "multi" not in (down.unit, up.unit):
+    if not _engine(mapping, down, up):
         return Intervals.of(upstream_span(mapping, down, p, q, up, now) for p, q in spans.spans)
     ddims, udims = multi.dims_of(down), multi.dims_of(up)
-    match = _matches(down, up)
+    match = _matches(mapping, down, up)
     out: list[tuple[int, int]] = []
     for idx, t_lo, t_hi in _runs(down, spans):
         per_dim = []
@@ -167,9 +192,10 @@ def upstream_reads(
             if i is None or isinstance(m, AllPartitions):
                 per_dim.append(list(_universe(u, now).spans))
             elif u.is_time:
+                assert isinstance(m, Window)
                 per_dim.append([upstream_span(m, ddims[i][1], t_lo, t_hi, u, now)])
             else:
-                per_dim.append(_key(u, idx[i], now))
+                per_dim.append(_keys_read(m, ddims[i][1], u, idx[i], now))
         out.extend(_product(up, per_dim).spans)
     return Intervals.of(out)
 
@@ -178,11 +204,11 @@ def downstream_readers(
     mapping: Mapping, down: Partitions, up: Partitions, changed: Intervals, now: dt.datetime
 ) -> Intervals:
     """The downstream partitions that read any of the upstream partitions `changed`."""
-    if "multi" not in (down.unit, up.unit):
+    if not _engine(mapping, down, up):
         found = [downstream_span(mapping, down, up, p, q, now) for p, q in changed.spans]
         return Intervals.of(found)
     ddims, udims = multi.dims_of(down), multi.dims_of(up)
-    match = _matches(down, up)
+    match = _matches(mapping, down, up)
     out: list[tuple[int, int]] = []
     for idx, t_lo, t_hi in _runs(up, changed):
         per_dim = []
@@ -195,36 +221,46 @@ def downstream_readers(
                 assert isinstance(m, Window)
                 per_dim.append([downstream_span(m, d, udims[j][1], t_lo, t_hi, now)])
             else:
-                per_dim.append(_key(d, idx[j], now))
+                per_dim.append(_readers(m, d, udims[j][1], idx[j], now))
         out.extend(_product(down, per_dim).spans)
     return Intervals.of(out)
 
 
 # -- several dimensions -----------------------------------------------------------------------
-def _matches(down: Partitions, up: Partitions) -> tuple[int | None, ...]:
-    """For each upstream dimension, the downstream dimension it reads from (cached per pair:
+def _engine(mapping: Mapping, down: Partitions, up: Partitions) -> bool:
+    """Whether the per-dimension engine maps this edge (several dimensions, or a mapping
+    only it knows)."""
+    return "multi" in (down.unit, up.unit) or isinstance(mapping, PerDimension | KeyMap)
+
+
+def _matches(mapping: Mapping, down: Partitions, up: Partitions) -> tuple[int | None, ...]:
+    """For each upstream dimension, the downstream dimension it reads from (cached per edge:
     asked once per node)."""
-    hit = _MATCHED.get((id(down), id(up)))
+    key = (id(mapping), id(down), id(up))
+    hit = _MATCHED.get(key)
     if hit is not None and hit[0] is down and hit[1] is up:
         return hit[2]
-    found = _match(down, up)
+    found = _match(mapping, down, up)
     if len(_MATCHED) > 4096:  # a daemon makes new definitions every tick
         _MATCHED.clear()
-    _MATCHED[(id(down), id(up))] = (down, up, found)
+    _MATCHED[key] = (down, up, found)
     return found
 
 
-_MATCHED: dict[tuple[int, int], tuple[Partitions, Partitions, tuple[int | None, ...]]] = {}
+_MATCHED: dict[tuple[int, int, int], tuple[Partitions, Partitions, tuple[int | None, ...]]] = {}
 
 
-def _match(down: Partitions, up: Partitions) -> tuple[int | None, ...]:
+def _match(mapping: Mapping, down: Partitions, up: Partitions) -> tuple[int | None, ...]:
     """For each upstream dimension, the downstream dimension it reads from: the same name,
-    else time for time, else a keyed dimension with the same keys (None: read whole)."""
+    else time for time, else a keyed dimension with the same keys, or any keyed one when a
+    key_map maps it (None: read whole)."""
     ddims, out = multi.dims_of(down), []
     for name, u in multi.dims_of(up):
+        mapped = isinstance(_dim_mapping(mapping, name, u), KeyMap)
 
-        def fits(d: Partitions, u: Partitions = u) -> bool:
-            return (u.is_time and d.is_time) or (u.is_keyed and u.identity == d.identity)
+        def fits(d: Partitions, u: Partitions = u, mapped: bool = mapped) -> bool:
+            keyed = u.is_keyed and d.is_keyed and (mapped or u.identity == d.identity)
+            return (u.is_time and d.is_time) or keyed
 
         named = [i for i, (n, d) in enumerate(ddims) if name and n == name and fits(d)]
         other = [i for i, (_, d) in enumerate(ddims) if fits(d)]
@@ -232,17 +268,39 @@ def _match(down: Partitions, up: Partitions) -> tuple[int | None, ...]:
     return tuple(out)
 
 
-def _dim_mapping(mapping: Mapping, name: str, dim: Partitions) -> Window | AllPartitions:
+def _dim_mapping(mapping: Mapping, name: str, dim: Partitions) -> Window | AllPartitions | KeyMap:
     if isinstance(mapping, PerDimension):
         found = mapping.get(name)
-        return found if isinstance(found, Window | AllPartitions) else Window()
-    if isinstance(mapping, AllPartitions) or dim.is_time:
+        return found if isinstance(found, Window | AllPartitions | KeyMap) else Window()
+    if isinstance(mapping, AllPartitions):
         return mapping
-    return Window()  # keys read key by key
+    if isinstance(mapping, KeyMap):
+        return mapping if dim.is_keyed else Window()
+    return mapping if dim.is_time else Window()  # keys read key by key
 
 
 def _key(dim: Partitions, index: int, now: dt.datetime) -> list[tuple[int, int]]:
     return [(index, index)] if index in _universe(dim, now) else []
+
+
+def _keys_read(
+    m: object, down: Partitions, up: Partitions, index: int, now: dt.datetime
+) -> list[tuple[int, int]]:
+    """The upstream keys one downstream key reads: itself, or what a key_map names."""
+    if not isinstance(m, KeyMap):
+        return _key(up, index, now)
+    wanted = set(m.up_keys(down.key(index)))
+    return [(i, i) for i in _universe(up, now) if up.key(i) in wanted]
+
+
+def _readers(
+    m: object, down: Partitions, up: Partitions, index: int, now: dt.datetime
+) -> list[tuple[int, int]]:
+    """The downstream keys that read one upstream key."""
+    if not isinstance(m, KeyMap):
+        return _key(down, index, now)
+    wanted = set(m.down_keys(up.key(index)))
+    return [(i, i) for i in _universe(down, now) if down.key(i) in wanted]
 
 
 def _universe(dim: Partitions, now: dt.datetime) -> Intervals:
@@ -281,7 +339,7 @@ def _multi_node(
 ) -> MappedRange:
     ddims, udims = multi.dims_of(down), multi.dims_of(up)
     idx = multi.unpack(down, index) if down.unit == "multi" else (index,)
-    match = _matches(down, up)
+    match = _matches(mapping, down, up)
     per_dim, clipped = [], False
     for j, (name, u) in enumerate(udims):
         i, m = match[j], _dim_mapping(mapping, name, u)
@@ -292,7 +350,7 @@ def _multi_node(
             clipped |= r.clipped
             per_dim.append([] if r.empty else [(r.first, r.last)])
         else:
-            per_dim.append(_key(u, idx[i], now))
+            per_dim.append(_keys_read(m, ddims[i][1], u, idx[i], now))
     spans = _product(up, per_dim)
     if not spans:
         return MappedRange(0, -1, clipped, spans)
@@ -306,13 +364,28 @@ def _multi_problem(mapping: Mapping, down: Partitions, up: Partitions) -> str | 
         unknown = [n for n, _ in mapping.by_dim if n not in names]
         if unknown:
             return f"dims() names {', '.join(unknown)}, not a dimension of {up.describe()}"
-    match = _matches(down, up)
+    match = _matches(mapping, down, up)
+    ddims = multi.dims_of(down)
     for j, (name, u) in enumerate(udims):
         m = _dim_mapping(mapping, name, u)
+        if isinstance(m, KeyMap):
+            problem = _key_map_problem(m, None if match[j] is None else ddims[match[j]][1], u)
+            if problem:
+                return f"{problem} ({name or 'keys'})"
         if isinstance(m, Window) and (m.start_offset, m.end_offset) != (0, 0):
             if not u.is_time or match[j] is None:
                 which = name or "time"
                 return f"window offsets need a time dimension on both sides ({which})"
             if m.start_offset > m.end_offset:
                 return f"window start offset {m.start_offset} is after end {m.end_offset}"
+    return None
+
+
+def _key_map_problem(m: KeyMap, down: Partitions | None, up: Partitions) -> str | None:
+    if down is None or not up.is_keyed:
+        return "key_map() maps keys to keys: it needs a static or dynamic dimension on both sides"
+    for dim, keys in ((down, [d for d, _ in m.pairs]), (up, [u for _, us in m.pairs for u in us])):
+        unknown = [k for k in keys if dim.unit == "static" and k not in dim.static_keys]
+        if unknown:
+            return f"key_map() names {', '.join(unknown)}, not keys of {dim.describe()}"
     return None

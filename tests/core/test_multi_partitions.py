@@ -11,6 +11,7 @@ from assetflow.core.mappings import (
     all_partitions,
     dims,
     downstream_readers,
+    key_map,
     map_partition,
     mapping_problem,
     upstream_reads,
@@ -147,6 +148,27 @@ def test_which_partitions_read_which(down, key, up, mapping, expected):
     )
 
 
+COUNTRIES = static("de", "fr", "us", "ca")
+BY_COUNTRY = multi(day=DAYS, country=COUNTRIES)
+EU_MAP = key_map({"eu": ["de", "fr"], "us": ["us", "ca"], "apac": []})
+
+
+def test_a_key_map_reads_the_keys_it_names():
+    rng = map_partition(EU_MAP, REGIONS, REGIONS.index("eu"), COUNTRIES, NOW)
+    assert keys(COUNTRIES, rng) == ["de", "fr"]
+    assert (
+        keys(COUNTRIES, map_partition(EU_MAP, REGIONS, REGIONS.index("apac"), COUNTRIES, NOW)) == []
+    )
+    per_dim = dims(country=EU_MAP)
+    assert mapping_problem(per_dim, DAY_REGION, BY_COUNTRY) is None
+    rng = map_partition(per_dim, DAY_REGION, DAY_REGION.index("2024-01-03|us"), BY_COUNTRY, NOW)
+    assert keys(BY_COUNTRY, rng) == ["2024-01-03|us", "2024-01-03|ca"]
+    assert "not keys of static" in mapping_problem(key_map({"eu": ["xx"]}), REGIONS, COUNTRIES)
+    assert "needs a static or dynamic dimension" in mapping_problem(
+        dims(day=EU_MAP), DAY_REGION, BY_COUNTRY
+    )
+
+
 def test_mapping_problems():
     assert "not a dimension" in mapping_problem(dims(hour=window()), DAY_REGION, DAY_REGION)
     assert "time dimension on both sides" in mapping_problem(window(-1, 0), REGIONS, DAY_REGION)
@@ -163,6 +185,8 @@ PAIRS = [
     (REGIONS, DAY_REGION, window()),
     (CUSTOMERS, THREE, dims(day=all_partitions())),
     (multi(month=monthly("2024-01", "2024-01"), region=REGIONS), DAY_REGION, window()),
+    (REGIONS, COUNTRIES, EU_MAP),
+    (DAY_REGION, BY_COUNTRY, dims(country=EU_MAP, day=window(-1, 0))),
 ]
 
 
