@@ -33,6 +33,14 @@ def start(project, *args, slow="0.02"):
     )  # fmt: skip
 
 
+def wait_for_run(project, seconds: float = 30) -> None:
+    """Until a run in another process has started (it publishes its read snapshot)."""
+    deadline = time.monotonic() + seconds
+    while not (project.warehouse.parent / "warehouse.duckdb.run.json").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def finish(project, *args):
     done = start(project, *args, slow="0")
     out, err = done.communicate(timeout=180)
@@ -134,10 +142,7 @@ def test_sigkill_at_random_moments_then_rerun_completes_identically(tmp_path, re
 def test_ctrl_c_stops_scheduling_and_marks_the_run_interrupted(tmp_path, reference):
     project = make_project(tmp_path / "p", FIXTURES / "chain")
     run = start(project, "materialize", "--concurrency", "1", slow="0.1")
-    deadline = time.monotonic() + 30
-    while not (project.warehouse.parent / "warehouse.duckdb.run.json").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for_run(project)
     time.sleep(0.5)
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=60)
@@ -155,10 +160,7 @@ def test_reads_work_while_a_run_holds_the_warehouse(tmp_path):
     assert finish(project, "materialize", "base")[0] == 0
     run = start(project, "materialize", "--concurrency", "1", slow="0.2")
     try:
-        deadline = time.monotonic() + 30
-        while not (project.warehouse.parent / "warehouse.duckdb.run.json").exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for_run(project)
         time.sleep(1.2)
         status = project.run("status")
         assert status.exit_code == 0, status.output

@@ -2,11 +2,10 @@
 file between calls, and during a run it says so or answers from the run's snapshot."""
 
 import datetime as dt
-import time
 
 import pytest
 from conftest import FIXTURES, NOW, make_project
-from test_crash import finish, start
+from test_crash import finish, start, wait_for_run
 
 import assetflow
 from assetflow.errors import WarehouseLockedError
@@ -33,10 +32,7 @@ def test_during_a_run_reads_say_so_and_status_answers_from_its_snapshot(tmp_path
     assert finish(project, "materialize", "base")[0] == 0
     run = start(project, "materialize", "--concurrency", "1", slow="0.2")
     try:
-        deadline = time.monotonic() + 30
-        while not (project.warehouse.parent / "warehouse.duckdb.run.json").exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for_run(project)
         p = assetflow.Pipeline(project.root, now=AT)
         with pytest.raises(WarehouseLockedError) as locked:
             p.read("base")

@@ -9,6 +9,7 @@ key sets. `upstream_span` and `downstream_span` are its interval forms, for set-
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assetflow.core import multi
@@ -289,8 +290,7 @@ def _keys_read(
     """The upstream keys one downstream key reads: itself, or what a key_map names."""
     if not isinstance(m, KeyMap):
         return _key(up, index, now)
-    wanted = set(m.up_keys(down.key(index)))
-    return [(i, i) for i in _universe(up, now) if up.key(i) in wanted]
+    return _named(up, m.up_keys(down.key(index)), now)
 
 
 def _readers(
@@ -299,8 +299,12 @@ def _readers(
     """The downstream keys that read one upstream key."""
     if not isinstance(m, KeyMap):
         return _key(down, index, now)
-    wanted = set(m.down_keys(up.key(index)))
-    return [(i, i) for i in _universe(down, now) if down.key(i) in wanted]
+    return _named(down, m.down_keys(up.key(index)), now)
+
+
+def _named(dim: Partitions, keys: Sequence[str], now: dt.datetime) -> list[tuple[int, int]]:
+    wanted = set(keys)
+    return [(i, i) for i in _universe(dim, now) if dim.key(i) in wanted]
 
 
 def _universe(dim: Partitions, now: dt.datetime) -> Intervals:

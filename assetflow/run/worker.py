@@ -119,12 +119,7 @@ class EmbeddedWorker:
             if task.refresh and spec.batch_size == 1:
                 query, placed = self._per_node_query(task, spec, cur, log, made), KEY_COLUMN
             else:
-                reads = {rng.name: input_sql(rng, self.defs, self.root) for rng in task.reads}
-                made.append((ctx, None))
-                query = node_query(spec, reads, ctx)
-                made[-1] = (ctx, query)
-                if spec.columns:
-                    enforce(spec, cur, query)
+                query = self._call(spec, task, ctx, cur, made)
                 placed = partition_expression(spec, task.nodes[0].partition)
             writes = task.nodes
             if log.written:  # the function logged or printed: the attempt records its file
@@ -151,6 +146,24 @@ class EmbeddedWorker:
             for one, query in made:
                 release(cur, one, query)
 
+    def _call(
+        self,
+        spec: AssetSpec,
+        task: Task,
+        ctx: Context,
+        cur: duckdb.DuckDBPyConnection,
+        made: list[tuple[Context, str | None]],
+    ) -> str:
+        """Call the asset's function over the task's reads: the query of its rows, checked
+        against its contract. `made` learns what to release afterwards."""
+        reads = {rng.name: input_sql(rng, self.defs, self.root) for rng in task.reads}
+        made.append((ctx, None))
+        query = node_query(spec, reads, ctx)
+        made[-1] = (ctx, query)
+        if spec.columns:
+            enforce(spec, cur, query)
+        return query
+
     def _per_node_query(
         self,
         task: Task,
@@ -165,13 +178,7 @@ class EmbeddedWorker:
         first: tuple[str, list[str]] | None = None
         for node in task.nodes:
             one = dataclasses.replace(task, nodes=(node,), reads=node_reads(task, node))
-            ctx = task_context(one, spec, cur, log)
-            reads = {rng.name: input_sql(rng, self.defs, self.root) for rng in one.reads}
-            made.append((ctx, None))
-            query = node_query(spec, reads, ctx)
-            made[-1] = (ctx, query)
-            if spec.columns:
-                enforce(spec, cur, query)
+            query = self._call(spec, one, task_context(one, spec, cur, log), cur, made)
             columns = cur.sql(query).columns  # binds, does not run
             if first is not None and sorted(columns) != sorted(first[1]):
                 raise DefinitionError(
