@@ -183,6 +183,15 @@ def upstream_reads(
     """The upstream partitions that the downstream partitions `spans` read."""
     if not _engine(mapping, down, up):
         return Intervals.of(upstream_span(mapping, down, p, q, up, now) for p, q in spans.spans)
+    time = _same_keys_in_time(mapping, down, up)
+    if time is not None:  # the common case, per key combination along time
+        assert isinstance(mapping, Window)
+        down_t, up_t = time
+        return Intervals.of(
+            (lo - t_lo + a, lo - t_lo + b)
+            for lo, t_lo, t_hi in _time_runs(down, spans)
+            for a, b in [upstream_span(mapping, down_t, t_lo, t_hi, up_t, now)]
+        )
     ddims, udims = multi.dims_of(down), multi.dims_of(up)
     match = _matches(mapping, down, up)
     out: list[tuple[int, int]] = []
@@ -208,6 +217,15 @@ def downstream_readers(
     if not _engine(mapping, down, up):
         found = [downstream_span(mapping, down, up, p, q, now) for p, q in changed.spans]
         return Intervals.of(found)
+    time = _same_keys_in_time(mapping, down, up)
+    if time is not None:
+        assert isinstance(mapping, Window)
+        down_t, up_t = time
+        return Intervals.of(
+            (lo - t_lo + a, lo - t_lo + b)
+            for lo, t_lo, t_hi in _time_runs(up, changed)
+            for a, b in [downstream_span(mapping, down_t, up_t, t_lo, t_hi, now)]
+        )
     ddims, udims = multi.dims_of(down), multi.dims_of(up)
     match = _matches(mapping, down, up)
     out: list[tuple[int, int]] = []
@@ -338,9 +356,61 @@ def _runs(parts: Partitions, spans: Intervals):  # noqa: ANN202 - (indexes, firs
                 yield (i,), 0, 0
 
 
+def _same_keys_in_time(
+    mapping: Mapping, down: Partitions, up: Partitions
+) -> tuple[Partitions, Partitions] | None:
+    """Both sides by the same keyed dimensions and a time dimension, mapped by a window:
+    each key combination reads its own along time. Their time dimensions, or None."""
+    if not (isinstance(mapping, Window) and down.unit == "multi" and up.unit == "multi"):
+        return None
+    t, u = multi.time_position(down), multi.time_position(up)
+    if t is None or t != u or len(down.dims) != len(up.dims):
+        return None
+    same = all(
+        dn == un and (d.is_time or d.identity == ud.identity)
+        for (dn, d), (un, ud) in zip(down.dims, up.dims, strict=True)
+    )
+    return (down.dims[t][1], up.dims[t][1]) if same else None
+
+
+def _time_mapped(
+    mapping: Mapping, down: Partitions, t: int, up: Partitions, now: dt.datetime
+) -> MappedRange:
+    """map_partition along time, remembered: every key combination asks the same."""
+    key = (id(mapping), id(down), id(up), t, now)
+    hit = _TIME_MAPPED.get(key)
+    if hit is None or hit[0] is not mapping or hit[1] is not down or hit[2] is not up:
+        if len(_TIME_MAPPED) > 65536:
+            _TIME_MAPPED.clear()
+        found = map_partition(mapping, down, t, up, now)
+        hit = _TIME_MAPPED[key] = (mapping, down, up, found)
+    return hit[3]
+
+
+_TIME_MAPPED: dict[tuple, tuple[Mapping, Partitions, Partitions, MappedRange]] = {}
+
+
+def _time_runs(parts: Partitions, spans: Intervals):  # noqa: ANN202 - (first index, first t, last t)
+    for lo, hi in spans.spans:
+        start = lo
+        while start <= hi:
+            end = min(hi, start - start % multi.TIME_SIZE + multi.TIME_SIZE - 1)
+            t_lo = start % multi.TIME_SIZE
+            yield start, t_lo, t_lo + end - start
+            start = end + 1
+
+
 def _multi_node(
     mapping: Mapping, down: Partitions, index: int, up: Partitions, now: dt.datetime
 ) -> MappedRange:
+    time = _same_keys_in_time(mapping, down, up)
+    if time is not None:  # its own key combination, along time
+        t = index % multi.TIME_SIZE
+        r = _time_mapped(mapping, time[0], t, time[1], now)
+        if r.empty:
+            return MappedRange(0, -1, r.clipped, Intervals())
+        first, last = index - t + r.first, index - t + r.last
+        return MappedRange(first, last, r.clipped, Intervals.span(first, last))
     ddims, udims = multi.dims_of(down), multi.dims_of(up)
     idx = multi.unpack(down, index) if down.unit == "multi" else (index,)
     match = _matches(mapping, down, up)
