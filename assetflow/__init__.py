@@ -36,7 +36,7 @@ _EXPORTS = {
     "dynamic": "core.partitions",
     "multi": "core.partitions",
     "dims": "core.mappings",
-    "key_map": "core.mappings",
+    "key_map": "core.multi",
     "unpartitioned": "core.partitions",
     "window": "core.mappings",
     "Pipeline": "pipeline",

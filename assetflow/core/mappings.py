@@ -9,15 +9,17 @@ key sets. `upstream_span` and `downstream_span` are its interval forms, for set-
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from assetflow.core import multi
 from assetflow.core.intervals import Intervals
-from assetflow.core.multi import PerDimension
+from assetflow.core.multi import KeyMap, PerDimension
 from assetflow.core.partitions import Partitions
 
 _TICK = dt.timedelta(microseconds=1)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,31 +44,6 @@ class AllPartitions:
 
     def describe(self) -> str:
         return "all"
-
-
-@dataclass(frozen=True)
-class KeyMap:
-    """Keys read keys: `key_map({"eu": ["de", "fr"], "us": ["us"]})` — downstream key eu
-    reads upstream keys de and fr. A downstream key the map does not name reads nothing."""
-
-    pairs: tuple[tuple[str, tuple[str, ...]], ...]
-
-    def up_keys(self, key: str) -> tuple[str, ...]:
-        return dict(self.pairs).get(key, ())
-
-    def down_keys(self, up_key: str) -> list[str]:
-        return [down for down, ups in self.pairs if up_key in ups]
-
-    def describe(self) -> str:
-        return "key_map(" + ", ".join(f"{d}<-{'+'.join(u)}" for d, u in self.pairs) + ")"
-
-
-def key_map(mapping: dict[str, list[str] | tuple[str, ...] | str]) -> KeyMap:
-    """Map keys to keys between keyed partitionings (or dimensions) with different keys."""
-    pairs = []
-    for down, ups in mapping.items():
-        pairs.append((str(down), (ups,) if isinstance(ups, str) else tuple(str(u) for u in ups)))
-    return KeyMap(tuple(pairs))
 
 
 Mapping = Window | AllPartitions | PerDimension | KeyMap
@@ -253,20 +230,8 @@ def _engine(mapping: Mapping, down: Partitions, up: Partitions) -> bool:
 
 
 def _matches(mapping: Mapping, down: Partitions, up: Partitions) -> tuple[int | None, ...]:
-    """For each upstream dimension, the downstream dimension it reads from (cached per edge:
-    asked once per node)."""
-    key = (id(mapping), id(down), id(up))
-    hit = _MATCHED.get(key)
-    if hit is not None and hit[0] is down and hit[1] is up:
-        return hit[2]
-    found = _match(mapping, down, up)
-    if len(_MATCHED) > 4096:  # a daemon makes new definitions every tick
-        _MATCHED.clear()
-    _MATCHED[key] = (down, up, found)
-    return found
-
-
-_MATCHED: dict[tuple[int, int, int], tuple[Partitions, Partitions, tuple[int | None, ...]]] = {}
+    """For each upstream dimension, the downstream dimension it reads from (per edge)."""
+    return _remembered(_MATCHED, (mapping, down, up), (), lambda: _match(mapping, down, up))
 
 
 def _match(mapping: Mapping, down: Partitions, up: Partitions) -> tuple[int | None, ...]:
@@ -326,16 +291,25 @@ def _named(dim: Partitions, keys: Sequence[str], now: dt.datetime) -> list[tuple
 
 
 def _universe(dim: Partitions, now: dt.datetime) -> Intervals:
-    """A dimension's partitions now (cached per object and time: asked once per node)."""
-    hit = _UNIVERSES.get((id(dim), now))
-    if hit is None or hit[0] is not dim:
-        if len(_UNIVERSES) > 4096:
-            _UNIVERSES.clear()
-        hit = _UNIVERSES[(id(dim), now)] = (dim, dim.universe(now))
+    """A dimension's partitions now (asked once per node otherwise)."""
+    return _remembered(_UNIVERSES, (dim,), (now,), lambda: dim.universe(now))
+
+
+def _remembered(cache: dict, objects: tuple, extra: tuple, compute: Callable[[], T]) -> T:
+    """compute(), remembered per identity of `objects` (the same objects come back for every
+    node of a command) and the values `extra`; bounded, as a daemon makes new ones."""
+    key = (*map(id, objects), *extra)
+    hit = cache.get(key)
+    if hit is None or any(a is not b for a, b in zip(hit[0], objects, strict=True)):
+        if len(cache) > 65536:
+            cache.clear()
+        hit = cache[key] = (objects, compute())
     return hit[1]
 
 
-_UNIVERSES: dict[tuple[int, dt.datetime], tuple[Partitions, Intervals]] = {}
+_MATCHED: dict = {}
+_UNIVERSES: dict = {}
+_TIME_MAPPED: dict = {}
 
 
 def _product(parts: Partitions, per_dim: list[list[tuple[int, int]]]) -> Intervals:
@@ -377,17 +351,8 @@ def _time_mapped(
     mapping: Mapping, down: Partitions, t: int, up: Partitions, now: dt.datetime
 ) -> MappedRange:
     """map_partition along time, remembered: every key combination asks the same."""
-    key = (id(mapping), id(down), id(up), t, now)
-    hit = _TIME_MAPPED.get(key)
-    if hit is None or hit[0] is not mapping or hit[1] is not down or hit[2] is not up:
-        if len(_TIME_MAPPED) > 65536:
-            _TIME_MAPPED.clear()
-        found = map_partition(mapping, down, t, up, now)
-        hit = _TIME_MAPPED[key] = (mapping, down, up, found)
-    return hit[3]
-
-
-_TIME_MAPPED: dict[tuple, tuple[Mapping, Partitions, Partitions, MappedRange]] = {}
+    found = lambda: map_partition(mapping, down, t, up, now)  # noqa: E731
+    return _remembered(_TIME_MAPPED, (mapping, down, up), (t, now), found)
 
 
 def _time_runs(parts: Partitions, spans: Intervals):  # noqa: ANN202 - (first index, first t, last t)

@@ -47,6 +47,31 @@ class PerDimension:
         return f"dims({inner})"
 
 
+@dataclass(frozen=True)
+class KeyMap:
+    """Keys read keys: `key_map({"eu": ["de", "fr"], "us": ["us"]})` — downstream key eu
+    reads upstream keys de and fr. A downstream key the map does not name reads nothing."""
+
+    pairs: tuple[tuple[str, tuple[str, ...]], ...]
+
+    def up_keys(self, key: str) -> tuple[str, ...]:
+        return dict(self.pairs).get(key, ())
+
+    def down_keys(self, up_key: str) -> list[str]:
+        return [down for down, ups in self.pairs if up_key in ups]
+
+    def describe(self) -> str:
+        return "key_map(" + ", ".join(f"{d}<-{'+'.join(u)}" for d, u in self.pairs) + ")"
+
+
+def key_map(mapping: dict[str, list[str] | tuple[str, ...] | str]) -> KeyMap:
+    """Map keys to keys between keyed partitionings (or dimensions) with different keys."""
+    pairs = []
+    for down, ups in mapping.items():
+        pairs.append((str(down), (ups,) if isinstance(ups, str) else tuple(str(u) for u in ups)))
+    return KeyMap(tuple(pairs))
+
+
 # -- layout: dimensions <-> packed indexes ----------------------------------------------------
 def dims_of(parts: Partitions) -> tuple[tuple[str, Partitions], ...]:
     """A partitioning's dimensions; a 1-D one is its own single, unnamed dimension."""

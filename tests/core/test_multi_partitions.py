@@ -11,12 +11,12 @@ from assetflow.core.mappings import (
     all_partitions,
     dims,
     downstream_readers,
-    key_map,
     map_partition,
     mapping_problem,
     upstream_reads,
     window,
 )
+from assetflow.core.multi import key_map
 from assetflow.core.partitions import daily, dynamic, hourly, monthly, multi, static, with_keys
 from assetflow.errors import PartitionKeyError
 
