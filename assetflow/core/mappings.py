@@ -164,10 +164,8 @@ def upstream_reads(
     if time is not None:  # the common case, per key combination along time
         assert isinstance(mapping, Window)
         down_t, up_t = time
-        return Intervals.of(
-            (lo - t_lo + a, lo - t_lo + b)
-            for lo, t_lo, t_hi in _time_runs(down, spans)
-            for a, b in [upstream_span(mapping, down_t, t_lo, t_hi, up_t, now)]
+        return _along_time(
+            down, spans, lambda a, b: upstream_span(mapping, down_t, a, b, up_t, now)
         )
     ddims, udims = multi.dims_of(down), multi.dims_of(up)
     match = _matches(mapping, down, up)
@@ -198,10 +196,8 @@ def downstream_readers(
     if time is not None:
         assert isinstance(mapping, Window)
         down_t, up_t = time
-        return Intervals.of(
-            (lo - t_lo + a, lo - t_lo + b)
-            for lo, t_lo, t_hi in _time_runs(up, changed)
-            for a, b in [downstream_span(mapping, down_t, up_t, t_lo, t_hi, now)]
+        return _along_time(
+            up, changed, lambda a, b: downstream_span(mapping, down_t, up_t, a, b, now)
         )
     ddims, udims = multi.dims_of(down), multi.dims_of(up)
     match = _matches(mapping, down, up)
@@ -353,6 +349,18 @@ def _time_mapped(
     """map_partition along time, remembered: every key combination asks the same."""
     found = lambda: map_partition(mapping, down, t, up, now)  # noqa: E731
     return _remembered(_TIME_MAPPED, (mapping, down, up), (t, now), found)
+
+
+def _along_time(
+    parts: Partitions, spans: Intervals, span_of: Callable[[int, int], tuple[int, int]]
+) -> Intervals:
+    """Each run of `spans` within one key combination, mapped along time by `span_of` (time
+    indexes in, time indexes out) and put back in its combination."""
+    return Intervals.of(
+        (lo - t_lo + a, lo - t_lo + b)
+        for lo, t_lo, t_hi in _time_runs(parts, spans)
+        for a, b in [span_of(t_lo, t_hi)]
+    )
 
 
 def _time_runs(parts: Partitions, spans: Intervals):  # noqa: ANN202 - (first index, first t, last t)
