@@ -42,6 +42,7 @@ _EXPORTS = {
     "Pipeline": "pipeline",
     "asset": "defs.declare",
     "file_sensor": "defs.declare",
+    "key_sensor": "defs.declare",
     "schedule": "defs.declare",
     "source": "defs.declare",
 }

@@ -25,11 +25,14 @@ from assetflow.core.automation import (
     no_window_note,
     sla_late,
 )
+from assetflow.core.definitions import key_sets
 from assetflow.core.intervals import Intervals
+from assetflow.core.partitions import check_key
 from assetflow.core.records import Observation, SlaMiss, TickEvent, Trigger
 from assetflow.core.specs import ScheduleSpec, SensorSpec
 from assetflow.errors import AssetflowError
 from assetflow.run.alerts import fire
+from assetflow.store.keysets import add_keys
 
 SLA_LOOKBACK = dt.timedelta(days=7)
 log = logging.getLogger("assetflow.tick")
@@ -107,6 +110,8 @@ def _schedule(session: Session, spec: ScheduleSpec, concurrency: int | None) -> 
 
 
 def _sensor(session: Session, sensor: SensorSpec, concurrency: int | None) -> list[TickEvent]:
+    if sensor.key_set is not None:
+        return _key_sensor(session, sensor, concurrency)
     graph, now = session.graph, session.now
     parts = graph.defs.sources[sensor.source].partitions
     every = parts.universe(now)
@@ -123,6 +128,36 @@ def _sensor(session: Session, sensor: SensorSpec, concurrency: int | None) -> li
     # line leaves the files "changed", and the next tick runs what is still stale.
     store.record_observations(None, session.clock(), changed)
     return events
+
+
+def _key_sensor(session: Session, sensor: SensorSpec, concurrency: int | None) -> list[TickEvent]:
+    """New files or folders matching the pattern become keys; their partitions are run."""
+    assert sensor.key_set is not None and sensor.pattern is not None
+    found = sorted({path.stem for path in session.project.root.glob(sensor.pattern)})
+    keys = [k for k in found if _usable_key(k)]
+    store = session.writer()
+    added = add_keys(store.conn, sensor.key_set, keys, session.clock())
+    store.record_ticks(
+        "sensor", sensor.name, [session.now], None, f"{len(added)} new keys", session.clock()
+    )
+    if not added:
+        return []
+    session.forget_graph()  # the new keys' partitions exist now
+    users = [
+        a for a, s in session.graph.defs.assets.items() if sensor.key_set in key_sets(s.partitions)
+    ]
+    request = Request(sensor.selection or tuple(f"{a}+" for a in users))  # and their readers
+    trigger = Trigger("sensor", sensor.name)
+    return [_run(session, "sensor", sensor.name, trigger, concurrency, request=request)]
+
+
+def _usable_key(key: str) -> bool:
+    try:
+        check_key(key)
+    except AssetflowError:
+        log.warning("not a partition key: %r", key)
+        return False
+    return True
 
 
 def _sensed(

@@ -94,9 +94,13 @@ class ScheduleSpec:
 
 @dataclass(frozen=True)
 class SensorSpec:
-    """A file sensor: a new or changed file of `source` materializes what became stale."""
+    """A file sensor: a new or changed file of `source` materializes what became stale. A
+    key sensor (`key_set` and `pattern`): every file or folder matching `pattern` is a key
+    of the dynamic key set; new ones are added and their partitions materialized."""
 
     name: str
-    source: str
+    source: str  # "" for a key sensor
     selection: tuple[str, ...] = ()  # default: everything downstream of the source
     where: str = field(default="", compare=False)  # file:line of the declaration
+    key_set: str | None = None
+    pattern: str | None = None  # a glob relative to the project root

@@ -60,6 +60,19 @@ def file_sensor(source: str, selection: Sequence[str] = (), name: str | None = N
     return SensorSpec(name or f"{source}_sensor", source, tuple(selection), _caller())
 
 
+def key_sensor(
+    key_set: str, pattern: str, selection: Sequence[str] = (), name: str | None = None
+) -> SensorSpec:
+    """Discover a dynamic key set's keys on a tick: each file or folder matching `pattern`
+    (a glob relative to the project root, e.g. `landing/customers/*`) is a key, named by its
+    name without suffix; new keys are added and the selection (default: the assets
+    partitioned by the set and their readers) materialized. Keys are never removed by it."""
+    if isinstance(selection, str):
+        selection = (selection,)
+    where = _caller()
+    return SensorSpec(name or f"{key_set}_keys", "", tuple(selection), where, key_set, pattern)
+
+
 def _caller() -> str:
     """file:line of the definitions code that called the declaring function."""
     frame = sys._getframe(2)

@@ -65,6 +65,13 @@ def _with_automation(defs: Definitions, found: list[Found]) -> Definitions:
                 raise DefinitionError(f"two schedules or sensors are named {item.name!r}")
             table[item.name] = item
     for sensor in sensors.values():
+        if sensor.key_set is not None:
+            if sensor.key_set not in defs.dynamic_names():
+                raise DefinitionError(
+                    f"{sensor.where}: key sensor {sensor.name}: no dynamic partitions named"
+                    f" {sensor.key_set!r}"
+                )
+            continue
         if sensor.source not in defs.sources:
             raise DefinitionError(
                 f"sensor {sensor.name}: {sensor.source!r} is not a declared source"

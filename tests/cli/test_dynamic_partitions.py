@@ -73,3 +73,25 @@ def test_bad_names_and_keys_are_one_line(project):
     missing = project.run("materialize", "orders", "--partition", "zed")
     assert missing.exit_code == 2
     assert "unknown partition key 'zed' of dynamic partitions customers" in missing.output
+
+
+def test_a_key_sensor_adds_one_key_per_landing_folder_and_runs_it(project):
+    project.write("definitions/pipeline.py", PIPELINE)
+    project.write(
+        "definitions/discover.py",
+        'from assetflow import key_sensor\nnew_customers = key_sensor("customers", "landing/customers/*")\n',
+    )
+    for name in ("acme", "bolt"):
+        project.write(f"landing/customers/{name}/orders.csv", "x\n1\n")
+    first = json.loads(project.run("tick", "--json").output)
+    assert [e["name"] for e in first] == ["customers_keys"], first
+    assert project.query("SELECT _partition FROM orders ORDER BY 1") == [("acme",), ("bolt",)]
+    assert project.query("SELECT customers FROM all_customers") == [(2,)]
+    assert project.run("tick").exit_code == 0  # nothing new: nothing runs
+    assert project.query("SELECT count(DISTINCT run_id) FROM assetflow.materializations") == [(1,)]
+    project.write("landing/customers/cargo/orders.csv", "x\n1\n")
+    assert project.run("tick").exit_code == 0
+    assert json.loads(project.run("partitions", "list", "--json").output) == {
+        "customers": ["acme", "bolt", "cargo"]
+    }
+    assert project.query("SELECT customers FROM all_customers") == [(3,)]
