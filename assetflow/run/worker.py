@@ -22,7 +22,7 @@ from assetflow.core.multi import dimension_keys
 from assetflow.core.partitions import compact_ranges
 from assetflow.core.records import CheckResult, NodeWrite
 from assetflow.core.specs import AssetSpec
-from assetflow.errors import AssetflowError, DataError, DefinitionError
+from assetflow.errors import AssetflowError, DataError, DefinitionError, UpstreamMissingError
 from assetflow.run.audit import run_checks
 from assetflow.run.clock import Clock
 from assetflow.run.compute import Context, input_sql, node_query, release
@@ -40,6 +40,7 @@ _ENGINE_DATA_ERRORS = (duckdb.DataError, duckdb.InvalidInputException, duckdb.Co
 _PYTHON_DATA_ERRORS = (ArithmeticError, ValueError, TypeError, LookupError)
 _WRITE_CONFLICT_TRIES = 5
 _MISSING_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
+_MISSING_TABLE = re.compile(r"Table with name (\w+) does not exist")
 
 
 class EmbeddedWorker:
@@ -141,6 +142,16 @@ class EmbeddedWorker:
                 f" {' and '.join(had)}, which"
                 f" {'it no longer returns' if len(had) == 1 else 'they no longer return'}",
                 f"update {task.asset}, or bring the column back in {had[0]}",
+            ) from exc
+        except duckdb.CatalogException as exc:
+            found = _MISSING_TABLE.search(str(exc))
+            if not found or found.group(1) not in {d.name for d in spec.deps}:
+                raise
+            up = self.defs.assets[found.group(1)].partitions
+            empty = f" ({up.describe()})" if up.is_keyed else ""
+            raise UpstreamMissingError(
+                f"asset {task.asset} reads {found.group(1)}, which has no partitions yet{empty}",
+                f"materialize {found.group(1)} first, or give its key set keys",
             ) from exc
         finally:
             for one, query in made:

@@ -95,3 +95,14 @@ def test_a_key_sensor_adds_one_key_per_landing_folder_and_runs_it(project):
         "customers": ["acme", "bolt", "cargo"]
     }
     assert project.query("SELECT customers FROM all_customers") == [(3,)]
+
+
+def test_reading_a_key_set_with_no_keys_says_so(project):
+    project.write("definitions/pipeline.py", PIPELINE)
+    result = project.run("materialize", "all_customers")
+    assert result.exit_code == 1, result.output  # the node failed, nothing else ran
+    assert (
+        "all_customers reads order_totals, which has no partitions yet (dynamic customers (0 keys))"
+        in result.output
+    )
+    assert "Traceback" not in result.output
