@@ -73,6 +73,7 @@ class PartitionWriter:
         self.rows = rows
         self._columns: dict[str, dict[str, str]] = {}  # asset -> columns, without _partition
         self._ddl_lock = threading.Lock()
+        self._reshape_lock = threading.Lock()
 
     def write_nodes(
         self,
@@ -134,10 +135,22 @@ class PartitionWriter:
             reshape = Reshape(asset, refresh=True) if refresh else Reshape.between(
                 asset, table, columns
             )  # fmt: skip
-            after = _after(table, reshape, columns)
-            return self._replace(
-                cur, rows, placed, writes, audit, clock, after, where, reshape, columns, contract
-            )
+            if not reshape:
+                after = _after(table, reshape, columns)
+                return self._replace(
+                    cur, rows, placed, writes, audit, clock, after, where, None, columns, contract
+                )
+            # A write that changes the table goes alone, deciding what to change under the
+            # lock: another writer may have changed it just before.
+            with self._reshape_lock:
+                if not refresh:
+                    table = table_columns(cur, asset)
+                    reshape = Reshape.between(asset, table, columns)
+                after = _after(table, reshape, columns)
+                return self._replace(
+                    cur, rows, placed, writes, audit, clock, after, where, reshape or None,
+                    columns, contract,
+                )  # fmt: skip
         finally:
             if not single:
                 cur.execute("DROP TABLE IF EXISTS _af_stage")
