@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
+from assetflow.core.multi import TIME_SIZE
 from assetflow.core.partitions import Partitions
 from assetflow.core.specs import AssetSpec, ScheduleSpec
 from assetflow.core.status import StatusReport
@@ -133,11 +134,20 @@ def sla_late(
     """Nodes past their SLA deadline and not fresh, with deadlines in the lookback."""
     out = {}
     for asset, spec in graph.defs.assets.items():
-        if spec.sla is None or not spec.partitions.is_time:
+        parts = spec.partitions
+        time = parts.time_dim if parts.unit == "multi" else parts if parts.is_time else None
+        if spec.sla is None or time is None:
             continue
         st = report.assets[asset]
-        due = _deadline_span(graph, asset, now, lookback, st.universe)
-        late = st.nonfresh & Intervals.points(due)
+        if parts.unit == "multi":  # the time dimension's deadlines, for every key
+            due_t = _deadline_span(graph, asset, now, lookback, time.universe(now))
+            due = Intervals.of(
+                (lo - lo % TIME_SIZE + due_t.start, lo - lo % TIME_SIZE + due_t.stop - 1)
+                for lo, _ in st.universe.spans
+            )
+        else:
+            due = Intervals.points(_deadline_span(graph, asset, now, lookback, st.universe))
+        late = st.nonfresh & due
         if late:
             out[asset] = late
     return out

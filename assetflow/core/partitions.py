@@ -153,6 +153,8 @@ class Partitions:
 
     def start_utc(self, index: int, zone: str | None = None) -> dt.datetime:
         """When partition `index` starts (its end is the next one's start), naive UTC."""
+        if self.unit == "multi" and self.time_dim is not None:
+            return self.time_dim.start_utc(index % _multi.TIME_SIZE, zone)
         return calendar.start_utc(self.unit, index, self._zone(zone), self.week_start)
 
     def window(self, index: int) -> TimeWindow:

@@ -122,3 +122,35 @@ def test_a_daily_schedule_runs_yesterday_for_every_key(project):
     assert project.query("SELECT _partition FROM sales ORDER BY 1") == [
         ("2024-01-03|eu|acme",), ("2024-01-03|eu|bolt",), ("2024-01-03|us|acme",), ("2024-01-03|us|bolt",)
     ]  # fmt: skip
+
+
+SLA = """
+import datetime as dt
+
+from assetflow import asset, daily, multi, static
+
+
+@asset(
+    partitions=multi(day=daily("2024-01-01", "2024-01-05"), region=static("eu", "us")),
+    sla=dt.timedelta(hours=6),
+)
+def regional(ctx):
+    return "SELECT 1 AS x"
+"""
+
+
+def test_an_sla_over_several_dimensions_follows_the_time_dimension(project):
+    project.write("definitions/regional.py", SLA)
+    late = json.loads(project.run("status", "--json", now="2024-01-03T08:00:00").output)
+    nodes = late["assets"][0]["nodes"]
+    assert sorted(n["partition"] for n in nodes if n.get("late")) == [
+        "2024-01-01|eu", "2024-01-01|us", "2024-01-02|eu", "2024-01-02|us"
+    ]  # fmt: skip
+    assert (
+        project.run(
+            "materialize", "--partition", "2024-01-02|*", now="2024-01-03T08:00:00"
+        ).exit_code
+        == 0
+    )
+    again = json.loads(project.run("status", "--json", now="2024-01-03T08:00:00").output)
+    assert again["assets"][0]["counts"]["late"] == 2
