@@ -119,10 +119,12 @@ def map_partition(
         return MappedRange(up_first, up_last, False)
     if up.is_keyed:  # the same keys (mapping_problem): key by key
         return MappedRange(down_index, down_index, False)
-    # The upstream windows overlapping the downstream one, on the UTC time line.
-    start, end = down.start_utc(down_index), down.start_utc(down_index + 1)
-    first = up.index_at(start) + mapping.start_offset
-    last = up.index_at(end - _TICK) + mapping.end_offset
+    if _same_calendar(down, up):  # the same windows: index arithmetic
+        first, last = down_index + mapping.start_offset, down_index + mapping.end_offset
+    else:  # the upstream windows overlapping the downstream one, on the UTC time line
+        start, end = down.start_utc(down_index), down.start_utc(down_index + 1)
+        first = up.index_at(start) + mapping.start_offset
+        last = up.index_at(end - _TICK) + mapping.end_offset
     clipped_first, clipped_last = max(first, up_first), min(last, up_last)
     return MappedRange(clipped_first, clipped_last, (clipped_first, clipped_last) != (first, last))
 
@@ -145,6 +147,8 @@ def downstream_span(
         return first, last
     if up.is_keyed:
         return max(p, first), min(q, last)
+    if _same_calendar(down, up):
+        return max(p - mapping.end_offset, first), min(q - mapping.start_offset, last)
     # Downstream i reads upstream [u(start(i)) + a, u(end(i) - 1) + b]: it overlaps p..q
     # exactly when i's window overlaps the upstream windows of p - b .. q - a.
     lo_instant = up.start_utc(p - mapping.end_offset)
@@ -152,6 +156,16 @@ def downstream_span(
     lo = down.index_at(lo_instant)
     hi = down.index_at(hi_instant - _TICK)
     return max(lo, first), min(hi, last)
+
+
+def _same_calendar(down: Partitions, up: Partitions) -> bool:
+    """Two time partitionings with the same windows (unit, zone, first weekday)."""
+    return (
+        down.unit == up.unit
+        and down.is_time
+        and down.tz == up.tz
+        and down.week_start == up.week_start
+    )
 
 
 def upstream_reads(
