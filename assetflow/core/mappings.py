@@ -160,12 +160,8 @@ def downstream_span(
 
 def _same_calendar(down: Partitions, up: Partitions) -> bool:
     """Two time partitionings with the same windows (unit, zone, first weekday)."""
-    return (
-        down.unit == up.unit
-        and down.is_time
-        and down.tz == up.tz
-        and down.week_start == up.week_start
-    )
+    same = (down.unit, down.tz, down.week_start) == (up.unit, up.tz, up.week_start)
+    return same and down.is_time
 
 
 def upstream_reads(
