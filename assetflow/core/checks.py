@@ -95,7 +95,7 @@ def accepted_values(col: str, values: Sequence[Any], severity: str = "error") ->
     _columns([col])
     if not values:
         raise DefinitionError("accepted_values needs at least one value")
-    listed = ", ".join(_literal(v) for v in values)
+    listed = ", ".join(sql_literal(v) for v in values)
     return Check(
         f"accepted_values({col})",
         _severity(severity),
@@ -142,7 +142,8 @@ def check(
     return wrap(fn) if fn is not None else wrap
 
 
-def _literal(value: Any) -> str:
+def sql_literal(value: Any) -> str:
+    """A Python value as an SQL literal (strings quoted, quotes doubled)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

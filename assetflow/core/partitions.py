@@ -147,10 +147,6 @@ class Partitions:
             return 0
         return calendar.index_at(self.unit, instant, self._zone(zone), self.week_start)
 
-    def index_of_date(self, day: dt.date) -> int:
-        """The index of the window containing the start of local date `day`."""
-        return self.index_at(calendar.to_utc(dt.datetime.combine(day, dt.time()), self._zone()))
-
     def start_utc(self, index: int, zone: str | None = None) -> dt.datetime:
         """When partition `index` starts (its end is the next one's start), naive UTC."""
         if self.unit == "multi" and self.time_dim is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from assetflow.core.checks import CheckFailed
+from assetflow.core.checks import CheckFailed, sql_literal
 from assetflow.core.definitions import Definitions
 from assetflow.core.multi import dimension_keys
 from assetflow.core.partitions import compact_ranges
@@ -203,7 +203,8 @@ class EmbeddedWorker:
                     "every partition must return the same columns",
                 )
             first = first or (node.partition, columns)
-            parts.append(f"SELECT *, '{node.partition}' AS {KEY_COLUMN} FROM ({query})")
+            key = sql_literal(node.partition)
+            parts.append(f"SELECT *, {key} AS {KEY_COLUMN} FROM ({query})")
         return " UNION ALL BY NAME ".join(parts)
 
     def _auditor(self, spec: AssetSpec, ctx: Context, checks: dict[str, tuple[CheckResult, ...]]):  # noqa: ANN202 - the writer's Audit
@@ -278,8 +279,9 @@ def partition_expression(spec: AssetSpec, first_key: str) -> str | None:
     if parts.unit != "multi" or time_key is None:
         return time_key
     fixed = first_key.split("|")
-    literal = [f"""'{k.replace("'", "''")}'""" for k in fixed]
-    pieces = [time_key if dim.is_time else literal[i] for i, (_, dim) in enumerate(parts.dims)]
+    pieces = [
+        time_key if dim.is_time else sql_literal(fixed[i]) for i, (_, dim) in enumerate(parts.dims)
+    ]
     return " || '|' || ".join(pieces)
 
 

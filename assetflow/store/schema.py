@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from assetflow.core.checks import sql_literal
 from assetflow.errors import ConfigError
 
 PARTITION_COLUMN = "_partition"
@@ -155,7 +156,7 @@ LEFT JOIN assetflow.nodes n USING (asset, partition_index)
 def in_partitions(keys: list[str] | tuple[str, ...], ordered: bool = True) -> str:
     """An SQL condition on the partition column: exactly these keys. Keys whose text sorts
     as their partitions do (`ordered`) use a range, which DuckDB prunes by zone maps."""
-    quoted = [f"""'{k.replace("'", "''")}'""" for k in keys]
+    quoted = [sql_literal(k) for k in keys]
     if len(quoted) == 1:
         return f"{PARTITION_COLUMN} = {quoted[0]}"
     if ordered:

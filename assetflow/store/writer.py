@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from assetflow.core.checks import sql_literal
 from assetflow.core.records import CheckResult, NodeWrite, Written
 from assetflow.errors import DataError, DefinitionError
 from assetflow.store.rows import RowInserter
@@ -107,7 +108,7 @@ class PartitionWriter:
         keys = [w.partition for w in writes]
         where = in_partitions(keys, ordered)
         single = len(writes) == 1 and not refresh
-        placed = f"'{keys[0]}'" if single or not partition_by else partition_by
+        placed = sql_literal(keys[0]) if single or not partition_by else partition_by
         if single and asset in self._columns:  # the table exists: insert without a bind
             try:
                 columns = self._columns[asset]

@@ -106,3 +106,18 @@ def test_reading_a_key_set_with_no_keys_says_so(project):
         in result.output
     )
     assert "Traceback" not in result.output
+
+
+def test_a_key_with_a_quote_is_written_and_refreshed(project):
+    project.write(
+        "definitions/quoted.py",
+        'from assetflow import asset, dynamic\n\n\n@asset(partitions=dynamic("names"))\n'
+        'def per_name(ctx):\n    return "SELECT 1 AS x"\n',
+    )
+    assert project.run("partitions", "add", "names", "o'neil", "smith").exit_code == 0
+    result = project.run("materialize")
+    assert result.exit_code == 0, result.output
+    assert project.query("SELECT _partition FROM per_name ORDER BY 1") == [("o'neil",), ("smith",)]
+    refresh = project.run("materialize", "--full-refresh")
+    assert refresh.exit_code == 0, refresh.output
+    assert project.query("SELECT _partition FROM per_name ORDER BY 1") == [("o'neil",), ("smith",)]
