@@ -20,13 +20,14 @@ from typing import Any
 import duckdb
 
 from assetflow.core.definitions import Definitions
+from assetflow.core.multi import dimension_keys
 from assetflow.core.planner import PlannedNode
 from assetflow.core.records import InputRange
 from assetflow.core.specs import AssetSpec
-from assetflow.errors import AssetflowError, DefinitionError
+from assetflow.errors import DefinitionError
 from assetflow.run.sources import source_sql
 from assetflow.store.schema import PARTITION_COLUMN, in_partitions
-from assetflow.store.tables import arrow_table
+from assetflow.store.tables import arrow_table, relation_columns
 
 
 def result_view(ctx: Context) -> str:
@@ -198,13 +199,14 @@ def preview_columns(
     """The columns a planned node of an SQL-only asset (`spec.returns_sql`) will return,
     its query bound (not run) against the tables as they are; None if it does not bind
     (the run will say why)."""
-    start, end = spec.partitions.window(planned.index)
+    parts = spec.partitions
+    start, end = parts.window(planned.index)
     key = planned.node.partition
     log = logging.getLogger("assetflow.preview")
-    ctx = Context(spec.name, key, start, end, start or today, "dry-run", conn, log, (key,))
+    dims = dimension_keys(parts, key) if parts.unit == "multi" else {}
+    ctx = Context(spec.name, key, start, end, start or today, "dry-run", conn, log, (key,), dims)
     try:
         reads = {rng.name: input_sql(rng, defs, root) for rng in planned.inputs}
-        relation = conn.sql(node_query(spec, reads, ctx))
-    except (duckdb.Error, AssetflowError):
+        return relation_columns(conn.sql(node_query(spec, reads, ctx)))
+    except Exception:  # noqa: BLE001 - a preview only: the run itself reports any mistake
         return None
-    return dict(zip(relation.columns, map(str, relation.types), strict=True))

@@ -14,6 +14,7 @@ import duckdb
 
 from assetflow.core.specs import AssetSpec
 from assetflow.errors import DataError, DefinitionError
+from assetflow.store.tables import relation_columns
 
 _NOT_NULL = re.compile(r"\s+NOT\s+NULL\s*$", re.IGNORECASE)
 _canonical: dict[str, str] = {}  # a declared type -> DuckDB's name for it (INT -> INTEGER)
@@ -26,8 +27,7 @@ def not_null_columns(spec: AssetSpec) -> list[str]:
 
 def enforce(spec: AssetSpec, cur: duckdb.DuckDBPyConnection, query: str) -> None:
     """Raise a DataError if the rows of `query` (bound, not run) break the contract."""
-    relation = cur.sql(query)
-    got = dict(zip(relation.columns, map(str, relation.types), strict=True))
+    got = relation_columns(cur.sql(query))
     want = {name: canonical_type(spec, cur, name, kind) for name, kind in spec.columns}
     problems = [f"it does not return column {c} ({t})" for c, t in want.items() if c not in got]
     problems += [f"it returns column {c}, which the contract does not list" for c in got

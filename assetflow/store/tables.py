@@ -48,6 +48,11 @@ def once_had_column(cur: duckdb.DuckDBPyConnection, assets: list[str], column: s
     return [a for (a,) in rows]
 
 
+def relation_columns(relation: duckdb.DuckDBPyRelation) -> dict[str, str]:
+    """A relation's columns and their types, as DuckDB names them (binding it, not running)."""
+    return dict(zip(relation.columns, map(str, relation.types), strict=True))
+
+
 def arrow_table(relation: duckdb.DuckDBPyRelation) -> Any:
     """A relation's rows as a `pyarrow.Table` (DuckDB 2 renamed fetch_arrow_table)."""
     fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table

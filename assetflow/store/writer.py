@@ -34,7 +34,7 @@ from assetflow.store.shape import (
     create_table_sql,
     record_removed,
 )
-from assetflow.store.tables import table_columns
+from assetflow.store.tables import relation_columns, table_columns
 
 # A column of staged rows that holds each row's partition key (a write of partitions computed
 # one by one); it is not stored.
@@ -121,8 +121,7 @@ class PartitionWriter:
                 pass
         try:
             if single:  # rows go straight from the query into the table
-                relation = cur.sql(query)  # binds, does not run
-                columns = dict(zip(relation.columns, map(str, relation.types), strict=True))
+                columns = relation_columns(cur.sql(query))
                 rows = f"({query})"
             else:  # staged first, to refuse rows outside the partitions
                 cur.execute(f"CREATE OR REPLACE TEMP TABLE _af_stage AS {query}")

@@ -154,3 +154,22 @@ def test_an_sla_over_several_dimensions_follows_the_time_dimension(project):
     )
     again = json.loads(project.run("status", "--json", now="2024-01-03T08:00:00").output)
     assert again["assets"][0]["counts"]["late"] == 2
+
+
+ONE_LINE = """
+from assetflow import asset, daily, multi, static
+
+
+@asset(partitions=multi(day=daily("2024-01-01", "2024-01-02"), region=static("eu", "us")))
+def tagged(ctx):
+    return f"SELECT '{ctx.dims['region']}' AS region, {VALUE} AS v"
+"""
+
+
+def test_a_dry_run_previews_an_asset_that_reads_its_dimensions(project):
+    project.write("definitions/tagged.py", ONE_LINE.replace("{VALUE}", "1"))
+    assert project.run("materialize", now=NOW).exit_code == 0
+    project.write("definitions/tagged.py", ONE_LINE.replace("{VALUE}", "'one'"))
+    plan = project.run("materialize", "--dry-run", now=NOW)
+    assert plan.exit_code == 0, plan.output
+    assert "schema: tagged: column v INTEGER -> VARCHAR" in plan.output
