@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assetflow.app.session import Session
-from assetflow.core.definitions import key_sets
 from assetflow.core.partitions import check_key
 from assetflow.errors import UsageError
 from assetflow.store.keysets import add_keys, read_keysets, remove_keys
@@ -47,5 +46,4 @@ def _users(session: Session, name: str) -> tuple[str, ...]:
     if name not in defs.dynamic_names():
         known = ", ".join(defs.dynamic_names()) or "none declared"
         raise UsageError(f"no dynamic partitions named {name!r}", f"known: {known}")
-    specs = [*defs.assets.values(), *defs.sources.values()]
-    return tuple(s.name for s in specs if name in key_sets(s.partitions))
+    return defs.partitioned_by(name)

@@ -25,7 +25,6 @@ from assetflow.core.automation import (
     no_window_note,
     sla_late,
 )
-from assetflow.core.definitions import key_sets
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import check_key
 from assetflow.core.records import Observation, SlaMiss, TickEvent, Trigger
@@ -143,9 +142,8 @@ def _key_sensor(session: Session, sensor: SensorSpec, concurrency: int | None) -
     if not added:
         return []
     session.forget_graph()  # the new keys' partitions exist now
-    users = [
-        a for a, s in session.graph.defs.assets.items() if sensor.key_set in key_sets(s.partitions)
-    ]
+    defs = session.graph.defs
+    users = [a for a in defs.partitioned_by(sensor.key_set) if a in defs.assets]
     request = Request(sensor.selection or tuple(f"{a}+" for a in users))  # and their readers
     trigger = Trigger("sensor", sensor.name)
     return [_run(session, "sensor", sensor.name, trigger, concurrency, request=request)]

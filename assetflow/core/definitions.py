@@ -125,6 +125,11 @@ class Definitions:
         specs = [*self.assets.values(), *self.sources.values()]
         return sorted({name for s in specs for name in key_sets(s.partitions)})
 
+    def partitioned_by(self, key_set: str) -> tuple[str, ...]:
+        """The assets, then the sources, whose partitions read the dynamic key set."""
+        specs = [*self.assets.values(), *self.sources.values()]
+        return tuple(s.name for s in specs if key_set in key_sets(s.partitions))
+
     def with_keys(self, keysets: dict[str, DynamicKeys]) -> Definitions:
         """These definitions with every dynamic partitioning's keys as stored."""
 
