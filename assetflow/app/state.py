@@ -11,7 +11,7 @@ from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.planner import upstream_closure
 from assetflow.core.records import Facts, Observation
-from assetflow.core.status import StatusReport, compute_status, growing_assets
+from assetflow.core.status import StatusReport, compute_status, growing_assets, state_of
 from assetflow.run.sources import observe
 from assetflow.store.lineage import read_facts
 from assetflow.store.store import Store
@@ -70,11 +70,12 @@ def status_json(snap: Snapshot) -> dict[str, object]:
     for asset, scope in snap.targets.items():
         st = snap.report.assets[asset]
         late_here = late.get(asset, Intervals()) & scope
-        nodes = [
-            {"partition": st.partitions.key(i), "status": st.status(i), "causes": st.causes(i)}
-            | ({"late": True} if i in late_here else {})
-            for i in st.nonfresh & scope
-        ]
+        nodes = []
+        for lo, hi, causes in st.cause_runs(st.nonfresh & scope):
+            record = {"status": state_of(causes), "causes": list(causes)}
+            for i, key in zip(range(lo, hi + 1), st.partitions.keys_between(lo, hi), strict=True):
+                late_one = {"late": True} if late_here and i in late_here else {}
+                nodes.append({"partition": key, **record, **late_one})
         counts = {**st.counts(scope), "late": len(late_here)}
         assets.append({"asset": asset, "counts": counts, "nodes": nodes})
     return {"assets": assets}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-from assetflow.cli.main import Options, _Lazy, cli, console, json_option, wait_option
+from assetflow.cli.main import Options, _Lazy, cli, console, echo_json, json_option, wait_option
 
 keys_app: Any = _Lazy("assetflow.app.keys")
 
@@ -51,6 +50,6 @@ def list_keys(opts: Options, name: str | None, as_json: bool) -> None:
     with opts.session() as session:
         found = keys_app.listing(session, name)
     if as_json:
-        click.echo(json.dumps(found, indent=2))
+        echo_json(found)
     else:
         console.key_sets(found)

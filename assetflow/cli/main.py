@@ -12,7 +12,9 @@ import dataclasses
 import datetime as dt
 import functools
 import importlib
+import json
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +141,13 @@ concurrency_option = click.option(
     help="Nodes run at once (default: concurrency in [tool.assetflow], 2).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def echo_json(payload: object, default: Any = None) -> None:
+    """`--json` output: indented on a terminal; one line when piped (for jq and programs,
+    and the C encoder, several times faster on the millions of nodes status can list)."""
+    indent = 2 if sys.stdout.isatty() else None
+    click.echo(json.dumps(payload, indent=indent, default=default))
 
 
 def with_request(selection: bool = True) -> Any:

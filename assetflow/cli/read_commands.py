@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ from assetflow.cli.main import (
     _Lazy,
     cli,
     console,
+    echo_json,
     json_option,
     session_mod,
     wait_option,
@@ -43,12 +43,12 @@ def status(session: Session, request: Request, as_json: bool) -> None:
     except WarehouseLockedError as locked:
         live = _live_or_raise(session, locked)
         if as_json:
-            click.echo(json.dumps({"in_progress": _progress(live), **live["status"]}, indent=2))
+            echo_json({"in_progress": _progress(live), **live["status"]})
         else:
             console.render_live(live)
         return
     if as_json:
-        click.echo(json.dumps(state.status_json(snap), indent=2))
+        echo_json(state.status_json(snap))
     else:
         span = f"{request.range_from or 'the first partition'}..{request.range_to or 'now'}"
         console.render_status(snap.report, snap.targets, snap.late(), span)
@@ -78,7 +78,7 @@ def assets(opts: Options, selection: tuple[str, ...], as_json: bool, warehouse: 
     with opts.session(warehouse) as session:
         found = queries.assets(session, session_mod.Request(selection))
     if as_json:
-        click.echo(json.dumps([dataclasses.asdict(a) for a in found], indent=2, default=str))
+        echo_json([dataclasses.asdict(a) for a in found], default=str)
     else:
         console.render_assets(found)
 
@@ -108,8 +108,7 @@ def sql(
         statements = [query] if query else _statements(sys.stdin.read())
         for columns, rows in _sql(session, statements, wait):
             if as_json:
-                click.echo(json.dumps([dict(zip(columns, r, strict=True)) for r in rows],
-                                      default=str))  # fmt: skip
+                echo_json([dict(zip(columns, r, strict=True)) for r in rows], default=str)
             elif as_csv:
                 writer = csv.writer(sys.stdout, lineterminator="\n")
                 writer.writerows([columns, *rows])
@@ -169,7 +168,7 @@ def why(
     with opts.session(warehouse) as session:
         reason = queries.why(session, asset, partition)
     if as_json:
-        click.echo(json.dumps(reason.as_dict(), indent=2))
+        echo_json(reason.as_dict())
         return
     console.render_why(reason)
 
@@ -187,7 +186,7 @@ def checks_command(
     with opts.session(warehouse) as session:
         records = queries.list_checks(session, asset, failed)
     if as_json:
-        click.echo(json.dumps([dataclasses.asdict(r) for r in records], indent=2, default=str))
+        echo_json([dataclasses.asdict(r) for r in records], default=str)
     else:
         console.render_checks(records, "no failed checks" if failed else "no check results")
 
@@ -208,7 +207,7 @@ def check_command(
             {"partition": n.partition, "results": [dataclasses.asdict(r) for r in n.results]}
             for n in found
         ]
-        click.echo(json.dumps(payload, indent=2, default=str))
+        echo_json(payload, default=str)
     else:
         console.render_stored_checks(asset, found)
     failed = any(r.blocking_failure for n in found for r in n.results)
@@ -283,12 +282,12 @@ def runs(
                 if status in (None, r["status"]) and trigger in (None, r["trigger"])
             ][:limit]
             if as_json:
-                click.echo(json.dumps({"in_progress": _progress(live), "runs": live["runs"]}))
+                echo_json({"in_progress": _progress(live), "runs": live["runs"]})
             else:
                 console.render_live(live, runs=True)
             return
     if as_json:
-        click.echo(json.dumps([dataclasses.asdict(r) for r in records], indent=2, default=str))
+        echo_json([dataclasses.asdict(r) for r in records], default=str)
     else:
         by = f" started by {trigger}" if trigger else ""
         none = f"no {status + ' ' if status else ''}runs{by}" if status or trigger else None
@@ -309,7 +308,7 @@ def runs_show(opts: Options, run_id: str, as_json: bool, warehouse: str | None) 
             "run": dataclasses.asdict(record),
             "attempts": [dataclasses.asdict(a) for a in attempts],
         }
-        click.echo(json.dumps(payload, indent=2, default=str))
+        echo_json(payload, default=str)
     else:
         console.render_run_detail(record, attempts)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from assetflow.cli.main import (
     cli,
     concurrency_option,
     console,
+    echo_json,
     json_option,
     session_mod,
     wait_option,
@@ -75,7 +75,7 @@ def materialize(
     if dry_run:
         outcome = runs.materialize(session, request, options)
         if as_json:
-            click.echo(json.dumps(outcome.plan.as_json(), indent=2))
+            echo_json(outcome.plan.as_json())
         elif not outcome.plan.nodes:
             console.nothing_to_do(outcome.selected_nodes())
         else:
@@ -186,7 +186,7 @@ def backfill_status(
     with opts.session(warehouse) as session:
         progress = queries.backfill_status(session, backfill_id)
     if as_json:
-        click.echo(json.dumps(progress.as_json(), indent=2))
+        echo_json(progress.as_json())
     else:
         console.render_backfill(progress)
 
@@ -217,7 +217,7 @@ def tick(
     with opts.session() as session:
         events = ticks.tick(session, concurrency, wait)
     if as_json:
-        click.echo(json.dumps([dataclasses.asdict(e) for e in events], indent=2))
+        echo_json([dataclasses.asdict(e) for e in events])
     else:
         console.render_tick(opts.now, events)
     if any(e.error or e.status not in (None, "success") for e in events):

@@ -18,6 +18,7 @@ local day with a DST change holds 23 or 25 of them. Keys:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -117,6 +118,7 @@ def index_at(unit: str, instant: dt.datetime, tz: ZoneInfo | None, week_start: i
     return index_of_date(unit, to_local(instant, tz).date(), week_start)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # every key combination of a multi asset asks again
 def key_of(unit: str, index: int, tz: ZoneInfo | None, week_start: int = 0) -> str:
     if unit == "hour":
         instant = EPOCH + index * HOUR
@@ -138,6 +140,7 @@ def key_of(unit: str, index: int, tz: ZoneInfo | None, week_start: int = 0) -> s
     return f"{day.year:04d}"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def index_of_key(unit: str, key: str, tz: ZoneInfo | None, week_start: int = 0) -> int:
     """The index of `key` in `unit`; one clear PartitionKeyError if it is not a valid key."""
     found = _PATTERNS[unit].match(key)

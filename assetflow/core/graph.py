@@ -79,8 +79,12 @@ class AssetGraph:
     # -- node graph ---------------------------------------------------------------------
     def inputs(self, node: Node, now: dt.datetime) -> list[InputRange]:
         """What one node reads: for each dependency, the mapped (and clipped) upstream keys."""
-        spec = self.defs.assets[node.asset]
-        index = spec.partitions.index(node.partition)
+        index = self.defs.assets[node.asset].partitions.index(node.partition)
+        return self.inputs_at(node.asset, index, now)
+
+    def inputs_at(self, asset: str, index: int, now: dt.datetime) -> list[InputRange]:
+        """What the node of `asset` at partition `index` reads."""
+        spec = self.defs.assets[asset]
         out = []
         for dep in spec.deps:
             upstream = self.defs.spec(dep.name)

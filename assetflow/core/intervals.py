@@ -30,7 +30,7 @@ class Intervals:
 
     @staticmethod
     def span(lo: int, hi: int) -> Intervals:
-        return Intervals.of([(lo, hi)])
+        return Intervals(((lo, hi),) if lo <= hi else ())
 
     @staticmethod
     def points(indexes: Iterable[int]) -> Intervals:

@@ -9,6 +9,7 @@ key sets. `upstream_span` and `downstream_span` are its interval forms, for set-
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -306,7 +307,7 @@ def _remembered(cache: dict, objects: tuple, extra: tuple, compute: Callable[[],
     node of a command) and the values `extra`; bounded, as a daemon makes new ones."""
     key = (*map(id, objects), *extra)
     hit = cache.get(key)
-    if hit is None or any(a is not b for a, b in zip(hit[0], objects, strict=True)):
+    if hit is None or not all(map(operator.is_, hit[0], objects)):
         if len(cache) > 65536:
             cache.clear()
         hit = cache[key] = (objects, compute())
@@ -316,6 +317,7 @@ def _remembered(cache: dict, objects: tuple, extra: tuple, compute: Callable[[],
 _MATCHED: dict = {}
 _UNIVERSES: dict = {}
 _TIME_MAPPED: dict = {}
+_SAME_KEYS: dict = {}
 
 
 def _product(parts: Partitions, per_dim: list[list[tuple[int, int]]]) -> Intervals:
@@ -341,6 +343,13 @@ def _same_keys_in_time(
 ) -> tuple[Partitions, Partitions] | None:
     """Both sides by the same keyed dimensions and a time dimension, mapped by a window:
     each key combination reads its own along time. Their time dimensions, or None."""
+    found = lambda: _find_same_keys_in_time(mapping, down, up)  # noqa: E731
+    return _remembered(_SAME_KEYS, (mapping, down, up), (), found)
+
+
+def _find_same_keys_in_time(
+    mapping: Mapping, down: Partitions, up: Partitions
+) -> tuple[Partitions, Partitions] | None:
     if not (isinstance(mapping, Window) and down.unit == "multi" and up.unit == "multi"):
         return None
     t, u = multi.time_position(down), multi.time_position(up)

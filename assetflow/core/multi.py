@@ -198,14 +198,15 @@ def combos(parts: Partitions, spans: Intervals) -> Iterator[tuple[tuple[int, ...
 
 
 def keys_in(parts: Partitions, spans: Intervals) -> tuple[str, ...]:
-    out = []
+    out: list[str] = []
     t = time_position(parts)
     for idx, t_lo, t_hi in combos(parts, spans):
-        for ti in range(t_lo, t_hi + 1):
-            full = list(idx)
-            if t is not None:
-                full[t] = ti
-            out.append("|".join(d.key(i) for (_, d), i in zip(parts.dims, full, strict=True)))
+        keys = [d.key(i) for (_, d), i in zip(parts.dims, idx, strict=True)]
+        if t is None:
+            out.append("|".join(keys))
+            continue
+        before, after = "|".join([*keys[:t], ""]), "|".join(["", *keys[t + 1 :]])
+        out.extend(f"{before}{k}{after}" for k in parts.dims[t][1].keys_between(t_lo, t_hi))
     return tuple(out)
 
 

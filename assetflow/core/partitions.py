@@ -96,19 +96,18 @@ class Partitions:
         if self.unit == "multi":
             return _multi.index(self, key)
         if self.unit == "static":
-            if key not in self.static_keys:
+            if key not in self._listed[0]:
                 raise PartitionKeyError(
                     f"unknown partition key {key!r}", f"keys: {', '.join(self.static_keys)}"
                 )
-            return self.static_keys.index(key)
+            return self._listed[0][key]
         if self.unit == "dynamic":
-            found = [i for i, k, _ in self.dynamic_keys if k == key]
-            if not found:
+            if key not in self._listed[0]:
                 raise PartitionKeyError(
                     f"unknown partition key {key!r} of dynamic partitions {self.dynamic_name}",
                     f"add it: assetflow partitions add {self.dynamic_name} {key}",
                 )
-            return found[0]
+            return self._listed[0][key]
         return calendar.index_of_key(self.unit, key, self._zone(), self.week_start)
 
     def key(self, index: int) -> str:
@@ -119,8 +118,14 @@ class Partitions:
         if self.unit == "static":
             return self.static_keys[index]
         if self.unit == "dynamic":
-            return next(k for i, k, _ in self.dynamic_keys if i == index)
+            return self._listed[1][index]
         return calendar.key_of(self.unit, index, self._zone(), self.week_start)
+
+    @functools.cached_property
+    def _listed(self) -> tuple[dict[str, int], dict[int, str]]:
+        """Listed keys' indexes and back (a dynamic set's removed keys too: lineage stays)."""
+        pairs = list(enumerate(self.static_keys)) or [(i, k) for i, k, _ in self.dynamic_keys]
+        return {k: i for i, k in pairs}, dict(pairs)
 
     def keys_between(self, first: int, last: int) -> tuple[str, ...]:
         """The keys of the partitions first..last that exist (a dynamic key set may have

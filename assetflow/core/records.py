@@ -156,8 +156,8 @@ class Facts:
     failed: dict[str, Intervals]
     check_failed: dict[str, Intervals]
     # For nodes whose inputs can grow or shrink (clipped windows, `all` mappings):
-    # (asset, partition) -> {input: (first index, last index, count)} as recorded.
-    recorded_ranges: dict[tuple[str, str], dict[str, tuple[int, int, int]]]
+    # (asset, partition index) -> {input: (first index, last index, count)} as recorded.
+    recorded_ranges: dict[tuple[str, int], dict[str, tuple[int, int, int]]]
 
     @staticmethod
     def none() -> Facts:

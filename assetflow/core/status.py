@@ -17,7 +17,6 @@ from assetflow.core.intervals import Intervals
 from assetflow.core.mappings import AllPartitions
 from assetflow.core.partitions import Partitions
 from assetflow.core.records import Cause, Facts, InputRange, Node, NodeState
-from assetflow.errors import PartitionKeyError
 
 
 @dataclass(frozen=True)
@@ -48,11 +47,21 @@ class AssetStatus:
         return [c for c in Cause if index in getattr(self, c.value)]
 
     def status(self, index: int) -> NodeState:
-        if index in self.failed:
-            return NodeState.FAILED
-        if index in self.missing:
-            return NodeState.MISSING
-        return NodeState.STALE if index in self.nonfresh else NodeState.FRESH
+        return state_of(self.causes(index))
+
+    def cause_runs(self, within: Intervals) -> list[tuple[int, int, tuple[Cause, ...]]]:
+        """`within` cut into runs of consecutive partitions with the same causes,
+        (first, last, causes), ascending: set-wise, however many nodes the runs hold."""
+        groups: list[tuple[Intervals, tuple[Cause, ...]]] = [(within, ())]
+        for cause in Cause:
+            has = getattr(self, cause.value)
+            groups = [
+                (part, causes + extra)
+                for found, causes in groups
+                for part, extra in ((found & has, (cause,)), (found - has, ()))
+                if part
+            ]
+        return sorted((lo, hi, causes) for found, causes in groups for lo, hi in found.spans)
 
     def counts(self, within: Intervals) -> dict[NodeState, int]:
         scope = self.universe & within
@@ -66,6 +75,15 @@ class AssetStatus:
             NodeState.MISSING: len(missing),
             NodeState.FAILED: len(failed),
         }
+
+
+def state_of(causes: list[Cause] | tuple[Cause, ...]) -> NodeState:
+    """A node's state from its causes (`failed` includes a failing blocking check)."""
+    if Cause.FAILED in causes:
+        return NodeState.FAILED
+    if Cause.MISSING in causes:
+        return NodeState.MISSING
+    return NodeState.STALE if causes else NodeState.FRESH
 
 
 @dataclass(frozen=True)
@@ -124,17 +142,14 @@ def growing_assets(graph: AssetGraph) -> list[str]:
 def _grown_inputs(graph: AssetGraph, facts: Facts, now: dt.datetime) -> dict[str, Intervals]:
     """Nodes whose recorded input ranges differ from what their mappings read today."""
     points: dict[str, list[int]] = {}
-    for (asset, partition), recorded in facts.recorded_ranges.items():
-        spec = graph.defs.assets.get(asset)
-        if spec is None:
-            continue
-        try:
-            index = spec.partitions.index(partition)
-        except PartitionKeyError:  # a key of an older partitioning: not in today's graph
+    assets = {asset for asset, _ in facts.recorded_ranges} & set(graph.defs.assets)
+    universes = {a: graph.defs.assets[a].partitions.universe(now) for a in assets}
+    for (asset, index), recorded in facts.recorded_ranges.items():
+        if index not in universes.get(asset, ()):  # gone, or a node of an older partitioning
             continue
         expected = {
             rng.name: _recorded_form(rng)
-            for rng in graph.inputs(Node(asset, partition), now)
+            for rng in graph.inputs_at(asset, index, now)
             if rng.first <= rng.last
         }
         if expected != recorded:

@@ -135,7 +135,7 @@ QUALIFY row_number() OVER (PARTITION BY r.asset, r.partition_index, r.check_name
 """
 
 _RECORDED_RANGES = """
-SELECT l.asset, l.idx, l.partition, i.input, min(i.input_index), max(i.input_index), count(*)
+SELECT l.asset, l.idx, i.input, min(i.input_index), max(i.input_index), count(*)
 FROM _af_latest l JOIN _af_inputs i ON i.materialization_id = l.mid
 WHERE l.clipped IS NOT NULL OR list_contains(?, l.asset)
 GROUP BY ALL
@@ -209,10 +209,10 @@ def read_facts(
 ) -> Facts:
     """Facts for every node ever materialized, compared with current code and sources."""
     _register(store, code, observed)
-    ranges: dict[tuple[str, str], dict[str, tuple[str, str, int]]] = defaultdict(dict)
+    ranges: dict[tuple[str, int], dict[str, tuple[int, int, int]]] = defaultdict(dict)
     rows = store.conn.execute(_RECORDED_RANGES, [growing_assets]).fetchall()
-    for asset, _, partition, name, first, last, count in rows:
-        ranges[(asset, partition)][name] = (first, last, count)
+    for asset, index, name, first, last, count in rows:
+        ranges[(asset, index)][name] = (first, last, count)
     return Facts(
         existing=_existing(store),
         code_changed=_islands(store, _CODE_CHANGED),
