@@ -181,7 +181,7 @@ def upstream_reads(
     ddims, udims = multi.dims_of(down), multi.dims_of(up)
     match = _matches(mapping, down, up)
     out: list[tuple[int, int]] = []
-    for idx, t_lo, t_hi in _runs(down, spans):
+    for idx, t_lo, t_hi in multi.runs(down, spans):
         per_dim = []
         for j, (name, u) in enumerate(udims):
             i, m = match[j], _dim_mapping(mapping, name, u)
@@ -213,7 +213,7 @@ def downstream_readers(
     ddims, udims = multi.dims_of(down), multi.dims_of(up)
     match = _matches(mapping, down, up)
     out: list[tuple[int, int]] = []
-    for idx, t_lo, t_hi in _runs(up, changed):
+    for idx, t_lo, t_hi in multi.runs(up, changed):
         per_dim = []
         for i, (_, d) in enumerate(ddims):
             j = match.index(i) if i in match else None
@@ -324,20 +324,6 @@ def _product(parts: Partitions, per_dim: list[list[tuple[int, int]]]) -> Interva
     return multi.product(parts, per_dim) if parts.unit == "multi" else Intervals.of(per_dim[0])
 
 
-def _runs(parts: Partitions, spans: Intervals):  # noqa: ANN202 - (indexes, first t, last t)
-    """The runs of `spans` within one key combination, as multi.combos gives them; a 1-D
-    partitioning's spans are runs of its one dimension."""
-    if parts.unit == "multi":
-        yield from multi.combos(parts, spans)
-        return
-    for lo, hi in spans.spans:
-        if parts.is_time:
-            yield (lo,), lo, hi
-        else:
-            for i in range(lo, hi + 1):
-                yield (i,), 0, 0
-
-
 def _same_keys_in_time(
     mapping: Mapping, down: Partitions, up: Partitions
 ) -> tuple[Partitions, Partitions] | None:
@@ -377,19 +363,9 @@ def _along_time(
     indexes in, time indexes out) and put back in its combination."""
     return Intervals.of(
         (lo - t_lo + a, lo - t_lo + b)
-        for lo, t_lo, t_hi in _time_runs(parts, spans)
+        for lo, t_lo, t_hi in multi.time_runs(parts, spans)
         for a, b in [span_of(t_lo, t_hi)]
     )
-
-
-def _time_runs(parts: Partitions, spans: Intervals):  # noqa: ANN202 - (first index, first t, last t)
-    for lo, hi in spans.spans:
-        start = lo
-        while start <= hi:
-            end = min(hi, start - start % multi.TIME_SIZE + multi.TIME_SIZE - 1)
-            t_lo = start % multi.TIME_SIZE
-            yield start, t_lo, t_lo + end - start
-            start = end + 1
 
 
 def _multi_node(

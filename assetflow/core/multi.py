@@ -197,6 +197,32 @@ def combos(parts: Partitions, spans: Intervals) -> Iterator[tuple[tuple[int, ...
             start = end + 1
 
 
+def runs(parts: Partitions, spans: Intervals):  # noqa: ANN202 - (indexes, first t, last t)
+    """The runs of `spans` within one key combination, as combos gives them; a 1-D
+    partitioning's spans are runs of its one dimension."""
+    if parts.unit == "multi":
+        yield from combos(parts, spans)
+        return
+    for lo, hi in spans.spans:
+        if parts.is_time:
+            yield (lo,), lo, hi
+        else:
+            for i in range(lo, hi + 1):
+                yield (i,), 0, 0
+
+
+def time_runs(parts: Partitions, spans: Intervals):  # noqa: ANN202 - (first index, first t, last t)
+    """The runs of packed `spans` within one key combination: (first index, first time
+    index, last time index)."""
+    for lo, hi in spans.spans:
+        start = lo
+        while start <= hi:
+            end = min(hi, start - start % TIME_SIZE + TIME_SIZE - 1)
+            t_lo = start % TIME_SIZE
+            yield start, t_lo, t_lo + end - start
+            start = end + 1
+
+
 def keys_in(parts: Partitions, spans: Intervals) -> tuple[str, ...]:
     out: list[str] = []
     t = time_position(parts)
