@@ -117,7 +117,7 @@ def _with_versions(plan: Plan, graph: AssetGraph, store: Store | None, snap: Sna
     if store is None:
         return plan.with_versions(versions, {})
     versions.update(store.current_versions(plan.read_spans()))
-    conditional = [(n.asset, n.partition) for n in plan.conditional_nodes()]
+    conditional = [(p.node.asset, p.index, p.node.partition) for p in plan.nodes if p.conditional]
     recorded = {Node(*k): v for k, v in recorded_inputs(store, conditional).items()}
     return plan.with_versions(versions, recorded)
 

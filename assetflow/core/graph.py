@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+from typing import Any
 
 import networkx as nx
 
 from assetflow.core.definitions import Definitions
 from assetflow.core.intervals import Intervals
-from assetflow.core.mappings import downstream_readers, map_partition, upstream_reads
+from assetflow.core.mappings import downstream_readers, node_mapper, upstream_reads
+from assetflow.core.partitions import Partitions
 from assetflow.core.records import InputRange, Node
 from assetflow.errors import DefinitionError, SelectionError
 
@@ -38,6 +40,8 @@ class AssetGraph:
             first = defs.assets[cycle[0][0]]
             raise DefinitionError(f"{first.where}: dependency cycle: {path}")
         self.graph = graph
+        self._mappers: dict[str, list] = {}
+        self._mappers_now: dt.datetime | None = None
         self.order: tuple[str, ...] = tuple(
             n for n in nx.lexicographical_topological_sort(graph) if n in defs.assets
         )
@@ -84,20 +88,30 @@ class AssetGraph:
 
     def inputs_at(self, asset: str, index: int, now: dt.datetime) -> list[InputRange]:
         """What the node of `asset` at partition `index` reads."""
-        spec = self.defs.assets[asset]
         out = []
-        for dep in spec.deps:
-            upstream = self.defs.spec(dep.name)
-            parts = upstream.partitions
-            mapped = map_partition(dep.mapping, spec.partitions, index, parts, now)
-            is_source = dep.name in self.defs.sources
+        for name, is_source, parts, mapper in self._edges(asset, now):
+            mapped = mapper(index)
             out.append(
                 InputRange(
-                    dep.name, mapped.first, mapped.last, mapped.clipped, is_source, parts,
-                    mapped.spans,
+                    name, mapped.first, mapped.last, mapped.clipped, is_source, parts, mapped.spans
                 )
-            )  # fmt: skip
+            )
         return out
+
+    def _edges(self, asset: str, now: dt.datetime) -> list[tuple[str, bool, Partitions, Any]]:
+        """Per dependency of `asset`: its name, whether a source, its partitions, and how a
+        node's partition maps onto them (worked out once per command and asset)."""
+        if self._mappers_now != now:  # a daemon's graph lives on: keep one instant's
+            self._mappers, self._mappers_now = {}, now
+        if asset not in self._mappers:
+            spec = self.defs.assets[asset]
+            self._mappers[asset] = [
+                (dep.name, dep.name in self.defs.sources, up,
+                 node_mapper(dep.mapping, spec.partitions, up, now))
+                for dep in spec.deps
+                for up in [self.defs.spec(dep.name).partitions]
+            ]  # fmt: skip
+        return self._mappers[asset]
 
     # -- partition sets along edges: the one upstream walk and the one downstream walk -------
     def reads_of(self, asset: str, spans: Intervals, now: dt.datetime) -> dict[str, Intervals]:

@@ -130,6 +130,29 @@ def map_partition(
     return MappedRange(clipped_first, clipped_last, (clipped_first, clipped_last) != (first, last))
 
 
+def node_mapper(
+    mapping: Mapping, down: Partitions, up: Partitions, now: dt.datetime
+) -> Callable[[int], MappedRange]:
+    """map_partition along one edge, for many nodes: the edge's kind is worked out once, and
+    where each key combination reads its own along time, each time index is mapped once."""
+    time = _same_keys_in_time(mapping, down, up) if _engine(mapping, down, up) else None
+    if time is None:
+        return lambda index: map_partition(mapping, down, index, up, now)
+    along: dict[int, MappedRange] = {}
+
+    def mapped(index: int) -> MappedRange:
+        t = index % multi.TIME_SIZE
+        if t not in along:
+            along[t] = map_partition(mapping, time[0], t, time[1], now)
+        r, base = along[t], index - t
+        if r.empty:
+            return MappedRange(0, -1, r.clipped, Intervals())
+        first, last = base + r.first, base + r.last
+        return MappedRange(first, last, r.clipped, Intervals.span(first, last))
+
+    return mapped
+
+
 def upstream_span(
     mapping: Mapping, down: Partitions, lo: int, hi: int, up: Partitions, now: dt.datetime
 ) -> tuple[int, int]:
@@ -316,7 +339,6 @@ def _remembered(cache: dict, objects: tuple, extra: tuple, compute: Callable[[],
 
 _MATCHED: dict = {}
 _UNIVERSES: dict = {}
-_TIME_MAPPED: dict = {}
 _SAME_KEYS: dict = {}
 
 
@@ -348,14 +370,6 @@ def _find_same_keys_in_time(
     return (down.dims[t][1], up.dims[t][1]) if same else None
 
 
-def _time_mapped(
-    mapping: Mapping, down: Partitions, t: int, up: Partitions, now: dt.datetime
-) -> MappedRange:
-    """map_partition along time, remembered: every key combination asks the same."""
-    found = lambda: map_partition(mapping, down, t, up, now)  # noqa: E731
-    return _remembered(_TIME_MAPPED, (mapping, down, up), (t, now), found)
-
-
 def _along_time(
     parts: Partitions, spans: Intervals, span_of: Callable[[int, int], tuple[int, int]]
 ) -> Intervals:
@@ -371,14 +385,8 @@ def _along_time(
 def _multi_node(
     mapping: Mapping, down: Partitions, index: int, up: Partitions, now: dt.datetime
 ) -> MappedRange:
-    time = _same_keys_in_time(mapping, down, up)
-    if time is not None:  # its own key combination, along time
-        t = index % multi.TIME_SIZE
-        r = _time_mapped(mapping, time[0], t, time[1], now)
-        if r.empty:
-            return MappedRange(0, -1, r.clipped, Intervals())
-        first, last = index - t + r.first, index - t + r.last
-        return MappedRange(first, last, r.clipped, Intervals.span(first, last))
+    if _same_keys_in_time(mapping, down, up) is not None:
+        return node_mapper(mapping, down, up, now)(index)
     ddims, udims = multi.dims_of(down), multi.dims_of(up)
     idx = multi.unpack(down, index) if down.unit == "multi" else (index,)
     match = _matches(mapping, down, up)

@@ -93,8 +93,9 @@ def strides(parts: Partitions) -> tuple[int, ...]:
     return parts.layout[0]
 
 
-def layout(parts: Partitions) -> tuple[tuple[int, ...], int | None]:
-    """The strides and the time dimension's position (a Partitions caches them: `layout`)."""
+def layout(parts: Partitions) -> tuple[tuple[int, ...], int | None, tuple[tuple[int, int], ...]]:
+    """The strides, the time dimension's position, and each dimension's (stride, size) (a
+    Partitions caches them: `layout`)."""
     out = [0] * len(parts.dims)
     t = next((i for i, (_, d) in enumerate(parts.dims) if d.is_time), None)
     step = TIME_SIZE if t is not None else 1
@@ -103,7 +104,8 @@ def layout(parts: Partitions) -> tuple[tuple[int, ...], int | None]:
     for i in reversed([i for i in range(len(parts.dims)) if i != t]):
         out[i] = step
         step *= capacity(parts.dims[i][1])
-    return tuple(out), t
+    sizes = [TIME_SIZE if d.is_time else capacity(d) for _, d in parts.dims]
+    return tuple(out), t, tuple(zip(out, sizes, strict=True))
 
 
 def pack(parts: Partitions, indexes: tuple[int, ...]) -> int:
@@ -111,11 +113,7 @@ def pack(parts: Partitions, indexes: tuple[int, ...]) -> int:
 
 
 def unpack(parts: Partitions, index: int) -> tuple[int, ...]:
-    out = []
-    for (_, dim), stride in zip(parts.dims, strides(parts), strict=True):
-        size = TIME_SIZE if dim.is_time else capacity(dim)
-        out.append(index // stride % size)
-    return tuple(out)
+    return tuple([index // stride % size for stride, size in parts.layout[2]])
 
 
 def check_dims(dims: tuple[tuple[str, Partitions], ...]) -> None:
@@ -149,7 +147,7 @@ def index(parts: Partitions, key: str) -> int:
 
 def key(parts: Partitions, packed: int) -> str:
     idx = unpack(parts, packed)
-    return "|".join(d.key(i) for (_, d), i in zip(parts.dims, idx, strict=True))
+    return "|".join([d.key(i) for (_, d), i in zip(parts.dims, idx, strict=True)])
 
 
 def dimension_keys(parts: Partitions, key_text: str) -> dict[str, str]:

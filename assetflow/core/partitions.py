@@ -84,7 +84,7 @@ class Partitions:
         return "|".join([self.unit, *extra]).rstrip("|")
 
     def _zone(self, default: str | None = None):  # noqa: ANN202 - a ZoneInfo or None
-        return calendar.zone(self.tz or default)
+        return None if self.tz is None and default is None else calendar.zone(self.tz or default)
 
     # -- keys <-> indexes ---------------------------------------------------------------
     def index(self, key: str) -> int:
@@ -181,8 +181,8 @@ class Partitions:
 
     # -- bounds ---------------------------------------------------------------------------
     @functools.cached_property
-    def layout(self) -> tuple[tuple[int, ...], int | None]:
-        """Several dimensions: each one's stride in a packed index, and which one is time."""
+    def layout(self) -> tuple[tuple[int, ...], int | None, tuple[tuple[int, int], ...]]:
+        """Several dimensions: strides in a packed index, which one is time, (stride, size)."""
         return _multi.layout(self)
 
     @property

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
-from assetflow.core.partitions import compact_ranges
+from assetflow.core.partitions import Partitions, compact_ranges
 from assetflow.core.records import FORCED, FULL_REFRESH, Cause, InputRange, Node
 from assetflow.core.status import StatusReport
 from assetflow.errors import SelectionError, UpstreamMissingError
@@ -35,9 +35,6 @@ class PlannedNode:
     conditional: bool  # stale only through upstream_stale: verify before recomputing
     inputs: tuple[InputRange, ...]
     batch: int = 0  # nodes sharing a non-zero batch run as one task (the asset's batch_size)
-    # A conditional node's inputs as its last build read them, (input, partition) -> version:
-    # if they are the same once its upstream has run, it is verified without recomputing.
-    recorded: Versions | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +49,9 @@ class Plan:
     # How the run will change tables' columns, one line per asset, as far as it can be known
     # before running (SQL assets bound against the tables as they are; full refreshes).
     shape_changes: tuple[str, ...] = ()
+    # Each conditional node's inputs as its last build read them, (input, partition) ->
+    # version: if they are the same once its upstream has run, it is verified, not recomputed.
+    recorded: Mapping[Node, Versions] = field(default_factory=dict)
 
     def read_spans(self) -> dict[str, Intervals]:
         """The asset partitions the plan's nodes read, per asset: the versions its tasks
@@ -69,19 +69,17 @@ class Plan:
     def with_versions(self, versions: Versions, recorded: Mapping[Node, Versions]) -> Plan:
         """The plan with what execution needs from the store: current input versions and,
         for conditional nodes, the input versions they were built from."""
-        nodes = tuple(
-            dataclasses.replace(p, recorded=recorded.get(p.node, {})) if p.conditional else p
-            for p in self.nodes
-        )
-        return dataclasses.replace(self, nodes=nodes, versions=versions)
+        found = {p.node: recorded.get(p.node, {}) for p in self.nodes if p.conditional}
+        return dataclasses.replace(self, versions=versions, recorded=found)
 
     def as_json(self) -> dict[str, object]:
         """What `materialize --dry-run --json` prints (docs/cli.md documents the schema)."""
+        keys = _KeyCache()  # windows overlap: most keys are read by several nodes
         return {
             "assets": list(self.assets),
             "from": self.range_from,
             "to": self.range_to,
-            "nodes": [_node_json(p) for p in self.nodes],
+            "nodes": [_node_json(p, self.recorded.get(p.node), keys) for p in self.nodes],
             "shape_changes": list(self.shape_changes),
         }
 
@@ -166,25 +164,41 @@ def plan_materialize(
         st = status.assets[asset]
         size = graph.defs.assets[asset].batch_size
         whole = batches.new() if asset in refresh else 0
-        for index in planned.get(asset, Intervals()):
-            causes = st.causes(index)
+        for lo, hi, found in st.cause_runs(planned.get(asset, Intervals())):
+            causes = list(found)  # the same for every node of the run
             reason = FULL_REFRESH if asset in refresh else Cause.main(causes) or FORCED
-            node = Node(asset, st.partitions.key(index))
             conditional = causes == [Cause.UPSTREAM_STALE] and asset not in refresh
-            if whole:  # one task: every planned partition of the asset
-                batch = whole
-            elif conditional or size == 1:
-                batch = 0
-            else:
-                batch = batches.assign(asset, index, size)
-            inputs = tuple(graph.inputs(node, now))
-            nodes.append(PlannedNode(node, index, reason, conditional, inputs, batch))
+            keys = st.partitions.keys_between(lo, hi)
+            for index, key in zip(range(lo, hi + 1), keys, strict=True):
+                if whole:  # one task: every planned partition of the asset
+                    batch = whole
+                elif conditional or size == 1:
+                    batch = 0
+                else:
+                    batch = batches.assign(asset, index, size)
+                inputs = tuple(graph.inputs_at(asset, index, now))
+                node = Node(asset, key)
+                nodes.append(PlannedNode(node, index, reason, conditional, inputs, batch))
     return Plan(tuple(targets), range_from, range_to, tuple(nodes))
 
 
-def _node_json(p: PlannedNode) -> dict[str, object]:
+class _KeyCache(dict):
+    """Partition keys by (partitioning, index), worked out once."""
+
+    def key(self, parts: Partitions, index: int) -> str:
+        found = self.get((id(parts), index))
+        if found is None:
+            found = self[(id(parts), index)] = parts.key(index)
+        return found
+
+
+def _node_json(p: PlannedNode, recorded: Versions | None, keys: _KeyCache) -> dict[str, object]:
     reads = [
-        {"input": r.name, "from": r.partitions.key(r.first), "to": r.partitions.key(r.last)}
+        {
+            "input": r.name,
+            "from": keys.key(r.partitions, r.first),
+            "to": keys.key(r.partitions, r.last),
+        }
         if r.first <= r.last
         else {"input": r.name, "from": None, "to": None}
         for r in p.inputs
@@ -197,10 +211,10 @@ def _node_json(p: PlannedNode) -> dict[str, object]:
         "batch": p.batch or None,
         "reads": reads,
     }
-    if p.recorded is not None:
+    if recorded is not None:
         out["recorded_inputs"] = [
             {"input": name, "partition": key, "version": version}
-            for (name, key), version in sorted(p.recorded.items())
+            for (name, key), version in sorted(recorded.items())
         ]
     return out
 

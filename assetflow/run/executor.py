@@ -93,6 +93,7 @@ class _Scheduler:
         self.defs, self.setup, self.store, self.clock = defs, setup, store, clock
         self.worker, self.on_result = worker, on_result
         self.versions = dict(plan.versions)  # updated as nodes are rebuilt
+        self.recorded = plan.recorded
         nodes = list(plan.nodes)
         if setup.oldest_first:  # dependencies still hold: the ready queue only orders the ready
             nodes.sort(key=lambda p: self._window_start(p) or dt.date.min)
@@ -330,7 +331,7 @@ class _Scheduler:
     def _unchanged(self, planned: PlannedNode) -> bool:
         """Early cutoff: every input the node would read has the version it was built from."""
         current = {(n, k): v for n, k, _, v in input_versions(planned, self.versions)}
-        return current == dict(planned.recorded or {})
+        return current == dict(self.recorded.get(planned.node, {}))
 
     def _log_path(self, lead: Key) -> Path:
         return node_log_path(self.setup.logs_dir, self.setup.run_id, lead[0], self._label(lead))

@@ -169,20 +169,28 @@ def _register(store: Store, code: dict[str, str], observed: list[Observation]) -
 
 
 def _existing(store: Store) -> dict[str, Intervals]:
-    """Materialized indexes per asset; one cheap pass when, as usual, they are contiguous."""
+    """Materialized indexes per asset; one cheap pass over blocks of indexes (a key
+    combination's time runs are one block each) when, as usual, each block is contiguous."""
     rows = store.conn.execute(
-        "SELECT asset, min(idx), max(idx), count(*) FROM _af_latest GROUP BY asset"
+        "SELECT asset, idx >> 24 AS block, min(idx), max(idx), count(*) FROM _af_latest"
+        " GROUP BY ALL"
     ).fetchall()
-    out = {asset: Intervals.span(lo, hi) for asset, lo, hi, n in rows if n == hi - lo + 1}
-    gappy = [asset for asset, lo, hi, n in rows if n != hi - lo + 1]
-    if gappy:
-        query = "SELECT asset, idx FROM _af_latest WHERE list_contains(?, asset)"
-        spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        sql = _ISLANDS.format(query=query)
-        for asset, lo, hi in store.conn.execute(sql, [gappy]).fetchall():
+    spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    gappy = []
+    for asset, block, lo, hi, n in rows:
+        if n == hi - lo + 1:
             spans[asset].append((lo, hi))
-        out.update({asset: Intervals.of(s) for asset, s in spans.items()})
-    return out
+        else:
+            gappy += [asset, block]
+    if gappy:
+        query = (
+            "SELECT asset, idx FROM _af_latest WHERE (asset, idx >> 24) IN"
+            " (SELECT (unnest(?::VARCHAR[]), unnest(?::BIGINT[])))"
+        )
+        sql = _ISLANDS.format(query=query)
+        for asset, lo, hi in store.conn.execute(sql, [gappy[::2], gappy[1::2]]).fetchall():
+            spans[asset].append((lo, hi))
+    return {asset: Intervals.of(s) for asset, s in spans.items()}
 
 
 def _islands(store: Store, query: str) -> dict[str, Intervals]:
@@ -249,24 +257,22 @@ def node_record(store: Store, asset: str, partition: str) -> NodeRecord | None:
 
 
 def recorded_inputs(
-    store: Store, nodes: list[tuple[str, str]]
+    store: Store, nodes: list[tuple[str, int, str]]
 ) -> dict[tuple[str, str], dict[tuple[str, str], str]]:
-    """For early cutoff: the inputs each node's latest materialization read, with versions."""
+    """For early cutoff: the inputs each node (asset, partition index, key) read when it was
+    last built, with their versions, by (asset, key)."""
     if not nodes:
         return {}
-    assets = [a for a, _ in nodes]
-    partitions = [p for _, p in nodes]
-    store.conn.execute(_INPUTS)
+    for statement in (DELTA, _INPUTS, _LATEST):
+        store.conn.execute(statement)
     rows = store.conn.execute(
-        "WITH wanted AS (SELECT unnest(?) AS asset, unnest(?) AS partition),"
-        " latest AS (SELECT m.asset, m.partition, max(m.materialization_id) AS mid"
-        "   FROM assetflow.materializations m SEMI JOIN wanted w"
-        "   ON m.asset = w.asset AND m.partition = w.partition GROUP BY ALL)"
+        "WITH wanted AS (SELECT unnest(?) AS asset, unnest(?) AS idx)"
         " SELECT l.asset, l.partition, i.input, i.input_partition, i.input_version"
-        " FROM latest l JOIN _af_inputs i ON i.materialization_id = l.mid",
-        [assets, partitions],
+        " FROM _af_all l SEMI JOIN wanted w USING (asset, idx)"
+        " JOIN _af_inputs i ON i.materialization_id = l.mid",
+        [[a for a, _, _ in nodes], [i for _, i, _ in nodes]],
     ).fetchall()
-    out: dict[tuple[str, str], dict[tuple[str, str], str]] = {n: {} for n in nodes}
+    out: dict[tuple[str, str], dict[tuple[str, str], str]] = {(a, k): {} for a, _, k in nodes}
     for asset, partition, name, key, version in rows:
         out[(asset, partition)][(name, key)] = version
     return out

@@ -112,6 +112,6 @@ def test_lineage_facts_compare_recorded_versions_with_current_ones(store):
     assert list(found.existing["asset"]) == [1, 2]
     assert list(found.code_changed["asset"]) == [2]
     assert list(found.upstream_changed["asset"]) == [2]
-    assert recorded_inputs(store, [("asset", "2024-01-01")]) == {
+    assert recorded_inputs(store, [("asset", 1, "2024-01-01")]) == {
         ("asset", "2024-01-01"): {("src", "2024-01-01"): "s1"}
     }
