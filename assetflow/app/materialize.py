@@ -24,7 +24,6 @@ from assetflow.core.records import (
     FULL_REFRESH,
     AttemptStatus,
     Cause,
-    Node,
     NodeResult,
     RunResult,
     RunStatus,
@@ -118,8 +117,7 @@ def _with_versions(plan: Plan, graph: AssetGraph, store: Store | None, snap: Sna
         return plan.with_versions(versions, {})
     versions.update(store.current_versions(plan.read_spans()))
     conditional = [(p.node.asset, p.index, p.node.partition) for p in plan.nodes if p.conditional]
-    recorded = {Node(*k): v for k, v in recorded_inputs(store, conditional).items()}
-    return plan.with_versions(versions, recorded)
+    return plan.with_versions(versions, recorded_inputs(store, conditional))
 
 
 _MAY_RESHAPE = (Cause.CODE_CHANGED, Cause.SCHEMA_CHANGED, FORCED)

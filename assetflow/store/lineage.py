@@ -12,7 +12,14 @@ from collections import defaultdict
 
 from assetflow.core.checks import CheckFailed
 from assetflow.core.intervals import Intervals
-from assetflow.core.records import AttemptStatus, Facts, InputFact, NodeRecord, Observation
+from assetflow.core.records import (
+    AttemptStatus,
+    Facts,
+    InputFact,
+    Node,
+    NodeRecord,
+    Observation,
+)
 from assetflow.store.schema import DELTA, PARTITION_COLUMN, PENDING_INPUTS
 from assetflow.store.store import Store
 
@@ -258,9 +265,9 @@ def node_record(store: Store, asset: str, partition: str) -> NodeRecord | None:
 
 def recorded_inputs(
     store: Store, nodes: list[tuple[str, int, str]]
-) -> dict[tuple[str, str], dict[tuple[str, str], str]]:
+) -> dict[Node, dict[tuple[str, str], str]]:
     """For early cutoff: the inputs each node (asset, partition index, key) read when it was
-    last built, with their versions, by (asset, key)."""
+    last built, with their versions."""
     if not nodes:
         return {}
     for statement in (DELTA, _INPUTS, _LATEST):
@@ -272,10 +279,10 @@ def recorded_inputs(
         " JOIN _af_inputs i ON i.materialization_id = l.mid",
         [[a for a, _, _ in nodes], [i for _, i, _ in nodes]],
     ).fetchall()
-    out: dict[tuple[str, str], dict[tuple[str, str], str]] = {(a, k): {} for a, _, k in nodes}
+    found: dict[tuple[str, str], dict[tuple[str, str], str]] = {(a, k): {} for a, _, k in nodes}
     for asset, partition, name, key, version in rows:
-        out[(asset, partition)][(name, key)] = version
-    return out
+        found[(asset, partition)][(name, key)] = version
+    return {Node(*node): inputs for node, inputs in found.items()}
 
 
 def first_observed(store: Store, source: str, partition: str, version: str) -> dt.datetime | None:

@@ -8,6 +8,7 @@ import pytest
 from assetflow.core.records import (
     AttemptStatus,
     CheckResult,
+    Node,
     NodeWrite,
     Observation,
     RunStatus,
@@ -113,5 +114,5 @@ def test_lineage_facts_compare_recorded_versions_with_current_ones(store):
     assert list(found.code_changed["asset"]) == [2]
     assert list(found.upstream_changed["asset"]) == [2]
     assert recorded_inputs(store, [("asset", 1, "2024-01-01")]) == {
-        ("asset", "2024-01-01"): {("src", "2024-01-01"): "s1"}
+        Node("asset", "2024-01-01"): {("src", "2024-01-01"): "s1"}
     }
