@@ -30,7 +30,7 @@ from assetflow.core.records import (
     RunSummary,
     Trigger,
 )
-from assetflow.errors import AssetflowError, UsageError
+from assetflow.errors import AssetflowError, ExitCode, UsageError
 from assetflow.run.alerts import Deliveries
 from assetflow.run.compute import preview_columns
 from assetflow.run.executor import ALERT_CAP, RunSetup, execute
@@ -71,6 +71,9 @@ class Outcome:
     result: RunResult | None  # None for a dry run or an empty plan
     targets: dict[str, Intervals]
     backfill_id: str | None = None
+    # The run that followed because this one added keys to dynamic key sets: their new
+    # partitions, planned and run like any others.
+    then: Outcome | None = None
 
     def selected_nodes(self) -> int:
         return sum(len(t) for t in self.targets.values())
@@ -82,10 +85,14 @@ def materialize(
     options: RunOptions = RunOptions(),
     listener: Listener = Listener(),
     targets: dict[str, Intervals] | None = None,
+    rounds: int = 0,
 ) -> Outcome:
     """Make the request fresh with the minimal plan; run it unless `dry_run`. `targets`
-    (asset -> partitions) replaces the request's selection and range (sensors, automation)."""
+    (asset -> partitions) replaces the request's selection and range (sensors, automation).
+    A run whose assets added keys to dynamic key sets is followed by one for the request's
+    new partitions (`Outcome.then`), up to KEY_ROUNDS times."""
     graph = session.graph
+    follow = targets is None  # sensors and automation ask for exactly their targets
     if targets is None:  # bad selections fail before anything opens
         targets = session.targets(request)
     store = session.reader() if options.dry_run else session.writer(options.wait)
@@ -107,7 +114,11 @@ def materialize(
         listener.on_plan(plan)
     backfill_id = _backfill_id(session, store, request) if options.backfill else None
     result = _run(session, store, plan, snap, options, backfill_id, listener.on_result)
-    return Outcome(graph, plan, result, snap.targets, backfill_id)
+    then = None
+    if follow and result.keys_added and result.exit_code == ExitCode.OK and rounds < KEY_ROUNDS:
+        session.forget_graph()  # the new keys are new partitions: plan again
+        then = materialize(session, request, options, listener, rounds=rounds + 1)
+    return Outcome(graph, plan, result, snap.targets, backfill_id, then)
 
 
 def _with_versions(plan: Plan, graph: AssetGraph, store: Store | None, snap: Snapshot) -> Plan:
@@ -118,6 +129,9 @@ def _with_versions(plan: Plan, graph: AssetGraph, store: Store | None, snap: Sna
     versions.update(store.current_versions(plan.read_spans()))
     conditional = [(p.node.asset, p.index, p.node.partition) for p in plan.nodes if p.conditional]
     return plan.with_versions(versions, recorded_inputs(store, conditional))
+
+
+KEY_ROUNDS = 5  # runs that follow one another because each added keys
 
 
 _MAY_RESHAPE = (Cause.CODE_CHANGED, Cause.SCHEMA_CHANGED, FORCED)

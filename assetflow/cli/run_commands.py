@@ -103,6 +103,10 @@ def _run_with_progress(
         console.backfill_id(outcome.backfill_id)
     if result.stopped_by is not None:
         console.error(result.stopped_by)
+    later = outcome.then  # runs of the partitions that keys added by the last one made
+    while later is not None and later.result is not None:
+        console.render_run(later.result, later.graph)
+        result, later = later.result, later.then
     sys.exit(result.exit_code)
 
 

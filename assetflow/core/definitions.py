@@ -190,4 +190,18 @@ def validate(found: list[AssetSpec | SourceSpec], defaults: Defaults | None = No
                     f"{spec.where}: {spec.name}: mapping for {dep.name!r} does not fit "
                     f"({spec.partitions.describe()} <- {upstream.partitions.describe()}): {problem}"
                 )
-    return Definitions(assets=assets, sources=sources, defaults=defaults or Defaults())
+    defs = Definitions(assets=assets, sources=sources, defaults=defaults or Defaults())
+    for spec in assets.values():
+        for key_set, _ in spec.adds_keys:
+            if key_set not in defs.dynamic_names():
+                raise DefinitionError(
+                    f"{spec.where}: {spec.name}: adds_keys names {key_set!r}, which no"
+                    " dynamic() partitioning reads",
+                    f"dynamic key sets: {', '.join(defs.dynamic_names()) or 'none declared'}",
+                )
+            if key_set in key_sets(spec.partitions):
+                raise DefinitionError(
+                    f"{spec.where}: {spec.name}: adds_keys names {key_set!r}, the key set it is"
+                    " partitioned by: an asset cannot add its own partitions"
+                )
+    return defs

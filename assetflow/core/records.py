@@ -333,6 +333,7 @@ class RunResult:
     checks: tuple[int, int, int] = (0, 0, 0)  # passed, warned, failed (blocking)
     warnings: tuple[str, ...] = ()  # alert hooks that failed, one line each
     schema_changes: tuple[str, ...] = ()  # tables that changed shape, one line each
+    keys_added: dict[str, tuple[str, ...]] = field(default_factory=dict)  # dynamic key sets
 
     @property
     def message(self) -> str | None:

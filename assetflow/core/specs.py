@@ -54,6 +54,9 @@ class AssetSpec:
     # The body only returns SQL text (a string or f-string): calling it has no side effects,
     # so a dry run may bind its query to say how the table's columns will change.
     returns_sql: bool = False
+    # Dynamic key sets this asset adds keys to: (key set, column). Each distinct value of the
+    # column in what it writes becomes a key, in the write's transaction.
+    adds_keys: tuple[tuple[str, str], ...] = ()
 
     @property
     def contract(self) -> dict[str, str]:

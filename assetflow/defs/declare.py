@@ -126,6 +126,7 @@ def asset(
     on_sla_miss: Sequence[Callable[..., Any]] | None = None,
     group: str | None = None,
     columns: dict[str, str] | None = None,
+    adds_keys: dict[str, str] | None = None,
 ) -> Any:
     """Declare an asset. The function returns SQL (a SELECT over its upstream names),
     a `pyarrow.Table`, or a DuckDB relation.
@@ -133,6 +134,10 @@ def asset(
     `columns={"carrier": "VARCHAR NOT NULL", "flights": "BIGINT"}` is a contract: the output
     must have exactly these columns and types (NOT NULL: no NULLs) or nothing is written,
     and the table is created from it.
+
+    `adds_keys={"customers": "customer"}`: every distinct value of the column `customer` in
+    what the asset writes becomes a key of the dynamic key set `customers`, in the same
+    transaction as the rows.
     """
 
     def decorate(func: Callable[..., Any]) -> AssetSpec:
@@ -149,6 +154,11 @@ def asset(
         dep_list += [Dep(n, m, False) for n, m in sorted(mappings.items())]
         file, line = _location(func)
         contract = tuple((columns or {}).items())
+        if adds_keys is not None and not (
+            isinstance(adds_keys, dict)
+            and all(isinstance(k, str) and isinstance(c, str) for k, c in adds_keys.items())
+        ):
+            raise _fail(func, asset_name, _ADDS_KEYS_HELP)
         version = code_version or fingerprint(func, parts, dep_list, contract)
         used = used_names(func, {d.name for d in dep_list if d.as_param})
         spec = AssetSpec(
@@ -175,6 +185,7 @@ def asset(
             columns=contract,
             input_kinds=_input_kinds(func, [d.name for d in dep_list if d.as_param]),
             returns_sql=_returns_sql(func),
+            adds_keys=tuple(sorted((adds_keys or {}).items())),
         )
         problem = _asset_problem(spec)
         if problem:
@@ -184,6 +195,7 @@ def asset(
     return decorate(fn) if fn is not None else decorate
 
 
+_ADDS_KEYS_HELP = "adds_keys= maps a dynamic key set to a column, e.g. {'customers': 'customer'}"
 _FRAMES = {
     ("pandas", "DataFrame"): "pandas",
     ("polars", "DataFrame"): "polars",

@@ -128,6 +128,7 @@ class _Scheduler:
         self.halted: StorageError | None = None  # the warehouse cannot be written any more
         self.check_counts = [0, 0, 0]
         self.reshaped: list[str] = []  # tables that changed shape, in the order they did
+        self.keys_added: dict[str, list[str]] = {}  # dynamic key sets: keys assets added
         self.alerts = Deliveries()
         self.interrupted = False
         for lead, ups in self.waiting_on.items():
@@ -215,6 +216,8 @@ class _Scheduler:
         if error is None:  # the write recorded the successful attempt and checks with the data
             if done.reshaped:
                 self.reshaped.append(done.reshaped)
+            for key_set, keys in done.keys_added:
+                self.keys_added.setdefault(key_set, []).extend(keys)
             for p in task:
                 written = done.written[p.node.partition]
                 self.versions[_key(p)] = written.data_version
@@ -370,7 +373,7 @@ class _Scheduler:
         warnings = tuple(dict.fromkeys(self.alerts.close(ALERT_CAP)))  # once each, in order
         return RunResult(
             self.setup.run_id, status, results, stopped_by, code, checks, warnings,
-            tuple(self.reshaped),
+            tuple(self.reshaped), {k: tuple(v) for k, v in sorted(self.keys_added.items())},
         )  # fmt: skip
 
 

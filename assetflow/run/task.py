@@ -62,6 +62,7 @@ class TaskResult:
     logged: bool  # the attempt wrote to its log file
     checks: dict[str, tuple[CheckResult, ...]] = field(default_factory=dict)
     reshaped: str | None = None  # how the write changed the asset's table, one line
+    keys_added: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (dynamic key set, new keys)
 
 
 def make_task(

@@ -69,9 +69,11 @@ class EmbeddedWorker:
             reshaped = describe_reshape(wrote, spec)
             if reshaped:
                 log.write(f"table changed shape: {reshaped}\n")
+            for key_set, keys in wrote.keys_added:
+                log.write(f"keys added to {key_set}: {', '.join(keys)}\n")
             return TaskResult(
                 wrote.written, None, "", self.clock.monotonic() - t0, log.written, checks,
-                reshaped,
+                reshaped, wrote.keys_added,
             )  # fmt: skip
         except Exception as exc:  # any failure of user code or of the write fails this attempt
             error = classify(exc, spec, f"{task.asset}[{task.nodes[0].partition}]")
@@ -134,7 +136,7 @@ class EmbeddedWorker:
             contract = Contract(spec.contract, not_null_columns(spec)) if spec.columns else None
             return self.store.writer.write_nodes(
                 cur, query, writes, self.clock, placed, audit, task.refresh, contract,
-                spec.partitions.ordered_keys,
+                spec.partitions.ordered_keys, spec.adds_keys,
             )  # fmt: skip
         except duckdb.BinderException as exc:
             gone = _MISSING_COLUMN.search(str(exc))

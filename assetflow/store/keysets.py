@@ -30,31 +30,39 @@ def read_keysets(conn: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str,
 def add_keys(
     conn: duckdb.DuckDBPyConnection, name: str, keys: list[str], now: dt.datetime
 ) -> list[str]:
-    """Add keys to a set, in order; returns those that were not there (already present
-    ones change nothing)."""
+    """Add keys to a set, in order, in one transaction; returns those that were not there
+    (already present ones change nothing)."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        added = insert_keys(conn, name, keys, now)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return added
+
+
+def insert_keys(
+    conn: duckdb.DuckDBPyConnection, name: str, keys: list[str], now: dt.datetime
+) -> list[str]:
+    """add_keys within the caller's transaction (a write that adds keys with its rows)."""
     existing = read_keysets(conn, [name])[name]
     known = {key: active for _, key, active in existing}
     start = max((i for i, _, _ in existing), default=-1) + 1
     added = [k for k in dict.fromkeys(keys) if not known.get(k, False)]
     back = [k for k in added if k in known]
     new = [k for k in added if k not in known]
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        if back:
-            conn.execute(
-                "UPDATE assetflow.partition_keys SET removed_at = NULL, added_at = ?"
-                " WHERE name = ? AND list_contains(?, key)",
-                [now, name, back],
-            )
-        if new:
-            conn.executemany(
-                "INSERT INTO assetflow.partition_keys VALUES (?, ?, ?, ?, NULL)",
-                [(name, key, start + n, now) for n, key in enumerate(new)],
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    if back:
+        conn.execute(
+            "UPDATE assetflow.partition_keys SET removed_at = NULL, added_at = ?"
+            " WHERE name = ? AND list_contains(?, key)",
+            [now, name, back],
+        )
+    if new:
+        conn.executemany(
+            "INSERT INTO assetflow.partition_keys VALUES (?, ?, ?, ?, NULL)",
+            [(name, key, start + n, now) for n, key in enumerate(new)],
+        )
     return added
 
 

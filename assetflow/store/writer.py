@@ -18,8 +18,10 @@ from dataclasses import dataclass
 import duckdb
 
 from assetflow.core.checks import sql_literal
+from assetflow.core.partitions import check_key
 from assetflow.core.records import CheckResult, NodeWrite, Written
-from assetflow.errors import DataError, DefinitionError
+from assetflow.errors import DataError, DefinitionError, PartitionKeyError
+from assetflow.store.keysets import insert_keys
 from assetflow.store.rows import RowInserter
 from assetflow.store.schema import (
     FIELD_SEP,
@@ -65,6 +67,7 @@ class Wrote:
     written: dict[str, Written]
     reshape: Reshape | None = None
     removed: tuple[str, ...] = ()  # other partitions whose rows had to go (now missing)
+    keys_added: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (key set, new keys)
 
 
 class PartitionWriter:
@@ -87,6 +90,7 @@ class PartitionWriter:
         refresh: bool = False,
         contract: Contract | None = None,
         ordered: bool = True,
+        adds_keys: tuple[tuple[str, str], ...] = (),
     ) -> Wrote:
         """Replace the partitions of `writes` (contiguous, one asset) with the rows of `query`
         and record each, atomically: one delete of the range, one insert, a lineage record
@@ -95,6 +99,9 @@ class PartitionWriter:
         KEY_COLUMN) places each row. With `refresh`, the table is replaced by one holding
         only these rows, in the same transaction. `ordered`: the keys' text sorts as their
         partitions do (not so for static keys), so a range of them is a BETWEEN.
+
+        `adds_keys` ((key set, column), ...): the column's distinct values in the rows
+        written become keys of the set, in the same transaction.
 
         `clock()` stamps the materializations (their end). `audit(cur, rows, write)` runs
         per partition after the insert and before commit, over a view of that partition's
@@ -114,7 +121,7 @@ class PartitionWriter:
                 columns = self._columns[asset]
                 return self._replace(
                     cur, f"({query})", placed, writes, audit, clock, columns, where,
-                    contract=contract,
+                    contract=contract, adds_keys=adds_keys,
                 )  # fmt: skip
             # A new column, a new type, or a mistake: bind to know which.
             except (duckdb.BinderException, duckdb.ConversionException):
@@ -138,8 +145,9 @@ class PartitionWriter:
             if not reshape:
                 after = _after(table, reshape, columns)
                 return self._replace(
-                    cur, rows, placed, writes, audit, clock, after, where, None, columns, contract
-                )
+                    cur, rows, placed, writes, audit, clock, after, where, None, columns, contract,
+                    adds_keys,
+                )  # fmt: skip
             # A write that changes the table goes alone, deciding what to change under the
             # lock: another writer may have changed it just before.
             with self._reshape_lock:
@@ -149,7 +157,7 @@ class PartitionWriter:
                 after = _after(table, reshape, columns)
                 return self._replace(
                     cur, rows, placed, writes, audit, clock, after, where, reshape or None,
-                    columns, contract,
+                    columns, contract, adds_keys,
                 )  # fmt: skip
         finally:
             if not single:
@@ -168,6 +176,7 @@ class PartitionWriter:
         reshape: Reshape | None = None,
         columns: dict[str, str] | None = None,
         contract: Contract | None = None,
+        adds_keys: tuple[tuple[str, str], ...] = (),
     ) -> Wrote:
         """The transaction: reshape the table, delete the partitions, insert the rows, audit,
         record, commit. `after` is the table's columns once reshaped; `columns` the rows'.
@@ -214,6 +223,7 @@ class PartitionWriter:
             ]  # fmt: skip
             self.rows.insert_checks(cur, writes[0].run_id, checked, now)
             record_removed(cur, writes[0].run_id, asset, removed, now)
+            keys_added = _add_keys(cur, asset, table, after, where, adds_keys, now)
             cur.execute("COMMIT")
         except BaseException:
             # A failure DuckDB already aborted the transaction for (a full disk) must be
@@ -222,7 +232,7 @@ class PartitionWriter:
                 cur.execute("ROLLBACK")
             raise
         self._columns[asset] = after
-        return Wrote(written, reshape or None, tuple(removed))
+        return Wrote(written, reshape or None, tuple(removed), keys_added)
 
     def _table(
         self,
@@ -339,6 +349,44 @@ class PartitionWriter:
                 [schema, *params],
             ).fetchall()
         return {key: Written(n, version, mid) for key, mid, version, n in recorded}
+
+
+def _add_keys(
+    cur: duckdb.DuckDBPyConnection,
+    asset: str,
+    table: str,
+    columns: dict[str, str],
+    where: str,
+    adds_keys: tuple[tuple[str, str], ...],
+    now: dt.datetime,
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The distinct values of each `adds_keys` column in the partitions just written, added
+    to its key set; (key set, keys that were new)."""
+    out = []
+    for key_set, column in adds_keys:
+        if column not in columns:
+            raise DefinitionError(
+                f"asset {asset} adds keys to {key_set} from column {column}, which it does not"
+                " return",
+                f"its columns: {', '.join(columns)}",
+            )
+        found = cur.execute(
+            f'SELECT DISTINCT "{column}"::VARCHAR AS k FROM {table} WHERE ({where})'
+            f' AND "{column}" IS NOT NULL ORDER BY k'
+        ).fetchall()
+        keys = [k for (k,) in found]
+        for key in keys:
+            try:
+                check_key(key)
+            except PartitionKeyError as exc:
+                raise DataError(
+                    f"asset {asset}: column {column} holds a value that cannot be a key of"
+                    f" {key_set}: {exc.one_line()}"
+                ) from None
+        added = insert_keys(cur, key_set, keys, now)
+        if added:
+            out.append((key_set, tuple(added)))
+    return tuple(out)
 
 
 def _refuse_nulls(

@@ -121,3 +121,64 @@ def test_a_key_with_a_quote_is_written_and_refreshed(project):
     refresh = project.run("materialize", "--full-refresh")
     assert refresh.exit_code == 0, refresh.output
     assert project.query("SELECT _partition FROM per_name ORDER BY 1") == [("o'neil",), ("smith",)]
+
+
+KEYS_FROM_DATA = """
+from assetflow import asset, dynamic, source
+
+
+@source(path="landing/signups.csv")
+def signups(ctx):
+    return f"SELECT * FROM read_csv('{ctx.path}')"
+
+
+@asset(adds_keys={"customers": "customer"})
+def customer_list(ctx, signups):
+    return "SELECT DISTINCT customer FROM signups"
+
+
+@asset(partitions=dynamic("customers"))
+def welcome(ctx, customer_list):
+    return f"SELECT '{ctx.partition}' AS customer, 'hello ' || '{ctx.partition}' AS message"
+"""
+
+
+def test_an_asset_adds_keys_from_its_rows_and_their_partitions_run_next(project):
+    project.write("definitions/pipeline.py", KEYS_FROM_DATA)
+    project.write("landing/signups.csv", "customer\nacme\nbolt\nacme\n")
+    first = project.run("materialize")
+    assert first.exit_code == 0, first.output
+    assert "keys: customers + acme, bolt" in first.output
+    assert project.query("SELECT customer FROM welcome ORDER BY 1") == [("acme",), ("bolt",)]
+    assert _status(project)["welcome"]["fresh"] == 2
+    listed = json.loads(project.run("partitions", "list", "--json").output)
+    assert listed == {"customers": ["acme", "bolt"]}
+
+    project.write("landing/signups.csv", "customer\nacme\nbolt\ncargo\n")
+    second = project.run("materialize")
+    assert second.exit_code == 0, second.output
+    assert "keys: customers + cargo" in second.output
+    assert project.query("SELECT count(*) FROM welcome") == [(3,)]
+    counts = _status(project)
+    assert all(c["fresh"] == sum(c.values()) - c["late"] for c in counts.values()), counts
+
+    # A value that cannot be a key fails the write: no rows, no keys, one line.
+    project.write("landing/signups.csv", "customer\nacme\n" + "z" * 201 + "\n")
+    bad = project.run("materialize")
+    assert bad.exit_code != 0
+    assert "column customer holds a value that cannot be a key of customers" in bad.output
+    assert project.query("SELECT count(*) FROM customer_list") == [(3,)]
+    listed = json.loads(project.run("partitions", "list", "--json").output)
+    assert listed == {"customers": ["acme", "bolt", "cargo"]}
+
+
+def test_adds_keys_must_name_a_dynamic_key_set_and_a_column(project):
+    project.write("definitions/pipeline.py", KEYS_FROM_DATA.replace('{"customers"', '{"clients"'))
+    project.write("landing/signups.csv", "customer\nacme\n")
+    unknown = project.run("status")
+    assert unknown.exit_code == 2
+    assert "adds_keys names 'clients', which no dynamic() partitioning reads" in unknown.output
+    project.write("definitions/pipeline.py", KEYS_FROM_DATA.replace('"customer"}', '"who"}'))
+    missing = project.run("materialize")
+    assert missing.exit_code != 0
+    assert "adds keys to customers from column who, which it does not return" in missing.output

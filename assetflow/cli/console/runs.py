@@ -83,6 +83,8 @@ class RunProgress:
         self._task: Any = None
 
     def start(self, plan: Plan) -> None:
+        if self._bar is not None:  # a run that follows the last one (new dynamic keys)
+            self._bar.stop()
         console = Console(file=sys.stderr, highlight=False, soft_wrap=True)
         self._bar = Progress(
             TextColumn(f"[bold]{self.label}"),
@@ -146,6 +148,8 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
     )
     for change in result.schema_changes:
         err.print(f"[cyan]schema:[/] {escape(change)}")
+    for key_set, keys in result.keys_added.items():
+        err.print(f"[cyan]keys:[/] {escape(key_set)} + {escape(', '.join(keys))}")
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
     passed, warned, blocked = result.checks
