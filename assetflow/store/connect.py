@@ -79,6 +79,8 @@ def _locked_connect(
 def _upgrade(conn: duckdb.DuckDBPyConnection) -> None:
     """Create assetflow's metadata schema, or bring an older one up to date, in place."""
     version = schema_version(conn)
+    if version == SCHEMA_VERSION:  # the usual case: nothing to do (the DDL costs ~10 ms)
+        return
     if version == "1":
         conn.execute(MIGRATE_FROM_1)
     conn.execute(DDL)  # later versions only add columns, with IF NOT EXISTS

@@ -20,7 +20,7 @@ from assetflow.core.records import (
     NodeRecord,
     Observation,
 )
-from assetflow.store.schema import DELTA, PARTITION_COLUMN, PENDING_INPUTS
+from assetflow.store.schema import PARTITION_COLUMN, PENDING_INPUTS, create_delta
 from assetflow.store.store import Store
 
 # The latest record of every node: the nodes table, overridden by newer materializations
@@ -168,7 +168,7 @@ def _register(store: Store, code: dict[str, str], observed: list[Observation]) -
             [o.version for o in observed],
         ],
     )
-    conn.execute(DELTA)
+    create_delta(conn)
     conn.execute(_INPUTS)
     conn.execute(_LATEST)
     conn.execute(_CURRENT)
@@ -270,7 +270,8 @@ def recorded_inputs(
     last built, with their versions."""
     if not nodes:
         return {}
-    for statement in (DELTA, _INPUTS, _LATEST):
+    create_delta(store.conn)
+    for statement in (_INPUTS, _LATEST):
         store.conn.execute(statement)
     rows = store.conn.execute(
         "WITH wanted AS (SELECT unnest(?) AS asset, unnest(?) AS idx)"

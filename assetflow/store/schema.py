@@ -135,7 +135,7 @@ SET inputs_text = replace(replace(inputs_text, '|', chr(31)), ';', chr(30))
 WHERE inputs_text IS NOT NULL
 """
 
-# Materializations newer than the nodes watermark, latest per node.
+# Materializations newer than the nodes watermark (the parameter), latest per node.
 DELTA = """
 CREATE OR REPLACE TEMP TABLE _af_delta AS
 SELECT d.*, n.asset IS NOT NULL OR d.builds > 1 AS rebuilt FROM (
@@ -146,11 +146,20 @@ SELECT d.*, n.asset IS NOT NULL OR d.builds > 1 AS rebuilt FROM (
            arg_max(clipped, materialization_id) AS clipped, count(*) AS builds,
            arg_max(table_schema, materialization_id) AS table_schema
     FROM assetflow.materializations
-    WHERE materialization_id > (
-        SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark')
+    WHERE materialization_id > ?
     GROUP BY asset, partition_index) d
 LEFT JOIN assetflow.nodes n USING (asset, partition_index)
 """
+
+
+def create_delta(conn: duckdb.DuckDBPyConnection) -> None:
+    """The temp table `_af_delta` (DELTA). The watermark is read first and given as a
+    value: DuckDB then skips the merged materializations by their zone maps, where a
+    subquery made it scan them all (0.13 s at 3.65 M nodes, on every command)."""
+    (watermark,) = conn.execute(
+        "SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark'"
+    ).fetchone()
+    conn.execute(DELTA, [watermark])
 
 
 def in_partitions(keys: list[str] | tuple[str, ...], ordered: bool = True) -> str:

@@ -30,9 +30,9 @@ from assetflow.errors import UsageError
 from assetflow.store.connect import connect, file_identity, storage_error
 from assetflow.store.rows import Checked, RowInserter
 from assetflow.store.schema import (
-    DELTA,
     PENDING,
     PENDING_INPUTS,
+    create_delta,
 )
 from assetflow.store.writer import PartitionWriter
 
@@ -353,7 +353,7 @@ class Store:
         conn = self.conn
         conn.execute("BEGIN TRANSACTION")
         try:
-            conn.execute(DELTA)
+            create_delta(conn)
             conn.execute(
                 "DELETE FROM assetflow.nodes n USING _af_delta d"
                 " WHERE n.asset = d.asset AND n.partition_index = d.partition_index"
