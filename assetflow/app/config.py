@@ -22,6 +22,7 @@ class Settings(BaseModel):
     concurrency: int = Field(default=2, ge=1, le=64)
     log_retention_days: int = Field(default=30, ge=1)
     backfill_confirm_above: int = Field(default=1000, ge=0)
+    wipe_confirm_above: int = Field(default=10, ge=0)
 
 
 class Project(BaseModel):
@@ -82,7 +83,7 @@ def load_project(root: Path | None = None, warehouse: str | None = None) -> Proj
         raise ConfigError(
             f"{pyproject}: [tool.assetflow] {key}: {first['msg']}",
             "known keys: definitions, warehouse, from, to, concurrency, log_retention_days,"
-            " backfill_confirm_above",
+            " backfill_confirm_above, wipe_confirm_above",
         ) from None
     if warehouse is not None:
         settings = settings.model_copy(update={"warehouse": str(Path(warehouse).resolve())})

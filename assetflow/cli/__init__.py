@@ -5,10 +5,16 @@ module that imports rich). Only this package imports click.
   one place where errors become one red line and an exit code;
 - run_commands.py: materialize, backfill, tick, daemon, init;
 - read_commands.py: status, why, checks, check, observe, lineage, runs, logs;
-- keys_commands.py: partitions add, remove, list (dynamic partitions' keys).
+- keys_commands.py: partitions add, remove, list (dynamic partitions' keys);
+- ops_commands.py: wipe.
 """
 
-from assetflow.cli import keys_commands, read_commands, run_commands  # noqa: F401 - they register commands
+from assetflow.cli import (  # noqa: F401 - they register commands
+    keys_commands,
+    ops_commands,
+    read_commands,
+    run_commands,
+)
 from assetflow.cli.main import cli
 
 __all__ = ["cli", "main"]

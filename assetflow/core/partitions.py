@@ -228,10 +228,9 @@ class Partitions:
         return index
 
     def indexes_between(self, lo: str | None, hi: str | None, now: dt.datetime) -> Intervals:
-        """The partitions whose whole window lies within keys lo..hi, inclusive, of any unit
-        (`--from 2013-03 --to 2013-05-15`; None = unbounded). Listed keys select by
-        position; a key of another kind leaves a keyed partitioning whole. A multi
-        partitioning takes a part per dimension (`2013-03|acme`, `*|acme`)."""
+        """The partitions whose whole window lies within keys lo..hi (inclusive, any unit,
+        None = unbounded). Listed keys select by position; a time key leaves a keyed
+        partitioning whole; a multi partitioning takes a part per dimension (`*|acme`)."""
         if self.unit == "multi":
             return _multi.selection(self, lo, hi, now)
         return self._between(lo, hi, now) & self.universe(now)
@@ -248,6 +247,7 @@ class Partitions:
                         calendar.key_span(bound)  # a time key leaves it whole
                     except PartitionKeyError:
                         self.index(bound)  # anything else: "unknown partition key"
+                        return Intervals()  # a removed key: none of today's partitions
             first = self.index(lo) if lo in known else first
             last = self.index(hi) if hi in known else last
             return Intervals.span(first, last)

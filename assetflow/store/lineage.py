@@ -113,7 +113,7 @@ WHERE i.input_version IS NULL AND c.version IS NOT NULL
 _LAST_FAILURES = f"""
 WITH failure AS (
     SELECT asset, partition_index, max(attempt_id) AS attempt_id,
-           arg_max(error_class, attempt_id) AS error_class
+           arg_max_null(error_class, attempt_id) AS error_class
     FROM assetflow.attempt_log WHERE status = '{AttemptStatus.FAILED}' GROUP BY ALL)
 SELECT f.asset, f.partition_index AS idx, f.error_class FROM failure f
 WHERE NOT EXISTS (

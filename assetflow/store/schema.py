@@ -135,16 +135,18 @@ SET inputs_text = replace(replace(inputs_text, '|', chr(31)), ';', chr(30))
 WHERE inputs_text IS NOT NULL
 """
 
-# Materializations newer than the nodes watermark (the parameter), latest per node.
+# Materializations newer than the nodes watermark (the parameter), latest per node: the
+# values of the latest, NULLs included (arg_max skips NULLs: a removal would show the data
+# before it).
 DELTA = """
 CREATE OR REPLACE TEMP TABLE _af_delta AS
 SELECT d.*, n.asset IS NOT NULL OR d.builds > 1 AS rebuilt FROM (
-    SELECT asset, partition_index, arg_max(partition, materialization_id) AS partition,
+    SELECT asset, partition_index, arg_max_null(partition, materialization_id) AS partition,
            max(materialization_id) AS materialization_id,
-           arg_max(code_version, materialization_id) AS code_version,
-           arg_max(data_version, materialization_id) AS data_version,
-           arg_max(clipped, materialization_id) AS clipped, count(*) AS builds,
-           arg_max(table_schema, materialization_id) AS table_schema
+           arg_max_null(code_version, materialization_id) AS code_version,
+           arg_max_null(data_version, materialization_id) AS data_version,
+           arg_max_null(clipped, materialization_id) AS clipped, count(*) AS builds,
+           arg_max_null(table_schema, materialization_id) AS table_schema
     FROM assetflow.materializations
     WHERE materialization_id > ?
     GROUP BY asset, partition_index) d

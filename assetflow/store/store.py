@@ -382,7 +382,7 @@ class Store:
         (the cursor: by a sensor once the work it triggered has run, or by `observe`). A run
         records what it read as it starts; that must not consume a sensor's trigger."""
         rows = self.conn.execute(
-            "SELECT source, partition, arg_max(version, observation_id)"
+            "SELECT source, partition, arg_max_null(version, observation_id)"
             " FROM assetflow.observations WHERE run_id IS NULL GROUP BY ALL"
         ).fetchall()
         latest = {(source, partition): version for source, partition, version in rows}

@@ -15,6 +15,7 @@ from assetflow.core.records import (
 )
 from assetflow.errors import DataError
 from assetflow.store.lineage import read_facts, recorded_inputs
+from assetflow.store.shape import record_removed
 from assetflow.store.store import Store
 
 T = dt.datetime(2024, 3, 1, 12, 0)
@@ -116,3 +117,17 @@ def test_lineage_facts_compare_recorded_versions_with_current_ones(store):
     assert recorded_inputs(store, [("asset", 1, "2024-01-01")]) == {
         Node("asset", "2024-01-01"): {("src", "2024-01-01"): "s1"}
     }
+
+
+def test_a_removal_after_a_write_not_merged_yet_leaves_the_node_missing(store):
+    """The latest record wins with its NULLs: a removal newer than a write (both since the
+    last merge, as within a run or after a crash) leaves the node without data."""
+    write(store, "2024-01-01", 1)
+    write(store, "2024-01-02", 2)
+    store.refresh_nodes()
+    write(store, "2024-01-01", 1, run="r2")  # rebuilt, not merged yet
+    record_removed(store.conn, "r2", "asset", ["2024-01-01"], T)
+    found = read_facts(store, {"asset": "c1"}, [], [])
+    assert list(found.existing["asset"]) == [2]
+    store.refresh_nodes()
+    assert list(read_facts(store, {"asset": "c1"}, [], []).existing["asset"]) == [2]

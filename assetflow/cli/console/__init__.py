@@ -2,10 +2,12 @@
 
 - base.py: the consoles (`out` for results, `err` for errors and progress), shared cells;
 - runs.py: plans, the progress bar, a run's summary, runs, ticks, backfills;
-- state.py: status, why, lineage, observations, checks.
+- state.py: status, why, lineage, observations, checks;
+- ops.py: wipe.
 """
 
 from assetflow.cli.console.base import err, error, out
+from assetflow.cli.console.ops import wipe_preview, wiped
 from assetflow.cli.console.runs import (
     RunProgress,
     backfill_id,
@@ -33,6 +35,8 @@ from assetflow.cli.console.state import (
 )
 
 __all__ = [
+    "wipe_preview",
+    "wiped",
     "key_sets",
     "keys_changed",
     "render_rows",
