@@ -53,6 +53,10 @@ class RunOptions:
     wait: float = 0.0  # seconds to wait for another process to release the warehouse
     trigger: Trigger = Trigger("manual")
     backfill: bool = False  # oldest first, under a backfill id that a re-run resumes
+    # Which selected nodes to plan: "stale" (every one not fresh), "missing", "failed",
+    # "repair" (failed and missing) or "all" (fresh ones too, as `force`). Whatever upstream
+    # they need that is not fresh is planned with them.
+    only: str = "stale"
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,10 @@ def materialize(
         targets = session.targets(request)
     store = session.reader() if options.dry_run else session.writer(options.wait)
     snap = take_snapshot(session, store, targets)
+    if options.only not in ("stale", "all"):
+        snap = dataclasses.replace(snap, targets=_only(snap, options.only))
     plan = plan_materialize(
-        graph, snap.report, snap.targets, session.now, force=options.force,
+        graph, snap.report, snap.targets, session.now, force=options.force or options.only == "all",
         upstream=options.upstream, range_from=request.range_from, range_to=request.range_to,
         refresh=frozenset(snap.targets) if options.full_refresh else frozenset(),
     )  # fmt: skip
@@ -119,6 +125,24 @@ def materialize(
         session.forget_graph()  # the new keys are new partitions: plan again
         then = materialize(session, request, options, listener, rounds=rounds + 1)
     return Outcome(graph, plan, result, snap.targets, backfill_id, then)
+
+
+ONLY = ("stale", "missing", "failed", "all")  # backfill --only; `repair` is failed + missing
+
+
+def _only(snap: Snapshot, only: str) -> dict[str, Intervals]:
+    """The targets narrowed to their failed and/or missing nodes (those alone, not the rest
+    of the stale ones: what `backfill --only` and `repair` ask for)."""
+    out = {}
+    for asset, spans in snap.targets.items():
+        st = snap.report.assets[asset]
+        # As status shows them: a node never built whose last attempt failed is failed.
+        wanted = (st.failed if only in ("failed", "repair") else Intervals()) | (
+            st.missing - st.failed if only in ("missing", "repair") else Intervals()
+        )
+        if spans & wanted:
+            out[asset] = spans & wanted
+    return out
 
 
 def _with_versions(plan: Plan, graph: AssetGraph, store: Store | None, snap: Snapshot) -> Plan:
@@ -198,7 +222,7 @@ def _run(
         pipeline=trigger.name or project.root.name,
         logs_dir=project.logs_dir,
         concurrency=options.concurrency or project.settings.concurrency,
-        oldest_first=backfill_id is not None,
+        oldest_first=backfill_id is not None or options.only == "repair",
     )
     selection = json.dumps(
         {"assets": list(plan.assets), "from": plan.range_from, "to": plan.range_to}

@@ -1,4 +1,4 @@
-"""Day-two operations: `assetflow wipe`."""
+"""Day-two operations: `assetflow wipe` and `assetflow repair`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from assetflow.cli.main import _Lazy, cli, console, wait_option, with_request
+from assetflow.cli.main import _Lazy, cli, concurrency_option, console, wait_option, with_request
+from assetflow.cli.run_commands import _run_with_progress, runs
+from assetflow.core.records import Trigger
 from assetflow.errors import UsageError
 
 if TYPE_CHECKING:
@@ -39,3 +41,17 @@ def wipe(session: Session, request: Request, yes: bool, wait: float) -> None:
 
     done = wipe_app.wipe(session, request, confirm, wait)
     console.wiped(done, session.graph)
+
+
+@cli.command()
+@with_request()
+@concurrency_option
+@wait_option
+def repair(session: Session, request: Request, concurrency: int | None, wait: float) -> None:
+    """Rebuild every failed and missing node of SELECTION (default: every asset) in one
+    run, oldest partitions first across assets, with whatever upstream they need that is
+    not fresh. Stale nodes that are neither are left for materialize."""
+    options = runs.RunOptions(
+        concurrency=concurrency, wait=wait, only="repair", trigger=Trigger("repair")
+    )
+    _run_with_progress(session, request, options)

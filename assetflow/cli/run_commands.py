@@ -140,7 +140,14 @@ def backfill() -> None:
 
 @backfill.command("run", cls=DefaultCommand)
 @with_request()
-@click.option("--force", is_flag=True, help="Rebuild fresh nodes too.")
+@click.option("--force", is_flag=True, help="Rebuild fresh nodes too (as --only all).")
+@click.option(
+    "--only",
+    type=click.Choice(["stale", "missing", "failed", "all"]),
+    default="stale",
+    show_default=True,
+    help="Which nodes to run: every one not fresh, only missing, only failed, or all.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask before a large backfill.")
 @concurrency_option
 @click.option("--sequential", is_flag=True, help="One node at a time (--concurrency 1).")
@@ -149,6 +156,7 @@ def backfill_run(
     session: Session,
     request: Request,
     force: bool,
+    only: str,
     yes: bool,
     concurrency: int | None,
     sequential: bool,
@@ -173,8 +181,9 @@ def backfill_run(
         return click.confirm(f"Run {len(plan.nodes):,} nodes?", default=False)
 
     options = runs.RunOptions(
-        force=force, concurrency=1 if sequential else concurrency, wait=wait, backfill=True
-    )
+        force=force, concurrency=1 if sequential else concurrency, wait=wait, backfill=True,
+        only=only,
+    )  # fmt: skip
     _run_with_progress(session, request, options, confirm)
 
 
