@@ -10,6 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from assetflow.errors import ConfigError
 
 
+class RetentionSettings(BaseModel):
+    """`[tool.assetflow.retention]`: what `assetflow prune` (and the daemon, daily) keeps."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    history_days: int = Field(default=90, ge=0)  # runs, attempts, ticks, observations, checks
+    keep_materializations: int = Field(default=5, ge=1)  # per node, the current one first
+
+
 class Settings(BaseModel):
     """Validated `[tool.assetflow]` table. Paths are relative to the project root."""
 
@@ -23,6 +32,7 @@ class Settings(BaseModel):
     log_retention_days: int = Field(default=30, ge=1)
     backfill_confirm_above: int = Field(default=1000, ge=0)
     wipe_confirm_above: int = Field(default=10, ge=0)
+    retention: RetentionSettings = RetentionSettings()
 
 
 class Project(BaseModel):
@@ -83,7 +93,8 @@ def load_project(root: Path | None = None, warehouse: str | None = None) -> Proj
         raise ConfigError(
             f"{pyproject}: [tool.assetflow] {key}: {first['msg']}",
             "known keys: definitions, warehouse, from, to, concurrency, log_retention_days,"
-            " backfill_confirm_above, wipe_confirm_above",
+            " backfill_confirm_above, wipe_confirm_above, retention (history_days,"
+            " keep_materializations)",
         ) from None
     if warehouse is not None:
         settings = settings.model_copy(update={"warehouse": str(Path(warehouse).resolve())})

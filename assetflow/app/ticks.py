@@ -14,6 +14,7 @@ import logging
 
 from assetflow.app.materialize import Listener, RunOptions, materialize
 from assetflow.app.queries import status
+from assetflow.app.retention import prune_daily
 from assetflow.app.session import Request, Session
 from assetflow.app.state import observe_all
 from assetflow.core.automation import (
@@ -53,6 +54,8 @@ def tick(session: Session, concurrency: int | None = None, wait: float = 0.0) ->
         events.extend(_eager(session, concurrency))
     if any(s.sla is not None for s in graph.defs.assets.values()):
         events.extend(_slas(session))
+    if session.project.warehouse_path.exists():
+        events.extend(prune_daily(session, wait))
     return events
 
 

@@ -1,4 +1,4 @@
-"""Day-two operations: `assetflow wipe` and `assetflow repair`."""
+"""Day-two operations: `assetflow wipe`, `assetflow repair` and `assetflow prune`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from assetflow.cli.main import _Lazy, cli, concurrency_option, console, wait_option, with_request
+from assetflow.cli.main import (
+    Options,
+    _Lazy,
+    cli,
+    concurrency_option,
+    console,
+    wait_option,
+    warehouse_option,
+    with_request,
+)
 from assetflow.cli.run_commands import _run_with_progress, runs
 from assetflow.core.records import Trigger
 from assetflow.errors import UsageError
@@ -16,6 +25,7 @@ if TYPE_CHECKING:
     from assetflow.app.session import Request, Session
 
 wipe_app: Any = _Lazy("assetflow.app.wipe")
+retention_app: Any = _Lazy("assetflow.app.retention")
 
 
 @cli.command()
@@ -55,3 +65,19 @@ def repair(session: Session, request: Request, concurrency: int | None, wait: fl
         concurrency=concurrency, wait=wait, only="repair", trigger=Trigger("repair")
     )
     _run_with_progress(session, request, options)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Count what would go; remove nothing.")
+@wait_option
+@warehouse_option
+@click.pass_obj
+def prune(opts: Options, dry_run: bool, wait: float, warehouse: str | None) -> None:
+    """Remove history the project's [tool.assetflow.retention] no longer keeps: runs,
+    attempts, ticks, observations and checks older than history_days, materializations
+    beyond the latest keep_materializations per node, log folders older than
+    log_retention_days. Never what status, why or early cutoff read. The daemon prunes
+    once a day."""
+    with opts.session(warehouse) as session:
+        removed = retention_app.prune(session, dry_run, wait)
+    console.pruned(removed, dry_run)

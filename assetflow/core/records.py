@@ -440,7 +440,7 @@ class SlaMiss:
 
 @dataclass(frozen=True)
 class TickEvent:
-    kind: str  # schedule | sensor | eager | sla
+    kind: str  # schedule | sensor | eager | sla | prune
     name: str
     detail: str
     run_id: str | None = None

@@ -1,10 +1,11 @@
-"""Day-two operations: what a wipe removes and removed."""
+"""Day-two operations: what a wipe removes and removed, what a prune removed."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.markup import escape
+from rich.table import Table
 
 from assetflow.cli.console.base import err, out, ranges
 from assetflow.core.graph import AssetGraph
@@ -33,3 +34,14 @@ def wiped(done: Any, graph: AssetGraph) -> None:
         f"they are missing{escape(then)} (run {done.run_id}); `assetflow materialize`"
         " rebuilds what is selected"
     )
+
+
+def pruned(removed: dict[str, int], dry_run: bool) -> None:
+    table = Table(title="Would remove" if dry_run else "Removed", title_justify="left")
+    table.add_column("what", no_wrap=True)
+    table.add_column("rows", justify="right")
+    for what, n in removed.items():
+        if what == "log folders" and dry_run:
+            continue
+        table.add_row(escape(what), f"{n:,}")
+    out.print(table)

@@ -1,0 +1,118 @@
+"""Retention: the history assetflow keeps is bounded, and never what status, why, early cutoff
+or the schedulers read.
+
+Always kept: every node's latest materialization (whatever its age) with its inputs and
+checks; unmerged materializations; per node its last failed attempt and its last verified
+one (a node's failed state reads those); per source partition its latest observation, its
+latest outside a run (a sensor's cursor) and the first of its latest version (SLAs count from
+it); per schedule or sensor its latest tick; every run still referenced by a kept record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+from assetflow.core.records import AttemptStatus, RunStatus
+
+
+@dataclass(frozen=True)
+class Retention:
+    history_days: int  # runs, attempts, ticks, observations and checks older than this go
+    keep_materializations: int  # per node, the latest K (the current one is the first)
+
+
+# Each statement deletes what one table no longer needs ($cutoff: the oldest time kept;
+# $keep: materializations kept per node). Materializations go before what hangs off them.
+_DELETE_MATERIALIZATIONS = """
+DELETE FROM assetflow.materializations WHERE materialization_id IN (
+    SELECT materialization_id FROM (
+        SELECT materialization_id, row_number() OVER (
+            PARTITION BY asset, partition_index ORDER BY materialization_id DESC) AS age
+        FROM assetflow.materializations
+        WHERE materialization_id <= (
+            SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark'))
+    WHERE age > $keep)
+"""
+_DELETE_INPUTS = """
+DELETE FROM assetflow.inputs i WHERE NOT EXISTS (
+    SELECT 1 FROM assetflow.materializations m
+    WHERE m.materialization_id = i.materialization_id)
+"""
+_DELETE_CHECKS = """
+DELETE FROM assetflow.check_results c WHERE (
+    c.materialization_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM assetflow.materializations m
+        WHERE m.materialization_id = c.materialization_id))
+ OR (c.checked_at < $cutoff AND EXISTS (
+        SELECT 1 FROM assetflow.check_results later
+        WHERE later.asset = c.asset AND later.partition_index = c.partition_index
+          AND later.check_name = c.check_name AND later.checked_at > c.checked_at))
+"""
+_DELETE_ATTEMPTS = f"""
+DELETE FROM assetflow.attempt_log a WHERE a.ended_at < $cutoff AND a.attempt_id NOT IN (
+    SELECT max(attempt_id) FROM assetflow.attempt_log
+    WHERE status IN ('{AttemptStatus.FAILED}', '{AttemptStatus.VERIFIED}')
+    GROUP BY asset, partition_index, status)
+"""
+_DELETE_OBSERVATIONS = """
+DELETE FROM assetflow.observations o WHERE o.observed_at < $cutoff AND o.observation_id NOT IN (
+    SELECT max(observation_id) FROM assetflow.observations GROUP BY source, partition
+    UNION ALL
+    SELECT max(observation_id) FROM assetflow.observations WHERE run_id IS NULL
+    GROUP BY source, partition
+    UNION ALL
+    SELECT min(o2.observation_id) FROM assetflow.observations o2 JOIN (
+        SELECT source, partition, arg_max_null(version, observation_id) AS version
+        FROM assetflow.observations GROUP BY ALL) l
+    ON l.source = o2.source AND l.partition = o2.partition
+       AND l.version IS NOT DISTINCT FROM o2.version
+    GROUP BY o2.source, o2.partition)
+"""
+_DELETE_TICKS = """
+DELETE FROM assetflow.ticks t WHERE t.evaluated_at < $cutoff AND EXISTS (
+    SELECT 1 FROM assetflow.ticks later
+    WHERE later.kind = t.kind AND later.name = t.name AND later.tick_time > t.tick_time)
+"""
+_DELETE_RUNS = f"""
+DELETE FROM assetflow.runs r WHERE r.started_at < $cutoff AND r.status <> '{RunStatus.RUNNING}'
+  AND r.run_id NOT IN (SELECT run_id FROM assetflow.materializations WHERE run_id IS NOT NULL)
+  AND r.run_id NOT IN (SELECT run_id FROM assetflow.attempt_log WHERE run_id IS NOT NULL)
+  AND r.run_id NOT IN (SELECT run_id FROM assetflow.ticks WHERE run_id IS NOT NULL)
+"""
+_DELETE_SLA_MISSES = "DELETE FROM assetflow.sla_misses WHERE deadline < $cutoff"
+
+STEPS = (
+    ("materializations", _DELETE_MATERIALIZATIONS, ("keep",)),
+    ("inputs", _DELETE_INPUTS, ()),
+    ("check_results", _DELETE_CHECKS, ("cutoff",)),
+    ("attempt_log", _DELETE_ATTEMPTS, ("cutoff",)),
+    ("observations", _DELETE_OBSERVATIONS, ("cutoff",)),
+    ("ticks", _DELETE_TICKS, ("cutoff",)),
+    ("runs", _DELETE_RUNS, ("cutoff",)),
+    ("sla_misses", _DELETE_SLA_MISSES, ("cutoff",)),
+)
+
+
+def prune(
+    conn: duckdb.DuckDBPyConnection, policy: Retention, now: dt.datetime, dry_run: bool = False
+) -> dict[str, int]:
+    """Delete what the policy no longer keeps, in one transaction (rolled back for a dry
+    run); the rows each table loses."""
+    values = {
+        "cutoff": now - dt.timedelta(days=policy.history_days),
+        "keep": policy.keep_materializations,
+    }
+    removed: dict[str, int] = {}
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        for table, statement, names in STEPS:
+            found = conn.execute(statement, {n: values[n] for n in names}).fetchone()
+            removed[table] = found[0] if found else 0
+        conn.execute("ROLLBACK" if dry_run else "COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return removed
