@@ -37,6 +37,7 @@ THIRD_PARTY = {
     "pydantic": {"app.config"},
     "networkx": {"core.graph"},
     "croniter": {"core.automation", "defs.declare"},
+    "openlineage": {"run.openlineage"},
 }
 # Reading the time: only the clock does. (Sleeping is not reading it.)
 TIME_READS = re.compile(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,6 +18,18 @@ class RetentionSettings(BaseModel):
 
     history_days: int = Field(default=90, ge=0)  # runs, attempts, ticks, observations, checks
     keep_materializations: int = Field(default=5, ge=1)  # per node, the current one first
+
+
+class OpenLineageSettings(BaseModel):
+    """`[tool.assetflow.openlineage]`: where run events go (docs/operations.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    transport: Literal["http", "file"]
+    url: str | None = None  # http: the receiver, e.g. http://localhost:5000
+    endpoint: str | None = None  # http: default api/v1/lineage
+    path: str | None = None  # file: one JSON event a line, relative to the project
+    namespace: str | None = None  # the jobs' namespace; default: assetflow/PROJECT_FOLDER
 
 
 class Settings(BaseModel):
@@ -33,6 +46,7 @@ class Settings(BaseModel):
     backfill_confirm_above: int = Field(default=1000, ge=0)
     wipe_confirm_above: int = Field(default=10, ge=0)
     retention: RetentionSettings = RetentionSettings()
+    openlineage: OpenLineageSettings | None = None
 
 
 class Project(BaseModel):
@@ -94,7 +108,7 @@ def load_project(root: Path | None = None, warehouse: str | None = None) -> Proj
             f"{pyproject}: [tool.assetflow] {key}: {first['msg']}",
             "known keys: definitions, warehouse, from, to, concurrency, log_retention_days,"
             " backfill_confirm_above, wipe_confirm_above, retention (history_days,"
-            " keep_materializations)",
+            " keep_materializations), openlineage (transport, url, endpoint, path, namespace)",
         ) from None
     if warehouse is not None:
         settings = settings.model_copy(update={"warehouse": str(Path(warehouse).resolve())})

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from assetflow.app.lineage_events import lineage_events
 from assetflow.app.session import Request, Session
 from assetflow.app.state import Snapshot, status_json, take_snapshot
 from assetflow.core.graph import AssetGraph
@@ -227,6 +228,7 @@ def _run(
     selection = json.dumps(
         {"assets": list(plan.assets), "from": plan.range_from, "to": plan.range_to}
     )
+    events = lineage_events(session, store, setup.run_id)  # a bad config stops it here
     store.start_run(
         setup.run_id, str(trigger), selection, clock(), os.getpid(), len(plan.nodes), backfill_id
     )
@@ -236,14 +238,21 @@ def _run(
     publisher = _publisher(session, store, plan, snap, setup.run_id)
     worker = EmbeddedWorker(store, graph.defs, project.root, clock)
 
+    planned = {p.node: p for p in plan.nodes} if events else {}
+
     def on_node(node_result: NodeResult) -> None:
         publisher.advance(node_result.status)
+        if events:
+            events.settled(planned[node_result.node], node_result)
         if on_result:
             on_result(node_result)
 
     try:
         with captured_output():
-            result = execute(plan, graph.defs, setup, store, clock, worker, on_node)
+            result = execute(
+                plan, graph.defs, setup, store, clock, worker, on_node,
+                on_start=events.started if events else None,
+            )  # fmt: skip
     except BaseException as exc:  # a bug of ours: the run must not stay "running"
         counts = (len(plan.nodes), 0, 0, 0, 0)
         with store.storage_guard():
@@ -261,7 +270,7 @@ def _run(
     with store.storage_guard():  # a disk that filled up: one line, not a traceback
         store.finish_run(setup.run_id, result.status, clock(), result.counts(), result.message)
         store.refresh_nodes()
-    problems = _alert_run_end(session, setup, result)
+    problems = _alert_run_end(session, setup, result) + (events.close() if events else [])
     result = dataclasses.replace(
         result, warnings=tuple(dict.fromkeys([*result.warnings, *problems]))
     )

@@ -73,10 +73,12 @@ def execute(
     worker: Worker,
     on_result: Callable[[NodeResult], None] | None = None,
     pool: Executor | None = None,
+    on_start: Callable[[list[PlannedNode]], None] | None = None,
 ) -> RunResult:
     """Run the plan; never raises for a node's own failure. `pool` defaults to a thread
-    pool of `setup.concurrency` workers."""
-    return _Scheduler(plan, defs, setup, store, clock, worker, on_result).run(pool)
+    pool of `setup.concurrency` workers. `on_start(task)` hears of each task's first
+    attempt, `on_result` of each node once settled (both on the calling thread)."""
+    return _Scheduler(plan, defs, setup, store, clock, worker, on_result, on_start).run(pool)
 
 
 class _Scheduler:
@@ -89,9 +91,10 @@ class _Scheduler:
         clock: Clock,
         worker: Worker,
         on_result: Callable[[NodeResult], None] | None,
+        on_start: Callable[[list[PlannedNode]], None] | None = None,
     ) -> None:
         self.defs, self.setup, self.store, self.clock = defs, setup, store, clock
-        self.worker, self.on_result = worker, on_result
+        self.worker, self.on_result, self.on_start = worker, on_result, on_start
         self.versions = dict(plan.versions)  # updated as nodes are rebuilt
         self.recorded = plan.recorded
         nodes = list(plan.nodes)
@@ -188,6 +191,8 @@ class _Scheduler:
                 self._complete(lead, NodeResult(first.node, AttemptStatus.VERIFIED))
                 continue
             attempt = self.attempts[lead] = self.attempts.get(lead, 0) + 1
+            if attempt == 1 and self.on_start:
+                self.on_start(task)
             self.started[lead] = self.clock()
             spec = self.defs.assets[first.node.asset]
             work = make_task(

@@ -1,0 +1,27 @@
+"""A run's OpenLineage events, when `[tool.assetflow.openlineage]` asks for them."""
+
+from __future__ import annotations
+
+from assetflow.app.session import Session
+from assetflow.run.openlineage import LineageEvents, make_client
+from assetflow.store.store import Store
+from assetflow.store.tables import table_columns
+
+
+def lineage_events(session: Session, store: Store, run_id: str) -> LineageEvents | None:
+    """The run's event sender; None when the project sends none."""
+    settings = session.project.settings.openlineage
+    if settings is None:
+        return None
+    client = make_client(settings.model_dump(), session.project.root)
+    namespace = settings.namespace or f"assetflow/{session.project.root.name}"
+
+    def columns(asset: str) -> dict[str, str]:
+        """The asset table's columns now (read on the run's own thread, each time: a
+        write may just have changed them)."""
+        return table_columns(store.conn, asset)
+
+    return LineageEvents(
+        client, namespace, str(session.project.warehouse_path), run_id, session.graph.defs,
+        columns, session.clock,
+    )  # fmt: skip
