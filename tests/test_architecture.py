@@ -38,6 +38,7 @@ THIRD_PARTY = {
     "networkx": {"core.graph"},
     "croniter": {"core.automation", "defs.declare"},
     "openlineage": {"run.openlineage"},
+    "sqlglot": {"core.sql_lineage"},
 }
 # Reading the time: only the clock does. (Sleeping is not reading it.)
 TIME_READS = re.compile(

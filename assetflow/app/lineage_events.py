@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
+from assetflow.app.columns import column_lineage_of
 from assetflow.app.session import Session
+from assetflow.core.sql_lineage import ColumnLineage
 from assetflow.run.openlineage import LineageEvents, make_client
 from assetflow.store.store import Store
 from assetflow.store.tables import table_columns
@@ -21,7 +25,19 @@ def lineage_events(session: Session, store: Store, run_id: str) -> LineageEvents
         write may just have changed them)."""
         return table_columns(store.conn, asset)
 
+    known: dict[str, ColumnLineage | None] = {}
+
+    def lineage(asset: str) -> ColumnLineage | None:
+        """An SQL asset's column lineage, read once per run (None: a Python asset, or SQL
+        that cannot be read)."""
+        if asset not in known:
+            known[asset] = None
+            if session.graph.defs.assets[asset].returns_sql:
+                with contextlib.suppress(Exception):
+                    known[asset] = column_lineage_of(session, store, asset)
+        return known[asset]
+
     return LineageEvents(
         client, namespace, str(session.project.warehouse_path), run_id, session.graph.defs,
-        columns, session.clock,
+        columns, session.clock, lineage,
     )  # fmt: skip

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from assetflow.app.columns import broken_readers
 from assetflow.app.lineage_events import lineage_events
 from assetflow.app.session import Request, Session
 from assetflow.app.state import Snapshot, status_json, take_snapshot
@@ -188,6 +189,9 @@ def _shape_changes(session: Session, plan: Plan, store: Store | None) -> tuple[s
         reshape = Reshape.between(asset, table, columns or table)
         if reshape:
             lines.append(reshape.describe())
+            removed = [c for c in table if c not in (columns or table)]
+            if removed:  # its readers that use a removed column will fail: say so now
+                lines += broken_readers(session, store, asset, removed)
     return tuple(lines)
 
 
@@ -271,6 +275,7 @@ def _run(
         store.finish_run(setup.run_id, result.status, clock(), result.counts(), result.message)
         store.refresh_nodes()
     problems = _alert_run_end(session, setup, result) + (events.close() if events else [])
+    problems += worker.notes
     result = dataclasses.replace(
         result, warnings=tuple(dict.fromkeys([*result.warnings, *problems]))
     )

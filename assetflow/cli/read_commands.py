@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 queries: Any = _Lazy("assetflow.app.queries")
 state: Any = _Lazy("assetflow.app.state")
+columns_app: Any = _Lazy("assetflow.app.columns")
 RUN_STATUSES = [s.value for s in RunStatus]
 
 
@@ -236,9 +237,27 @@ def observe(opts: Options, warehouse: str | None, wait: float) -> None:
     show_default=True,
     help="A rich tree, or text for Graphviz or Mermaid.",
 )
+@click.option(
+    "--columns",
+    is_flag=True,
+    help="Per output column of an SQL asset, the upstream columns it derives from, and the"
+    " columns it filters, joins or groups by (read from its SQL with sqlglot).",
+)
+@json_option
 @click.pass_obj
-def lineage(opts: Options, asset: str, direction: str | None, fmt: str) -> None:
-    """The asset graph around ASSET: partitioning and mappings, as a tree, DOT or Mermaid."""
+def lineage(
+    opts: Options, asset: str, direction: str | None, fmt: str, columns: bool, as_json: bool
+) -> None:
+    """The asset graph around ASSET: partitioning and mappings, as a tree, DOT or Mermaid;
+    with --columns, its column lineage."""
+    if columns:
+        with opts.session() as session:
+            found = columns_app.asset_columns(session, asset)
+        if as_json:
+            echo_json(found.as_dict())
+        else:
+            console.render_columns(found)
+        return
     graph = opts.session().graph  # opens nothing
     if asset not in graph.graph:
         raise SelectionError(f"unknown asset {asset!r}", f"assets: {', '.join(graph.order)}")

@@ -176,6 +176,17 @@ OUTPUTS: dict[str, Schema] = {
         optional=("in_progress",),
     ),
     "why": REASON,
+    "lineage": obj(  # with --columns
+        {
+            "asset": STR,
+            "partition": STR,
+            "columns": array(
+                obj({"column": STR, "from": array(obj({"table": STR, "column": STR}))})
+            ),
+            "filters": array(obj({"table": STR, "column": STR, "only_filter": BOOL})),
+            "declared_not_read": array(STR),
+        }
+    ),
     "backfill status": obj(
         {
             "backfill_id": STR,

@@ -72,9 +72,15 @@ def input_sql(rng: InputRange, defs: Definitions, root: Path) -> str:
     return f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {table} WHERE {where}"
 
 
-def node_query(spec: AssetSpec, reads: dict[str, str], ctx: Context) -> str:
+def node_query(
+    spec: AssetSpec,
+    reads: dict[str, str],
+    ctx: Context,
+    check: Callable[[AssetSpec, str], None] | None = None,
+) -> str:
     """Call the asset's function and return the SELECT whose rows become its partitions.
-    `reads` holds, per dependency, a SELECT of exactly the partitions the task reads."""
+    `reads` holds, per dependency, a SELECT of exactly the partitions the task reads;
+    `check(spec, sql)` sees SQL text the function returned."""
     cur = ctx.conn
     kinds = dict(spec.input_kinds)
     kwargs: dict[str, Any] = {  # a parameter the body never reads gets None, not a bind
@@ -88,6 +94,8 @@ def node_query(spec: AssetSpec, reads: dict[str, str], ctx: Context) -> str:
         kwargs[spec.context_param] = ctx
     result = spec.fn(**kwargs)
     if isinstance(result, str):
+        if check is not None:
+            check(spec, result)
         ctes = ", ".join(f'"{name}" AS ({sql})' for name, sql in reads.items())
         prefix = f"WITH {ctes} " if ctes else ""
         return f"{prefix}SELECT * FROM ({result})"
@@ -199,14 +207,45 @@ def preview_columns(
     """The columns a planned node of an SQL-only asset (`spec.returns_sql`) will return,
     its query bound (not run) against the tables as they are; None if it does not bind
     (the run will say why)."""
-    parts = spec.partitions
-    start, end = parts.window(planned.index)
-    key = planned.node.partition
-    log = logging.getLogger("assetflow.preview")
-    dims = dimension_keys(parts, key) if parts.unit == "multi" else {}
-    ctx = Context(spec.name, key, start, end, start or today, "dry-run", conn, log, (key,), dims)
+    ctx = _preview_context(spec, conn, planned, today)
     try:
         reads = {rng.name: input_sql(rng, defs, root) for rng in planned.inputs}
         return relation_columns(conn.sql(node_query(spec, reads, ctx)))
     except Exception:  # noqa: BLE001 - a preview only: the run itself reports any mistake
         return None
+
+
+def preview_sql(
+    spec: AssetSpec,
+    conn: duckdb.DuckDBPyConnection,
+    defs: Definitions,
+    root: Path,
+    planned: PlannedNode,
+    today: dt.date,
+) -> tuple[str, dict[str, dict[str, str]]]:
+    """The SQL text an SQL-only asset returns for a planned node, and the columns of each
+    dependency as the node would read it (those that do not bind yet are left out)."""
+    ctx = _preview_context(spec, conn, planned, today)
+    sql: list[str] = []
+
+    def keep(_: AssetSpec, text: str) -> None:
+        sql.append(text)
+
+    reads = {rng.name: input_sql(rng, defs, root) for rng in planned.inputs}
+    schema = {}
+    for name, select in reads.items():
+        with contextlib.suppress(duckdb.Error):
+            schema[name] = relation_columns(conn.sql(select))
+    node_query(spec, reads, ctx, keep)
+    return sql[0], schema
+
+
+def _preview_context(
+    spec: AssetSpec, conn: duckdb.DuckDBPyConnection, planned: PlannedNode, today: dt.date
+) -> Context:
+    parts = spec.partitions
+    start, end = parts.window(planned.index)
+    key = planned.node.partition
+    log = logging.getLogger("assetflow.preview")
+    dims = dimension_keys(parts, key) if parts.unit == "multi" else {}
+    return Context(spec.name, key, start, end, start or today, "dry-run", conn, log, (key,), dims)

@@ -23,6 +23,7 @@ from typing import Any
 from assetflow.core.definitions import Definitions
 from assetflow.core.planner import PlannedNode
 from assetflow.core.records import AttemptStatus, NodeResult
+from assetflow.core.sql_lineage import ColumnLineage
 from assetflow.errors import ConfigError
 
 PRODUCER = "https://github.com/assetflow/assetflow"
@@ -77,10 +78,11 @@ class LineageEvents:
         defs: Definitions,
         columns: Callable[[str], dict[str, str]],
         clock: Callable[[], dt.datetime],
+        lineage: Callable[[str], ColumnLineage | None] = lambda asset: None,
     ) -> None:
         self.client, self.namespace, self.run_id, self.defs = client, namespace, run_id, defs
         self.warehouse = f"duckdb://{warehouse}"
-        self.columns, self.clock = columns, clock
+        self.columns, self.clock, self.lineage = columns, clock, lineage
         self.warnings: list[str] = []
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._send, name="openlineage", daemon=True)
@@ -172,11 +174,11 @@ class LineageEvents:
                 )
             )
         ns, name = self._dataset(asset)
+        facets_out = self._schema(asset) if state != "START" else {}
+        if state == "COMPLETE":
+            facets_out |= self._column_lineage(asset)
         output = OutputDataset(
-            namespace=ns,
-            name=name,
-            facets=self._schema(asset) if state != "START" else {},
-            outputFacets=output_facets,
+            namespace=ns, name=name, facets=facets_out, outputFacets=output_facets
         )
         return RunEvent(
             eventType=RunState[state],
@@ -192,6 +194,24 @@ class LineageEvents:
         if name in self.defs.sources:
             return self.namespace, f"source.{name}"
         return self.warehouse, f"main.{name}"
+
+    def _column_lineage(self, asset: str) -> dict[str, Any]:
+        """The output's columnLineage facet, for SQL assets whose lineage is known."""
+        from openlineage.client.facet_v2 import column_lineage_dataset as cl
+
+        found = self.lineage(asset)
+        if found is None:
+            return {}
+        fields = {
+            column: cl.Fields(inputFields=[
+                cl.InputField(namespace=ns, name=name, field=c)
+                for t, c in sources
+                for ns, name in [self._dataset(t)]
+            ])
+            for column, sources in found.outputs
+            if sources
+        }  # fmt: skip
+        return {"columnLineage": cl.ColumnLineageDatasetFacet(fields=fields)} if fields else {}
 
     def _schema(self, name: str) -> dict[str, Any]:
         from openlineage.client.facet_v2 import schema_dataset

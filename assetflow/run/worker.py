@@ -23,6 +23,7 @@ from assetflow.core.multi import dimension_keys
 from assetflow.core.partitions import compact_ranges
 from assetflow.core.records import CheckResult, NodeWrite
 from assetflow.core.specs import AssetSpec
+from assetflow.core.sql_lineage import tables_read
 from assetflow.errors import AssetflowError, DataError, DefinitionError, UpstreamMissingError
 from assetflow.run.audit import run_checks
 from assetflow.run.clock import Clock
@@ -56,6 +57,8 @@ class EmbeddedWorker:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()
+        self._checked: set[str] = set()  # assets whose SQL reads were checked this run
+        self.notes: list[str] = []  # warnings for the run (a dependency never read)
 
     def __call__(self, task: Task) -> TaskResult:
         spec = self.defs.assets[task.asset]
@@ -176,11 +179,38 @@ class EmbeddedWorker:
         against its contract. `made` learns what to release afterwards."""
         reads = {rng.name: input_sql(rng, self.defs, self.root) for rng in task.reads}
         made.append((ctx, None))
-        query = node_query(spec, reads, ctx)
+        query = node_query(spec, reads, ctx, self._check_reads)
         made[-1] = (ctx, query)
         if spec.columns:
             enforce(spec, cur, query)
         return query
+
+    def _check_reads(self, spec: AssetSpec, sql: str) -> None:
+        """Once per asset and run: the tables its SQL reads against its declared
+        dependencies (an undeclared asset or source fails it; one never read is a warning)."""
+        with self._lock:
+            if spec.name in self._checked:
+                return
+            self._checked.add(spec.name)
+        known = (set(self.defs.assets) | set(self.defs.sources)) - {spec.name}
+        read = set(tables_read(sql)) & known
+        declared = {d.name for d in spec.deps}
+        missing = sorted(read - declared)
+        if missing:
+            self._checked.discard(spec.name)
+            them = "it" if len(missing) == 1 else "them"
+            raise DefinitionError(
+                f"{spec.where}: asset {spec.name} reads {', '.join(missing)} in its SQL but"
+                f" does not declare {them}",
+                "add a parameter of that name (or deps=[...]): its partitions are then mapped,"
+                " and its changes make this asset stale",
+            )
+        unread = sorted(d.name for d in spec.deps if d.as_param and d.name not in read)
+        if unread and spec.returns_sql:
+            self.notes.append(
+                f"{spec.where}: asset {spec.name} declares {', '.join(unread)} but its SQL"
+                " never reads it"
+            )
 
     def _per_node_query(
         self,

@@ -54,6 +54,7 @@ def outputs(tmp_path_factory):
         "materialize --dry-run": json_of(project, "materialize", "--dry-run", "--json"),
         "status": json_of(project, "status", "--json"),
         "why": json_of(project, "why", "checked", "2024-01-05", "--json"),
+        "lineage": json_of(project, "lineage", "combined", "--columns", "--json"),
         "backfill status": json_of(project, "backfill", "status", "--json"),
         "tick": json_of(project, "tick", "--json", "--now", "2024-01-04T03:00:00"),
         "checks": json_of(project, "checks", "--json"),

@@ -125,7 +125,12 @@ def test_a_run_with_a_failure_sends_start_complete_and_fail_to_a_file(tmp_path, 
         ("totals", "2024-01-01"): ["START", "COMPLETE"],
         ("totals", "2024-01-03"): ["START", "COMPLETE"],
     }  # totals[2024-01-02] was upstream_failed: it never ran, so it sends nothing
-    done = next(e for e in events if e["job"]["name"] == "totals" and e["eventType"] == "COMPLETE")
+    done = next(
+        e for e in events
+        if e["job"]["name"] == "totals" and e["eventType"] == "COMPLETE"
+        and {"key": "partition", "value": "2024-01-01", "source": "assetflow"}
+        in e["run"]["facets"]["tags"]["tags"]
+    )  # fmt: skip
     [output] = done["outputs"]
     assert output["name"] == "main.totals"
     assert [c["name"] for c in output["facets"]["schema"]["fields"]] == ["day", "n"]
@@ -135,6 +140,15 @@ def test_a_run_with_a_failure_sends_start_complete_and_fail_to_a_file(tmp_path, 
         source["name"] == "main.orders" and source["facets"]["schema"]["fields"][1]["name"] == "n"
     )
     assert done["run"]["facets"]["nominalTime"]["nominalStartTime"].startswith("2024-01-01T00:00")
+    lineage = output["facets"]["columnLineage"]["fields"]
+    assert lineage["n"]["inputFields"] == [
+        {
+            "namespace": source["namespace"],
+            "name": "main.orders",
+            "field": "n",
+            "transformations": [],
+        }
+    ]
     failed = next(e for e in events if e["eventType"] == "FAIL")
     assert "bad orders on 2024-01-02" in failed["run"]["facets"]["errorMessage"]["message"]
     parents = {e["run"]["facets"]["parent"]["run"]["runId"] for e in events}

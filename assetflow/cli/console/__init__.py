@@ -3,11 +3,11 @@
 - base.py: the consoles (`out` for results, `err` for errors and progress), shared cells;
 - runs.py: plans, the progress bar, a run's summary, runs, ticks, backfills;
 - state.py: status, why, lineage, observations, checks;
-- ops.py: wipe, prune.
+- ops.py: wipe, prune, column lineage.
 """
 
 from assetflow.cli.console.base import err, error, out
-from assetflow.cli.console.ops import pruned, wipe_preview, wiped
+from assetflow.cli.console.ops import pruned, render_columns, wipe_preview, wiped
 from assetflow.cli.console.runs import (
     RunProgress,
     backfill_id,
@@ -35,6 +35,7 @@ from assetflow.cli.console.state import (
 )
 
 __all__ = [
+    "render_columns",
     "pruned",
     "wipe_preview",
     "wiped",

@@ -1,4 +1,5 @@
-"""Day-two operations: what a wipe removes and removed, what a prune removed."""
+"""Day-two operations: what a wipe removes and removed, what a prune removed, an SQL
+asset's column lineage."""
 
 from __future__ import annotations
 
@@ -45,3 +46,22 @@ def pruned(removed: dict[str, int], dry_run: bool) -> None:
             continue
         table.add_row(escape(what), f"{n:,}")
     out.print(table)
+
+
+def render_columns(found: Any) -> None:
+    """`lineage ASSET --columns`: output columns and what they derive from; filter columns."""
+    table = Table(title=f"{found.asset}: columns (from its SQL for {found.partition})",
+                  title_justify="left")  # fmt: skip
+    table.add_column("column", no_wrap=True)
+    table.add_column("derives from", overflow="fold")
+    for name, sources in found.lineage.outputs:
+        text = ", ".join(f"{t}.{c}" for t, c in sources) or "(no column: a constant or count)"
+        table.add_row(escape(name), escape(text))
+    out.print(table)
+    only = set(found.lineage.filter_only())
+    if found.lineage.filters:
+        used = [f"{t}.{c}" + (" (only to filter)" if (t, c) in only else "")
+                for t, c in found.lineage.filters]  # fmt: skip
+        out.print("filters, joins, groups by: " + escape(", ".join(used)))
+    if found.unread:
+        err.print(f"[yellow]declared but never read:[/] {escape(', '.join(found.unread))}")
