@@ -6,8 +6,8 @@ have several partitionings, so one materialize of that day stands for one schedu
 a tick runs (its daily prune), and a late correction lands for the day three days back,
 which is materialized again. Everything runs in-process on a clock set to the simulated
 time, so records carry it and retention sees their real age. Without retention nothing is
-pruned; with it, the tick's daily prune keeps 30 days of history and 3 materializations
-per node.
+pruned (`daily = false`); with it, the tick's daily prune keeps 30 days of history and
+the current materialization of each node.
 
     python bench/retention.py                # 365 days, both variants (~10 minutes)
     python bench/retention.py --days 60      # quicker
@@ -30,7 +30,8 @@ import duckdb
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-RETENTION = "\n[tool.assetflow.retention]\nhistory_days = 30\nkeep_materializations = 3\n"
+RETENTION = "\n[tool.assetflow.retention]\nhistory_days = 30\nkeep_materializations = 1\n"
+NO_RETENTION = "\n[tool.assetflow.retention]\ndaily = false\n"
 TABLES = (
     "materializations", "inputs", "nodes", "attempt_log", "observations", "check_results",
     "runs", "ticks",
@@ -47,7 +48,7 @@ def make_project(work: Path, retention: bool) -> Path:
     table = text[text.index("[tool.assetflow]") :]
     table = table[: table.index("\n[", 1)] if "\n[" in table[1:] else table
     kept = "\n".join(line for line in table.splitlines() if not line.startswith(("from", "to")))
-    (root / "pyproject.toml").write_text(kept + "\n" + (RETENTION if retention else ""))
+    (root / "pyproject.toml").write_text(kept + "\n" + (RETENTION if retention else NO_RETENTION))
     return root
 
 

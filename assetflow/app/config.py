@@ -18,6 +18,7 @@ class RetentionSettings(BaseModel):
 
     history_days: int = Field(default=90, ge=0)  # runs, attempts, ticks, observations, checks
     keep_materializations: int = Field(default=5, ge=1)  # per node, the current one first
+    daily: bool = True  # `assetflow tick` (and so the daemon) prunes once a day
 
 
 class OpenLineageSettings(BaseModel):
@@ -108,7 +109,8 @@ def load_project(root: Path | None = None, warehouse: str | None = None) -> Proj
             f"{pyproject}: [tool.assetflow] {key}: {first['msg']}",
             "known keys: definitions, warehouse, from, to, concurrency, log_retention_days,"
             " backfill_confirm_above, wipe_confirm_above, retention (history_days,"
-            " keep_materializations), openlineage (transport, url, endpoint, path, namespace)",
+            " keep_materializations, daily), openlineage (transport, url, endpoint, path,"
+            " namespace)",
         ) from None
     if warehouse is not None:
         settings = settings.model_copy(update={"warehouse": str(Path(warehouse).resolve())})

@@ -54,7 +54,7 @@ def tick(session: Session, concurrency: int | None = None, wait: float = 0.0) ->
         events.extend(_eager(session, concurrency))
     if any(s.sla is not None for s in graph.defs.assets.values()):
         events.extend(_slas(session))
-    if session.project.warehouse_path.exists():
+    if session.project.settings.retention.daily and session.project.warehouse_path.exists():
         events.extend(prune_daily(session, wait))
     return events
 

@@ -99,3 +99,14 @@ def test_a_tick_prunes_once_a_day(project):
     assert tick("2024-09-01T00:00:00") == 1
     assert tick("2024-09-01T06:00:00") == 1  # the same day: not again
     assert tick("2024-09-02T06:00:00") == 2
+
+
+def test_daily_false_leaves_pruning_to_the_command(tmp_path):
+    project = make_project(tmp_path / "p", extra="[tool.assetflow.retention]\ndaily = false\n")
+    project.write(
+        "definitions/pipeline.py",
+        "from assetflow import asset\n\n\n@asset\ndef one(ctx):\n    return 'SELECT 1 AS x'\n",
+    )
+    assert project.run("materialize").exit_code == 0
+    assert project.run("tick", "--now", "2024-09-01T00:00:00", now=None).exit_code == 0
+    assert project.query("SELECT count(*) FROM assetflow.ticks WHERE kind = 'prune'") == [(0,)]
