@@ -283,3 +283,39 @@ def test_every_sql_asset_of_the_example_has_column_lineage(warehouse):
         assert found["declared_not_read"] == [], name
         traced = [c for c in found["columns"] if c["from"]]
         assert traced, f"{name}: no output column traced to an upstream column"
+
+
+def test_a_prune_of_the_example_changes_no_status_and_no_plan(warehouse, tmp_path):
+    """On a copy: the example re-run for two days (superseded materializations), then pruned
+    to the least retention allows; status, why and the plan read the same."""
+    import json
+    import shutil
+
+    project, _ = warehouse
+    from conftest import Project
+
+    copy = Project(tmp_path / "copy")
+    shutil.copytree(project.root, copy.root)
+    text = (copy.root / "pyproject.toml").read_text()
+    (copy.root / "pyproject.toml").write_text(
+        text + "\n[tool.assetflow.retention]\nhistory_days = 0\nkeep_materializations = 1\n"
+    )
+    forced = copy.run("materialize", "--force", "--from", "2013-01-10", "--to", "2013-01-11")
+    assert forced.exit_code == 0, forced.output
+    landing = copy.root / "landing" / "flights" / "2013-01-12.csv"
+    lines = landing.read_text().splitlines()
+    landing.write_text("\n".join([*lines, lines[1]]) + "\n")  # a late correction, not rebuilt
+
+    def state():
+        return (
+            json.loads(copy.run("status", "--json").output),
+            json.loads(copy.run("materialize", "--dry-run", "--json").output),
+            json.loads(copy.run("why", "daily_carrier_delays", "2013-01-12", "--json").output),
+        )
+
+    before = state()
+    count = "SELECT count(*) FROM assetflow.materializations"
+    rows_before = copy.query(count)[0][0]
+    assert copy.run("prune").exit_code == 0
+    assert copy.query(count)[0][0] < rows_before
+    assert state() == before
