@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from assetflow.errors import AssetflowError, ExitCode
+from assetflow.errors import AssetflowError, ExitCode, UsageError
 from assetflow.run.clock import Clock, NoWaitClock, WallClock
 
 if TYPE_CHECKING:
@@ -141,6 +141,16 @@ concurrency_option = click.option(
     help="Nodes run at once (default: concurrency in [tool.assetflow], 2).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def ask_above(count: int, threshold: int, yes: bool, refusal: str, hint: str, ask: str) -> bool:
+    """Whether to go on with `count` things (nodes, partitions): yes up to `threshold` or
+    with --yes; above, ask on a terminal, and without one refuse in one line."""
+    if yes or count <= threshold:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(f"{refusal}, above {threshold:,}", hint)
+    return click.confirm(ask, default=False)
 
 
 def echo_json(payload: object, default: Any = None) -> None:

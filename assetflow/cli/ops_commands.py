@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -10,6 +9,7 @@ import click
 from assetflow.cli.main import (
     Options,
     _Lazy,
+    ask_above,
     cli,
     concurrency_option,
     console,
@@ -19,7 +19,6 @@ from assetflow.cli.main import (
 )
 from assetflow.cli.run_commands import _run_with_progress, runs
 from assetflow.core.records import Trigger
-from assetflow.errors import UsageError
 
 if TYPE_CHECKING:
     from assetflow.app.session import Request, Session
@@ -40,14 +39,9 @@ def wipe(session: Session, request: Request, yes: bool, wait: float) -> None:
 
     def confirm(found: Any) -> bool:
         console.wipe_preview(found, session.graph)
-        if yes or found.count <= threshold:
-            return True
-        if not sys.stdin.isatty():
-            raise UsageError(
-                f"the wipe removes {found.count:,} partitions, above {threshold:,}",
-                "pass --yes to wipe them",
-            )
-        return click.confirm(f"Wipe {found.count:,} partitions?", default=False)
+        n = found.count
+        return ask_above(n, threshold, yes, f"the wipe removes {n:,} partitions",
+                         "pass --yes to wipe them", f"Wipe {n:,} partitions?")  # fmt: skip
 
     done = wipe_app.wipe(session, request, confirm, wait)
     console.wiped(done, session.graph)

@@ -13,6 +13,7 @@ import click
 from assetflow.cli.main import (
     Options,
     _Lazy,
+    ask_above,
     cli,
     concurrency_option,
     console,
@@ -171,14 +172,9 @@ def backfill_run(
 
     def confirm(plan: Plan) -> bool:
         console.plan_size(plan)
-        if yes or len(plan.nodes) <= threshold:
-            return True
-        if not sys.stdin.isatty():
-            raise UsageError(
-                f"the backfill plans {len(plan.nodes):,} nodes, above {threshold:,}",
-                "pass --yes to run it",
-            )
-        return click.confirm(f"Run {len(plan.nodes):,} nodes?", default=False)
+        n = len(plan.nodes)
+        return ask_above(n, threshold, yes, f"the backfill plans {n:,} nodes",
+                         "pass --yes to run it", f"Run {n:,} nodes?")  # fmt: skip
 
     options = runs.RunOptions(
         force=force, concurrency=1 if sequential else concurrency, wait=wait, backfill=True,
