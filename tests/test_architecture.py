@@ -22,7 +22,9 @@ ALLOWED = {
     "store": {"errors", "core", "store"},
     "run": {"errors", "core", "defs", "store", "run"},
     "app": {"errors", "core", "defs", "store", "run", "app"},
-    "cli": {"errors", "core", "defs", "store", "run", "app", "cli"},
+    "cli": {"errors", "core", "defs", "store", "run", "app", "web", "cli"},
+    # the web page's server: beside the CLI, over app
+    "web": {"errors", "core", "defs", "store", "run", "app", "web"},
     # the Python API: a thin layer over app, beside the CLI
     "pipeline": {"errors", "core", "defs", "store", "run", "app", "pipeline"},
     "api": {"errors", "core", "defs", "store", "run", "app", "cli"},

@@ -6,7 +6,8 @@ module that imports rich). Only this package imports click.
 - run_commands.py: materialize, backfill, tick, daemon, init;
 - read_commands.py: status, why, checks, check, observe, lineage, runs, logs;
 - keys_commands.py: partitions add, remove, list (dynamic partitions' keys);
-- ops_commands.py: wipe.
+- ops_commands.py: wipe, repair, prune;
+- ui_commands.py: ui (the web page, assetflow/web).
 """
 
 from assetflow.cli import (  # noqa: F401 - they register commands
@@ -14,6 +15,7 @@ from assetflow.cli import (  # noqa: F401 - they register commands
     ops_commands,
     read_commands,
     run_commands,
+    ui_commands,
 )
 from assetflow.cli.main import cli
 

@@ -137,6 +137,15 @@ class AssetGraph:
         return Intervals.of(spans)
 
     # -- export ---------------------------------------------------------------------------
+    def layers(self) -> dict[str, tuple[int, int]]:
+        """A layered layout: each asset's and source's (layer, position in it), layers by
+        networkx's topological generations (sources first), names sorted within a layer."""
+        out = {}
+        for layer, names in enumerate(nx.topological_generations(self.graph)):
+            for row, name in enumerate(sorted(names)):
+                out[name] = (layer, row)
+        return out
+
     def neighbourhood(self, asset: str, upstream: bool, downstream: bool) -> list[str]:
         """`asset` with its ancestors and/or descendants, in topological order."""
         keep = {asset}

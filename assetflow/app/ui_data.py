@@ -1,0 +1,98 @@
+"""What the web page shows, as JSON-ready records (docs/ui.md documents them). Each call is
+one short read: the page never holds the warehouse."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from assetflow.app import queries
+from assetflow.app.session import Request, Session, resolve_range
+from assetflow.core.status import state_of
+from assetflow.errors import WarehouseLockedError
+
+STATE_CODES = {"fresh": "F", "stale": "S", "missing": "M", "failed": "X"}
+
+
+def _request(session: Session, selection: tuple[str, ...] = ()) -> Request:
+    """The project's default range, as the CLI's status uses it."""
+    return Request(selection, *resolve_range(session.project, None, None, None))
+
+
+def _freshness(session: Session) -> dict[str, Any]:
+    return {"as_of": f"{session.clock():%H:%M:%S}", "in_progress": None}
+
+
+def graph(session: Session) -> dict[str, Any]:
+    """Every asset and source with its place in a layered layout, each asset's counts of
+    fresh, stale, missing and failed partitions (counts, not nodes: small at any scale),
+    and the edges with their mappings."""
+    g = session.graph
+    meta = _freshness(session)
+    try:
+        snap = queries.status(session, _request(session))
+        counts = {
+            a: {k.value: n for k, n in snap.report.assets[a].counts(scope).items()}
+            for a, scope in snap.targets.items()
+        }
+    except WarehouseLockedError as locked:  # a run holds it: its published snapshot
+        live = queries.live_snapshot(session)
+        if live is None:
+            raise locked
+        counts = {a["asset"]: a["counts"] for a in live["status"]["assets"]}
+        meta = {"as_of": str(live.get("as_of", ""))[11:19], "in_progress": live.get("run_id")}
+    layers = g.layers()
+    nodes = []
+    for name, (layer, row) in sorted(layers.items(), key=lambda kv: kv[1]):
+        spec = g.defs.spec(name)
+        nodes.append({
+            "name": name,
+            "kind": "source" if name in g.defs.sources else "asset",
+            "group": getattr(spec, "group", None),
+            "partitions": spec.partitions.describe(session.now),
+            "layer": layer,
+            "row": row,
+            "counts": counts.get(name),
+        })  # fmt: skip
+    edges = [
+        {"from": up, "to": down, "mapping": mapping}
+        for up, down, mapping in g.edges_within(list(layers))
+    ]
+    return {**meta, "assets": nodes, "edges": edges}
+
+
+def asset(session: Session, name: str) -> dict[str, Any]:
+    """One asset's partitions for the grid: their keys in order, one state letter each
+    (F fresh, S stale, M missing, X failed) and the causes of the others, by position."""
+    spec = queries.asset_spec(session, name)
+    snap = queries.status(session, _request(session, (name,)))
+    st = snap.report.assets[name]
+    selected = snap.targets[name] & st.universe
+    parts = spec.partitions
+    at = {index: n for n, index in enumerate(selected)}
+    states = ["F"] * len(at)
+    causes: dict[str, list[str]] = {}
+    for lo, hi, found in st.cause_runs(st.nonfresh & selected):
+        code, listed = STATE_CODES[state_of(found).value], [c.value for c in found]
+        for index in range(lo, hi + 1):
+            states[at[index]] = code
+            causes[str(at[index])] = listed
+    return {
+        **_freshness(session),
+        "asset": name,
+        "unit": parts.unit,
+        "dims": [n for n, _ in parts.dims],
+        "partitions": parts.describe(session.now),
+        "keys": list(parts.keys_in(selected)),
+        "states": "".join(states),
+        "causes": causes,
+    }
+
+
+def why(session: Session, name: str, partition: str) -> dict[str, Any]:
+    """The node's cause tree, as `why --json` prints it."""
+    return queries.why(session, name, partition).as_dict()
+
+
+def runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(r) for r in queries.list_runs(session, limit)]

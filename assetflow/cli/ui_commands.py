@@ -1,0 +1,45 @@
+"""`assetflow ui`: the local web page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from assetflow.cli.main import Options, _Lazy, cli, console, session_mod, warehouse_option
+from assetflow.run.clock import WallClock
+
+web: Any = _Lazy("assetflow.web.server")
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="The port (0: any free one).")  # fmt: skip
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address to listen on; another than the loopback serves the page to other"
+    " machines, so it must be asked for.",
+)
+@warehouse_option
+@click.pass_obj
+def ui(opts: Options, port: int, host: str, warehouse: str | None) -> None:
+    """Serve the local web page: the asset graph with each asset's health, each asset's
+    partition grid, and a node's why. Each request opens the warehouse, reads and closes
+    it, so runs from the command line are never held up (docs/ui.md). Ctrl-C stops it."""
+    project = opts.project(warehouse)  # a bad project fails here, before serving
+
+    def open_session() -> Any:
+        # Without --now, each request is about its own moment.
+        now = None if isinstance(opts.clock, WallClock) else opts.now
+        return session_mod.Session(project, opts.clock, now)
+
+    server = web.make_server(open_session, host, port)
+    console.out.print(f"assetflow ui: http://{host}:{server.server_port}/ — Ctrl-C stops it")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

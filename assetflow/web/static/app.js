@@ -1,0 +1,162 @@
+// assetflow's page: the asset graph with a health bar per asset, an asset's partition grid,
+// and a node's `why` chain. Plain JavaScript over the JSON API (docs/ui.md).
+"use strict";
+
+const STATES = { F: "fresh", S: "stale", M: "missing", X: "failed" };
+const BOX = { w: 190, h: 46, dx: 240, dy: 62 };
+const SVG = "http://www.w3.org/2000/svg";
+
+async function api(path) {
+  const response = await fetch(path);
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+function el(tag, attrs = {}, text = "") {
+  const node = tag.startsWith("svg:")
+    ? document.createElementNS(SVG, tag.slice(4))
+    : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text) node.textContent = text;
+  return node;
+}
+
+function showError(err) {
+  const box = document.getElementById("error");
+  box.hidden = false;
+  box.textContent = String(err.message || err);
+}
+
+function freshness(payload) {
+  const line = payload.in_progress
+    ? `as of ${payload.as_of}, run ${payload.in_progress} in progress`
+    : `as of ${payload.as_of}`;
+  document.getElementById("freshness").textContent = line;
+}
+
+async function showGraph() {
+  document.getElementById("asset-view").hidden = true;
+  document.getElementById("graph-view").hidden = false;
+  const data = await api("/api/graph");
+  freshness(data);
+  const svg = document.getElementById("graph");
+  svg.replaceChildren();
+  const place = {};
+  for (const a of data.assets) place[a.name] = { x: 10 + a.layer * BOX.dx, y: 10 + a.row * BOX.dy };
+  const width = Math.max(...Object.values(place).map((p) => p.x)) + BOX.w + 20;
+  const height = Math.max(...Object.values(place).map((p) => p.y)) + BOX.h + 20;
+  svg.setAttribute("width", width);
+  svg.setAttribute("height", height);
+  for (const e of data.edges) {
+    const a = place[e.from], b = place[e.to];
+    const x1 = a.x + BOX.w, y1 = a.y + BOX.h / 2, x2 = b.x, y2 = b.y + BOX.h / 2;
+    const path = el("svg:path", { class: "edge", d: `M${x1},${y1} C${x1 + 30},${y1} ${x2 - 30},${y2} ${x2},${y2}` });
+    path.appendChild(el("svg:title", {}, e.mapping));
+    svg.appendChild(path);
+  }
+  for (const a of data.assets) {
+    const p = place[a.name];
+    const g = el("svg:g", { class: `node ${a.kind}`, transform: `translate(${p.x},${p.y})`, "data-name": a.name, "data-group": a.group || "" });
+    g.appendChild(el("svg:rect", { class: "box", width: BOX.w, height: BOX.h }));
+    g.appendChild(el("svg:text", { x: 8, y: 17 }, a.name));
+    g.appendChild(el("svg:title", {}, `${a.name}: ${a.partitions}`));
+    if (a.counts) {
+      const total = Object.values(a.counts).reduce((s, n) => s + n, 0) - (a.counts.late || 0);
+      let x = 8;
+      for (const state of ["fresh", "stale", "missing", "failed"]) {
+        const w = total ? ((BOX.w - 16) * a.counts[state]) / total : 0;
+        if (w > 0) g.appendChild(el("svg:rect", { class: `bar ${state}`, x, y: 28, width: w, height: 9 }));
+        x += w;
+      }
+      g.addEventListener("click", () => { location.hash = `#asset/${encodeURIComponent(a.name)}`; });
+    }
+    svg.appendChild(g);
+  }
+  applyFilter();
+}
+
+function applyFilter() {
+  const text = document.getElementById("search").value.trim();
+  for (const node of document.querySelectorAll("#graph .node")) {
+    const group = text.startsWith("group:") && node.dataset.group === text.slice(6);
+    const match = !text || group || node.dataset.name.includes(text);
+    node.classList.toggle("dim", !match);
+  }
+}
+
+function rowOf(unit, key) {
+  if (unit === "day") return [key.slice(0, 7), key.slice(8)];
+  if (unit === "hour") return [key.slice(0, 10), key.slice(11)];
+  if (unit === "multi") {
+    const parts = key.split("|");
+    const t = parts.findIndex((p) => /^\d{4}/.test(p));
+    if (t < 0) return [parts.slice(0, -1).join("|") || "all", parts[parts.length - 1]];
+    return [parts.filter((_, i) => i !== t).join("|"), parts[t]];
+  }
+  return ["all", key];
+}
+
+async function showAsset(name) {
+  document.getElementById("graph-view").hidden = true;
+  document.getElementById("asset-view").hidden = false;
+  document.getElementById("why").hidden = true;
+  const data = await api(`/api/assets/${encodeURIComponent(name)}`);
+  freshness(data);
+  document.getElementById("asset-title").textContent = name;
+  const counts = {};
+  for (const c of data.states) counts[STATES[c]] = (counts[STATES[c]] || 0) + 1;
+  document.getElementById("asset-summary").textContent =
+    `${data.partitions}: ` + Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ");
+  const grid = document.getElementById("grid");
+  grid.replaceChildren();
+  const rows = new Map();
+  data.keys.forEach((key, i) => {
+    const [row, column] = rowOf(data.unit, key);
+    if (!rows.has(row)) {
+      const line = el("div", { class: "row" });
+      line.appendChild(el("span", { class: "label" }, row));
+      rows.set(row, line);
+      grid.appendChild(line);
+    }
+    const state = STATES[data.states[i]];
+    const causes = data.causes[String(i)];
+    const cell = el("div", { class: `cell ${state}`, "data-key": key, "data-state": state });
+    cell.title = `${key} (${column}): ${state}${causes ? " — " + causes.join(", ") : ""}`;
+    cell.addEventListener("click", () => showWhy(name, key));
+    rows.get(row).appendChild(cell);
+  });
+}
+
+function reasonList(reason) {
+  const item = el("li", {}, `${reason.subject} ${reason.status}${reason.detail ? " — " + reason.detail : ""}`);
+  if (reason.causes && reason.causes.length) {
+    const list = el("ul");
+    for (const c of reason.causes) list.appendChild(reasonList(c));
+    item.appendChild(list);
+  }
+  return item;
+}
+
+async function showWhy(asset, key) {
+  const data = await api(`/api/why?asset=${encodeURIComponent(asset)}&partition=${encodeURIComponent(key)}`);
+  const box = document.getElementById("why");
+  box.replaceChildren(el("h3", {}, `why ${asset}[${key}]`), el("ul", {}));
+  box.querySelector("ul").appendChild(reasonList(data));
+  box.hidden = false;
+}
+
+async function route() {
+  document.getElementById("error").hidden = true;
+  try {
+    const hash = decodeURIComponent(location.hash.slice(1));
+    if (hash.startsWith("asset/")) await showAsset(hash.slice(6));
+    else await showGraph();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+document.getElementById("search").addEventListener("input", applyFilter);
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,103 @@
+"""The web page's JSON API (issue 18), over real HTTP on 127.0.0.1: the same statuses as the
+CLI, a grid per asset, why per node, one-line errors."""
+
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+from conftest import NOW_DT
+
+from assetflow.app.config import load_project
+from assetflow.app.session import Session
+from assetflow.run.clock import NoWaitClock
+from assetflow.web.server import make_server
+
+PIPELINE = """
+import os
+from assetflow import asset, daily, multi, static, window
+
+DAYS = daily("2024-01-01", "2024-01-10")
+
+
+@asset(partitions=DAYS)
+def events(ctx):
+    if os.path.exists(f"fail-{ctx.partition}"):
+        raise ValueError("bad day")
+    return f"SELECT DATE '{ctx.partition}' AS day, {VERSION} AS v"
+
+
+@asset(partitions=DAYS, deps={"events": window(-1, 0)}, group="reports")
+def rolling(ctx, events):
+    return "SELECT max(day) AS day, sum(v) AS v FROM events"
+
+
+@asset(partitions=multi(day=DAYS, region=static("eu", "us")))
+def by_region(ctx, events):
+    return f"SELECT '{ctx.dims['region']}' AS region, sum(v) AS v FROM events"
+"""
+
+
+@pytest.fixture
+def served(project, monkeypatch):
+    monkeypatch.chdir(project.root)
+    project.write("definitions/pipeline.py", PIPELINE.replace("{VERSION}", "1"))
+    assert project.run("materialize").exit_code == 0
+    project.write("fail-2024-01-04", "")
+    project.run("materialize", "events", "--force", "--partition", "2024-01-04")
+    root = load_project(project.root)
+    server = make_server(lambda: Session(root, NoWaitClock(), NOW_DT), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    yield project, base
+    server.shutdown()
+    server.server_close()
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_the_graph_has_every_asset_with_the_counts_status_has(served):
+    project, base = served
+    status, graph = get(f"{base}/api/graph")
+    assert status == 200
+    cli = json.loads(project.run("status", "--json").output)
+    assert {a["name"]: a["counts"] for a in graph["assets"] if a["kind"] == "asset"} == {
+        a["asset"]: {k: v for k, v in a["counts"].items() if k != "late"} for a in cli["assets"]
+    }
+    layers = {a["name"]: a["layer"] for a in graph["assets"]}
+    assert layers["events"] < layers["rolling"] and layers["events"] < layers["by_region"]
+    assert {(e["from"], e["to"]) for e in graph["edges"]} == {
+        ("events", "rolling"), ("events", "by_region")
+    }  # fmt: skip
+    assert len(json.dumps(graph)) < 5000  # counts per asset, not nodes
+
+
+def test_an_assets_grid_and_a_cells_why(served):
+    _, base = served
+    status, grid = get(f"{base}/api/assets/rolling")
+    assert status == 200
+    assert grid["keys"][0] == "2024-01-01" and len(grid["keys"]) == 10
+    # events[2024-01-04] failed: rolling reads it on the 4th and the 5th.
+    assert grid["states"] == "FFFSSFFFFF"
+    assert "upstream_stale" in grid["causes"]["3"]
+    _, multi = get(f"{base}/api/assets/by_region")
+    assert multi["dims"] == ["day", "region"] and len(multi["keys"]) == 20
+    _, why = get(f"{base}/api/why?asset=rolling&partition=2024-01-04")
+    assert why["status"].startswith("stale") and why["causes"]
+
+
+def test_errors_are_one_line_json(served):
+    _, base = served
+    assert get(f"{base}/api/assets/nope")[0] == 400
+    assert "unknown asset 'nope'" in get(f"{base}/api/assets/nope")[1]["error"]
+    assert get(f"{base}/api/nothing")[0] == 404
+    with urllib.request.urlopen(f"{base}/") as page:
+        assert b"<title>assetflow</title>" in page.read()

@@ -1,0 +1,141 @@
+"""The web page in a real headless Chromium (issue 18): graph -> asset -> cell -> why, and the
+page during a run started from the command line. Screenshots are kept in the test's folder."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = next(
+    (p for p in ("/usr/bin/chromium", "/usr/lib/chromium/chromium") if Path(p).exists()), None
+)
+REQUIRED = os.environ.get("ASSETFLOW_REQUIRE_BROWSER") == "1"  # set by .ci/run
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None and not REQUIRED, reason="no chromium here: apt-get install chromium"
+    ),
+]
+
+PIPELINE = """
+import os, time
+from assetflow import asset, daily, window
+
+DAYS = daily("2024-01-01", "2024-01-20")
+
+
+@asset(partitions=DAYS)
+def events(ctx):
+    return f"SELECT DATE '{ctx.partition}' AS day, 1 AS v"
+
+
+@asset(partitions=DAYS, deps={"events": window(-2, 0)})
+def rolling(ctx, events):
+    return "SELECT max(day) AS day, sum(v) AS v FROM events"
+
+
+@asset(partitions=DAYS)
+def slow(ctx):
+    if os.environ.get("SLOW"):
+        time.sleep(1.5)
+    return f"SELECT DATE '{ctx.partition}' AS day"
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(project, *args, env=None, wait=True):
+    command = [sys.executable, "-m", "assetflow", "--project", str(project.root), *args]
+    environment = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    if wait:
+        return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+    return subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+def api(base, path):
+    with urllib.request.urlopen(f"{base}{path}", timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def ui(project):
+    project.write("definitions/pipeline.py", PIPELINE)
+    assert cli(project, "materialize").returncode == 0
+    (project.root / "definitions" / "pipeline.py").write_text(
+        PIPELINE.replace("1 AS v", "2 AS v")
+    )  # events changed: all of it and rolling stale
+    port = free_port()
+    server = cli(project, "ui", "--port", str(port), wait=False)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            api(base, "/api/runs")
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield project, base
+    server.terminate()
+    server.wait(10)
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+        yield browser.new_page(viewport={"width": 1200, "height": 700})
+        browser.close()
+
+
+def test_graph_asset_cell_why(ui, page, tmp_path):
+    _, base = ui
+    page.goto(f"{base}/")
+    page.wait_for_selector("#graph .node")
+    assert page.locator("#graph .node").count() == 3
+    bars = page.locator('#graph .node[data-name="rolling"] rect.stale')
+    assert bars.count() == 1  # its health bar: all stale
+    page.screenshot(path=str(tmp_path / "graph.png"), full_page=True)
+    page.fill("#search", "roll")
+    assert page.locator("#graph .node.dim").count() == 2
+    page.locator('#graph .node[data-name="rolling"]').click()
+    page.wait_for_selector("#grid .cell")
+    assert page.locator("#grid .cell").count() == 20
+    assert page.locator("#grid .cell.stale").count() == 20
+    page.locator('#grid .cell[data-key="2024-01-05"]').click()
+    page.wait_for_selector("#why:not([hidden])")
+    text = page.locator("#why").inner_text()
+    assert "rolling[2024-01-05] stale" in text and "events[2024-01-05]" in text
+    page.screenshot(path=str(tmp_path / "why.png"), full_page=True)
+
+
+def test_the_page_answers_during_a_run_from_the_command_line(ui, page, tmp_path):
+    project, base = ui
+    run = cli(project, "materialize", "slow", "--force", env={"SLOW": "1"}, wait=False)
+    try:
+        for _ in range(200):
+            graph = api(base, "/api/graph")
+            if graph["in_progress"]:
+                break
+            time.sleep(0.1)
+        assert graph["in_progress"], "the page never saw the run"
+        page.goto(f"{base}/")
+        page.wait_for_selector("#graph .node")
+        assert "in progress" in page.locator("#freshness").inner_text()
+        page.screenshot(path=str(tmp_path / "during-a-run.png"), full_page=True)
+    finally:
+        output = run.communicate(timeout=120)[0].decode()
+    assert run.returncode == 0, output  # the page never held the warehouse from the run
+    assert api(base, "/api/graph")["in_progress"] is None
