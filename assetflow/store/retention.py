@@ -5,7 +5,8 @@ Always kept: every node's latest materialization (whatever its age) with its inp
 checks; unmerged materializations; per node its last failed attempt and its last verified
 one (a node's failed state reads those); per source partition its latest observation, its
 latest outside a run (a sensor's cursor) and the first of its latest version (SLAs count from
-it); per schedule or sensor its latest tick; every run still referenced by a kept record.
+it); per schedule or sensor its latest tick; every run still referenced by a kept record; and
+every SLA miss (each says a late node was alerted: removing it would alert again).
 """
 
 from __future__ import annotations
@@ -82,7 +83,6 @@ DELETE FROM assetflow.runs r WHERE r.started_at < $cutoff AND r.status <> '{RunS
   AND r.run_id NOT IN (SELECT run_id FROM assetflow.attempt_log WHERE run_id IS NOT NULL)
   AND r.run_id NOT IN (SELECT run_id FROM assetflow.ticks WHERE run_id IS NOT NULL)
 """
-_DELETE_SLA_MISSES = "DELETE FROM assetflow.sla_misses WHERE deadline < $cutoff"
 
 STEPS = (
     ("materializations", _DELETE_MATERIALIZATIONS, ("keep",)),
@@ -92,7 +92,6 @@ STEPS = (
     ("observations", _DELETE_OBSERVATIONS, ("cutoff",)),
     ("ticks", _DELETE_TICKS, ("cutoff",)),
     ("runs", _DELETE_RUNS, ("cutoff",)),
-    ("sla_misses", _DELETE_SLA_MISSES, ("cutoff",)),
 )
 
 
