@@ -40,7 +40,12 @@ def graph(session: Session) -> dict[str, Any]:
         if live is None:
             raise locked
         counts = {a["asset"]: a["counts"] for a in live["status"]["assets"]}
-        meta = {"as_of": str(live.get("as_of", ""))[11:19], "in_progress": live.get("run_id")}
+        done = sum((live.get("progress") or {}).values())
+        meta = {
+            "as_of": str(live.get("as_of", ""))[11:19],
+            "in_progress": live.get("run_id"),
+            "progress": {"done": done, "planned": live.get("planned")},
+        }
     layers = g.layers()
     nodes = []
     for name, (layer, row) in sorted(layers.items(), key=lambda kv: kv[1]):
@@ -96,3 +101,13 @@ def why(session: Session, name: str, partition: str) -> dict[str, Any]:
 
 def runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
     return [dataclasses.asdict(r) for r in queries.list_runs(session, limit)]
+
+
+def plan(session: Session, name: str, first: str, last: str) -> dict[str, Any]:
+    """The plan `materialize NAME --from FIRST --to LAST` would run (the same Plan as
+    `--dry-run --json`): what the page shows before it launches the run."""
+    from assetflow.app.materialize import RunOptions, materialize
+
+    queries.asset_spec(session, name)
+    outcome = materialize(session, Request((name,), first, last), RunOptions(dry_run=True))
+    return outcome.plan.as_json()

@@ -24,6 +24,7 @@ from assetflow.cli.main import (
     warehouse_option,
     with_request,
 )
+from assetflow.core.records import Trigger
 from assetflow.errors import AssetflowError, ExitCode, UsageError
 from assetflow.run.clock import WallClock
 
@@ -51,6 +52,9 @@ ticks: Any = _Lazy("assetflow.app.ticks")
 @wait_option
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
+@click.option(
+    "--trigger", default="manual", hidden=True, help="What `runs` says started it (the page: ui)."
+)
 def materialize(
     session: Session,
     request: Request,
@@ -61,6 +65,7 @@ def materialize(
     wait: float,
     dry_run: bool,
     as_json: bool,
+    trigger: str,
 ) -> None:
     """Make SELECTION fresh: rebuild exactly its stale and missing nodes, upstream first.
 
@@ -71,7 +76,7 @@ def materialize(
         raise UsageError("--json goes with --dry-run")
     options = runs.RunOptions(
         dry_run=dry_run, force=force, full_refresh=full_refresh, upstream=not no_upstream,
-        concurrency=concurrency, wait=wait,
+        concurrency=concurrency, wait=wait, trigger=Trigger(trigger),
     )  # fmt: skip
     if dry_run:
         outcome = runs.materialize(session, request, options)

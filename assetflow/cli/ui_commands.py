@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import click
@@ -35,7 +37,22 @@ def ui(opts: Options, port: int, host: str, warehouse: str | None) -> None:
         now = None if isinstance(opts.clock, WallClock) else opts.now
         return session_mod.Session(project, opts.clock, now)
 
-    server = web.make_server(open_session, host, port)
+    children: list[subprocess.Popen[bytes]] = []
+
+    def launch(asset: str, first: str, last: str) -> int:
+        """A run of ASSET over FIRST..LAST, in a process of its own, as `materialize`."""
+        children[:] = [c for c in children if c.poll() is None]  # reap the finished
+        clock = [] if isinstance(opts.clock, WallClock) else ["--now", opts.now.isoformat()]
+        where = ["--warehouse", warehouse] if warehouse else []
+        child = subprocess.Popen(
+            [sys.executable, "-m", "assetflow", "--project", str(project.root), *clock,
+             "materialize", asset, "--from", first, "--to", last, "--trigger", "ui", *where],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        children.append(child)
+        return child.pid
+
+    server = web.make_server(open_session, host, port, launch)
     console.out.print(f"assetflow ui: http://{host}:{server.server_port}/ — Ctrl-C stops it")
     try:
         server.serve_forever()

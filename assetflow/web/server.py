@@ -25,8 +25,14 @@ _TYPES = {
 }
 
 
-def make_server(open_session: Callable[[], Session], host: str, port: int) -> ThreadingHTTPServer:
-    """The server (not started); port 0 picks a free one (`server.server_port`)."""
+Launch = Callable[[str, str, str], int]  # (asset, first key, last key) -> the run's pid
+
+
+def make_server(
+    open_session: Callable[[], Session], host: str, port: int, launch: Launch | None = None
+) -> ThreadingHTTPServer:
+    """The server (not started); port 0 picks a free one (`server.server_port`). `launch`
+    starts a run in a process of its own, as the CLI would (the page then follows it)."""
     lock = threading.Lock()  # one read at a time: definitions load as Python modules
 
     def api(path: str, query: dict[str, str]) -> Any:
@@ -43,7 +49,33 @@ def make_server(open_session: Callable[[], Session], host: str, port: int) -> Th
                 return ui_data.runs(session)
         raise LookupError(path)
 
+    def post(path: str, body: dict[str, Any]) -> Any:
+        asset, first, last = (str(body.get(k, "")) for k in ("asset", "from", "to"))
+        if path == "/api/plan":
+            with lock, open_session() as session:
+                return ui_data.plan(session, asset, first, last)
+        if path == "/api/launch" and launch is not None:
+            with lock, open_session() as session:
+                ui_data.plan(session, asset, first, last)  # bad input fails here, in one line
+            return {"started": True, "pid": launch(asset, first, last)}
+        raise LookupError(path)
+
     class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            # A page of another site cannot send this header without a CORS preflight,
+            # which this server never allows: no run starts from elsewhere.
+            if self.headers.get("X-Assetflow") != "1":
+                self._send(403, "application/json", json.dumps({"error": "forbidden"}))
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except ValueError:
+                self._send(400, "application/json", json.dumps({"error": "the body is not JSON"}))
+                return
+            path = urllib.parse.urlsplit(self.path).path
+            self._answer(lambda: post(path, body), path)
+
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
             url = urllib.parse.urlsplit(self.path)
             if url.path.startswith("/api/"):
@@ -52,8 +84,11 @@ def make_server(open_session: Callable[[], Session], host: str, port: int) -> Th
                 self._static(url.path)
 
         def _api(self, path: str, query: dict[str, str]) -> None:
+            self._answer(lambda: api(path, query), path)
+
+        def _answer(self, compute: Callable[[], Any], path: str) -> None:
             try:
-                self._send(200, "application/json", json.dumps(api(path, query), default=str))
+                self._send(200, "application/json", json.dumps(compute(), default=str))
             except LookupError:
                 self._send(404, "application/json", json.dumps({"error": f"no such page: {path}"}))
             except AssetflowError as exc:

@@ -101,3 +101,28 @@ def test_errors_are_one_line_json(served):
     assert get(f"{base}/api/nothing")[0] == 404
     with urllib.request.urlopen(f"{base}/") as page:
         assert b"<title>assetflow</title>" in page.read()
+
+
+def post(url, body, header=True):
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", **({"X-Assetflow": "1"} if header else {})},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_the_pages_plan_is_the_dry_runs_and_posts_need_the_header(served):
+    project, base = served
+    asked = {"asset": "rolling", "from": "2024-01-03", "to": "2024-01-06"}
+    status, plan = post(f"{base}/api/plan", asked)
+    assert status == 200
+    cli = project.run("materialize", "rolling", "--from", "2024-01-03", "--to", "2024-01-06",
+                      "--dry-run", "--json")  # fmt: skip
+    assert plan == json.loads(cli.output)
+    assert post(f"{base}/api/plan", asked, header=False)[0] == 403  # not from another site
+    bad = post(f"{base}/api/plan", {**asked, "from": "2024-13-01"})
+    assert bad[0] == 400 and "2024-13-01" in bad[1]["error"]

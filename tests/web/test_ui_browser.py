@@ -139,3 +139,25 @@ def test_the_page_answers_during_a_run_from_the_command_line(ui, page, tmp_path)
         output = run.communicate(timeout=120)[0].decode()
     assert run.returncode == 0, output  # the page never held the warehouse from the run
     assert api(base, "/api/graph")["in_progress"] is None
+
+
+def test_plan_and_run_from_the_page_then_see_it_fresh(ui, page, tmp_path):
+    project, base = ui
+    page.goto(f"{base}/#asset/rolling")
+    page.wait_for_selector("#grid .cell")
+    assert page.input_value("#launch-from") == "2024-01-01"
+    page.fill("#launch-to", "2024-01-05")
+    page.click("#plan-button")
+    page.wait_for_selector("#plan li")
+    planned = page.locator("#plan").inner_text()
+    # The plan --dry-run prints: rolling 01..05, and the changed events they read.
+    assert "10 nodes to run" in planned
+    assert "events: 5 (2024-01-01..2024-01-05)" in planned
+    assert "rolling: 5 (2024-01-01..2024-01-05)" in planned
+    page.click("#run-button")
+    page.wait_for_selector('#run-state[data-status="success"]', timeout=60000)
+    states = page.locator("#grid .cell").evaluate_all("cs => cs.map(c => c.dataset.state)")
+    assert states[:5] == ["fresh"] * 5 and set(states[5:]) == {"stale"}
+    page.screenshot(path=str(tmp_path / "after-a-run.png"), full_page=True)
+    runs = json.loads(cli(project, "runs", "--json").stdout)
+    assert runs[0]["trigger"] == "ui" and runs[0]["status"] == "success"

@@ -6,11 +6,80 @@ const STATES = { F: "fresh", S: "stale", M: "missing", X: "failed" };
 const BOX = { w: 190, h: 46, dx: 240, dy: 62 };
 const SVG = "http://www.w3.org/2000/svg";
 
-async function api(path) {
-  const response = await fetch(path);
+async function api(path, post) {
+  const init = post === undefined ? {} : {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Assetflow": "1" },
+    body: JSON.stringify(post),
+  };
+  const response = await fetch(path, init);
   const body = await response.json();
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
+}
+
+let current = null; // the asset shown in the grid
+
+function launchRange(data) {
+  const stale = data.keys.filter((_, i) => data.states[i] !== "F");
+  const keys = stale.length ? stale : data.keys;
+  document.getElementById("launch-from").value = keys[0] || "";
+  document.getElementById("launch-to").value = keys[keys.length - 1] || "";
+  document.getElementById("plan").replaceChildren();
+  document.getElementById("run-button").disabled = true;
+}
+
+function selection() {
+  return {
+    asset: current,
+    from: document.getElementById("launch-from").value.trim(),
+    to: document.getElementById("launch-to").value.trim(),
+  };
+}
+
+async function showPlan() {
+  const box = document.getElementById("plan");
+  try {
+    const plan = await api("/api/plan", selection());
+    const byAsset = {};
+    for (const n of plan.nodes) (byAsset[n.asset] = byAsset[n.asset] || []).push(n.partition);
+    box.replaceChildren(el("p", {}, plan.nodes.length
+      ? `${plan.nodes.length} nodes to run:` : "nothing to run: all fresh"));
+    const list = el("ul");
+    for (const [asset, keys] of Object.entries(byAsset)) {
+      const span = keys.length > 1 ? `${keys[0]}..${keys[keys.length - 1]}` : keys[0];
+      list.appendChild(el("li", { "data-asset": asset }, `${asset}: ${keys.length} (${span})`));
+    }
+    box.appendChild(list);
+    document.getElementById("run-button").disabled = !plan.nodes.length;
+  } catch (err) {
+    box.replaceChildren(el("p", { class: "error" }, String(err.message || err)));
+  }
+}
+
+async function runIt() {
+  document.getElementById("run-button").disabled = true;
+  const state = document.getElementById("run-state");
+  state.textContent = "starting…";
+  await api("/api/launch", selection());
+  const asset = current;
+  let seen = false;
+  for (let tries = 0; tries < 600; tries++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const graph = await api("/api/graph");
+    freshness(graph);
+    if (graph.in_progress) {
+      seen = true;
+      const p = graph.progress || {};
+      state.textContent = `run ${graph.in_progress}: ${p.done || 0} of ${p.planned || "?"} nodes`;
+    } else if (seen || tries > 6) {
+      break;
+    }
+  }
+  const [last] = await api("/api/runs");
+  state.textContent = last ? `run ${last.run_id} ${last.status}` : "";
+  state.dataset.status = last ? last.status : "";
+  if (current === asset) await showAsset(asset, true);
 }
 
 function el(tag, attrs = {}, text = "") {
@@ -97,11 +166,16 @@ function rowOf(unit, key) {
   return ["all", key];
 }
 
-async function showAsset(name) {
+async function showAsset(name, keepLaunch = false) {
   document.getElementById("graph-view").hidden = true;
   document.getElementById("asset-view").hidden = false;
   document.getElementById("why").hidden = true;
   const data = await api(`/api/assets/${encodeURIComponent(name)}`);
+  current = name;
+  if (!keepLaunch) {
+    launchRange(data);
+    document.getElementById("run-state").textContent = "";
+  }
   freshness(data);
   document.getElementById("asset-title").textContent = name;
   const counts = {};
@@ -158,5 +232,7 @@ async function route() {
 }
 
 document.getElementById("search").addEventListener("input", applyFilter);
+document.getElementById("plan-button").addEventListener("click", showPlan);
+document.getElementById("run-button").addEventListener("click", runIt);
 window.addEventListener("hashchange", route);
 route();
