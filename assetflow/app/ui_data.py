@@ -10,6 +10,7 @@ from assetflow.app import queries
 from assetflow.app.session import Request, Session, resolve_range
 from assetflow.core.status import state_of
 from assetflow.errors import WarehouseLockedError
+from assetflow.run.runlog import find_logs
 
 STATE_CODES = {"fresh": "F", "stale": "S", "missing": "M", "failed": "X"}
 
@@ -100,7 +101,33 @@ def why(session: Session, name: str, partition: str) -> dict[str, Any]:
 
 
 def runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
-    return [dataclasses.asdict(r) for r in queries.list_runs(session, limit)]
+    """The latest runs; while a run holds the warehouse, those its snapshot lists."""
+    try:
+        return [dataclasses.asdict(r) for r in queries.list_runs(session, limit)]
+    except WarehouseLockedError as locked:
+        live = queries.live_snapshot(session)
+        if live is None:
+            raise locked
+        return list(live["runs"])
+
+
+def run(session: Session, run_id: str) -> dict[str, Any]:
+    """One run and every attempt of it, as `runs show --json`."""
+    record, attempts = queries.show_run(session, run_id)
+    return {
+        "run": dataclasses.asdict(record),
+        "attempts": [dataclasses.asdict(a) for a in attempts],
+    }
+
+
+def log(session: Session, run_id: str, asset: str | None, partition: str | None) -> str:
+    """A run's log files (or one asset's, or one node's), as `assetflow logs` prints them.
+    Files only: it answers during a run."""
+    logs_dir = session.project.logs_dir
+    parts = []
+    for path in find_logs(logs_dir, run_id, asset or None, partition or None):
+        parts.append(f"==> {path.relative_to(logs_dir)} <==\n{path.read_text(encoding='utf-8')}")
+    return "".join(parts)
 
 
 def plan(session: Session, name: str, first: str, last: str) -> dict[str, Any]:

@@ -47,6 +47,8 @@ def make_server(
                 return ui_data.why(session, query.get("asset", ""), query.get("partition", ""))
             if path == "/api/runs":
                 return ui_data.runs(session)
+            if path.startswith("/api/runs/"):
+                return ui_data.run(session, urllib.parse.unquote(path.removeprefix("/api/runs/")))
         raise LookupError(path)
 
     def post(path: str, body: dict[str, Any]) -> Any:
@@ -78,7 +80,9 @@ def make_server(
 
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
             url = urllib.parse.urlsplit(self.path)
-            if url.path.startswith("/api/"):
+            if url.path == "/api/log":  # text, read from files only: no lock, no session
+                self._log(dict(urllib.parse.parse_qsl(url.query)))
+            elif url.path.startswith("/api/"):
                 self._api(url.path, dict(urllib.parse.parse_qsl(url.query)))
             else:
                 self._static(url.path)
@@ -94,6 +98,15 @@ def make_server(
             except AssetflowError as exc:
                 status = 400 if exc.exit_code == ExitCode.USAGE else 500
                 self._send(status, "application/json", json.dumps({"error": exc.one_line()}))
+
+        def _log(self, query: dict[str, str]) -> None:
+            try:
+                with open_session() as session:
+                    text = ui_data.log(session, query.get("run", ""), query.get("asset"),
+                                       query.get("partition"))  # fmt: skip
+                self._send(200, "text/plain", text)
+            except AssetflowError as exc:
+                self._send(404, "text/plain", exc.one_line())
 
         def _static(self, path: str) -> None:
             name = "index.html" if path in ("", "/") else path.removeprefix("/static/")

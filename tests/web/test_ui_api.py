@@ -126,3 +126,22 @@ def test_the_pages_plan_is_the_dry_runs_and_posts_need_the_header(served):
     assert post(f"{base}/api/plan", asked, header=False)[0] == 403  # not from another site
     bad = post(f"{base}/api/plan", {**asked, "from": "2024-13-01"})
     assert bad[0] == 400 and "2024-13-01" in bad[1]["error"]
+
+
+def test_runs_a_run_and_a_failed_nodes_log(served):
+    _, base = served
+    status, runs = get(f"{base}/api/runs")
+    assert status == 200 and len(runs) == 2
+    failed = runs[0]
+    _, detail = get(f"{base}/api/runs/{failed['run_id']}")
+    assert [(a["asset"], a["partition"], a["status"]) for a in detail["attempts"]] == [
+        ("events", "2024-01-04", "failed")
+    ]
+    query = f"run={failed['run_id']}&asset=events&partition=2024-01-04"
+    with urllib.request.urlopen(f"{base}/api/log?{query}") as response:
+        assert "bad day" in response.read().decode()
+    try:
+        urllib.request.urlopen(f"{base}/api/log?run=../etc")
+        raise AssertionError("a path outside the logs was served")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404

@@ -43,6 +43,7 @@ def rolling(ctx, events):
 @asset(partitions=DAYS)
 def slow(ctx):
     if os.environ.get("SLOW"):
+        print(f"sleeping on {ctx.partition}")
         time.sleep(1.5)
     return f"SELECT DATE '{ctx.partition}' AS day"
 """
@@ -161,3 +162,22 @@ def test_plan_and_run_from_the_page_then_see_it_fresh(ui, page, tmp_path):
     page.screenshot(path=str(tmp_path / "after-a-run.png"), full_page=True)
     runs = json.loads(cli(project, "runs", "--json").stdout)
     assert runs[0]["trigger"] == "ui" and runs[0]["status"] == "success"
+
+
+def test_runs_a_runs_timeline_and_a_nodes_log(ui, page):
+    project, base = ui
+    done = cli(project, "materialize", "slow", "--force", "--partition", "2024-01-02",
+               env={"SLOW": "1"})  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    page.goto(f"{base}/#runs")
+    page.wait_for_selector("#runs-table tr.run")
+    assert page.locator("#runs-table tr.run").count() == 2
+    page.select_option("#runs-status", "success")
+    page.fill("#runs-trigger", "manual")
+    page.locator("#runs-table tr.run").first.click()
+    page.wait_for_selector("#gantt rect.bar")
+    assert page.locator("#gantt rect.bar").count() == 1  # one node, one attempt
+    assert "1 materialized" in page.locator("#run-summary").inner_text()
+    page.locator("#gantt rect.bar").click()
+    page.wait_for_selector("#log:not([hidden])")
+    assert "sleeping on 2024-01-02" in page.locator("#log").inner_text()

@@ -105,8 +105,7 @@ function freshness(payload) {
 }
 
 async function showGraph() {
-  document.getElementById("asset-view").hidden = true;
-  document.getElementById("graph-view").hidden = false;
+  showOnly("graph-view");
   const data = await api("/api/graph");
   freshness(data);
   const svg = document.getElementById("graph");
@@ -167,8 +166,7 @@ function rowOf(unit, key) {
 }
 
 async function showAsset(name, keepLaunch = false) {
-  document.getElementById("graph-view").hidden = true;
-  document.getElementById("asset-view").hidden = false;
+  showOnly("asset-view");
   document.getElementById("why").hidden = true;
   const data = await api(`/api/assets/${encodeURIComponent(name)}`);
   current = name;
@@ -220,11 +218,78 @@ async function showWhy(asset, key) {
   box.hidden = false;
 }
 
+function showOnly(id) {
+  for (const section of ["graph-view", "asset-view", "runs-view", "run-view"]) {
+    document.getElementById(section).hidden = section !== id;
+  }
+}
+
+async function showRuns() {
+  showOnly("runs-view");
+  const runs = await api("/api/runs");
+  const status = document.getElementById("runs-status").value;
+  const trigger = document.getElementById("runs-trigger").value.trim();
+  const body = document.querySelector("#runs-table tbody");
+  body.replaceChildren();
+  for (const r of runs) {
+    if ((status && r.status !== status) || (trigger && !String(r.trigger).startsWith(trigger))) continue;
+    const row = el("tr", { class: "run", "data-run": r.run_id });
+    for (const text of [r.run_id, r.trigger, r.status, String(r.started_at).slice(0, 19), r.planned, r.failed]) {
+      row.appendChild(el("td", {}, String(text ?? "")));
+    }
+    row.addEventListener("click", () => { location.hash = `#run/${r.run_id}`; });
+    body.appendChild(row);
+  }
+}
+
+async function showRun(id) {
+  showOnly("run-view");
+  const data = await api(`/api/runs/${encodeURIComponent(id)}`);
+  const run = data.run;
+  document.getElementById("run-title").textContent = `run ${run.run_id} — ${run.status}`;
+  document.getElementById("run-summary").textContent =
+    `${run.trigger}, ${String(run.started_at).slice(0, 19)} .. ${String(run.ended_at || "").slice(0, 19)}` +
+    `: ${run.succeeded} materialized, ${run.verified} verified, ${run.failed} failed, ${run.skipped} not run` +
+    (run.message ? ` — ${run.message}` : "");
+  const svg = document.getElementById("gantt");
+  svg.replaceChildren();
+  const attempts = data.attempts;
+  const times = attempts.flatMap((a) => [Date.parse(a.started_at), Date.parse(a.ended_at || a.started_at)]);
+  const t0 = Math.min(...times), span = Math.max(1, Math.max(...times) - t0);
+  const left = 260, width = 640, row = 16;
+  svg.setAttribute("width", left + width + 20);
+  svg.setAttribute("height", attempts.length * row + 10);
+  attempts.forEach((a, i) => {
+    const start = Date.parse(a.started_at), end = Date.parse(a.ended_at || a.started_at);
+    const y = 4 + i * row;
+    svg.appendChild(el("svg:text", { x: 0, y: y + 11 }, `${a.asset}[${a.partition}] #${a.attempt}`));
+    const bar = el("svg:rect", {
+      class: `bar ${a.status}`, x: left + ((start - t0) / span) * width, y,
+      width: Math.max(2, ((end - start) / span) * width), height: row - 4,
+      "data-status": a.status,
+    });
+    const retry = a.next_retry_at ? `, next retry ${a.next_retry_at}` : "";
+    bar.appendChild(el("svg:title", {}, `${a.status}${a.error_message ? ": " + a.error_message : ""}${retry}`));
+    bar.addEventListener("click", () => showLog(run.run_id, a.asset, a.partition));
+    svg.appendChild(bar);
+  });
+}
+
+async function showLog(run, asset, partition) {
+  const box = document.getElementById("log");
+  const query = new URLSearchParams({ run, asset, partition });
+  const response = await fetch(`/api/log?${query}`);
+  box.textContent = await response.text();
+  box.hidden = false;
+}
+
 async function route() {
   document.getElementById("error").hidden = true;
   try {
     const hash = decodeURIComponent(location.hash.slice(1));
     if (hash.startsWith("asset/")) await showAsset(hash.slice(6));
+    else if (hash === "runs") await showRuns();
+    else if (hash.startsWith("run/")) await showRun(hash.slice(4));
     else await showGraph();
   } catch (err) {
     showError(err);
@@ -234,5 +299,7 @@ async function route() {
 document.getElementById("search").addEventListener("input", applyFilter);
 document.getElementById("plan-button").addEventListener("click", showPlan);
 document.getElementById("run-button").addEventListener("click", runIt);
+document.getElementById("runs-status").addEventListener("change", showRuns);
+document.getElementById("runs-trigger").addEventListener("input", showRuns);
 window.addEventListener("hashchange", route);
 route();
