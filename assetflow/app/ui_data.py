@@ -11,6 +11,7 @@ from assetflow.app.session import Request, Session, resolve_range
 from assetflow.core.status import state_of
 from assetflow.errors import WarehouseLockedError
 from assetflow.run.runlog import find_logs
+from assetflow.store.lineage import node_record
 
 STATE_CODES = {"fresh": "F", "stale": "S", "missing": "M", "failed": "X"}
 
@@ -98,6 +99,26 @@ def asset(session: Session, name: str) -> dict[str, Any]:
 def why(session: Session, name: str, partition: str) -> dict[str, Any]:
     """The node's cause tree, as `why --json` prints it."""
     return queries.why(session, name, partition).as_dict()
+
+
+def node(session: Session, name: str, partition: str) -> dict[str, Any]:
+    """One node: its cause tree, its lineage record (code and data version, the inputs it
+    read with their versions then and now), its materializations over time and its checks."""
+    reason = queries.why(session, name, partition)  # validates, and reads the facts
+    store = session.reader()
+    record = node_record(store, name, partition) if store is not None else None
+    history = store.node_history(name, partition) if store is not None else []
+    checks = [
+        dataclasses.asdict(c)
+        for c in (store.list_checks(name, False) if store is not None else [])
+        if c.partition == partition
+    ]
+    return {
+        "why": reason.as_dict(),
+        "record": dataclasses.asdict(record) if record is not None else None,
+        "history": history,
+        "checks": checks,
+    }
 
 
 def runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:

@@ -282,6 +282,18 @@ class Store:
         ).fetchall()
         return dict(rows)
 
+    def node_history(self, asset: str, partition: str, limit: int = 30) -> list[dict[str, Any]]:
+        """The node's latest materializations, oldest first: when, by which run, how many
+        rows, which data and code version (no data version: its rows were removed)."""
+        rows = self.conn.execute(
+            "SELECT run_id, ended_at, row_count, data_version, code_version FROM ("
+            " SELECT * FROM assetflow.materializations WHERE asset = ? AND partition = ?"
+            " ORDER BY materialization_id DESC LIMIT ?) ORDER BY materialization_id",
+            [asset, partition, limit],
+        ).fetchall()
+        names = ("run_id", "ended_at", "rows", "data_version", "code_version")
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
     def list_checks(self, asset: str | None, failed_only: bool) -> list[CheckRecord]:
         """The latest result of every check on every node."""
         rows = self.conn.execute(

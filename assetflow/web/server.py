@@ -45,6 +45,8 @@ def make_server(
                 )
             if path == "/api/why":
                 return ui_data.why(session, query.get("asset", ""), query.get("partition", ""))
+            if path == "/api/node":
+                return ui_data.node(session, query.get("asset", ""), query.get("partition", ""))
             if path == "/api/runs":
                 return ui_data.runs(session)
             if path.startswith("/api/runs/"):

@@ -145,3 +145,15 @@ def test_runs_a_run_and_a_failed_nodes_log(served):
         raise AssertionError("a path outside the logs was served")
     except urllib.error.HTTPError as exc:
         assert exc.code == 404
+
+
+def test_a_nodes_record_history_and_checks(served):
+    _, base = served
+    status, found = get(f"{base}/api/node?asset=rolling&partition=2024-01-05")
+    assert status == 200
+    assert found["why"]["subject"] == "rolling[2024-01-05]"
+    assert [(i["name"], i["partition"]) for i in found["record"]["inputs"]] == [
+        ("events", "2024-01-04"), ("events", "2024-01-05")
+    ]  # fmt: skip
+    assert [h["rows"] for h in found["history"]] == [1]
+    assert found["checks"] == []

@@ -119,6 +119,9 @@ def test_graph_asset_cell_why(ui, page, tmp_path):
     page.wait_for_selector("#why:not([hidden])")
     text = page.locator("#why").inner_text()
     assert "rolling[2024-01-05] stale" in text and "events[2024-01-05]" in text
+    # Its lineage record: the three days of events it read, and its one materialization.
+    assert page.locator("#why table.inputs tr.same").count() == 3
+    assert page.locator("#why svg.history circle").count() == 1
     page.screenshot(path=str(tmp_path / "why.png"), full_page=True)
 
 

@@ -210,11 +210,49 @@ function reasonList(reason) {
   return item;
 }
 
+function sparkline(history) {
+  const w = 240, h = 40;
+  const svg = el("svg:svg", { class: "history", width: w, height: h });
+  const rows = history.map((m) => m.rows || 0);
+  const top = Math.max(1, ...rows);
+  const step = rows.length > 1 ? w / (rows.length - 1) : 0;
+  const points = rows.map((r, i) => `${i * step},${h - 4 - (r / top) * (h - 8)}`).join(" ");
+  svg.appendChild(el("svg:polyline", { points, fill: "none", stroke: "#36c", "stroke-width": 2 }));
+  for (const [i, r] of rows.entries()) {
+    const dot = el("svg:circle", { cx: i * step, cy: h - 4 - (r / top) * (h - 8), r: 3, fill: "#36c" });
+    dot.appendChild(el("svg:title", {}, `${history[i].ended_at}: ${r} rows (run ${history[i].run_id})`));
+    svg.appendChild(dot);
+  }
+  return svg;
+}
+
 async function showWhy(asset, key) {
-  const data = await api(`/api/why?asset=${encodeURIComponent(asset)}&partition=${encodeURIComponent(key)}`);
+  const data = await api(`/api/node?asset=${encodeURIComponent(asset)}&partition=${encodeURIComponent(key)}`);
   const box = document.getElementById("why");
-  box.replaceChildren(el("h3", {}, `why ${asset}[${key}]`), el("ul", {}));
-  box.querySelector("ul").appendChild(reasonList(data));
+  const tree = el("ul", { class: "why-tree" });
+  tree.appendChild(reasonList(data.why));
+  box.replaceChildren(el("h3", {}, `why ${asset}[${key}]`), tree);
+  if (data.record) {
+    const r = data.record;
+    box.appendChild(el("p", { class: "record" },
+      `built in run ${r.run_id} at ${String(r.ended_at).slice(0, 19)}; code ${r.code_version}, data ${r.data_version}`));
+    const table = el("table", { class: "inputs" });
+    table.appendChild(el("tr")).append(el("th", {}, "input"), el("th", {}, "partition"), el("th", {}, "version then"), el("th", {}, "now"));
+    for (const i of r.inputs) {
+      const row = el("tr", { class: i.recorded === i.current ? "same" : "changed" });
+      row.append(el("td", {}, i.name), el("td", {}, i.partition), el("td", {}, i.recorded || "—"), el("td", {}, i.current || "—"));
+      table.appendChild(row);
+    }
+    box.appendChild(table);
+  }
+  if (data.history.length) {
+    box.appendChild(el("p", {}, `rows over its last ${data.history.length} materializations:`));
+    box.appendChild(sparkline(data.history));
+  }
+  for (const c of data.checks) {
+    box.appendChild(el("p", { class: c.passed ? "check passed" : "check failed" },
+      `check ${c.check_name}: ${c.passed ? "passed" : "failed"}${c.message ? " — " + c.message : ""}`));
+  }
   box.hidden = false;
 }
 
