@@ -41,11 +41,19 @@ class Request:
 
 
 class Session:
-    def __init__(self, project: Project, clock: Clock, now: dt.datetime | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        clock: Clock,
+        now: dt.datetime | None = None,
+        graph: AssetGraph | None = None,
+    ) -> None:
+        """`graph`: definitions already loaded (the web page keeps them between requests
+        while `definitions_stamp` stays the same)."""
         self.project = project
         self.clock = clock
         self.now = now if now is not None else clock()
-        self._graph: AssetGraph | None = None
+        self._graph: AssetGraph | None = graph
         self._store: Store | None = None
         self._writable = False
         self._after_close: list[Callable[[], None]] = []
@@ -137,6 +145,16 @@ class Session:
 def _run_in_progress(path: Path) -> Callable[[], bool]:
     """Whether a live run holds the warehouse at `path` (it publishes a read snapshot)."""
     return lambda: snapshot.read(path) is not None
+
+
+def definitions_stamp(project: Project) -> tuple[object, ...]:
+    """What loaded definitions depend on: each definitions file's modification time, and
+    the warehouse's (dynamic partitions' keys live there)."""
+    files = sorted(project.definitions_dir.rglob("*.py"))
+    stamps: list[object] = [(str(f), f.stat().st_mtime_ns) for f in files]
+    if project.warehouse_path.exists():
+        stamps.append(project.warehouse_path.stat().st_mtime_ns)
+    return tuple(stamps)
 
 
 def resolve_range(

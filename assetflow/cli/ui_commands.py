@@ -32,10 +32,17 @@ def ui(opts: Options, port: int, host: str, warehouse: str | None) -> None:
     it, so runs from the command line are never held up (docs/ui.md). Ctrl-C stops it."""
     project = opts.project(warehouse)  # a bad project fails here, before serving
 
+    loaded: dict[str, Any] = {}  # the definitions, kept while their files do not change
+
     def open_session() -> Any:
         # Without --now, each request is about its own moment.
         now = None if isinstance(opts.clock, WallClock) else opts.now
-        return session_mod.Session(project, opts.clock, now)
+        stamp = session_mod.definitions_stamp(project)
+        graph = loaded.get("graph") if loaded.get("stamp") == stamp else None
+        session = session_mod.Session(project, opts.clock, now, graph)
+        if graph is None:
+            loaded.update(stamp=stamp, graph=session.graph)
+        return session
 
     children: list[subprocess.Popen[bytes]] = []
 
