@@ -148,12 +148,16 @@ def _run_in_progress(path: Path) -> Callable[[], bool]:
 
 
 def definitions_stamp(project: Project) -> tuple[object, ...]:
-    """What loaded definitions depend on: each definitions file's modification time, and
-    the warehouse's (dynamic partitions' keys live there)."""
+    """What loaded definitions (and a status read from them) depend on: each definitions
+    file's modification time, and the warehouse's and its write-ahead log's (dynamic
+    partitions' keys and every write live there)."""
     files = sorted(project.definitions_dir.rglob("*.py"))
     stamps: list[object] = [(str(f), f.stat().st_mtime_ns) for f in files]
-    if project.warehouse_path.exists():
-        stamps.append(project.warehouse_path.stat().st_mtime_ns)
+    for path in (project.warehouse_path, project.warehouse_path.with_name(
+        project.warehouse_path.name + ".wal"
+    )):  # fmt: skip
+        if path.exists():
+            stamps.append((path.name, path.stat().st_mtime_ns, path.stat().st_size))
     return tuple(stamps)
 
 

@@ -28,6 +28,7 @@ class Snapshot:
     report: StatusReport
     targets: dict[str, Intervals]
     now: dt.datetime
+    taken_at: dt.datetime | None = None  # by the clock: when it was read
 
     def late(self) -> dict[str, Intervals]:
         """Nodes past their SLA and not fresh."""
@@ -60,7 +61,7 @@ def take_snapshot(session: Session, store: Store | None, targets: dict[str, Inte
         else read_facts(store, code, observations, growing_assets(graph))
     )
     report = compute_status(graph, facts, now)
-    return Snapshot(graph, tuple(observations), report, targets, now)
+    return Snapshot(graph, tuple(observations), report, targets, now, session.clock())
 
 
 def status_json(snap: Snapshot) -> dict[str, object]:

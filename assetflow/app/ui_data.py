@@ -4,10 +4,12 @@ one short read: the page never holds the warehouse."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from assetflow.app import queries
 from assetflow.app.session import Request, Session, resolve_range
+from assetflow.app.state import Snapshot
 from assetflow.core.status import state_of
 from assetflow.errors import WarehouseLockedError
 from assetflow.run.runlog import find_logs
@@ -21,18 +23,27 @@ def _request(session: Session, selection: tuple[str, ...] = ()) -> Request:
     return Request(selection, *resolve_range(session.project, None, None, None))
 
 
-def _freshness(session: Session) -> dict[str, Any]:
-    return {"as_of": f"{session.clock():%H:%M:%S}", "in_progress": None}
+def _freshness(snap: Snapshot) -> dict[str, Any]:
+    return {"as_of": f"{snap.taken_at:%H:%M:%S}", "in_progress": None}
 
 
-def graph(session: Session) -> dict[str, Any]:
+def snapshot(session: Session) -> Snapshot:
+    """Every asset's status over the project's default range (what graph and grids show;
+    the page may show one for a few seconds: `as_of` says when it was taken)."""
+    return queries.status(session, _request(session))
+
+
+Snapshots = Callable[[Session], Snapshot]
+
+
+def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:
     """Every asset and source with its place in a layered layout, each asset's counts of
     fresh, stale, missing and failed partitions (counts, not nodes: small at any scale),
     and the edges with their mappings."""
     g = session.graph
-    meta = _freshness(session)
     try:
-        snap = queries.status(session, _request(session))
+        snap = snapshots(session)
+        meta = _freshness(snap)
         counts = {
             a: {k.value: n for k, n in snap.report.assets[a].counts(scope).items()}
             for a, scope in snap.targets.items()
@@ -68,11 +79,11 @@ def graph(session: Session) -> dict[str, Any]:
     return {**meta, "assets": nodes, "edges": edges}
 
 
-def asset(session: Session, name: str) -> dict[str, Any]:
+def asset(session: Session, name: str, snapshots: Snapshots = snapshot) -> dict[str, Any]:
     """One asset's partitions for the grid: their keys in order, one state letter each
     (F fresh, S stale, M missing, X failed) and the causes of the others, by position."""
     spec = queries.asset_spec(session, name)
-    snap = queries.status(session, _request(session, (name,)))
+    snap = snapshots(session)
     st = snap.report.assets[name]
     selected = snap.targets[name] & st.universe
     parts = spec.partitions
@@ -85,7 +96,7 @@ def asset(session: Session, name: str) -> dict[str, Any]:
             states[at[index]] = code
             causes[str(at[index])] = listed
     return {
-        **_freshness(session),
+        **_freshness(snap),
         "asset": name,
         "unit": parts.unit,
         "dims": [n for n, _ in parts.dims],

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from assetflow.app import ui_data
-from assetflow.app.session import Session
+from assetflow.app.session import Session, definitions_stamp
+from assetflow.app.state import Snapshot
 from assetflow.errors import AssetflowError, ExitCode
 
 STATIC = Path(__file__).resolve().parent / "static"
+FRESH_FOR = 5.0  # seconds a status snapshot is shown again (the page says `as of`)
 _TYPES = {
     ".html": "text/html",
     ".js": "text/javascript",
@@ -34,15 +36,24 @@ def make_server(
     """The server (not started); port 0 picks a free one (`server.server_port`). `launch`
     starts a run in a process of its own, as the CLI would (the page then follows it)."""
     lock = threading.Lock()  # one read at a time: definitions load as Python modules
+    kept: dict[str, Any] = {}  # the last status snapshot, shown for FRESH_FOR seconds
+
+    def snapshot(session: Session) -> Snapshot:
+        """The graph and a grid opened from it read one status: within FRESH_FOR seconds,
+        with the definitions and the warehouse file unchanged, it is reused."""
+        stamp = definitions_stamp(session.project)
+        age = session.clock.monotonic() - kept.get("at", -FRESH_FOR)
+        if kept.get("stamp") != stamp or age >= FRESH_FOR:
+            kept.update(snap=ui_data.snapshot(session), stamp=stamp, at=session.clock.monotonic())
+        return kept["snap"]
 
     def api(path: str, query: dict[str, str]) -> Any:
         with lock, open_session() as session:
             if path == "/api/graph":
-                return ui_data.graph(session)
+                return ui_data.graph(session, snapshot)
             if path.startswith("/api/assets/"):
-                return ui_data.asset(
-                    session, urllib.parse.unquote(path.removeprefix("/api/assets/"))
-                )
+                name = urllib.parse.unquote(path.removeprefix("/api/assets/"))
+                return ui_data.asset(session, name, snapshot)
             if path == "/api/why":
                 return ui_data.why(session, query.get("asset", ""), query.get("partition", ""))
             if path == "/api/node":
