@@ -183,7 +183,7 @@ def test_one_alert_per_failed_node_after_its_final_attempt(diamond, receiver, mo
         assert body["fields"] == {
             "pipeline": pipeline, "asset": "shaky", "partition": day, "logical_date": day,
             "run_id": run_id, "attempts": 3,
-            "error": "ConnectionError: warehouse API unreachable", "log_path": log,
+            "error": "ConnectionError: warehouse API unreachable", "log_path": log, "url": None,
         }  # fmt: skip
     summaries = [b for b in receiver.bodies if b["event"] == "RunSummary"]
     assert len(summaries) == 1 and f"run {run_id} partial" in summaries[0]["text"]

@@ -48,6 +48,7 @@ class Settings(BaseModel):
     wipe_confirm_above: int = Field(default=10, ge=0)
     retention: RetentionSettings = RetentionSettings()
     openlineage: OpenLineageSettings | None = None
+    ui_url: str | None = None  # where `assetflow ui` is reachable: alerts link to it
 
 
 class Project(BaseModel):
@@ -110,7 +111,7 @@ def load_project(root: Path | None = None, warehouse: str | None = None) -> Proj
             "known keys: definitions, warehouse, from, to, concurrency, log_retention_days,"
             " backfill_confirm_above, wipe_confirm_above, retention (history_days,"
             " keep_materializations, daily), openlineage (transport, url, endpoint, path,"
-            " namespace)",
+            " namespace), ui_url",
         ) from None
     if warehouse is not None:
         settings = settings.model_copy(update={"warehouse": str(Path(warehouse).resolve())})

@@ -18,6 +18,7 @@ from assetflow.app.columns import broken_readers
 from assetflow.app.lineage_events import lineage_events
 from assetflow.app.session import Request, Session
 from assetflow.app.state import Snapshot, status_json, take_snapshot
+from assetflow.core.alerts import RunSummary
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.planner import Plan, PlannedNode, check_sources, plan_materialize
@@ -29,7 +30,6 @@ from assetflow.core.records import (
     NodeResult,
     RunResult,
     RunStatus,
-    RunSummary,
     Trigger,
 )
 from assetflow.errors import AssetflowError, ExitCode, UsageError
@@ -222,8 +222,11 @@ def _run(
         if options.backfill and options.trigger.kind == "manual"
         else options.trigger
     )
+    run_id = new_run_id()
+    ui_url = project.settings.ui_url
     setup = RunSetup(
-        run_id=new_run_id(),
+        run_id=run_id,
+        run_url=f"{ui_url.rstrip('/')}/#run/{run_id}" if ui_url else None,
         pipeline=trigger.name or project.root.name,
         logs_dir=project.logs_dir,
         concurrency=options.concurrency or project.settings.concurrency,
@@ -310,8 +313,9 @@ def _alert_run_end(session: Session, setup: RunSetup, result: RunResult) -> list
         f"{r.node}: {r.error}" for r in result.results if r.status == AttemptStatus.FAILED
     )
     summary = RunSummary(
-        setup.pipeline, setup.run_id, result.status, built, verified, failed, not_run, errors
-    )
+        setup.pipeline, setup.run_id, result.status, built, verified, failed, not_run, errors,
+        setup.run_url,
+    )  # fmt: skip
     defaults = session.graph.defs.defaults
     hooks = defaults.on_run_end
     if result.status != RunStatus.SUCCESS:

@@ -17,6 +17,7 @@ from assetflow.app.queries import status
 from assetflow.app.retention import prune_daily
 from assetflow.app.session import Request, Session
 from assetflow.app.state import observe_all
+from assetflow.core.alerts import SlaMiss
 from assetflow.core.automation import (
     deadline,
     downstream_of,
@@ -28,7 +29,7 @@ from assetflow.core.automation import (
 )
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import check_key
-from assetflow.core.records import Observation, SlaMiss, TickEvent, Trigger
+from assetflow.core.records import Observation, TickEvent, Trigger
 from assetflow.core.specs import ScheduleSpec, SensorSpec
 from assetflow.errors import AssetflowError
 from assetflow.run.alerts import fire
@@ -202,7 +203,9 @@ def _slas(session: Session) -> list[TickEvent]:
             if key in done:
                 continue
             st = snap.report.assets[asset]
-            miss = SlaMiss(asset, key, deadline(snap.graph, asset, index), st.status(index))
+            ui_url = session.project.settings.ui_url
+            url = f"{ui_url.rstrip('/')}/#asset/{asset}" if ui_url else None
+            miss = SlaMiss(asset, key, deadline(snap.graph, asset, index), st.status(index), url)
             problems = fire(snap.graph.defs.sla_hooks(asset), miss, log)
             store.record_sla_miss(asset, key, miss.deadline, session.clock())
             events.append(TickEvent("sla", asset, miss.text + "".join(f"; {p}" for p in problems)))

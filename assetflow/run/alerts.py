@@ -1,5 +1,5 @@
 """Alerts: firing hooks, and the built-in Slack-compatible webhook. What hooks receive
-(Failure, RunSummary, SlaMiss) are records in core/records.py."""
+(Failure, RunSummary, SlaMiss) are records in core/alerts.py."""
 
 from __future__ import annotations
 

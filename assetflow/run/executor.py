@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExec
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assetflow.core.alerts import Failure
 from assetflow.core.checks import CheckFailed
 from assetflow.core.definitions import Definitions
 from assetflow.core.planner import Plan, PlannedNode
@@ -27,7 +28,6 @@ from assetflow.core.policy import retryable
 from assetflow.core.records import (
     AttemptStatus,
     CheckResult,
-    Failure,
     NodeResult,
     RunResult,
     RunStatus,
@@ -61,6 +61,7 @@ class RunSetup:
     logs_dir: Path
     concurrency: int = 1
     oldest_first: bool = False  # backfills: earliest partitions first, across assets
+    run_url: str | None = None  # the run on the web page (`ui_url`), for alerts
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
 
@@ -260,7 +261,7 @@ class _Scheduler:
         for p in task:
             failure = Failure(
                 self.setup.pipeline, p.node.asset, p.node.partition, self._window_start(p),
-                self.setup.run_id, attempt, text, self._logged(lead),
+                self.setup.run_id, attempt, text, self._logged(lead), self.setup.run_url,
             )  # fmt: skip
             # Delivered off this thread; a failing hook is logged in the node's log, and the
             # run's output says it once.

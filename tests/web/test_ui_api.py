@@ -157,3 +157,25 @@ def test_a_nodes_record_history_and_checks(served):
     ]  # fmt: skip
     assert [h["rows"] for h in found["history"]] == [1]
     assert found["checks"] == []
+
+
+def test_alerts_link_to_the_page_when_ui_url_is_set(tmp_path, monkeypatch):
+    from conftest import Receiver, make_project
+
+    receiver = Receiver()
+    try:
+        monkeypatch.setenv("TEST_WEBHOOK_URL", receiver.url)
+        project = make_project(tmp_path / "p", extra='ui_url = "http://127.0.0.1:8765/"\n')
+        project.write(
+            "definitions/pipeline.py",
+            "from assetflow import asset, webhook\n\n\n"
+            '@asset(on_failure=[webhook("TEST_WEBHOOK_URL")])\n'
+            "def broken(ctx):\n    raise ValueError('no')\n",
+        )
+        assert project.run("materialize").exit_code == 1
+        [(run_id,)] = project.query("SELECT run_id FROM assetflow.runs")
+        [alert] = receiver.bodies
+        assert alert["text"].endswith(f" — http://127.0.0.1:8765/#run/{run_id}")
+        assert alert["fields"]["url"] == f"http://127.0.0.1:8765/#run/{run_id}"
+    finally:
+        receiver.close()

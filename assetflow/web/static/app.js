@@ -211,15 +211,15 @@ function reasonList(reason) {
 }
 
 function sparkline(history) {
-  const w = 240, h = 40;
+  const w = 240, h = 40, pad = 5;
   const svg = el("svg:svg", { class: "history", width: w, height: h });
   const rows = history.map((m) => m.rows || 0);
   const top = Math.max(1, ...rows);
-  const step = rows.length > 1 ? w / (rows.length - 1) : 0;
-  const points = rows.map((r, i) => `${i * step},${h - 4 - (r / top) * (h - 8)}`).join(" ");
+  const step = rows.length > 1 ? (w - 2 * pad) / (rows.length - 1) : 0;
+  const points = rows.map((r, i) => `${pad + i * step},${h - 4 - (r / top) * (h - 8)}`).join(" ");
   svg.appendChild(el("svg:polyline", { points, fill: "none", stroke: "#36c", "stroke-width": 2 }));
   for (const [i, r] of rows.entries()) {
-    const dot = el("svg:circle", { cx: i * step, cy: h - 4 - (r / top) * (h - 8), r: 3, fill: "#36c" });
+    const dot = el("svg:circle", { cx: pad + i * step, cy: h - 4 - (r / top) * (h - 8), r: 3, fill: "#36c" });
     dot.appendChild(el("svg:title", {}, `${history[i].ended_at}: ${r} rows (run ${history[i].run_id})`));
     svg.appendChild(dot);
   }
