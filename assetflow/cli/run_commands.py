@@ -158,6 +158,9 @@ def backfill() -> None:
 @concurrency_option
 @click.option("--sequential", is_flag=True, help="One node at a time (--concurrency 1).")
 @wait_option
+@click.option(
+    "--trigger", default="manual", hidden=True, help="What `runs` says started it (the page: ui)."
+)
 def backfill_run(
     session: Session,
     request: Request,
@@ -167,6 +170,7 @@ def backfill_run(
     concurrency: int | None,
     sequential: bool,
     wait: float,
+    trigger: str,
 ) -> None:
     """Plan SELECTION over --from..--to with the minimal planner and run it, oldest first.
     Re-running the same command resumes: only what is not fresh runs. It prints the
@@ -183,7 +187,7 @@ def backfill_run(
 
     options = runs.RunOptions(
         force=force, concurrency=1 if sequential else concurrency, wait=wait, backfill=True,
-        only=only,
+        only=only, trigger=Trigger(trigger),
     )  # fmt: skip
     _run_with_progress(session, request, options, confirm)
 

@@ -46,14 +46,16 @@ def ui(opts: Options, port: int, host: str, warehouse: str | None) -> None:
 
     children: list[subprocess.Popen[bytes]] = []
 
-    def launch(asset: str, first: str, last: str) -> int:
-        """A run of ASSET over FIRST..LAST, in a process of its own, as `materialize`."""
+    def launch(asset: str, first: str, last: str, backfill: bool) -> int:
+        """A run of ASSET over FIRST..LAST in a process of its own, as `materialize` (or as
+        `backfill --yes`: oldest first, resumable)."""
         children[:] = [c for c in children if c.poll() is None]  # reap the finished
         clock = [] if isinstance(opts.clock, WallClock) else ["--now", opts.now.isoformat()]
         where = ["--warehouse", warehouse] if warehouse else []
+        command = ["backfill", "--yes"] if backfill else ["materialize"]
         child = subprocess.Popen(
             [sys.executable, "-m", "assetflow", "--project", str(project.root), *clock,
-             "materialize", asset, "--from", first, "--to", last, "--trigger", "ui", *where],
+             *command, asset, "--from", first, "--to", last, "--trigger", "ui", *where],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         children.append(child)

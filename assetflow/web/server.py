@@ -19,6 +19,7 @@ from assetflow.errors import AssetflowError, ExitCode
 
 STATIC = Path(__file__).resolve().parent / "static"
 FRESH_FOR = 5.0  # seconds a status snapshot is shown again (the page says `as of`)
+MAX_GRIDS = 50  # assets in one selection grid
 _TYPES = {
     ".html": "text/html",
     ".js": "text/javascript",
@@ -27,7 +28,8 @@ _TYPES = {
 }
 
 
-Launch = Callable[[str, str, str], int]  # (asset, first key, last key) -> the run's pid
+# (asset, first key, last key, as a backfill) -> the run's pid
+Launch = Callable[[str, str, str, bool], int]
 
 
 def make_server(
@@ -54,6 +56,9 @@ def make_server(
             if path.startswith("/api/assets/"):
                 name = urllib.parse.unquote(path.removeprefix("/api/assets/"))
                 return ui_data.asset(session, name, snapshot)
+            if path == "/api/grid":  # several assets' grids: a selection from the graph
+                names = [n for n in query.get("assets", "").split(",") if n][:MAX_GRIDS]
+                return [ui_data.asset(session, name, snapshot) for name in names]
             if path == "/api/why":
                 return ui_data.why(session, query.get("asset", ""), query.get("partition", ""))
             if path == "/api/node":
@@ -72,7 +77,8 @@ def make_server(
         if path == "/api/launch" and launch is not None:
             with lock, open_session() as session:
                 ui_data.plan(session, asset, first, last)  # bad input fails here, in one line
-            return {"started": True, "pid": launch(asset, first, last)}
+            pid = launch(asset, first, last, bool(body.get("backfill")))
+            return {"started": True, "pid": pid}
         raise LookupError(path)
 
     class Handler(BaseHTTPRequestHandler):

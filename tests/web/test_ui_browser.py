@@ -184,3 +184,33 @@ def test_runs_a_runs_timeline_and_a_nodes_log(ui, page):
     page.locator("#gantt rect.bar").click()
     page.wait_for_selector("#log:not([hidden])")
     assert "sleeping on 2024-01-02" in page.locator("#log").inner_text()
+
+
+def test_a_selection_grid_and_a_backfill_from_picked_cells(ui, page):
+    project, base = ui
+    page.goto(f"{base}/")
+    page.wait_for_selector("#graph .node")
+    page.fill("#search", "s")  # events and slow
+    assert page.locator("#selection-link").inner_text() == "grid of the 2 matching assets"
+    page.click("#selection-link")
+    page.wait_for_selector("#grid .grid-block")
+    blocks = page.locator("#grid .grid-block")
+    assert blocks.count() == 2 and page.locator("#grid .cell").count() == 40
+    page.goto(f"{base}/#asset/rolling")
+    page.wait_for_selector("#grid .cell")
+    page.locator('#grid .cell[data-key="2024-01-07"]').click(modifiers=["Shift"])
+    page.locator('#grid .cell[data-key="2024-01-03"]').click(modifiers=["Shift"])
+    assert (page.input_value("#launch-from"), page.input_value("#launch-to")) == (
+        "2024-01-03", "2024-01-07"
+    )  # fmt: skip
+    page.check("#as-backfill")
+    page.click("#plan-button")
+    page.wait_for_selector("#plan li")
+    page.click("#run-button")
+    page.wait_for_selector('#run-state[data-status="success"]', timeout=60000)
+    [run] = json.loads(cli(project, "runs", "--json").stdout)[:1]
+    assert run["trigger"] == "ui"
+    backfill = json.loads(cli(project, "backfill", "status", "--json").stdout)
+    assert (backfill["from"], backfill["to"]) == ("2024-01-03", "2024-01-07")
+    cells = page.locator("#grid .cell").evaluate_all("cs => cs.map(c => c.dataset.state)")
+    assert cells[2:7] == ["fresh"] * 5

@@ -34,6 +34,7 @@ function selection() {
     asset: current,
     from: document.getElementById("launch-from").value.trim(),
     to: document.getElementById("launch-to").value.trim(),
+    backfill: document.getElementById("as-backfill").checked,
   };
 }
 
@@ -146,11 +147,17 @@ async function showGraph() {
 
 function applyFilter() {
   const text = document.getElementById("search").value.trim();
+  const matching = [];
   for (const node of document.querySelectorAll("#graph .node")) {
     const group = text.startsWith("group:") && node.dataset.group === text.slice(6);
     const match = !text || group || node.dataset.name.includes(text);
     node.classList.toggle("dim", !match);
+    if (match && text && node.classList.contains("asset")) matching.push(node.dataset.name);
   }
+  const link = document.getElementById("selection-link");
+  link.hidden = !matching.length;
+  link.textContent = `grid of the ${matching.length} matching asset${matching.length === 1 ? "" : "s"}`;
+  link.href = `#grid/${matching.map(encodeURIComponent).join(",")}`;
 }
 
 function rowOf(unit, key) {
@@ -165,23 +172,7 @@ function rowOf(unit, key) {
   return ["all", key];
 }
 
-async function showAsset(name, keepLaunch = false) {
-  showOnly("asset-view");
-  document.getElementById("why").hidden = true;
-  const data = await api(`/api/assets/${encodeURIComponent(name)}`);
-  current = name;
-  if (!keepLaunch) {
-    launchRange(data);
-    document.getElementById("run-state").textContent = "";
-  }
-  freshness(data);
-  document.getElementById("asset-title").textContent = name;
-  const counts = {};
-  for (const c of data.states) counts[STATES[c]] = (counts[STATES[c]] || 0) + 1;
-  document.getElementById("asset-summary").textContent =
-    `${data.partitions}: ` + Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ");
-  const grid = document.getElementById("grid");
-  grid.replaceChildren();
+function renderGrid(container, data, onCell) {
   const rows = new Map();
   data.keys.forEach((key, i) => {
     const [row, column] = rowOf(data.unit, key);
@@ -189,15 +180,72 @@ async function showAsset(name, keepLaunch = false) {
       const line = el("div", { class: "row" });
       line.appendChild(el("span", { class: "label" }, row));
       rows.set(row, line);
-      grid.appendChild(line);
+      container.appendChild(line);
     }
     const state = STATES[data.states[i]];
     const causes = data.causes[String(i)];
     const cell = el("div", { class: `cell ${state}`, "data-key": key, "data-state": state });
     cell.title = `${key} (${column}): ${state}${causes ? " — " + causes.join(", ") : ""}`;
-    cell.addEventListener("click", () => showWhy(name, key));
+    cell.addEventListener("click", (event) => onCell(key, event));
     rows.get(row).appendChild(cell);
   });
+}
+
+function summary(data) {
+  const counts = {};
+  for (const c of data.states) counts[STATES[c]] = (counts[STATES[c]] || 0) + 1;
+  return `${data.partitions}: ` + Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ");
+}
+
+function pick(key) {
+  // Shift-click: the first cell starts a range, the next ones stretch it.
+  const from = document.getElementById("launch-from"), to = document.getElementById("launch-to");
+  if (!document.body.dataset.picking) {
+    from.value = to.value = key;
+    document.body.dataset.picking = "1";
+  } else if (key < from.value) from.value = key;
+  else to.value = key;
+  document.getElementById("run-button").disabled = true;
+}
+
+async function showAsset(name, keepLaunch = false) {
+  showOnly("asset-view");
+  document.getElementById("why").hidden = true;
+  document.getElementById("launch").hidden = false;
+  const data = await api(`/api/assets/${encodeURIComponent(name)}`);
+  current = name;
+  delete document.body.dataset.picking;
+  if (!keepLaunch) {
+    launchRange(data);
+    document.getElementById("run-state").textContent = "";
+  }
+  freshness(data);
+  document.getElementById("asset-title").textContent = name;
+  document.getElementById("asset-summary").textContent = summary(data);
+  const grid = document.getElementById("grid");
+  grid.replaceChildren();
+  renderGrid(grid, data, (key, event) => (event.shiftKey ? pick(key) : showWhy(name, key)));
+}
+
+async function showSelection(names) {
+  showOnly("asset-view");
+  document.getElementById("why").hidden = true;
+  document.getElementById("launch").hidden = true;
+  const found = await api(`/api/grid?assets=${encodeURIComponent(names.join(","))}`);
+  document.getElementById("asset-title").textContent = `${found.length} assets`;
+  document.getElementById("asset-summary").textContent = "";
+  const grid = document.getElementById("grid");
+  grid.replaceChildren();
+  for (const data of found) {
+    freshness(data);
+    const head = el("h3", { class: "grid-asset" });
+    head.appendChild(el("a", { href: `#asset/${encodeURIComponent(data.asset)}` }, data.asset));
+    head.appendChild(el("span", { class: "grid-summary" }, ` ${summary(data)}`));
+    grid.appendChild(head);
+    const block = el("div", { class: "grid-block", "data-asset": data.asset });
+    renderGrid(block, data, (key) => showWhy(data.asset, key));
+    grid.appendChild(block);
+  }
 }
 
 function reasonList(reason) {
@@ -326,6 +374,7 @@ async function route() {
   try {
     const hash = decodeURIComponent(location.hash.slice(1));
     if (hash.startsWith("asset/")) await showAsset(hash.slice(6));
+    else if (hash.startsWith("grid/")) await showSelection(hash.slice(5).split(","));
     else if (hash === "runs") await showRuns();
     else if (hash.startsWith("run/")) await showRun(hash.slice(4));
     else await showGraph();
