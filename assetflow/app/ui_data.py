@@ -36,6 +36,12 @@ def snapshot(session: Session) -> Snapshot:
 Snapshots = Callable[[Session], Snapshot]
 
 
+def live_run(session: Session) -> str | None:
+    """The run holding the warehouse, as its published snapshot says (None: none)."""
+    live = queries.live_snapshot(session)
+    return live.get("run_id") if live else None
+
+
 def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:
     """Every asset and source with its place in a layered layout, each asset's counts of
     fresh, stale, missing and failed partitions (counts, not nodes: small at any scale),
@@ -144,11 +150,14 @@ def runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
 
 
 def run(session: Session, run_id: str) -> dict[str, Any]:
-    """One run and every attempt of it, as `runs show --json`."""
+    """One run, every attempt of it (as `runs show --json`) and the checks it ran."""
     record, attempts = queries.show_run(session, run_id)
+    store = session.reader()
+    checks = store.list_checks(None, False, record.run_id) if store is not None else []
     return {
         "run": dataclasses.asdict(record),
         "attempts": [dataclasses.asdict(a) for a in attempts],
+        "checks": [dataclasses.asdict(c) for c in checks],
     }
 
 

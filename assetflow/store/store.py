@@ -294,16 +294,18 @@ class Store:
         names = ("run_id", "ended_at", "rows", "data_version", "code_version")
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def list_checks(self, asset: str | None, failed_only: bool) -> list[CheckRecord]:
-        """The latest result of every check on every node."""
+    def list_checks(
+        self, asset: str | None, failed_only: bool, run_id: str | None = None
+    ) -> list[CheckRecord]:
+        """The latest result of every check on every node (of one run's, with `run_id`)."""
         rows = self.conn.execute(
             "SELECT asset, partition, check_name, severity, passed, failing_rows, message,"
             " samples, run_id, checked_at FROM assetflow.check_results"
-            " WHERE (? IS NULL OR asset = ?)"
+            " WHERE (? IS NULL OR asset = ?) AND (? IS NULL OR run_id = ?)"
             " QUALIFY row_number() OVER (PARTITION BY asset, partition, check_name"
             "   ORDER BY checked_at DESC) = 1"
             " ORDER BY asset, partition, check_name",
-            [asset, asset],
+            [asset, asset, run_id, run_id],
         ).fetchall()
         records = [
             CheckRecord(*row[:7], tuple(json.loads(row[7] or "[]")), *row[8:]) for row in rows

@@ -15,7 +15,7 @@ from typing import Any
 from assetflow.app import ui_data
 from assetflow.app.session import Session, definitions_stamp
 from assetflow.app.state import Snapshot
-from assetflow.errors import AssetflowError, ExitCode
+from assetflow.errors import AssetflowError, ExitCode, WarehouseLockedError
 
 STATIC = Path(__file__).resolve().parent / "static"
 FRESH_FOR = 5.0  # seconds a status snapshot is shown again (the page says `as of`)
@@ -49,16 +49,30 @@ def make_server(
             kept.update(snap=ui_data.snapshot(session), stamp=stamp, at=session.clock.monotonic())
         return kept["snap"]
 
+    def kept_during_a_run(session: Session) -> Snapshot:
+        """A grid while a run holds the warehouse: the status last read, said to be so."""
+        try:
+            kept["running"] = None
+            return snapshot(session)
+        except WarehouseLockedError:
+            if "snap" not in kept:
+                raise
+            kept["running"] = ui_data.live_run(session) or "?"
+            return kept["snap"]
+
+    def grid(session: Session, name: str) -> dict[str, Any]:
+        found = ui_data.asset(session, name, kept_during_a_run)
+        return {**found, "in_progress": kept.get("running")}
+
     def api(path: str, query: dict[str, str]) -> Any:
         with lock, open_session() as session:
             if path == "/api/graph":
                 return ui_data.graph(session, snapshot)
             if path.startswith("/api/assets/"):
-                name = urllib.parse.unquote(path.removeprefix("/api/assets/"))
-                return ui_data.asset(session, name, snapshot)
+                return grid(session, urllib.parse.unquote(path.removeprefix("/api/assets/")))
             if path == "/api/grid":  # several assets' grids: a selection from the graph
                 names = [n for n in query.get("assets", "").split(",") if n][:MAX_GRIDS]
-                return [ui_data.asset(session, name, snapshot) for name in names]
+                return [grid(session, name) for name in names]
             if path == "/api/why":
                 return ui_data.why(session, query.get("asset", ""), query.get("partition", ""))
             if path == "/api/node":

@@ -179,3 +179,29 @@ def test_alerts_link_to_the_page_when_ui_url_is_set(tmp_path, monkeypatch):
         assert alert["fields"]["url"] == f"http://127.0.0.1:8765/#run/{run_id}"
     finally:
         receiver.close()
+
+
+def test_a_runs_checks(tmp_path):
+    from conftest import make_project
+
+    project = make_project(tmp_path / "p")
+    project.write(
+        "definitions/pipeline.py",
+        "from assetflow import asset, expression\n\n\n"
+        "@asset(checks=[expression('x > 1', severity='warn')])\n"
+        "def one(ctx):\n    return 'SELECT 1 AS x'\n",
+    )
+    assert project.run("materialize").exit_code == 0
+    root = load_project(project.root)
+    server = make_server(lambda: Session(root, NoWaitClock(), NOW_DT), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        [(run_id,)] = project.query("SELECT run_id FROM assetflow.runs")
+        _, found = get(f"{base}/api/runs/{run_id}")
+        assert [(c["check"], c["passed"]) for c in found["checks"]] == [
+            ("expression(x > 1)", False)
+        ]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -299,7 +299,7 @@ async function showWhy(asset, key) {
   }
   for (const c of data.checks) {
     box.appendChild(el("p", { class: c.passed ? "check passed" : "check failed" },
-      `check ${c.check_name}: ${c.passed ? "passed" : "failed"}${c.message ? " — " + c.message : ""}`));
+      `check ${c.check}: ${c.passed ? "passed" : "failed"}${c.message ? " — " + c.message : ""}`));
   }
   box.hidden = false;
 }
@@ -337,6 +337,16 @@ async function showRun(id) {
     `${run.trigger}, ${String(run.started_at).slice(0, 19)} .. ${String(run.ended_at || "").slice(0, 19)}` +
     `: ${run.succeeded} materialized, ${run.verified} verified, ${run.failed} failed, ${run.skipped} not run` +
     (run.message ? ` — ${run.message}` : "");
+  const checks = data.checks || [];
+  const failing = checks.filter((c) => !c.passed);
+  const checkLine = document.getElementById("run-checks");
+  checkLine.replaceChildren(el("span", {}, checks.length
+    ? `checks: ${checks.length - failing.length} passed, ${failing.length} not` : "no checks ran"));
+  for (const c of failing) {
+    checkLine.appendChild(el("div", { class: "check failed" },
+      `${c.asset}[${c.partition}] ${c.check} (${c.severity}): ${c.message || ""}`));
+  }
+  document.body.dataset.runStatus = run.status;
   const svg = document.getElementById("gantt");
   svg.replaceChildren();
   const attempts = data.attempts;
@@ -362,11 +372,17 @@ async function showRun(id) {
 }
 
 async function showLog(run, asset, partition) {
+  // A running run's log is read again every two seconds while it shows: it streams.
   const box = document.getElementById("log");
   const query = new URLSearchParams({ run, asset, partition });
-  const response = await fetch(`/api/log?${query}`);
-  box.textContent = await response.text();
-  box.hidden = false;
+  box.dataset.showing = query.toString();
+  do {
+    const response = await fetch(`/api/log?${query}`);
+    box.textContent = await response.text();
+    box.hidden = false;
+    if (document.body.dataset.runStatus !== "running") break;
+    await new Promise((r) => setTimeout(r, 2000));
+  } while (box.dataset.showing === query.toString() && !document.getElementById("run-view").hidden);
 }
 
 async function route() {
