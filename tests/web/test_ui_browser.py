@@ -35,7 +35,7 @@ def events(ctx):
     return f"SELECT DATE '{ctx.partition}' AS day, 1 AS v"
 
 
-@asset(partitions=DAYS, deps={"events": window(-2, 0)})
+@asset(partitions=DAYS, deps={"events": window(-2, 0)}, group="reports")
 def rolling(ctx, events):
     return "SELECT max(day) AS day, sum(v) AS v FROM events"
 
@@ -111,6 +111,9 @@ def test_graph_asset_cell_why(ui, page, tmp_path):
     page.screenshot(path=str(tmp_path / "graph.png"), full_page=True)
     page.fill("#search", "roll")
     assert page.locator("#graph .node.dim").count() == 2
+    page.fill("#search", "group:reports")
+    assert page.locator("#graph .node.dim").count() == 2
+    assert page.locator('#graph .node[data-name="rolling"] text.group').text_content() == "reports"
     page.locator('#graph .node[data-name="rolling"]').click()
     page.wait_for_selector("#grid .cell")
     assert page.locator("#grid .cell").count() == 20

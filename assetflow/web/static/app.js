@@ -129,6 +129,7 @@ async function showGraph() {
     const g = el("svg:g", { class: `node ${a.kind}`, transform: `translate(${p.x},${p.y})`, "data-name": a.name, "data-group": a.group || "" });
     g.appendChild(el("svg:rect", { class: "box", width: BOX.w, height: BOX.h }));
     g.appendChild(el("svg:text", { x: 8, y: 17 }, a.name));
+    if (a.group) g.appendChild(el("svg:text", { class: "group", x: BOX.w - 6, y: 17, "text-anchor": "end" }, a.group));
     g.appendChild(el("svg:title", {}, `${a.name}: ${a.partitions}`));
     if (a.counts) {
       const total = Object.values(a.counts).reduce((s, n) => s + n, 0) - (a.counts.late || 0);
