@@ -248,7 +248,7 @@ def _run(
     planned = {p.node: p for p in plan.nodes} if events else {}
 
     def on_node(node_result: NodeResult) -> None:
-        publisher.advance(node_result.status)
+        publisher.advance(node_result.status, node_result.node.asset, node_result.node.partition)
         if events:
             events.settled(planned[node_result.node], node_result)
         if on_result:

@@ -36,10 +36,13 @@ def snapshot(session: Session) -> Snapshot:
 Snapshots = Callable[[Session], Snapshot]
 
 
-def live_run(session: Session) -> str | None:
-    """The run holding the warehouse, as its published snapshot says (None: none)."""
+def live_run(session: Session, asset: str | None = None) -> tuple[str | None, dict[str, str]]:
+    """The run holding the warehouse, as its published snapshot says (None: none), and the
+    nodes of `asset` it has settled so far: partition -> how (success, failed, ...)."""
     live = queries.live_snapshot(session)
-    return live.get("run_id") if live else None
+    if not live:
+        return None, {}
+    return live.get("run_id"), (live.get("settled") or {}).get(asset or "", {})
 
 
 def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from typing import Any
 
 from assetflow.run.clock import Clock
 
+SETTLED_KEPT = 5000  # nodes a snapshot names (a second's write stays small)
+
 
 def snapshot_path(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.name + ".run.json")
@@ -36,9 +38,14 @@ class Publisher:
         self.payload.setdefault("progress", {})
         self.publish(force=True)
 
-    def advance(self, status: str) -> None:
+    def advance(self, status: str, asset: str | None = None, partition: str | None = None) -> None:
+        """One more node settled; the first SETTLED_KEPT are named, by asset (the page
+        shows their states live), the rest only counted."""
         progress = self.payload["progress"]
         progress[status] = progress.get(status, 0) + 1
+        settled = self.payload.setdefault("settled", {})
+        if asset is not None and sum(progress.values()) <= SETTLED_KEPT:
+            settled.setdefault(asset, {})[partition] = status
         self.publish()
 
     def publish(self, force: bool = False) -> None:

@@ -57,12 +57,14 @@ def make_server(
         except WarehouseLockedError:
             if "snap" not in kept:
                 raise
-            kept["running"] = ui_data.live_run(session) or "?"
+            kept["running"] = ui_data.live_run(session)[0] or "?"
             return kept["snap"]
 
     def grid(session: Session, name: str) -> dict[str, Any]:
         found = ui_data.asset(session, name, kept_during_a_run)
-        return {**found, "in_progress": kept.get("running")}
+        running = kept.get("running")
+        settled = ui_data.live_run(session, name)[1] if running else {}
+        return {**found, "in_progress": running, "settled": settled}
 
     def api(path: str, query: dict[str, str]) -> Any:
         with lock, open_session() as session:

@@ -149,6 +149,14 @@ def test_the_page_answers_during_a_run_from_the_command_line(ui, page, tmp_path)
         page.wait_for_selector("#grid .cell")
         assert page.locator("#grid .cell").count() == 20
         assert "in progress" in page.locator("#freshness").inner_text()
+        # The run's own asset: the nodes it has settled so far show as they settled.
+        for _ in range(100):
+            if api(base, "/api/assets/slow").get("settled"):
+                break
+            time.sleep(0.2)
+        page.goto(f"{base}/#asset/slow")
+        page.wait_for_selector("#grid .cell.settled")
+        page.screenshot(path=str(tmp_path / "grid-during-a-run.png"), full_page=True)
     finally:
         output = run.communicate(timeout=120)[0].decode()
     assert run.returncode == 0, output  # the page never held the warehouse from the run

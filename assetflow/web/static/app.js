@@ -73,6 +73,7 @@ async function runIt() {
       seen = true;
       const p = graph.progress || {};
       state.textContent = `run ${graph.in_progress}: ${p.done || 0} of ${p.planned || "?"} nodes`;
+      if (current === asset) await showAsset(asset, true); // node states, live
     } else if (seen || tries > 6) {
       break;
     }
@@ -226,6 +227,15 @@ async function showAsset(name, keepLaunch = false) {
   const grid = document.getElementById("grid");
   grid.replaceChildren();
   renderGrid(grid, data, (key, event) => (event.shiftKey ? pick(key) : showWhy(name, key)));
+  // During a run: the nodes it has settled so far, as they settled.
+  for (const [key, how] of Object.entries(data.settled || {})) {
+    const cell = grid.querySelector(`.cell[data-key="${CSS.escape(key)}"]`);
+    if (!cell) continue;
+    const state = { success: "fresh", verified: "fresh", failed: "failed" }[how] || "missing";
+    cell.className = `cell ${state} settled`;
+    cell.dataset.state = state;
+    cell.title += ` — this run: ${how}`;
+  }
 }
 
 async function showSelection(names) {
