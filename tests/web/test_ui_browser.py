@@ -215,7 +215,10 @@ def test_a_selection_grid_and_a_backfill_from_picked_cells(ui, page):
     blocks = page.locator("#grid .grid-block")
     assert blocks.count() == 2 and page.locator("#grid .cell").count() == 40
     page.goto(f"{base}/#asset/rolling")
-    page.wait_for_selector("#grid .cell")
+    page.wait_for_function(
+        "document.getElementById('asset-title').textContent === 'rolling'"
+        " && document.querySelectorAll('#grid .cell').length === 20"
+    )
     page.locator('#grid .cell[data-key="2024-01-07"]').click(modifiers=["Shift"])
     page.locator('#grid .cell[data-key="2024-01-03"]').click(modifiers=["Shift"])
     assert (page.input_value("#launch-from"), page.input_value("#launch-to")) == (

@@ -79,9 +79,9 @@ async function runIt() {
     }
   }
   const [last] = await api("/api/runs");
-  state.textContent = last ? `run ${last.run_id} ${last.status}` : "";
-  state.dataset.status = last ? last.status : "";
   if (current === asset) await showAsset(asset, true);
+  state.textContent = last ? `run ${last.run_id} ${last.status}` : "";
+  state.dataset.status = last ? last.status : ""; // set last: the grid is redrawn by now
 }
 
 function el(tag, attrs = {}, text = "") {
@@ -214,6 +214,7 @@ async function showAsset(name, keepLaunch = false) {
   showOnly("asset-view");
   document.getElementById("why").hidden = true;
   document.getElementById("launch").hidden = false;
+  if (current !== name) document.getElementById("grid").replaceChildren(); // no stale cells
   const data = await api(`/api/assets/${encodeURIComponent(name)}`);
   current = name;
   delete document.body.dataset.picking;
@@ -242,6 +243,8 @@ async function showSelection(names) {
   showOnly("asset-view");
   document.getElementById("why").hidden = true;
   document.getElementById("launch").hidden = true;
+  document.getElementById("grid").replaceChildren();
+  current = null;
   const found = await api(`/api/grid?assets=${encodeURIComponent(names.join(","))}`);
   document.getElementById("asset-title").textContent = `${found.length} assets`;
   document.getElementById("asset-summary").textContent = "";
