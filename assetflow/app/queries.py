@@ -26,7 +26,7 @@ from assetflow.core.records import (
     RunStatus,
 )
 from assetflow.core.specs import AssetSpec
-from assetflow.errors import PartitionKeyError, SelectionError
+from assetflow.errors import PartitionKeyError, SelectionError, WarehouseLockedError
 from assetflow.run import snapshot
 from assetflow.run.audit import run_checks
 from assetflow.run.compute import Context
@@ -47,6 +47,14 @@ def status(session: Session, request: Request) -> Snapshot:
 def live_snapshot(session: Session) -> dict[str, Any] | None:
     """What the process holding the warehouse last published about its run."""
     return snapshot.read(session.project.warehouse_path)
+
+
+def live_or_raise(session: Session, locked: WarehouseLockedError) -> dict[str, Any]:
+    """The running writer's snapshot; the lock error itself when there is none."""
+    live = live_snapshot(session)
+    if live is None:
+        raise locked
+    return live
 
 
 def asset_spec(session: Session, asset: str) -> AssetSpec:

@@ -12,7 +12,7 @@ from assetflow.app.session import Request, Session, resolve_range
 from assetflow.app.state import Snapshot
 from assetflow.core.status import state_of
 from assetflow.errors import WarehouseLockedError
-from assetflow.run.runlog import find_logs
+from assetflow.run.runlog import log_text
 from assetflow.store.lineage import node_record
 
 STATE_CODES = {"fresh": "F", "stale": "S", "missing": "M", "failed": "X"}
@@ -58,9 +58,7 @@ def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:
             for a, scope in snap.targets.items()
         }
     except WarehouseLockedError as locked:  # a run holds it: its published snapshot
-        live = queries.live_snapshot(session)
-        if live is None:
-            raise locked
+        live = queries.live_or_raise(session, locked)
         counts = {a["asset"]: a["counts"] for a in live["status"]["assets"]}
         done = sum((live.get("progress") or {}).values())
         meta = {
@@ -146,10 +144,7 @@ def runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
     try:
         return [dataclasses.asdict(r) for r in queries.list_runs(session, limit)]
     except WarehouseLockedError as locked:
-        live = queries.live_snapshot(session)
-        if live is None:
-            raise locked
-        return list(live["runs"])
+        return list(queries.live_or_raise(session, locked)["runs"])
 
 
 def run(session: Session, run_id: str) -> dict[str, Any]:
@@ -167,11 +162,7 @@ def run(session: Session, run_id: str) -> dict[str, Any]:
 def log(session: Session, run_id: str, asset: str | None, partition: str | None) -> str:
     """A run's log files (or one asset's, or one node's), as `assetflow logs` prints them.
     Files only: it answers during a run."""
-    logs_dir = session.project.logs_dir
-    parts = []
-    for path in find_logs(logs_dir, run_id, asset or None, partition or None):
-        parts.append(f"==> {path.relative_to(logs_dir)} <==\n{path.read_text(encoding='utf-8')}")
-    return "".join(parts)
+    return log_text(session.project.logs_dir, run_id, asset or None, partition or None)
 
 
 def plan(session: Session, name: str, first: str, last: str) -> dict[str, Any]:

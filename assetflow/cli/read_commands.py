@@ -23,7 +23,7 @@ from assetflow.cli.main import (
 )
 from assetflow.core.records import RunStatus
 from assetflow.errors import ExitCode, SelectionError, UsageError, WarehouseLockedError
-from assetflow.run.runlog import find_logs
+from assetflow.run.runlog import log_text
 
 if TYPE_CHECKING:
     from assetflow.app.session import Request, Session
@@ -42,7 +42,7 @@ def status(session: Session, request: Request, as_json: bool) -> None:
     try:
         snap = queries.status(session, request)
     except WarehouseLockedError as locked:
-        live = _live_or_raise(session, locked)
+        live = queries.live_or_raise(session, locked)
         if as_json:
             echo_json({"in_progress": _progress(live), **live["status"]})
         else:
@@ -53,14 +53,6 @@ def status(session: Session, request: Request, as_json: bool) -> None:
     else:
         span = f"{request.range_from or 'the first partition'}..{request.range_to or 'now'}"
         console.render_status(snap.report, snap.targets, snap.late(), span)
-
-
-def _live_or_raise(session: Session, locked: WarehouseLockedError) -> dict[str, Any]:
-    """The running writer's snapshot; the lock error itself when there is none."""
-    live = queries.live_snapshot(session)
-    if live is None:
-        raise locked
-    return live
 
 
 def _progress(live: dict[str, Any]) -> dict[str, Any]:
@@ -294,7 +286,7 @@ def runs(
         try:
             records = queries.list_runs(session, limit, status, trigger)
         except WarehouseLockedError as locked:
-            live = _live_or_raise(session, locked)
+            live = queries.live_or_raise(session, locked)
             live["runs"] = [
                 r
                 for r in live.get("runs", [])
@@ -344,6 +336,4 @@ def logs(
     """Print the log files of RUN, or of one ASSET or node. Reads files only: works while
     another process holds the warehouse."""
     project = opts.project(warehouse)
-    for path in find_logs(project.logs_dir, run_id, asset, partition):
-        click.echo(f"==> {path.relative_to(project.logs_dir)} <==")
-        click.echo(path.read_text(encoding="utf-8"), nl=False)
+    click.echo(log_text(project.logs_dir, run_id, asset, partition), nl=False)

@@ -191,6 +191,17 @@ def prune(logs_dir: Path, keep_days: int, now: dt.datetime, keep: str = "") -> i
 _NOT_A_NAME = re.compile(r"[/\\*?\[\]]|^\.|\.\.")  # separators, globs, dot-names
 
 
+def log_text(
+    logs_dir: Path, run_id: str, asset: str | None = None, partition: str | None = None
+) -> str:
+    """The log files `find_logs` finds, each under a `==> path <==` line (`assetflow logs`,
+    and the web page)."""
+    return "".join(
+        f"==> {path.relative_to(logs_dir)} <==\n{path.read_text(encoding='utf-8')}"
+        for path in find_logs(logs_dir, run_id, asset, partition)
+    )
+
+
 def find_logs(
     logs_dir: Path, run_id: str, asset: str | None = None, partition: str | None = None
 ) -> list[Path]:
