@@ -20,12 +20,7 @@ from assetflow.errors import AssetflowError, ExitCode, WarehouseLockedError
 STATIC = Path(__file__).resolve().parent / "static"
 FRESH_FOR = 5.0  # seconds a status snapshot is shown again (the page says `as of`)
 MAX_GRIDS = 50  # assets in one selection grid
-_TYPES = {
-    ".html": "text/html",
-    ".js": "text/javascript",
-    ".css": "text/css",
-    ".svg": "image/svg+xml",
-}
+_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 
 
 # (asset, first key, last key, as a backfill) -> the run's pid
@@ -49,22 +44,22 @@ def make_server(
             kept.update(snap=ui_data.snapshot(session), stamp=stamp, at=session.clock.monotonic())
         return kept["snap"]
 
-    def kept_during_a_run(session: Session) -> Snapshot:
-        """A grid while a run holds the warehouse: the status last read, said to be so."""
-        try:
-            kept["running"] = None
-            return snapshot(session)
-        except WarehouseLockedError:
-            if "snap" not in kept:
-                raise
-            kept["running"] = ui_data.live_run(session)[0] or "?"
-            return kept["snap"]
-
     def grid(session: Session, name: str) -> dict[str, Any]:
-        found = ui_data.asset(session, name, kept_during_a_run)
-        running = kept.get("running")
-        settled = ui_data.live_run(session, name)[1] if running else {}
-        return {**found, "in_progress": running, "settled": settled}
+        """An asset's grid; while a run holds the warehouse, the status last read (said to
+        be so) with the nodes the run has settled so far."""
+        live: dict[str, Any] = {"in_progress": None, "settled": {}}
+
+        def kept_during_a_run(session: Session) -> Snapshot:
+            try:
+                return snapshot(session)
+            except WarehouseLockedError:
+                if "snap" not in kept:
+                    raise
+                run_id, settled = ui_data.live_run(session, name)
+                live.update(in_progress=run_id or "?", settled=settled)
+                return kept["snap"]
+
+        return {**ui_data.asset(session, name, kept_during_a_run), **live}
 
     def api(path: str, query: dict[str, str]) -> Any:
         with lock, open_session() as session:
