@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,7 +54,7 @@ def wipe(
     if not confirm(planned):
         raise UsageError("cancelled: nothing was wiped")
     run_id = new_run_id()
-    rows = wipe_partitions(store.conn, run_id, dict(found), session.clock())
+    rows = wipe_partitions(store, run_id, dict(found), session.clock(), os.getpid())
     return Wipe(found, planned.readers, run_id, rows)
 
 

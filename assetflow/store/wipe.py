@@ -11,6 +11,8 @@ import duckdb
 from assetflow.core.records import RunStatus
 from assetflow.store.schema import in_partitions
 from assetflow.store.shape import record_removed
+from assetflow.store.store import Store
+from assetflow.store.tables import table_columns
 
 WIPE_TRIGGER = "wipe"
 
@@ -29,38 +31,26 @@ def holding_data(conn: duckdb.DuckDBPyConnection, asset: str, keys: Sequence[str
 
 
 def wipe_partitions(
-    conn: duckdb.DuckDBPyConnection,
-    run_id: str,
-    wiped: dict[str, Sequence[str]],
-    now: dt.datetime,
+    store: Store, run_id: str, wiped: dict[str, Sequence[str]], now: dt.datetime, pid: int
 ) -> dict[str, int]:
     """Delete the rows of each asset's partitions (asset -> keys) and record them removed
     (`missing`; their readers `upstream_changed`), all in one transaction, recorded as a run
     with trigger `wipe`. Returns the rows deleted per asset."""
+    conn = store.conn
     count = sum(len(keys) for keys in wiped.values())
     selection = json.dumps({"wipe": {a: list(k) for a, k in wiped.items()}})
-    tables = {
-        name
-        for (name,) in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-        ).fetchall()
-    }
     deleted: dict[str, int] = {}
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(
-            "INSERT INTO assetflow.runs (run_id, trigger, selection, started_at, ended_at,"
-            " status, planned, succeeded, verified, failed, skipped)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0)",
-            [run_id, WIPE_TRIGGER, selection, now, now, RunStatus.SUCCESS, count, count],
-        )
+        store.start_run(run_id, WIPE_TRIGGER, selection, now, pid, count)
         for asset, keys in wiped.items():
             deleted[asset] = 0
-            if asset in tables:  # a list, not a range: the keys need not be contiguous
+            if table_columns(conn, asset):  # a list, not a range: keys need not be contiguous
                 where = in_partitions(list(keys), ordered=False)
                 found = conn.execute(f'DELETE FROM main."{asset}" WHERE {where}').fetchone()
                 deleted[asset] = found[0] if found else 0
             record_removed(conn, run_id, asset, keys, now)
+        store.finish_run(run_id, RunStatus.SUCCESS, now, (count, count, 0, 0, 0))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
