@@ -20,15 +20,15 @@ def prune(session: Session, dry_run: bool = False, wait: float = 0.0) -> dict[st
     settings = session.project.settings
     policy = Retention(settings.retention.history_days, settings.retention.keep_materializations)
     store = session.writer(wait)
-    # Records are stamped by the clock (not by --now, which says what a command is about).
-    removed = prune_rows(store.conn, policy, session.clock(), dry_run)
+    # Records and log folders are stamped by the clock (not by --now, which says what a
+    # command is about).
+    now = session.clock()
+    removed = prune_rows(store.conn, policy, now, dry_run)
     if not dry_run:
         store.refresh_nodes()  # nothing to merge, usually; keeps the watermark current
-        store.conn.execute("CHECKPOINT")  # give the freed blocks back to the file
+        store.conn.execute("CHECKPOINT")  # the freed blocks become reusable by later writes
     logs = session.project.logs_dir
-    removed["log folders"] = (
-        0 if dry_run else prune_logs(logs, settings.log_retention_days, session.now)
-    )
+    removed["log folders"] = 0 if dry_run else prune_logs(logs, settings.log_retention_days, now)
     return removed
 
 
@@ -43,8 +43,9 @@ def prune_daily(session: Session, wait: float = 0.0) -> list[TickEvent]:
     if last is not None and session.now - last < DAILY:
         return []
     removed = prune(session)
-    store.record_ticks("prune", "retention", [session.now], None, _summary(removed), session.now)
-    return [TickEvent("prune", "retention", _summary(removed))] if any(removed.values()) else []
+    summary = _summary(removed)
+    store.record_ticks("prune", "retention", [session.now], None, summary, session.now)
+    return [TickEvent("prune", "retention", summary)] if any(removed.values()) else []
 
 
 def _summary(removed: dict[str, int]) -> str:

@@ -110,3 +110,22 @@ def test_daily_false_leaves_pruning_to_the_command(tmp_path):
     assert project.run("materialize").exit_code == 0
     assert project.run("tick", "--now", "2024-09-01T00:00:00", now=None).exit_code == 0
     assert project.query("SELECT count(*) FROM assetflow.ticks WHERE kind = 'prune'") == [(0,)]
+
+
+def test_log_folders_age_by_the_clock_not_by_now(project):
+    import os
+    import time
+
+    project.write(
+        "definitions/pipeline.py",
+        "from assetflow import asset\n\n\n@asset\ndef one(ctx):\n    print('hi')\n"
+        "    return 'SELECT 1 AS x'\n",
+    )
+    assert project.run("materialize").exit_code == 0
+    logs = project.root / "warehouse" / "logs"
+    [folder] = [p for p in logs.iterdir() if p.is_dir()]
+    old = time.time() - 40 * 86400  # older than log_retention_days (30)
+    os.utime(folder, (old, old))
+    done = project.run("prune", now="2020-01-01T00:00:00")  # --now long before the clock
+    assert done.exit_code == 0, done.output
+    assert not folder.exists()
