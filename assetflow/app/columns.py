@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from assetflow.app.queries import asset_spec
 from assetflow.app.session import Session
 from assetflow.core.planner import PlannedNode
 from assetflow.core.records import Node
-from assetflow.core.sql_lineage import ColumnLineage, column_lineage
-from assetflow.errors import SelectionError, UsageError
+from assetflow.core.sql_lineage import ColumnLineage, column_lineage, tables_read
+from assetflow.errors import UsageError
 from assetflow.run.compute import preview_sql
 from assetflow.store.store import Store
 
@@ -28,10 +29,7 @@ class AssetColumns:
 
 def asset_columns(session: Session, asset: str) -> AssetColumns:
     """The column lineage of an SQL asset, read from its SQL for its latest partition."""
-    graph = session.graph
-    spec = graph.defs.assets.get(asset)
-    if spec is None:
-        raise SelectionError(f"unknown asset {asset!r}", f"assets: {', '.join(graph.order)}")
+    spec = asset_spec(session, asset)
     if not spec.returns_sql:
         raise UsageError(
             f"asset {asset} is computed in Python: column lineage is read from SQL assets"
@@ -57,7 +55,7 @@ def _columns(session: Session, store: Store, asset: str) -> AssetColumns:
         spec, store.conn, graph.defs, session.project.root, planned, session.now.date()
     )
     found = column_lineage(sql, schema)
-    read = {t for _, sources in found.outputs for t, _ in sources} | {t for t, _ in found.filters}
+    read = set(tables_read(sql))  # as the run's check reads it: `count(*)` reads a table
     unread = tuple(d.name for d in spec.deps if d.as_param and d.name not in read)
     return AssetColumns(asset, node.partition, found, unread)
 

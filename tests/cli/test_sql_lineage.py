@@ -122,3 +122,21 @@ def test_lineage_columns_and_a_dry_run_naming_what_a_removed_column_breaks(proje
     assert "totals reads region of orders, which it will no longer return" in plan.output
     python = project.run("lineage", "orders", "--columns")
     assert python.exit_code == 0  # orders is SQL too; a Python asset is refused with one line
+
+
+def test_a_table_read_only_to_count_its_rows_is_read(project):
+    project.write(
+        "definitions/pipeline.py",
+        PIPELINE
+        + """
+
+@asset(partitions=DAYS)
+def counted(ctx, orders):
+    return "SELECT count(*) AS n FROM orders"
+""",
+    )
+    result = project.run("materialize")
+    assert result.exit_code == 0 and "never reads" not in result.output
+    found = json.loads(project.run("lineage", "counted", "--columns", "--json").output)
+    assert found["columns"] == [{"column": "n", "from": []}]
+    assert found["declared_not_read"] == []
