@@ -21,8 +21,7 @@ def lineage_events(session: Session, store: Store, run_id: str) -> LineageEvents
     namespace = settings.namespace or f"assetflow/{session.project.root.name}"
 
     def columns(asset: str) -> dict[str, str]:
-        """The asset table's columns now (read on the run's own thread, each time: a
-        write may just have changed them)."""
+        """The asset table's columns now (read on the run's own thread)."""
         return table_columns(store.conn, asset)
 
     known: dict[str, ColumnLineage | None] = {}

@@ -84,6 +84,7 @@ class LineageEvents:
         self.warehouse = f"duckdb://{warehouse}"
         self.columns, self.clock, self.lineage = columns, clock, lineage
         self.warnings: list[str] = []
+        self._tables: dict[str, dict[str, str]] = {}  # columns by asset, until it is written
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._send, name="openlineage", daemon=True)
         self._thread.start()
@@ -94,6 +95,7 @@ class LineageEvents:
 
     def settled(self, planned: PlannedNode, result: NodeResult) -> None:
         if result.status == AttemptStatus.SUCCESS:
+            self._tables.pop(planned.node.asset, None)  # the write may have changed them
             self._queue.put(self._event("COMPLETE", planned, result))
         elif result.status == AttemptStatus.FAILED:
             self._queue.put(self._event("FAIL", planned, result))
@@ -216,7 +218,11 @@ class LineageEvents:
     def _schema(self, name: str) -> dict[str, Any]:
         from openlineage.client.facet_v2 import schema_dataset
 
-        found = self.columns(name) if name in self.defs.assets else {}
+        if name not in self.defs.assets:
+            return {}
+        if name not in self._tables:  # read once per asset and write, not once per event
+            self._tables[name] = self.columns(name)
+        found = self._tables[name]
         if not found:
             return {}
         fields = [schema_dataset.SchemaDatasetFacetFields(name=c, type=t) for c, t in found.items()]
