@@ -71,6 +71,12 @@ class Project(BaseModel):
     def logs_dir(self) -> Path:
         return self.warehouse_path.parent / "logs"
 
+    def page_url(self, fragment: str) -> str | None:
+        """A link to `fragment` (`run/ID`, `asset/NAME`) on the web page, when `ui_url` says
+        where it is served; None otherwise."""
+        url = self.settings.ui_url
+        return f"{url.rstrip('/')}/#{fragment}" if url else None
+
 
 def find_root(start: Path) -> Path:
     """The nearest folder at or above `start` whose pyproject.toml has `[tool.assetflow]`."""

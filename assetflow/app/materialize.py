@@ -129,9 +129,6 @@ def materialize(
     return Outcome(graph, plan, result, snap.targets, backfill_id, then)
 
 
-ONLY = ("stale", "missing", "failed", "all")  # backfill --only; `repair` is failed + missing
-
-
 def _only(snap: Snapshot, only: str) -> dict[str, Intervals]:
     """The targets narrowed to their failed and/or missing nodes (those alone, not the rest
     of the stale ones: what `backfill --only` and `repair` ask for)."""
@@ -223,10 +220,9 @@ def _run(
         else options.trigger
     )
     run_id = new_run_id()
-    ui_url = project.settings.ui_url
     setup = RunSetup(
         run_id=run_id,
-        run_url=f"{ui_url.rstrip('/')}/#run/{run_id}" if ui_url else None,
+        run_url=project.page_url(f"run/{run_id}"),
         pipeline=trigger.name or project.root.name,
         logs_dir=project.logs_dir,
         concurrency=options.concurrency or project.settings.concurrency,

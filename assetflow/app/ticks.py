@@ -203,8 +203,7 @@ def _slas(session: Session) -> list[TickEvent]:
             if key in done:
                 continue
             st = snap.report.assets[asset]
-            ui_url = session.project.settings.ui_url
-            url = f"{ui_url.rstrip('/')}/#asset/{asset}" if ui_url else None
+            url = session.project.page_url(f"asset/{asset}")
             miss = SlaMiss(asset, key, deadline(snap.graph, asset, index), st.status(index), url)
             problems = fire(snap.graph.defs.sla_hooks(asset), miss, log)
             store.record_sla_miss(asset, key, miss.deadline, session.clock())
