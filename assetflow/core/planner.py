@@ -69,7 +69,7 @@ class Plan:
     def with_versions(self, versions: Versions, recorded: Mapping[Node, Versions]) -> Plan:
         """The plan with what execution needs from the store: current input versions and,
         for conditional nodes, the input versions they were built from."""
-        found = {p.node: recorded.get(p.node, {}) for p in self.nodes if p.conditional}
+        found = {node: recorded.get(node, {}) for node in self.conditional_nodes()}
         return dataclasses.replace(self, versions=versions, recorded=found)
 
     def as_json(self) -> dict[str, object]:
