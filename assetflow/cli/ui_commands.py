@@ -33,13 +33,13 @@ def ui(opts: Options, port: int, host: str, warehouse: str | None) -> None:
     project = opts.project(warehouse)  # a bad project fails here, before serving
 
     loaded: dict[str, Any] = {}  # the definitions, kept while their files do not change
+    fixed_now = None if isinstance(opts.clock, WallClock) else opts.now  # --now, if given
 
     def open_session() -> Any:
-        # Without --now, each request is about its own moment.
-        now = None if isinstance(opts.clock, WallClock) else opts.now
+        """Without --now, each request is about its own moment."""
         stamp = session_mod.definitions_stamp(project)
         graph = loaded.get("graph") if loaded.get("stamp") == stamp else None
-        session = session_mod.Session(project, opts.clock, now, graph)
+        session = session_mod.Session(project, opts.clock, fixed_now, graph)
         if graph is None:
             loaded.update(stamp=stamp, graph=session.graph)
         return session
@@ -50,7 +50,7 @@ def ui(opts: Options, port: int, host: str, warehouse: str | None) -> None:
         """A run of ASSET over FIRST..LAST in a process of its own, as `materialize` (or as
         `backfill --yes`: oldest first, resumable)."""
         children[:] = [c for c in children if c.poll() is None]  # reap the finished
-        clock = [] if isinstance(opts.clock, WallClock) else ["--now", opts.now.isoformat()]
+        clock = [] if fixed_now is None else ["--now", fixed_now.isoformat()]
         where = ["--warehouse", warehouse] if warehouse else []
         command = ["backfill", "--yes"] if backfill else ["materialize"]
         child = subprocess.Popen(
