@@ -12,23 +12,29 @@ from assetflow.cli.console.base import err, out, ranges
 from assetflow.core.graph import AssetGraph
 
 
+def _spans(found: Any, graph: AssetGraph) -> list[tuple[str, str, int]]:
+    """Per asset of a wipe: its name, its partitions as compact ranges, how many."""
+    return [
+        (asset, ranges(list(keys), graph.defs.assets[asset].partitions), len(keys))
+        for asset, keys in found.partitions.items()
+    ]
+
+
 def wipe_preview(found: Any, graph: AssetGraph) -> None:
     """The partitions a wipe is about to remove (on stderr: the question's context)."""
-    for asset, keys in found.partitions.items():
-        span = ranges(list(keys), graph.defs.assets[asset].partitions)
-        err.print(f"wipe: {escape(asset)} {escape(span)} ({len(keys):,} partitions)")
+    for asset, span, n in _spans(found, graph):
+        err.print(f"wipe: {escape(asset)} {escape(span)} ({n:,} partitions)")
 
 
 def wiped(done: Any, graph: AssetGraph) -> None:
     if not done.partitions:
         out.print("nothing to wipe: the selected partitions hold no data")
         return
-    for asset, keys in done.partitions.items():
-        span = ranges(list(keys), graph.defs.assets[asset].partitions)
+    for asset, span, n in _spans(done, graph):
         rows = done.rows.get(asset, 0)
         out.print(
-            f"wiped {escape(asset)} {escape(span)}: {len(keys):,} partition"
-            f"{'' if len(keys) == 1 else 's'}, {rows:,} rows"
+            f"wiped {escape(asset)} {escape(span)}: {n:,} partition"
+            f"{'' if n == 1 else 's'}, {rows:,} rows"
         )
     then = f"; their readers are stale: {', '.join(done.readers)}" if done.readers else ""
     out.print(
