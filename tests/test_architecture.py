@@ -41,6 +41,8 @@ THIRD_PARTY = {
     "croniter": {"core.automation", "defs.declare"},
     "openlineage": {"run.openlineage"},
     "sqlglot": {"core.sql_lineage"},
+    "deltalake": {"run.delta"},
+    "distributed": {"run.cluster"},
 }
 # Reading the time: only the clock does. (Sleeping is not reading it.)
 TIME_READS = re.compile(

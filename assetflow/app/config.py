@@ -49,6 +49,14 @@ class Settings(BaseModel):
     retention: RetentionSettings = RetentionSettings()
     openlineage: OpenLineageSettings | None = None
     ui_url: str | None = None  # where `assetflow ui` is reachable: alerts link to it
+    # Where tasks run: threads of this process, or a Dask cluster (docs/scaleout.md).
+    executor: Literal["threads", "dask"] = "threads"
+    scheduler: str | None = None  # dask: tcp://HOST:8786; none: a LocalCluster here
+    dask_workers: int | None = Field(default=None, ge=1, le=256)  # the LocalCluster's size
+    # Where asset tables live: in the warehouse file, or as Delta Lake tables.
+    storage: Literal["duckdb", "delta"] = "duckdb"
+    storage_path: str | None = None  # delta: a folder (relative to the project) or a URI
+    storage_options: dict[str, str] = Field(default_factory=dict)  # deltalake's, e.g. AWS_REGION
 
 
 class Project(BaseModel):
@@ -117,7 +125,8 @@ def load_project(root: Path | None = None, warehouse: str | None = None) -> Proj
             "known keys: definitions, warehouse, from, to, concurrency, log_retention_days,"
             " backfill_confirm_above, wipe_confirm_above, retention (history_days,"
             " keep_materializations, daily), openlineage (transport, url, endpoint, path,"
-            " namespace), ui_url",
+            " namespace), ui_url, executor, scheduler, dask_workers, storage, storage_path,"
+            " storage_options",
         ) from None
     if warehouse is not None:
         settings = settings.model_copy(update={"warehouse": str(Path(warehouse).resolve())})

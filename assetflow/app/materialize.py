@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from assetflow.app.columns import broken_readers
+from assetflow.app.executors import open_workers
 from assetflow.app.lineage_events import lineage_events
 from assetflow.app.session import Request, Session
 from assetflow.app.state import Snapshot, status_json, take_snapshot
@@ -38,7 +39,6 @@ from assetflow.run.compute import preview_columns
 from assetflow.run.executor import ALERT_CAP, RunSetup, execute
 from assetflow.run.runlog import NodeLog, captured_output, prune
 from assetflow.run.snapshot import Publisher
-from assetflow.run.worker import EmbeddedWorker
 from assetflow.store.lineage import recorded_inputs
 from assetflow.store.shape import Reshape
 from assetflow.store.store import Store
@@ -59,6 +59,8 @@ class RunOptions:
     # "repair" (failed and missing) or "all" (fresh ones too, as `force`). Whatever upstream
     # they need that is not fresh is planned with them.
     only: str = "stale"
+    executor: str | None = None  # "threads" or "dask"; default: the project's
+    scheduler: str | None = None  # a Dask scheduler's address; default: the project's
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,8 @@ def _run(
     backfill_id: str | None,
     on_result: Callable[[NodeResult], None] | None,
 ) -> RunResult:
-    """Record the run, execute the plan on embedded workers, record how it ended, alert."""
+    """Record the run, execute the plan on the project's workers, record how it ended,
+    alert."""
     project, clock, graph = session.project, session.clock, session.graph
     trigger = (
         Trigger("backfill")
@@ -225,13 +228,17 @@ def _run(
         run_url=project.page_url(f"run/{run_id}"),
         pipeline=trigger.name or project.root.name,
         logs_dir=project.logs_dir,
-        concurrency=options.concurrency or project.settings.concurrency,
         oldest_first=backfill_id is not None or options.only == "repair",
     )
     selection = json.dumps(
         {"assets": list(plan.assets), "from": plan.range_from, "to": plan.range_to}
     )
     events = lineage_events(session, store, setup.run_id)  # a bad config stops it here
+    workers = open_workers(
+        project, graph.defs, store, clock, options.concurrency, options.executor,
+        options.scheduler,
+    )  # fmt: skip
+    setup = dataclasses.replace(setup, concurrency=workers.concurrency)
     store.start_run(
         setup.run_id, str(trigger), selection, clock(), os.getpid(), len(plan.nodes), backfill_id
     )
@@ -239,8 +246,6 @@ def _run(
     observed = [o for o in snap.observations if o.partition in read.get(o.source, ())]
     store.record_observations(setup.run_id, clock(), observed)
     publisher = _publisher(session, store, plan, snap, setup.run_id)
-    worker = EmbeddedWorker(store, graph.defs, project.root, clock)
-
     planned = {p.node: p for p in plan.nodes} if events else {}
 
     def on_node(node_result: NodeResult) -> None:
@@ -253,7 +258,7 @@ def _run(
     try:
         with captured_output():
             result = execute(
-                plan, graph.defs, setup, store, clock, worker, on_node,
+                plan, graph.defs, setup, store, clock, workers.worker, on_node,
                 on_start=events.started if events else None,
             )  # fmt: skip
     except BaseException as exc:  # a bug of ours: the run must not stay "running"
@@ -262,7 +267,7 @@ def _run(
             store.finish_run(setup.run_id, RunStatus.FAILED, clock(), counts, repr(exc))
         raise
     finally:
-        worker.close()
+        workers.close()
         session.after_close(publisher.close)  # readers answer from it until the lock goes
     if store.replaced():  # someone deleted or replaced the file while the run wrote to it
         raise AssetflowError(
@@ -274,7 +279,7 @@ def _run(
         store.finish_run(setup.run_id, result.status, clock(), result.counts(), result.message)
         store.refresh_nodes()
     problems = _alert_run_end(session, setup, result) + (events.close() if events else [])
-    problems += worker.notes
+    problems += workers.notes
     result = dataclasses.replace(
         result, warnings=tuple(dict.fromkeys([*result.warnings, *problems]))
     )

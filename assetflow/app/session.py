@@ -57,6 +57,7 @@ class Session:
         self._store: Store | None = None
         self._writable = False
         self._after_close: list[Callable[[], None]] = []
+        self.adopted: list[str] = []  # Delta commits recorded on opening for writing
 
     @property
     def graph(self) -> AssetGraph:
@@ -119,8 +120,15 @@ class Session:
             store = Store.open(path, wait=READER_WAIT, give_up=_run_in_progress(path))
         self._store, self._writable = store, True
         store.abandon_dead_runs(self.clock())
+        if self.project.settings.storage == "delta":  # commits a dead coordinator left
+            from assetflow.app.executors import adopt_unrecorded
+
+            self.adopted = adopt_unrecorded(self.project, store, self._asset_names(), self.clock)
         store.refresh_nodes()
         return store
+
+    def _asset_names(self) -> list[str]:
+        return sorted(self.graph.defs.assets)
 
     def close(self) -> None:
         if self._store is not None:

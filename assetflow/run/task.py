@@ -63,6 +63,15 @@ class TaskResult:
     checks: dict[str, tuple[CheckResult, ...]] = field(default_factory=dict)
     reshaped: str | None = None  # how the write changed the asset's table, one line
     keys_added: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (dynamic key set, new keys)
+    published: Published | None = None  # the Delta commit a worker made (storage = "delta")
+
+
+@dataclass(frozen=True)
+class Published:
+    """A write a worker committed to a Delta table; the coordinator records its lineage."""
+
+    version: int  # the commit's version in the asset's Delta table
+    table_schema: str  # the columns written, "name TYPE,..."
 
 
 def make_task(

@@ -13,7 +13,9 @@ import re
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -27,14 +29,15 @@ from assetflow.core.sql_lineage import tables_read
 from assetflow.errors import AssetflowError, DataError, DefinitionError, UpstreamMissingError
 from assetflow.run.audit import run_checks
 from assetflow.run.clock import Clock
-from assetflow.run.compute import Context, input_sql, node_query, release
+from assetflow.run.compute import Context, input_sql, node_query, release, result_view
 from assetflow.run.contract import enforce, not_null_columns
 from assetflow.run.runlog import NodeLog, bound
 from assetflow.run.task import Task, TaskResult, node_reads
 from assetflow.store.store import Store
-from assetflow.store.tables import once_had_column
+from assetflow.store.tables import arrow_table, once_had_column
 from assetflow.store.writer import KEY_COLUMN, Contract, Wrote
 
+Offload = Callable[[Task, dict[str, Any]], Any]
 _SQL_MISTAKES = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
 # What the data itself got wrong: retrying cannot help (docs/operations.md has the table).
 # DuckDB's DataError covers conversion, out-of-range and type-mismatch errors.
@@ -49,7 +52,18 @@ _MISSING_TABLE = re.compile(r"Table with name (\w+) does not exist")
 class EmbeddedWorker:
     """Callable on any thread: `worker(task) -> TaskResult`. One cursor per thread per run."""
 
-    def __init__(self, store: Store, defs: Definitions, root: Path, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        defs: Definitions,
+        root: Path,
+        clock: Clock,
+        offload: Offload | None = None,
+    ) -> None:
+        """`offload(task, inputs)`: where a Python asset's function runs instead of this
+        thread (a cluster worker), given its inputs as Arrow tables and returning its rows
+        as one; the write stays here. SQL assets always run here."""
+        self.offload = offload
         self.store = store
         self.defs = defs
         self.root = root
@@ -179,7 +193,12 @@ class EmbeddedWorker:
         against its contract. `made` learns what to release afterwards."""
         reads = {rng.name: input_sql(rng, self.defs, self.root) for rng in task.reads}
         made.append((ctx, None))
-        query = node_query(spec, reads, ctx, self._check_reads)
+        if self.offload is not None and not spec.returns_sql:
+            inputs = {name: arrow_table(cur.sql(sql)) for name, sql in reads.items()}
+            cur.register(result_view(ctx), self.offload(task, inputs))
+            query = f"SELECT * FROM {result_view(ctx)}"
+        else:
+            query = node_query(spec, reads, ctx, self._check_reads)
         made[-1] = (ctx, query)
         if spec.columns:
             enforce(spec, cur, query)

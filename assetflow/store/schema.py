@@ -15,8 +15,8 @@ from assetflow.core.checks import sql_literal
 from assetflow.errors import ConfigError
 
 PARTITION_COLUMN = "_partition"
-SCHEMA_VERSION = "6"  # 2: attempts view; 3: nodes.rebuilt; 4: inputs_text; 5: table_schema;
-# 6: partition_keys
+SCHEMA_VERSION = "7"  # 2: attempts view; 3: nodes.rebuilt; 4: inputs_text; 5: table_schema;
+# 6: partition_keys; 7: delta_commits
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS assetflow;
@@ -74,6 +74,13 @@ CREATE TABLE IF NOT EXISTS assetflow.observations (
 -- (lineage records indexes); a removed key keeps its row, with removed_at set.
 CREATE TABLE IF NOT EXISTS assetflow.partition_keys (
     name VARCHAR, key VARCHAR, idx BIGINT, added_at TIMESTAMP, removed_at TIMESTAMP);
+-- storage = "delta": every commit to an asset's Delta table whose lineage is recorded here
+-- (one row per partition it wrote; partition NULL for a commit that wrote none, or not
+-- assetflow's). A commit missing here was made by a worker whose coordinator died before
+-- recording it: the next writer adopts it from the commit's metadata.
+CREATE TABLE IF NOT EXISTS assetflow.delta_commits (
+    asset VARCHAR, version BIGINT, partition VARCHAR, materialization_id BIGINT,
+    run_id VARCHAR, recorded_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS assetflow.check_results (
     run_id VARCHAR, asset VARCHAR, partition VARCHAR, partition_index BIGINT,
     materialization_id BIGINT, check_name VARCHAR, severity VARCHAR, passed BOOLEAN,

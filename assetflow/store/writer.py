@@ -48,7 +48,18 @@ Audit = Callable[[duckdb.DuckDBPyConnection, str, "NodeWrite"], Sequence[CheckRe
 
 # A node's data version: sha256 of its table's schema, its row count and the sum of its rows'
 # hashes (order-independent), over the rows as the table stores them. One formula, in SQL.
-_VERSION = "left(sha256(concat_ws('|', ?, {n}, {h})), 16)"
+VERSION_SQL = "left(sha256(concat_ws('|', ?, {n}, {h})), 16)"
+
+
+def row_hashes_sql(columns: dict[str, str] | list[str]) -> str:
+    """The order-independent sum of the rows' hashes that VERSION_SQL takes as {h}."""
+    struct = ", ".join(f'"{c}" := "{c}"' for c in columns)
+    return f"coalesce(sum(hash(struct_pack({struct}))), 0)"
+
+
+def schema_text(columns: dict[str, str]) -> str:
+    """A table's columns as a materialization records them: "name TYPE,..." in order."""
+    return ",".join(f"{name} {kind}" for name, kind in columns.items())
 
 
 @dataclass(frozen=True)
@@ -304,9 +315,8 @@ class PartitionWriter:
         data version (sha256 of the schema, the row count and an order-independent sum of
         row hashes, over the rows as the table stores them), the successful attempt and the
         inputs it read. One statement for one partition, two for a batch."""
-        struct = ", ".join(f'"{c}" := "{c}"' for c in columns)
-        schema = ",".join(f"{name} {kind}" for name, kind in columns.items())
-        row_hashes = f"coalesce(sum(hash(struct_pack({struct}))), 0)"
+        schema = schema_text(columns)
+        row_hashes = row_hashes_sql(columns)
         names = ", ".join(c for c, _ in MATERIALIZATION_COLUMNS)
         head = f"INSERT INTO assetflow.materializations (materialization_id, attempt_id, {names})"
         ids = "nextval('assetflow.materialization_ids'), nextval('assetflow.attempt_ids')"
@@ -314,11 +324,11 @@ class PartitionWriter:
         if len(writes) == 1:  # rows counted and hashed inside the insert: one statement
             w = writes[0]
             recorded = cur.execute(
-                f"{head} SELECT {ids}, ?, ?, ?, ?, ?, {_VERSION.format(n='v.n', h='v.h')}, v.n,"
+                f"{head} SELECT {ids}, ?, ?, ?, ?, ?, {VERSION_SQL.format(n='v.n', h='v.h')}, v.n,"
                 f" ?, ?, ?, ?, ?, ?, ? FROM (SELECT count(*) AS n, {row_hashes} AS h"
                 f" FROM {table} WHERE {PARTITION_COLUMN} = ?) v{tail}",
                 [w.run_id, w.asset, w.partition, w.partition_index, w.code_version, schema,
-                 w.clipped, w.started_at, now, w.attempt, w.log_path, _inputs_text(w), schema,
+                 w.clipped, w.started_at, now, w.attempt, w.log_path, inputs_text_of(w), schema,
                  w.partition],
             ).fetchall()  # fmt: skip
         else:  # the same, each write joined with its partition's count and hash
@@ -332,10 +342,11 @@ class PartitionWriter:
                 for w in writes
                 for value in (w.run_id, w.asset, w.partition, w.partition_index, w.code_version,
                               w.clipped, w.started_at, now, w.attempt, w.log_path,
-                              _inputs_text(w), schema)
+                              inputs_text_of(w), schema)
             ]  # fmt: skip
+            version = VERSION_SQL.format(n="coalesce(v.n, 0)", h="coalesce(v.h, 0)")
             picked = ", ".join(
-                _VERSION.format(n="coalesce(v.n, 0)", h="coalesce(v.h, 0)") if c == "data_version"
+                version if c == "data_version"
                 else "coalesce(v.n, 0)" if c == "row_count"
                 else f"w.{c}"
                 for c, _ in MATERIALIZATION_COLUMNS
@@ -424,7 +435,7 @@ def partition_view(cur: duckdb.DuckDBPyConnection, asset: str, partition: str, n
     return name
 
 
-def _inputs_text(write: NodeWrite) -> str | None:
+def inputs_text_of(write: NodeWrite) -> str | None:
     """The inputs of a write as one value (schema.INPUT_SEP, FIELD_SEP: control characters
     no name, key or version holds)."""
     if not write.inputs:

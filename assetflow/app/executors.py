@@ -1,0 +1,163 @@
+"""Which workers a run gets, from the project's `executor` and `storage` settings (or the
+command's --executor/--scheduler): threads writing the warehouse file (the default), a Dask
+cluster computing Python assets for that file, or Delta workers — on threads or on Dask —
+whose commits the coordinator records. Also adoption: Delta commits a dead coordinator
+never recorded are recorded when the warehouse is next opened for writing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from assetflow.app.config import Project
+from assetflow.core.definitions import Definitions
+from assetflow.errors import ConfigError
+from assetflow.run.clock import Clock
+from assetflow.run.delta import DeltaStorage, storage_from_settings
+from assetflow.run.executor import Worker
+from assetflow.store.keysets import read_keysets
+from assetflow.store.published import adopt, recorded_versions, refresh_view
+from assetflow.store.store import Store
+
+SQL_ON_COORDINATOR = (
+    'executor = "dask" with storage = "duckdb": Python assets compute on the cluster, SQL'
+    ' assets run here, where the warehouse is (storage = "delta" runs them on the cluster)'
+)
+
+
+@dataclass
+class Workers:
+    """A run's worker, how many tasks it runs at once, and what to stop after the run."""
+
+    worker: Worker
+    concurrency: int
+    notes: list[str] = field(default_factory=list)  # said once at the run's end
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        while self.closers:
+            self.closers.pop()()
+
+
+def delta_storage(project: Project) -> DeltaStorage | None:
+    settings = project.settings
+    if settings.storage != "delta":
+        return None
+    return storage_from_settings(
+        settings.storage_path or "", dict(settings.storage_options), str(project.root)
+    )
+
+
+def open_workers(
+    project: Project,
+    defs: Definitions,
+    store: Store,
+    clock: Clock,
+    concurrency: int | None,
+    executor: str | None = None,
+    scheduler: str | None = None,
+) -> Workers:
+    """The workers for one run. `concurrency` None: the project's setting on threads, the
+    cluster's worker count on Dask."""
+    from assetflow.run.worker import EmbeddedWorker
+
+    settings = project.settings
+    executor = executor or settings.executor
+    scheduler = scheduler or settings.scheduler
+    if executor not in ("threads", "dask"):
+        raise ConfigError(f"unknown executor {executor!r}", "threads or dask")
+    storage = delta_storage(project)
+    if executor == "threads":
+        n = concurrency or settings.concurrency
+        if storage is None:
+            worker = EmbeddedWorker(store, defs, project.root, clock)
+            return Workers(worker, n, worker.notes, [worker.close])
+        from assetflow.run.cluster import PublishingWorker
+        from assetflow.run.delta_worker import DeltaWorker
+
+        publishing = PublishingWorker(
+            store, storage, clock, DeltaWorker(defs, project.root, storage)
+        )
+        return Workers(publishing, n, publishing.notes, [publishing.close])
+    cluster = _cluster(scheduler, settings.dask_workers)
+    try:
+        n = concurrency or cluster.threads
+        if storage is None:
+            return _offloading(project, defs, store, clock, cluster, n)
+        from assetflow.run.cluster import PublishingWorker, on_cluster
+        from assetflow.run.delta_worker import WorkerEnv, run_remote
+
+        env = WorkerEnv(
+            str(project.definitions_dir), str(project.root), storage, _stamp(defs),
+            read_keysets(store.conn, defs.dynamic_names()) if defs.dynamic_names() else {},
+        )  # fmt: skip
+        publishing = PublishingWorker(store, storage, clock, on_cluster(cluster, run_remote, env))
+        return Workers(publishing, n, publishing.notes, [cluster.close, publishing.close])
+    except BaseException:
+        cluster.close()
+        raise
+
+
+def _cluster(scheduler: str | None, workers: int | None) -> Any:
+    try:
+        from assetflow.run.cluster import DaskCluster
+    except ImportError:
+        raise ConfigError(
+            'executor = "dask" needs dask.distributed, which is not installed',
+            "pip install 'assetflow[dask]'",
+        ) from None
+    try:
+        return DaskCluster(scheduler, workers)
+    except OSError as exc:  # no scheduler there (distributed raises OSError on timeout)
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {scheduler}: {exc}",
+            "start one (`dask scheduler`), or leave scheduler unset for a local cluster",
+        ) from None
+
+
+def _offloading(
+    project: Project, defs: Definitions, store: Store, clock: Clock, cluster: Any, n: int
+) -> Workers:
+    """Embedded storage on Dask: Python assets compute on the cluster from inputs shipped
+    as Arrow; their rows come back and are written here like any other."""
+    from assetflow.run.remote import compute_task
+    from assetflow.run.worker import EmbeddedWorker
+
+    definitions = str(project.definitions_dir)
+
+    def offload(task: Any, inputs: dict[str, Any]) -> Any:
+        return cluster.call(compute_task, definitions, task, inputs)
+
+    worker = EmbeddedWorker(store, defs, project.root, clock, offload)
+    notes = worker.notes
+    if any(spec.returns_sql for spec in defs.assets.values()):
+        notes.append(SQL_ON_COORDINATOR)
+    return Workers(worker, n, notes, [cluster.close, worker.close])
+
+
+def _stamp(defs: Definitions) -> str:
+    """What identifies these definitions on a worker: their code versions."""
+    return ",".join(f"{name}={spec.code_version}" for name, spec in sorted(defs.assets.items()))
+
+
+def adopt_unrecorded(project: Project, store: Store, assets: list[str], clock: Clock) -> list[str]:
+    """Record every Delta commit the warehouse has no lineage for (a coordinator that died
+    between a worker's commit and its record); refresh those tables' views. Returns
+    `asset[partition]` for each partition adopted."""
+    storage = delta_storage(project)
+    if storage is None:
+        return []
+    adopted = []
+    for asset in storage.tables() or assets:
+        known = recorded_versions(store.conn, asset)
+        after = min((v for v in range(max(known, default=-1) + 2) if v not in known), default=0) - 1
+        missing = [(v, lin) for v, lin in storage.commits(asset, after) if v not in known]
+        for version, lineage in missing:
+            adopted += [
+                f"{asset}[{p}]" for p in adopt(store.conn, asset, version, lineage, clock())
+            ]
+        if missing and storage.is_local:
+            refresh_view(store.conn, asset, storage.files(asset))
+    return adopted

@@ -1,0 +1,121 @@
+"""Running tasks elsewhere: on a Dask cluster (`executor = "dask"`), and recording what
+workers committed to Delta Lake (`storage = "delta"`).
+
+The scheduling loop, retries and failure propagation stay in the executor, on the
+coordinator; each of its worker threads hands one Task to the cluster and waits for its
+TaskResult. A worker process that dies takes its task with it: Dask runs it again on
+another worker, and if workers keep dying the attempt fails as transient (KilledWorker) and
+the executor's retry policy takes over. Delta overwrites are idempotent, so a task that ran
+twice wrote its partitions once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+
+from assetflow.run.clock import Clock
+from assetflow.run.delta import DeltaStorage
+from assetflow.run.task import Task, TaskResult
+from assetflow.store.published import record_published
+from assetflow.store.store import Store
+
+Remote = Callable[[Task], TaskResult]
+
+
+class PublishingWorker:
+    """`worker(task) -> TaskResult` on a coordinator thread: the task runs through `remote`
+    (a Delta worker here or on a cluster); what it committed is then recorded in the
+    warehouse — the coordinator alone writes lineage."""
+
+    def __init__(self, store: Store, storage: DeltaStorage, clock: Clock, remote: Remote) -> None:
+        self.store, self.storage, self.clock, self.remote = store, storage, clock, remote
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()  # one recording at a time: each replaces a view
+        self.notes: list[str] = []
+
+    def __call__(self, task: Task) -> TaskResult:
+        done = self.remote(task)
+        if done.error is not None or done.published is None:
+            return done
+        try:
+            with self._lock, self.store.storage_guard():
+                files = self.storage.files(task.asset) if self.storage.is_local else None
+                written = record_published(
+                    self._cursor(), self.store.rows, task.nodes, done.written,
+                    done.published.table_schema, done.published.version, done.checks,
+                    self.clock(), files,
+                )  # fmt: skip
+        except Exception as exc:  # the commit stands; the retry writes it again, recorded
+            return dataclasses.replace(
+                done, written={}, error=exc, trace=traceback.format_exc(), published=None
+            )
+        return dataclasses.replace(done, written=written)
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self.store.conn.cursor()
+            self._cursors.append(cur)
+        return cur
+
+    def close(self) -> None:
+        for cur in self._cursors:
+            cur.close()
+        self._cursors.clear()
+
+
+class DaskCluster:
+    """A Dask client: to the scheduler at `address`, or to a LocalCluster of `workers`
+    processes (spawned: deltalake does not survive fork) started here and stopped on close."""
+
+    def __init__(self, address: str | None, workers: int | None = None) -> None:
+        from distributed import Client, LocalCluster
+
+        self.cluster = None
+        if address is None:
+            self.cluster = LocalCluster(
+                n_workers=workers or max(1, os.cpu_count() or 1),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            self.client = Client(self.cluster)
+        else:
+            self.client = Client(address, timeout="10s")
+
+    @property
+    def threads(self) -> int:
+        """How many tasks the cluster runs at once."""
+        return max(1, sum(self.client.nthreads().values()))
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` on a worker; blocks until it returns (or raises what it raised)."""
+        return self.client.submit(fn, *args, pure=False).result()
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def on_cluster(cluster: DaskCluster, fn: Callable[[Any, Task], TaskResult], env: Any) -> Remote:
+    """A Remote running `fn(env, task)` on the cluster. What the cluster itself fails with
+    (a worker killed too often, a lost connection) is the attempt's transient error."""
+
+    def remote(task: Task) -> TaskResult:
+        try:
+            return cluster.call(fn, env, task)
+        except Exception as exc:  # noqa: BLE001 - the cluster's failure, not the task's
+            return TaskResult({}, exc, traceback.format_exc(), 0.0, False)
+
+    return remote

@@ -1,0 +1,179 @@
+"""Asset tables as Delta Lake tables (`storage = "delta"`): where they live, how a worker
+reads exactly the partitions a task needs, and how it replaces partitions in one commit.
+
+Each asset is one Delta table at `STORAGE_PATH/ASSET`, partitioned by `_partition` (the same
+key as the embedded tables' column). A node write is one predicate overwrite: the rows of
+exactly the task's partitions replaced atomically, rows outside them refused by Delta
+itself, and the lineage the coordinator will record carried in the commit's metadata, so
+that a coordinator that died before recording it can adopt it (`unrecorded_commits`).
+
+deltalake's runtime does not survive fork(): the processes that use it are spawned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from assetflow.core.checks import sql_literal
+from assetflow.errors import ConfigError
+from assetflow.store.schema import PARTITION_COLUMN
+
+METADATA_KEY = "assetflow"  # the commit metadata entry holding a write's lineage (JSON)
+
+
+@dataclass(frozen=True)
+class DeltaStorage:
+    """Where the Delta tables live: a folder, or a URI deltalake knows (s3://, az://, gs://)
+    with its storage options. Pickles: workers get it with each task."""
+
+    root: str
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def storage_options(self) -> dict[str, str] | None:
+        return dict(self.options) or None
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.root or self.root.startswith("file://")
+
+    def uri(self, asset: str) -> str:
+        return f"{self.root.rstrip('/')}/{asset}"
+
+    def table(self, asset: str, version: int | None = None) -> Any:
+        """The asset's DeltaTable, or None when it has never been written."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            return DeltaTable(self.uri(asset), version, self.storage_options)
+        except TableNotFoundError:
+            return None
+
+    def dataset(self, asset: str, keys: Sequence[str] | None = None) -> Any:
+        """The asset's rows as a pyarrow dataset pruned to the files of `keys` (all when
+        None); None when the table does not exist."""
+        table = self.table(asset)
+        if table is None:
+            return None
+        pruned = None if keys is None else [(PARTITION_COLUMN, "in", list(keys))]
+        return table.to_pyarrow_dataset(partitions=pruned)
+
+    def files(self, asset: str) -> list[str]:
+        """The data files of the table's current version (what a reader needs)."""
+        table = self.table(asset)
+        return [] if table is None else table.file_uris()
+
+    def commit(
+        self,
+        asset: str,
+        rows: pa.Table,
+        keys: Sequence[str],
+        lineage: dict[str, Any],
+        refresh: bool = False,
+    ) -> int:
+        """Replace partitions `keys` of the asset's table with `rows` (which carry the
+        partition column) in one commit carrying `lineage`; returns the commit's version.
+        New columns are added to the table; `refresh` replaces the whole table."""
+        from deltalake import CommitProperties, write_deltalake
+
+        token = f"{lineage['run_id']}:{lineage['asset']}:{keys[0]}:{lineage['attempt']}"
+        lineage = {**lineage, "token": token}
+        props = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(lineage)})
+        exists = self.table(asset) is not None
+        predicate = None if refresh or not exists else partition_predicate(keys)
+        write_deltalake(
+            self.uri(asset),
+            rows,
+            partition_by=[PARTITION_COLUMN],
+            mode="overwrite",
+            predicate=predicate,
+            schema_mode="overwrite" if refresh or not exists else "merge",
+            storage_options=self.storage_options,
+            commit_properties=props,
+        )
+        return self._version_of(asset, token)
+
+    def _version_of(self, asset: str, token: str) -> int:
+        """The version of the commit carrying `token` (other writers may have committed to
+        the table since)."""
+        table = self.table(asset)
+        for limit in (8, 64, None):
+            for entry in table.history(limit):
+                if _lineage(entry).get("token") == token:
+                    return int(entry["version"])
+        raise AssertionError(f"{asset}: the commit just made is not in the table's history")
+
+    def commits(self, asset: str, after: int) -> list[tuple[int, dict[str, Any]]]:
+        """(version, lineage) of every commit to the asset's table after version `after`,
+        oldest first; lineage is {} for a commit assetflow did not make."""
+        table = self.table(asset)
+        if table is None or table.version() <= after:
+            return []
+        entries = table.history(table.version() - after)
+        found = [(int(e["version"]), _lineage(e)) for e in entries if int(e["version"]) > after]
+        return sorted(found, key=lambda pair: pair[0])
+
+    def delete(self, asset: str, keys: Sequence[str], lineage: dict[str, Any]) -> int:
+        """Delete the rows of partitions `keys` in one commit; returns the rows deleted."""
+        from deltalake import CommitProperties
+
+        table = self.table(asset)
+        if table is None:
+            return 0
+        props = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(lineage)})
+        metrics = table.delete(partition_predicate(keys), commit_properties=props)
+        return int(metrics.get("num_deleted_rows", 0))
+
+    def vacuum(self, asset: str, retain_hours: int, dry_run: bool) -> list[str]:
+        """Files no version within `retain_hours` needs: removed (or listed, dry run)."""
+        table = self.table(asset)
+        if table is None:
+            return []
+        return table.vacuum(retain_hours, dry_run=dry_run, enforce_retention_duration=False)
+
+    def tables(self) -> list[str]:
+        """The assets that have a Delta table here (local folders only)."""
+        if not self.is_local:
+            return []
+        folder = self.root.removeprefix("file://")
+        if not os.path.isdir(folder):
+            return []
+        return sorted(
+            name
+            for name in os.listdir(folder)
+            if os.path.isdir(os.path.join(folder, name, "_delta_log"))
+        )
+
+
+def partition_predicate(keys: Sequence[str]) -> str:
+    """Delta's predicate for exactly these partitions."""
+    if len(keys) == 1:
+        return f"{PARTITION_COLUMN} = {sql_literal(keys[0])}"
+    return f"{PARTITION_COLUMN} IN ({', '.join(sql_literal(k) for k in keys)})"
+
+
+def _lineage(entry: dict[str, Any]) -> dict[str, Any]:
+    text = entry.get(METADATA_KEY)
+    if not text:
+        return {}
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def storage_from_settings(path: str, options: dict[str, str], root: str) -> DeltaStorage:
+    """The storage a project's settings name: a relative folder is the project's."""
+    if not path:
+        raise ConfigError('[tool.assetflow] storage = "delta" needs storage_path')
+    if "://" not in path and not os.path.isabs(path):
+        path = os.path.join(root, path)
+    return DeltaStorage(path, tuple(sorted(options.items())))

@@ -1,0 +1,262 @@
+"""The Delta worker: runs a Task anywhere (a thread here, a Dask worker elsewhere) without
+the coordinator's warehouse, and commits its partitions to Delta Lake.
+
+It reads exactly the mapped upstream partitions from their Delta tables (sources from
+their files), computes the asset's rows in an in-memory DuckDB, runs the contract and the
+blocking checks over the staged rows — a failure commits nothing — and replaces the
+task's partitions in one Delta commit whose metadata carries the lineage. The data version
+of each partition is computed here, over the rows as written, with the embedded store's
+formula; the coordinator records it (`store.published`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from assetflow.core.checks import CheckFailed, sql_literal
+from assetflow.core.definitions import Definitions
+from assetflow.core.records import CheckResult, InputRange, Written
+from assetflow.core.specs import AssetSpec
+from assetflow.defs.loader import load_definitions
+from assetflow.errors import DataError, UpstreamMissingError
+from assetflow.run.audit import run_checks
+from assetflow.run.clock import Clock
+from assetflow.run.compute import Context, input_sql, node_query
+from assetflow.run.contract import enforce, not_null_columns
+from assetflow.run.delta import DeltaStorage
+from assetflow.run.runlog import NodeLog, bound
+from assetflow.run.task import Published, Task, TaskResult, node_reads
+from assetflow.run.worker import classify, partition_expression, task_context
+from assetflow.store.schema import PARTITION_COLUMN
+from assetflow.store.tables import arrow_table, relation_columns
+from assetflow.store.writer import VERSION_SQL, inputs_text_of, row_hashes_sql, schema_text
+
+_STAGE = "_af_stage"
+
+
+@dataclass(frozen=True)
+class WorkerEnv:
+    """What a worker process needs besides the task; pickles."""
+
+    definitions_dir: str
+    root: str  # the project folder: sources' files are relative to it
+    storage: DeltaStorage
+    stamp: str  # the definitions' code versions: a changed project is loaded again
+    keysets: dict[str, Any] = field(default_factory=dict)  # dynamic keys, as stored
+
+
+@functools.lru_cache(maxsize=4)
+def _definitions(folder: str, stamp: str, keysets: tuple[tuple[str, Any], ...]) -> Definitions:
+    defs = load_definitions(Path(folder))
+    return defs.with_keys(dict(keysets)) if keysets else defs
+
+
+def run_remote(env: WorkerEnv, task: Task) -> TaskResult:
+    """Run in a worker process: load the definitions once per process, then run the task."""
+    keysets = tuple(sorted(env.keysets.items()))
+    defs = _definitions(env.definitions_dir, env.stamp, keysets)
+    return DeltaWorker(defs, Path(env.root), env.storage)(task)
+
+
+class DeltaWorker:
+    """`worker(task) -> TaskResult`; never raises for the task's own failure."""
+
+    def __init__(
+        self, defs: Definitions, root: Path, storage: DeltaStorage, clock: Clock | None = None
+    ) -> None:
+        self.defs, self.root, self.storage = defs, root, storage
+        self.clock = clock or Clock()
+
+    def __call__(self, task: Task) -> TaskResult:
+        spec = self.defs.assets[task.asset]
+        log = NodeLog(Path(task.log_path))
+        log.begin(task.header)
+        t0 = self.clock.monotonic()
+        checks: dict[str, tuple[CheckResult, ...]] = {}
+        try:
+            with bound(log):
+                written, published = self._compute_and_commit(task, spec, log, checks)
+            return TaskResult(
+                written, None, "", self.clock.monotonic() - t0, log.written, checks,
+                published=published,
+            )  # fmt: skip
+        except Exception as exc:  # any failure of user code or of the commit fails the attempt
+            error = classify(exc, spec, f"{task.asset}[{task.nodes[0].partition}]")
+            trace = traceback.format_exc()
+            return TaskResult({}, error, trace, self.clock.monotonic() - t0, log.written, checks)
+        finally:
+            log.close()
+
+    def _compute_and_commit(
+        self, task: Task, spec: AssetSpec, log: NodeLog, checks: dict[str, tuple[CheckResult, ...]]
+    ) -> tuple[dict[str, Written], Published]:
+        conn = duckdb.connect()
+        try:
+            keys = [n.partition for n in task.nodes]
+            self._stage(conn, task, spec, log, keys)
+            columns = relation_columns(
+                conn.sql(f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {_STAGE}")
+            )
+            self._refuse(conn, spec, task, keys)
+            if spec.checks:
+                self._audit(conn, task, spec, log, checks)
+            written = self._versions(conn, keys, columns)
+            schema = schema_text(columns)
+            rows = conn.sql(f"SELECT * FROM {_STAGE}").arrow()
+            lineage = _lineage(task, written, schema)
+            version = self.storage.commit(task.asset, rows, keys, lineage, task.refresh)
+            return written, Published(version, schema)
+        finally:
+            conn.close()
+
+    def _stage(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        task: Task,
+        spec: AssetSpec,
+        log: NodeLog,
+        keys: list[str],
+    ) -> None:
+        """The task's rows, each with its partition key, as an Arrow-typed temp table (its
+        types are those the Delta table will hold)."""
+        if task.refresh and spec.batch_size == 1 and len(task.nodes) > 1:
+            parts = []
+            for node in task.nodes:
+                one = dataclasses.replace(task, nodes=(node,), reads=node_reads(task, node))
+                query = self._query(conn, one, spec, log)
+                parts.append(f"SELECT *, {sql_literal(node.partition)} AS {PARTITION_COLUMN}"
+                             f" FROM ({query})")  # fmt: skip
+            select = " UNION ALL BY NAME ".join(parts)
+        else:
+            query = self._query(conn, task, spec, log)
+            placed = sql_literal(keys[0])
+            if len(keys) > 1:
+                placed = partition_expression(spec, keys[0]) or placed
+            select = f"SELECT *, ({placed})::VARCHAR AS {PARTITION_COLUMN} FROM ({query})"
+        staged = arrow_table(conn.sql(select))  # the types Delta keeps (HUGEINT as DECIMAL...)
+        conn.register("_af_staged_arrow", staged)
+        conn.execute(f"CREATE TEMP TABLE {_STAGE} AS SELECT * FROM _af_staged_arrow")
+        conn.unregister("_af_staged_arrow")
+
+    def _query(
+        self, conn: duckdb.DuckDBPyConnection, task: Task, spec: AssetSpec, log: NodeLog
+    ) -> str:
+        reads = {rng.name: self._read(conn, rng) for rng in task.reads}
+        ctx: Context = task_context(task, spec, conn, log)
+        query = node_query(spec, reads, ctx)
+        if spec.columns:
+            enforce(spec, conn, query)
+        return query
+
+    def _read(self, conn: duckdb.DuckDBPyConnection, rng: InputRange) -> str:
+        """A SELECT of exactly the upstream partitions in `rng`, from its Delta table."""
+        if rng.is_source:
+            return input_sql(rng, self.defs, self.root)
+        found = self.storage.dataset(rng.name, list(rng.keys))
+        if found is None:
+            raise UpstreamMissingError(
+                f"{rng.name} has no Delta table yet at {self.storage.uri(rng.name)}",
+                f"materialize {rng.name} first",
+            )
+        view = f"_af_input_{rng.name}"
+        conn.register(view, found)
+        return f'SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM "{view}"'
+
+    @staticmethod
+    def _refuse(
+        conn: duckdb.DuckDBPyConnection, spec: AssetSpec, task: Task, keys: list[str]
+    ) -> None:
+        """Rows outside the task's partitions, or NULL where the contract forbids it."""
+        (stray,) = conn.execute(
+            f"SELECT count(*) FROM {_STAGE}"
+            f" WHERE NOT coalesce(list_contains(?, {PARTITION_COLUMN}), false)",
+            [keys],
+        ).fetchone()
+        if stray:
+            raise DataError(
+                f"asset {task.asset}: {stray} rows fall outside partitions {keys[0]}..{keys[-1]}",
+                f"check the values of partition_by ({spec.partition_by})",
+            )
+        not_null = not_null_columns(spec) if spec.columns else []
+        for column in not_null:
+            (nulls,) = conn.execute(
+                f'SELECT count(*) FROM {_STAGE} WHERE "{column}" IS NULL'
+            ).fetchone()
+            if nulls:
+                raise DataError(
+                    f"asset {task.asset} breaks its contract: NULL in NOT NULL column {column}"
+                )
+
+    @staticmethod
+    def _audit(
+        conn: duckdb.DuckDBPyConnection,
+        task: Task,
+        spec: AssetSpec,
+        log: NodeLog,
+        checks: dict[str, tuple[CheckResult, ...]],
+    ) -> None:
+        """Write-audit-publish: every check over each partition's staged rows; a blocking
+        failure raises before anything is committed."""
+        parts = spec.partitions
+        ctx = task_context(task, spec, conn, log)
+        for write in task.nodes:
+            conn.execute(
+                f"CREATE OR REPLACE TEMP VIEW _af_audit AS SELECT * EXCLUDE ({PARTITION_COLUMN})"
+                f" FROM {_STAGE} WHERE {PARTITION_COLUMN} = {sql_literal(write.partition)}"
+            )
+            start, end = parts.window(write.partition_index)
+            one = dataclasses.replace(ctx, partition=write.partition, start=start, end=end)
+            node = (write.asset, write.partition)
+            found = tuple(
+                dataclasses.replace(r, node=node)
+                for r in run_checks(spec.checks, conn, "_af_audit", one, write.started_at)
+            )
+            checks[write.partition] = found
+            if any(r.blocking_failure for r in found):
+                raise CheckFailed([r for results in checks.values() for r in results])
+
+    @staticmethod
+    def _versions(
+        conn: duckdb.DuckDBPyConnection, keys: list[str], columns: dict[str, str]
+    ) -> dict[str, Written]:
+        """Each partition's row count and data version, over the rows as written (a
+        partition with no rows has the empty version, as in the embedded store)."""
+        version = VERSION_SQL.format(n="coalesce(v.n, 0)", h="coalesce(v.h, 0)")
+        rows = conn.execute(
+            f"SELECT k.key, coalesce(v.n, 0), {version} FROM unnest(?::VARCHAR[]) k(key)"
+            f" LEFT JOIN (SELECT {PARTITION_COLUMN} AS p, count(*) AS n,"
+            f" {row_hashes_sql(columns)} AS h FROM {_STAGE} GROUP BY 1) v ON v.p = k.key",
+            [schema_text(columns), keys],
+        ).fetchall()
+        return {key: Written(n, version, 0) for key, n, version in rows}
+
+
+def _lineage(task: Task, written: dict[str, Written], schema: str) -> dict[str, Any]:
+    """What the coordinator records for this write, carried in the Delta commit: enough to
+    adopt the write if the coordinator dies before recording it."""
+    return {
+        "run_id": task.run_id,
+        "asset": task.asset,
+        "code_version": task.code_version,
+        "attempt": task.attempt,
+        "table_schema": schema,
+        "nodes": [
+            {
+                "partition": n.partition,
+                "index": n.partition_index,
+                "data_version": written[n.partition].data_version,
+                "row_count": written[n.partition].row_count,
+                "clipped": n.clipped,
+                "started_at": n.started_at.isoformat(),
+                "inputs": inputs_text_of(n),
+            }
+            for n in task.nodes
+        ],
+    }

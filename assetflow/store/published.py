@@ -1,0 +1,156 @@
+"""Lineage of writes committed elsewhere (`storage = "delta"`): a worker committed the
+partitions to a Delta table and computed their data versions; the coordinator records them
+here, with their check results, the commit's version and a fresh view of the table, in one
+transaction. Commits a dead coordinator never recorded are adopted from their metadata.
+
+The view `main.ASSET` reads the Delta table's current files, so that status (the table's
+columns), `assetflow sql`, `check` and the page see Delta-stored assets as they see
+embedded ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+
+from assetflow.core.checks import sql_literal
+from assetflow.core.records import CheckResult, NodeWrite, Written
+from assetflow.store.rows import RowInserter
+from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
+from assetflow.store.writer import inputs_text_of
+
+_NAMES = ", ".join(c for c, _ in MATERIALIZATION_COLUMNS)
+_ROW = "(" + ", ".join(f"?::{kind}" for _, kind in MATERIALIZATION_COLUMNS) + ")"
+
+
+def record_published(
+    cur: duckdb.DuckDBPyConnection,
+    rows: RowInserter,
+    writes: Sequence[NodeWrite],
+    written: dict[str, Written],
+    table_schema: str,
+    version: int,
+    checks: dict[str, tuple[CheckResult, ...]],
+    now: dt.datetime,
+    files: list[str] | None,
+) -> dict[str, Written]:
+    """Record a worker's Delta commit `version` of `writes`: their materializations (data
+    versions as the worker computed them), check results, the commit, and the asset's view
+    over `files` (None: leave the view alone) — one transaction. Returns what was written,
+    with its materialization ids."""
+    asset, run_id = writes[0].asset, writes[0].run_id
+    values = [
+        [w.run_id, w.asset, w.partition, w.partition_index, w.code_version,
+         written[w.partition].data_version, written[w.partition].row_count, w.clipped,
+         w.started_at, now, w.attempt, w.log_path, inputs_text_of(w), table_schema]
+        for w in writes
+    ]  # fmt: skip
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        ids = _insert(cur, values)
+        checked = [
+            (
+                (w.asset, w.partition, w.partition_index),
+                ids[w.partition],
+                checks.get(w.partition, ()),
+            )
+            for w in writes
+        ]
+        rows.insert_checks(cur, run_id, checked, now)
+        _commit_rows(cur, asset, version, [(w.partition, ids[w.partition]) for w in writes],
+                     run_id, now)  # fmt: skip
+        if files is not None:
+            refresh_view(cur, asset, files)
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    return {key: Written(w.row_count, w.data_version, ids[key]) for key, w in written.items()}
+
+
+def _insert(cur: duckdb.DuckDBPyConnection, values: list[list[Any]]) -> dict[str, int]:
+    """Materializations with their values given; partition -> its id."""
+    found = cur.execute(
+        f"INSERT INTO assetflow.materializations (materialization_id, attempt_id, {_NAMES})"
+        f" SELECT nextval('assetflow.materialization_ids'), nextval('assetflow.attempt_ids'), *"
+        f" FROM (VALUES {', '.join([_ROW] * len(values))}) RETURNING partition,"
+        " materialization_id",
+        [v for row in values for v in row],
+    ).fetchall()
+    return dict(found)
+
+
+def _commit_rows(
+    cur: duckdb.DuckDBPyConnection,
+    asset: str,
+    version: int,
+    partitions: list[tuple[str | None, int | None]],
+    run_id: str | None,
+    now: dt.datetime,
+) -> None:
+    for partition, mid in partitions or [(None, None)]:
+        cur.execute(
+            "INSERT INTO assetflow.delta_commits VALUES (?, ?, ?, ?, ?, ?)",
+            [asset, version, partition, mid, run_id, now],
+        )
+
+
+def recorded_versions(cur: duckdb.DuckDBPyConnection, asset: str) -> set[int]:
+    """The versions of the asset's Delta table whose lineage is recorded."""
+    found = cur.execute(
+        "SELECT DISTINCT version FROM assetflow.delta_commits WHERE asset = ?", [asset]
+    ).fetchall()
+    return {v for (v,) in found}
+
+
+def adopt(
+    cur: duckdb.DuckDBPyConnection,
+    asset: str,
+    version: int,
+    lineage: dict[str, Any],
+    now: dt.datetime,
+) -> list[str]:
+    """Record a commit a dead coordinator never recorded, from its metadata (`lineage`,
+    {} for a commit assetflow did not make). A partition a later recorded commit wrote
+    again keeps that one. Returns the partitions adopted. One transaction."""
+    nodes = lineage.get("nodes") if lineage.get("asset") == asset else None
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        later = {
+            p
+            for (p,) in cur.execute(
+                "SELECT DISTINCT partition FROM assetflow.delta_commits"
+                " WHERE asset = ? AND version > ? AND partition IS NOT NULL",
+                [asset, version],
+            ).fetchall()
+        }
+        values = [
+            [lineage["run_id"], asset, n["partition"], n["index"], lineage["code_version"],
+             n["data_version"], n["row_count"], n["clipped"],
+             dt.datetime.fromisoformat(n["started_at"]), now, lineage["attempt"], None,
+             n["inputs"], lineage["table_schema"]]
+            for n in nodes or () if n["partition"] not in later
+        ]  # fmt: skip
+        ids = _insert(cur, values) if values else {}
+        _commit_rows(cur, asset, version, list(ids.items()), lineage.get("run_id"), now)
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    return sorted(ids)
+
+
+def refresh_view(cur: duckdb.DuckDBPyConnection, asset: str, files: list[str]) -> None:
+    """`main.ASSET` as a view over the Delta table's current data files (none: no view)."""
+    if not files:
+        cur.execute(f'DROP VIEW IF EXISTS main."{asset}"')
+        return
+    listed = ", ".join(sql_literal(f) for f in files)
+    cur.execute(
+        f'CREATE OR REPLACE VIEW main."{asset}" AS SELECT * FROM read_parquet([{listed}],'
+        f" hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': VARCHAR}},"
+        " union_by_name = true)"
+    )
