@@ -128,6 +128,12 @@ def load_project(root: Path | None = None, warehouse: str | None = None) -> Proj
             " namespace), ui_url, executor, scheduler, dask_workers, storage, storage_path,"
             " storage_options",
         ) from None
+    if settings.storage == "delta" and not settings.storage_path:
+        raise ConfigError(
+            f'{pyproject}: [tool.assetflow] storage = "delta" needs storage_path',
+            "a folder for the Delta tables (relative to the project), or a URI such as"
+            " s3://bucket/lake",
+        )
     if warehouse is not None:
         settings = settings.model_copy(update={"warehouse": str(Path(warehouse).resolve())})
     return Project(root=root, settings=settings)

@@ -7,13 +7,14 @@ never recorded are recorded when the warehouse is next opened for writing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from assetflow.app.config import Project
 from assetflow.core.definitions import Definitions
-from assetflow.errors import ConfigError
+from assetflow.errors import ConfigError, UsageError
 from assetflow.run.clock import Clock
 from assetflow.run.delta import DeltaStorage, storage_from_settings
 from assetflow.run.executor import Worker
@@ -161,3 +162,31 @@ def adopt_unrecorded(project: Project, store: Store, assets: list[str], clock: C
         if missing and storage.is_local:
             refresh_view(store.conn, asset, storage.files(asset))
     return adopted
+
+
+def vacuum(session: Any, retain_hours: int, dry_run: bool, wait: float = 0.0) -> dict[str, int]:
+    """Remove the Delta files no table version of the last `retain_hours` needs (a dry run
+    counts them): files per asset. The retention must cover the longest recorded run, so
+    that no run in progress loses a file it still reads."""
+    storage = delta_storage(session.project)
+    if storage is None:
+        raise UsageError(
+            "vacuum removes unused Delta Lake files; this project stores its tables in the"
+            " warehouse file",
+            'set storage = "delta" in [tool.assetflow] to use Delta Lake',
+        )
+    store = session.writer(wait)
+    longest = store.longest_run_seconds()
+    if retain_hours * 3600 < longest:
+        need = math.ceil(longest / 3600)
+        raise UsageError(
+            f"--retain-hours {retain_hours} is shorter than the longest recorded run"
+            f" ({_duration(longest)}): a run like it could lose files it still reads",
+            f"use --retain-hours {need} or more",
+        )
+    assets = storage.tables() or sorted(session.graph.defs.assets)
+    return {a: len(storage.vacuum(a, retain_hours, dry_run)) for a in assets}
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 3600 else f"{seconds / 3600:.1f} h"

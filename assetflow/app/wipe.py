@@ -6,11 +6,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from assetflow.app.executors import delta_storage
 from assetflow.app.materialize import new_run_id
 from assetflow.app.session import Request, Session
 from assetflow.core.partitions import Partitions
 from assetflow.errors import PartitionKeyError, UsageError
-from assetflow.store.wipe import holding_data, wipe_partitions
+from assetflow.store.wipe import Deleted, holding_data, wipe_partitions
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,15 @@ def wipe(
     if not confirm(planned):
         raise UsageError("cancelled: nothing was wiped")
     run_id = new_run_id()
-    rows = wipe_partitions(store, run_id, dict(found), session.clock(), os.getpid())
+    storage = delta_storage(session.project)
+    elsewhere = None
+    if storage is not None:  # the Delta commits first: a crash before the record is adopted
+        elsewhere = {}
+        for asset, keys in found.items():
+            done = storage.delete(asset, keys, run_id)
+            if done is not None:
+                elsewhere[asset] = Deleted(done[0], done[1], storage.files(asset))
+    rows = wipe_partitions(store, run_id, dict(found), session.clock(), os.getpid(), elsewhere)
     return Wipe(found, planned.readers, run_id, rows)
 
 

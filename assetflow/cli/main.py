@@ -143,6 +143,22 @@ concurrency_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
+def executor_options(fn: Any) -> Any:
+    """--executor and --scheduler: where a run's tasks go (docs/scaleout.md)."""
+    fn = click.option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="With --executor dask: the scheduler, tcp://HOST:8786 (default: scheduler in"
+        " [tool.assetflow], else a local cluster).",
+    )(fn)
+    return click.option(
+        "--executor",
+        type=click.Choice(["threads", "dask"]),
+        help="Run tasks on threads here or on a Dask cluster (default: executor in"
+        " [tool.assetflow], threads).",
+    )(fn)
+
+
 def ask_above(count: int, threshold: int, yes: bool, refusal: str, hint: str, ask: str) -> bool:
     """Whether to go on with `count` things (nodes, partitions): yes up to `threshold` or
     with --yes; above, ask on a terminal, and without one refuse in one line."""

@@ -1,4 +1,4 @@
-"""Day-two operations: `assetflow wipe`, `assetflow repair` and `assetflow prune`."""
+"""Day-two operations: `assetflow wipe`, `repair`, `prune` and `vacuum`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from assetflow.cli.main import (
     cli,
     concurrency_option,
     console,
+    executor_options,
     wait_option,
     warehouse_option,
     with_request,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 wipe_app: Any = _Lazy("assetflow.app.wipe")
 retention_app: Any = _Lazy("assetflow.app.retention")
+executors: Any = _Lazy("assetflow.app.executors")
 
 
 @cli.command()
@@ -50,15 +52,51 @@ def wipe(session: Session, request: Request, yes: bool, wait: float) -> None:
 @cli.command()
 @with_request()
 @concurrency_option
+@executor_options
 @wait_option
-def repair(session: Session, request: Request, concurrency: int | None, wait: float) -> None:
+def repair(
+    session: Session,
+    request: Request,
+    concurrency: int | None,
+    executor: str | None,
+    scheduler: str | None,
+    wait: float,
+) -> None:
     """Rebuild every failed and missing node of SELECTION (default: every asset) in one
     run, oldest partitions first across assets, with whatever upstream they need that is
     not fresh. Stale nodes that are neither are left for materialize."""
     options = runs.RunOptions(
-        concurrency=concurrency, wait=wait, only="repair", trigger=Trigger("repair")
+        concurrency=concurrency,
+        wait=wait,
+        only="repair",
+        trigger=Trigger("repair"),
+        executor=executor,
+        scheduler=scheduler,
     )
     _run_with_progress(session, request, options)
+
+
+@cli.command()
+@click.option(
+    "--retain-hours",
+    type=click.IntRange(0),
+    default=168,
+    show_default=True,
+    help="Keep every file a table version of this many past hours reads (at least the"
+    " longest run).",
+)
+@click.option("--dry-run", is_flag=True, help="Count the files; remove nothing.")
+@wait_option
+@warehouse_option
+@click.pass_obj
+def vacuum(
+    opts: Options, retain_hours: int, dry_run: bool, wait: float, warehouse: str | None
+) -> None:
+    """storage = "delta": remove the data files that no version of an asset's Delta table
+    within --retain-hours reads (overwritten partitions leave their old files behind)."""
+    with opts.session(warehouse) as session:
+        removed = executors.vacuum(session, retain_hours, dry_run, wait)
+    console.vacuumed(removed, dry_run)
 
 
 @cli.command()

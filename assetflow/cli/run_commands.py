@@ -18,6 +18,7 @@ from assetflow.cli.main import (
     concurrency_option,
     console,
     echo_json,
+    executor_options,
     json_option,
     session_mod,
     wait_option,
@@ -49,6 +50,7 @@ ticks: Any = _Lazy("assetflow.app.ticks")
 )
 @click.option("--no-upstream", is_flag=True, help="Fail instead of adding stale upstream nodes.")
 @concurrency_option
+@executor_options
 @wait_option
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
@@ -62,6 +64,8 @@ def materialize(
     full_refresh: bool,
     no_upstream: bool,
     concurrency: int | None,
+    executor: str | None,
+    scheduler: str | None,
     wait: float,
     dry_run: bool,
     as_json: bool,
@@ -76,7 +80,8 @@ def materialize(
         raise UsageError("--json goes with --dry-run")
     options = runs.RunOptions(
         dry_run=dry_run, force=force, full_refresh=full_refresh, upstream=not no_upstream,
-        concurrency=concurrency, wait=wait, trigger=Trigger(trigger),
+        concurrency=concurrency, wait=wait, trigger=Trigger(trigger), executor=executor,
+        scheduler=scheduler,
     )  # fmt: skip
     if dry_run:
         outcome = runs.materialize(session, request, options)
@@ -157,6 +162,7 @@ def backfill() -> None:
 @click.option("--yes", is_flag=True, help="Do not ask before a large backfill.")
 @concurrency_option
 @click.option("--sequential", is_flag=True, help="One node at a time (--concurrency 1).")
+@executor_options
 @wait_option
 @click.option(
     "--trigger", default="manual", hidden=True, help="What `runs` says started it (the page: ui)."
@@ -169,6 +175,8 @@ def backfill_run(
     yes: bool,
     concurrency: int | None,
     sequential: bool,
+    executor: str | None,
+    scheduler: str | None,
     wait: float,
     trigger: str,
 ) -> None:
@@ -187,7 +195,7 @@ def backfill_run(
 
     options = runs.RunOptions(
         force=force, concurrency=1 if sequential else concurrency, wait=wait, backfill=True,
-        only=only, trigger=Trigger(trigger),
+        only=only, trigger=Trigger(trigger), executor=executor, scheduler=scheduler,
     )  # fmt: skip
     _run_with_progress(session, request, options, confirm)
 

@@ -21,9 +21,11 @@ from typing import Any
 import pyarrow as pa
 
 from assetflow.core.checks import sql_literal
-from assetflow.errors import ConfigError
+from assetflow.errors import ConfigError, DefinitionError
 from assetflow.store.schema import PARTITION_COLUMN
 
+# What deltalake says when a write's columns cannot be merged into the table's.
+_RESHAPE_ERRORS = ("Cast error", "Schema error", "Cannot cast", "schema mismatch")
 METADATA_KEY = "assetflow"  # the commit metadata entry holding a write's lineage (JSON)
 
 
@@ -63,7 +65,7 @@ class DeltaStorage:
         if table is None:
             return None
         pruned = None if keys is None else [(PARTITION_COLUMN, "in", list(keys))]
-        return table.to_pyarrow_dataset(partitions=pruned)
+        return table.to_pyarrow_dataset(file_pruning_predicate=pruned)
 
     def files(self, asset: str) -> list[str]:
         """The data files of the table's current version (what a reader needs)."""
@@ -86,18 +88,30 @@ class DeltaStorage:
         token = f"{lineage['run_id']}:{lineage['asset']}:{keys[0]}:{lineage['attempt']}"
         lineage = {**lineage, "token": token}
         props = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(lineage)})
+        from deltalake.exceptions import DeltaError, SchemaMismatchError
+
         exists = self.table(asset) is not None
         predicate = None if refresh or not exists else partition_predicate(keys)
-        write_deltalake(
-            self.uri(asset),
-            rows,
-            partition_by=[PARTITION_COLUMN],
-            mode="overwrite",
-            predicate=predicate,
-            schema_mode="overwrite" if refresh or not exists else "merge",
-            storage_options=self.storage_options,
-            commit_properties=props,
-        )
+        try:
+            write_deltalake(
+                self.uri(asset),
+                rows,
+                partition_by=[PARTITION_COLUMN],
+                mode="overwrite",
+                predicate=predicate,
+                schema_mode="overwrite" if refresh or not exists else "merge",
+                storage_options=self.storage_options,
+                commit_properties=props,
+            )
+        except (DeltaError, SchemaMismatchError) as exc:
+            text = str(exc)
+            if not any(words in text for words in _RESHAPE_ERRORS):
+                raise
+            raise DefinitionError(
+                f"asset {asset}: its rows no longer fit its Delta table ({_last_line(text)})",
+                f"a column changed type: `assetflow materialize {asset} --full-refresh`"
+                " rebuilds the table with the new columns",
+            ) from None
         return self._version_of(asset, token)
 
     def _version_of(self, asset: str, token: str) -> int:
@@ -120,16 +134,19 @@ class DeltaStorage:
         found = [(int(e["version"]), _lineage(e)) for e in entries if int(e["version"]) > after]
         return sorted(found, key=lambda pair: pair[0])
 
-    def delete(self, asset: str, keys: Sequence[str], lineage: dict[str, Any]) -> int:
-        """Delete the rows of partitions `keys` in one commit; returns the rows deleted."""
+    def delete(self, asset: str, keys: Sequence[str], run_id: str) -> tuple[int, int] | None:
+        """Delete the rows of partitions `keys` in one commit whose metadata names them
+        wiped; (rows deleted, the commit's version), None without a table."""
         from deltalake import CommitProperties
 
         table = self.table(asset)
         if table is None:
-            return 0
+            return None
+        token = f"{run_id}:{asset}:wipe"
+        lineage = {"run_id": run_id, "asset": asset, "wiped": list(keys), "token": token}
         props = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(lineage)})
         metrics = table.delete(partition_predicate(keys), commit_properties=props)
-        return int(metrics.get("num_deleted_rows", 0))
+        return int(metrics.get("num_deleted_rows", 0)), self._version_of(asset, token)
 
     def vacuum(self, asset: str, retain_hours: int, dry_run: bool) -> list[str]:
         """Files no version within `retain_hours` needs: removed (or listed, dry run)."""
@@ -157,6 +174,10 @@ def partition_predicate(keys: Sequence[str]) -> str:
     if len(keys) == 1:
         return f"{PARTITION_COLUMN} = {sql_literal(keys[0])}"
     return f"{PARTITION_COLUMN} IN ({', '.join(sql_literal(k) for k in keys)})"
+
+
+def _last_line(text: str) -> str:
+    return text.strip().splitlines()[-1].split("error: ")[-1][:200]
 
 
 def _lineage(entry: dict[str, Any]) -> dict[str, Any]:

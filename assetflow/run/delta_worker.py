@@ -159,7 +159,7 @@ class DeltaWorker:
         """A SELECT of exactly the upstream partitions in `rng`, from its Delta table."""
         if rng.is_source:
             return input_sql(rng, self.defs, self.root)
-        found = self.storage.dataset(rng.name, list(rng.keys))
+        found = self.storage.dataset(rng.name, list(rng.keys) or None)
         if found is None:
             raise UpstreamMissingError(
                 f"{rng.name} has no Delta table yet at {self.storage.uri(rng.name)}",
@@ -167,7 +167,8 @@ class DeltaWorker:
             )
         view = f"_af_input_{rng.name}"
         conn.register(view, found)
-        return f'SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM "{view}"'
+        where = "" if rng.keys else " WHERE false"  # clipped away: the shape, no rows
+        return f'SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM "{view}"{where}'
 
     @staticmethod
     def _refuse(

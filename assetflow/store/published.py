@@ -20,6 +20,7 @@ from assetflow.core.checks import sql_literal
 from assetflow.core.records import CheckResult, NodeWrite, Written
 from assetflow.store.rows import RowInserter
 from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
+from assetflow.store.shape import record_removed
 from assetflow.store.writer import inputs_text_of
 
 _NAMES = ", ".join(c for c, _ in MATERIALIZATION_COLUMNS)
@@ -98,6 +99,13 @@ def _commit_rows(
         )
 
 
+def record_commit(
+    cur: duckdb.DuckDBPyConnection, asset: str, version: int, run_id: str, now: dt.datetime
+) -> None:
+    """A commit that wrote no partition (a wipe's delete) is recorded, so it is not adopted."""
+    _commit_rows(cur, asset, version, [], run_id, now)
+
+
 def recorded_versions(cur: duckdb.DuckDBPyConnection, asset: str) -> set[int]:
     """The versions of the asset's Delta table whose lineage is recorded."""
     found = cur.execute(
@@ -116,9 +124,12 @@ def adopt(
     """Record a commit a dead coordinator never recorded, from its metadata (`lineage`,
     {} for a commit assetflow did not make). A partition a later recorded commit wrote
     again keeps that one. Returns the partitions adopted. One transaction."""
-    nodes = lineage.get("nodes") if lineage.get("asset") == asset else None
+    ours = lineage.get("asset") == asset
+    nodes = lineage.get("nodes") if ours else None
     cur.execute("BEGIN TRANSACTION")
     try:
+        if ours and lineage.get("wiped"):  # a wipe whose removal was never recorded
+            record_removed(cur, lineage["run_id"], asset, lineage["wiped"], now)
         later = {
             p
             for (p,) in cur.execute(

@@ -235,6 +235,14 @@ class Store:
         ).fetchall()
         return [RunRecord(*row[:2], json.loads(row[2] or "{}"), *row[3:]) for row in rows]
 
+    def longest_run_seconds(self) -> float:
+        """How long the longest finished run took (0 with none)."""
+        (found,) = self.conn.execute(
+            "SELECT coalesce(max(epoch(ended_at) - epoch(started_at)), 0)"
+            " FROM assetflow.runs WHERE ended_at IS NOT NULL"
+        ).fetchone()
+        return float(found)
+
     def record_checks(
         self, run_id: str | None, checked: Sequence[Checked], now: dt.datetime
     ) -> None:

@@ -7,7 +7,7 @@
 """
 
 from assetflow.cli.console.base import err, error, out
-from assetflow.cli.console.ops import pruned, render_columns, wipe_preview, wiped
+from assetflow.cli.console.ops import pruned, render_columns, vacuumed, wipe_preview, wiped
 from assetflow.cli.console.runs import (
     RunProgress,
     backfill_id,
@@ -37,6 +37,7 @@ from assetflow.cli.console.state import (
 __all__ = [
     "render_columns",
     "pruned",
+    "vacuumed",
     "wipe_preview",
     "wiped",
     "key_sets",

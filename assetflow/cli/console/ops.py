@@ -54,6 +54,21 @@ def pruned(removed: dict[str, int], dry_run: bool) -> None:
     out.print(table)
 
 
+def vacuumed(removed: dict[str, int], dry_run: bool) -> None:
+    """`assetflow vacuum`: files removed (or that would be) per asset's Delta table."""
+    total = sum(removed.values())
+    if not total:
+        out.print("nothing to vacuum: every file is read by a version within the retention")
+        return
+    table = Table(title="Would remove" if dry_run else "Removed", title_justify="left")
+    table.add_column("asset", no_wrap=True)
+    table.add_column("files", justify="right")
+    for asset, n in removed.items():
+        if n:
+            table.add_row(escape(asset), f"{n:,}")
+    out.print(table)
+
+
 def render_columns(found: Any) -> None:
     """`lineage ASSET --columns`: output columns and what they derive from; filter columns."""
     table = Table(title=f"{found.asset}: columns (from its SQL for {found.partition})",

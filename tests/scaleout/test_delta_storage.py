@@ -1,0 +1,194 @@
+"""storage = "delta" (issue 17) on threads: the same rows, status and plans as the embedded
+warehouse; checks before the commit; a commit the coordinator never recorded adopted; wipe
+and vacuum on Delta tables. Real Delta tables in tmp_path, read back with deltalake."""
+
+import json
+
+import pytest
+from conftest import FIXTURES, NOW_DT, make_project, write_events
+
+deltalake = pytest.importorskip("deltalake")
+
+from assetflow.app.config import load_project  # noqa: E402
+from assetflow.app.materialize import RunOptions, materialize  # noqa: E402
+from assetflow.app.session import Request, Session  # noqa: E402
+from assetflow.run.clock import FixedClock  # noqa: E402
+from assetflow.run.delta import DeltaStorage  # noqa: E402
+from assetflow.run.delta_worker import DeltaWorker  # noqa: E402
+from assetflow.run.task import make_task  # noqa: E402
+
+DELTA = 'storage = "delta"\nstorage_path = "lake"\n'
+ASSETS = ("doubled", "shifted", "combined", "recent", "monthly_total")
+
+
+def diamond(root, extra=""):
+    project = make_project(root, FIXTURES / "diamond", extra)
+    for day in range(1, 11):
+        write_events(project, f"2024-01-{day:02d}", [(1, day), (2, 10 * day), (3, 100 + day)])
+    return project
+
+
+def rows(project, asset):
+    """Every row of the asset's table, ordered, as the warehouse (a view over the Delta
+    table, for Delta storage) reads it, with the partition column."""
+    return project.query(f"SELECT * FROM {asset} ORDER BY ALL")
+
+
+def delta_rows(project, asset):
+    """The same, read from the Delta table itself by deltalake (not through DuckDB)."""
+    table = deltalake.DeltaTable(str(project.root / "lake" / asset)).to_pyarrow_table()
+    names = sorted(table.column_names)
+    return sorted(tuple(str(r[n]) for n in names) for r in table.to_pylist())
+
+
+def non_fresh(project):
+    report = json.loads(project.run("status", "--json").output)
+    return {
+        (a["asset"], n["partition"]): (n["status"], tuple(n["causes"]))
+        for a in report["assets"]
+        for n in a["nodes"]
+    }
+
+
+def planned(project):
+    plan = json.loads(project.run("materialize", "--dry-run", "--json").output)
+    return sorted((n["asset"], n["partition"], n["reason"]) for n in plan["nodes"])
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """The diamond stored in the warehouse file and in Delta Lake, both materialized."""
+    embedded, lake = diamond(tmp_path / "embedded"), diamond(tmp_path / "delta", DELTA)
+    for project in (embedded, lake):
+        done = project.run("materialize")
+        assert done.exit_code == 0, done.output
+    return embedded, lake
+
+
+def test_delta_storage_holds_the_same_rows_status_and_plans_as_the_warehouse(pair):
+    embedded, lake = pair
+    for asset in ASSETS:
+        assert rows(lake, asset) == rows(embedded, asset), asset
+        assert (lake.root / "lake" / asset / "_delta_log").is_dir()
+        # the rows live in Delta: deltalake reads them without the warehouse
+        ours = sorted(tuple(str(v) for _, v in sorted(r.items())) for r in
+                      [dict(zip(_columns(embedded, asset), row, strict=True))
+                       for row in rows(embedded, asset)])  # fmt: skip
+        assert delta_rows(lake, asset) == ours, asset
+    assert lake.query("SELECT count(*) FROM main.doubled") == [(30,)]
+    assert not (lake.query("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main'"))[0][0]
+    assert non_fresh(lake) == non_fresh(embedded) == {}
+    again = lake.run("materialize")
+    assert "nothing to do" in again.output
+    # a source day changes: the same nodes are stale for the same causes, the same plan
+    for project in pair:
+        write_events(project, "2024-01-04", [(1, 40), (2, 400), (3, 104)])
+    assert non_fresh(lake) == non_fresh(embedded) != {}
+    assert planned(lake) == planned(embedded)
+    for project in pair:
+        assert project.run("materialize").exit_code == 0
+    for asset in ASSETS:
+        assert rows(lake, asset) == rows(embedded, asset), asset
+
+
+def _columns(project, asset):
+    return [
+        c
+        for (c,) in project.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+            " ORDER BY ordinal_position",
+            [asset],
+        )
+    ]
+
+
+def test_a_blocking_check_failure_commits_nothing_to_the_delta_table(tmp_path):
+    project = diamond(tmp_path / "p", DELTA)
+    project.write(
+        "definitions/checked.py",
+        """
+        from assetflow import asset, daily, expression
+
+        @asset(partitions=daily("2024-01-01", "2024-01-10"), checks=[expression("value < 1000")])
+        def guarded(ctx, doubled):
+            return "SELECT user_id, value FROM doubled"
+        """,
+    )
+    assert project.run("materialize").exit_code == 0
+    table = lambda: deltalake.DeltaTable(str(project.root / "lake" / "guarded"))  # noqa: E731
+    before, content = table().version(), rows(project, "guarded")
+    write_events(project, "2024-01-05", [(1, 5000), (2, 50), (3, 105)])
+    done = project.run("materialize", "guarded")
+    assert done.exit_code != 0 and "check failed" in done.output, done.output
+    assert table().version() == before
+    assert rows(project, "guarded") == content
+    failed = project.query(
+        "SELECT count(*) FROM assetflow.check_results WHERE asset = 'guarded' AND NOT passed"
+    )
+    assert failed == [(1,)]
+
+
+def test_a_commit_whose_coordinator_died_before_recording_it_is_adopted(tmp_path):
+    project = diamond(tmp_path / "p", DELTA)
+    assert project.run("materialize").exit_code == 0
+    write_events(project, "2024-01-03", [(1, 30), (2, 300), (3, 103)])
+    assert non_fresh(project)[("doubled", "2024-01-03")][0] == "stale"
+    # A worker commits doubled[2024-01-03]; its coordinator dies before recording it.
+    with Session(load_project(project.root), FixedClock(NOW_DT), NOW_DT) as session:
+        plan = materialize(session, Request(("doubled",)), RunOptions(dry_run=True)).plan
+        (node,) = [p for p in plan.nodes if p.node.partition == "2024-01-03"]
+        spec = session.graph.defs.assets["doubled"]
+        task = make_task("deadrun", [node], plan.versions, spec.code_version, 1, NOW_DT,
+                         str(tmp_path / "log.txt"))  # fmt: skip
+        storage = DeltaStorage(str(project.root / "lake"))
+        done = DeltaWorker(session.graph.defs, project.root, storage)(task)
+    assert done.error is None and done.published is not None
+    assert project.query(
+        "SELECT count(*) FROM assetflow.materializations WHERE run_id = 'deadrun'"
+    ) == [(0,)]
+    # The next writer adopts it: the node is fresh with the version the worker computed.
+    again = project.run("materialize", "doubled")
+    assert again.exit_code == 0 and "nothing to do" in again.output, again.output
+    assert project.query(
+        "SELECT partition, data_version, row_count FROM assetflow.materializations"
+        " WHERE run_id = 'deadrun'"
+    ) == [("2024-01-03", done.written["2024-01-03"].data_version, 3)]
+    assert project.query(
+        "SELECT count(*) FROM assetflow.delta_commits WHERE asset = 'doubled' AND version = ?",
+        [done.published.version],
+    ) == [(1,)]
+    assert project.query("SELECT value FROM doubled WHERE _partition = '2024-01-03' ORDER BY 1") == [
+        (60,), (206,), (600,)
+    ]  # fmt: skip
+
+
+def test_wipe_deletes_from_the_delta_table_and_vacuum_keeps_what_versions_read(tmp_path):
+    project = diamond(tmp_path / "p", DELTA)
+    assert project.run("materialize").exit_code == 0
+    wiped = project.run("wipe", "doubled", "--partition", "2024-01-05")
+    assert wiped.exit_code == 0, wiped.output
+    assert "1 partition, 3 rows" in wiped.output
+    assert project.query("SELECT count(*) FROM doubled WHERE _partition = '2024-01-05'") == [(0,)]
+    assert len(delta_rows(project, "doubled")) == 27
+    assert non_fresh(project)[("doubled", "2024-01-05")] == ("missing", ("missing",))
+    assert project.run("materialize").exit_code == 0
+    assert len(delta_rows(project, "doubled")) == 30
+    # Old files stay until vacuumed; a retention shorter than the longest run is refused.
+    short = project.run("vacuum", "--retain-hours", "0")
+    assert short.exit_code == 2 and "shorter than the longest recorded run" in short.output
+    listed = project.run("vacuum", "--dry-run")
+    assert listed.exit_code == 0 and "nothing to vacuum" in listed.output
+    storage = DeltaStorage(str(project.root / "lake"))
+    removed = storage.vacuum("doubled", 0, dry_run=False)
+    assert removed  # the files of the overwritten and wiped partition
+    assert len(delta_rows(project, "doubled")) == 30
+    assert non_fresh(project) == {}
+
+
+def test_delta_storage_needs_a_path(tmp_path):
+    project = diamond(tmp_path / "p", 'storage = "delta"\n')
+    done = project.run("materialize")
+    assert done.exit_code == 2
+    (line,) = done.output.strip().splitlines()
+    assert line.startswith("error: ") and 'storage = "delta" needs storage_path' in line
+    assert not project.warehouse.exists()
