@@ -85,24 +85,30 @@ class DeltaStorage:
         New columns are added to the table; `refresh` replaces the whole table."""
         from deltalake import CommitProperties, write_deltalake
 
-        token = f"{lineage['run_id']}:{lineage['asset']}:{keys[0]}:{lineage['attempt']}"
-        lineage = {**lineage, "token": token}
-        props = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(lineage)})
         from deltalake.exceptions import DeltaError, SchemaMismatchError
 
-        exists = self.table(asset) is not None
-        predicate = None if refresh or not exists else partition_predicate(keys)
-        try:
+        props = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(lineage)})
+
+        def write(target: Any, mode: str, predicate: str | None, schema_mode: str | None) -> None:
             write_deltalake(
-                self.uri(asset),
+                target,
                 rows,
                 partition_by=[PARTITION_COLUMN],
-                mode="overwrite",
+                mode=mode,  # type: ignore[arg-type]
                 predicate=predicate,
-                schema_mode="overwrite" if refresh or not exists else "merge",
+                schema_mode=schema_mode,  # type: ignore[arg-type]
                 storage_options=self.storage_options,
                 commit_properties=props,
             )
+
+        # A DeltaTable handed to the write is at the version it committed afterwards.
+        try:
+            table = self.table(asset) or self._create(asset, rows.schema)
+            if refresh:  # the whole table, replaced
+                write(table, "overwrite", None, "overwrite")
+            else:  # exactly these partitions, replaced; new columns merged
+                write(table, "overwrite", partition_predicate(keys), "merge")
+            return table.version()
         except (DeltaError, SchemaMismatchError) as exc:
             text = str(exc)
             if not any(words in text for words in _RESHAPE_ERRORS):
@@ -112,17 +118,21 @@ class DeltaStorage:
                 f"a column changed type: `assetflow materialize {asset} --full-refresh`"
                 " rebuilds the table with the new columns",
             ) from None
-        return self._version_of(asset, token)
 
-    def _version_of(self, asset: str, token: str) -> int:
-        """The version of the commit carrying `token` (other writers may have committed to
-        the table since)."""
-        table = self.table(asset)
-        for limit in (8, 64, None):
-            for entry in table.history(limit):
-                if _lineage(entry).get("token") == token:
-                    return int(entry["version"])
-        raise AssertionError(f"{asset}: the commit just made is not in the table's history")
+    def _create(self, asset: str, schema: pa.Schema) -> Any:
+        """The asset's table, created empty (version 0) unless a concurrent writer won."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import DeltaError
+
+        try:
+            DeltaTable.create(
+                self.uri(asset), schema, mode="ignore", partition_by=[PARTITION_COLUMN],
+                storage_options=self.storage_options,
+            )  # fmt: skip
+        except DeltaError:
+            if self.table(asset) is None:
+                raise
+        return self.table(asset)
 
     def commits(self, asset: str, after: int) -> list[tuple[int, dict[str, Any]]]:
         """(version, lineage) of every commit to the asset's table after version `after`,
@@ -142,11 +152,10 @@ class DeltaStorage:
         table = self.table(asset)
         if table is None:
             return None
-        token = f"{run_id}:{asset}:wipe"
-        lineage = {"run_id": run_id, "asset": asset, "wiped": list(keys), "token": token}
+        lineage = {"run_id": run_id, "asset": asset, "wiped": list(keys)}
         props = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(lineage)})
         metrics = table.delete(partition_predicate(keys), commit_properties=props)
-        return int(metrics.get("num_deleted_rows", 0)), self._version_of(asset, token)
+        return int(metrics.get("num_deleted_rows", 0)), table.version()
 
     def vacuum(self, asset: str, retain_hours: int, dry_run: bool) -> list[str]:
         """Files no version within `retain_hours` needs: removed (or listed, dry run)."""

@@ -192,3 +192,30 @@ def test_delta_storage_needs_a_path(tmp_path):
     (line,) = done.output.strip().splitlines()
     assert line.startswith("error: ") and 'storage = "delta" needs storage_path' in line
     assert not project.warehouse.exists()
+
+
+def test_concurrent_first_commits_to_a_new_table_keep_every_partition(tmp_path):
+    """Writers racing to create an asset's table: each partition lands once (a first commit
+    that replaced the whole table would drop the others')."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+
+    storage = DeltaStorage(str(tmp_path / "lake"))
+    keys = [f"2024-01-{d:02d}" for d in range(1, 9)]
+
+    def commit(key):
+        rows = pa.table({"n": [1, 2], "_partition": [key, key]})
+        lineage = {"run_id": "r", "asset": "t", "attempt": 1}
+        for _ in range(10):  # a commit conflict is transient: the executor tries again
+            try:
+                return storage.commit("t", rows, [key], lineage)
+            except deltalake.exceptions.CommitFailedError:
+                continue
+        raise AssertionError("never committed")
+
+    with ThreadPoolExecutor(8) as pool:
+        versions = list(pool.map(commit, keys))
+    assert len(set(versions)) == 8
+    table = deltalake.DeltaTable(str(tmp_path / "lake" / "t")).to_pyarrow_table()
+    assert sorted(table.column("_partition").to_pylist()) == sorted(keys * 2)
