@@ -100,7 +100,7 @@ class _Scheduler:
         self.recorded = plan.recorded
         nodes = list(plan.nodes)
         if setup.oldest_first:  # dependencies still hold: the ready queue only orders the ready
-            nodes.sort(key=lambda p: self._window_start(p) or dt.date.min)
+            nodes.sort(key=lambda p: start_key(self._window_start(p)))
         self.order = {_key(p): i for i, p in enumerate(nodes)}
         self.planned = {_key(p): p for p in plan.nodes}
         self.members: dict[Key, list[Key]] = {}
@@ -381,6 +381,16 @@ class _Scheduler:
             self.setup.run_id, status, results, stopped_by, code, checks, warnings,
             tuple(self.reshaped), {k: tuple(v) for k, v in sorted(self.keys_added.items())},
         )  # fmt: skip
+
+
+def start_key(start: dt.date | None) -> dt.datetime:
+    """A window's start as a naive UTC datetime, so that hours (of any zone), days and
+    weeks order together (a date is its midnight)."""
+    if start is None:
+        return dt.datetime.min
+    if isinstance(start, dt.datetime):
+        return start.astimezone(dt.UTC).replace(tzinfo=None) if start.tzinfo else start
+    return dt.datetime.combine(start, dt.time.min)
 
 
 def describe_error(error: BaseException) -> str:

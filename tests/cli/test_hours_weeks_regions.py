@@ -99,6 +99,18 @@ def test_hours_days_weeks_and_static_keys_materialize_and_show(project):
     assert bad.exit_code == 2 and "unknown partition key 'mars'" in bad.output
 
 
+def test_a_backfill_orders_hours_days_and_weeks_together_oldest_first(project):
+    project.write("definitions/pipeline.py", PIPELINE)
+    _land(project, _hour_keys(project))
+    done = project.run(
+        "backfill", "hourly_sum", "daily_sum", "weekly_sum", "--from", "2024-03-30",
+        "--to", "2024-04-01", "--yes", now=NOW,
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "74 of 74 nodes materialized" in done.output, done.output
+    assert project.query("SELECT count(*) FROM hourly_sum") == [(71,)]
+
+
 def test_a_range_in_days_selects_the_hours_of_those_local_days(project):
     project.write("definitions/pipeline.py", PIPELINE)
     _land(project, _hour_keys(project))
