@@ -84,7 +84,6 @@ class DeltaStorage:
         partition column) in one commit carrying `lineage`; returns the commit's version.
         New columns are added to the table; `refresh` replaces the whole table."""
         from deltalake import CommitProperties, write_deltalake
-
         from deltalake.exceptions import DeltaError, SchemaMismatchError
 
         props = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(lineage)})
