@@ -39,7 +39,7 @@ SECONDS = float(os.environ.get("BURN_SECONDS", "0.2"))
 @asset(partitions=YEAR_2013)
 def burn(ctx, raw_flights):
     """Pure-Python CPU per partition (holds the GIL), then a small deterministic result."""
-    rows = raw_flights.aggregate("count(*)").fetchone()[0]
+    rows = raw_flights.aggregate("count(*)").fetchall()[0][0]
     spin, until = 0, time.process_time() + SECONDS
     while time.process_time() < until:
         spin += 1
