@@ -19,7 +19,7 @@ from assetflow.run.clock import Clock
 from assetflow.run.delta import DeltaStorage, storage_from_settings
 from assetflow.run.executor import Worker
 from assetflow.store.keysets import read_keysets
-from assetflow.store.published import adopt, recorded_versions, refresh_view
+from assetflow.store.published import adopt, recorded_summary, recorded_versions, refresh_view
 from assetflow.store.store import Store
 
 SQL_ON_COORDINATOR = (
@@ -151,9 +151,14 @@ def adopt_unrecorded(project: Project, store: Store, assets: list[str], clock: C
     if storage is None:
         return []
     adopted = []
+    summary = recorded_summary(store.conn)
     for asset in storage.tables() or assets:
+        latest = storage.latest_version(asset)
+        top, count = summary.get(asset, (-1, 0))
+        if latest is None or (count == top + 1 and latest <= top):
+            continue  # every commit up to the latest is recorded: the usual case
         known = recorded_versions(store.conn, asset)
-        after = min((v for v in range(max(known, default=-1) + 2) if v not in known), default=0) - 1
+        after = min(v for v in range(top + 2) if v not in known) - 1  # recorded up to here
         missing = [(v, lin) for v, lin in storage.commits(asset, after) if v not in known]
         for version, lineage in missing:
             adopted += [

@@ -238,6 +238,7 @@ def _run(
         project, graph.defs, store, clock, options.concurrency, options.executor,
         options.scheduler,
     )  # fmt: skip
+    session.after_close(workers.close)  # closed after the run below; this if it never starts
     setup = dataclasses.replace(setup, concurrency=workers.concurrency)
     store.start_run(
         setup.run_id, str(trigger), selection, clock(), os.getpid(), len(plan.nodes), backfill_id

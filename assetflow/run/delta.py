@@ -133,6 +133,20 @@ class DeltaStorage:
                 raise
         return self.table(asset)
 
+    def latest_version(self, asset: str) -> int | None:
+        """The table's latest version (None: no table). For a folder, read off its log's
+        file names without loading the table (what every writing command asks, per asset)."""
+        if self.is_local:
+            log = os.path.join(self.root.removeprefix("file://"), asset, "_delta_log")
+            try:
+                names = os.listdir(log)
+            except FileNotFoundError:
+                return None
+            found = [int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()]
+            return max(found, default=None)
+        table = self.table(asset)
+        return None if table is None else table.version()
+
     def commits(self, asset: str, after: int) -> list[tuple[int, dict[str, Any]]]:
         """(version, lineage) of every commit to the asset's table after version `after`,
         oldest first; lineage is {} for a commit assetflow did not make."""

@@ -106,6 +106,16 @@ def record_commit(
     _commit_rows(cur, asset, version, [], run_id, now)
 
 
+def recorded_summary(cur: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
+    """Per asset: the highest recorded version of its Delta table and how many versions are
+    recorded (all of them up to the highest when the two agree)."""
+    found = cur.execute(
+        "SELECT asset, max(version), count(DISTINCT version) FROM assetflow.delta_commits"
+        " GROUP BY asset"
+    ).fetchall()
+    return {asset: (top, count) for asset, top, count in found}
+
+
 def recorded_versions(cur: duckdb.DuckDBPyConnection, asset: str) -> set[int]:
     """The versions of the asset's Delta table whose lineage is recorded."""
     found = cur.execute(
