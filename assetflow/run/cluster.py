@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 
 from assetflow.run.clock import Clock
-from assetflow.run.delta import DeltaStorage
+from assetflow.run.delta import CurrentFiles, DeltaStorage
 from assetflow.run.task import Task, TaskResult
 from assetflow.store.published import record_published
 from assetflow.store.store import Store
@@ -37,6 +37,7 @@ class PublishingWorker:
 
     def __init__(self, store: Store, storage: DeltaStorage, clock: Clock, remote: Remote) -> None:
         self.store, self.storage, self.clock, self.remote = store, storage, clock, remote
+        self.files = CurrentFiles(storage)
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()  # one recording at a time: each replaces a view
@@ -48,7 +49,7 @@ class PublishingWorker:
             return done
         try:
             with self._lock, self.store.storage_guard():
-                files = self.storage.files(task.asset) if self.storage.is_local else None
+                files = self.files(task.asset) if self.storage.is_local else None
                 written = record_published(
                     self._cursor(), self.store.rows, task.nodes, done.written,
                     done.published.table_schema, done.published.version, done.checks,

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,8 @@ from assetflow.store.schema import PARTITION_COLUMN
 
 # What deltalake says when a write's columns cannot be merged into the table's.
 _RESHAPE_ERRORS = ("Cast error", "Schema error", "Cannot cast", "schema mismatch")
+_CONFLICT_TRIES = 8
+_CONFLICT_WAIT = 0.02  # seconds before the second try, doubling, with jitter: ~5 s in all
 METADATA_KEY = "assetflow"  # the commit metadata entry holding a write's lineage (JSON)
 
 
@@ -84,7 +88,7 @@ class DeltaStorage:
         partition column) in one commit carrying `lineage`; returns the commit's version.
         New columns are added to the table; `refresh` replaces the whole table."""
         from deltalake import CommitProperties, write_deltalake
-        from deltalake.exceptions import DeltaError, SchemaMismatchError
+        from deltalake.exceptions import CommitFailedError, DeltaError, SchemaMismatchError
 
         props = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(lineage)})
 
@@ -102,12 +106,21 @@ class DeltaStorage:
 
         # A DeltaTable handed to the write is at the version it committed afterwards.
         try:
-            table = self.table(asset) or self._create(asset, rows.schema)
-            if refresh:  # the whole table, replaced
-                write(table, "overwrite", None, "overwrite")
-            else:  # exactly these partitions, replaced; new columns merged
-                write(table, "overwrite", partition_predicate(keys), "merge")
-            return table.version()
+            for tries in range(1, _CONFLICT_TRIES + 1):
+                table = self.table(asset) or self._create(asset, rows.schema)
+                try:
+                    if refresh:  # the whole table, replaced
+                        write(table, "overwrite", None, "overwrite")
+                    else:  # exactly these partitions, replaced; new columns merged
+                        write(table, "overwrite", partition_predicate(keys), "merge")
+                    return table.version()
+                except CommitFailedError:
+                    # Another task committed to the table meanwhile (other partitions:
+                    # Delta's conflict check cannot always tell): the same rows, again.
+                    if tries == _CONFLICT_TRIES:
+                        raise
+                    time.sleep(_CONFLICT_WAIT * 2 ** (tries - 1) * (1 + random.random()))
+            raise AssertionError("unreachable")
         except (DeltaError, SchemaMismatchError) as exc:
             text = str(exc)
             if not any(words in text for words in _RESHAPE_ERRORS):
@@ -189,6 +202,26 @@ class DeltaStorage:
             for name in os.listdir(folder)
             if os.path.isdir(os.path.join(folder, name, "_delta_log"))
         )
+
+
+class CurrentFiles:
+    """The data files of each asset's current table version, its tables kept loaded and
+    brought up to date by the commits since (the coordinator asks after every commit)."""
+
+    def __init__(self, storage: DeltaStorage) -> None:
+        self.storage = storage
+        self._tables: dict[str, Any] = {}
+
+    def __call__(self, asset: str) -> list[str]:
+        table = self._tables.get(asset)
+        if table is None:
+            table = self.storage.table(asset)
+            if table is None:
+                return []
+            self._tables[asset] = table
+        else:
+            table.update_incremental()
+        return table.file_uris()
 
 
 def partition_predicate(keys: Sequence[str]) -> str:

@@ -65,6 +65,7 @@ def pair(tmp_path):
     return embedded, lake
 
 
+@pytest.mark.slow
 def test_delta_storage_holds_the_same_rows_status_and_plans_as_the_warehouse(pair):
     embedded, lake = pair
     for asset in ASSETS:
@@ -102,6 +103,7 @@ def _columns(project, asset):
     ]
 
 
+@pytest.mark.slow
 def test_a_blocking_check_failure_commits_nothing_to_the_delta_table(tmp_path):
     project = diamond(tmp_path / "p", DELTA)
     project.write(
@@ -128,6 +130,7 @@ def test_a_blocking_check_failure_commits_nothing_to_the_delta_table(tmp_path):
     assert failed == [(1,)]
 
 
+@pytest.mark.slow
 def test_a_commit_whose_coordinator_died_before_recording_it_is_adopted(tmp_path):
     project = diamond(tmp_path / "p", DELTA)
     assert project.run("materialize").exit_code == 0
@@ -162,6 +165,7 @@ def test_a_commit_whose_coordinator_died_before_recording_it_is_adopted(tmp_path
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_wipe_deletes_from_the_delta_table_and_vacuum_keeps_what_versions_read(tmp_path):
     project = diamond(tmp_path / "p", DELTA)
     assert project.run("materialize").exit_code == 0
