@@ -224,6 +224,33 @@ class CurrentFiles:
         return table.file_uris()
 
 
+_WIDER = {"uint8": "int16", "uint16": "int32", "uint32": "int64"}
+
+
+def delta_types(rows: pa.Table, asset: str) -> pa.Table:
+    """The rows with the types a Delta table can hold: timestamps with a time zone as UTC
+    (Delta knows no other zone), unsigned integers widened to signed ones; a type Delta
+    has no counterpart for is a definition error naming the column."""
+    fields = []
+    for field in rows.schema:
+        kind = field.type
+        if pa.types.is_timestamp(kind) and kind.tz is not None:
+            kind = pa.timestamp("us", tz="UTC")
+        elif str(kind) in _WIDER:
+            kind = pa.type_for_alias(_WIDER[str(kind)])
+        elif pa.types.is_uint64(kind):
+            kind = pa.decimal128(20, 0)
+        elif pa.types.is_time(kind) or pa.types.is_duration(kind) or pa.types.is_interval(kind):
+            raise DefinitionError(
+                f"asset {asset} returns column {field.name} of type {kind}, which a Delta Lake"
+                " table cannot hold",
+                "cast it in the asset (to VARCHAR, or a number of seconds)",
+            )
+        fields.append(field.with_type(kind))
+    schema = pa.schema(fields)
+    return rows if schema == rows.schema else rows.cast(schema)
+
+
 def partition_predicate(keys: Sequence[str]) -> str:
     """Delta's predicate for exactly these partitions."""
     if len(keys) == 1:

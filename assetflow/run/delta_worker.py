@@ -30,7 +30,7 @@ from assetflow.run.audit import run_checks
 from assetflow.run.clock import Clock
 from assetflow.run.compute import Context, input_sql, node_query
 from assetflow.run.contract import enforce, not_null_columns
-from assetflow.run.delta import DeltaStorage
+from assetflow.run.delta import DeltaStorage, delta_types
 from assetflow.run.runlog import NodeLog, bound
 from assetflow.run.task import Published, Task, TaskResult, node_reads
 from assetflow.run.worker import classify, partition_expression, task_context
@@ -109,7 +109,7 @@ class DeltaWorker:
                 self._audit(conn, task, spec, log, checks)
             written = self._versions(conn, keys, columns)
             schema = schema_text(columns)
-            rows = conn.sql(f"SELECT * FROM {_STAGE}").arrow()
+            rows = delta_types(arrow_table(conn.sql(f"SELECT * FROM {_STAGE}")), task.asset)
             lineage = _lineage(task, written, schema)
             version = self.storage.commit(task.asset, rows, keys, lineage, task.refresh)
             return written, Published(version, schema)
@@ -140,7 +140,9 @@ class DeltaWorker:
             if len(keys) > 1:
                 placed = partition_expression(spec, keys[0]) or placed
             select = f"SELECT *, ({placed})::VARCHAR AS {PARTITION_COLUMN} FROM ({query})"
-        staged = arrow_table(conn.sql(select))  # the types Delta keeps (HUGEINT as DECIMAL...)
+        # The types Delta keeps (HUGEINT as DECIMAL, time zones as UTC, ...), so that the
+        # versions computed here are over the rows as the table holds them.
+        staged = delta_types(arrow_table(conn.sql(select)), task.asset)
         conn.register("_af_staged_arrow", staged)
         conn.execute(f"CREATE TEMP TABLE {_STAGE} AS SELECT * FROM _af_staged_arrow")
         conn.unregister("_af_staged_arrow")
