@@ -19,7 +19,13 @@ from assetflow.run.clock import Clock
 from assetflow.run.delta import DeltaStorage, storage_from_settings
 from assetflow.run.executor import Worker
 from assetflow.store.keysets import read_keysets
-from assetflow.store.published import adopt, recorded_summary, recorded_versions, refresh_view
+from assetflow.store.published import (
+    adopt,
+    recorded_summary,
+    recorded_versions,
+    refresh_view,
+    view_versions,
+)
 from assetflow.store.store import Store
 
 SQL_ON_COORDINATOR = (
@@ -164,8 +170,12 @@ def adopt_unrecorded(project: Project, store: Store, assets: list[str], clock: C
             adopted += [
                 f"{asset}[{p}]" for p in adopt(store.conn, asset, version, lineage, clock())
             ]
-        if missing and storage.is_local:
-            refresh_view(store.conn, asset, storage.files(asset))
+    if storage.is_local:  # views behind their tables (a run that died before its end)
+        views = view_versions(store.conn)
+        for asset in storage.tables():
+            if views.get(asset, -1) != storage.latest_version(asset):
+                table = storage.table(asset)
+                refresh_view(store.conn, asset, table.file_uris(), table.version())
     return adopted
 
 

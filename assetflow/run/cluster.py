@@ -22,9 +22,9 @@ from typing import Any
 import duckdb
 
 from assetflow.run.clock import Clock
-from assetflow.run.delta import CurrentFiles, DeltaStorage
+from assetflow.run.delta import DeltaStorage
 from assetflow.run.task import Task, TaskResult
-from assetflow.store.published import record_published
+from assetflow.store.published import record_published, refresh_view
 from assetflow.store.store import Store
 
 Remote = Callable[[Task], TaskResult]
@@ -37,10 +37,10 @@ class PublishingWorker:
 
     def __init__(self, store: Store, storage: DeltaStorage, clock: Clock, remote: Remote) -> None:
         self.store, self.storage, self.clock, self.remote = store, storage, clock, remote
-        self.files = CurrentFiles(storage)
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
-        self._lock = threading.Lock()  # one recording at a time: each replaces a view
+        self._lock = threading.Lock()  # one recording at a time
+        self.written: set[str] = set()  # assets whose views to refresh at the run's end
         self.notes: list[str] = []
 
     def __call__(self, task: Task) -> TaskResult:
@@ -49,12 +49,12 @@ class PublishingWorker:
             return done
         try:
             with self._lock, self.store.storage_guard():
-                files = self.files(task.asset) if self.storage.is_local else None
                 written = record_published(
                     self._cursor(), self.store.rows, task.nodes, done.written,
                     done.published.table_schema, done.published.version, done.checks,
-                    self.clock(), files,
+                    self.clock(),
                 )  # fmt: skip
+                self.written.add(task.asset)
         except Exception as exc:  # the commit stands; the retry writes it again, recorded
             return dataclasses.replace(
                 done, written={}, error=exc, trace=traceback.format_exc(), published=None
@@ -69,6 +69,13 @@ class PublishingWorker:
         return cur
 
     def close(self) -> None:
+        """The views of the tables the run wrote, once each; the cursors closed."""
+        if self.storage.is_local:
+            with self.store.storage_guard():
+                for asset in sorted(self.written):
+                    table = self.storage.table(asset)
+                    refresh_view(self.store.conn, asset, table.file_uris(), table.version())
+        self.written.clear()
         for cur in self._cursors:
             cur.close()
         self._cursors.clear()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,16 @@ from assetflow.store.tables import arrow_table, relation_columns
 from assetflow.store.writer import VERSION_SQL, inputs_text_of, row_hashes_sql, schema_text
 
 _STAGE = "_af_stage"
+_THREAD = threading.local()
+
+
+def _database() -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory DuckDB (opening one per task costs more than the task's SQL);
+    each task works on a cursor of its own."""
+    found = getattr(_THREAD, "database", None)
+    if found is None:
+        found = _THREAD.database = duckdb.connect()
+    return found
 
 
 @dataclass(frozen=True)
@@ -97,7 +108,7 @@ class DeltaWorker:
     def _compute_and_commit(
         self, task: Task, spec: AssetSpec, log: NodeLog, checks: dict[str, tuple[CheckResult, ...]]
     ) -> tuple[dict[str, Written], Published]:
-        conn = duckdb.connect()
+        conn = _database().cursor()  # its own temp tables and views, dropped on close
         try:
             keys = [n.partition for n in task.nodes]
             self._stage(conn, task, spec, log, keys)

@@ -1,11 +1,12 @@
 """Lineage of writes committed elsewhere (`storage = "delta"`): a worker committed the
 partitions to a Delta table and computed their data versions; the coordinator records them
-here, with their check results, the commit's version and a fresh view of the table, in one
-transaction. Commits a dead coordinator never recorded are adopted from their metadata.
+here, with their check results and the commit's version, in one transaction. Commits a dead
+coordinator never recorded are adopted from their metadata.
 
-The view `main.ASSET` reads the Delta table's current files, so that status (the table's
-columns), `assetflow sql`, `check` and the page see Delta-stored assets as they see
-embedded ones.
+The view `main.ASSET` reads the Delta table's files as of a version (kept in `meta` as
+`delta_view:ASSET`), so that status (the table's columns), `assetflow sql`, `check` and the
+page see Delta-stored assets as they see embedded ones. A run refreshes the views of what
+it wrote at its end; a writer that finds a table's log ahead of its view refreshes it.
 """
 
 from __future__ import annotations
@@ -36,12 +37,10 @@ def record_published(
     version: int,
     checks: dict[str, tuple[CheckResult, ...]],
     now: dt.datetime,
-    files: list[str] | None,
 ) -> dict[str, Written]:
     """Record a worker's Delta commit `version` of `writes`: their materializations (data
-    versions as the worker computed them), check results, the commit, and the asset's view
-    over `files` (None: leave the view alone) — one transaction. Returns what was written,
-    with its materialization ids."""
+    versions as the worker computed them), check results and the commit — one transaction.
+    Returns what was written, with its materialization ids."""
     asset, run_id = writes[0].asset, writes[0].run_id
     values = [
         [w.run_id, w.asset, w.partition, w.partition_index, w.code_version,
@@ -63,8 +62,6 @@ def record_published(
         rows.insert_checks(cur, run_id, checked, now)
         _commit_rows(cur, asset, version, [(w.partition, ids[w.partition]) for w in writes],
                      run_id, now)  # fmt: skip
-        if files is not None:
-            refresh_view(cur, asset, files)
         cur.execute("COMMIT")
     except BaseException:
         cur.execute("ROLLBACK")
@@ -73,13 +70,22 @@ def record_published(
 
 
 def _insert(cur: duckdb.DuckDBPyConnection, values: list[list[Any]]) -> dict[str, int]:
-    """Materializations with their values given; partition -> its id."""
+    """Materializations with their values given; partition -> its id. A few rows as scalar
+    parameters, more as one list a column (fewer values to convert)."""
+    ids = "nextval('assetflow.materialization_ids'), nextval('assetflow.attempt_ids')"
+    head = f"INSERT INTO assetflow.materializations (materialization_id, attempt_id, {_NAMES})"
+    if len(values) <= 4:
+        rows = f"(VALUES {', '.join([_ROW] * len(values))})"
+        params = [v for row in values for v in row]
+    else:
+        rows = (
+            "(SELECT "
+            + ", ".join(f"unnest(?::{kind}[])" for _, kind in MATERIALIZATION_COLUMNS)
+            + ")"
+        )
+        params = [list(column) for column in zip(*values, strict=True)]
     found = cur.execute(
-        f"INSERT INTO assetflow.materializations (materialization_id, attempt_id, {_NAMES})"
-        f" SELECT nextval('assetflow.materialization_ids'), nextval('assetflow.attempt_ids'), *"
-        f" FROM (VALUES {', '.join([_ROW] * len(values))}) RETURNING partition,"
-        " materialization_id",
-        [v for row in values for v in row],
+        f"{head} SELECT {ids}, * FROM {rows} RETURNING partition, materialization_id", params
     ).fetchall()
     return dict(found)
 
@@ -92,11 +98,13 @@ def _commit_rows(
     run_id: str | None,
     now: dt.datetime,
 ) -> None:
-    for partition, mid in partitions or [(None, None)]:
-        cur.execute(
-            "INSERT INTO assetflow.delta_commits VALUES (?, ?, ?, ?, ?, ?)",
-            [asset, version, partition, mid, run_id, now],
-        )
+    """The commit as recorded: a row per partition it wrote (one with none if it wrote none)."""
+    keys, ids = zip(*(partitions or [(None, None)]), strict=True)
+    cur.execute(
+        "INSERT INTO assetflow.delta_commits SELECT ?, ?, unnest(?::VARCHAR[]),"
+        " unnest(?::BIGINT[]), ?, ?",
+        [asset, version, list(keys), list(ids), run_id, now],
+    )
 
 
 def record_commit(
@@ -164,14 +172,28 @@ def adopt(
     return sorted(ids)
 
 
-def refresh_view(cur: duckdb.DuckDBPyConnection, asset: str, files: list[str]) -> None:
-    """`main.ASSET` as a view over the Delta table's current data files (none: no view)."""
+def refresh_view(
+    cur: duckdb.DuckDBPyConnection, asset: str, files: list[str], version: int | None
+) -> None:
+    """`main.ASSET` as a view over the Delta table's data files as of `version` (none: no
+    view), and the version noted."""
     if not files:
         cur.execute(f'DROP VIEW IF EXISTS main."{asset}"')
-        return
-    listed = ", ".join(sql_literal(f) for f in files)
-    cur.execute(
-        f'CREATE OR REPLACE VIEW main."{asset}" AS SELECT * FROM read_parquet([{listed}],'
-        f" hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': VARCHAR}},"
-        " union_by_name = true)"
-    )
+    else:
+        listed = ", ".join(sql_literal(f) for f in files)
+        cur.execute(
+            f'CREATE OR REPLACE VIEW main."{asset}" AS SELECT * FROM read_parquet([{listed}],'
+            f" hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': VARCHAR}},"
+            " union_by_name = true)"
+        )
+    key = f"delta_view:{asset}"
+    cur.execute("DELETE FROM assetflow.meta WHERE key = ?", [key])
+    cur.execute("INSERT INTO assetflow.meta VALUES (?, ?)", [key, str(version)])
+
+
+def view_versions(cur: duckdb.DuckDBPyConnection) -> dict[str, int | None]:
+    """The Delta version each asset's view reads (None: it was made of no table)."""
+    found = cur.execute(
+        "SELECT substr(key, 12), value FROM assetflow.meta WHERE key LIKE 'delta_view:%'"
+    ).fetchall()
+    return {asset: None if v == "None" else int(v) for asset, v in found}

@@ -69,7 +69,7 @@ def wipe_partitions(
                 if done is not None:
                     deleted[asset] = done.rows
                     record_commit(conn, asset, done.version, run_id, now)
-                    refresh_view(conn, asset, done.files)
+                    refresh_view(conn, asset, done.files, done.version)
             elif table_columns(conn, asset):  # a list, not a range: keys need not be contiguous
                 where = in_partitions(list(keys), ordered=False)
                 found = conn.execute(f'DELETE FROM main."{asset}" WHERE {where}').fetchone()
