@@ -7,6 +7,7 @@ never recorded are recorded when the warehouse is next opened for writing.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from assetflow.app.config import Project
 from assetflow.core.definitions import Definitions
 from assetflow.errors import ConfigError, UsageError
 from assetflow.run.clock import Clock
+from assetflow.run.cluster import refresh_views
 from assetflow.run.delta import DeltaStorage, storage_from_settings
 from assetflow.run.executor import Worker
 from assetflow.store.keysets import read_keysets
@@ -23,7 +25,6 @@ from assetflow.store.published import (
     adopt,
     recorded_summary,
     recorded_versions,
-    refresh_view,
     view_versions,
 )
 from assetflow.store.store import Store
@@ -108,13 +109,13 @@ def open_workers(
 
 
 def _cluster(scheduler: str | None, workers: int | None) -> Any:
-    try:
-        from assetflow.run.cluster import DaskCluster
-    except ImportError:
+    from assetflow.run.cluster import DaskCluster
+
+    if importlib.util.find_spec("distributed") is None:  # DaskCluster imports it when made
         raise ConfigError(
             'executor = "dask" needs dask.distributed, which is not installed',
             "pip install 'assetflow[dask]'",
-        ) from None
+        )
     try:
         return DaskCluster(scheduler, workers)
     except OSError as exc:  # no scheduler there (distributed raises OSError on timeout)
@@ -156,12 +157,18 @@ def adopt_unrecorded(project: Project, store: Store, assets: list[str], clock: C
     storage = delta_storage(project)
     if storage is None:
         return []
-    adopted = []
+    adopted: list[str] = []
     summary = recorded_summary(store.conn)
+    views = view_versions(store.conn)
+    behind = []  # views older than their tables (a run that died before its end)
     for asset in storage.tables() or assets:
         latest = storage.latest_version(asset)
+        if latest is None:
+            continue
+        if views.get(asset, -1) != latest:
+            behind.append(asset)
         top, count = summary.get(asset, (-1, 0))
-        if latest is None or (count == top + 1 and latest <= top):
+        if count == top + 1 and latest <= top:
             continue  # every commit up to the latest is recorded: the usual case
         known = recorded_versions(store.conn, asset)
         after = min(v for v in range(top + 2) if v not in known) - 1  # recorded up to here
@@ -170,12 +177,7 @@ def adopt_unrecorded(project: Project, store: Store, assets: list[str], clock: C
             adopted += [
                 f"{asset}[{p}]" for p in adopt(store.conn, asset, version, lineage, clock())
             ]
-    if storage.is_local:  # views behind their tables (a run that died before its end)
-        views = view_versions(store.conn)
-        for asset in storage.tables():
-            if views.get(asset, -1) != storage.latest_version(asset):
-                table = storage.table(asset)
-                refresh_view(store.conn, asset, table.file_uris(), table.version())
+    refresh_views(store, storage, behind)
     return adopted
 
 

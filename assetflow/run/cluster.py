@@ -70,15 +70,23 @@ class PublishingWorker:
 
     def close(self) -> None:
         """The views of the tables the run wrote, once each; the cursors closed."""
-        if self.storage.is_local:
-            with self.store.storage_guard():
-                for asset in sorted(self.written):
-                    table = self.storage.table(asset)
-                    refresh_view(self.store.conn, asset, table.file_uris(), table.version())
+        with self.store.storage_guard():
+            refresh_views(self.store, self.storage, sorted(self.written))
         self.written.clear()
         for cur in self._cursors:
             cur.close()
         self._cursors.clear()
+
+
+def refresh_views(store: Store, storage: DeltaStorage, assets: list[str]) -> None:
+    """Each asset's view over its Delta table's current files (folders only: DuckDB reads
+    remote files only with its httpfs extension)."""
+    if not storage.is_local:
+        return
+    for asset in assets:
+        table = storage.table(asset)
+        if table is not None:
+            refresh_view(store.conn, asset, table.file_uris(), table.version())
 
 
 class DaskCluster:

@@ -26,7 +26,7 @@ from assetflow.core.definitions import Definitions
 from assetflow.core.records import CheckResult, InputRange, Written
 from assetflow.core.specs import AssetSpec
 from assetflow.defs.loader import load_definitions
-from assetflow.errors import DataError, UpstreamMissingError
+from assetflow.errors import UpstreamMissingError
 from assetflow.run.audit import run_checks
 from assetflow.run.clock import Clock
 from assetflow.run.compute import Context, input_sql, node_query
@@ -37,7 +37,14 @@ from assetflow.run.task import Published, Task, TaskResult, node_reads
 from assetflow.run.worker import classify, partition_expression, task_context
 from assetflow.store.schema import PARTITION_COLUMN
 from assetflow.store.tables import arrow_table, relation_columns
-from assetflow.store.writer import VERSION_SQL, inputs_text_of, row_hashes_sql, schema_text
+from assetflow.store.writer import (
+    VERSION_SQL,
+    inputs_text_of,
+    refuse_nulls,
+    refuse_strays,
+    row_hashes_sql,
+    schema_text,
+)
 
 _STAGE = "_af_stage"
 _THREAD = threading.local()
@@ -115,7 +122,10 @@ class DeltaWorker:
             columns = relation_columns(
                 conn.sql(f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {_STAGE}")
             )
-            self._refuse(conn, spec, task, keys)
+            # Rows outside the task's partitions, or NULL where the contract forbids it.
+            refuse_strays(conn, task.asset, PARTITION_COLUMN, keys, spec.partition_by)
+            if spec.columns and not_null_columns(spec):
+                refuse_nulls(conn, task.asset, _STAGE, not_null_columns(spec), "true")
             if spec.checks:
                 self._audit(conn, task, spec, log, checks)
             written = self._versions(conn, keys, columns)
@@ -182,31 +192,6 @@ class DeltaWorker:
         conn.register(view, found)
         where = "" if rng.keys else " WHERE false"  # clipped away: the shape, no rows
         return f'SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM "{view}"{where}'
-
-    @staticmethod
-    def _refuse(
-        conn: duckdb.DuckDBPyConnection, spec: AssetSpec, task: Task, keys: list[str]
-    ) -> None:
-        """Rows outside the task's partitions, or NULL where the contract forbids it."""
-        (stray,) = conn.execute(
-            f"SELECT count(*) FROM {_STAGE}"
-            f" WHERE NOT coalesce(list_contains(?, {PARTITION_COLUMN}), false)",
-            [keys],
-        ).fetchone()
-        if stray:
-            raise DataError(
-                f"asset {task.asset}: {stray} rows fall outside partitions {keys[0]}..{keys[-1]}",
-                f"check the values of partition_by ({spec.partition_by})",
-            )
-        not_null = not_null_columns(spec) if spec.columns else []
-        for column in not_null:
-            (nulls,) = conn.execute(
-                f'SELECT count(*) FROM {_STAGE} WHERE "{column}" IS NULL'
-            ).fetchone()
-            if nulls:
-                raise DataError(
-                    f"asset {task.asset} breaks its contract: NULL in NOT NULL column {column}"
-                )
 
     @staticmethod
     def _audit(

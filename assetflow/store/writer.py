@@ -146,7 +146,7 @@ class PartitionWriter:
                 columns = dict(cur.execute("SELECT column_name, column_type FROM"
                                            " (DESCRIBE _af_stage)").fetchall())  # fmt: skip
                 rows = "_af_stage"
-                self._refuse_strays(cur, asset, placed, keys, partition_by)
+                refuse_strays(cur, asset, placed, keys, partition_by)
                 columns.pop(KEY_COLUMN, None)
             self._check_columns(asset, columns)
             table = {} if refresh else self._table(cur, asset, columns, contract)
@@ -220,7 +220,7 @@ class PartitionWriter:
                     raise
                 raise _null_error(asset, [found.group(1)]) from None
             if contract and contract.not_null:
-                _refuse_nulls(cur, table, contract.not_null, where)
+                refuse_nulls(cur, asset, table, contract.not_null, where)
             audited = [
                 (write, self._audit_partition(cur, table, after, write, audit))
                 for write in (writes if audit is not None else ())
@@ -261,25 +261,6 @@ class PartitionWriter:
                 cur.execute(create_table_sql(asset, declared, if_missing=True))
             known = table_columns(cur, asset)
         return known  # cached once a write commits: until then, others bind too
-
-    @staticmethod
-    def _refuse_strays(
-        cur: duckdb.DuckDBPyConnection,
-        asset: str,
-        placed: str,
-        keys: list[str],
-        partition_by: str | None,
-    ) -> None:
-        stray = cur.execute(
-            "SELECT count(*) FROM _af_stage"
-            f" WHERE NOT coalesce(list_contains(?, ({placed})::VARCHAR), false)",
-            [keys],
-        ).fetchall()[0][0]
-        if stray:
-            raise DataError(
-                f"asset {asset}: {stray} rows fall outside partitions {keys[0]}..{keys[-1]}",
-                f"check the values of partition_by ({partition_by})",
-            )
 
     @staticmethod
     def _audit_partition(
@@ -400,15 +381,36 @@ def _add_keys(
     return tuple(out)
 
 
-def _refuse_nulls(
-    cur: duckdb.DuckDBPyConnection, table: str, columns: list[str], where: str
+def refuse_strays(
+    cur: duckdb.DuckDBPyConnection,
+    asset: str,
+    placed: str,
+    keys: list[str],
+    partition_by: str | None,
+) -> None:
+    """A data error if staged rows (`_af_stage`) fall outside the partitions `keys`, by
+    `placed` (the SQL giving a row's key)."""
+    stray = cur.execute(
+        "SELECT count(*) FROM _af_stage"
+        f" WHERE NOT coalesce(list_contains(?, ({placed})::VARCHAR), false)",
+        [keys],
+    ).fetchall()[0][0]
+    if stray:
+        raise DataError(
+            f"asset {asset}: {stray} rows fall outside partitions {keys[0]}..{keys[-1]}",
+            f"check the values of partition_by ({partition_by})",
+        )
+
+
+def refuse_nulls(
+    cur: duckdb.DuckDBPyConnection, asset: str, table: str, columns: list[str], where: str
 ) -> None:
     """A data error if a NOT NULL column of the contract holds NULL in the new rows."""
     counts = ", ".join(f'count(*) FILTER (WHERE "{c}" IS NULL)' for c in columns)
     found = cur.execute(f"SELECT {counts} FROM {table} WHERE {where}").fetchall()[0]
     nulls = [c for c, n in zip(columns, found, strict=True) if n]
     if nulls:
-        raise _null_error(table.split('"')[1], nulls)
+        raise _null_error(asset, nulls)
 
 
 def _null_error(asset: str, columns: list[str]) -> DataError:

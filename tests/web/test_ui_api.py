@@ -57,8 +57,13 @@ def served(project, monkeypatch):
 
 
 def get(url):
+    return answer(url)
+
+
+def answer(request):
+    """(status, JSON body) of a GET (a URL) or of a prepared request, errors included."""
     try:
-        with urllib.request.urlopen(url) as response:
+        with urllib.request.urlopen(request) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
@@ -108,11 +113,7 @@ def post(url, body, header=True):
         url, data=json.dumps(body).encode(), method="POST",
         headers={"Content-Type": "application/json", **({"X-Assetflow": "1"} if header else {})},
     )  # fmt: skip
-    try:
-        with urllib.request.urlopen(request) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return answer(request)
 
 
 def test_the_pages_plan_is_the_dry_runs_and_posts_need_the_header(served):
