@@ -77,3 +77,9 @@ class StorageError(AssetflowError):
 
 class RunFailedError(AssetflowError):
     """A run ended with failed nodes; the summary was already shown."""
+
+
+def describe(error: BaseException) -> str:
+    """An error as one line: its class and message (an AssetflowError's with its hint)."""
+    text = error.one_line() if isinstance(error, AssetflowError) else str(error)
+    return f"{type(error).__name__}: {text}"

@@ -30,12 +30,27 @@ def attempts(project, run_index=-1):
 
 
 def test_backfill_runs_oldest_first(fixture_project):
-    project = fixture_project("chain")
+    project = fixture_project("chain", "group_commit = 1\n")
     result = project.run("backfill", "--from", "2024-02-01", "--to", "2024-02-25", "--sequential")
     assert result.exit_code == 0, result.output
     days = [p for _, p, s in attempts(project) if s == "success"]
     assert days == sorted(days) and len(days) == 75
     assert project.query("SELECT DISTINCT trigger FROM assetflow.runs") == [("backfill",)]
+
+
+def test_with_group_commit_a_backfill_runs_oldest_first_group_by_group(fixture_project):
+    project = fixture_project("chain", "group_commit = 10\n")
+    result = project.run("backfill", "--from", "2024-02-01", "--to", "2024-02-25", "--sequential")
+    assert result.exit_code == 0, result.output
+    done = [(a, p) for a, p, s in attempts(project) if s == "success"]
+    assert len(done) == 75
+    for asset in {a for a, _ in done}:  # each asset's days in order
+        days = [p for a, p in done if a == asset]
+        assert days == sorted(days)
+    # Groups of 10 days, oldest first across the assets: the first 30 records are the
+    # first 10 days of each of the three assets.
+    first_ten = [f"2024-02-{d:02d}" for d in range(1, 11)]
+    assert sorted(p for _, p in done[:30]) == sorted(first_ten * 3)
 
 
 def test_a_failed_backfill_resumes_with_only_the_rest(fixture_project, monkeypatch):

@@ -114,7 +114,8 @@ def test_after_a_pause_catchup_on_runs_every_missed_window_as_a_backfill(project
         "SELECT started_at, ended_at FROM assetflow.attempts WHERE attempt > 0 AND run_id ="
         " (SELECT run_id FROM assetflow.runs ORDER BY started_at DESC LIMIT 1)"
     )
-    most = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+    tasks = set(spans)  # a group of partitions written together is one task
+    most = max(sum(s <= t < e for s, e in tasks) for t, _ in tasks)
     assert 1 <= most <= 2  # the concurrency limit held
     ticks = project.query("SELECT count(*) FROM assetflow.ticks WHERE kind = 'schedule'")
     assert ticks == [(11,)]

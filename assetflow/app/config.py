@@ -43,6 +43,8 @@ class Settings(BaseModel):
     range_from: str | None = Field(default=None, alias="from")
     range_to: str | None = Field(default=None, alias="to")
     concurrency: int = Field(default=2, ge=1, le=64)
+    # Up to this many adjacent partitions of one SQL asset in one transaction (1: one each).
+    group_commit: int = Field(default=32, ge=1, le=1024)
     log_retention_days: int = Field(default=30, ge=1)
     backfill_confirm_above: int = Field(default=1000, ge=0)
     wipe_confirm_above: int = Field(default=10, ge=0)
@@ -122,7 +124,8 @@ def load_project(root: Path | None = None, warehouse: str | None = None) -> Proj
         key = ".".join(str(p) for p in first["loc"]) or "[tool.assetflow]"
         raise ConfigError(
             f"{pyproject}: [tool.assetflow] {key}: {first['msg']}",
-            "known keys: definitions, warehouse, from, to, concurrency, log_retention_days,"
+            "known keys: definitions, warehouse, from, to, concurrency, group_commit,"
+            " log_retention_days,"
             " backfill_confirm_above, wipe_confirm_above, retention (history_days,"
             " keep_materializations, daily), openlineage (transport, url, endpoint, path,"
             " namespace), ui_url, executor, scheduler, dask_workers, storage, storage_path,"

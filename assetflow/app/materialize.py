@@ -229,6 +229,7 @@ def _run(
         pipeline=trigger.name or project.root.name,
         logs_dir=project.logs_dir,
         oldest_first=backfill_id is not None or options.only == "repair",
+        group=project.settings.group_commit,
     )
     selection = json.dumps(
         {"assets": list(plan.assets), "from": plan.range_from, "to": plan.range_to}

@@ -202,3 +202,13 @@ def key_span(text: str) -> tuple[dt.datetime, dt.datetime]:
         f"invalid partition key {text!r}",
         "expected e.g. 2013-03-15T14, 2013-03-15, 2013-W11, 2013-03, 2013-Q1 or 2013",
     )
+
+
+def start_key(start: dt.date | None) -> dt.datetime:
+    """A window's start as a naive UTC datetime, so that hours (of any zone), days and
+    weeks order together (a date is its midnight)."""
+    if start is None:
+        return dt.datetime.min
+    if isinstance(start, dt.datetime):
+        return start.astimezone(dt.UTC).replace(tzinfo=None) if start.tzinfo else start
+    return dt.datetime.combine(start, dt.time.min)

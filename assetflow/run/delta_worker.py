@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from assetflow.run.contract import enforce, not_null_columns
 from assetflow.run.delta import DeltaStorage, delta_types
 from assetflow.run.runlog import NodeLog, bound
 from assetflow.run.task import Published, Task, TaskResult, node_reads
-from assetflow.run.worker import classify, partition_expression, task_context
+from assetflow.run.worker import failure, partition_expression, task_context
 from assetflow.store.schema import PARTITION_COLUMN
 from assetflow.store.tables import arrow_table, relation_columns
 from assetflow.store.writer import (
@@ -98,27 +97,33 @@ class DeltaWorker:
         log.begin(task.header)
         t0 = self.clock.monotonic()
         checks: dict[str, tuple[CheckResult, ...]] = {}
+        calling: list[str] = []  # in a group: the partition whose function is being called
         try:
             with bound(log):
-                written, published = self._compute_and_commit(task, spec, log, checks)
+                written, published = self._compute_and_commit(task, spec, log, checks, calling)
             return TaskResult(
                 written, None, "", self.clock.monotonic() - t0, log.written, checks,
                 published=published,
             )  # fmt: skip
         except Exception as exc:  # any failure of user code or of the commit fails the attempt
-            error = classify(exc, spec, f"{task.asset}[{task.nodes[0].partition}]")
-            trace = traceback.format_exc()
-            return TaskResult({}, error, trace, self.clock.monotonic() - t0, log.written, checks)
+            error, trace, failed = failure(task, spec, exc, calling)
+            seconds = self.clock.monotonic() - t0
+            return TaskResult({}, error, trace, seconds, log.written, checks, failed=failed)
         finally:
             log.close()
 
     def _compute_and_commit(
-        self, task: Task, spec: AssetSpec, log: NodeLog, checks: dict[str, tuple[CheckResult, ...]]
+        self,
+        task: Task,
+        spec: AssetSpec,
+        log: NodeLog,
+        checks: dict[str, tuple[CheckResult, ...]],
+        calling: list[str],
     ) -> tuple[dict[str, Written], Published]:
         conn = _database().cursor()  # its own temp tables and views, dropped on close
         try:
             keys = [n.partition for n in task.nodes]
-            self._stage(conn, task, spec, log, keys)
+            self._stage(conn, task, spec, log, keys, calling)
             columns = relation_columns(
                 conn.sql(f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {_STAGE}")
             )
@@ -144,17 +149,20 @@ class DeltaWorker:
         spec: AssetSpec,
         log: NodeLog,
         keys: list[str],
+        calling: list[str],
     ) -> None:
         """The task's rows, each with its partition key, as an Arrow-typed temp table (its
-        types are those the Delta table will hold)."""
-        if task.refresh and spec.batch_size == 1 and len(task.nodes) > 1:
+        types are those the Delta table will hold). `calling`: as the embedded worker's."""
+        if task.calls_per_node(spec.batch_size) and len(task.nodes) > 1:
             parts = []
             for node in task.nodes:
+                calling[:] = [node.partition]
                 one = dataclasses.replace(task, nodes=(node,), reads=node_reads(task, node))
                 query = self._query(conn, one, spec, log)
                 parts.append(f"SELECT *, {sql_literal(node.partition)} AS {PARTITION_COLUMN}"
                              f" FROM ({query})")  # fmt: skip
             select = " UNION ALL BY NAME ".join(parts)
+            calling.clear()
         else:
             query = self._query(conn, task, spec, log)
             placed = sql_literal(keys[0])

@@ -12,6 +12,7 @@ same way for each partition); a full disk stops scheduling.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import heapq
 import random
@@ -21,20 +22,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assetflow.core.alerts import Failure
+from assetflow.core.calendar import start_key
 from assetflow.core.checks import CheckFailed
 from assetflow.core.definitions import Definitions
 from assetflow.core.planner import Plan, PlannedNode
 from assetflow.core.policy import retryable
 from assetflow.core.records import (
+    FULL_REFRESH,
     AttemptStatus,
     CheckResult,
     NodeResult,
     RunResult,
     RunStatus,
 )
-from assetflow.errors import AssetflowError, DefinitionError, ExitCode, StorageError
+from assetflow.errors import DefinitionError, ExitCode, StorageError, describe
 from assetflow.run.alerts import Deliveries
 from assetflow.run.clock import Clock
+from assetflow.run.ready import ReadyQueue
 from assetflow.run.runlog import NodeLog, node_log_path
 from assetflow.run.task import (
     Task,
@@ -61,6 +65,10 @@ class RunSetup:
     logs_dir: Path
     concurrency: int = 1
     oldest_first: bool = False  # backfills: earliest partitions first, across assets
+    # Group commit: up to this many ready, adjacent partitions of one asset (batch_size 1)
+    # go to a worker as one task, each computed by its own call, written in one transaction
+    # with a record each (docs/performance.md).
+    group: int = 32
     run_url: str | None = None  # the run on the web page (`ui_url`), for alerts
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
@@ -120,7 +128,18 @@ class _Scheduler:
                     if up in self.planned and self.leader[up] != lead:
                         self.waiting_on[lead].add(up)
                         self.dependents[up].append(key)
-        self.ready: list[tuple[int, Key]] = []
+        joinable = {
+            key
+            for key, p in self.planned.items()
+            if self.members.get(key) == [key]  # a task of one node
+            and not p.conditional
+            and p.reason != FULL_REFRESH
+            and defs.assets[key[0]].batch_size == 1
+        }
+        self.ready = ReadyQueue(self.order, self.planned, joinable, setup.group)
+        self.groups: dict[Key, list[Key]] = {}  # a running group's leader -> its nodes
+        self.log_paths: dict[Key, Path] = {}  # nodes logging to their group's file
+        self.announced: set[Key] = set()  # nodes `on_start` heard of
         self.retries: list[tuple[float, int, Key]] = []  # (due, order, task leader)
         self.attempts: dict[Key, int] = {}
         self.started: dict[Key, dt.datetime] = {}
@@ -137,7 +156,7 @@ class _Scheduler:
         self.interrupted = False
         for lead, ups in self.waiting_on.items():
             if not ups:
-                heapq.heappush(self.ready, (self.order[lead], lead))
+                self.ready.push(lead)
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, pool: Executor | None) -> RunResult:
@@ -158,8 +177,7 @@ class _Scheduler:
                         done = set()
                     now = self.clock.monotonic()
                     while self.retries and self.retries[0][0] <= now:
-                        _, order, lead = heapq.heappop(self.retries)
-                        heapq.heappush(self.ready, (order, lead))
+                        self.ready.push(heapq.heappop(self.retries)[2])
                     for future in sorted(done, key=lambda f: self.order[running[f]]):
                         self._finish(running.pop(future), future.result())
                 except KeyboardInterrupt:
@@ -177,7 +195,7 @@ class _Scheduler:
 
     def _launch(self, pool: Executor, running: dict[Future[TaskResult], Key]) -> None:
         while self.ready and len(running) < self.setup.concurrency:
-            _, lead = heapq.heappop(self.ready)
+            lead = self.ready.pop()
             task = [self.planned[k] for k in self.members[lead]]
             first = task[0]
             if self.interrupted or self.halted is not None:
@@ -191,24 +209,64 @@ class _Scheduler:
                 self._settle([lead], AttemptStatus.VERIFIED)
                 self._complete(lead, NodeResult(first.node, AttemptStatus.VERIFIED))
                 continue
-            attempt = self.attempts[lead] = self.attempts.get(lead, 0) + 1
-            if attempt == 1 and self.on_start:
-                self.on_start(task)
-            self.started[lead] = self.clock()
+            group = self.ready.group(lead)
+            now = self.clock()
+            for key in group:
+                self.attempts[key] = self.attempts.get(key, 0) + 1
+                self.started[key] = now
+            if len(group) > 1:
+                task = [self.planned[k] for k in group]
+                self.groups[lead] = group
+                path = self._group_log_path(group)
+                self.log_paths.update((k, path) for k in group)
+            fresh = [p for p in task if _key(p) not in self.announced]
+            if fresh and self.on_start:
+                self.on_start(fresh)
+            self.announced.update(_key(p) for p in fresh)
             spec = self.defs.assets[first.node.asset]
             work = make_task(
-                self.setup.run_id, task, self.versions, spec.code_version, attempt,
-                self.started[lead], str(self._log_path(lead)),
+                self.setup.run_id, task, self.versions, spec.code_version, self.attempts[lead], now,
+                str(self._log_path(lead)), grouped=len(group) > 1,
             )  # fmt: skip
             running[pool.submit(self.worker, work)] = lead
 
     def _finish(self, lead: Key, done: TaskResult) -> None:
+        group = self.groups.pop(lead, None)
+        if group is not None and done.error is not None:
+            self._ungroup(group, done)
+            return
+        if group is None:
+            self._finish_task(lead, done)
+            return
+        once = dataclasses.replace(done, reshaped=None, keys_added=())  # said by the first
+        for key in group:
+            self._finish_task(key, done if key == lead else once, len(group))
+
+    def _ungroup(self, group: list[Key], done: TaskResult) -> None:
+        """A group failed and wrote nothing. The node whose own call raised (if known) has
+        a failed attempt as if it had run alone; the others run again alone, as first
+        attempts."""
+        failed = next((k for k in group if k[1] == done.failed), None)
+        if failed is None:
+            log = NodeLog(self._log_path(group[0]), self.clock)
+            log.write(done.trace)
+            log.write(f"the group's {len(group)} partitions run again one by one\n")
+            log.close()
+        for key in group:
+            self.log_paths.pop(key)
+            if key == failed:  # its failure goes to its own log (its lines stay in the group's)
+                self._finish_task(key, dataclasses.replace(done, logged=False))
+                continue
+            del self.attempts[key]
+            self.ready.push(key)
+
+    def _finish_task(self, lead: Key, done: TaskResult, shared_by: int = 1) -> None:
         task = [self.planned[k] for k in self.members[lead]]
         attempt = self.attempts[lead]
         if done.logged:
             self.logged.add(lead)
         error = done.error
-        share = done.seconds / len(task)  # a batch's time, once, shared by its partitions
+        share = done.seconds / len(task) / shared_by  # a batch's time, shared by its partitions
         failed_checks = error.results if isinstance(error, CheckFailed) else ()
         recorded = []
         for p in task:
@@ -253,7 +311,7 @@ class _Scheduler:
             known = self.broken.get(lead[0])
             if known is None or self.order[lead] < known[1]:
                 self.broken[lead[0]] = (error, self.order[lead])
-        text = describe_error(error)
+        text = describe(error)
         self._settle(
             self.members[lead], AttemptStatus.FAILED, attempt, self.started[lead], self.clock(),
             error,
@@ -276,9 +334,7 @@ class _Scheduler:
         self._settle(self.members[lead], AttemptStatus.FAILED, error=error)
         for key in self.members[lead]:
             p = self.planned[key]
-            self._complete(
-                key, NodeResult(p.node, AttemptStatus.FAILED, error=describe_error(error))
-            )
+            self._complete(key, NodeResult(p.node, AttemptStatus.FAILED, error=describe(error)))
 
     def _coordinator_log(self, lead: Key, attempt: int, done: TaskResult) -> NodeLog:
         """The task's log, for what the coordinator adds to a failed attempt: its traceback,
@@ -328,7 +384,7 @@ class _Scheduler:
             elif key in self.waiting_on[task]:
                 self.waiting_on[task].discard(key)
                 if not self.waiting_on[task]:
-                    heapq.heappush(self.ready, (self.order[task], task))
+                    self.ready.push(task)
 
     def _block(self, lead: Key) -> None:
         """An upstream failed: record the task's nodes (and what they feed) upstream_failed."""
@@ -343,7 +399,13 @@ class _Scheduler:
         return current == dict(self.recorded.get(planned.node, {}))
 
     def _log_path(self, lead: Key) -> Path:
+        if lead in self.log_paths:
+            return self.log_paths[lead]
         return node_log_path(self.setup.logs_dir, self.setup.run_id, lead[0], self._label(lead))
+
+    def _group_log_path(self, group: list[Key]) -> Path:
+        label = span_label(group[0][1], group[-1][1])
+        return node_log_path(self.setup.logs_dir, self.setup.run_id, group[0][0], label)
 
     def _label(self, lead: Key) -> str:
         """A task's partition, or its batch's `first..last`."""
@@ -381,21 +443,6 @@ class _Scheduler:
             self.setup.run_id, status, results, stopped_by, code, checks, warnings,
             tuple(self.reshaped), {k: tuple(v) for k, v in sorted(self.keys_added.items())},
         )  # fmt: skip
-
-
-def start_key(start: dt.date | None) -> dt.datetime:
-    """A window's start as a naive UTC datetime, so that hours (of any zone), days and
-    weeks order together (a date is its midnight)."""
-    if start is None:
-        return dt.datetime.min
-    if isinstance(start, dt.datetime):
-        return start.astimezone(dt.UTC).replace(tzinfo=None) if start.tzinfo else start
-    return dt.datetime.combine(start, dt.time.min)
-
-
-def describe_error(error: BaseException) -> str:
-    text = error.one_line() if isinstance(error, AssetflowError) else str(error)
-    return f"{type(error).__name__}: {text}"
 
 
 def _key(p: PlannedNode) -> Key:

@@ -30,6 +30,12 @@ class Task:
     attempt: int
     log_path: str  # the file the attempt's log lines go to (created on the first line)
     refresh: bool = False  # the asset's table is rebuilt from these nodes alone (one write)
+    grouped: bool = False  # adjacent single nodes written together (group commit)
+
+    def calls_per_node(self, batch_size: int) -> bool:
+        """Whether the asset's function is called once per node (a full refresh or a group
+        of an asset computed a partition per call), not once for the whole task."""
+        return batch_size == 1 and (self.refresh or self.grouped)
 
     @property
     def partition(self) -> str:
@@ -64,6 +70,7 @@ class TaskResult:
     reshaped: str | None = None  # how the write changed the asset's table, one line
     keys_added: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (dynamic key set, new keys)
     published: Published | None = None  # the Delta commit a worker made (storage = "delta")
+    failed: str | None = None  # a group's failure: the partition whose own call raised
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ def make_task(
     attempt: int,
     started_at: dt.datetime,
     log_path: str,
+    grouped: bool = False,
 ) -> Task:
     """The task for `planned` (one node or a batch), with its inputs' current versions."""
     writes = tuple(
@@ -101,8 +109,9 @@ def make_task(
     asset = planned[0].node.asset
     refresh = planned[0].reason == FULL_REFRESH
     return Task(
-        run_id, asset, code_version, writes, merged_reads(planned), attempt, log_path, refresh
-    )
+        run_id, asset, code_version, writes, merged_reads(planned), attempt, log_path, refresh,
+        grouped,
+    )  # fmt: skip
 
 
 def node_reads(task: Task, node: NodeWrite) -> tuple[InputRange, ...]:

@@ -49,6 +49,10 @@ _MISSING_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
 _MISSING_TABLE = re.compile(r"Table with name (\w+) does not exist")
 
 
+class GroupSplit(Exception):
+    """A group's nodes cannot be written together: each runs alone instead."""
+
+
 class EmbeddedWorker:
     """Callable on any thread: `worker(task) -> TaskResult`. One cursor per thread per run."""
 
@@ -80,9 +84,10 @@ class EmbeddedWorker:
         log.begin(task.header)
         t0 = self.clock.monotonic()
         checks: dict[str, tuple[CheckResult, ...]] = {}
+        calling: list[str] = []  # in a group: the partition whose function is being called
         try:
             with bound(log):
-                wrote = self._write_with_retries(task, spec, log, checks)
+                wrote = self._write_with_retries(task, spec, log, checks, calling)
             reshaped = describe_reshape(wrote, spec)
             if reshaped:
                 log.write(f"table changed shape: {reshaped}\n")
@@ -93,9 +98,9 @@ class EmbeddedWorker:
                 reshaped, wrote.keys_added,
             )  # fmt: skip
         except Exception as exc:  # any failure of user code or of the write fails this attempt
-            error = classify(exc, spec, f"{task.asset}[{task.nodes[0].partition}]")
-            trace = traceback.format_exc()
-            return TaskResult({}, error, trace, self.clock.monotonic() - t0, log.written)
+            error, trace, failed = failure(task, spec, exc, calling)
+            seconds = self.clock.monotonic() - t0
+            return TaskResult({}, error, trace, seconds, log.written, failed=failed)
         finally:
             log.close()
 
@@ -115,13 +120,18 @@ class EmbeddedWorker:
         return cur
 
     def _write_with_retries(
-        self, task: Task, spec: AssetSpec, log: NodeLog, checks: dict[str, tuple[CheckResult, ...]]
+        self,
+        task: Task,
+        spec: AssetSpec,
+        log: NodeLog,
+        checks: dict[str, tuple[CheckResult, ...]],
+        calling: list[str],
     ) -> Wrote:
         """Concurrent writers of one table can conflict: the write is tried again."""
         for tries in range(1, _WRITE_CONFLICT_TRIES + 1):
             try:
                 with self.store.storage_guard():  # a full disk is not a write conflict
-                    return self._compute_and_write(task, spec, log, checks)
+                    return self._compute_and_write(task, spec, log, checks, calling)
             except duckdb.TransactionException:
                 if tries == _WRITE_CONFLICT_TRIES:
                     raise
@@ -132,7 +142,12 @@ class EmbeddedWorker:
         raise AssertionError("unreachable")
 
     def _compute_and_write(
-        self, task: Task, spec: AssetSpec, log: NodeLog, checks: dict[str, tuple[CheckResult, ...]]
+        self,
+        task: Task,
+        spec: AssetSpec,
+        log: NodeLog,
+        checks: dict[str, tuple[CheckResult, ...]],
+        calling: list[str],
     ) -> Wrote:
         """One call of the asset's function for the whole task (or, for a full refresh of
         an asset that computes one partition per call, one per node), one write of all its
@@ -141,8 +156,9 @@ class EmbeddedWorker:
         ctx = task_context(task, spec, cur, log)
         made: list[tuple[Context, str | None]] = []  # what each call registered, to release
         try:
-            if task.refresh and spec.batch_size == 1:
-                query, placed = self._per_node_query(task, spec, cur, log, made), KEY_COLUMN
+            if task.calls_per_node(spec.batch_size):
+                query = self._per_node_query(task, spec, cur, log, made, calling)
+                placed = KEY_COLUMN
             else:
                 query = self._call(spec, task, ctx, cur, made)
                 placed = partition_expression(spec, task.nodes[0].partition)
@@ -238,16 +254,22 @@ class EmbeddedWorker:
         cur: duckdb.DuckDBPyConnection,
         log: NodeLog,
         made: list[tuple[Context, str | None]],
+        calling: list[str],
     ) -> str:
         """The rows of every node of the task, each computed by its own call, in one query
-        whose KEY_COLUMN says which partition a row belongs to."""
+        whose KEY_COLUMN says which partition a row belongs to. `calling` names the node
+        being called (what fails then is that node's)."""
         parts = []
         first: tuple[str, list[str]] | None = None
         for node in task.nodes:
+            calling[:] = [node.partition]
             one = dataclasses.replace(task, nodes=(node,), reads=node_reads(task, node))
             query = self._call(spec, one, task_context(one, spec, cur, log), cur, made)
             columns = cur.sql(query).columns  # binds, does not run
             if first is not None and sorted(columns) != sorted(first[1]):
+                if task.grouped:  # fine alone (the table follows): not one write, though
+                    calling.clear()
+                    raise GroupSplit(f"{node.partition} returns other columns than {first[0]}")
                 raise DefinitionError(
                     f"{spec.where}: asset {task.asset}[{node.partition}] returns columns"
                     f" {', '.join(columns)}, but [{first[0]}] returns {', '.join(first[1])}",
@@ -256,6 +278,7 @@ class EmbeddedWorker:
             first = first or (node.partition, columns)
             key = sql_literal(node.partition)
             parts.append(f"SELECT *, {key} AS {KEY_COLUMN} FROM ({query})")
+        calling.clear()
         return " UNION ALL BY NAME ".join(parts)
 
     def _auditor(self, spec: AssetSpec, ctx: Context, checks: dict[str, tuple[CheckResult, ...]]):  # noqa: ANN202 - the writer's Audit
@@ -334,6 +357,16 @@ def partition_expression(spec: AssetSpec, first_key: str) -> str | None:
         time_key if dim.is_time else sql_literal(fixed[i]) for i, (_, dim) in enumerate(parts.dims)
     ]
     return " || '|' || ".join(pieces)
+
+
+def failure(
+    task: Task, spec: AssetSpec, exc: Exception, calling: list[str]
+) -> tuple[BaseException, str, str | None]:
+    """A failed attempt's error (see `classify`) and traceback, and in a group the partition
+    whose own call raised (None when the group's write failed: no one node's)."""
+    failed = calling[0] if task.grouped and calling else None
+    error = classify(exc, spec, f"{task.asset}[{failed or task.nodes[0].partition}]")
+    return error, traceback.format_exc(), failed
 
 
 def classify(exc: Exception, spec: AssetSpec, label: str) -> BaseException:

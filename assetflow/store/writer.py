@@ -325,19 +325,20 @@ class PartitionWriter:
                               w.clipped, w.started_at, now, w.attempt, w.log_path,
                               inputs_text_of(w), schema)
             ]  # fmt: skip
-            version = VERSION_SQL.format(n="coalesce(v.n, 0)", h="coalesce(v.h, 0)")
+            version = VERSION_SQL.format(n="coalesce(w.n, 0)", h="coalesce(w.h, 0)")
             picked = ", ".join(
                 version if c == "data_version"
-                else "coalesce(v.n, 0)" if c == "row_count"
+                else "coalesce(w.n, 0)" if c == "row_count"
                 else f"w.{c}"
                 for c, _ in MATERIALIZATION_COLUMNS
             )  # fmt: skip
+            # Ids are drawn in partition order (the joined rows are ordered first).
             recorded = cur.execute(
-                f"{head} SELECT {ids}, {picked}"
+                f"{head} SELECT {ids}, {picked} FROM (SELECT w.*, v.n, v.h"
                 f" FROM (VALUES {', '.join([row] * len(writes))}) w({', '.join(fields)})"
                 f" LEFT JOIN (SELECT {PARTITION_COLUMN} AS p, count(*) AS n, {row_hashes} AS h"
                 f" FROM {table} WHERE {where} GROUP BY 1) v"
-                f" ON v.p = w.partition{tail}",
+                f" ON v.p = w.partition ORDER BY w.partition_index) w{tail}",
                 [schema, *params],
             ).fetchall()
         return {key: Written(n, version, mid) for key, mid, version, n in recorded}
