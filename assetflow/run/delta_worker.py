@@ -155,10 +155,10 @@ class DeltaWorker:
         types are those the Delta table will hold). `calling`: as the embedded worker's."""
         if task.calls_per_node(spec.batch_size) and len(task.nodes) > 1:
             parts = []
-            for node in task.nodes:
+            for i, node in enumerate(task.nodes):
                 calling[:] = [node.partition]
                 one = dataclasses.replace(task, nodes=(node,), reads=node_reads(task, node))
-                query = self._query(conn, one, spec, log)
+                query = self._query(conn, one, spec, log, f"_{i}")
                 parts.append(f"SELECT *, {sql_literal(node.partition)} AS {PARTITION_COLUMN}"
                              f" FROM ({query})")  # fmt: skip
             select = " UNION ALL BY NAME ".join(parts)
@@ -177,16 +177,23 @@ class DeltaWorker:
         conn.unregister("_af_staged_arrow")
 
     def _query(
-        self, conn: duckdb.DuckDBPyConnection, task: Task, spec: AssetSpec, log: NodeLog
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        task: Task,
+        spec: AssetSpec,
+        log: NodeLog,
+        tag: str = "",
     ) -> str:
-        reads = {rng.name: self._read(conn, rng) for rng in task.reads}
+        """The task's query; its inputs are views named with `tag` (one set per node when
+        the nodes are called one by one: the query is run after the last call)."""
+        reads = {rng.name: self._read(conn, rng, tag) for rng in task.reads}
         ctx: Context = task_context(task, spec, conn, log)
         query = node_query(spec, reads, ctx)
         if spec.columns:
             enforce(spec, conn, query)
         return query
 
-    def _read(self, conn: duckdb.DuckDBPyConnection, rng: InputRange) -> str:
+    def _read(self, conn: duckdb.DuckDBPyConnection, rng: InputRange, tag: str) -> str:
         """A SELECT of exactly the upstream partitions in `rng`, from its Delta table."""
         if rng.is_source:
             return input_sql(rng, self.defs, self.root)
@@ -196,7 +203,7 @@ class DeltaWorker:
                 f"{rng.name} has no Delta table yet at {self.storage.uri(rng.name)}",
                 f"materialize {rng.name} first",
             )
-        view = f"_af_input_{rng.name}"
+        view = f"_af_input_{rng.name}{tag}"
         conn.register(view, found)
         where = "" if rng.keys else " WHERE false"  # clipped away: the shape, no rows
         return f'SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM "{view}"{where}'

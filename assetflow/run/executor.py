@@ -28,7 +28,6 @@ from assetflow.core.definitions import Definitions
 from assetflow.core.planner import Plan, PlannedNode
 from assetflow.core.policy import retryable
 from assetflow.core.records import (
-    FULL_REFRESH,
     AttemptStatus,
     CheckResult,
     NodeResult,
@@ -38,7 +37,7 @@ from assetflow.core.records import (
 from assetflow.errors import DefinitionError, ExitCode, StorageError, describe
 from assetflow.run.alerts import Deliveries
 from assetflow.run.clock import Clock
-from assetflow.run.ready import ReadyQueue
+from assetflow.run.ready import ReadyQueue, group_size, joinable
 from assetflow.run.runlog import NodeLog, node_log_path
 from assetflow.run.task import (
     Task,
@@ -128,15 +127,10 @@ class _Scheduler:
                     if up in self.planned and self.leader[up] != lead:
                         self.waiting_on[lead].add(up)
                         self.dependents[up].append(key)
-        joinable = {
-            key
-            for key, p in self.planned.items()
-            if self.members.get(key) == [key]  # a task of one node
-            and not p.conditional
-            and p.reason != FULL_REFRESH
-            and defs.assets[key[0]].batch_size == 1
-        }
-        self.ready = ReadyQueue(self.order, self.planned, joinable, setup.group)
+        batch_size = {name: spec.batch_size for name, spec in defs.assets.items()}
+        may_join = joinable(self.members, self.planned, batch_size)
+        self.ready = ReadyQueue(self.order, self.planned, may_join)
+        self.pace: dict[str, float] = {}  # per asset, seconds per node of its last task
         self.groups: dict[Key, list[Key]] = {}  # a running group's leader -> its nodes
         self.log_paths: dict[Key, Path] = {}  # nodes logging to their group's file
         self.announced: set[Key] = set()  # nodes `on_start` heard of
@@ -209,7 +203,11 @@ class _Scheduler:
                 self._settle([lead], AttemptStatus.VERIFIED)
                 self._complete(lead, NodeResult(first.node, AttemptStatus.VERIFIED))
                 continue
-            group = self.ready.group(lead)
+            waiting = self.ready.queued_of[lead[0]] + 1
+            size = group_size(
+                self.setup.group, self.pace.get(lead[0]), waiting, self.setup.concurrency
+            )
+            group = self.ready.group(lead, size)
             now = self.clock()
             for key in group:
                 self.attempts[key] = self.attempts.get(key, 0) + 1
@@ -232,6 +230,8 @@ class _Scheduler:
 
     def _finish(self, lead: Key, done: TaskResult) -> None:
         group = self.groups.pop(lead, None)
+        if done.error is None:
+            self.pace[lead[0]] = done.seconds / len(group or self.members[lead])
         if group is not None and done.error is not None:
             self._ungroup(group, done)
             return

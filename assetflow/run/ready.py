@@ -4,17 +4,23 @@ Group commit: a task that is one node of an asset computed a partition per call
 (batch_size 1) takes with it the ready nodes of its asset at the partitions right after it,
 up to a size; the worker calls the function once per node and writes them in one
 transaction, with a record each. The plan is unchanged: grouping is how its nodes are
-handed to workers, like the concurrency limit.
+handed to workers, like the concurrency limit. The size follows how long the asset's nodes
+took so far in the run (`group_size`): quick nodes are grouped, slow ones are not (their
+transaction costs little next to them, and a group would hide their progress and keep them
+off the other workers).
 """
 
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Mapping
 
 from assetflow.core.planner import PlannedNode
+from assetflow.core.records import FULL_REFRESH
 
 Key = tuple[str, str]
+GROUP_SECONDS = 0.2  # what a group task aims to take: progress still moves several times a second
 
 
 class ReadyQueue:
@@ -25,15 +31,13 @@ class ReadyQueue:
     (a retry, or a run again after its group failed, goes alone)."""
 
     def __init__(
-        self,
-        order: Mapping[Key, int],
-        planned: Mapping[Key, PlannedNode],
-        joinable: set[Key],
-        size: int,
+        self, order: Mapping[Key, int], planned: Mapping[Key, PlannedNode], joinable: set[Key]
     ) -> None:
-        self.order, self.joinable, self.size = order, joinable, size
+        """`joinable`: see `joinable`."""
+        self.order, self.joinable = order, joinable
         self._heap: list[tuple[int, Key]] = []
         self._queued: set[Key] = set()  # in the heap and not taken into a group since
+        self.queued_of: Counter[str] = Counter()  # per asset, how many of its nodes wait
         self._at = {(p.node.asset, p.index): key for key, p in planned.items()}
         self._index = {key: p.index for key, p in planned.items()}
 
@@ -43,31 +47,66 @@ class ReadyQueue:
     def push(self, lead: Key) -> None:
         heapq.heappush(self._heap, (self.order[lead], lead))
         self._queued.add(lead)
+        self.queued_of[lead[0]] += 1
 
     def pop(self) -> Key:
         while True:
             _, lead = heapq.heappop(self._heap)
             if lead in self._queued:  # else it went with a group already
-                self._queued.discard(lead)
+                self._take(lead)
                 return lead
 
     def clear(self) -> None:
         self._heap.clear()
         self._queued.clear()
+        self.queued_of.clear()
 
-    def group(self, lead: Key) -> list[Key]:
+    def _take(self, key: Key) -> None:
+        self._queued.discard(key)
+        self.queued_of[key[0]] -= 1
+
+    def group(self, lead: Key, size: int) -> list[Key]:
         """`lead` (just popped), with the ready joinable nodes of its asset at the
         partitions right after it, up to `size` in all, taken off the queue; each leaves
         `joinable`."""
         group = [lead]
         if lead in self.joinable:
             index = self._index[lead]
-            while len(group) < self.size:
+            while len(group) < size:
                 index += 1
                 key = self._at.get((lead[0], index))
                 if key is None or key not in self._queued or key not in self.joinable:
                     break
-                self._queued.discard(key)  # its heap entry is skipped when popped
+                self._take(key)  # its heap entry is skipped when popped
                 group.append(key)
         self.joinable.difference_update(group)
         return group
+
+
+def group_size(most: int, seconds_per_node: float | None, waiting: int, workers: int) -> int:
+    """How many nodes of an asset to write together: none grouped until one of its tasks
+    has finished in this run (`seconds_per_node` None); then enough for a task of about
+    GROUP_SECONDS, at most `most`, and no more than a fair share of the `waiting` nodes
+    among the `workers`."""
+    if seconds_per_node is None:
+        return 1
+    by_time = int(GROUP_SECONDS / max(seconds_per_node, 1e-6))
+    return max(1, min(most, by_time, -(-waiting // workers)))
+
+
+def joinable(
+    members: Mapping[Key, list[Key]],
+    planned: Mapping[Key, PlannedNode],
+    batch_size: Mapping[str, int],
+) -> set[Key]:
+    """The nodes that may be grouped: tasks of one node (`members`: a task's first node ->
+    its nodes) of an asset computed a partition per call, neither conditional (verified
+    first, maybe not run) nor part of a full refresh."""
+    return {
+        lead
+        for lead, task in members.items()
+        if task == [lead]
+        and batch_size[lead[0]] == 1
+        and not planned[lead].conditional
+        and planned[lead].reason != FULL_REFRESH
+    }
