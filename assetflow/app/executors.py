@@ -11,14 +11,12 @@ import importlib.util
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assetflow.app.config import Project
 from assetflow.core.definitions import Definitions
 from assetflow.errors import ConfigError, UsageError
 from assetflow.run.clock import Clock
-from assetflow.run.cluster import refresh_views
-from assetflow.run.delta import DeltaStorage, storage_from_settings
 from assetflow.run.executor import Worker
 from assetflow.store.keysets import read_keysets
 from assetflow.store.published import (
@@ -28,6 +26,9 @@ from assetflow.store.published import (
     view_versions,
 )
 from assetflow.store.store import Store
+
+if TYPE_CHECKING:  # Delta Lake (pyarrow, deltalake) is loaded only by projects that use it
+    from assetflow.run.delta import DeltaStorage
 
 SQL_ON_COORDINATOR = (
     'executor = "dask" with storage = "duckdb": Python assets compute on the cluster, SQL'
@@ -53,6 +54,8 @@ def delta_storage(project: Project) -> DeltaStorage | None:
     settings = project.settings
     if settings.storage != "delta":
         return None
+    from assetflow.run.delta import storage_from_settings
+
     return storage_from_settings(
         settings.storage_path or "", dict(settings.storage_options), str(project.root)
     )
@@ -177,6 +180,8 @@ def adopt_unrecorded(project: Project, store: Store, assets: list[str], clock: C
             adopted += [
                 f"{asset}[{p}]" for p in adopt(store.conn, asset, version, lineage, clock())
             ]
+    from assetflow.run.cluster import refresh_views
+
     refresh_views(store, storage, behind)
     return adopted
 
