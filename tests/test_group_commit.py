@@ -47,8 +47,10 @@ def test_grouped_partitions_record_what_they_record_one_by_one(tmp_path):
     for table in ("doubled", "combined", "recent"):
         rows = f"SELECT * FROM {table} ORDER BY ALL"
         assert grouped.query(rows) == alone.query(rows)
-    # The first node alone (until one has run, the asset's pace is unknown), then the rest.
-    assert len(tasks(grouped, "doubled")) == 2 and len(tasks(alone, "doubled")) == 10
+    # Grouped: the first node alone (until one has run, the asset's pace is unknown), then
+    # groups as large as its pace allows (its nodes take milliseconds: all the rest, unless
+    # the machine stalls). One task per node with group_commit = 1.
+    assert len(tasks(grouped, "doubled")) < 10 and len(tasks(alone, "doubled")) == 10
     # Fresh afterwards, node by node, and the next run has nothing to do.
     status = json.loads(grouped.run("status", "--json").output)
     assert all(set(a["counts"].values()) - {0} == {a["counts"]["fresh"]} for a in status["assets"])
@@ -70,5 +72,5 @@ def test_a_group_whose_write_fails_runs_again_node_by_node(tmp_path):
     assert [t for t in tries if t[0] != "2024-01-04"] == expected
     assert [t for t in tries if t[0] == "2024-01-04"] == [("2024-01-04", 1, "failed")]
     assert project.query("SELECT count(*) FROM checked") == [(27,)]
-    [log] = (project.root / "warehouse" / "logs").rglob("checked/2024-01-02..2024-01-10.log")
-    assert "run again one by one" in log.read_text()
+    [log] = (project.root / "warehouse" / "logs").rglob("checked/2024-01-0*..2024-01-*.log")
+    assert "run again one by one" in log.read_text()  # the group that held the 4th
