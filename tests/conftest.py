@@ -110,9 +110,14 @@ def write_events(project: Project, day: str, rows: list[tuple[int, int]]) -> Pat
 
 
 @pytest.fixture
-def diamond(fixture_project) -> Project:
+def diamond(tmp_path: Path) -> Project:
     """The diamond fixture with ten days of events landed."""
-    project = fixture_project("diamond")
+    return diamond_project(tmp_path / "diamond")
+
+
+def diamond_project(root: Path, extra: str = "") -> Project:
+    """The diamond fixture at `root` (`extra`: lines of [tool.assetflow]), ten days landed."""
+    project = make_project(root, FIXTURES / "diamond", extra)
     for day in range(1, 11):
         write_events(project, f"2024-01-{day:02d}", [(1, day), (2, 10 * day), (3, 100 + day)])
     return project

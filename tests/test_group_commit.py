@@ -3,7 +3,7 @@ recorded as if it had run alone; a group that fails is run again node by node.""
 
 import json
 
-from conftest import FIXTURES, make_project, write_events
+from conftest import diamond_project
 
 FAILS_ON_THE_4TH = """
 from assetflow import asset, daily
@@ -17,12 +17,7 @@ def checked(ctx, doubled):
 
 
 def diamond_with(tmp_path, name, group_commit):
-    project = make_project(
-        tmp_path / name, FIXTURES / "diamond", f"group_commit = {group_commit}\n"
-    )
-    for day in range(1, 11):
-        write_events(project, f"2024-01-{day:02d}", [(1, day), (2, 10 * day), (3, 100 + day)])
-    return project
+    return diamond_project(tmp_path / name, f"group_commit = {group_commit}\n")
 
 
 def lineage(project):

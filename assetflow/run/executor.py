@@ -215,7 +215,7 @@ class _Scheduler:
             if len(group) > 1:
                 task = [self.planned[k] for k in group]
                 self.groups[lead] = group
-                path = self._group_log_path(group)
+                path = self._log_file(group)
                 self.log_paths.update((k, path) for k in group)
             fresh = [p for p in task if _key(p) not in self.announced]
             if fresh and self.on_start:
@@ -232,15 +232,14 @@ class _Scheduler:
         group = self.groups.pop(lead, None)
         if done.error is None:
             self.pace[lead[0]] = done.seconds / len(group or self.members[lead])
-        if group is not None and done.error is not None:
-            self._ungroup(group, done)
-            return
         if group is None:
             self._finish_task(lead, done)
-            return
-        once = dataclasses.replace(done, reshaped=None, keys_added=())  # said by the first
-        for key in group:
-            self._finish_task(key, done if key == lead else once, len(group))
+        elif done.error is not None:
+            self._ungroup(group, done)
+        else:
+            once = dataclasses.replace(done, reshaped=None, keys_added=())  # said by the first
+            for key in group:
+                self._finish_task(key, done if key == lead else once, len(group))
 
     def _ungroup(self, group: list[Key], done: TaskResult) -> None:
         """A group failed and wrote nothing. The node whose own call raised (if known) has
@@ -341,7 +340,9 @@ class _Scheduler:
         the retry it plans, hooks that failed."""
         log = NodeLog(self._log_path(lead), self.clock)
         if not done.logged:  # the attempt's header has not reached the file yet
-            log.begin(attempt_header(lead[0], self._label(lead), attempt, self.setup.run_id))
+            log.begin(
+                attempt_header(lead[0], _label(self.members[lead]), attempt, self.setup.run_id)
+            )
         log.write(done.trace)
         self.logged.add(lead)
         return log
@@ -399,17 +400,12 @@ class _Scheduler:
         return current == dict(self.recorded.get(planned.node, {}))
 
     def _log_path(self, lead: Key) -> Path:
-        if lead in self.log_paths:
-            return self.log_paths[lead]
-        return node_log_path(self.setup.logs_dir, self.setup.run_id, lead[0], self._label(lead))
+        """The task's log file, or that of the group it runs in."""
+        return self.log_paths.get(lead) or self._log_file(self.members[lead])
 
-    def _group_log_path(self, group: list[Key]) -> Path:
-        label = span_label(group[0][1], group[-1][1])
-        return node_log_path(self.setup.logs_dir, self.setup.run_id, group[0][0], label)
-
-    def _label(self, lead: Key) -> str:
-        """A task's partition, or its batch's `first..last`."""
-        return span_label(self.members[lead][0][1], self.members[lead][-1][1])
+    def _log_file(self, keys: list[Key]) -> Path:
+        """The log file of a task (or group) of these nodes, named by `_label`."""
+        return node_log_path(self.setup.logs_dir, self.setup.run_id, keys[0][0], _label(keys))
 
     def _logged(self, lead: Key) -> str | None:
         return str(self._log_path(lead)) if lead in self.logged else None
@@ -443,6 +439,11 @@ class _Scheduler:
             self.setup.run_id, status, results, stopped_by, code, checks, warnings,
             tuple(self.reshaped), {k: tuple(v) for k, v in sorted(self.keys_added.items())},
         )  # fmt: skip
+
+
+def _label(keys: list[Key]) -> str:
+    """A task's partition, or its batch's (or group's) `first..last`."""
+    return span_label(keys[0][1], keys[-1][1])
 
 
 def _key(p: PlannedNode) -> Key:

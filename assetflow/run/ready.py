@@ -26,20 +26,17 @@ GROUP_SECONDS = 0.2  # what a group task aims to take: progress still moves seve
 class ReadyQueue:
     """Task leaders (a task's first node) ready to run, first in plan order first.
 
-    `joinable`: the nodes that may be grouped (single nodes of assets computed a partition
-    per call, not conditional, not a full refresh); a node leaves it once it is launched
-    (a retry, or a run again after its group failed, goes alone)."""
+    `joinable`: the nodes that may be grouped (see `joinable`); a node leaves it once it is
+    launched (a retry, or a run again after its group failed, goes alone)."""
 
     def __init__(
         self, order: Mapping[Key, int], planned: Mapping[Key, PlannedNode], joinable: set[Key]
     ) -> None:
-        """`joinable`: see `joinable`."""
-        self.order, self.joinable = order, joinable
+        self.order, self.planned, self.joinable = order, planned, joinable
         self._heap: list[tuple[int, Key]] = []
         self._queued: set[Key] = set()  # in the heap and not taken into a group since
         self.queued_of: Counter[str] = Counter()  # per asset, how many of its nodes wait
         self._at = {(p.node.asset, p.index): key for key, p in planned.items()}
-        self._index = {key: p.index for key, p in planned.items()}
 
     def __bool__(self) -> bool:
         return bool(self._queued)
@@ -71,7 +68,7 @@ class ReadyQueue:
         `joinable`."""
         group = [lead]
         if lead in self.joinable:
-            index = self._index[lead]
+            index = self.planned[lead].index
             while len(group) < size:
                 index += 1
                 key = self._at.get((lead[0], index))
