@@ -150,6 +150,17 @@ def test_importing_the_core_loads_neither_duckdb_nor_the_store():
     assert out.stdout.strip() == "[]"
 
 
+def test_a_run_on_the_warehouse_file_loads_no_delta_lake_code():
+    """pyarrow and deltalake load only for projects that store tables in Delta Lake."""
+    code = (
+        "import sys\nimport assetflow.cli.main, assetflow.app.materialize\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'deltalake')"
+        " or m in ('assetflow.run.delta', 'assetflow.run.cluster')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_modules_stay_readable_in_one_sitting():
     long = {
         name: n

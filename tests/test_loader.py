@@ -163,6 +163,11 @@ def test_missing_definitions_folder(project):
     check_rejected(project, "definitions folder", "not found")
 
 
+def test_group_commit_below_one(project):
+    (project.root / "pyproject.toml").write_text("[tool.assetflow]\ngroup_commit = 0\n")
+    check_rejected(project, "pyproject.toml", "group_commit", "greater than or equal to 1")
+
+
 def test_bad_config_key(project):
     (project.root / "pyproject.toml").write_text("[tool.assetflow]\nwarehose = 'x.duckdb'\n")
     check_rejected(project, "pyproject.toml", "warehose", "known keys")
