@@ -251,7 +251,7 @@ def lineage(
             console.render_columns(found)
         return
     graph = opts.session().graph  # opens nothing
-    if asset not in graph.graph:
+    if asset not in graph.upstream:
         raise SelectionError(f"unknown asset {asset!r}", f"assets: {', '.join(graph.order)}")
     up, down = direction in (None, "upstream"), direction in (None, "downstream")
     if fmt == "tree":

@@ -1,4 +1,8 @@
-"""The asset graph (networkx) and the node graph (asset x partition) derived from mappings.
+"""The asset graph and the node graph (asset x partition) derived from mappings.
+
+The order and the cycle check every command needs come from the standard library's graphlib;
+networkx (a tenth of a second to import) is loaded only by what walks the graph further:
+selections with `+`, the page's layers, a lineage neighbourhood.
 
 Pure: no I/O. The node graph is implicit: nodes are enumerated per asset and the inputs of a
 node are computed from its mappings, so millions of nodes never become Python objects at once.
@@ -8,9 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-from typing import Any
-
-import networkx as nx
+import functools
+import graphlib
+import heapq
+from typing import TYPE_CHECKING, Any
 
 from assetflow.core.definitions import Definitions
 from assetflow.core.intervals import Intervals
@@ -19,32 +24,55 @@ from assetflow.core.partitions import Partitions
 from assetflow.core.records import InputRange, Node
 from assetflow.errors import DefinitionError, SelectionError
 
+if TYPE_CHECKING:
+    import networkx as nx
+
 
 class AssetGraph:
     """Assets and sources as a DAG; edges point from upstream to downstream."""
 
     def __init__(self, defs: Definitions) -> None:
         self.defs = defs
-        graph = nx.DiGraph()
-        graph.add_nodes_from(defs.sources)
-        graph.add_nodes_from(defs.assets)
+        self.upstream: dict[str, tuple[str, ...]] = {name: () for name in defs.sources}
         for spec in defs.assets.values():
-            for dep in spec.deps:
-                graph.add_edge(dep.name, spec.name)
-        try:
-            cycle = nx.find_cycle(graph)
-        except nx.NetworkXNoCycle:
-            cycle = None
-        if cycle:
-            path = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
-            first = defs.assets[cycle[0][0]]
-            raise DefinitionError(f"{first.where}: dependency cycle: {path}")
-        self.graph = graph
+            self.upstream[spec.name] = tuple(dep.name for dep in spec.deps)
         self._mappers: dict[str, list] = {}
         self._mappers_now: dt.datetime | None = None
-        self.order: tuple[str, ...] = tuple(
-            n for n in nx.lexicographical_topological_sort(graph) if n in defs.assets
-        )
+        self.order: tuple[str, ...] = tuple(n for n in self._sorted() if n in defs.assets)
+
+    def _sorted(self) -> list[str]:
+        """Every name, upstream first, the smallest name first among those ready (the
+        lexicographical topological order); a cycle is a definition error."""
+        sorter = graphlib.TopologicalSorter(self.upstream)
+        try:
+            sorter.prepare()
+        except graphlib.CycleError as cycle:
+            ring = cycle.args[1][:-1]
+            start = ring.index(min(ring))
+            ring = ring[start:] + ring[:start]
+            path = " -> ".join([*ring, ring[0]])
+            where = self.defs.assets[ring[0]].where
+            raise DefinitionError(f"{where}: dependency cycle: {path}") from None
+        ready = list(sorter.get_ready())
+        heapq.heapify(ready)
+        out = []
+        while ready:
+            name = heapq.heappop(ready)
+            out.append(name)
+            sorter.done(name)
+            for follower in sorter.get_ready():
+                heapq.heappush(ready, follower)
+        return out
+
+    @functools.cached_property
+    def graph(self) -> nx.DiGraph:
+        """The graph as networkx's DiGraph, edges from upstream to downstream."""
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.upstream)
+        graph.add_edges_from((up, name) for name, ups in self.upstream.items() for up in ups)
+        return graph
 
     # -- selection ----------------------------------------------------------------------
     def select(self, patterns: list[str] | tuple[str, ...]) -> list[str]:
@@ -75,9 +103,9 @@ class AssetGraph:
             for name in matches:
                 chosen.add(name)
                 if up:
-                    chosen |= {a for a in nx.ancestors(self.graph, name) if a in self.defs.assets}
+                    chosen |= {a for a in self._ancestors(name) if a in self.defs.assets}
                 if down:
-                    chosen |= nx.descendants(self.graph, name)
+                    chosen |= self._descendants(name)
         return [n for n in self.order if n in chosen]
 
     # -- node graph ---------------------------------------------------------------------
@@ -141,6 +169,8 @@ class AssetGraph:
         """A layered layout: each asset's and source's (layer, position in it), layers by
         networkx's topological generations (sources first), names sorted within a layer."""
         out = {}
+        import networkx as nx
+
         for layer, names in enumerate(nx.topological_generations(self.graph)):
             for row, name in enumerate(sorted(names)):
                 out[name] = (layer, row)
@@ -150,10 +180,20 @@ class AssetGraph:
         """`asset` with its ancestors and/or descendants, in topological order."""
         keep = {asset}
         if upstream:
-            keep |= nx.ancestors(self.graph, asset)
+            keep |= self._ancestors(asset)
         if downstream:
-            keep |= nx.descendants(self.graph, asset)
-        return [n for n in nx.lexicographical_topological_sort(self.graph) if n in keep]
+            keep |= self._descendants(asset)
+        return [n for n in self._sorted() if n in keep]
+
+    def _ancestors(self, name: str) -> set[str]:
+        import networkx as nx
+
+        return nx.ancestors(self.graph, name)
+
+    def _descendants(self, name: str) -> set[str]:
+        import networkx as nx
+
+        return nx.descendants(self.graph, name)
 
     def edges_within(self, names: list[str]) -> list[tuple[str, str, str]]:
         """(upstream, downstream, mapping) for every edge between `names`."""
