@@ -127,7 +127,10 @@ class PartitionWriter:
         where = in_partitions(keys, ordered)
         single = len(writes) == 1 and not refresh
         placed = sql_literal(keys[0]) if single or not partition_by else partition_by
-        if single and asset in self._columns:  # the table exists: insert without a bind
+        # Rows placed by a literal (one partition), or by the key each partition's own call
+        # was given (KEY_COLUMN), cannot fall outside the partitions: no staging to check.
+        direct = single or (placed == KEY_COLUMN and not refresh)
+        if direct and asset in self._columns:  # the table exists: insert without a bind
             try:
                 columns = self._columns[asset]
                 return self._replace(
@@ -138,8 +141,9 @@ class PartitionWriter:
             except (duckdb.BinderException, duckdb.ConversionException):
                 pass
         try:
-            if single:  # rows go straight from the query into the table
+            if direct:  # rows go straight from the query into the table
                 columns = relation_columns(cur.sql(query))
+                columns.pop(KEY_COLUMN, None)
                 rows = f"({query})"
             else:  # staged first, to refuse rows outside the partitions
                 cur.execute(f"CREATE OR REPLACE TEMP TABLE _af_stage AS {query}")
@@ -171,7 +175,7 @@ class PartitionWriter:
                     columns, contract, adds_keys,
                 )  # fmt: skip
         finally:
-            if not single:
+            if not direct:
                 cur.execute("DROP TABLE IF EXISTS _af_stage")
 
     def _replace(
