@@ -126,13 +126,8 @@ def map_partition(
         start, end = down.start_utc(down_index), down.start_utc(down_index + 1)
         first = up.index_at(start) + mapping.start_offset
         last = up.index_at(end - _TICK) + mapping.end_offset
-    return _clip(first, last, up_first, up_last)
-
-
-def _clip(first: int, last: int, up_first: int, up_last: int) -> MappedRange:
-    """first..last within the upstream's partitions up_first..up_last."""
-    lo, hi = max(first, up_first), min(last, up_last)
-    return MappedRange(lo, hi, lo != first or hi != last)
+    clipped_first, clipped_last = max(first, up_first), min(last, up_last)
+    return MappedRange(clipped_first, clipped_last, (clipped_first, clipped_last) != (first, last))
 
 
 def node_mapper(
@@ -140,13 +135,7 @@ def node_mapper(
 ) -> Callable[[int], MappedRange]:
     """map_partition along one edge, for many nodes: the edge's kind is worked out once, and
     where each key combination reads its own along time, each time index is mapped once."""
-    engine = _engine(mapping, down, up)
-    time = _same_keys_in_time(mapping, down, up) if engine else None
-    if not engine and isinstance(mapping, Window) and _same_calendar(down, up):
-        # The usual edge (a window over the same calendar): arithmetic, bounds found once.
-        up_first, up_last = up.first_index(), up.last_index(now)
-        start, end = mapping.start_offset, mapping.end_offset
-        return lambda index: _clip(index + start, index + end, up_first, up_last)
+    time = _same_keys_in_time(mapping, down, up) if _engine(mapping, down, up) else None
     if time is None:
         return lambda index: map_partition(mapping, down, index, up, now)
     along: dict[int, MappedRange] = {}

@@ -40,9 +40,9 @@ from assetflow.store.writer import (
     VERSION_SQL,
     inputs_text_of,
     refuse_nulls,
-    refuse_strays,
     row_hashes_sql,
     schema_text,
+    stray_error,
 )
 
 _STAGE = "_af_stage"
@@ -274,3 +274,21 @@ def _lineage(task: Task, written: dict[str, Written], schema: str) -> dict[str, 
             for n in task.nodes
         ],
     }
+
+
+def refuse_strays(
+    cur: duckdb.DuckDBPyConnection,
+    asset: str,
+    placed: str,
+    keys: list[str],
+    partition_by: str | None,
+) -> None:
+    """A data error if staged rows (_STAGE) fall outside the partitions `keys`, by `placed`
+    (the SQL giving a row's key). (The warehouse's writer counts them in its transaction.)"""
+    stray = cur.execute(
+        f"SELECT count(*) FROM {_STAGE}"
+        f" WHERE NOT coalesce(list_contains(?, ({placed})::VARCHAR), false)",
+        [keys],
+    ).fetchall()[0][0]
+    if stray:
+        raise stray_error(asset, stray, keys, partition_by)

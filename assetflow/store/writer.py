@@ -127,56 +127,45 @@ class PartitionWriter:
         where = in_partitions(keys, ordered)
         single = len(writes) == 1 and not refresh
         placed = sql_literal(keys[0]) if single or not partition_by else partition_by
-        # Rows placed by a literal (one partition), or by the key each partition's own call
-        # was given (KEY_COLUMN), cannot fall outside the partitions: no staging to check.
-        direct = single or (placed == KEY_COLUMN and not refresh)
-        if direct and asset in self._columns:  # the table exists: insert without a bind
+        # Rows placed by an expression over them may land outside the partitions: the
+        # transaction counts them after the insert. A literal (one partition) or the key
+        # each partition's own call was given (KEY_COLUMN) cannot.
+        strays = partition_by if placed not in (KEY_COLUMN, sql_literal(keys[0])) else None
+        rows = f"({query})"
+        if not refresh and asset in self._columns:  # the table exists: insert without a bind
             try:
                 columns = self._columns[asset]
                 return self._replace(
-                    cur, f"({query})", placed, writes, audit, clock, columns, where,
+                    cur, rows, placed, writes, audit, clock, columns, where, strays,
                     contract=contract, adds_keys=adds_keys,
                 )  # fmt: skip
             # A new column, a new type, or a mistake: bind to know which.
             except (duckdb.BinderException, duckdb.ConversionException):
                 pass
-        try:
-            if direct:  # rows go straight from the query into the table
-                columns = relation_columns(cur.sql(query))
-                columns.pop(KEY_COLUMN, None)
-                rows = f"({query})"
-            else:  # staged first, to refuse rows outside the partitions
-                cur.execute(f"CREATE OR REPLACE TEMP TABLE _af_stage AS {query}")
-                columns = dict(cur.execute("SELECT column_name, column_type FROM"
-                                           " (DESCRIBE _af_stage)").fetchall())  # fmt: skip
-                rows = "_af_stage"
-                refuse_strays(cur, asset, placed, keys, partition_by)
-                columns.pop(KEY_COLUMN, None)
-            self._check_columns(asset, columns)
-            table = {} if refresh else self._table(cur, asset, columns, contract)
-            reshape = Reshape(asset, refresh=True) if refresh else Reshape.between(
-                asset, table, columns
+        columns = relation_columns(cur.sql(query))
+        columns.pop(KEY_COLUMN, None)
+        self._check_columns(asset, columns)
+        table = {} if refresh else self._table(cur, asset, columns, contract)
+        reshape = Reshape(asset, refresh=True) if refresh else Reshape.between(
+            asset, table, columns
+        )  # fmt: skip
+        if not reshape:
+            after = _after(table, reshape, columns)
+            return self._replace(
+                cur, rows, placed, writes, audit, clock, after, where, strays, None, columns,
+                contract, adds_keys,
             )  # fmt: skip
-            if not reshape:
-                after = _after(table, reshape, columns)
-                return self._replace(
-                    cur, rows, placed, writes, audit, clock, after, where, None, columns, contract,
-                    adds_keys,
-                )  # fmt: skip
-            # A write that changes the table goes alone, deciding what to change under the
-            # lock: another writer may have changed it just before.
-            with self._reshape_lock:
-                if not refresh:
-                    table = table_columns(cur, asset)
-                    reshape = Reshape.between(asset, table, columns)
-                after = _after(table, reshape, columns)
-                return self._replace(
-                    cur, rows, placed, writes, audit, clock, after, where, reshape or None,
-                    columns, contract, adds_keys,
-                )  # fmt: skip
-        finally:
-            if not direct:
-                cur.execute("DROP TABLE IF EXISTS _af_stage")
+        # A write that changes the table goes alone, deciding what to change under the
+        # lock: another writer may have changed it just before.
+        with self._reshape_lock:
+            if not refresh:
+                table = table_columns(cur, asset)
+                reshape = Reshape.between(asset, table, columns)
+            after = _after(table, reshape, columns)
+            return self._replace(
+                cur, rows, placed, writes, audit, clock, after, where, strays, reshape or None,
+                columns, contract, adds_keys,
+            )  # fmt: skip
 
     def _replace(
         self,
@@ -188,6 +177,7 @@ class PartitionWriter:
         clock: Callable[[], dt.datetime],
         after: dict[str, str],
         where: str,
+        strays: str | None,
         reshape: Reshape | None = None,
         columns: dict[str, str] | None = None,
         contract: Contract | None = None,
@@ -196,7 +186,8 @@ class PartitionWriter:
         """The transaction: reshape the table, delete the partitions, insert the rows, audit,
         record, commit. `after` is the table's columns once reshaped; `columns` the rows'.
         Versions are of the rows as the table stores them (its columns and types, in its
-        order)."""
+        order). `strays`: the partition_by expression that placed the rows, when some may
+        have landed outside the partitions (a data error)."""
         asset = writes[0].asset
         table = f'main."{asset}"'
         # Every column of the table must come from the rows (BY NAME would fill a missing
@@ -214,15 +205,23 @@ class PartitionWriter:
             if not (reshape and reshape.refresh):
                 cur.execute(f"DELETE FROM {table} WHERE {where}")
             try:
-                cur.execute(
+                (inserted,) = cur.execute(
                     f"INSERT INTO {table} BY NAME SELECT {own}, ({placed})::VARCHAR AS"
                     f" {PARTITION_COLUMN} FROM {rows} WHERE {present}"
-                )
+                ).fetchone()
             except duckdb.ConstraintException as exc:  # the table's NOT NULL, from a contract
                 found = re.search(r"NOT NULL constraint failed: [^.]+\.(\S+)", str(exc))
                 if found is None:
                     raise
                 raise _null_error(asset, [found.group(1)]) from None
+            if strays is not None:  # the partitions were emptied first: every row in them is new
+                (inside,) = cur.execute(
+                    f"SELECT count(*) FROM {table} WHERE {where}"
+                    f" AND list_contains(?, {PARTITION_COLUMN})",
+                    [keys],
+                ).fetchone()
+                if inside != inserted:
+                    raise stray_error(asset, inserted - inside, keys, strays)
             if contract and contract.not_null:
                 refuse_nulls(cur, asset, table, contract.not_null, where)
             audited = [
@@ -386,25 +385,11 @@ def _add_keys(
     return tuple(out)
 
 
-def refuse_strays(
-    cur: duckdb.DuckDBPyConnection,
-    asset: str,
-    placed: str,
-    keys: list[str],
-    partition_by: str | None,
-) -> None:
-    """A data error if staged rows (`_af_stage`) fall outside the partitions `keys`, by
-    `placed` (the SQL giving a row's key)."""
-    stray = cur.execute(
-        "SELECT count(*) FROM _af_stage"
-        f" WHERE NOT coalesce(list_contains(?, ({placed})::VARCHAR), false)",
-        [keys],
-    ).fetchall()[0][0]
-    if stray:
-        raise DataError(
-            f"asset {asset}: {stray} rows fall outside partitions {keys[0]}..{keys[-1]}",
-            f"check the values of partition_by ({partition_by})",
-        )
+def stray_error(asset: str, count: int, keys: list[str], partition_by: str | None) -> DataError:
+    return DataError(
+        f"asset {asset}: {count} rows fall outside partitions {keys[0]}..{keys[-1]}",
+        f"check the values of partition_by ({partition_by})",
+    )
 
 
 def refuse_nulls(

@@ -102,6 +102,27 @@ def test_a_batch_refuses_rows_outside_its_partitions(store):
     ]
 
 
+def test_a_batch_over_a_table_refuses_rows_landing_in_other_or_no_partitions(store):
+    """With the table there (the writer inserts without staging), rows whose key is another
+    partition's or NULL are counted in the transaction: nothing lands, the other partition
+    keeps its rows."""
+    write(store, "2024-01-05", 5, query="SELECT k, v, DATE '2024-01-05' AS day FROM src")
+    batch = [NodeWrite("r2", "asset", f"2024-01-0{i}", i, "c1", (), None, T) for i in (1, 2)]
+    cur = store.conn.cursor()
+    query = (
+        "SELECT k, v, CASE k WHEN 1 THEN DATE '2024-01-01' WHEN 2 THEN DATE '2024-01-05' END"
+        " AS day FROM src UNION ALL SELECT 3, 'c', NULL"
+    )
+    with pytest.raises(DataError, match="2 rows fall outside partitions 2024-01-01..2024-01-02"):
+        store.writer.write_nodes(cur, query, batch, clock, "strftime(day, '%Y-%m-%d')")
+    cur.close()
+    assert rows(store, "2024-01-05") == [(1, "a"), (2, "b")]
+    assert rows(store, "2024-01-01") == []
+    assert store.conn.execute("SELECT count(*) FROM assetflow.materializations").fetchall() == [
+        (1,)
+    ]
+
+
 def test_lineage_facts_compare_recorded_versions_with_current_ones(store):
     write(store, "2024-01-01", 1)
     write(store, "2024-01-02", 2, code="c0")
