@@ -13,10 +13,8 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from assetflow.app.columns import broken_readers
-from assetflow.app.executors import open_workers
-from assetflow.app.lineage_events import lineage_events
 from assetflow.app.session import Request, Session
 from assetflow.app.state import Snapshot, status_json, take_snapshot
 from assetflow.core.alerts import RunSummary
@@ -36,13 +34,15 @@ from assetflow.core.records import (
 from assetflow.errors import AssetflowError, ExitCode, UsageError
 from assetflow.run.alerts import Deliveries
 from assetflow.run.compute import preview_columns
-from assetflow.run.executor import ALERT_CAP, RunSetup, execute
 from assetflow.run.runlog import NodeLog, captured_output, prune
 from assetflow.run.snapshot import Publisher
 from assetflow.store.lineage import recorded_inputs
 from assetflow.store.shape import Reshape
 from assetflow.store.store import Store
 from assetflow.store.tables import table_columns
+
+if TYPE_CHECKING:
+    from assetflow.run.executor import RunSetup
 
 
 @dataclass(frozen=True)
@@ -190,6 +190,8 @@ def _shape_changes(session: Session, plan: Plan, store: Store | None) -> tuple[s
             lines.append(reshape.describe())
             removed = [c for c in table if c not in (columns or table)]
             if removed:  # its readers that use a removed column will fail: say so now
+                from assetflow.app.columns import broken_readers
+
                 lines += broken_readers(session, store, asset, removed)
     return tuple(lines)
 
@@ -216,6 +218,11 @@ def _run(
 ) -> RunResult:
     """Record the run, execute the plan on the project's workers, record how it ended,
     alert."""
+    # Imported here: a no-op or a dry run never executes (these imports cost it ~0.02 s).
+    from assetflow.app.executors import open_workers
+    from assetflow.app.lineage_events import lineage_events
+    from assetflow.run.executor import RunSetup, execute
+
     project, clock, graph = session.project, session.clock, session.graph
     trigger = (
         Trigger("backfill")
@@ -311,6 +318,8 @@ def _publisher(
 
 def _alert_run_end(session: Session, setup: RunSetup, result: RunResult) -> list[str]:
     """Fire the run's hooks; the ones that failed, one line each (also in run.log)."""
+    from assetflow.run.executor import ALERT_CAP  # loaded by the run already
+
     _, built, verified, failed, not_run = result.counts()
     errors = tuple(
         f"{r.node}: {r.error}" for r in result.results if r.status == AttemptStatus.FAILED

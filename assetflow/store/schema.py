@@ -183,14 +183,12 @@ def in_partitions(keys: list[str] | tuple[str, ...], ordered: bool = True) -> st
 
 
 def schema_version(conn: duckdb.DuckDBPyConnection) -> str | None:
-    """The warehouse's schema version; None for a file assetflow has not written yet."""
-    found = conn.execute(
-        "SELECT count(*) FROM information_schema.tables"
-        " WHERE table_schema = 'assetflow' AND table_name = 'meta'"
-    ).fetchall()[0][0]
-    if not found:
+    """The warehouse's schema version; None for a file assetflow has not written yet. (The
+    table is read directly: asking information_schema first cost ~10 ms of every command.)"""
+    try:
+        rows = conn.execute("SELECT value FROM assetflow.meta WHERE key = 'schema'").fetchall()
+    except duckdb.CatalogException:  # no assetflow schema, or no meta table in it
         return None
-    rows = conn.execute("SELECT value FROM assetflow.meta WHERE key = 'schema'").fetchall()
     return rows[0][0] if rows else None
 
 

@@ -353,6 +353,9 @@ class Store:
     def abandon_dead_runs(self, now: dt.datetime) -> list[str]:
         """Runs still marked running while we hold the only write lock died (killed, power
         lost): mark them abandoned. Their committed nodes stay; nothing half-written exists."""
+        running = "SELECT count(*) FROM assetflow.runs WHERE status = ?"
+        if not self.conn.execute(running, [RunStatus.RUNNING]).fetchone()[0]:
+            return []  # as usual: the update's subqueries cost ~15 ms to plan
 
         def counted(table: str, status: str | None = None, where: str = "") -> str:
             which = f" AND x.status = '{status}'" if status else f" AND {where}" if where else ""
@@ -373,6 +376,12 @@ class Store:
         """Merge materializations newer than the watermark into `assetflow.nodes`, in one
         transaction. Runs at the end of every run (and so after a crashed one)."""
         conn = self.conn
+        newer = (
+            "SELECT count(*) FROM assetflow.materializations WHERE materialization_id >"
+            " (SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark')"
+        )
+        if not conn.execute(newer).fetchone()[0]:
+            return  # nothing to merge (every command that writes asks; ~15 ms saved)
         conn.execute("BEGIN TRANSACTION")
         try:
             create_delta(conn)

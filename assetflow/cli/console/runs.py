@@ -5,18 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from assetflow.cli.console.base import count_cell, err, out, ranges, status_label
@@ -28,6 +20,9 @@ from assetflow.core.records import (
     RunRecord,
     RunResult,
 )
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 def _plan_title(plan: Plan) -> str:
@@ -83,6 +78,16 @@ class RunProgress:
         self._task: Any = None
 
     def start(self, plan: Plan) -> None:
+        # Imported here: a no-op never shows a bar (rich's progress costs it ~0.01 s).
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         if self._bar is not None:  # a run that follows the last one (new dynamic keys)
             self._bar.stop()
         console = Console(file=sys.stderr, highlight=False, soft_wrap=True)
