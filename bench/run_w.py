@@ -10,7 +10,8 @@
 - assetflow: `materialize` of the same three assets from an empty warehouse, a call and a
   record per partition (concurrency 1 and 2, with group commit: up to 32 ready partitions of
   an asset in one transaction), and at concurrency 1 with `group_commit = 1` (a transaction
-  per partition, as the floor), and with batch_size=31;
+  per partition, as the floor), and with batch_size=31. The source, a table in the
+  warehouse, is declared `ranges=True`: a batch reads its 31 days in one query;
 - no-op: a second `assetflow materialize` (all fresh, staleness checked) as a whole process;
 - `assetflow --help` as a whole process.
 
@@ -63,9 +64,10 @@ from assetflow import asset, daily, source, window
 DAYS = daily("2013-01-01", "2013-12-31")
 BATCH = int(os.environ.get("W_BATCH", "1"))
 
-@source(partitions=DAYS, observe=lambda key: "v1")
+@source(partitions=DAYS, observe=lambda key: "v1", ranges=True)
 def flights_src(ctx):
-    return f"SELECT * FROM main.flights_src WHERE flight_date = DATE '{ctx.partition}'"
+    return (f"SELECT * FROM main.flights_src"
+            f" WHERE flight_date >= DATE '{ctx.start}' AND flight_date < DATE '{ctx.end}'")
 
 def span(ctx):
     return {"lo": f"DATE '{ctx.start}'", "hi": f"DATE '{ctx.end}' - 1"}

@@ -131,3 +131,70 @@ def test_a_failed_check_fails_the_whole_batch_and_blocks_its_downstream(
     assert [p for a, p, s in statuses if a == "base" and s == "failed"] == failed
     assert [p for a, p, s in statuses if a == "rolled" and s == "upstream_failed"] == blocked
     assert project.query("SELECT count(*) FROM base WHERE _partition = '2024-02-03'") == [(0,)]
+
+
+RANGED_SOURCE = '''
+@source(partitions=DAYS, observe=lambda key: "v1", ranges=True)
+def numbers(ctx):
+    with open(os.environ["CALLS"], "a") as calls:
+        calls.write(f"{ctx.start} {ctx.end} {len(ctx.partitions)}\\n")
+    return f"""
+        SELECT r.range AS n, d::DATE AS day
+        FROM range(DATE '{ctx.start}', DATE '{ctx.end}', INTERVAL 1 DAY) t(d), range(100) r
+        WHERE r.range < dayofmonth(d) * 3
+    """
+'''
+
+
+def with_ranged_source(text: str) -> str:
+    start = text.index("@source(")
+    return text[:start] + RANGED_SOURCE + text[text.index("@asset(", start) :]
+
+
+def test_a_source_read_by_ranges_is_called_once_per_batch_with_the_same_result(
+    tmp_path, monkeypatch
+):
+    single = build(tmp_path, "single", 1, monkeypatch)
+    ranged = make_project(tmp_path / "ranged")
+    ranged.write("definitions/batched.py", with_ranged_source(BATCHED))
+    calls = tmp_path / "calls.txt"
+    monkeypatch.setenv("CALLS", str(calls))
+    monkeypatch.setenv("BATCH", "10")
+    result = ranged.run("backfill", "--from", "2024-02-01", "--to", "2024-02-25", "--yes")
+    assert result.exit_code == 0, result.output
+    assert sorted(calls.read_text().splitlines()) == [
+        "2024-02-01 2024-02-11 10",
+        "2024-02-11 2024-02-21 10",
+        "2024-02-21 2024-02-26 5",
+    ]  # 25 days in batches of 10: one call per batch, its window spanning the batch
+    assert ranged.query(LINEAGE) == single.query(LINEAGE)
+    for table in ("base", "rolled"):
+        sql = f"SELECT * FROM {table} ORDER BY ALL"
+        assert ranged.query(sql) == single.query(sql)
+
+
+def test_a_source_read_by_ranges_names_no_single_partition(tmp_path, monkeypatch):
+    project = make_project(tmp_path / "p")
+    text = with_ranged_source(BATCHED).replace(
+        "DATE '{ctx.start}', DATE", "DATE '{ctx.partition}', DATE"
+    )
+    project.write("definitions/batched.py", text)
+    monkeypatch.setenv("CALLS", str(tmp_path / "calls.txt"))
+    result = project.run("materialize", "base", "--from", "2024-02-01", "--to", "2024-02-01")
+    assert result.exit_code == 2, result.output
+    assert "batched.py" in result.output
+    assert "source numbers reads ranges (ranges=True): ctx.partition names one" in result.output
+    assert project.query("SELECT count(*) FROM assetflow.materializations") == [(0,)]
+
+
+def test_ranges_need_time_partitions_and_no_files(project):
+    project.write(
+        "definitions/bad.py",
+        "from assetflow import source, daily\n"
+        "@source(partitions=daily('2024-01-01'), path='landing/{partition}.csv', ranges=True)\n"
+        "def files(ctx):\n"
+        "    return f\"SELECT * FROM read_csv('{ctx.path}')\"\n",
+    )
+    result = project.run("status")
+    assert result.exit_code == 2
+    assert "bad.py:2: files: ranges=True reads a window of partitions" in result.output

@@ -79,6 +79,7 @@ class SourceSpec:
     file: str
     line: int
     description: str = ""
+    ranges: bool = False  # its function may read consecutive partitions in one call
 
     @property
     def where(self) -> str:

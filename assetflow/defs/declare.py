@@ -271,10 +271,13 @@ def source(
     path: str | None = None,
     observe: Callable[[str], str | None] | None = None,
     description: str | None = None,
+    ranges: bool = False,
 ) -> Any:
     """Declare a source. With `path` (a pattern like `landing/flights/{partition}.csv`) its
     version is the file's content hash and `ctx.path` is the file; otherwise pass
-    `observe(partition_key) -> version or None`.
+    `observe(partition_key) -> version or None`. With `ranges=True` (time partitions, no
+    `path`) its function reads consecutive partitions in one call: `ctx.start`..`ctx.end`
+    spans them, `ctx.partitions` lists them.
     """
 
     def decorate(func: Callable[..., Any]) -> SourceSpec:
@@ -285,6 +288,9 @@ def source(
         parts = partitions if partitions is not None else unpartitioned()
         if path is not None and parts.unit != "none" and "{partition}" not in path:
             raise _fail(func, source_name, "path= of a partitioned source needs {partition}")
+        if ranges and (path is not None or not parts.is_time):
+            why = "it needs time partitions and no path= (a file per partition)"
+            raise _fail(func, source_name, f"ranges=True reads a window of partitions: {why}")
         file, line = _location(func)
         return SourceSpec(
             name=source_name,
@@ -295,6 +301,7 @@ def source(
             file=file,
             line=line,
             description=description or inspect.getdoc(func) or "",
+            ranges=bool(ranges),
         )
 
     return decorate(fn) if fn is not None else decorate

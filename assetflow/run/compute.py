@@ -61,9 +61,11 @@ def input_sql(rng: InputRange, defs: Definitions, root: Path) -> str:
         spec = defs.sources[rng.name]
         if not rng.keys:  # clipped away: the shape of the source, no rows
             first = spec.partitions.key(spec.partitions.first_index())
-            return f"SELECT * FROM ({source_sql(spec, first, root)}) LIMIT 0"
+            return f"SELECT * FROM ({source_sql(spec, (first,), root)}) LIMIT 0"
+        if spec.ranges:  # the range is consecutive partitions: one call reads them
+            return source_sql(spec, rng.keys, root)
         return " UNION ALL BY NAME ".join(
-            f"SELECT * FROM ({source_sql(spec, key, root)})" for key in rng.keys
+            f"SELECT * FROM ({source_sql(spec, (key,), root)})" for key in rng.keys
         )
     table = f'main."{rng.name}"'
     if not rng.keys:

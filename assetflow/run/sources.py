@@ -14,13 +14,25 @@ from assetflow.errors import AssetflowError, DefinitionError
 
 @dataclass(frozen=True)
 class SourceContext:
-    """What a source function receives for one partition."""
+    """What a source function receives: one partition, or with `ranges=True` consecutive
+    partitions (`start`..`end` spans them)."""
 
     source: str
-    partition: str
+    partitions: tuple[str, ...]
     start: dt.date | None
     end: dt.date | None
     path: str | None  # the partition's file, when the source declares path=
+    ranges: bool = False
+
+    @property
+    def partition(self) -> str:
+        if self.ranges:  # even for one: the same call may read a month in a batch
+            raise DefinitionError(
+                f"source {self.source} reads ranges (ranges=True): ctx.partition names one"
+                " partition",
+                "read ctx.start and ctx.end (or ctx.partitions)",
+            )
+        return self.partitions[0]
 
 
 def partition_path(spec: SourceSpec, key: str, root: Path) -> Path | None:
@@ -62,13 +74,17 @@ def observe(spec: SourceSpec, keys: list[str], root: Path) -> list[Observation]:
     return out
 
 
-def source_sql(spec: SourceSpec, key: str, root: Path) -> str:
-    """The SELECT that reads one partition of a source, from the source's function."""
-    index = spec.partitions.index(key)
-    start, end = spec.partitions.window(index)
-    path = partition_path(spec, key, root)
-    ctx = SourceContext(spec.name, key, start, end, None if path is None else str(path))
-    result = spec.fn(ctx)
+def source_sql(spec: SourceSpec, keys: tuple[str, ...], root: Path) -> str:
+    """The SELECT that reads a source's partition `keys` (one key, or with `ranges=True`
+    consecutive ones), from the source's function."""
+    start, _ = spec.partitions.window(spec.partitions.index(keys[0]))
+    _, end = spec.partitions.window(spec.partitions.index(keys[-1]))
+    path = partition_path(spec, keys[0], root)
+    where = None if path is None else str(path)
+    try:
+        result = spec.fn(SourceContext(spec.name, keys, start, end, where, spec.ranges))
+    except DefinitionError as exc:  # ctx.partition of a ranges=True source
+        raise DefinitionError(f"{spec.where}: {exc.message}", exc.hint) from None
     if not isinstance(result, str):
         raise DefinitionError(
             f"{spec.where}: source {spec.name} returned {type(result).__name__}",
