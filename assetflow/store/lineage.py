@@ -93,12 +93,12 @@ GROUP BY table_name
 # rebuilt node (or one of a run not merged yet) or an observed source partition can differ,
 # so the recorded inputs are matched against those alone rather than against every node.
 _UPSTREAM_CHANGED = """
+WITH c AS (SELECT asset AS name, idx, data_version AS version FROM _af_all WHERE rebuilt
+           UNION ALL
+           SELECT source, idx, version FROM _af_observed)
 SELECT DISTINCT l.asset, l.idx
-FROM _af_inputs i
-JOIN (SELECT asset AS name, idx, data_version AS version FROM _af_all WHERE rebuilt
-      UNION ALL
-      SELECT source, idx, version FROM _af_observed) c
-  ON c.name = i.input AND c.idx = i.input_index
+FROM (SELECT * FROM _af_inputs WHERE input IN (SELECT name FROM c)) i  -- first: half the time
+JOIN c ON c.name = i.input AND c.idx = i.input_index
 JOIN _af_latest l ON l.mid = i.materialization_id
 WHERE c.version IS DISTINCT FROM i.input_version
 """
