@@ -19,13 +19,12 @@ import duckdb
 
 from assetflow.core.checks import sql_literal
 from assetflow.core.records import CheckResult, NodeWrite, Written
-from assetflow.store.rows import RowInserter
+from assetflow.store.rows import RowInserter, values_relation
 from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
 from assetflow.store.shape import record_removed
 from assetflow.store.writer import inputs_text_of
 
 _NAMES = ", ".join(c for c, _ in MATERIALIZATION_COLUMNS)
-_ROW = "(" + ", ".join(f"?::{kind}" for _, kind in MATERIALIZATION_COLUMNS) + ")"
 
 
 def record_published(
@@ -70,20 +69,10 @@ def record_published(
 
 
 def _insert(cur: duckdb.DuckDBPyConnection, values: list[list[Any]]) -> dict[str, int]:
-    """Materializations with their values given; partition -> its id. A few rows as scalar
-    parameters, more as one list a column (fewer values to convert)."""
+    """Materializations with their values given; partition -> its id."""
     ids = "nextval('assetflow.materialization_ids'), nextval('assetflow.attempt_ids')"
     head = f"INSERT INTO assetflow.materializations (materialization_id, attempt_id, {_NAMES})"
-    if len(values) <= 4:
-        rows = f"(VALUES {', '.join([_ROW] * len(values))})"
-        params = [v for row in values for v in row]
-    else:
-        rows = (
-            "(SELECT "
-            + ", ".join(f"unnest(?::{kind}[])" for _, kind in MATERIALIZATION_COLUMNS)
-            + ")"
-        )
-        params = [list(column) for column in zip(*values, strict=True)]
+    rows, params = values_relation(values, MATERIALIZATION_COLUMNS)
     found = cur.execute(
         f"{head} SELECT {ids}, * FROM {rows} RETURNING partition, materialization_id", params
     ).fetchall()

@@ -22,7 +22,7 @@ from assetflow.core.partitions import check_key
 from assetflow.core.records import CheckResult, NodeWrite, Written
 from assetflow.errors import DataError, DefinitionError, PartitionKeyError
 from assetflow.store.keysets import insert_keys
-from assetflow.store.rows import RowInserter
+from assetflow.store.rows import RowInserter, values_relation
 from assetflow.store.schema import (
     FIELD_SEP,
     INPUT_SEP,
@@ -320,9 +320,6 @@ class PartitionWriter:
             fields = [
                 c for c, _ in MATERIALIZATION_COLUMNS if c not in ("data_version", "row_count")
             ]
-            # The writes as one list per field: a VALUES row per write binds several times
-            # slower (13.9 ms against 6.0 ms for 31 partitions).
-            unnested = ", ".join(f"unnest(?::{typed[c]}[]) AS {c}" for c in fields)
             values = [
                 (w.run_id, w.asset, w.partition, w.partition_index, w.code_version, w.clipped,
                  w.started_at, now, w.attempt, w.log_path, inputs_text_of(w), schema)
@@ -336,13 +333,13 @@ class PartitionWriter:
                 for c, _ in MATERIALIZATION_COLUMNS
             )  # fmt: skip
             # Ids are drawn in partition order (the joined rows are ordered first).
+            rows, params = values_relation(values, [(c, typed[c]) for c in fields], "w")
             recorded = cur.execute(
-                f"{head} SELECT {ids}, {picked} FROM (SELECT w.*, v.n, v.h"
-                f" FROM (SELECT {unnested}) w"
+                f"{head} SELECT {ids}, {picked} FROM (SELECT w.*, v.n, v.h FROM {rows}"
                 f" LEFT JOIN (SELECT {PARTITION_COLUMN} AS p, count(*) AS n, {row_hashes} AS h"
                 f" FROM {table} WHERE {where} GROUP BY 1) v"
                 f" ON v.p = w.partition ORDER BY w.partition_index) w{tail}",
-                [schema, *(list(column) for column in zip(*values, strict=True))],
+                [schema, *params],
             ).fetchall()
         return {key: Written(n, version, mid) for key, mid, version, n in recorded}
 
