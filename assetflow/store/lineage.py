@@ -194,25 +194,29 @@ def _existing(store: Store) -> dict[str, Intervals]:
             spans[asset].append((lo, hi))
         else:
             gappy += [asset, block]
+    existing = {asset: Intervals.of(s) for asset, s in spans.items()}
     if gappy:
         query = (
-            "SELECT 'existing' AS kind, asset, idx FROM _af_latest WHERE (asset, idx >> 24) IN"
+            "SELECT asset, idx FROM _af_latest WHERE (asset, idx >> 24) IN"
             " (SELECT (unnest(?::VARCHAR[]), unnest(?::BIGINT[])))"
         )
-        sql = _ISLANDS.format(query=query)
-        for _, asset, lo, hi in store.conn.execute(sql, [gappy[::2], gappy[1::2]]).fetchall():
-            spans[asset].append((lo, hi))
-    return {asset: Intervals.of(s) for asset, s in spans.items()}
+        found = _islands(store, {"gappy": query}, [gappy[::2], gappy[1::2]])["gappy"]
+        for asset, more in found.items():
+            existing[asset] = existing.get(asset, Intervals()) | more
+    return existing
 
 
-def _islands(store: Store, queries: dict[str, str]) -> dict[str, dict[str, Intervals]]:
+def _islands(
+    store: Store, queries: dict[str, str], params: list | None = None
+) -> dict[str, dict[str, Intervals]]:
     """Per kind, the rows (asset, idx) of its query as index intervals per asset: every
     kind in one statement (each statement costs a few ms however few its rows)."""
     union = " UNION ALL ".join(
         f"SELECT '{kind}' AS kind, asset, idx FROM ({query})" for kind, query in queries.items()
     )
     spans: dict[str, dict[str, list[tuple[int, int]]]] = {k: defaultdict(list) for k in queries}
-    for kind, asset, lo, hi in store.conn.execute(_ISLANDS.format(query=union)).fetchall():
+    found = store.conn.execute(_ISLANDS.format(query=union), params or []).fetchall()
+    for kind, asset, lo, hi in found:
         spans[kind][asset].append((lo, hi))
     return {k: {a: Intervals.of(s) for a, s in found.items()} for k, found in spans.items()}
 

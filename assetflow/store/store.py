@@ -33,6 +33,7 @@ from assetflow.store.schema import (
     PENDING,
     PENDING_INPUTS,
     create_delta,
+    nodes_watermark,
 )
 from assetflow.store.writer import PartitionWriter
 
@@ -376,11 +377,8 @@ class Store:
         """Merge materializations newer than the watermark into `assetflow.nodes`, in one
         transaction. Runs at the end of every run (and so after a crashed one)."""
         conn = self.conn
-        newer = (
-            "SELECT count(*) FROM assetflow.materializations WHERE materialization_id >"
-            " (SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark')"
-        )
-        if not conn.execute(newer).fetchone()[0]:
+        newer = "SELECT count(*) FROM assetflow.materializations WHERE materialization_id > ?"
+        if not conn.execute(newer, [nodes_watermark(conn)]).fetchone()[0]:
             return  # nothing to merge (every command that writes asks; ~15 ms saved)
         conn.execute("BEGIN TRANSACTION")
         try:
