@@ -95,3 +95,18 @@ def test_relative_links_in_the_docs_resolve():
             if "://" in target:
                 continue
             assert (page.parent / target).exists(), f"{page.relative_to(REPO)} links {target}"
+
+
+ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
+
+def test_no_runnable_block_pairs_a_dated_range_with_todays_init():
+    """`assetflow init` starts its days a week before now: a block that inits without `--now`
+    and names a literal date works only on the day it was written (docs/scaleout.md did)."""
+    for page in RUNNABLE_PAGES:
+        for language, info, body in FENCE.findall((REPO / "docs" / page).read_text("utf-8")):
+            if language != "bash" or "run" not in info.split():
+                continue
+            inits = [line for line in body.splitlines() if re.search(r"assetflow .*\binit\b", line)]
+            if any("--now" not in line for line in inits):
+                assert not ISO_DATE.search(body), f"{page}: init without --now beside a date"
