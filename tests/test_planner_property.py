@@ -1,81 +1,125 @@
-"""Property: on random DAGs with random source and code edits, the plan is exactly the
-nodes downstream of the edits, and running it recomputes exactly the nodes whose code or
-input data changed (early cutoff) while leaving every table as a full rebuild would."""
+"""Property: on random DAGs over every partition kind and mapping, with random source, code
+and key-set edits, the plan is exactly the nodes that must be looked at, running it
+recomputes exactly the nodes whose code, read set or input data changed (early cutoff), and
+every table ends as a rebuild from scratch would leave it.
+
+Kinds: hours (floating, and Europe/Berlin across the spring DST change), days, ISO weeks,
+months, quarters, a year, static and dynamic keys, day x region, day x customer (dynamic),
+month x region, unpartitioned. Edges: the default, `all_partitions()`, windows with
+offsets (across units too), `dims(customer=all_partitions())` and `key_map`, each drawn
+where the mapping applies. Key-set edits add and remove keys of the dynamic set.
+
+The oracle is a brute force over nodes: what each node reads before and after the edit
+(`AssetGraph.inputs`), which nodes are new, which inputs changed, and a scratch rebuild.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import NOW_DT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import assetflow
+from assetflow.app import keys
 from assetflow.app.config import load_project
 from assetflow.app.materialize import RunOptions, materialize
 from assetflow.app.session import Request, Session
+from assetflow.core.graph import AssetGraph
+from assetflow.core.mappings import mapping_problem
 from assetflow.core.records import Node
 from assetflow.run.clock import FixedClock
 
 pytestmark = pytest.mark.slow  # many materializations per example
 
-SOURCE = "src"
+NOW = dt.datetime(2024, 6, 1)
+SOURCE = "src"  # by day; its files are edited
+KEYED = "csrc"  # by customer (the dynamic set): what its readers read follows the set
+DAYS = [f"2024-{d}" for d in ("03-30", "03-31", "04-01", "04-02")]  # Berlin's DST on 03-31
+CUSTOMERS = ["k1", "k2", "k3", "k4"]
+
+KINDS = {
+    "day": 'daily("2024-03-30", "2024-04-02")',
+    "hour": 'hourly("2024-03-30T00", "2024-04-02T23")',
+    "hour_berlin": 'hourly("2024-03-30T00", "2024-04-02T23", tz="Europe/Berlin")',
+    "week": 'weekly("2024-03-25", "2024-04-07")',
+    "month": 'monthly("2024-03", "2024-04")',
+    "quarter": 'quarterly("2024-Q1", "2024-Q2")',
+    "year": 'yearly("2024", "2024")',
+    "static": 'static("eu", "us")',
+    "dynamic": 'dynamic("customers")',
+    "day_region": 'multi(day=daily("2024-03-30", "2024-04-02"), region=static("eu", "us"))',
+    "day_customer": 'multi(day=daily("2024-03-30", "2024-04-02"), customer=dynamic("customers"))',
+    "month_region": 'multi(month=monthly("2024-03", "2024-04"), region=static("eu", "us"))',
+    "none": "unpartitioned()",
+}
+MAPPINGS = [
+    "window()",
+    "all_partitions()",
+    "window(-1, 0)",
+    "window(-1, -1)",
+    "window(0, 1)",
+    "dims(customer=all_partitions())",
+    "dims(day=window(-1, 0))",
+    'key_map({"eu": ["k1", "k2"], "us": ["k2", "k4"]})',
+    'key_map({"k1": ["eu"], "k2": ["eu", "us"], "k3": ["us"]})',
+]
+NAMES = {n: getattr(assetflow, n) for n in assetflow.__all__}
 
 
-# Partitionings an asset may have: by day, by day x region (two dimensions), by ISO week,
-# by month. A trailing window is drawn only between daily time lines (day, day x region).
-KINDS = {"days": "DAYS", "regions": "REGIONS", "weeks": "WEEKS", "months": "MONTHS"}
-DAILY = ("days", "regions")
+def _valid(down: str, up: str) -> list[str]:
+    """The mappings that apply between two kinds (window() first: the default)."""
+    d, u = eval(KINDS[down], NAMES), eval(KINDS[up], NAMES)  # noqa: S307 - our own table
+    return [m for m in MAPPINGS if mapping_problem(eval(m, NAMES), d, u) is None]  # noqa: S307
 
 
 @st.composite
 def pipelines(draw):
-    days = draw(st.integers(3, 20))
-    assets = []
-    for i in range(draw(st.integers(1, 12))):
-        kind = "days" if i == 0 else draw(st.sampled_from(["days", "days", *KINDS]))
-        candidates = [SOURCE] + [a["name"] for a in assets]
+    assets: list[dict] = []
+    for i in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(sorted(KINDS)))
+        candidates = [SOURCE, KEYED] + [a["name"] for a in assets]
         deps = draw(st.lists(st.sampled_from(candidates), min_size=1, max_size=2, unique=True))
         mappings = {}
         for dep in deps:
-            up = "days" if dep == SOURCE else next(a for a in assets if a["name"] == dep)["kind"]
-            if kind in DAILY and up in DAILY and draw(st.booleans()):
-                mappings[dep] = draw(st.integers(-3, 0))  # trailing window of the daily upstream
+            kinds = {SOURCE: "day", KEYED: "dynamic"} | {a["name"]: a["kind"] for a in assets}
+            up = kinds[dep]
+            mappings[dep] = draw(st.sampled_from(_valid(kind, up)))
         assets.append(
             {
                 "name": f"a{i}",
                 "kind": kind,
-                "deps": deps,
-                "windows": mappings,
+                "deps": mappings,
                 "mod": draw(st.sampled_from([2, 3, 1000])),
                 "const": draw(st.integers(0, 5)),
             }
         )
-    values = draw(st.lists(st.integers(0, 9), min_size=days, max_size=days))
-    return {"days": days, "assets": assets, "values": values}
+    values = draw(st.lists(st.integers(0, 9), min_size=len(DAYS), max_size=len(DAYS)))
+    customers = draw(st.lists(st.sampled_from(CUSTOMERS), min_size=1, max_size=3, unique=True))
+    return {"assets": assets, "values": values, "customers": sorted(customers)}
 
 
 def definitions(pipeline, consts) -> str:
-    end = f"2024-01-{pipeline['days']:02d}"
     lines = [
-        "from assetflow import asset, daily, monthly, multi, source, static, weekly, window",
-        f'DAYS = daily("2024-01-01", "{end}")',
-        'MONTHS = monthly("2024-01", "2024-01")',
-        f'WEEKS = weekly("2024-01-01", "{end}")',
-        'REGIONS = multi(day=DAYS, region=static("eu", "us"))',
-        '@source(partitions=DAYS, path="landing/{partition}.csv")',
+        "from assetflow import *",
+        '@source(partitions=daily("2024-03-30", "2024-04-02"), path="landing/{partition}.csv")',
         f"def {SOURCE}(ctx):",
+        "    return f\"SELECT * FROM read_csv('{ctx.path}', header = true, columns = {{'v': 'BIGINT'}})\"",
+        '@source(partitions=dynamic("customers"), path="landing/c/{partition}.csv")',
+        f"def {KEYED}(ctx):",
         "    return f\"SELECT * FROM read_csv('{ctx.path}', header = true, columns = {{'v': 'BIGINT'}})\"",
     ]
     for a in pipeline["assets"]:
-        parts = KINDS[a["kind"]]
-        deps = ", ".join(f'"{d}": window({w}, 0)' for d, w in a["windows"].items())
+        deps = ", ".join(f'"{d}": {m}' for d, m in a["deps"].items())
         union = " UNION ALL ".join(f"SELECT v FROM {d}" for d in a["deps"])
         lines += [
-            f"@asset(partitions={parts}, deps={{{deps}}})",
+            f"@asset(partitions={KINDS[a['kind']]}, deps={{{deps}}})",
             f"def {a['name']}(ctx, {', '.join(a['deps'])}):",
             f'    return "SELECT coalesce(sum(v), 0) % {a["mod"]} + {consts[a["name"]]} AS v'
             f' FROM ({union})"',
@@ -83,18 +127,33 @@ def definitions(pipeline, consts) -> str:
     return "\n".join(lines) + "\n"
 
 
-def land(root: Path, values: list[int]) -> None:
-    (root / "landing").mkdir(exist_ok=True)
-    for day, value in enumerate(values, start=1):
-        (root / "landing" / f"2024-01-{day:02d}.csv").write_text(f"v\n{value}\n{value * 7 % 10}\n")
-
-
 def write_project(root: Path, pipeline, consts, values) -> None:
-    root.mkdir(parents=True, exist_ok=True)
+    (root / "definitions").mkdir(parents=True, exist_ok=True)
     (root / "pyproject.toml").write_text("[tool.assetflow]\n")
-    (root / "definitions").mkdir(exist_ok=True)
     (root / "definitions" / "p.py").write_text(definitions(pipeline, consts))
-    land(root, values)
+    (root / "landing").mkdir(exist_ok=True)
+    for day, value in zip(DAYS, values, strict=True):
+        (root / "landing" / f"{day}.csv").write_text(f"v\n{value}\n{value * 7 % 10}\n")
+    (root / "landing" / "c").mkdir(exist_ok=True)
+    for number, customer in enumerate(CUSTOMERS, start=1):
+        (root / "landing" / "c" / f"{customer}.csv").write_text(f"v\n{number * 10}\n")
+
+
+def session(root: Path) -> Session:
+    return Session(load_project(root), FixedClock(NOW), NOW)
+
+
+def run(root: Path, dry_run: bool = False):
+    with session(root) as s:
+        return materialize(s, Request(), RunOptions(dry_run=dry_run))
+
+
+def set_keys(root: Path, wanted: list[str], had: list[str]) -> None:
+    with session(root) as s:
+        if gone := [k for k in had if k not in wanted]:
+            keys.change(s, "customers", gone, add=False)
+        if new := [k for k in wanted if k not in had]:
+            keys.change(s, "customers", new, add=True)
 
 
 def versions(root: Path) -> dict[tuple[str, str], str]:
@@ -106,13 +165,21 @@ def versions(root: Path) -> dict[tuple[str, str], str]:
     return {(a, p): v for a, p, v in rows}
 
 
-def run(root: Path, dry_run: bool = False):
-    with Session(load_project(root), FixedClock(NOW_DT), NOW_DT) as session:
-        return materialize(session, Request(), RunOptions(dry_run=dry_run))
+def nodes(graph: AssetGraph) -> list[Node]:
+    """Every node the definitions have now, upstream assets first."""
+    out = []
+    for asset in graph.order:
+        parts = graph.defs.assets[asset].partitions
+        out += [Node(asset, parts.key(i)) for i in parts.universe(NOW)]
+    return out
+
+
+def reads(graph: AssetGraph, node: Node) -> frozenset[tuple[str, str]]:
+    return frozenset((r.name, k) for r in graph.inputs(node, NOW) for k in r.keys)
 
 
 @settings(
-    max_examples=20,
+    max_examples=int(os.environ.get("ASSETFLOW_PROPERTY_EXAMPLES", "20")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -122,42 +189,52 @@ def test_plan_is_minimal_and_sufficient(pipeline, data):
     consts = {a["name"]: a["const"] for a in pipeline["assets"]}
     edited_code = set(data.draw(st.lists(st.sampled_from(names), unique=True, max_size=2)))
     new_values = list(pipeline["values"])
-    for day in data.draw(st.lists(st.integers(0, pipeline["days"] - 1), unique=True, max_size=3)):
+    for day in data.draw(st.lists(st.integers(0, len(DAYS) - 1), unique=True, max_size=2)):
         new_values[day] = data.draw(st.integers(0, 9))  # may equal the old value
+    new_customers = data.draw(
+        st.lists(st.sampled_from(CUSTOMERS), min_size=1, max_size=3, unique=True).map(sorted)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         real, scratch = Path(tmp) / "real", Path(tmp) / "scratch"
         write_project(real, pipeline, consts, pipeline["values"])
-        assert run(real).result.exit_code == 0
-        before = versions(real)
+        set_keys(real, pipeline["customers"], [])
+        first = run(real)
+        assert first.result is None or first.result.exit_code == 0, first.result
+        before_graph, before = first.graph, versions(real)
 
         new_consts = {n: c + 1 if n in edited_code else c for n, c in consts.items()}
         write_project(real, pipeline, new_consts, new_values)
+        set_keys(real, new_customers, pipeline["customers"])
         outcome = run(real, dry_run=True)
         planned = {(p.node.asset, p.node.partition) for p in outcome.plan.nodes}
 
-        # Brute force: the nodes downstream (node by node) of an edited source partition or
-        # an edited asset.
+        # Brute force: a node must be looked at when it is new, its code changed, what it
+        # reads changed (a key set edit), it reads an edited source day, or it reads a node
+        # that must be looked at.
         graph = outcome.graph
         changed_days = {
-            f"2024-01-{d + 1:02d}"
-            for d, (old, new) in enumerate(zip(pipeline["values"], new_values, strict=True))
-            if old != new
+            d for d, a, b in zip(DAYS, pipeline["values"], new_values, strict=True) if a != b
         }
-        affected: set[tuple[str, str]] = set()
-        for asset in graph.order:
-            for key in {p for a, p in before if a == asset}:
-                reads = graph.inputs(Node(asset, key), NOW_DT)
-                hit = asset in edited_code or any(
-                    (rng.is_source and set(rng.keys) & changed_days)
-                    or any((rng.name, k) in affected for k in rng.keys)
-                    for rng in reads
+        read_now = {n: reads(graph, n) for n in nodes(graph)}
+
+        def read_set_changed(n: Node) -> bool:
+            return read_now[n] != reads(before_graph, n)
+
+        looked: set[tuple[str, str]] = set()
+        for n in read_now:
+            if (
+                (n.asset, n.partition) not in before
+                or n.asset in edited_code
+                or read_set_changed(n)
+                or any(
+                    r in looked or (r[0] == SOURCE and r[1] in changed_days) for r in read_now[n]
                 )
-                if hit:
-                    affected.add((asset, key))
-        assert planned == affected
+            ):
+                looked.add((n.asset, n.partition))
+        assert planned == looked
 
         result = run(real).result
-        assert result is None or result.exit_code == 0
+        assert result is None or result.exit_code == 0, result
         recomputed = {
             (r.node.asset, r.node.partition)
             for r in (result.results if result else ())
@@ -165,21 +242,27 @@ def test_plan_is_minimal_and_sufficient(pipeline, data):
         }
 
         write_project(scratch, pipeline, new_consts, new_values)
-        assert run(scratch).result.exit_code == 0
+        set_keys(scratch, new_customers, [])
+        done = run(scratch).result
+        assert done is None or done.exit_code == 0, done
         rebuilt = versions(scratch)
-        assert versions(real) == rebuilt  # sufficient: same data as a full rebuild
+        real_now = versions(real)
+        # Sufficient: every node the definitions have now holds what a rebuild holds.
+        assert {n: real_now.get(n) for n in rebuilt} == rebuilt
 
-        # Minimal: recomputed exactly where code changed or an input's data changed.
-        def input_changed(rng) -> bool:
-            if rng.is_source:
-                return bool(set(rng.keys) & changed_days)
-            return any(before[(rng.name, k)] != rebuilt[(rng.name, k)] for k in rng.keys)
+        # Minimal: recomputed exactly where code, the read set or an input's data changed.
+        def input_changed(r: tuple[str, str]) -> bool:
+            if r[0] in (SOURCE, KEYED):  # a customer's file never changes
+                return r[0] == SOURCE and r[1] in changed_days
+            return before.get(r) != rebuilt[r]
 
         must = {
-            (asset, key)
-            for asset, key in before
-            if asset in edited_code
-            or any(input_changed(rng) for rng in graph.inputs(Node(asset, key), NOW_DT))
+            (n.asset, n.partition)
+            for n in read_now
+            if (n.asset, n.partition) not in before
+            or n.asset in edited_code
+            or read_set_changed(n)
+            or any(input_changed(r) for r in read_now[n])
         }
         assert recomputed == must
         shutil.rmtree(scratch)

@@ -15,7 +15,7 @@ class KeyChange:
     name: str
     changed: tuple[str, ...]  # the keys added (or removed); others were so already
     keys: int  # how many keys the set has now
-    users: tuple[str, ...]  # the assets and sources partitioned by it
+    users: tuple[str, ...]  # the assets partitioned by it (sources hold no rows)
 
 
 def change(session: Session, name: str, keys: list[str], add: bool, wait: float = 0.0) -> KeyChange:
@@ -46,4 +46,4 @@ def _users(session: Session, name: str) -> tuple[str, ...]:
     if name not in defs.dynamic_names():
         known = ", ".join(defs.dynamic_names()) or "none declared"
         raise UsageError(f"no dynamic partitions named {name!r}", f"known: {known}")
-    return defs.partitioned_by(name)
+    return tuple(a for a in defs.partitioned_by(name) if a in defs.assets)

@@ -282,6 +282,15 @@ def _match(mapping: Mapping, down: Partitions, up: Partitions) -> tuple[int | No
     return tuple(out)
 
 
+def reads_key_set(mapping: Mapping, down: Partitions, up: Partitions) -> bool:
+    """Whether what a downstream partition reads of `up` follows a dynamic key set's members
+    (a dynamic dimension read whole, by all_partitions() or a key_map): no code change needed."""
+    return any(
+        u.unit == "dynamic" and (i is None or not isinstance(_dim_mapping(mapping, n, u), Window))
+        for i, (n, u) in zip(_matches(mapping, down, up), multi.dims_of(up), strict=True)
+    )
+
+
 def _dim_mapping(mapping: Mapping, name: str, dim: Partitions) -> Window | AllPartitions | KeyMap:
     if isinstance(mapping, PerDimension):
         found = mapping.get(name)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
-from assetflow.core.mappings import AllPartitions
+from assetflow.core.mappings import AllPartitions, reads_key_set
 from assetflow.core.partitions import Partitions
 from assetflow.core.records import Cause, Facts, InputRange, Node, NodeState
 
@@ -126,13 +126,16 @@ def compute_status(graph: AssetGraph, facts: Facts, now: dt.datetime) -> StatusR
 
 def growing_assets(graph: AssetGraph) -> list[str]:
     """Assets whose nodes' input ranges can change without a code change (`all` mappings,
-    or an unpartitioned asset reading partitions)."""
+    an unpartitioned asset reading partitions, or a reader of a dynamic key set's members,
+    whatever mapping makes it one)."""
     out = []
     for asset, spec in graph.defs.assets.items():
         for dep in spec.deps:
             up = graph.defs.spec(dep.name).partitions
             if up.unit != "none" and (
-                isinstance(dep.mapping, AllPartitions) or spec.partitions.unit == "none"
+                isinstance(dep.mapping, AllPartitions)
+                or spec.partitions.unit == "none"
+                or reads_key_set(dep.mapping, spec.partitions, up)
             ):
                 out.append(asset)
                 break

@@ -37,7 +37,7 @@ from assetflow.core.records import (
 from assetflow.errors import DefinitionError, ExitCode, StorageError, describe
 from assetflow.run.alerts import Deliveries
 from assetflow.run.clock import Clock
-from assetflow.run.ready import ReadyQueue, group_size, joinable
+from assetflow.run.ready import ReadyQueue, dependencies, group_size, joinable
 from assetflow.run.runlog import NodeLog, node_log_path
 from assetflow.run.task import (
     Task,
@@ -117,16 +117,7 @@ class _Scheduler:
             lead = by_batch.setdefault(p.batch, key) if p.batch else key
             self.leader[key] = lead
             self.members.setdefault(lead, []).append(key)
-        self.waiting_on: dict[Key, set[Key]] = {lead: set() for lead in self.members}
-        self.dependents: dict[Key, list[Key]] = {k: [] for k in self.planned}
-        for key, p in self.planned.items():
-            lead = self.leader[key]
-            for rng in p.inputs:
-                for k in rng.keys if not rng.is_source else ():
-                    up = (rng.name, k)
-                    if up in self.planned and self.leader[up] != lead:
-                        self.waiting_on[lead].add(up)
-                        self.dependents[up].append(key)
+        self.waiting_on, self.dependents = dependencies(self.planned, self.leader, self.order)
         batch_size = {name: spec.batch_size for name, spec in defs.assets.items()}
         may_join = joinable(self.members, self.planned, batch_size)
         self.ready = ReadyQueue(self.order, self.planned, may_join)

@@ -107,3 +107,30 @@ def joinable(
         and not planned[lead].conditional
         and planned[lead].reason != FULL_REFRESH
     }
+
+
+def dependencies(
+    planned: Mapping[Key, PlannedNode], leader: Mapping[Key, Key], order: Mapping[Key, int]
+) -> tuple[dict[Key, set[Key]], dict[Key, list[Key]]]:
+    """What each task (by its leader) waits on, and each node's dependents: the planned
+    nodes of other tasks that it reads. A node that reads nothing of a planned upstream (a
+    window clipped away at the upstream's first partition) still waits for that upstream's
+    first planned node, whose write makes the table it reads as empty."""
+    first: dict[str, Key] = {}
+    for key in sorted(planned, key=order.__getitem__):
+        first.setdefault(key[0], key)
+    waiting_on: dict[Key, set[Key]] = {lead: set() for lead in dict.fromkeys(leader.values())}
+    dependents: dict[Key, list[Key]] = {k: [] for k in planned}
+    for key, p in planned.items():
+        lead = leader[key]
+        for rng in p.inputs:
+            if rng.is_source:
+                continue
+            ups = [(rng.name, k) for k in rng.keys]
+            if not ups and rng.name in first:
+                ups = [first[rng.name]]
+            for up in ups:
+                if up in planned and leader[up] != lead:
+                    waiting_on[lead].add(up)
+                    dependents[up].append(key)
+    return waiting_on, dependents

@@ -212,7 +212,7 @@ def keys_changed(done: Any, added: bool) -> None:
     keys = ", ".join(done.changed)
     line = f"{verb} {n} key{'' if n == 1 else 's'} {prep} {done.name}" + (f": {keys}" if n else "")
     out.print(f"{escape(line)} (now {done.keys} key{'' if done.keys == 1 else 's'})")
-    if not added and n:
+    if not added and n and done.users:
         users = ", ".join(done.users)
         out.print(
             f"their partitions leave status and plans; their rows stay in {escape(users)}"
