@@ -43,6 +43,12 @@ class Project:
             input=input,
         )
 
+    @property
+    def storage(self) -> str:
+        """Where the project keeps its asset tables: "duckdb" or "delta"."""
+        settings = (self.root / "pyproject.toml").read_text(encoding="utf-8")
+        return "delta" if 'storage = "delta"' in settings else "duckdb"
+
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         with duckdb.connect(str(self.warehouse), read_only=True) as conn:
             return conn.execute(sql, params or []).fetchall()
@@ -101,6 +107,23 @@ def fixture_project(tmp_path: Path):
 def project(tmp_path: Path) -> Project:
     """An empty project; tests write their own definitions into it."""
     return make_project(tmp_path / "project")
+
+
+# The parity suite: a module whose scenarios must hold on both storages asks for
+# `on_each_storage` (as its `project`); the Delta Lake runs are slow ones.
+STORAGES = {"duckdb": "", "delta": 'storage = "delta"\nstorage_path = "lake"\n'}
+
+
+@pytest.fixture(params=["duckdb", pytest.param("delta", marks=pytest.mark.slow)])
+def storage_settings(request: pytest.FixtureRequest) -> str:
+    """The [tool.assetflow] lines of each storage: the warehouse file, then Delta Lake."""
+    return STORAGES[request.param]
+
+
+@pytest.fixture
+def on_each_storage(storage_settings: str, tmp_path: Path) -> Project:
+    """An empty project with its asset tables in the warehouse file, then in Delta Lake."""
+    return make_project(tmp_path / "project", extra=storage_settings)
 
 
 def write_events(project: Project, day: str, rows: list[tuple[int, int]]) -> Path:

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import duckdb
 import pytest
-from conftest import Receiver, write_events
+from conftest import Receiver, diamond_project, write_events
 
 from assetflow.core.checks import (
     accepted_values,
@@ -129,7 +129,8 @@ def after_clean(ctx, clean):
 """
 
 
-def test_bad_rows_are_never_published(diamond, monkeypatch):
+def test_bad_rows_are_never_published(storage_settings, tmp_path, monkeypatch):
+    diamond = diamond_project(tmp_path / "diamond", storage_settings)
     receiver = Receiver()
     try:
         monkeypatch.setenv("TEST_WEBHOOK_URL", receiver.url)
@@ -174,7 +175,8 @@ def test_bad_rows_are_never_published(diamond, monkeypatch):
         receiver.close()
 
 
-def test_a_failing_warn_check_commits_and_is_shown(diamond):
+def test_a_failing_warn_check_commits_and_is_shown(storage_settings, tmp_path):
+    diamond = diamond_project(tmp_path / "diamond", storage_settings)
     diamond.write(
         "definitions/checked.py", CHECKED.replace('on_failure=[webhook("TEST_WEBHOOK_URL")]', "")
     )

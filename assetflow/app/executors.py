@@ -170,11 +170,11 @@ def adopt_unrecorded(project: Project, store: Store, assets: list[str], clock: C
             continue
         if views.get(asset, -1) != latest:
             behind.append(asset)
-        top, count = summary.get(asset, (-1, 0))
-        if count == top + 1 and latest <= top:
+        top, count, base = summary.get(asset, (-1, 0, 0))
+        if count == top - base + 1 and latest <= top:
             continue  # every commit up to the latest is recorded: the usual case
         known = recorded_versions(store.conn, asset)
-        after = min(v for v in range(top + 2) if v not in known) - 1  # recorded up to here
+        after = min(v for v in range(base, top + 2) if v not in known) - 1  # recorded up to here
         missing = [(v, lin) for v, lin in storage.commits(asset, after) if v not in known]
         for version, lineage in missing:
             adopted += [

@@ -134,6 +134,16 @@ class InputRange:
 
 
 @dataclass(frozen=True)
+class Published:
+    """A write a worker committed to a Delta table; the coordinator records its lineage."""
+
+    version: int  # the commit's version in the asset's Delta table
+    table_schema: str  # the columns written, "name TYPE,..."
+    reshaped: str | None = None  # how the commit changed the table, one line
+    removed: tuple[str, ...] = ()  # other partitions whose rows the commit removed
+
+
+@dataclass(frozen=True)
 class Observation:
     """A source partition's version as observed now (None: it has no data)."""
 

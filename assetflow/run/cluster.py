@@ -50,16 +50,15 @@ class PublishingWorker:
         try:
             with self._lock, self.store.storage_guard():
                 written = record_published(
-                    self._cursor(), self.store.rows, task.nodes, done.written,
-                    done.published.table_schema, done.published.version, done.checks,
-                    self.clock(),
+                    self._cursor(), self.store.rows, task.nodes, done.written, done.published,
+                    done.checks, self.clock(),
                 )  # fmt: skip
                 self.written.add(task.asset)
         except Exception as exc:  # the commit stands; the retry writes it again, recorded
             return dataclasses.replace(
                 done, written={}, error=exc, trace=traceback.format_exc(), published=None
             )
-        return dataclasses.replace(done, written=written)
+        return dataclasses.replace(done, written=written, reshaped=done.published.reshaped)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)

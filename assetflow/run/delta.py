@@ -35,6 +35,10 @@ METADATA_KEY = "assetflow"  # the commit metadata entry holding a write's lineag
 _LOADED = threading.local()  # per thread: (uri, options) -> its DeltaTable, kept up to date
 
 
+class StaleRead(Exception):
+    """Rows made from a table version that is no longer the latest: make them anew."""
+
+
 @dataclass(frozen=True)
 class DeltaStorage:
     """Where the Delta tables live: a folder, or a URI deltalake knows (s3://, az://, gs://)
@@ -98,41 +102,46 @@ class DeltaStorage:
         rows: pa.Table,
         keys: Sequence[str],
         lineage: dict[str, Any],
-        refresh: bool = False,
+        whole: bool = False,
+        read_at: int | None = None,
     ) -> int:
         """Replace partitions `keys` of the asset's table with `rows` (which carry the
         partition column) in one commit carrying `lineage`; returns the commit's version.
-        New columns are added to the table; `refresh` replaces the whole table."""
+        New columns are merged into the table. `whole`: `rows` are the whole table (a full
+        refresh, or a table whose columns changed: see the worker), replacing it and its
+        columns. `read_at`: the rows were made from the table as of this version (a whole
+        table rewritten for new columns); a commit since, or a write conflict, raises
+        `StaleRead` for the caller to make them anew. Otherwise the rows do not depend on
+        what else the table holds and a conflict is tried again with the same rows (unless
+        the winner changed the table's columns, which the rows were made for)."""
         from deltalake import CommitProperties, write_deltalake
         from deltalake.exceptions import CommitFailedError, DeltaError, SchemaMismatchError
 
         props = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(lineage)})
-
-        def write(target: Any, mode: str, predicate: str | None, schema_mode: str | None) -> None:
-            write_deltalake(
-                target,
-                rows,
-                partition_by=[PARTITION_COLUMN],
-                mode=mode,  # type: ignore[arg-type]
-                predicate=predicate,
-                schema_mode=schema_mode,  # type: ignore[arg-type]
-                storage_options=self.storage_options,
-                commit_properties=props,
-            )
-
+        # A whole table written from what it held (not a refresh) names every partition, so
+        # that it conflicts with any commit since it was read: a blind overwrite would not.
+        predicate = partition_predicate(keys)
+        if whole:
+            predicate = None if read_at is None else f"{PARTITION_COLUMN} IS NOT NULL"
         # A DeltaTable handed to the write is at the version it committed afterwards.
         try:
             for tries in range(1, _CONFLICT_TRIES + 1):
                 table = self.table(asset) or self._create(asset, rows.schema)
+                if read_at is not None and table.version() != read_at:
+                    raise StaleRead(f"{asset}: committed to since version {read_at}")
                 try:
-                    if refresh:  # the whole table, replaced
-                        write(table, "overwrite", None, "overwrite")
-                    else:  # exactly these partitions, replaced; new columns merged
-                        write(table, "overwrite", partition_predicate(keys), "merge")
+                    write_deltalake(
+                        table, rows, partition_by=[PARTITION_COLUMN], mode="overwrite",
+                        predicate=predicate, schema_mode="overwrite" if whole else "merge",
+                        storage_options=self.storage_options, commit_properties=props,
+                    )  # fmt: skip
                     return table.version()
-                except CommitFailedError:
+                except CommitFailedError as exc:
                     # Another task committed to the table meanwhile (other partitions:
-                    # Delta's conflict check cannot always tell): the same rows, again.
+                    # Delta's conflict check cannot always tell): the same rows, again —
+                    # unless it changed the table's columns, which the rows were made for.
+                    if read_at is not None or "Metadata changed" in str(exc):
+                        raise StaleRead(f"{asset}: {_last_line(str(exc))}") from exc
                     if tries == _CONFLICT_TRIES:
                         raise
                     time.sleep(_CONFLICT_WAIT * 2 ** (tries - 1) * (1 + random.random()))
@@ -143,9 +152,16 @@ class DeltaStorage:
                 raise
             raise DefinitionError(
                 f"asset {asset}: its rows no longer fit its Delta table ({_last_line(text)})",
-                f"a column changed type: `assetflow materialize {asset} --full-refresh`"
-                " rebuilds the table with the new columns",
+                f"`assetflow materialize {asset} --full-refresh` rebuilds the table",
             ) from None
+
+    def snapshot(self, asset: str) -> tuple[int, pa.Schema, Any] | None:
+        """The table's version, its columns as Arrow types, and its rows as a pyarrow
+        dataset, all as of one version (None: no table)."""
+        table = self.table(asset)
+        if table is None:
+            return None
+        return table.version(), pa.schema(table.schema().to_arrow()), table.to_pyarrow_dataset()
 
     def _create(self, asset: str, schema: pa.Schema) -> Any:
         """The asset's table, created empty (version 0) unless a concurrent writer won."""
@@ -185,6 +201,16 @@ class DeltaStorage:
         entries = table.history(table.version() - after)
         found = [(int(e["version"]), _lineage(e)) for e in entries if int(e["version"]) > after]
         return sorted(found, key=lambda pair: pair[0])
+
+    def once_had_column(self, asset: str, column: str) -> bool:
+        """Whether the asset's table had `column` at a commit of ours and has it no more."""
+        table = self.table(asset)
+        if table is None or column in {f.name for f in table.schema().fields}:
+            return False
+        return any(
+            column in (c.split(" ", 1)[0] for c in lineage.get("table_schema", "").split(","))
+            for _, lineage in self.commits(asset, -1)
+        )
 
     def delete(self, asset: str, keys: Sequence[str], run_id: str) -> tuple[int, int] | None:
         """Delete the rows of partitions `keys` in one commit whose metadata names them
@@ -245,6 +271,15 @@ def delta_types(rows: pa.Table, asset: str) -> pa.Table:
         fields.append(field.with_type(kind))
     schema = pa.schema(fields)
     return rows if schema == rows.schema else rows.cast(schema)
+
+
+def not_null(rows: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """The rows with a contract's NOT NULL columns declared so, as the table will hold them
+    (the rows were checked to have no NULL there)."""
+    if not columns:
+        return rows
+    fields = [f.with_nullable(False) if f.name in columns else f for f in rows.schema]
+    return rows.cast(pa.schema(fields))
 
 
 def partition_predicate(keys: Sequence[str]) -> str:

@@ -22,7 +22,7 @@ import duckdb
 
 from assetflow.core.checks import CheckFailed, sql_literal
 from assetflow.core.definitions import Definitions
-from assetflow.core.records import CheckResult, InputRange, Written
+from assetflow.core.records import CheckResult, InputRange, Published, Written
 from assetflow.core.specs import AssetSpec
 from assetflow.defs.loader import load_definitions
 from assetflow.errors import UpstreamMissingError
@@ -30,14 +30,23 @@ from assetflow.run.audit import run_checks
 from assetflow.run.clock import Clock
 from assetflow.run.compute import Context, input_sql, node_query
 from assetflow.run.contract import enforce, not_null_columns
-from assetflow.run.delta import DeltaStorage, delta_types
+from assetflow.run.delta import DeltaStorage, StaleRead, delta_types, not_null
 from assetflow.run.runlog import NodeLog, bound
-from assetflow.run.task import Published, Task, TaskResult, node_reads
-from assetflow.run.worker import failure, partition_expression, task_context
+from assetflow.run.task import Task, TaskResult, node_reads
+from assetflow.run.worker import (
+    describe_reshape,
+    failure,
+    partition_expression,
+    removed_column_error,
+    retry_conflicts,
+    task_context,
+)
 from assetflow.store.schema import PARTITION_COLUMN
+from assetflow.store.shape import Reshape
 from assetflow.store.tables import arrow_table, relation_columns
 from assetflow.store.writer import (
     VERSION_SQL,
+    Wrote,
     inputs_text_of,
     refuse_nulls,
     row_hashes_sql,
@@ -99,8 +108,12 @@ class DeltaWorker:
         checks: dict[str, tuple[CheckResult, ...]] = {}
         calling: list[str] = []  # in a group: the partition whose function is being called
         try:
-            with bound(log):
-                written, published = self._compute_and_commit(task, spec, log, checks, calling)
+
+            def commit() -> tuple[dict[str, Written], Published]:
+                return self._compute_and_commit(task, spec, log, checks, calling)
+
+            with bound(log):  # rows made from a table version that lost a race: anew
+                written, published = retry_conflicts(commit, StaleRead, log)
             return TaskResult(
                 written, None, "", self.clock.monotonic() - t0, log.written, checks,
                 published=published,
@@ -123,7 +136,16 @@ class DeltaWorker:
         conn = _database().cursor()  # its own temp tables and views, dropped on close
         try:
             keys = [n.partition for n in task.nodes]
-            self._stage(conn, task, spec, log, keys, calling)
+            try:
+                self._stage(conn, task, spec, log, keys, calling)
+            except duckdb.BinderException as exc:
+                had = lambda assets, column: [  # noqa: E731
+                    a for a in assets if self.storage.once_had_column(a, column)
+                ]
+                error = removed_column_error(exc, spec, self.defs, had)
+                if error is None:
+                    raise
+                raise error from exc
             columns = relation_columns(
                 conn.sql(f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {_STAGE}")
             )
@@ -135,12 +157,62 @@ class DeltaWorker:
                 self._audit(conn, task, spec, log, checks)
             written = self._versions(conn, keys, columns)
             schema = schema_text(columns)
+            reshape, removed, read_at = self._reshape(conn, task, columns, keys)
             rows = delta_types(arrow_table(conn.sql(f"SELECT * FROM {_STAGE}")), task.asset)
+            rows = not_null(rows, not_null_columns(spec) if spec.columns else [])
             lineage = _lineage(task, written, schema)
-            version = self.storage.commit(task.asset, rows, keys, lineage, task.refresh)
-            return written, Published(version, schema)
+            whole = task.refresh or read_at is not None
+            version = self.storage.commit(task.asset, rows, keys, lineage, whole, read_at)
+            said = describe_reshape(Wrote(written, reshape or None, tuple(removed)), spec)
+            if said:
+                log.write(f"table changed shape: {said}\n")
+            return written, Published(version, schema, said, tuple(removed))
         finally:
             conn.close()
+
+    def _reshape(
+        self, conn: duckdb.DuckDBPyConnection, task: Task, columns: dict[str, str], keys: list[str]
+    ) -> tuple[Reshape, list[str], int | None]:
+        """How this write changes the asset's table, decided as the warehouse's writer
+        decides it, the partitions whose rows have to go, and the table version the stage
+        was completed from. When a column goes or changes type, the table's other
+        partitions join the stage with the new columns (cast; those holding values that
+        cannot be cast are left out), to replace the whole table as of that version."""
+        found = self.storage.snapshot(task.asset)
+        if found is None:
+            return Reshape(task.asset), [], None
+        version, schema, dataset = found
+        conn.register("_af_shape", schema.empty_table())
+        table = relation_columns(conn.sql(f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM _af_shape"))
+        conn.unregister("_af_shape")
+        reshape = Reshape.between(task.asset, table, columns)
+        if not (task.refresh or reshape.dropped or reshape.retyped):
+            return reshape, [], None
+        conn.register("_af_others", dataset)
+        others = f"FROM _af_others WHERE NOT list_contains(?, {PARTITION_COLUMN})"
+        if task.refresh:  # the partitions not refreshed are gone with the old table
+            gone = conn.execute(f"SELECT DISTINCT {PARTITION_COLUMN} {others} ORDER BY 1", [keys])
+            return Reshape(task.asset, refresh=True), [p for (p,) in gone.fetchall()], None
+        cast = {c: new for c, (_, new) in reshape.retyped.items()}
+        uncastable = " OR ".join(
+            f'("{c}" IS NOT NULL AND try_cast("{c}" AS {new}) IS NULL)' for c, new in cast.items()
+        )
+        uncast = conn.execute(
+            f"SELECT DISTINCT {PARTITION_COLUMN} {others} AND ({uncastable or 'false'}) ORDER BY 1",
+            [keys],
+        ).fetchall()
+        removed = [p for (p,) in uncast]
+        select = ", ".join(
+            f'try_cast("{c}" AS {kind}) AS "{c}"' if c in cast
+            else f'"{c}"' if c in table else f'NULL::{kind} AS "{c}"'
+            for c, kind in columns.items()
+        )  # fmt: skip
+        conn.execute(
+            f"INSERT INTO {_STAGE} SELECT {select}, {PARTITION_COLUMN} {others}"
+            f" AND NOT list_contains(?, {PARTITION_COLUMN})",
+            [keys, removed],
+        )
+        return reshape, removed, version
 
     def _stage(
         self,

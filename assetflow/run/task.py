@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 
 from assetflow.core.intervals import Intervals
 from assetflow.core.planner import PlannedNode
-from assetflow.core.records import FULL_REFRESH, CheckResult, InputRange, NodeWrite, Written
+from assetflow.core.records import (
+    FULL_REFRESH,
+    CheckResult,
+    InputRange,
+    NodeWrite,
+    Published,
+    Written,
+)
 
 Versions = Mapping[tuple[str, str], str | None]
 
@@ -71,14 +78,6 @@ class TaskResult:
     keys_added: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (dynamic key set, new keys)
     published: Published | None = None  # the Delta commit a worker made (storage = "delta")
     failed: str | None = None  # a group's failure: the partition whose own call raised
-
-
-@dataclass(frozen=True)
-class Published:
-    """A write a worker committed to a Delta table; the coordinator records its lineage."""
-
-    version: int  # the commit's version in the asset's Delta table
-    table_schema: str  # the columns written, "name TYPE,..."
 
 
 def make_task(

@@ -15,7 +15,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -45,6 +45,7 @@ _ENGINE_DATA_ERRORS = (duckdb.DataError, duckdb.InvalidInputException, duckdb.Co
 _PYTHON_DATA_ERRORS = (ArithmeticError, ValueError, TypeError, LookupError)
 _WRITE_CONFLICT_TRIES = 6
 _CONFLICT_WAIT = 0.02  # seconds before the second try, doubling: 0.62 s in all
+T = TypeVar("T")
 _MISSING_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
 _MISSING_TABLE = re.compile(r"Table with name (\w+) does not exist")
 
@@ -128,18 +129,12 @@ class EmbeddedWorker:
         calling: list[str],
     ) -> Wrote:
         """Concurrent writers of one table can conflict: the write is tried again."""
-        for tries in range(1, _WRITE_CONFLICT_TRIES + 1):
-            try:
-                with self.store.storage_guard():  # a full disk is not a write conflict
-                    return self._compute_and_write(task, spec, log, checks, calling)
-            except duckdb.TransactionException:
-                if tries == _WRITE_CONFLICT_TRIES:
-                    raise
-                log.write(f"write conflict, trying the write again ({tries})\n")
-                # Another writer's transaction is still open (one changing the table's
-                # columns takes a while): wait for it, in real time even under --now.
-                time.sleep(_CONFLICT_WAIT * 2 ** (tries - 1))
-        raise AssertionError("unreachable")
+
+        def write() -> Wrote:
+            with self.store.storage_guard():  # a full disk is not a write conflict
+                return self._compute_and_write(task, spec, log, checks, calling)
+
+        return retry_conflicts(write, duckdb.TransactionException, log)
 
     def _compute_and_write(
         self,
@@ -172,17 +167,11 @@ class EmbeddedWorker:
                 spec.partitions.ordered_keys, spec.adds_keys,
             )  # fmt: skip
         except duckdb.BinderException as exc:
-            gone = _MISSING_COLUMN.search(str(exc))
-            inputs = [d.name for d in spec.deps if d.name in self.defs.assets]
-            had = once_had_column(cur, inputs, gone.group(1)) if gone else []
-            if not had:
+            had = lambda inputs, column: once_had_column(cur, inputs, column)  # noqa: E731
+            error = removed_column_error(exc, spec, self.defs, had)
+            if error is None:
                 raise
-            raise DefinitionError(
-                f"{spec.where}: asset {task.asset} reads column {gone.group(1)} of"
-                f" {' and '.join(had)}, which"
-                f" {'it no longer returns' if len(had) == 1 else 'they no longer return'}",
-                f"update {task.asset}, or bring the column back in {had[0]}",
-            ) from exc
+            raise error from exc
         except duckdb.CatalogException as exc:
             found = _MISSING_TABLE.search(str(exc))
             if not found or found.group(1) not in {d.name for d in spec.deps}:
@@ -357,6 +346,43 @@ def partition_expression(spec: AssetSpec, first_key: str) -> str | None:
         time_key if dim.is_time else sql_literal(fixed[i]) for i, (_, dim) in enumerate(parts.dims)
     ]
     return " || '|' || ".join(pieces)
+
+
+def retry_conflicts(write: Callable[[], T], conflict: type[Exception], log: NodeLog) -> T:
+    """`write()`, tried again (computed anew) while it fails with a write conflict: another
+    writer's transaction on the table won, or is still open (one changing the table's
+    columns takes a while). The waits are real, even under --now."""
+    for tries in range(1, _WRITE_CONFLICT_TRIES + 1):
+        try:
+            return write()
+        except conflict:
+            if tries == _WRITE_CONFLICT_TRIES:
+                raise
+            log.write(f"write conflict, trying the write again ({tries})\n")
+            time.sleep(_CONFLICT_WAIT * 2 ** (tries - 1))
+    raise AssertionError("unreachable")
+
+
+def removed_column_error(
+    exc: duckdb.BinderException,
+    spec: AssetSpec,
+    defs: Definitions,
+    once_had: Callable[[list[str], str], list[str]],
+) -> DefinitionError | None:
+    """The error of an asset that reads a column its upstream no longer returns, naming
+    both assets and the column (`once_had(assets, column)`: those of the assets whose table
+    had the column and has it no more); None for another binder error."""
+    gone = _MISSING_COLUMN.search(str(exc))
+    inputs = [d.name for d in spec.deps if d.name in defs.assets]
+    had = once_had(inputs, gone.group(1)) if gone else []
+    if not gone or not had:
+        return None
+    which = "it no longer returns" if len(had) == 1 else "they no longer return"
+    return DefinitionError(
+        f"{spec.where}: asset {spec.name} reads column {gone.group(1)} of"
+        f" {' and '.join(had)}, which {which}",
+        f"update {spec.name}, or bring the column back in {had[0]}",
+    )
 
 
 def failure(

@@ -146,9 +146,11 @@ QUALIFY row_number() OVER (PARTITION BY r.asset, r.partition_index, r.check_name
                            ORDER BY r.checked_at DESC) = 1 AND NOT r.passed
 """
 
+# What each node of a growing asset (or one whose window was clipped) read, per input: its
+# least and greatest index and how many (a node that read nothing: one row, input NULL).
 _RECORDED_RANGES = """
-SELECT l.asset, l.idx, i.input, min(i.input_index), max(i.input_index), count(*)
-FROM _af_latest l JOIN _af_inputs i ON i.materialization_id = l.mid
+SELECT l.asset, l.idx, i.input, min(i.input_index), max(i.input_index), count(i.input)
+FROM _af_latest l LEFT JOIN _af_inputs i ON i.materialization_id = l.mid
 WHERE l.clipped IS NOT NULL OR list_contains(?, l.asset)
 GROUP BY ALL
 """
@@ -241,7 +243,9 @@ def read_facts(
     ranges: dict[tuple[str, int], dict[str, tuple[int, int, int]]] = defaultdict(dict)
     rows = store.conn.execute(_RECORDED_RANGES, [growing_assets]).fetchall()
     for asset, index, name, first, last, count in rows:
-        ranges[(asset, index)][name] = (first, last, count)
+        found = ranges[(asset, index)]  # a node that read nothing reads {}
+        if name is not None:
+            found[name] = (first, last, count)
     found = _islands(
         store,
         {"code": _CODE_CHANGED, "schema": _SCHEMA_CHANGED, "upstream": _UPSTREAM_CHANGED,

@@ -18,7 +18,8 @@ from typing import Any
 import duckdb
 
 from assetflow.core.checks import sql_literal
-from assetflow.core.records import CheckResult, NodeWrite, Written
+from assetflow.core.records import CheckResult, NodeWrite, Published, Written
+from assetflow.store.retention import PRUNED
 from assetflow.store.rows import RowInserter, values_relation
 from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
 from assetflow.store.shape import record_removed
@@ -32,15 +33,15 @@ def record_published(
     rows: RowInserter,
     writes: Sequence[NodeWrite],
     written: dict[str, Written],
-    table_schema: str,
-    version: int,
+    published: Published,
     checks: dict[str, tuple[CheckResult, ...]],
     now: dt.datetime,
 ) -> dict[str, Written]:
-    """Record a worker's Delta commit `version` of `writes`: their materializations (data
-    versions as the worker computed them), check results and the commit — one transaction.
-    Returns what was written, with its materialization ids."""
+    """Record a worker's Delta commit of `writes`: their materializations (data versions as
+    the worker computed them), check results, the partitions it removed and the commit —
+    one transaction. Returns what was written, with its materialization ids."""
     asset, run_id = writes[0].asset, writes[0].run_id
+    table_schema, version = published.table_schema, published.version
     values = [
         [w.run_id, w.asset, w.partition, w.partition_index, w.code_version,
          written[w.partition].data_version, written[w.partition].row_count, w.clipped,
@@ -59,6 +60,7 @@ def record_published(
             for w in writes
         ]
         rows.insert_checks(cur, run_id, checked, now)
+        record_removed(cur, run_id, asset, published.removed, now)
         _commit_rows(cur, asset, version, [(w.partition, ids[w.partition]) for w in writes],
                      run_id, now)  # fmt: skip
         cur.execute("COMMIT")
@@ -103,14 +105,19 @@ def record_commit(
     _commit_rows(cur, asset, version, [], run_id, now)
 
 
-def recorded_summary(cur: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
-    """Per asset: the highest recorded version of its Delta table and how many versions are
-    recorded (all of them up to the highest when the two agree)."""
+def recorded_summary(cur: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:
+    """Per asset: the highest recorded version of its Delta table, how many versions are
+    recorded from the base, and the base (every version below it is recorded: pruned). All
+    of them are recorded up to the highest when count = highest - base + 1."""
     found = cur.execute(
-        "SELECT asset, max(version), count(DISTINCT version) FROM assetflow.delta_commits"
-        " GROUP BY asset"
+        "WITH marks AS (SELECT asset, max(version) AS base FROM assetflow.delta_commits"
+        "   WHERE run_id = ? GROUP BY asset)"
+        " SELECT c.asset, max(c.version), count(DISTINCT c.version), any_value(coalesce(m.base, 0))"
+        " FROM assetflow.delta_commits c LEFT JOIN marks m USING (asset)"
+        " WHERE c.version >= coalesce(m.base, 0) GROUP BY c.asset",
+        [PRUNED],
     ).fetchall()
-    return {asset: (top, count) for asset, top, count in found}
+    return {asset: (top, count, base) for asset, top, count, base in found}
 
 
 def recorded_versions(cur: duckdb.DuckDBPyConnection, asset: str) -> set[int]:

@@ -95,6 +95,34 @@ STEPS = (
 )
 
 
+# storage = "delta": the commits recorded without a gap from the bottom (or from the last
+# prune's mark) are only ever asked "all recorded up to here?": all but the highest go, and
+# a mark row (run_id PRUNED) says the versions below it were recorded.
+PRUNED = "(pruned)"
+_DELTA_PREFIX = f"""
+CREATE OR REPLACE TEMP TABLE _af_prefix AS
+WITH marks AS (SELECT asset, max(version) AS base FROM assetflow.delta_commits
+               WHERE run_id = '{PRUNED}' GROUP BY asset),
+versions AS (SELECT DISTINCT c.asset, c.version, coalesce(m.base, 0) AS base
+             FROM assetflow.delta_commits c LEFT JOIN marks m USING (asset)
+             WHERE c.version >= coalesce(m.base, 0)),
+islands AS (SELECT asset, version,
+                   version - base - row_number() OVER (PARTITION BY asset ORDER BY version) AS gap
+            FROM versions)
+SELECT asset, max(version) AS top FROM islands WHERE gap = -1 GROUP BY asset
+"""
+_DELETE_DELTA_COMMITS = """
+DELETE FROM assetflow.delta_commits c USING _af_prefix p
+WHERE c.asset = p.asset AND c.version < p.top
+"""
+_MARK_DELTA_COMMITS = f"""
+INSERT INTO assetflow.delta_commits
+SELECT asset, top, NULL, NULL, '{PRUNED}', $now FROM _af_prefix p
+WHERE NOT EXISTS (SELECT 1 FROM assetflow.delta_commits c
+                  WHERE c.asset = p.asset AND c.version = p.top AND c.run_id = '{PRUNED}')
+"""
+
+
 def prune(
     conn: duckdb.DuckDBPyConnection, policy: Retention, now: dt.datetime, dry_run: bool = False
 ) -> dict[str, int]:
@@ -110,6 +138,11 @@ def prune(
         for table, statement, names in STEPS:
             found = conn.execute(statement, {n: values[n] for n in names}).fetchone()
             removed[table] = found[0] if found else 0
+        conn.execute(_DELTA_PREFIX)
+        found = conn.execute(_DELETE_DELTA_COMMITS).fetchone()
+        removed["delta_commits"] = found[0] if found else 0
+        if removed["delta_commits"]:
+            conn.execute(_MARK_DELTA_COMMITS, {"now": now})
         conn.execute("ROLLBACK" if dry_run else "COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

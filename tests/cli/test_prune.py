@@ -40,10 +40,13 @@ def _counts(project):
     return {t: project.query(f"SELECT count(*) FROM assetflow.{t}")[0][0] for t in tables}
 
 
-def test_prune_keeps_every_status_and_plan_and_bounds_the_history(tmp_path, monkeypatch):
+def test_prune_keeps_every_status_and_plan_and_bounds_the_history(
+    storage_settings, tmp_path, monkeypatch
+):
     project = make_project(
         tmp_path / "p",
-        extra="[tool.assetflow.retention]\nhistory_days = 0\nkeep_materializations = 1\n",
+        extra=storage_settings
+        + "[tool.assetflow.retention]\nhistory_days = 0\nkeep_materializations = 1\n",
     )
     monkeypatch.chdir(project.root)
     project.write("definitions/pipeline.py", PIPELINE)
@@ -79,6 +82,13 @@ def test_prune_keeps_every_status_and_plan_and_bounds_the_history(tmp_path, monk
     assert after["attempt_log"] >= 1 and after["runs"] < counts["runs"]
     project.run("prune", now=LATE)
     assert _counts(project) == after  # a second prune finds nothing more
+    if project.storage == "delta":  # the commits recorded without a gap: one (a mark) each
+        commits = project.query(
+            "SELECT asset, count(DISTINCT version) FROM assetflow.delta_commits GROUP BY ALL ORDER BY 1"
+        )
+        assert commits == [("cleaned", 1), ("rolling", 1)]
+        assert project.run("observe", now=LATE).exit_code == 0  # a writer: nothing to adopt
+        assert _counts(project)["materializations"] == after["materializations"]
     # The failed node is repaired as before: its failure was kept.
     (project.root / "fail-2024-01-07").unlink()
     repaired = project.run("repair", now=LATE)

@@ -3,6 +3,15 @@ one run, oldest first; stale ones left for materialize."""
 
 import json
 
+import pytest
+
+
+@pytest.fixture
+def project(on_each_storage):
+    """Every scenario here holds on both storages (the parity suite)."""
+    return on_each_storage
+
+
 PIPELINE = """
 import os
 from assetflow import asset, daily, monthly, source

@@ -2,6 +2,15 @@
 
 import json
 
+import pytest
+
+
+@pytest.fixture
+def project(on_each_storage):
+    """Every scenario here holds on both storages (the parity suite)."""
+    return on_each_storage
+
+
 EVO = """
 from assetflow import asset, daily
 

@@ -3,6 +3,15 @@ are missing, their readers stale, everything else unchanged."""
 
 import json
 
+import pytest
+
+
+@pytest.fixture
+def project(on_each_storage):
+    """Every scenario here holds on both storages (the parity suite)."""
+    return on_each_storage
+
+
 PIPELINE = """
 from assetflow import asset, daily, dynamic, window
 
