@@ -4,6 +4,7 @@ CLI uses."""
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -25,7 +26,7 @@ class AssetflowError(Exception):
         self.message = message
         self.hint = hint
 
-    def __reduce__(self) -> tuple[type, tuple[str, str | None]]:
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
         return type(self), (self.message, self.hint)  # pickles with its hint (worker processes)
 
     def one_line(self) -> str:

@@ -179,8 +179,13 @@ def resolve_range(
         range_from = range_to = partition
     elif range_from is None and range_to is None:
         range_from, range_to = project.settings.range_from, project.settings.range_to
-    both = range_from and range_to and _is_time_key(range_from) and _is_time_key(range_to)
-    if both and key_span(range_to)[0] < key_span(range_from)[0]:
+    if (
+        range_from
+        and range_to
+        and _is_time_key(range_from)
+        and _is_time_key(range_to)
+        and key_span(range_to)[0] < key_span(range_from)[0]
+    ):
         raise PartitionKeyError(f"--to {range_to} is before --from {range_from}")
     return range_from, range_to
 

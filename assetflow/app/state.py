@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from assetflow.app.session import Session
 from assetflow.core.automation import sla_late
@@ -64,7 +65,7 @@ def take_snapshot(session: Session, store: Store | None, targets: dict[str, Inte
     return Snapshot(graph, tuple(observations), report, targets, now, session.clock())
 
 
-def status_json(snap: Snapshot) -> dict[str, object]:
+def status_json(snap: Snapshot) -> dict[str, list[dict[str, Any]]]:
     """What `status --json` prints: counts per asset and every non-fresh node."""
     assets = []
     late = snap.late()
@@ -77,6 +78,7 @@ def status_json(snap: Snapshot) -> dict[str, object]:
             for i, key in zip(range(lo, hi + 1), st.partitions.keys_between(lo, hi), strict=True):
                 late_one = {"late": True} if late_here and i in late_here else {}
                 nodes.append({"partition": key, **record, **late_one})
-        counts = {**st.counts(scope), "late": len(late_here)}
+        counts = {str(state): n for state, n in st.counts(scope).items()}
+        counts["late"] = len(late_here)
         assets.append({"asset": asset, "counts": counts, "nodes": nodes})
     return {"assets": assets}

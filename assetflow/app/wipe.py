@@ -59,8 +59,8 @@ def wipe(
     elsewhere = None
     if storage is not None:  # the Delta commits first: a crash before the record is adopted
         elsewhere = {}
-        for asset, keys in found.items():
-            done = storage.delete(asset, keys, run_id)
+        for asset, held_keys in found.items():
+            done = storage.delete(asset, held_keys, run_id)
             if done is not None:
                 elsewhere[asset] = Deleted(done[0], done[1], storage.files(asset))
     rows = wipe_partitions(store, run_id, dict(found), session.clock(), os.getpid(), elsewhere)

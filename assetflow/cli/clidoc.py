@@ -77,8 +77,8 @@ def render(cli: click.Group) -> str:
         "keys are strings. The schemas, as JSON Schema, are in `assetflow/cli/schemas.py`.",
         "",
     ]
-    for command, schema in OUTPUTS.items():
-        parts += [f"### assetflow {command} --json", "", *outline(schema), ""]
+    for name, schema in OUTPUTS.items():
+        parts += [f"### assetflow {name} --json", "", *outline(schema), ""]
     return "\n".join(parts).rstrip() + "\n"
 
 

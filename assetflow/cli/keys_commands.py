@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from assetflow.cli.main import Options, _Lazy, cli, console, echo_json, json_option, wait_option
 
-keys_app: Any = _Lazy("assetflow.app.keys")
+if TYPE_CHECKING:  # the real modules, for the type checker; imported on first use
+    import assetflow.app.keys as keys_app
+else:
+    keys_app = _Lazy("assetflow.app.keys")
 
 
 @cli.group()

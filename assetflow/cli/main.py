@@ -40,8 +40,12 @@ class _Lazy:
         return getattr(module, attr)
 
 
-console: Any = _Lazy("assetflow.cli.console")
-session_mod: Any = _Lazy("assetflow.app.session")
+if TYPE_CHECKING:  # the real modules, for the type checker; imported on first use
+    import assetflow.app.session as session_mod
+    import assetflow.cli.console as console
+else:
+    console = _Lazy("assetflow.cli.console")
+    session_mod = _Lazy("assetflow.app.session")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,9 +24,14 @@ from assetflow.core.records import Trigger
 if TYPE_CHECKING:
     from assetflow.app.session import Request, Session
 
-wipe_app: Any = _Lazy("assetflow.app.wipe")
-retention_app: Any = _Lazy("assetflow.app.retention")
-executors: Any = _Lazy("assetflow.app.executors")
+if TYPE_CHECKING:  # the real modules, for the type checker; imported on first use
+    import assetflow.app.executors as executors
+    import assetflow.app.retention as retention_app
+    import assetflow.app.wipe as wipe_app
+else:
+    wipe_app = _Lazy("assetflow.app.wipe")
+    retention_app = _Lazy("assetflow.app.retention")
+    executors = _Lazy("assetflow.app.executors")
 
 
 @cli.command()

@@ -28,9 +28,14 @@ from assetflow.run.runlog import log_text
 if TYPE_CHECKING:
     from assetflow.app.session import Request, Session
 
-queries: Any = _Lazy("assetflow.app.queries")
-state: Any = _Lazy("assetflow.app.state")
-columns_app: Any = _Lazy("assetflow.app.columns")
+if TYPE_CHECKING:  # the real modules, for the type checker; imported on first use
+    import assetflow.app.columns as columns_app
+    import assetflow.app.queries as queries
+    import assetflow.app.state as state
+else:
+    queries = _Lazy("assetflow.app.queries")
+    state = _Lazy("assetflow.app.state")
+    columns_app = _Lazy("assetflow.app.columns")
 RUN_STATUSES = [s.value for s in RunStatus]
 
 

@@ -34,9 +34,14 @@ if TYPE_CHECKING:
     from assetflow.core.planner import Plan
 
 TICK_WAIT = 300.0  # a tick meeting a run waits for it (cron ticks overlap long runs)
-runs: Any = _Lazy("assetflow.app.materialize")
-queries: Any = _Lazy("assetflow.app.queries")
-ticks: Any = _Lazy("assetflow.app.ticks")
+if TYPE_CHECKING:  # the real modules, for the type checker; imported on first use
+    import assetflow.app.materialize as runs
+    import assetflow.app.queries as queries
+    import assetflow.app.ticks as ticks
+else:
+    runs = _Lazy("assetflow.app.materialize")
+    queries = _Lazy("assetflow.app.queries")
+    ticks = _Lazy("assetflow.app.ticks")
 
 
 @cli.command()

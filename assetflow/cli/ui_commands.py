@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from assetflow.cli.main import Options, _Lazy, cli, console, session_mod, warehouse_option
 from assetflow.run.clock import WallClock
 
-web: Any = _Lazy("assetflow.web.server")
+if TYPE_CHECKING:  # the real modules, for the type checker; imported on first use
+    import assetflow.web.server as web
+else:
+    web = _Lazy("assetflow.web.server")
 
 
 @cli.command()
@@ -50,7 +53,7 @@ def ui(opts: Options, port: int, host: str, warehouse: str | None) -> None:
         """A run of ASSET over FIRST..LAST in a process of its own, as `materialize` (or as
         `backfill --yes`: oldest first, resumable)."""
         children[:] = [c for c in children if c.poll() is None]  # reap the finished
-        clock = [] if fixed_now is None else ["--now", fixed_now.isoformat()]
+        clock: list[str] = [] if fixed_now is None else ["--now", fixed_now.isoformat()]
         where = ["--warehouse", warehouse] if warehouse else []
         command = ["backfill", "--yes"] if backfill else ["materialize"]
         child = subprocess.Popen(

@@ -14,7 +14,7 @@ from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.multi import TIME_SIZE
 from assetflow.core.partitions import Partitions
-from assetflow.core.specs import AssetSpec, ScheduleSpec
+from assetflow.core.specs import AssetSpec, ScheduleSpec, SensorSpec
 from assetflow.core.status import StatusReport
 from assetflow.errors import AssetflowError, DefinitionError
 
@@ -45,7 +45,11 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 def check_automation(graph: AssetGraph) -> None:
     """Every schedule's and sensor's selection matches assets, and a schedule's assets share
     one partitioning: a mistake here fails at load, not when the schedule fires."""
-    for spec in [*graph.defs.schedules.values(), *graph.defs.sensors.values()]:
+    specs: list[ScheduleSpec | SensorSpec] = [
+        *graph.defs.schedules.values(),
+        *graph.defs.sensors.values(),
+    ]
+    for spec in specs:
         kind = "schedule" if isinstance(spec, ScheduleSpec) else "sensor"
         try:
             assets = graph.select(list(spec.selection))  # none selected: every asset

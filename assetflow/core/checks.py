@@ -28,7 +28,7 @@ class CheckFailed(DataError):
         super().__init__(f"check failed — {summary}")
         self.results = tuple(results)
 
-    def __reduce__(self) -> tuple[type, tuple[tuple[CheckResult, ...]]]:
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
         return type(self), (self.results,)
 
 

@@ -122,12 +122,12 @@ class Definitions:
 
     def dynamic_names(self) -> list[str]:
         """The key sets the declared dynamic partitionings read."""
-        specs = [*self.assets.values(), *self.sources.values()]
+        specs: list[AssetSpec | SourceSpec] = [*self.assets.values(), *self.sources.values()]
         return sorted({name for s in specs for name in key_sets(s.partitions)})
 
     def partitioned_by(self, key_set: str) -> tuple[str, ...]:
         """The assets, then the sources, whose partitions read the dynamic key set."""
-        specs = [*self.assets.values(), *self.sources.values()]
+        specs: list[AssetSpec | SourceSpec] = [*self.assets.values(), *self.sources.values()]
         return tuple(s.name for s in specs if key_set in key_sets(s.partitions))
 
     def with_keys(self, keysets: dict[str, DynamicKeys]) -> Definitions:

@@ -1,6 +1,7 @@
 """Partition mappings: which upstream partitions a downstream partition reads.
 
-A mapping is data (`window(a, b)`, `all_partitions()`); `map_partition` applies it to one
+A mapping is data (`mapping_kinds.py`: `window(a, b)`, `all_partitions()`, `dims()`,
+`key_map()`); `map_partition` applies it to one
 downstream partition, on the UTC time line for time partitionings (so hours roll up into
 local days, days into weeks, weeks into the months they overlap), key by key between equal
 key sets. `upstream_span` and `downstream_span` are its interval forms, for set-wise status.
@@ -16,6 +17,7 @@ from typing import TypeVar
 
 from assetflow.core import multi
 from assetflow.core.intervals import Intervals
+from assetflow.core.mapping_kinds import AllPartitions, Mapping, Window
 from assetflow.core.multi import KeyMap, PerDimension
 from assetflow.core.partitions import Partitions
 
@@ -23,54 +25,11 @@ _TICK = dt.timedelta(microseconds=1)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Window:
-    """The upstream partitions overlapping the downstream window, widened by offsets.
-
-    Offsets count upstream partitions: `window(-6, 0)` on a daily upstream is the trailing
-    seven days. `window(0, 0)` is identity between equal partitionings, the roll-up of days
-    into a month, and the fan-out of a month to its days.
-    """
-
-    start_offset: int = 0
-    end_offset: int = 0
-
-    def describe(self) -> str:
-        return f"window({self.start_offset}, {self.end_offset})"
-
-
-@dataclass(frozen=True)
-class AllPartitions:
-    """Every partition of the upstream asset."""
-
-    def describe(self) -> str:
-        return "all"
-
-
-Mapping = Window | AllPartitions | PerDimension | KeyMap
-
-
-def dims(**mappings: Window | AllPartitions) -> PerDimension:
-    """A mapping per upstream dimension of a multi partitioning, by name:
-    `dims(day=window(-6, 0), customer=all_partitions())`. A dimension not named reads as
-    `window()` would: time by overlap, keys key by key."""
-    return PerDimension(tuple(sorted(mappings.items())))
-
-
-def window(start_offset: int = 0, end_offset: int = 0) -> Window:
-    """Map a downstream partition to upstream partitions shifted by offsets (see Window)."""
-    return Window(int(start_offset), int(end_offset))
-
-
-def all_partitions() -> AllPartitions:
-    return AllPartitions()
-
-
 def mapping_problem(mapping: Mapping, down: Partitions, up: Partitions) -> str | None:
     """Why `mapping` cannot map `down` partitions onto `up` partitions, or None if it can."""
     if isinstance(mapping, AllPartitions):
         return None
-    if _engine(mapping, down, up):
+    if _engine(mapping, down, up) or not isinstance(mapping, Window):
         return _multi_problem(mapping, down, up)
     if mapping.start_offset > mapping.end_offset:
         return f"window start offset {mapping.start_offset} is after end {mapping.end_offset}"
@@ -163,7 +122,12 @@ def upstream_span(
 
 
 def downstream_span(
-    mapping: Mapping, down: Partitions, up: Partitions, p: int, q: int, now: dt.datetime
+    mapping: Window | AllPartitions,
+    down: Partitions,
+    up: Partitions,
+    p: int,
+    q: int,
+    now: dt.datetime,
 ) -> tuple[int, int]:
     """The downstream indexes that read any of upstream indexes p..q, within `down`'s range."""
     first, last = down.first_index(), down.last_index(now)
@@ -223,7 +187,7 @@ def downstream_readers(
     mapping: Mapping, down: Partitions, up: Partitions, changed: Intervals, now: dt.datetime
 ) -> Intervals:
     """The downstream partitions that read any of the upstream partitions `changed`."""
-    if not _engine(mapping, down, up):
+    if not isinstance(mapping, PerDimension | KeyMap) and not _engine(mapping, down, up):
         found = [downstream_span(mapping, down, up, p, q, now) for p, q in changed.spans]
         return Intervals.of(found)
     time = _same_keys_in_time(mapping, down, up)
@@ -278,7 +242,7 @@ def _match(mapping: Mapping, down: Partitions, up: Partitions) -> tuple[int | No
 
         named = [i for i, (n, d) in enumerate(ddims) if name and n == name and fits(d)]
         other = [i for i, (_, d) in enumerate(ddims) if fits(d)]
-        out.append((named or other or [None])[0])
+        out.append(next(iter(named or other), None))
     return tuple(out)
 
 
@@ -428,7 +392,8 @@ def _multi_problem(mapping: Mapping, down: Partitions, up: Partitions) -> str | 
     for j, (name, u) in enumerate(udims):
         m = _dim_mapping(mapping, name, u)
         if isinstance(m, KeyMap):
-            problem = _key_map_problem(m, None if match[j] is None else ddims[match[j]][1], u)
+            i = match[j]
+            problem = _key_map_problem(m, None if i is None else ddims[i][1], u)
             if problem:
                 return f"{problem} ({name or 'keys'})"
         if isinstance(m, Window) and (m.start_offset, m.end_offset) != (0, 0):

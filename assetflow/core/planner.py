@@ -168,8 +168,8 @@ def plan_materialize(
             causes = list(found)  # the same for every node of the run
             reason = FULL_REFRESH if asset in refresh else Cause.main(causes) or FORCED
             conditional = causes == [Cause.UPSTREAM_STALE] and asset not in refresh
-            keys = st.partitions.keys_between(lo, hi)
-            for index, key in zip(range(lo, hi + 1), keys, strict=True):
+            run_keys = st.partitions.keys_between(lo, hi)
+            for index, key in zip(range(lo, hi + 1), run_keys, strict=True):
                 if whole:  # one task: every planned partition of the asset
                     batch = whole
                 elif conditional or size == 1:

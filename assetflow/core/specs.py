@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assetflow.core.checks import Check
-from assetflow.core.mappings import Mapping
+from assetflow.core.mapping_kinds import Mapping
 from assetflow.core.partitions import Partitions
 from assetflow.core.policy import RetryPolicy
 

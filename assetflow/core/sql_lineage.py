@@ -70,7 +70,8 @@ def column_lineage(sql: str, schema: dict[str, dict[str, str]]) -> ColumnLineage
     from sqlglot.optimizer.qualify import qualify
     from sqlglot.optimizer.scope import build_scope
 
-    tree = qualify(_parse(sql), schema=schema, dialect="duckdb", validate_qualify_columns=False)
+    tables: dict[str, object] = dict(schema)  # sqlglot's type for a schema mapping
+    tree = qualify(_parse(sql), schema=tables, dialect="duckdb", validate_qualify_columns=False)
     outputs = []
     for select in tree.selects:
         name = select.alias_or_name

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
-from assetflow.core.mappings import AllPartitions, reads_key_set
+from assetflow.core.mapping_kinds import AllPartitions
+from assetflow.core.mappings import reads_key_set
 from assetflow.core.partitions import Partitions
 from assetflow.core.records import Cause, Facts, InputRange, Node, NodeState
 

@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assetflow.core.checks import Check
-from assetflow.core.mappings import Mapping, Window
+from assetflow.core.mapping_kinds import Mapping, Window
 from assetflow.core.partitions import Partitions, unpartitioned
 from assetflow.core.policy import RetryPolicy
 from assetflow.core.specs import AssetSpec, Dep, ScheduleSpec, SensorSpec, SourceSpec
@@ -225,9 +225,9 @@ def _asset_problem(spec: AssetSpec) -> str | None:
     """What is wrong with the arguments given to @asset, if anything."""
     if spec.retry is not None and not isinstance(spec.retry, RetryPolicy):
         return "retry= must be a RetryPolicy(...)"
-    for kind in spec.retry_on:
-        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
-            return f"retry_on= must list exception types, got {kind!r}"
+    for error in spec.retry_on:
+        if not (isinstance(error, type) and issubclass(error, BaseException)):
+            return f"retry_on= must list exception types, got {error!r}"
     for item in spec.checks:
         if not isinstance(item, Check):
             return f"checks= items must be checks, got {item!r}"

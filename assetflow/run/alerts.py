@@ -25,7 +25,8 @@ def webhook(env_var: str = "ASSETFLOW_WEBHOOK_URL", timeout: float = 5.0) -> Cal
         url = os.environ.get(env_var)
         if not url:
             raise RuntimeError(f"webhook alert: environment variable {env_var} is not set")
-        fields = dataclasses.asdict(event) if dataclasses.is_dataclass(event) else {}
+        dataclass = dataclasses.is_dataclass(event) and not isinstance(event, type)
+        fields = dataclasses.asdict(event) if dataclass else {}
         payload = {"text": event.text, "event": type(event).__name__, "fields": fields}
         body = json.dumps(payload, default=str).encode()
         import urllib.request  # only when an alert fires: it costs ~25 ms to import

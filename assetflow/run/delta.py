@@ -120,7 +120,7 @@ class DeltaStorage:
         props = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(lineage)})
         # A whole table written from what it held (not a refresh) names every partition, so
         # that it conflicts with any commit since it was read: a blind overwrite would not.
-        predicate = partition_predicate(keys)
+        predicate: str | None = partition_predicate(keys)
         if whole:
             predicate = None if read_at is None else f"{PARTITION_COLUMN} IS NOT NULL"
         # A DeltaTable handed to the write is at the version it committed afterwards.

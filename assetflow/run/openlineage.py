@@ -168,7 +168,7 @@ class LineageEvents:
             for dep in spec.deps
             for ns, name in [self._dataset(dep.name)]
         ]
-        output_facets = {}
+        output_facets: dict[str, Any] = {}
         if result is not None and result.rows is not None:
             output_facets["outputStatistics"] = (
                 output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(

@@ -42,7 +42,7 @@ class NodeLog:
         """A logger writing to this file (`ctx.log`); made on first use."""
         if self._logger is None:
             logger = logging.Logger(f"assetflow.node.{self.path.stem}")  # unregistered
-            handler = logging.StreamHandler(self)  # type: ignore[arg-type]
+            handler = logging.StreamHandler(self)
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             if self.clock is not None:  # lines stamped by the run's clock, not the machine's
                 handler.addFilter(_Stamp(self.clock))
@@ -151,7 +151,7 @@ def captured_output() -> Iterator[None]:
         return
     out, err = _ThreadStream(sys.stdout, "stdout"), _ThreadStream(sys.stderr, "stderr")
     _streams = (out, err)
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = out, err
     try:
         yield
     finally:

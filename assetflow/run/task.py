@@ -142,10 +142,10 @@ def merged_reads(task: Sequence[PlannedNode]) -> tuple[InputRange, ...]:
         return task[0].inputs
     merged = []
     for column in zip(*(p.inputs for p in task), strict=True):
-        spans = [r for r in column if r.first <= r.last]
+        read = [r for r in column if r.first <= r.last]
         head = column[0]
-        lo = min((r.first for r in spans), default=head.first)
-        hi = max((r.last for r in spans), default=head.last)
+        lo = min((r.first for r in read), default=head.first)
+        hi = max((r.last for r in read), default=head.last)
         clipped = any(r.clipped for r in column)
         spans = None
         if head.spans is not None:  # several dimensions: exactly what the nodes read

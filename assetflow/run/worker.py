@@ -151,9 +151,9 @@ class EmbeddedWorker:
         ctx = task_context(task, spec, cur, log)
         made: list[tuple[Context, str | None]] = []  # what each call registered, to release
         try:
+            placed: str | None = KEY_COLUMN
             if task.calls_per_node(spec.batch_size):
                 query = self._per_node_query(task, spec, cur, log, made, calling)
-                placed = KEY_COLUMN
             else:
                 query = self._call(spec, task, ctx, cur, made)
                 placed = partition_expression(spec, task.nodes[0].partition)
@@ -183,8 +183,8 @@ class EmbeddedWorker:
                 f"materialize {found.group(1)} first, or give its key set keys",
             ) from exc
         finally:
-            for one, query in made:
-                release(cur, one, query)
+            for one, registered in made:
+                release(cur, one, registered)
 
     def _call(
         self,

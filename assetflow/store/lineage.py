@@ -243,9 +243,9 @@ def read_facts(
     ranges: dict[tuple[str, int], dict[str, tuple[int, int, int]]] = defaultdict(dict)
     rows = store.conn.execute(_RECORDED_RANGES, [growing_assets]).fetchall()
     for asset, index, name, first, last, count in rows:
-        found = ranges[(asset, index)]  # a node that read nothing reads {}
+        read = ranges[(asset, index)]  # a node that read nothing reads {}
         if name is not None:
-            found[name] = (first, last, count)
+            read[name] = (first, last, count)
     found = _islands(
         store,
         {"code": _CODE_CHANGED, "schema": _SCHEMA_CHANGED, "upstream": _UPSTREAM_CHANGED,

@@ -167,7 +167,7 @@ def nodes_watermark(conn: duckdb.DuckDBPyConnection) -> int:
     where a subquery made it scan them all (0.13 s at 3.65 M nodes, on every command)."""
     (watermark,) = conn.execute(
         "SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark'"
-    ).fetchone()
+    ).fetchall()[0]
     return watermark
 
 

@@ -234,14 +234,14 @@ class Store:
             " ORDER BY started_at DESC, run_id DESC LIMIT ?",
             [status, status, trigger, trigger, run_prefix, run_prefix, limit],
         ).fetchall()
-        return [RunRecord(*row[:2], json.loads(row[2] or "{}"), *row[3:]) for row in rows]
+        return [RunRecord(*_parsed(row, 2, {})) for row in rows]
 
     def longest_run_seconds(self) -> float:
         """How long the longest finished run took (0 with none)."""
         (found,) = self.conn.execute(
             "SELECT coalesce(max(epoch(ended_at) - epoch(started_at)), 0)"
             " FROM assetflow.runs WHERE ended_at IS NOT NULL"
-        ).fetchone()
+        ).fetchall()[0]
         return float(found)
 
     def record_checks(
@@ -316,9 +316,7 @@ class Store:
             " ORDER BY asset, partition, check_name",
             [asset, asset, run_id, run_id],
         ).fetchall()
-        records = [
-            CheckRecord(*row[:7], tuple(json.loads(row[7] or "[]")), *row[8:]) for row in rows
-        ]
+        records = [CheckRecord(*_parsed(row, 7, (), tuple)) for row in rows]
         return [r for r in records if not r.passed] if failed_only else records
 
     def attempts_of(self, run_id: str) -> list[AttemptRecord]:
@@ -355,7 +353,7 @@ class Store:
         """Runs still marked running while we hold the only write lock died (killed, power
         lost): mark them abandoned. Their committed nodes stay; nothing half-written exists."""
         running = "SELECT count(*) FROM assetflow.runs WHERE status = ?"
-        if not self.conn.execute(running, [RunStatus.RUNNING]).fetchone()[0]:
+        if not self.conn.execute(running, [RunStatus.RUNNING]).fetchall()[0][0]:
             return []  # as usual: the update's subqueries cost ~15 ms to plan
 
         def counted(table: str, status: str | None = None, where: str = "") -> str:
@@ -378,7 +376,7 @@ class Store:
         transaction. Runs at the end of every run (and so after a crashed one)."""
         conn = self.conn
         newer = "SELECT count(*) FROM assetflow.materializations WHERE materialization_id > ?"
-        if not conn.execute(newer, [nodes_watermark(conn)]).fetchone()[0]:
+        if not conn.execute(newer, [nodes_watermark(conn)]).fetchall()[0][0]:
             return  # nothing to merge (every command that writes asks; ~15 ms saved)
         conn.execute("BEGIN TRANSACTION")
         try:
@@ -435,3 +433,10 @@ class Store:
             [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
         ).fetchall()
         return {(a, p): v for a, p, v in found}
+
+
+def _parsed(row: tuple[Any, ...], at: int, empty: Any, kind: Callable = lambda v: v) -> list[Any]:
+    """A row with its JSON column `at` parsed (`empty` when NULL), as `kind`."""
+    values = list(row)
+    values[at] = kind(json.loads(values[at])) if values[at] else empty
+    return values

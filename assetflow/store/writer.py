@@ -208,7 +208,7 @@ class PartitionWriter:
                 (inserted,) = cur.execute(
                     f"INSERT INTO {table} BY NAME SELECT {own}, ({placed})::VARCHAR AS"
                     f" {PARTITION_COLUMN} FROM {rows} WHERE {present}"
-                ).fetchone()
+                ).fetchall()[0]
             except duckdb.ConstraintException as exc:  # the table's NOT NULL, from a contract
                 found = re.search(r"NOT NULL constraint failed: [^.]+\.(\S+)", str(exc))
                 if found is None:
@@ -219,14 +219,15 @@ class PartitionWriter:
                     f"SELECT count(*) FROM {table} WHERE {where}"
                     f" AND list_contains(?, {PARTITION_COLUMN})",
                     [keys],
-                ).fetchone()
+                ).fetchall()[0]
                 if inside != inserted:
                     raise stray_error(asset, inserted - inside, keys, strays)
             if contract and contract.not_null:
                 refuse_nulls(cur, asset, table, contract.not_null, where)
             audited = [
                 (write, self._audit_partition(cur, table, after, write, audit))
-                for write in (writes if audit is not None else ())
+                for write in writes
+                if audit is not None
             ]
             now = clock()
             written = self._record(cur, table, after, writes, now, where)

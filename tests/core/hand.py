@@ -13,7 +13,7 @@ import datetime as dt
 from assetflow.core.definitions import validate
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
-from assetflow.core.mappings import Mapping, window
+from assetflow.core.mapping_kinds import Mapping, window
 from assetflow.core.partitions import Partitions, daily, monthly
 from assetflow.core.records import Facts
 from assetflow.core.specs import AssetSpec, Dep, SourceSpec

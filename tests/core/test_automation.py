@@ -6,7 +6,7 @@ from hand import DAYS, NOW, day, days, facts, graph, spec
 
 from assetflow.core.automation import downstream_of, eager_targets, sla_late
 from assetflow.core.intervals import Intervals
-from assetflow.core.mappings import window
+from assetflow.core.mapping_kinds import window
 from assetflow.core.status import compute_status
 
 

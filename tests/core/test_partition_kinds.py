@@ -7,13 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from assetflow.core.mapping_kinds import all_partitions, window
 from assetflow.core.mappings import (
-    all_partitions,
     downstream_span,
     map_partition,
     mapping_problem,
     upstream_span,
-    window,
 )
 from assetflow.core.partitions import (
     daily,

@@ -2,7 +2,8 @@ import datetime as dt
 
 import pytest
 
-from assetflow.core.mappings import all_partitions, map_partition, mapping_problem, window
+from assetflow.core.mapping_kinds import all_partitions, window
+from assetflow.core.mappings import map_partition, mapping_problem
 from assetflow.core.partitions import UNPARTITIONED, compact_ranges, daily, monthly, unpartitioned
 from assetflow.errors import PartitionKeyError
 

@@ -75,7 +75,7 @@ def test_no_upstream_names_what_the_selection_needs():
 def test_contiguous_stale_partitions_of_a_batched_asset_share_batches():
     from hand import DAYS, spec
 
-    from assetflow.core.mappings import window
+    from assetflow.core.mapping_kinds import window
 
     batched = spec("daily", DAYS, ("raw", window()), batch_size=4, partition_by="day")
     g = graph(daily=batched)

@@ -24,8 +24,8 @@ out = Console(highlight=False, soft_wrap=False, width=_width(sys.stdout))
 err = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 
-def error(exc: AssetflowError | str) -> None:
-    text = exc.one_line() if isinstance(exc, AssetflowError) else exc
+def error(exc: BaseException | str) -> None:
+    text = exc.one_line() if isinstance(exc, AssetflowError) else str(exc)
     err.print(f"[bold red]error:[/] {escape(text)}")
 
 

@@ -146,9 +146,9 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
         if r.status == "failed":
             log = f" — log: {r.log_path}" if r.log_path else ""
             err.print(f"[red]failed[/] {escape(str(r.node))}: {escape(r.error or '')}{log}")
-    total, ok, verified, failed, skipped = result.counts()
+    total, done, verified, failed, skipped = result.counts()
     out.print(
-        f"{status_label(result.status)}: {ok} of {total} nodes materialized, {verified} verified"
+        f"{status_label(result.status)}: {done} of {total} nodes materialized, {verified} verified"
         f" unchanged, {failed} failed, {skipped} not run"
     )
     for change in result.schema_changes:

@@ -18,6 +18,7 @@ from assetflow.core.records import (
     AssetInfo,
     Cause,
     CheckRecord,
+    NodeState,
     Observation,
 )
 from assetflow.core.status import AssetStatus, StatusReport
@@ -41,7 +42,9 @@ def render_status(
             f"{ranges([st.partitions.key(i) for i in spans], st.partitions)} [dim]{cause}[/]"
             for cause, spans in _by_main_cause(st, nonfresh)
         )
-        cells = [count_cell(counts[c], c) for c in ("fresh", "stale", "missing", "failed")]
+        cells = [
+            count_cell(counts[NodeState(c)], c) for c in ("fresh", "stale", "missing", "failed")
+        ]
         if late:
             n = len(late.get(asset, Intervals()) & scope)
             cells.append(f"[red]{n:,}[/]" if n else "0")
