@@ -396,7 +396,8 @@ class _Scheduler:
 
     def _log_file(self, keys: list[Key]) -> Path:
         """The log file of a task (or group) of these nodes, named by `_label`."""
-        return node_log_path(self.setup.logs_dir, self.setup.run_id, keys[0][0], _label(keys))
+        logs, run_id = self.setup.logs_dir, self.setup.run_id
+        return node_log_path(logs, run_id, keys[0][0], keys[0][1], keys[-1][1])
 
     def _logged(self, lead: Key) -> str | None:
         return str(self._log_path(lead)) if lead in self.logged else None

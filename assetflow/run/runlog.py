@@ -13,6 +13,7 @@ import re
 import shutil
 import sys
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,15 +99,25 @@ class _Stamp(logging.Filter):
         return True
 
 
-def node_log_path(logs_dir: Path, run_id: str, asset: str, partition: str) -> Path:
-    """A task's log file; a batch's is named for its range (`2013-01-01..2013-01-31.log`)."""
-    return logs_dir / run_id / asset / f"{partition}.log"
+def node_log_path(logs_dir: Path, run_id: str, asset: str, first: str, last: str) -> Path:
+    """A task's log file, named for its partition key, or a batch's for its range
+    (`2013-01-01..2013-01-31.log`). Keys come from data (dynamic keys): each is written as
+    one file name, whatever it holds (`../x` stays inside the folder as `%2E%2E%2Fx`)."""
+    label = _file_name(first) if first == last else f"{_file_name(first)}..{_file_name(last)}"
+    return logs_dir / run_id / asset / f"{label}.log"
+
+
+def _file_name(key: str) -> str:
+    """A key as a file name: letters, digits, `-`, `_` and `+` as they are, the rest (`/`,
+    `.`, `|`, `:` ...) percent-encoded."""
+    return urllib.parse.quote(key, safe="+", encoding="utf-8").replace(".", "%2E")
 
 
 def _holds(label: str, partition: str) -> bool:
     """Whether a log named `label` (a key, or a batch's `first..last`) covers `partition`:
     keys of one partitioning sort as their dates do."""
     first, _, last = label.partition("..")
+    first, last = urllib.parse.unquote(first), urllib.parse.unquote(last)
     return first <= partition <= (last or first)
 
 
@@ -206,8 +217,9 @@ def find_logs(
     logs_dir: Path, run_id: str, asset: str | None = None, partition: str | None = None
 ) -> list[Path]:
     """Log files of a run (a unique prefix of its id is enough), optionally one asset/node.
-    Names are names, not paths: nothing outside the logs folder is ever read."""
-    for what, value in (("run", run_id), ("asset", asset), ("partition", partition)):
+    Names are names, not paths: nothing outside the logs folder is ever read (a partition
+    key is compared with the files' names, never joined to a path)."""
+    for what, value in (("run", run_id), ("asset", asset)):
         if value is not None and (not value or _NOT_A_NAME.search(value)):
             raise SelectionError(f"{what} {value!r} is not a name", "see `assetflow runs`")
     runs = sorted(p for p in logs_dir.glob(f"{run_id}*") if p.is_dir()) if logs_dir.is_dir() else []

@@ -382,3 +382,44 @@ def test_a_full_disk_is_one_line_and_a_rerun_completes(tmp_path):
     assert project.query("SELECT count(*), count(DISTINCT (n, s)) FROM big") == [
         (2_000_000, 2_000_000)
     ]
+
+
+HOSTILE = """
+from assetflow import asset, dynamic
+
+
+@asset(adds_keys={"customers": "customer"})
+def discovered(ctx):
+    return "SELECT '../../../escaped_from_data' AS customer UNION ALL SELECT 'a/b:c'"
+
+
+@asset(partitions=dynamic("customers"))
+def per_customer(ctx, discovered):
+    print("hello from", ctx.partition)  # a log file for each node
+    return f"SELECT length('{ctx.partition}') AS n"
+"""
+
+
+@pytest.mark.slow
+def test_keys_from_data_never_write_outside_the_logs_folder(project):
+    import os
+    import subprocess
+    import sys
+
+    project.write("definitions/pipeline.py", HOSTILE)
+    done = subprocess.run(
+        [sys.executable, "-m", "assetflow", "--project", str(project.root), "materialize"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    logs = project.root / "warehouse" / "logs"
+    written = [p for p in project.root.parent.rglob("*.log") if p.is_file()]
+    assert written and all(p.resolve().is_relative_to(logs.resolve()) for p in written)
+    names = sorted(p.name for p in logs.rglob("per_customer/*.log"))
+    assert names == ["%2E%2E%2F%2E%2E%2F%2E%2E%2Fescaped_from_data.log", "a%2Fb%3Ac.log"]
+    # `assetflow logs` finds a node's log by its key, whatever the key holds.
+    run_id = project.query(
+        "SELECT any_value(run_id) FROM assetflow.materializations WHERE asset = 'per_customer'"
+    )[0][0]
+    shown = project.run("logs", run_id, "per_customer", "a/b:c", now=None)
+    assert shown.exit_code == 0 and "hello from a/b:c" in shown.output, shown.output
