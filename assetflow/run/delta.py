@@ -156,12 +156,13 @@ class DeltaStorage:
             ) from None
 
     def snapshot(self, asset: str) -> tuple[int, pa.Schema, Any] | None:
-        """The table's version, its columns as Arrow types, and its rows as a pyarrow
-        dataset, all as of one version (None: no table)."""
+        """The table's version, its columns as Arrow types, and the table as of that
+        version (None: no table); `.to_pyarrow_dataset()` reads its rows."""
         table = self.table(asset)
         if table is None:
             return None
-        return table.version(), pa.schema(table.schema().to_arrow()), table.to_pyarrow_dataset()
+        version = table.version()
+        return version, pa.schema(table.schema().to_arrow()), table
 
     def _create(self, asset: str, schema: pa.Schema) -> Any:
         """The asset's table, created empty (version 0) unless a concurrent writer won."""

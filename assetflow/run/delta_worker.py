@@ -181,14 +181,14 @@ class DeltaWorker:
         found = self.storage.snapshot(task.asset)
         if found is None:
             return Reshape(task.asset), [], None
-        version, schema, dataset = found
+        version, schema, table_then = found
         conn.register("_af_shape", schema.empty_table())
         table = relation_columns(conn.sql(f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM _af_shape"))
         conn.unregister("_af_shape")
         reshape = Reshape.between(task.asset, table, columns)
         if not (task.refresh or reshape.dropped or reshape.retyped):
             return reshape, [], None
-        conn.register("_af_others", dataset)
+        conn.register("_af_others", table_then.to_pyarrow_dataset())
         others = f"FROM _af_others WHERE NOT list_contains(?, {PARTITION_COLUMN})"
         if task.refresh:  # the partitions not refreshed are gone with the old table
             gone = conn.execute(f"SELECT DISTINCT {PARTITION_COLUMN} {others} ORDER BY 1", [keys])

@@ -1,7 +1,9 @@
 """The executor: runs a Plan with a concurrency limit, task by task.
 
 A task is one node, or the contiguous nodes of one batch, known by its first node (its
-leader). The scheduling loop and all bookkeeping stay on the calling thread; a worker gets
+leader). Which task runs when is decided by `RunState` (run/run_state.py: plain transitions,
+no thread); this module is the loop around it and what a run records (attempts, checks,
+logs, alerts). The loop and all bookkeeping stay on the calling thread; a worker gets
 a `Task` (it pickles) and returns a `TaskResult` (it pickles), so the worker may be a thread
 of this process (`EmbeddedWorker`) or run elsewhere. A node whose inputs are ready is
 submitted; a transient failure is retried after a backoff without holding a worker; a final
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import heapq
 import random
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
@@ -32,12 +33,12 @@ from assetflow.core.records import (
     CheckResult,
     NodeResult,
     RunResult,
-    RunStatus,
 )
-from assetflow.errors import DefinitionError, ExitCode, StorageError, describe
+from assetflow.errors import DefinitionError, describe
 from assetflow.run.alerts import Deliveries
 from assetflow.run.clock import Clock
-from assetflow.run.ready import ReadyQueue, dependencies, group_size, joinable
+from assetflow.run.ready import Key
+from assetflow.run.run_state import RunState
 from assetflow.run.runlog import NodeLog, node_log_path
 from assetflow.run.task import (
     Task,
@@ -49,10 +50,8 @@ from assetflow.run.task import (
 )
 from assetflow.store.store import Store
 
-Key = tuple[str, str]
 Worker = Callable[[Task], TaskResult]
 ALERT_CAP = 30.0  # seconds a run's end waits for its alerts to be delivered, in all
-_SETTLED = (AttemptStatus.SUCCESS, AttemptStatus.VERIFIED, AttemptStatus.NOT_RUN)
 
 
 @dataclass(frozen=True)
@@ -90,6 +89,9 @@ def execute(
 
 
 class _Scheduler:
+    """The loop, and what the run records: attempts and checks in the store, logs, alerts,
+    the versions rebuilt nodes now have. Which task runs when is the `RunState`'s."""
+
     def __init__(
         self,
         plan: Plan,
@@ -105,154 +107,117 @@ class _Scheduler:
         self.worker, self.on_result, self.on_start = worker, on_result, on_start
         self.versions = dict(plan.versions)  # updated as nodes are rebuilt
         self.recorded = plan.recorded
-        nodes = list(plan.nodes)
-        if setup.oldest_first:  # dependencies still hold: the ready queue only orders the ready
-            nodes.sort(key=lambda p: start_key(self._window_start(p)))
-        self.order = {_key(p): i for i, p in enumerate(nodes)}
-        self.planned = {_key(p): p for p in plan.nodes}
-        self.members: dict[Key, list[Key]] = {}
-        self.leader: dict[Key, Key] = {}
-        by_batch: dict[int, Key] = {}
-        for key, p in self.planned.items():
-            lead = by_batch.setdefault(p.batch, key) if p.batch else key
-            self.leader[key] = lead
-            self.members.setdefault(lead, []).append(key)
-        self.waiting_on, self.dependents = dependencies(self.planned, self.leader, self.order)
         batch_size = {name: spec.batch_size for name, spec in defs.assets.items()}
-        may_join = joinable(self.members, self.planned, batch_size)
-        self.ready = ReadyQueue(self.order, self.planned, may_join)
-        self.pace: dict[str, float] = {}  # per asset, seconds per node of its last task
-        self.groups: dict[Key, list[Key]] = {}  # a running group's leader -> its nodes
+        # Backfills: earliest partitions first across assets (dependencies still hold).
+        oldest = (lambda p: start_key(self._window_start(p))) if setup.oldest_first else None
+        self.state = RunState(plan, batch_size, oldest)
         self.log_paths: dict[Key, Path] = {}  # nodes logging to their group's file
         self.announced: set[Key] = set()  # nodes `on_start` heard of
-        self.retries: list[tuple[float, int, Key]] = []  # (due, order, task leader)
-        self.attempts: dict[Key, int] = {}
         self.started: dict[Key, dt.datetime] = {}
         self.logged: set[Key] = set()  # tasks whose log file exists
-        self.results: dict[Key, NodeResult] = {}
-        # A definition mistake fails every planned node of its asset at once (it would fail
-        # the same way for each partition); the first, in plan order, is the run's message.
-        self.broken: dict[str, tuple[DefinitionError, int]] = {}
-        self.halted: StorageError | None = None  # the warehouse cannot be written any more
         self.check_counts = [0, 0, 0]
         self.reshaped: list[str] = []  # tables that changed shape, in the order they did
         self.keys_added: dict[str, list[str]] = {}  # dynamic key sets: keys assets added
         self.alerts = Deliveries()
-        self.interrupted = False
-        for lead, ups in self.waiting_on.items():
-            if not ups:
-                self.ready.push(lead)
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, pool: Executor | None) -> RunResult:
         own = pool is None
         pool = pool or ThreadPoolExecutor(max_workers=self.setup.concurrency)
         running: dict[Future[TaskResult], Key] = {}
+        state = self.state
         try:
             while True:
                 try:
                     self._launch(pool, running)
-                    if not running and not self.retries and not self.ready:
+                    if not running and not state.busy():
                         break
-                    timeout = self._until_next_retry()
+                    timeout = state.until_next_retry(self.clock.monotonic())
                     if running:
                         done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
                     else:  # only retries are waiting: a simulated clock skips this
                         self.clock.sleep(timeout or 0.0)
                         done = set()
-                    now = self.clock.monotonic()
-                    while self.retries and self.retries[0][0] <= now:
-                        self.ready.push(heapq.heappop(self.retries)[2])
-                    for future in sorted(done, key=lambda f: self.order[running[f]]):
+                    state.release_due(self.clock.monotonic())
+                    for future in sorted(done, key=lambda f: state.order[running[f]]):
                         self._finish(running.pop(future), future.result())
                 except KeyboardInterrupt:
-                    self.interrupted = True  # stop scheduling; let running transactions end
-                    self.ready.clear()
-                    self.retries.clear()
+                    state.interrupt()  # stop scheduling; let running transactions end
         finally:
             if own:
                 pool.shutdown(wait=True)
         return self._result()
 
-    def _until_next_retry(self) -> float | None:
-        due = self.retries[0][0] if self.retries else None
-        return None if due is None else max(0.0, due - self.clock.monotonic())
-
     def _launch(self, pool: Executor, running: dict[Future[TaskResult], Key]) -> None:
-        while self.ready and len(running) < self.setup.concurrency:
-            lead = self.ready.pop()
-            task = [self.planned[k] for k in self.members[lead]]
-            first = task[0]
-            if self.interrupted or self.halted is not None:
-                for p in task:
-                    self._complete(_key(p), NodeResult(p.node, AttemptStatus.NOT_RUN))
+        state = self.state
+        while state.ready and len(running) < self.setup.concurrency:
+            lead = state.ready.pop()
+            first = state.planned[lead]
+            if state.stopped():
+                for key in state.members[lead]:
+                    self._complete(key, NodeResult(state.planned[key].node, AttemptStatus.NOT_RUN))
                 continue
-            if first.node.asset in self.broken:
-                self._fail_unrun(lead, self.broken[first.node.asset][0])
+            if first.node.asset in state.broken:
+                self._fail_unrun(lead, state.broken[first.node.asset][0])
                 continue
-            if first.conditional and lead not in self.attempts and self._unchanged(first):
+            if first.conditional and lead not in state.attempts and self._unchanged(first):
                 self._settle([lead], AttemptStatus.VERIFIED)
                 self._complete(lead, NodeResult(first.node, AttemptStatus.VERIFIED))
                 continue
-            waiting = self.ready.queued_of[lead[0]] + 1
-            size = group_size(
-                self.setup.group, self.pace.get(lead[0]), waiting, self.setup.concurrency
-            )
-            group = self.ready.group(lead, size)
+            group = state.take(lead, self.setup.group, self.setup.concurrency)
             now = self.clock()
-            for key in group:
-                self.attempts[key] = self.attempts.get(key, 0) + 1
-                self.started[key] = now
+            self.started.update((key, now) for key in group)
             if len(group) > 1:
-                task = [self.planned[k] for k in group]
-                self.groups[lead] = group
                 path = self._log_file(group)
                 self.log_paths.update((k, path) for k in group)
+            task = state.task(lead)
             fresh = [p for p in task if _key(p) not in self.announced]
             if fresh and self.on_start:
                 self.on_start(fresh)
             self.announced.update(_key(p) for p in fresh)
             spec = self.defs.assets[first.node.asset]
             work = make_task(
-                self.setup.run_id, task, self.versions, spec.code_version, self.attempts[lead], now,
-                str(self._log_path(lead)), grouped=len(group) > 1,
+                self.setup.run_id, task, self.versions, spec.code_version, state.attempts[lead],
+                now, str(self._log_path(lead)), grouped=len(group) > 1,
             )  # fmt: skip
             running[pool.submit(self.worker, work)] = lead
 
     def _finish(self, lead: Key, done: TaskResult) -> None:
-        group = self.groups.pop(lead, None)
+        state = self.state
         if done.error is None:
-            self.pace[lead[0]] = done.seconds / len(group or self.members[lead])
+            state.ran(lead, done.seconds)
+        group = state.groups.get(lead)
         if group is None:
             self._finish_task(lead, done)
         elif done.error is not None:
-            self._ungroup(group, done)
+            self._ungroup(lead, done)
         else:
+            del state.groups[lead]
             once = dataclasses.replace(done, reshaped=None, keys_added=())  # said by the first
             for key in group:
                 self._finish_task(key, done if key == lead else once, len(group))
 
-    def _ungroup(self, group: list[Key], done: TaskResult) -> None:
+    def _ungroup(self, lead: Key, done: TaskResult) -> None:
         """A group failed and wrote nothing. The node whose own call raised (if known) has
         a failed attempt as if it had run alone; the others run again alone, as first
         attempts."""
-        failed = next((k for k in group if k[1] == done.failed), None)
+        failed = next((k for k in self.state.groups[lead] if k[1] == done.failed), None)
         if failed is None:
-            log = NodeLog(self._log_path(group[0]), self.clock)
+            log = NodeLog(self._log_path(lead), self.clock)
             log.write(done.trace)
-            log.write(f"the group's {len(group)} partitions run again one by one\n")
+            log.write(
+                f"the group's {len(self.state.groups[lead])} partitions run again one by one\n"
+            )
             log.close()
-        for key in group:
+        for key in self.state.ungroup(lead, failed):
             self.log_paths.pop(key)
-            if key == failed:  # its failure goes to its own log (its lines stay in the group's)
-                self._finish_task(key, dataclasses.replace(done, logged=False))
-                continue
-            del self.attempts[key]
-            self.ready.push(key)
+        if failed is not None:  # its failure goes to its own log (its lines stay in the group's)
+            self._finish_task(failed, dataclasses.replace(done, logged=False))
 
     def _finish_task(self, lead: Key, done: TaskResult, shared_by: int = 1) -> None:
-        task = [self.planned[k] for k in self.members[lead]]
-        attempt = self.attempts[lead]
+        state = self.state
+        task = [state.planned[k] for k in state.members[lead]]
+        attempt = state.attempts[lead]
         if done.logged:
             self.logged.add(lead)
         error = done.error
@@ -283,27 +248,22 @@ class _Scheduler:
         self.store.record_checks(self.setup.run_id, recorded, self.clock())
         log = self._coordinator_log(lead, attempt, done)
         policy = self.defs.retry_policy(lead[0])
-        may_retry = not self.interrupted and attempt < policy.attempts
+        may_retry = not state.interrupted and attempt < policy.attempts
         if may_retry and retryable(error, self.defs.assets[lead[0]].retry_on):
             delay = policy.delay_before(attempt, self.setup.rng)
             log.write(f"retrying in {delay:.3f}s (attempt {attempt + 1} of {policy.attempts})\n")
             log.close()
             ended = self.clock()
             self._settle(
-                self.members[lead], AttemptStatus.RETRYING, attempt, self.started[lead], ended,
+                state.members[lead], AttemptStatus.RETRYING, attempt, self.started[lead], ended,
                 error, ended + dt.timedelta(seconds=delay),
             )  # fmt: skip
-            heapq.heappush(self.retries, (self.clock.monotonic() + delay, self.order[lead], lead))
+            state.retry(lead, self.clock.monotonic() + delay)
             return
-        if isinstance(error, StorageError) and self.halted is None:
-            self.halted = error  # nothing more can be written: schedule nothing more
-        if isinstance(error, DefinitionError):
-            known = self.broken.get(lead[0])
-            if known is None or self.order[lead] < known[1]:
-                self.broken[lead[0]] = (error, self.order[lead])
+        state.failed_with(lead, error)
         text = describe(error)
         self._settle(
-            self.members[lead], AttemptStatus.FAILED, attempt, self.started[lead], self.clock(),
+            state.members[lead], AttemptStatus.FAILED, attempt, self.started[lead], self.clock(),
             error,
         )  # fmt: skip
         for p in task:
@@ -321,9 +281,9 @@ class _Scheduler:
 
     def _fail_unrun(self, lead: Key, error: DefinitionError) -> None:
         """A task of an asset whose definition is wrong: failed with the same error, unrun."""
-        self._settle(self.members[lead], AttemptStatus.FAILED, error=error)
-        for key in self.members[lead]:
-            p = self.planned[key]
+        self._settle(self.state.members[lead], AttemptStatus.FAILED, error=error)
+        for key in self.state.members[lead]:
+            p = self.state.planned[key]
             self._complete(key, NodeResult(p.node, AttemptStatus.FAILED, error=describe(error)))
 
     def _coordinator_log(self, lead: Key, attempt: int, done: TaskResult) -> NodeLog:
@@ -331,9 +291,8 @@ class _Scheduler:
         the retry it plans, hooks that failed."""
         log = NodeLog(self._log_path(lead), self.clock)
         if not done.logged:  # the attempt's header has not reached the file yet
-            log.begin(
-                attempt_header(lead[0], _label(self.members[lead]), attempt, self.setup.run_id)
-            )
+            label = _label(self.state.members[lead])
+            log.begin(attempt_header(lead[0], label, attempt, self.setup.run_id))
         log.write(done.trace)
         self.logged.add(lead)
         return log
@@ -350,8 +309,8 @@ class _Scheduler:
     ) -> None:
         """Record an attempt that wrote nothing, for each of `keys`."""
         now = ended or self.clock()
-        nodes = [(k[0], k[1], self.planned[k].index) for k in keys]
-        lead = self.leader[keys[0]]
+        nodes = [(k[0], k[1], self.state.planned[k].index) for k in keys]
+        lead = self.state.leader[keys[0]]
         self.store.record_attempts(
             self.setup.run_id, nodes, attempt, started or now, now, status, error,
             self._logged(lead), next_retry_at,
@@ -363,27 +322,15 @@ class _Scheduler:
             self.check_counts[slot] += 1
 
     def _complete(self, key: Key, result: NodeResult) -> None:
-        self.results[key] = result
+        """A node settled: heard of, and what it blocks recorded `upstream_failed`."""
+        blocked = self.state.complete(key, result)
         if self.on_result:
             self.on_result(result)
-        ok = result.status in _SETTLED
-        for down in self.dependents[key]:
-            if down in self.results:
-                continue
-            task = self.leader[down]
-            if not ok:
-                self._block(task)
-            elif key in self.waiting_on[task]:
-                self.waiting_on[task].discard(key)
-                if not self.waiting_on[task]:
-                    self.ready.push(task)
-
-    def _block(self, lead: Key) -> None:
-        """An upstream failed: record the task's nodes (and what they feed) upstream_failed."""
-        blocked = [k for k in self.members[lead] if k not in self.results]
-        self._settle(blocked, AttemptStatus.UPSTREAM_FAILED)
-        for key in blocked:
-            self._complete(key, NodeResult(self.planned[key].node, AttemptStatus.UPSTREAM_FAILED))
+        if blocked:
+            self._settle(blocked, AttemptStatus.UPSTREAM_FAILED)
+            for down in blocked:
+                if self.on_result:
+                    self.on_result(self.state.results[down])
 
     def _unchanged(self, planned: PlannedNode) -> bool:
         """Early cutoff: every input the node would read has the version it was built from."""
@@ -392,10 +339,10 @@ class _Scheduler:
 
     def _log_path(self, lead: Key) -> Path:
         """The task's log file, or that of the group it runs in."""
-        return self.log_paths.get(lead) or self._log_file(self.members[lead])
+        return self.log_paths.get(lead) or self._log_file(self.state.members[lead])
 
     def _log_file(self, keys: list[Key]) -> Path:
-        """The log file of a task (or group) of these nodes, named by `_label`."""
+        """The log file of a task (or group) of these nodes, named by its keys."""
         logs, run_id = self.setup.logs_dir, self.setup.run_id
         return node_log_path(logs, run_id, keys[0][0], keys[0][1], keys[-1][1])
 
@@ -406,26 +353,8 @@ class _Scheduler:
         return self.defs.assets[p.node.asset].partitions.window(p.index)[0]
 
     def _result(self) -> RunResult:
-        results = tuple(
-            self.results.get(k) or NodeResult(self.planned[k].node, AttemptStatus.NOT_RUN)
-            for k in sorted(self.planned, key=self.order.__getitem__)
-        )
-        by = [r.status for r in results]
-        broken = by.count(AttemptStatus.FAILED) + by.count(AttemptStatus.UPSTREAM_FAILED)
-        built = by.count(AttemptStatus.SUCCESS) + by.count(AttemptStatus.VERIFIED)
-        if self.interrupted:
-            status, code = RunStatus.INTERRUPTED, ExitCode.INTERRUPTED
-        elif self.halted is not None:
-            status, code = RunStatus.FAILED, self.halted.exit_code
-        elif self.broken:
-            status, code = (RunStatus.PARTIAL if built else RunStatus.FAILED), ExitCode.USAGE
-        elif broken or by.count(AttemptStatus.NOT_RUN):
-            status, code = (RunStatus.PARTIAL if built else RunStatus.FAILED), ExitCode.FAILED
-        else:
-            status, code = RunStatus.SUCCESS, ExitCode.OK
+        results, status, code, stopped_by = self.state.outcome()
         checks = (self.check_counts[0], self.check_counts[1], self.check_counts[2])
-        first = min(self.broken.values(), key=lambda found: found[1], default=None)
-        stopped_by = self.halted or (first[0] if first else None)
         warnings = tuple(dict.fromkeys(self.alerts.close(ALERT_CAP)))  # once each, in order
         return RunResult(
             self.setup.run_id, status, results, stopped_by, code, checks, warnings,
