@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,15 +218,17 @@ def record_observations(session: Session, wait: float = 0.0) -> list[Observation
 
 def run_sql(
     session: Session, statements: list[str], wait: float = 0.0
-) -> list[tuple[list[str], list[tuple[Any, ...]]]]:
-    """Each statement's columns and rows, on the warehouse opened read-only."""
+) -> Iterator[tuple[list[str], Iterator[list[tuple[Any, ...]]]]]:
+    """Each statement's columns and rows (in batches), on the warehouse opened read-only,
+    one statement at a time: consume one's rows before asking for the next, so the results
+    before a failing statement are shown."""
     store = session.reader(wait)
     if store is None:
         raise SelectionError(
             f"no warehouse at {session.project.warehouse_path} yet",
             "run `assetflow materialize` first",
         )
-    return [store.query(sql) for sql in statements]
+    return (store.query(sql) for sql in statements)
 
 
 def list_runs(

@@ -84,6 +84,10 @@ class AssetflowGroup(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:  # the reader went away (`| head`): a quiet exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # what is still buffered goes nowhere
+            ctx.exit(ExitCode.OK)
         except Exception as exc:
             if debug:
                 raise

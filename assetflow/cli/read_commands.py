@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -98,27 +100,44 @@ def sql(
 ) -> None:
     """Query the warehouse, read-only: QUERY, or statements from standard input (a prompt on
     a terminal). Tables are named for their assets; assetflow's own live in the schema
-    `assetflow`."""
+    `assetflow`. A table shows a result's first 40 rows and counts the rest; --csv and
+    --json print every row as it is read."""
     with opts.session(warehouse) as session:
         if query is None and sys.stdin.isatty():
             _shell(session, wait)
             return
         statements = [query] if query else _statements(sys.stdin.read())
-        for columns, rows in _sql(session, statements, wait):
+        for columns, batches in _sql(session, statements, wait):
             if as_json:
-                echo_json([dict(zip(columns, r, strict=True)) for r in rows], default=str)
+                _stream_json(columns, batches)
             elif as_csv:
                 writer = csv.writer(sys.stdout, lineterminator="\n")
-                writer.writerows([columns, *rows])
+                writer.writerow(columns)
+                for rows in batches:
+                    writer.writerows(rows)
             else:
-                console.render_rows(columns, rows)
+                console.render_rows(columns, batches)
+
+
+def _stream_json(columns: list[str], batches: Iterator[list[tuple[Any, ...]]]) -> None:
+    """A statement's rows as one JSON list, a row a line, written as they are read."""
+    sys.stdout.write("[")
+    first = True
+    for rows in batches:
+        for row in rows:
+            record = json.dumps(dict(zip(columns, row, strict=True)), default=str)
+            sys.stdout.write(("\n" if first else ",\n") + record)
+            first = False
+    sys.stdout.write("\n]\n" if not first else "]\n")
 
 
 def _statements(text: str) -> list[str]:
     return [s.strip() for s in text.split(";") if s.strip()]
 
 
-def _sql(session: Session, statements: list[str], wait: float) -> list[Any]:
+def _sql(
+    session: Session, statements: list[str], wait: float
+) -> Iterator[tuple[list[str], Iterator[list[tuple[Any, ...]]]]]:
     try:
         return queries.run_sql(session, statements, wait)
     except WarehouseLockedError as locked:
@@ -146,8 +165,8 @@ def _shell(session: Session, wait: float) -> None:
             return
         if buffer.rstrip().endswith(";"):
             try:
-                for columns, rows in _sql(session, _statements(buffer), wait):
-                    console.render_rows(columns, rows)
+                for columns, batches in _sql(session, _statements(buffer), wait):
+                    console.render_rows(columns, batches)
             except UsageError as exc:
                 console.error(exc)
             buffer = ""

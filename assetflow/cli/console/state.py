@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from rich.markup import escape
@@ -158,16 +159,29 @@ def render_assets(found: list[AssetInfo]) -> None:
     out.print(table)
 
 
-def render_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-    """A query's result; a statement without rows (a SET, a PRAGMA) prints nothing."""
+SHOWN_ROWS = 40  # rows of a query's result a table shows (as the DuckDB CLI does)
+
+
+def render_rows(columns: list[str], batches: Iterable[list[tuple[Any, ...]]]) -> None:
+    """A query's result as a table of its first SHOWN_ROWS rows, saying how many it left
+    out (the rest are counted, not kept); a statement without rows (a SET) prints nothing."""
     if not columns:
         return
-    table = Table(title=f"{len(rows):,} rows", title_justify="left")
+    shown: list[tuple[Any, ...]] = []
+    total = 0
+    for rows in batches:
+        total += len(rows)
+        shown += rows[: SHOWN_ROWS - len(shown)]
+    table = Table()
     for column in columns:
         table.add_column(escape(column), overflow="fold")
-    for row in rows:
+    for row in shown:
         table.add_row(*(escape("NULL" if v is None else str(v)) for v in row))
     out.print(table)
+    count = f"{total:,} row{'' if total == 1 else 's'}"
+    if total > len(shown):
+        count += f", {total - len(shown):,} not shown (--csv or --json print them all)"
+    out.print(count)
 
 
 def render_checks(records: list[CheckRecord], none: str = "no check results") -> None:

@@ -1,0 +1,227 @@
+"""The state store's read side for commands and the page: runs, attempts, checks, ticks,
+backfills, node histories, an overview per asset, and a user's read-only SQL. `Store` (the
+writer) is one too; a read-only session needs nothing else.
+
+Lineage facts for status and `why` are lineage.py's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import duckdb
+
+from assetflow.core.intervals import Intervals
+from assetflow.core.records import (
+    AttemptRecord,
+    AttemptStatus,
+    CheckRecord,
+    Observation,
+    RunRecord,
+)
+from assetflow.errors import UsageError
+
+_ATTEMPT = (
+    "asset, partition, attempt, started_at, ended_at, status, error_class, error_message,"
+    " next_retry_at, log_path, run_id"
+)
+
+
+class StateReader:
+    """Questions about the recorded state, over one connection."""
+
+    conn: duckdb.DuckDBPyConnection
+
+    def last_tick(self, kind: str, name: str) -> dt.datetime | None:
+        rows = self.conn.execute(
+            "SELECT max(tick_time) FROM assetflow.ticks WHERE kind = ? AND name = ?", [kind, name]
+        ).fetchall()
+        return rows[0][0]
+
+    def sla_alerted(self, asset: str) -> set[str]:
+        rows = self.conn.execute(
+            "SELECT partition FROM assetflow.sla_misses WHERE asset = ?", [asset]
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def find_backfill(self, prefix: str | None) -> tuple[str, str, str | None, str | None] | None:
+        """(id, selection, from, to) of the backfill with this id prefix, or the latest."""
+        rows = self.conn.execute(
+            "SELECT backfill_id, selection, range_from, range_to FROM assetflow.backfills"
+            " WHERE ? IS NULL OR starts_with(backfill_id, ?) ORDER BY created_at DESC LIMIT 2",
+            [prefix, prefix],
+        ).fetchall()
+        if not rows or (prefix is not None and len(rows) > 1):
+            return None
+        return rows[0]
+
+    def list_runs(
+        self,
+        limit: int = 20,
+        status: str | None = None,
+        trigger: str | None = None,
+        run_prefix: str | None = None,
+    ) -> list[RunRecord]:
+        rows = self.conn.execute(
+            "SELECT run_id, trigger, selection, started_at, ended_at, status,"
+            " coalesce(planned, 0), coalesce(succeeded, 0), coalesce(verified, 0),"
+            " coalesce(failed, 0), coalesce(skipped, 0), message, pid FROM assetflow.runs"
+            " WHERE (? IS NULL OR status = ?) AND (? IS NULL OR trigger = ?)"
+            " AND (? IS NULL OR starts_with(run_id, ?))"
+            " ORDER BY started_at DESC, run_id DESC LIMIT ?",
+            [status, status, trigger, trigger, run_prefix, run_prefix, limit],
+        ).fetchall()
+        return [RunRecord(*_parsed(row, 2, {})) for row in rows]
+
+    def longest_run_seconds(self) -> float:
+        """How long the longest finished run took (0 with none)."""
+        (found,) = self.conn.execute(
+            "SELECT coalesce(max(epoch(ended_at) - epoch(started_at)), 0)"
+            " FROM assetflow.runs WHERE ended_at IS NOT NULL"
+        ).fetchall()[0]
+        return float(found)
+
+    def asset_overview(
+        self, assets: list[str], recent: int
+    ) -> dict[str, tuple[int, str, dt.datetime, list[tuple[str, int]]]]:
+        """Per asset: materialized partitions, the last run that built one and when, and the
+        row counts of its `recent` latest partitions (latest first)."""
+        rows = self.conn.execute(
+            "WITH latest AS (SELECT asset, partition, partition_index,"
+            " arg_max(row_count, materialization_id) AS n, max(ended_at) AS ended_at,"
+            " arg_max(run_id, ended_at) AS run_id FROM assetflow.materializations"
+            " WHERE list_contains(?, asset) GROUP BY ALL)"
+            " SELECT asset, count(*), arg_max(run_id, ended_at), max(ended_at),"
+            f" list([partition, n::VARCHAR] ORDER BY partition_index DESC)[1:{int(recent)}]"
+            " FROM latest GROUP BY asset",
+            [assets],
+        ).fetchall()
+        return {
+            asset: (count, run_id, ended_at, [(p, int(n)) for p, n in latest])
+            for asset, count, run_id, ended_at, latest in rows
+        }
+
+    def query(self, sql: str) -> tuple[list[str], Iterator[list[tuple[Any, ...]]]]:
+        """A user's query on a read-only warehouse: its column names and its rows in batches,
+        read as they are consumed (before the next statement runs). Anything that would
+        write is refused by DuckDB; any error is the user's (exit 2), DuckDB's hint with it."""
+        try:
+            result = self.conn.execute(sql)
+        except duckdb.Error as exc:
+            raise _sql_error(exc) from None
+        columns = [d[0] for d in result.description or []]
+
+        def batches() -> Iterator[list[tuple[Any, ...]]]:
+            while columns:
+                try:
+                    found = result.fetchmany(_SQL_BATCH)
+                except duckdb.Error as exc:
+                    raise _sql_error(exc) from None
+                if not found:
+                    return
+                yield found
+
+        return columns, batches()
+
+    def latest_materializations(self, asset: str, lo: int, hi: int) -> dict[str, int]:
+        """partition -> latest materialization id, for the asset's partitions lo..hi."""
+        rows = self.conn.execute(
+            "SELECT partition, max(materialization_id) FROM assetflow.materializations"
+            " WHERE asset = ? AND partition_index BETWEEN ? AND ? GROUP BY partition",
+            [asset, lo, hi],
+        ).fetchall()
+        return dict(rows)
+
+    def node_history(self, asset: str, partition: str, limit: int = 30) -> list[dict[str, Any]]:
+        """The node's latest materializations, oldest first: when, by which run, how many
+        rows, which data and code version (no data version: its rows were removed)."""
+        rows = self.conn.execute(
+            "SELECT run_id, ended_at, row_count, data_version, code_version FROM ("
+            " SELECT * FROM assetflow.materializations WHERE asset = ? AND partition = ?"
+            " ORDER BY materialization_id DESC LIMIT ?) ORDER BY materialization_id",
+            [asset, partition, limit],
+        ).fetchall()
+        names = ("run_id", "ended_at", "rows", "data_version", "code_version")
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def list_checks(
+        self, asset: str | None, failed_only: bool, run_id: str | None = None
+    ) -> list[CheckRecord]:
+        """The latest result of every check on every node (of one run's, with `run_id`)."""
+        rows = self.conn.execute(
+            "SELECT asset, partition, check_name, severity, passed, failing_rows, message,"
+            " samples, run_id, checked_at FROM assetflow.check_results"
+            " WHERE (? IS NULL OR asset = ?) AND (? IS NULL OR run_id = ?)"
+            " QUALIFY row_number() OVER (PARTITION BY asset, partition, check_name"
+            "   ORDER BY checked_at DESC) = 1"
+            " ORDER BY asset, partition, check_name",
+            [asset, asset, run_id, run_id],
+        ).fetchall()
+        records = [CheckRecord(*_parsed(row, 7, (), tuple)) for row in rows]
+        return [r for r in records if not r.passed] if failed_only else records
+
+    def attempts_of(self, run_id: str) -> list[AttemptRecord]:
+        rows = self.conn.execute(
+            f"SELECT {_ATTEMPT} FROM assetflow.attempts WHERE run_id = ? ORDER BY attempt_id",
+            [run_id],
+        ).fetchall()
+        return [AttemptRecord(*row) for row in rows]
+
+    def last_failure(self, asset: str, partition: str) -> AttemptRecord | None:
+        """A node's last failed attempt (what `why` shows of a failed node)."""
+        rows = self.conn.execute(
+            f"SELECT {_ATTEMPT} FROM assetflow.attempt_log WHERE asset = ? AND partition = ?"
+            " AND status = ? ORDER BY attempt_id DESC LIMIT 1",
+            [asset, partition, AttemptStatus.FAILED],
+        ).fetchall()
+        return AttemptRecord(*rows[0]) if rows else None
+
+    def changed_observations(self, observations: list[Observation]) -> list[Observation]:
+        """The observations whose version differs from the latest one recorded outside a run
+        (the cursor: by a sensor once the work it triggered has run, or by `observe`). A run
+        records what it read as it starts; that must not consume a sensor's trigger."""
+        rows = self.conn.execute(
+            "SELECT source, partition, arg_max_null(version, observation_id)"
+            " FROM assetflow.observations WHERE run_id IS NULL GROUP BY ALL"
+        ).fetchall()
+        latest = {(source, partition): version for source, partition, version in rows}
+        return [
+            o
+            for o in observations
+            if (o.source, o.partition) not in latest or latest[(o.source, o.partition)] != o.version
+        ]
+
+    def current_versions(self, spans: dict[str, Intervals]) -> dict[tuple[str, str], str]:
+        """The data version of every node in `spans` (asset -> partition indexes; the nodes
+        table is merged on open)."""
+        rows = [(asset, lo, hi) for asset, found in spans.items() for lo, hi in found.spans]
+        if not rows:
+            return {}
+        found = self.conn.execute(
+            "SELECT n.asset, n.partition, n.data_version FROM assetflow.nodes n"
+            " JOIN (SELECT unnest(?::VARCHAR[]) AS asset, unnest(?::BIGINT[]) AS lo,"
+            "  unnest(?::BIGINT[]) AS hi) s"
+            " ON n.asset = s.asset AND n.partition_index BETWEEN s.lo AND s.hi",
+            [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
+        ).fetchall()
+        return {(a, p): v for a, p, v in found}
+
+
+def _parsed(row: tuple[Any, ...], at: int, empty: Any, kind: Callable = lambda v: v) -> list[Any]:
+    """A row with its JSON column `at` parsed (`empty` when NULL), as `kind`."""
+    values = list(row)
+    values[at] = kind(json.loads(values[at])) if values[at] else empty
+    return values
+
+
+_SQL_BATCH = 10_000  # rows a user's query hands over at a time
+
+
+def _sql_error(exc: duckdb.Error) -> UsageError:
+    """DuckDB's message and its hint (`Did you mean "raw_flights"?`), without the caret."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    hint = next((line.strip() for line in lines[1:] if line.strip().startswith("Did you")), None)
+    return UsageError(f"SQL: {lines[0] if lines else type(exc).__name__}", hint)
