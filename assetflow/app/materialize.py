@@ -33,7 +33,7 @@ from assetflow.core.records import (
 )
 from assetflow.errors import AssetflowError, ExitCode, UsageError
 from assetflow.run.alerts import Deliveries
-from assetflow.run.compute import preview_columns
+from assetflow.run.compute import preview_columns, sql_text
 from assetflow.run.runlog import NodeLog, captured_output, prune
 from assetflow.run.snapshot import Publisher
 from assetflow.store.lineage import recorded_inputs
@@ -115,7 +115,11 @@ def materialize(
     check_sources(plan, graph, snap.observed())
     plan = _with_versions(plan, graph, store, snap)
     if options.dry_run:
-        plan = dataclasses.replace(plan, shape_changes=_shape_changes(session, plan, store))
+        plan = dataclasses.replace(
+            plan,
+            shape_changes=_shape_changes(session, plan, store),
+            problems=_sql_problems(session, plan, store),
+        )
     if options.dry_run or store is None or not plan.nodes:
         return Outcome(graph, plan, None, snap.targets)
     if listener.confirm is not None and not listener.confirm(plan):
@@ -194,6 +198,35 @@ def _shape_changes(session: Session, plan: Plan, store: Store | None) -> tuple[s
 
                 lines += broken_readers(session, store, asset, removed)
     return tuple(lines)
+
+
+def _sql_problems(session: Session, plan: Plan, store: Store | None) -> tuple[str, ...]:
+    """The planned SQL assets whose query does not parse, one line each: the query of each
+    asset's first planned node, parsed by DuckDB (a fraction of a millisecond; nothing is
+    bound). A function that raises is left for the run to report."""
+    import duckdb
+
+    problems = []
+    firsts: dict[str, PlannedNode] = {}
+    for p in plan.nodes:
+        firsts.setdefault(p.node.asset, p)
+    defs, root = session.graph.defs, session.project.root
+    conn = store.conn.cursor() if store is not None else duckdb.connect()
+    with conn:
+        for asset, first in firsts.items():
+            spec = defs.assets[asset]
+            if not spec.returns_sql:
+                continue
+            try:
+                sql = sql_text(spec, conn, defs, root, first, session.now.date())
+            except Exception:  # noqa: BLE001 - the run reports what the function raises
+                continue
+            try:
+                conn.extract_statements(sql)
+            except duckdb.ParserException as exc:
+                first_line = str(exc).splitlines()[0]
+                problems.append(f"{spec.where}: asset {asset}: SQL does not parse: {first_line}")
+    return tuple(problems)
 
 
 def _backfill_id(session: Session, store: Store, request: Request) -> str:

@@ -96,6 +96,8 @@ def materialize(
             console.nothing_to_do(outcome.selected_nodes())
         else:
             console.render_plan(outcome.plan, outcome.graph)
+        if outcome.plan.problems:  # the plan is shown; the run would fail those assets
+            raise click.exceptions.Exit(ExitCode.USAGE)
         return
     _run_with_progress(session, request, options)
 

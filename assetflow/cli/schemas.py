@@ -147,6 +147,13 @@ OUTPUTS: dict[str, Schema] = {
                 " as far as known before running (SQL-only assets bound against the tables"
                 " as they are; full refreshes)",
             },
+            "problems": {
+                "type": "array",
+                "items": STR,
+                "description": "definition mistakes found before running (an SQL asset whose"
+                " query does not parse), one line each with the asset and its file:line; the"
+                " dry run then exits 2",
+            },
         }
     ),
     "status": obj(

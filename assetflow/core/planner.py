@@ -49,6 +49,9 @@ class Plan:
     # How the run will change tables' columns, one line per asset, as far as it can be known
     # before running (SQL assets bound against the tables as they are; full refreshes).
     shape_changes: tuple[str, ...] = ()
+    # Definition mistakes a dry run finds before running (an SQL asset whose query does not
+    # parse), one line each naming the asset and where it is defined.
+    problems: tuple[str, ...] = ()
     # Each conditional node's inputs as its last build read them, (input, partition) ->
     # version: if they are the same once its upstream has run, it is verified, not recomputed.
     recorded: Mapping[Node, Versions] = field(default_factory=dict)
@@ -81,6 +84,7 @@ class Plan:
             "to": self.range_to,
             "nodes": [_node_json(p, self.recorded.get(p.node), keys) for p in self.nodes],
             "shape_changes": list(self.shape_changes),
+            "problems": list(self.problems),
         }
 
     def counts(self) -> dict[str, int]:

@@ -227,19 +227,32 @@ def preview_sql(
 ) -> tuple[str, dict[str, dict[str, str]]]:
     """The SQL text an SQL-only asset returns for a planned node, and the columns of each
     dependency as the node would read it (those that do not bind yet are left out)."""
+    reads = {rng.name: input_sql(rng, defs, root) for rng in planned.inputs}
+    schema = {}
+    for name, select in reads.items():
+        with contextlib.suppress(duckdb.Error):
+            schema[name] = relation_columns(conn.sql(select))
+    return sql_text(spec, conn, defs, root, planned, today), schema
+
+
+def sql_text(
+    spec: AssetSpec,
+    conn: duckdb.DuckDBPyConnection,
+    defs: Definitions,
+    root: Path,
+    planned: PlannedNode,
+    today: dt.date,
+) -> str:
+    """The SQL text an SQL-only asset returns for a planned node (its function called,
+    nothing bound or run)."""
     ctx = _preview_context(spec, conn, planned, today)
     sql: list[str] = []
 
     def keep(_: AssetSpec, text: str) -> None:
         sql.append(text)
 
-    reads = {rng.name: input_sql(rng, defs, root) for rng in planned.inputs}
-    schema = {}
-    for name, select in reads.items():
-        with contextlib.suppress(duckdb.Error):
-            schema[name] = relation_columns(conn.sql(select))
-    node_query(spec, reads, ctx, keep)
-    return sql[0], schema
+    node_query(spec, {rng.name: input_sql(rng, defs, root) for rng in planned.inputs}, ctx, keep)
+    return sql[0]
 
 
 def _preview_context(

@@ -140,7 +140,8 @@ class DeltaStorage:
                     # Another task committed to the table meanwhile (other partitions:
                     # Delta's conflict check cannot always tell): the same rows, again —
                     # unless it changed the table's columns, which the rows were made for.
-                    if read_at is not None or "Metadata changed" in str(exc):
+                    changed = "Metadata changed" in str(exc) and not self._fits(asset, rows)
+                    if read_at is not None or changed:
                         raise StaleRead(f"{asset}: {_last_line(str(exc))}") from exc
                     if tries == _CONFLICT_TRIES:
                         raise
@@ -154,6 +155,15 @@ class DeltaStorage:
                 f"asset {asset}: its rows no longer fit its Delta table ({_last_line(text)})",
                 f"`assetflow materialize {asset} --full-refresh` rebuilds the table",
             ) from None
+
+    def _fits(self, asset: str, rows: pa.Table) -> bool:
+        """Whether the table, as it is now, has every column of `rows` with its type (and
+        none they lack): a winner that changed its columns made them for another table."""
+        table = self.table(asset)
+        if table is None:
+            return True
+        have = {f.name: f.type for f in pa.schema(table.schema().to_arrow())}
+        return have == {f.name: f.type for f in rows.schema}
 
     def snapshot(self, asset: str) -> tuple[int, pa.Schema, Any] | None:
         """The table's version, its columns as Arrow types, and the table as of that

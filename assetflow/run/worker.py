@@ -217,7 +217,13 @@ class EmbeddedWorker:
                 return
             self._checked.add(spec.name)
         known = (set(self.defs.assets) | set(self.defs.sources)) - {spec.name}
-        read = set(tables_read(sql)) & known
+        try:
+            read = set(tables_read(sql)) & known
+        except DefinitionError as exc:  # it does not parse: say which asset, and where
+            self._checked.discard(spec.name)
+            raise DefinitionError(
+                f"{spec.where}: asset {spec.name}: {exc.message} (of the SQL it returns)"
+            ) from None
         declared = {d.name for d in spec.deps}
         missing = sorted(read - declared)
         if missing:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from assetflow.cli.console.base import count_cell, err, out, ranges, status_label
+from assetflow.cli.console.base import count_cell, err, error, out, ranges, status_label
 from assetflow.core.graph import AssetGraph
 from assetflow.core.planner import Plan
 from assetflow.core.records import (
@@ -51,6 +51,8 @@ def render_plan(plan: Plan, graph: AssetGraph) -> None:
     out.print(table)
     for change in plan.shape_changes:
         out.print(f"[cyan]schema:[/] {escape(change)}")
+    for problem in plan.problems:
+        error(problem)
 
 
 def backfill_id(found: str) -> None:
