@@ -153,6 +153,24 @@ def _stamp(defs: Definitions) -> str:
     return ",".join(f"{name}={spec.code_version}" for name, spec in sorted(defs.assets.items()))
 
 
+def attach_remote_tables(project: Project, store: Store, assets: list[str]) -> list[str]:
+    """Each asset's Delta table on object storage registered on the session's connection
+    under the asset's name, as an Arrow dataset of its current version: status (its columns),
+    `sql`, `check`, `read` and the page read it without DuckDB's httpfs (which cannot be
+    installed offline for the pinned DuckDB). Local tables have views in the file instead.
+    Returns the assets attached."""
+    storage = delta_storage(project)
+    if storage is None or storage.is_local:
+        return []
+    attached = []
+    for asset in assets:
+        table = storage.table(asset)
+        if table is not None:
+            store.conn.register(asset, table.to_pyarrow_dataset())
+            attached.append(asset)
+    return attached
+
+
 def adopt_unrecorded(project: Project, store: Store, assets: list[str], clock: Clock) -> list[str]:
     """Record every Delta commit the warehouse has no lineage for (a coordinator that died
     between a worker's commit and its record); refresh those tables' views. Returns

@@ -101,6 +101,7 @@ class Session:
             self._store = Store.open(
                 path, read_only=True, wait=max(wait, READ_WINDOW), give_up=_run_in_progress(path)
             )
+            self._attach_remote_tables(self._store)
         return self._store if self._store.has_schema() else None
 
     def writer(self, wait: float = 0.0) -> Store:
@@ -124,8 +125,17 @@ class Session:
             from assetflow.app.executors import adopt_unrecorded
 
             self.adopted = adopt_unrecorded(self.project, store, self._asset_names(), self.clock)
+        self._attach_remote_tables(store)
         store.refresh_nodes()
         return store
+
+    def _attach_remote_tables(self, store: Store) -> None:
+        """Delta tables on object storage, readable by this session's queries by their
+        assets' names (local tables have views in the file)."""
+        if self.project.settings.storage == "delta":
+            from assetflow.app.executors import attach_remote_tables
+
+            attach_remote_tables(self.project, store, self._asset_names())
 
     def _asset_names(self) -> list[str]:
         return sorted(self.graph.defs.assets)

@@ -84,7 +84,7 @@ CREATE OR REPLACE TEMP TABLE _af_tables AS
 SELECT table_name AS asset,
        string_agg(column_name || ' ' || data_type, ',' ORDER BY column_index) AS table_schema
 FROM duckdb_columns()
-WHERE database_name = current_database() AND schema_name = 'main'
+WHERE database_name IN (current_database(), 'temp') AND schema_name = 'main'
   AND column_name <> '{PARTITION_COLUMN}'
 GROUP BY table_name
 """

@@ -31,7 +31,7 @@ def read_partitions(cur: duckdb.DuckDBPyConnection, asset: str, where: str | Non
     if not table_columns(cur, asset):
         return None
     condition = f" WHERE {where}" if where else ""
-    return arrow_table(cur.sql(f'SELECT * FROM main."{asset}"{condition}'))
+    return arrow_table(cur.sql(f'SELECT * FROM "{asset}"{condition}'))
 
 
 def once_had_column(cur: duckdb.DuckDBPyConnection, assets: list[str], column: str) -> list[str]:

@@ -420,7 +420,7 @@ def partition_view(cur: duckdb.DuckDBPyConnection, asset: str, partition: str, n
     run over); returns its name."""
     cur.execute(
         f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE ({PARTITION_COLUMN})"
-        f""" FROM main."{asset}" WHERE {PARTITION_COLUMN} = '{partition}'"""
+        f""" FROM "{asset}" WHERE {PARTITION_COLUMN} = '{partition}'"""
     )
     return name
 
