@@ -81,8 +81,8 @@ def test_a_batch_only_covers_stale_partitions(tmp_path, monkeypatch):
     assert project.query("SELECT count(*) FROM base") == [(sum(d * 3 for d in range(1, 26)),)]
 
 
-def test_rows_outside_the_batch_are_a_data_error(tmp_path, monkeypatch):
-    project = make_project(tmp_path / "stray")
+def test_rows_outside_the_batch_are_a_data_error(tmp_path, monkeypatch, storage_settings):
+    project = make_project(tmp_path / "stray", extra=storage_settings)
     project.write("definitions/batched.py", BATCHED.replace(
         'return "SELECT n, day, n * dayofmonth(day) AS product FROM numbers"',
         'return "SELECT n, day + 40 AS day, n AS product FROM numbers"',

@@ -76,7 +76,9 @@ class AssetflowGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or os.environ.get("ASSETFLOW_DEBUG") == "1"
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a reader that went away is found here, not at exit
+            return result
         except AssetflowError as exc:
             if debug:
                 raise

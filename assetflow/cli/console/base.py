@@ -20,7 +20,15 @@ def _width(stream: object) -> int | None:
     return 100_000
 
 
-out = Console(highlight=False, soft_wrap=False, width=_width(sys.stdout))
+class _Console(Console):
+    """A console whose closed pipe (`| head`) reaches the CLI's one handler (a quiet exit 0)
+    rather than rich's own exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
+out = _Console(highlight=False, soft_wrap=False, width=_width(sys.stdout))
 err = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 
