@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 import threading
 import urllib.parse
@@ -48,6 +51,15 @@ class Project:
         """Where the project keeps its asset tables: "duckdb" or "delta"."""
         settings = (self.root / "pyproject.toml").read_text(encoding="utf-8")
         return "delta" if 'storage = "delta"' in settings else "duckdb"
+
+    def process(self, *args: str, now: str | None = NOW) -> subprocess.CompletedProcess:
+        """`assetflow ARGS` as a process of its own, as a user runs it (at `now`)."""
+        clock = ["--now", now] if now else []
+        command = [sys.executable, "-m", "assetflow", "--project", str(self.root), *clock]
+        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+        return subprocess.run(
+            [*command, *args], capture_output=True, text=True, env=env, timeout=300, check=False
+        )
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         with duckdb.connect(str(self.warehouse), read_only=True) as conn:

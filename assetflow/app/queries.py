@@ -203,6 +203,8 @@ def check_stored(
 
 
 def list_checks(session: Session, asset: str | None, failed_only: bool) -> list[CheckRecord]:
+    if asset is not None:
+        asset_spec(session, asset)  # an unknown name is an error, not "no results"
     store = session.reader()
     return store.list_checks(asset, failed_only) if store is not None else []
 

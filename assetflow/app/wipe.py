@@ -44,7 +44,7 @@ def wipe(
     found: dict[str, tuple[str, ...]] = {}
     for name in names:
         parts = graph.defs.assets[name].partitions
-        keys = _selected_keys(parts, request, session)
+        keys = _selected_keys(name, parts, request, session)
         held = holding_data(store.conn, name, keys)
         if held:
             found[name] = tuple(held)
@@ -67,7 +67,7 @@ def wipe(
     return Wipe(found, planned.readers, run_id, rows)
 
 
-def _selected_keys(parts: Partitions, request: Request, session: Session) -> list[str]:
+def _selected_keys(name: str, parts: Partitions, request: Request, session: Session) -> list[str]:
     lo, hi = request.range_from, request.range_to
     keys = list(parts.keys_in(parts.indexes_between(lo, hi, session.now)))
     if not keys and parts.unit == "dynamic" and lo is not None and lo == hi:
@@ -76,4 +76,9 @@ def _selected_keys(parts: Partitions, request: Request, session: Session) -> lis
             keys = [lo]
         except PartitionKeyError:
             pass
+    if not keys and (lo or hi):  # a range outside the asset's partitions: a mistake
+        raise PartitionKeyError(
+            f"no partitions of {name} between {lo or 'the start'} and {hi or 'now'}",
+            f"its partitions: {parts.describe(session.now)}",
+        )
     return keys

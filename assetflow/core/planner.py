@@ -119,7 +119,13 @@ def select_targets(
 ) -> dict[str, Intervals]:
     """The selected partitions of each selected asset; an error if there are none."""
     targets = {a: target_intervals(graph, a, range_from, range_to, now) for a in assets}
-    if not any(targets.values()):
+    # A range that no time-partitioned asset of the selection has is a mistake, even when
+    # the selection's unpartitioned or keyed assets (whole, whatever the range) are in it.
+    parts = {a: graph.defs.assets[a].partitions for a in assets}
+    timed = [a for a in assets if parts[a].is_time or parts[a].time_dim is not None]
+    if (range_from or range_to) and timed and not any(targets[a] for a in timed):
+        assets = timed
+    if not any(targets[a] for a in assets):
         raise SelectionError(
             f"no partitions of {', '.join(assets)} between {range_from or 'the start'} "
             f"and {range_to or 'now'}"

@@ -7,9 +7,6 @@ entirely reads an empty input and succeeds on the first run. Real CLI processes.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from conftest import Project
@@ -33,17 +30,8 @@ def by_day(ctx, s):
 """
 
 
-def cli(project: Project, *args: str) -> subprocess.CompletedProcess:
-    """One `assetflow` process, as a user runs it."""
-    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1"}
-    command = [sys.executable, "-m", "assetflow", "--project", str(project.root), "--now", NOW]
-    return subprocess.run(
-        [*command, *args], capture_output=True, text=True, env=env, timeout=120, check=False
-    )
-
-
 def ok(project: Project, *args: str) -> str:
-    done = cli(project, *args)
+    done = project.process(*args, now=NOW)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -193,7 +181,7 @@ def a2(ctx, a1):  # its first day reads no partition of a1
 @pytest.mark.slow
 def test_a_window_clipped_away_reads_nothing_on_the_first_run(project):
     project.write("definitions/pipeline.py", CLIPPED)
-    done = cli(project, "materialize")
+    done = project.process("materialize", now=NOW)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "9 of 9 nodes materialized" in done.stdout
     assert project.query("SELECT _partition, n FROM a2 ORDER BY 1") == [

@@ -3,11 +3,10 @@ anything runs, and the run's error names the asset and its definitions file:line
 processes."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+
+NOW = "2024-06-01T00:00:00"
 
 PIPELINE = '''
 from assetflow import asset, daily
@@ -28,29 +27,21 @@ def bad(ctx, good):
 '''
 
 
-def cli(project, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "assetflow", "--project", str(project.root)]
-    return subprocess.run(
-        [*command, "--now", "2024-06-01T00:00:00", *args], capture_output=True, text=True,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}, timeout=120,
-    )  # fmt: skip
-
-
 @pytest.mark.slow
 def test_a_query_that_does_not_parse_is_named_before_and_during_the_run(project):
     project.write("definitions/pipeline.py", PIPELINE)
     where = "definitions/pipeline.py:12: asset bad: SQL does not parse"
-    dry = cli(project, "materialize", "--dry-run")
+    dry = project.process("materialize", "--dry-run", now=NOW)
     assert dry.returncode == 2, dry.stdout + dry.stderr
     assert "bad" in dry.stdout  # the plan is still shown
     assert where in dry.stderr
-    as_json = cli(project, "materialize", "--dry-run", "--json")
+    as_json = project.process("materialize", "--dry-run", "--json", now=NOW)
     assert as_json.returncode == 2
     [problem] = json.loads(as_json.stdout)["problems"]
     assert problem.startswith(where)
     assert not (project.root / "warehouse" / "warehouse.duckdb").exists()  # nothing written
 
-    run = cli(project, "materialize")
+    run = project.process("materialize", now=NOW)
     assert run.returncode == 2
     assert "3 of 6 nodes materialized" in run.stdout  # the run summary, good's nodes built
     assert f"error: {where}" in run.stderr

@@ -23,7 +23,7 @@ def _spans(found: Any, graph: AssetGraph) -> list[tuple[str, str, int]]:
 def wipe_preview(found: Any, graph: AssetGraph) -> None:
     """The partitions a wipe is about to remove (on stderr: the question's context)."""
     for asset, span, n in _spans(found, graph):
-        err.print(f"wipe: {escape(asset)} {escape(span)} ({n:,} partitions)")
+        err.print(f"wipe: {escape(asset)} {escape(span)} ({n:,} partition{'' if n == 1 else 's'})")
 
 
 def wiped(done: Any, graph: AssetGraph) -> None:
