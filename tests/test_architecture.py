@@ -217,3 +217,17 @@ def test_the_architecture_page_lists_every_module():
     }
     assert sorted(modules - named) == [], "modules the page does not list"
     assert sorted(n for n in named if not (package / n).exists()) == [], "listed, not there"
+
+
+def test_nothing_above_the_store_touches_its_connection():
+    """The store is an object above store/: its methods, not `store.conn` (SQL on the
+    metadata stays in store/; a worker or a preview asks for a cursor of its own)."""
+    reach = re.compile(r"\bstore\.conn\b")
+    found = [
+        f"{name}:{number}"
+        for name, path in modules().items()
+        if layer(name) != "store"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if reach.search(line)
+    ]
+    assert found == []

@@ -52,7 +52,7 @@ def _columns(session: Session, store: Store, asset: str) -> AssetColumns:
         node, index, "preview", False, tuple(graph.inputs_at(asset, index, session.now))
     )
     sql, schema = preview_sql(
-        spec, store.conn, graph.defs, session.project.root, planned, session.now.date()
+        spec, store.cursor(), graph.defs, session.project.root, planned, session.now.date()
     )
     found = column_lineage(sql, schema)
     read = set(tables_read(sql))  # as the run's check reads it: `count(*)` reads a table

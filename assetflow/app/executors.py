@@ -18,13 +18,6 @@ from assetflow.core.definitions import Definitions
 from assetflow.errors import ConfigError, UsageError
 from assetflow.run.clock import Clock
 from assetflow.run.executor import Worker
-from assetflow.store.keysets import read_keysets
-from assetflow.store.published import (
-    adopt,
-    recorded_summary,
-    recorded_versions,
-    view_versions,
-)
 from assetflow.store.store import Store
 
 if TYPE_CHECKING:  # Delta Lake (pyarrow, deltalake) is loaded only by projects that use it
@@ -102,7 +95,7 @@ def open_workers(
 
         env = WorkerEnv(
             str(project.definitions_dir), str(project.root), storage, _stamp(defs),
-            read_keysets(store.conn, defs.dynamic_names()) if defs.dynamic_names() else {},
+            store.keysets(defs.dynamic_names()) if defs.dynamic_names() else {},
         )  # fmt: skip
         publishing = PublishingWorker(store, storage, clock, on_cluster(cluster, run_remote, env))
         return Workers(publishing, n, publishing.notes, [cluster.close, publishing.close])
@@ -166,7 +159,7 @@ def attach_remote_tables(project: Project, store: Store, assets: list[str]) -> l
     for asset in assets:
         table = storage.table(asset)
         if table is not None:
-            store.conn.register(asset, table.to_pyarrow_dataset())
+            store.attach(asset, table.to_pyarrow_dataset())
             attached.append(asset)
     return attached
 
@@ -179,8 +172,7 @@ def adopt_unrecorded(project: Project, store: Store, assets: list[str], clock: C
     if storage is None:
         return []
     adopted: list[str] = []
-    summary = recorded_summary(store.conn)
-    views = view_versions(store.conn)
+    summary, views = store.delta_summary()
     behind = []  # views older than their tables (a run that died before its end)
     for asset in storage.tables() or assets:
         latest = storage.latest_version(asset)
@@ -191,13 +183,11 @@ def adopt_unrecorded(project: Project, store: Store, assets: list[str], clock: C
         top, count, base = summary.get(asset, (-1, 0, 0))
         if count == top - base + 1 and latest <= top:
             continue  # every commit up to the latest is recorded: the usual case
-        known = recorded_versions(store.conn, asset)
+        known = store.delta_versions(asset)
         after = min(v for v in range(base, top + 2) if v not in known) - 1  # recorded up to here
         missing = [(v, lin) for v, lin in storage.commits(asset, after) if v not in known]
         for version, lineage in missing:
-            adopted += [
-                f"{asset}[{p}]" for p in adopt(store.conn, asset, version, lineage, clock())
-            ]
+            adopted += [f"{asset}[{p}]" for p in store.adopt(asset, version, lineage, clock())]
     from assetflow.run.cluster import refresh_views
 
     refresh_views(store, storage, behind)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from assetflow.app.session import Session
 from assetflow.core.partitions import check_key
 from assetflow.errors import UsageError
-from assetflow.store.keysets import add_keys, read_keysets, remove_keys
 
 
 @dataclass(frozen=True)
@@ -25,8 +24,8 @@ def change(session: Session, name: str, keys: list[str], add: bool, wait: float 
         check_key(key)
     store = session.writer(wait)
     now = session.clock()
-    changed = (add_keys if add else remove_keys)(store.conn, name, keys, now)
-    count = sum(active for _, _, active in read_keysets(store.conn, [name])[name])
+    changed = store.change_keys(name, keys, add, now)
+    count = sum(active for _, _, active in store.keysets([name])[name])
     session.forget_graph()
     return KeyChange(name, tuple(changed), count, users)
 
@@ -37,7 +36,7 @@ def listing(session: Session, name: str | None) -> dict[str, list[str]]:
     if name:
         _users(session, name)
     store = session.reader()
-    sets = read_keysets(store.conn, names) if store is not None else {}
+    sets = store.keysets(names) if store is not None else {}
     return {n: [k for _, k, active in sets.get(n, ()) if active] for n in names}
 
 

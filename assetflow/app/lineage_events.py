@@ -9,7 +9,6 @@ from assetflow.app.session import Session
 from assetflow.core.sql_lineage import ColumnLineage
 from assetflow.run.openlineage import LineageEvents, make_client
 from assetflow.store.store import Store
-from assetflow.store.tables import table_columns
 
 
 def lineage_events(session: Session, store: Store, run_id: str) -> LineageEvents | None:
@@ -22,7 +21,7 @@ def lineage_events(session: Session, store: Store, run_id: str) -> LineageEvents
 
     def columns(asset: str) -> dict[str, str]:
         """The asset table's columns now (read on the run's own thread)."""
-        return table_columns(store.conn, asset)
+        return store.table_columns(asset)
 
     known: dict[str, ColumnLineage | None] = {}
 

@@ -39,7 +39,6 @@ from assetflow.run.snapshot import Publisher
 from assetflow.store.lineage import recorded_inputs
 from assetflow.store.shape import Reshape
 from assetflow.store.store import Store
-from assetflow.store.tables import table_columns
 
 if TYPE_CHECKING:
     from assetflow.run.executor import RunSetup
@@ -183,11 +182,16 @@ def _shape_changes(session: Session, plan: Plan, store: Store | None) -> tuple[s
         # every planned asset's query would cost a dry run ~1 ms an asset.
         if not spec.returns_sql or first.reason not in _MAY_RESHAPE or store is None:
             continue
-        table = table_columns(store.conn, asset)
+        table = store.table_columns(asset)
         if not table:
             continue
         columns = preview_columns(
-            spec, store.conn, session.graph.defs, session.project.root, first, session.now.date()
+            spec,
+            store.cursor(),
+            session.graph.defs,
+            session.project.root,
+            first,
+            session.now.date(),
         )
         reshape = Reshape.between(asset, table, columns or table)
         if reshape:
@@ -211,7 +215,7 @@ def _sql_problems(session: Session, plan: Plan, store: Store | None) -> tuple[st
     for p in plan.nodes:
         firsts.setdefault(p.node.asset, p)
     defs, root = session.graph.defs, session.project.root
-    conn = store.conn.cursor() if store is not None else duckdb.connect()
+    conn = store.cursor() if store is not None else duckdb.connect()
     with conn:
         for asset, first in firsts.items():
             spec = defs.assets[asset]

@@ -33,7 +33,6 @@ from assetflow.run.audit import run_checks
 from assetflow.run.compute import Context
 from assetflow.store.lineage import first_observed, node_record
 from assetflow.store.schema import in_partitions
-from assetflow.store.tables import read_partitions
 from assetflow.store.writer import partition_view
 
 _quiet = logging.getLogger("assetflow.check")
@@ -187,16 +186,17 @@ def check_stored(
     if not targets:
         return []
     stored = store.latest_materializations(asset, targets.spans[0][0], targets.spans[-1][1])
+    cur = store.cursor()
     out = []
     for index in targets:
         key = spec.partitions.key(index)
         if key not in stored:
             continue
-        view = partition_view(store.conn, asset, key, f"_af_check_{asset}")
+        view = partition_view(cur, asset, key, f"_af_check_{asset}")
         start, end = spec.partitions.window(index)
         now = session.now
-        ctx = Context(asset, key, start, end, start or now.date(), "", store.conn, _quiet)
-        results = tuple(run_checks(spec.checks, store.conn, view, ctx, now))
+        ctx = Context(asset, key, start, end, start or now.date(), "", cur, _quiet)
+        results = tuple(run_checks(spec.checks, cur, view, ctx, now))
         store.record_checks(None, [((asset, key, index), stored[key], results)], session.clock())
         out.append(NodeChecks(key, results))
     return out
@@ -270,7 +270,7 @@ def read_rows(session: Session, asset: str, range_from: str | None, range_to: st
         hi = parts.index(range_to) if range_to else parts.last_index(session.now)
         where = in_partitions([parts.key(i) for i in range(lo, hi + 1)], parts.ordered_keys)
     store = session.reader()
-    rows = read_partitions(store.conn, asset, where) if store is not None else None
+    rows = store.read_partitions(asset, where) if store is not None else None
     if rows is None:
         raise SelectionError(f"asset {asset} has no stored rows yet", f"materialize {asset} first")
     return rows

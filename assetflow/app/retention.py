@@ -10,7 +10,6 @@ from assetflow.core.records import TickEvent
 from assetflow.errors import WarehouseLockedError
 from assetflow.run.runlog import prune as prune_logs
 from assetflow.store.retention import Retention
-from assetflow.store.retention import prune as prune_rows
 
 DAILY = dt.timedelta(days=1)
 
@@ -23,10 +22,7 @@ def prune(session: Session, dry_run: bool = False, wait: float = 0.0) -> dict[st
     # Records and log folders are stamped by the clock (not by --now, which says what a
     # command is about).
     now = session.clock()
-    removed = prune_rows(store.conn, policy, now, dry_run)
-    if not dry_run:
-        store.refresh_nodes()  # nothing to merge, usually; keeps the watermark current
-        store.conn.execute("CHECKPOINT")  # the freed blocks become reusable by later writes
+    removed = store.prune(policy, now, dry_run)
     logs = session.project.logs_dir
     removed["log folders"] = 0 if dry_run else prune_logs(logs, settings.log_retention_days, now)
     return removed

@@ -24,7 +24,6 @@ from assetflow.defs.loader import load_definitions
 from assetflow.errors import PartitionKeyError, SelectionError
 from assetflow.run import snapshot
 from assetflow.run.clock import Clock
-from assetflow.store.keysets import read_keysets
 from assetflow.store.store import Store
 
 READER_WAIT = 10.0  # seconds a writer waits for a process that is not running a run
@@ -67,7 +66,7 @@ class Session:
             names = defs.dynamic_names()
             if names:  # dynamic partitions: their keys as the warehouse holds them now
                 store = self._store or self.reader()
-                defs = defs.with_keys(read_keysets(store.conn, names) if store else {})
+                defs = defs.with_keys(store.keysets(names) if store else {})
             graph = AssetGraph(defs)
             check_automation(graph)
             self._graph = graph

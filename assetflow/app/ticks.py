@@ -33,7 +33,6 @@ from assetflow.core.records import Observation, TickEvent, Trigger
 from assetflow.core.specs import ScheduleSpec, SensorSpec
 from assetflow.errors import AssetflowError
 from assetflow.run.alerts import fire
-from assetflow.store.keysets import add_keys
 
 SLA_LOOKBACK = dt.timedelta(days=7)
 log = logging.getLogger("assetflow.tick")
@@ -139,7 +138,7 @@ def _key_sensor(session: Session, sensor: SensorSpec, concurrency: int | None) -
     found = sorted({path.stem for path in session.project.root.glob(sensor.pattern)})
     keys = [k for k in found if _usable_key(k)]
     store = session.writer()
-    added = add_keys(store.conn, sensor.key_set, keys, session.clock())
+    added = store.change_keys(sensor.key_set, keys, True, session.clock())
     store.record_ticks(
         "sensor", sensor.name, [session.now], None, f"{len(added)} new keys", session.clock()
     )

@@ -11,7 +11,7 @@ from assetflow.app.materialize import new_run_id
 from assetflow.app.session import Request, Session
 from assetflow.core.partitions import Partitions
 from assetflow.errors import PartitionKeyError, UsageError
-from assetflow.store.wipe import Deleted, holding_data, wipe_partitions
+from assetflow.store.wipe import Deleted, wipe_partitions
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def wipe(
     for name in names:
         parts = graph.defs.assets[name].partitions
         keys = _selected_keys(name, parts, request, session)
-        held = holding_data(store.conn, name, keys)
+        held = store.holding_data(name, keys)
         if held:
             found[name] = tuple(held)
     if not found:  # wiped already (a wipe run again changes nothing)

@@ -24,7 +24,7 @@ import duckdb
 from assetflow.run.clock import Clock
 from assetflow.run.delta import DeltaStorage
 from assetflow.run.task import Task, TaskResult
-from assetflow.store.published import record_published, refresh_view
+from assetflow.store.published import record_published
 from assetflow.store.store import Store
 
 Remote = Callable[[Task], TaskResult]
@@ -63,7 +63,7 @@ class PublishingWorker:
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
         if cur is None:
-            cur = self._local.cursor = self.store.conn.cursor()
+            cur = self._local.cursor = self.store.cursor()
             self._cursors.append(cur)
         return cur
 
@@ -85,7 +85,7 @@ def refresh_views(store: Store, storage: DeltaStorage, assets: list[str]) -> Non
     for asset in assets:
         table = storage.table(asset)
         if table is not None:
-            refresh_view(store.conn, asset, table.file_uris(), table.version())
+            store.refresh_view(asset, table.file_uris(), table.version())
 
 
 class DaskCluster:

@@ -115,7 +115,7 @@ class EmbeddedWorker:
         """This thread's cursor, opened once per run (a cursor per task costs)."""
         cur = getattr(self._local, "cursor", None)
         if cur is None:
-            cur = self._local.cursor = self.store.conn.cursor()
+            cur = self._local.cursor = self.store.cursor()
             with self._lock:
                 self._cursors.append(cur)
         return cur

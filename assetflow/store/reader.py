@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import duckdb
 
 from assetflow.core.intervals import Intervals
+from assetflow.core.partitions import DynamicKeys
 from assetflow.core.records import (
     AttemptRecord,
     AttemptStatus,
@@ -23,6 +24,9 @@ from assetflow.core.records import (
     RunRecord,
 )
 from assetflow.errors import UsageError
+from assetflow.store.keysets import read_keysets
+from assetflow.store.published import recorded_summary, recorded_versions, view_versions
+from assetflow.store.tables import read_partitions, table_columns
 
 _ATTEMPT = (
     "asset, partition, attempt, started_at, ended_at, status, error_class, error_message,"
@@ -34,6 +38,36 @@ class StateReader:
     """Questions about the recorded state, over one connection."""
 
     conn: duckdb.DuckDBPyConnection
+
+    def keysets(self, names: list[str]) -> dict[str, DynamicKeys]:
+        """The stored keys of these dynamic key sets."""
+        return read_keysets(self.conn, names)
+
+    def table_columns(self, asset: str) -> dict[str, str]:
+        return table_columns(self.conn, asset)
+
+    def read_partitions(self, asset: str, where: str | None) -> Any:
+        return read_partitions(self.conn, asset, where)
+
+    def holding_data(self, asset: str, keys: Sequence[str]) -> list[str]:
+        """Those of `keys` whose latest record of `asset` has data (wiping the others
+        changes nothing), in the order given."""
+        rows = self.conn.execute(
+            "SELECT partition FROM assetflow.materializations"
+            " WHERE asset = ? AND list_contains(?, partition)"
+            " GROUP BY partition HAVING arg_max(data_version IS NOT NULL, materialization_id)",
+            [asset, list(keys)],
+        ).fetchall()
+        found = {p for (p,) in rows}
+        return [k for k in keys if k in found]
+
+    def delta_summary(self) -> tuple[dict[str, tuple[int, int, int]], dict[str, int | None]]:
+        """storage = "delta": per asset, its recorded commits (highest, count, base) and the
+        version its view reads."""
+        return recorded_summary(self.conn), view_versions(self.conn)
+
+    def delta_versions(self, asset: str) -> set[int]:
+        return recorded_versions(self.conn, asset)
 
     def last_tick(self, kind: str, name: str) -> dt.datetime | None:
         rows = self.conn.execute(

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -21,7 +22,11 @@ from assetflow.core.records import (
     RunStatus,
 )
 from assetflow.store.connect import connect, file_identity, storage_error
+from assetflow.store.keysets import add_keys, remove_keys
+from assetflow.store.published import adopt, refresh_view
 from assetflow.store.reader import StateReader
+from assetflow.store.retention import Retention
+from assetflow.store.retention import prune as prune_rows
 from assetflow.store.rows import Checked, RowInserter
 from assetflow.store.schema import (
     PENDING,
@@ -41,6 +46,7 @@ class Store(StateReader):
         self.path = path
         self._identity = file_identity(path)
         self.rows = RowInserter()
+        self._attached: dict[str, Any] = {}  # name -> Arrow data readable by queries
         self.writer = PartitionWriter(self.rows)
 
     @classmethod
@@ -227,6 +233,42 @@ class Store(StateReader):
             [RunStatus.ABANDONED, now, RunStatus.RUNNING],
         ).fetchall()
         return [r[0] for r in rows]
+
+    def change_keys(self, name: str, keys: list[str], add: bool, now: dt.datetime) -> list[str]:
+        """Add keys to (or remove them from) a dynamic key set; the keys that changed."""
+        return (add_keys if add else remove_keys)(self.conn, name, keys, now)
+
+    def prune(self, policy: Retention, now: dt.datetime, dry_run: bool) -> dict[str, int]:
+        """What the retention policy no longer keeps, removed in one transaction (a dry run
+        counts it); then the freed blocks made reusable."""
+        removed = prune_rows(self.conn, policy, now, dry_run)
+        if not dry_run:
+            self.refresh_nodes()  # nothing to merge, usually; keeps the watermark current
+            self.conn.execute("CHECKPOINT")
+        return removed
+
+    def adopt(
+        self, asset: str, version: int, lineage: dict[str, Any], now: dt.datetime
+    ) -> list[str]:
+        """A Delta commit a dead coordinator never recorded, recorded from its metadata."""
+        return adopt(self.conn, asset, version, lineage, now)
+
+    def attach(self, name: str, table: Any) -> None:
+        """An Arrow table or dataset readable as `name` by this store's queries and its
+        cursors' (a remote Delta table)."""
+        self.conn.register(name, table)
+        self._attached[name] = table
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of its own (a worker thread's, a preview's, a check's): its temp objects
+        are its; what is attached is readable there too."""
+        cur = self.conn.cursor()
+        for name, table in self._attached.items():
+            cur.register(name, table)
+        return cur
+
+    def refresh_view(self, asset: str, files: list[str], version: int | None) -> None:
+        refresh_view(self.conn, asset, files, version)
 
     def refresh_nodes(self) -> None:
         """Merge materializations newer than the watermark into `assetflow.nodes`, in one

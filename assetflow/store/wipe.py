@@ -7,8 +7,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import duckdb
-
 from assetflow.core.records import RunStatus
 from assetflow.store.published import record_commit, refresh_view
 from assetflow.store.schema import in_partitions
@@ -27,19 +25,6 @@ class Deleted:
     rows: int
     version: int
     files: list[str]
-
-
-def holding_data(conn: duckdb.DuckDBPyConnection, asset: str, keys: Sequence[str]) -> list[str]:
-    """Those of `keys` whose latest record of `asset` has data (wiping the others changes
-    nothing), in the order given."""
-    rows = conn.execute(
-        "SELECT partition FROM assetflow.materializations"
-        " WHERE asset = ? AND list_contains(?, partition)"
-        " GROUP BY partition HAVING arg_max(data_version IS NOT NULL, materialization_id)",
-        [asset, list(keys)],
-    ).fetchall()
-    found = {p for (p,) in rows}
-    return [k for k in keys if k in found]
 
 
 def wipe_partitions(
