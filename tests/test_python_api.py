@@ -43,3 +43,33 @@ def test_during_a_run_reads_say_so_and_status_answers_from_its_snapshot(tmp_path
     finally:
         out, err = run.communicate(timeout=120)
     assert run.returncode == 0, err
+
+
+def test_the_api_reads_names_and_lists_with_the_clis_one_line_errors(tmp_path):
+    """`read` of a reversed or an outside range is one clear error; `assets()`,
+    `partition_keys()`, `add/remove_partition_keys()` and `Rows.pl()` do what they say."""
+    from assetflow.errors import PartitionKeyError, SelectionError
+
+    project = make_project(tmp_path / "p", FIXTURES / "chain")
+    p = assetflow.Pipeline(project.root, now=AT)
+    assert p.materialize("base").status == "success"
+    with pytest.raises(PartitionKeyError, match="end 2024-02-01 is before start 2024-02-03"):
+        p.read("base", start="2024-02-03", end="2024-02-01")
+    with pytest.raises(SelectionError, match="no partitions of base between 2099-01-01"):
+        p.read("base", "2099-01-01")
+    assert "base" in [a.asset for a in p.assets()]
+    day = p.read("base").arrow().column("_partition")[0].as_py()
+    assert p.read("base", day).pl().height == len(p.read("base", day)) > 0
+
+    keyed = make_project(tmp_path / "k")
+    keyed.write(
+        "definitions/k.py",
+        "from assetflow import asset, dynamic\n\n@asset(partitions=dynamic('customers'))\n"
+        "def per_customer(ctx):\n    return f\"SELECT '{ctx.partition}' AS c\"\n",
+    )
+    k = assetflow.Pipeline(keyed.root, now=AT)
+    assert k.add_partition_keys("customers", "acme", "bolt") == ["acme", "bolt"]
+    assert k.remove_partition_keys("customers", "acme", "zed") == ["acme"]
+    assert k.partition_keys() == {"customers": ["bolt"]}
+    assert k.materialize().status == "success"
+    assert k.read("per_customer", "bolt").arrow().column("c").to_pylist() == ["bolt"]

@@ -266,9 +266,18 @@ def read_rows(session: Session, asset: str, range_from: str | None, range_to: st
     parts = spec.partitions
     where = None
     if (range_from or range_to) and parts.unit != "none":  # validated: one clear line if wrong
-        lo = parts.index(range_from) if range_from else parts.first_index()
-        hi = parts.index(range_to) if range_to else parts.last_index(session.now)
-        where = in_partitions([parts.key(i) for i in range(lo, hi + 1)], parts.ordered_keys)
+        if range_from and range_to and parts.unit != "multi":  # multi: parts of keys
+            first, last = parts.index(range_from), parts.index(range_to)  # keys, or a line
+            if last < first:
+                raise PartitionKeyError(f"end {range_to} is before start {range_from}")
+        found = parts.indexes_between(range_from, range_to, session.now)
+        if not found:
+            raise SelectionError(
+                f"no partitions of {asset} between {range_from or 'the start'} and"
+                f" {range_to or 'now'}",
+                f"its partitions: {parts.describe(session.now)}",
+            )
+        where = in_partitions(list(parts.keys_in(found)), parts.ordered_keys)
     store = session.reader()
     rows = store.read_partitions(asset, where) if store is not None else None
     if rows is None:
