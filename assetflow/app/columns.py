@@ -11,7 +11,7 @@ from assetflow.core.planner import PlannedNode
 from assetflow.core.records import Node
 from assetflow.core.sql_lineage import ColumnLineage, column_lineage, tables_read
 from assetflow.errors import UsageError
-from assetflow.run.compute import preview_sql
+from assetflow.run.compute import Preview
 from assetflow.store.store import Store
 
 
@@ -51,9 +51,10 @@ def _columns(session: Session, store: Store, asset: str) -> AssetColumns:
     planned = PlannedNode(
         node, index, "preview", False, tuple(graph.inputs_at(asset, index, session.now))
     )
-    sql, schema = preview_sql(
+    preview = Preview(
         spec, store.cursor(), graph.defs, session.project.root, planned, session.now.date()
     )
+    sql, schema = preview.sql(), preview.input_columns()
     found = column_lineage(sql, schema)
     read = set(tables_read(sql))  # as the run's check reads it: `count(*)` reads a table
     unread = tuple(d.name for d in spec.deps if d.as_param and d.name not in read)

@@ -33,7 +33,7 @@ from assetflow.core.records import (
 )
 from assetflow.errors import AssetflowError, ExitCode, UsageError
 from assetflow.run.alerts import Deliveries
-from assetflow.run.compute import preview_columns, sql_text
+from assetflow.run.compute import Preview
 from assetflow.run.runlog import NodeLog, captured_output, prune
 from assetflow.run.snapshot import Publisher
 from assetflow.store.lineage import recorded_inputs
@@ -185,14 +185,8 @@ def _shape_changes(session: Session, plan: Plan, store: Store | None) -> tuple[s
         table = store.table_columns(asset)
         if not table:
             continue
-        columns = preview_columns(
-            spec,
-            store.cursor(),
-            session.graph.defs,
-            session.project.root,
-            first,
-            session.now.date(),
-        )
+        defs, root, today = session.graph.defs, session.project.root, session.now.date()
+        columns = Preview(spec, store.cursor(), defs, root, first, today).columns()
         reshape = Reshape.between(asset, table, columns or table)
         if reshape:
             lines.append(reshape.describe())
@@ -222,7 +216,7 @@ def _sql_problems(session: Session, plan: Plan, store: Store | None) -> tuple[st
             if not spec.returns_sql:
                 continue
             try:
-                sql = sql_text(spec, conn, defs, root, first, session.now.date())
+                sql = Preview(spec, conn, defs, root, first, session.now.date()).sql()
             except Exception:  # noqa: BLE001 - the run reports what the function raises
                 continue
             try:

@@ -198,61 +198,52 @@ def release(cur: duckdb.DuckDBPyConnection, ctx: Context, query: str | None) -> 
     cur.execute(f"DROP VIEW IF EXISTS {result_view(ctx)}")
 
 
-def preview_columns(
-    spec: AssetSpec,
-    conn: duckdb.DuckDBPyConnection,
-    defs: Definitions,
-    root: Path,
-    planned: PlannedNode,
-    today: dt.date,
-) -> dict[str, str] | None:
-    """The columns a planned node of an SQL-only asset (`spec.returns_sql`) will return,
-    its query bound (not run) against the tables as they are; None if it does not bind
-    (the run will say why)."""
-    ctx = _preview_context(spec, conn, planned, today)
-    try:
-        reads = {rng.name: input_sql(rng, defs, root) for rng in planned.inputs}
-        return relation_columns(conn.sql(node_query(spec, reads, ctx)))
-    except Exception:  # noqa: BLE001 - a preview only: the run itself reports any mistake
-        return None
+@dataclass(frozen=True)
+class Preview:
+    """A planned node of an SQL-only asset (`spec.returns_sql`) looked at before running:
+    its function called with a dry-run `ctx`, nothing written."""
 
+    spec: AssetSpec
+    conn: duckdb.DuckDBPyConnection
+    defs: Definitions
+    root: Path
+    planned: PlannedNode
+    today: dt.date
 
-def preview_sql(
-    spec: AssetSpec,
-    conn: duckdb.DuckDBPyConnection,
-    defs: Definitions,
-    root: Path,
-    planned: PlannedNode,
-    today: dt.date,
-) -> tuple[str, dict[str, dict[str, str]]]:
-    """The SQL text an SQL-only asset returns for a planned node, and the columns of each
-    dependency as the node would read it (those that do not bind yet are left out)."""
-    reads = {rng.name: input_sql(rng, defs, root) for rng in planned.inputs}
-    schema = {}
-    for name, select in reads.items():
-        with contextlib.suppress(duckdb.Error):
-            schema[name] = relation_columns(conn.sql(select))
-    return sql_text(spec, conn, defs, root, planned, today), schema
+    def _reads(self) -> dict[str, str]:
+        return {rng.name: input_sql(rng, self.defs, self.root) for rng in self.planned.inputs}
 
+    def sql(self) -> str:
+        """The SQL text the asset returns for the node (nothing bound or run)."""
+        found: list[str] = []
 
-def sql_text(
-    spec: AssetSpec,
-    conn: duckdb.DuckDBPyConnection,
-    defs: Definitions,
-    root: Path,
-    planned: PlannedNode,
-    today: dt.date,
-) -> str:
-    """The SQL text an SQL-only asset returns for a planned node (its function called,
-    nothing bound or run)."""
-    ctx = _preview_context(spec, conn, planned, today)
-    sql: list[str] = []
+        def keep(_: AssetSpec, text: str) -> None:
+            found.append(text)
 
-    def keep(_: AssetSpec, text: str) -> None:
-        sql.append(text)
+        node_query(self.spec, self._reads(), self._context(), keep)
+        return found[0]
 
-    node_query(spec, {rng.name: input_sql(rng, defs, root) for rng in planned.inputs}, ctx, keep)
-    return sql[0]
+    def columns(self) -> dict[str, str] | None:
+        """The columns the node will return, its query bound (not run) against the tables
+        as they are; None if it does not bind (the run will say why)."""
+        try:
+            return relation_columns(
+                self.conn.sql(node_query(self.spec, self._reads(), self._context()))
+            )
+        except Exception:  # noqa: BLE001 - a preview only: the run itself reports any mistake
+            return None
+
+    def input_columns(self) -> dict[str, dict[str, str]]:
+        """The columns of each dependency as the node would read it (those that do not bind
+        yet are left out)."""
+        schema = {}
+        for name, select in self._reads().items():
+            with contextlib.suppress(duckdb.Error):
+                schema[name] = relation_columns(self.conn.sql(select))
+        return schema
+
+    def _context(self) -> Context:
+        return _preview_context(self.spec, self.conn, self.planned, self.today)
 
 
 def _preview_context(
