@@ -58,7 +58,13 @@ class Project:
         command = [sys.executable, "-m", "assetflow", "--project", str(self.root), *clock]
         env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
         return subprocess.run(
-            [*command, *args], capture_output=True, text=True, env=env, timeout=300, check=False
+            [*command, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=False,
+            cwd=self.root,
         )
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:

@@ -106,6 +106,8 @@ def materialize(
     snap = take_snapshot(session, store, targets)
     if options.only not in ("stale", "all"):
         snap = dataclasses.replace(snap, targets=_only(snap, options.only))
+    if options.backfill and (options.force or options.only == "all") and store is not None:
+        snap = dataclasses.replace(snap, targets=_not_yet_rebuilt(snap, store, request))
     plan = plan_materialize(
         graph, snap.report, snap.targets, session.now, force=options.force or options.only == "all",
         upstream=options.upstream, range_from=request.range_from, range_to=request.range_to,
@@ -225,6 +227,17 @@ def _sql_problems(session: Session, plan: Plan, store: Store | None) -> tuple[st
                 first_line = str(exc).splitlines()[0]
                 problems.append(f"{spec.where}: asset {asset}: SQL does not parse: {first_line}")
     return tuple(problems)
+
+
+def _not_yet_rebuilt(snap: Snapshot, store: Store, request: Request) -> dict[str, Intervals]:
+    """A forced backfill run again resumes it: its targets less the nodes its earlier runs
+    rebuilt that are still fresh (the same command after an interrupt runs what is left)."""
+    selection = json.dumps(sorted(request.selection))
+    done = store.rebuilt_by_backfill(selection, request.range_from, request.range_to)
+    return {
+        asset: spans - (done.get(asset, Intervals()) - snap.report.assets[asset].nonfresh)
+        for asset, spans in snap.targets.items()
+    }
 
 
 def _backfill_id(session: Session, store: Store, request: Request) -> str:

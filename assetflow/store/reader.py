@@ -22,6 +22,7 @@ from assetflow.core.records import (
     CheckRecord,
     Observation,
     RunRecord,
+    RunStatus,
 )
 from assetflow.errors import UsageError
 from assetflow.store.keysets import read_keysets
@@ -91,6 +92,28 @@ class StateReader:
         if not rows or (prefix is not None and len(rows) > 1):
             return None
         return rows[0]
+
+    def rebuilt_by_backfill(
+        self, selection: str, range_from: str | None, range_to: str | None
+    ) -> dict[str, Intervals]:
+        """Per asset, the nodes that runs of the backfill of this selection and range wrote,
+        unless its last run finished (none: no such backfill yet): what a forced backfill
+        run again after an interrupt or a failure need not rebuild."""
+        rows = self.conn.execute(
+            "WITH b AS (SELECT backfill_id FROM assetflow.backfills WHERE selection = ?"
+            "   AND range_from IS NOT DISTINCT FROM ? AND range_to IS NOT DISTINCT FROM ?"
+            "   ORDER BY created_at DESC LIMIT 1),"
+            " runs AS (SELECT run_id, status, started_at FROM assetflow.runs"
+            "   WHERE backfill_id = (SELECT backfill_id FROM b))"
+            " SELECT m.asset, m.partition_index FROM assetflow.materializations m"
+            " JOIN runs r USING (run_id) WHERE m.data_version IS NOT NULL"
+            " AND (SELECT arg_max(status, started_at) FROM runs) <> ?",
+            [selection, range_from, range_to, RunStatus.SUCCESS],
+        ).fetchall()
+        found: dict[str, list[int]] = {}
+        for asset, index in rows:
+            found.setdefault(asset, []).append(index)
+        return {asset: Intervals.points(indexes) for asset, indexes in found.items()}
 
     def list_runs(
         self,
