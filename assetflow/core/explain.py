@@ -105,7 +105,9 @@ class _Walk:
             return Reason("last attempt", "failed", "see `assetflow runs`")
         error = f"{attempt.error_class}: {attempt.error_message}" if attempt.error_class else ""
         log = f" — log: {attempt.log_path}" if attempt.log_path else ""
-        tries = f"attempt {attempt.attempt}" if attempt.attempt else "not run"
+        if not attempt.attempt:  # failed without running: its definition failed another node
+            return Reason(f"run {attempt.run_id}", "failed", f"without running: {error}{log}")
+        tries = f"attempt {attempt.attempt}"
         return Reason(f"run {attempt.run_id}, {tries}", "failed", f"{error}{log}")
 
     def _changed_inputs(self, subject: str, record: NodeRecord) -> list[Reason]:
@@ -113,6 +115,8 @@ class _Walk:
         if not changed:
             return [Reason(subject, "upstream_changed", "the partitions it reads changed")]
         out = []
+        if len(changed) > MAX_CHILDREN:
+            more = Reason(f"and {len(changed) - MAX_CHILDREN} more changed inputs", "", "")
         for fact in changed[:MAX_CHILDREN]:
             if fact.name in self.graph.defs.sources:
                 info = self.source_info(fact.name, fact.partition)
@@ -124,16 +128,21 @@ class _Walk:
             else:
                 rebuilt = _built("rebuilt", self.lookup(upstream))
                 out.append(Reason(str(upstream), "has new data", rebuilt))
-        return out
+        return [*out, more] if len(changed) > MAX_CHILDREN else out
 
     def _stale_inputs(self, node: Node) -> list[Reason]:
-        stale = [
-            Node(rng.name, key)
+        states = {
+            Node(rng.name, key): self.report.node_status(Node(rng.name, key))[0]
             for rng in self.graph.inputs(node, self.now)
             if not rng.is_source
             for key in rng.keys
-            if self.report.node_status(Node(rng.name, key))[0] != NodeState.FRESH
-        ]
+        }
+        # The failures first: they are what blocks the node; then what is missing.
+        rank = {NodeState.FAILED: 0, NodeState.MISSING: 1}
+        stale = sorted(
+            (n for n, s in states.items() if s != NodeState.FRESH),
+            key=lambda n: rank.get(states[n], 2),
+        )
         out = [self.node(upstream) for upstream in stale[:MAX_CHILDREN]]
         if len(stale) > MAX_CHILDREN:
             out.append(Reason(f"and {len(stale) - MAX_CHILDREN} more upstream nodes", "", ""))

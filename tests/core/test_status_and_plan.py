@@ -111,3 +111,41 @@ def test_why_walks_back_to_the_changed_source_partition():
         "daily[2024-01-03] stale (upstream_stale) ← raw[2024-01-03] stale (upstream_changed)"
         " ← source events[2024-01-03] changed (events file edited)"
     ]
+
+
+def test_why_leads_with_the_failure_that_blocks_a_node():
+    from assetflow.core.records import AttemptRecord, AttemptStatus
+
+    g = graph()
+    missing = {"raw": days(1, 10), "daily": days(1, 10), "rolling": days(1, 10)}
+    report = compute_status(
+        g,
+        facts(
+            existing={**missing, "daily": days(1, 1) | days(5, 10)},
+            failed={"daily": Intervals.points([day(3)])},
+        ),
+        NOW,
+    )
+
+    def lookup(node):
+        return NodeRecord("run1", f"{node.asset}-v1", "d1", NOW, ())
+
+    def last_failure(node):
+        return AttemptRecord(
+            node.asset, node.partition, 0, NOW, NOW, AttemptStatus.FAILED, "DefinitionError",
+            "bad SQL", None, None, "r2",
+        )  # fmt: skip
+
+    reason = explain(
+        g, report, Node("rolling", "2024-01-04"), NOW, lookup, lambda s, k: "", last_failure
+    )
+    # rolling[04] reads daily 02..04: 02 and 04 are missing, 03 failed — the failure first.
+    chains = reason.chains()
+    assert chains[0] == (
+        "rolling[2024-01-04] stale (upstream_stale) ← daily[2024-01-03] failed"
+        " ← run r2 failed (without running: DefinitionError: bad SQL)"
+    )
+    assert [c.split(" ← ")[1] for c in chains[1:]] == [
+        "daily[2024-01-02] missing (never materialized)",
+        "daily[2024-01-04] missing (never materialized)",
+    ]
