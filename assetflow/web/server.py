@@ -21,6 +21,13 @@ STATIC = Path(__file__).resolve().parent / "static"
 FRESH_FOR = 5.0  # seconds a status snapshot is shown again (the page says `as of`)
 MAX_GRIDS = 50  # assets in one selection grid
 _TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+READ_TIMEOUT = 5.0  # seconds a request may take to arrive
+
+
+def _host_name(value: str) -> str:
+    """The name of a Host header's value (`name:port`, `[::1]:port`), lowercased."""
+    return (urllib.parse.urlsplit(f"//{value}").hostname or "").lower()
 
 
 # (asset, first key, last key, as a backfill) -> the run's pid
@@ -33,6 +40,10 @@ def make_server(
     """The server (not started); port 0 picks a free one (`server.server_port`). `launch`
     starts a run in a process of its own, as the CLI would (the page then follows it)."""
     lock = threading.Lock()  # one read at a time: definitions load as Python modules
+    # The host names the page answers to: those of the address it was started on, so that a
+    # page on another name resolving here (DNS rebinding) is refused; any, when it listens
+    # on every interface (which the user asked for).
+    names = None if host in ("0.0.0.0", "::", "") else {host.lower(), *_LOOPBACK}
     kept: dict[str, Any] = {}  # the last status snapshot, shown for FRESH_FOR seconds
 
     def snapshot(session: Session) -> Snapshot:
@@ -93,22 +104,40 @@ def make_server(
         raise LookupError(path)
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = READ_TIMEOUT  # a body shorter than its Content-Length holds no thread long
+
         def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
             # A page of another site cannot send this header without a CORS preflight,
             # which this server never allows: no run starts from elsewhere.
-            if self.headers.get("X-Assetflow") != "1":
+            if self.headers.get("X-Assetflow") != "1" or not self._known_host(origin=True):
                 self._send(403, "application/json", json.dumps({"error": "forbidden"}))
                 return
-            length = int(self.headers.get("Content-Length") or 0)
             try:
+                length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
-            except ValueError:
+            except (ValueError, OSError):  # not JSON, or not all of it came in time
                 self._send(400, "application/json", json.dumps({"error": "the body is not JSON"}))
+                return
+            if not isinstance(body, dict):
+                error = {"error": "the body is not a JSON object"}
+                self._send(400, "application/json", json.dumps(error))
                 return
             path = urllib.parse.urlsplit(self.path).path
             self._answer(lambda: post(path, body), path)
 
+        def _known_host(self, origin: bool = False) -> bool:
+            """The Host (and, for a POST, the Origin, when sent) name this server."""
+            if names is None:
+                return True
+            sent = [self.headers.get("Host") or ""]
+            if origin and self.headers.get("Origin"):
+                sent.append(urllib.parse.urlsplit(self.headers["Origin"]).netloc)
+            return all(_host_name(value) in names for value in sent)
+
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            if not self._known_host():
+                self._send(403, "text/plain", "forbidden: unknown host")
+                return
             url = urllib.parse.urlsplit(self.path)
             if url.path == "/api/log":  # text, read from files only: no lock, no session
                 self._log(dict(urllib.parse.parse_qsl(url.query)))

@@ -206,3 +206,46 @@ def test_a_runs_checks(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_only_the_pages_own_host_names_are_served_and_bodies_are_checked(served):
+    """DNS rebinding: a page on another name that resolves to 127.0.0.1 is same-origin with
+    the server, so the Host (and a POST's Origin) must name the server itself (issue 32 item
+    3); a body that is not a JSON object, or that never arrives, is a 400 in one line."""
+    import http.client
+    import socket
+    import time
+    import urllib.parse
+
+    _, base = served
+    port = urllib.parse.urlsplit(base).port
+
+    def request(method, path, headers, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+
+    own = {"Host": f"127.0.0.1:{port}"}
+    assert request("GET", "/api/runs", own)[0] == 200
+    assert request("GET", "/api/runs", {"Host": f"localhost:{port}"})[0] == 200
+    assert request("GET", "/api/runs", {"Host": f"rebind.example:{port}"})[0] == 403
+    post = {"X-Assetflow": "1", "Content-Type": "application/json"}
+    launch = json.dumps({"asset": "rolling", "from": "2024-01-03", "to": "2024-01-06"})
+    rebound = {**post, "Host": f"rebind.example:{port}", "Origin": f"http://rebind.example:{port}"}
+    assert request("POST", "/api/plan", rebound, launch)[0] == 403
+    other_origin = {**post, **own, "Origin": f"http://rebind.example:{port}"}
+    assert request("POST", "/api/plan", other_origin, launch)[0] == 403
+    status, body = request("POST", "/api/plan", {**post, **own}, "[1]")
+    assert status == 400 and json.loads(body) == {"error": "the body is not a JSON object"}
+    assert request("POST", "/api/plan", {**post, **own}, launch)[0] == 200
+
+    # A Content-Length larger than the body: answered (400) within the read timeout.
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+        raw.sendall(
+            f"POST /api/plan HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Assetflow: 1\r\n"
+            "Content-Length: 1000\r\n\r\n{}".encode()
+        )
+        reply = raw.recv(1000)
+    assert reply.startswith(b"HTTP/1.0 400") and time.monotonic() - started < 20
