@@ -377,7 +377,7 @@ def _alert_run_end(session: Session, setup: RunSetup, result: RunResult) -> list
     if result.status != RunStatus.SUCCESS:
         hooks += defaults.on_run_failure
     run_log = NodeLog(setup.logs_dir / setup.run_id / "run.log", session.clock)
-    deliveries = Deliveries()
+    deliveries = Deliveries(silent=setup.silent_hooks)
     deliveries.submit(hooks, summary, run_log.logger)
     problems = deliveries.close(ALERT_CAP)
     run_log.close()

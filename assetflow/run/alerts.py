@@ -50,17 +50,35 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
-def fire(hooks: Iterable[Callable], event: object, logger: logging.Logger) -> list[str]:
-    """Call every hook; a failing hook is logged and never raises. Returns the failures."""
+def fire(
+    hooks: Iterable[Callable],
+    event: object,
+    logger: logging.Logger,
+    silent: dict[str, int] | None = None,
+) -> list[str]:
+    """Call every hook; a failing hook is logged and never raises. Returns the failures.
+    `silent`: hooks that timed out (by name) and how many of their alerts were skipped since;
+    a hook that times out joins it, and is not called again."""
     problems = []
     for hook in hooks:
+        name = getattr(hook, "__name__", repr(hook))
+        if silent is not None and name in silent:
+            silent[name] += 1
+            continue
         try:
             hook(event)
         except Exception as exc:  # an alert must never fail the run
-            name = getattr(hook, "__name__", repr(hook))
             problems.append(f"alert hook {name} failed: {type(exc).__name__}: {_reason(exc)}")
             logger.warning(problems[-1])
+            if silent is not None and _timed_out(exc):
+                silent[name] = 0
     return problems
+
+
+def _timed_out(exc: Exception) -> bool:
+    """An endpoint that did not answer in time (not one that answered with an error)."""
+    reason = getattr(exc, "reason", None) if isinstance(exc, urllib.error.URLError) else exc
+    return isinstance(reason, TimeoutError)
 
 
 class Deliveries:
@@ -68,7 +86,10 @@ class Deliveries:
     never holds up scheduling. `close(cap)` waits for what is queued at most `cap` seconds
     in all and returns, one line each, the hooks that failed and what was not delivered."""
 
-    def __init__(self, limit: int = 1000) -> None:
+    def __init__(self, limit: int = 1000, silent: dict[str, int] | None = None) -> None:
+        """`silent`: hooks that timed out, shared by a run's deliveries (the run's failures
+        and its end): an endpoint that timed out once in a run is not tried again in it."""
+        self.silent = {} if silent is None else silent
         self._queue: queue.Queue[tuple[Iterable[Callable], object, logging.Logger] | None]
         self._queue = queue.Queue(maxsize=limit)
         self._problems: list[str] = []
@@ -99,9 +120,16 @@ class Deliveries:
                 )
         if self._dropped:
             self._problems.append(f"alerts: {self._dropped} dropped (more than the queue holds)")
+        for name, skipped in self.silent.items():
+            if skipped:
+                self._problems.append(
+                    f"alert hook {name} timed out: {skipped} later alert"
+                    f"{'s' if skipped > 1 else ''} of this run not sent to it"
+                )
+                self.silent[name] = 0  # said once
         return list(self._problems)
 
     def _deliver(self) -> None:
         while (item := self._queue.get()) is not None:
             hooks, event, logger = item
-            self._problems += fire(hooks, event, logger)
+            self._problems += fire(hooks, event, logger, self.silent)

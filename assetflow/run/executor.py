@@ -68,6 +68,8 @@ class RunSetup:
     # with a record each (docs/performance.md).
     group: int = 32
     run_url: str | None = None  # the run on the web page (`ui_url`), for alerts
+    # Alert hooks that timed out in this run (not called again in it), shared with its end.
+    silent_hooks: dict[str, int] = field(default_factory=dict, compare=False)
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
 
@@ -118,7 +120,7 @@ class _Scheduler:
         self.check_counts = [0, 0, 0]
         self.reshaped: list[str] = []  # tables that changed shape, in the order they did
         self.keys_added: dict[str, list[str]] = {}  # dynamic key sets: keys assets added
-        self.alerts = Deliveries()
+        self.alerts = Deliveries(silent=setup.silent_hooks)
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, pool: Executor | None) -> RunResult:
