@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from assetflow.core.records import json_value
 from assetflow.errors import AssetflowError, ExitCode, UsageError
 from assetflow.run.clock import Clock, NoWaitClock, WallClock
 
@@ -179,11 +180,12 @@ def ask_above(count: int, threshold: int, yes: bool, refusal: str, hint: str, as
     return click.confirm(ask, default=False)
 
 
-def echo_json(payload: object, default: Any = None) -> None:
+def echo_json(payload: object) -> None:
     """`--json` output: indented on a terminal; one line when piped (for jq and programs,
-    and the C encoder, several times faster on the millions of nodes status can list)."""
+    and the C encoder, several times faster on the millions of nodes status can list).
+    Timestamps are ISO 8601 with their zone (UTC)."""
     indent = 2 if sys.stdout.isatty() else None
-    click.echo(json.dumps(payload, indent=indent, default=default))
+    click.echo(json.dumps(payload, indent=indent, default=json_value))
 
 
 def with_request(selection: bool = True) -> Any:

@@ -78,7 +78,7 @@ def assets(opts: Options, selection: tuple[str, ...], as_json: bool, warehouse: 
     with opts.session(warehouse) as session:
         found = queries.assets(session, session_mod.Request(selection))
     if as_json:
-        echo_json([dataclasses.asdict(a) for a in found], default=str)
+        echo_json([dataclasses.asdict(a) for a in found])
     else:
         console.render_assets(found)
 
@@ -125,7 +125,7 @@ def _stream_json(columns: list[str], batches: Iterator[list[tuple[Any, ...]]]) -
     first = True
     for rows in batches:
         for row in rows:
-            record = json.dumps(dict(zip(columns, row, strict=True)), default=str)
+            record = json.dumps(dict(zip(columns, row, strict=True)), default=str)  # user data
             sys.stdout.write(("\n" if first else ",\n") + record)
             first = False
     sys.stdout.write("\n]\n" if not first else "]\n")
@@ -203,7 +203,7 @@ def checks_command(
     with opts.session(warehouse) as session:
         records = queries.list_checks(session, asset, failed)
     if as_json:
-        echo_json([dataclasses.asdict(r) for r in records], default=str)
+        echo_json([dataclasses.asdict(r) for r in records])
     else:
         console.render_checks(records, "no failed checks" if failed else "no check results")
 
@@ -224,7 +224,7 @@ def check_command(
             {"partition": n.partition, "results": [dataclasses.asdict(r) for r in n.results]}
             for n in found
         ]
-        echo_json(payload, default=str)
+        echo_json(payload)
     else:
         console.render_stored_checks(asset, found)
     failed = any(r.blocking_failure for n in found for r in n.results)
@@ -322,7 +322,7 @@ def runs(
                 console.render_live(live, runs=True)
             return
     if as_json:
-        echo_json([dataclasses.asdict(r) for r in records], default=str)
+        echo_json([dataclasses.asdict(r) for r in records])
     else:
         by = f" started by {trigger}" if trigger else ""
         none = f"no {status + ' ' if status else ''}runs{by}" if status or trigger else None
@@ -343,7 +343,7 @@ def runs_show(opts: Options, run_id: str, as_json: bool, warehouse: str | None) 
             "run": dataclasses.asdict(record),
             "attempts": [dataclasses.asdict(a) for a in attempts],
         }
-        echo_json(payload, default=str)
+        echo_json(payload)
     else:
         console.render_run_detail(record, attempts)
 

@@ -12,7 +12,13 @@ INT: Schema = {"type": "integer"}
 NUM: Schema = {"type": "number"}
 BOOL: Schema = {"type": "boolean"}
 KEY: Schema = {"type": ["string", "null"], "description": "a partition key, or null"}
-WHEN: Schema = {"type": ["string", "null"], "description": "an ISO timestamp (UTC), or null"}
+_ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
+TIME: Schema = {"type": "string", "pattern": _ISO, "description": "ISO 8601 with its zone (UTC)"}
+WHEN: Schema = {
+    "type": ["string", "null"],
+    "pattern": _ISO,
+    "description": "ISO 8601 with its zone (UTC), or null",
+}
 ANY_ROWS: Schema = {
     "type": "array",
     "items": {"type": "object"},
@@ -41,7 +47,7 @@ RUN = obj(
         "run_id": STR,
         "trigger": STR,
         "selection": obj({"assets": array(STR), "from": KEY, "to": KEY}),
-        "started_at": STR,
+        "started_at": TIME,
         "ended_at": WHEN,
         "status": STR,
         "planned": INT,
@@ -59,8 +65,8 @@ ATTEMPT = obj(
         "asset": STR,
         "partition": STR,
         "attempt": INT,
-        "started_at": STR,
-        "ended_at": STR,
+        "started_at": TIME,
+        "ended_at": TIME,
         "status": STR,
         "error_class": maybe(STR),
         "error_message": maybe(STR),
@@ -79,7 +85,7 @@ _CHECKED = {
 }
 CHECK_RESULT = obj(_CHECKED, optional=("metadata", "node"))  # as `check` ran it just now
 CHECK_RECORD = obj(  # as `checks` finds it recorded
-    {"asset": STR, "partition": STR, **_CHECKED, "run_id": maybe(STR), "checked_at": STR}
+    {"asset": STR, "partition": STR, **_CHECKED, "run_id": maybe(STR), "checked_at": TIME}
 )
 REASON: Schema = obj({"subject": STR, "status": STR, "detail": STR, "causes": array({"$ref": "#"})})
 PLANNED = obj(
@@ -98,8 +104,8 @@ IN_PROGRESS = obj(
     {
         "run_id": STR,
         "pid": INT,
-        "started_at": STR,
-        "as_of": STR,
+        "started_at": TIME,
+        "as_of": TIME,
         "planned": INT,
         "progress": {"type": "object", "additionalProperties": INT},
     }

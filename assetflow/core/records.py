@@ -391,3 +391,15 @@ class TickEvent:
     run_id: str | None = None
     status: RunStatus | None = None  # the run's outcome, when one ran
     error: bool = False  # the tick could not do what was due (cron monitoring sees exit 1)
+
+
+def json_value(value: object) -> object:
+    """How a record's values that JSON has no type for are written (`json.dumps(default=)`):
+    a timestamp (naive UTC inside assetflow) as ISO 8601 with its zone, a date as ISO 8601,
+    anything else as its text."""
+    if isinstance(value, dt.datetime):
+        zoned = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        return zoned.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from assetflow.core.records import json_value
 from assetflow.run.clock import Clock
 
 SETTLED_KEPT = 5000  # nodes a snapshot names (a second's write stays small)
@@ -53,9 +54,9 @@ class Publisher:
         if not force and now - self._last < self.interval:
             return
         self._last = now
-        self.payload["as_of"] = f"{self.clock():%Y-%m-%dT%H:%M:%S}"  # UTC, like every stamp
+        self.payload["as_of"] = json_value(self.clock())  # ISO 8601, UTC
         temp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        temp.write_text(json.dumps(self.payload, default=str), encoding="utf-8")
+        temp.write_text(json.dumps(self.payload, default=json_value), encoding="utf-8")
         os.replace(temp, self.path)  # readers see the old file or the new one, never half
 
     def close(self) -> None:
