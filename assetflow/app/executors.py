@@ -146,22 +146,18 @@ def _stamp(defs: Definitions) -> str:
     return ",".join(f"{name}={spec.code_version}" for name, spec in sorted(defs.assets.items()))
 
 
-def attach_remote_tables(project: Project, store: Store, assets: list[str]) -> list[str]:
+def attach_remote_tables(project: Project, store: Store, assets: list[str]) -> None:
     """Each asset's Delta table on object storage registered on the session's connection
     under the asset's name, as an Arrow dataset of its current version: status (its columns),
     `sql`, `check`, `read` and the page read it without DuckDB's httpfs (which cannot be
-    installed offline for the pinned DuckDB). Local tables have views in the file instead.
-    Returns the assets attached."""
+    installed offline for the pinned DuckDB). Local tables have views in the file instead."""
     storage = delta_storage(project)
     if storage is None or storage.is_local:
-        return []
-    attached = []
+        return
     for asset in assets:
         table = storage.table(asset)
         if table is not None:
             store.attach(asset, table.to_pyarrow_dataset())
-            attached.append(asset)
-    return attached
 
 
 def adopt_unrecorded(project: Project, store: Store, assets: list[str], clock: Clock) -> list[str]:

@@ -172,10 +172,7 @@ def _shape_changes(session: Session, plan: Plan, store: Store | None) -> tuple[s
     refreshes, and SQL-only assets whose query, bound against the tables as they are now,
     returns other columns than their table has."""
     lines = []
-    firsts: dict[str, PlannedNode] = {}  # each asset's first planned node, in plan order
-    for p in plan.nodes:
-        firsts.setdefault(p.node.asset, p)
-    for asset, first in firsts.items():
+    for asset, first in _first_nodes(plan).items():
         spec = session.graph.defs.assets[asset]
         if first.reason == FULL_REFRESH:
             lines.append(f"{asset}: table rebuilt from empty; partitions not planned are removed")
@@ -207,13 +204,10 @@ def _sql_problems(session: Session, plan: Plan, store: Store | None) -> tuple[st
     import duckdb
 
     problems = []
-    firsts: dict[str, PlannedNode] = {}
-    for p in plan.nodes:
-        firsts.setdefault(p.node.asset, p)
     defs, root = session.graph.defs, session.project.root
     conn = store.cursor() if store is not None else duckdb.connect()
     with conn:
-        for asset, first in firsts.items():
+        for asset, first in _first_nodes(plan).items():
             spec = defs.assets[asset]
             if not spec.returns_sql:
                 continue
@@ -229,11 +223,18 @@ def _sql_problems(session: Session, plan: Plan, store: Store | None) -> tuple[st
     return tuple(problems)
 
 
+def _first_nodes(plan: Plan) -> dict[str, PlannedNode]:
+    """Each planned asset's first planned node, in plan order."""
+    firsts: dict[str, PlannedNode] = {}
+    for p in plan.nodes:
+        firsts.setdefault(p.node.asset, p)
+    return firsts
+
+
 def _not_yet_rebuilt(snap: Snapshot, store: Store, request: Request) -> dict[str, Intervals]:
     """A forced backfill run again resumes it: its targets less the nodes its earlier runs
     rebuilt that are still fresh (the same command after an interrupt runs what is left)."""
-    selection = json.dumps(sorted(request.selection))
-    done = store.rebuilt_by_backfill(selection, request.range_from, request.range_to)
+    done = store.rebuilt_by_backfill(_selection(request), request.range_from, request.range_to)
     return {
         asset: spans - (done.get(asset, Intervals()) - snap.report.assets[asset].nonfresh)
         for asset, spans in snap.targets.items()
@@ -241,10 +242,14 @@ def _not_yet_rebuilt(snap: Snapshot, store: Store, request: Request) -> dict[str
 
 
 def _backfill_id(session: Session, store: Store, request: Request) -> str:
-    selection = json.dumps(sorted(request.selection))
     return store.backfill_for(
-        selection, request.range_from, request.range_to, new_run_id(), session.clock()
+        _selection(request), request.range_from, request.range_to, new_run_id(), session.clock()
     )
+
+
+def _selection(request: Request) -> str:
+    """A backfill's selection as recorded (with its range, what names the backfill)."""
+    return json.dumps(sorted(request.selection))
 
 
 def new_run_id() -> str:

@@ -15,6 +15,7 @@ from assetflow.app.state import Snapshot, observe_all, take_snapshot
 from assetflow.core.explain import Reason, explain
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import UNPARTITIONED, compact_ranges
+from assetflow.core.planner import no_partitions
 from assetflow.core.records import (
     AssetInfo,
     AttemptRecord,
@@ -272,11 +273,8 @@ def read_rows(session: Session, asset: str, range_from: str | None, range_to: st
                 raise PartitionKeyError(f"end {range_to} is before start {range_from}")
         found = parts.indexes_between(range_from, range_to, session.now)
         if not found:
-            raise SelectionError(
-                f"no partitions of {asset} between {range_from or 'the start'} and"
-                f" {range_to or 'now'}",
-                f"its partitions: {parts.describe(session.now)}",
-            )
+            hint = f"its partitions: {parts.describe(session.now)}"
+            raise no_partitions([asset], range_from, range_to, hint)
         where = in_partitions(list(parts.keys_in(found)), parts.ordered_keys)
     store = session.reader()
     rows = store.read_partitions(asset, where) if store is not None else None

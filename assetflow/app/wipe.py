@@ -10,6 +10,7 @@ from assetflow.app.executors import delta_storage
 from assetflow.app.materialize import new_run_id
 from assetflow.app.session import Request, Session
 from assetflow.core.partitions import Partitions
+from assetflow.core.planner import no_partitions
 from assetflow.errors import PartitionKeyError, UsageError
 from assetflow.store.wipe import Deleted, wipe_partitions
 
@@ -77,8 +78,5 @@ def _selected_keys(name: str, parts: Partitions, request: Request, session: Sess
         except PartitionKeyError:
             pass
     if not keys and (lo or hi):  # a range outside the asset's partitions: a mistake
-        raise PartitionKeyError(
-            f"no partitions of {name} between {lo or 'the start'} and {hi or 'now'}",
-            f"its partitions: {parts.describe(session.now)}",
-        )
+        raise no_partitions([name], lo, hi, f"its partitions: {parts.describe(session.now)}")
     return keys

@@ -115,8 +115,6 @@ class _Walk:
         if not changed:
             return [Reason(subject, "upstream_changed", "the partitions it reads changed")]
         out = []
-        if len(changed) > MAX_CHILDREN:
-            more = Reason(f"and {len(changed) - MAX_CHILDREN} more changed inputs", "", "")
         for fact in changed[:MAX_CHILDREN]:
             if fact.name in self.graph.defs.sources:
                 info = self.source_info(fact.name, fact.partition)
@@ -128,7 +126,7 @@ class _Walk:
             else:
                 rebuilt = _built("rebuilt", self.lookup(upstream))
                 out.append(Reason(str(upstream), "has new data", rebuilt))
-        return [*out, more] if len(changed) > MAX_CHILDREN else out
+        return out + _more(len(changed), "changed inputs")
 
     def _stale_inputs(self, node: Node) -> list[Reason]:
         states = {
@@ -143,10 +141,16 @@ class _Walk:
             (n for n, s in states.items() if s != NodeState.FRESH),
             key=lambda n: rank.get(states[n], 2),
         )
-        out = [self.node(upstream) for upstream in stale[:MAX_CHILDREN]]
-        if len(stale) > MAX_CHILDREN:
-            out.append(Reason(f"and {len(stale) - MAX_CHILDREN} more upstream nodes", "", ""))
-        return out
+        return [self.node(upstream) for upstream in stale[:MAX_CHILDREN]] + _more(
+            len(stale), "upstream nodes"
+        )
+
+
+def _more(total: int, what: str) -> list[Reason]:
+    """What MAX_CHILDREN left out of `total`, as one line (none when nothing was)."""
+    if total <= MAX_CHILDREN:
+        return []
+    return [Reason(f"and {total - MAX_CHILDREN} more {what}", "", "")]
 
 
 def _built(verb: str, record: NodeRecord | None) -> str:

@@ -126,11 +126,19 @@ def select_targets(
     if (range_from or range_to) and timed and not any(targets[a] for a in timed):
         assets = timed
     if not any(targets[a] for a in assets):
-        raise SelectionError(
-            f"no partitions of {', '.join(assets)} between {range_from or 'the start'} "
-            f"and {range_to or 'now'}"
-        )
+        raise no_partitions(assets, range_from, range_to)
     return targets
+
+
+def no_partitions(
+    assets: list[str], range_from: str | None, range_to: str | None, hint: str | None = None
+) -> SelectionError:
+    """The error of a range in which `assets` have no partition."""
+    return SelectionError(
+        f"no partitions of {', '.join(assets)} between {range_from or 'the start'} "
+        f"and {range_to or 'now'}",
+        hint,
+    )
 
 
 def plan_materialize(

@@ -162,17 +162,8 @@ class DeltaStorage:
         table = self.table(asset)
         if table is None:
             return True
-        have = {f.name: f.type for f in pa.schema(table.schema().to_arrow())}
+        have = {f.name: f.type for f in arrow_schema(table)}
         return have == {f.name: f.type for f in rows.schema}
-
-    def snapshot(self, asset: str) -> tuple[int, pa.Schema, Any] | None:
-        """The table's version, its columns as Arrow types, and the table as of that
-        version (None: no table); `.to_pyarrow_dataset()` reads its rows."""
-        table = self.table(asset)
-        if table is None:
-            return None
-        version = table.version()
-        return version, pa.schema(table.schema().to_arrow()), table
 
     def _create(self, asset: str, schema: pa.Schema) -> Any:
         """The asset's table, created empty (version 0) unless a concurrent writer won."""
@@ -282,6 +273,11 @@ def delta_types(rows: pa.Table, asset: str) -> pa.Table:
         fields.append(field.with_type(kind))
     schema = pa.schema(fields)
     return rows if schema == rows.schema else rows.cast(schema)
+
+
+def arrow_schema(table: Any) -> pa.Schema:
+    """A DeltaTable's columns as Arrow types."""
+    return pa.schema(table.schema().to_arrow())
 
 
 def not_null(rows: pa.Table, columns: Sequence[str]) -> pa.Table:

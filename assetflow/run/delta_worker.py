@@ -30,7 +30,7 @@ from assetflow.run.audit import run_checks
 from assetflow.run.clock import Clock
 from assetflow.run.compute import Context, input_sql, node_query
 from assetflow.run.contract import enforce, not_null_columns
-from assetflow.run.delta import DeltaStorage, StaleRead, delta_types, not_null
+from assetflow.run.delta import DeltaStorage, StaleRead, arrow_schema, delta_types, not_null
 from assetflow.run.runlog import NodeLog, bound
 from assetflow.run.task import Task, TaskResult, node_reads
 from assetflow.run.worker import (
@@ -178,17 +178,16 @@ class DeltaWorker:
         was completed from. When a column goes or changes type, the table's other
         partitions join the stage with the new columns (cast; those holding values that
         cannot be cast are left out), to replace the whole table as of that version."""
-        found = self.storage.snapshot(task.asset)
-        if found is None:
+        delta = self.storage.table(task.asset)  # its version, columns and rows read together
+        if delta is None:
             return Reshape(task.asset), [], None
-        version, schema, table_then = found
-        conn.register("_af_shape", schema.empty_table())
+        conn.register("_af_shape", arrow_schema(delta).empty_table())
         table = relation_columns(conn.sql(f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM _af_shape"))
         conn.unregister("_af_shape")
         reshape = Reshape.between(task.asset, table, columns)
         if not (task.refresh or reshape.dropped or reshape.retyped):
             return reshape, [], None
-        conn.register("_af_others", table_then.to_pyarrow_dataset())
+        conn.register("_af_others", delta.to_pyarrow_dataset())
         others = f"FROM _af_others WHERE NOT list_contains(?, {PARTITION_COLUMN})"
         if task.refresh:  # the partitions not refreshed are gone with the old table
             gone = conn.execute(f"SELECT DISTINCT {PARTITION_COLUMN} {others} ORDER BY 1", [keys])
@@ -212,7 +211,7 @@ class DeltaWorker:
             f" AND NOT list_contains(?, {PARTITION_COLUMN})",
             [keys, removed],
         )
-        return reshape, removed, version
+        return reshape, removed, delta.version()
 
     def _stage(
         self,

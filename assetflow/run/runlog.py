@@ -21,6 +21,7 @@ from typing import TextIO
 
 from assetflow.errors import SelectionError
 from assetflow.run.clock import Clock
+from assetflow.run.task import span_label
 
 
 class NodeLog:
@@ -103,8 +104,7 @@ def node_log_path(logs_dir: Path, run_id: str, asset: str, first: str, last: str
     """A task's log file, named for its partition key, or a batch's for its range
     (`2013-01-01..2013-01-31.log`). Keys come from data (dynamic keys): each is written as
     one file name, whatever it holds (`../x` stays inside the folder as `%2E%2E%2Fx`)."""
-    label = _file_name(first) if first == last else f"{_file_name(first)}..{_file_name(last)}"
-    return logs_dir / run_id / asset / f"{label}.log"
+    return logs_dir / run_id / asset / f"{span_label(_file_name(first), _file_name(last))}.log"
 
 
 def _file_name(key: str) -> str:

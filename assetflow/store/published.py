@@ -19,7 +19,7 @@ import duckdb
 
 from assetflow.core.checks import sql_literal
 from assetflow.core.records import CheckResult, NodeWrite, Published, Written
-from assetflow.store.retention import PRUNED
+from assetflow.store.retention import SINCE_MARK
 from assetflow.store.rows import RowInserter, values_relation
 from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
 from assetflow.store.shape import record_removed
@@ -110,12 +110,8 @@ def recorded_summary(cur: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int
     recorded from the base, and the base (every version below it is recorded: pruned). All
     of them are recorded up to the highest when count = highest - base + 1."""
     found = cur.execute(
-        "WITH marks AS (SELECT asset, max(version) AS base FROM assetflow.delta_commits"
-        "   WHERE run_id = ? GROUP BY asset)"
-        " SELECT c.asset, max(c.version), count(DISTINCT c.version), any_value(coalesce(m.base, 0))"
-        " FROM assetflow.delta_commits c LEFT JOIN marks m USING (asset)"
-        " WHERE c.version >= coalesce(m.base, 0) GROUP BY c.asset",
-        [PRUNED],
+        "SELECT asset, max(version), count(DISTINCT version), any_value(base)"
+        f" FROM ({SINCE_MARK}) GROUP BY asset"
     ).fetchall()
     return {asset: (top, count, base) for asset, top, count, base in found}
 

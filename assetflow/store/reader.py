@@ -93,22 +93,34 @@ class StateReader:
             return None
         return rows[0]
 
+    def backfill_of(
+        self, selection: str, range_from: str | None, range_to: str | None
+    ) -> str | None:
+        """The id of the latest backfill of this selection and range (a re-run resumes it)."""
+        rows = self.conn.execute(
+            "SELECT backfill_id FROM assetflow.backfills WHERE selection = ?"
+            " AND range_from IS NOT DISTINCT FROM ? AND range_to IS NOT DISTINCT FROM ?"
+            " ORDER BY created_at DESC LIMIT 1",
+            [selection, range_from, range_to],
+        ).fetchall()
+        return rows[0][0] if rows else None
+
     def rebuilt_by_backfill(
         self, selection: str, range_from: str | None, range_to: str | None
     ) -> dict[str, Intervals]:
         """Per asset, the nodes that runs of the backfill of this selection and range wrote,
         unless its last run finished (none: no such backfill yet): what a forced backfill
         run again after an interrupt or a failure need not rebuild."""
+        backfill_id = self.backfill_of(selection, range_from, range_to)
+        if backfill_id is None:
+            return {}
         rows = self.conn.execute(
-            "WITH b AS (SELECT backfill_id FROM assetflow.backfills WHERE selection = ?"
-            "   AND range_from IS NOT DISTINCT FROM ? AND range_to IS NOT DISTINCT FROM ?"
-            "   ORDER BY created_at DESC LIMIT 1),"
-            " runs AS (SELECT run_id, status, started_at FROM assetflow.runs"
-            "   WHERE backfill_id = (SELECT backfill_id FROM b))"
+            "WITH runs AS (SELECT run_id, status, started_at FROM assetflow.runs"
+            "   WHERE backfill_id = ?)"
             " SELECT m.asset, m.partition_index FROM assetflow.materializations m"
             " JOIN runs r USING (run_id) WHERE m.data_version IS NOT NULL"
             " AND (SELECT arg_max(status, started_at) FROM runs) <> ?",
-            [selection, range_from, range_to, RunStatus.SUCCESS],
+            [backfill_id, RunStatus.SUCCESS],
         ).fetchall()
         found: dict[str, list[int]] = {}
         for asset, index in rows:

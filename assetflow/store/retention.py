@@ -99,13 +99,17 @@ STEPS = (
 # prune's mark) are only ever asked "all recorded up to here?": all but the highest go, and
 # a mark row (run_id PRUNED) says the versions below it were recorded.
 PRUNED = "(pruned)"
+# The recorded commits from each asset's last mark up (all of them, unpruned), with that
+# base version (0 without a mark): what "recorded without a gap" is counted over.
+SINCE_MARK = f"""
+SELECT c.*, coalesce(m.base, 0) AS base FROM assetflow.delta_commits c
+LEFT JOIN (SELECT asset, max(version) AS base FROM assetflow.delta_commits
+           WHERE run_id = '{PRUNED}' GROUP BY asset) m USING (asset)
+WHERE c.version >= coalesce(m.base, 0)
+"""
 _DELTA_PREFIX = f"""
 CREATE OR REPLACE TEMP TABLE _af_prefix AS
-WITH marks AS (SELECT asset, max(version) AS base FROM assetflow.delta_commits
-               WHERE run_id = '{PRUNED}' GROUP BY asset),
-versions AS (SELECT DISTINCT c.asset, c.version, coalesce(m.base, 0) AS base
-             FROM assetflow.delta_commits c LEFT JOIN marks m USING (asset)
-             WHERE c.version >= coalesce(m.base, 0)),
+WITH versions AS (SELECT DISTINCT asset, version, base FROM ({SINCE_MARK})),
 islands AS (SELECT asset, version,
                    version - base - row_number() OVER (PARTITION BY asset ORDER BY version) AS gap
             FROM versions)

@@ -135,14 +135,9 @@ class Store(StateReader):
     ) -> str:
         """The backfill of this selection and range: the existing one (a re-run resumes it)
         or a new one with `new_id`."""
-        rows = self.conn.execute(
-            "SELECT backfill_id FROM assetflow.backfills WHERE selection = ?"
-            " AND range_from IS NOT DISTINCT FROM ? AND range_to IS NOT DISTINCT FROM ?"
-            " ORDER BY created_at DESC LIMIT 1",
-            [selection, range_from, range_to],
-        ).fetchall()
-        if rows:
-            return rows[0][0]
+        found = self.backfill_of(selection, range_from, range_to)
+        if found is not None:
+            return found
         self.conn.execute(
             "INSERT INTO assetflow.backfills VALUES (?, ?, ?, ?, ?)",
             [new_id, selection, range_from, range_to, now],
