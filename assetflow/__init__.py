@@ -36,7 +36,7 @@ _EXPORTS = {
     "dynamic": "core.partitions",
     "multi": "core.partitions",
     "dims": "core.mapping_kinds",
-    "key_map": "core.multi",
+    "key_map": "core.mapping_kinds",
     "unpartitioned": "core.partitions",
     "window": "core.mapping_kinds",
     "Pipeline": "pipeline",

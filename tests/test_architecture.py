@@ -231,3 +231,18 @@ def test_nothing_above_the_store_touches_its_connection():
         if reach.search(line)
     ]
     assert found == []
+
+
+def test_partition_kinds_are_types_not_tags():
+    """A class per partition kind: nothing branches on a partitioning's `unit` but the time
+    kind itself (its unit is hour..year), and nothing builds one but the constructors."""
+    tag = re.compile(r"\.unit\s*(==|!=|in\b)|\bPartitions\(")
+    owners = {"core.time_partitions", "core.partitioning"}
+    found = [
+        f"{name}:{number}"
+        for name, path in modules().items()
+        if name not in owners
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if tag.search(line)
+    ]
+    assert found == []

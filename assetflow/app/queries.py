@@ -14,7 +14,7 @@ from assetflow.app.session import Request, Session
 from assetflow.app.state import Snapshot, observe_all, take_snapshot
 from assetflow.core.explain import Reason, explain
 from assetflow.core.intervals import Intervals
-from assetflow.core.partitions import UNPARTITIONED, compact_ranges
+from assetflow.core.partitions import UNPARTITIONED, MultiPartitions, compact_ranges
 from assetflow.core.planner import no_partitions
 from assetflow.core.records import (
     AssetInfo,
@@ -93,7 +93,7 @@ def why(session: Session, asset: str, partition: str | None) -> Reason:
     """The causes of one node's status, walked back to their roots."""
     parts = asset_spec(session, asset).partitions
     if partition is None:
-        if parts.unit != "none":
+        if parts.is_partitioned:
             raise PartitionKeyError(
                 f"{asset} is partitioned ({parts.describe(session.now)})", "give a PARTITION"
             )
@@ -266,8 +266,8 @@ def read_rows(session: Session, asset: str, range_from: str | None, range_to: st
     spec = asset_spec(session, asset)
     parts = spec.partitions
     where = None
-    if (range_from or range_to) and parts.unit != "none":  # validated: one clear line if wrong
-        if range_from and range_to and parts.unit != "multi":  # multi: parts of keys
+    if (range_from or range_to) and parts.is_partitioned:  # validated: one clear line if wrong
+        if range_from and range_to and not isinstance(parts, MultiPartitions):  # parts of keys
             first, last = parts.index(range_from), parts.index(range_to)  # keys, or a line
             if last < first:
                 raise PartitionKeyError(f"end {range_to} is before start {range_from}")

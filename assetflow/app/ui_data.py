@@ -102,13 +102,15 @@ def asset(session: Session, name: str, snapshots: Snapshots = snapshot) -> dict[
         for index in range(lo, hi + 1):
             states[at[index]] = code
             causes[str(at[index])] = listed
+    keys = list(parts.keys_in(selected))
     return {
         **_freshness(snap),
         "asset": name,
         "unit": parts.unit,
-        "dims": [n for n, _ in parts.dims],
+        "dims": list(parts.dimension_names),
         "partitions": parts.describe(session.now),
-        "keys": list(parts.keys_in(selected)),
+        "keys": keys,
+        "cells": [parts.grid_cell(k) for k in keys],
         "states": "".join(states),
         "causes": causes,
     }

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from assetflow.app.executors import delta_storage
 from assetflow.app.materialize import new_run_id
 from assetflow.app.session import Request, Session
-from assetflow.core.partitions import Partitions
+from assetflow.core.partitions import DynamicPartitions, Partitions
 from assetflow.core.planner import no_partitions
 from assetflow.errors import PartitionKeyError, UsageError
 from assetflow.store.wipe import Deleted, wipe_partitions
@@ -71,7 +71,7 @@ def wipe(
 def _selected_keys(name: str, parts: Partitions, request: Request, session: Session) -> list[str]:
     lo, hi = request.range_from, request.range_to
     keys = list(parts.keys_in(parts.indexes_between(lo, hi, session.now)))
-    if not keys and parts.unit == "dynamic" and lo is not None and lo == hi:
+    if not keys and isinstance(parts, DynamicPartitions) and lo is not None and lo == hi:
         try:  # a key removed from its set: no partition today, but maybe rows
             parts.index(lo)
             keys = [lo]

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.multi import TIME_SIZE
-from assetflow.core.partitions import Partitions
+from assetflow.core.partitions import MultiPartitions, Partitions, TimePartitions
 from assetflow.core.specs import AssetSpec, ScheduleSpec, SensorSpec
 from assetflow.core.status import StatusReport
 from assetflow.errors import AssetflowError, DefinitionError
@@ -68,7 +68,7 @@ def schedule_partitions(graph: AssetGraph, assets: list[str]) -> Partitions:
         )
     parts = graph.defs.assets[assets[0]].partitions
     for a in assets:
-        if graph.defs.assets[a].partitions.unit != "none":
+        if graph.defs.assets[a].partitions.is_partitioned:
             parts = graph.defs.assets[a].partitions
     return parts
 
@@ -79,10 +79,10 @@ def logical_range(
     """The key range of the windows completed by the given ticks (their logical dates),
     in the partitioning the selected assets share; None if no window completed yet."""
     parts = schedule_partitions(graph, assets)
-    if parts.unit == "multi" and parts.time_dim is not None:
-        parts = parts.time_dim  # the windows of its time dimension, for every key
-    if not parts.is_time:  # unpartitioned, or keys without windows: everything, every tick
+    time = parts.time_axis  # a multi partitioning's time dimension, for every key
+    if not isinstance(time, TimePartitions):  # a whole table, or keys: everything, every tick
         return ("", "")
+    parts = time
     keys = []
     for t in tick_times:
         index = parts.index_at(t, zone) - 1  # the last window completed by t
@@ -98,12 +98,12 @@ def no_window_note(
 ) -> str:
     """Why ticks found no window to run (logical_range gave None): not completed yet, or
     past the partitions' declared end."""
-    parts = schedule_partitions(graph, assets)
-    index = parts.index_at(max(tick_times), zone) - 1
-    if parts.last is not None and index > parts.last:
+    time = schedule_partitions(graph, assets).time_axis
+    index = time.index_at(max(tick_times), zone) - 1 if time else 0
+    if isinstance(time, TimePartitions) and time.last is not None and index > time.last:
         return (
-            f"the window {parts.key(index)} is past the partitions' end"
-            f" ({parts.key(parts.last)}): nothing to run"
+            f"the window {time.key(index)} is past the partitions' end"
+            f" ({time.key(time.last)}): nothing to run"
         )
     return "no completed window yet"
 
@@ -139,11 +139,11 @@ def sla_late(
     out = {}
     for asset, spec in graph.defs.assets.items():
         parts = spec.partitions
-        time = parts.time_dim if parts.unit == "multi" else parts if parts.is_time else None
+        time = parts.time_axis
         if spec.sla is None or time is None:
             continue
         st = report.assets[asset]
-        if parts.unit == "multi":  # the time dimension's deadlines, for every key
+        if isinstance(parts, MultiPartitions):  # the time dimension's deadlines, every key
             due_t = _deadline_span(graph, asset, now, lookback, time.universe(now))
             due = Intervals.of(
                 (lo - lo % TIME_SIZE + due_t.start, lo - lo % TIME_SIZE + due_t.stop - 1)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assetflow.core.mappings import mapping_problem
-from assetflow.core.partitions import DynamicKeys, Partitions, with_keys
+from assetflow.core.partitions import DynamicKeys
 from assetflow.core.policy import Defaults, RetryPolicy
 from assetflow.core.specs import AssetSpec, ScheduleSpec, SensorSpec, SourceSpec
 from assetflow.errors import DefinitionError
@@ -123,40 +123,26 @@ class Definitions:
     def dynamic_names(self) -> list[str]:
         """The key sets the declared dynamic partitionings read."""
         specs: list[AssetSpec | SourceSpec] = [*self.assets.values(), *self.sources.values()]
-        return sorted({name for s in specs for name in key_sets(s.partitions)})
+        return sorted({name for s in specs for name in s.partitions.key_sets()})
 
     def partitioned_by(self, key_set: str) -> tuple[str, ...]:
         """The assets, then the sources, whose partitions read the dynamic key set."""
         specs: list[AssetSpec | SourceSpec] = [*self.assets.values(), *self.sources.values()]
-        return tuple(s.name for s in specs if key_set in key_sets(s.partitions))
+        return tuple(s.name for s in specs if key_set in s.partitions.key_sets())
 
     def with_keys(self, keysets: dict[str, DynamicKeys]) -> Definitions:
         """These definitions with every dynamic partitioning's keys as stored."""
 
         def bound(spec: Any) -> Any:
-            if not key_sets(spec.partitions):
+            if not spec.partitions.key_sets():
                 return spec
-            return dataclasses.replace(spec, partitions=_bind(spec.partitions, keysets))
+            return dataclasses.replace(spec, partitions=spec.partitions.bind(keysets))
 
         return dataclasses.replace(
             self,
             assets={n: bound(s) for n, s in self.assets.items()},
             sources={n: bound(s) for n, s in self.sources.items()},
         )
-
-
-def key_sets(parts: Partitions) -> list[str]:
-    """The dynamic key sets a partitioning reads (itself, or its dimensions)."""
-    if parts.unit == "dynamic" and parts.dynamic_name:
-        return [parts.dynamic_name]
-    return [name for _, dim in parts.dims for name in key_sets(dim)]
-
-
-def _bind(parts: Partitions, keysets: dict[str, DynamicKeys]) -> Partitions:
-    if parts.unit == "dynamic" and parts.dynamic_name:
-        return with_keys(parts, keysets.get(parts.dynamic_name, ()))
-    dims = tuple((name, _bind(dim, keysets)) for name, dim in parts.dims)
-    return dataclasses.replace(parts, dims=dims)
 
 
 def validate(found: list[AssetSpec | SourceSpec], defaults: Defaults | None = None) -> Definitions:
@@ -199,7 +185,7 @@ def validate(found: list[AssetSpec | SourceSpec], defaults: Defaults | None = No
                     " dynamic() partitioning reads",
                     f"dynamic key sets: {', '.join(defs.dynamic_names()) or 'none declared'}",
                 )
-            if key_set in key_sets(spec.partitions):
+            if key_set in spec.partitions.key_sets():
                 raise DefinitionError(
                     f"{spec.where}: {spec.name}: adds_keys names {key_set!r}, the key set it is"
                     " partitioned by: an asset cannot add its own partitions"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from assetflow.core.definitions import Definitions
 from assetflow.core.intervals import Intervals
-from assetflow.core.mappings import downstream_readers, node_mapper, upstream_reads
+from assetflow.core.mappings import Edge
 from assetflow.core.partitions import Partitions
 from assetflow.core.records import InputRange, Node
 from assetflow.errors import DefinitionError, SelectionError
@@ -36,6 +36,7 @@ class AssetGraph:
         self.upstream: dict[str, tuple[str, ...]] = {name: () for name in defs.sources}
         for spec in defs.assets.values():
             self.upstream[spec.name] = tuple(dep.name for dep in spec.deps)
+        self._edges: dict[str, tuple[Edge, ...]] = {}
         self._mappers: dict[str, list] = {}
         self._mappers_now: dt.datetime | None = None
         self.order: tuple[str, ...] = tuple(n for n in self._sorted() if n in defs.assets)
@@ -117,7 +118,7 @@ class AssetGraph:
     def inputs_at(self, asset: str, index: int, now: dt.datetime) -> list[InputRange]:
         """What the node of `asset` at partition `index` reads."""
         out = []
-        for name, is_source, parts, mapper in self._edges(asset, now):
+        for name, is_source, parts, mapper in self._mapped(asset, now):
             mapped = mapper(index)
             out.append(
                 InputRange(
@@ -126,42 +127,48 @@ class AssetGraph:
             )
         return out
 
-    def _edges(self, asset: str, now: dt.datetime) -> list[tuple[str, bool, Partitions, Any]]:
+    def edges(self, asset: str) -> tuple[Edge, ...]:
+        """How `asset` reads each of its dependencies (in `deps` order), worked out once per
+        graph: what an edge learns about its dimensions is kept for every node."""
+        if asset not in self._edges:
+            spec = self.defs.assets[asset]
+            self._edges[asset] = tuple(
+                Edge(dep.mapping, spec.partitions, self.defs.spec(dep.name).partitions)
+                for dep in spec.deps
+            )
+        return self._edges[asset]
+
+    def _mapped(self, asset: str, now: dt.datetime) -> list[tuple[str, bool, Partitions, Any]]:
         """Per dependency of `asset`: its name, whether a source, its partitions, and how a
-        node's partition maps onto them (worked out once per command and asset)."""
+        node's partition maps onto them (once per command and asset)."""
         if self._mappers_now != now:  # a daemon's graph lives on: keep one instant's
             self._mappers, self._mappers_now = {}, now
         if asset not in self._mappers:
-            spec = self.defs.assets[asset]
+            deps = self.defs.assets[asset].deps
             self._mappers[asset] = [
-                (dep.name, dep.name in self.defs.sources, up,
-                 node_mapper(dep.mapping, spec.partitions, up, now))
-                for dep in spec.deps
-                for up in [self.defs.spec(dep.name).partitions]
-            ]  # fmt: skip
+                (dep.name, dep.name in self.defs.sources, edge.up, edge.mapper(now))
+                for dep, edge in zip(deps, self.edges(asset), strict=True)
+            ]
         return self._mappers[asset]
 
     # -- partition sets along edges: the one upstream walk and the one downstream walk -------
     def reads_of(self, asset: str, spans: Intervals, now: dt.datetime) -> dict[str, Intervals]:
         """Per dependency of `asset`, the partitions its nodes `spans` read."""
-        spec = self.defs.assets[asset]
-        out = {}
-        for dep in spec.deps:
-            up = self.defs.spec(dep.name).partitions
-            out[dep.name] = upstream_reads(dep.mapping, spec.partitions, spans, up, now)
-        return out
+        deps = self.defs.assets[asset].deps
+        return {
+            dep.name: edge.reads(spans, now)
+            for dep, edge in zip(deps, self.edges(asset), strict=True)
+        }
 
     def readers_of(self, asset: str, changed: dict[str, Intervals], now: dt.datetime) -> Intervals:
         """The nodes of `asset` that read any of the `changed` partitions of its
         dependencies (dependency -> partitions)."""
-        spec = self.defs.assets[asset]
         spans: list[tuple[int, int]] = []
-        for dep in spec.deps:
-            up = self.defs.spec(dep.name).partitions
+        deps = self.defs.assets[asset].deps
+        for dep, edge in zip(deps, self.edges(asset), strict=True):
             found = changed.get(dep.name, Intervals())
             if found:
-                readers = downstream_readers(dep.mapping, spec.partitions, up, found, now)
-                spans.extend(readers.spans)
+                spans.extend(edge.readers(found, now).spans)
         return Intervals.of(spans)
 
     # -- export ---------------------------------------------------------------------------

@@ -4,15 +4,13 @@ partition reads. `mappings.py` applies them.
 - `window(a, b)` (`Window`): the upstream partitions overlapping the downstream window,
   widened by offsets; the default;
 - `all_partitions()` (`AllPartitions`): every upstream partition;
-- `dims(...)` (`multi.PerDimension`): a mapping per upstream dimension;
-- `key_map({...})` (`multi.KeyMap`): keys read keys.
+- `dims(...)` (`PerDimension`): a mapping per upstream dimension;
+- `key_map({...})` (`KeyMap`): keys read keys.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from assetflow.core.multi import KeyMap, PerDimension
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -39,10 +37,40 @@ class AllPartitions:
         return "all"
 
 
+@dataclass(frozen=True)
+class PerDimension:
+    """A mapping per upstream dimension: `dims(day=window(-6, 0), customer=all_partitions())`."""
+
+    by_dim: tuple[tuple[str, Window | AllPartitions | KeyMap], ...] = field(default=())
+
+    def get(self, name: str) -> Window | AllPartitions | KeyMap | None:
+        return dict(self.by_dim).get(name)
+
+    def describe(self) -> str:
+        return "dims(" + ", ".join(f"{n}={m.describe()}" for n, m in self.by_dim) + ")"
+
+
+@dataclass(frozen=True)
+class KeyMap:
+    """Keys read keys: `key_map({"eu": ["de", "fr"], "us": ["us"]})` — downstream key eu
+    reads upstream keys de and fr. A downstream key the map does not name reads nothing."""
+
+    pairs: tuple[tuple[str, tuple[str, ...]], ...]
+
+    def up_keys(self, key: str) -> tuple[str, ...]:
+        return dict(self.pairs).get(key, ())
+
+    def down_keys(self, up_key: str) -> list[str]:
+        return [down for down, ups in self.pairs if up_key in ups]
+
+    def describe(self) -> str:
+        return "key_map(" + ", ".join(f"{d}<-{'+'.join(u)}" for d, u in self.pairs) + ")"
+
+
 Mapping = Window | AllPartitions | PerDimension | KeyMap
 
 
-def dims(**mappings: Window | AllPartitions) -> PerDimension:
+def dims(**mappings: Window | AllPartitions | KeyMap) -> PerDimension:
     """A mapping per upstream dimension of a multi partitioning, by name:
     `dims(day=window(-6, 0), customer=all_partitions())`. A dimension not named reads as
     `window()` would: time by overlap, keys key by key."""
@@ -56,3 +84,11 @@ def window(start_offset: int = 0, end_offset: int = 0) -> Window:
 
 def all_partitions() -> AllPartitions:
     return AllPartitions()
+
+
+def key_map(mapping: dict[str, list[str] | tuple[str, ...] | str]) -> KeyMap:
+    """Map keys to keys between keyed partitionings (or dimensions) with different keys."""
+    pairs = []
+    for down, ups in mapping.items():
+        pairs.append((str(down), (ups,) if isinstance(ups, str) else tuple(str(u) for u in ups)))
+    return KeyMap(tuple(pairs))

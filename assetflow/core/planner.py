@@ -122,7 +122,7 @@ def select_targets(
     # A range that no time-partitioned asset of the selection has is a mistake, even when
     # the selection's unpartitioned or keyed assets (whole, whatever the range) are in it.
     parts = {a: graph.defs.assets[a].partitions for a in assets}
-    timed = [a for a in assets if parts[a].is_time or parts[a].time_dim is not None]
+    timed = [a for a in assets if parts[a].time_axis is not None]
     if (range_from or range_to) and timed and not any(targets[a] for a in timed):
         assets = timed
     if not any(targets[a] for a in assets):

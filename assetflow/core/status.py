@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.mapping_kinds import AllPartitions
-from assetflow.core.mappings import reads_key_set
 from assetflow.core.partitions import Partitions
 from assetflow.core.records import Cause, Facts, InputRange, Node, NodeState
 
@@ -129,18 +128,19 @@ def growing_assets(graph: AssetGraph) -> list[str]:
     """Assets whose nodes' input ranges can change without a code change (`all` mappings,
     an unpartitioned asset reading partitions, or a reader of a dynamic key set's members,
     whatever mapping makes it one)."""
-    out = []
-    for asset, spec in graph.defs.assets.items():
-        for dep in spec.deps:
-            up = graph.defs.spec(dep.name).partitions
-            if up.unit != "none" and (
-                isinstance(dep.mapping, AllPartitions)
-                or spec.partitions.unit == "none"
-                or reads_key_set(dep.mapping, spec.partitions, up)
-            ):
-                out.append(asset)
-                break
-    return out
+    return [
+        asset
+        for asset in graph.defs.assets
+        if any(
+            edge.up.is_partitioned
+            and (
+                isinstance(edge.mapping, AllPartitions)
+                or not edge.down.is_partitioned
+                or edge.reads_key_set
+            )
+            for edge in graph.edges(asset)
+        )
+    ]
 
 
 def _grown_inputs(graph: AssetGraph, facts: Facts, now: dt.datetime) -> dict[str, Intervals]:

@@ -236,7 +236,7 @@ def _asset_problem(spec: AssetSpec) -> str | None:
         return "two checks share a name; give one name="
     if not isinstance(spec.batch_size, int) or spec.batch_size < 1:
         return f"batch_size= must be a whole number >= 1, got {spec.batch_size!r}"
-    if spec.batch_size > 1 and (spec.partition_by is None or spec.partitions.unit == "none"):
+    if spec.batch_size > 1 and (spec.partition_by is None or not spec.partitions.is_partitioned):
         return (
             "batch_size > 1 needs a partitioned asset and partition_by= (the date column"
             " that places each output row in its partition)"
@@ -286,7 +286,7 @@ def source(
         if path is None and observe is None:
             raise _fail(func, source_name, "a source needs path= or observe=")
         parts = partitions if partitions is not None else unpartitioned()
-        if path is not None and parts.unit != "none" and "{partition}" not in path:
+        if path is not None and parts.is_partitioned and "{partition}" not in path:
             raise _fail(func, source_name, "path= of a partitioned source needs {partition}")
         if ranges and (path is not None or not parts.is_time):
             why = "it needs time partitions and no path= (a file per partition)"

@@ -20,7 +20,6 @@ from typing import Any
 import duckdb
 
 from assetflow.core.definitions import Definitions
-from assetflow.core.multi import dimension_keys
 from assetflow.core.planner import PlannedNode
 from assetflow.core.records import InputRange
 from assetflow.core.specs import AssetSpec
@@ -253,5 +252,5 @@ def _preview_context(
     start, end = parts.window(planned.index)
     key = planned.node.partition
     log = logging.getLogger("assetflow.preview")
-    dims = dimension_keys(parts, key) if parts.unit == "multi" else {}
+    dims = parts.dimension_keys(key)
     return Context(spec.name, key, start, end, start or today, "dry-run", conn, log, (key,), dims)

@@ -21,7 +21,7 @@ import duckdb
 
 from assetflow.core.checks import CheckFailed, sql_literal
 from assetflow.core.definitions import Definitions
-from assetflow.core.multi import dimension_keys
+from assetflow.core.multi import MultiPartitions
 from assetflow.core.partitions import compact_ranges
 from assetflow.core.records import CheckResult, NodeWrite
 from assetflow.core.specs import AssetSpec
@@ -316,7 +316,7 @@ def task_context(
         conn=conn,
         log=log.logger,
         partitions=tuple(n.partition for n in task.nodes),
-        dims=dimension_keys(parts, first.partition) if parts.unit == "multi" else {},
+        dims=parts.dimension_keys(first.partition),
     )
 
 
@@ -345,7 +345,7 @@ def partition_expression(spec: AssetSpec, first_key: str) -> str | None:
         return None
     parts = spec.partitions
     time_key = parts.sql_key(f'CAST("{spec.partition_by}" AS TIMESTAMP)')
-    if parts.unit != "multi" or time_key is None:
+    if not isinstance(parts, MultiPartitions) or time_key is None:
         return time_key
     fixed = first_key.split("|")
     pieces = [

@@ -7,14 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assetflow.core.intervals import Intervals
-from assetflow.core.mapping_kinds import all_partitions, dims, window
+from assetflow.core.mapping_kinds import all_partitions, dims, key_map, window
 from assetflow.core.mappings import (
     downstream_readers,
     map_partition,
     mapping_problem,
     upstream_reads,
 )
-from assetflow.core.multi import key_map
 from assetflow.core.partitions import daily, dynamic, hourly, monthly, multi, static, with_keys
 from assetflow.errors import PartitionKeyError
 

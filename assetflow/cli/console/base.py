@@ -38,7 +38,7 @@ def error(exc: BaseException | str) -> None:
 
 
 def ranges(keys: list[str], partitions: Partitions) -> str:
-    if partitions.unit == "none":
+    if not partitions.is_partitioned:
         return "(unpartitioned)"
     return compact_ranges(keys, partitions)
 

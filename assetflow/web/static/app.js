@@ -162,22 +162,10 @@ function applyFilter() {
   link.href = `#grid/${matching.map(encodeURIComponent).join(",")}`;
 }
 
-function rowOf(unit, key) {
-  if (unit === "day") return [key.slice(0, 7), key.slice(8)];
-  if (unit === "hour") return [key.slice(0, 10), key.slice(11)];
-  if (unit === "multi") {
-    const parts = key.split("|");
-    const t = parts.findIndex((p) => /^\d{4}/.test(p));
-    if (t < 0) return [parts.slice(0, -1).join("|") || "all", parts[parts.length - 1]];
-    return [parts.filter((_, i) => i !== t).join("|"), parts[t]];
-  }
-  return ["all", key];
-}
-
 function renderGrid(container, data, onCell) {
   const rows = new Map();
   data.keys.forEach((key, i) => {
-    const [row, column] = rowOf(data.unit, key);
+    const [row, column] = data.cells[i]; // the server places each partition
     if (!rows.has(row)) {
       const line = el("div", { class: "row" });
       line.appendChild(el("span", { class: "label" }, row));
