@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 class Window:
     """The upstream partitions overlapping the downstream window, widened by offsets.
 
-    Offsets count upstream partitions: `window(-6, 0)` on a daily upstream is the trailing
-    seven days. `window(0, 0)` is identity between equal partitionings, the roll-up of days
-    into a month, and the fan-out of a month to its days.
+    Offsets count the coarser side's periods: `window(-6, 0)` between daily assets is the
+    trailing seven days, a daily asset's `window(-1, -1)` on hours is yesterday's hours.
+    `window(0, 0)` is identity between equal partitionings, the roll-up of days into a
+    month, and the fan-out of a month to its days.
     """
 
     start_offset: int = 0

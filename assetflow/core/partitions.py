@@ -7,6 +7,7 @@ A partitioning is one of the kinds of partitioning.py's protocol: `TimePartition
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from assetflow.core import calendar
@@ -61,7 +62,29 @@ def _make(
         raise PartitionKeyError(f"partitions end {end} is before start {start}")
     if unit == "hour" and tz is not None:
         _whole_hours(tz)
-    return TimePartitions(unit, first, last, tz if calendar.zone(tz) else None, week_start)
+    parts = TimePartitions(unit, first, last, tz if calendar.zone(tz) else None, week_start)
+    held = (_inside(start, first, parts, False), _inside(end, last, parts, True))
+    return dataclasses.replace(parts, holds=held) if any(held) else parts
+
+
+def _inside(value: Bound, index: int | None, parts: TimePartitions, end: bool) -> str | None:
+    """A declared start (or end) that falls strictly inside its window, which is whole
+    anyway (that date's data goes there); None if it is the window's own edge."""
+    if value is None or index is None:
+        return None
+    if isinstance(value, dt.datetime):
+        text, lo, hi = value.isoformat(), value, value
+    else:
+        text = value.isoformat() if isinstance(value, dt.date) else str(value)
+        try:
+            parts.index(text)
+            return None  # one of its own keys: a whole window
+        except PartitionKeyError:
+            lo, hi = calendar.key_span(text)
+    zone = calendar.zone(parts.tz)
+    if end:
+        return text if parts.start_utc(index + 1) > calendar.to_utc(hi, zone) else None
+    return text if parts.start_utc(index) < calendar.to_utc(lo, zone) else None
 
 
 def _whole_hours(tz: str) -> None:

@@ -10,12 +10,13 @@ the schedule that ticks them.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from assetflow.core import calendar
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitioning import Partitions, TimeWindow
+from assetflow.errors import PartitionKeyError
 
 _TICK = dt.timedelta(microseconds=1)
 _LABELS = {
@@ -34,6 +35,8 @@ class TimePartitions(Partitions):
     last: int | None = None  # index of the last; None = open-ended
     tz: str | None = None  # IANA timezone of the windows; None = floating
     week_start: int = 0  # weekly: the first day of a week, 0 = Monday
+    # a declared start and end that fall inside their (whole) first and last windows
+    holds: tuple[str | None, str | None] = field(default=(None, None), compare=False, repr=False)
 
     is_time = True
 
@@ -116,15 +119,30 @@ class TimePartitions(Partitions):
         """The declared end, or the last completed window."""
         return self.index_at(now) - 1 if self.last is None else self.last
 
+    def own_index(self, key: str) -> int | None:
+        """The index of `key` if it is one of its keys as it writes them (a Sunday week's
+        `2023-W02`, a repeated hour with its offset), else None."""
+        try:
+            index = self.index(key)
+        except PartitionKeyError:
+            return None
+        return index if self.key(index) == key else None
+
     def _between(self, lo: str | None, hi: str | None, now: dt.datetime) -> Intervals:
-        """The partitions whose whole window lies within keys lo..hi of any unit."""
+        """Its own keys select themselves; any other time key (`2013-03`, `2013-03-15T14` in a
+        zone without its offset: both repeated hours) the windows wholly inside it."""
         first, last = self.first_index(), self.last_index(now)
         zone = self._zone()
-        if lo is not None:
+        lo_own, hi_own = (None if b is None else self.own_index(b) for b in (lo, hi))
+        if lo_own is not None:
+            first = max(first, lo_own)
+        elif lo is not None:
             start = calendar.to_utc(calendar.key_span(lo)[0], zone)
             index = self.index_at(start)
             first = max(first, index + 1 if self.start_utc(index) < start else index)
-        if hi is not None:
+        if hi_own is not None:
+            last = min(last, hi_own)
+        elif hi is not None:
             end = calendar.to_utc(calendar.key_span(hi)[1], zone)
             index = self.index_at(end - _TICK)
             last = min(last, index - 1 if self.start_utc(index + 1) > end else index)
@@ -138,5 +156,10 @@ class TimePartitions(Partitions):
             last = self.key(self.last_index(now))
         else:
             last = "now"
-        where = f" ({self.tz})" if self.tz else ""
-        return f"{_LABELS[self.unit]} {first}..{last}{where}"
+        where = [self.tz] if self.tz else []
+        start, end = self.holds
+        if start or end:
+            held = [f"{first} holds the start {start}"] if start else []
+            held += [f"{last} holds the end {end}"] if end else []
+            where.append(f"whole {self.unit}s: {', '.join(held)}")
+        return f"{_LABELS[self.unit]} {first}..{last}" + (f" ({'; '.join(where)})" if where else "")

@@ -2,8 +2,12 @@
 reads, and back. The primitives mappings.py builds every edge from.
 
 Between time partitionings a `window(a, b)` maps on the UTC time line (hours roll up into
-local days, days into weeks, weeks into the months they overlap), widened by its offsets;
-keys read the same keys; an unpartitioned side reads, or is read by, everything.
+local days, days into weeks, weeks into the months they overlap). Its offsets count the
+periods of the coarser side, the period a person means by "the previous one": a daily asset's
+`window(-1, -1)` on hours reads yesterday's hours (23, 24 or 25 of them in a zone), a monthly
+asset's on days last month's days, and an hourly asset's on days the day before its own.
+Between equal partitionings both sides count the same. Keys read the same keys; an
+unpartitioned side reads, or is read by, everything.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from assetflow.core.mapping_kinds import AllPartitions, Window
 from assetflow.core.partitions import Partitions, TimePartitions
 
 _TICK = dt.timedelta(microseconds=1)
+_LENGTH = {"hour": 0, "day": 1, "week": 2, "month": 3, "quarter": 4, "year": 5}  # coarser: more
 
 
 @dataclass(frozen=True)
@@ -45,10 +50,12 @@ def window_problem(mapping: Window, down: Partitions, up: Partitions) -> str | N
         return None
     if down.is_keyed or up.is_keyed:
         if down.identity != up.identity:
-            return (
-                f"{down.describe()} cannot read {up.describe()} key by key;"
-                " map it with all_partitions()"
+            how = (
+                "map keys to keys with key_map({...}), or read it whole with all_partitions()"
+                if down.is_keyed and up.is_keyed
+                else "read it whole with all_partitions()"
             )
+            return f"{down.describe()} cannot read {up.describe()} key by key; {how}"
         if shifted:
             return "static keys have no order to shift by; use window() or all_partitions()"
     return None
@@ -67,7 +74,11 @@ def map_one(
         return MappedRange(index, index, False)
     if same_calendar(down, up):  # the same windows: index arithmetic
         first, last = index + mapping.start_offset, index + mapping.end_offset
-    else:  # the upstream windows overlapping the downstream one, on the UTC time line
+    elif shifts_reader(down, up):  # the upstream windows overlapping the shifted reader's
+        start = down.start_utc(index + mapping.start_offset)
+        end = down.start_utc(index + mapping.end_offset + 1)
+        first, last = up.index_at(start), up.index_at(end - _TICK)
+    else:  # the upstream windows overlapping the reader's, shifted
         start, end = down.start_utc(index), down.start_utc(index + 1)
         first = up.index_at(start) + mapping.start_offset
         last = up.index_at(end - _TICK) + mapping.end_offset
@@ -105,13 +116,24 @@ def downstream_span(
         return max(p, first), min(q, last)
     if same_calendar(down, up):
         return max(p - mapping.end_offset, first), min(q - mapping.start_offset, last)
+    a, b = mapping.start_offset, mapping.end_offset
+    if shifts_reader(down, up):
+        # Downstream i reads the upstream windows overlapping its windows i + a .. i + b: it
+        # reads some of p..q exactly when one of those is a window j overlapping p..q.
+        j_lo = down.index_at(up.start_utc(p))
+        j_hi = down.index_at(up.start_utc(q + 1) - _TICK)
+        return max(j_lo - b, first), min(j_hi - a, last)
     # Downstream i reads upstream [u(start(i)) + a, u(end(i) - 1) + b]: it overlaps p..q
     # exactly when i's window overlaps the upstream windows of p - b .. q - a.
-    lo_instant = up.start_utc(p - mapping.end_offset)
-    hi_instant = up.start_utc(q - mapping.start_offset + 1)
-    lo = down.index_at(lo_instant)
-    hi = down.index_at(hi_instant - _TICK)
+    lo = down.index_at(up.start_utc(p - b))
+    hi = down.index_at(up.start_utc(q - a + 1) - _TICK)
     return max(lo, first), min(hi, last)
+
+
+def shifts_reader(down: Partitions, up: Partitions) -> bool:
+    """Whether offsets count the reader's periods (it is as coarse as its upstream, or
+    coarser) rather than the upstream's (it is finer)."""
+    return _LENGTH[down.unit] >= _LENGTH[up.unit]
 
 
 def same_calendar(down: Partitions, up: Partitions) -> bool:
