@@ -24,13 +24,13 @@ from typing import Any
 
 from assetflow.app import keys, queries
 from assetflow.app.config import load_project
+from assetflow.app.live import LiveRun, answer_now_or_live
 from assetflow.app.materialize import RunOptions, materialize
 from assetflow.app.session import Request, Session, resolve_range
 from assetflow.app.state import status_json
 from assetflow.core.explain import Reason
 from assetflow.core.planner import Plan
 from assetflow.core.records import AssetInfo, RunRecord, RunResult, Trigger
-from assetflow.errors import WarehouseLockedError
 from assetflow.run.clock import NoWaitClock, WallClock
 
 
@@ -90,15 +90,11 @@ class Pipeline:
         """Counts per asset and every node that is not fresh, with its causes: the records
         `assetflow status --json` prints (docs/cli.md has their schema)."""
         with self._session() as session:
-            try:
-                report = status_json(queries.status(session, self._request(selection, start, end)))
-                return json.loads(json.dumps(report))  # plain values, as --json prints them
-            except WarehouseLockedError:
-                live = queries.live_snapshot(session)
-                if live is None:
-                    raise
-                progress = {"run_id": live["run_id"], "as_of": live.get("as_of")}
-                return {"in_progress": progress, **live["status"]}
+            request = self._request(selection, start, end)
+            snap = answer_now_or_live(session, lambda: queries.status(session, request))
+            if isinstance(snap, LiveRun):
+                return {"in_progress": snap.in_progress(), **snap.status}
+            return json.loads(json.dumps(status_json(snap)))  # plain values, as --json prints
 
     def plan(self, *selection: str, start: str | None = None, end: str | None = None) -> Plan:
         """The minimal plan that `materialize` would run (`.as_json()` as --dry-run --json)."""

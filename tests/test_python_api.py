@@ -2,6 +2,7 @@
 file between calls, and during a run it says so or answers from the run's snapshot."""
 
 import datetime as dt
+import json
 
 import pytest
 from conftest import FIXTURES, NOW, make_project
@@ -39,6 +40,12 @@ def test_during_a_run_reads_say_so_and_status_answers_from_its_snapshot(tmp_path
         assert "run" in str(locked.value)
         status = p.status()
         assert status["in_progress"]["run_id"]
+        code, out, _ = finish(project, "status", "--json")  # the CLI gives the run one shape
+        cli_run = json.loads(out)["in_progress"]
+        assert code == 0 and cli_run["run_id"] == status["in_progress"]["run_id"]
+        assert set(cli_run) == set(status["in_progress"]) == {
+            "run_id", "pid", "started_at", "as_of", "planned", "progress",
+        }  # fmt: skip
         assert {a["asset"] for a in status["assets"]} == {"base", "enriched", "summary"}
     finally:
         out, err = run.communicate(timeout=120)

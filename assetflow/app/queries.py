@@ -28,7 +28,7 @@ from assetflow.core.records import (
     RunStatus,
 )
 from assetflow.core.specs import AssetSpec
-from assetflow.errors import PartitionKeyError, SelectionError, WarehouseLockedError
+from assetflow.errors import PartitionKeyError, SelectionError
 from assetflow.run import snapshot
 from assetflow.run.audit import run_checks
 from assetflow.run.compute import Context
@@ -43,19 +43,6 @@ def status(session: Session, request: Request) -> Snapshot:
     """Status of every node, with sources observed now; writes nothing."""
     targets = session.targets(request)
     return take_snapshot(session, session.reader(), targets)
-
-
-def live_snapshot(session: Session) -> dict[str, Any] | None:
-    """What the process holding the warehouse last published about its run."""
-    return snapshot.read(session.project.warehouse_path)
-
-
-def live_or_raise(session: Session, locked: WarehouseLockedError) -> dict[str, Any]:
-    """The running writer's snapshot; the lock error itself when there is none."""
-    live = live_snapshot(session)
-    if live is None:
-        raise locked
-    return live
 
 
 def asset_spec(session: Session, asset: str) -> AssetSpec:

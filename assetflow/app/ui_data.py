@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from assetflow.app import queries
+from assetflow.app.live import LiveRun, answer_now_or_live
 from assetflow.app.session import Request, Session, resolve_range
 from assetflow.app.state import Snapshot
 from assetflow.core.status import state_of
-from assetflow.errors import WarehouseLockedError
 from assetflow.run.runlog import log_text
 from assetflow.store.lineage import node_record
 
@@ -36,35 +36,20 @@ def snapshot(session: Session) -> Snapshot:
 Snapshots = Callable[[Session], Snapshot]
 
 
-def live_run(session: Session, asset: str | None = None) -> tuple[str | None, dict[str, str]]:
-    """The run holding the warehouse, as its published snapshot says (None: none), and the
-    nodes of `asset` it has settled so far: partition -> how (success, failed, ...)."""
-    live = queries.live_snapshot(session)
-    if not live:
-        return None, {}
-    return live.get("run_id"), (live.get("settled") or {}).get(asset or "", {})
-
-
 def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:
     """Every asset and source with its place in a layered layout, each asset's counts of
     fresh, stale, missing and failed partitions (counts, not nodes: small at any scale),
     and the edges with their mappings."""
     g = session.graph
-    try:
-        snap = snapshots(session)
+    snap = answer_now_or_live(session, lambda: snapshots(session))
+    if isinstance(snap, LiveRun):  # a run holds it: the status as of its start
+        counts = {a["asset"]: a["counts"] for a in snap.status["assets"]}
+        meta = {"as_of": snap.as_of[11:19], "in_progress": snap.in_progress()}
+    else:
         meta = _freshness(snap)
         counts = {
             a: {k.value: n for k, n in snap.report.assets[a].counts(scope).items()}
             for a, scope in snap.targets.items()
-        }
-    except WarehouseLockedError as locked:  # a run holds it: its published snapshot
-        live = queries.live_or_raise(session, locked)
-        counts = {a["asset"]: a["counts"] for a in live["status"]["assets"]}
-        done = sum((live.get("progress") or {}).values())
-        meta = {
-            "as_of": str(live.get("as_of", ""))[11:19],
-            "in_progress": live.get("run_id"),
-            "progress": {"done": done, "planned": live.get("planned")},
         }
     layers = g.layers()
     nodes = []
@@ -143,10 +128,10 @@ def node(session: Session, name: str, partition: str) -> dict[str, Any]:
 
 def runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
     """The latest runs; while a run holds the warehouse, those its snapshot lists."""
-    try:
-        return [dataclasses.asdict(r) for r in queries.list_runs(session, limit)]
-    except WarehouseLockedError as locked:
-        return list(queries.live_or_raise(session, locked)["runs"])
+    found = answer_now_or_live(session, lambda: queries.list_runs(session, limit))
+    if isinstance(found, LiveRun):
+        return found.latest_runs(limit)
+    return [dataclasses.asdict(r) for r in found]
 
 
 def run(session: Session, run_id: str) -> dict[str, Any]:

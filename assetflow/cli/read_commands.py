@@ -32,10 +32,12 @@ if TYPE_CHECKING:
 
 if TYPE_CHECKING:  # the real modules, for the type checker; imported on first use
     import assetflow.app.columns as columns_app
+    import assetflow.app.live as live_app
     import assetflow.app.queries as queries
     import assetflow.app.state as state
 else:
     queries = _Lazy("assetflow.app.queries")
+    live_app = _Lazy("assetflow.app.live")
     state = _Lazy("assetflow.app.state")
     columns_app = _Lazy("assetflow.app.columns")
 RUN_STATUSES = [s.value for s in RunStatus]
@@ -46,25 +48,18 @@ RUN_STATUSES = [s.value for s in RunStatus]
 @click.option("--json", "as_json", is_flag=True, help="Print JSON listing every non-fresh node.")
 def status(session: Session, request: Request, as_json: bool) -> None:
     """Fresh, stale, missing and failed nodes per asset, with their causes."""
-    try:
-        snap = queries.status(session, request)
-    except WarehouseLockedError as locked:
-        live = queries.live_or_raise(session, locked)
+    snap = live_app.answer_now_or_live(session, lambda: queries.status(session, request))
+    if isinstance(snap, live_app.LiveRun):
         if as_json:
-            echo_json({"in_progress": _progress(live), **live["status"]})
+            echo_json({"in_progress": snap.in_progress(), **snap.status})
         else:
-            console.render_live(live)
+            console.render_live(snap)
         return
     if as_json:
         echo_json(state.status_json(snap))
     else:
         span = f"{request.range_from or 'the first partition'}..{request.range_to or 'now'}"
         console.render_status(snap.report, snap.targets, snap.late(), span)
-
-
-def _progress(live: dict[str, Any]) -> dict[str, Any]:
-    keys = ("run_id", "pid", "started_at", "as_of", "planned", "progress")
-    return {k: live.get(k) for k in keys}
 
 
 @cli.command()
@@ -141,11 +136,11 @@ def _sql(
     try:
         return queries.run_sql(session, statements, wait)
     except WarehouseLockedError as locked:
-        live = queries.live_snapshot(session)
+        live = live_app.LiveRun.read(session)
         if live is None:
             raise
         raise UsageError(
-            f"the warehouse is in use by run {live['run_id']} (process {live['pid']}):"
+            f"the warehouse is in use by run {live.run_id} (process {live.pid}):"
             " its tables can be read once the run ends",
             "pass --wait SECONDS to wait for it",
         ) from locked
@@ -307,19 +302,15 @@ def runs(
         return
     opts: Options = ctx.obj
     with opts.session(warehouse) as session:
-        try:
-            records = queries.list_runs(session, limit, status, trigger)
-        except WarehouseLockedError as locked:
-            live = queries.live_or_raise(session, locked)
-            live["runs"] = [
-                r
-                for r in live.get("runs", [])
-                if status in (None, r["status"]) and trigger in (None, r["trigger"])
-            ][:limit]
+        records = live_app.answer_now_or_live(
+            session, lambda: queries.list_runs(session, limit, status, trigger)
+        )
+        if isinstance(records, live_app.LiveRun):
+            latest = records.latest_runs(limit, status, trigger)
             if as_json:
-                echo_json({"in_progress": _progress(live), "runs": live["runs"]})
+                echo_json({"in_progress": records.in_progress(), "runs": latest})
             else:
-                console.render_live(live, runs=True)
+                console.render_live(records, latest)
             return
     if as_json:
         echo_json([dataclasses.asdict(r) for r in records])

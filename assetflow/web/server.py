@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from assetflow.app import ui_data
+from assetflow.app.live import LiveRun
 from assetflow.app.session import Session, definitions_stamp
 from assetflow.app.state import Snapshot
 from assetflow.errors import AssetflowError, ExitCode, WarehouseLockedError
@@ -66,8 +67,9 @@ def make_server(
             except WarehouseLockedError:
                 if "snap" not in kept:
                     raise
-                run_id, settled = ui_data.live_run(session, name)
-                live.update(in_progress=run_id or "?", settled=settled)
+                run = LiveRun.read(session)
+                if run is not None:
+                    live.update(in_progress=run.in_progress(), settled=run.settled.get(name, {}))
                 return kept["snap"]
 
         return {**ui_data.asset(session, name, kept_during_a_run), **live}

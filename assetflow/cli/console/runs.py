@@ -24,6 +24,8 @@ from assetflow.core.records import (
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from assetflow.app.live import LiveRun
+
 
 def _plan_title(plan: Plan) -> str:
     counts = ", ".join(f"{n} {reason}" for reason, n in plan.counts().items())
@@ -164,24 +166,23 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
         out.print(f"checks: {passed} passed, {warned} warned, {blocked} failed")
 
 
-def render_live(live: dict[str, Any], runs: bool = False) -> None:
-    """What a read command shows while another process holds the warehouse."""
-    done = live.get("progress", {})
-    finished = sum(done.values())
-    parts = ", ".join(f"{n} {status}" for status, n in sorted(done.items()))
-    as_of = str(live.get("as_of", ""))[11:19]
+def render_live(live: LiveRun, runs: list[dict[str, Any]] | None = None) -> None:
+    """What a read command shows while another process holds the warehouse: its progress,
+    then the `runs` it published, or the status as of its start."""
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(live.progress.items()))
     out.print(
-        f"[yellow]as of {as_of}, run {live['run_id']} in progress[/] (process {live['pid']}): "
-        f"{finished} of {live['planned']} nodes done{': ' + parts if parts else ''}"
+        f"[yellow]as of {live.as_of[11:19]}, run {live.run_id} in progress[/]"
+        f" (process {live.pid}): {live.done} of {live.planned} nodes done"
+        f"{': ' + parts if parts else ''}"
     )
-    if runs:
-        render_runs([RunRecord(**_run_fields(r)) for r in live.get("runs", [])])
+    if runs is not None:
+        render_runs([RunRecord(**_run_fields(r)) for r in runs])
         return
     table = Table(title="Status when the run started", title_justify="left")
     table.add_column("asset", no_wrap=True)
     for column in ("fresh", "stale", "missing", "failed"):
         table.add_column(column, justify="right")
-    for asset in live["status"]["assets"]:
+    for asset in live.status["assets"]:
         counts = asset["counts"]
         states = ("fresh", "stale", "missing", "failed")
         table.add_row(asset["asset"], *(count_cell(counts[c], c) for c in states))

@@ -69,10 +69,11 @@ async function runIt() {
     await new Promise((r) => setTimeout(r, 500));
     const graph = await api("/api/graph");
     freshness(graph);
-    if (graph.in_progress) {
+    const run = graph.in_progress;
+    if (run) {
       seen = true;
-      const p = graph.progress || {};
-      state.textContent = `run ${graph.in_progress}: ${p.done || 0} of ${p.planned || "?"} nodes`;
+      const done = Object.values(run.progress || {}).reduce((a, b) => a + b, 0);
+      state.textContent = `run ${run.run_id}: ${done} of ${run.planned || "?"} nodes`;
       if (current === asset) await showAsset(asset, true); // node states, live
     } else if (seen || tries > 6) {
       break;
@@ -101,7 +102,7 @@ function showError(err) {
 
 function freshness(payload) {
   const line = payload.in_progress
-    ? `as of ${payload.as_of}, run ${payload.in_progress} in progress`
+    ? `as of ${payload.as_of}, run ${payload.in_progress.run_id} in progress`
     : `as of ${payload.as_of}`;
   document.getElementById("freshness").textContent = line;
 }
