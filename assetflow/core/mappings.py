@@ -171,9 +171,21 @@ class Edge:
         return mapped
 
     def _map_dimensions(self, index: int, now: dt.datetime) -> MappedRange:
-        ddims, udims = multi.dims_of(self.down), multi.dims_of(self.up)
         down = self.down
         idx = multi.unpack(down, index) if isinstance(down, MultiPartitions) else (index,)
+        t = next((i for i, (_, d) in enumerate(multi.dims_of(down)) if d.is_time), None)
+        time = 0 if t is None else idx[t]
+        spans, clipped = self._read_per_dimension(idx, time, time, now)
+        if not spans:
+            return MappedRange(0, -1, clipped, spans)
+        return MappedRange(spans.spans[0][0], spans.spans[-1][1], clipped, spans)
+
+    def _read_per_dimension(
+        self, idx: tuple[int, ...], t_lo: int, t_hi: int, now: dt.datetime
+    ) -> tuple[Intervals, bool]:
+        """What one key combination (its indexes `idx`) reads over its time indexes
+        t_lo..t_hi, and whether a window was clipped."""
+        ddims, udims = multi.dims_of(self.down), multi.dims_of(self.up)
         per_dim, clipped = [], False
         for j, (name, u) in enumerate(udims):
             i, m = self.matches[j], self._dim_mapping(name, u)
@@ -181,15 +193,13 @@ class Edge:
                 per_dim.append(list(u.universe(now).spans))
             elif u.is_time:
                 assert isinstance(m, Window)
-                r = map_one(m, ddims[i][1], idx[i], u, now)
-                clipped |= r.clipped
-                per_dim.append([] if r.empty else [(r.first, r.last)])
+                first = map_one(m, ddims[i][1], t_lo, u, now)
+                last = first if t_hi == t_lo else map_one(m, ddims[i][1], t_hi, u, now)
+                clipped |= first.clipped or last.clipped
+                per_dim.append([(first.first, last.last)])
             else:
                 per_dim.append(_keys_read(m, ddims[i][1], u, idx[i], now))
-        spans = _product(self.up, per_dim)
-        if not spans:
-            return MappedRange(0, -1, clipped, spans)
-        return MappedRange(spans.spans[0][0], spans.spans[-1][1], clipped, spans)
+        return _product(self.up, per_dim), clipped
 
     # -- sets of nodes: the one upstream walk and the one downstream walk ---------------------
     def reads(self, spans: Intervals, now: dt.datetime) -> Intervals:
@@ -202,20 +212,9 @@ class Edge:
             assert isinstance(mapping, Window)
             down_t, up_t = self.same_keys_in_time
             return _along_time(spans, lambda a, b: upstream_span(mapping, down_t, a, b, up_t, now))
-        ddims, udims = multi.dims_of(down), multi.dims_of(up)
         out: list[tuple[int, int]] = []
         for idx, t_lo, t_hi in multi.runs(down, spans):
-            per_dim = []
-            for j, (name, u) in enumerate(udims):
-                i, m = self.matches[j], self._dim_mapping(name, u)
-                if i is None or isinstance(m, AllPartitions):
-                    per_dim.append(list(u.universe(now).spans))
-                elif u.is_time:
-                    assert isinstance(m, Window)
-                    per_dim.append([upstream_span(m, ddims[i][1], t_lo, t_hi, u, now)])
-                else:
-                    per_dim.append(_keys_read(m, ddims[i][1], u, idx[i], now))
-            out.extend(_product(up, per_dim).spans)
+            out.extend(self._read_per_dimension(idx, t_lo, t_hi, now)[0].spans)
         return Intervals.of(out)
 
     def readers(self, changed: Intervals, now: dt.datetime) -> Intervals:
