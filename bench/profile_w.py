@@ -63,7 +63,7 @@ class TimedCursor:
 def profile_assetflow(run: Any, project: Path) -> tuple[collections.Counter, float, float]:
     """`run(project)` (a materialize at concurrency 1) with every worker statement timed:
     (seconds per step, seconds inside tasks, the run's seconds)."""
-    from assetflow.run.worker import EmbeddedWorker
+    from assetflow.run.embedded_worker import EmbeddedWorker
 
     spent: collections.Counter = collections.Counter()
     inside = [0.0]

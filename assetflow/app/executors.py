@@ -65,7 +65,7 @@ def open_workers(
 ) -> Workers:
     """The workers for one run. `concurrency` None: the project's setting on threads, the
     cluster's worker count on Dask."""
-    from assetflow.run.worker import EmbeddedWorker
+    from assetflow.run.embedded_worker import EmbeddedWorker
 
     settings = project.settings
     executor = executor or settings.executor
@@ -126,8 +126,8 @@ def _offloading(
 ) -> Workers:
     """Embedded storage on Dask: Python assets compute on the cluster from inputs shipped
     as Arrow; their rows come back and are written here like any other."""
+    from assetflow.run.embedded_worker import EmbeddedWorker
     from assetflow.run.remote import compute_task
-    from assetflow.run.worker import EmbeddedWorker
 
     definitions = str(project.definitions_dir)
 

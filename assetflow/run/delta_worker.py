@@ -1,9 +1,10 @@
-"""The Delta worker: runs a Task anywhere (a thread here, a Dask worker elsewhere) without
-the coordinator's warehouse, and commits its partitions to Delta Lake.
+"""The worker on Delta Lake: runs a Task anywhere (a thread here, a Dask worker elsewhere)
+without the coordinator's warehouse, and commits its partitions to Delta Lake.
 
-It reads exactly the mapped upstream partitions from their Delta tables (sources from
-their files), computes the asset's rows in an in-memory DuckDB, runs the contract and the
-blocking checks over the staged rows — a failure commits nothing — and replaces the
+The pipeline is the one worker's (run/worker.py); here are its storage's parts. It reads
+exactly the mapped upstream partitions from their Delta tables (sources from their files),
+computes in an in-memory DuckDB, stages the rows, refuses strays and forbidden NULLs, runs
+the blocking checks over the staged rows — a failure commits nothing — and replaces the
 task's partitions in one Delta commit whose metadata carries the lineage. The data version
 of each partition is computed here, over the rows as written, with the embedded store's
 formula; the coordinator records it (`store.published`).
@@ -11,41 +12,36 @@ formula; the coordinator records it (`store.published`).
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import functools
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from assetflow.core.checks import CheckFailed, sql_literal
+from assetflow.core.checks import sql_literal
 from assetflow.core.definitions import Definitions
-from assetflow.core.records import CheckResult, InputRange, Published, Written
+from assetflow.core.records import InputRange, Published, Written
 from assetflow.core.specs import AssetSpec
 from assetflow.defs.loader import load_definitions
 from assetflow.errors import UpstreamMissingError
-from assetflow.run.audit import run_checks
 from assetflow.run.clock import Clock
-from assetflow.run.compute import Context, input_sql, node_query
-from assetflow.run.contract import enforce, not_null_columns
+from assetflow.run.compute import input_sql
+from assetflow.run.contract import not_null_columns
 from assetflow.run.delta import DeltaStorage, StaleRead, arrow_schema, delta_types, not_null
-from assetflow.run.runlog import NodeLog, bound
-from assetflow.run.task import Task, TaskResult, node_reads
-from assetflow.run.worker import (
-    describe_reshape,
-    failure,
-    partition_expression,
-    removed_column_error,
-    retry_conflicts,
-    task_context,
-)
+from assetflow.run.runlog import NodeLog
+from assetflow.run.task import Task, TaskResult
+from assetflow.run.worker import Rows, Worker, describe_reshape
 from assetflow.store.schema import PARTITION_COLUMN
 from assetflow.store.shape import Reshape
 from assetflow.store.tables import arrow_table, relation_columns
 from assetflow.store.writer import (
+    KEY_COLUMN,
     VERSION_SQL,
+    Audit,
     Wrote,
     inputs_text_of,
     refuse_nulls,
@@ -91,84 +87,62 @@ def run_remote(env: WorkerEnv, task: Task) -> TaskResult:
     return DeltaWorker(defs, Path(env.root), env.storage)(task)
 
 
-class DeltaWorker:
-    """`worker(task) -> TaskResult`; never raises for the task's own failure."""
+class DeltaWorker(Worker):
+    """The worker on Delta Lake: its cursor is an in-memory DuckDB of its own."""
+
+    conflict = StaleRead  # rows made from a table version that lost a race: anew
 
     def __init__(
         self, defs: Definitions, root: Path, storage: DeltaStorage, clock: Clock | None = None
     ) -> None:
-        self.defs, self.root, self.storage = defs, root, storage
-        self.clock = clock or Clock()
+        super().__init__(defs, root, clock or Clock())
+        self.storage = storage
 
-    def __call__(self, task: Task) -> TaskResult:
-        spec = self.defs.assets[task.asset]
-        log = NodeLog(Path(task.log_path))
-        log.begin(task.header)
-        t0 = self.clock.monotonic()
-        checks: dict[str, tuple[CheckResult, ...]] = {}
-        calling: list[str] = []  # in a group: the partition whose function is being called
-        try:
-
-            def commit() -> tuple[dict[str, Written], Published]:
-                return self._compute_and_commit(task, spec, log, checks, calling)
-
-            with bound(log):  # rows made from a table version that lost a race: anew
-                written, published = retry_conflicts(commit, StaleRead, log)
-            return TaskResult(
-                written, None, "", self.clock.monotonic() - t0, log.written, checks,
-                published=published,
-            )  # fmt: skip
-        except Exception as exc:  # any failure of user code or of the commit fails the attempt
-            error, trace, failed = failure(task, spec, exc, calling)
-            seconds = self.clock.monotonic() - t0
-            return TaskResult({}, error, trace, seconds, log.written, checks, failed=failed)
-        finally:
-            log.close()
-
-    def _compute_and_commit(
-        self,
-        task: Task,
-        spec: AssetSpec,
-        log: NodeLog,
-        checks: dict[str, tuple[CheckResult, ...]],
-        calling: list[str],
-    ) -> tuple[dict[str, Written], Published]:
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         conn = _database().cursor()  # its own temp tables and views, dropped on close
         try:
-            keys = [n.partition for n in task.nodes]
-            try:
-                self._stage(conn, task, spec, log, keys, calling)
-            except duckdb.BinderException as exc:
-                had = lambda assets, column: [  # noqa: E731
-                    a for a in assets if self.storage.once_had_column(a, column)
-                ]
-                error = removed_column_error(exc, spec, self.defs, had)
-                if error is None:
-                    raise
-                raise error from exc
-            columns = relation_columns(
-                conn.sql(f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {_STAGE}")
-            )
-            # Rows outside the task's partitions, or NULL where the contract forbids it.
-            refuse_strays(conn, task.asset, PARTITION_COLUMN, keys, spec.partition_by)
-            if spec.columns and not_null_columns(spec):
-                refuse_nulls(conn, task.asset, _STAGE, not_null_columns(spec), "true")
-            if spec.checks:
-                self._audit(conn, task, spec, log, checks)
-            written = self._versions(conn, keys, columns)
-            schema = schema_text(columns)
-            reshape, removed, read_at = self._reshape(conn, task, columns, keys)
-            rows = delta_types(arrow_table(conn.sql(f"SELECT * FROM {_STAGE}")), task.asset)
-            rows = not_null(rows, not_null_columns(spec) if spec.columns else [])
-            lineage = _lineage(task, written, schema)
-            whole = task.refresh or read_at is not None
-            version = self.storage.commit(task.asset, rows, keys, lineage, whole, read_at)
-            said = describe_reshape(Wrote(written, reshape or None, tuple(removed)), spec)
-            if said:
-                log.write(f"table changed shape: {said}\n")
-            return written, Published(version, schema, said, tuple(removed))
+            yield conn
         finally:
             conn.close()
+
+    def _once_had(self, assets: list[str], column: str) -> list[str]:
+        return [a for a in assets if self.storage.once_had_column(a, column)]
+
+    def _write(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        task: Task,
+        spec: AssetSpec,
+        rows: Rows,
+        audit: Audit | None,
+        log: NodeLog,
+    ) -> tuple[Wrote, Published | None]:
+        keys = [n.partition for n in task.nodes]
+        self._stage(conn, rows, keys, task.asset)
+        columns = relation_columns(conn.sql(f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {_STAGE}"))
+        # Rows outside the task's partitions, or NULL where the contract forbids it.
+        refuse_strays(conn, task.asset, PARTITION_COLUMN, keys, spec.partition_by)
+        if spec.columns and not_null_columns(spec):
+            refuse_nulls(conn, task.asset, _STAGE, not_null_columns(spec), "true")
+        if audit is not None:  # write-audit-publish, per partition
+            for write in task.nodes:
+                conn.execute(
+                    "CREATE OR REPLACE TEMP VIEW _af_audit AS SELECT *"
+                    f" EXCLUDE ({PARTITION_COLUMN}) FROM {_STAGE}"
+                    f" WHERE {PARTITION_COLUMN} = {sql_literal(write.partition)}"
+                )
+                audit(conn, "_af_audit", write)
+        written = self._versions(conn, keys, columns)
+        schema = schema_text(columns)
+        reshape, removed, read_at = self._reshape(conn, task, columns, keys)
+        table = delta_types(arrow_table(conn.sql(f"SELECT * FROM {_STAGE}")), task.asset)
+        table = not_null(table, not_null_columns(spec) if spec.columns else [])
+        lineage = _lineage(task, written, schema)
+        whole = task.refresh or read_at is not None
+        version = self.storage.commit(task.asset, table, keys, lineage, whole, read_at)
+        wrote = Wrote(written, reshape or None, tuple(removed))
+        return wrote, Published(version, schema, describe_reshape(wrote, spec), tuple(removed))
 
     def _reshape(
         self, conn: duckdb.DuckDBPyConnection, task: Task, columns: dict[str, str], keys: list[str]
@@ -213,58 +187,23 @@ class DeltaWorker:
         )
         return reshape, removed, delta.version()
 
-    def _stage(
-        self,
-        conn: duckdb.DuckDBPyConnection,
-        task: Task,
-        spec: AssetSpec,
-        log: NodeLog,
-        keys: list[str],
-        calling: list[str],
-    ) -> None:
+    @staticmethod
+    def _stage(conn: duckdb.DuckDBPyConnection, rows: Rows, keys: list[str], asset: str) -> None:
         """The task's rows, each with its partition key, as an Arrow-typed temp table (its
-        types are those the Delta table will hold). `calling`: as the embedded worker's."""
-        if task.calls_per_node(spec.batch_size) and len(task.nodes) > 1:
-            parts = []
-            for i, node in enumerate(task.nodes):
-                calling[:] = [node.partition]
-                one = dataclasses.replace(task, nodes=(node,), reads=node_reads(task, node))
-                query = self._query(conn, one, spec, log, f"_{i}")
-                parts.append(f"SELECT *, {sql_literal(node.partition)} AS {PARTITION_COLUMN}"
-                             f" FROM ({query})")  # fmt: skip
-            select = " UNION ALL BY NAME ".join(parts)
-            calling.clear()
+        types are those the Delta table will hold)."""
+        if rows.placed == KEY_COLUMN:  # each node computed by its own call
+            key = f"{KEY_COLUMN}::VARCHAR AS {PARTITION_COLUMN}"
+            select = f"SELECT * EXCLUDE ({KEY_COLUMN}), {key} FROM ({rows.query})"
         else:
-            query = self._query(conn, task, spec, log)
-            placed = sql_literal(keys[0])
-            if len(keys) > 1:
-                placed = partition_expression(spec, keys[0]) or placed
-            select = f"SELECT *, ({placed})::VARCHAR AS {PARTITION_COLUMN} FROM ({query})"
+            placed = rows.placed if rows.placed and len(keys) > 1 else sql_literal(keys[0])
+            select = f"SELECT *, ({placed})::VARCHAR AS {PARTITION_COLUMN} FROM ({rows.query})"
         # The types Delta keeps (HUGEINT as DECIMAL, time zones as UTC, ...), so that the
         # versions computed here are over the rows as the table holds them.
-        staged = delta_types(arrow_table(conn.sql(select)), task.asset)
-        conn.register("_af_staged_arrow", staged)
+        conn.register("_af_staged_arrow", delta_types(arrow_table(conn.sql(select)), asset))
         conn.execute(f"CREATE TEMP TABLE {_STAGE} AS SELECT * FROM _af_staged_arrow")
         conn.unregister("_af_staged_arrow")
 
-    def _query(
-        self,
-        conn: duckdb.DuckDBPyConnection,
-        task: Task,
-        spec: AssetSpec,
-        log: NodeLog,
-        tag: str = "",
-    ) -> str:
-        """The task's query; its inputs are views named with `tag` (one set per node when
-        the nodes are called one by one: the query is run after the last call)."""
-        reads = {rng.name: self._read(conn, rng, tag) for rng in task.reads}
-        ctx: Context = task_context(task, spec, conn, log)
-        query = node_query(spec, reads, ctx)
-        if spec.columns:
-            enforce(spec, conn, query)
-        return query
-
-    def _read(self, conn: duckdb.DuckDBPyConnection, rng: InputRange, tag: str) -> str:
+    def _input(self, conn: duckdb.DuckDBPyConnection, rng: InputRange, tag: str) -> str:
         """A SELECT of exactly the upstream partitions in `rng`, from its Delta table."""
         if rng.is_source:
             return input_sql(rng, self.defs, self.root)
@@ -278,34 +217,6 @@ class DeltaWorker:
         conn.register(view, found)
         where = "" if rng.keys else " WHERE false"  # clipped away: the shape, no rows
         return f'SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM "{view}"{where}'
-
-    @staticmethod
-    def _audit(
-        conn: duckdb.DuckDBPyConnection,
-        task: Task,
-        spec: AssetSpec,
-        log: NodeLog,
-        checks: dict[str, tuple[CheckResult, ...]],
-    ) -> None:
-        """Write-audit-publish: every check over each partition's staged rows; a blocking
-        failure raises before anything is committed."""
-        parts = spec.partitions
-        ctx = task_context(task, spec, conn, log)
-        for write in task.nodes:
-            conn.execute(
-                f"CREATE OR REPLACE TEMP VIEW _af_audit AS SELECT * EXCLUDE ({PARTITION_COLUMN})"
-                f" FROM {_STAGE} WHERE {PARTITION_COLUMN} = {sql_literal(write.partition)}"
-            )
-            start, end = parts.window(write.partition_index)
-            one = dataclasses.replace(ctx, partition=write.partition, start=start, end=end)
-            node = (write.asset, write.partition)
-            found = tuple(
-                dataclasses.replace(r, node=node)
-                for r in run_checks(spec.checks, conn, "_af_audit", one, write.started_at)
-            )
-            checks[write.partition] = found
-            if any(r.blocking_failure for r in found):
-                raise CheckFailed([r for results in checks.values() for r in results])
 
     @staticmethod
     def _versions(

@@ -1,21 +1,25 @@
-"""The embedded worker: runs a Task on a thread of this process, against the warehouse.
+"""The worker: runs one Task, whatever the storage, and never raises for the task's own
+failure.
 
-It computes the asset's rows on the thread's cursor (SQL over the mapped upstream
-partitions) and commits data, lineage and check results through one store writer call, in
-one transaction. A worker in another process would compute with `compute.compute_arrow` and
-hand the rows back for the coordinator to write the same way.
+One pipeline for every storage: compute the task's rows (one call of the asset's function,
+or one per node), then hand them to the storage's write — which stages them, refuses rows
+outside the task's partitions and NULLs the contract forbids, audits each partition with
+its blocking checks, computes data versions and commits the partitions with their lineage,
+all or nothing. The storage implements that write and where inputs come from:
+`EmbeddedWorker` (run/embedded_worker.py, the warehouse file, one transaction) and
+`DeltaWorker` (run/delta_worker.py, a Delta commit, anywhere).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import threading
-import time
-import traceback
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 
@@ -23,30 +27,21 @@ from assetflow.core.checks import CheckFailed, sql_literal
 from assetflow.core.definitions import Definitions
 from assetflow.core.multi import MultiPartitions
 from assetflow.core.partitions import compact_ranges
-from assetflow.core.records import CheckResult, NodeWrite
+from assetflow.core.records import CheckResult, InputRange, NodeWrite, Published
 from assetflow.core.specs import AssetSpec
 from assetflow.core.sql_lineage import tables_read
-from assetflow.errors import AssetflowError, DataError, DefinitionError, UpstreamMissingError
+from assetflow.errors import DefinitionError, UpstreamMissingError
 from assetflow.run.audit import run_checks
 from assetflow.run.clock import Clock
-from assetflow.run.compute import Context, input_sql, node_query, release, result_view
-from assetflow.run.contract import enforce, not_null_columns
+from assetflow.run.compute import Context, node_query, release, result_view
+from assetflow.run.contract import enforce
+from assetflow.run.failures import failure, removed_column_error, retry_conflicts
 from assetflow.run.runlog import NodeLog, bound
 from assetflow.run.task import Task, TaskResult, node_reads
-from assetflow.store.store import Store
-from assetflow.store.tables import arrow_table, once_had_column
-from assetflow.store.writer import KEY_COLUMN, Contract, Wrote
+from assetflow.store.tables import arrow_table
+from assetflow.store.writer import KEY_COLUMN, Audit, Wrote
 
 Offload = Callable[[Task, dict[str, Any]], Any]
-_SQL_MISTAKES = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
-# What the data itself got wrong: retrying cannot help (docs/operations.md has the table).
-# DuckDB's DataError covers conversion, out-of-range and type-mismatch errors.
-_ENGINE_DATA_ERRORS = (duckdb.DataError, duckdb.InvalidInputException, duckdb.ConstraintException)
-_PYTHON_DATA_ERRORS = (ArithmeticError, ValueError, TypeError, LookupError)
-_WRITE_CONFLICT_TRIES = 6
-_CONFLICT_WAIT = 0.02  # seconds before the second try, doubling: 0.62 s in all
-T = TypeVar("T")
-_MISSING_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
 _MISSING_TABLE = re.compile(r"Table with name (\w+) does not exist")
 
 
@@ -54,27 +49,28 @@ class GroupSplit(Exception):
     """A group's nodes cannot be written together: each runs alone instead."""
 
 
-class EmbeddedWorker:
-    """Callable on any thread: `worker(task) -> TaskResult`. One cursor per thread per run."""
+@dataclasses.dataclass(frozen=True)
+class Rows:
+    """A task's computed rows: a query over the worker's cursor, and how a row's partition
+    key is placed (KEY_COLUMN when each node was computed by its own call; else an SQL
+    expression over partition_by, or None: every row is the one node's)."""
+
+    query: str
+    placed: str | None
+
+
+class Worker(ABC):
+    """`worker(task) -> TaskResult`, callable on any thread."""
+
+    conflict: type[Exception]  # what a lost race with another writer raises: computed again
 
     def __init__(
-        self,
-        store: Store,
-        defs: Definitions,
-        root: Path,
-        clock: Clock,
-        offload: Offload | None = None,
+        self, defs: Definitions, root: Path, clock: Clock, offload: Offload | None = None
     ) -> None:
         """`offload(task, inputs)`: where a Python asset's function runs instead of this
         thread (a cluster worker), given its inputs as Arrow tables and returning its rows
         as one; the write stays here. SQL assets always run here."""
-        self.offload = offload
-        self.store = store
-        self.defs = defs
-        self.root = root
-        self.clock = clock
-        self._local = threading.local()
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self.defs, self.root, self.clock, self.offload = defs, root, clock, offload
         self._lock = threading.Lock()
         self._checked: set[str] = set()  # assets whose SQL reads were checked this run
         self.notes: list[str] = []  # warnings for the run (a dependency never read)
@@ -87,8 +83,13 @@ class EmbeddedWorker:
         checks: dict[str, tuple[CheckResult, ...]] = {}
         calling: list[str] = []  # in a group: the partition whose function is being called
         try:
+
+            def attempt() -> tuple[Wrote, Published | None]:
+                with self._guard():
+                    return self._compute_and_write(task, spec, log, checks, calling)
+
             with bound(log):
-                wrote = self._write_with_retries(task, spec, log, checks, calling)
+                wrote, published = retry_conflicts(attempt, self.conflict, log)
             reshaped = describe_reshape(wrote, spec)
             if reshaped:
                 log.write(f"table changed shape: {reshaped}\n")
@@ -96,7 +97,7 @@ class EmbeddedWorker:
                 log.write(f"keys added to {key_set}: {', '.join(keys)}\n")
             return TaskResult(
                 wrote.written, None, "", self.clock.monotonic() - t0, log.written, checks,
-                reshaped, wrote.keys_added,
+                reshaped, wrote.keys_added, published,
             )  # fmt: skip
         except Exception as exc:  # any failure of user code or of the write fails this attempt
             error, trace, failed = failure(task, spec, exc, calling)
@@ -105,37 +106,38 @@ class EmbeddedWorker:
         finally:
             log.close()
 
-    def close(self) -> None:
-        with self._lock:
-            for cur in self._cursors:
-                cur.close()
-            self._cursors.clear()
+    # -- what a storage implements ------------------------------------------------------------
+    @abstractmethod
+    def _cursor(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """The cursor an attempt computes (and stages) on, for the attempt."""
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's cursor, opened once per run (a cursor per task costs)."""
-        cur = getattr(self._local, "cursor", None)
-        if cur is None:
-            cur = self._local.cursor = self.store.cursor()
-            with self._lock:
-                self._cursors.append(cur)
-        return cur
+    @abstractmethod
+    def _input(self, conn: duckdb.DuckDBPyConnection, rng: InputRange, tag: str) -> str:
+        """A SELECT of exactly the upstream partitions in `rng` (`tag` tells apart the views
+        of the nodes of one task computed one by one)."""
 
-    def _write_with_retries(
+    @abstractmethod
+    def _write(
         self,
+        conn: duckdb.DuckDBPyConnection,
         task: Task,
         spec: AssetSpec,
+        rows: Rows,
+        audit: Audit | None,
         log: NodeLog,
-        checks: dict[str, tuple[CheckResult, ...]],
-        calling: list[str],
-    ) -> Wrote:
-        """Concurrent writers of one table can conflict: the write is tried again."""
+    ) -> tuple[Wrote, Published | None]:
+        """Stage, refuse strays and forbidden NULLs, audit, version and commit the task's
+        partitions with their lineage, all or nothing."""
 
-        def write() -> Wrote:
-            with self.store.storage_guard():  # a full disk is not a write conflict
-                return self._compute_and_write(task, spec, log, checks, calling)
+    @abstractmethod
+    def _once_had(self, assets: list[str], column: str) -> list[str]:
+        """Those of `assets` whose table had `column` and has it no more."""
 
-        return retry_conflicts(write, duckdb.TransactionException, log)
+    def _guard(self) -> contextlib.AbstractContextManager[None]:
+        """Around an attempt: how the storage names its own failures (a full disk)."""
+        return contextlib.nullcontext()
 
+    # -- the pipeline ---------------------------------------------------------------------------
     def _compute_and_write(
         self,
         task: Task,
@@ -143,71 +145,93 @@ class EmbeddedWorker:
         log: NodeLog,
         checks: dict[str, tuple[CheckResult, ...]],
         calling: list[str],
-    ) -> Wrote:
-        """One call of the asset's function for the whole task (or, for a full refresh of
-        an asset that computes one partition per call, one per node), one write of all its
-        nodes."""
-        cur = self._cursor()
-        ctx = task_context(task, spec, cur, log)
-        made: list[tuple[Context, str | None]] = []  # what each call registered, to release
-        try:
-            placed: str | None = KEY_COLUMN
-            if task.calls_per_node(spec.batch_size):
-                query = self._per_node_query(task, spec, cur, log, made, calling)
-            else:
-                query = self._call(spec, task, ctx, cur, made)
-                placed = partition_expression(spec, task.nodes[0].partition)
-            writes = task.nodes
-            if log.written:  # the function logged or printed: the attempt records its file
-                writes = tuple(dataclasses.replace(w, log_path=task.log_path) for w in writes)
-            audit = self._auditor(spec, ctx, checks) if spec.checks else None
-            contract = Contract(spec.contract, not_null_columns(spec)) if spec.columns else None
-            return self.store.writer.write_nodes(
-                cur, query, writes, self.clock, placed, audit, task.refresh, contract,
-                spec.partitions.ordered_keys, spec.adds_keys,
-            )  # fmt: skip
-        except duckdb.BinderException as exc:
-            had = lambda inputs, column: once_had_column(cur, inputs, column)  # noqa: E731
-            error = removed_column_error(exc, spec, self.defs, had)
-            if error is None:
-                raise
-            raise error from exc
-        except duckdb.CatalogException as exc:
-            found = _MISSING_TABLE.search(str(exc))
-            if not found or found.group(1) not in {d.name for d in spec.deps}:
-                raise
-            up = self.defs.assets[found.group(1)].partitions
-            empty = f" ({up.describe()})" if up.is_keyed else ""
-            raise UpstreamMissingError(
-                f"asset {task.asset} reads {found.group(1)}, which has no partitions yet{empty}",
-                f"materialize {found.group(1)} first, or give its key set keys",
-            ) from exc
-        finally:
-            for one, registered in made:
-                release(cur, one, registered)
+    ) -> tuple[Wrote, Published | None]:
+        """One call of the asset's function for the whole task (or one per node, when it
+        computes one partition per call), one write of all its nodes."""
+        with self._cursor() as conn:
+            ctx = task_context(task, spec, conn, log)
+            made: list[tuple[Context, str | None]] = []  # what each call registered
+            try:
+                if task.calls_per_node(spec.batch_size):
+                    rows = Rows(
+                        self._per_node_query(task, spec, conn, log, made, calling), KEY_COLUMN
+                    )
+                else:
+                    query = self._call(spec, task, ctx, conn, made)
+                    rows = Rows(query, partition_expression(spec, task.nodes[0].partition))
+                audit = auditor(spec, ctx, checks) if spec.checks else None
+                return self._write(conn, task, spec, rows, audit, log)
+            except duckdb.BinderException as exc:
+                error = removed_column_error(exc, spec, self.defs, self._once_had)
+                if error is None:
+                    raise
+                raise error from exc
+            except duckdb.CatalogException as exc:
+                missing = _missing_upstream(task, spec, exc, self.defs)
+                if missing is None:
+                    raise
+                raise missing from exc
+            finally:
+                for one, registered in made:
+                    release(conn, one, registered)
 
     def _call(
         self,
         spec: AssetSpec,
         task: Task,
         ctx: Context,
-        cur: duckdb.DuckDBPyConnection,
+        conn: duckdb.DuckDBPyConnection,
         made: list[tuple[Context, str | None]],
+        tag: str = "",
     ) -> str:
         """Call the asset's function over the task's reads: the query of its rows, checked
         against its contract. `made` learns what to release afterwards."""
-        reads = {rng.name: input_sql(rng, self.defs, self.root) for rng in task.reads}
+        reads = {rng.name: self._input(conn, rng, tag) for rng in task.reads}
         made.append((ctx, None))
         if self.offload is not None and not spec.returns_sql:
-            inputs = {name: arrow_table(cur.sql(sql)) for name, sql in reads.items()}
-            cur.register(result_view(ctx), self.offload(task, inputs))
+            inputs = {name: arrow_table(conn.sql(sql)) for name, sql in reads.items()}
+            conn.register(result_view(ctx), self.offload(task, inputs))
             query = f"SELECT * FROM {result_view(ctx)}"
         else:
             query = node_query(spec, reads, ctx, self._check_reads)
         made[-1] = (ctx, query)
         if spec.columns:
-            enforce(spec, cur, query)
+            enforce(spec, conn, query)
         return query
+
+    def _per_node_query(
+        self,
+        task: Task,
+        spec: AssetSpec,
+        conn: duckdb.DuckDBPyConnection,
+        log: NodeLog,
+        made: list[tuple[Context, str | None]],
+        calling: list[str],
+    ) -> str:
+        """The rows of every node of the task, each computed by its own call, in one query
+        whose KEY_COLUMN says which partition a row belongs to. `calling` names the node
+        being called (what fails then is that node's)."""
+        parts = []
+        first: tuple[str, list[str]] | None = None
+        for i, node in enumerate(task.nodes):
+            calling[:] = [node.partition]
+            one = dataclasses.replace(task, nodes=(node,), reads=node_reads(task, node))
+            ctx = task_context(one, spec, conn, log)
+            query = self._call(spec, one, ctx, conn, made, f"_{i}")
+            columns = conn.sql(query).columns  # binds, does not run
+            if first is not None and sorted(columns) != sorted(first[1]):
+                if task.grouped:  # fine alone (the table follows): not one write, though
+                    calling.clear()
+                    raise GroupSplit(f"{node.partition} returns other columns than {first[0]}")
+                raise DefinitionError(
+                    f"{spec.where}: asset {task.asset}[{node.partition}] returns columns"
+                    f" {', '.join(columns)}, but [{first[0]}] returns {', '.join(first[1])}",
+                    "every partition must return the same columns",
+                )
+            first = first or (node.partition, columns)
+            parts.append(f"SELECT *, {sql_literal(node.partition)} AS {KEY_COLUMN} FROM ({query})")
+        calling.clear()
+        return " UNION ALL BY NAME ".join(parts)
 
     def _check_reads(self, spec: AssetSpec, sql: str) -> None:
         """Once per asset and run: the tables its SQL reads against its declared
@@ -242,61 +266,44 @@ class EmbeddedWorker:
                 " never reads it"
             )
 
-    def _per_node_query(
-        self,
-        task: Task,
-        spec: AssetSpec,
-        cur: duckdb.DuckDBPyConnection,
-        log: NodeLog,
-        made: list[tuple[Context, str | None]],
-        calling: list[str],
-    ) -> str:
-        """The rows of every node of the task, each computed by its own call, in one query
-        whose KEY_COLUMN says which partition a row belongs to. `calling` names the node
-        being called (what fails then is that node's)."""
-        parts = []
-        first: tuple[str, list[str]] | None = None
-        for node in task.nodes:
-            calling[:] = [node.partition]
-            one = dataclasses.replace(task, nodes=(node,), reads=node_reads(task, node))
-            query = self._call(spec, one, task_context(one, spec, cur, log), cur, made)
-            columns = cur.sql(query).columns  # binds, does not run
-            if first is not None and sorted(columns) != sorted(first[1]):
-                if task.grouped:  # fine alone (the table follows): not one write, though
-                    calling.clear()
-                    raise GroupSplit(f"{node.partition} returns other columns than {first[0]}")
-                raise DefinitionError(
-                    f"{spec.where}: asset {task.asset}[{node.partition}] returns columns"
-                    f" {', '.join(columns)}, but [{first[0]}] returns {', '.join(first[1])}",
-                    "every partition must return the same columns",
-                )
-            first = first or (node.partition, columns)
-            key = sql_literal(node.partition)
-            parts.append(f"SELECT *, {key} AS {KEY_COLUMN} FROM ({query})")
-        calling.clear()
-        return " UNION ALL BY NAME ".join(parts)
 
-    def _auditor(self, spec: AssetSpec, ctx: Context, checks: dict[str, tuple[CheckResult, ...]]):  # noqa: ANN202 - the writer's Audit
-        parts = spec.partitions
+def auditor(spec: AssetSpec, ctx: Context, checks: dict[str, tuple[CheckResult, ...]]) -> Audit:
+    """Write-audit-publish: every check of `spec` over one partition's new rows, before
+    anything is committed; what each found goes into `checks`."""
+    parts = spec.partitions
 
-        def audit(
-            cur: duckdb.DuckDBPyConnection, rows: str, write: NodeWrite
-        ) -> tuple[CheckResult, ...]:
-            """Write-audit-publish: every check over one partition's new rows, before commit."""
-            start, end = parts.window(write.partition_index)
-            node_ctx = dataclasses.replace(ctx, partition=write.partition, start=start, end=end)
-            node = (write.asset, write.partition)
-            now = write.started_at
-            found = tuple(
-                dataclasses.replace(r, node=node)
-                for r in run_checks(spec.checks, cur, rows, node_ctx, now)
-            )
-            checks[write.partition] = found
-            if any(r.blocking_failure for r in found):
-                raise CheckFailed([r for results in checks.values() for r in results])
-            return found
+    def audit(
+        conn: duckdb.DuckDBPyConnection, rows: str, write: NodeWrite
+    ) -> tuple[CheckResult, ...]:
+        start, end = parts.window(write.partition_index)
+        node_ctx = dataclasses.replace(ctx, partition=write.partition, start=start, end=end)
+        node = (write.asset, write.partition)
+        found = tuple(
+            dataclasses.replace(r, node=node)
+            for r in run_checks(spec.checks, conn, rows, node_ctx, write.started_at)
+        )
+        checks[write.partition] = found
+        if any(r.blocking_failure for r in found):
+            raise CheckFailed([r for results in checks.values() for r in results])
+        return found
 
-        return audit
+    return audit
+
+
+def _missing_upstream(
+    task: Task, spec: AssetSpec, exc: duckdb.CatalogException, defs: Definitions
+) -> UpstreamMissingError | None:
+    """An upstream asset whose table does not exist yet (a key set with no keys, say)."""
+    found = _MISSING_TABLE.search(str(exc))
+    if not found or found.group(1) not in {d.name for d in spec.deps}:
+        return None
+    name = found.group(1)
+    up = defs.spec(name).partitions
+    empty = f" ({up.describe()})" if up.is_keyed else ""
+    return UpstreamMissingError(
+        f"asset {task.asset} reads {name}, which has no partitions yet{empty}",
+        f"materialize {name} first, or give its key set keys",
+    )
 
 
 def task_context(
@@ -352,70 +359,3 @@ def partition_expression(spec: AssetSpec, first_key: str) -> str | None:
         time_key if dim.is_time else sql_literal(fixed[i]) for i, (_, dim) in enumerate(parts.dims)
     ]
     return " || '|' || ".join(pieces)
-
-
-def retry_conflicts(write: Callable[[], T], conflict: type[Exception], log: NodeLog) -> T:
-    """`write()`, tried again (computed anew) while it fails with a write conflict: another
-    writer's transaction on the table won, or is still open (one changing the table's
-    columns takes a while). The waits are real, even under --now."""
-    for tries in range(1, _WRITE_CONFLICT_TRIES + 1):
-        try:
-            return write()
-        except conflict:
-            if tries == _WRITE_CONFLICT_TRIES:
-                raise
-            log.write(f"write conflict, trying the write again ({tries})\n")
-            time.sleep(_CONFLICT_WAIT * 2 ** (tries - 1))
-    raise AssertionError("unreachable")
-
-
-def removed_column_error(
-    exc: duckdb.BinderException,
-    spec: AssetSpec,
-    defs: Definitions,
-    once_had: Callable[[list[str], str], list[str]],
-) -> DefinitionError | None:
-    """The error of an asset that reads a column its upstream no longer returns, naming
-    both assets and the column (`once_had(assets, column)`: those of the assets whose table
-    had the column and has it no more); None for another binder error."""
-    gone = _MISSING_COLUMN.search(str(exc))
-    inputs = [d.name for d in spec.deps if d.name in defs.assets]
-    had = once_had(inputs, gone.group(1)) if gone else []
-    if not gone or not had:
-        return None
-    which = "it no longer returns" if len(had) == 1 else "they no longer return"
-    return DefinitionError(
-        f"{spec.where}: asset {spec.name} reads column {gone.group(1)} of"
-        f" {' and '.join(had)}, which {which}",
-        f"update {spec.name}, or bring the column back in {had[0]}",
-    )
-
-
-def failure(
-    task: Task, spec: AssetSpec, exc: Exception, calling: list[str]
-) -> tuple[BaseException, str, str | None]:
-    """A failed attempt's error (see `classify`) and traceback, and in a group the partition
-    whose own call raised (None when the group's write failed: no one node's)."""
-    failed = calling[0] if task.grouped and calling else None
-    error = classify(exc, spec, f"{task.asset}[{failed or task.nodes[0].partition}]")
-    return error, traceback.format_exc(), failed
-
-
-def classify(exc: Exception, spec: AssetSpec, label: str) -> BaseException:
-    """Turn what a node raised into the error the run reports, by what it is: an SQL mistake
-    is the definition's; DuckDB's conversion, out-of-range, invalid-input, type and
-    constraint errors and Python's arithmetic, value, type and lookup errors are the data's
-    (never retried, unless the asset's `retry_on` names them); anything else (network,
-    timeouts, OS resources, write conflicts, the unknown) stays transient."""
-    if isinstance(exc, AssetflowError):
-        return exc
-    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, _SQL_MISTAKES):
-        return DefinitionError(f"{spec.where}: asset {label}: SQL error: {first_line}")
-    if spec.retry_on and isinstance(exc, spec.retry_on):
-        return exc
-    if isinstance(exc, _ENGINE_DATA_ERRORS):  # every report of it names the node already
-        return DataError(first_line)
-    if isinstance(exc, _PYTHON_DATA_ERRORS):
-        return DataError(f"{type(exc).__name__}: {first_line}")
-    return exc

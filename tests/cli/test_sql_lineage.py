@@ -81,16 +81,20 @@ def totals(ctx, orders):
 """
 
 
-def test_an_undeclared_read_fails_and_an_unread_dependency_is_a_warning(project):
-    project.write(
-        "definitions/pipeline.py",
-        PIPELINE
-        + """
+SNEAKY = """
 
 @asset(partitions=DAYS)
 def sneaky(ctx):
     return "SELECT count(*) AS n FROM orders"
+"""
 
+
+def test_an_undeclared_read_fails_and_an_unread_dependency_is_a_warning(project):
+    project.write(
+        "definitions/pipeline.py",
+        PIPELINE
+        + SNEAKY
+        + """
 
 @asset(partitions=DAYS)
 def idle(ctx, orders):
@@ -103,6 +107,14 @@ def idle(ctx, orders):
     assert "pipeline.py:" in result.output
     assert "asset idle declares orders but its SQL never reads it" in result.output
     assert project.query("SELECT count(*) FROM totals") == [(3,)]  # the others ran
+
+
+def test_an_undeclared_read_fails_on_each_storage(on_each_storage):
+    """The one worker checks an SQL asset's reads whatever the storage (Delta did not)."""
+    on_each_storage.write("definitions/pipeline.py", PIPELINE + SNEAKY)
+    result = on_each_storage.run("materialize")
+    assert result.exit_code == 2, result.output
+    assert "asset sneaky reads orders in its SQL but does not declare it" in result.output
 
 
 def test_lineage_columns_and_a_dry_run_naming_what_a_removed_column_breaks(project):
