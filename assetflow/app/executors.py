@@ -154,10 +154,12 @@ def attach_remote_tables(project: Project, store: Store, assets: list[str]) -> N
     storage = delta_storage(project)
     if storage is None or storage.is_local:
         return
+    from assetflow.run.delta import readable_dataset
+
     for asset in assets:
         table = storage.table(asset)
         if table is not None:
-            store.attach(asset, table.to_pyarrow_dataset())
+            store.attach(asset, readable_dataset(table))
 
 
 def adopt_unrecorded(project: Project, store: Store, assets: list[str], clock: Clock) -> list[str]:

@@ -1,11 +1,15 @@
 """Asset tables as Delta Lake tables (`storage = "delta"`): where they live, how a worker
 reads exactly the partitions a task needs, and how it replaces partitions in one commit.
 
-Each asset is one Delta table at `STORAGE_PATH/ASSET`, partitioned by `_partition` (the same
-key as the embedded tables' column). A node write is one predicate overwrite: the rows of
-exactly the task's partitions replaced atomically, rows outside them refused by Delta
-itself, and the lineage the coordinator will record carried in the commit's metadata, so
-that a coordinator that died before recording it can adopt it (`unrecorded_commits`).
+Each asset is one Delta table at `STORAGE_PATH/ASSET`, holding each row's partition key in
+`_partition` (the same column as the embedded tables'). The table is clustered, not
+partitioned, by it: a task's commit is one file however many partitions it writes, and a
+read of some partitions skips the files whose `_partition` statistics rule them out (then
+filters the rows). Tables made partitioned by `_partition` (one folder per partition, before
+2026-12) stay so. A node write is one predicate overwrite: the rows of exactly the task's
+partitions replaced atomically, rows outside them refused by Delta itself, and the lineage
+the coordinator will record carried in the commit's metadata, so that a coordinator that
+died before recording it can adopt it (`unrecorded_commits`).
 
 deltalake's runtime does not survive fork(): the processes that use it are spawned.
 """
@@ -83,13 +87,12 @@ class DeltaStorage:
         return found
 
     def dataset(self, asset: str, keys: Sequence[str] | None = None) -> Any:
-        """The asset's rows as a pyarrow dataset pruned to the files of `keys` (all when
-        None); None when the table does not exist."""
+        """The asset's rows as a pyarrow dataset pruned to the files that may hold `keys`
+        (all when None: filter the rows too); None when the table does not exist."""
         table = self.table(asset)
         if table is None:
             return None
-        pruned = None if keys is None else [(PARTITION_COLUMN, "in", list(keys))]
-        return table.to_pyarrow_dataset(file_pruning_predicate=pruned)
+        return readable_dataset(table, keys)
 
     def files(self, asset: str) -> list[str]:
         """The data files of the table's current version (what a reader needs)."""
@@ -131,7 +134,8 @@ class DeltaStorage:
                     raise StaleRead(f"{asset}: committed to since version {read_at}")
                 try:
                     write_deltalake(
-                        table, rows, partition_by=[PARTITION_COLUMN], mode="overwrite",
+                        table, rows, partition_by=table.metadata().partition_columns or None,
+                        mode="overwrite",
                         predicate=predicate, schema_mode="overwrite" if whole else "merge",
                         storage_options=self.storage_options, commit_properties=props,
                     )  # fmt: skip
@@ -172,9 +176,8 @@ class DeltaStorage:
 
         try:
             DeltaTable.create(
-                self.uri(asset), schema, mode="ignore", partition_by=[PARTITION_COLUMN],
-                storage_options=self.storage_options,
-            )  # fmt: skip
+                self.uri(asset), schema, mode="ignore", storage_options=self.storage_options
+            )
         except DeltaError:
             if self.table(asset) is None:
                 raise
@@ -273,6 +276,19 @@ def delta_types(rows: pa.Table, asset: str) -> pa.Table:
         fields.append(field.with_type(kind))
     schema = pa.schema(fields)
     return rows if schema == rows.schema else rows.cast(schema)
+
+
+def readable_dataset(table: Any, keys: Sequence[str] | None = None) -> Any:
+    """A DeltaTable's rows as a pyarrow dataset (pruned to the files that may hold `keys`)
+    that DuckDB can filter. Files rewritten by a delete or an overwrite hold strings as
+    string_view, the others as string; pyarrow cannot compare the two, so every string
+    column is read as string_view."""
+    schema = pa.schema(
+        f.with_type(pa.string_view()) if pa.types.is_string(f.type) else f
+        for f in arrow_schema(table)
+    )
+    pruned = None if keys is None else [(PARTITION_COLUMN, "in", list(keys))]
+    return table.to_pyarrow_dataset(schema=schema, file_pruning_predicate=pruned)
 
 
 def arrow_schema(table: Any) -> pa.Schema:

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from assetflow.core.checks import sql_literal
 from assetflow.core.definitions import Definitions
@@ -31,11 +33,18 @@ from assetflow.errors import UpstreamMissingError
 from assetflow.run.clock import Clock
 from assetflow.run.compute import input_sql
 from assetflow.run.contract import not_null_columns
-from assetflow.run.delta import DeltaStorage, StaleRead, arrow_schema, delta_types, not_null
+from assetflow.run.delta import (
+    DeltaStorage,
+    StaleRead,
+    arrow_schema,
+    delta_types,
+    not_null,
+    readable_dataset,
+)
 from assetflow.run.runlog import NodeLog
 from assetflow.run.task import Task, TaskResult
 from assetflow.run.worker import Rows, Worker, describe_reshape
-from assetflow.store.schema import PARTITION_COLUMN
+from assetflow.store.schema import PARTITION_COLUMN, in_partitions
 from assetflow.store.shape import Reshape
 from assetflow.store.tables import arrow_table, relation_columns
 from assetflow.store.writer import (
@@ -119,25 +128,24 @@ class DeltaWorker(Worker):
         log: NodeLog,
     ) -> tuple[Wrote, Published | None]:
         keys = [n.partition for n in task.nodes]
-        self._stage(conn, rows, keys, task.asset)
+        staged = self._stage(conn, rows, keys, task.asset)
         columns = relation_columns(conn.sql(f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {_STAGE}"))
         # Rows outside the task's partitions, or NULL where the contract forbids it.
         refuse_strays(conn, task.asset, PARTITION_COLUMN, keys, spec.partition_by)
         if spec.columns and not_null_columns(spec):
             refuse_nulls(conn, task.asset, _STAGE, not_null_columns(spec), "true")
-        if audit is not None:  # write-audit-publish, per partition
+        if audit is not None:  # write-audit-publish, per partition: its slice of the stage
+            sliced = _by_partition(staged)
             for write in task.nodes:
-                conn.execute(
-                    "CREATE OR REPLACE TEMP VIEW _af_audit AS SELECT *"
-                    f" EXCLUDE ({PARTITION_COLUMN}) FROM {_STAGE}"
-                    f" WHERE {PARTITION_COLUMN} = {sql_literal(write.partition)}"
-                )
+                conn.register("_af_audit", sliced.get(write.partition, staged.slice(0, 0)))
                 audit(conn, "_af_audit", write)
+                conn.unregister("_af_audit")
         written = self._versions(conn, keys, columns)
         schema = schema_text(columns)
         reshape, removed, read_at = self._reshape(conn, task, columns, keys)
-        table = delta_types(arrow_table(conn.sql(f"SELECT * FROM {_STAGE}")), task.asset)
-        table = not_null(table, not_null_columns(spec) if spec.columns else [])
+        if read_at is not None:  # the stage now holds the whole table
+            staged = delta_types(arrow_table(conn.sql(f"SELECT * FROM {_STAGE}")), task.asset)
+        table = not_null(staged, not_null_columns(spec) if spec.columns else [])
         lineage = _lineage(task, written, schema)
         whole = task.refresh or read_at is not None
         version = self.storage.commit(task.asset, table, keys, lineage, whole, read_at)
@@ -161,7 +169,7 @@ class DeltaWorker(Worker):
         reshape = Reshape.between(task.asset, table, columns)
         if not (task.refresh or reshape.dropped or reshape.retyped):
             return reshape, [], None
-        conn.register("_af_others", delta.to_pyarrow_dataset())
+        conn.register("_af_others", readable_dataset(delta))
         others = f"FROM _af_others WHERE NOT list_contains(?, {PARTITION_COLUMN})"
         if task.refresh:  # the partitions not refreshed are gone with the old table
             gone = conn.execute(f"SELECT DISTINCT {PARTITION_COLUMN} {others} ORDER BY 1", [keys])
@@ -181,16 +189,21 @@ class DeltaWorker(Worker):
             for c, kind in columns.items()
         )  # fmt: skip
         conn.execute(
-            f"INSERT INTO {_STAGE} SELECT {select}, {PARTITION_COLUMN} {others}"
+            f"CREATE TEMP TABLE _af_whole AS SELECT * FROM {_STAGE} UNION ALL BY NAME"
+            f" SELECT {select}, {PARTITION_COLUMN} {others}"
             f" AND NOT list_contains(?, {PARTITION_COLUMN})",
             [keys, removed],
         )
+        conn.unregister(_STAGE)
+        conn.execute(f"CREATE TEMP VIEW {_STAGE} AS SELECT * FROM _af_whole")
         return reshape, removed, delta.version()
 
     @staticmethod
-    def _stage(conn: duckdb.DuckDBPyConnection, rows: Rows, keys: list[str], asset: str) -> None:
-        """The task's rows, each with its partition key, as an Arrow-typed temp table (its
-        types are those the Delta table will hold)."""
+    def _stage(
+        conn: duckdb.DuckDBPyConnection, rows: Rows, keys: list[str], asset: str
+    ) -> pa.Table:
+        """The task's rows, each with its partition key, as the Arrow table the commit
+        writes (with the types the Delta table will hold), registered as _STAGE."""
         if rows.placed == KEY_COLUMN:  # each node computed by its own call
             key = f"{KEY_COLUMN}::VARCHAR AS {PARTITION_COLUMN}"
             select = f"SELECT * EXCLUDE ({KEY_COLUMN}), {key} FROM ({rows.query})"
@@ -199,9 +212,11 @@ class DeltaWorker(Worker):
             select = f"SELECT *, ({placed})::VARCHAR AS {PARTITION_COLUMN} FROM ({rows.query})"
         # The types Delta keeps (HUGEINT as DECIMAL, time zones as UTC, ...), so that the
         # versions computed here are over the rows as the table holds them.
-        conn.register("_af_staged_arrow", delta_types(arrow_table(conn.sql(select)), asset))
-        conn.execute(f"CREATE TEMP TABLE {_STAGE} AS SELECT * FROM _af_staged_arrow")
-        conn.unregister("_af_staged_arrow")
+        # Sorted by partition: each partition's rows are one slice, and the file's
+        # statistics of the key are tight.
+        staged = delta_types(arrow_table(conn.sql(select)), asset).sort_by(PARTITION_COLUMN)
+        conn.register(_STAGE, staged)
+        return staged
 
     def _input(self, conn: duckdb.DuckDBPyConnection, rng: InputRange, tag: str) -> str:
         """A SELECT of exactly the upstream partitions in `rng`, from its Delta table."""
@@ -215,8 +230,9 @@ class DeltaWorker(Worker):
             )
         view = f"_af_input_{rng.name}{tag}"
         conn.register(view, found)
-        where = "" if rng.keys else " WHERE false"  # clipped away: the shape, no rows
-        return f'SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM "{view}"{where}'
+        # The files of those partitions may hold others; clipped away: the shape, no rows.
+        where = in_partitions(rng.keys, rng.partitions.ordered_keys) if rng.keys else "false"
+        return f'SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM "{view}" WHERE {where}'
 
     @staticmethod
     def _versions(
@@ -232,6 +248,18 @@ class DeltaWorker(Worker):
             [schema_text(columns), keys],
         ).fetchall()
         return {key: Written(n, version, 0) for key, n, version in rows}
+
+
+def _by_partition(staged: pa.Table) -> dict[str, pa.Table]:
+    """The rows of each partition of a stage sorted by partition, without the key: slices,
+    not copies."""
+    counts = pc.value_counts(staged.column(PARTITION_COLUMN)).to_pylist()
+    rows = staged.drop_columns([PARTITION_COLUMN])
+    out, start = {}, 0
+    for found in counts:
+        out[found["values"]] = rows.slice(start, found["counts"])
+        start += found["counts"]
+    return out
 
 
 def _lineage(task: Task, written: dict[str, Written], schema: str) -> dict[str, Any]:

@@ -173,10 +173,13 @@ def refresh_view(
         cur.execute(f'DROP VIEW IF EXISTS main."{asset}"')
     else:
         listed = ", ".join(sql_literal(f) for f in files)
+        # A table partitioned by the key (one folder per partition; tables made before
+        # 2026-12) has it in its paths; a clustered one in its files.
+        hive = all(f"/{PARTITION_COLUMN}=" in f.replace("\\", "/") for f in files)
+        key = f", hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': VARCHAR}}"
         cur.execute(
-            f'CREATE OR REPLACE VIEW main."{asset}" AS SELECT * FROM read_parquet([{listed}],'
-            f" hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': VARCHAR}},"
-            " union_by_name = true)"
+            f'CREATE OR REPLACE VIEW main."{asset}" AS SELECT * FROM read_parquet([{listed}]'
+            f"{key if hive else ', hive_partitioning = false'}, union_by_name = true)"
         )
     key = f"delta_view:{asset}"
     cur.execute("DELETE FROM assetflow.meta WHERE key = ?", [key])

@@ -259,3 +259,40 @@ def test_a_column_delta_cannot_hold_is_named(tmp_path):
         done.output
     )
     assert not (project.root / "lake" / "times").exists()
+
+
+@pytest.mark.slow
+def test_a_commit_is_one_file_and_a_table_partitioned_by_the_key_stays_so(tmp_path):
+    """New tables are clustered by the partition key (a task's commit is one file, however
+    many partitions); a table made partitioned by it (one folder per partition) is written
+    as it is. Both read back exactly the partitions asked for, also after a delete rewrote
+    a file (string_view in the rewritten file, string in the others)."""
+    import duckdb
+    import pyarrow as pa
+
+    from assetflow.run.delta import readable_dataset
+
+    storage = DeltaStorage(str(tmp_path / "lake"))
+
+    def days(*pairs):
+        return pa.table({"v": [v for _, v in pairs], "_partition": [d for d, _ in pairs]})
+
+    def read(asset, keys):
+        conn = duckdb.connect()
+        conn.register("t", readable_dataset(storage.table(asset), keys))
+        found = conn.sql(f"SELECT * FROM t WHERE _partition IN {tuple(keys)} ORDER BY 2, 1")
+        return found.fetchall()
+
+    month = days(("2024-01-01", 1), ("2024-01-02", 2), ("2024-01-03", 3))
+    deltalake.DeltaTable.create(storage.uri("legacy"), month.schema, partition_by=["_partition"])
+    for asset in ("clustered", "legacy"):
+        storage.commit(asset, month, ["2024-01-01", "2024-01-02", "2024-01-03"], {"run_id": "r"})
+        storage.delete(asset, ["2024-01-02"], "w")
+        storage.commit(asset, days(("2024-01-04", 4)), ["2024-01-04"], {"run_id": "r"})
+        keys = ["2024-01-03", "2024-01-04"]
+        assert read(asset, keys) == [(3, "2024-01-03"), (4, "2024-01-04")], asset
+    folders = {p.name for p in (tmp_path / "lake" / "legacy").iterdir()}
+    assert "_partition=2024-01-01" in folders
+    clustered = tmp_path / "lake" / "clustered"
+    assert not [p for p in clustered.iterdir() if p.name.startswith("_partition=")]
+    assert len(storage.table("clustered").file_uris()) == 2  # the rewritten file, the new one
