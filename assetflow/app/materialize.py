@@ -367,7 +367,7 @@ def _publisher(
 
 def _alert_run_end(session: Session, setup: RunSetup, result: RunResult) -> list[str]:
     """Fire the run's hooks; the ones that failed, one line each (also in run.log)."""
-    from assetflow.run.executor import ALERT_CAP  # loaded by the run already
+    from assetflow.run.recorder import ALERT_CAP  # loaded by the run already
 
     _, built, verified, failed, not_run = result.counts()
     errors = tuple(

@@ -28,30 +28,16 @@ from assetflow.core.checks import CheckFailed
 from assetflow.core.definitions import Definitions
 from assetflow.core.planner import Plan, PlannedNode
 from assetflow.core.policy import retryable
-from assetflow.core.records import (
-    AttemptStatus,
-    CheckResult,
-    NodeResult,
-    RunResult,
-)
+from assetflow.core.records import AttemptStatus, NodeResult, RunResult
 from assetflow.errors import DefinitionError, describe
-from assetflow.run.alerts import Deliveries
 from assetflow.run.clock import Clock
 from assetflow.run.ready import Key
+from assetflow.run.recorder import CheckedNode, RunRecorder, Unwritten
 from assetflow.run.run_state import RunState
-from assetflow.run.runlog import NodeLog, node_log_path
-from assetflow.run.task import (
-    Task,
-    TaskResult,
-    attempt_header,
-    input_versions,
-    make_task,
-    span_label,
-)
+from assetflow.run.task import Task, TaskResult, input_versions, make_task
 from assetflow.store.store import Store
 
 Worker = Callable[[Task], TaskResult]
-ALERT_CAP = 30.0  # seconds a run's end waits for its alerts to be delivered, in all
 
 
 @dataclass(frozen=True)
@@ -91,8 +77,8 @@ def execute(
 
 
 class _Scheduler:
-    """The loop, and what the run records: attempts and checks in the store, logs, alerts,
-    the versions rebuilt nodes now have. Which task runs when is the `RunState`'s."""
+    """The loop: which task runs when is the `RunState`'s, what the run leaves behind the
+    `RunRecorder`'s; here, the versions rebuilt nodes now have and what callers hear."""
 
     def __init__(
         self,
@@ -105,7 +91,7 @@ class _Scheduler:
         on_result: Callable[[NodeResult], None] | None,
         on_start: Callable[[list[PlannedNode]], None] | None = None,
     ) -> None:
-        self.defs, self.setup, self.store, self.clock = defs, setup, store, clock
+        self.defs, self.setup, self.clock = defs, setup, clock
         self.worker, self.on_result, self.on_start = worker, on_result, on_start
         self.versions = dict(plan.versions)  # updated as nodes are rebuilt
         self.recorded = plan.recorded
@@ -113,14 +99,11 @@ class _Scheduler:
         # Backfills: earliest partitions first across assets (dependencies still hold).
         oldest = (lambda p: start_key(self._window_start(p))) if setup.oldest_first else None
         self.state = RunState(plan, batch_size, oldest)
-        self.log_paths: dict[Key, Path] = {}  # nodes logging to their group's file
+        self.record = RunRecorder(
+            defs, store, clock, setup.run_id, setup.logs_dir, setup.silent_hooks
+        )
         self.announced: set[Key] = set()  # nodes `on_start` heard of
         self.started: dict[Key, dt.datetime] = {}
-        self.logged: set[Key] = set()  # tasks whose log file exists
-        self.check_counts = [0, 0, 0]
-        self.reshaped: list[str] = []  # tables that changed shape, in the order they did
-        self.keys_added: dict[str, list[str]] = {}  # dynamic key sets: keys assets added
-        self.alerts = Deliveries(silent=setup.silent_hooks)
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, pool: Executor | None) -> RunResult:
@@ -163,15 +146,14 @@ class _Scheduler:
                 self._fail_unrun(lead, state.broken[first.node.asset][0])
                 continue
             if first.conditional and lead not in state.attempts and self._unchanged(first):
-                self._settle([lead], AttemptStatus.VERIFIED)
+                self._settle([lead], Unwritten(AttemptStatus.VERIFIED))
                 self._complete(lead, NodeResult(first.node, AttemptStatus.VERIFIED))
                 continue
             group = state.take(lead, self.setup.group, self.setup.concurrency)
             now = self.clock()
             self.started.update((key, now) for key in group)
             if len(group) > 1:
-                path = self._log_file(group)
-                self.log_paths.update((k, path) for k in group)
+                self.record.grouped(group)
             task = state.task(lead)
             fresh = [p for p in task if _key(p) not in self.announced]
             if fresh and self.on_start:
@@ -180,7 +162,7 @@ class _Scheduler:
             spec = self.defs.assets[first.node.asset]
             work = make_task(
                 self.setup.run_id, task, self.versions, spec.code_version, state.attempts[lead],
-                now, str(self._log_path(lead)), grouped=len(group) > 1,
+                now, str(self.record.log_path(state.members[lead])), grouped=len(group) > 1,
             )  # fmt: skip
             running[pool.submit(self.worker, work)] = lead
 
@@ -205,50 +187,42 @@ class _Scheduler:
         attempts."""
         failed = next((k for k in self.state.groups[lead] if k[1] == done.failed), None)
         if failed is None:
-            log = NodeLog(self._log_path(lead), self.clock)
-            log.write(done.trace)
-            log.write(
-                f"the group's {len(self.state.groups[lead])} partitions run again one by one\n"
-            )
-            log.close()
-        for key in self.state.ungroup(lead, failed):
-            self.log_paths.pop(key)
+            count = len(self.state.groups[lead])
+            self.record.group_failed(self.state.members[lead], done.trace, count)
+        self.record.ungrouped(self.state.ungroup(lead, failed))
         if failed is not None:  # its failure goes to its own log (its lines stay in the group's)
             self._finish_task(failed, dataclasses.replace(done, logged=False))
 
     def _finish_task(self, lead: Key, done: TaskResult, shared_by: int = 1) -> None:
-        state = self.state
-        task = [state.planned[k] for k in state.members[lead]]
+        state, record = self.state, self.record
+        members = state.members[lead]
+        task = [state.planned[k] for k in members]
         attempt = state.attempts[lead]
-        if done.logged:
-            self.logged.add(lead)
+        record.attempt_logged(members, done)
         error = done.error
         share = done.seconds / len(task) / shared_by  # a batch's time, shared by its partitions
         failed_checks = error.results if isinstance(error, CheckFailed) else ()
-        recorded = []
+        checked: list[CheckedNode] = []
         for p in task:
-            checked = done.checks.get(p.node.partition, ()) or tuple(
+            results = done.checks.get(p.node.partition, ()) or tuple(
                 r for r in failed_checks if r.node == _key(p)
             )
             written = done.written.get(p.node.partition)
             node = (p.node.asset, p.node.partition, p.index)
-            recorded.append((node, written.materialization_id if written else None, checked))
-            self._count_checks(checked)
-        if error is None:  # the write recorded the successful attempt and checks with the data
-            if done.reshaped:
-                self.reshaped.append(done.reshaped)
-            for key_set, keys in done.keys_added:
-                self.keys_added.setdefault(key_set, []).extend(keys)
+            checked.append((node, written.materialization_id if written else None, results))
+        # the write recorded a successful attempt and its checks with the data
+        record.checked(checked, failed=error is not None)
+        if error is None:
+            record.wrote(done)
             for p in task:
                 written = done.written[p.node.partition]
                 self.versions[_key(p)] = written.data_version
                 self._complete(_key(p), NodeResult(
                     p.node, AttemptStatus.SUCCESS, written.row_count, share, None,
-                    self._logged(lead), attempt,
+                    record.logged_at(members), attempt,
                 ))  # fmt: skip
             return
-        self.store.record_checks(self.setup.run_id, recorded, self.clock())
-        log = self._coordinator_log(lead, attempt, done)
+        log = record.failure_log(members, attempt, done)
         policy = self.defs.retry_policy(lead[0])
         may_retry = not state.interrupted and attempt < policy.attempts
         if may_retry and retryable(error, self.defs.assets[lead[0]].retry_on):
@@ -256,72 +230,41 @@ class _Scheduler:
             log.write(f"retrying in {delay:.3f}s (attempt {attempt + 1} of {policy.attempts})\n")
             log.close()
             ended = self.clock()
-            self._settle(
-                state.members[lead], AttemptStatus.RETRYING, attempt, self.started[lead], ended,
-                error, ended + dt.timedelta(seconds=delay),
-            )  # fmt: skip
+            self._settle(members, Unwritten(
+                AttemptStatus.RETRYING, attempt, self.started[lead], ended, error,
+                ended + dt.timedelta(seconds=delay),
+            ))  # fmt: skip
             state.retry(lead, self.clock.monotonic() + delay)
             return
         state.failed_with(lead, error)
         text = describe(error)
-        self._settle(
-            state.members[lead], AttemptStatus.FAILED, attempt, self.started[lead], self.clock(),
-            error,
-        )  # fmt: skip
+        self._settle(members, Unwritten(
+            AttemptStatus.FAILED, attempt, self.started[lead], self.clock(), error
+        ))  # fmt: skip
+        logged = record.logged_at(members)
         for p in task:
-            failure = Failure(
+            record.alert(Failure(
                 self.setup.pipeline, p.node.asset, p.node.partition, self._window_start(p),
-                self.setup.run_id, attempt, text, self._logged(lead), self.setup.run_url,
-            )  # fmt: skip
-            # Delivered off this thread; a failing hook is logged in the node's log, and the
-            # run's output says it once.
-            self.alerts.submit(self.defs.failure_hooks(p.node.asset), failure, log.logger)
+                self.setup.run_id, attempt, text, logged, self.setup.run_url,
+            ), log)  # fmt: skip
             self._complete(_key(p), NodeResult(
-                p.node, AttemptStatus.FAILED, None, share, text, self._logged(lead), attempt,
+                p.node, AttemptStatus.FAILED, None, share, text, logged, attempt,
             ))  # fmt: skip
         log.close()
 
     def _fail_unrun(self, lead: Key, error: DefinitionError) -> None:
         """A task of an asset whose definition is wrong: failed with the same error, unrun."""
-        self._settle(self.state.members[lead], AttemptStatus.FAILED, error=error)
+        self._settle(self.state.members[lead], Unwritten(AttemptStatus.FAILED, error=error))
         for key in self.state.members[lead]:
             p = self.state.planned[key]
             self._complete(key, NodeResult(p.node, AttemptStatus.FAILED, error=describe(error)))
 
-    def _coordinator_log(self, lead: Key, attempt: int, done: TaskResult) -> NodeLog:
-        """The task's log, for what the coordinator adds to a failed attempt: its traceback,
-        the retry it plans, hooks that failed."""
-        log = NodeLog(self._log_path(lead), self.clock)
-        if not done.logged:  # the attempt's header has not reached the file yet
-            label = _label(self.state.members[lead])
-            log.begin(attempt_header(lead[0], label, attempt, self.setup.run_id))
-        log.write(done.trace)
-        self.logged.add(lead)
-        return log
-
-    def _settle(
-        self,
-        keys: list[Key],
-        status: AttemptStatus,
-        attempt: int = 0,
-        started: dt.datetime | None = None,
-        ended: dt.datetime | None = None,
-        error: BaseException | None = None,
-        next_retry_at: dt.datetime | None = None,
-    ) -> None:
+    def _settle(self, keys: list[Key], event: Unwritten) -> None:
         """Record an attempt that wrote nothing, for each of `keys`."""
-        now = ended or self.clock()
-        nodes = [(k[0], k[1], self.state.planned[k].index) for k in keys]
-        lead = self.state.leader[keys[0]]
-        self.store.record_attempts(
-            self.setup.run_id, nodes, attempt, started or now, now, status, error,
-            self._logged(lead), next_retry_at,
-        )  # fmt: skip
-
-    def _count_checks(self, results: tuple[CheckResult, ...]) -> None:
-        for r in results:
-            slot = 0 if r.passed else (2 if r.severity == "error" else 1)
-            self.check_counts[slot] += 1
+        state = self.state
+        nodes = [(k[0], k[1], state.planned[k].index) for k in keys]
+        members = state.members[state.leader[keys[0]]]
+        self.record.settled(nodes, members, event)
 
     def _complete(self, key: Key, result: NodeResult) -> None:
         """A node settled: heard of, and what it blocks recorded `upstream_failed`."""
@@ -329,7 +272,7 @@ class _Scheduler:
         if self.on_result:
             self.on_result(result)
         if blocked:
-            self._settle(blocked, AttemptStatus.UPSTREAM_FAILED)
+            self._settle(blocked, Unwritten(AttemptStatus.UPSTREAM_FAILED))
             for down in blocked:
                 if self.on_result:
                     self.on_result(self.state.results[down])
@@ -339,34 +282,18 @@ class _Scheduler:
         current = {(n, k): v for n, k, _, v in input_versions(planned, self.versions)}
         return current == dict(self.recorded.get(planned.node, {}))
 
-    def _log_path(self, lead: Key) -> Path:
-        """The task's log file, or that of the group it runs in."""
-        return self.log_paths.get(lead) or self._log_file(self.state.members[lead])
-
-    def _log_file(self, keys: list[Key]) -> Path:
-        """The log file of a task (or group) of these nodes, named by its keys."""
-        logs, run_id = self.setup.logs_dir, self.setup.run_id
-        return node_log_path(logs, run_id, keys[0][0], keys[0][1], keys[-1][1])
-
-    def _logged(self, lead: Key) -> str | None:
-        return str(self._log_path(lead)) if lead in self.logged else None
-
     def _window_start(self, p: PlannedNode) -> dt.date | None:
         return self.defs.assets[p.node.asset].partitions.window(p.index)[0]
 
     def _result(self) -> RunResult:
         results, status, code, stopped_by = self.state.outcome()
-        checks = (self.check_counts[0], self.check_counts[1], self.check_counts[2])
-        warnings = tuple(dict.fromkeys(self.alerts.close(ALERT_CAP)))  # once each, in order
+        record = self.record
+        passed, warned, failed = record.check_counts
         return RunResult(
-            self.setup.run_id, status, results, stopped_by, code, checks, warnings,
-            tuple(self.reshaped), {k: tuple(v) for k, v in sorted(self.keys_added.items())},
+            self.setup.run_id, status, results, stopped_by, code, (passed, warned, failed),
+            record.close(), tuple(record.reshaped),
+            {k: tuple(v) for k, v in sorted(record.keys_added.items())},
         )  # fmt: skip
-
-
-def _label(keys: list[Key]) -> str:
-    """A task's partition, or its batch's (or group's) `first..last`."""
-    return span_label(keys[0][1], keys[-1][1])
 
 
 def _key(p: PlannedNode) -> Key:
