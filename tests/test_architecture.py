@@ -246,3 +246,17 @@ def test_partition_kinds_are_types_not_tags():
         if tag.search(line)
     ]
     assert found == []
+
+
+def test_only_the_asset_tables_ask_which_storage_holds_them():
+    """app/tables.py picks the warehouse file or Delta Lake; nothing else reads the setting
+    (the config declares it)."""
+    asks = re.compile(r"settings\.storage\b(?!_)")
+    found = [
+        f"{name}:{number}"
+        for name, path in modules().items()
+        if name not in ("app.tables", "app.config")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if asks.search(line)
+    ]
+    assert found == []

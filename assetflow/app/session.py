@@ -9,12 +9,14 @@ when it started), `clock` stamps what it records.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from assetflow.app.config import Project
+from assetflow.app.tables import AssetTables, asset_tables
 from assetflow.core.automation import check_automation
 from assetflow.core.calendar import key_span
 from assetflow.core.graph import AssetGraph
@@ -100,7 +102,7 @@ class Session:
             self._store = Store.open(
                 path, read_only=True, wait=max(wait, READ_WINDOW), give_up=_run_in_progress(path)
             )
-            self._attach_remote_tables(self._store)
+            self.tables.attach(self._store, self._asset_names())
         return self._store if self._store.has_schema() else None
 
     def writer(self, wait: float = 0.0) -> Store:
@@ -120,21 +122,15 @@ class Session:
             store = Store.open(path, wait=READER_WAIT, give_up=_run_in_progress(path))
         self._store, self._writable = store, True
         store.abandon_dead_runs(self.clock())
-        if self.project.settings.storage == "delta":  # commits a dead coordinator left
-            from assetflow.app.executors import adopt_unrecorded
-
-            self.adopted = adopt_unrecorded(self.project, store, self._asset_names(), self.clock)
-        self._attach_remote_tables(store)
+        self.adopted = self.tables.opened(store, self._asset_names(), self.clock)
+        self.tables.attach(store, self._asset_names())
         store.refresh_nodes()
         return store
 
-    def _attach_remote_tables(self, store: Store) -> None:
-        """Delta tables on object storage, readable by this session's queries by their
-        assets' names (local tables have views in the file)."""
-        if self.project.settings.storage == "delta":
-            from assetflow.app.executors import attach_remote_tables
-
-            attach_remote_tables(self.project, store, self._asset_names())
+    @functools.cached_property
+    def tables(self) -> AssetTables:
+        """Where the project's asset tables live (the warehouse file, Delta Lake)."""
+        return asset_tables(self.project)
 
     def _asset_names(self) -> list[str]:
         return sorted(self.graph.defs.assets)

@@ -6,13 +6,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from assetflow.app.executors import delta_storage
 from assetflow.app.materialize import new_run_id
 from assetflow.app.session import Request, Session
 from assetflow.core.partitions import DynamicPartitions, Partitions
 from assetflow.core.planner import no_partitions
 from assetflow.errors import PartitionKeyError, UsageError
-from assetflow.store.wipe import Deleted, wipe_partitions
+from assetflow.store.wipe import wipe_partitions
 
 
 @dataclass(frozen=True)
@@ -56,14 +55,8 @@ def wipe(
     if not confirm(planned):
         raise UsageError("cancelled: nothing was wiped")
     run_id = new_run_id()
-    storage = delta_storage(session.project)
-    elsewhere = None
-    if storage is not None:  # the Delta commits first: a crash before the record is adopted
-        elsewhere = {}
-        for asset, held_keys in found.items():
-            done = storage.delete(asset, held_keys, run_id)
-            if done is not None:
-                elsewhere[asset] = Deleted(done[0], done[1], storage.files(asset))
+    deleted = {a: session.tables.delete(a, keys, run_id) for a, keys in found.items()}
+    elsewhere = {a: d for a, d in deleted.items() if d is not None} or None
     rows = wipe_partitions(store, run_id, dict(found), session.clock(), os.getpid(), elsewhere)
     return Wipe(found, planned.readers, run_id, rows)
 

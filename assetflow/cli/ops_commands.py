@@ -25,13 +25,11 @@ if TYPE_CHECKING:
     from assetflow.app.session import Request, Session
 
 if TYPE_CHECKING:  # the real modules, for the type checker; imported on first use
-    import assetflow.app.executors as executors
     import assetflow.app.retention as retention_app
     import assetflow.app.wipe as wipe_app
 else:
     wipe_app = _Lazy("assetflow.app.wipe")
     retention_app = _Lazy("assetflow.app.retention")
-    executors = _Lazy("assetflow.app.executors")
 
 
 @cli.command()
@@ -100,7 +98,7 @@ def vacuum(
     """storage = "delta": remove the data files that no version of an asset's Delta table
     within --retain-hours reads (overwritten partitions leave their old files behind)."""
     with opts.session(warehouse) as session:
-        removed = executors.vacuum(session, retain_hours, dry_run, wait)
+        removed = session.tables.vacuum(session, retain_hours, dry_run, wait)
     console.vacuumed(removed, dry_run)
 
 

@@ -1,0 +1,214 @@
+"""Where asset tables live, behind one interface: the warehouse file (the default) or Delta
+Lake (`storage = "delta"`). Nothing else asks which.
+
+`AssetTables` is what a command needs of them: a run's workers, what to do when the
+warehouse is opened (adopt commits a dead coordinator never recorded; make remote tables
+readable), deleting partitions for a wipe, and vacuuming unused files. A third backend (a
+Parquet folder, Iceberg) is one more class here, with a worker that implements
+run/worker.py's four storage methods (a cursor, inputs, the write, a column once held).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from assetflow.app.config import Project
+from assetflow.core.definitions import Definitions
+from assetflow.errors import UsageError
+from assetflow.run.clock import Clock
+from assetflow.store.store import Store
+from assetflow.store.wipe import Deleted
+
+if TYPE_CHECKING:  # Delta Lake (pyarrow, deltalake) is loaded only by projects that use it
+    from assetflow.run.delta import DeltaStorage
+    from assetflow.run.executor import Worker  # loaded by a run only
+
+SQL_ON_COORDINATOR = (
+    'executor = "dask" with storage = "duckdb": Python assets compute on the cluster, SQL'
+    ' assets run here, where the warehouse is (storage = "delta" runs them on the cluster)'
+)
+
+
+@dataclass
+class Workers:
+    """A run's worker, how many tasks it runs at once, and what to stop after the run."""
+
+    worker: Worker
+    concurrency: int
+    notes: list[str]  # said once at the run's end
+    closers: list[Any]  # callables, called last first
+
+    def close(self) -> None:
+        while self.closers:
+            self.closers.pop()()
+
+
+class AssetTables(ABC):
+    """The asset tables of one project."""
+
+    @abstractmethod
+    def workers(
+        self, project: Project, defs: Definitions, store: Store, clock: Clock, n: int,
+        cluster: Any,
+    ) -> Workers:  # fmt: skip
+        """The workers of a run of `n` tasks at once, on this process's threads (`cluster`
+        None) or on a Dask cluster."""
+
+    def opened(self, store: Store, assets: list[str], clock: Clock) -> list[str]:
+        """The warehouse was opened for writing: `asset[partition]` of what was adopted."""
+        return []
+
+    def attach(self, store: Store, assets: list[str]) -> None:  # noqa: B027 - most need not
+        """Make the tables readable by the session's queries under their assets' names."""
+
+    def delete(self, asset: str, keys: Sequence[str], run_id: str) -> Deleted | None:
+        """Delete partitions' rows before the wipe is recorded; None: the wipe's own
+        transaction deletes them (the warehouse file)."""
+        return None
+
+    def vacuum(self, session: Any, retain_hours: int, dry_run: bool, wait: float) -> dict[str, int]:
+        raise UsageError(
+            "vacuum removes unused Delta Lake files; this project stores its tables in the"
+            " warehouse file",
+            'set storage = "delta" in [tool.assetflow] to use Delta Lake',
+        )
+
+
+class WarehouseTables(AssetTables):
+    """Tables in the warehouse file: written by the run's threads, in its transactions."""
+
+    def workers(
+        self, project: Project, defs: Definitions, store: Store, clock: Clock, n: int,
+        cluster: Any,
+    ) -> Workers:  # fmt: skip
+        from assetflow.run.embedded_worker import EmbeddedWorker
+
+        if cluster is None:
+            worker = EmbeddedWorker(store, defs, project.root, clock)
+            return Workers(worker, n, worker.notes, [worker.close])
+        # Python assets compute on the cluster from inputs shipped as Arrow; their rows come
+        # back and are written here like any other.
+        from assetflow.run.remote import compute_task
+
+        definitions = str(project.definitions_dir)
+
+        def offload(task: Any, inputs: dict[str, Any]) -> Any:
+            return cluster.call(compute_task, definitions, task, inputs)
+
+        worker = EmbeddedWorker(store, defs, project.root, clock, offload)
+        if any(spec.returns_sql for spec in defs.assets.values()):
+            worker.notes.append(SQL_ON_COORDINATOR)
+        return Workers(worker, n, worker.notes, [worker.close])
+
+
+class DeltaTables(AssetTables):
+    """Tables in Delta Lake: committed by workers anywhere, their lineage recorded here."""
+
+    def __init__(self, storage: DeltaStorage) -> None:
+        self.storage = storage
+
+    def workers(
+        self, project: Project, defs: Definitions, store: Store, clock: Clock, n: int,
+        cluster: Any,
+    ) -> Workers:  # fmt: skip
+        from assetflow.run.cluster import PublishingWorker, on_cluster
+        from assetflow.run.delta_worker import DeltaWorker, WorkerEnv, run_remote
+
+        remote: Worker
+        if cluster is None:
+            remote = DeltaWorker(defs, project.root, self.storage)
+        else:
+            env = WorkerEnv(
+                str(project.definitions_dir), str(project.root), self.storage, _stamp(defs),
+                store.keysets(defs.dynamic_names()) if defs.dynamic_names() else {},
+            )  # fmt: skip
+            remote = on_cluster(cluster, run_remote, env)
+        publishing = PublishingWorker(store, self.storage, clock, remote)
+        return Workers(publishing, n, publishing.notes, [publishing.close])
+
+    def opened(self, store: Store, assets: list[str], clock: Clock) -> list[str]:
+        """Record every Delta commit the warehouse has no lineage for (a coordinator that
+        died between a worker's commit and its record); refresh those tables' views."""
+        from assetflow.run.cluster import refresh_views
+
+        storage, adopted = self.storage, []
+        summary, views = store.delta_summary()
+        behind = []  # views older than their tables (a run that died before its end)
+        for asset in storage.tables() or assets:
+            latest = storage.latest_version(asset)
+            if latest is None:
+                continue
+            if views.get(asset, -1) != latest:
+                behind.append(asset)
+            top, count, base = summary.get(asset, (-1, 0, 0))
+            if count == top - base + 1 and latest <= top:
+                continue  # every commit up to the latest is recorded: the usual case
+            known = store.delta_versions(asset)
+            after = min(v for v in range(base, top + 2) if v not in known) - 1  # recorded to here
+            missing = [(v, lin) for v, lin in storage.commits(asset, after) if v not in known]
+            for version, lineage in missing:
+                adopted += [f"{asset}[{p}]" for p in store.adopt(asset, version, lineage, clock())]
+        refresh_views(store, storage, behind)
+        return adopted
+
+    def attach(self, store: Store, assets: list[str]) -> None:
+        """Each asset's table on object storage registered on the session's connection under
+        the asset's name, as an Arrow dataset of its current version: status, `sql`,
+        `check`, `read` and the page read it without DuckDB's httpfs (which cannot be
+        installed offline for the pinned DuckDB). Local tables have views in the file."""
+        if self.storage.is_local:
+            return
+        from assetflow.run.delta import readable_dataset
+
+        for asset in assets:
+            table = self.storage.table(asset)
+            if table is not None:
+                store.attach(asset, readable_dataset(table))
+
+    def delete(self, asset: str, keys: Sequence[str], run_id: str) -> Deleted | None:
+        """The Delta commit first: a crash before the wipe's record is adopted."""
+        done = self.storage.delete(asset, keys, run_id)
+        return None if done is None else Deleted(done[0], done[1], self.storage.files(asset))
+
+    def vacuum(self, session: Any, retain_hours: int, dry_run: bool, wait: float) -> dict[str, int]:
+        """Remove the files no table version of the last `retain_hours` needs (a dry run
+        counts them): files per asset. The retention must cover the longest recorded run,
+        so that no run in progress loses a file it still reads."""
+        store = session.writer(wait)
+        longest = store.longest_run_seconds()
+        if retain_hours * 3600 < longest:
+            need = math.ceil(longest / 3600)
+            raise UsageError(
+                f"--retain-hours {retain_hours} is shorter than the longest recorded run"
+                f" ({_duration(longest)}): a run like it could lose files it still reads",
+                f"use --retain-hours {need} or more",
+            )
+        assets = self.storage.tables() or sorted(session.graph.defs.assets)
+        return {a: len(self.storage.vacuum(a, retain_hours, dry_run)) for a in assets}
+
+
+def asset_tables(project: Project) -> AssetTables:
+    """The project's asset tables, as its `storage` setting says."""
+    settings = project.settings
+    if settings.storage != "delta":
+        return WarehouseTables()
+    from assetflow.run.delta import storage_from_settings
+
+    return DeltaTables(
+        storage_from_settings(
+            settings.storage_path or "", dict(settings.storage_options), str(project.root)
+        )
+    )
+
+
+def _stamp(defs: Definitions) -> str:
+    """What identifies these definitions on a worker: their code versions."""
+    return ",".join(f"{name}={spec.code_version}" for name, spec in sorted(defs.assets.items()))
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 3600 else f"{seconds / 3600:.1f} h"
