@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 if TYPE_CHECKING:
     from assetflow.core.intervals import Intervals
@@ -298,6 +298,15 @@ class CheckRecord:
 
 
 # -- writing partitions ----------------------------------------------------------------------
+class InputVersion(NamedTuple):
+    """One upstream partition a node read, and the version it had then."""
+
+    input: str  # the upstream asset or source
+    partition: str
+    partition_index: int
+    version: str  # "" when it had none (never built, or a source not observed)
+
+
 @dataclass(frozen=True)
 class NodeWrite:
     """Everything recorded with one node's data, in its transaction."""
@@ -307,7 +316,7 @@ class NodeWrite:
     partition: str
     partition_index: int
     code_version: str
-    inputs: tuple[tuple[str, str, int, str], ...]  # (input, partition, its index, version)
+    inputs: tuple[InputVersion, ...]
     clipped: str | None
     started_at: dt.datetime
     attempt: int = 1  # recorded as a successful attempt in the same transaction

@@ -279,7 +279,9 @@ class _Scheduler:
 
     def _unchanged(self, planned: PlannedNode) -> bool:
         """Early cutoff: every input the node would read has the version it was built from."""
-        current = {(n, k): v for n, k, _, v in input_versions(planned, self.versions)}
+        current = {
+            (i.input, i.partition): i.version for i in input_versions(planned, self.versions)
+        }
         return current == dict(self.recorded.get(planned.node, {}))
 
     def _window_start(self, p: PlannedNode) -> dt.date | None:

@@ -19,6 +19,7 @@ from assetflow.core.records import (
     FULL_REFRESH,
     CheckResult,
     InputRange,
+    InputVersion,
     NodeWrite,
     Published,
     Written,
@@ -117,22 +118,20 @@ def node_reads(task: Task, node: NodeWrite) -> tuple[InputRange, ...]:
     """What one node of a task reads: per dependency, the span of its recorded inputs."""
     out = []
     for rng in task.reads:
-        indexes = [index for name, _, index, _ in node.inputs if name == rng.name]
+        indexes = [i.partition_index for i in node.inputs if i.input == rng.name]
         lo, hi = (min(indexes), max(indexes)) if indexes else (rng.first, rng.first - 1)
         spans = None if rng.spans is None else Intervals.points(indexes)
         out.append(dataclasses.replace(rng, first=lo, last=hi, spans=spans))
     return tuple(out)
 
 
-def input_versions(
-    planned: PlannedNode, versions: Versions
-) -> tuple[tuple[str, str, int, str], ...]:
-    """(input, partition, its index, version) for everything the node reads; '' for none."""
+def input_versions(planned: PlannedNode, versions: Versions) -> tuple[InputVersion, ...]:
+    """Everything the node reads, with the version each partition has now."""
     rows = []
     for rng in planned.inputs:
         for index in rng.indexes():
             key = rng.partitions.key(index)
-            rows.append((rng.name, key, index, versions.get((rng.name, key)) or ""))
+            rows.append(InputVersion(rng.name, key, index, versions.get((rng.name, key)) or ""))
     return tuple(rows)
 
 
