@@ -86,14 +86,6 @@ class DeltaStorage:
         loaded[(uri, self.options)] = found
         return found
 
-    def dataset(self, asset: str, keys: Sequence[str] | None = None) -> Any:
-        """The asset's rows as a pyarrow dataset pruned to the files that may hold `keys`
-        (all when None: filter the rows too); None when the table does not exist."""
-        table = self.table(asset)
-        if table is None:
-            return None
-        return readable_dataset(table, keys)
-
     def files(self, asset: str) -> list[str]:
         """The data files of the table's current version (what a reader needs)."""
         table = self.table(asset)
@@ -287,8 +279,14 @@ def readable_dataset(table: Any, keys: Sequence[str] | None = None) -> Any:
         f.with_type(pa.string_view()) if pa.types.is_string(f.type) else f
         for f in arrow_schema(table)
     )
-    pruned = None if keys is None else [(PARTITION_COLUMN, "in", list(keys))]
-    return table.to_pyarrow_dataset(schema=schema, file_pruning_predicate=pruned)
+    return table.to_pyarrow_dataset(schema=schema, file_pruning_predicate=pruning(keys))
+
+
+def pruning(keys: Sequence[str] | None) -> list[tuple[str, str, list[str]]] | None:
+    """deltalake's file pruning for partitions `keys` (None: every file): by folder in a
+    table partitioned by the key, by statistics in a clustered one (a superset: filter the
+    rows too)."""
+    return None if keys is None else [(PARTITION_COLUMN, "in", list(keys))]
 
 
 def arrow_schema(table: Any) -> pa.Schema:

@@ -39,11 +39,13 @@ from assetflow.run.delta import (
     arrow_schema,
     delta_types,
     not_null,
+    pruning,
     readable_dataset,
 )
 from assetflow.run.runlog import NodeLog
 from assetflow.run.task import Task, TaskResult
 from assetflow.run.worker import Rows, Worker, describe_reshape
+from assetflow.store.published import parquet_scan
 from assetflow.store.schema import PARTITION_COLUMN, in_partitions
 from assetflow.store.shape import Reshape
 from assetflow.store.tables import arrow_table, relation_columns
@@ -204,17 +206,24 @@ class DeltaWorker(Worker):
     ) -> pa.Table:
         """The task's rows, each with its partition key, as the Arrow table the commit
         writes (with the types the Delta table will hold), registered as _STAGE."""
+        # Several partitions: sorted by partition (each partition's rows are one slice for
+        # its checks, and the file's statistics of the key are tight).
         if rows.placed == KEY_COLUMN:  # each node computed by its own call
             key = f"{KEY_COLUMN}::VARCHAR AS {PARTITION_COLUMN}"
-            select = f"SELECT * EXCLUDE ({KEY_COLUMN}), {key} FROM ({rows.query})"
+            select = (
+                f"SELECT * EXCLUDE ({KEY_COLUMN}), {key} FROM ({rows.query})"
+                f" ORDER BY {PARTITION_COLUMN}"
+            )
+        elif rows.placed and len(keys) > 1:  # placed by partition_by
+            select = (
+                f"SELECT *, ({rows.placed})::VARCHAR AS {PARTITION_COLUMN} FROM ({rows.query})"
+                f" ORDER BY {PARTITION_COLUMN}"
+            )
         else:
-            placed = rows.placed if rows.placed and len(keys) > 1 else sql_literal(keys[0])
-            select = f"SELECT *, ({placed})::VARCHAR AS {PARTITION_COLUMN} FROM ({rows.query})"
+            select = f"SELECT *, {sql_literal(keys[0])} AS {PARTITION_COLUMN} FROM ({rows.query})"
         # The types Delta keeps (HUGEINT as DECIMAL, time zones as UTC, ...), so that the
         # versions computed here are over the rows as the table holds them.
-        # Sorted by partition: each partition's rows are one slice, and the file's
-        # statistics of the key are tight.
-        staged = delta_types(arrow_table(conn.sql(select)), asset).sort_by(PARTITION_COLUMN)
+        staged = delta_types(arrow_table(conn.sql(select)), asset)
         conn.register(_STAGE, staged)
         return staged
 
@@ -222,16 +231,20 @@ class DeltaWorker(Worker):
         """A SELECT of exactly the upstream partitions in `rng`, from its Delta table."""
         if rng.is_source:
             return input_sql(rng, self.defs, self.root)
-        found = self.storage.dataset(rng.name, list(rng.keys) or None)
-        if found is None:
+        table = self.storage.table(rng.name)
+        if table is None:
             raise UpstreamMissingError(
                 f"{rng.name} has no Delta table yet at {self.storage.uri(rng.name)}",
                 f"materialize {rng.name} first",
             )
-        view = f"_af_input_{rng.name}{tag}"
-        conn.register(view, found)
         # The files of those partitions may hold others; clipped away: the shape, no rows.
         where = in_partitions(rng.keys, rng.partitions.ordered_keys) if rng.keys else "false"
+        keys = list(rng.keys) or None
+        files = table.file_uris(file_pruning_predicate=pruning(keys)) if keys else []
+        if self.storage.is_local and files:  # DuckDB's own Parquet reader
+            return f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {parquet_scan(files)} WHERE {where}"
+        view = f"_af_input_{rng.name}{tag}"
+        conn.register(view, readable_dataset(table, keys))
         return f'SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM "{view}" WHERE {where}'
 
     @staticmethod

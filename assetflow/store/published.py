@@ -172,18 +172,23 @@ def refresh_view(
     if not files:
         cur.execute(f'DROP VIEW IF EXISTS main."{asset}"')
     else:
-        listed = ", ".join(sql_literal(f) for f in files)
-        # A table partitioned by the key (one folder per partition; tables made before
-        # 2026-12) has it in its paths; a clustered one in its files.
-        hive = all(f"/{PARTITION_COLUMN}=" in f.replace("\\", "/") for f in files)
-        key = f", hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': VARCHAR}}"
-        cur.execute(
-            f'CREATE OR REPLACE VIEW main."{asset}" AS SELECT * FROM read_parquet([{listed}]'
-            f"{key if hive else ', hive_partitioning = false'}, union_by_name = true)"
-        )
+        cur.execute(f'CREATE OR REPLACE VIEW main."{asset}" AS SELECT * FROM {parquet_scan(files)}')
     key = f"delta_view:{asset}"
     cur.execute("DELETE FROM assetflow.meta WHERE key = ?", [key])
     cur.execute("INSERT INTO assetflow.meta VALUES (?, ?)", [key, str(version)])
+
+
+def parquet_scan(files: Sequence[str]) -> str:
+    """DuckDB's read of a Delta table's data files (local ones: remote files need httpfs),
+    with the partition column. A table partitioned by the key (one folder per partition;
+    tables made before 2026-12) has it in its paths; a clustered one in its files."""
+    listed = ", ".join(sql_literal(f) for f in files)
+    hive = all(f"/{PARTITION_COLUMN}=" in f.replace("\\", "/") for f in files)
+    key = f"hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': VARCHAR}}"
+    return (
+        f"read_parquet([{listed}], {key if hive else 'hive_partitioning = false'},"
+        " union_by_name = true)"
+    )
 
 
 def view_versions(cur: duckdb.DuckDBPyConnection) -> dict[str, int | None]:
