@@ -120,3 +120,19 @@ def test_backfill_needs_a_range(fixture_project):
     project = fixture_project("chain")
     result = project.run("backfill", "base")
     assert result.exit_code == 2 and "--from KEY --to KEY" in result.output
+
+
+def test_a_backfill_dry_run_prints_the_plan_it_would_run_and_writes_nothing(fixture_project):
+    project = fixture_project("chain", extra="backfill_confirm_above = 10\n")
+    args = ("backfill", "--from", "2024-02-01", "--to", "2024-02-03")
+    shown = project.run(*args, "--dry-run", "--json")
+    assert shown.exit_code == 0, shown.output
+    planned = sorted((n["asset"], n["partition"]) for n in json.loads(shown.output)["nodes"])
+    assert len(planned) == 9 and ("base", "2024-02-01") in planned
+    assert not project.warehouse.exists()  # nothing ran (nor asked), nothing was written
+    ran = project.run(*args)
+    assert ran.exit_code == 0, ran.output
+    done = project.query("SELECT asset, partition FROM assetflow.attempts ORDER BY 1, 2")
+    assert sorted(done) == planned
+    wrong = project.run("backfill", "--bogus")
+    assert wrong.exit_code == 2 and "backfill --help'" in wrong.output  # not 'backfill run'

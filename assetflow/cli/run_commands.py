@@ -89,17 +89,22 @@ def materialize(
         scheduler=scheduler,
     )  # fmt: skip
     if dry_run:
-        outcome = runs.materialize(session, request, options)
-        if as_json:
-            echo_json(outcome.plan.as_json())
-        elif not outcome.plan.nodes:
-            console.nothing_to_do(outcome.selected_nodes())
-        else:
-            console.render_plan(outcome.plan, outcome.graph)
-        if outcome.plan.problems:  # the plan is shown; the run would fail those assets
-            raise click.exceptions.Exit(ExitCode.USAGE)
+        _show_plan(session, request, options, as_json)
         return
     _run_with_progress(session, request, options)
+
+
+def _show_plan(session: Session, request: Request, options: Any, as_json: bool) -> None:
+    """--dry-run: the plan that would run, written nowhere (exit 2 if it would fail)."""
+    outcome = runs.materialize(session, request, options)
+    if as_json:
+        echo_json(outcome.plan.as_json())
+    elif not outcome.plan.nodes:
+        console.nothing_to_do(outcome.selected_nodes())
+    else:
+        console.render_plan(outcome.plan, outcome.graph)
+    if outcome.plan.problems:  # the plan is shown; the run would fail those assets
+        raise click.exceptions.Exit(ExitCode.USAGE)
 
 
 def _run_with_progress(
@@ -143,12 +148,19 @@ class DefaultGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
+class _AsItsGroup(click.Context):
+    """The context of a group's default command, named as the group: its usage line and
+    its errors' "Try ... --help" say `assetflow backfill`, the one form the docs use."""
+
+    @property
+    def command_path(self) -> str:
+        return self.parent.command_path if self.parent else super().command_path
+
+
 class DefaultCommand(click.Command):
     """The default command of a DefaultGroup: used (and shown) without its name."""
 
-    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        path = ctx.parent.command_path if ctx.parent else ctx.command_path
-        formatter.write_usage(path, " ".join(self.collect_usage_pieces(ctx)))
+    context_class = _AsItsGroup
 
 
 @cli.group(cls=DefaultGroup, default="run")
@@ -171,6 +183,8 @@ def backfill() -> None:
 @click.option("--sequential", is_flag=True, help="One node at a time (--concurrency 1).")
 @executor_options
 @wait_option
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
 @click.option(
     "--trigger", default="manual", hidden=True, help="What `runs` says started it (the page: ui)."
 )
@@ -185,6 +199,8 @@ def backfill_run(
     executor: str | None,
     scheduler: str | None,
     wait: float,
+    dry_run: bool,
+    as_json: bool,
     trigger: str,
 ) -> None:
     """Plan SELECTION over --from..--to with the minimal planner and run it, oldest first.
@@ -192,6 +208,8 @@ def backfill_run(
     backfill's id; `assetflow backfill status [ID]` shows its progress."""
     if request.range_from is None and request.range_to is None:
         raise UsageError("backfill needs a range: --from KEY --to KEY")
+    if as_json and not dry_run:
+        raise UsageError("--json goes with --dry-run")
     threshold = session.project.settings.backfill_confirm_above
 
     def confirm(plan: Plan) -> bool:
@@ -203,7 +221,11 @@ def backfill_run(
     options = runs.RunOptions(
         force=force, concurrency=1 if sequential else concurrency, wait=wait, backfill=True,
         only=only, trigger=Trigger(trigger), executor=executor, scheduler=scheduler,
+        dry_run=dry_run,
     )  # fmt: skip
+    if dry_run:
+        _show_plan(session, request, options, as_json)
+        return
     _run_with_progress(session, request, options, confirm)
 
 
