@@ -71,7 +71,8 @@ def _locked_connect(
             holder = f"process {match.group(1)}" if match else "another process"
             raise WarehouseLockedError(
                 f"warehouse {path} is in use by {holder}",
-                "wait for it to finish (--wait SECONDS), or stop it",
+                "wait for it to finish, or stop it (a command that writes queues behind it"
+                " with --wait SECONDS)",
             ) from None
     raise AssertionError("unreachable")
 
