@@ -109,3 +109,12 @@ def test_only_parameters_the_body_reads_get_a_relation(tmp_path):
         return a.filter("k > 0") if ctx else b
     """)  # fmt: skip
     assert python.used_params == {"a", "b"}
+
+
+def test_a_check_failure_counts_its_rows_in_words():
+    from assetflow.core.checks import accepted_values, not_null, row_count
+
+    assert not_null("id").failure(1) == "1 row has nulls"
+    assert not_null("id").failure(3) == "3 rows have nulls"
+    assert accepted_values("c", ["a"]).failure(1) == "1 row has a value outside the accepted list"
+    assert row_count(min=1).failure(1) == "1 partition outside the expected row count"

@@ -119,7 +119,7 @@ def test_observe_records_changes_once(diamond):
     assert first.exit_code == 0 and "10 source partitions changed" in first.output
     assert "no source changed" in diamond.run("observe").output
     write_events(diamond, "2024-01-02", [(9, 9)])
-    assert "1 source partitions changed" in diamond.run("observe").output
+    assert "1 source partition changed" in diamond.run("observe").output  # not "partitions"
 
 
 def test_lineage_formats(diamond):

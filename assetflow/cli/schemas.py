@@ -133,6 +133,30 @@ ASSET = obj(
 )
 
 # Command -> the schema of what its --json prints.
+PLAN: Schema = obj(
+    {
+        "assets": array(STR),
+        "from": KEY,
+        "to": KEY,
+        "nodes": array(PLANNED),
+        "shape_changes": {
+            "type": "array",
+            "items": STR,
+            "description": "how the run will change tables' columns, one line per asset,"
+            " as far as known before running (SQL-only assets bound against the tables"
+            " as they are; full refreshes)",
+        },
+        "problems": {
+            "type": "array",
+            "items": STR,
+            "description": "definition mistakes found before running (an SQL asset whose"
+            " query does not parse), one line each with the asset and its file:line; the"
+            " dry run then exits 2",
+        },
+    }
+)
+
+
 OUTPUTS: dict[str, Schema] = {
     "partitions list": {
         "type": "object",
@@ -140,28 +164,8 @@ OUTPUTS: dict[str, Schema] = {
         "description": "key set name -> its keys, in the order they were added",
     },
     "assets": array(ASSET),
-    "materialize --dry-run": obj(
-        {
-            "assets": array(STR),
-            "from": KEY,
-            "to": KEY,
-            "nodes": array(PLANNED),
-            "shape_changes": {
-                "type": "array",
-                "items": STR,
-                "description": "how the run will change tables' columns, one line per asset,"
-                " as far as known before running (SQL-only assets bound against the tables"
-                " as they are; full refreshes)",
-            },
-            "problems": {
-                "type": "array",
-                "items": STR,
-                "description": "definition mistakes found before running (an SQL asset whose"
-                " query does not parse), one line each with the asset and its file:line; the"
-                " dry run then exits 2",
-            },
-        }
-    ),
+    "materialize --dry-run": PLAN,
+    "backfill --dry-run": PLAN,
     "status": obj(
         {
             "assets": array(

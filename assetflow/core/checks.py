@@ -41,7 +41,12 @@ class Check:
     severity: Severity = "error"
     failing_sql: str | None = None
     custom: Callable[..., Any] | None = field(default=None, compare=False)
-    describe_failure: str = "rows fail"
+    # what `count` failing rows mean: (one, several)
+    describe_failure: tuple[str, str] = ("row fails", "rows fail")
+
+    def failure(self, count: int) -> str:
+        """`1 row has nulls`, `3 rows have nulls`."""
+        return f"{count} {self.describe_failure[count != 1]}"
 
 
 def _severity(severity: str) -> Severity:
@@ -63,7 +68,7 @@ def not_null(*cols: str, severity: str = "error") -> Check:
         f"not_null({', '.join(cols)})",
         _severity(severity),
         f"SELECT * FROM {{rows}} WHERE {condition}",
-        describe_failure="rows have nulls",
+        describe_failure=("row has nulls", "rows have nulls"),
     )
 
 
@@ -73,7 +78,7 @@ def unique(*cols: str, severity: str = "error") -> Check:
         f"unique({', '.join(cols)})",
         _severity(severity),
         f"SELECT * FROM {{rows}} QUALIFY count(*) OVER (PARTITION BY {names}) > 1",
-        describe_failure="rows share their key",
+        describe_failure=("row shares its key", "rows share their key"),
     )
 
 
@@ -87,7 +92,7 @@ def row_count(min: int | None = None, max: int | None = None, severity: str = "e
         _severity(severity),
         "SELECT n AS row_count FROM (SELECT count(*) AS n FROM {rows})"
         f" WHERE NOT ({low} AND {high})",
-        describe_failure="partition outside the expected row count",
+        describe_failure=("partition outside the expected row count",) * 2,
     )
 
 
@@ -100,7 +105,10 @@ def accepted_values(col: str, values: Sequence[Any], severity: str = "error") ->
         f"accepted_values({col})",
         _severity(severity),
         f'SELECT * FROM {{rows}} WHERE "{col}" IS NOT NULL AND "{col}" NOT IN ({listed})',
-        describe_failure="rows have values outside the accepted list",
+        describe_failure=(
+            "row has a value outside the accepted list",
+            "rows have values outside the accepted list",
+        ),
     )
 
 
@@ -112,7 +120,7 @@ def expression(sql: str, severity: str = "error", name: str | None = None) -> Ch
         name or f"expression({sql})",
         _severity(severity),
         f"SELECT * FROM {{rows}} WHERE ({sql}) IS NOT TRUE",
-        describe_failure="rows fail the predicate",
+        describe_failure=("row fails the predicate", "rows fail the predicate"),
     )
 
 
@@ -126,7 +134,7 @@ def freshness(column: str, max_age: dt.timedelta, severity: str = "error") -> Ch
         f'SELECT max("{column}") AS newest FROM {{rows}}'
         f' HAVING max("{column}") IS NULL OR max("{column}")::TIMESTAMP'
         f" < {{partition_end}} - INTERVAL {seconds} SECOND",
-        describe_failure="partition is stale (newest value too old)",
+        describe_failure=("partition is stale (newest value too old)",) * 2,
     )
 
 

@@ -45,7 +45,7 @@ def evaluate(
         result = cur.execute(f"SELECT * FROM {failing} LIMIT {SAMPLE_ROWS}")
         names = [d[0] for d in result.description]
         samples = tuple(dict(zip(names, row, strict=True)) for row in result.fetchall())
-    message = "ok" if not count else f"{count} {check.describe_failure}"
+    message = "ok" if not count else check.failure(count)
     return CheckResult(check.name, check.severity, count == 0, count, message, samples)
 
 

@@ -52,6 +52,16 @@ def outputs(tmp_path_factory):
     return {
         "assets": json_of(project, "assets", "--json"),
         "materialize --dry-run": json_of(project, "materialize", "--dry-run", "--json"),
+        "backfill --dry-run": json_of(
+            project,
+            "backfill",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-10",
+            "--dry-run",
+            "--json",
+        ),
         "status": json_of(project, "status", "--json"),
         "why": json_of(project, "why", "checked", "2024-01-05", "--json"),
         "lineage": json_of(project, "lineage", "combined", "--columns", "--json"),

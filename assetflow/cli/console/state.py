@@ -117,7 +117,9 @@ def render_observations(changed: list[Observation]) -> None:
     if not changed:
         out.print("no source changed since the last observation")
         return
-    table = Table(title=f"{len(changed)} source partitions changed", title_justify="left")
+    n = len(changed)
+    title = f"{n} source partition{'' if n == 1 else 's'} changed"
+    table = Table(title=title, title_justify="left")
     if len(changed) > 20:  # a first observation: one row per source
         table.add_column("source")
         table.add_column("partitions", overflow="fold")
