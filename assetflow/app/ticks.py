@@ -79,7 +79,8 @@ def _run(
     if result is None:
         return TickEvent(kind, name, "nothing to do: all fresh")
     total, built, verified, failed, _ = result.counts()
-    detail = f"{total} nodes: {built} materialized, {verified} verified, {failed} failed"
+    nodes = "1 node" if total == 1 else f"{total} nodes"
+    detail = f"{nodes}: {built} materialized, {verified} verified, {failed} failed"
     return TickEvent(kind, name, detail, result.run_id, result.status)
 
 

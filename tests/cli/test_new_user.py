@@ -123,12 +123,20 @@ def test_tick_takes_now_after_the_command_too(project):
     result = project.run("tick", "--now", "2024-01-05T03:00:00", "--json", now=None)
     assert result.exit_code == 0, result.output
     [event] = json.loads(result.output)
-    assert event["detail"].startswith("2024-01-04: 1 nodes")
+    assert event["detail"].startswith("2024-01-04: 1 node:")  # one node, in words
 
 
 def test_lineage_names_mappings_as_the_docs_do(diamond):
     result = diamond.run("lineage", "combined")
     assert "window(0, 0)" in result.output and "overlapping" not in result.output
+
+
+def test_lineage_of_a_leaf_says_so_instead_of_an_empty_tree(diamond):
+    leaf = diamond.run("lineage", "recent", "--downstream")
+    assert leaf.exit_code == 0 and "recent" in leaf.output
+    assert "is read by no asset" in leaf.output and "is read by\n" not in leaf.output
+    source = diamond.run("lineage", "events", "--upstream")
+    assert "reads nothing upstream" in source.output
 
 
 def test_a_schedule_selecting_nothing_fails_at_load_and_a_failing_tick_exits_1(project):

@@ -92,13 +92,20 @@ def render_lineage(graph: AssetGraph, asset: str, upstream: bool, downstream: bo
         return f"[bold]{name}[/] [dim]{kind}, {graph.defs.spec(name).partitions.describe()}[/]{via}"
 
     if upstream:
-        tree = Tree(label(asset) + " [dim]reads[/]")
-        _upstream_tree(graph, tree, asset, label)
-        out.print(tree)
+        spec = graph.defs.assets.get(asset)
+        if spec and spec.deps:
+            tree = Tree(label(asset) + " [dim]reads[/]")
+            _upstream_tree(graph, tree, asset, label)
+            out.print(tree)
+        else:
+            out.print(label(asset) + " [dim]reads nothing upstream[/]")
     if downstream:
-        tree = Tree(label(asset) + " [dim]is read by[/]")
-        _downstream_tree(graph, tree, asset, label)
-        out.print(tree)
+        if any(True for _ in graph.graph.successors(asset)):
+            tree = Tree(label(asset) + " [dim]is read by[/]")
+            _downstream_tree(graph, tree, asset, label)
+            out.print(tree)
+        else:
+            out.print(label(asset) + " [dim]is read by no asset[/]")
 
 
 def _upstream_tree(graph: AssetGraph, tree: Tree, name: str, label: Any) -> None:
