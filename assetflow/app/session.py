@@ -102,7 +102,7 @@ class Session:
             self._store = Store.open(
                 path, read_only=True, wait=max(wait, READ_WINDOW), give_up=_run_in_progress(path)
             )
-            self.tables.attach(self._store, self._asset_names())
+            self.tables.attach(self._store, self._asset_names)
         return self._store if self._store.has_schema() else None
 
     def writer(self, wait: float = 0.0) -> Store:
@@ -122,8 +122,8 @@ class Session:
             store = Store.open(path, wait=READER_WAIT, give_up=_run_in_progress(path))
         self._store, self._writable = store, True
         store.abandon_dead_runs(self.clock())
-        self.adopted = self.tables.opened(store, self._asset_names(), self.clock)
-        self.tables.attach(store, self._asset_names())
+        self.adopted = self.tables.opened(store, self._asset_names, self.clock)
+        self.tables.attach(store, self._asset_names)
         store.refresh_nodes()
         return store
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,9 @@ SQL_ON_COORDINATOR = (
 )
 
 
+Names = Callable[[], list[str]]  # the project's asset names, when asked
+
+
 @dataclass
 class Workers:
     """A run's worker, how many tasks it runs at once, and what to stop after the run."""
@@ -40,7 +43,7 @@ class Workers:
     worker: Worker
     concurrency: int
     notes: list[str]  # said once at the run's end
-    closers: list[Any]  # callables, called last first
+    closers: list[Callable[[], None]]  # called last first
 
     def close(self) -> None:
         while self.closers:
@@ -58,11 +61,13 @@ class AssetTables(ABC):
         """The workers of a run of `n` tasks at once, on this process's threads (`cluster`
         None) or on a Dask cluster."""
 
-    def opened(self, store: Store, assets: list[str], clock: Clock) -> list[str]:
-        """The warehouse was opened for writing: `asset[partition]` of what was adopted."""
+    def opened(self, store: Store, assets: Names, clock: Clock) -> list[str]:
+        """The warehouse was opened for writing: `asset[partition]` of what was adopted.
+        `assets()` names the project's assets (it loads the definitions: asked only when
+        needed, so that reading run history does not need loadable definitions)."""
         return []
 
-    def attach(self, store: Store, assets: list[str]) -> None:  # noqa: B027 - most need not
+    def attach(self, store: Store, assets: Names) -> None:  # noqa: B027 - most need not
         """Make the tables readable by the session's queries under their assets' names."""
 
     def delete(self, asset: str, keys: Sequence[str], run_id: str) -> Deleted | None:
@@ -130,7 +135,7 @@ class DeltaTables(AssetTables):
         publishing = PublishingWorker(store, self.storage, clock, remote)
         return Workers(publishing, n, publishing.notes, [publishing.close])
 
-    def opened(self, store: Store, assets: list[str], clock: Clock) -> list[str]:
+    def opened(self, store: Store, assets: Names, clock: Clock) -> list[str]:
         """Record every Delta commit the warehouse has no lineage for (a coordinator that
         died between a worker's commit and its record); refresh those tables' views."""
         from assetflow.run.cluster import refresh_views
@@ -138,7 +143,7 @@ class DeltaTables(AssetTables):
         storage, adopted = self.storage, []
         summary, views = store.delta_summary()
         behind = []  # views older than their tables (a run that died before its end)
-        for asset in storage.tables() or assets:
+        for asset in storage.tables() or assets():
             latest = storage.latest_version(asset)
             if latest is None:
                 continue
@@ -155,7 +160,7 @@ class DeltaTables(AssetTables):
         refresh_views(store, storage, behind)
         return adopted
 
-    def attach(self, store: Store, assets: list[str]) -> None:
+    def attach(self, store: Store, assets: Names) -> None:
         """Each asset's table on object storage registered on the session's connection under
         the asset's name, as an Arrow dataset of its current version: status, `sql`,
         `check`, `read` and the page read it without DuckDB's httpfs (which cannot be
@@ -164,7 +169,7 @@ class DeltaTables(AssetTables):
             return
         from assetflow.run.delta import readable_dataset
 
-        for asset in assets:
+        for asset in assets():
             table = self.storage.table(asset)
             if table is not None:
                 store.attach(asset, readable_dataset(table))

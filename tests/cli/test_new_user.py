@@ -342,3 +342,13 @@ def test_sql_reads_the_warehouse_and_never_writes_it(diamond):
     assert refused.exit_code == 2 and refused.output.startswith("error: SQL:")
     assert "Traceback" not in refused.output
     assert diamond.query("SELECT count(*) FROM doubled") == [(3,)]
+
+
+def test_run_history_answers_while_the_definitions_do_not_load(diamond):
+    """Opening the warehouse asks which assets exist only where the tables need it (Delta):
+    `runs` and `logs` read history without loading the definitions."""
+    assert diamond.run("materialize").exit_code == 0
+    diamond.write("definitions/broken.py", "this is not python(\n")
+    runs = diamond.run("runs")
+    assert runs.exit_code == 0 and "success" in runs.output
+    assert diamond.run("status").exit_code == 2  # what needs the definitions still says so
