@@ -240,8 +240,9 @@ class DeltaWorker(Worker):
         # The files of those partitions may hold others; clipped away: the shape, no rows.
         where = in_partitions(rng.keys, rng.partitions.ordered_keys) if rng.keys else "false"
         keys = list(rng.keys) or None
-        files = table.file_uris(file_pruning_predicate=pruning(keys)) if keys else []
-        if self.storage.is_local and files:  # DuckDB's own Parquet reader
+        local = self.storage.is_local and keys  # (no keys, or no files: a dataset has the shape)
+        files = table.file_uris(file_pruning_predicate=pruning(keys)) if local else []
+        if files:  # DuckDB's own Parquet reader
             return f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {parquet_scan(files)} WHERE {where}"
         view = f"_af_input_{rng.name}{tag}"
         conn.register(view, readable_dataset(table, keys))
