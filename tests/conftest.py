@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from assetflow.cli import cli
+from assetflow.core.mappings import Edge
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -212,3 +213,17 @@ def receiver():
     server = Receiver()
     yield server
     server.close()
+
+
+# One question of one edge (the graph keeps an `Edge` per dependency and asks it many).
+def map_partition(mapping, down, index, up, now):
+    """What downstream partition `index` reads of `up`."""
+    return Edge(mapping, down, up).mapper(now)(index)
+
+
+def upstream_reads(mapping, down, spans, up, now):
+    return Edge(mapping, down, up).reads(spans, now)
+
+
+def downstream_readers(mapping, down, up, changed, now):
+    return Edge(mapping, down, up).readers(changed, now)

@@ -34,34 +34,12 @@ from assetflow.core.window_mapping import (
     window_problem,
 )
 
-__all__ = ["Edge", "MappedRange", "downstream_span", "upstream_span"]
 DimMapping = Window | AllPartitions | KeyMap
 
 
 def mapping_problem(mapping: Mapping, down: Partitions, up: Partitions) -> str | None:
     """Why `mapping` cannot map `down` partitions onto `up` partitions, or None if it can."""
     return Edge(mapping, down, up).problem()
-
-
-def map_partition(
-    mapping: Mapping, down: Partitions, index: int, up: Partitions, now: dt.datetime
-) -> MappedRange:
-    """Upstream partitions read by downstream partition `index`, clipped to existence."""
-    return Edge(mapping, down, up).mapper(now)(index)
-
-
-def upstream_reads(
-    mapping: Mapping, down: Partitions, spans: Intervals, up: Partitions, now: dt.datetime
-) -> Intervals:
-    """The upstream partitions that the downstream partitions `spans` read."""
-    return Edge(mapping, down, up).reads(spans, now)
-
-
-def downstream_readers(
-    mapping: Mapping, down: Partitions, up: Partitions, changed: Intervals, now: dt.datetime
-) -> Intervals:
-    """The downstream partitions that read any of the upstream partitions `changed`."""
-    return Edge(mapping, down, up).readers(changed, now)
 
 
 @dataclass(frozen=True)

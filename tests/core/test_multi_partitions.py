@@ -3,17 +3,13 @@
 import datetime as dt
 
 import pytest
+from conftest import downstream_readers, map_partition, upstream_reads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assetflow.core.intervals import Intervals
 from assetflow.core.mapping_kinds import all_partitions, dims, key_map, window
-from assetflow.core.mappings import (
-    downstream_readers,
-    map_partition,
-    mapping_problem,
-    upstream_reads,
-)
+from assetflow.core.mappings import mapping_problem
 from assetflow.core.partitions import daily, dynamic, hourly, monthly, multi, static, with_keys
 from assetflow.errors import PartitionKeyError
 

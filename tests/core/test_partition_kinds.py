@@ -4,16 +4,12 @@ leap years, bad keys, and the mappings between kinds (issue 16)."""
 import datetime as dt
 
 import pytest
+from conftest import map_partition
 from hypothesis import given
 from hypothesis import strategies as st
 
 from assetflow.core.mapping_kinds import all_partitions, window
-from assetflow.core.mappings import (
-    downstream_span,
-    map_partition,
-    mapping_problem,
-    upstream_span,
-)
+from assetflow.core.mappings import mapping_problem
 from assetflow.core.partitions import (
     daily,
     hourly,
@@ -24,6 +20,7 @@ from assetflow.core.partitions import (
     weekly,
     yearly,
 )
+from assetflow.core.window_mapping import downstream_span, upstream_span
 from assetflow.errors import PartitionKeyError
 
 NOW = dt.datetime(2016, 6, 1)

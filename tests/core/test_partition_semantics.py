@@ -5,12 +5,13 @@ inside a window, and the hint for key sets that differ. Both directions of every
 import datetime as dt
 
 import pytest
+from conftest import downstream_readers, map_partition
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assetflow.core.intervals import Intervals
 from assetflow.core.mapping_kinds import window
-from assetflow.core.mappings import downstream_readers, map_partition, mapping_problem
+from assetflow.core.mappings import mapping_problem
 from assetflow.core.partitions import (
     daily,
     dynamic,

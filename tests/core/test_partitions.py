@@ -1,9 +1,10 @@
 import datetime as dt
 
 import pytest
+from conftest import map_partition
 
 from assetflow.core.mapping_kinds import all_partitions, window
-from assetflow.core.mappings import map_partition, mapping_problem
+from assetflow.core.mappings import mapping_problem
 from assetflow.core.partitions import UNPARTITIONED, compact_ranges, daily, monthly, unpartitioned
 from assetflow.errors import PartitionKeyError
 
@@ -140,7 +141,7 @@ def test_bounds_must_be_in_order():
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from assetflow.core.mappings import downstream_span, upstream_span  # noqa: E402
+from assetflow.core.window_mapping import downstream_span, upstream_span  # noqa: E402
 
 SHAPES = [
     (DAYS, DAYS),
