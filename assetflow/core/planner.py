@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import Partitions, compact_ranges
-from assetflow.core.records import FORCED, FULL_REFRESH, Cause, InputRange, Node
+from assetflow.core.records import FORCED, FULL_REFRESH, Cause, InputRange, Node, NodeId
 from assetflow.core.status import StatusReport
 from assetflow.errors import SelectionError, UpstreamMissingError
 
@@ -35,6 +35,16 @@ class PlannedNode:
     conditional: bool  # stale only through upstream_stale: verify before recomputing
     inputs: tuple[InputRange, ...]
     batch: int = 0  # nodes sharing a non-zero batch run as one task (the asset's batch_size)
+
+    @property
+    def id(self) -> NodeId:
+        """The node inside a run (run/run_state.py)."""
+        return NodeId(self.node.asset, self.index)
+
+    @property
+    def stored(self) -> tuple[str, str, int]:
+        """The node as the store records an attempt: asset, partition key, index."""
+        return self.node.asset, self.node.partition, self.index
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,16 @@ class Node:
         return f"{self.asset}[{self.partition}]"
 
 
+@dataclass(frozen=True, slots=True)
+class NodeId:
+    """A node's identity inside a run: its asset and its partition's index there. A run
+    schedules by it; partition keys are resolved at the edges (the plan names each node's
+    key; the worker and the run's recorder write it)."""
+
+    asset: str
+    index: int
+
+
 @dataclass(frozen=True)
 class InputRange:
     """The upstream partitions (a contiguous index range) one node reads from one dependency."""

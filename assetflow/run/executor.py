@@ -28,10 +28,9 @@ from assetflow.core.checks import CheckFailed
 from assetflow.core.definitions import Definitions
 from assetflow.core.planner import Plan, PlannedNode
 from assetflow.core.policy import retryable
-from assetflow.core.records import AttemptStatus, NodeResult, RunResult
+from assetflow.core.records import AttemptStatus, NodeId, NodeResult, RunResult
 from assetflow.errors import DefinitionError, describe
 from assetflow.run.clock import Clock
-from assetflow.run.ready import Key
 from assetflow.run.recorder import CheckedNode, RunRecorder, Unwritten
 from assetflow.run.run_state import RunState
 from assetflow.run.task import Task, TaskResult, input_versions, make_task
@@ -102,14 +101,14 @@ class _Scheduler:
         self.record = RunRecorder(
             defs, store, clock, setup.run_id, setup.logs_dir, setup.silent_hooks
         )
-        self.announced: set[Key] = set()  # nodes `on_start` heard of
-        self.started: dict[Key, dt.datetime] = {}
+        self.announced: set[NodeId] = set()  # nodes `on_start` heard of
+        self.started: dict[NodeId, dt.datetime] = {}
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, pool: Executor | None) -> RunResult:
         own = pool is None
         pool = pool or ThreadPoolExecutor(max_workers=self.setup.concurrency)
-        running: dict[Future[TaskResult], Key] = {}
+        running: dict[Future[TaskResult], NodeId] = {}
         state = self.state
         try:
             while True:
@@ -133,40 +132,40 @@ class _Scheduler:
                 pool.shutdown(wait=True)
         return self._result()
 
-    def _launch(self, pool: Executor, running: dict[Future[TaskResult], Key]) -> None:
+    def _launch(self, pool: Executor, running: dict[Future[TaskResult], NodeId]) -> None:
         state = self.state
         while state.ready and len(running) < self.setup.concurrency:
             lead = state.ready.pop()
             first = state.planned[lead]
             if state.stopped():
-                for key in state.members[lead]:
-                    self._complete(key, NodeResult(state.planned[key].node, AttemptStatus.NOT_RUN))
+                for p in state.batch(lead):
+                    self._complete(p.id, NodeResult(p.node, AttemptStatus.NOT_RUN))
                 continue
             if first.node.asset in state.broken:
                 self._fail_unrun(lead, state.broken[first.node.asset][0])
                 continue
             if first.conditional and lead not in state.attempts and self._unchanged(first):
-                self._settle([lead], Unwritten(AttemptStatus.VERIFIED))
+                self._settle([first], Unwritten(AttemptStatus.VERIFIED))
                 self._complete(lead, NodeResult(first.node, AttemptStatus.VERIFIED))
                 continue
             group = state.take(lead, self.setup.group, self.setup.concurrency)
             now = self.clock()
             self.started.update((key, now) for key in group)
-            if len(group) > 1:
-                self.record.grouped(group)
             task = state.task(lead)
-            fresh = [p for p in task if _key(p) not in self.announced]
+            if len(group) > 1:
+                self.record.grouped(task)
+            fresh = [p for p in task if p.id not in self.announced]
             if fresh and self.on_start:
                 self.on_start(fresh)
-            self.announced.update(_key(p) for p in fresh)
+            self.announced.update(p.id for p in fresh)
             spec = self.defs.assets[first.node.asset]
             work = make_task(
                 self.setup.run_id, task, self.versions, spec.code_version, state.attempts[lead],
-                now, str(self.record.log_path(state.members[lead])), grouped=len(group) > 1,
+                now, str(self.record.log_path(state.batch(lead))), grouped=len(group) > 1,
             )  # fmt: skip
             running[pool.submit(self.worker, work)] = lead
 
-    def _finish(self, lead: Key, done: TaskResult) -> None:
+    def _finish(self, lead: NodeId, done: TaskResult) -> None:
         state = self.state
         if done.error is None:
             state.ran(lead, done.seconds)
@@ -181,56 +180,56 @@ class _Scheduler:
             for key in group:
                 self._finish_task(key, done if key == lead else once, len(group))
 
-    def _ungroup(self, lead: Key, done: TaskResult) -> None:
+    def _ungroup(self, lead: NodeId, done: TaskResult) -> None:
         """A group failed and wrote nothing. The node whose own call raised (if known) has
         a failed attempt as if it had run alone; the others run again alone, as first
         attempts."""
-        failed = next((k for k in self.state.groups[lead] if k[1] == done.failed), None)
+        state = self.state
+        group = state.task(lead)
+        failed = next((p.id for p in group if p.node.partition == done.failed), None)
         if failed is None:
-            count = len(self.state.groups[lead])
-            self.record.group_failed(self.state.members[lead], done.trace, count)
-        self.record.ungrouped(self.state.ungroup(lead, failed))
+            self.record.group_failed(state.batch(lead), done.trace, len(group))
+        state.ungroup(lead, failed)
+        self.record.ungrouped(group)
         if failed is not None:  # its failure goes to its own log (its lines stay in the group's)
             self._finish_task(failed, dataclasses.replace(done, logged=False))
 
-    def _finish_task(self, lead: Key, done: TaskResult, shared_by: int = 1) -> None:
+    def _finish_task(self, lead: NodeId, done: TaskResult, shared_by: int = 1) -> None:
         state, record = self.state, self.record
-        members = state.members[lead]
-        task = [state.planned[k] for k in members]
+        task = state.batch(lead)
         attempt = state.attempts[lead]
-        record.attempt_logged(members, done)
+        record.attempt_logged(task, done)
         error = done.error
         share = done.seconds / len(task) / shared_by  # a batch's time, shared by its partitions
         failed_checks = error.results if isinstance(error, CheckFailed) else ()
         checked: list[CheckedNode] = []
         for p in task:
             results = done.checks.get(p.node.partition, ()) or tuple(
-                r for r in failed_checks if r.node == _key(p)
+                r for r in failed_checks if r.node == (p.node.asset, p.node.partition)
             )
             written = done.written.get(p.node.partition)
-            node = (p.node.asset, p.node.partition, p.index)
-            checked.append((node, written.materialization_id if written else None, results))
+            checked.append((p.stored, written.materialization_id if written else None, results))
         # the write recorded a successful attempt and its checks with the data
         record.checked(checked, failed=error is not None)
         if error is None:
             record.wrote(done)
             for p in task:
                 written = done.written[p.node.partition]
-                self.versions[_key(p)] = written.data_version
-                self._complete(_key(p), NodeResult(
+                self.versions[p.node.asset, p.node.partition] = written.data_version
+                self._complete(p.id, NodeResult(
                     p.node, AttemptStatus.SUCCESS, written.row_count, share, None,
-                    record.logged_at(members), attempt,
+                    record.logged_at(task), attempt,
                 ))  # fmt: skip
             return
-        log = record.failure_log(members, attempt, done)
-        policy = self.defs.retry_policy(lead[0])
+        log = record.failure_log(task, attempt, done)
+        policy = self.defs.retry_policy(lead.asset)
         may_retry = not state.interrupted and attempt < policy.attempts
-        if may_retry and retryable(error, self.defs.assets[lead[0]].retry_on):
+        if may_retry and retryable(error, self.defs.assets[lead.asset].retry_on):
             delay = policy.delay_before(attempt, self.setup.rng)
             log.write(f"retrying in {delay:.3f}s (attempt {attempt + 1} of {policy.attempts})\n")
             log.close()
             ended = self.clock()
-            self._settle(members, Unwritten(
+            self._settle(task, Unwritten(
                 AttemptStatus.RETRYING, attempt, self.started[lead], ended, error,
                 ended + dt.timedelta(seconds=delay),
             ))  # fmt: skip
@@ -238,41 +237,40 @@ class _Scheduler:
             return
         state.failed_with(lead, error)
         text = describe(error)
-        self._settle(members, Unwritten(
+        self._settle(task, Unwritten(
             AttemptStatus.FAILED, attempt, self.started[lead], self.clock(), error
         ))  # fmt: skip
-        logged = record.logged_at(members)
+        logged = record.logged_at(task)
         for p in task:
             record.alert(Failure(
                 self.setup.pipeline, p.node.asset, p.node.partition, self._window_start(p),
                 self.setup.run_id, attempt, text, logged, self.setup.run_url,
             ), log)  # fmt: skip
-            self._complete(_key(p), NodeResult(
+            self._complete(p.id, NodeResult(
                 p.node, AttemptStatus.FAILED, None, share, text, logged, attempt,
             ))  # fmt: skip
         log.close()
 
-    def _fail_unrun(self, lead: Key, error: DefinitionError) -> None:
+    def _fail_unrun(self, lead: NodeId, error: DefinitionError) -> None:
         """A task of an asset whose definition is wrong: failed with the same error, unrun."""
-        self._settle(self.state.members[lead], Unwritten(AttemptStatus.FAILED, error=error))
-        for key in self.state.members[lead]:
-            p = self.state.planned[key]
-            self._complete(key, NodeResult(p.node, AttemptStatus.FAILED, error=describe(error)))
+        task = self.state.batch(lead)
+        self._settle(task, Unwritten(AttemptStatus.FAILED, error=error))
+        for p in task:
+            self._complete(p.id, NodeResult(p.node, AttemptStatus.FAILED, error=describe(error)))
 
-    def _settle(self, keys: list[Key], event: Unwritten) -> None:
-        """Record an attempt that wrote nothing, for each of `keys`."""
+    def _settle(self, nodes: list[PlannedNode], event: Unwritten) -> None:
+        """Record an attempt that wrote nothing, for each of `nodes` (of one task)."""
         state = self.state
-        nodes = [(k[0], k[1], state.planned[k].index) for k in keys]
-        members = state.members[state.leader[keys[0]]]
-        self.record.settled(nodes, members, event)
+        self.record.settled(nodes, state.batch(state.leader[nodes[0].id]), event)
 
-    def _complete(self, key: Key, result: NodeResult) -> None:
+    def _complete(self, key: NodeId, result: NodeResult) -> None:
         """A node settled: heard of, and what it blocks recorded `upstream_failed`."""
         blocked = self.state.complete(key, result)
         if self.on_result:
             self.on_result(result)
         if blocked:
-            self._settle(blocked, Unwritten(AttemptStatus.UPSTREAM_FAILED))
+            unrun = [self.state.planned[k] for k in blocked]
+            self._settle(unrun, Unwritten(AttemptStatus.UPSTREAM_FAILED))
             for down in blocked:
                 if self.on_result:
                     self.on_result(self.state.results[down])
@@ -296,7 +294,3 @@ class _Scheduler:
             record.close(), tuple(record.reshaped),
             {k: tuple(v) for k, v in sorted(record.keys_added.items())},
         )  # fmt: skip
-
-
-def _key(p: PlannedNode) -> Key:
-    return p.node.asset, p.node.partition

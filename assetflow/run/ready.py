@@ -17,9 +17,8 @@ from collections import Counter
 from collections.abc import Mapping
 
 from assetflow.core.planner import PlannedNode
-from assetflow.core.records import FULL_REFRESH
+from assetflow.core.records import FULL_REFRESH, NodeId
 
-Key = tuple[str, str]
 GROUP_SECONDS = 0.2  # what a group task aims to take: progress still moves several times a second
 
 
@@ -30,23 +29,25 @@ class ReadyQueue:
     launched (a retry, or a run again after its group failed, goes alone)."""
 
     def __init__(
-        self, order: Mapping[Key, int], planned: Mapping[Key, PlannedNode], joinable: set[Key]
+        self,
+        order: Mapping[NodeId, int],
+        planned: Mapping[NodeId, PlannedNode],
+        joinable: set[NodeId],
     ) -> None:
         self.order, self.planned, self.joinable = order, planned, joinable
-        self._heap: list[tuple[int, Key]] = []
-        self._queued: set[Key] = set()  # in the heap and not taken into a group since
+        self._heap: list[tuple[int, NodeId]] = []
+        self._queued: set[NodeId] = set()  # in the heap and not taken into a group since
         self.queued_of: Counter[str] = Counter()  # per asset, how many of its nodes wait
-        self._at = {(p.node.asset, p.index): key for key, p in planned.items()}
 
     def __bool__(self) -> bool:
         return bool(self._queued)
 
-    def push(self, lead: Key) -> None:
+    def push(self, lead: NodeId) -> None:
         heapq.heappush(self._heap, (self.order[lead], lead))
         self._queued.add(lead)
-        self.queued_of[lead[0]] += 1
+        self.queued_of[lead.asset] += 1
 
-    def pop(self) -> Key:
+    def pop(self) -> NodeId:
         while True:
             _, lead = heapq.heappop(self._heap)
             if lead in self._queued:  # else it went with a group already
@@ -58,21 +59,21 @@ class ReadyQueue:
         self._queued.clear()
         self.queued_of.clear()
 
-    def _take(self, key: Key) -> None:
+    def _take(self, key: NodeId) -> None:
         self._queued.discard(key)
-        self.queued_of[key[0]] -= 1
+        self.queued_of[key.asset] -= 1
 
-    def group(self, lead: Key, size: int) -> list[Key]:
+    def group(self, lead: NodeId, size: int) -> list[NodeId]:
         """`lead` (just popped), with the ready joinable nodes of its asset at the
         partitions right after it, up to `size` in all, taken off the queue; each leaves
         `joinable`."""
         group = [lead]
         if lead in self.joinable:
-            index = self.planned[lead].index
+            index = lead.index
             while len(group) < size:
                 index += 1
-                key = self._at.get((lead[0], index))
-                if key is None or key not in self._queued or key not in self.joinable:
+                key = NodeId(lead.asset, index)
+                if key not in self._queued or key not in self.joinable:
                     break
                 self._take(key)  # its heap entry is skipped when popped
                 group.append(key)
@@ -92,10 +93,10 @@ def group_size(most: int, seconds_per_node: float | None, waiting: int, workers:
 
 
 def joinable(
-    members: Mapping[Key, list[Key]],
-    planned: Mapping[Key, PlannedNode],
+    members: Mapping[NodeId, list[NodeId]],
+    planned: Mapping[NodeId, PlannedNode],
     batch_size: Mapping[str, int],
-) -> set[Key]:
+) -> set[NodeId]:
     """The nodes that may be grouped: tasks of one node (`members`: a task's first node ->
     its nodes) of an asset computed a partition per call, neither conditional (verified
     first, maybe not run) nor part of a full refresh."""
@@ -103,30 +104,32 @@ def joinable(
         lead
         for lead, task in members.items()
         if task == [lead]
-        and batch_size[lead[0]] == 1
+        and batch_size[lead.asset] == 1
         and not planned[lead].conditional
         and planned[lead].reason != FULL_REFRESH
     }
 
 
 def dependencies(
-    planned: Mapping[Key, PlannedNode], leader: Mapping[Key, Key], order: Mapping[Key, int]
-) -> tuple[dict[Key, set[Key]], dict[Key, list[Key]]]:
+    planned: Mapping[NodeId, PlannedNode],
+    leader: Mapping[NodeId, NodeId],
+    order: Mapping[NodeId, int],
+) -> tuple[dict[NodeId, set[NodeId]], dict[NodeId, list[NodeId]]]:
     """What each task (by its leader) waits on, and each node's dependents: the planned
     nodes of other tasks that it reads. A node that reads nothing of a planned upstream (a
     window clipped away at the upstream's first partition) still waits for that upstream's
     first planned node, whose write makes the table it reads as empty."""
-    first: dict[str, Key] = {}
+    first: dict[str, NodeId] = {}
     for key in sorted(planned, key=order.__getitem__):
-        first.setdefault(key[0], key)
-    waiting_on: dict[Key, set[Key]] = {lead: set() for lead in dict.fromkeys(leader.values())}
-    dependents: dict[Key, list[Key]] = {k: [] for k in planned}
+        first.setdefault(key.asset, key)
+    waiting_on: dict[NodeId, set[NodeId]] = {lead: set() for lead in dict.fromkeys(leader.values())}
+    dependents: dict[NodeId, list[NodeId]] = {k: [] for k in planned}
     for key, p in planned.items():
         lead = leader[key]
         for rng in p.inputs:
             if rng.is_source:
                 continue
-            ups = [(rng.name, k) for k in rng.keys]
+            ups = [NodeId(rng.name, i) for i in rng.indexes()]
             if not ups and rng.name in first:
                 ups = [first[rng.name]]
             for up in ups:

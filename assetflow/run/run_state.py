@@ -16,9 +16,9 @@ import heapq
 from collections.abc import Callable, Mapping
 
 from assetflow.core.planner import Plan, PlannedNode
-from assetflow.core.records import AttemptStatus, NodeResult, RunStatus
+from assetflow.core.records import AttemptStatus, NodeId, NodeResult, RunStatus
 from assetflow.errors import DefinitionError, ExitCode, StorageError
-from assetflow.run.ready import Key, ReadyQueue, dependencies, group_size, joinable
+from assetflow.run.ready import ReadyQueue, dependencies, group_size, joinable
 
 _SETTLED = (AttemptStatus.SUCCESS, AttemptStatus.VERIFIED, AttemptStatus.NOT_RUN)
 
@@ -32,11 +32,11 @@ class RunState:
         nodes = list(plan.nodes)
         if sort_key is not None:
             nodes.sort(key=sort_key)
-        self.order = {_key(p): i for i, p in enumerate(nodes)}
-        self.planned = {_key(p): p for p in plan.nodes}
-        self.members: dict[Key, list[Key]] = {}
-        self.leader: dict[Key, Key] = {}
-        by_batch: dict[int, Key] = {}
+        self.order = {p.id: i for i, p in enumerate(nodes)}
+        self.planned = {p.id: p for p in plan.nodes}
+        self.members: dict[NodeId, list[NodeId]] = {}
+        self.leader: dict[NodeId, NodeId] = {}
+        by_batch: dict[int, NodeId] = {}
         for key, p in self.planned.items():
             lead = by_batch.setdefault(p.batch, key) if p.batch else key
             self.leader[key] = lead
@@ -46,10 +46,10 @@ class RunState:
             self.order, self.planned, joinable(self.members, self.planned, batch_size)
         )
         self.pace: dict[str, float] = {}  # per asset, seconds per node of its last task
-        self.groups: dict[Key, list[Key]] = {}  # a running group's leader -> its nodes
-        self.retries: list[tuple[float, int, Key]] = []  # (due, order, task leader)
-        self.attempts: dict[Key, int] = {}
-        self.results: dict[Key, NodeResult] = {}
+        self.groups: dict[NodeId, list[NodeId]] = {}  # a running group's leader -> its nodes
+        self.retries: list[tuple[float, int, NodeId]] = []  # (due, order, task leader)
+        self.attempts: dict[NodeId, int] = {}
+        self.results: dict[NodeId, NodeResult] = {}
         # A definition mistake fails every planned node of its asset at once (it would fail
         # the same way for each partition); the first, in plan order, is the run's message.
         self.broken: dict[str, tuple[DefinitionError, int]] = {}
@@ -77,27 +77,33 @@ class RunState:
         """Nothing more is to run: interrupted, or the warehouse cannot be written."""
         return self.interrupted or self.halted is not None
 
-    def take(self, lead: Key, most: int, workers: int) -> list[Key]:
+    def take(self, lead: NodeId, most: int, workers: int) -> list[NodeId]:
         """The task of `lead` (just popped from `ready`), with the ready nodes of its asset
         that join it as a group (sized by the asset's pace), each counted as attempted."""
-        waiting = self.ready.queued_of[lead[0]] + 1
-        group = self.ready.group(lead, group_size(most, self.pace.get(lead[0]), waiting, workers))
+        waiting = self.ready.queued_of[lead.asset] + 1
+        group = self.ready.group(
+            lead, group_size(most, self.pace.get(lead.asset), waiting, workers)
+        )
         if len(group) > 1:
             self.groups[lead] = group
         for key in group:
             self.attempts[key] = self.attempts.get(key, 0) + 1
         return group
 
-    def task(self, lead: Key) -> list[PlannedNode]:
+    def task(self, lead: NodeId) -> list[PlannedNode]:
         """The planned nodes a task (or a running group) writes."""
         return [self.planned[k] for k in self.groups.get(lead) or self.members[lead]]
 
-    # -- what happened ------------------------------------------------------------------------
-    def ran(self, lead: Key, seconds: float) -> None:
-        """A task (or group) wrote its nodes in `seconds`: its asset's pace."""
-        self.pace[lead[0]] = seconds / len(self.groups.get(lead) or self.members[lead])
+    def batch(self, lead: NodeId) -> list[PlannedNode]:
+        """The planned nodes of the task `lead` leads (one, or a batch's), not its group."""
+        return [self.planned[k] for k in self.members[lead]]
 
-    def ungroup(self, lead: Key, failed: Key | None) -> list[Key]:
+    # -- what happened ------------------------------------------------------------------------
+    def ran(self, lead: NodeId, seconds: float) -> None:
+        """A task (or group) wrote its nodes in `seconds`: its asset's pace."""
+        self.pace[lead.asset] = seconds / len(self.groups.get(lead) or self.members[lead])
+
+    def ungroup(self, lead: NodeId, failed: NodeId | None) -> list[NodeId]:
         """A group wrote nothing: the nodes other than `failed` (whose own call raised) go
         back to the ready tasks as first attempts. Returns the group."""
         group = self.groups.pop(lead)
@@ -107,18 +113,18 @@ class RunState:
                 self.ready.push(key)
         return group
 
-    def retry(self, lead: Key, due: float) -> None:
+    def retry(self, lead: NodeId, due: float) -> None:
         heapq.heappush(self.retries, (due, self.order[lead], lead))
 
-    def failed_with(self, lead: Key, error: BaseException) -> None:
+    def failed_with(self, lead: NodeId, error: BaseException) -> None:
         """A task failed for good: a definition mistake marks its asset broken (the earliest
         in plan order is the run's message); a storage error halts the run."""
         if isinstance(error, StorageError) and self.halted is None:
             self.halted = error
         if isinstance(error, DefinitionError):
-            known = self.broken.get(lead[0])
+            known = self.broken.get(lead.asset)
             if known is None or self.order[lead] < known[1]:
-                self.broken[lead[0]] = (error, self.order[lead])
+                self.broken[lead.asset] = (error, self.order[lead])
 
     def interrupt(self) -> None:
         """Stop scheduling: what runs ends, nothing new starts."""
@@ -126,12 +132,12 @@ class RunState:
         self.ready.clear()
         self.retries.clear()
 
-    def complete(self, key: Key, result: NodeResult) -> list[Key]:
+    def complete(self, key: NodeId, result: NodeResult) -> list[NodeId]:
         """A node settled. Its dependents whose inputs are all settled become ready; if it
         failed, every planned node downstream is blocked. Returns the nodes blocked by this,
         in the order they were (each must be recorded `upstream_failed`)."""
         self.results[key] = result
-        blocked: list[Key] = []
+        blocked: list[NodeId] = []
         pending = [(key, result.status in _SETTLED)]
         while pending:
             done, ok = pending.pop(0)
@@ -176,7 +182,3 @@ class RunState:
             status, code = RunStatus.SUCCESS, ExitCode.OK
         first = min(self.broken.values(), key=lambda found: found[1], default=None)
         return results, status, code, self.halted or (first[0] if first else None)
-
-
-def _key(p: PlannedNode) -> Key:
-    return p.node.asset, p.node.partition

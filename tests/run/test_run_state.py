@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
 from hand import NOW, facts, graph  # noqa: E402
 
 from assetflow.core.planner import plan_materialize, select_targets  # noqa: E402
-from assetflow.core.records import AttemptStatus, NodeResult, RunStatus  # noqa: E402
+from assetflow.core.records import AttemptStatus, Node, NodeId, NodeResult, RunStatus  # noqa: E402
 from assetflow.core.status import compute_status  # noqa: E402
 from assetflow.errors import DefinitionError, ExitCode, StorageError  # noqa: E402
 from assetflow.run.run_state import RunState  # noqa: E402
@@ -24,7 +24,7 @@ def plan(*assets: str, first: str = "2024-01-01", last: str = "2024-01-03", **kw
     return plan_materialize(g, report, select_targets(g, list(assets), first, last, NOW), NOW)
 
 
-def drain(state: RunState) -> list[tuple[str, str]]:
+def drain(state: RunState) -> list[NodeId]:
     """Pop every ready task, in order."""
     out = []
     while state.ready:
@@ -32,22 +32,37 @@ def drain(state: RunState) -> list[tuple[str, str]]:
     return out
 
 
-def ok(state: RunState, key: tuple[str, str]) -> list[tuple[str, str]]:
-    return state.complete(key, NodeResult(state.planned[key].node, AttemptStatus.SUCCESS))
+def named(state: RunState, ids: list[NodeId]) -> list[tuple[str, str]]:
+    """The nodes as (asset, partition key), for reading."""
+    return [(state.planned[i].node.asset, state.planned[i].node.partition) for i in ids]
 
 
-def failed(state: RunState, key: tuple[str, str]) -> list[tuple[str, str]]:
-    return state.complete(key, NodeResult(state.planned[key].node, AttemptStatus.FAILED))
+def at(state: RunState, asset: str, partition: str) -> NodeId:
+    """The run's identity of the node asset[partition]."""
+    [found] = [i for i, p in state.planned.items() if p.node == Node(asset, partition)]
+    return found
+
+
+def ok(state: RunState, node: NodeId | tuple[str, str]) -> list[NodeId]:
+    node = node if isinstance(node, NodeId) else at(state, *node)
+    return state.complete(node, NodeResult(state.planned[node].node, AttemptStatus.SUCCESS))
+
+
+def failed(state: RunState, node: NodeId | tuple[str, str]) -> list[NodeId]:
+    node = node if isinstance(node, NodeId) else at(state, *node)
+    return state.complete(node, NodeResult(state.planned[node].node, AttemptStatus.FAILED))
 
 
 def test_a_task_is_ready_once_every_input_it_reads_is_written():
     state = RunState(plan("daily"), SIZES)
-    assert drain(state) == [("raw", "2024-01-01"), ("raw", "2024-01-02"), ("raw", "2024-01-03")]
+    assert named(state, drain(state)) == [
+        ("raw", "2024-01-01"), ("raw", "2024-01-02"), ("raw", "2024-01-03")
+    ]  # fmt: skip
     ok(state, ("raw", "2024-01-02"))
-    assert drain(state) == [("daily", "2024-01-02")]
+    assert named(state, drain(state)) == [("daily", "2024-01-02")]
     ok(state, ("raw", "2024-01-01"))
     ok(state, ("raw", "2024-01-03"))
-    assert drain(state) == [("daily", "2024-01-01"), ("daily", "2024-01-03")]
+    assert named(state, drain(state)) == [("daily", "2024-01-01"), ("daily", "2024-01-03")]
     assert not state.busy()
 
 
@@ -56,14 +71,14 @@ def test_a_failure_blocks_everything_downstream_and_nothing_else():
     drain(state)
     blocked = failed(state, ("raw", "2024-01-02"))
     # daily[02] reads raw[02]; rolling[02] and rolling[03] read daily[02] (window -2..0).
-    assert blocked == [
+    assert named(state, blocked) == [
         ("daily", "2024-01-02"),
         ("rolling", "2024-01-02"),
         ("rolling", "2024-01-03"),
     ]
     assert all(state.results[k].status == AttemptStatus.UPSTREAM_FAILED for k in blocked)
     ok(state, ("raw", "2024-01-01"))
-    assert drain(state) == [("daily", "2024-01-01")]  # an independent branch goes on
+    assert named(state, drain(state)) == [("daily", "2024-01-01")]  # an independent branch goes on
     results, status, code, stopped_by = state.outcome()
     assert status == RunStatus.PARTIAL and code == ExitCode.FAILED and stopped_by is None
     # raw[03], daily[01], daily[03] and rolling[01] never ran
@@ -92,12 +107,14 @@ def test_groups_form_once_an_asset_has_a_pace_and_a_failed_group_runs_node_by_no
     ok(state, first)
     lead = state.ready.pop()
     group = state.take(lead, most=4, workers=1)
-    assert [k[1] for k in group] == ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]
-    assert [p.node.partition for p in state.task(lead)] == [k[1] for k in group]
-    back = state.ungroup(lead, failed=("raw", "2024-01-03"))
-    assert back == group and ("raw", "2024-01-03") in state.attempts
-    assert not any(k in state.attempts for k in group if k[1] != "2024-01-03")
-    assert {k[1] for k in drain(state)} >= {"2024-01-02", "2024-01-04", "2024-01-05"}
+    days = [k for _, k in named(state, group)]
+    assert days == ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]
+    assert [p.node.partition for p in state.task(lead)] == days
+    third = at(state, "raw", "2024-01-03")
+    back = state.ungroup(lead, failed=third)
+    assert back == group and third in state.attempts
+    assert not any(k in state.attempts for k in group if k != third)
+    assert {k for _, k in named(state, drain(state))} >= {"2024-01-02", "2024-01-04", "2024-01-05"}
 
 
 def test_a_batch_is_one_task_that_waits_for_what_any_of_its_nodes_reads():
@@ -108,7 +125,7 @@ def test_a_batch_is_one_task_that_waits_for_what_any_of_its_nodes_reads():
     batched = spec("daily", DAYS, ("raw", window()), batch_size=10, partition_by="day")
     state = RunState(plan("daily", daily=batched), {**SIZES, "daily": 10})
     raws = drain(state)
-    daily_lead = ("daily", "2024-01-01")
+    daily_lead = at(state, "daily", "2024-01-01")
     assert [p.node.partition for p in state.task(daily_lead)] == [
         "2024-01-01",
         "2024-01-02",
@@ -153,5 +170,5 @@ def test_oldest_first_orders_the_ready_tasks_across_assets():
     state = RunState(plan("daily", "rolling"), SIZES, sort_key=lambda p: (p.index, p.node.asset))
     for key in drain(state):
         ok(state, key)
-    order = drain(state)
+    order = named(state, drain(state))
     assert order == [("daily", "2024-01-01"), ("daily", "2024-01-02"), ("daily", "2024-01-03")]
