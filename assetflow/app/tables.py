@@ -125,11 +125,11 @@ class DeltaTables(AssetTables):
 
         remote: Worker
         if cluster is None:
-            remote = DeltaWorker(defs, project.root, self.storage)
+            remote = DeltaWorker(defs, project.root, self.storage, n)
         else:
             env = WorkerEnv(
                 str(project.definitions_dir), str(project.root), self.storage, _stamp(defs),
-                store.keysets(defs.dynamic_names()) if defs.dynamic_names() else {},
+                store.keysets(defs.dynamic_names()) if defs.dynamic_names() else {}, n,
             )  # fmt: skip
             remote = on_cluster(cluster, run_remote, env)
         publishing = PublishingWorker(store, self.storage, clock, remote)

@@ -3,7 +3,9 @@ before commit (write-audit-publish): a failure rolls back, so bad data never bec
 `warn` checks are recorded and shown, never blocking.
 
 Every built-in check is one SQL query over the partition's rows; a custom `@check`
-function receives the context and the rows as a DuckDB relation.
+function receives the context and the rows as a DuckDB relation. Most built-in checks also
+say how to check every partition of a task in one query (`grouped_sql`): a batch of 31 days
+is audited with a query per check, not 31.
 """
 
 from __future__ import annotations
@@ -34,8 +36,14 @@ class CheckFailed(DataError):
 
 @dataclass(frozen=True)
 class Check:
-    """One check on an asset's partition. `failing_sql` selects the failing rows of `{rows}`;
-    `run` overrides it for checks that are not a row predicate."""
+    """One check on an asset's partition. `failing_sql` selects the failing rows of `{rows}`
+    (one partition's rows; `{partition}` and `{partition_end}` stand for its key and the end
+    of its window); `custom` is a function instead.
+
+    `grouped_sql`, where the check can say it, selects the failing rows of several partitions
+    at once, each carrying its partition's key: `{rows}` holds their rows with the key in
+    column `{by}`, `{keys}` their keys (column `{by}`, a row each). Per partition, it finds
+    exactly what `failing_sql` finds there (without the key column)."""
 
     name: str
     severity: Severity = "error"
@@ -43,6 +51,7 @@ class Check:
     custom: Callable[..., Any] | None = field(default=None, compare=False)
     # what `count` failing rows mean: (one, several)
     describe_failure: tuple[str, str] = ("row fails", "rows fail")
+    grouped_sql: str | None = None
 
     def failure(self, count: int) -> str:
         """`1 row has nulls`, `3 rows have nulls`."""
@@ -64,11 +73,8 @@ def _columns(cols: Sequence[str]) -> str:
 def not_null(*cols: str, severity: str = "error") -> Check:
     condition = " OR ".join(f'"{c}" IS NULL' for c in cols) if cols else ""
     _columns(cols)
-    return Check(
-        f"not_null({', '.join(cols)})",
-        _severity(severity),
-        f"SELECT * FROM {{rows}} WHERE {condition}",
-        describe_failure=("row has nulls", "rows have nulls"),
+    return _row_check(
+        f"not_null({', '.join(cols)})", severity, condition, ("row has nulls", "rows have nulls")
     )
 
 
@@ -79,6 +85,9 @@ def unique(*cols: str, severity: str = "error") -> Check:
         _severity(severity),
         f"SELECT * FROM {{rows}} QUALIFY count(*) OVER (PARTITION BY {names}) > 1",
         describe_failure=("row shares its key", "rows share their key"),
+        grouped_sql=(
+            f"SELECT * FROM {{rows}} QUALIFY count(*) OVER (PARTITION BY {{by}}, {names}) > 1"
+        ),
     )
 
 
@@ -93,6 +102,11 @@ def row_count(min: int | None = None, max: int | None = None, severity: str = "e
         "SELECT n AS row_count FROM (SELECT count(*) AS n FROM {rows})"
         f" WHERE NOT ({low} AND {high})",
         describe_failure=("partition outside the expected row count",) * 2,
+        grouped_sql=(  # a partition with no rows has its key in {keys} only
+            "SELECT {by}, n AS row_count FROM (SELECT k.{by}, count(r.{by}) AS n"
+            " FROM {keys} k LEFT JOIN {rows} r ON r.{by} = k.{by} GROUP BY 1)"
+            f" WHERE NOT ({low} AND {high})"
+        ),
     )
 
 
@@ -101,14 +115,11 @@ def accepted_values(col: str, values: Sequence[Any], severity: str = "error") ->
     if not values:
         raise DefinitionError("accepted_values needs at least one value")
     listed = ", ".join(sql_literal(v) for v in values)
-    return Check(
+    return _row_check(
         f"accepted_values({col})",
-        _severity(severity),
-        f'SELECT * FROM {{rows}} WHERE "{col}" IS NOT NULL AND "{col}" NOT IN ({listed})',
-        describe_failure=(
-            "row has a value outside the accepted list",
-            "rows have values outside the accepted list",
-        ),
+        severity,
+        f'"{col}" IS NOT NULL AND "{col}" NOT IN ({listed})',
+        ("row has a value outside the accepted list", "rows have values outside the accepted list"),
     )
 
 
@@ -116,12 +127,24 @@ def expression(sql: str, severity: str = "error", name: str | None = None) -> Ch
     """Every row must satisfy the SQL predicate (NULL counts as not satisfied)."""
     if not sql.strip():
         raise DefinitionError("expression check needs an SQL predicate")
-    return Check(
+    return _row_check(
         name or f"expression({sql})",
-        _severity(severity),
-        f"SELECT * FROM {{rows}} WHERE ({sql}) IS NOT TRUE",
-        describe_failure=("row fails the predicate", "rows fail the predicate"),
+        severity,
+        f"({sql}) IS NOT TRUE",
+        ("row fails the predicate", "rows fail the predicate"),
     )
+
+
+def _row_check(name: str, severity: str, condition: str, describe: tuple[str, str]) -> Check:
+    """A check that a row fails on its own (`condition` over its columns): the same query
+    finds the failing rows of one partition or of several. A condition naming the partition
+    (`{partition}`, `{partition_end}`) is checked partition by partition."""
+    failing = f"SELECT * FROM {{rows}} WHERE {condition}"
+    per_partition = "{partition" in condition
+    return Check(
+        name, _severity(severity), failing, describe_failure=describe,
+        grouped_sql=None if per_partition else failing,
+    )  # fmt: skip
 
 
 def freshness(column: str, max_age: dt.timedelta, severity: str = "error") -> Check:

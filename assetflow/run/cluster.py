@@ -39,7 +39,7 @@ class PublishingWorker:
         self.store, self.storage, self.clock, self.remote = store, storage, clock, remote
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
-        self._lock = threading.Lock()  # one recording at a time
+        self._lock = threading.Lock()  # guards `written` and the cursors' list
         self.written: set[str] = set()  # assets whose views to refresh at the run's end
         self.notes: list[str] = []
 
@@ -48,11 +48,12 @@ class PublishingWorker:
         if done.error is not None or done.published is None:
             return done
         try:
-            with self._lock, self.store.storage_guard():
+            with self.store.storage_guard():
                 written = record_published(
                     self._cursor(), self.store.rows, task.nodes, done.written, done.published,
                     done.checks, self.clock(),
                 )  # fmt: skip
+            with self._lock:
                 self.written.add(task.asset)
         except Exception as exc:  # the commit stands; the retry writes it again, recorded
             return dataclasses.replace(
@@ -64,7 +65,8 @@ class PublishingWorker:
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self._local.cursor = self.store.cursor()
-            self._cursors.append(cur)
+            with self._lock:
+                self._cursors.append(cur)
         return cur
 
     def close(self) -> None:

@@ -74,6 +74,8 @@ class DeltaStorage:
         loaded = _LOADED.__dict__.setdefault("tables", {})
         known = loaded.get((uri, self.options))
         if known is not None:
+            if self.is_local and known.version() == self.latest_version(asset):
+                return known  # no commit since: its log's file names say so, cheaply
             try:
                 known.update_incremental()
                 return known
@@ -124,13 +126,23 @@ class DeltaStorage:
                 table = self.table(asset) or self._create(asset, rows.schema)
                 if read_at is not None and table.version() != read_at:
                     raise StaleRead(f"{asset}: committed to since version {read_at}")
+                by = table.metadata().partition_columns or None
+                options = self.storage_options
                 try:
-                    write_deltalake(
-                        table, rows, partition_by=table.metadata().partition_columns or None,
-                        mode="overwrite",
-                        predicate=predicate, schema_mode="overwrite" if whole else "merge",
-                        storage_options=self.storage_options, commit_properties=props,
-                    )  # fmt: skip
+                    if whole or self._holds_any(table, keys):
+                        write_deltalake(
+                            table, rows, partition_by=by, mode="overwrite", predicate=predicate,
+                            schema_mode="overwrite" if whole else "merge",
+                            storage_options=options, commit_properties=props,
+                        )  # fmt: skip
+                    else:
+                        # Nothing to replace, only to add: an append, which no concurrent
+                        # append conflicts with. (A run writes a partition in one task at a
+                        # time, and one process writes the lake: none adds it meanwhile.)
+                        write_deltalake(
+                            table, rows, partition_by=by, mode="append", schema_mode="merge",
+                            storage_options=options, commit_properties=props,
+                        )  # fmt: skip
                     return table.version()
                 except CommitFailedError as exc:
                     # Another task committed to the table meanwhile (other partitions:
@@ -151,6 +163,23 @@ class DeltaStorage:
                 f"asset {asset}: its rows no longer fit its Delta table ({_last_line(text)})",
                 f"`assetflow materialize {asset} --full-refresh` rebuilds the table",
             ) from None
+
+    def _holds_any(self, table: Any, keys: Sequence[str]) -> bool:
+        """Whether the table has rows in any of partitions `keys`. The files whose statistics
+        allow it are read for the key column alone (a local, clustered table: the key
+        ranges of several dimensions' files overlap), or taken to hold them."""
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        files = table.file_uris(file_pruning_predicate=pruning(keys))
+        if not files or not self.is_local or table.metadata().partition_columns:
+            return bool(files)
+        wanted = pa.array(list(keys))
+        for file in files:
+            read = pq.ParquetFile(file.removeprefix("file://")).read(columns=[PARTITION_COLUMN])
+            if pc.any(pc.is_in(read.column(0).cast(pa.string()), value_set=wanted)).as_py():
+                return True
+        return False
 
     def _fits(self, asset: str, rows: pa.Table) -> bool:
         """Whether the table, as it is now, has every column of `rows` with its type (and

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +23,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from assetflow.core.checks import sql_literal
 from assetflow.core.definitions import Definitions
@@ -55,6 +55,7 @@ from assetflow.store.writer import (
     Audit,
     Wrote,
     inputs_text_of,
+    partition_view,
     refuse_nulls,
     row_hashes_sql,
     schema_text,
@@ -65,12 +66,15 @@ _STAGE = "_af_stage"
 _THREAD = threading.local()
 
 
-def _database() -> duckdb.DuckDBPyConnection:
+def _database(at_once: int) -> duckdb.DuckDBPyConnection:
     """This thread's in-memory DuckDB (opening one per task costs more than the task's SQL);
-    each task works on a cursor of its own."""
+    each task works on a cursor of its own. `at_once`: the tasks the run has running at a
+    time, which share the machine's cores: each database takes its share (a task's rows are
+    a batch's, and DuckDB's threads for a small query cost more than they give)."""
     found = getattr(_THREAD, "database", None)
     if found is None:
-        found = _THREAD.database = duckdb.connect()
+        threads = max(1, (os.cpu_count() or 1) // max(1, at_once))
+        found = _THREAD.database = duckdb.connect(config={"threads": threads})
     return found
 
 
@@ -83,6 +87,7 @@ class WorkerEnv:
     storage: DeltaStorage
     stamp: str  # the definitions' code versions: a changed project is loaded again
     keysets: dict[str, Any] = field(default_factory=dict)  # dynamic keys, as stored
+    at_once: int = 1  # the run's concurrency (see _database)
 
 
 @functools.lru_cache(maxsize=4)
@@ -95,7 +100,7 @@ def run_remote(env: WorkerEnv, task: Task) -> TaskResult:
     """Run in a worker process: load the definitions once per process, then run the task."""
     keysets = tuple(sorted(env.keysets.items()))
     defs = _definitions(env.definitions_dir, env.stamp, keysets)
-    return DeltaWorker(defs, Path(env.root), env.storage)(task)
+    return DeltaWorker(defs, Path(env.root), env.storage, env.at_once)(task)
 
 
 class DeltaWorker(Worker):
@@ -104,14 +109,19 @@ class DeltaWorker(Worker):
     conflict = StaleRead  # rows made from a table version that lost a race: anew
 
     def __init__(
-        self, defs: Definitions, root: Path, storage: DeltaStorage, clock: Clock | None = None
+        self,
+        defs: Definitions,
+        root: Path,
+        storage: DeltaStorage,
+        at_once: int = 1,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(defs, root, clock or Clock())
-        self.storage = storage
+        self.storage, self.at_once = storage, at_once
 
     @contextlib.contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        conn = _database().cursor()  # its own temp tables and views, dropped on close
+        conn = _database(self.at_once).cursor()  # its own temp tables and views, dropped on close
         try:
             yield conn
         finally:
@@ -136,12 +146,10 @@ class DeltaWorker(Worker):
         refuse_strays(conn, task.asset, PARTITION_COLUMN, keys, spec.partition_by)
         if spec.columns and not_null_columns(spec):
             refuse_nulls(conn, task.asset, _STAGE, not_null_columns(spec), "true")
-        if audit is not None:  # write-audit-publish, per partition: its slice of the stage
-            sliced = _by_partition(staged)
-            for write in task.nodes:
-                conn.register("_af_audit", sliced.get(write.partition, staged.slice(0, 0)))
-                audit(conn, "_af_audit", write)
-                conn.unregister("_af_audit")
+        if audit is not None:  # write-audit-publish, over the stage
+            audit(
+                conn, _STAGE, task.nodes, lambda key: partition_view(conn, _STAGE, key, "_af_audit")
+            )
         written = self._versions(conn, keys, columns)
         schema = schema_text(columns)
         reshape, removed, read_at = self._reshape(conn, task, columns, keys)
@@ -165,9 +173,7 @@ class DeltaWorker(Worker):
         delta = self.storage.table(task.asset)  # its version, columns and rows read together
         if delta is None:
             return Reshape(task.asset), [], None
-        conn.register("_af_shape", arrow_schema(delta).empty_table())
-        table = relation_columns(conn.sql(f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM _af_shape"))
-        conn.unregister("_af_shape")
+        table = _columns_of(conn, delta)
         reshape = Reshape.between(task.asset, table, columns)
         if not (task.refresh or reshape.dropped or reshape.retyped):
             return reshape, [], None
@@ -264,16 +270,18 @@ class DeltaWorker(Worker):
         return {key: Written(n, version, 0) for key, n, version in rows}
 
 
-def _by_partition(staged: pa.Table) -> dict[str, pa.Table]:
-    """The rows of each partition of a stage sorted by partition, without the key: slices,
-    not copies."""
-    counts = pc.value_counts(staged.column(PARTITION_COLUMN)).to_pylist()
-    rows = staged.drop_columns([PARTITION_COLUMN])
-    out, start = {}, 0
-    for found in counts:
-        out[found["values"]] = rows.slice(start, found["counts"])
-        start += found["counts"]
-    return out
+def _columns_of(conn: duckdb.DuckDBPyConnection, delta: Any) -> dict[str, str]:
+    """A Delta table's columns (without the key) as DuckDB types, worked out once per
+    schema on each thread (a task asks for its table's on every write)."""
+    known = _THREAD.__dict__.setdefault("columns", {})  # Delta schema (JSON) -> columns
+    schema = delta.schema().to_json()
+    if schema not in known:
+        conn.register("_af_shape", arrow_schema(delta).empty_table())
+        known[schema] = relation_columns(
+            conn.sql(f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM _af_shape")
+        )
+        conn.unregister("_af_shape")
+    return dict(known[schema])
 
 
 def _lineage(task: Task, written: dict[str, Written], schema: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import dataclasses
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +31,14 @@ from assetflow.core.records import CheckResult, InputRange, NodeWrite, Published
 from assetflow.core.specs import AssetSpec
 from assetflow.core.sql_lineage import tables_read
 from assetflow.errors import DefinitionError, UpstreamMissingError
-from assetflow.run.audit import run_checks
+from assetflow.run.audit import run_checks, run_grouped
 from assetflow.run.clock import Clock
 from assetflow.run.compute import Context, node_query, release, result_view
 from assetflow.run.contract import enforce
 from assetflow.run.failures import failure, removed_column_error, retry_conflicts
 from assetflow.run.runlog import NodeLog, bound
 from assetflow.run.task import Task, TaskResult, node_reads
+from assetflow.store.schema import PARTITION_COLUMN
 from assetflow.store.tables import arrow_table
 from assetflow.store.writer import KEY_COLUMN, Audit, Wrote
 
@@ -268,24 +269,37 @@ class Worker(ABC):
 
 
 def auditor(spec: AssetSpec, ctx: Context, checks: dict[str, tuple[CheckResult, ...]]) -> Audit:
-    """Write-audit-publish: every check of `spec` over one partition's new rows, before
-    anything is committed; what each found goes into `checks`."""
+    """Write-audit-publish: every check of `spec` over the task's new rows, before anything
+    is committed — in one query per check for the checks that allow it, partition by
+    partition for the others (their context is the partition's); what each partition's
+    checks found goes into `checks`, in the asset's order of checks."""
     parts = spec.partitions
+    together = [c for c in spec.checks if c.grouped_sql is not None]
+    alone = [c for c in spec.checks if c.grouped_sql is None]
 
     def audit(
-        conn: duckdb.DuckDBPyConnection, rows: str, write: NodeWrite
-    ) -> tuple[CheckResult, ...]:
-        start, end = parts.window(write.partition_index)
-        node_ctx = dataclasses.replace(ctx, partition=write.partition, start=start, end=end)
-        node = (write.asset, write.partition)
-        found = tuple(
-            dataclasses.replace(r, node=node)
-            for r in run_checks(spec.checks, conn, rows, node_ctx, write.started_at)
-        )
-        checks[write.partition] = found
-        if any(r.blocking_failure for r in found):
+        cur: duckdb.DuckDBPyConnection,
+        rows: str,
+        writes: Sequence[NodeWrite],
+        one: Callable[[str], str],
+    ) -> dict[str, tuple[CheckResult, ...]]:
+        keys = [w.partition for w in writes]
+        grouped = run_grouped(together, cur, rows, PARTITION_COLUMN, keys)
+        for write in writes:
+            found: list[CheckResult] = []
+            if alone:
+                start, end = parts.window(write.partition_index)
+                node_ctx = dataclasses.replace(ctx, partition=write.partition, start=start, end=end)
+                found = run_checks(alone, cur, one(write.partition), node_ctx, write.started_at)
+            each = iter(grouped[write.partition]), iter(found)  # (grouped, alone)
+            node = (write.asset, write.partition)
+            checks[write.partition] = tuple(
+                dataclasses.replace(next(each[c.grouped_sql is None]), node=node)
+                for c in spec.checks
+            )
+        if any(r.blocking_failure for results in checks.values() for r in results):
             raise CheckFailed([r for results in checks.values() for r in results])
-        return found
+        return {key: checks[key] for key in keys}
 
     return audit
 

@@ -12,8 +12,9 @@ import contextlib
 import datetime as dt
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import duckdb
 
@@ -42,8 +43,20 @@ from assetflow.store.tables import relation_columns, table_columns
 # one by one); it is not stored.
 KEY_COLUMN = "_af_partition_key"
 
-# Runs a node's blocking checks over its new rows; raises to roll the write back.
-Audit = Callable[[duckdb.DuckDBPyConnection, str, "NodeWrite"], Sequence[CheckResult]]
+
+class Audit(Protocol):
+    """Runs a task's checks over its new rows before they are committed; raises to roll the
+    write back. `rows`: every partition's new rows, with its key in PARTITION_COLUMN;
+    `one(key)`: the name of a relation of one partition's new rows, without the key.
+    Returns each partition's results."""
+
+    def __call__(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        rows: str,
+        writes: Sequence[NodeWrite],
+        one: Callable[[str], str],
+    ) -> Mapping[str, Sequence[CheckResult]]: ...
 
 
 # A node's data version: sha256 of its table's schema, its row count and the sum of its rows'
@@ -224,17 +237,16 @@ class PartitionWriter:
                     raise stray_error(asset, inserted - inside, keys, strays)
             if contract and contract.not_null:
                 refuse_nulls(cur, asset, table, contract.not_null, where)
-            audited = [
-                (write, self._audit_partition(cur, table, after, write, audit))
-                for write in writes
-                if audit is not None
-            ]
+            audited = {} if audit is None else audit(
+                cur, f"(SELECT * FROM {table} WHERE {where})", writes,
+                lambda key: partition_view(cur, asset, key, "_af_audit"),
+            )  # fmt: skip
             now = clock()
             written = self._record(cur, table, after, writes, now, where)
             checked = [
                 ((w.asset, w.partition, w.partition_index), written[w.partition].materialization_id,
-                 results)
-                for w, results in audited
+                 audited[w.partition])
+                for w in writes if w.partition in audited
             ]  # fmt: skip
             self.rows.insert_checks(cur, writes[0].run_id, checked, now)
             record_removed(cur, writes[0].run_id, asset, removed, now)
@@ -265,17 +277,6 @@ class PartitionWriter:
                 cur.execute(create_table_sql(asset, declared, if_missing=True))
             known = table_columns(cur, asset)
         return known  # cached once a write commits: until then, others bind too
-
-    @staticmethod
-    def _audit_partition(
-        cur: duckdb.DuckDBPyConnection,
-        table: str,
-        columns: dict[str, str],
-        write: NodeWrite,
-        audit: Audit,
-    ) -> Sequence[CheckResult]:
-        """Run the audit over one partition's new rows, as the table now holds them."""
-        return audit(cur, partition_view(cur, write.asset, write.partition, "_af_audit"), write)
 
     @staticmethod
     def _check_columns(asset: str, columns: dict[str, str]) -> None:
@@ -415,12 +416,12 @@ def _after(table: dict[str, str], reshape: Reshape, rows: dict[str, str]) -> dic
     return kept | reshape.added
 
 
-def partition_view(cur: duckdb.DuckDBPyConnection, asset: str, partition: str, name: str) -> str:
-    """A temp view `name` of one partition's rows without the partition column (what checks
-    run over); returns its name."""
+def partition_view(cur: duckdb.DuckDBPyConnection, table: str, partition: str, name: str) -> str:
+    """A temp view `name` of one partition's rows of `table` (an asset's table, or a stage)
+    without the partition column (what checks run over); returns its name."""
     cur.execute(
         f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE ({PARTITION_COLUMN})"
-        f""" FROM "{asset}" WHERE {PARTITION_COLUMN} = '{partition}'"""
+        f""" FROM "{table}" WHERE {PARTITION_COLUMN} = {sql_literal(partition)}"""
     )
     return name
 

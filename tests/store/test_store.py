@@ -75,11 +75,11 @@ def test_rewriting_a_partition_replaces_it_and_keeps_its_data_version(store):
 def test_a_failing_audit_rolls_back_data_and_lineage(store):
     good = write(store, "2024-01-01", 1)
 
-    def audit(cur, relation, node):
-        bad = cur.execute(f"SELECT count(*) FROM {relation} WHERE v = 'zzz'").fetchall()[0][0]
+    def audit(cur, rows, writes, one):
+        bad = cur.execute(f"SELECT count(*) FROM {rows} WHERE v = 'zzz'").fetchall()[0][0]
         if bad:
             raise DataError("audit failed")
-        return [CheckResult("no_zzz", "error", True, 0, "ok")]
+        return {w.partition: [CheckResult("no_zzz", "error", True, 0, "ok")] for w in writes}
 
     with pytest.raises(DataError):
         write(store, "2024-01-01", 1, query="SELECT 3 AS k, 'zzz' AS v", audit=audit)
