@@ -142,8 +142,10 @@ class DeltaWorker(Worker):
         keys = [n.partition for n in task.nodes]
         staged = self._stage(conn, rows, keys, task.asset)
         columns = relation_columns(conn.sql(f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {_STAGE}"))
-        # Rows outside the task's partitions, or NULL where the contract forbids it.
-        refuse_strays(conn, task.asset, PARTITION_COLUMN, keys, spec.partition_by)
+        # Rows outside the task's partitions (placed by partition_by: a key given to each
+        # call, or a task's one partition, cannot be), or NULL where the contract forbids it.
+        if rows.placed not in (None, KEY_COLUMN) and len(keys) > 1:
+            refuse_strays(conn, task.asset, PARTITION_COLUMN, keys, spec.partition_by)
         if spec.columns and not_null_columns(spec):
             refuse_nulls(conn, task.asset, _STAGE, not_null_columns(spec), "true")
         if audit is not None:  # write-audit-publish, over the stage
