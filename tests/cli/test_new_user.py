@@ -63,6 +63,26 @@ def test_one_sql_mistake_fails_its_asset_and_the_rest_runs(diamond):
     assert status["assets"][0]["counts"]["failed"] == 10
 
 
+def test_run_counts_add_up_to_the_nodes_everywhere(diamond):
+    """ok + verified + failed + not run = nodes, in the run's summary, in `runs` and in its
+    JSON (a run's per-asset seconds are labelled as task time)."""
+    diamond.write("definitions/broken.py", BROKEN)
+    result = diamond.run("materialize")
+    assert "task seconds" in result.output
+    head = next(line for line in result.output.splitlines() if "asset" in line and "ok" in line)
+    assert [c.strip() for c in head.strip("┃").split("┃")][2:6] == [
+        "ok", "verified", "failed", "not run",
+    ]  # fmt: skip
+    [run] = json.loads(diamond.run("runs", "--json").output)
+    counts = [run[k] for k in ("succeeded", "verified", "failed", "skipped")]
+    assert run["failed"] == 10 and run["skipped"] == 10 and sum(counts) == run["planned"]
+    listed = diamond.run("runs").output
+    row = next(line for line in listed.splitlines() if line.startswith(f"│ {run['run_id']}"))
+    cells = [c.strip() for c in row.strip("│").split("│")]
+    assert cells[-5:] == [str(run["planned"]), *map(str, counts)]
+    assert "verified" in listed and "not run" in listed
+
+
 SLOW_BATCH = """
 import time
 from assetflow import asset, daily

@@ -128,9 +128,11 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
     for r in result.results:
         by_asset[r.node.asset].append(r)
     table = Table(title=f"Run {result.run_id}", title_justify="left")
+    if len(result.results) > 1:
+        table.caption = "task seconds: each node's share of its task's time (tasks overlap)"
     table.add_column("asset", no_wrap=True)
     table.add_column("partitions", overflow="fold")
-    for column in ("ok", "verified", "failed", "skipped", "rows", "seconds"):
+    for column in ("ok", "verified", "failed", "not run", "rows", "task seconds"):
         table.add_column(column, justify="right")
     for asset, rows in by_asset.items():
         parts = graph.defs.assets[asset].partitions
@@ -233,7 +235,7 @@ def render_runs(runs: list[RunRecord], none: str = "no runs yet") -> None:
     table.add_column("run", no_wrap=True)
     table.add_column("trigger")
     table.add_column("started (UTC)", no_wrap=True)
-    for column in ("seconds", "status", "nodes", "ok", "failed"):
+    for column in ("seconds", "status", "nodes", "ok", "verified", "failed", "not run"):
         table.add_column(column, justify="left" if column == "status" else "right")
     for run in runs:
         seconds = (run.ended_at - run.started_at).total_seconds() if run.ended_at else None
@@ -245,7 +247,9 @@ def render_runs(runs: list[RunRecord], none: str = "no runs yet") -> None:
             status_label(run.status),
             str(run.planned),
             str(run.succeeded),
+            str(run.verified),
             str(run.failed),
+            str(run.skipped),
         )
     out.print(table)
 
