@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import duckdb
@@ -171,6 +172,16 @@ def test_bad_rows_are_never_published(storage_settings, tmp_path, monkeypatch):
         ]
         samples = recorded[0]["samples"]  # a list, as `check --json` gives it
         assert sorted(s["value"] for s in samples) == [-4, -3]
+        # The table shows the failing rows too; the node's log says what failed and where,
+        # with the rows, not a traceback through assetflow.
+        table = diamond.run("checks", "clean", "--failed").output
+        assert "sample rows" in table and "value=-3" in table and "value=-4" in table
+        [log] = diamond.query(
+            "SELECT log_path FROM assetflow.attempts WHERE asset = 'clean' AND status = 'failed'"
+        )
+        text = Path(log[0]).read_text()
+        assert "clean[2024-01-04] expression(value >= 0) (error): 2 rows fail" in text
+        assert "value=-3" in text and "Traceback" not in text
     finally:
         receiver.close()
 

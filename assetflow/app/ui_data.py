@@ -11,6 +11,8 @@ from assetflow.app import queries
 from assetflow.app.live import LiveRun, answer_now_or_live
 from assetflow.app.session import Request, Session, resolve_range
 from assetflow.app.state import Snapshot
+from assetflow.core.checks import samples_text
+from assetflow.core.records import CheckRecord
 from assetflow.core.status import state_of
 from assetflow.run.runlog import log_text
 from assetflow.store.lineage import node_record
@@ -114,7 +116,7 @@ def node(session: Session, name: str, partition: str) -> dict[str, Any]:
     record = node_record(store, name, partition) if store is not None else None
     history = store.node_history(name, partition) if store is not None else []
     checks = [
-        dataclasses.asdict(c)
+        _check(c)
         for c in (store.list_checks(name, False) if store is not None else [])
         if c.partition == partition
     ]
@@ -142,7 +144,7 @@ def run(session: Session, run_id: str) -> dict[str, Any]:
     return {
         "run": dataclasses.asdict(record),
         "attempts": [dataclasses.asdict(a) for a in attempts],
-        "checks": [dataclasses.asdict(c) for c in checks],
+        "checks": [_check(c) for c in checks],
     }
 
 
@@ -160,3 +162,8 @@ def plan(session: Session, name: str, first: str, last: str) -> dict[str, Any]:
     queries.asset_spec(session, name)
     outcome = materialize(session, Request((name,), first, last), RunOptions(dry_run=True))
     return outcome.plan.as_json()
+
+
+def _check(record: CheckRecord) -> dict[str, Any]:
+    """A check's result for the page, with its sample rows as one line."""
+    return {**dataclasses.asdict(record), "sample": samples_text(record.samples)}

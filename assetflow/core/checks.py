@@ -11,7 +11,7 @@ is audited with a query per check, not 31.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,6 +171,29 @@ def check(
         return Check(name or func.__name__, _severity(severity), custom=func)
 
     return wrap(fn) if fn is not None else wrap
+
+
+def samples_text(samples: Sequence[Mapping[str, Any]], most: int = 3) -> str:
+    """Failing rows as one line, for people: `id=1, kind=NULL; id=1, kind=a` (`...` when
+    there are more than `most`)."""
+    rows = [
+        ", ".join(f"{k}={'NULL' if v is None else v}" for k, v in row.items())
+        for row in samples[:most]
+    ]
+    return "; ".join(rows) + ("; ..." if len(samples) > most else "")
+
+
+def failure_report(error: CheckFailed) -> str:
+    """What a node's log says of a blocking check failure: each failing check, where, and
+    sample rows — the data's problem, not assetflow's stack."""
+    lines = [f"{error}\n"]
+    for r in error.results:
+        if r.passed:
+            continue
+        where = f"{r.node[0]}[{r.node[1]}] " if r.node else ""
+        sample = f"; e.g. {samples_text(r.samples)}" if r.samples else ""
+        lines.append(f"  {where}{r.check} ({r.severity}): {r.message}{sample}\n")
+    return "".join(lines)
 
 
 def sql_literal(value: Any) -> str:

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import duckdb
 
+from assetflow.core.checks import CheckFailed, failure_report
 from assetflow.core.definitions import Definitions
 from assetflow.core.specs import AssetSpec
 from assetflow.errors import AssetflowError, DataError, DefinitionError
@@ -39,7 +40,8 @@ def failure(
     whose own call raised (None when the group's write failed: no one node's)."""
     failed = calling[0] if task.grouped and calling else None
     error = classify(exc, spec, f"{task.asset}[{failed or task.nodes[0].partition}]")
-    return error, traceback.format_exc(), failed
+    trace = failure_report(exc) if isinstance(exc, CheckFailed) else traceback.format_exc()
+    return error, trace, failed
 
 
 def classify(exc: Exception, spec: AssetSpec, label: str) -> BaseException:

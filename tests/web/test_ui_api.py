@@ -200,8 +200,8 @@ def test_a_runs_checks(tmp_path):
         base = f"http://127.0.0.1:{server.server_port}"
         [(run_id,)] = project.query("SELECT run_id FROM assetflow.runs")
         _, found = get(f"{base}/api/runs/{run_id}")
-        assert [(c["check"], c["passed"]) for c in found["checks"]] == [
-            ("expression(x > 1)", False)
+        assert [(c["check"], c["passed"], c["sample"]) for c in found["checks"]] == [
+            ("expression(x > 1)", False, "x=1")  # the failing rows, one line for the page
         ]
     finally:
         server.shutdown()

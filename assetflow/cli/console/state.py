@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from assetflow.cli.console.base import count_cell, out, ranges
+from assetflow.core.checks import samples_text
 from assetflow.core.explain import Reason
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
@@ -199,13 +200,16 @@ def render_checks(records: list[CheckRecord], none: str = "no check results") ->
         out.print(none)
         return
     table = Table(title="Checks (latest result per node)", title_justify="left")
-    for column in ("node", "check", "severity", "result", "failing rows", "message"):
+    sampled = any(r.samples for r in records)
+    columns = ("node", "check", "severity", "result", "failing rows", "message")
+    for column in columns + (("sample rows",) if sampled else ()):
         table.add_column(column, overflow="fold")
     for r in records:
         result = _check_label(r.passed, r.severity)
         table.add_row(
             f"{r.asset}[{r.partition}]", escape(r.check), r.severity, result,
             str(r.failing_rows), escape(r.message),
+            *((escape(samples_text(r.samples)),) if sampled else ()),
         )  # fmt: skip
     out.print(table)
 
@@ -221,12 +225,12 @@ def render_stored_checks(asset: str, found: list[Any]) -> None:
         out.print(f"no stored partitions of {asset} in range")
         return
     table = Table(title=f"Checks on stored {asset}", title_justify="left")
-    for column in ("partition", "check", "result", "failing rows", "sample"):
+    for column in ("partition", "check", "result", "failing rows", "sample rows"):
         table.add_column(column, overflow="fold")
     for node in found:
         for r in node.results:
             result = _check_label(r.passed, r.severity)
-            sample = escape(str(r.samples[0])) if r.samples else ""
+            sample = escape(samples_text(r.samples))
             table.add_row(node.partition, escape(r.check), result, str(r.failing_rows), sample)
     out.print(table)
 

@@ -302,7 +302,8 @@ async function showWhy(asset, key) {
   }
   for (const c of data.checks) {
     box.appendChild(el("p", { class: c.passed ? "check passed" : "check failed" },
-      `check ${c.check}: ${c.passed ? "passed" : "failed"}${c.message ? " — " + c.message : ""}`));
+      `check ${c.check}: ${c.passed ? "passed" : "failed"}${c.message ? " — " + c.message : ""}` +
+      (c.sample ? ` — e.g. ${c.sample}` : "")));
   }
   box.hidden = false;
 }
@@ -347,7 +348,8 @@ async function showRun(id) {
     ? `checks: ${checks.length - failing.length} passed, ${failing.length} not` : "no checks ran"));
   for (const c of failing) {
     checkLine.appendChild(el("div", { class: "check failed" },
-      `${c.asset}[${c.partition}] ${c.check} (${c.severity}): ${c.message || ""}`));
+      `${c.asset}[${c.partition}] ${c.check} (${c.severity}): ${c.message || ""}` +
+      (c.sample ? ` — e.g. ${c.sample}` : "")));
   }
   document.body.dataset.runStatus = run.status;
   const svg = document.getElementById("gantt");
