@@ -116,10 +116,21 @@ def test_why_rejects_unknown_asset_and_bad_partition(diamond):
 
 def test_observe_records_changes_once(diamond):
     first = diamond.run("observe")
-    assert first.exit_code == 0 and "10 source partitions changed" in first.output
+    assert first.exit_code == 0 and "10 source partitions seen for the first time" in first.output
+    assert "changed" not in first.output
     assert "no source changed" in diamond.run("observe").output
     write_events(diamond, "2024-01-02", [(9, 9)])
     assert "1 source partition changed" in diamond.run("observe").output  # not "partitions"
+
+
+def test_a_first_observe_after_runs_tells_read_files_from_changed_ones(diamond):
+    """Files a run read are not 'changed' on the first `observe` (issue 29 item 11)."""
+    assert diamond.run("materialize").exit_code == 0
+    write_events(diamond, "2024-01-03", [(7, 7)])
+    first = diamond.run("observe").output
+    assert "1 source partition changed" in first and "2024-01-03" in first
+    assert "9 source partitions unchanged since a run read them" in first
+    assert "first time" not in first
 
 
 def test_lineage_formats(diamond):

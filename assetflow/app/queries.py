@@ -197,13 +197,32 @@ def list_checks(session: Session, asset: str | None, failed_only: bool) -> list[
     return store.list_checks(asset, failed_only) if store is not None else []
 
 
-def record_observations(session: Session, wait: float = 0.0) -> list[Observation]:
+@dataclass(frozen=True)
+class Observed:
+    """What `observe` recorded (every partition differing from the last observation made
+    outside a run: the sensors' cursor), told apart for people: `changed` since a run read
+    it or it was last observed, `new` (never seen before), and `unchanged`, the number whose
+    version is the one a run already read."""
+
+    changed: list[Observation]
+    new: list[Observation]
+    unchanged: int
+
+
+def record_observations(session: Session, wait: float = 0.0) -> Observed:
     """`assetflow observe`: observe every source partition and record what changed."""
     observations = observe_all(session)
     store = session.writer(wait)
-    changed = store.changed_observations(observations)
-    store.record_observations(None, session.clock(), changed)
-    return changed
+    recorded = store.changed_observations(observations)
+    seen = store.seen_versions()
+    store.record_observations(None, session.clock(), recorded)
+    new = [o for o in recorded if (o.source, o.partition) not in seen]
+    changed = [
+        o
+        for o in recorded
+        if (o.source, o.partition) in seen and seen[o.source, o.partition] != o.version
+    ]
+    return Observed(changed, new, len(recorded) - len(new) - len(changed))
 
 
 def run_sql(

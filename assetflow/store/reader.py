@@ -276,6 +276,15 @@ class StateReader:
             if (o.source, o.partition) not in latest or latest[(o.source, o.partition)] != o.version
         ]
 
+    def seen_versions(self) -> dict[tuple[str, str], str | None]:
+        """The latest version recorded of every source partition ever observed, by a run (as
+        it read it) or outside one."""
+        rows = self.conn.execute(
+            "SELECT source, partition, arg_max_null(version, observation_id)"
+            " FROM assetflow.observations GROUP BY ALL"
+        ).fetchall()
+        return {(source, partition): version for source, partition, version in rows}
+
     def current_versions(self, spans: dict[str, Intervals]) -> dict[tuple[str, str], str]:
         """The data version of every node in `spans` (asset -> partition indexes; the nodes
         table is merged on open)."""

@@ -121,28 +121,43 @@ def _downstream_tree(graph: AssetGraph, tree: Tree, name: str, label: Any) -> No
         _downstream_tree(graph, tree.add(label(down, mapping.describe())), down, label)
 
 
-def render_observations(changed: list[Observation]) -> None:
-    if not changed:
+def render_observations(observed: Any) -> None:
+    """`observe`: what changed, what is seen for the first time, what runs had read."""
+    if not (observed.changed or observed.new or observed.unchanged):
         out.print("no source changed since the last observation")
         return
-    n = len(changed)
-    title = f"{n} source partition{'' if n == 1 else 's'} changed"
+    if observed.changed:
+        n = len(observed.changed)
+        _observations(f"{n} source partition{'' if n == 1 else 's'} changed", observed.changed)
+    if observed.new:
+        n = len(observed.new)
+        _observations(f"{n} source partition{'' if n == 1 else 's'} seen for the first time",
+                      observed.new)  # fmt: skip
+    if observed.unchanged:
+        n = observed.unchanged
+        out.print(
+            f"{n} source partition{'' if n == 1 else 's'} unchanged since a run read"
+            f" {'it' if n == 1 else 'them'}"
+        )
+
+
+def _observations(title: str, found: list[Observation]) -> None:
     table = Table(title=title, title_justify="left")
-    if len(changed) > 20:  # a first observation: one row per source
+    if len(found) > 20:  # many: one row per source
         table.add_column("source")
         table.add_column("partitions", overflow="fold")
         table.add_column("gone", justify="right")
         by_source: dict[str, list[Observation]] = defaultdict(list)
-        for o in changed:
+        for o in found:
             by_source[o.source].append(o)
-        for source, found in by_source.items():
-            keys = compact({o.index: o.partition for o in found})
-            table.add_row(source, keys, str(sum(o.version is None for o in found)))
+        for source, each in by_source.items():
+            keys = compact({o.index: o.partition for o in each})
+            table.add_row(source, keys, str(sum(o.version is None for o in each)))
         out.print(table)
         return
     for column in ("source", "partition", "version", "where"):
         table.add_column(column)
-    for o in changed:
+    for o in found:
         table.add_row(o.source, o.partition, o.version or "[red]gone[/]", o.detail)
     out.print(table)
 
