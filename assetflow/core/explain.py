@@ -14,6 +14,7 @@ from assetflow.core.records import AttemptRecord, Cause, Node, NodeRecord, NodeS
 from assetflow.core.status import StatusReport
 
 MAX_CHILDREN = 5
+SEEN = "see above"  # the detail of a node already explained higher in the tree
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Reason:
     status: str  # fresh | stale | missing | failed | changed | ...
     detail: str
     children: tuple[Reason, ...] = ()
+    more: int = 0  # a line standing for this many causes left out (MAX_CHILDREN)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -34,11 +36,25 @@ class Reason:
         }
 
     def chains(self) -> list[str]:
-        """Each root cause as one line: `a stale ← b upstream_changed ← source c changed`."""
-        head = f"{self.subject} {self.status}"
+        """Each root cause as one line: `a stale ← b upstream_changed ← source c changed`.
+        Failures first (they are what blocks), then in the order found; a node reached
+        again (`see above`) is not a root cause of its own."""
+        paths = [p for p in self._paths() if p[-1].detail != SEEN and not p[-1].more]
+        failed = sorted(paths, key=lambda p: not any(r.status == "failed" for r in p))
+        return [" ← ".join(r._line(i == len(p) - 1) for i, r in enumerate(p)) for p in failed]
+
+    def left_out(self) -> int:
+        """How many causes the tree does not list (beyond MAX_CHILDREN at some node)."""
+        return self.more + sum(c.left_out() for c in self.children)
+
+    def _paths(self) -> list[list[Reason]]:
         if not self.children:
-            return [f"{head} ({self.detail})" if self.detail else head]
-        return [f"{head} ← {chain}" for c in self.children for chain in c.chains()]
+            return [[self]]
+        return [[self, *path] for c in self.children for path in c._paths()]
+
+    def _line(self, last: bool) -> str:
+        head = f"{self.subject} {self.status}"
+        return f"{head} ({self.detail})" if last and self.detail else head
 
 
 Lookup = Callable[[Node], NodeRecord | None]
@@ -74,7 +90,7 @@ class _Walk:
         status, causes = self.report.node_status(node)
         subject = str(node)
         if node in self.seen:
-            return Reason(subject, status, "see above")
+            return Reason(subject, status, SEEN)
         self.seen.add(node)
         failed = Cause.FAILED in causes
         record = self.lookup(node) if status != NodeState.MISSING or failed else None
@@ -96,6 +112,9 @@ class _Walk:
             children += self._stale_inputs(node)
         label = f"stale ({', '.join(causes)})" if status == NodeState.STALE else status
         detail = "never materialized" if status == NodeState.MISSING else ""
+        # An upstream both changed and stale is explained once, under the first cause.
+        shown = {c.subject for c in children if c.detail != SEEN}
+        children = [c for c in children if not (c.detail == SEEN and c.subject in shown)]
         return Reason(subject, label, detail, tuple(children))
 
     def _failure(self, node: Node) -> Reason:
@@ -150,7 +169,8 @@ def _more(total: int, what: str) -> list[Reason]:
     """What MAX_CHILDREN left out of `total`, as one line (none when nothing was)."""
     if total <= MAX_CHILDREN:
         return []
-    return [Reason(f"and {total - MAX_CHILDREN} more {what}", "", "")]
+    left = total - MAX_CHILDREN
+    return [Reason(f"and {left} more {what}", "", "", more=left)]
 
 
 def _built(verb: str, record: NodeRecord | None) -> str:

@@ -372,3 +372,32 @@ def test_run_history_answers_while_the_definitions_do_not_load(diamond):
     runs = diamond.run("runs")
     assert runs.exit_code == 0 and "success" in runs.output
     assert diamond.run("status").exit_code == 2  # what needs the definitions still says so
+
+
+WEEK_OF_FAILURES = """
+from assetflow import asset, daily, window
+
+DAYS = daily("2024-01-01", "2024-01-10")
+
+
+@asset(partitions=DAYS)
+def base(ctx):
+    return "SELECT error('boom') AS x"
+
+
+@asset(partitions=DAYS, deps={"base": window(-6, 0)})
+def week(ctx, base):
+    return "SELECT count(*) AS n FROM base"
+"""
+
+
+def test_why_leads_with_failures_and_bounds_its_root_causes(project):
+    """Seven failed upstream days: the root causes are the failures, at most five lines and
+    how many more (issue 29 item 8), not one per path."""
+    project.write("definitions/week.py", WEEK_OF_FAILURES)
+    assert project.run("materialize").exit_code == 1
+    shown = project.run("why", "week", "2024-01-08").output
+    lines = shown.split("root causes")[1].splitlines()
+    roots = [line.strip() for line in lines if line.startswith(("  week[", "  …"))]
+    assert len(roots) == 6 and roots[-1].startswith("… and 2 more"), shown
+    assert all("base[2024-01-0" in r and "failed" in r for r in roots[:5])

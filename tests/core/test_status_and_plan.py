@@ -113,6 +113,27 @@ def test_why_walks_back_to_the_changed_source_partition():
     ]
 
 
+def test_why_explains_an_upstream_both_changed_and_stale_once():
+    """daily[03] read raw[03], which changed since and is stale itself: one branch, one root
+    cause (not a second 'see above' line)."""
+    g = graph()
+    changed = {"raw": Intervals.points([day(3)]), "daily": Intervals.points([day(3)])}
+    report = compute_status(g, facts(upstream_changed=changed), NOW)
+
+    def lookup(node: Node) -> NodeRecord | None:
+        upstream = {"daily": "raw", "raw": "events"}.get(node.asset)
+        inputs = (InputFact(upstream, node.partition, "v1", "v2"),) if upstream else ()
+        return NodeRecord("run1", f"{node.asset}-v1", "d1", NOW, inputs)
+
+    reason = explain(g, report, Node("daily", "2024-01-03"), NOW, lookup, lambda s, k: "edited")
+    assert reason.status == "stale (upstream_changed, upstream_stale)"
+    assert [c.subject for c in reason.children] == ["raw[2024-01-03]"]
+    assert reason.chains() == [
+        "daily[2024-01-03] stale (upstream_changed, upstream_stale) ← raw[2024-01-03] stale"
+        " (upstream_changed) ← source events[2024-01-03] changed (edited)"
+    ]
+
+
 def test_why_leads_with_the_failure_that_blocks_a_node():
     from assetflow.core.records import AttemptRecord, AttemptStatus
 

@@ -65,14 +65,21 @@ def _by_main_cause(st: AssetStatus, nonfresh: Intervals) -> list[tuple[Cause, In
     return sorted(out, key=lambda found: found[1].spans[0])
 
 
+MAX_ROOTS = 5  # root causes listed under `why`'s tree
+
+
 def render_why(reason: Reason) -> None:
     tree = Tree(_why_label(reason))
     _grow(tree, reason)
     out.print(tree)
-    if reason.children:
+    chains = reason.chains() if reason.children else []
+    if chains:
         out.print("[bold]root causes[/]")
-        for chain in reason.chains():
+        for chain in chains[:MAX_ROOTS]:
             out.print(f"  {escape(chain)}")
+        left = max(0, len(chains) - MAX_ROOTS) + reason.left_out()
+        if left:
+            out.print(f"  … and {left} more")
 
 
 def _why_label(reason: Reason) -> str:
