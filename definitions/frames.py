@@ -41,7 +41,6 @@ def route_stats(ctx, raw_flights: pd.DataFrame) -> pd.DataFrame:
         avg_distance=("distance", "mean"),
         max_air_time=("air_time", "max"),
     )
-    routes["flight_date"] = routes["flight_date"].dt.date
     routes["max_air_time"] = routes["max_air_time"].astype("float64")
     return routes
 

@@ -130,7 +130,7 @@ def as_input(spec: AssetSpec, name: str, kind: str | None, relation: Any) -> Any
         return arrow_table(relation)
     try:
         if kind == "pandas":
-            return relation.df()
+            return _pandas(relation)
         return relation.pl().lazy() if kind == "polars_lazy" else relation.pl()
     except ImportError:
         raise DefinitionError(
@@ -138,6 +138,22 @@ def as_input(spec: AssetSpec, name: str, kind: str | None, relation: Any) -> Any
             f" {_EXTRA[kind]} is not installed",
             f"pip install 'assetflow[{_EXTRA[kind]}]'",
         ) from None
+
+
+def _pandas(relation: Any) -> Any:
+    """A relation as a pandas DataFrame, DuckDB's way, except that DATE columns hold dates
+    (Arrow-backed), not midnight timestamps: numpy has no date type, and a frame handed back
+    would otherwise turn them into TIMESTAMP downstream."""
+    frame = relation.df()
+    dates = [
+        name for name, kind in zip(relation.columns, relation.types, strict=True) if kind == "DATE"
+    ]
+    if dates:
+        import pandas as pd
+        import pyarrow as pa
+
+        frame = frame.astype({name: pd.ArrowDtype(pa.date32()) for name in dates})
+    return frame
 
 
 def as_scannable(result: Any) -> Any:

@@ -78,6 +78,12 @@ def test_inputs_arrive_as_their_annotation_asks(project):
     assert result.exit_code == 0, result.output
     for hint in INPUTS:
         assert project.query(f"SELECT sum(m) FROM {_asset_name(hint)}") == [(120,)], hint
+        # types survive the round trip: a DATE read into pandas comes back a DATE
+        kind = project.query(
+            "SELECT data_type FROM information_schema.columns"
+            f" WHERE table_name = '{_asset_name(hint)}' AND column_name = 'day'"
+        )
+        assert kind == [("DATE",)], hint
 
 
 def test_an_unknown_result_names_what_works(project):
