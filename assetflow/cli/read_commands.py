@@ -23,6 +23,7 @@ from assetflow.cli.main import (
     warehouse_option,
     with_request,
 )
+from assetflow.core.checks import sql_literal
 from assetflow.core.records import RunStatus
 from assetflow.errors import ExitCode, SelectionError, UsageError, WarehouseLockedError
 from assetflow.run.runlog import log_text
@@ -126,8 +127,38 @@ def _stream_json(columns: list[str], batches: Iterator[list[tuple[Any, ...]]]) -
     sys.stdout.write("\n]\n" if not first else "]\n")
 
 
+# The prompt's dot commands, as DuckDB's and SQLite's shells have them: a line each.
+DOT_HELP = ".tables (the asset tables), .schema TABLE (its columns), .help"
+
+
 def _statements(text: str) -> list[str]:
-    return [s.strip() for s in text.split(";") if s.strip()]
+    """SQL statements ended by `;`, and dot commands (a line starting with `.`) as the
+    statements they stand for, in order."""
+    out: list[str] = []
+    pending = ""
+    for line in text.splitlines(keepends=True):
+        if line.strip().startswith(".") and not pending.strip():
+            out.append(_dot_command(line.strip()))
+            continue
+        pending += line
+        *done, pending = pending.split(";")
+        out += [s.strip() for s in done if s.strip()]
+    return out + ([pending.strip()] if pending.strip() else [])
+
+
+def _dot_command(line: str) -> str:
+    name, _, rest = line.partition(" ")
+    if name == ".tables":
+        return (
+            "SELECT table_name AS name FROM information_schema.tables"
+            " WHERE table_schema = 'main' ORDER BY 1"
+        )
+    if name == ".schema" and rest.strip():
+        table = rest.strip().rstrip(";").strip('"').replace('"', '""')
+        return 'DESCRIBE "' + table + '"'
+    if name == ".help":
+        return f"SELECT {sql_literal(DOT_HELP)} AS commands"
+    raise UsageError(f"unknown command {line!r}", f"the prompt knows {DOT_HELP}")
 
 
 def _sql(
@@ -148,7 +179,9 @@ def _sql(
 
 def _shell(session: Session, wait: float) -> None:
     """Statements typed at a prompt, each ended by `;`; an empty line or Ctrl-D ends it."""
-    console.out.print("read-only SQL on the warehouse; end a statement with ;, Ctrl-D leaves")
+    console.out.print(
+        f"read-only SQL on the warehouse; end a statement with ;, Ctrl-D leaves; {DOT_HELP}"
+    )
     buffer = ""
     while True:
         try:
@@ -158,7 +191,7 @@ def _shell(session: Session, wait: float) -> None:
         buffer += line + "\n"
         if not buffer.strip():
             return
-        if buffer.rstrip().endswith(";"):
+        if buffer.rstrip().endswith(";") or buffer.lstrip().startswith("."):
             try:
                 for columns, batches in _sql(session, _statements(buffer), wait):
                     console.render_rows(columns, batches)

@@ -401,3 +401,18 @@ def test_why_leads_with_failures_and_bounds_its_root_causes(project):
     roots = [line.strip() for line in lines if line.startswith(("  week[", "  …"))]
     assert len(roots) == 6 and roots[-1].startswith("… and 2 more"), shown
     assert all("base[2024-01-0" in r and "failed" in r for r in roots[:5])
+
+
+def test_the_sql_prompt_knows_dot_commands(diamond):
+    """`.tables` and `.schema` as DuckDB's own shell has them (issue 29 item 15), between
+    statements; an unknown one is one line naming those it knows, and nothing runs."""
+    assert diamond.run("materialize", "doubled").exit_code == 0
+    script = ".tables\nSELECT 41 + 1 AS answer;\n.schema doubled\n"
+    shown = diamond.run("sql", "--csv", input=script)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0] == "name" and "doubled" in lines and "answer" in lines and "42" in lines
+    assert any(line.startswith("value,") for line in lines)  # doubled's column, described
+    unknown = diamond.run("sql", input="SELECT 1;\n.tabels\n")
+    assert unknown.exit_code == 2
+    assert "unknown command '.tabels'" in unknown.output and ".tables" in unknown.output
