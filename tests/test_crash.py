@@ -174,6 +174,10 @@ def test_reads_work_while_a_run_holds_the_warehouse(tmp_path):
         assert len(json.loads(project.run("runs", "--limit", "1", "--json").output)["runs"]) == 1
         second = project.run("materialize")
         assert second.exit_code == 1 and f"in use by process {run.pid}" in second.output
+        # every refusal for the lock exits alike (issue 29 item 17): a read that cannot
+        # answer from the running process says so with the same code as a writer
+        read = project.run("sql", "SELECT count(*) FROM base")
+        assert read.exit_code == 1 and "in use by run" in read.output, read.output
         run_id = json.loads(project.run("runs", "--json").output)["in_progress"]["run_id"]
         logs_dir = project.warehouse.parent / "logs" / run_id
         assert logs_dir.is_dir()
@@ -202,6 +206,9 @@ def test_the_daemon_ticks_until_sigterm_and_exits_cleanly(tmp_path):
         daemon.kill()
     assert daemon.returncode == 0, err
     assert "assetflow daemon: stopped" in out
+    # every tick says what it did, a quiet one too (issue 29 item 17)
+    said = [line for line in out.splitlines() if line.startswith(("tick ", "Tick "))]
+    assert len(said) >= 3 and any("nothing due" in line for line in said), out
     with duckdb.connect(str(project.warehouse), read_only=True) as conn:
         ticks = conn.execute("SELECT count(*) FROM assetflow.ticks").fetchall()[0][0]
     assert ticks >= 1

@@ -108,6 +108,17 @@ def test_why_a_missing_node_and_a_fresh_node(diamond):
     assert "combined[2024-01-02] fresh" in fresh.output and "built in run" in fresh.output
 
 
+def test_why_says_how_a_source_file_changed(diamond):
+    """Not 'changed landing/…csv, new' (issue 29 item 17): what is new is its content."""
+    assert diamond.run("materialize").exit_code == 0
+    write_events(diamond, "2024-01-05", [(1, 1)])
+    now = diamond.run("why", "doubled", "2024-01-05").output
+    assert "its content now differs from what was read" in now and ", new" not in now
+    assert diamond.run("observe").exit_code == 0
+    later = diamond.run("why", "doubled", "2024-01-05").output
+    assert "this content first observed 20" in later
+
+
 def test_why_rejects_unknown_asset_and_bad_partition(diamond):
     assert diamond.run("why", "nope", "2024-01-01").exit_code == 2
     bad = diamond.run("why", "doubled", "2024-01-32")

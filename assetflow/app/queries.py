@@ -101,7 +101,9 @@ def why(session: Session, asset: str, partition: str | None) -> Reason:
         if obs.version is None:
             return f"{what} is gone"
         seen = first_observed(store, source, key, obs.version) if store else None
-        return f"{what}, observed {seen:%Y-%m-%d %H:%M:%S}" if seen else f"{what}, new"
+        if seen is None:  # observed just now, by this command
+            return f"{what}: its content now differs from what was read"
+        return f"{what}: this content first observed {seen:%Y-%m-%d %H:%M:%S}"
 
     def last_failure(node: Node) -> AttemptRecord | None:
         return store.last_failure(node.asset, node.partition) if store else None

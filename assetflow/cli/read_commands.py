@@ -170,7 +170,7 @@ def _sql(
         live = live_app.LiveRun.read(session)
         if live is None:
             raise
-        raise UsageError(
+        raise WarehouseLockedError(  # the same exit code as every refusal for a lock
             f"the warehouse is in use by run {live.run_id} (process {live.pid}):"
             " its tables can be read once the run ends",
             "pass --wait SECONDS to wait for it",
@@ -195,7 +195,7 @@ def _shell(session: Session, wait: float) -> None:
             try:
                 for columns, batches in _sql(session, _statements(buffer), wait):
                     console.render_rows(columns, batches)
-            except UsageError as exc:
+            except (UsageError, WarehouseLockedError) as exc:
                 console.error(exc)
             buffer = ""
 

@@ -309,9 +309,8 @@ def daemon(opts: Options, interval: float, concurrency: int | None) -> None:
                 events = ticks.tick(session, concurrency, wait=interval)
         except AssetflowError as exc:  # one bad tick (say, a definition error) is not fatal
             console.error(exc)
-        else:
-            if events:
-                console.render_tick(session.now, events)
+        else:  # a line per tick, "nothing due" included: the daemon is seen to be alive
+            console.render_tick(session.now, events)
         while not stopping and clock.monotonic() - started < interval:
             clock.sleep(min(0.2, interval))
     console.out.print("assetflow daemon: stopped")
