@@ -119,6 +119,19 @@ def test_why_says_how_a_source_file_changed(diamond):
     assert "this content first observed 20" in later
 
 
+def test_why_json_keeps_state_and_causes_apart(diamond):
+    """`why --json`: the state and its causes as fields, the label for people beside them
+    (issue 29 item 14)."""
+    assert diamond.run("materialize").exit_code == 0
+    write_events(diamond, "2024-01-05", [(1, 1)])
+    tree = json.loads(diamond.run("why", "combined", "2024-01-05", "--json").output)
+    assert tree["status"] == "stale" and tree["reasons"] == ["upstream_stale"]
+    assert tree["label"] == "stale (upstream_stale)"
+    [doubled, shifted] = tree["causes"]
+    assert (doubled["status"], doubled["reasons"]) == ("stale", ["upstream_changed"])
+    assert shifted["subject"] == "shifted[2024-01-05]"
+
+
 def test_why_rejects_unknown_asset_and_bad_partition(diamond):
     assert diamond.run("why", "nope", "2024-01-01").exit_code == 2
     bad = diamond.run("why", "doubled", "2024-01-32")

@@ -87,7 +87,16 @@ CHECK_RESULT = obj(_CHECKED, optional=("metadata", "node"))  # as `check` ran it
 CHECK_RECORD = obj(  # as `checks` finds it recorded
     {"asset": STR, "partition": STR, **_CHECKED, "run_id": maybe(STR), "checked_at": TIME}
 )
-REASON: Schema = obj({"subject": STR, "status": STR, "detail": STR, "causes": array({"$ref": "#"})})
+REASON: Schema = obj(
+    {
+        "subject": STR,
+        "status": STR,  # fresh, stale, missing, failed; or of a cause: changed, ...
+        "reasons": array(STR),  # a node's causes (upstream_changed, ...), as status has them
+        "label": STR,  # the two as people read them: "stale (upstream_changed)"
+        "detail": STR,
+        "causes": array({"$ref": "#"}),
+    }
+)
 PLANNED = obj(
     {
         "asset": STR,

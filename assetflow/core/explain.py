@@ -26,11 +26,23 @@ class Reason:
     detail: str
     children: tuple[Reason, ...] = ()
     more: int = 0  # a line standing for this many causes left out (MAX_CHILDREN)
+    reasons: tuple[str, ...] = ()  # a node's causes (upstream_changed, ...), as status has them
+
+    @property
+    def label(self) -> str:
+        """The status as people read it: `stale (upstream_changed, upstream_stale)`."""
+        if self.status == NodeState.STALE and self.reasons:
+            return f"{self.status} ({', '.join(self.reasons)})"
+        return self.status
 
     def as_dict(self) -> dict[str, object]:
+        """One record per line of the tree: its state and its causes apart, and the label
+        that joins them for people."""
         return {
             "subject": self.subject,
             "status": self.status,
+            "reasons": list(self.reasons),
+            "label": self.label,
             "detail": self.detail,
             "causes": [c.as_dict() for c in self.children],
         }
@@ -53,7 +65,7 @@ class Reason:
         return [[self, *path] for c in self.children for path in c._paths()]
 
     def _line(self, last: bool) -> str:
-        head = f"{self.subject} {self.status}"
+        head = f"{self.subject} {self.label}"
         return f"{head} ({self.detail})" if last and self.detail else head
 
 
@@ -90,7 +102,7 @@ class _Walk:
         status, causes = self.report.node_status(node)
         subject = str(node)
         if node in self.seen:
-            return Reason(subject, status, SEEN)
+            return Reason(subject, status, SEEN, reasons=tuple(causes))
         self.seen.add(node)
         failed = Cause.FAILED in causes
         record = self.lookup(node) if status != NodeState.MISSING or failed else None
@@ -110,12 +122,11 @@ class _Walk:
             children += self._changed_inputs(subject, record)
         if Cause.UPSTREAM_STALE in causes:
             children += self._stale_inputs(node)
-        label = f"stale ({', '.join(causes)})" if status == NodeState.STALE else status
         detail = "never materialized" if status == NodeState.MISSING else ""
         # An upstream both changed and stale is explained once, under the first cause.
         shown = {c.subject for c in children if c.detail != SEEN}
         children = [c for c in children if not (c.detail == SEEN and c.subject in shown)]
-        return Reason(subject, label, detail, tuple(children))
+        return Reason(subject, status, detail, tuple(children), reasons=tuple(causes))
 
     def _failure(self, node: Node) -> Reason:
         """The last failed attempt: run, attempt, error and log, when the store has it."""

@@ -126,7 +126,7 @@ def test_why_explains_an_upstream_both_changed_and_stale_once():
         return NodeRecord("run1", f"{node.asset}-v1", "d1", NOW, inputs)
 
     reason = explain(g, report, Node("daily", "2024-01-03"), NOW, lookup, lambda s, k: "edited")
-    assert reason.status == "stale (upstream_changed, upstream_stale)"
+    assert reason.label == "stale (upstream_changed, upstream_stale)"
     assert [c.subject for c in reason.children] == ["raw[2024-01-03]"]
     assert reason.chains() == [
         "daily[2024-01-03] stale (upstream_changed, upstream_stale) ← raw[2024-01-03] stale"

@@ -85,7 +85,7 @@ def render_why(reason: Reason) -> None:
 def _why_label(reason: Reason) -> str:
     colour = "green" if reason.status == "fresh" else "yellow"
     detail = f" [dim]{escape(reason.detail)}[/]" if reason.detail else ""
-    return f"[bold]{escape(reason.subject)}[/] [{colour}]{escape(reason.status)}[/]{detail}"
+    return f"[bold]{escape(reason.subject)}[/] [{colour}]{escape(reason.label)}[/]{detail}"
 
 
 def _grow(tree: Tree, reason: Reason) -> None:

@@ -252,7 +252,7 @@ async function showSelection(names) {
 }
 
 function reasonList(reason) {
-  const item = el("li", {}, `${reason.subject} ${reason.status}${reason.detail ? " — " + reason.detail : ""}`);
+  const item = el("li", {}, `${reason.subject} ${reason.label}${reason.detail ? " — " + reason.detail : ""}`);
   if (reason.causes && reason.causes.length) {
     const list = el("ul");
     for (const c of reason.causes) list.appendChild(reasonList(c));
