@@ -98,6 +98,13 @@ def test_status_table_shows_compact_ranges_and_cause(diamond):
 def test_status_range_and_selection_filter_the_report(diamond):
     found = statuses(diamond, "doubled", "--from", "2024-01-03", "--to", "2024-01-04")
     assert found == {"doubled": {"2024-01-03": ["missing"], "2024-01-04": ["missing"]}}
+    covered = json.loads(
+        diamond.run(
+            "status", "doubled", "--from", "2024-01-03", "--to", "2024-01-04", "--json"
+        ).output
+    )["range"]  # what the counts cover, said (issue 29 item 14)
+    assert covered == {"from": "2024-01-03", "to": "2024-01-04", "now": "2014-06-01T00:00:00+00:00"}
+    assert json.loads(diamond.run("status", "--json").output)["range"]["from"] is None
 
 
 def test_why_a_missing_node_and_a_fresh_node(diamond):

@@ -57,7 +57,8 @@ def status(session: Session, request: Request, as_json: bool) -> None:
             console.render_live(snap)
         return
     if as_json:
-        echo_json(state.status_json(snap))
+        covered = {"from": request.range_from, "to": request.range_to, "now": snap.now}
+        echo_json({"range": covered, **state.status_json(snap)})
     else:
         span = f"{request.range_from or 'the first partition'}..{request.range_to or 'now'}"
         console.render_status(snap.report, snap.targets, snap.late(), span)

@@ -198,8 +198,11 @@ OUTPUTS: dict[str, Schema] = {
                 )
             ),
             "in_progress": IN_PROGRESS,
+            # what the counts cover: the range asked for (null: from the first partition /
+            # up to now) and the time the command was about
+            "range": obj({"from": KEY, "to": KEY, "now": TIME}),
         },
-        optional=("in_progress",),
+        optional=("in_progress", "range"),  # a running process's answer has no range
     ),
     "why": REASON,
     "lineage": obj(  # with --columns
