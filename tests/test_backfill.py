@@ -69,6 +69,7 @@ def test_a_failed_backfill_resumes_with_only_the_rest(fixture_project, monkeypat
         "failed": "2024-02-05, 2024-02-20",
         "remaining": "",
     }
+    assert status["counts"]["audited"] == {"done": 23, "failed": 2, "remaining": 0}
     monkeypatch.delenv("FAIL_DAYS")
     second = project.run(*args)
     assert second.exit_code == 0, second.output

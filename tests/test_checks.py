@@ -216,6 +216,13 @@ def test_checks_on_stored_data_find_a_problem_made_in_the_table(diamond):
     found = diamond.run("check", "clean", "--partition", "2024-01-08")
     assert found.exit_code == 1
     assert "not_null(value)" in found.output and "FAIL" in found.output
+    # `check --json` gives the very records `checks --json` then lists (issue 29 item 14)
+    ran = json.loads(diamond.run("check", "clean", "--partition", "2024-01-08", "--json").output)
+    listed = json.loads(diamond.run("checks", "clean", "--json").output)
+    assert ran and all(r in listed for r in ran)
+    assert {(r["partition"], r["check"], r["passed"]) for r in ran} >= {
+        ("2024-01-08", "not_null(value)", False)
+    }
     status = json.loads(diamond.run("status", "--json", "clean").output)["assets"][0]
     assert status["nodes"] == [
         {"partition": "2024-01-08", "status": "failed", "causes": ["failed", "check_failed"]}

@@ -19,7 +19,10 @@ AT = dt.datetime.fromisoformat(NOW)
 def test_a_pipeline_between_calls_does_not_hold_the_warehouse(tmp_path):
     project = make_project(tmp_path / "p", FIXTURES / "chain")
     p = assetflow.Pipeline(project.root, now=AT)
-    assert p.materialize("base").status == "success"
+    done = p.materialize("base")
+    assert done.status == "success"
+    counts = done.counts()  # named (issue 29 item 14), and they add up
+    assert counts.materialized == counts.planned > 0 and counts.failed == counts.not_run == 0
     rows = p.read("base")
     assert len(rows) == project.query("SELECT count(*) FROM base")[0][0] > 0
     # The notebook still has `p`; a run in another process gets the file at once.

@@ -20,7 +20,6 @@ from assetflow.core.records import (
     AssetInfo,
     AttemptRecord,
     CheckRecord,
-    CheckResult,
     Node,
     NodeRecord,
     Observation,
@@ -121,7 +120,8 @@ class BackfillProgress:
     snapshot: Snapshot
 
     def as_json(self) -> dict[str, object]:
-        """What `backfill status --json` prints: each state's partitions as ranges."""
+        """What `backfill status --json` prints: each state's partitions as ranges, and how
+        many there are."""
         assets = {}
         for asset, states in self.by_asset.items():
             parts = self.snapshot.report.assets[asset].partitions
@@ -129,11 +129,16 @@ class BackfillProgress:
                 state: compact_ranges([parts.key(i) for i in spans], parts)
                 for state, spans in states.items()
             }
+        counts = {
+            asset: {state: len(spans) for state, spans in states.items()}
+            for asset, states in self.by_asset.items()
+        }
         return {
             "backfill_id": self.backfill_id,
             "from": self.range_from,
             "to": self.range_to,
             "assets": assets,
+            "counts": counts,  # the numbers the table shows beside the ranges
         }
 
 
@@ -158,16 +163,11 @@ def backfill_status(session: Session, backfill_id: str | None) -> BackfillProgre
     return BackfillProgress(found_id, lo, hi, by_asset, snap)
 
 
-@dataclass(frozen=True)
-class NodeChecks:
-    partition: str
-    results: tuple[CheckResult, ...]
-
-
 def check_stored(
     session: Session, asset: str, request: Request, wait: float = 0.0
-) -> list[NodeChecks]:
-    """Run an asset's checks on its stored partitions (no rematerializing); record results."""
+) -> list[CheckRecord]:
+    """Run an asset's checks on its stored partitions (no rematerializing); record results,
+    and return them as `checks` will list them (a record per check and partition)."""
     spec = asset_spec(session, asset)
     if not spec.checks:
         raise SelectionError(f"asset {asset} declares no checks", f"see {spec.where}")
@@ -187,8 +187,23 @@ def check_stored(
         now = session.now
         ctx = Context(asset, key, start, end, start or now.date(), "", cur, _quiet)
         results = tuple(run_checks(spec.checks, cur, view, ctx, now))
-        store.record_checks(None, [((asset, key, index), stored[key], results)], session.clock())
-        out.append(NodeChecks(key, results))
+        checked_at = session.clock()
+        store.record_checks(None, [((asset, key, index), stored[key], results)], checked_at)
+        out += [
+            CheckRecord(
+                asset,
+                key,
+                r.check,
+                r.severity,
+                r.passed,
+                r.failing_rows,
+                r.message,
+                r.samples,
+                None,
+                checked_at,
+            )  # fmt: skip
+            for r in results
+        ]
     return out
 
 

@@ -118,7 +118,8 @@ def _run_with_progress(
     if result is None:
         console.nothing_to_do(outcome.selected_nodes())
         return
-    built = result.counts()[1] + result.counts()[2]
+    counts = result.counts()
+    built = counts.materialized + counts.verified
     if result.stopped_by is not None and not built:  # nothing else ran: one line, bad input
         raise result.stopped_by
     console.render_run(result, outcome.graph)

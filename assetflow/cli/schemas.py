@@ -83,8 +83,7 @@ _CHECKED = {
     "message": STR,
     "samples": ANY_ROWS,
 }
-CHECK_RESULT = obj(_CHECKED, optional=("metadata", "node"))  # as `check` ran it just now
-CHECK_RECORD = obj(  # as `checks` finds it recorded
+CHECK_RECORD = obj(  # a check's result on a node: as `checks` finds it, as `check` ran it
     {"asset": STR, "partition": STR, **_CHECKED, "run_id": maybe(STR), "checked_at": TIME}
 )
 REASON: Schema = obj(
@@ -225,6 +224,10 @@ OUTPUTS: dict[str, Schema] = {
                 "type": "object",
                 "additionalProperties": obj({"done": STR, "failed": STR, "remaining": STR}),
             },
+            "counts": {
+                "type": "object",
+                "additionalProperties": obj({"done": INT, "failed": INT, "remaining": INT}),
+            },
         }
     ),
     "tick": array(
@@ -240,7 +243,7 @@ OUTPUTS: dict[str, Schema] = {
         )
     ),
     "checks": array(CHECK_RECORD),
-    "check": array(obj({"partition": STR, "results": array(CHECK_RESULT)})),
+    "check": array(CHECK_RECORD),  # the records `checks` lists
     "runs": {
         "oneOf": [array(RUN), obj({"in_progress": IN_PROGRESS, "runs": array(RUN)})],
         "description": "a list of runs; while a run holds the warehouse, an object",

@@ -371,17 +371,27 @@ class RunResult:
         one_line = getattr(self.stopped_by, "one_line", None)
         return one_line() if one_line else str(self.stopped_by)
 
-    def counts(self) -> tuple[int, int, int, int, int]:
-        """(planned, materialized, verified, failed, not run)."""
+    def counts(self) -> RunCounts:
+        """How its nodes ended: materialized + verified + failed + not_run = planned."""
         by = [r.status for r in self.results]
         skipped = by.count(AttemptStatus.UPSTREAM_FAILED) + by.count(AttemptStatus.NOT_RUN)
-        return (
+        return RunCounts(
             len(by),
             by.count(AttemptStatus.SUCCESS),
             by.count(AttemptStatus.VERIFIED),
             by.count(AttemptStatus.FAILED),
             skipped,
         )
+
+
+class RunCounts(NamedTuple):
+    """A run's nodes by how they ended (upstream_failed counts as not run)."""
+
+    planned: int
+    materialized: int
+    verified: int
+    failed: int
+    not_run: int
 
 
 @dataclass(frozen=True)

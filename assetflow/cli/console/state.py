@@ -242,18 +242,17 @@ def _check_label(passed: bool, severity: str) -> str:
     return "[yellow]warn[/]" if severity == "warn" else "[red]FAIL[/]"
 
 
-def render_stored_checks(asset: str, found: list[Any]) -> None:
+def render_stored_checks(asset: str, found: list[CheckRecord]) -> None:
     if not found:
         out.print(f"no stored partitions of {asset} in range")
         return
     table = Table(title=f"Checks on stored {asset}", title_justify="left")
     for column in ("partition", "check", "result", "failing rows", "sample rows"):
         table.add_column(column, overflow="fold")
-    for node in found:
-        for r in node.results:
-            result = _check_label(r.passed, r.severity)
-            sample = escape(samples_text(r.samples))
-            table.add_row(node.partition, escape(r.check), result, str(r.failing_rows), sample)
+    for r in found:
+        result = _check_label(r.passed, r.severity)
+        sample = escape(samples_text(r.samples))
+        table.add_row(r.partition, escape(r.check), result, str(r.failing_rows), sample)
     out.print(table)
 
 
