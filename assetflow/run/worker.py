@@ -50,6 +50,11 @@ class GroupSplit(Exception):
     """A group's nodes cannot be written together: each runs alone instead."""
 
 
+# SQL longer than this is not parsed for the tables it reads (sqlglot took 32 s and 1.5 GB
+# for an 8.7 MB VALUES list): the run says so, once per asset.
+LINEAGE_PARSE_LIMIT = 200_000
+
+
 @dataclasses.dataclass(frozen=True)
 class Rows:
     """A task's computed rows: a query over the worker's cursor, and how a row's partition
@@ -241,6 +246,13 @@ class Worker(ABC):
             if spec.name in self._checked:
                 return
             self._checked.add(spec.name)
+        if len(sql) > LINEAGE_PARSE_LIMIT:  # a large literal would cost more than the query
+            self.notes.append(
+                f"{spec.where}: asset {spec.name} returns {len(sql) // 1000:,} kB of SQL: what it"
+                f" reads was not checked against what it declares (SQL over"
+                f" {LINEAGE_PARSE_LIMIT // 1000:,} kB is not parsed)"
+            )
+            return
         known = (set(self.defs.assets) | set(self.defs.sources)) - {spec.name}
         try:
             read = set(tables_read(sql)) & known

@@ -425,3 +425,23 @@ def test_keys_from_data_never_write_outside_the_logs_folder(project):
     )[0][0]
     shown = project.run("logs", run_id, "per_customer", "a/b:c", now=None)
     assert shown.exit_code == 0 and "hello from a/b:c" in shown.output, shown.output
+
+
+LARGE_LITERAL = """
+from assetflow import asset
+
+@asset
+def literal(ctx):
+    rows = ", ".join(f"({i}, 'row number {i}')" for i in range(12_000))
+    return f"SELECT * FROM (VALUES {rows}) t(n, label)"
+"""
+
+
+def test_a_large_literal_is_not_parsed_for_lineage_and_the_run_says_so(project):
+    """SQL over the parse limit (issue 32 item 8): the dependency check is skipped with one
+    line, instead of sqlglot costing more than the query."""
+    project.write("definitions/literal.py", LARGE_LITERAL)
+    result = project.run("materialize")
+    assert result.exit_code == 0, result.output
+    assert "kB of SQL: what it reads was not checked" in result.output
+    assert project.query("SELECT count(*), max(n) FROM literal") == [(12_000, 11_999)]
