@@ -4,6 +4,7 @@ client's own models."""
 
 import json
 
+import pytest
 from conftest import Receiver, make_project
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
@@ -182,3 +183,38 @@ def test_a_bad_openlineage_config_is_one_line(project):
     result = project.run("materialize")
     assert result.exit_code == 2
     assert "openlineage.transport" in result.output
+
+
+@pytest.mark.slow
+def test_a_receiver_that_never_answers_does_not_stall_the_run(tmp_path, monkeypatch):
+    """docs/operations.md: events go from a background thread, so a receiver that accepts and
+    never answers costs the run a warning, not its completion (issue 32 item 7): the nodes are
+    all written, the process ends, and the run says which events did not go."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    release, arrived = threading.Event(), []
+
+    class Silent(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - accepts, then never answers
+            arrived.append(self.path)
+            release.wait(60)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        config = f'[tool.assetflow.openlineage]\ntransport = "http"\nurl = "{url}"\n'
+        project = make_project(tmp_path / "p", extra=config)
+        project.write("definitions/pipeline.py", PIPELINE)
+        done = project.process("materialize")  # a real process: it must end by itself
+    finally:
+        release.set()
+        server.shutdown()
+    assert arrived, "the receiver was sent events"
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "warning: openlineage:" in done.stdout + done.stderr
+    assert project.query("SELECT count(*) FROM assetflow.materializations")[0][0] == 6

@@ -71,9 +71,12 @@ def test_killing_the_coordinator_at_random_moments_loses_and_doubles_nothing(tmp
         wait_for_progress(project, run, done=rng.randint(1, 40))  # published about once a second
         run.kill()  # SIGKILL: no handler, no cleanup
         run.wait(timeout=30)
-        unrecorded += _unrecorded(project)
+        left = _unrecorded(project)
+        unrecorded += left
         code, out, err = finish(project, "materialize")
         assert code == 0, f"trial {trial}: {out}{err}"
+        # every commit the kill left unrecorded is recorded now: adopted, none lost (issue 32)
+        assert _unrecorded(project) == 0, f"trial {trial}: {left} left, not all adopted"
         assert rows(project) == expected, f"trial {trial}"
         lineage_matches_data(project)
         again = project.run("materialize")
