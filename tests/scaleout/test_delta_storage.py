@@ -296,3 +296,35 @@ def test_a_commit_is_one_file_and_a_table_partitioned_by_the_key_stays_so(tmp_pa
     clustered = tmp_path / "lake" / "clustered"
     assert not [p for p in clustered.iterdir() if p.name.startswith("_partition=")]
     assert len(storage.table("clustered").file_uris()) == 2  # the rewritten file, the new one
+
+
+@pytest.mark.slow
+def test_two_writers_of_one_partition_leave_its_rows_once(tmp_path):
+    """Two processes rebuilding the same partition of a Delta table at once (issue 32 item
+    7): the second queues behind the first (the warehouse's lock, --wait) and replaces what
+    the first wrote; the partition holds its rows once, with one current lineage record."""
+    import os
+    import subprocess
+    import sys
+
+    project = diamond(tmp_path / "p", DELTA)
+    assert project.run("materialize", "doubled").exit_code == 0
+    before = delta_rows(project, "doubled")
+    command = [
+        sys.executable, "-m", "assetflow", "--project", str(project.root), "--now", "2024-01-11",
+        "materialize", "doubled", "--partition", "2024-01-05", "--force", "--wait", "120",
+    ]  # fmt: skip
+    writers = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "NO_COLOR": "1"})
+        for _ in range(2)
+    ]  # fmt: skip
+    for writer in writers:
+        out, err = writer.communicate(timeout=180)
+        assert writer.returncode == 0, out + err
+    assert delta_rows(project, "doubled") == before  # 2024-01-05's three rows, once
+    assert project.query("SELECT count(*) FROM doubled WHERE _partition = '2024-01-05'") == [(3,)]
+    assert project.query(
+        "SELECT count(*) FROM assetflow.materializations WHERE asset = 'doubled'"
+        " AND partition = '2024-01-05'"
+    ) == [(3,)]  # the first build and one per writer, each recorded
