@@ -117,7 +117,7 @@ class Pipeline:
         in the returned record (`.status`, `.results`, `.counts()`)."""
         options = RunOptions(
             force=force, full_refresh=full_refresh, concurrency=concurrency, wait=wait,
-            trigger=Trigger("api"),
+            trigger=Trigger("api"), release=True,
         )  # fmt: skip
         with self._session() as session:
             return materialize(session, self._request(selection, start, end), options).result

@@ -32,7 +32,7 @@ from assetflow.core.records import (
     Trigger,
 )
 from assetflow.errors import AssetflowError, ExitCode, UsageError
-from assetflow.run.alerts import Deliveries
+from assetflow.run.alerts import ALERT_CAP
 from assetflow.run.compute import Preview
 from assetflow.run.runlog import NodeLog, captured_output, prune
 from assetflow.run.snapshot import Publisher
@@ -60,6 +60,9 @@ class RunOptions:
     only: str = "stale"
     executor: str | None = None  # "threads" or "dask"; default: the project's
     scheduler: str | None = None  # a Dask scheduler's address; default: the project's
+    # The session ends with this run (a command's, the API's): it lets the warehouse go
+    # before awaiting the run's alerts. (A tick's session goes on to record the tick.)
+    release: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,9 +131,13 @@ def materialize(
     if listener.on_plan:
         listener.on_plan(plan)
     backfill_id = _backfill_id(session, store, request) if options.backfill else None
-    result = _run(session, store, plan, snap, options, backfill_id, listener.on_result)
+    result, settle = _run(session, store, plan, snap, options, backfill_id, listener.on_result)
+    more = follow and result.keys_added and result.exit_code == ExitCode.OK and rounds < KEY_ROUNDS
+    if options.release and not more:  # the session's last run: the lock goes now, so that
+        session.close()  # waiting for its alerts holds up no other writer
+    result = settle()
     then = None
-    if follow and result.keys_added and result.exit_code == ExitCode.OK and rounds < KEY_ROUNDS:
+    if more:
         session.forget_graph()  # the new keys are new partitions: plan again
         then = materialize(session, request, options, listener, rounds=rounds + 1)
     return Outcome(graph, plan, result, snap.targets, backfill_id, then)
@@ -264,9 +271,11 @@ def _run(
     options: RunOptions,
     backfill_id: str | None,
     on_result: Callable[[NodeResult], None] | None,
-) -> RunResult:
-    """Record the run, execute the plan on the project's workers, record how it ended,
-    alert."""
+) -> tuple[RunResult, Callable[[], RunResult]]:
+    """Record the run, execute the plan on the project's workers, record how it ended, fire
+    its end's alerts. Returns the result and `settle()`, which awaits the alerts (up to
+    ALERT_CAP) and OpenLineage's events and returns the result with their warnings: the
+    caller may let the warehouse go first, since nothing there needs it."""
     # Imported here: a no-op or a dry run never executes (these imports cost it ~0.02 s).
     from assetflow.app.executors import open_workers
     from assetflow.app.lineage_events import lineage_events
@@ -336,13 +345,19 @@ def _run(
     with store.storage_guard():  # a disk that filled up: one line, not a traceback
         store.finish_run(setup.run_id, result.status, clock(), result.counts(), result.message)
         store.refresh_nodes()
-    problems = _alert_run_end(session, setup, result) + (events.close() if events else [])
-    problems += workers.notes
-    result = dataclasses.replace(
-        result, warnings=tuple(dict.fromkeys([*result.warnings, *problems]))
-    )
-    prune(project.logs_dir, project.settings.log_retention_days, clock(), keep=setup.run_id)
-    return result
+    publisher.publish(force=True)  # the last progress, whatever the throttle dropped
+    run_log = _alert_run_end(session, setup, result)
+
+    def settle() -> RunResult:
+        problems = setup.alerts.close(ALERT_CAP)
+        run_log.close()
+        problems += (events.close() if events else []) + workers.notes
+        prune(project.logs_dir, project.settings.log_retention_days, clock(), keep=setup.run_id)
+        return dataclasses.replace(
+            result, warnings=tuple(dict.fromkeys([*result.warnings, *problems]))
+        )
+
+    return result, settle
 
 
 def _publisher(
@@ -365,10 +380,9 @@ def _publisher(
     return Publisher(session.project.warehouse_path, payload, session.clock)
 
 
-def _alert_run_end(session: Session, setup: RunSetup, result: RunResult) -> list[str]:
-    """Fire the run's hooks; the ones that failed, one line each (also in run.log)."""
-    from assetflow.run.recorder import ALERT_CAP  # loaded by the run already
-
+def _alert_run_end(session: Session, setup: RunSetup, result: RunResult) -> NodeLog:
+    """Fire the run's end hooks into its deliveries (awaited by `settle`); those that fail
+    say so in the returned run.log, which the caller closes once they are done."""
     _, built, verified, failed, not_run = result.counts()
     errors = tuple(
         f"{r.node}: {r.error}" for r in result.results if r.status == AttemptStatus.FAILED
@@ -382,8 +396,5 @@ def _alert_run_end(session: Session, setup: RunSetup, result: RunResult) -> list
     if result.status != RunStatus.SUCCESS:
         hooks += defaults.on_run_failure
     run_log = NodeLog(setup.logs_dir / setup.run_id / "run.log", session.clock)
-    deliveries = Deliveries(silent=setup.silent_hooks)
-    deliveries.submit(hooks, summary, run_log.logger)
-    problems = deliveries.close(ALERT_CAP)
-    run_log.close()
-    return problems
+    setup.alerts.submit(hooks, summary, run_log.logger)
+    return run_log

@@ -75,6 +75,7 @@ def repair(
         trigger=Trigger("repair"),
         executor=executor,
         scheduler=scheduler,
+        release=True,
     )
     _run_with_progress(session, request, options)
 

@@ -86,7 +86,7 @@ def materialize(
     options = runs.RunOptions(
         dry_run=dry_run, force=force, full_refresh=full_refresh, upstream=not no_upstream,
         concurrency=concurrency, wait=wait, trigger=Trigger(trigger), executor=executor,
-        scheduler=scheduler,
+        scheduler=scheduler, release=True,
     )  # fmt: skip
     if dry_run:
         _show_plan(session, request, options, as_json)
@@ -222,7 +222,7 @@ def backfill_run(
     options = runs.RunOptions(
         force=force, concurrency=1 if sequential else concurrency, wait=wait, backfill=True,
         only=only, trigger=Trigger(trigger), executor=executor, scheduler=scheduler,
-        dry_run=dry_run,
+        dry_run=dry_run, release=True,
     )  # fmt: skip
     if dry_run:
         _show_plan(session, request, options, as_json)

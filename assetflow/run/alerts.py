@@ -16,6 +16,9 @@ from typing import Any
 log = logging.getLogger("assetflow.alerts")
 
 
+ALERT_CAP = 30.0  # seconds a run's end waits for its alerts to be delivered, in all
+
+
 def webhook(env_var: str = "ASSETFLOW_WEBHOOK_URL", timeout: float = 5.0) -> Callable:
     """A hook that posts `{"text": event.text, "event": kind, "fields": {...}}` to the URL in
     `env_var` (read when it fires, never logged). Slack reads `text`; scripts read `fields`.

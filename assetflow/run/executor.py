@@ -30,6 +30,7 @@ from assetflow.core.planner import Plan, PlannedNode
 from assetflow.core.policy import retryable
 from assetflow.core.records import AttemptStatus, NodeId, NodeResult, RunResult
 from assetflow.errors import DefinitionError, describe
+from assetflow.run.alerts import Deliveries
 from assetflow.run.clock import Clock
 from assetflow.run.recorder import CheckedNode, RunRecorder, Unwritten
 from assetflow.run.run_state import RunState
@@ -53,8 +54,9 @@ class RunSetup:
     # with a record each (docs/performance.md).
     group: int = 32
     run_url: str | None = None  # the run on the web page (`ui_url`), for alerts
-    # Alert hooks that timed out in this run (not called again in it), shared with its end.
-    silent_hooks: dict[str, int] = field(default_factory=dict, compare=False)
+    # The run's alert deliveries: its nodes' failure hooks while it runs, its end's hooks
+    # after; whoever started the run awaits them, once it has let the warehouse go.
+    alerts: Deliveries = field(default_factory=Deliveries, compare=False)
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
 
@@ -98,9 +100,7 @@ class _Scheduler:
         # Backfills: earliest partitions first across assets (dependencies still hold).
         oldest = (lambda p: start_key(self._window_start(p))) if setup.oldest_first else None
         self.state = RunState(plan, batch_size, oldest)
-        self.record = RunRecorder(
-            defs, store, clock, setup.run_id, setup.logs_dir, setup.silent_hooks
-        )
+        self.record = RunRecorder(defs, store, clock, setup.run_id, setup.logs_dir, setup.alerts)
         self.announced: set[NodeId] = set()  # nodes `on_start` heard of
         self.started: dict[NodeId, dt.datetime] = {}
 
@@ -291,6 +291,6 @@ class _Scheduler:
         passed, warned, failed = record.check_counts
         return RunResult(
             self.setup.run_id, status, results, stopped_by, code, (passed, warned, failed),
-            record.close(), tuple(record.reshaped),
+            (), tuple(record.reshaped),
             {k: tuple(v) for k, v in sorted(record.keys_added.items())},
         )  # fmt: skip

@@ -24,7 +24,6 @@ from assetflow.run.runlog import NodeLog, node_log_path
 from assetflow.run.task import TaskResult, attempt_header, span_label
 from assetflow.store.store import Store
 
-ALERT_CAP = 30.0  # seconds a run's end waits for its alerts to be delivered, in all
 # (asset, partition, index), the materialization written (None: none), its checks' results
 CheckedNode = tuple[tuple[str, str, int], int | None, tuple[CheckResult, ...]]
 Nodes = Sequence[PlannedNode]  # a task's nodes (one, a batch's or a group's), in order
@@ -52,11 +51,11 @@ class RunRecorder:
         clock: Clock,
         run_id: str,
         logs_dir: Path,
-        silent_hooks: dict[str, int],
+        alerts: Deliveries,
     ) -> None:
         self.defs, self.store, self.clock = defs, store, clock
         self.run_id, self.logs_dir = run_id, logs_dir
-        self.alerts = Deliveries(silent=silent_hooks)
+        self.alerts = alerts  # awaited by whoever started the run (app/materialize.py)
         self.log_paths: dict[NodeId, Path] = {}  # nodes logging to their group's file
         self.logged: set[NodeId] = set()  # tasks (by their first node) whose log file exists
         self.check_counts = [0, 0, 0]  # passed, warned, failed
@@ -139,8 +138,3 @@ class RunRecorder:
         """A node failed for good: its hooks hear of it, off this thread; a failing hook
         is logged in the node's log, and the run's output says it once."""
         self.alerts.submit(self.defs.failure_hooks(failure.asset), failure, log.logger)
-
-    def close(self) -> tuple[str, ...]:
-        """The run ended: its alerts delivered (up to ALERT_CAP seconds); their warnings,
-        once each, in order."""
-        return tuple(dict.fromkeys(self.alerts.close(ALERT_CAP)))

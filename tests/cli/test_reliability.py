@@ -475,3 +475,51 @@ def test_a_large_literal_is_not_parsed_for_lineage_and_the_run_says_so(project):
     assert result.exit_code == 0, result.output
     assert "kB of SQL: what it reads was not checked" in result.output
     assert project.query("SELECT count(*), max(n) FROM literal") == [(12_000, 11_999)]
+
+
+@pytest.mark.slow
+def test_awaiting_alerts_holds_no_lock(diamond, monkeypatch):
+    """A run's end waits for its alerts (up to ALERT_CAP), but with the warehouse let go
+    (issue 32 item 2): while a hook's endpoint keeps a finished run's process waiting,
+    another writer gets the warehouse."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from test_crash import start
+
+    ended, release = threading.Event(), threading.Event()
+
+    class Silent(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - accepts, then never answers
+            if self.path == "/end":
+                ended.set()
+            release.wait(60)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    monkeypatch.setenv("END_URL", f"{base}/end")
+    diamond.write(
+        "definitions/ending.py",
+        """
+        from assetflow import project_defaults, webhook
+
+        defaults = project_defaults(on_run_end=[webhook("END_URL", timeout=25)])
+        """,
+    )
+    try:
+        victim = start(diamond, "materialize", "doubled", slow="0")
+        assert ended.wait(60), "the run's end hook was called"
+        monkeypatch.delenv("END_URL")  # the second writer's own end hook fails at once
+        other = diamond.run("materialize", "shifted", "--wait", "10")
+        still_waiting = victim.poll() is None
+    finally:
+        release.set()
+        server.shutdown()
+        out, err = victim.communicate(timeout=120)
+    assert other.exit_code == 0, other.output  # it got the warehouse
+    assert still_waiting  # while the first process still awaited its hook
+    assert victim.returncode == 0, out + err

@@ -7,6 +7,7 @@ import datetime as dt
 from assetflow.core.definitions import validate
 from assetflow.core.planner import PlannedNode
 from assetflow.core.records import AttemptStatus, CheckResult, Node
+from assetflow.run.alerts import Deliveries
 from assetflow.run.clock import FixedClock
 from assetflow.run.recorder import RunRecorder, Unwritten
 from assetflow.run.task import TaskResult
@@ -21,7 +22,8 @@ NODE_B = PlannedNode(Node(*B), 1, "missing", False, ())
 def recorder(tmp_path):
     store = Store.open(tmp_path / "warehouse.duckdb")
     store.start_run("r1", "manual", "{}", T, 1, 2)
-    return store, RunRecorder(validate([]), store, FixedClock(T), "r1", tmp_path / "logs", {})
+    logs = tmp_path / "logs"
+    return store, RunRecorder(validate([]), store, FixedClock(T), "r1", logs, Deliveries())
 
 
 def test_an_attempt_that_wrote_nothing_is_recorded_with_its_log_once_written(tmp_path):
@@ -69,5 +71,5 @@ def test_a_group_logs_to_one_file_until_it_is_split(tmp_path):
     )
     record.wrote(done)
     assert (record.reshaped, record.keys_added) == (["orders: + note"], {"c": ["x"]})
-    assert record.close() == ()
+    assert record.alerts.close(1.0) == []  # no alert was sent: nothing to await
     store.close()
