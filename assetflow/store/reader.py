@@ -35,14 +35,27 @@ _ATTEMPT = (
 )
 
 
-# A run's counts as it recorded them at its end; a run that never ended (running, or killed:
-# abandoned) counts what it committed and what failed for good, from its own records.
-_RUN_COUNTS = (
-    "coalesce(r.succeeded, (SELECT count(*) FROM assetflow.materializations m"
-    " WHERE m.run_id = r.run_id AND m.attempt_id IS NOT NULL)) AS ok,"
-    " coalesce(r.verified, 0) AS verified,"
-    " coalesce(r.failed, (SELECT count(DISTINCT (a.asset, a.partition))"
-    " FROM assetflow.attempt_log a WHERE a.run_id = r.run_id AND a.status = 'failed')) AS failed"
+def counted(table: str, condition: str) -> str:
+    """How many nodes of the run `r` (a row of assetflow.runs) its own records in `table`
+    show meeting `condition`: what a run that never wrote its end did."""
+    return (
+        f"(SELECT count(DISTINCT (x.asset, x.partition)) FROM assetflow.{table} x"
+        f" WHERE x.run_id = r.run_id AND {condition})"
+    )
+
+
+# What a run committed, verified, failed and left unbuilt, from its own records (the counts a
+# dead run is marked with; a run still running is counted the same way).
+RUN_COUNTS = {
+    "succeeded": counted("materializations", "x.attempt_id IS NOT NULL"),
+    "verified": counted("attempt_log", f"x.status = '{AttemptStatus.VERIFIED}'"),
+    "failed": counted("attempt_log", f"x.status = '{AttemptStatus.FAILED}'"),
+    "skipped": counted("attempt_log", f"x.status = '{AttemptStatus.UPSTREAM_FAILED}'"),
+}
+# A run's counts as it recorded them at its end, else as its records show them so far.
+_RUN_COUNTS = ", ".join(
+    f"coalesce(r.{name}, {RUN_COUNTS[name]}) AS {alias}"
+    for name, alias in (("succeeded", "ok"), ("verified", "verified"), ("failed", "failed"))
 )
 
 

@@ -24,7 +24,7 @@ from assetflow.core.records import (
 from assetflow.store.connect import connect, file_identity, storage_error
 from assetflow.store.keysets import add_keys, remove_keys
 from assetflow.store.published import adopt, refresh_view
-from assetflow.store.reader import StateReader
+from assetflow.store.reader import RUN_COUNTS, StateReader
 from assetflow.store.retention import Retention
 from assetflow.store.retention import prune as prune_rows
 from assetflow.store.rows import Checked, RowInserter
@@ -214,16 +214,9 @@ class Store(StateReader):
         if not self.conn.execute(running, [RunStatus.RUNNING]).fetchall()[0][0]:
             return []  # as usual: the update's subqueries cost ~15 ms to plan
 
-        def counted(table: str, status: str | None = None, where: str = "") -> str:
-            which = f" AND x.status = '{status}'" if status else f" AND {where}" if where else ""
-            return f"(SELECT count(*) FROM assetflow.{table} x WHERE x.run_id = r.run_id{which})"
-
+        counts = ", ".join(f"{name} = {count}" for name, count in RUN_COUNTS.items())
         rows = self.conn.execute(
-            "UPDATE assetflow.runs r SET status = ?, ended_at = ?,"
-            f" succeeded = {counted('materializations', None, 'x.attempt_id IS NOT NULL')},"
-            f" verified = {counted('attempt_log', AttemptStatus.VERIFIED)},"
-            f" failed = {counted('attempt_log', AttemptStatus.FAILED)},"
-            f" skipped = {counted('attempt_log', AttemptStatus.UPSTREAM_FAILED)}"
+            f"UPDATE assetflow.runs r SET status = ?, ended_at = ?, {counts}"
             " WHERE status = ? RETURNING run_id",
             [RunStatus.ABANDONED, now, RunStatus.RUNNING],
         ).fetchall()
