@@ -252,7 +252,7 @@ def check_command(
         echo_json([dataclasses.asdict(r) for r in found])
     else:
         console.render_stored_checks(asset, found)
-    failed = any(not r.passed and r.severity == "error" for r in found)
+    failed = any(r.blocking_failure for r in found)
     sys.exit(ExitCode.FAILED if failed else ExitCode.OK)
 
 

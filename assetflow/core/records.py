@@ -306,6 +306,10 @@ class CheckRecord:
     run_id: str | None
     checked_at: dt.datetime
 
+    @property
+    def blocking_failure(self) -> bool:  # as CheckResult's: a failed check of severity error
+        return not self.passed and self.severity == "error"
+
 
 # -- writing partitions ----------------------------------------------------------------------
 class InputVersion(NamedTuple):
