@@ -6,10 +6,11 @@ Each asset is one Delta table at `STORAGE_PATH/ASSET`, holding each row's partit
 partitioned, by it: a task's commit is one file however many partitions it writes, and a
 read of some partitions skips the files whose `_partition` statistics rule them out (then
 filters the rows). Tables made partitioned by `_partition` (one folder per partition, before
-2026-12) stay so. A node write is one predicate overwrite: the rows of exactly the task's
-partitions replaced atomically, rows outside them refused by Delta itself, and the lineage
-the coordinator will record carried in the commit's metadata, so that a coordinator that
-died before recording it can adopt it (`unrecorded_commits`).
+2026-12) stay so. A task's write is one commit: a predicate overwrite replacing exactly its
+partitions atomically (rows outside them refused by Delta itself), or an append when no file
+holds any of them yet; the lineage the coordinator will record is carried in the commit's
+metadata, so that a coordinator that died before recording it can adopt it
+(`AssetTables.opened`, app/tables.py).
 
 deltalake's runtime does not survive fork(): the processes that use it are spawned.
 """

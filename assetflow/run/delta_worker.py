@@ -214,8 +214,8 @@ class DeltaWorker(Worker):
     ) -> pa.Table:
         """The task's rows, each with its partition key, as the Arrow table the commit
         writes (with the types the Delta table will hold), registered as _STAGE."""
-        # Several partitions: sorted by partition (each partition's rows are one slice for
-        # its checks, and the file's statistics of the key are tight).
+        # Several partitions: sorted by partition, so that the file's statistics of the key
+        # are tight (a read of some partitions skips the files that cannot hold them).
         if rows.placed == KEY_COLUMN:  # each node computed by its own call
             key = f"{KEY_COLUMN}::VARCHAR AS {PARTITION_COLUMN}"
             select = (
