@@ -262,7 +262,14 @@ landed = file_sensor("src")
 
 
 @pytest.mark.slow
-def test_a_sensor_tick_killed_mid_run_leaves_its_work_to_the_next_tick(tmp_path):
+@pytest.mark.parametrize(
+    "victim_args",
+    [("tick", "--concurrency", "1"), ("daemon", "--interval", "0.5", "--concurrency", "1")],
+    ids=["tick", "daemon"],
+)
+def test_a_sensor_run_killed_mid_run_leaves_its_work_to_the_next_tick(tmp_path, victim_args):
+    """SIGKILL of a tick or of the daemon (issue 32 item 7: not only SIGTERM) mid sensor
+    run: the next tick marks the run abandoned and builds the rest, nothing twice."""
     import signal
 
     from conftest import make_project
@@ -272,38 +279,12 @@ def test_a_sensor_tick_killed_mid_run_leaves_its_work_to_the_next_tick(tmp_path)
     project.write("definitions/sensed.py", SENSED)
     for day in range(1, 26):
         project.write(f"landing/2024-02-{day:02d}.csv", f"n\n{day}\n")
-    victim = start(project, "tick", "--concurrency", "1", slow="0.1")
+    victim = start(project, *victim_args, slow="0.1")
     wait_for_progress(project, victim)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert 0 < committed(project.warehouse) < 50  # the kill landed mid-run
     result = project.run("tick", "--json")
-    assert result.exit_code == 0, result.output
-    built = project.query(
-        "SELECT count(DISTINCT (asset, partition)), count(*) FROM assetflow.materializations"
-    )
-    assert built == [(50, 50)]  # the rest was built, and nothing twice
-
-
-@pytest.mark.slow
-def test_a_daemon_killed_mid_sensor_run_leaves_its_work_to_the_next(tmp_path):
-    """SIGKILL, not SIGTERM (issue 32 item 7): the daemon's run is marked abandoned by the
-    next tick, which builds the rest, nothing twice."""
-    import signal
-
-    from conftest import make_project
-    from test_crash import committed, start, wait_for_progress
-
-    project = make_project(tmp_path / "p")
-    project.write("definitions/sensed.py", SENSED)
-    for day in range(1, 26):
-        project.write(f"landing/2024-02-{day:02d}.csv", f"n\n{day}\n")
-    daemon = start(project, "daemon", "--interval", "0.5", "--concurrency", "1", slow="0.1")
-    wait_for_progress(project, daemon)
-    daemon.send_signal(signal.SIGKILL)
-    daemon.wait()
-    assert 0 < committed(project.warehouse) < 50  # the kill landed mid-run
-    result = project.run("tick")  # what the daemon's next tick would do
     assert result.exit_code == 0, result.output
     built = project.query(
         "SELECT count(DISTINCT (asset, partition)), count(*) FROM assetflow.materializations"
