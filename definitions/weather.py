@@ -3,11 +3,11 @@
 from assetflow import accepted_values, asset, hourly, unique
 
 from .flights import BATCH
-from .landing import YEAR_2013
+from .landing import WEATHER_DAYS
 
 
 @asset(
-    partitions=YEAR_2013,
+    partitions=WEATHER_DAYS,
     checks=[accepted_values("origin", ["EWR", "JFK", "LGA"]), unique("day", "origin")],
     batch_size=BATCH,
     partition_by="day",
@@ -26,7 +26,7 @@ def weather_daily(ctx, weather_landing):
     """
 
 
-@asset(partitions=YEAR_2013, batch_size=BATCH, partition_by="flight_date")
+@asset(partitions=WEATHER_DAYS, batch_size=BATCH, partition_by="flight_date")
 def delays_vs_weather(ctx, raw_flights, weather_daily):
     """A Python asset: departures per origin and day joined to that day's weather."""
     per_origin = raw_flights.aggregate(

@@ -95,6 +95,22 @@ class Edge:
         )
 
     @functools.cached_property
+    def reads_own_period(self) -> bool:
+        """Whether each downstream partition reads its own period of `up` (a time window
+        spanning offset 0, one dimension each side): when none of that period exists upstream,
+        the node has no input to be built from (the planner refuses, as for a source
+        partition with no data), whereas a window only of other periods may be clipped away
+        (the first day's "yesterday")."""
+        m = self.mapping
+        return (
+            isinstance(m, Window)
+            and not self.per_dimension
+            and self.down.is_partitioned
+            and self.up.is_time
+            and m.start_offset <= 0 <= m.end_offset
+        )
+
+    @functools.cached_property
     def same_keys_in_time(self) -> tuple[Partitions, Partitions] | None:
         """Both sides by the same keyed dimensions and a time dimension, mapped by a window:
         each key combination reads its own along time. Their time dimensions, or None."""

@@ -207,7 +207,28 @@ def plan_materialize(
                 inputs = tuple(graph.inputs_at(asset, index, now))
                 node = Node(asset, key)
                 nodes.append(PlannedNode(node, index, reason, conditional, inputs, batch))
+    _refuse_absent_periods(graph, nodes)
     return Plan(tuple(targets), range_from, range_to, tuple(nodes))
+
+
+def _refuse_absent_periods(graph: AssetGraph, nodes: list[PlannedNode]) -> None:
+    """Raise if a planned node reads its own period of an input that has no partition
+    there (a daily asset running a day past where its source's days end): built, it would be
+    an empty success."""
+    absent: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for p in nodes:
+        for rng, edge in zip(p.inputs, graph.edges(p.node.asset), strict=True):
+            if rng.first > rng.last and edge.reads_own_period:
+                absent[p.node.asset, rng.name].append(p.node.partition)
+    if absent:
+        (asset, name), keys = next(iter(absent.items()))
+        more = f" (and {len(absent) - 1} more such inputs)" if len(absent) > 1 else ""
+        raise UpstreamMissingError(
+            f"{asset}[{compact_ranges(keys, graph.defs.assets[asset].partitions)}] reads "
+            f"{name} for the same period, which is not one of {name}'s partitions "
+            f"({graph.defs.spec(name).partitions.describe()}){more}",
+            f"narrow --from/--to, or end {asset}'s partitions where {name}'s end",
+        )
 
 
 class _KeyCache(dict):

@@ -88,6 +88,29 @@ def test_contiguous_stale_partitions_of_a_batched_asset_share_batches():
     assert batches == [1, 1, 1, 1, 2, 2, 3, 3]  # at most 4 per batch, never across a gap
 
 
+def test_a_node_whose_own_period_of_an_input_does_not_exist_is_refused_not_built_empty():
+    from hand import DAYS, spec
+
+    from assetflow.core.mapping_kinds import window
+    from assetflow.core.partitions import daily
+
+    # raw runs two days past its source's last day: built, those days would be empty.
+    longer = spec("raw", daily("2024-01-01", "2024-01-12"), ("events", window()))
+    g = graph(raw=longer)
+    report = compute_status(g, facts(existing={}), NOW)
+    targets = select_targets(g, ["raw"], "2024-01-09", None, NOW)
+    with pytest.raises(UpstreamMissingError, match=r"raw\[2024-01-11..2024-01-12\] reads events"):
+        plan_materialize(g, report, targets, NOW)
+    inside = select_targets(g, ["raw"], "2024-01-09", "2024-01-10", NOW)
+    assert len(plan_materialize(g, report, inside, NOW).nodes) == 2
+    # A window only of earlier days may read nothing: the first day's "yesterday".
+    yesterday = spec("rolling", DAYS, ("daily", window(-1, -1)))
+    g = graph(rolling=yesterday)
+    report = compute_status(g, facts(existing={}), NOW)
+    first = select_targets(g, ["rolling"], "2024-01-01", "2024-01-01", NOW)
+    assert [p.node.asset for p in plan_materialize(g, report, first, NOW).nodes] == ["rolling"]
+
+
 def test_a_selection_outside_every_partition_is_an_error():
     with pytest.raises(SelectionError, match="no partitions of daily"):
         select_targets(graph(), ["daily"], "2023-01-01", "2023-01-31", NOW)
