@@ -7,9 +7,9 @@
     p.read("daily_carrier_delays", "2013-01-15").df()
 
 Every call is one session: it opens the warehouse, does its work and closes it, so a notebook
-never holds the file between calls (and never blocks a run for longer than one read). A read
-while another process runs says so at once (WarehouseLockedError); `status()` then answers
-from the running process's published snapshot, as `assetflow status` does.
+never holds the file between calls (and never blocks a run for longer than one read). While
+another process runs, `status`, `plan`, `why` and `read` answer through it, as of its last
+commit (store/served.py), as the CLI's reads do; `status()` adds the run's `in_progress`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from assetflow.app import keys, queries
 from assetflow.app.config import load_project
-from assetflow.app.live import LiveRun, answer_now_or_live
+from assetflow.app.live import in_progress
 from assetflow.app.materialize import RunOptions, materialize
 from assetflow.app.session import Request, Session, resolve_range
 from assetflow.app.state import status_json
@@ -91,10 +91,10 @@ class Pipeline:
         `assetflow status --json` prints (docs/cli.md has their schema)."""
         with self._session() as session:
             request = self._request(selection, start, end)
-            snap = answer_now_or_live(session, lambda: queries.status(session, request))
-            if isinstance(snap, LiveRun):
-                return {"in_progress": snap.in_progress(), **snap.status}
-            return json.loads(json.dumps(status_json(snap)))  # plain values, as --json prints
+            snap = queries.status(session, request)  # during a run: as of its last commit
+            running = in_progress(session)
+            found = {**status_json(snap), **({"in_progress": running} if running else {})}
+            return json.loads(json.dumps(found))  # plain values, as --json prints
 
     def plan(self, *selection: str, start: str | None = None, end: str | None = None) -> Plan:
         """The minimal plan that `materialize` would run (`.as_json()` as --dry-run --json)."""

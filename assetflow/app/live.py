@@ -1,22 +1,17 @@
-"""Answering while another process runs: the one query every read uses.
+"""The run another process is running: what it last published about its progress.
 
-DuckDB lets no other process open a file one process holds read-write. The process that
-holds it publishes its run beside the warehouse (run/snapshot.py); `answer_now_or_live` asks
-a question of the warehouse and, while a run holds it, returns that run's `LiveRun` instead,
-so each read says what it shows then (status and runs as of the run's start, its progress).
+Reads during a run answer from the warehouse itself, through the process that holds it
+(store/served.py). What that process publishes beside the warehouse (run/snapshot.py) adds
+what the warehouse cannot say yet: which run it is, how far it got, the nodes settled so far.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from assetflow.app.session import Session
-from assetflow.errors import WarehouseLockedError
 from assetflow.run import snapshot
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -29,8 +24,6 @@ class LiveRun:
     as_of: str  # ISO 8601, when it published this
     planned: int | None
     progress: dict[str, int]  # settled nodes by how: {"success": 12, "failed": 1}
-    status: dict[str, Any] = field(repr=False)  # `status --json` as of the run's start
-    runs: tuple[dict[str, Any], ...] = field(repr=False)  # the latest runs, as `runs --json`
     settled: dict[str, dict[str, str]] = field(repr=False)  # asset -> partition -> how
 
     @staticmethod
@@ -42,7 +35,6 @@ class LiveRun:
         return LiveRun(
             str(live.get("run_id") or "?"), int(live.get("pid") or 0), live.get("started_at"),
             str(live.get("as_of") or ""), live.get("planned"), dict(live.get("progress") or {}),
-            live.get("status") or {"assets": [], "nodes": []}, tuple(live.get("runs") or ()),
             live.get("settled") or {},
         )  # fmt: skip
 
@@ -57,23 +49,8 @@ class LiveRun:
             "as_of": self.as_of, "planned": self.planned, "progress": self.progress,
         }  # fmt: skip
 
-    def latest_runs(
-        self, limit: int, status: str | None = None, trigger: str | None = None
-    ) -> list[dict[str, Any]]:
-        return [
-            r
-            for r in self.runs
-            if status in (None, r["status"]) and trigger in (None, r["trigger"])
-        ][:limit]
 
-
-def answer_now_or_live(session: Session, ask: Callable[[], T]) -> T | LiveRun:
-    """ask() of the warehouse now; while another process holds it, that process's run; the
-    lock error itself if it published none."""
-    try:
-        return ask()
-    except WarehouseLockedError:
-        live = LiveRun.read(session)
-        if live is None:
-            raise
-        return live
+def in_progress(session: Session) -> dict[str, Any] | None:
+    """The run holding the warehouse, as `in_progress` (None when none runs)."""
+    live = LiveRun.read(session)
+    return live.in_progress() if live is not None else None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from assetflow.app.session import Request, Session
-from assetflow.app.state import Snapshot, status_json, take_snapshot
+from assetflow.app.state import Snapshot, take_snapshot
 from assetflow.core.alerts import RunSummary
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
@@ -312,7 +312,7 @@ def _run(
     read = plan.source_keys()
     observed = [o for o in snap.observations if o.partition in read.get(o.source, ())]
     store.record_observations(setup.run_id, clock(), observed)
-    publisher = _publisher(session, store, plan, snap, setup.run_id)
+    publisher = _publisher(session, plan, setup.run_id)
     planned = {p.node: p for p in plan.nodes} if events else {}
 
     def on_node(node_result: NodeResult) -> None:
@@ -360,22 +360,13 @@ def _run(
     return result, settle
 
 
-def _publisher(
-    session: Session, store: Store, plan: Plan, snap: Snapshot, run_id: str
-) -> Publisher:
-    """The read snapshot other processes see while this run holds the warehouse."""
+def _publisher(session: Session, plan: Plan, run_id: str) -> Publisher:
+    """The run's progress, which other processes read while this run holds the warehouse."""
     payload = {
         "run_id": run_id,
         "pid": os.getpid(),
         "started_at": session.clock(),
         "planned": len(plan.nodes),
-        # Counts only: a large project's list of non-fresh nodes would not be "small".
-        "status": {
-            "assets": [
-                {"asset": a["asset"], "counts": a["counts"]} for a in status_json(snap)["assets"]
-            ]
-        },
-        "runs": [dataclasses.asdict(r) for r in store.list_runs(20)],
     }
     return Publisher(session.project.warehouse_path, payload, session.clock)
 

@@ -27,7 +27,7 @@ from assetflow.core.records import (
     RunStatus,
 )
 from assetflow.core.specs import AssetSpec
-from assetflow.errors import PartitionKeyError, SelectionError
+from assetflow.errors import PartitionKeyError, SelectionError, WarehouseLockedError
 from assetflow.run import snapshot
 from assetflow.run.audit import run_checks
 from assetflow.run.compute import Context
@@ -163,18 +163,33 @@ def backfill_status(session: Session, backfill_id: str | None) -> BackfillProgre
     return BackfillProgress(found_id, lo, hi, by_asset, snap)
 
 
-def check_stored(
-    session: Session, asset: str, request: Request, wait: float = 0.0
-) -> list[CheckRecord]:
-    """Run an asset's checks on its stored partitions (no rematerializing); record results,
-    and return them as `checks` will list them (a record per check and partition)."""
+@dataclass(frozen=True)
+class StoredChecks:
+    """What `check` found: a record per check and partition, as `checks` lists them, and
+    whether they were recorded (not while a run holds the warehouse: then they are read
+    through it, and only shown)."""
+
+    records: list[CheckRecord]
+    recorded: bool
+
+
+def check_stored(session: Session, asset: str, request: Request, wait: float = 0.0) -> StoredChecks:
+    """Run an asset's checks on its stored partitions (no rematerializing) and record the
+    results; while a run holds the warehouse, run them on what it has committed and record
+    nothing."""
     spec = asset_spec(session, asset)
     if not spec.checks:
         raise SelectionError(f"asset {asset} declares no checks", f"see {spec.where}")
     targets = session.targets(Request((asset,), request.range_from, request.range_to))[asset]
-    store = session.writer(wait)
+    try:
+        store, recording = session.writer(wait), True
+    except WarehouseLockedError:
+        served = session.reader()
+        if served is None or not session.served:
+            raise
+        store, recording = served, False
     if not targets:
-        return []
+        return StoredChecks([], recording)
     stored = store.latest_materializations(asset, targets.spans[0][0], targets.spans[-1][1])
     cur = store.cursor()
     out = []
@@ -188,7 +203,8 @@ def check_stored(
         ctx = Context(asset, key, start, end, start or now.date(), "", cur, _quiet)
         results = tuple(run_checks(spec.checks, cur, view, ctx, now))
         checked_at = session.clock()
-        store.record_checks(None, [((asset, key, index), stored[key], results)], checked_at)
+        if recording:
+            store.record_checks(None, [((asset, key, index), stored[key], results)], checked_at)
         out += [
             CheckRecord(
                 asset,
@@ -204,7 +220,7 @@ def check_stored(
             )  # fmt: skip
             for r in results
         ]
-    return out
+    return StoredChecks(out, recording)
 
 
 def list_checks(session: Session, asset: str | None, failed_only: bool) -> list[CheckRecord]:
@@ -285,7 +301,7 @@ def show_run(session: Session, run_prefix: str) -> tuple[RunRecord, list[Attempt
 def read_rows(session: Session, asset: str, range_from: str | None, range_to: str | None) -> Any:
     """The stored rows of an asset's partitions from..to (all when both are None) as a
     `pyarrow.Table`, with the partition column. The warehouse is opened read-only for the
-    read alone; a run holding it is said at once (WarehouseLockedError)."""
+    read alone (during a run, read through the process holding it)."""
     spec = asset_spec(session, asset)
     parts = spec.partitions
     where = None

@@ -23,13 +23,14 @@ from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.planner import select_targets
 from assetflow.defs.loader import load_definitions
-from assetflow.errors import PartitionKeyError, SelectionError
+from assetflow.errors import PartitionKeyError, SelectionError, WarehouseLockedError
 from assetflow.run import snapshot
 from assetflow.run.clock import Clock
+from assetflow.store.served import reads_path
 from assetflow.store.store import Store
 
 READER_WAIT = 10.0  # seconds a writer waits for a process that is not running a run
-READ_WINDOW = 10.0  # seconds a reader waits for a writer to publish its snapshot or let go
+READ_WINDOW = 10.0  # seconds a reader waits for a writer to serve reads or let go
 
 
 @dataclass(frozen=True)
@@ -96,14 +97,24 @@ class Session:
             path = self.project.warehouse_path
             if not path.exists():
                 return None
-            # A writer holds the file from before its run publishes a read snapshot until
-            # after it removes it (planning, closing): through such a window, wait for one
-            # or the other; a run's snapshot means the caller answers from it.
-            self._store = Store.open(
-                path, read_only=True, wait=max(wait, READ_WINDOW), give_up=_run_in_progress(path)
-            )
-            self.tables.attach(self._store, self._asset_names)
+            # The process holding the file serves reads from just after it opens it: through
+            # the moment before, wait; once it serves, read through it (store/served.py).
+            try:
+                self._store = Store.open(
+                    path, read_only=True, wait=max(wait, READ_WINDOW), give_up=_serving(path)
+                )
+            except WarehouseLockedError:
+                self._store = Store.served(path)
+                if self._store is None:
+                    raise
+            if self._store.served_by is None:  # the holder's session has the tables attached
+                self.tables.attach(self._store, self._asset_names)
         return self._store if self._store.has_schema() else None
+
+    @property
+    def served(self) -> bool:
+        """Whether this session reads through the process holding the warehouse."""
+        return self._store is not None and self._store.served_by is not None
 
     def writer(self, wait: float = 0.0) -> Store:
         """The warehouse opened for writing, once per session. Holding the only write lock,
@@ -121,6 +132,7 @@ class Session:
         else:  # a run holding it is said at once
             store = Store.open(path, wait=READER_WAIT, give_up=_run_in_progress(path))
         self._store, self._writable = store, True
+        store.serve_reads()
         store.abandon_dead_runs(self.clock())
         self.adopted = self.tables.opened(store, self._asset_names, self.clock)
         self.tables.attach(store, self._asset_names)
@@ -153,6 +165,11 @@ class Session:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _serving(path: Path) -> Callable[[], bool]:
+    """Whether the process holding the warehouse at `path` serves reads."""
+    return lambda: reads_path(path).exists()
 
 
 def _run_in_progress(path: Path) -> Callable[[], bool]:

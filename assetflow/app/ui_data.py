@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from assetflow.app import queries
-from assetflow.app.live import LiveRun, answer_now_or_live
+from assetflow.app.live import in_progress
 from assetflow.app.session import Request, Session, resolve_range
 from assetflow.app.state import Snapshot
 from assetflow.core.checks import samples_text
@@ -25,8 +25,9 @@ def _request(session: Session, selection: tuple[str, ...] = ()) -> Request:
     return Request(selection, *resolve_range(session.project, None, None, None))
 
 
-def _freshness(snap: Snapshot) -> dict[str, Any]:
-    return {"as_of": f"{snap.taken_at:%H:%M:%S}", "in_progress": None}
+def _freshness(session: Session, snap: Snapshot) -> dict[str, Any]:
+    """When the status shown was taken, and the run holding the warehouse (or None)."""
+    return {"as_of": f"{snap.taken_at:%H:%M:%S}", "in_progress": in_progress(session)}
 
 
 def snapshot(session: Session) -> Snapshot:
@@ -43,16 +44,12 @@ def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:
     fresh, stale, missing and failed partitions (counts, not nodes: small at any scale),
     and the edges with their mappings."""
     g = session.graph
-    snap = answer_now_or_live(session, lambda: snapshots(session))
-    if isinstance(snap, LiveRun):  # a run holds it: the status as of its start
-        counts = {a["asset"]: a["counts"] for a in snap.status["assets"]}
-        meta = {"as_of": snap.as_of[11:19], "in_progress": snap.in_progress()}
-    else:
-        meta = _freshness(snap)
-        counts = {
-            a: {k.value: n for k, n in snap.report.assets[a].counts(scope).items()}
-            for a, scope in snap.targets.items()
-        }
+    snap = snapshots(session)  # during a run: as of its last commit
+    meta = _freshness(session, snap)
+    counts = {
+        a: {k.value: n for k, n in snap.report.assets[a].counts(scope).items()}
+        for a, scope in snap.targets.items()
+    }
     layers = g.layers()
     nodes = []
     for name, (layer, row) in sorted(layers.items(), key=lambda kv: kv[1]):
@@ -91,7 +88,7 @@ def asset(session: Session, name: str, snapshots: Snapshots = snapshot) -> dict[
             causes[str(at[index])] = listed
     keys = list(parts.keys_in(selected))
     return {
-        **_freshness(snap),
+        **_freshness(session, snap),
         "asset": name,
         "unit": parts.unit,
         "dims": list(parts.dimension_names),
@@ -129,11 +126,8 @@ def node(session: Session, name: str, partition: str) -> dict[str, Any]:
 
 
 def runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
-    """The latest runs; while a run holds the warehouse, those its snapshot lists."""
-    found = answer_now_or_live(session, lambda: queries.list_runs(session, limit))
-    if isinstance(found, LiveRun):
-        return found.latest_runs(limit)
-    return [dataclasses.asdict(r) for r in found]
+    """The latest runs (a running one with what it committed so far)."""
+    return [dataclasses.asdict(r) for r in queries.list_runs(session, limit)]
 
 
 def run(session: Session, run_id: str) -> dict[str, Any]:

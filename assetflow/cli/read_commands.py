@@ -49,17 +49,15 @@ RUN_STATUSES = [s.value for s in RunStatus]
 @click.option("--json", "as_json", is_flag=True, help="Print JSON listing every non-fresh node.")
 def status(session: Session, request: Request, as_json: bool) -> None:
     """Fresh, stale, missing and failed nodes per asset, with their causes."""
-    snap = live_app.answer_now_or_live(session, lambda: queries.status(session, request))
-    if isinstance(snap, live_app.LiveRun):
-        if as_json:
-            echo_json({"in_progress": snap.in_progress(), **snap.status})
-        else:
-            console.render_live(snap)
-        return
+    snap = queries.status(session, request)  # during a run: as of its last commit
+    live = live_app.LiveRun.read(session)
     if as_json:
         covered = {"from": request.range_from, "to": request.range_to, "now": snap.now}
-        echo_json({"range": covered, **state.status_json(snap)})
+        running = {"in_progress": live.in_progress()} if live is not None else {}
+        echo_json({"range": covered, **state.status_json(snap), **running})
     else:
+        if live is not None:
+            console.render_live(live)
         span = f"{request.range_from or 'the first partition'}..{request.range_to or 'now'}"
         console.render_status(snap.report, snap.targets, snap.late(), span)
 
@@ -165,17 +163,7 @@ def _dot_command(line: str) -> str:
 def _sql(
     session: Session, statements: list[str], wait: float
 ) -> Iterator[tuple[list[str], Iterator[list[tuple[Any, ...]]]]]:
-    try:
-        return queries.run_sql(session, statements, wait)
-    except WarehouseLockedError as locked:
-        live = live_app.LiveRun.read(session)
-        if live is None:
-            raise
-        raise WarehouseLockedError(  # the same exit code as every refusal for a lock
-            f"the warehouse is in use by run {live.run_id} (process {live.pid}):"
-            " its tables can be read once the run ends",
-            "pass --wait SECONDS to wait for it",
-        ) from locked
+    return queries.run_sql(session, statements, wait)
 
 
 def _shell(session: Session, wait: float) -> None:
@@ -247,11 +235,17 @@ def check_command(
 ) -> None:
     """Run ASSET's checks on its stored data, without rematerializing. Exit 1 if a blocking
     check fails."""
-    found = queries.check_stored(session, asset, request, wait)
+    checked = queries.check_stored(session, asset, request, wait)
+    found = checked.records
     if as_json:  # the records `checks --json` lists: one shape for a check's result
         echo_json([dataclasses.asdict(r) for r in found])
     else:
         console.render_stored_checks(asset, found)
+    if not checked.recorded:
+        console.note(
+            "not recorded: a run holds the warehouse; these ran on what it has committed"
+            " (run `assetflow check` after it to record them)"
+        )
     failed = any(r.blocking_failure for r in found)
     sys.exit(ExitCode.FAILED if failed else ExitCode.OK)
 
@@ -332,16 +326,7 @@ def runs(
         return
     opts: Options = ctx.obj
     with opts.session(warehouse) as session:
-        records = live_app.answer_now_or_live(
-            session, lambda: queries.list_runs(session, limit, status, trigger)
-        )
-        if isinstance(records, live_app.LiveRun):
-            latest = records.latest_runs(limit, status, trigger)
-            if as_json:
-                echo_json({"in_progress": records.in_progress(), "runs": latest})
-            else:
-                console.render_live(records, latest)
-            return
+        records = queries.list_runs(session, limit, status, trigger)
     if as_json:
         echo_json([dataclasses.asdict(r) for r in records])
     else:

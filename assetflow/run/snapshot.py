@@ -1,11 +1,9 @@
-"""The read snapshot: how `status` and `runs` answer while another process holds the
-warehouse.
+"""The run's progress, published beside the warehouse while a run holds it.
 
-DuckDB lets no other process open a file that one process holds read-write, not even
-read-only. So the writer publishes a small JSON file beside the warehouse — the run's
-progress, the status as of its start and the recent runs — replaced atomically at most once
-a second, and removed when the run ends. Read commands fall back to it when the warehouse
-is locked and say how old it is.
+Reads during a run answer from the warehouse through the process that holds it
+(store/served.py); what the warehouse cannot say yet — which run it is, how many of its
+planned nodes settled and how, the first SETTLED_KEPT of them by name — the run publishes in
+a small JSON file, replaced atomically at most once a second and removed when the run ends.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 
@@ -34,6 +34,7 @@ from assetflow.store.schema import (
     create_delta,
     nodes_watermark,
 )
+from assetflow.store.served import ReadServer, ServedConnection
 from assetflow.store.writer import PartitionWriter
 
 
@@ -48,6 +49,8 @@ class Store(StateReader):
         self.rows = RowInserter()
         self._attached: dict[str, Any] = {}  # name -> Arrow data readable by queries
         self.writer = PartitionWriter(self.rows)
+        self._serving: ReadServer | None = None
+        self.served_by: int | None = None  # the holder's pid, when read through its session
 
     @classmethod
     def open(
@@ -59,6 +62,23 @@ class Store(StateReader):
     ) -> Store:
         """Open the warehouse (see connect.connect): read-only for commands that only look."""
         return cls(connect(path, read_only, wait, give_up), path)
+
+    @classmethod
+    def served(cls, path: Path) -> Store | None:
+        """The warehouse read through a session of the process holding it (store/served.py),
+        or None when none serves it. Only reads: the holder refuses anything else."""
+        conn = ServedConnection.open(path)
+        if conn is None:
+            return None
+        # It speaks the part of DuckDB's connection API that the read paths use.
+        store = cls(cast(duckdb.DuckDBPyConnection, conn), path)
+        store.served_by = conn.holder
+        return store
+
+    def serve_reads(self) -> None:
+        """Serve other processes' reads for as long as this store holds the file."""
+        if self._serving is None:
+            self._serving = ReadServer(self.cursor, self.path)
 
     @contextlib.contextmanager
     def storage_guard(self) -> Iterator[None]:
@@ -84,6 +104,9 @@ class Store(StateReader):
         return bool(rows[0][0])
 
     def close(self) -> None:
+        if self._serving is not None:
+            self._serving.close()  # readers' cursors go before the connection they use
+            self._serving = None
         self.conn.close()
 
     # -- runs and attempts -----------------------------------------------------------------

@@ -16,7 +16,7 @@ from assetflow.app import ui_data
 from assetflow.app.live import LiveRun
 from assetflow.app.session import Session, definitions_stamp
 from assetflow.app.state import Snapshot
-from assetflow.errors import AssetflowError, ExitCode, WarehouseLockedError
+from assetflow.errors import AssetflowError, ExitCode
 
 STATIC = Path(__file__).resolve().parent / "static"
 FRESH_FOR = 5.0  # seconds a status snapshot is shown again (the page says `as of`)
@@ -57,22 +57,11 @@ def make_server(
         return kept["snap"]
 
     def grid(session: Session, name: str) -> dict[str, Any]:
-        """An asset's grid; while a run holds the warehouse, the status last read (said to
-        be so) with the nodes the run has settled so far."""
-        live: dict[str, Any] = {"in_progress": None, "settled": {}}
-
-        def kept_during_a_run(session: Session) -> Snapshot:
-            try:
-                return snapshot(session)
-            except WarehouseLockedError:
-                if "snap" not in kept:
-                    raise
-                run = LiveRun.read(session)
-                if run is not None:
-                    live.update(in_progress=run.in_progress(), settled=run.settled.get(name, {}))
-                return kept["snap"]
-
-        return {**ui_data.asset(session, name, kept_during_a_run), **live}
+        """An asset's grid (during a run, as of its last commit), with the nodes the run
+        has settled so far."""
+        run = LiveRun.read(session)
+        settled = run.settled.get(name, {}) if run is not None else {}
+        return {**ui_data.asset(session, name, snapshot), "settled": settled}
 
     def api(path: str, query: dict[str, str]) -> Any:
         with lock, open_session() as session:

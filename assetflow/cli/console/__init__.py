@@ -6,7 +6,7 @@
 - ops.py: wipe, prune, column lineage.
 """
 
-from assetflow.cli.console.base import err, error, out
+from assetflow.cli.console.base import err, error, note, out
 from assetflow.cli.console.ops import pruned, render_columns, vacuumed, wipe_preview, wiped
 from assetflow.cli.console.runs import (
     RunProgress,
@@ -35,6 +35,7 @@ from assetflow.cli.console.state import (
 )
 
 __all__ = [
+    "note",
     "render_columns",
     "pruned",
     "vacuumed",

@@ -37,6 +37,11 @@ def error(exc: BaseException | str) -> None:
     err.print(f"[bold red]error:[/] {escape(text)}")
 
 
+def note(text: str) -> None:
+    """A line about the answer, not part of it (on stderr: `--json` output stays JSON)."""
+    err.print(f"[yellow]note:[/] {escape(text)}")
+
+
 def ranges(keys: list[str], partitions: Partitions) -> str:
     if not partitions.is_partitioned:
         return "(unpartitioned)"

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from assetflow.cli.console.base import count_cell, err, error, out, ranges, status_label
+from assetflow.cli.console.base import err, error, out, ranges, status_label
 from assetflow.core.graph import AssetGraph
 from assetflow.core.planner import Plan
 from assetflow.core.records import (
@@ -168,35 +168,14 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
         out.print(f"checks: {passed} passed, {warned} warned, {blocked} failed")
 
 
-def render_live(live: LiveRun, runs: list[dict[str, Any]] | None = None) -> None:
-    """What a read command shows while another process holds the warehouse: its progress,
-    then the `runs` it published, or the status as of its start."""
+def render_live(live: LiveRun) -> None:
+    """The run another process is running, above what a read shows as of its last commit."""
     parts = ", ".join(f"{n} {status}" for status, n in sorted(live.progress.items()))
     out.print(
-        f"[yellow]as of {live.as_of[11:19]}, run {live.run_id} in progress[/]"
-        f" (process {live.pid}): {live.done} of {live.planned} nodes done"
-        f"{': ' + parts if parts else ''}"
+        f"[yellow]run {live.run_id} in progress[/] (process {live.pid}): {live.done} of"
+        f" {live.planned} nodes done{': ' + parts if parts else ''} (as of"
+        f" {live.as_of[11:19]}); what follows is as of its last commit"
     )
-    if runs is not None:
-        render_runs([RunRecord(**_run_fields(r)) for r in runs])
-        return
-    table = Table(title="Status when the run started", title_justify="left")
-    table.add_column("asset", no_wrap=True)
-    for column in ("fresh", "stale", "missing", "failed"):
-        table.add_column(column, justify="right")
-    for asset in live.status["assets"]:
-        counts = asset["counts"]
-        states = ("fresh", "stale", "missing", "failed")
-        table.add_row(asset["asset"], *(count_cell(counts[c], c) for c in states))
-    out.print(table)
-
-
-def _run_fields(row: dict[str, Any]) -> dict[str, Any]:
-    fields = dict(row)
-    for key in ("started_at", "ended_at"):
-        if fields.get(key):
-            fields[key] = dt.datetime.fromisoformat(fields[key])
-    return fields
 
 
 def render_run_detail(run: RunRecord, attempts: list[AttemptRecord]) -> None:

@@ -1,0 +1,408 @@
+"""Reads while a run writes: the process that holds the warehouse serves read sessions.
+
+DuckDB lets one process hold the file read-write and then no other process may open it, not
+even read-only. So the holder (any Store opened for writing: a run, a tick, the daemon, the
+page launching a run) runs a `ReadServer`: a socket on 127.0.0.1 whose port and a random
+token are written to an owner-only file beside the warehouse (`<warehouse>.reads`). A read
+that finds the file locked connects there (`ServedConnection.open`) and asks its queries as
+it would of the file.
+
+Each session gets its own cursor of the holder's connection inside one READ ONLY
+transaction: a consistent snapshot as of the session's start (as of the last commit), rolled
+back at its end. Statements that could change anything are refused with one line naming
+their kind (`refusal`); the read-only transaction refuses writes to the warehouse's tables
+underneath. Results travel as an Arrow stream and land in the client's own in-memory DuckDB,
+cast back to the types the holder's query had, so a served result reads exactly as a local
+one. The holder never waits for a reader: sessions run on their own threads, at most
+MAX_SESSIONS of them and QUERIES_AT_ONCE queries at a time; an idle, slow or vanished client
+is dropped; closing the store interrupts whatever is still running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import hmac
+import io
+import json
+import os
+import re
+import secrets
+import select
+import socket
+import struct
+import threading
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+MAX_SESSIONS = 16  # clients connected at once; more are told the holder is busy
+QUERIES_AT_ONCE = 3  # queries running at once: the run keeps its cores
+IDLE_SECONDS = 120.0  # a session that asks nothing for this long is closed
+SEND_SECONDS = 30.0  # a client that takes no bytes for this long is dropped
+BATCH_ROWS = 65_536
+
+# The client's Arrow results are cast back to the holder's types: the same rows either way.
+warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
+
+_PRAGMAS = {
+    "table_info", "show", "show_tables", "show_tables_expanded", "show_databases",
+    "database_list", "database_size", "storage_info", "version", "platform", "functions",
+    "collations", "metadata_info",
+}  # fmt: skip
+_TEMP_CREATE = re.compile(r"\s*create\s+(or\s+replace\s+)?(temp|temporary)\s", re.IGNORECASE)
+_READ_CALL = re.compile(r"\s*call\s+(pragma_|duckdb_)", re.IGNORECASE)
+_PRAGMA_NAME = re.compile(r"\s*pragma\s+(\w+)\s*(\(|;|$)", re.IGNORECASE)
+_READ_ONLY_TX = "launched in read-only mode"
+
+
+def reads_path(warehouse: Path) -> Path:
+    """Where the holder says how to reach its read sessions (owner-only)."""
+    return warehouse.with_name(warehouse.name + ".reads")
+
+
+def refusal(statement: Any) -> str | None:
+    """Why a served session refuses `statement` (one of `duckdb.extract_statements`), or
+    None for a read: queries, EXPLAIN, catalog PRAGMAs and pragma_/duckdb_ calls, temporary
+    objects of its own (as a read-only connection allows them)."""
+    kind, text = statement.type, statement.query
+    t = duckdb.StatementType
+    allowed = (
+        kind in (t.SELECT, t.EXPLAIN, t.DROP)  # DROP: the transaction refuses the warehouse's
+        or (kind == t.CREATE and _TEMP_CREATE.match(text) is not None)
+        or (kind == t.CALL and _READ_CALL.match(text) is not None)
+        or (kind == t.PRAGMA and _pragma_reads(text))
+    )
+    if allowed:
+        return None
+    words = text.split()
+    return _refused(words[0].upper() if words else kind.name)
+
+
+def _pragma_reads(text: str) -> bool:
+    found = _PRAGMA_NAME.match(text)
+    return found is not None and found.group(1).lower() in _PRAGMAS
+
+
+def _refused(kind: str) -> str:
+    return (
+        f"{kind} refused: a run holds the warehouse, and the reads it serves meanwhile"
+        " cannot change anything"
+    )
+
+
+# -- frames: a 4-byte length, then JSON; a result's Arrow stream follows its header ----------
+def _send(out: io.BufferedIOBase, message: dict[str, Any]) -> None:
+    body = json.dumps(message, default=_tagged).encode("utf-8")
+    out.write(struct.pack(">I", len(body)) + body)
+    out.flush()
+
+
+def _receive(source: io.BufferedIOBase) -> dict[str, Any] | None:
+    head = source.read(4)
+    if len(head) < 4:
+        return None
+    body = source.read(struct.unpack(">I", head)[0])
+    return json.loads(body, object_hook=_untagged)
+
+
+def _tagged(value: object) -> object:
+    if isinstance(value, dt.datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$date": value.isoformat()}
+    raise TypeError(f"a query parameter of type {type(value).__name__} cannot be served")
+
+
+def _untagged(found: dict[str, Any]) -> object:
+    if "$datetime" in found:
+        return dt.datetime.fromisoformat(found["$datetime"])
+    if "$date" in found:
+        return dt.date.fromisoformat(found["$date"])
+    return found
+
+
+class ReadServer:
+    """Serves read sessions of the connection `cursor()` makes cursors of."""
+
+    def __init__(self, cursor: Callable[[], duckdb.DuckDBPyConnection], warehouse: Path) -> None:
+        self._cursor = cursor
+        self._path = reads_path(warehouse)
+        self._token = secrets.token_hex(16)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._queries = threading.BoundedSemaphore(QUERIES_AT_ONCE)
+        self._lock = threading.Lock()
+        self._sessions: dict[socket.socket, duckdb.DuckDBPyConnection | None] = {}
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+        self._publish()
+        accepting = threading.Thread(target=self._accept, name="assetflow-reads", daemon=True)
+        accepting.start()
+        self._threads.append(accepting)
+
+    def _publish(self) -> None:
+        port = self._listener.getsockname()[1]
+        text = json.dumps({"pid": os.getpid(), "port": port, "token": self._token})
+        temp = self._path.with_name(self._path.name + f".{os.getpid()}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temp, self._path)
+
+    def close(self) -> None:
+        """Stop serving: no new session; running queries are interrupted, sessions closed
+        (their transactions roll back) before the holder closes its connection."""
+        with self._lock:
+            self._closed = True
+            sessions = list(self._sessions.items())
+        try:
+            if json.loads(self._path.read_text(encoding="utf-8")).get("token") == self._token:
+                self._path.unlink()
+        except (OSError, ValueError):
+            pass
+        self._listener.close()
+        for sock, cur in sessions:
+            if cur is not None:
+                cur.interrupt()
+            _shut(sock)
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            with self._lock:
+                if self._closed:
+                    _shut(sock)
+                    return
+                if len(self._sessions) >= MAX_SESSIONS:
+                    busy = True
+                else:
+                    busy = False
+                    self._sessions[sock] = None
+            if busy:
+                threading.Thread(target=_turn_away, args=(sock,), daemon=True).start()
+                continue
+            thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            thread.start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        cur = None
+        try:
+            sock.settimeout(5.0)
+            stream = sock.makefile("rwb")
+            hello = _receive(stream)
+            if hello is None or not hmac.compare_digest(str(hello.get("token")), self._token):
+                return
+            cur = self._cursor()
+            with self._lock:
+                if self._closed:
+                    return
+                self._sessions[sock] = cur
+            cur.execute("BEGIN TRANSACTION READ ONLY")
+            _send(stream, {"ok": True})
+            while True:
+                sock.settimeout(IDLE_SECONDS)
+                request = _receive(stream)
+                if request is None:
+                    return
+                sock.settimeout(SEND_SECONDS)
+                sql, params = str(request.get("sql", "")), request.get("params")
+                self._answer(cur, sock, stream, sql, params)
+        except (OSError, ValueError, duckdb.Error):
+            return  # a vanished or slow client, or the holder closing: nothing to tell
+        finally:
+            with self._lock:
+                self._sessions.pop(sock, None)
+            if cur is not None:
+                with contextlib.suppress(duckdb.Error):
+                    cur.close()  # its transaction rolls back
+            _shut(sock)
+
+    def _answer(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        sock: socket.socket,
+        stream: io.BufferedIOBase,
+        sql: str,
+        params: Any,
+    ) -> None:
+        try:
+            statements = duckdb.extract_statements(sql)
+            problem = next(filter(None, map(refusal, statements)), None)
+            if problem is not None:
+                _send(stream, {"ok": False, "kind": "PermissionException", "error": problem})
+                return
+            with self._queries, _Watch(sock, cur):
+                result = cur.execute(sql, params) if params else cur.execute(sql)
+                described = result.description
+                reader = result.to_arrow_reader(BATCH_ROWS) if described else None
+        except duckdb.Error as exc:
+            _send(stream, _failure(exc))
+            cur.execute("ROLLBACK")  # an error ends the transaction: the next statement
+            cur.execute("BEGIN TRANSACTION READ ONLY")  # reads as of now
+            return
+        types = [[name, str(kind)] for name, kind, *_ in described or []]
+        _send(stream, {"ok": True, "columns": types})
+        schema = reader.schema if reader is not None else pa.schema([])
+        with pa.ipc.new_stream(stream, schema) as out:
+            for batch in reader or ():
+                out.write_batch(batch)
+        stream.flush()
+
+
+class _Watch:
+    """While a query runs, a client that goes away interrupts it: its query would hold a
+    slot and cores for nothing (a client sends nothing while it waits, so a readable
+    socket means it closed)."""
+
+    def __init__(self, sock: socket.socket, cur: duckdb.DuckDBPyConnection) -> None:
+        self._sock = sock
+        self._cur = cur
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> None:
+        self._thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.2):
+            try:
+                ready, _, _ = select.select([self._sock], [], [], 0)
+                gone = bool(ready) and self._sock.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                gone = True
+            if gone:
+                self._cur.interrupt()
+                return
+
+
+def _failure(exc: duckdb.Error) -> dict[str, Any]:
+    text = str(exc)
+    if _READ_ONLY_TX in text:  # a DROP of what the warehouse holds
+        return {"ok": False, "kind": "PermissionException", "error": _refused("DROP")}
+    return {"ok": False, "kind": type(exc).__name__, "error": text}
+
+
+def _turn_away(sock: socket.socket) -> None:
+    try:
+        sock.settimeout(5.0)
+        stream = sock.makefile("rwb")
+        _receive(stream)
+        _send(stream, {"ok": False, "kind": "busy", "error": "the holder serves too many reads"})
+    except (OSError, ValueError):
+        pass
+    finally:
+        _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+class ServedConnection:
+    """A read session with the process holding the warehouse: the part of DuckDB's connection
+    API the read paths use (`execute` returns a DuckDB result to fetch from, `cursor`,
+    `close`, `extract_statements`)."""
+
+    def __init__(self, sock: socket.socket, holder: int) -> None:
+        self.holder = holder  # the pid serving it
+        self._sock = sock
+        self._stream = sock.makefile("rwb")
+        self._local = duckdb.connect()  # where results land, typed as the holder's were
+        self._owner = True  # closing it ends the session (not so a cursor's)
+
+    @classmethod
+    def open(cls, warehouse: Path) -> ServedConnection | None:
+        """A session with the holder of `warehouse`, or None when none serves it (an older
+        holder, one closing, a stale file of a dead one)."""
+        try:
+            found = json.loads(reads_path(warehouse).read_text(encoding="utf-8"))
+            sock = socket.create_connection(("127.0.0.1", int(found["port"])), timeout=10.0)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        served = cls(sock, int(found.get("pid") or 0))
+        try:
+            _send(served._stream, {"token": found.get("token")})
+            answer = _receive(served._stream)
+        except OSError:
+            answer = None
+        if answer is None or not answer.get("ok"):
+            served.close()
+            return None
+        sock.settimeout(None)
+        return served
+
+    def execute(self, sql: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
+        try:
+            _send(self._stream, {"sql": sql, "params": parameters})
+            header = _receive(self._stream)
+            if header is not None and header.get("ok"):
+                table = pa.ipc.open_stream(self._stream).read_all()
+        except (OSError, ValueError, TypeError, pa.ArrowException) as exc:  # closed mid-way
+            raise duckdb.ConnectionException(f"the read session ended: {exc}") from None
+        if header is None:
+            raise duckdb.ConnectionException("the read session ended (the run finished)")
+        if not header.get("ok"):
+            kind = getattr(duckdb, str(header.get("kind")), None)
+            if not (isinstance(kind, type) and issubclass(kind, duckdb.Error)):
+                kind = duckdb.Error
+            raise kind(str(header.get("error")))
+        return self._landed(table, header.get("columns") or [])
+
+    def _landed(self, table: pa.Table, columns: list[list[str]]) -> duckdb.DuckDBPyConnection:
+        cur = self._local.cursor()
+        if not columns:
+            return cur.execute("SELECT 1 WHERE false")
+        cur.register("_af_served", table)
+        landed = cur.execute("SELECT * FROM _af_served LIMIT 0").description or []
+        picks = []  # by position (#n): a result may name two columns alike
+        for n, ((name, holder_type), (_, local_type, *_)) in enumerate(
+            zip(columns, landed, strict=True), start=1
+        ):
+            quoted = '"' + name.replace('"', '""') + '"'
+            same = holder_type in (str(local_type), '"NULL"')
+            picks.append(
+                f"#{n} AS {quoted}" if same else f"CAST(#{n} AS {holder_type}) AS {quoted}"
+            )
+        return cur.execute(f"SELECT {', '.join(picks)} FROM _af_served")
+
+    def cursor(self) -> ServedConnection:
+        """The same session (its statements read the same snapshot); closing it leaves the
+        session open."""
+        view = copy.copy(self)
+        view._owner = False
+        return view
+
+    def __enter__(self) -> ServedConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def extract_statements(sql: str) -> list[Any]:
+        return duckdb.extract_statements(sql)
+
+    def close(self) -> None:
+        if not self._owner:
+            return
+        with contextlib.suppress(OSError):
+            self._stream.close()
+        _shut(self._sock)
+        self._local.close()

@@ -1,0 +1,203 @@
+"""Reads served by the process holding the warehouse (store/served.py): a real Store holding a
+real file, its ReadServer on 127.0.0.1, and sessions connecting to it as another process
+would (here from a thread of this one)."""
+
+import datetime as dt
+import threading
+import time
+
+import duckdb
+import pytest
+
+from assetflow.store.served import ServedConnection, reads_path
+from assetflow.store.store import Store
+
+TYPED = (
+    "SELECT sum(x)::HUGEINT AS h, '5d9b6a1c-7d0e-4d49-9d3a-1f0e4b5b0a11'::UUID AS u,"
+    " INTERVAL 1 DAY AS i, map([1], [2]) AS m, 'a'::ENUM('a', 'b') AS e, {'x': 1} AS s,"
+    " [1, 2] AS l, 1.5::DECIMAL(10, 2) AS d, DATE '2020-01-01' AS day, 12::UTINYINT AS ut,"
+    " 'x'::BLOB AS b, 1::UHUGEINT AS uh, NULL AS n, 1 AS same, 2 AS same"
+    " FROM range(3) t(x)"
+)
+
+
+@pytest.fixture
+def holder(tmp_path):
+    store = Store.open(tmp_path / "warehouse.duckdb")
+    store.conn.execute("CREATE TABLE events AS SELECT range AS id FROM range(100)")
+    store.serve_reads()
+    yield store
+    store.close()
+
+
+def served(store: Store) -> ServedConnection:
+    conn = ServedConnection.open(store.path)
+    assert conn is not None
+    return conn
+
+
+def test_a_served_result_reads_as_the_holders_own_would(holder):
+    conn = served(holder)
+    try:
+        mine = holder.conn.execute(TYPED)
+        theirs = conn.execute(TYPED)
+        assert [d[0] for d in theirs.description] == [d[0] for d in mine.description]
+        assert [str(d[1]) for d in theirs.description] == [str(d[1]) for d in mine.description]
+        assert theirs.fetchall() == mine.fetchall()
+        day = dt.date(2020, 1, 1)
+        found = conn.execute("SELECT count(*) FROM events WHERE id < ? AND ? = ?", [10, day, day])
+        assert found.fetchall() == [(10,)]
+        assert conn.execute("SELECT 1 WHERE false").fetchall() == []
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO events VALUES (1)",
+        "UPDATE events SET id = 0",
+        "DELETE FROM events",
+        "CREATE TABLE other (x INT)",
+        "CREATE VIEW v AS SELECT 1",
+        "DROP TABLE events",
+        "ALTER TABLE events ADD COLUMN y INT",
+        "ATTACH ':memory:' AS m",
+        "DETACH m",
+        "COPY (SELECT 1) TO '{tmp}/out.csv'",
+        "COPY events FROM '{tmp}/in.csv'",
+        "EXPORT DATABASE '{tmp}/exported'",
+        "INSTALL json",
+        "LOAD json",
+        "SET threads = 1",
+        "RESET threads",
+        "PRAGMA threads = 1",
+        "PRAGMA enable_profiling",
+        "CHECKPOINT",
+        "CALL checkpoint()",
+        "BEGIN TRANSACTION",
+        "VACUUM",
+        "SELECT 1; INSERT INTO events VALUES (1)",
+    ],
+)
+def test_anything_but_a_read_is_refused_naming_its_kind(holder, tmp_path, statement):
+    conn = served(holder)
+    try:
+        with pytest.raises(duckdb.PermissionException) as refused:
+            conn.execute(statement.format(tmp=tmp_path))
+        kind = statement.split(";")[-1].split()[0].upper()
+        assert str(refused.value).startswith(f"{kind} refused: a run holds the warehouse")
+        # the session goes on reading
+        assert conn.execute("SELECT count(*) FROM events").fetchall() == [(100,)]
+    finally:
+        conn.close()
+    assert holder.conn.execute("SELECT count(*) FROM events").fetchall() == [(100,)]
+    assert holder.conn.execute("SELECT current_setting('threads')").fetchall()[0][0] > 1
+    assert not list(tmp_path.glob("out.csv")) and not list(tmp_path.glob("exported"))
+    assert holder.conn.execute("SELECT count(*) FROM duckdb_databases()").fetchall()[0][0] == (
+        3  # the file, system and temp: nothing attached
+    )
+
+
+def test_reads_of_the_catalog_and_temporary_objects_of_its_own_are_reads(holder):
+    conn = served(holder)
+    try:
+        assert conn.execute("DESCRIBE events").fetchall()[0][0] == "id"
+        assert conn.execute("PRAGMA table_info('events')").fetchall()[0][1] == "id"
+        assert conn.execute("EXPLAIN SELECT * FROM events").fetchall()
+        assert conn.execute("CALL pragma_version()").fetchall()
+        conn.execute("CREATE TEMP TABLE mine AS SELECT 7 AS x")
+        assert conn.execute("SELECT x FROM mine").fetchall() == [(7,)]
+        conn.execute("DROP TABLE mine")
+    finally:
+        conn.close()
+
+
+def test_a_session_reads_one_snapshot_and_a_new_one_sees_later_commits(holder):
+    conn = served(holder)
+    try:
+        assert conn.execute("SELECT count(*) FROM events").fetchall() == [(100,)]
+        holder.conn.execute("INSERT INTO events SELECT range FROM range(5)")  # the run commits
+        assert conn.execute("SELECT count(*) FROM events").fetchall() == [(100,)]
+    finally:
+        conn.close()
+    later = served(holder)
+    try:
+        assert later.execute("SELECT count(*) FROM events").fetchall() == [(105,)]
+    finally:
+        later.close()
+
+
+def test_an_error_is_duckdbs_own_and_the_session_goes_on(holder):
+    conn = served(holder)
+    try:
+        with pytest.raises(duckdb.CatalogException, match="nothing_here"):
+            conn.execute("SELECT * FROM nothing_here")
+        assert conn.execute("SELECT 1").fetchall() == [(1,)]
+    finally:
+        conn.close()
+
+
+def test_closing_the_holder_interrupts_a_running_read_and_removes_its_address(tmp_path):
+    store = Store.open(tmp_path / "warehouse.duckdb")
+    store.serve_reads()
+    assert reads_path(store.path).exists()
+    conn = served(store)
+    failed: list[BaseException] = []
+
+    def long_read() -> None:
+        try:
+            conn.execute("SELECT count(*) FROM range(10000000000) a")
+        except duckdb.Error as exc:
+            failed.append(exc)
+
+    reading = threading.Thread(target=long_read)
+    reading.start()
+    time.sleep(0.5)
+    began = time.monotonic()
+    store.close()  # the holder never waits for a reader: the query is interrupted
+    reading.join(timeout=30)
+    assert not reading.is_alive() and failed
+    assert time.monotonic() - began < 10
+    assert not reads_path(store.path).exists()
+    assert ServedConnection.open(store.path) is None
+    conn.close()
+
+
+def test_a_wrong_token_gets_no_session(holder):
+    import json
+    import socket
+
+    found = json.loads(reads_path(holder.path).read_text())
+    assert reads_path(holder.path).stat().st_mode & 0o077 == 0  # owner-only
+    with socket.create_connection(("127.0.0.1", found["port"]), timeout=5) as sock:
+        body = json.dumps({"token": "0" * 32}).encode()
+        sock.sendall(len(body).to_bytes(4, "big") + body)
+        assert sock.recv(100) == b""  # closed without a word
+
+
+def test_a_client_that_goes_away_mid_query_frees_its_slot(holder):
+    from assetflow.store.served import QUERIES_AT_ONCE
+
+    endless = "SELECT count(*) FROM range(10000000000) a"
+    clients = [served(holder) for _ in range(QUERIES_AT_ONCE)]
+    threads = [threading.Thread(target=_ask_quietly, args=(c, endless)) for c in clients]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # every slot taken by a query that would run for hours
+    for c in clients:
+        c.close()  # the clients vanish mid-query
+    for t in threads:
+        t.join(timeout=30)
+    late = served(holder)
+    try:
+        assert late.execute("SELECT 42").fetchall() == [(42,)]  # a slot came free
+    finally:
+        late.close()
+
+
+def _ask_quietly(conn: ServedConnection, sql: str) -> None:
+    try:
+        conn.execute(sql)
+    except (duckdb.Error, OSError):
+        pass
