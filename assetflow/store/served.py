@@ -165,7 +165,7 @@ class ReadServer:
                 self._path.unlink()
         except (OSError, ValueError):
             pass
-        self._listener.close()
+        _shut(self._listener)  # wakes the accepting thread
         for sock, cur in sessions:
             if cur is not None:
                 cur.interrupt()
@@ -317,8 +317,8 @@ def _shut(sock: socket.socket) -> None:
 
 class ServedConnection:
     """A read session with the process holding the warehouse: the part of DuckDB's connection
-    API the read paths use (`execute` returns a DuckDB result to fetch from, `cursor`,
-    `close`, `extract_statements`)."""
+    API the read paths use (`execute` returns a DuckDB result to fetch from, `sql` a
+    relation over it, `cursor`, `close`, `extract_statements`)."""
 
     def __init__(self, sock: socket.socket, holder: int) -> None:
         self.holder = holder  # the pid serving it
@@ -349,6 +349,16 @@ class ServedConnection:
         return served
 
     def execute(self, sql: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
+        cur, select = self._fetch(sql, parameters)
+        return cur.execute(select)
+
+    def sql(self, query: str, params: object = None) -> duckdb.DuckDBPyRelation:
+        cur, select = self._fetch(query, params)
+        return cur.sql(select)
+
+    def _fetch(self, sql: str, parameters: object) -> tuple[duckdb.DuckDBPyConnection, str]:
+        """The holder's result landed in a local cursor, and the query that reads it typed
+        as the holder's was."""
         try:
             _send(self._stream, {"sql": sql, "params": parameters})
             header = _receive(self._stream)
@@ -365,10 +375,12 @@ class ServedConnection:
             raise kind(str(header.get("error")))
         return self._landed(table, header.get("columns") or [])
 
-    def _landed(self, table: pa.Table, columns: list[list[str]]) -> duckdb.DuckDBPyConnection:
+    def _landed(
+        self, table: pa.Table, columns: list[list[str]]
+    ) -> tuple[duckdb.DuckDBPyConnection, str]:
         cur = self._local.cursor()
         if not columns:
-            return cur.execute("SELECT 1 WHERE false")
+            return cur, "SELECT 1 WHERE false"
         cur.register("_af_served", table)
         landed = cur.execute("SELECT * FROM _af_served LIMIT 0").description or []
         picks = []  # by position (#n): a result may name two columns alike
@@ -377,10 +389,9 @@ class ServedConnection:
         ):
             quoted = '"' + name.replace('"', '""') + '"'
             same = holder_type in (str(local_type), '"NULL"')
-            picks.append(
-                f"#{n} AS {quoted}" if same else f"CAST(#{n} AS {holder_type}) AS {quoted}"
-            )
-        return cur.execute(f"SELECT {', '.join(picks)} FROM _af_served")
+            typed = f"#{n}" if same else f"CAST(#{n} AS {holder_type})"
+            picks.append(f"{typed} AS {quoted}")
+        return cur, f"SELECT {', '.join(picks)} FROM _af_served"
 
     def cursor(self) -> ServedConnection:
         """The same session (its statements read the same snapshot); closing it leaves the

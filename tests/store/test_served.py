@@ -2,6 +2,7 @@
 real file, its ReadServer on 127.0.0.1, and sessions connecting to it as another process
 would (here from a thread of this one)."""
 
+import contextlib
 import datetime as dt
 import threading
 import time
@@ -197,7 +198,5 @@ def test_a_client_that_goes_away_mid_query_frees_its_slot(holder):
 
 
 def _ask_quietly(conn: ServedConnection, sql: str) -> None:
-    try:
+    with contextlib.suppress(duckdb.Error, OSError):
         conn.execute(sql)
-    except (duckdb.Error, OSError):
-        pass

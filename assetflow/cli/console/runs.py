@@ -173,9 +173,9 @@ def render_live(live: LiveRun) -> None:
     parts = ", ".join(f"{n} {status}" for status, n in sorted(live.progress.items()))
     out.print(
         f"[yellow]run {live.run_id} in progress[/] (process {live.pid}): {live.done} of"
-        f" {live.planned} nodes done{': ' + parts if parts else ''} (as of"
-        f" {live.as_of[11:19]}); what follows is as of its last commit"
+        f" {live.planned} nodes done{': ' + parts if parts else ''} (as of {live.as_of[11:19]})"
     )
+    out.print("what follows is as of its last commit")
 
 
 def render_run_detail(run: RunRecord, attempts: list[AttemptRecord]) -> None:
