@@ -196,12 +196,12 @@ OUTPUTS: dict[str, Schema] = {
                     optional=("nodes",),  # while a run holds the warehouse: counts only
                 )
             ),
-            "in_progress": IN_PROGRESS,
+            "in_progress": IN_PROGRESS,  # while a run holds the warehouse: how far it got
             # what the counts cover: the range asked for (null: from the first partition /
             # up to now) and the time the command was about
             "range": obj({"from": KEY, "to": KEY, "now": TIME}),
         },
-        optional=("in_progress", "range"),  # a running process's answer has no range
+        optional=("in_progress",),
     ),
     "why": REASON,
     "lineage": obj(  # with --columns
@@ -244,10 +244,7 @@ OUTPUTS: dict[str, Schema] = {
     ),
     "checks": array(CHECK_RECORD),
     "check": array(CHECK_RECORD),  # the records `checks` lists
-    "runs": {
-        "oneOf": [array(RUN), obj({"in_progress": IN_PROGRESS, "runs": array(RUN)})],
-        "description": "a list of runs; while a run holds the warehouse, an object",
-    },
+    "runs": array(RUN),  # a running run with what it has committed so far
     "runs show": obj({"run": RUN, "attempts": array(ATTEMPT)}),
     "sql": {
         **ANY_ROWS,

@@ -36,10 +36,12 @@ import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 MAX_SESSIONS = 16  # clients connected at once; more are told the holder is busy
 QUERIES_AT_ONCE = 3  # queries running at once: the run keeps its cores
@@ -251,6 +253,8 @@ class ReadServer:
             cur.execute("ROLLBACK")  # an error ends the transaction: the next statement
             cur.execute("BEGIN TRANSACTION READ ONLY")  # reads as of now
             return
+        import pyarrow as pa  # here: a command that serves no read does not pay for it
+
         types = [[name, str(kind)] for name, kind, *_ in described or []]
         _send(stream, {"ok": True, "columns": types})
         schema = reader.schema if reader is not None else pa.schema([])
@@ -359,6 +363,8 @@ class ServedConnection:
     def _fetch(self, sql: str, parameters: object) -> tuple[duckdb.DuckDBPyConnection, str]:
         """The holder's result landed in a local cursor, and the query that reads it typed
         as the holder's was."""
+        import pyarrow as pa
+
         try:
             _send(self._stream, {"sql": sql, "params": parameters})
             header = _receive(self._stream)
