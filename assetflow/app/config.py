@@ -51,6 +51,9 @@ class Settings(BaseModel):
     retention: RetentionSettings = RetentionSettings()
     openlineage: OpenLineageSettings | None = None
     ui_url: str | None = None  # where `assetflow ui` is reachable: alerts link to it
+    # What the page asks for when it listens off the loopback (ASSETFLOW_UI_TOKEN wins; none:
+    # a new one each start, printed in its URL).
+    ui_token: str | None = Field(default=None, min_length=16)
     # Where tasks run: threads of this process, or a Dask cluster (docs/scaleout.md).
     executor: Literal["threads", "dask"] = "threads"
     scheduler: str | None = None  # dask: tcp://HOST:8786; none: a LocalCluster here
@@ -128,8 +131,8 @@ def load_project(root: Path | None = None, warehouse: str | None = None) -> Proj
             " log_retention_days,"
             " backfill_confirm_above, wipe_confirm_above, retention (history_days,"
             " keep_materializations, daily), openlineage (transport, url, endpoint, path,"
-            " namespace), ui_url, executor, scheduler, dask_workers, storage, storage_path,"
-            " storage_options",
+            " namespace), ui_url, ui_token, executor, scheduler, dask_workers, storage,"
+            " storage_path, storage_options",
         ) from None
     if settings.storage == "delta" and not settings.storage_path:
         raise ConfigError(

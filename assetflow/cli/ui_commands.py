@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
@@ -25,7 +27,8 @@ else:
     default="127.0.0.1",
     show_default=True,
     help="The address to listen on; another than the loopback serves the page to other"
-    " machines, so it must be asked for.",
+    " machines, so it must be asked for, and the page then needs a token (printed in its"
+    " address, or ASSETFLOW_UI_TOKEN / ui_token).",
 )
 @warehouse_option
 @click.pass_obj
@@ -64,8 +67,17 @@ def ui(opts: Options, port: int, host: str, warehouse: str | None) -> None:
         children.append(child)
         return child.pid
 
-    server = web.make_server(open_session, host, port, launch)
-    console.out.print(f"assetflow ui: http://{host}:{server.server_port}/ — Ctrl-C stops it")
+    # On the loopback only this machine reaches the page; anywhere else, it needs a token:
+    # the configured one (not printed), or a new one printed in its address.
+    token = given = None
+    if not web.is_loopback(host):
+        given = os.environ.get("ASSETFLOW_UI_TOKEN") or project.settings.ui_token
+        token = given or secrets.token_urlsafe(24)
+    server = web.make_server(open_session, host, port, launch, token)
+    address = f"http://{host}:{server.server_port}/"
+    if token is not None:
+        address += "?token=" + ("<ui_token>" if given else token)
+    console.out.print(f"assetflow ui: {address} — Ctrl-C stops it")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -4,10 +4,12 @@ never waits for the page longer than one read (docs/ui.md)."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 import urllib.parse
 from collections.abc import Callable
+from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ MAX_GRIDS = 50  # assets in one selection grid
 _TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 READ_TIMEOUT = 5.0  # seconds a request may take to arrive
+_COOKIE = "assetflow_token"
 
 
 def _host_name(value: str) -> str:
@@ -35,11 +38,23 @@ def _host_name(value: str) -> str:
 Launch = Callable[[str, str, str, bool], int]
 
 
+def is_loopback(host: str) -> bool:
+    return host.lower() in _LOOPBACK
+
+
 def make_server(
-    open_session: Callable[[], Session], host: str, port: int, launch: Launch | None = None
+    open_session: Callable[[], Session],
+    host: str,
+    port: int,
+    launch: Launch | None = None,
+    token: str | None = None,
 ) -> ThreadingHTTPServer:
     """The server (not started); port 0 picks a free one (`server.server_port`). `launch`
-    starts a run in a process of its own, as the CLI would (the page then follows it)."""
+    starts a run in a process of its own, as the CLI would (the page then follows it).
+    With `token`, every request must carry it (off the loopback, anyone who reaches the port
+    could otherwise read the warehouse and start runs): `?token=` on the page's address
+    (which sets a cookie and drops it from the address), that cookie, or an
+    `Authorization: Bearer` header."""
     lock = threading.Lock()  # one read at a time: definitions load as Python modules
     # The host names the page answers to: those of the address it was started on, so that a
     # page on another name resolving here (DNS rebinding) is refused; any, when it listens
@@ -97,7 +112,35 @@ def make_server(
     class Handler(BaseHTTPRequestHandler):
         timeout = READ_TIMEOUT  # a body shorter than its Content-Length holds no thread long
 
+        def _allowed(self, url: urllib.parse.SplitResult) -> bool:
+            """Whether the request carries the token, when there is one; a page address
+            with `?token=` is answered with the cookie and the address without it."""
+            if token is None:
+                return True
+            cookies = SimpleCookie(self.headers.get("Cookie") or "")
+            sent = [
+                cookies[_COOKIE].value if _COOKIE in cookies else "",
+                (self.headers.get("Authorization") or "").removeprefix("Bearer "),
+            ]
+            if any(hmac.compare_digest(s.encode(), token.encode()) for s in sent if s):
+                return True
+            given = dict(urllib.parse.parse_qsl(url.query)).get("token", "")
+            if given and hmac.compare_digest(given.encode(), token.encode()):
+                self.send_response(303)
+                self.send_header("Location", url.path or "/")
+                self.send_header(
+                    "Set-Cookie", f"{_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
+                )
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return False
+            self._send(401, "text/plain", "this page needs its token: open the address"
+                       " `assetflow ui` printed (…/?token=…)")  # fmt: skip
+            return False
+
         def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            if not self._allowed(urllib.parse.urlsplit(self.path)):
+                return
             # A page of another site cannot send this header without a CORS preflight,
             # which this server never allows: no run starts from elsewhere.
             if self.headers.get("X-Assetflow") != "1" or not self._known_host(origin=True):
@@ -130,6 +173,8 @@ def make_server(
                 self._send(403, "text/plain", "forbidden: unknown host")
                 return
             url = urllib.parse.urlsplit(self.path)
+            if not self._allowed(url):
+                return
             if url.path == "/api/log":  # text, read from files only: no lock, no session
                 self._log(dict(urllib.parse.parse_qsl(url.query)))
             elif url.path.startswith("/api/"):

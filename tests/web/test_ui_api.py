@@ -249,3 +249,52 @@ def test_only_the_pages_own_host_names_are_served_and_bodies_are_checked(served)
         )
         reply = raw.recv(1000)
     assert reply.startswith(b"HTTP/1.0 400") and time.monotonic() - started < 20
+
+
+@pytest.mark.slow  # a real `assetflow ui` process
+def test_off_the_loopback_the_page_needs_its_token(project):
+    """Issue 30 item 4: `--host 0.0.0.0` serves other machines, so every request needs the
+    token printed in the page's address; POSTs still need their header too."""
+    import http.client
+    import os
+    import re
+    import subprocess
+    import sys
+
+    project.write("definitions/pipeline.py", PIPELINE.replace("{VERSION}", "1"))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    env.pop("ASSETFLOW_UI_TOKEN", None)
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "assetflow", "--project", str(project.root), "ui", "--host",
+         "0.0.0.0", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        line = ui.stdout.readline()
+        found = re.search(r"http://0\.0\.0\.0:(\d+)/\?token=(\S+)", line)
+        assert found, line
+        port, token = int(found.group(1)), found.group(2)
+
+        def request(method, path, headers=None, body=None):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+
+        assert request("GET", "/")[0] == 401
+        assert request("GET", "/api/graph")[0] == 401
+        assert request("GET", "/api/graph", {"Cookie": "assetflow_token=wrong"})[0] == 401
+        status, headers, _ = request("GET", f"/?token={token}")
+        assert status == 303 and headers["Location"] == "/"
+        cookie = headers["Set-Cookie"].split(";")[0]
+        assert cookie == f"assetflow_token={token}" and "HttpOnly" in headers["Set-Cookie"]
+        assert request("GET", "/", {"Cookie": cookie})[0] == 200
+        assert request("GET", "/api/runs", {"Authorization": f"Bearer {token}"})[0] == 200
+        plan = json.dumps({"asset": "rolling", "from": "2024-01-03", "to": "2024-01-04"})
+        assert request("POST", "/api/plan", {"Cookie": cookie}, plan)[0] == 403  # no header
+        assert request("POST", "/api/plan", {"X-Assetflow": "1"}, plan)[0] == 401  # no token
+        sent = {"Cookie": cookie, "X-Assetflow": "1", "Content-Type": "application/json"}
+        assert request("POST", "/api/plan", sent, plan)[0] == 200
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)
