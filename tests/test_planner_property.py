@@ -47,7 +47,9 @@ CUSTOMERS = ["k1", "k2", "k3", "k4"]
 KINDS = {
     "day": 'daily("2024-03-30", "2024-04-02")',
     "hour": 'hourly("2024-03-30T00", "2024-04-02T23")',
-    "hour_berlin": 'hourly("2024-03-30T00", "2024-04-02T23", tz="Europe/Berlin")',
+    # The same instants as the UTC kinds (00:00Z on 03-30 to 23:00Z on 04-02): an hour whose
+    # own period another kind does not have is refused by the plan, never built empty.
+    "hour_berlin": 'hourly("2024-03-30T01", "2024-04-03T01", tz="Europe/Berlin")',
     "week": 'weekly("2024-03-25", "2024-04-07")',
     "month": 'monthly("2024-03", "2024-04")',
     "quarter": 'quarterly("2024-Q1", "2024-Q2")',

@@ -186,6 +186,9 @@ def _shell(session: Session, wait: float) -> None:
                     console.render_rows(columns, batches)
             except (UsageError, WarehouseLockedError) as exc:
                 console.error(exc)
+            finally:  # read through a run: the next statement reads as of then (or the file)
+                if session.served:
+                    session.close()
             buffer = ""
 
 

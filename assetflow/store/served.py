@@ -35,10 +35,14 @@ import struct
 import threading
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+
+from assetflow.errors import WarehouseLockedError
+from assetflow.store.connect import connect
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -319,15 +323,52 @@ def _shut(sock: socket.socket) -> None:
     sock.close()
 
 
+@dataclass
+class _Link:
+    """Where a session's statements go: the holder's socket or, once the holder let go in
+    the middle of a command, the file itself (shared by a session and its cursors)."""
+
+    warehouse: Path
+    sock: socket.socket | None
+    stream: io.BufferedIOBase | None
+    direct: duckdb.DuckDBPyConnection | None = None
+    closed: bool = False  # by its owner: nothing to reopen
+
+    def close(self) -> None:
+        if self.stream is not None:
+            with contextlib.suppress(OSError):
+                self.stream.close()
+        if self.sock is not None:
+            _shut(self.sock)
+        if self.direct is not None:
+            self.direct.close()
+
+    def reopen(self) -> None:
+        """The holder ended the session (its run finished): go on reading the file, or
+        through whichever process holds it now."""
+        self.close()
+        self.sock = self.stream = None
+        try:
+            self.direct = connect(
+                self.warehouse, read_only=True, wait=10.0,
+                give_up=lambda: reads_path(self.warehouse).exists(),
+            )  # fmt: skip
+        except WarehouseLockedError:
+            other = ServedConnection.open(self.warehouse)
+            if other is None:
+                raise
+            self.sock, self.stream = other._link.sock, other._link.stream
+
+
 class ServedConnection:
     """A read session with the process holding the warehouse: the part of DuckDB's connection
     API the read paths use (`execute` returns a DuckDB result to fetch from, `sql` a
-    relation over it, `cursor`, `close`, `extract_statements`)."""
+    relation over it, `cursor`, `close`, `extract_statements`). Should the holder let go in
+    the middle (its run ended), the statements go on against the file itself."""
 
-    def __init__(self, sock: socket.socket, holder: int) -> None:
+    def __init__(self, sock: socket.socket, holder: int, warehouse: Path) -> None:
         self.holder = holder  # the pid serving it
-        self._sock = sock
-        self._stream = sock.makefile("rwb")
+        self._link = _Link(warehouse, sock, sock.makefile("rwb"))
         self._local = duckdb.connect()  # where results land, typed as the holder's were
         self._owner = True  # closing it ends the session (not so a cursor's)
 
@@ -340,10 +381,12 @@ class ServedConnection:
             sock = socket.create_connection(("127.0.0.1", int(found["port"])), timeout=10.0)
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        served = cls(sock, int(found.get("pid") or 0))
+        served = cls(sock, int(found.get("pid") or 0), warehouse)
+        stream = served._link.stream
+        assert stream is not None
         try:
-            _send(served._stream, {"token": found.get("token")})
-            answer = _receive(served._stream)
+            _send(stream, {"token": found.get("token")})
+            answer = _receive(stream)
         except OSError:
             answer = None
         if answer is None or not answer.get("ok"):
@@ -353,27 +396,45 @@ class ServedConnection:
         return served
 
     def execute(self, sql: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
-        cur, select = self._fetch(sql, parameters)
-        return cur.execute(select)
+        if self._link.direct is None:
+            cur, select = self._fetch(sql, parameters)
+            if cur is not None:
+                return cur.execute(select)
+        direct = self._link.direct
+        assert direct is not None
+        return direct.execute(sql, parameters) if parameters else direct.execute(sql)
 
     def sql(self, query: str, params: object = None) -> duckdb.DuckDBPyRelation:
-        cur, select = self._fetch(query, params)
-        return cur.sql(select)
+        if self._link.direct is None:
+            cur, select = self._fetch(query, params)
+            if cur is not None:
+                return cur.sql(select)
+        direct = self._link.direct
+        assert direct is not None
+        return direct.sql(query, params=params)
 
-    def _fetch(self, sql: str, parameters: object) -> tuple[duckdb.DuckDBPyConnection, str]:
+    def _fetch(self, sql: str, parameters: object) -> tuple[duckdb.DuckDBPyConnection | None, str]:
         """The holder's result landed in a local cursor, and the query that reads it typed
-        as the holder's was."""
+        as the holder's was; (None, "") when the holder ended the session before answering
+        (the link then reads the file: ask again)."""
         import pyarrow as pa
 
+        stream = self._link.stream
+        assert stream is not None
         try:
-            _send(self._stream, {"sql": sql, "params": parameters})
-            header = _receive(self._stream)
+            _send(stream, {"sql": sql, "params": parameters})
+            header = _receive(stream)
             if header is not None and header.get("ok"):
-                table = pa.ipc.open_stream(self._stream).read_all()
-        except (OSError, ValueError, TypeError, pa.ArrowException) as exc:  # closed mid-way
-            raise duckdb.ConnectionException(f"the read session ended: {exc}") from None
+                table = pa.ipc.open_stream(stream).read_all()
+        except (OSError, ValueError, TypeError, pa.ArrowException):  # closed mid-way
+            header = None
         if header is None:
-            raise duckdb.ConnectionException("the read session ended (the run finished)")
+            if self._link.closed:
+                raise duckdb.ConnectionException("the read session was closed")
+            self._link.reopen()
+            if self._link.direct is None:  # another holder serves it now
+                return self._fetch(sql, parameters)
+            return None, ""
         if not header.get("ok"):
             kind = getattr(duckdb, str(header.get("kind")), None)
             if not (isinstance(kind, type) and issubclass(kind, duckdb.Error)):
@@ -419,7 +480,6 @@ class ServedConnection:
     def close(self) -> None:
         if not self._owner:
             return
-        with contextlib.suppress(OSError):
-            self._stream.close()
-        _shut(self._sock)
+        self._link.closed = True
+        self._link.close()
         self._local.close()

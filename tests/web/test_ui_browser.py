@@ -144,11 +144,15 @@ def test_the_page_answers_during_a_run_from_the_command_line(ui, page, tmp_path)
         page.wait_for_selector("#graph .node")
         assert "in progress" in page.locator("#freshness").inner_text()
         page.screenshot(path=str(tmp_path / "during-a-run.png"), full_page=True)
-        # A grid answers too: the status last read, said to be so.
+        # A grid answers too, as of the run's last commit, and a node's panel (issue 30).
         page.goto(f"{base}/#asset/rolling")
         page.wait_for_selector("#grid .cell")
         assert page.locator("#grid .cell").count() == 20
         assert "in progress" in page.locator("#freshness").inner_text()
+        page.locator('#grid .cell[data-key="2024-01-05"]').click()
+        page.wait_for_selector("#why:not([hidden])")
+        assert "rolling[2024-01-05]" in page.locator("#why").inner_text()
+        assert page.locator("#why table.inputs tr").count() >= 3
         # The run's own asset: the nodes it has settled so far show as they settled.
         for _ in range(100):
             if api(base, "/api/assets/slow").get("settled"):
@@ -157,6 +161,16 @@ def test_the_page_answers_during_a_run_from_the_command_line(ui, page, tmp_path)
         page.goto(f"{base}/#asset/slow")
         page.wait_for_selector("#grid .cell.settled")
         page.screenshot(path=str(tmp_path / "grid-during-a-run.png"), full_page=True)
+        # The runs: the running one first, its timeline, a settled node's log.
+        page.goto(f"{base}/#runs")
+        page.wait_for_selector("#runs-table tr.run")
+        assert "running" in page.locator("#runs-table tr.run").first.inner_text()
+        page.locator("#runs-table tr.run").first.click()
+        page.wait_for_selector("#gantt rect.bar")
+        page.locator("#gantt rect.bar").first.click()
+        page.wait_for_selector("#log:not([hidden])")
+        assert "sleeping on" in page.locator("#log").inner_text()
+        assert run.poll() is None, "the run ended before the page was seen through it"
     finally:
         output = run.communicate(timeout=120)[0].decode()
     assert run.returncode == 0, output  # the page never held the warehouse from the run

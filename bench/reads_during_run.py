@@ -1,0 +1,216 @@
+"""Reads while a run writes (issue 30): what they see, and what they cost the run.
+
+On a fresh copy of the example, January is built first; then a backfill of February..December
+runs as a whole process (one task per partition, ASSETFLOW_EXAMPLE_BATCH=1, so it lasts) while
+another process reads through it, as fast as it can or at a set pace, each read a session of
+its own (`assetflow.Pipeline` calls and `sql`, as the commands make them):
+
+- `status` of January (the run does not touch it) must equal its value before the run;
+- `status` of the run's range must answer for that range (its assets, its partitions);
+- `sql` counts of committed materializations must never go backwards;
+- `why` of a January node, the dry run of January, `runs` and `read` must answer.
+
+It prints the reads made, refused and wrong; the backfill's seconds with reads at 10 a second
+against none (alternated, medians); and `assetflow sql "select 1"` as a whole process on an
+idle warehouse and during a run (medians).
+
+    python bench/reads_during_run.py [--repeats 2] [--pace 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+NOW = "2014-06-01T00:00:00"
+JANUARY = ("2013-01-01", "2013-01-31")
+RUN = ("2013-02-01", "2013-12-31")
+
+
+def fresh_project(work: Path) -> Path:
+    project = work / "project"
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    shutil.copytree(
+        REPO / "definitions", project / "definitions", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (project / "pyproject.toml").write_text("[tool.assetflow]\n")
+    if (REPO / "landing" / ".complete").exists():
+        shutil.copytree(REPO / "landing", project / "landing")
+    return project
+
+
+def assetflow(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ASSETFLOW_EXAMPLE_BATCH": "1", "COLUMNS": "120"}
+    command = [sys.executable, "-m", "assetflow", "--now", NOW, *args]
+    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed: {done.stderr[-2000:]}")
+    return done
+
+
+def start_backfill(project: Path) -> subprocess.Popen:
+    env = {**os.environ, "ASSETFLOW_EXAMPLE_BATCH": "1", "COLUMNS": "120"}
+    command = [sys.executable, "-m", "assetflow", "--now", NOW, "backfill", "--from", RUN[0],
+               "--to", RUN[1], "--yes", "--force"]  # fmt: skip
+    return subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def reader(project: Path, pace: float, out: Path) -> None:
+    """In its own process: read until the run's progress file is gone; write the tally."""
+    import datetime as dt
+
+    import assetflow
+    from assetflow.app import queries
+    from assetflow.app.config import load_project
+    from assetflow.app.session import Session
+    from assetflow.run.clock import FixedClock
+
+    os.chdir(project)
+    now = dt.datetime.fromisoformat(NOW)
+    p = assetflow.Pipeline(project, now=now)
+    before = _counts(p.status(start=JANUARY[0], end=JANUARY[1]))
+    settings = load_project(project)
+    progress = project / "warehouse" / "warehouse.duckdb.run.json"
+    tally = {"reads": 0, "refused": 0, "wrong": 0, "kinds": {}, "errors": []}
+    last_count = 0
+    deadline = time.monotonic() + 600
+    while not progress.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    n = 0
+    while progress.exists() and time.monotonic() < deadline:
+        began = time.monotonic()
+        kind = ("status_january", "status_run", "sql", "why", "dry_run", "runs", "read")[n % 7]
+        n += 1
+        try:
+            right = True
+            if kind == "status_january":
+                right = _counts(p.status(start=JANUARY[0], end=JANUARY[1])) == before
+            elif kind == "status_run":
+                found = p.status("raw_flights", start=RUN[0], end=RUN[1])
+                right = [a["asset"] for a in found["assets"]] == ["raw_flights"] and sum(
+                    found["assets"][0]["counts"][s] for s in ("fresh", "stale", "missing", "failed")
+                ) == 334
+            elif kind == "sql":
+                with Session(settings, FixedClock(now), now) as session:
+                    sql = "SELECT count(*) FROM assetflow.materializations"
+                    _, batches = next(iter(queries.run_sql(session, [sql])))
+                    count = next(batches)[0][0]
+                right, last_count = count >= last_count, max(count, last_count)
+            elif kind == "why":
+                right = p.why("raw_flights", "2013-01-15").status == "fresh"
+            elif kind == "dry_run":
+                right = p.plan(start=JANUARY[0], end=JANUARY[1]).nodes == ()
+            elif kind == "runs":
+                right = len(p.runs(limit=3)) >= 1
+            else:
+                right = len(p.read("daily_carrier_delays", "2013-01-15")) > 0
+        except Exception as exc:  # noqa: BLE001 - a bench counts what failed
+            if not progress.exists():
+                break  # the run ended under this read
+            tally["refused"] += 1
+            tally["errors"].append(f"{kind}: {str(exc)[:200]}")
+            right = True
+        tally["reads"] += 1
+        tally["wrong"] += 0 if right else 1
+        tally["kinds"][kind] = tally["kinds"].get(kind, 0) + 1
+        if pace:
+            time.sleep(max(0.0, 1 / pace - (time.monotonic() - began)))
+    out.write_text(json.dumps(tally))
+
+
+def _counts(status: dict) -> list:
+    return [(a["asset"], a["counts"]) for a in status["assets"]]
+
+
+def one_run(project: Path, pace: float | None) -> tuple[float, dict | None]:
+    """The backfill's seconds, with a reader at `pace` reads a second (0: as fast as it can;
+    None: no reader), and the reader's tally."""
+    tally_file = project.parent / "tally.json"
+    tally_file.unlink(missing_ok=True)
+    read = None
+    if pace is not None:
+        read = subprocess.Popen([sys.executable, __file__, "--reader", str(project),
+                                 "--pace", str(pace), "--tally", str(tally_file)])  # fmt: skip
+    began = time.perf_counter()
+    run = start_backfill(project)
+    out, err = run.communicate()
+    seconds = time.perf_counter() - began
+    if run.returncode != 0:
+        raise SystemExit(f"backfill failed: {err[-2000:]}")
+    if read is not None:
+        read.wait(timeout=120)
+        return seconds, json.loads(tally_file.read_text())
+    return seconds, None
+
+
+def select_one(project: Path, during: bool) -> float:
+    began = time.perf_counter()
+    done = assetflow(project, "sql", "select 1", check=False)
+    seconds = time.perf_counter() - began
+    if done.returncode != 0:
+        raise SystemExit(f"sql failed ({'during a run' if during else 'idle'}): {done.stderr}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--pace", type=float, default=10.0)
+    parser.add_argument("--reader", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--tally", type=Path, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.reader:
+        reader(options.reader, options.pace, options.tally)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        project = fresh_project(Path(tmp))
+        assetflow(project, "backfill", "--from", JANUARY[0], "--to", JANUARY[1], "--yes")
+        assetflow(project, "backfill", "--from", RUN[0], "--to", RUN[1], "--yes")
+        # what reads see: as fast as one reader process can go, through a whole run
+        seconds, tally = one_run(project, 0)
+        print(f"reads through a {seconds:.0f} s backfill, one reader as fast as it goes:"
+              f" {tally['reads']} reads, {tally['refused']} refused, {tally['wrong']} wrong"
+              f" ({', '.join(f'{k} {n}' for k, n in sorted(tally['kinds'].items()))})")  # fmt: skip
+        for line in tally["errors"][:5]:
+            print("  ", line)
+        # what reads cost: the backfill alone against the backfill with reads at --pace
+        alone, paced, reads = [], [], 0
+        for _ in range(options.repeats):
+            alone.append(one_run(project, None)[0])
+            seconds, tally = one_run(project, options.pace)
+            paced.append(seconds)
+            reads += tally["reads"]
+        a, b = statistics.median(alone), statistics.median(paced)
+        print(
+            f"backfill alone {a:.2f} s, with {options.pace:g} reads a second {b:.2f} s"
+            f" ({reads} reads): {b / a:.3f} x (medians of {options.repeats})"
+        )
+        # one whole `assetflow sql "select 1"`, idle and during a run
+        idle = [select_one(project, False) for _ in range(7)]
+        run = start_backfill(project)
+        while not (project / "warehouse" / "warehouse.duckdb.reads").exists():
+            time.sleep(0.05)
+        busy = [select_one(project, True) for _ in range(7)]
+        run.communicate()
+        i, d = statistics.median(idle), statistics.median(busy)
+        print(
+            f'assetflow sql "select 1": idle {i * 1000:.0f} ms, during a run {d * 1000:.0f} ms'
+            f" (+{(d - i) * 1000:.0f} ms, medians of 7)"
+        )
+
+
+if __name__ == "__main__":
+    main()
