@@ -4,8 +4,8 @@ DuckDB lets one process hold the file read-write and then no other process may o
 even read-only. So the holder (any Store opened for writing: a run, a tick, the daemon, the
 page launching a run) runs a `ReadServer`: a socket on 127.0.0.1 whose port and a random
 token are written to an owner-only file beside the warehouse (`<warehouse>.reads`). A read
-that finds the file locked connects there (`ServedConnection.open`) and asks its queries as
-it would of the file.
+that finds the file locked connects there (store/read_session.py) and asks its queries as it
+would of the file.
 
 Each session gets its own cursor of the holder's connection inside one READ ONLY
 transaction: a consistent snapshot as of the session's start (as of the last commit), rolled
@@ -21,7 +21,6 @@ is dropped; closing the store interrupts whatever is still running.
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime as dt
 import hmac
 import io
@@ -35,17 +34,13 @@ import struct
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from assetflow.errors import WarehouseLockedError
-from assetflow.store.connect import connect
-
 if TYPE_CHECKING:
-    import pyarrow as pa
+    pass
 
 MAX_SESSIONS = 16  # clients connected at once; more are told the holder is busy
 QUERIES_AT_ONCE = 3  # queries running at once: the run keeps its cores
@@ -103,13 +98,13 @@ def _refused(kind: str) -> str:
 
 
 # -- frames: a 4-byte length, then JSON; a result's Arrow stream follows its header ----------
-def _send(out: io.BufferedIOBase, message: dict[str, Any]) -> None:
+def send(out: io.BufferedIOBase, message: dict[str, Any]) -> None:
     body = json.dumps(message, default=_tagged).encode("utf-8")
     out.write(struct.pack(">I", len(body)) + body)
     out.flush()
 
 
-def _receive(source: io.BufferedIOBase) -> dict[str, Any] | None:
+def receive(source: io.BufferedIOBase) -> dict[str, Any] | None:
     head = source.read(4)
     if len(head) < 4:
         return None
@@ -171,11 +166,11 @@ class ReadServer:
                 self._path.unlink()
         except (OSError, ValueError):
             pass
-        _shut(self._listener)  # wakes the accepting thread
+        shut(self._listener)  # wakes the accepting thread
         for sock, cur in sessions:
             if cur is not None:
                 cur.interrupt()
-            _shut(sock)
+            shut(sock)
         for thread in self._threads:
             thread.join(timeout=5.0)
 
@@ -187,7 +182,7 @@ class ReadServer:
                 return
             with self._lock:
                 if self._closed:
-                    _shut(sock)
+                    shut(sock)
                     return
                 if len(self._sessions) >= MAX_SESSIONS:
                     busy = True
@@ -206,7 +201,7 @@ class ReadServer:
         try:
             sock.settimeout(5.0)
             stream = sock.makefile("rwb")
-            hello = _receive(stream)
+            hello = receive(stream)
             if hello is None or not hmac.compare_digest(str(hello.get("token")), self._token):
                 return
             cur = self._cursor()
@@ -215,10 +210,10 @@ class ReadServer:
                     return
                 self._sessions[sock] = cur
             cur.execute("BEGIN TRANSACTION READ ONLY")
-            _send(stream, {"ok": True})
+            send(stream, {"ok": True})
             while True:
                 sock.settimeout(IDLE_SECONDS)
-                request = _receive(stream)
+                request = receive(stream)
                 if request is None:
                     return
                 sock.settimeout(SEND_SECONDS)
@@ -232,7 +227,7 @@ class ReadServer:
             if cur is not None:
                 with contextlib.suppress(duckdb.Error):
                     cur.close()  # its transaction rolls back
-            _shut(sock)
+            shut(sock)
 
     def _answer(
         self,
@@ -246,21 +241,21 @@ class ReadServer:
             statements = duckdb.extract_statements(sql)
             problem = next(filter(None, map(refusal, statements)), None)
             if problem is not None:
-                _send(stream, {"ok": False, "kind": "PermissionException", "error": problem})
+                send(stream, {"ok": False, "kind": "PermissionException", "error": problem})
                 return
             with self._queries, _Watch(sock, cur):
                 result = cur.execute(sql, params) if params else cur.execute(sql)
                 described = result.description
                 reader = result.to_arrow_reader(BATCH_ROWS) if described else None
         except duckdb.Error as exc:
-            _send(stream, _failure(exc))
+            send(stream, _failure(exc))
             cur.execute("ROLLBACK")  # an error ends the transaction: the next statement
             cur.execute("BEGIN TRANSACTION READ ONLY")  # reads as of now
             return
         import pyarrow as pa  # here: a command that serves no read does not pay for it
 
         types = [[name, str(kind)] for name, kind, *_ in described or []]
-        _send(stream, {"ok": True, "columns": types})
+        send(stream, {"ok": True, "columns": types})
         schema = reader.schema if reader is not None else pa.schema([])
         with pa.ipc.new_stream(stream, schema) as out:
             for batch in reader or ():
@@ -309,177 +304,15 @@ def _turn_away(sock: socket.socket) -> None:
     try:
         sock.settimeout(5.0)
         stream = sock.makefile("rwb")
-        _receive(stream)
-        _send(stream, {"ok": False, "kind": "busy", "error": "the holder serves too many reads"})
+        receive(stream)
+        send(stream, {"ok": False, "kind": "busy", "error": "the holder serves too many reads"})
     except (OSError, ValueError):
         pass
     finally:
-        _shut(sock)
+        shut(sock)
 
 
-def _shut(sock: socket.socket) -> None:
+def shut(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     sock.close()
-
-
-@dataclass
-class _Link:
-    """Where a session's statements go: the holder's socket or, once the holder let go in
-    the middle of a command, the file itself (shared by a session and its cursors)."""
-
-    warehouse: Path
-    sock: socket.socket | None
-    stream: io.BufferedIOBase | None
-    direct: duckdb.DuckDBPyConnection | None = None
-    closed: bool = False  # by its owner: nothing to reopen
-
-    def close(self) -> None:
-        if self.stream is not None:
-            with contextlib.suppress(OSError):
-                self.stream.close()
-        if self.sock is not None:
-            _shut(self.sock)
-        if self.direct is not None:
-            self.direct.close()
-
-    def reopen(self) -> None:
-        """The holder ended the session (its run finished): go on reading the file, or
-        through whichever process holds it now."""
-        self.close()
-        self.sock = self.stream = None
-        try:
-            self.direct = connect(
-                self.warehouse, read_only=True, wait=10.0,
-                give_up=lambda: reads_path(self.warehouse).exists(),
-            )  # fmt: skip
-        except WarehouseLockedError:
-            other = ServedConnection.open(self.warehouse)
-            if other is None:
-                raise
-            self.sock, self.stream = other._link.sock, other._link.stream
-
-
-class ServedConnection:
-    """A read session with the process holding the warehouse: the part of DuckDB's connection
-    API the read paths use (`execute` returns a DuckDB result to fetch from, `sql` a
-    relation over it, `cursor`, `close`, `extract_statements`). Should the holder let go in
-    the middle (its run ended), the statements go on against the file itself."""
-
-    def __init__(self, sock: socket.socket, holder: int, warehouse: Path) -> None:
-        self.holder = holder  # the pid serving it
-        self._link = _Link(warehouse, sock, sock.makefile("rwb"))
-        self._local = duckdb.connect()  # where results land, typed as the holder's were
-        self._owner = True  # closing it ends the session (not so a cursor's)
-
-    @classmethod
-    def open(cls, warehouse: Path) -> ServedConnection | None:
-        """A session with the holder of `warehouse`, or None when none serves it (an older
-        holder, one closing, a stale file of a dead one)."""
-        try:
-            found = json.loads(reads_path(warehouse).read_text(encoding="utf-8"))
-            sock = socket.create_connection(("127.0.0.1", int(found["port"])), timeout=10.0)
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        served = cls(sock, int(found.get("pid") or 0), warehouse)
-        stream = served._link.stream
-        assert stream is not None
-        try:
-            _send(stream, {"token": found.get("token")})
-            answer = _receive(stream)
-        except OSError:
-            answer = None
-        if answer is None or not answer.get("ok"):
-            served.close()
-            return None
-        sock.settimeout(None)
-        return served
-
-    def execute(self, sql: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
-        if self._link.direct is None:
-            cur, select = self._fetch(sql, parameters)
-            if cur is not None:
-                return cur.execute(select)
-        direct = self._link.direct
-        assert direct is not None
-        return direct.execute(sql, parameters) if parameters else direct.execute(sql)
-
-    def sql(self, query: str, params: object = None) -> duckdb.DuckDBPyRelation:
-        if self._link.direct is None:
-            cur, select = self._fetch(query, params)
-            if cur is not None:
-                return cur.sql(select)
-        direct = self._link.direct
-        assert direct is not None
-        return direct.sql(query, params=params)
-
-    def _fetch(self, sql: str, parameters: object) -> tuple[duckdb.DuckDBPyConnection | None, str]:
-        """The holder's result landed in a local cursor, and the query that reads it typed
-        as the holder's was; (None, "") when the holder ended the session before answering
-        (the link then reads the file: ask again)."""
-        import pyarrow as pa
-
-        stream = self._link.stream
-        assert stream is not None
-        try:
-            _send(stream, {"sql": sql, "params": parameters})
-            header = _receive(stream)
-            if header is not None and header.get("ok"):
-                table = pa.ipc.open_stream(stream).read_all()
-        except (OSError, ValueError, TypeError, pa.ArrowException):  # closed mid-way
-            header = None
-        if header is None:
-            if self._link.closed:
-                raise duckdb.ConnectionException("the read session was closed")
-            self._link.reopen()
-            if self._link.direct is None:  # another holder serves it now
-                return self._fetch(sql, parameters)
-            return None, ""
-        if not header.get("ok"):
-            kind = getattr(duckdb, str(header.get("kind")), None)
-            if not (isinstance(kind, type) and issubclass(kind, duckdb.Error)):
-                kind = duckdb.Error
-            raise kind(str(header.get("error")))
-        return self._landed(table, header.get("columns") or [])
-
-    def _landed(
-        self, table: pa.Table, columns: list[list[str]]
-    ) -> tuple[duckdb.DuckDBPyConnection, str]:
-        cur = self._local.cursor()
-        if not columns:
-            return cur, "SELECT 1 WHERE false"
-        cur.register("_af_served", table)
-        landed = cur.execute("SELECT * FROM _af_served LIMIT 0").description or []
-        picks = []  # by position (#n): a result may name two columns alike
-        for n, ((name, holder_type), (_, local_type, *_)) in enumerate(
-            zip(columns, landed, strict=True), start=1
-        ):
-            quoted = '"' + name.replace('"', '""') + '"'
-            same = holder_type in (str(local_type), '"NULL"')
-            typed = f"#{n}" if same else f"CAST(#{n} AS {holder_type})"
-            picks.append(f"{typed} AS {quoted}")
-        return cur, f"SELECT {', '.join(picks)} FROM _af_served"
-
-    def cursor(self) -> ServedConnection:
-        """The same session (its statements read the same snapshot); closing it leaves the
-        session open."""
-        view = copy.copy(self)
-        view._owner = False
-        return view
-
-    def __enter__(self) -> ServedConnection:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @staticmethod
-    def extract_statements(sql: str) -> list[Any]:
-        return duckdb.extract_statements(sql)
-
-    def close(self) -> None:
-        if not self._owner:
-            return
-        self._link.closed = True
-        self._link.close()
-        self._local.close()

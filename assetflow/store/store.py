@@ -24,6 +24,7 @@ from assetflow.core.records import (
 from assetflow.store.connect import connect, file_identity, storage_error
 from assetflow.store.keysets import add_keys, remove_keys
 from assetflow.store.published import adopt, refresh_view
+from assetflow.store.read_session import ServedConnection
 from assetflow.store.reader import RUN_COUNTS, StateReader
 from assetflow.store.retention import Retention
 from assetflow.store.retention import prune as prune_rows
@@ -34,7 +35,7 @@ from assetflow.store.schema import (
     create_delta,
     nodes_watermark,
 )
-from assetflow.store.served import ReadServer, ServedConnection
+from assetflow.store.served import ReadServer
 from assetflow.store.writer import PartitionWriter
 
 

@@ -10,7 +10,8 @@ import time
 import duckdb
 import pytest
 
-from assetflow.store.served import ServedConnection, reads_path
+from assetflow.store.read_session import ServedConnection
+from assetflow.store.served import reads_path
 from assetflow.store.store import Store
 
 TYPED = (

@@ -1,0 +1,191 @@
+"""A read session with the process holding the warehouse (store/served.py serves it).
+
+`ServedConnection` speaks the part of DuckDB's connection API the read paths use, so a Store
+reads through it as it would read the file. Results arrive as Arrow and land in a local
+in-memory DuckDB, cast back to the types the holder's query had: a served read prints exactly
+what a local one would. Should the holder let go in the middle of a command (its run ended),
+the statements go on against the file itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from assetflow.errors import WarehouseLockedError
+from assetflow.store.connect import connect
+from assetflow.store.served import reads_path, receive, send, shut
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass
+class _Link:
+    """Where a session's statements go: the holder's socket or, once the holder let go in
+    the middle of a command, the file itself (shared by a session and its cursors)."""
+
+    warehouse: Path
+    sock: socket.socket | None
+    stream: io.BufferedIOBase | None
+    direct: duckdb.DuckDBPyConnection | None = None
+    closed: bool = False  # by its owner: nothing to reopen
+
+    def close(self) -> None:
+        if self.stream is not None:
+            with contextlib.suppress(OSError):
+                self.stream.close()
+        if self.sock is not None:
+            shut(self.sock)
+        if self.direct is not None:
+            self.direct.close()
+
+    def reopen(self) -> None:
+        """The holder ended the session (its run finished): go on reading the file, or
+        through whichever process holds it now."""
+        self.close()
+        self.sock = self.stream = None
+        try:
+            self.direct = connect(
+                self.warehouse, read_only=True, wait=10.0,
+                give_up=lambda: reads_path(self.warehouse).exists(),
+            )  # fmt: skip
+        except WarehouseLockedError:
+            other = ServedConnection.open(self.warehouse)
+            if other is None:
+                raise
+            self.sock, self.stream = other._link.sock, other._link.stream
+
+
+class ServedConnection:
+    """A read session with the process holding the warehouse: the part of DuckDB's connection
+    API the read paths use (`execute` returns a DuckDB result to fetch from, `sql` a
+    relation over it, `cursor`, `close`, `extract_statements`). Should the holder let go in
+    the middle (its run ended), the statements go on against the file itself."""
+
+    def __init__(self, sock: socket.socket, holder: int, warehouse: Path) -> None:
+        self.holder = holder  # the pid serving it
+        self._link = _Link(warehouse, sock, sock.makefile("rwb"))
+        self._local = duckdb.connect()  # where results land, typed as the holder's were
+        self._owner = True  # closing it ends the session (not so a cursor's)
+
+    @classmethod
+    def open(cls, warehouse: Path) -> ServedConnection | None:
+        """A session with the holder of `warehouse`, or None when none serves it (an older
+        holder, one closing, a stale file of a dead one)."""
+        try:
+            found = json.loads(reads_path(warehouse).read_text(encoding="utf-8"))
+            sock = socket.create_connection(("127.0.0.1", int(found["port"])), timeout=10.0)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        served = cls(sock, int(found.get("pid") or 0), warehouse)
+        stream = served._link.stream
+        assert stream is not None
+        try:
+            send(stream, {"token": found.get("token")})
+            answer = receive(stream)
+        except OSError:
+            answer = None
+        if answer is None or not answer.get("ok"):
+            served.close()
+            return None
+        sock.settimeout(None)
+        return served
+
+    def execute(self, sql: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
+        if self._link.direct is None:
+            cur, select = self._fetch(sql, parameters)
+            if cur is not None:
+                return cur.execute(select)
+        direct = self._link.direct
+        assert direct is not None
+        return direct.execute(sql, parameters) if parameters else direct.execute(sql)
+
+    def sql(self, query: str, params: object = None) -> duckdb.DuckDBPyRelation:
+        if self._link.direct is None:
+            cur, select = self._fetch(query, params)
+            if cur is not None:
+                return cur.sql(select)
+        direct = self._link.direct
+        assert direct is not None
+        return direct.sql(query, params=params)
+
+    def _fetch(self, sql: str, parameters: object) -> tuple[duckdb.DuckDBPyConnection | None, str]:
+        """The holder's result landed in a local cursor, and the query that reads it typed
+        as the holder's was; (None, "") when the holder ended the session before answering
+        (the link then reads the file: ask again)."""
+        import pyarrow as pa
+
+        stream = self._link.stream
+        assert stream is not None
+        try:
+            send(stream, {"sql": sql, "params": parameters})
+            header = receive(stream)
+            if header is not None and header.get("ok"):
+                table = pa.ipc.open_stream(stream).read_all()
+        except (OSError, ValueError, TypeError, pa.ArrowException):  # closed mid-way
+            header = None
+        if header is None:
+            if self._link.closed:
+                raise duckdb.ConnectionException("the read session was closed")
+            self._link.reopen()
+            if self._link.direct is None:  # another holder serves it now
+                return self._fetch(sql, parameters)
+            return None, ""
+        if not header.get("ok"):
+            kind = getattr(duckdb, str(header.get("kind")), None)
+            if not (isinstance(kind, type) and issubclass(kind, duckdb.Error)):
+                kind = duckdb.Error
+            raise kind(str(header.get("error")))
+        return self._landed(table, header.get("columns") or [])
+
+    def _landed(
+        self, table: pa.Table, columns: list[list[str]]
+    ) -> tuple[duckdb.DuckDBPyConnection, str]:
+        cur = self._local.cursor()
+        if not columns:
+            return cur, "SELECT 1 WHERE false"
+        cur.register("_af_served", table)
+        landed = cur.execute("SELECT * FROM _af_served LIMIT 0").description or []
+        picks = []  # by position (#n): a result may name two columns alike
+        for n, ((name, holder_type), (_, local_type, *_)) in enumerate(
+            zip(columns, landed, strict=True), start=1
+        ):
+            quoted = '"' + name.replace('"', '""') + '"'
+            same = holder_type in (str(local_type), '"NULL"')
+            typed = f"#{n}" if same else f"CAST(#{n} AS {holder_type})"
+            picks.append(f"{typed} AS {quoted}")
+        return cur, f"SELECT {', '.join(picks)} FROM _af_served"
+
+    def cursor(self) -> ServedConnection:
+        """The same session (its statements read the same snapshot); closing it leaves the
+        session open."""
+        view = copy.copy(self)
+        view._owner = False
+        return view
+
+    def __enter__(self) -> ServedConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def extract_statements(sql: str) -> list[Any]:
+        return duckdb.extract_statements(sql)
+
+    def close(self) -> None:
+        if not self._owner:
+            return
+        self._link.closed = True
+        self._link.close()
+        with contextlib.suppress(duckdb.Error):  # closed from another thread mid-call
+            self._local.close()
