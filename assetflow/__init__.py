@@ -41,6 +41,7 @@ _EXPORTS = {
     "window": "core.mapping_kinds",
     "Pipeline": "pipeline",
     "asset": "defs.declare",
+    "asset_test": "defs.asset_test",
     "file_sensor": "defs.declare",
     "key_sensor": "defs.declare",
     "schedule": "defs.declare",

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assetflow.app import keys, queries
+from assetflow.app import asset_tests, keys, queries
 from assetflow.app.config import load_project
 from assetflow.app.live import in_progress
 from assetflow.app.materialize import RunOptions, materialize
 from assetflow.app.session import Request, Session, resolve_range
 from assetflow.app.state import status_json
+from assetflow.core.asset_tests import TestResult
 from assetflow.core.explain import Reason
 from assetflow.core.planner import Plan
 from assetflow.core.records import AssetInfo, RunRecord, RunResult, Trigger
@@ -155,6 +156,18 @@ class Pipeline:
         that were there."""
         with self._session() as session:
             return list(keys.change(session, name, list(gone), add=False, wait=wait).changed)
+
+    def test(self, *selection: str) -> list[TestResult]:
+        """The asset tests of the selection (all by default, or by name), each computed from
+        its fixture rows in memory: `.passed`, `.report()` (the differences, for people) and
+        `.as_json()` (as `assetflow test --json`). Under pytest:
+
+            @pytest.mark.parametrize("result", Pipeline(".").test(), ids=lambda r: r.name)
+            def test_asset(result):
+                assert result.passed, result.report()
+        """
+        with self._session() as session:
+            return asset_tests.run_tests(session, selection)
 
     def runs(
         self, limit: int = 20, status: str | None = None, trigger: str | None = None

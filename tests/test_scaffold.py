@@ -13,6 +13,8 @@ def test_init_scaffolds_a_project_that_materializes(tmp_path):
     assert built.exit_code == 0, built.output
     assert "14 of 14 nodes materialized" in built.output  # 7 days x 2 assets
     assert project.query("SELECT sum(events) FROM daily_summary") == [(70,)]
+    tested = project.run("test", now="2024-05-20T09:00:00")
+    assert tested.exit_code == 0 and "ok counts_a_days_events" in tested.output, tested.output
     again = Project(tmp_path).run("init", str(folder))
     assert again.exit_code == 2 and "already configures" in again.output
 

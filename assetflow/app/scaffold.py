@@ -16,7 +16,9 @@ warehouse = "warehouse/warehouse.duckdb"
 DEFINITIONS = '''\
 """Your first assets: replace the SQL with your own, or return a pyarrow.Table from Python."""
 
-from assetflow import asset, daily, not_null, unique
+import datetime as dt
+
+from assetflow import asset, asset_test, daily, not_null, unique
 
 # One partition per day from {start}; with no end, up to yesterday.
 DAYS = daily(start="{start}")
@@ -32,6 +34,16 @@ def events(ctx):
 def daily_summary(ctx, events):
     """How many events each day had."""
     return "SELECT day, count(*) AS events FROM events GROUP BY day"
+
+
+# daily_summary's logic pinned by two input rows: `assetflow test` (docs/testing.md).
+FIRST_DAY = dt.date.fromisoformat("{start}")
+counts_a_days_events = asset_test(
+    "daily_summary",
+    partition="{start}",
+    given={{"events": [{{"day": FIRST_DAY, "event_id": 1}}, {{"day": FIRST_DAY, "event_id": 2}}]}},
+    expect=[{{"day": FIRST_DAY, "events": 2}}],
+)
 '''
 
 GITIGNORE = "warehouse/*\n!warehouse/.gitkeep\n"

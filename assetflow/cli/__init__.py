@@ -7,13 +7,15 @@ module that imports rich). Only this package imports click.
 - read_commands.py: status, why, checks, check, observe, lineage, runs, logs;
 - keys_commands.py: partitions add, remove, list (dynamic partitions' keys);
 - ops_commands.py: wipe, repair, prune;
-- ui_commands.py: ui (the web page, assetflow/web).
+- ui_commands.py: ui (the web page, assetflow/web);
+- review_commands.py: test (asset tests with fixture rows).
 """
 
 from assetflow.cli import (  # noqa: F401 - they register commands
     keys_commands,
     ops_commands,
     read_commands,
+    review_commands,
     run_commands,
     ui_commands,
 )

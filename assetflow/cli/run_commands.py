@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 TICK_WAIT = 300.0  # a tick meeting a run waits for it (cron ticks overlap long runs)
 if TYPE_CHECKING:  # the real modules, for the type checker; imported on first use
+    import assetflow.app.asset_tests as tests_app
     import assetflow.app.materialize as runs
     import assetflow.app.queries as queries
     import assetflow.app.ticks as ticks
@@ -42,6 +43,7 @@ else:
     runs = _Lazy("assetflow.app.materialize")
     queries = _Lazy("assetflow.app.queries")
     ticks = _Lazy("assetflow.app.ticks")
+    tests_app = _Lazy("assetflow.app.asset_tests")
 
 
 @cli.command()
@@ -60,6 +62,12 @@ else:
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
 @click.option(
+    "--test",
+    "run_tests",
+    is_flag=True,
+    help="First run the asset tests of the planned assets; a failing one stops here (exit 1).",
+)
+@click.option(
     "--trigger", default="manual", hidden=True, help="What `runs` says started it (the page: ui)."
 )
 def materialize(
@@ -74,6 +82,7 @@ def materialize(
     wait: float,
     dry_run: bool,
     as_json: bool,
+    run_tests: bool,
     trigger: str,
 ) -> None:
     """Make SELECTION fresh: rebuild exactly its stale and missing nodes, upstream first.
@@ -88,10 +97,22 @@ def materialize(
         concurrency=concurrency, wait=wait, trigger=Trigger(trigger), executor=executor,
         scheduler=scheduler, release=True,
     )  # fmt: skip
+    if run_tests:
+        _test_first(session, request, options, quiet=as_json)
     if dry_run:
         _show_plan(session, request, options, as_json)
         return
     _run_with_progress(session, request, options)
+
+
+def _test_first(session: Session, request: Request, options: Any, quiet: bool) -> None:
+    """--test: the asset tests of what the plan would run; a failing one exits 1 here."""
+    plan = runs.materialize(session, request, dataclasses.replace(options, dry_run=True)).plan
+    results = tests_app.run_tests_of(session, sorted({p.node.asset for p in plan.nodes}))
+    if not quiet or any(not r.passed for r in results):
+        console.render_tests(results, ("the planned assets",), to_err=quiet)
+    if any(not r.passed for r in results):
+        raise click.exceptions.Exit(ExitCode.FAILED)
 
 
 def _show_plan(session: Session, request: Request, options: Any, as_json: bool) -> None:

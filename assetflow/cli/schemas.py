@@ -245,6 +245,26 @@ OUTPUTS: dict[str, Schema] = {
     "checks": array(CHECK_RECORD),
     "check": array(CHECK_RECORD),  # the records `checks` lists
     "runs": array(RUN),  # a running run with what it has committed so far
+    "test": array(
+        obj(
+            {
+                "name": STR,
+                "asset": STR,
+                "partition": maybe(STR),
+                "where": STR,  # file:line of the asset_test(...)
+                "passed": BOOL,
+                "error": maybe(STR),  # a test that could not run, and why
+                "produced": INT,  # rows the asset returned
+                "compared": array(STR),  # the columns compared
+                "key": array(STR),
+                "missing": ANY_ROWS,  # expected, not produced
+                "unexpected": ANY_ROWS,  # produced, not expected
+                "changed": array(
+                    obj({"key": {"type": "object"}, "columns": {"type": "object"}})
+                ),  # by key: {column: {expected, actual}} for the columns that differ
+            }
+        )
+    ),
     "runs show": obj({"run": RUN, "attempts": array(ATTEMPT)}),
     "sql": {
         **ANY_ROWS,

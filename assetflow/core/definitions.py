@@ -14,7 +14,7 @@ from typing import Any
 from assetflow.core.mappings import mapping_problem
 from assetflow.core.partitions import DynamicKeys
 from assetflow.core.policy import Defaults, RetryPolicy
-from assetflow.core.specs import AssetSpec, ScheduleSpec, SensorSpec, SourceSpec
+from assetflow.core.specs import AssetSpec, AssetTestSpec, ScheduleSpec, SensorSpec, SourceSpec
 from assetflow.errors import DefinitionError
 
 # SQL keywords an asset name must not be: upstream names are used unquoted in SQL.
@@ -105,6 +105,7 @@ class Definitions:
     defaults: Defaults = Defaults()
     schedules: dict[str, ScheduleSpec] = dataclasses.field(default_factory=dict)
     sensors: dict[str, SensorSpec] = dataclasses.field(default_factory=dict)
+    tests: dict[str, AssetTestSpec] = dataclasses.field(default_factory=dict)  # by name
 
     def sla_hooks(self, asset: str) -> tuple[Callable[..., Any], ...]:
         own = self.assets[asset].on_sla_miss

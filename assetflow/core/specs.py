@@ -96,6 +96,25 @@ class ScheduleSpec:
     where: str = field(default="", compare=False)  # file:line of the declaration
 
 
+Rows = tuple[dict[str, Any], ...] | str  # rows as dicts, or a CSV file (project-relative)
+
+
+@dataclass(frozen=True)
+class AssetTestSpec:
+    """An asset's logic pinned by fixture rows: computed for `partition` (a key, or
+    `first..last` for a range) from the rows `given` for each input, it must return `expect`
+    (the columns `expect` names; changed rows told by `key`, when given)."""
+
+    name: str
+    asset: str
+    partition: str | None
+    given: tuple[tuple[str, Rows], ...] = field(compare=False)
+    expect: Rows = field(compare=False)
+    key: tuple[str, ...] = ()
+    now: dt.datetime | None = None  # the command's `--now` when None
+    where: str = field(default="", compare=False)  # file:line of the declaration
+
+
 @dataclass(frozen=True)
 class SensorSpec:
     """A file sensor: a new or changed file of `source` materializes what became stale. A

@@ -16,7 +16,7 @@ from typing import Any
 
 from assetflow.core.definitions import Definitions, validate
 from assetflow.core.policy import Defaults
-from assetflow.core.specs import AssetSpec, ScheduleSpec, SensorSpec, SourceSpec
+from assetflow.core.specs import AssetSpec, AssetTestSpec, ScheduleSpec, SensorSpec, SourceSpec
 from assetflow.defs.declare import forget_sources
 from assetflow.errors import AssetflowError, DefinitionError
 
@@ -55,10 +55,20 @@ def load_definitions(folder: Path) -> Definitions:
 
 
 def _with_automation(defs: Definitions, found: list[Found]) -> Definitions:
-    """Attach schedules and sensors, checking names and the sources sensors watch."""
+    """Attach schedules, sensors and asset tests, checking names, the sources sensors watch
+    and the assets tests test."""
     schedules: dict[str, ScheduleSpec] = {}
     sensors: dict[str, SensorSpec] = {}
+    tests: dict[str, AssetTestSpec] = {}
     for item in found:
+        if isinstance(item, AssetTestSpec):
+            if item.asset not in defs.assets:
+                raise DefinitionError(
+                    f"{item.where}: asset_test {item.name}: no asset named {item.asset!r}"
+                )
+            if item.name in tests and tests[item.name] != item:
+                raise DefinitionError(f"{item.where}: two asset tests are named {item.name!r}")
+            tests[item.name] = item
         if isinstance(item, ScheduleSpec | SensorSpec):
             table: dict[str, Any] = schedules if isinstance(item, ScheduleSpec) else sensors
             if item.name in table and table[item.name] != item:
@@ -79,19 +89,22 @@ def _with_automation(defs: Definitions, found: list[Found]) -> Definitions:
         if defs.sources[sensor.source].path is None:
             raise DefinitionError(f"sensor {sensor.name}: source {sensor.source} has no path=")
     return dataclasses.replace(
-        defs, schedules=dict(sorted(schedules.items())), sensors=dict(sorted(sensors.items()))
+        defs,
+        schedules=dict(sorted(schedules.items())),
+        sensors=dict(sorted(sensors.items())),
+        tests=dict(sorted(tests.items())),
     )
 
 
 def _relative(item: Found, shown: str) -> Found:
     if isinstance(item, AssetSpec | SourceSpec):
         return dataclasses.replace(item, file=item.file.replace(shown, ""))
-    if isinstance(item, ScheduleSpec | SensorSpec):
+    if isinstance(item, ScheduleSpec | SensorSpec | AssetTestSpec):
         return dataclasses.replace(item, where=item.where.replace(shown, ""))
     return item
 
 
-Found = AssetSpec | SourceSpec | Defaults | ScheduleSpec | SensorSpec
+Found = AssetSpec | SourceSpec | Defaults | ScheduleSpec | SensorSpec | AssetTestSpec
 
 
 def _import_specs(package: str, file: Path) -> list[Found]:
@@ -112,8 +125,12 @@ def _import_specs(package: str, file: Path) -> list[Found]:
             raise DefinitionError(
                 f"{file}{line}: cannot import: {type(exc).__name__}: {exc}"
             ) from exc
-    kinds = AssetSpec | SourceSpec | Defaults | ScheduleSpec | SensorSpec
-    return [v for v in vars(module).values() if isinstance(v, kinds)]
+    kinds = AssetSpec | SourceSpec | Defaults | ScheduleSpec | SensorSpec | AssetTestSpec
+    return [
+        dataclasses.replace(v, name=k) if isinstance(v, AssetTestSpec) and not v.name else v
+        for k, v in vars(module).items()
+        if isinstance(v, kinds)
+    ]  # an asset test is named after its variable unless it has a name
 
 
 def _line_in(file: Path, exc: BaseException) -> str:

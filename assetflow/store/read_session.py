@@ -84,6 +84,7 @@ class ServedConnection:
         try:
             found = json.loads(reads_path(warehouse).read_text(encoding="utf-8"))
             sock = socket.create_connection(("127.0.0.1", int(found["port"])), timeout=10.0)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small frames: no wait
         except (OSError, ValueError, KeyError, TypeError):
             return None
         served = cls(sock, int(found.get("pid") or 0), warehouse)

@@ -180,6 +180,7 @@ class ReadServer:
                 sock, _ = self._listener.accept()
             except OSError:  # closed
                 return
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small frames: no wait
             with self._lock:
                 if self._closed:
                     shut(sock)

@@ -25,6 +25,16 @@ def checked(ctx, doubled):
 nightly = schedule("nightly", "0 3 * * *", ["doubled"])
 """
 
+PINNED = """
+from assetflow import asset_test
+
+doubles = asset_test(
+    "doubled", partition="2024-01-02", key=["user_id"],
+    given={"events": [{"user_id": 1, "value": 2}, {"user_id": 2, "value": 5}]},
+    expect=[{"user_id": 1, "value": 4}, {"user_id": 2, "value": 11}],
+)
+"""
+
 
 def json_of(project: Project, *args: str):
     result = project.run(*args)
@@ -40,6 +50,7 @@ def outputs(tmp_path_factory):
     for day in range(1, 11):
         write_events(project, f"2024-01-{day:02d}", [(1, day), (2, -day)])
     project.write("definitions/checked.py", CHECKED)
+    project.write("definitions/pinned.py", PINNED)
     assert project.run("backfill", "--from", "2024-01-01", "--to", "2024-01-10").exit_code == 1
     [(run_id,)] = project.query("SELECT run_id FROM assetflow.runs")
     write_events(project, "2024-01-02", [(1, 2), (2, -2), (3, 7)])
@@ -73,6 +84,7 @@ def outputs(tmp_path_factory):
         "runs show": json_of(project, "runs", "show", run_id, "--json"),
         "sql": json_of(project, "sql", "SELECT * FROM doubled", "--json"),
         "partitions list": json_of(project, "partitions", "list", "--json"),
+        "test": json_of(project, "test", "--json"),
     }
 
 

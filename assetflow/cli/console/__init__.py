@@ -31,10 +31,12 @@ from assetflow.cli.console.state import (
     render_rows,
     render_status,
     render_stored_checks,
+    render_tests,
     render_why,
 )
 
 __all__ = [
+    "render_tests",
     "note",
     "render_columns",
     "pruned",

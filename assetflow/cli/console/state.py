@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from assetflow.cli.console.base import count_cell, out, ranges
+from assetflow.cli.console.base import count_cell, err, out, ranges
 from assetflow.core.checks import samples_text
 from assetflow.core.explain import Reason
 from assetflow.core.graph import AssetGraph
@@ -279,3 +279,22 @@ def key_sets(found: dict[str, list[str]]) -> None:
     for name, keys in found.items():
         table.add_row(escape(name), str(len(keys)), escape(", ".join(keys)))
     out.print(table)
+
+
+def render_tests(results: list[Any], selection: tuple[str, ...], to_err: bool = False) -> None:
+    """`assetflow test`: a line per passing test, the differences of each failing one."""
+    console = err if to_err else out
+    if not results:
+        which = f" of {' '.join(selection)}" if selection else ""
+        console.print(f"no asset tests{escape(which)}: declare one with asset_test(...)")
+        return
+    for r in results:
+        lines = r.report().splitlines()
+        mark = "[green]ok[/]" if r.passed else "[bold red]FAILED[/]"
+        first = lines[0].split(" ", 1)[1]
+        console.print(f"{mark} {escape(first)}")
+        for line in lines[1:]:
+            console.print(escape(line))
+    failed = sum(not r.passed for r in results)
+    summary = f"{len(results) - failed} passed, {failed} failed"
+    console.print(f"[bold red]{summary}[/]" if failed else f"[green]{summary}[/]")
