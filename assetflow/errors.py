@@ -51,6 +51,12 @@ class SelectionError(UsageError):
     """An asset selection that matches nothing or names an unknown asset."""
 
 
+class NothingInState(AssetflowError):
+    """A selection by state (`failed`, `changed+`) that no asset is in: nothing to do."""
+
+    exit_code = ExitCode.OK
+
+
 class DefinitionError(UsageError):
     """A mistake in the user's definitions: found at load or when an asset runs."""
 

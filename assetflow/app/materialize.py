@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from assetflow.app.session import Request, Session
 from assetflow.app.state import Snapshot, take_snapshot
+from assetflow.app.state import targets as select
 from assetflow.core.alerts import RunSummary
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
@@ -104,7 +105,7 @@ def materialize(
     graph = session.graph
     follow = targets is None  # sensors and automation ask for exactly their targets
     if targets is None:  # bad selections fail before anything opens
-        targets = session.targets(request)
+        targets = select(session, request)
     store = session.reader() if options.dry_run else session.writer(options.wait)
     snap = take_snapshot(session, store, targets)
     if options.only not in ("stale", "all"):

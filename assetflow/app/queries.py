@@ -12,6 +12,7 @@ from typing import Any
 
 from assetflow.app.session import Request, Session
 from assetflow.app.state import Snapshot, observe_all, take_snapshot
+from assetflow.app.state import targets as select
 from assetflow.core.explain import Reason, explain
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import UNPARTITIONED, MultiPartitions, compact_ranges
@@ -40,7 +41,7 @@ _quiet = logging.getLogger("assetflow.check")
 
 def status(session: Session, request: Request) -> Snapshot:
     """Status of every node, with sources observed now; writes nothing."""
-    targets = session.targets(request)
+    targets = select(session, request)
     return take_snapshot(session, session.reader(), targets)
 
 
@@ -86,7 +87,7 @@ def why(session: Session, asset: str, partition: str | None) -> Reason:
         partition = UNPARTITIONED
     parts.validate_key(partition, session.now)
     store = session.reader()
-    snap = take_snapshot(session, store, session.targets(Request((asset,))))
+    snap = take_snapshot(session, store, select(session, Request((asset,))))
     details = {(o.source, o.partition): o for o in snap.observations}
 
     def lookup(node: Node) -> NodeRecord | None:
@@ -152,7 +153,7 @@ def backfill_status(session: Session, backfill_id: str | None) -> BackfillProgre
         raise SelectionError(what, "see `assetflow runs --trigger backfill`")
     found_id, selection, lo, hi = found
     request = Request(tuple(json.loads(selection)), lo, hi)
-    snap = take_snapshot(session, store, session.targets(request))
+    snap = take_snapshot(session, store, select(session, request))
     by_asset = {}
     for asset, scope in snap.targets.items():
         st = snap.report.assets[asset]
@@ -180,7 +181,7 @@ def check_stored(session: Session, asset: str, request: Request, wait: float = 0
     spec = asset_spec(session, asset)
     if not spec.checks:
         raise SelectionError(f"asset {asset} declares no checks", f"see {spec.where}")
-    targets = session.targets(Request((asset,), request.range_from, request.range_to))[asset]
+    targets = select(session, Request((asset,), request.range_from, request.range_to))[asset]
     try:
         store, recording = session.writer(wait), True
     except WarehouseLockedError:

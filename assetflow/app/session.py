@@ -20,10 +20,8 @@ from assetflow.app.tables import AssetTables, asset_tables
 from assetflow.core.automation import check_automation
 from assetflow.core.calendar import key_span
 from assetflow.core.graph import AssetGraph
-from assetflow.core.intervals import Intervals
-from assetflow.core.planner import select_targets
 from assetflow.defs.loader import load_definitions
-from assetflow.errors import PartitionKeyError, SelectionError, WarehouseLockedError
+from assetflow.errors import PartitionKeyError, WarehouseLockedError
 from assetflow.run import snapshot
 from assetflow.run.clock import Clock
 from assetflow.store.served import reads_path
@@ -78,16 +76,6 @@ class Session:
     def forget_graph(self) -> None:
         """Load the definitions (and dynamic keys) again on next use."""
         self._graph = None
-
-    def targets(self, request: Request) -> dict[str, Intervals]:
-        """The selected partitions of each selected asset; an error if there are none."""
-        if not self.graph.defs.assets:
-            raise SelectionError(
-                f"{self.project.definitions_dir} declares no assets",
-                "declare one with @asset in a .py file there (`assetflow init` shows how)",
-            )
-        assets = self.graph.select(list(request.selection))
-        return select_targets(self.graph, assets, request.range_from, request.range_to, self.now)
 
     def reader(self, wait: float = 0.0) -> Store | None:
         """The warehouse to read (the open one, else opened read-only), or None when there

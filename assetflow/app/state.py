@@ -6,13 +6,21 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from assetflow.app.session import Session
+from assetflow.app.session import Request, Session
 from assetflow.core.automation import sla_late
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
-from assetflow.core.planner import upstream_closure
+from assetflow.core.planner import select_targets, upstream_closure
 from assetflow.core.records import Facts, Observation
-from assetflow.core.status import StatusReport, compute_status, growing_assets, state_of
+from assetflow.core.status import (
+    STATES,
+    StatusReport,
+    assets_in_state,
+    compute_status,
+    growing_assets,
+    state_of,
+)
+from assetflow.errors import NothingInState, SelectionError
 from assetflow.run.sources import observe
 from assetflow.store.lineage import read_facts
 from assetflow.store.store import Store
@@ -82,3 +90,56 @@ def status_json(snap: Snapshot) -> dict[str, list[dict[str, Any]]]:
         counts["late"] = len(late_here)
         assets.append({"asset": asset, "counts": counts, "nodes": nodes})
     return {"assets": assets}
+
+
+def targets(session: Session, request: Request) -> dict[str, Intervals]:
+    """The selected partitions of each selected asset, a state in the selection read from
+    the status first (`failed`, `changed+`); an error if there are none."""
+    graph = session.graph
+    if not graph.defs.assets:
+        raise SelectionError(
+            f"{session.project.definitions_dir} declares no assets",
+            "declare one with @asset in a .py file there (`assetflow init` shows how)",
+        )
+    patterns = list(request.selection)
+    if any(state_word(p, graph) for p in patterns):
+        patterns = expand_states(session, patterns, (request.range_from, request.range_to))
+    assets = graph.select(patterns)
+    return select_targets(graph, assets, request.range_from, request.range_to, session.now)
+
+
+def expand_states(
+    session: Session, patterns: list[str], span: tuple[str | None, str | None]
+) -> list[str]:
+    """`patterns` with each state word (`failed`, `changed+`, `+state:stale`) replaced by
+    the assets in that state over `span`, keeping its `+`s. An asset named like a state is
+    selected by name; `state:NAME` is always the state."""
+    graph = session.graph
+    everything = select_targets(graph, list(graph.order), span[0], span[1], session.now)
+    report = take_snapshot(session, session.reader(), everything).report
+    out, empty = [], []
+    for raw in patterns:
+        state = state_word(raw, graph)
+        if state is None:
+            out.append(raw)
+            continue
+        up, down = ("+" if raw.startswith("+") else ""), ("+" if raw.endswith("+") else "")
+        found = assets_in_state(report, everything, state)
+        out += [f"{up}{name}{down}" for name in found]
+        if not found:
+            empty.append(state)
+    if not out:
+        which = " or ".join(empty)
+        raise NothingInState(f"nothing to do: no asset is {which}", "see `assetflow status`")
+    return out
+
+
+def state_word(pattern: str, graph: AssetGraph) -> str | None:
+    """The state a selection pattern names, or None (an asset name, a glob, a group)."""
+    core = pattern.strip().strip("+")
+    if core.startswith("state:"):
+        state = core.removeprefix("state:")
+        if state not in STATES:
+            raise SelectionError(f"unknown state {state!r}", f"states: {', '.join(STATES)}")
+        return state
+    return core if core in STATES and core not in graph.defs.assets else None

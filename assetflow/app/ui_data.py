@@ -13,7 +13,7 @@ from assetflow.app.session import Request, Session, resolve_range
 from assetflow.app.state import Snapshot
 from assetflow.core.checks import samples_text
 from assetflow.core.records import CheckRecord
-from assetflow.core.status import state_of
+from assetflow.core.status import state_of, states_of
 from assetflow.run.runlog import log_text
 from assetflow.store.lineage import node_record
 
@@ -62,6 +62,8 @@ def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:
             "layer": layer,
             "row": row,
             "counts": counts.get(name),
+            "states": states_of(snap.report.assets[name], snap.targets[name])
+            if name in snap.targets else [],
         })  # fmt: skip
     edges = [
         {"from": up, "to": down, "mapping": mapping}

@@ -83,7 +83,10 @@ class AssetflowGroup(click.Group):
         except AssetflowError as exc:
             if debug:
                 raise
-            console.error(exc)
+            if exc.exit_code == ExitCode.OK:  # nothing to do (a selection by state)
+                console.out.print(exc.one_line())
+            else:
+                console.error(exc)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise

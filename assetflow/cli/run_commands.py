@@ -87,8 +87,9 @@ def materialize(
 ) -> None:
     """Make SELECTION fresh: rebuild exactly its stale and missing nodes, upstream first.
 
-    SELECTION is asset names, globs, group:NAME, +asset (with upstream) and asset+
-    (with downstream).
+    SELECTION is asset names, globs, group:NAME, a state (changed, stale, missing,
+    failed: the assets with such a node in the range), +asset (with upstream) and asset+
+    (with downstream): `materialize changed+`.
     """
     if as_json and not dry_run:
         raise UsageError("--json goes with --dry-run")

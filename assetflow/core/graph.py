@@ -78,7 +78,8 @@ class AssetGraph:
     # -- selection ----------------------------------------------------------------------
     def select(self, patterns: list[str] | tuple[str, ...]) -> list[str]:
         """Asset names matching `name`, globs, `group:NAME`, `+name` (with upstream) and
-        `name+` (with downstream)."""
+        `name+` (with downstream). States (`failed`, `changed+`) are asset names by now:
+        app/state.py's `expand_states` replaced them, reading the status."""
         if not patterns:
             return list(self.order)
         chosen: set[str] = set()

@@ -77,6 +77,28 @@ class AssetStatus:
         }
 
 
+# Selection by state: `changed` (the code differs from what built a partition), `stale`,
+# `missing`, `failed` (a node of the asset in the command's range is so).
+STATES = ("changed", "stale", "missing", "failed")
+
+
+def assets_in_state(report: StatusReport, targets: dict[str, Intervals], state: str) -> list[str]:
+    """The assets with a node in `targets` in `state` (one of STATES), in report order."""
+    return [
+        asset
+        for asset, st in report.assets.items()
+        if state in states_of(st, targets.get(asset, Intervals()))
+    ]
+
+
+def states_of(st: AssetStatus, within: Intervals) -> list[str]:
+    """The STATES an asset is in over `within` (what a selection by state picks it by)."""
+    scope = within & st.universe
+    counts = st.counts(scope)
+    changed = bool((st.code_changed | st.schema_changed) & scope)
+    return [s for s in STATES if (changed if s == "changed" else counts[NodeState(s)] > 0)]
+
+
 def state_of(causes: list[Cause] | tuple[Cause, ...]) -> NodeState:
     """A node's state from its causes (`failed` includes a failing blocking check)."""
     if Cause.FAILED in causes:

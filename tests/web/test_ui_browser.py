@@ -113,6 +113,12 @@ def test_graph_asset_cell_why(ui, page, tmp_path):
     assert page.locator("#graph .node.dim").count() == 2
     page.fill("#search", "group:reports")
     assert page.locator("#graph .node.dim").count() == 2
+    page.fill("#search", "state:changed")  # events' code changed since it was built
+    assert page.locator("#graph .node:not(.dim)").evaluate_all(
+        "ns => ns.map(n => n.dataset.name)"
+    ) == ["events"]
+    page.fill("#search", "state:stale")
+    assert page.locator("#graph .node.dim").count() == 1  # slow is fresh
     assert page.locator('#graph .node[data-name="rolling"] text.group').text_content() == "reports"
     page.locator('#graph .node[data-name="rolling"]').click()
     page.wait_for_selector("#grid .cell")

@@ -128,7 +128,7 @@ async function showGraph() {
   }
   for (const a of data.assets) {
     const p = place[a.name];
-    const g = el("svg:g", { class: `node ${a.kind}`, transform: `translate(${p.x},${p.y})`, "data-name": a.name, "data-group": a.group || "" });
+    const g = el("svg:g", { class: `node ${a.kind}`, transform: `translate(${p.x},${p.y})`, "data-name": a.name, "data-group": a.group || "", "data-states": (a.states || []).join(" ") });
     g.appendChild(el("svg:rect", { class: "box", width: BOX.w, height: BOX.h }));
     g.appendChild(el("svg:text", { x: 8, y: 17 }, a.name));
     if (a.group) g.appendChild(el("svg:text", { class: "group", x: BOX.w - 6, y: 17, "text-anchor": "end" }, a.group));
@@ -153,7 +153,8 @@ function applyFilter() {
   const matching = [];
   for (const node of document.querySelectorAll("#graph .node")) {
     const group = text.startsWith("group:") && node.dataset.group === text.slice(6);
-    const match = !text || group || node.dataset.name.includes(text);
+    const state = text.startsWith("state:") && node.dataset.states.split(" ").includes(text.slice(6));
+    const match = !text || group || state || node.dataset.name.includes(text);
     node.classList.toggle("dim", !match);
     if (match && text && node.classList.contains("asset")) matching.push(node.dataset.name);
   }
