@@ -6,6 +6,7 @@ and stderr (captured per thread), and the traceback of a failed attempt.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import logging
@@ -38,6 +39,7 @@ class NodeLog:
         self._written = False
         self._closed = False
         self._logger: logging.Logger | None = None
+        self.lost: str | None = None  # why lines were dropped (the file could not be written)
 
     @property
     def logger(self) -> logging.Logger:
@@ -62,27 +64,48 @@ class NodeLog:
 
     def write(self, text: str) -> int:
         with self._lock:
-            if self._handle is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = self.path.open("a", encoding="utf-8")
-                self._handle.write(self._pending)
-                self._pending = ""
-                self._written = True
-            self._handle.write(text)
-            if self._closed:  # a line after close (an alert delivered later): no handle kept
-                self._handle.close()
-                self._handle = None
+            if self.lost is not None:
+                return len(text)
+            try:
+                if self._handle is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._handle = self.path.open("a", encoding="utf-8")
+                    self._handle.write(self._pending)
+                    self._pending = ""
+                    self._written = True
+                self._handle.write(text)
+                if self._closed:  # a line after close (an alert delivered later): no handle
+                    self._handle.close()
+                    self._handle = None
+            except OSError as exc:
+                self._give_up(exc)
             return len(text)
 
     def flush(self) -> None:
-        if self._handle is not None:
-            self._handle.flush()
+        with self._lock:
+            if self._handle is not None:
+                try:
+                    self._handle.flush()
+                except OSError as exc:
+                    self._give_up(exc)
+
+    def _give_up(self, exc: OSError) -> None:
+        """A log that cannot be written (a full disk) is given up, never the node or the run:
+        `lost` says why, and the run says so once."""
+        self.lost = f"{self.path}: {exc.strerror or exc}"
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.close()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             if self._handle is not None:
-                self._handle.close()
+                try:
+                    self._handle.close()  # flushes: a full disk says so here
+                except OSError as exc:
+                    self._give_up(exc)
                 self._handle = None
 
     @property

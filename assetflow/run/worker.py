@@ -111,6 +111,14 @@ class Worker(ABC):
             return TaskResult({}, error, trace, seconds, log.written, failed=failed)
         finally:
             log.close()
+            if log.lost is not None:  # a full disk: the node's lines are gone, not the node
+                self._note_lost_log(log.lost)
+
+    def _note_lost_log(self, lost: str) -> None:
+        """One warning for the run however many logs a full disk cost it."""
+        with self._lock:
+            if not any(n.startswith("log lines dropped") for n in self.notes):
+                self.notes.append(f"log lines dropped (a log could not be written): {lost}")
 
     # -- what a storage implements ------------------------------------------------------------
     @abstractmethod
