@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,23 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from backfill_year import fresh_project  # a copy of the example, its landing files too
+
 NOW = "2014-06-01T00:00:00"
 JANUARY = ("2013-01-01", "2013-01-31")
 RUN = ("2013-02-01", "2013-12-31")
-
-
-def fresh_project(work: Path) -> Path:
-    project = work / "project"
-    shutil.rmtree(project, ignore_errors=True)
-    project.mkdir(parents=True)
-    shutil.copytree(
-        REPO / "definitions", project / "definitions", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    (project / "pyproject.toml").write_text("[tool.assetflow]\n")
-    if (REPO / "landing" / ".complete").exists():
-        shutil.copytree(REPO / "landing", project / "landing")
-    return project
 
 
 def assetflow(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
