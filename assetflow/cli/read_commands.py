@@ -204,10 +204,16 @@ def why(
     """Why ASSET[PARTITION] is not fresh, back to the root causes."""
     with opts.session(warehouse) as session:
         reason = queries.why(session, asset, partition)
+        unseen = queries.asset_spec(session, asset).unseen
     if as_json:
         echo_json(reason.as_dict())
         return
     console.render_why(reason)
+    if unseen:
+        console.note(
+            f"{asset}'s code version does not see {', '.join(unseen)} (project code outside"
+            " definitions/): editing it does not make this asset stale"
+        )
 
 
 @cli.command("checks")

@@ -57,6 +57,9 @@ class AssetSpec:
     # Dynamic key sets this asset adds keys to: (key set, column). Each distinct value of the
     # column in what it writes becomes a key, in the write's transaction.
     adds_keys: tuple[tuple[str, str], ...] = ()
+    # Names the body reads that its code version cannot see: project code imported from
+    # outside definitions/ (editing it does not stale the asset; `why` and `assets` say so).
+    unseen: tuple[str, ...] = ()
 
     @property
     def contract(self) -> dict[str, str]:

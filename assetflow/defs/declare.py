@@ -3,20 +3,17 @@
 Dependencies come from parameter names (a parameter named `ctx` or `context` receives the
 run context); `deps=` adds a partition mapping for a parameter or declares a dependency
 that is not a parameter. A code version fingerprints the function's AST, read from its
-source file.
+source file, and the helpers and constants it reads (defs/code_version.py).
 """
 
 from __future__ import annotations
 
 import ast
 import datetime as dt
-import functools
-import hashlib
 import inspect
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +22,7 @@ from assetflow.core.mapping_kinds import Mapping, Window
 from assetflow.core.partitions import Partitions, unpartitioned
 from assetflow.core.policy import RetryPolicy
 from assetflow.core.specs import AssetSpec, Dep, ScheduleSpec, SensorSpec, SourceSpec
+from assetflow.defs.code_version import fingerprint, function_node
 from assetflow.errors import DefinitionError
 
 CONTEXT_PARAMS = ("ctx", "context")
@@ -159,7 +157,8 @@ def asset(
             and all(isinstance(k, str) and isinstance(c, str) for k, c in adds_keys.items())
         ):
             raise _fail(func, asset_name, _ADDS_KEYS_HELP)
-        version = code_version or fingerprint(func, parts, dep_list, contract)
+        found, unseen = fingerprint(func, parts, dep_list, contract)
+        version = code_version or found
         used = used_names(func, {d.name for d in dep_list if d.as_param})
         spec = AssetSpec(
             name=asset_name,
@@ -167,6 +166,7 @@ def asset(
             partitions=parts,
             deps=tuple(dep_list),
             code_version=version,
+            unseen=() if code_version else unseen,
             file=file,
             line=line,
             description=description or inspect.getdoc(func) or "",
@@ -328,38 +328,9 @@ def _normalise_deps(
     return out
 
 
-@functools.lru_cache(maxsize=64)
-def _module_functions(filename: str) -> dict[int, ast.AST]:
-    """Every function in a file by the line its code starts on (first decorator or def).
-    One parse per file: far cheaper than inspect.getsource for each of 1,000 assets.
-    The loader clears this cache before each load, so an edited file is parsed afresh."""
-    tree = ast.parse(Path(filename).read_text(encoding="utf-8"))
-    out: dict[int, ast.AST] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
-            out[first] = node
-    return out
-
-
-def _function_node(fn: Callable[..., Any]) -> ast.AST | None:
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return None
-    try:
-        functions = _module_functions(code.co_filename)
-    except (OSError, SyntaxError, ValueError):
-        return None
-    return functions.get(code.co_firstlineno)
-
-
-def forget_sources() -> None:
-    _module_functions.cache_clear()
-
-
 def _returns_sql(fn: Callable[..., Any]) -> bool:
     """Whether the body is one `return` of a string or f-string (after a docstring)."""
-    node = _function_node(fn)
+    node = function_node(fn)
     body = [
         s
         for s in getattr(node, "body", [])
@@ -375,7 +346,7 @@ def _returns_sql(fn: Callable[..., Any]) -> bool:
 
 def used_names(fn: Callable[..., Any], params: set[str]) -> frozenset[str]:
     """Which of `params` the function's body reads (all of them if its source is unknown)."""
-    node = _function_node(fn)
+    node = function_node(fn)
     if node is None:
         return frozenset(params)
     loaded = {
@@ -387,36 +358,3 @@ def used_names(fn: Callable[..., Any], params: set[str]) -> frozenset[str]:
     if "locals" in loaded or "vars" in loaded:  # reads its arguments by name at run time
         return frozenset(params)
     return frozenset(params & loaded)
-
-
-def fingerprint(
-    fn: Callable[..., Any],
-    partitions: Partitions,
-    deps: list[Dep],
-    contract: tuple[tuple[str, str], ...] = (),
-) -> str:
-    """Code version: the function's AST (no decorators, docstring, comments or layout)
-    plus the declaration arguments that change what it computes."""
-    node = _function_node(fn)
-    if node is None:
-        body = getattr(getattr(fn, "__code__", None), "co_code", b"")
-        return hashlib.sha256(bytes(body)).hexdigest()[:16]
-    # Parameters, return annotation and body, read in place (no copy): not the name, the
-    # decorators or a docstring.
-    body = list(getattr(node, "body", []))
-    if (
-        body
-        and isinstance(body[0], ast.Expr)
-        and isinstance(body[0].value, ast.Constant)
-        and isinstance(body[0].value.value, str)
-    ):
-        body = body[1:]
-    parts = [getattr(node, "args", None), getattr(node, "returns", None), *body]
-    dumped = "|".join(ast.dump(p, include_attributes=False) for p in parts if p is not None)
-    # The partition unit and the mappings change output; extending start or end does not.
-    declaration = repr((partitions.identity, [(d.name, d.mapping) for d in deps]))
-    if contract:  # a contract changes the table (fingerprints without one stay as they were)
-        declaration += repr(contract)
-    digest = hashlib.sha256(dumped.encode())
-    digest.update(declaration.encode())
-    return digest.hexdigest()[:16]

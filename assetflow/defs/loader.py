@@ -17,7 +17,7 @@ from typing import Any
 from assetflow.core.definitions import Definitions, validate
 from assetflow.core.policy import Defaults
 from assetflow.core.specs import AssetSpec, AssetTestSpec, ScheduleSpec, SensorSpec, SourceSpec
-from assetflow.defs.declare import forget_sources
+from assetflow.defs.code_version import forget_sources
 from assetflow.errors import AssetflowError, DefinitionError
 
 _load_counter = itertools.count()

@@ -1,0 +1,62 @@
+"""An asset's code version covers the helpers and constants its body reads (issue 35 item
+3, in part): editing one stales exactly its users; what it cannot see, `why` says."""
+
+import json
+import sys
+
+import pytest
+from conftest import FIXTURES, make_project
+
+NOW = "2024-02-01T00:00:00"
+
+
+@pytest.fixture
+def helpers(tmp_path, monkeypatch):
+    project = make_project(tmp_path / "p", FIXTURES / "helpers")
+    shared = tmp_path / "lib"
+    shared.mkdir()
+    (shared / "shared_sql.py").write_text("def outside():\n    return '7'\n")
+    monkeypatch.syspath_prepend(str(shared))
+    sys.modules.pop("shared_sql", None)
+    assert project.run("materialize", now=NOW).exit_code == 0
+    return project
+
+
+def stale(project) -> set[str]:
+    status = json.loads(project.run("status", "--json", now=NOW).output)
+    return {a["asset"] for a in status["assets"] if a["counts"]["stale"]}
+
+
+def edit(project, old: str, new: str) -> None:
+    path = project.root / "definitions" / "assets.py"
+    path.write_text(path.read_text().replace(old, new))
+
+
+def test_editing_a_helper_stales_exactly_its_users(helpers):
+    assert stale(helpers) == set()
+    edit(helpers, "({column} + 0)", "({column} + 1)")  # a helper of a helper
+    assert stale(helpers) == {"uses_helper"}
+
+
+def test_editing_a_constant_stales_exactly_its_users(helpers):
+    edit(helpers, "FACTOR = 3", "FACTOR = 4")
+    assert stale(helpers) == {"uses_constant"}
+    helpers.run("materialize", now=NOW)
+    edit(helpers, '{"a": "alpha"}', '{"a": "ALPHA"}')
+    assert stale(helpers) == {"uses_constant"}
+
+
+def test_comments_and_layout_of_a_helper_change_nothing(helpers):
+    edit(
+        helpers,
+        '    return f"({column} + 0)"',
+        '    # the same, commented\n    return f"({column} + 0)"',
+    )
+    assert stale(helpers) == set()
+
+
+def test_why_says_what_the_code_version_cannot_see(helpers):
+    found = helpers.run("why", "uses_outside", "2024-01-02", now=NOW)
+    assert found.exit_code == 0
+    assert "uses_outside's code version does not see outside" in found.output
+    assert "does not see" not in helpers.run("why", "uses_helper", "2024-01-02", now=NOW).output
