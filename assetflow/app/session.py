@@ -85,16 +85,7 @@ class Session:
             path = self.project.warehouse_path
             if not path.exists():
                 return None
-            # The process holding the file serves reads from just after it opens it: through
-            # the moment before, wait; once it serves, read through it (store/served.py).
-            try:
-                self._store = Store.open(
-                    path, read_only=True, wait=max(wait, READ_WINDOW), give_up=_serving(path)
-                )
-            except WarehouseLockedError:
-                self._store = Store.served(path)
-                if self._store is None:
-                    raise
+            self._store = _open_for_reading(path, max(wait, READ_WINDOW))
             if self._store.served_by is None:  # the holder's session has the tables attached
                 self.tables.attach(self._store, self._asset_names)
         return self._store if self._store.has_schema() else None
@@ -153,6 +144,22 @@ class Session:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _open_for_reading(path: Path, wait: float) -> Store:
+    """The warehouse read-only, or through the process holding it. The holder serves reads
+    from just after it opens the file until just before it lets go: through the moments
+    around those (opening, closing), wait for one or the other."""
+    for _ in range(3):
+        try:
+            return Store.open(path, read_only=True, wait=wait, give_up=_serving(path))
+        except WarehouseLockedError:
+            served = Store.served(path)
+            if served is not None:
+                return served
+            # it stopped serving between our two tries: it is letting go (or another holder
+            # is starting): ask the file again
+    return Store.open(path, read_only=True, wait=wait, give_up=_serving(path))
 
 
 def _serving(path: Path) -> Callable[[], bool]:

@@ -67,7 +67,12 @@ async function runIt() {
   let seen = false;
   for (let tries = 0; tries < 600; tries++) {
     await new Promise((r) => setTimeout(r, 500));
-    const graph = await api("/api/graph");
+    let graph;
+    try {
+      graph = await api("/api/graph");
+    } catch (err) {
+      continue; // a read at the very moment the run lets go: ask again
+    }
     freshness(graph);
     const run = graph.in_progress;
     if (run) {
