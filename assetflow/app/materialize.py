@@ -64,6 +64,9 @@ class RunOptions:
     # The session ends with this run (a command's, the API's): it lets the warehouse go
     # before awaiting the run's alerts. (A tick's session goes on to record the tick.)
     release: bool = False
+    # Await the run's alerts only when the session lets the warehouse go (a tick's runs:
+    # the tick goes on recording; the result then lacks the alerts' own warnings).
+    settle_on_close: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,11 @@ def materialize(
     more = follow and result.keys_added and result.exit_code == ExitCode.OK and rounds < KEY_ROUNDS
     if options.release and not more:  # the session's last run: the lock goes now, so that
         session.close()  # waiting for its alerts holds up no other writer
-    result = settle()
+        result = settle()
+    elif options.settle_on_close and not more:  # a tick's run: its session records more
+        session.after_close(settle)  # first; its alerts are awaited once the lock is gone
+    else:
+        result = settle()
     then = None
     if more:
         session.forget_graph()  # the new keys are new partitions: plan again

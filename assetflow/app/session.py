@@ -56,7 +56,7 @@ class Session:
         self._graph: AssetGraph | None = graph
         self._store: Store | None = None
         self._writable = False
-        self._after_close: list[Callable[[], None]] = []
+        self._after_close: list[Callable[[], object]] = []
         self.adopted: list[str] = []  # Delta commits recorded on opening for writing
 
     @property
@@ -133,7 +133,7 @@ class Session:
         while self._after_close:  # what must outlive the lock (a run's read snapshot)
             self._after_close.pop()()
 
-    def after_close(self, action: Callable[[], None]) -> None:
+    def after_close(self, action: Callable[[], object]) -> None:
         """Do `action` once the warehouse is closed (the lock released)."""
         self._after_close.append(action)
 

@@ -70,7 +70,9 @@ def _run(
     backfill: bool = False,
 ) -> TickEvent:
     """Materialize for a tick; a failure is reported as an event, never raised."""
-    options = RunOptions(concurrency=concurrency, trigger=trigger, backfill=backfill)
+    options = RunOptions(
+        concurrency=concurrency, trigger=trigger, backfill=backfill, settle_on_close=True
+    )
     try:
         outcome = materialize(session, request or Request(), options, Listener(), targets)
     except AssetflowError as exc:

@@ -459,10 +459,16 @@ def test_a_large_literal_is_not_parsed_for_lineage_and_the_run_says_so(project):
 
 
 @pytest.mark.slow
-def test_awaiting_alerts_holds_no_lock(diamond, monkeypatch):
+@pytest.mark.parametrize(
+    "command",
+    [("materialize", "doubled"), ("tick", "--now", "2024-01-04T03:00:00")],
+    ids=["materialize", "tick"],
+)
+def test_awaiting_alerts_holds_no_lock(diamond, monkeypatch, command):
     """A run's end waits for its alerts (up to ALERT_CAP), but with the warehouse let go
     (issue 32 item 2): while a hook's endpoint keeps a finished run's process waiting,
-    another writer gets the warehouse."""
+    another writer gets the warehouse — a command's run, and a tick's (which records the
+    tick first)."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -486,13 +492,14 @@ def test_awaiting_alerts_holds_no_lock(diamond, monkeypatch):
     diamond.write(
         "definitions/ending.py",
         """
-        from assetflow import project_defaults, webhook
+        from assetflow import project_defaults, schedule, webhook
 
         defaults = project_defaults(on_run_end=[webhook("END_URL", timeout=25)])
+        nightly = schedule("nightly", "0 3 * * *", ["doubled"])
         """,
     )
     try:
-        victim = start(diamond, "materialize", "doubled", slow="0")
+        victim = start(diamond, *command, slow="0")
         assert ended.wait(60), "the run's end hook was called"
         monkeypatch.delenv("END_URL")  # the second writer's own end hook fails at once
         other = diamond.run("materialize", "shifted", "--wait", "10")
