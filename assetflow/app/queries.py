@@ -71,7 +71,7 @@ def assets(session: Session, request: Request, recent: int = 7) -> list[AssetInf
             name, spec.description, spec.partitions.describe(session.now), spec.group,
             tuple(f"{d.name} via {d.mapping.describe()}" for d in spec.deps),
             tuple(c.name for c in spec.checks), tuple(scheduled[name]), spec.where, count,
-            run_id, built_at, tuple(latest),
+            run_id, built_at, tuple(latest), spec.unseen,
         ))  # fmt: skip
     return out
 

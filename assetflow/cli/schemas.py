@@ -137,6 +137,7 @@ ASSET = obj(
             "items": {"type": "array", "prefixItems": [STR, INT]},
             "description": "a list of [partition, rows], latest partitions first",
         },
+        "unseen": array(STR),  # project code outside definitions/ its code version cannot see
     }
 )
 

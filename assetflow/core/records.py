@@ -414,6 +414,7 @@ class AssetInfo:
     last_run: str | None
     last_built_at: dt.datetime | None
     recent_rows: tuple[tuple[str, int], ...]  # (partition, rows), latest partitions first
+    unseen: tuple[str, ...] = ()  # project code its code version cannot see
 
 
 @dataclass(frozen=True)

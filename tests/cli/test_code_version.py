@@ -60,3 +60,5 @@ def test_why_says_what_the_code_version_cannot_see(helpers):
     assert found.exit_code == 0
     assert "uses_outside's code version does not see outside" in found.output
     assert "does not see" not in helpers.run("why", "uses_helper", "2024-01-02", now=NOW).output
+    listed = json.loads(helpers.run("assets", "--json", now=NOW).output)
+    assert {a["asset"]: a["unseen"] for a in listed}["uses_outside"] == ["outside"]

@@ -180,6 +180,8 @@ def render_assets(found: list[AssetInfo]) -> None:
         name = f"[bold]{a.asset}[/]" + (f" [dim]group:{a.group}[/]" if a.group else "")
         if a.description:
             name += f"\n[dim]{escape(a.description.splitlines()[0])}[/]"
+        if a.unseen:
+            name += f"\n[yellow]code version does not see {escape(', '.join(a.unseen))}[/]"
         built = "never"
         if a.last_built_at is not None:
             built = f"{a.materialized:,}, last {a.last_built_at:%Y-%m-%d %H:%M} ({a.last_run})"
