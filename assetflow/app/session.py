@@ -149,14 +149,26 @@ class Session:
 def _open_for_reading(path: Path, wait: float) -> Store:
     """The warehouse read-only, or through the process holding it. The holder serves reads
     from just after it opens the file until just before it lets go: through the moments
-    around those (opening, closing), wait for one or the other."""
+    around those (opening, closing), wait for one or the other. A holder that serves nothing
+    (no reads file all along) is waited for `wait` seconds, then named."""
+    seen: list[bool] = []  # whether a try gave up because the holder serves
+
+    def serving() -> bool:
+        if reads_path(path).exists():
+            seen.append(True)
+            return True
+        return False
+
     for _ in range(3):
+        seen.clear()
         try:
-            return Store.open(path, read_only=True, wait=wait, give_up=_serving(path))
+            return Store.open(path, read_only=True, wait=wait, give_up=serving)
         except WarehouseLockedError:
             served = Store.served(path)
             if served is not None:
                 return served
+            if not seen:
+                raise
             # it stopped serving between our two tries: it is letting go (or another holder
             # is starting): ask the file again
     return Store.open(path, read_only=True, wait=wait, give_up=_serving(path))
