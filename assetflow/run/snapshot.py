@@ -54,8 +54,11 @@ class Publisher:
         self._last = now
         self.payload["as_of"] = json_value(self.clock())  # ISO 8601, UTC
         temp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        temp.write_text(json.dumps(self.payload, default=json_value), encoding="utf-8")
-        os.replace(temp, self.path)  # readers see the old file or the new one, never half
+        try:
+            temp.write_text(json.dumps(self.payload, default=json_value), encoding="utf-8")
+            os.replace(temp, self.path)  # readers see the old file or the new one, never half
+        except OSError:  # a full disk: readers see the last one; the run goes on
+            temp.unlink(missing_ok=True)
 
     def close(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -4,7 +4,9 @@ turned into one line naming it."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -107,9 +109,23 @@ def storage_error(exc: BaseException, path: Path) -> StorageError | None:
     if found is None:
         return None
     return StorageError(
-        f"warehouse {path}: {found.lower()} — the run stopped; what it committed is intact",
+        f"warehouse {path}: {found.lower()}{_where(path)} — the run stopped; what it"
+        " committed is intact",
         "free space (or raise the file size limit), then run the same command again",
     )
+
+
+def _where(path: Path) -> str:
+    """The filesystem holding `path`: its mount point and the space left on it."""
+    folder = path.resolve().parent
+    mount = folder
+    while not os.path.ismount(mount) and mount != mount.parent:
+        mount = mount.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    return f" (on {mount}, {free / 1e6:,.1f} MB free)"
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:

@@ -141,7 +141,11 @@ class ReadServer:
         self._sessions: dict[socket.socket, duckdb.DuckDBPyConnection | None] = {}
         self._threads: list[threading.Thread] = []
         self._closed = False
-        self._publish()
+        try:
+            self._publish()
+        except OSError:  # no room for the address file: no server
+            self._listener.close()
+            raise
         accepting = threading.Thread(target=self._accept, name="assetflow-reads", daemon=True)
         accepting.start()
         self._threads.append(accepting)
@@ -150,10 +154,14 @@ class ReadServer:
         port = self._listener.getsockname()[1]
         text = json.dumps({"pid": os.getpid(), "port": port, "token": self._token})
         temp = self._path.with_name(self._path.name + f".{os.getpid()}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp, self._path)
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(temp, self._path)
+        except OSError:
+            temp.unlink(missing_ok=True)
+            raise
 
     def close(self) -> None:
         """Stop serving: no new session; running queries are interrupted, sessions closed

@@ -79,7 +79,10 @@ class Store(StateReader):
     def serve_reads(self) -> None:
         """Serve other processes' reads for as long as this store holds the file."""
         if self._serving is None:
-            self._serving = ReadServer(self.cursor, self.path)
+            try:
+                self._serving = ReadServer(self.cursor, self.path)
+            except OSError:  # no room for its address (a full disk): reads wait, as before
+                self._serving = None
 
     @contextlib.contextmanager
     def storage_guard(self) -> Iterator[None]:

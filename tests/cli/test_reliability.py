@@ -388,13 +388,52 @@ def test_a_full_disk_is_one_line_and_a_rerun_completes(tmp_path):
                "materialize", "--concurrency", "1"]  # fmt: skip
     full = subprocess.run(command, preexec_fn=small_disk, capture_output=True, text=True)
     assert full.returncode == 1, full.stderr
-    assert f"warehouse {project.warehouse}: file too large — the run stopped" in full.stderr
+    assert f"warehouse {project.warehouse}: file too large (on " in full.stderr
+    assert "— the run stopped; what it committed is intact" in full.stderr
     assert "cannot rollback" not in full.stderr and "Traceback" not in full.stderr
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert project.query("SELECT count(*), count(DISTINCT (n, s)) FROM big") == [
         (2_000_000, 2_000_000)
     ]
+
+
+@pytest.mark.slow
+def test_a_really_full_disk_is_one_line_and_the_run_record_counts_what_it_committed(tmp_path):
+    """ENOSPC on a small tmpfs (issue 32 item 4): the data, the progress file and the logs all
+    fail to write, and still one clean line names the path and the filesystem; the run is
+    recorded failed with the nodes it committed, never abandoned."""
+    import json
+    import subprocess
+    import sys
+
+    import duckdb
+    from conftest import NOW, make_project
+
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(tiny)],
+                      capture_output=True).returncode != 0:  # fmt: skip
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        project = make_project(tmp_path / "p")
+        project.write("definitions/big.py", BIG.replace("range(100000)", "range(20000)"))
+        warehouse = tiny / "w" / "warehouse.duckdb"
+        command = [sys.executable, "-m", "assetflow", "--project", str(project.root), "--now",
+                   NOW, "materialize", "--warehouse", str(warehouse), "--concurrency", "1"]  # fmt: skip
+        full = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert full.returncode == 1, full.stdout + full.stderr
+        assert f"error: warehouse {warehouse}: no space left on device (on {tiny}" in full.stderr
+        assert "internal error" not in full.stderr and "Traceback" not in full.stderr
+        runs = subprocess.run([*command[:7], "runs", "--json", "--warehouse", str(warehouse)],
+                              capture_output=True, text=True)  # fmt: skip
+        [run] = json.loads(runs.stdout)
+        with duckdb.connect(str(warehouse), read_only=True) as conn:
+            committed = conn.execute("SELECT count(*) FROM assetflow.materializations").fetchone()
+        assert run["status"] == "failed" and run["succeeded"] == committed[0] >= 1, run
+        assert run["succeeded"] + run["failed"] + run["skipped"] == run["planned"] == 20
+    finally:
+        subprocess.run(["umount", str(tiny)], capture_output=True)
 
 
 HOSTILE = """
