@@ -64,12 +64,26 @@ def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:
             "counts": counts.get(name),
             "states": states_of(snap.report.assets[name], snap.targets[name])
             if name in snap.targets else [],
+            "causes": _cause_counts(snap, name),
         })  # fmt: skip
     edges = [
         {"from": up, "to": down, "mapping": mapping}
         for up, down, mapping in g.edges_within(list(layers))
     ]
     return {**meta, "assets": nodes, "edges": edges}
+
+
+def _cause_counts(snap: Snapshot, name: str) -> dict[str, int]:
+    """How many of the asset's shown partitions each cause holds (those it has), for the
+    graph's hover: counts, never nodes."""
+    if name not in snap.targets:
+        return {}
+    st = snap.report.assets[name]
+    found: dict[str, int] = {}
+    for lo, hi, causes in st.cause_runs(st.nonfresh & snap.targets[name] & st.universe):
+        for cause in causes:
+            found[cause.value] = found.get(cause.value, 0) + hi - lo + 1
+    return found
 
 
 def asset(session: Session, name: str, snapshots: Snapshots = snapshot) -> dict[str, Any]:

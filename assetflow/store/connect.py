@@ -4,6 +4,7 @@ turned into one line naming it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -96,6 +97,14 @@ def _upgrade(conn: duckdb.DuckDBPyConnection) -> None:
         )
     elif version != SCHEMA_VERSION:
         conn.execute("UPDATE assetflow.meta SET value = ? WHERE key = 'schema'", [SCHEMA_VERSION])
+
+
+def rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    """End a transaction that failed. One DuckDB already ended (a commit a full disk refused)
+    is not an error of its own: the failure that ended it is what is reported, never
+    "cannot rollback - no transaction is active"."""
+    with contextlib.suppress(duckdb.Error):
+        conn.execute("ROLLBACK")
 
 
 _FULL = ("No space left on device", "File too large", "Disk quota exceeded")

@@ -12,6 +12,7 @@ import datetime as dt
 import duckdb
 
 from assetflow.core.partitions import DynamicKeys
+from assetflow.store.connect import rollback
 
 
 def read_keysets(conn: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, DynamicKeys]:
@@ -37,7 +38,7 @@ def add_keys(
         added = insert_keys(conn, name, keys, now)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return added
 

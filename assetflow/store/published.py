@@ -19,6 +19,7 @@ import duckdb
 
 from assetflow.core.checks import sql_literal
 from assetflow.core.records import CheckResult, NodeWrite, Published, Written
+from assetflow.store.connect import rollback
 from assetflow.store.retention import SINCE_MARK
 from assetflow.store.rows import RowInserter, values_relation
 from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
@@ -65,7 +66,7 @@ def record_published(
                      run_id, now)  # fmt: skip
         cur.execute("COMMIT")
     except BaseException:
-        cur.execute("ROLLBACK")
+        rollback(cur)
         raise
     return {key: Written(w.row_count, w.data_version, ids[key]) for key, w in written.items()}
 
@@ -159,7 +160,7 @@ def adopt(
         _commit_rows(cur, asset, version, list(ids.items()), lineage.get("run_id"), now)
         cur.execute("COMMIT")
     except BaseException:
-        cur.execute("ROLLBACK")
+        rollback(cur)
         raise
     return sorted(ids)
 

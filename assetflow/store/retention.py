@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import duckdb
 
 from assetflow.core.records import AttemptStatus, RunStatus
+from assetflow.store.connect import rollback
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,6 @@ def prune(
             conn.execute(_MARK_DELTA_COMMITS, {"now": now})
         conn.execute("ROLLBACK" if dry_run else "COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return removed

@@ -21,7 +21,7 @@ from assetflow.core.records import (
     Observation,
     RunStatus,
 )
-from assetflow.store.connect import connect, file_identity, storage_error
+from assetflow.store.connect import connect, file_identity, rollback, storage_error
 from assetflow.store.keysets import add_keys, remove_keys
 from assetflow.store.published import adopt, refresh_view
 from assetflow.store.read_session import ServedConnection
@@ -315,5 +315,5 @@ class Store(StateReader):
             conn.execute("DROP TABLE _af_delta")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise

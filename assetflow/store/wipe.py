@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assetflow.core.records import RunStatus
+from assetflow.store.connect import rollback
 from assetflow.store.published import record_commit, refresh_view
 from assetflow.store.schema import in_partitions
 from assetflow.store.shape import record_removed
@@ -63,6 +64,6 @@ def wipe_partitions(
         store.finish_run(run_id, RunStatus.SUCCESS, now, (count, count, 0, 0, 0))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return deleted

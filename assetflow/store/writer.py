@@ -8,7 +8,6 @@ assetflow's metadata schema.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
 import threading
@@ -22,6 +21,7 @@ from assetflow.core.checks import sql_literal
 from assetflow.core.partitions import check_key
 from assetflow.core.records import CheckResult, NodeWrite, Written
 from assetflow.errors import DataError, DefinitionError, PartitionKeyError
+from assetflow.store.connect import rollback
 from assetflow.store.keysets import insert_keys
 from assetflow.store.rows import RowInserter, values_relation
 from assetflow.store.schema import (
@@ -253,10 +253,7 @@ class PartitionWriter:
             keys_added = _add_keys(cur, asset, table, after, where, adds_keys, now)
             cur.execute("COMMIT")
         except BaseException:
-            # A failure DuckDB already aborted the transaction for (a full disk) must be
-            # reported as itself, not as "cannot rollback - no transaction is active".
-            with contextlib.suppress(duckdb.Error):
-                cur.execute("ROLLBACK")
+            rollback(cur)  # the failure is reported, not the rollback's (a full disk)
             raise
         self._columns[asset] = after
         return Wrote(written, reshape or None, tuple(removed), keys_added)

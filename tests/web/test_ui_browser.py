@@ -102,12 +102,28 @@ def page():
 
 
 def test_graph_asset_cell_why(ui, page, tmp_path):
-    _, base = ui
+    project, base = ui
     page.goto(f"{base}/")
     page.wait_for_selector("#graph .node")
     assert page.locator("#graph .node").count() == 3
     bars = page.locator('#graph .node[data-name="rolling"] rect.stale')
     assert bars.count() == 1  # its health bar: all stale
+    # Counts by state under each box, as `status --json` counts them; a legend; edges with
+    # their direction; the causes on hover.
+    assert page.locator("#legend .swatch").count() == 4
+    status = json.loads(cli(project, "status", "--json").stdout)
+    for a in status["assets"]:
+        shown = page.locator(f'#graph .node[data-name="{a["asset"]}"] text.counts').text_content()
+        expected = " · ".join(
+            f"{a['counts'][s]:,} {s}" for s in ("fresh", "stale", "missing", "failed")
+            if a["counts"][s]
+        )  # fmt: skip
+        assert shown == expected, a
+    edge = page.locator("#graph path.edge")
+    assert edge.count() == 1 and edge.get_attribute("marker-end") == "url(#arrow)"
+    assert (edge.get_attribute("data-from"), edge.get_attribute("data-to")) == ("events", "rolling")
+    hover = page.locator('#graph .node[data-name="events"] > title').text_content()
+    assert "20 stale" in hover and "causes: code_changed 20" in hover
     page.screenshot(path=str(tmp_path / "graph.png"), full_page=True)
     page.fill("#search", "roll")
     assert page.locator("#graph .node.dim").count() == 2

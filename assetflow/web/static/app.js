@@ -3,7 +3,8 @@
 "use strict";
 
 const STATES = { F: "fresh", S: "stale", M: "missing", X: "failed" };
-const BOX = { w: 190, h: 46, dx: 240, dy: 62 };
+const BOX = { w: 190, h: 60, dx: 240, dy: 76 };
+const STATE_ORDER = ["fresh", "stale", "missing", "failed"];
 const SVG = "http://www.w3.org/2000/svg";
 
 async function api(path, post) {
@@ -124,10 +125,15 @@ async function showGraph() {
   const height = Math.max(...Object.values(place).map((p) => p.y)) + BOX.h + 20;
   svg.setAttribute("width", width);
   svg.setAttribute("height", height);
+  const defs = el("svg:defs");
+  const marker = el("svg:marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
+  marker.appendChild(el("svg:path", { d: "M0,0 L10,5 L0,10 z" }));
+  defs.appendChild(marker);
+  svg.appendChild(defs);
   for (const e of data.edges) {
     const a = place[e.from], b = place[e.to];
     const x1 = a.x + BOX.w, y1 = a.y + BOX.h / 2, x2 = b.x, y2 = b.y + BOX.h / 2;
-    const path = el("svg:path", { class: "edge", d: `M${x1},${y1} C${x1 + 30},${y1} ${x2 - 30},${y2} ${x2},${y2}` });
+    const path = el("svg:path", { class: "edge", "marker-end": "url(#arrow)", "data-from": e.from, "data-to": e.to, d: `M${x1},${y1} C${x1 + 30},${y1} ${x2 - 30},${y2} ${x2},${y2}` });
     path.appendChild(el("svg:title", {}, e.mapping));
     svg.appendChild(path);
   }
@@ -137,20 +143,39 @@ async function showGraph() {
     g.appendChild(el("svg:rect", { class: "box", width: BOX.w, height: BOX.h }));
     g.appendChild(el("svg:text", { x: 8, y: 17 }, a.name));
     if (a.group) g.appendChild(el("svg:text", { class: "group", x: BOX.w - 6, y: 17, "text-anchor": "end" }, a.group));
-    g.appendChild(el("svg:title", {}, `${a.name}: ${a.partitions}`));
+    g.appendChild(el("svg:title", {}, hoverText(a)));
     if (a.counts) {
-      const total = Object.values(a.counts).reduce((s, n) => s + n, 0) - (a.counts.late || 0);
+      const total = STATE_ORDER.reduce((s, state) => s + a.counts[state], 0);
       let x = 8;
-      for (const state of ["fresh", "stale", "missing", "failed"]) {
+      for (const state of STATE_ORDER) {
         const w = total ? ((BOX.w - 16) * a.counts[state]) / total : 0;
-        if (w > 0) g.appendChild(el("svg:rect", { class: `bar ${state}`, x, y: 28, width: w, height: 9 }));
+        if (w > 0) g.appendChild(el("svg:rect", { class: `bar ${state}`, x, y: 26, width: w, height: 9 }));
         x += w;
+      }
+      g.appendChild(el("svg:text", { class: "counts", x: 8, y: 51 }, countsText(a.counts)));
+      if (a.counts.late) {
+        g.appendChild(el("svg:text", { class: "late", x: BOX.w - 6, y: 51, "text-anchor": "end" }, `late ${a.counts.late.toLocaleString()}`));
       }
       g.addEventListener("click", () => { location.hash = `#asset/${encodeURIComponent(a.name)}`; });
     }
     svg.appendChild(g);
   }
   applyFilter();
+}
+
+// "24 fresh · 7 stale": the states an asset has partitions in, as the CLI counts them.
+function countsText(counts) {
+  const parts = STATE_ORDER.filter((s) => counts[s]).map((s) => `${counts[s].toLocaleString()} ${s}`);
+  return parts.join(" · ") || "no partitions in range";
+}
+
+function hoverText(a) {
+  const lines = [`${a.name}: ${a.partitions}`];
+  if (a.group) lines.push(`group ${a.group}`);
+  if (a.counts) lines.push(countsText(a.counts) + (a.counts.late ? ` · ${a.counts.late} late` : ""));
+  const causes = Object.entries(a.causes || {});
+  if (causes.length) lines.push("causes: " + causes.map(([c, n]) => `${c} ${n.toLocaleString()}`).join(", "));
+  return lines.join("\n");
 }
 
 function applyFilter() {
