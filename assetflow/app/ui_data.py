@@ -54,6 +54,9 @@ def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:
     nodes = []
     for name, (layer, row) in sorted(layers.items(), key=lambda kv: kv[1]):
         spec = g.defs.spec(name)
+        shown = snap.targets.get(name)
+        states = states_of(snap.report.assets[name], shown) if shown is not None else []
+        causes = _cause_counts(snap, name)
         nodes.append({
             "name": name,
             "kind": "source" if name in g.defs.sources else "asset",
@@ -62,9 +65,9 @@ def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:
             "layer": layer,
             "row": row,
             "counts": counts.get(name),
-            "states": states_of(snap.report.assets[name], snap.targets[name])
-            if name in snap.targets else [],
-            "causes": _cause_counts(snap, name),
+            # only when there are some: the graph of 1,000 fresh assets stays small
+            **({"states": states} if states else {}),
+            **({"causes": causes} if causes else {}),
         })  # fmt: skip
     edges = [
         {"from": up, "to": down, "mapping": mapping}
