@@ -55,8 +55,7 @@ def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:
     for name, (layer, row) in sorted(layers.items(), key=lambda kv: kv[1]):
         spec = g.defs.spec(name)
         shown = snap.targets.get(name)
-        states = states_of(snap.report.assets[name], shown) if shown is not None else []
-        causes = _cause_counts(snap, name)
+        changed = shown is not None and "changed" in states_of(snap.report.assets[name], shown)
         nodes.append({
             "name": name,
             "kind": "source" if name in g.defs.sources else "asset",
@@ -65,9 +64,9 @@ def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:
             "layer": layer,
             "row": row,
             "counts": counts.get(name),
-            # only when there are some: the graph of 1,000 fresh assets stays small
-            **({"states": states} if states else {}),
-            **({"causes": causes} if causes else {}),
+            # only when so: the graph of 1,000 assets stays small (the other states read
+            # from the counts; the causes come on hover, /api/causes)
+            **({"changed": True} if changed else {}),
         })  # fmt: skip
     edges = [
         {"from": up, "to": down, "mapping": mapping}
@@ -76,15 +75,17 @@ def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:
     return {**meta, "assets": nodes, "edges": edges}
 
 
-def _cause_counts(snap: Snapshot, name: str) -> dict[str, int]:
+def causes(session: Session, name: str, snapshots: Snapshots = snapshot) -> dict[str, int]:
     """How many of the asset's shown partitions each cause holds (those it has), for the
     graph's hover: counts, never nodes."""
+    queries.asset_spec(session, name)  # an unknown name is a 400, not {}
+    snap = snapshots(session)
     if name not in snap.targets:
         return {}
     st = snap.report.assets[name]
     found: dict[str, int] = {}
-    for lo, hi, causes in st.cause_runs(st.nonfresh & snap.targets[name] & st.universe):
-        for cause in causes:
+    for lo, hi, run_causes in st.cause_runs(st.nonfresh & snap.targets[name] & st.universe):
+        for cause in run_causes:
             found[cause.value] = found.get(cause.value, 0) + hi - lo + 1
     return found
 

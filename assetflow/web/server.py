@@ -87,6 +87,8 @@ def make_server(
             if path == "/api/grid":  # several assets' grids: a selection from the graph
                 names = [n for n in query.get("assets", "").split(",") if n][:MAX_GRIDS]
                 return [grid(session, name) for name in names]
+            if path == "/api/causes":  # an asset's causes, counted (the graph's hover)
+                return ui_data.causes(session, query.get("asset", ""), snapshot)
             if path == "/api/why":
                 return ui_data.why(session, query.get("asset", ""), query.get("partition", ""))
             if path == "/api/node":

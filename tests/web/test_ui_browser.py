@@ -122,6 +122,10 @@ def test_graph_asset_cell_why(ui, page, tmp_path):
     edge = page.locator("#graph path.edge")
     assert edge.count() == 1 and edge.get_attribute("marker-end") == "url(#arrow)"
     assert (edge.get_attribute("data-from"), edge.get_attribute("data-to")) == ("events", "rolling")
+    page.locator('#graph .node[data-name="events"]').hover()  # its causes are asked for
+    page.wait_for_selector(
+        '#graph .node[data-name="events"] > title[data-causes="shown"]', state="attached"
+    )
     hover = page.locator('#graph .node[data-name="events"] > title').text_content()
     assert "20 stale" in hover and "causes: code_changed 20" in hover
     page.screenshot(path=str(tmp_path / "graph.png"), full_page=True)

@@ -139,11 +139,21 @@ async function showGraph() {
   }
   for (const a of data.assets) {
     const p = place[a.name];
-    const g = el("svg:g", { class: `node ${a.kind}`, transform: `translate(${p.x},${p.y})`, "data-name": a.name, "data-group": a.group || "", "data-states": (a.states || []).join(" ") });
+    const g = el("svg:g", { class: `node ${a.kind}`, transform: `translate(${p.x},${p.y})`, "data-name": a.name, "data-group": a.group || "", "data-states": statesOf(a).join(" ") });
     g.appendChild(el("svg:rect", { class: "box", width: BOX.w, height: BOX.h }));
     g.appendChild(el("svg:text", { x: 8, y: 17 }, a.name));
     if (a.group) g.appendChild(el("svg:text", { class: "group", x: BOX.w - 6, y: 17, "text-anchor": "end" }, a.group));
-    g.appendChild(el("svg:title", {}, hoverText(a)));
+    const title = el("svg:title", {}, hoverText(a, null));
+    g.appendChild(title);
+    if (a.counts && STATE_ORDER.slice(1).some((s) => a.counts[s])) {
+      g.addEventListener("mouseenter", async () => {  // the causes, once, when first looked at
+        if (title.dataset.causes) return;
+        title.dataset.causes = "asked";
+        const causes = await api(`/api/causes?asset=${encodeURIComponent(a.name)}`);
+        title.textContent = hoverText(a, causes);
+        title.dataset.causes = "shown";
+      });
+    }
     if (a.counts) {
       const total = STATE_ORDER.reduce((s, state) => s + a.counts[state], 0);
       let x = 8;
@@ -169,13 +179,21 @@ function countsText(counts) {
   return parts.join(" · ") || "no partitions in range";
 }
 
-function hoverText(a) {
+function hoverText(a, causes) {
   const lines = [`${a.name}: ${a.partitions}`];
   if (a.group) lines.push(`group ${a.group}`);
   if (a.counts) lines.push(countsText(a.counts) + (a.counts.late ? ` · ${a.counts.late} late` : ""));
-  const causes = Object.entries(a.causes || {});
-  if (causes.length) lines.push("causes: " + causes.map(([c, n]) => `${c} ${n.toLocaleString()}`).join(", "));
+  const found = Object.entries(causes || {});
+  if (found.length) lines.push("causes: " + found.map(([c, n]) => `${c} ${n.toLocaleString()}`).join(", "));
   return lines.join("\n");
+}
+
+// The selection states an asset is in (state:NAME in the filter): from its counts, and
+// `changed` (its code differs from what built a partition) from the server.
+function statesOf(a) {
+  const states = a.changed ? ["changed"] : [];
+  for (const s of STATE_ORDER.slice(1)) if (a.counts && a.counts[s]) states.push(s);
+  return states;
 }
 
 function applyFilter() {
