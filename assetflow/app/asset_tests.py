@@ -3,9 +3,13 @@ warehouse is not opened: the definitions are loaded without binding dynamic key 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from assetflow.app.session import Session
 from assetflow.core.asset_tests import TestResult
+from assetflow.core.definitions import Definitions
 from assetflow.core.graph import AssetGraph
+from assetflow.core.specs import AssetTestSpec
 from assetflow.defs.loader import load_definitions
 from assetflow.errors import SelectionError
 from assetflow.run.asset_tests import run_asset_test
@@ -21,12 +25,17 @@ def run_tests(session: Session, selection: tuple[str, ...] = ()) -> list[TestRes
     named = [s for s in selection if s in defs.tests]  # a test by its name
     patterns = [s for s in selection if s not in defs.tests]
     chosen = set(graph.select(patterns)) if patterns or not selection else set()
-    tests = [t for t in defs.tests.values() if t.asset in chosen or t.name in named]
-    return [run_asset_test(t, defs, session.project.root, session.now) for t in tests]
+    return _run(session, defs, lambda t: t.asset in chosen or t.name in named)
 
 
 def run_tests_of(session: Session, assets: list[str]) -> list[TestResult]:
     """The asset tests of exactly these assets (a plan's, for `materialize --test`)."""
     defs = load_definitions(session.project.definitions_dir)
-    tests = [t for t in defs.tests.values() if t.asset in set(assets)]
-    return [run_asset_test(t, defs, session.project.root, session.now) for t in tests]
+    return _run(session, defs, lambda t: t.asset in set(assets))
+
+
+def _run(
+    session: Session, defs: Definitions, wanted: Callable[[AssetTestSpec], bool]
+) -> list[TestResult]:
+    root, now = session.project.root, session.now
+    return [run_asset_test(t, defs, root, now) for t in defs.tests.values() if wanted(t)]

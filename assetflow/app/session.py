@@ -21,14 +21,13 @@ from assetflow.core.automation import check_automation
 from assetflow.core.calendar import key_span
 from assetflow.core.graph import AssetGraph
 from assetflow.defs.loader import load_definitions
-from assetflow.errors import PartitionKeyError, WarehouseLockedError
+from assetflow.errors import PartitionKeyError
 from assetflow.run import snapshot
 from assetflow.run.clock import Clock
-from assetflow.store.served import reads_path
+from assetflow.store.read_session import READ_WINDOW
 from assetflow.store.store import Store
 
 READER_WAIT = 10.0  # seconds a writer waits for a process that is not running a run
-READ_WINDOW = 10.0  # seconds a reader waits for a writer to serve reads or let go
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ class Session:
             path = self.project.warehouse_path
             if not path.exists():
                 return None
-            self._store = _open_for_reading(path, max(wait, READ_WINDOW))
+            self._store = Store.for_reading(path, max(wait, READ_WINDOW))
             if self._store.served_by is None:  # the holder's session has the tables attached
                 self.tables.attach(self._store, self._asset_names)
         return self._store if self._store.has_schema() else None
@@ -130,7 +129,7 @@ class Session:
         if self._store is not None:
             self._store.close()
         self._store, self._writable = None, False
-        while self._after_close:  # what must outlive the lock (a run's read snapshot)
+        while self._after_close:  # what must outlive the lock (a run's alerts, its workers)
             self._after_close.pop()()
 
     def after_close(self, action: Callable[[], object]) -> None:
@@ -144,39 +143,6 @@ class Session:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _open_for_reading(path: Path, wait: float) -> Store:
-    """The warehouse read-only, or through the process holding it. The holder serves reads
-    from just after it opens the file until just before it lets go: through the moments
-    around those (opening, closing), wait for one or the other. A holder that serves nothing
-    (no reads file all along) is waited for `wait` seconds, then named."""
-    seen: list[bool] = []  # whether a try gave up because the holder serves
-
-    def serving() -> bool:
-        if reads_path(path).exists():
-            seen.append(True)
-            return True
-        return False
-
-    for _ in range(3):
-        seen.clear()
-        try:
-            return Store.open(path, read_only=True, wait=wait, give_up=serving)
-        except WarehouseLockedError:
-            served = Store.served(path)
-            if served is not None:
-                return served
-            if not seen:
-                raise
-            # it stopped serving between our two tries: it is letting go (or another holder
-            # is starting): ask the file again
-    return Store.open(path, read_only=True, wait=wait, give_up=_serving(path))
-
-
-def _serving(path: Path) -> Callable[[], bool]:
-    """Whether the process holding the warehouse at `path` serves reads."""
-    return lambda: reads_path(path).exists()
 
 
 def _run_in_progress(path: Path) -> Callable[[], bool]:

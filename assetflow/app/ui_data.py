@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from assetflow.app import queries
-from assetflow.app.live import in_progress
+from assetflow.app.live import LiveRun
 from assetflow.app.session import Request, Session, resolve_range
 from assetflow.app.state import Snapshot
 from assetflow.core.checks import samples_text
@@ -25,9 +25,10 @@ def _request(session: Session, selection: tuple[str, ...] = ()) -> Request:
     return Request(selection, *resolve_range(session.project, None, None, None))
 
 
-def _freshness(session: Session, snap: Snapshot) -> dict[str, Any]:
+def _freshness(snap: Snapshot, run: LiveRun | None) -> dict[str, Any]:
     """When the status shown was taken, and the run holding the warehouse (or None)."""
-    return {"as_of": f"{snap.taken_at:%H:%M:%S}", "in_progress": in_progress(session)}
+    live = run.in_progress() if run is not None else None
+    return {"as_of": f"{snap.taken_at:%H:%M:%S}", "in_progress": live}
 
 
 def snapshot(session: Session) -> Snapshot:
@@ -45,7 +46,7 @@ def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:
     and the edges with their mappings."""
     g = session.graph
     snap = snapshots(session)  # during a run: as of its last commit
-    meta = _freshness(session, snap)
+    meta = _freshness(snap, LiveRun.read(session))
     counts = {
         a: {k.value: n for k, n in snap.report.assets[a].counts(scope).items()}
         for a, scope in snap.targets.items()
@@ -90,7 +91,9 @@ def causes(session: Session, name: str, snapshots: Snapshots = snapshot) -> dict
     return found
 
 
-def asset(session: Session, name: str, snapshots: Snapshots = snapshot) -> dict[str, Any]:
+def asset(
+    session: Session, name: str, snapshots: Snapshots = snapshot, run: LiveRun | None = None
+) -> dict[str, Any]:
     """One asset's partitions for the grid: their keys in order, one state letter each
     (F fresh, S stale, M missing, X failed) and the causes of the others, by position."""
     spec = queries.asset_spec(session, name)
@@ -108,7 +111,9 @@ def asset(session: Session, name: str, snapshots: Snapshots = snapshot) -> dict[
             causes[str(at[index])] = listed
     keys = list(parts.keys_in(selected))
     return {
-        **_freshness(session, snap),
+        **_freshness(snap, run),
+        # during a run: the nodes it has settled so far, {key: how}
+        "settled": run.settled.get(name, {}) if run is not None else {},
         "asset": name,
         "unit": parts.unit,
         "dims": list(parts.dimension_names),

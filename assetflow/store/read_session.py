@@ -24,6 +24,8 @@ from assetflow.errors import WarehouseLockedError
 from assetflow.store.connect import connect
 from assetflow.store.served import reads_path, receive, send, shut
 
+READ_WINDOW = 10.0  # seconds a reader waits for a writer to serve reads or let go
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -53,16 +55,40 @@ class _Link:
         through whichever process holds it now."""
         self.close()
         self.sock = self.stream = None
+        found = open_for_reading(self.warehouse, READ_WINDOW)
+        if isinstance(found, ServedConnection):
+            self.sock, self.stream = found._link.sock, found._link.stream
+            found._local.close()  # its socket is this link's now
+        else:
+            self.direct = found
+
+
+def open_for_reading(path: Path, wait: float) -> duckdb.DuckDBPyConnection | ServedConnection:
+    """The warehouse opened read-only, or a session with the process holding it. The holder
+    serves reads from just after it opens the file until just before it lets go: through the
+    moments around those (opening, closing), wait for one or the other. A holder that serves
+    nothing (no reads file all along) is waited for `wait` seconds, then named."""
+    seen: list[bool] = []  # whether a try gave up because the holder serves
+
+    def serving() -> bool:
+        if reads_path(path).exists():
+            seen.append(True)
+            return True
+        return False
+
+    for _ in range(3):
+        seen.clear()
         try:
-            self.direct = connect(
-                self.warehouse, read_only=True, wait=10.0,
-                give_up=lambda: reads_path(self.warehouse).exists(),
-            )  # fmt: skip
+            return connect(path, read_only=True, wait=wait, give_up=serving)
         except WarehouseLockedError:
-            other = ServedConnection.open(self.warehouse)
-            if other is None:
+            served = ServedConnection.open(path)
+            if served is not None:
+                return served
+            if not seen:
                 raise
-            self.sock, self.stream = other._link.sock, other._link.stream
+            # it stopped serving between our two tries: it is letting go (or another holder
+            # is starting): ask the file again
+    return connect(path, read_only=True, wait=wait, give_up=serving)
 
 
 class ServedConnection:
@@ -102,22 +128,22 @@ class ServedConnection:
         return served
 
     def execute(self, sql: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
+        cur, query, params = self._route(sql, parameters)
+        return cur.execute(query, params) if params else cur.execute(query)
+
+    def sql(self, query: str, params: object = None) -> duckdb.DuckDBPyRelation:
+        cur, query, params = self._route(query, params)
+        return cur.sql(query, params=params)
+
+    def _route(self, sql: str, parameters: object) -> tuple[duckdb.DuckDBPyConnection, str, object]:
+        """Where to ask `sql`: a local cursor over the holder's result (and the query that
+        reads it), or the file itself once the holder let go."""
         if self._link.direct is None:
             cur, select = self._fetch(sql, parameters)
             if cur is not None:
-                return cur.execute(select)
-        direct = self._link.direct
-        assert direct is not None
-        return direct.execute(sql, parameters) if parameters else direct.execute(sql)
-
-    def sql(self, query: str, params: object = None) -> duckdb.DuckDBPyRelation:
-        if self._link.direct is None:
-            cur, select = self._fetch(query, params)
-            if cur is not None:
-                return cur.sql(select)
-        direct = self._link.direct
-        assert direct is not None
-        return direct.sql(query, params=params)
+                return cur, select, None
+        assert self._link.direct is not None
+        return self._link.direct, sql, parameters
 
     def _fetch(self, sql: str, parameters: object) -> tuple[duckdb.DuckDBPyConnection | None, str]:
         """The holder's result landed in a local cursor, and the query that reads it typed

@@ -35,12 +35,9 @@ import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
-
-if TYPE_CHECKING:
-    pass
 
 MAX_SESSIONS = 16  # clients connected at once; more are told the holder is busy
 QUERIES_AT_ONCE = 3  # queries running at once: the run keeps its cores

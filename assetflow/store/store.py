@@ -24,7 +24,7 @@ from assetflow.core.records import (
 from assetflow.store.connect import connect, file_identity, rollback, storage_error
 from assetflow.store.keysets import add_keys, remove_keys
 from assetflow.store.published import adopt, refresh_view
-from assetflow.store.read_session import ServedConnection
+from assetflow.store.read_session import ServedConnection, open_for_reading
 from assetflow.store.reader import RUN_COUNTS, StateReader
 from assetflow.store.retention import Retention
 from assetflow.store.retention import prune as prune_rows
@@ -65,16 +65,17 @@ class Store(StateReader):
         return cls(connect(path, read_only, wait, give_up), path)
 
     @classmethod
-    def served(cls, path: Path) -> Store | None:
-        """The warehouse read through a session of the process holding it (store/served.py),
-        or None when none serves it. Only reads: the holder refuses anything else."""
-        conn = ServedConnection.open(path)
-        if conn is None:
-            return None
-        # It speaks the part of DuckDB's connection API that the read paths use.
-        store = cls(cast(duckdb.DuckDBPyConnection, conn), path)
-        store.served_by = conn.holder
-        return store
+    def for_reading(cls, path: Path, wait: float) -> Store:
+        """The warehouse opened read-only or, while another process holds it, read through a
+        session of that process (store/read_session.py). Only reads: the holder refuses
+        anything else."""
+        conn = open_for_reading(path, wait)
+        if isinstance(conn, ServedConnection):
+            # It speaks the part of DuckDB's connection API that the read paths use.
+            store = cls(cast(duckdb.DuckDBPyConnection, conn), path)
+            store.served_by = conn.holder
+            return store
+        return cls(conn, path)
 
     def serve_reads(self) -> None:
         """Serve other processes' reads for as long as this store holds the file."""

@@ -71,22 +71,17 @@ def make_server(
             kept.update(snap=ui_data.snapshot(session), stamp=stamp, at=session.clock.monotonic())
         return kept["snap"]
 
-    def grid(session: Session, name: str) -> dict[str, Any]:
-        """An asset's grid (during a run, as of its last commit), with the nodes the run
-        has settled so far."""
-        run = LiveRun.read(session)
-        settled = run.settled.get(name, {}) if run is not None else {}
-        return {**ui_data.asset(session, name, snapshot), "settled": settled}
-
     def api(path: str, query: dict[str, str]) -> Any:
         with lock, open_session() as session:
             if path == "/api/graph":
                 return ui_data.graph(session, snapshot)
             if path.startswith("/api/assets/"):
-                return grid(session, urllib.parse.unquote(path.removeprefix("/api/assets/")))
+                name = urllib.parse.unquote(path.removeprefix("/api/assets/"))
+                return ui_data.asset(session, name, snapshot, LiveRun.read(session))
             if path == "/api/grid":  # several assets' grids: a selection from the graph
                 names = [n for n in query.get("assets", "").split(",") if n][:MAX_GRIDS]
-                return [grid(session, name) for name in names]
+                run = LiveRun.read(session)  # once for all of them
+                return [ui_data.asset(session, name, snapshot, run) for name in names]
             if path == "/api/causes":  # an asset's causes, counted (the graph's hover)
                 return ui_data.causes(session, query.get("asset", ""), snapshot)
             if path == "/api/why":
