@@ -57,6 +57,10 @@ class NothingInState(AssetflowError):
     exit_code = ExitCode.OK
 
 
+class EnvError(UsageError):
+    """An environment that does not exist, exists already, or cannot be named so."""
+
+
 class DefinitionError(UsageError):
     """A mistake in the user's definitions: found at load or when an asset runs."""
 

@@ -52,8 +52,9 @@ def _columns(session: Session, store: Store, asset: str) -> AssetColumns:
         node, index, "preview", False, tuple(graph.inputs_at(asset, index, session.now))
     )
     preview = Preview(
-        spec, store.cursor(), graph.defs, session.project.root, planned, session.now.date()
-    )
+        spec, store.cursor(), graph.defs, session.project.root, planned, session.now.date(),
+        store.env.read_schema,
+    )  # fmt: skip
     sql, schema = preview.sql(), preview.input_columns()
     found = column_lineage(sql, schema)
     read = set(tables_read(sql))  # as the run's check reads it: `count(*)` reads a table

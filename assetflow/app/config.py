@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from assetflow.core.environments import PROD
 from assetflow.errors import ConfigError
 
 
@@ -71,6 +72,7 @@ class Project(BaseModel):
 
     root: Path
     settings: Settings
+    env: str = PROD  # the environment commands work in (`--env`)
 
     @property
     def definitions_dir(self) -> Path:
@@ -101,8 +103,11 @@ def find_root(start: Path) -> Path:
     return start
 
 
-def load_project(root: Path | None = None, warehouse: str | None = None) -> Project:
-    """Read the project at `root` (default: found from the current folder)."""
+def load_project(
+    root: Path | None = None, warehouse: str | None = None, env: str | None = None
+) -> Project:
+    """Read the project at `root` (default: found from the current folder), working in the
+    environment `env` (default prod)."""
     root = find_root(Path.cwd()) if root is None else Path(root).resolve()
     if not root.is_dir():
         raise ConfigError(f"project folder {root} does not exist")
@@ -142,4 +147,9 @@ def load_project(root: Path | None = None, warehouse: str | None = None) -> Proj
         )
     if warehouse is not None:
         settings = settings.model_copy(update={"warehouse": str(Path(warehouse).resolve())})
-    return Project(root=root, settings=settings)
+    if env and env != PROD and settings.storage == "delta":
+        raise ConfigError(
+            f"environment {env}: environments keep their tables in the warehouse file for now",
+            'drop --env (and ASSETFLOW_ENV), or use storage = "duckdb"',
+        )
+    return Project(root=root, settings=settings, env=env or PROD)

@@ -200,7 +200,8 @@ def _shape_changes(session: Session, plan: Plan, store: Store | None) -> tuple[s
         if not table:
             continue
         defs, root, today = session.graph.defs, session.project.root, session.now.date()
-        columns = Preview(spec, store.cursor(), defs, root, first, today).columns()
+        schema = store.env.read_schema
+        columns = Preview(spec, store.cursor(), defs, root, first, today, schema).columns()
         reshape = Reshape.between(asset, table, columns or table)
         if reshape:
             lines.append(reshape.describe())
@@ -221,13 +222,14 @@ def _sql_problems(session: Session, plan: Plan, store: Store | None) -> tuple[st
     problems = []
     defs, root = session.graph.defs, session.project.root
     conn = store.cursor() if store is not None else duckdb.connect()
+    schema = store.env.read_schema if store is not None else "main"
     with conn:
         for asset, first in _first_nodes(plan).items():
             spec = defs.assets[asset]
             if not spec.returns_sql:
                 continue
             try:
-                sql = Preview(spec, conn, defs, root, first, session.now.date()).sql()
+                sql = Preview(spec, conn, defs, root, first, session.now.date(), schema).sql()
             except Exception:  # noqa: BLE001 - the run reports what the function raises
                 continue
             try:

@@ -198,7 +198,7 @@ def check_stored(session: Session, asset: str, request: Request, wait: float = 0
         key = spec.partitions.key(index)
         if key not in stored:
             continue
-        view = partition_view(cur, asset, key, f"_af_check_{asset}")
+        view = partition_view(cur, store.table(asset), key, f"_af_check_{asset}")
         start, end = spec.partitions.window(index)
         now = session.now
         ctx = Context(asset, key, start, end, start or now.date(), "", cur, _quiet)

@@ -19,6 +19,7 @@ from assetflow.app.config import Project
 from assetflow.app.tables import AssetTables, asset_tables
 from assetflow.core.automation import check_automation
 from assetflow.core.calendar import key_span
+from assetflow.core.environments import PROD, chain_of
 from assetflow.core.graph import AssetGraph
 from assetflow.defs.loader import load_definitions
 from assetflow.errors import PartitionKeyError
@@ -87,6 +88,10 @@ class Session:
             self._store = Store.for_reading(path, max(wait, READ_WINDOW))
             if self._store.served_by is None:  # the holder's session has the tables attached
                 self.tables.attach(self._store, self._asset_names)
+            if self._store.has_schema():
+                self._store.use_env(self.project.env)
+            elif self.project.env != PROD:
+                chain_of(self.project.env, {})  # an empty warehouse has no environments
         return self._store if self._store.has_schema() else None
 
     @property
@@ -110,6 +115,7 @@ class Session:
         else:  # a run holding it is said at once
             store = Store.open(path, wait=READER_WAIT, give_up=_run_in_progress(path))
         self._store, self._writable = store, True
+        store.use_env(self.project.env, writing=True)
         store.serve_reads()
         store.abandon_dead_runs(self.clock())
         self.adopted = self.tables.opened(store, self._asset_names, self.clock)

@@ -55,11 +55,12 @@ class Options:
     debug: bool
     now: dt.datetime  # what the command is about: --now, or the wall clock when it started
     clock: Clock  # what stamps its records (see run/clock.py)
+    env: str | None = None  # --env / ASSETFLOW_ENV: the environment it works in (None: prod)
 
     def project(self, warehouse: str | None = None) -> Project:
         from assetflow.app.config import load_project
 
-        return load_project(self.project_dir, warehouse)
+        return load_project(self.project_dir, warehouse, self.env)
 
     def session(self, warehouse: str | None = None) -> Session:
         return session_mod.Session(self.project(warehouse), self.clock, self.now)
@@ -127,16 +128,25 @@ def parse_now(value: str) -> dt.datetime:
     metavar="TIMESTAMP",
     help="Pretend it is this UTC time; retry waits then pass at once.",
 )
+@click.option(
+    "--env",
+    "env",
+    metavar="NAME",
+    envvar="ASSETFLOW_ENV",
+    help="Work in this environment (default prod; see `assetflow env`).",
+)
 @click.version_option(package_name="assetflow")
 @click.pass_context
-def cli(ctx: click.Context, project_dir: Path | None, debug: bool, now_text: str | None) -> None:
+def cli(
+    ctx: click.Context, project_dir: Path | None, debug: bool, now_text: str | None, env: str | None
+) -> None:
     """assetflow: asset-centric, date-partitioned pipelines on DuckDB."""
     if now_text is None:
         clock: Clock = WallClock()
         now = clock()
     else:
         clock, now = NoWaitClock(), parse_now(now_text)
-    ctx.obj = Options(project_dir, debug, now, clock)
+    ctx.obj = Options(project_dir, debug, now, clock, env or None)
 
 
 warehouse_option = click.option(

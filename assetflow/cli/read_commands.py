@@ -59,6 +59,8 @@ def status(session: Session, request: Request, as_json: bool) -> None:
         if live is not None:
             console.render_live(live)
         span = f"{request.range_from or 'the first partition'}..{request.range_to or 'now'}"
+        if session.project.env != "prod":
+            span += f" in environment {session.project.env}"
         console.render_status(snap.report, snap.targets, snap.late(), span)
 
 

@@ -57,8 +57,9 @@ RUN = obj(
         "skipped": INT,
         "message": maybe(STR),
         "pid": maybe(INT),
+        "env": STR,
     },
-    optional=("pid",),
+    optional=("pid", "env"),
 )
 ATTEMPT = obj(
     {

@@ -254,6 +254,7 @@ class RunRecord:
     skipped: int
     message: str | None
     pid: int | None = None  # the process that ran it
+    env: str = "prod"  # the environment it ran in (or, promoted into)
 
 
 @dataclass(frozen=True)

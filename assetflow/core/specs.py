@@ -60,6 +60,8 @@ class AssetSpec:
     # Names the body reads that its code version cannot see: project code imported from
     # outside definitions/ (editing it does not stale the asset; `why` and `assets` say so).
     unseen: tuple[str, ...] = ()
+    # The columns that name a row (`env diff` pairs rows by them); empty: whole rows.
+    key: tuple[str, ...] = ()
 
     @property
     def contract(self) -> dict[str, str]:

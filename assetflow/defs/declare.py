@@ -125,6 +125,7 @@ def asset(
     group: str | None = None,
     columns: dict[str, str] | None = None,
     adds_keys: dict[str, str] | None = None,
+    key: Sequence[str] = (),
 ) -> Any:
     """Declare an asset. The function returns SQL (a SELECT over its upstream names),
     a `pyarrow.Table`, or a DuckDB relation.
@@ -136,6 +137,9 @@ def asset(
     `adds_keys={"customers": "customer"}`: every distinct value of the column `customer` in
     what the asset writes becomes a key of the dynamic key set `customers`, in the same
     transaction as the rows.
+
+    `key=["carrier", "day"]`: the columns that name a row; `env diff` pairs rows with the
+    same key on both sides as changed (without one, rows differ as whole rows).
     """
 
     def decorate(func: Callable[..., Any]) -> AssetSpec:
@@ -186,6 +190,7 @@ def asset(
             input_kinds=_input_kinds(func, [d.name for d in dep_list if d.as_param]),
             returns_sql=_returns_sql(func),
             adds_keys=tuple(sorted((adds_keys or {}).items())),
+            key=(key,) if isinstance(key, str) else tuple(key),
         )
         problem = _asset_problem(spec)
         if problem:

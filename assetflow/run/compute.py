@@ -54,8 +54,9 @@ class Context:
     dims: dict[str, str] = field(default_factory=dict)
 
 
-def input_sql(rng: InputRange, defs: Definitions, root: Path) -> str:
-    """A SELECT over exactly the upstream partitions in `rng`, without the partition column."""
+def input_sql(rng: InputRange, defs: Definitions, root: Path, schema: str = "main") -> str:
+    """A SELECT over exactly the upstream partitions in `rng`, without the partition column;
+    an asset's as the schema `schema` shows it (an environment's view, prod's main)."""
     if rng.is_source:
         spec = defs.sources[rng.name]
         if not rng.keys:  # clipped away: the shape of the source, no rows
@@ -66,7 +67,7 @@ def input_sql(rng: InputRange, defs: Definitions, root: Path) -> str:
         return " UNION ALL BY NAME ".join(
             f"SELECT * FROM ({source_sql(spec, (key,), root)})" for key in rng.keys
         )
-    table = f'main."{rng.name}"'
+    table = f'{schema}."{rng.name}"'
     if not rng.keys:
         return f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {table} WHERE false"
     where = in_partitions(rng.keys, rng.partitions.ordered_keys)
@@ -224,9 +225,13 @@ class Preview:
     root: Path
     planned: PlannedNode
     today: dt.date
+    schema: str = "main"  # where its inputs are read (an environment's view)
 
     def _reads(self) -> dict[str, str]:
-        return {rng.name: input_sql(rng, self.defs, self.root) for rng in self.planned.inputs}
+        return {
+            rng.name: input_sql(rng, self.defs, self.root, self.schema)
+            for rng in self.planned.inputs
+        }
 
     def sql(self) -> str:
         """The SQL text the asset returns for the node (nothing bound or run)."""

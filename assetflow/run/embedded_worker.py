@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from assetflow.core.definitions import Definitions
-from assetflow.core.records import InputRange, Published
+from assetflow.core.records import InputRange, Published, Written
 from assetflow.core.specs import AssetSpec
 from assetflow.run.clock import Clock
 from assetflow.run.compute import input_sql
@@ -61,15 +61,18 @@ class EmbeddedWorker(Worker):
                 self._cursors.append(cur)
         yield cur
 
+    def _reuse(self, conn: duckdb.DuckDBPyConnection, task: Task) -> dict[str, Written] | None:
+        return self.store.reuse(conn, task.nodes, self.clock())
+
     def _guard(self) -> contextlib.AbstractContextManager[None]:
         return self.store.storage_guard()  # a full disk is not a write conflict
 
     def _input(self, conn: duckdb.DuckDBPyConnection, rng: InputRange, tag: str) -> str:
-        return input_sql(rng, self.defs, self.root)
+        return input_sql(rng, self.defs, self.root, self.store.env.read_schema)
 
     def _once_had(self, assets: list[str], column: str) -> list[str]:
         with self._cursor() as cur:
-            return once_had_column(cur, assets, column)
+            return once_had_column(cur, assets, column, self.store.env.data_schema)
 
     def _write(
         self,

@@ -25,7 +25,10 @@ from assetflow.store.store import Store
 def read_inputs(store: Store, defs: Definitions, root: Path, task: Task) -> dict[str, Any]:
     """Per dependency, the partitions the task reads, as a `pyarrow.Table`."""
     cur = store.cursor()
-    return {rng.name: arrow_table(cur.sql(input_sql(rng, defs, root))) for rng in task.reads}
+    schema = store.env.read_schema
+    return {
+        rng.name: arrow_table(cur.sql(input_sql(rng, defs, root, schema))) for rng in task.reads
+    }
 
 
 @functools.cache

@@ -27,7 +27,7 @@ from assetflow.core.checks import CheckFailed, sql_literal
 from assetflow.core.definitions import Definitions
 from assetflow.core.multi import MultiPartitions
 from assetflow.core.partitions import compact_ranges
-from assetflow.core.records import CheckResult, InputRange, NodeWrite, Published
+from assetflow.core.records import CheckResult, InputRange, NodeWrite, Published, Written
 from assetflow.core.specs import AssetSpec
 from assetflow.core.sql_lineage import tables_read
 from assetflow.errors import DefinitionError, UpstreamMissingError
@@ -147,6 +147,11 @@ class Worker(ABC):
     def _once_had(self, assets: list[str], column: str) -> list[str]:
         """Those of `assets` whose table had `column` and has it no more."""
 
+    def _reuse(self, conn: duckdb.DuckDBPyConnection, task: Task) -> dict[str, Written] | None:
+        """The task's nodes copied from where the same code and inputs built them, if the
+        storage shares work between environments; None: compute them."""
+        return None
+
     def _guard(self) -> contextlib.AbstractContextManager[None]:
         """Around an attempt: how the storage names its own failures (a full disk)."""
         return contextlib.nullcontext()
@@ -163,6 +168,14 @@ class Worker(ABC):
         """One call of the asset's function for the whole task (or one per node, when it
         computes one partition per call), one write of all its nodes."""
         with self._cursor() as conn:
+            reused = self._reuse(conn, task)
+            if reused is not None:
+                for key in reused:
+                    log.write(
+                        f"{task.asset}[{key}]: reused, not computed (another environment holds"
+                        " it built by the same code from the same inputs)\n"
+                    )
+                return Wrote(reused), None
             ctx = task_context(task, spec, conn, log)
             made: list[tuple[Context, str | None]] = []  # what each call registered
             try:

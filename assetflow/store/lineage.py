@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from assetflow.core.checks import CheckFailed
+from assetflow.core.checks import CheckFailed, sql_literal
+from assetflow.core.environments import PROD, Env, data_schema
 from assetflow.core.intervals import Intervals
 from assetflow.core.records import (
     AttemptStatus,
@@ -23,20 +24,42 @@ from assetflow.core.records import (
 from assetflow.store.schema import PARTITION_COLUMN, PENDING_INPUTS, create_delta
 from assetflow.store.store import Store
 
-# The latest record of every node: the nodes table, overridden by newer materializations
-# not merged into it yet (a run in progress, or one that crashed). A record without a data
-# version says the node's rows were removed; _af_latest holds the nodes that have data.
-_LATEST = """
-CREATE OR REPLACE TEMP VIEW _af_all AS
-SELECT asset, partition_index AS idx, partition, materialization_id AS mid, code_version,
+# The latest record of every node of the environments {envs}: the nodes table, overridden
+# by newer materializations not merged into it yet (a run in progress, or one that crashed).
+# A record without a data version says the node's rows were removed; _af_latest holds the
+# nodes that have data.
+_RECORDS = """
+SELECT env, asset, partition_index AS idx, partition, materialization_id AS mid, code_version,
        data_version, clipped, rebuilt, table_schema
-FROM assetflow.nodes n ANTI JOIN _af_delta d USING (asset, partition_index)
+FROM assetflow.nodes n ANTI JOIN _af_delta d USING (env, asset, partition_index)
+WHERE list_contains({envs}, env)
 UNION ALL
-SELECT asset, partition_index, partition, materialization_id, code_version, data_version,
+SELECT env, asset, partition_index, partition, materialization_id, code_version, data_version,
        clipped, true, table_schema
-FROM _af_delta;
-CREATE OR REPLACE TEMP VIEW _af_latest AS SELECT * FROM _af_all WHERE data_version IS NOT NULL
+FROM _af_delta WHERE list_contains({envs}, env)
 """
+
+# In an environment beside prod, each node's record is that of the nearest environment of
+# its chain holding one; a record of its own may differ from the one its readers (which
+# may be its parent's) recorded, so it counts as rebuilt.
+_OVERLAY = """
+SELECT * REPLACE (rebuilt OR env <> {root} AS rebuilt) FROM ({records})
+QUALIFY row_number() OVER (PARTITION BY asset, idx ORDER BY list_position({envs}, env)) = 1
+"""
+
+
+def _latest(env: Env) -> str:
+    """The views _af_all and _af_latest for `env` (prod: its nodes alone)."""
+    envs = "[" + ", ".join(sql_literal(e) for e in env.chain) + "]"
+    records = _RECORDS.format(envs=envs)
+    if not env.is_prod:
+        records = _OVERLAY.format(records=records, envs=envs, root=sql_literal(env.chain[-1]))
+    return (
+        f"CREATE OR REPLACE TEMP VIEW _af_all AS {records};"
+        " CREATE OR REPLACE TEMP VIEW _af_latest AS SELECT * FROM _af_all"
+        " WHERE data_version IS NOT NULL"
+    )
+
 
 # Every recorded input: those moved into `inputs`, and those of materializations not merged
 # yet (a run in progress, or one that crashed), still in their inputs_text.
@@ -73,20 +96,23 @@ WHERE l.code_version <> c.code_version
 # The table changed shape since the node was written (a column added, removed or retyped
 # by a later write): its rows were written for other columns.
 _SCHEMA_CHANGED = """
-SELECT l.asset, l.idx FROM _af_latest l JOIN _af_tables t USING (asset)
+SELECT l.asset, l.idx FROM _af_latest l JOIN _af_tables t USING (env, asset)
 WHERE l.table_schema IS NOT NULL AND l.table_schema <> t.table_schema
 """
 
-# Each asset table's columns as a write records them ("name TYPE,..."), in table order.
-# (duckdb_columns() is what information_schema.columns shows, a third of its cost.)
+# Each asset table's columns as a write records them ("name TYPE,..."), in table order,
+# per environment whose own table it is (prod's in main). (duckdb_columns() is what
+# information_schema.columns shows, a third of its cost.)
 _TABLES = f"""
 CREATE OR REPLACE TEMP TABLE _af_tables AS
-SELECT table_name AS asset,
+SELECT CASE schema_name WHEN 'main' THEN '{PROD}' ELSE schema_name[6:] END AS env,
+       table_name AS asset,
        string_agg(column_name || ' ' || data_type, ',' ORDER BY column_index) AS table_schema
 FROM duckdb_columns()
-WHERE database_name IN (current_database(), 'temp') AND schema_name = 'main'
+WHERE database_name IN (current_database(), 'temp')
+  AND (schema_name = 'main' OR list_contains(?, schema_name))
   AND column_name <> '{PARTITION_COLUMN}'
-GROUP BY table_name
+GROUP BY schema_name, table_name
 """
 
 # An input changed when the version its reader recorded is not the current one. Only a
@@ -112,23 +138,25 @@ JOIN _af_current c ON c.name = i.input AND c.idx = i.input_index
 WHERE i.input_version IS NULL AND c.version IS NOT NULL
 """
 
-# A node is failed when its last attempt that settled it (written, verified or failed) failed.
-# Failures are few: find each node's last failure, then keep it unless the node was
-# materialized (the successful attempt lives in its materialization) or verified after it.
+# A node is failed when its last attempt that settled it (written, verified or failed) in the
+# command's environment (the parameter `env`) failed. Failures are few: find each node's
+# last failure, then keep it unless the node was materialized (the successful attempt lives
+# in its materialization) or verified after it.
 _LAST_FAILURES = f"""
 WITH failure AS (
     SELECT asset, partition_index, max(attempt_id) AS attempt_id,
            arg_max_null(error_class, attempt_id) AS error_class
-    FROM assetflow.attempt_log WHERE status = '{AttemptStatus.FAILED}' GROUP BY ALL)
+    FROM assetflow.attempt_log WHERE status = '{AttemptStatus.FAILED}' AND env = $env
+    GROUP BY ALL)
 SELECT f.asset, f.partition_index AS idx, f.error_class FROM failure f
 WHERE NOT EXISTS (
     SELECT 1 FROM assetflow.attempt_log a
-    WHERE a.asset = f.asset AND a.partition_index = f.partition_index
+    WHERE a.asset = f.asset AND a.partition_index = f.partition_index AND a.env = $env
       AND a.status IN ('{AttemptStatus.VERIFIED}', '{AttemptStatus.SUCCESS}')  -- schema 1: success
       AND a.attempt_id > f.attempt_id)
   AND NOT EXISTS (
     SELECT 1 FROM assetflow.materializations m
-    WHERE m.asset = f.asset AND m.partition_index = f.partition_index
+    WHERE m.asset = f.asset AND m.partition_index = f.partition_index AND m.env = $env
       AND m.attempt_id > f.attempt_id)
 """
 
@@ -177,9 +205,9 @@ def _register(store: Store, code: dict[str, str], observed: list[Observation]) -
     )
     create_delta(conn)
     conn.execute(_INPUTS)
-    conn.execute(_LATEST)
+    conn.execute(_latest(store.env))
     conn.execute(_CURRENT)
-    conn.execute(_TABLES)
+    conn.execute(_TABLES, [[data_schema(e) for e in store.env.chain]])
 
 
 def _existing(store: Store) -> dict[str, Intervals]:
@@ -209,7 +237,7 @@ def _existing(store: Store) -> dict[str, Intervals]:
 
 
 def _islands(
-    store: Store, queries: dict[str, str], params: list | None = None
+    store: Store, queries: dict[str, str], params: list | dict | None = None
 ) -> dict[str, dict[str, Intervals]]:
     """Per kind, the rows (asset, idx) of its query as index intervals per asset: every
     kind in one statement (each statement costs a few ms however few its rows)."""
@@ -250,6 +278,7 @@ def read_facts(
         store,
         {"code": _CODE_CHANGED, "schema": _SCHEMA_CHANGED, "upstream": _UPSTREAM_CHANGED,
          "failed": _FAILED, "check": _CHECK_FAILED},
+        {"env": store.env.name},
     )  # fmt: skip
     return Facts(
         existing=_existing(store),
@@ -268,7 +297,7 @@ def node_record(store: Store, asset: str, partition: str) -> NodeRecord | None:
         "SELECT m.materialization_id, m.run_id, m.code_version, m.data_version, m.ended_at,"
         " m.table_schema, t.table_schema"
         " FROM assetflow.materializations m JOIN _af_latest l ON m.materialization_id = l.mid"
-        " LEFT JOIN _af_tables t ON t.asset = l.asset"
+        " LEFT JOIN _af_tables t ON t.asset = l.asset AND t.env = l.env"
         " WHERE l.asset = ? AND l.partition = ?",
         [asset, partition],
     ).fetchall()
@@ -294,7 +323,7 @@ def recorded_inputs(
     if not nodes:
         return {}
     create_delta(store.conn)
-    for statement in (_INPUTS, _LATEST):
+    for statement in (_INPUTS, _latest(store.env)):
         store.conn.execute(statement)
     rows = store.conn.execute(
         "WITH wanted AS (SELECT unnest(?) AS asset, unnest(?) AS idx)"

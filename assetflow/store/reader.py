@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from assetflow.core.environments import Env, Environment
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import DynamicKeys
 from assetflow.core.records import (
@@ -25,8 +26,10 @@ from assetflow.core.records import (
     RunStatus,
 )
 from assetflow.errors import UsageError
+from assetflow.store.environments import Differing, differing, row_diff
 from assetflow.store.keysets import read_keysets
 from assetflow.store.published import recorded_summary, recorded_versions, view_versions
+from assetflow.store.schema import table_sql
 from assetflow.store.tables import read_partitions, table_columns
 
 _ATTEMPT = (
@@ -60,19 +63,50 @@ _RUN_COUNTS = ", ".join(
 
 
 class StateReader:
-    """Questions about the recorded state, over one connection."""
+    """Questions about the recorded state of one environment (`env`), over one connection."""
 
     conn: duckdb.DuckDBPyConnection
+    env: Env = Env()
 
     def keysets(self, names: list[str]) -> dict[str, DynamicKeys]:
         """The stored keys of these dynamic key sets."""
         return read_keysets(self.conn, names)
 
     def table_columns(self, asset: str) -> dict[str, str]:
-        return table_columns(self.conn, asset)
+        return table_columns(self.conn, asset, self.env.read_schema)
 
     def read_partitions(self, asset: str, where: str | None) -> Any:
-        return read_partitions(self.conn, asset, where)
+        return read_partitions(self.conn, asset, where, self.env.read_schema)
+
+    def table(self, asset: str) -> str:
+        """The asset's table as SQL names it in this environment."""
+        return table_sql(asset, self.env.read_schema)
+
+    def own_node_counts(self) -> dict[str, int]:
+        """Per environment, how many nodes it holds itself."""
+        rows = self.conn.execute(
+            "SELECT env, count(*) FROM assetflow.nodes WHERE data_version IS NOT NULL GROUP BY env"
+        ).fetchall()
+        return dict(rows)
+
+    def env_differing(self) -> list[Differing]:
+        """The nodes whose data differs between this environment and its parent."""
+        return differing(self.conn, self.env)
+
+    def env_row_diff(
+        self, asset: str, keys: Sequence[str], key: Sequence[str], samples: int
+    ) -> tuple[tuple[str, ...], int, int, int, dict[str, list[tuple[object, ...]]]]:
+        return row_diff(self.conn, self.env, asset, keys, key, samples)
+
+    def environments(self) -> dict[str, Environment]:
+        """Every environment beside prod (none in a warehouse older than environments)."""
+        try:
+            rows = self.conn.execute(
+                "SELECT name, parent, created_at FROM assetflow.environments ORDER BY name"
+            ).fetchall()
+        except duckdb.CatalogException:
+            return {}
+        return {name: Environment(name, parent, at) for name, parent, at in rows}
 
     def holding_data(self, asset: str, keys: Sequence[str]) -> list[str]:
         """Those of `keys` whose latest record of `asset` has data (wiping the others
@@ -160,8 +194,8 @@ class StateReader:
     ) -> list[RunRecord]:
         rows = self.conn.execute(
             "SELECT run_id, trigger, selection, started_at, ended_at, status, planned, ok,"
-            " verified, failed, planned - ok - verified - failed, message, pid FROM ("
-            "  SELECT run_id, trigger, selection, started_at, ended_at, status, message, pid,"
+            " verified, failed, planned - ok - verified - failed, message, pid, env FROM ("
+            "  SELECT run_id, trigger, selection, started_at, ended_at, status, message, pid, env,"
             f"  coalesce(planned, 0) AS planned, {_RUN_COUNTS} FROM assetflow.runs r"
             "   WHERE (? IS NULL OR status = ?) AND (? IS NULL OR trigger = ?)"
             "   AND (? IS NULL OR starts_with(run_id, ?))"
@@ -304,14 +338,17 @@ class StateReader:
         rows = [(asset, lo, hi) for asset, found in spans.items() for lo, hi in found.spans]
         if not rows:
             return {}
+        chain = list(self.env.chain)
         found = self.conn.execute(
-            "SELECT n.asset, n.partition, n.data_version FROM assetflow.nodes n"
+            "SELECT n.asset, n.partition, n.data_version, list_position(?, n.env) AS depth"
+            " FROM assetflow.nodes n"
             " JOIN (SELECT unnest(?::VARCHAR[]) AS asset, unnest(?::BIGINT[]) AS lo,"
             "  unnest(?::BIGINT[]) AS hi) s"
-            " ON n.asset = s.asset AND n.partition_index BETWEEN s.lo AND s.hi",
-            [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
+            " ON n.asset = s.asset AND n.partition_index BETWEEN s.lo AND s.hi"
+            " WHERE list_contains(?, n.env) ORDER BY depth DESC",
+            [chain, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], chain],
         ).fetchall()
-        return {(a, p): v for a, p, v in found}
+        return {(a, p): v for a, p, v, _ in found}  # the nearest environment's, written last
 
 
 def _parsed(row: tuple[Any, ...], at: int, empty: Any, kind: Callable = lambda v: v) -> list[Any]:

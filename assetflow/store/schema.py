@@ -15,8 +15,8 @@ from assetflow.core.checks import sql_literal
 from assetflow.errors import ConfigError
 
 PARTITION_COLUMN = "_partition"
-SCHEMA_VERSION = "7"  # 2: attempts view; 3: nodes.rebuilt; 4: inputs_text; 5: table_schema;
-# 6: partition_keys; 7: delta_commits
+SCHEMA_VERSION = "8"  # 2: attempts view; 3: nodes.rebuilt; 4: inputs_text; 5: table_schema;
+# 6: partition_keys; 7: delta_commits; 8: environments
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS assetflow;
@@ -81,6 +81,11 @@ CREATE TABLE IF NOT EXISTS assetflow.partition_keys (
 CREATE TABLE IF NOT EXISTS assetflow.delta_commits (
     asset VARCHAR, version BIGINT, partition VARCHAR, materialization_id BIGINT,
     run_id VARCHAR, recorded_at TIMESTAMP);
+-- Environments beside prod (prod itself has no row). What each holds of its own is in
+-- env_owned (its rows in _env_NAME."asset"); every other node it reads from its parent.
+CREATE TABLE IF NOT EXISTS assetflow.environments (
+    name VARCHAR, parent VARCHAR, created_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS assetflow.env_owned (env VARCHAR, asset VARCHAR, partition VARCHAR);
 CREATE TABLE IF NOT EXISTS assetflow.check_results (
     run_id VARCHAR, asset VARCHAR, partition VARCHAR, partition_index BIGINT,
     materialization_id BIGINT, check_name VARCHAR, severity VARCHAR, passed BOOLEAN,
@@ -101,6 +106,12 @@ UNION ALL
 SELECT attempt_id, run_id, asset, partition, partition_index, attempt, started_at, ended_at,
        'success', NULL, NULL, log_path, NULL
 FROM assetflow.materializations WHERE attempt_id IS NOT NULL;
+-- Every record of a node says which environment it is of (prod before there were others).
+ALTER TABLE assetflow.materializations ADD COLUMN IF NOT EXISTS env VARCHAR DEFAULT 'prod';
+ALTER TABLE assetflow.materializations ADD COLUMN IF NOT EXISTS reused_from BIGINT;
+ALTER TABLE assetflow.nodes ADD COLUMN IF NOT EXISTS env VARCHAR DEFAULT 'prod';
+ALTER TABLE assetflow.attempt_log ADD COLUMN IF NOT EXISTS env VARCHAR DEFAULT 'prod';
+ALTER TABLE assetflow.runs ADD COLUMN IF NOT EXISTS env VARCHAR DEFAULT 'prod';
 """
 
 # Schema 1 kept every attempt in a table named `attempts`.
@@ -117,7 +128,7 @@ MATERIALIZATION_COLUMNS = (
     ("partition_index", "BIGINT"), ("code_version", "VARCHAR"), ("data_version", "VARCHAR"),
     ("row_count", "BIGINT"), ("clipped", "VARCHAR"), ("started_at", "TIMESTAMP"),
     ("ended_at", "TIMESTAMP"), ("attempt", "INTEGER"), ("log_path", "VARCHAR"),
-    ("inputs_text", "VARCHAR"), ("table_schema", "VARCHAR"),
+    ("inputs_text", "VARCHAR"), ("table_schema", "VARCHAR"), ("env", "VARCHAR"),
 )  # fmt: skip
 
 # Materializations newer than the nodes watermark whose inputs are still in inputs_text.
@@ -142,13 +153,13 @@ SET inputs_text = replace(replace(inputs_text, '|', chr(31)), ';', chr(30))
 WHERE inputs_text IS NOT NULL
 """
 
-# Materializations newer than the nodes watermark (the parameter), latest per node: the
-# values of the latest, NULLs included (arg_max skips NULLs: a removal would show the data
-# before it).
+# Materializations newer than the nodes watermark (the parameter), latest per node and
+# environment: the values of the latest, NULLs included (arg_max skips NULLs: a removal
+# would show the data before it).
 DELTA = """
 CREATE OR REPLACE TEMP TABLE _af_delta AS
 SELECT d.*, n.asset IS NOT NULL OR d.builds > 1 AS rebuilt FROM (
-    SELECT asset, partition_index, arg_max_null(partition, materialization_id) AS partition,
+    SELECT env, asset, partition_index, arg_max_null(partition, materialization_id) AS partition,
            max(materialization_id) AS materialization_id,
            arg_max_null(code_version, materialization_id) AS code_version,
            arg_max_null(data_version, materialization_id) AS data_version,
@@ -156,8 +167,8 @@ SELECT d.*, n.asset IS NOT NULL OR d.builds > 1 AS rebuilt FROM (
            arg_max_null(table_schema, materialization_id) AS table_schema
     FROM assetflow.materializations
     WHERE materialization_id > ?
-    GROUP BY asset, partition_index) d
-LEFT JOIN assetflow.nodes n USING (asset, partition_index)
+    GROUP BY env, asset, partition_index) d
+LEFT JOIN assetflow.nodes n USING (env, asset, partition_index)
 """
 
 
@@ -174,6 +185,11 @@ def nodes_watermark(conn: duckdb.DuckDBPyConnection) -> int:
 def create_delta(conn: duckdb.DuckDBPyConnection) -> None:
     """The temp table `_af_delta` (DELTA), from the materializations after the watermark."""
     conn.execute(DELTA, [nodes_watermark(conn)])
+
+
+def table_sql(asset: str, schema: str = "main") -> str:
+    """An asset's table (or an environment's view of it) as SQL names it."""
+    return f'{schema}."{asset}"'
 
 
 def in_partitions(keys: list[str] | tuple[str, ...], ordered: bool = True) -> str:

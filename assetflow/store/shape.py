@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from assetflow.store.schema import PARTITION_COLUMN
+from assetflow.core.environments import PROD, data_schema
+from assetflow.store.schema import PARTITION_COLUMN, table_sql
 
 
 @dataclass(frozen=True)
@@ -65,20 +66,23 @@ def apply(
     reshape: Reshape,
     rows: dict[str, str],
     writing: Sequence[str],
+    env: str = PROD,
 ) -> list[str]:
     """Inside the write's transaction, before its delete and insert: drop the columns that
     went, cast the retyped ones (or rebuild the table for a refresh). Returns the
-    partitions, other than those being written, whose rows had to go."""
-    table = f'main."{reshape.asset}"'
+    partitions, other than those being written, whose rows had to go. `env`: the environment
+    whose own table this is."""
+    schema = data_schema(env)
+    table = table_sql(reshape.asset, schema)
     if reshape.refresh:
         gone = cur.execute(
-            "SELECT partition FROM assetflow.materializations WHERE asset = ?"
+            "SELECT partition FROM assetflow.materializations WHERE asset = ? AND env = ?"
             " GROUP BY partition HAVING arg_max(data_version IS NOT NULL, materialization_id)"
             " AND NOT list_contains(?, partition) ORDER BY partition",
-            [reshape.asset, list(writing)],
+            [reshape.asset, env, list(writing)],
         ).fetchall()
         cur.execute(f"DROP TABLE IF EXISTS {table}")
-        cur.execute(create_table_sql(reshape.asset, rows))
+        cur.execute(create_table_sql(reshape.asset, rows, schema=schema))
         return [p for (p,) in gone]
     for name in reshape.dropped:
         cur.execute(f'ALTER TABLE {table} DROP COLUMN IF EXISTS "{name}"')
@@ -97,10 +101,13 @@ def apply(
     return sorted(removed)
 
 
-def create_table_sql(asset: str, columns: dict[str, str], if_missing: bool = False) -> str:
+def create_table_sql(
+    asset: str, columns: dict[str, str], if_missing: bool = False, schema: str = "main"
+) -> str:
     defined = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
     exists = "IF NOT EXISTS " if if_missing else ""
-    return f'CREATE TABLE {exists}main."{asset}" ({defined}, {PARTITION_COLUMN} VARCHAR)'
+    table = table_sql(asset, schema)
+    return f"CREATE TABLE {exists}{table} ({defined}, {PARTITION_COLUMN} VARCHAR)"
 
 
 def record_removed(
@@ -109,6 +116,7 @@ def record_removed(
     asset: str,
     partitions: Sequence[str],
     now: dt.datetime,
+    env: str = PROD,
 ) -> None:
     """Record that these partitions' rows are gone: a materialization without a data version
     (no attempt) is their latest, so they are `missing` and their readers see their input
@@ -117,11 +125,11 @@ def record_removed(
         return
     cur.execute(
         "INSERT INTO assetflow.materializations (materialization_id, run_id, asset, partition,"
-        " partition_index, row_count, started_at, ended_at)"
+        " partition_index, row_count, started_at, ended_at, env)"
         " SELECT nextval('assetflow.materialization_ids'), ?, asset, partition, partition_index,"
-        " 0, ?, ? FROM (SELECT DISTINCT asset, partition, partition_index"
+        " 0, ?, ?, ? FROM (SELECT DISTINCT asset, partition, partition_index"
         " FROM assetflow.materializations WHERE asset = ? AND list_contains(?, partition))",
-        [run_id, now, now, asset, list(partitions)],
+        [run_id, now, now, env, asset, list(partitions)],
     )
 
 

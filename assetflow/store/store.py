@@ -16,11 +16,16 @@ from typing import Any, cast
 
 import duckdb
 
+from assetflow.core.environments import PROD, Env, chain_of, check_new_name, children
 from assetflow.core.records import (
     AttemptStatus,
+    NodeWrite,
     Observation,
     RunStatus,
+    Written,
 )
+from assetflow.errors import EnvError
+from assetflow.store import environments
 from assetflow.store.connect import connect, file_identity, rollback, storage_error
 from assetflow.store.keysets import add_keys, remove_keys
 from assetflow.store.published import adopt, refresh_view
@@ -28,6 +33,7 @@ from assetflow.store.read_session import ServedConnection, open_for_reading
 from assetflow.store.reader import RUN_COUNTS, StateReader
 from assetflow.store.retention import Retention
 from assetflow.store.retention import prune as prune_rows
+from assetflow.store.reuse import copy_reused, reusable
 from assetflow.store.rows import Checked, RowInserter
 from assetflow.store.schema import (
     PENDING,
@@ -36,6 +42,7 @@ from assetflow.store.schema import (
     nodes_watermark,
 )
 from assetflow.store.served import ReadServer
+from assetflow.store.views import sync_env_views
 from assetflow.store.writer import PartitionWriter
 
 
@@ -52,6 +59,7 @@ class Store(StateReader):
         self.writer = PartitionWriter(self.rows)
         self._serving: ReadServer | None = None
         self.served_by: int | None = None  # the holder's pid, when read through its session
+        self.shares_work = False
 
     @classmethod
     def open(
@@ -76,6 +84,52 @@ class Store(StateReader):
             store.served_by = conn.holder
             return store
         return cls(conn, path)
+
+    def use_env(self, name: str, writing: bool = False) -> None:
+        """Work in the environment `name` from now on (prod: as if there were none). A
+        writer makes the views its chain lacks (an asset new above it)."""
+        known = self.environments()
+        self.env = chain_of(name, known)
+        self.shares_work = bool(known)  # with environments, a node may reuse another's
+        self.writer = PartitionWriter(self.rows, self.env)
+        if writing:
+            sync_env_views(self.conn, self.env)
+
+    def reuse(
+        self, cur: duckdb.DuckDBPyConnection, writes: Sequence[NodeWrite], now: dt.datetime
+    ) -> dict[str, Written] | None:
+        """The nodes of `writes` copied from an environment that holds them with the same code
+        and inputs, when every one of them is held so (reuse.py); None: compute them."""
+        if not self.shares_work:
+            return None
+        held = reusable(cur, self.env, writes)
+        return None if held is None else copy_reused(cur, self.env, writes, held, now)
+
+    # -- environments ---------------------------------------------------------------------
+    def create_env(self, name: str, parent: str, now: dt.datetime) -> Env:
+        known = self.environments()
+        check_new_name(name, known)
+        env = Env((name, *chain_of(parent, known).chain))
+        environments.create(self.conn, env, now)
+        return env
+
+    def drop_env(self, name: str) -> None:
+        known = self.environments()
+        chain_of(name, known)  # it exists
+        below = children(name, known)
+        if name == PROD or below:
+            raise EnvError(
+                f"environment {name} cannot be dropped",
+                f"{', '.join(below)} read through it: drop them first" if below else
+                "prod holds the production tables",
+            )  # fmt: skip
+        environments.drop(self.conn, name)
+
+    def promote_env(self, run_id: str, now: dt.datetime) -> dict[str, list[str]]:
+        """This store's environment's own nodes made its parent's (environments.promote)."""
+        promoted = environments.promote(self.conn, self.env, run_id, now)
+        self.refresh_nodes()
+        return promoted
 
     def serve_reads(self) -> None:
         """Serve other processes' reads for as long as this store holds the file."""
@@ -127,9 +181,10 @@ class Store(StateReader):
     ) -> None:
         self.conn.execute(
             "INSERT INTO assetflow.runs (run_id, trigger, selection, started_at, status, pid,"
-            " planned, backfill_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, trigger, selection, started_at, RunStatus.RUNNING, pid, planned, backfill_id],
-        )
+            " planned, backfill_id, env) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, trigger, selection, started_at, RunStatus.RUNNING, pid, planned, backfill_id,
+             self.env.name],
+        )  # fmt: skip
 
     def record_ticks(
         self,
@@ -203,14 +258,14 @@ class Store(StateReader):
         error_message = str(error).splitlines()[0] if error and str(error) else None
         rows = [
             (run_id, asset, partition, index, attempt, started_at, ended_at, status,
-             error_class, error_message, log_path, next_retry_at)
+             error_class, error_message, log_path, next_retry_at, self.env.name)
             for asset, partition, index in nodes
         ]  # fmt: skip
         self.rows.insert(
             self.conn,
             "attempt_log",
             "run_id, asset, partition, partition_index, attempt, started_at, ended_at, status,"
-            " error_class, error_message, log_path, next_retry_at",
+            " error_class, error_message, log_path, next_retry_at, env",
             rows,
         )
 
@@ -297,13 +352,13 @@ class Store(StateReader):
         try:
             create_delta(conn)
             conn.execute(
-                "DELETE FROM assetflow.nodes n USING _af_delta d"
-                " WHERE n.asset = d.asset AND n.partition_index = d.partition_index"
+                "DELETE FROM assetflow.nodes n USING _af_delta d WHERE n.env = d.env"
+                " AND n.asset = d.asset AND n.partition_index = d.partition_index"
             )
             conn.execute(
-                "INSERT INTO assetflow.nodes BY NAME SELECT asset, partition_index, partition,"
-                " materialization_id, code_version, data_version, clipped, rebuilt, table_schema"
-                " FROM _af_delta"
+                "INSERT INTO assetflow.nodes BY NAME SELECT env, asset, partition_index,"
+                " partition, materialization_id, code_version, data_version, clipped, rebuilt,"
+                " table_schema FROM _af_delta"
             )
             conn.execute(f"INSERT INTO assetflow.inputs {PENDING_INPUTS}")
             conn.execute(

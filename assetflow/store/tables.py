@@ -9,32 +9,39 @@ from typing import Any
 
 import duckdb
 
-from assetflow.store.schema import PARTITION_COLUMN
+from assetflow.store.schema import PARTITION_COLUMN, table_sql
 
 
-def table_columns(cur: duckdb.DuckDBPyConnection, asset: str) -> dict[str, str]:
+def table_columns(
+    cur: duckdb.DuckDBPyConnection, asset: str, schema: str = "main"
+) -> dict[str, str]:
     """An asset table's columns and types in table order, without the partition column,
-    as the catalog spells them (empty: no table)."""
+    as the catalog spells them (empty: no table). `schema`: an environment's own rows
+    (`_env_NAME`), or its view of the asset (`NAME`)."""
     rows = cur.execute(
         "SELECT column_name, data_type FROM information_schema.columns"
-        " WHERE table_schema = 'main' AND table_name = ? AND column_name <> ?"
+        " WHERE table_schema = ? AND table_name = ? AND column_name <> ?"
         " ORDER BY ordinal_position",
-        [asset, PARTITION_COLUMN],
+        [schema, asset, PARTITION_COLUMN],
     ).fetchall()
     return dict(rows)
 
 
-def read_partitions(cur: duckdb.DuckDBPyConnection, asset: str, where: str | None) -> Any:
+def read_partitions(
+    cur: duckdb.DuckDBPyConnection, asset: str, where: str | None, schema: str = "main"
+) -> Any:
     """An asset's rows (those matching `where`, a condition from schema.in_partitions; all
     when None) as a `pyarrow.Table`, with the partition column; None when the asset has no
     table yet."""
-    if not table_columns(cur, asset):
+    if not table_columns(cur, asset, schema):
         return None
     condition = f" WHERE {where}" if where else ""
-    return arrow_table(cur.sql(f'SELECT * FROM "{asset}"{condition}'))
+    return arrow_table(cur.sql(f"SELECT * FROM {table_sql(asset, schema)}{condition}"))
 
 
-def once_had_column(cur: duckdb.DuckDBPyConnection, assets: list[str], column: str) -> list[str]:
+def once_had_column(
+    cur: duckdb.DuckDBPyConnection, assets: list[str], column: str, schema: str = "main"
+) -> list[str]:
     """Those of `assets` whose table once had `column` (as their materializations record)
     and has it no more."""
     rows = cur.execute(
@@ -42,8 +49,8 @@ def once_had_column(cur: duckdb.DuckDBPyConnection, assets: list[str], column: s
         " WHERE list_contains(?, asset) AND list_contains(list_transform("
         "   string_split(table_schema, ','), lambda c: split_part(c, ' ', 1)), ?)"
         " AND asset NOT IN (SELECT table_name FROM information_schema.columns"
-        "   WHERE table_schema = 'main' AND column_name = ?) ORDER BY asset",
-        [assets, column, column],
+        "   WHERE table_schema = ? AND column_name = ?) ORDER BY asset",
+        [assets, column, schema, column],
     ).fetchall()
     return [a for (a,) in rows]
 

@@ -18,6 +18,7 @@ from typing import Protocol
 import duckdb
 
 from assetflow.core.checks import sql_literal
+from assetflow.core.environments import Env
 from assetflow.core.partitions import check_key
 from assetflow.core.records import CheckResult, NodeWrite, Written
 from assetflow.errors import DataError, DefinitionError, PartitionKeyError
@@ -30,6 +31,7 @@ from assetflow.store.schema import (
     MATERIALIZATION_COLUMNS,
     PARTITION_COLUMN,
     in_partitions,
+    table_sql,
 )
 from assetflow.store.shape import (
     Reshape,
@@ -38,6 +40,7 @@ from assetflow.store.shape import (
     record_removed,
 )
 from assetflow.store.tables import relation_columns, table_columns
+from assetflow.store.views import own_partitions, refresh_env_view
 
 # A column of staged rows that holds each row's partition key (a write of partitions computed
 # one by one); it is not stored.
@@ -95,10 +98,12 @@ class Wrote:
 
 
 class PartitionWriter:
-    """Replaces partitions of asset tables; knows each table's columns once it has seen it."""
+    """Replaces partitions of asset tables; knows each table's columns once it has seen it.
+    Writes go to `env`'s own tables (prod's: main), and its lineage records `env`."""
 
-    def __init__(self, rows: RowInserter) -> None:
+    def __init__(self, rows: RowInserter, env: Env | None = None) -> None:
         self.rows = rows
+        self.env = env or Env()
         self._columns: dict[str, dict[str, str]] = {}  # asset -> columns, without _partition
         self._ddl_lock = threading.Lock()
         self._reshape_lock = threading.Lock()
@@ -172,7 +177,7 @@ class PartitionWriter:
         # lock: another writer may have changed it just before.
         with self._reshape_lock:
             if not refresh:
-                table = table_columns(cur, asset)
+                table = table_columns(cur, asset, self.env.data_schema)
                 reshape = Reshape.between(asset, table, columns)
             after = _after(table, reshape, columns)
             return self._replace(
@@ -202,7 +207,8 @@ class PartitionWriter:
         order). `strays`: the partition_by expression that placed the rows, when some may
         have landed outside the partitions (a data error)."""
         asset = writes[0].asset
-        table = f'main."{asset}"'
+        env = self.env
+        table = table_sql(asset, env.data_schema)
         # Every column of the table must come from the rows (BY NAME would fill a missing
         # one with NULL): naming them all binds them, and the optimizer drops the condition.
         named = ", ".join(f'"{c}"' for c in after)
@@ -212,7 +218,7 @@ class PartitionWriter:
         cur.execute("BEGIN TRANSACTION")
         try:
             declared = contract.columns if contract else columns or after
-            removed = apply(cur, reshape, declared, keys) if reshape else []
+            removed = apply(cur, reshape, declared, keys, env.name) if reshape else []
             for name, kind in reshape.added.items() if reshape else ():
                 cur.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{name}" {kind}')
             if not (reshape and reshape.refresh):
@@ -239,7 +245,7 @@ class PartitionWriter:
                 refuse_nulls(cur, asset, table, contract.not_null, where)
             audited = {} if audit is None else audit(
                 cur, f"(SELECT * FROM {table} WHERE {where})", writes,
-                lambda key: partition_view(cur, asset, key, "_af_audit"),
+                lambda key: partition_view(cur, table, key, "_af_audit"),
             )  # fmt: skip
             now = clock()
             written = self._record(cur, table, after, writes, now, where)
@@ -249,7 +255,9 @@ class PartitionWriter:
                 for w in writes if w.partition in audited
             ]  # fmt: skip
             self.rows.insert_checks(cur, writes[0].run_id, checked, now)
-            record_removed(cur, writes[0].run_id, asset, removed, now)
+            record_removed(cur, writes[0].run_id, asset, removed, now, env.name)
+            if not env.is_prod:
+                own_partitions(cur, env.name, asset, keys)
             keys_added = _add_keys(cur, asset, table, after, where, adds_keys, now)
             cur.execute("COMMIT")
         except BaseException:
@@ -267,12 +275,15 @@ class PartitionWriter:
     ) -> dict[str, str]:
         """The table's columns (without the partition column); a table made from `columns`
         if there is none yet (then nothing about it changes)."""
-        known = self._columns.get(asset) or table_columns(cur, asset)
+        schema = self.env.data_schema
+        known = self._columns.get(asset) or table_columns(cur, asset, schema)
         if not known:
             with self._ddl_lock:
                 declared = contract.columns if contract else columns
-                cur.execute(create_table_sql(asset, declared, if_missing=True))
-            known = table_columns(cur, asset)
+                cur.execute(create_table_sql(asset, declared, if_missing=True, schema=schema))
+                if not self.env.is_prod:  # its view reads its own rows from now on
+                    refresh_env_view(cur, self.env, asset)
+            known = table_columns(cur, asset, schema)
         return known  # cached once a write commits: until then, others bind too
 
     @staticmethod
@@ -308,11 +319,11 @@ class PartitionWriter:
             w = writes[0]
             recorded = cur.execute(
                 f"{head} SELECT {ids}, ?, ?, ?, ?, ?, {VERSION_SQL.format(n='v.n', h='v.h')}, v.n,"
-                f" ?, ?, ?, ?, ?, ?, ? FROM (SELECT count(*) AS n, {row_hashes} AS h"
+                f" ?, ?, ?, ?, ?, ?, ?, ? FROM (SELECT count(*) AS n, {row_hashes} AS h"
                 f" FROM {table} WHERE {PARTITION_COLUMN} = ?) v{tail}",
                 [w.run_id, w.asset, w.partition, w.partition_index, w.code_version, schema,
                  w.clipped, w.started_at, now, w.attempt, w.log_path, inputs_text_of(w), schema,
-                 w.partition],
+                 self.env.name, w.partition],
             ).fetchall()  # fmt: skip
         else:  # the same, each write joined with its partition's count and hash
             typed = {name: kind for name, kind in MATERIALIZATION_COLUMNS}
@@ -321,7 +332,8 @@ class PartitionWriter:
             ]
             values = [
                 (w.run_id, w.asset, w.partition, w.partition_index, w.code_version, w.clipped,
-                 w.started_at, now, w.attempt, w.log_path, inputs_text_of(w), schema)
+                 w.started_at, now, w.attempt, w.log_path, inputs_text_of(w), schema,
+                 self.env.name)
                 for w in writes
             ]  # fmt: skip
             version = VERSION_SQL.format(n="coalesce(w.n, 0)", h="coalesce(w.h, 0)")
@@ -414,11 +426,11 @@ def _after(table: dict[str, str], reshape: Reshape, rows: dict[str, str]) -> dic
 
 
 def partition_view(cur: duckdb.DuckDBPyConnection, table: str, partition: str, name: str) -> str:
-    """A temp view `name` of one partition's rows of `table` (an asset's table, or a stage)
-    without the partition column (what checks run over); returns its name."""
+    """A temp view `name` of one partition's rows of `table` (an asset's table as SQL names
+    it, or a stage) without the partition column (what checks run over); returns its name."""
     cur.execute(
         f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE ({PARTITION_COLUMN})"
-        f""" FROM "{table}" WHERE {PARTITION_COLUMN} = {sql_literal(partition)}"""
+        f" FROM {table} WHERE {PARTITION_COLUMN} = {sql_literal(partition)}"
     )
     return name
 

@@ -3,10 +3,12 @@
 - base.py: the consoles (`out` for results, `err` for errors and progress), shared cells;
 - runs.py: plans, the progress bar, a run's summary, runs, ticks, backfills;
 - state.py: status, why, lineage, observations, checks;
-- ops.py: wipe, prune, column lineage.
+- ops.py: wipe, prune, column lineage;
+- envs.py: environments, their diffs and promotions.
 """
 
 from assetflow.cli.console.base import err, error, note, out
+from assetflow.cli.console.envs import render_diff, render_envs, render_promotion
 from assetflow.cli.console.ops import pruned, render_columns, vacuumed, wipe_preview, wiped
 from assetflow.cli.console.runs import (
     RunProgress,
@@ -36,6 +38,9 @@ from assetflow.cli.console.state import (
 )
 
 __all__ = [
+    "render_diff",
+    "render_envs",
+    "render_promotion",
     "render_tests",
     "note",
     "render_columns",

@@ -213,6 +213,9 @@ def render_runs(runs: list[RunRecord], none: str = "no runs yet") -> None:
     table = Table(title="Runs (most recent first)", title_justify="left")
     table.add_column("run", no_wrap=True)
     table.add_column("trigger")
+    envs = any(run.env != "prod" for run in runs)
+    if envs:
+        table.add_column("env")
     table.add_column("started (UTC)", no_wrap=True)
     for column in ("seconds", "status", "nodes", "ok", "verified", "failed", "not run"):
         table.add_column(column, justify="left" if column == "status" else "right")
@@ -221,6 +224,7 @@ def render_runs(runs: list[RunRecord], none: str = "no runs yet") -> None:
         table.add_row(
             run.run_id,
             run.trigger,
+            *([run.env] if envs else []),
             run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             "" if seconds is None else f"{seconds:.1f}",
             status_label(run.status),

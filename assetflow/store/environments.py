@@ -1,0 +1,262 @@
+"""Environments in the warehouse file: made and dropped, compared with their parent from
+lineage, and promoted into it, each in one transaction.
+
+An environment holds only what it built (`assetflow.env_owned`, its rows in `_env_NAME`, its
+nodes under its name); everything else it reads from its parent through its views
+(views.py). Making one writes a row and two empty schemas, whatever the warehouse holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import duckdb
+
+from assetflow.core.environments import Env, data_schema, read_schema
+from assetflow.core.records import RunStatus
+from assetflow.store.connect import rollback
+from assetflow.store.schema import FIELD_SEP, INPUT_SEP, PARTITION_COLUMN, table_sql
+from assetflow.store.tables import table_columns
+from assetflow.store.views import own_partitions, refresh_env_view, sync_env_views
+from assetflow.store.writer import schema_text
+
+PROMOTE_TRIGGER = "promote"
+
+
+@dataclass(frozen=True)
+class Differing:
+    """A node whose data differs between an environment and the one it is compared with:
+    the versions on each side (None: no data there)."""
+
+    asset: str
+    partition: str
+    version: str | None
+    against: str | None
+
+
+@contextmanager
+def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+
+
+def create(conn: duckdb.DuckDBPyConnection, env: Env, now: dt.datetime) -> None:
+    """Record `env` (its chain says its parent) and make its schemas and views."""
+    assert env.parent is not None
+    with _transaction(conn):
+        conn.execute(
+            "INSERT INTO assetflow.environments VALUES (?, ?, ?)", [env.name, env.parent, now]
+        )
+        conn.execute(f'CREATE SCHEMA "{env.data_schema}"')
+        conn.execute(f'CREATE SCHEMA "{env.read_schema}"')
+        sync_env_views(conn, env)
+
+
+def drop(conn: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Forget `name`: its record, what it held and its schemas. Its runs stay in history."""
+    with _transaction(conn):
+        conn.execute("DELETE FROM assetflow.environments WHERE name = ?", [name])
+        for table in ("env_owned", "nodes", "attempt_log"):
+            conn.execute(f"DELETE FROM assetflow.{table} WHERE env = ?", [name])
+        conn.execute(f'DROP SCHEMA IF EXISTS "{read_schema(name)}" CASCADE')
+        conn.execute(f'DROP SCHEMA IF EXISTS "{data_schema(name)}" CASCADE')
+
+
+# The nodes an environment holds itself, each with the version its parent's chain holds.
+_DIFFERING = """
+WITH own AS (
+    SELECT asset, partition_index, partition, data_version, materialization_id
+    FROM assetflow.nodes WHERE env = $env),
+above AS (
+    SELECT asset, partition_index,
+           arg_min_null(data_version, list_position($chain, env)) AS data_version
+    FROM assetflow.nodes
+    WHERE list_contains($chain, env) AND (asset, partition_index) IN
+          (SELECT (asset, partition_index) FROM own)
+    GROUP BY ALL)
+SELECT o.asset, o.partition, o.data_version, a.data_version, o.materialization_id
+FROM own o LEFT JOIN above a USING (asset, partition_index)
+ORDER BY o.asset, o.partition_index
+"""
+
+
+def held(conn: duckdb.DuckDBPyConnection, env: Env) -> list[tuple[Differing, int]]:
+    """Every node `env` holds itself, with its parent's version, and its materialization."""
+    rows = conn.execute(_DIFFERING, {"env": env.name, "chain": list(env.chain[1:])}).fetchall()
+    return [(Differing(a, p, v, w), mid) for a, p, v, w, mid in rows]
+
+
+def differing(conn: duckdb.DuckDBPyConnection, env: Env) -> list[Differing]:
+    """The nodes whose data differs between `env` and its parent, from lineage alone."""
+    return [d for d, _ in held(conn, env) if d.version != d.against]
+
+
+def row_diff_sql(env: Env, asset: str, keys: Sequence[str]) -> str:
+    """One pass over both sides' rows of these partitions: each distinct row with how many
+    more times `env` holds it than its parent (negative: fewer), those that differ only."""
+    assert env.parent is not None
+    where = f"list_contains({_list(keys)}, {PARTITION_COLUMN})"
+    mine = table_sql(asset, env.data_schema)
+    theirs = table_sql(asset, read_schema(env.parent))
+    return (
+        f"SELECT * EXCLUDE (_af_side), sum(_af_side)::BIGINT AS _af_count FROM ("
+        f" SELECT *, 1 AS _af_side FROM {mine} WHERE {where}"
+        f" UNION ALL BY NAME SELECT *, -1 AS _af_side FROM {theirs} WHERE {where})"
+        f" GROUP BY ALL HAVING sum(_af_side) <> 0"
+    )
+
+
+def _list(keys: Sequence[str]) -> str:
+    return "[" + ", ".join("'" + k.replace("'", "''") + "'" for k in keys) + "]"
+
+
+# What a promoted node records in its new environment: the materialization it came from,
+# with its inputs (moved into `inputs` when it was merged) as text again.
+_PROMOTED = f"""
+INSERT INTO assetflow.materializations
+    (materialization_id, run_id, asset, partition, partition_index, code_version,
+     data_version, row_count, clipped, started_at, ended_at, inputs_text, table_schema, env,
+     reused_from)
+SELECT nextval('assetflow.materialization_ids'), $run, m.asset, m.partition, m.partition_index,
+       m.code_version, m.data_version, m.row_count, m.clipped, $now, $now,
+       coalesce(m.inputs_text, (
+           SELECT string_agg(i.input || chr({ord(FIELD_SEP)}) || i.input_partition
+                             || chr({ord(FIELD_SEP)}) || i.input_index || chr({ord(FIELD_SEP)})
+                             || coalesce(i.input_version, ''), chr({ord(INPUT_SEP)})
+                             ORDER BY i.input, i.input_index)
+           FROM assetflow.inputs i WHERE i.materialization_id = m.materialization_id)),
+       $schema, $target, m.materialization_id
+FROM assetflow.materializations m
+WHERE list_contains($mids, m.materialization_id)
+ORDER BY m.partition_index
+"""
+
+
+def promote(
+    conn: duckdb.DuckDBPyConnection, env: Env, run_id: str, now: dt.datetime
+) -> dict[str, list[str]]:
+    """Everything `env` holds itself becomes its parent's, in one transaction: the rows
+    replace the parent's partitions, the parent's lineage records each node as promoted
+    from `env`'s materialization, and `env` reads them from its parent again. Returns the
+    partitions promoted per asset."""
+    assert env.parent is not None
+    target = Env(env.chain[1:])
+    nodes = held(conn, env)
+    per_asset: dict[str, list[tuple[str, int]]] = {}
+    for node, mid in nodes:
+        per_asset.setdefault(node.asset, []).append((node.partition, mid))
+    with _transaction(conn):
+        conn.execute(
+            "INSERT INTO assetflow.runs (run_id, trigger, selection, started_at, ended_at,"
+            " status, planned, succeeded, verified, failed, skipped, env, message)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)",
+            [run_id, PROMOTE_TRIGGER, json.dumps({"assets": sorted(per_asset), "from": None,
+             "to": None}), now, now, RunStatus.SUCCESS, len(nodes), len(nodes), target.name,
+             f"promoted from {env.name}"],
+        )  # fmt: skip
+        for asset, held_here in per_asset.items():
+            keys = [k for k, _ in held_here]
+            schema = _copy_rows(conn, env, target, asset, keys)
+            conn.execute(
+                _PROMOTED,
+                {"run": run_id, "now": now, "schema": schema, "target": target.name,
+                 "mids": [m for _, m in held_here]},
+            )  # fmt: skip
+            if not target.is_prod:
+                own_partitions(conn, target.name, asset, keys)
+            conn.execute(
+                f"DELETE FROM {table_sql(asset, env.data_schema)}"
+                f" WHERE list_contains(?, {PARTITION_COLUMN})",
+                [keys],
+            )
+        for table in ("env_owned", "nodes"):
+            conn.execute(f"DELETE FROM assetflow.{table} WHERE env = ?", [env.name])
+    return {asset: [k for k, _ in found] for asset, found in per_asset.items()}
+
+
+def _copy_rows(
+    conn: duckdb.DuckDBPyConnection, env: Env, target: Env, asset: str, keys: list[str]
+) -> str:
+    """The partitions `keys` of `env`'s own table copied over the target's own table (made,
+    or given the columns it lacks); returns the target table's columns as lineage records
+    them."""
+    mine = table_columns(conn, asset, env.data_schema)
+    table = table_sql(asset, target.data_schema)
+    theirs = table_columns(conn, asset, target.data_schema)
+    if not theirs:
+        source = table_sql(asset, env.data_schema)
+        conn.execute(f"CREATE TABLE {table} AS SELECT * FROM {source} WHERE false")
+        if not target.is_prod:
+            refresh_env_view(conn, target, asset)
+    for name, kind in mine.items():
+        if name not in theirs:
+            conn.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{name}" {kind}')
+    where = f"list_contains(?, {PARTITION_COLUMN})"
+    conn.execute(f"DELETE FROM {table} WHERE {where}", [keys])
+    conn.execute(
+        f"INSERT INTO {table} BY NAME SELECT * FROM {table_sql(asset, env.data_schema)}"
+        f" WHERE {where}",
+        [keys],
+    )
+    return schema_text(table_columns(conn, asset, target.data_schema))
+
+
+def row_diff(
+    conn: duckdb.DuckDBPyConnection,
+    env: Env,
+    asset: str,
+    keys: Sequence[str],
+    key: Sequence[str],
+    samples: int,
+) -> tuple[tuple[str, ...], int, int, int, dict[str, list[tuple[object, ...]]]]:
+    """The rows of partitions `keys` of `asset` that differ between `env` and its parent:
+    (columns, added, removed, changed by `key`, samples of each). Both sides are read once."""
+    cur = conn.cursor()
+    try:
+        cur.execute(f"CREATE TEMP TABLE _af_diff AS {row_diff_sql(env, asset, keys)}")
+        columns = tuple(
+            c for c in cur.sql("SELECT * FROM _af_diff LIMIT 0").columns if c != "_af_count"
+        )
+        shown = ", ".join(f'"{c}"' for c in columns)
+        paired = "false"
+        if key:
+            on = " AND ".join(f'a."{k}" IS NOT DISTINCT FROM b."{k}"' for k in key)
+            cur.execute(
+                "CREATE TEMP TABLE _af_pairs AS SELECT DISTINCT "
+                + ", ".join(f'a."{k}"' for k in key)
+                + f" FROM _af_diff a JOIN _af_diff b ON {on}"
+                " WHERE a._af_count > 0 AND b._af_count < 0"
+            )
+            match = " AND ".join(f'p."{k}" IS NOT DISTINCT FROM d."{k}"' for k in key)
+            paired = f"EXISTS (SELECT 1 FROM _af_pairs p WHERE {match})"
+        (added, removed) = cur.execute(
+            f"SELECT coalesce(sum(_af_count) FILTER (WHERE _af_count > 0 AND NOT {paired}), 0),"
+            f" coalesce(-sum(_af_count) FILTER (WHERE _af_count < 0 AND NOT {paired}), 0)"
+            " FROM _af_diff d"
+        ).fetchall()[0]
+        found: dict[str, list[tuple[object, ...]]] = {}
+        for kind, sign in (("added", ">"), ("removed", "<")):
+            found[kind] = cur.execute(
+                f"SELECT {shown} FROM _af_diff d WHERE _af_count {sign} 0 AND NOT {paired}"
+                f" ORDER BY ALL LIMIT {samples}"
+            ).fetchall()
+        changed = 0
+        if key:
+            (changed,) = cur.execute("SELECT count(*) FROM _af_pairs").fetchall()[0]
+            by_key = ", ".join(f'"{k}"' for k in key)
+            found["changed"] = cur.execute(  # each key's new row, then its old one
+                f"SELECT {shown} FROM _af_diff d WHERE {paired}"
+                f" ORDER BY {by_key}, _af_count DESC LIMIT {2 * samples}"
+            ).fetchall()
+        return columns, int(added), int(removed), int(changed), found
+    finally:
+        cur.close()

@@ -1,0 +1,95 @@
+"""An environment's tables as its runs and its users read them: per asset, a view in the
+schema named after the environment, its own rows (`_env_NAME."asset"`) over its parent's
+view of the asset minus the partitions it holds itself (`assetflow.env_owned`).
+
+Views bind when they are read, so a view made once follows its tables' columns; it is made
+again only when what it unions changes (the environment's first write of the asset, a new
+asset in an environment above it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+
+from assetflow.core.checks import sql_literal
+from assetflow.core.environments import Env, data_schema, read_schema
+from assetflow.store.schema import PARTITION_COLUMN, table_sql
+
+
+def own_partitions(
+    cur: duckdb.DuckDBPyConnection, env: str, asset: str, keys: Sequence[str]
+) -> None:
+    """Inside a write's transaction: these partitions of `asset` are `env`'s own from now on."""
+    cur.execute(
+        "INSERT INTO assetflow.env_owned SELECT ?, ?, k FROM unnest(?::VARCHAR[]) t(k)"
+        " WHERE k NOT IN (SELECT partition FROM assetflow.env_owned WHERE env = ? AND asset = ?)",
+        [env, asset, list(keys), env, asset],
+    )
+
+
+def _relations(cur: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    """(schema, name) of every table and view of the file."""
+    rows = cur.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables()"
+        " WHERE database_name = current_database()"
+        " UNION ALL SELECT schema_name, view_name FROM duckdb_views()"
+        " WHERE database_name = current_database() AND NOT internal"
+    ).fetchall()
+    return {(s, n) for s, n in rows}
+
+
+def view_sql(env: str, parent: str, asset: str, relations: set[tuple[str, str]]) -> str | None:
+    """The SELECT of `env`'s view of `asset`, given the relations that exist; None when
+    neither it nor its parent has the asset."""
+    own = (data_schema(env), asset) in relations
+    above = (read_schema(parent), asset) in relations
+    parts = []
+    if own:
+        parts.append(f"SELECT * FROM {table_sql(asset, data_schema(env))}")
+    if above:
+        held = (
+            f"SELECT partition FROM assetflow.env_owned WHERE env = {sql_literal(env)}"
+            f" AND asset = {sql_literal(asset)}"
+        )
+        parts.append(
+            f"SELECT * FROM {table_sql(asset, read_schema(parent))}"
+            f" WHERE {PARTITION_COLUMN} NOT IN ({held})"
+        )
+    return " UNION ALL BY NAME ".join(parts) or None
+
+
+def refresh_env_view(cur: duckdb.DuckDBPyConnection, env: Env, asset: str) -> None:
+    """`env`'s view of `asset` made again from what exists now."""
+    assert env.parent is not None
+    select = view_sql(env.name, env.parent, asset, _relations(cur))
+    if select is not None:
+        cur.execute(f"CREATE OR REPLACE VIEW {table_sql(asset, env.read_schema)} AS {select}")
+
+
+def sync_env_views(cur: duckdb.DuckDBPyConnection, env: Env) -> None:
+    """Every view of the environments of `env`'s chain below prod, made where missing or
+    out of date (an asset new above them), parents first."""
+    if env.is_prod:
+        return
+    relations = _relations(cur)
+    current = dict(
+        cur.execute(
+            "SELECT schema_name || '.' || view_name, sql FROM duckdb_views()"
+            " WHERE database_name = current_database() AND list_contains(?, schema_name)",
+            [list(env.chain[:-1])],
+        ).fetchall()
+    )
+    assets = sorted({name for schema, name in relations if _holds_assets(schema, env)})
+    for name, parent in reversed(list(zip(env.chain, env.chain[1:], strict=False))):
+        for asset in assets:
+            select = view_sql(name, parent, asset, relations)
+            if select is None or select in (current.get(f"{name}.{asset}") or ""):
+                continue
+            cur.execute(f"CREATE OR REPLACE VIEW {table_sql(asset, name)} AS {select}")
+            relations.add((name, asset))
+
+
+def _holds_assets(schema: str, env: Env) -> bool:
+    return schema == "main" or schema in {data_schema(e) for e in env.chain}
