@@ -69,8 +69,10 @@ class Pipeline:
         *,
         warehouse: str | None = None,
         now: dt.datetime | None = None,
+        env: str | None = None,
     ) -> None:
-        self.project = load_project(Path(path) if path is not None else None, warehouse)
+        """`env`: the environment every call works in (default prod; docs/environments.md)."""
+        self.project = load_project(Path(path) if path is not None else None, warehouse, env)
         self.now = now
 
     @contextmanager

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from assetflow.app.materialize import new_run_id
 from assetflow.app.session import Request, Session
+from assetflow.core.environments import PROD
 from assetflow.core.partitions import DynamicPartitions, Partitions
 from assetflow.core.planner import no_partitions
 from assetflow.errors import PartitionKeyError, UsageError
@@ -34,6 +35,11 @@ def wipe(
     """Wipe the selected partitions that hold data, after `confirm(wipe)` agrees (it may
     raise to refuse). A dynamic key removed from its set is wiped when named by
     `--partition` (its rows stay until then)."""
+    if session.project.env != PROD:
+        raise UsageError(
+            f"wipe works on prod's tables only (not environment {session.project.env}) for now",
+            "drop and create the environment again to start it over from its parent",
+        )
     if not request.selection:
         raise UsageError(
             "name the assets to wipe", "e.g. assetflow wipe daily_delays --partition 2013-01-05"

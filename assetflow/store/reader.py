@@ -144,8 +144,9 @@ class StateReader:
         """(id, selection, from, to) of the backfill with this id prefix, or the latest."""
         rows = self.conn.execute(
             "SELECT backfill_id, selection, range_from, range_to FROM assetflow.backfills"
-            " WHERE ? IS NULL OR starts_with(backfill_id, ?) ORDER BY created_at DESC LIMIT 2",
-            [prefix, prefix],
+            " WHERE (? IS NULL OR starts_with(backfill_id, ?)) AND env = ?"
+            " ORDER BY created_at DESC LIMIT 2",
+            [prefix, prefix, self.env.name],
         ).fetchall()
         if not rows or (prefix is not None and len(rows) > 1):
             return None
@@ -158,8 +159,8 @@ class StateReader:
         rows = self.conn.execute(
             "SELECT backfill_id FROM assetflow.backfills WHERE selection = ?"
             " AND range_from IS NOT DISTINCT FROM ? AND range_to IS NOT DISTINCT FROM ?"
-            " ORDER BY created_at DESC LIMIT 1",
-            [selection, range_from, range_to],
+            " AND env = ? ORDER BY created_at DESC LIMIT 1",
+            [selection, range_from, range_to, self.env.name],
         ).fetchall()
         return rows[0][0] if rows else None
 
@@ -236,8 +237,11 @@ class StateReader:
     def query(self, sql: str) -> tuple[list[str], Iterator[list[tuple[Any, ...]]]]:
         """A user's query on a read-only warehouse: its column names and its rows in batches,
         read as they are consumed (before the next statement runs). Anything that would
-        write is refused by DuckDB; any error is the user's (exit 2), DuckDB's hint with it."""
+        write is refused by DuckDB; any error is the user's (exit 2), DuckDB's hint with it.
+        In an environment, an asset's bare name is the environment's view of it."""
         try:
+            if not self.env.is_prod:
+                self.conn.execute(f"SET search_path = '{self.env.read_schema},main'")
             result = self.conn.execute(sql)
         except duckdb.Error as exc:
             raise _sql_error(exc) from None

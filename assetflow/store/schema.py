@@ -112,6 +112,7 @@ ALTER TABLE assetflow.materializations ADD COLUMN IF NOT EXISTS reused_from BIGI
 ALTER TABLE assetflow.nodes ADD COLUMN IF NOT EXISTS env VARCHAR DEFAULT 'prod';
 ALTER TABLE assetflow.attempt_log ADD COLUMN IF NOT EXISTS env VARCHAR DEFAULT 'prod';
 ALTER TABLE assetflow.runs ADD COLUMN IF NOT EXISTS env VARCHAR DEFAULT 'prod';
+ALTER TABLE assetflow.backfills ADD COLUMN IF NOT EXISTS env VARCHAR DEFAULT 'prod';
 """
 
 # Schema 1 kept every attempt in a table named `attempts`.

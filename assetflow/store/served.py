@@ -59,6 +59,10 @@ _PRAGMA_NAME = re.compile(r"\s*pragma\s+(\w+)\s*(\(|;|$)", re.IGNORECASE)
 _READ_ONLY_TX = "launched in read-only mode"
 
 
+# Which schemas bare names resolve to, for this session alone (an environment's `sql`).
+_SEARCH_PATH = re.compile(r"\s*SET\s+search_path\s*=\s*'[\w,]*'\s*;?\s*$", re.I)
+
+
 def reads_path(warehouse: Path) -> Path:
     """Where the holder says how to reach its read sessions (owner-only)."""
     return warehouse.with_name(warehouse.name + ".reads")
@@ -75,6 +79,7 @@ def refusal(statement: Any) -> str | None:
         or (kind == t.CREATE and _TEMP_CREATE.match(text) is not None)
         or (kind == t.CALL and _READ_CALL.match(text) is not None)
         or (kind == t.PRAGMA and _pragma_reads(text))
+        or (kind == t.SET and _SEARCH_PATH.match(text) is not None)  # the session's own
     )
     if allowed:
         return None

@@ -222,8 +222,8 @@ class Store(StateReader):
         if found is not None:
             return found
         self.conn.execute(
-            "INSERT INTO assetflow.backfills VALUES (?, ?, ?, ?, ?)",
-            [new_id, selection, range_from, range_to, now],
+            "INSERT INTO assetflow.backfills VALUES (?, ?, ?, ?, ?, ?)",
+            [new_id, selection, range_from, range_to, now, self.env.name],
         )
         return new_id
 

@@ -1,0 +1,186 @@
+"""Environments beside prod (issue 31): made without copying, a change built in one computes
+only what it changes and leaves prod alone, diffed from lineage then rows, promoted in one
+transaction, and work shared partition by partition."""
+
+import json
+
+import duckdb
+import pytest
+from conftest import FIXTURES, make_project
+
+NOW = "2024-03-01T00:00:00"
+DAYS = ("--from", "2024-02-03", "--to", "2024-02-05")
+OLD, NEW = "product % 7 AS bucket", "product % 5 AS bucket"
+
+
+@pytest.fixture
+def chain(tmp_path):
+    project = make_project(tmp_path / "p", FIXTURES / "chain")
+    assert project.run("materialize", now=NOW).exit_code == 0
+    return project
+
+
+def edit(project, old: str, new: str) -> None:
+    path = project.root / "definitions" / "assets.py"
+    path.write_text(path.read_text().replace(old, new))
+
+
+def ok(project, *args: str) -> str:
+    result = project.run(*args, now=NOW)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def counts(project, env: str | None = None) -> dict[str, dict[str, int]]:
+    where = ("--env", env) if env else ()
+    found = json.loads(ok(project, *where, "status", "--json"))
+    return {a["asset"]: a["counts"] for a in found["assets"]}
+
+
+def rows(project, table: str) -> list[tuple]:
+    return project.query(f"SELECT * FROM {table} ORDER BY ALL")
+
+
+def built_in(project, env: str, run_id: str | None = None) -> list[tuple]:
+    """(asset, partition, reused?) of what `env` recorded, oldest first."""
+    return project.query(
+        "SELECT asset, partition, reused_from IS NOT NULL FROM assetflow.materializations"
+        " WHERE env = ? ORDER BY materialization_id",
+        [env],
+    )
+
+
+def test_an_environment_reads_prod_until_it_builds_its_own(chain):
+    size = chain.warehouse.stat().st_size
+    assert "created environment dev from prod" in ok(chain, "env", "create", "dev")
+    # at most one DuckDB block (256 KiB) for the catalog's new entries, whatever the data
+    assert chain.warehouse.stat().st_size - size <= 256 * 1024
+    assert counts(chain, "dev") == counts(chain)  # everything fresh, read from prod
+    assert rows(chain, "dev.summary") == rows(chain, "main.summary")
+    listed = json.loads(ok(chain, "env", "list", "--json"))
+    assert [(e["name"], e["parent"], e["own_nodes"]) for e in listed] == [
+        ("prod", None, 75), ("dev", "prod", 0)
+    ]  # fmt: skip
+
+
+def test_a_change_built_in_dev_computes_only_its_nodes_and_leaves_prod(chain):
+    ok(chain, "env", "create", "dev")
+    prod_before = {t: rows(chain, f"main.{t}") for t in ("base", "enriched", "summary")}
+    edit(chain, OLD, NEW)
+    stale = counts(chain, "dev")
+    assert stale["enriched"]["stale"] == stale["summary"]["stale"] == 25
+    assert stale["base"]["stale"] == 0
+    ok(chain, "--env", "dev", "materialize", *DAYS)
+    built = built_in(chain, "dev")
+    assert sorted(built) == sorted(
+        (a, f"2024-02-0{d}", False) for a in ("enriched", "summary") for d in (3, 4, 5)
+    )
+    assert {t: rows(chain, f"main.{t}") for t in prod_before} == prod_before
+    after = counts(chain, "dev")
+    assert after["enriched"] == {**stale["enriched"], "fresh": 3, "stale": 22}
+    runs = json.loads(ok(chain, "runs", "--json"))
+    assert runs[0]["env"] == "dev" and runs[-1]["env"] == "prod"
+
+
+def test_diff_names_the_partitions_then_the_rows(chain):
+    ok(chain, "env", "create", "dev")
+    edit(chain, OLD, NEW)
+    ok(chain, "--env", "dev", "materialize", "enriched", *DAYS)
+    found = json.loads(ok(chain, "env", "diff", "dev", "--json"))
+    assert [(d["asset"], d["partitions"]) for d in found] == [
+        ("enriched", ["2024-02-03", "2024-02-04", "2024-02-05"])
+    ]
+    (diff,) = found
+    moved = chain.query(
+        "SELECT count(*) FROM main.enriched WHERE _partition BETWEEN '2024-02-03' AND"
+        " '2024-02-05' AND product % 7 <> product % 5"
+    )[0][0]
+    assert diff["added"] == diff["removed"] == moved > 0  # whole rows: no key declared
+    assert diff["changed"] == 0 and len(diff["samples"]["added"]) == 5
+
+
+def test_diff_by_a_declared_key_pairs_changed_rows(chain):
+    ok(chain, "env", "create", "dev")
+    edit(chain, "@asset(partitions=DAYS)\ndef enriched", '@asset(partitions=DAYS, key=["n", "day"])\ndef enriched')  # fmt: skip
+    edit(chain, OLD, NEW)
+    ok(chain, "--env", "dev", "materialize", "enriched", "--partition", "2024-02-03")
+    (diff,) = json.loads(ok(chain, "env", "diff", "dev", "--json"))
+    assert diff["key"] == ["n", "day"] and diff["added"] == diff["removed"] == 0
+    assert diff["changed"] > 0
+    new, old = diff["samples"]["changed"][:2]  # a key's new row, then its old one
+    assert new[:2] == old[:2] and new[3] != old[3]
+    assert "changed by key n, day" in ok(chain, "env", "diff", "dev")
+
+
+def test_promote_makes_prod_hold_the_change_and_recompute_none_of_it(chain, tmp_path):
+    ok(chain, "env", "create", "dev")
+    edit(chain, OLD, NEW)
+    ok(chain, "--env", "dev", "materialize", *DAYS)
+    dev_rows = rows(chain, "dev.summary")
+    assert "promoted enriched 2024-02-03..2024-02-05" in ok(chain, "env", "promote", "dev")
+    assert rows(chain, "main.summary") == dev_rows
+    plan = json.loads(ok(chain, "materialize", "--dry-run", "--json", *DAYS))
+    assert plan["nodes"] == []
+    assert len(built_in(chain, "dev")) == 6  # its history stays
+    assert chain.query("SELECT count(*) FROM assetflow.nodes WHERE env = 'dev'") == [(0,)]
+    assert json.loads(ok(chain, "env", "diff", "dev", "--json")) == []
+    promoted = json.loads(ok(chain, "runs", "--json", "--trigger", "promote"))
+    assert [(r["env"], r["planned"]) for r in promoted] == [("prod", 6)]
+    # the same as a clean rebuild with the new code
+    clean = make_project(tmp_path / "clean", chain.root / "definitions")
+    assert clean.run("materialize", now=NOW).exit_code == 0
+    days = "WHERE _partition BETWEEN '2024-02-03' AND '2024-02-05'"
+    for table in ("enriched", "summary"):
+        promoted = f"(SELECT * FROM main.{table} {days})"
+        assert rows(clean, promoted) == rows(chain, promoted)
+
+
+def test_work_is_shared_partition_by_partition(chain):
+    ok(chain, "env", "create", "dev")
+    edit(chain, OLD, NEW)
+    ok(chain, "--env", "dev", "materialize", *DAYS)
+    ok(chain, "env", "create", "dev2")
+    ok(chain, "--env", "dev2", "materialize", *DAYS)  # the same change: nothing computed
+    assert {reused for _, _, reused in built_in(chain, "dev2")} == {True}
+    assert rows(chain, "dev2.summary") == rows(chain, "dev.summary")
+    edit(chain, NEW, OLD)  # reverted: prod holds exactly that
+    ok(chain, "--env", "dev", "materialize", *DAYS)
+    assert {reused for _, _, reused in built_in(chain, "dev")[6:]} == {True}
+    assert rows(chain, "dev.summary") == rows(chain, "main.summary")
+    assert counts(chain, "dev") == counts(chain)
+
+
+def test_environment_mistakes_are_one_line(chain):
+    for args, says in (
+        (("--env", "nope", "status"), "there is no environment nope"),
+        (("env", "create", "prod"), "'prod' cannot name an environment"),
+        (("env", "create", "Dev-1"), "cannot name an environment"),
+        (("env", "promote", "prod"), "prod has no parent"),
+        (("env", "diff", "nope"), "there is no environment nope"),
+    ):
+        result = chain.run(*args, now=NOW)
+        assert result.exit_code == 2, (args, result.output)
+        assert says in result.output and "Traceback" not in result.output
+    ok(chain, "env", "create", "dev")
+    ok(chain, "env", "create", "feature", "--from", "dev")
+    again = chain.run("env", "create", "dev", now=NOW)
+    assert again.exit_code == 2 and "exists already" in again.output
+    held = chain.run("env", "drop", "dev", now=NOW)
+    assert held.exit_code == 2 and "feature read through it" in held.output
+    ok(chain, "env", "drop", "feature")
+    ok(chain, "env", "drop", "dev")
+    with duckdb.connect(str(chain.warehouse), read_only=True) as conn:
+        schemas = {
+            s for (s,) in conn.execute("SELECT schema_name FROM duckdb_schemas()").fetchall()
+        }
+    assert not schemas & {"dev", "_env_dev", "feature", "_env_feature"}
+
+
+def test_a_nested_environment_reads_through_its_parent(chain):
+    ok(chain, "env", "create", "dev")
+    edit(chain, OLD, NEW)
+    ok(chain, "--env", "dev", "materialize", "enriched", *DAYS)
+    ok(chain, "env", "create", "feature", "--from", "dev")
+    assert rows(chain, "feature.enriched") == rows(chain, "dev.enriched")
+    mine = counts(chain, "feature")
+    assert mine["enriched"]["fresh"] == 3  # dev's three, read through dev
