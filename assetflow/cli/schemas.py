@@ -268,6 +268,28 @@ OUTPUTS: dict[str, Schema] = {
         )
     ),
     "runs show": obj({"run": RUN, "attempts": array(ATTEMPT)}),
+    "env list": array(
+        obj({"name": STR, "parent": maybe(STR), "created_at": WHEN, "own_nodes": INT})
+    ),
+    "env diff": array(
+        obj(
+            {
+                "asset": STR,
+                "partitions": array(STR),  # whose data versions differ (lineage)
+                "key": array(STR),  # the asset's declared key (changed rows pair by it)
+                "columns": array(STR),  # of the samples' rows
+                "added": INT,  # rows only in the environment
+                "removed": INT,  # rows only in its parent
+                "changed": INT,  # keys on both sides with other values
+                "samples": {
+                    "type": "object",
+                    "additionalProperties": array({"type": "array"}),
+                    "description": "added, removed, changed (each key's new row, then its"
+                    " old one) -> up to five rows each, values in `columns` order",
+                },
+            }
+        )
+    ),
     "sql": {
         **ANY_ROWS,
         "description": "a list of rows, each an object of column values; one such list"

@@ -100,18 +100,19 @@ def differing(conn: duckdb.DuckDBPyConnection, env: Env) -> list[Differing]:
     return [d for d, _ in held(conn, env) if d.version != d.against]
 
 
-def row_diff_sql(env: Env, asset: str, keys: Sequence[str]) -> str:
+def row_diff_sql(env: Env, asset: str, keys: Sequence[str], theirs: bool = True) -> str:
     """One pass over both sides' rows of these partitions: each distinct row with how many
-    more times `env` holds it than its parent (negative: fewer), those that differ only."""
+    more times `env` holds it than its parent (negative: fewer), those that differ only.
+    `theirs`: the parent has the asset at all."""
     assert env.parent is not None
     where = f"list_contains({_list(keys)}, {PARTITION_COLUMN})"
-    mine = table_sql(asset, env.data_schema)
-    theirs = table_sql(asset, read_schema(env.parent))
+    sides = f"SELECT *, 1 AS _af_side FROM {table_sql(asset, env.data_schema)} WHERE {where}"
+    if theirs:
+        parent = table_sql(asset, read_schema(env.parent))
+        sides += f" UNION ALL BY NAME SELECT *, -1 AS _af_side FROM {parent} WHERE {where}"
     return (
-        f"SELECT * EXCLUDE (_af_side), sum(_af_side)::BIGINT AS _af_count FROM ("
-        f" SELECT *, 1 AS _af_side FROM {mine} WHERE {where}"
-        f" UNION ALL BY NAME SELECT *, -1 AS _af_side FROM {theirs} WHERE {where})"
-        f" GROUP BY ALL HAVING sum(_af_side) <> 0"
+        f"SELECT * EXCLUDE (_af_side), sum(_af_side)::BIGINT AS _af_count FROM ({sides})"
+        " GROUP BY ALL HAVING sum(_af_side) <> 0"
     )
 
 
@@ -222,7 +223,9 @@ def row_diff(
     (columns, added, removed, changed by `key`, samples of each). Both sides are read once."""
     cur = conn.cursor()
     try:
-        cur.execute(f"CREATE TEMP TABLE _af_diff AS {row_diff_sql(env, asset, keys)}")
+        assert env.parent is not None
+        theirs = bool(table_columns(cur, asset, read_schema(env.parent)))
+        cur.execute(f"CREATE TEMP TABLE _af_diff AS {row_diff_sql(env, asset, keys, theirs)}")
         columns = tuple(
             c for c in cur.sql("SELECT * FROM _af_diff LIMIT 0").columns if c != "_af_count"
         )

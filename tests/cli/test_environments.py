@@ -184,3 +184,19 @@ def test_a_nested_environment_reads_through_its_parent(chain):
     assert rows(chain, "feature.enriched") == rows(chain, "dev.enriched")
     mine = counts(chain, "feature")
     assert mine["enriched"]["fresh"] == 3  # dev's three, read through dev
+
+
+def test_a_warehouse_from_before_environments_keeps_every_fresh_node_fresh(chain):
+    before = counts(chain)
+    with duckdb.connect(str(chain.warehouse)) as conn:  # back to schema 7
+        conn.execute("DROP TABLE assetflow.environments")
+        conn.execute("DROP TABLE assetflow.env_owned")
+        for table in ("materializations", "nodes", "attempt_log", "runs", "backfills"):
+            conn.execute(f"ALTER TABLE assetflow.{table} DROP COLUMN env")
+        conn.execute("ALTER TABLE assetflow.materializations DROP COLUMN reused_from")
+        conn.execute("UPDATE assetflow.meta SET value = '7' WHERE key = 'schema'")
+    ok(chain, "materialize")  # the first writer upgrades it
+    assert counts(chain) == before
+    assert chain.query("SELECT DISTINCT env FROM assetflow.nodes") == [("prod",)]
+    ok(chain, "env", "create", "dev")
+    assert counts(chain, "dev") == before

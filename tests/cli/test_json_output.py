@@ -60,7 +60,8 @@ def outputs(tmp_path_factory):
         'def by_region(ctx):\n    return "SELECT 1 AS x"\n',
     )
     assert project.run("partitions", "add", "regions", "eu", "us").exit_code == 0
-    return {
+    assert project.run("env", "create", "dev").exit_code == 0
+    found = {
         "assets": json_of(project, "assets", "--json"),
         "materialize --dry-run": json_of(project, "materialize", "--dry-run", "--json"),
         "backfill --dry-run": json_of(
@@ -85,7 +86,16 @@ def outputs(tmp_path_factory):
         "sql": json_of(project, "sql", "SELECT * FROM doubled", "--json"),
         "partitions list": json_of(project, "partitions", "list", "--json"),
         "test": json_of(project, "test", "--json"),
+        "env list": json_of(project, "env", "list", "--json"),
     }
+    project.write(  # an asset only the environment has built
+        "definitions/new_in_dev.py",
+        'from assetflow import asset\n\n\n@asset\ndef new_in_dev(ctx):\n    return "SELECT 1 AS x"\n',
+    )
+    assert project.run("--env", "dev", "materialize", "new_in_dev").exit_code == 0
+    found["env diff"] = json_of(project, "env", "diff", "dev", "--json")
+    (project.root / "definitions" / "new_in_dev.py").unlink()
+    return found
 
 
 @pytest.mark.parametrize("command", sorted(OUTPUTS))
