@@ -21,7 +21,7 @@ from assetflow.core.records import RunStatus
 from assetflow.store.connect import rollback
 from assetflow.store.schema import FIELD_SEP, INPUT_SEP, PARTITION_COLUMN, table_sql
 from assetflow.store.tables import table_columns
-from assetflow.store.views import own_partitions, refresh_env_view, sync_env_views
+from assetflow.store.views import RETAINED, own_partitions, refresh_env_view, sync_env_views
 from assetflow.store.writer import schema_text
 
 PROMOTE_TRIGGER = "promote"
@@ -166,6 +166,7 @@ def promote(
         )  # fmt: skip
         for asset, held_here in per_asset.items():
             keys = [k for k, _ in held_here]
+            _retain(conn, target, asset, keys, now)
             schema = _copy_rows(conn, env, target, asset, keys)
             conn.execute(
                 _PROMOTED,
@@ -182,6 +183,37 @@ def promote(
         for table in ("env_owned", "nodes"):
             conn.execute(f"DELETE FROM assetflow.{table} WHERE env = ?", [env.name])
     return {asset: [k for k, _ in found] for asset, found in per_asset.items()}
+
+
+def _retain(
+    conn: duckdb.DuckDBPyConnection, target: Env, asset: str, keys: list[str], now: dt.datetime
+) -> None:
+    """The target's own nodes about to be replaced kept, rows and all, for reuse (a revert)."""
+    nodes = conn.execute(
+        "SELECT materialization_id, partition FROM assetflow.nodes WHERE env = ? AND asset = ?"
+        " AND list_contains(?, partition) AND data_version IS NOT NULL",
+        [target.name, asset, keys],
+    ).fetchall()
+    if not nodes:
+        return
+    table, kept = table_sql(asset, target.data_schema), table_sql(asset, RETAINED)
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {RETAINED}")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {kept} AS SELECT *, 0::BIGINT AS _af_mid FROM {table}"
+        " WHERE false"
+    )
+    for name, kind in table_columns(conn, asset, target.data_schema).items():
+        conn.execute(f'ALTER TABLE {kept} ADD COLUMN IF NOT EXISTS "{name}" {kind}')
+    conn.execute(
+        f"INSERT INTO {kept} BY NAME SELECT t.*, n.mid AS _af_mid FROM {table} t JOIN"
+        " (SELECT unnest(?::BIGINT[]) AS mid, unnest(?::VARCHAR[]) AS p) n"
+        f" ON t.{PARTITION_COLUMN} = n.p",
+        [[m for m, _ in nodes], [p for _, p in nodes]],
+    )
+    conn.execute(
+        "INSERT INTO assetflow.retained SELECT unnest(?::BIGINT[]), ?, ?",
+        [[m for m, _ in nodes], asset, now],
+    )
 
 
 def _copy_rows(

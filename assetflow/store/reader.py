@@ -82,6 +82,15 @@ class StateReader:
         """The asset's table as SQL names it in this environment."""
         return table_sql(asset, self.env.read_schema)
 
+    def holds_retained(self) -> bool:
+        """Whether nodes a promotion replaced are kept (a warehouse older than
+        environments keeps none)."""
+        try:
+            found = self.conn.execute("SELECT count(*) FROM assetflow.retained").fetchall()
+        except duckdb.CatalogException:
+            return False
+        return bool(found[0][0])
+
     def own_node_counts(self) -> dict[str, int]:
         """Per environment, how many nodes it holds itself."""
         rows = self.conn.execute(

@@ -18,6 +18,7 @@ import duckdb
 
 from assetflow.core.records import AttemptStatus, RunStatus
 from assetflow.store.connect import rollback
+from assetflow.store.views import forget_retained_rows
 
 
 @dataclass(frozen=True)
@@ -28,15 +29,20 @@ class Retention:
 
 # Each statement deletes what one table no longer needs ($cutoff: the oldest time kept;
 # $keep: materializations kept per node). Materializations go before what hangs off them.
+_DELETE_RETAINED = """
+DELETE FROM assetflow.retained WHERE retained_at < $cutoff
+"""
 _DELETE_MATERIALIZATIONS = """
 DELETE FROM assetflow.materializations WHERE materialization_id IN (
     SELECT materialization_id FROM (
         SELECT materialization_id, row_number() OVER (
-            PARTITION BY asset, partition_index ORDER BY materialization_id DESC) AS age
+            PARTITION BY env, asset, partition_index ORDER BY materialization_id DESC) AS age
         FROM assetflow.materializations
         WHERE materialization_id <= (
             SELECT value::BIGINT FROM assetflow.meta WHERE key = 'nodes_watermark'))
-    WHERE age > $keep)
+    WHERE age > $keep
+      AND materialization_id NOT IN (SELECT materialization_id FROM assetflow.nodes)
+      AND materialization_id NOT IN (SELECT materialization_id FROM assetflow.retained))
 """
 _DELETE_INPUTS = """
 DELETE FROM assetflow.inputs i WHERE NOT EXISTS (
@@ -86,6 +92,7 @@ DELETE FROM assetflow.runs r WHERE r.started_at < $cutoff AND r.status <> '{RunS
 """
 
 STEPS = (
+    ("retained", _DELETE_RETAINED, ("cutoff",)),
     ("materializations", _DELETE_MATERIALIZATIONS, ("keep",)),
     ("inputs", _DELETE_INPUTS, ()),
     ("check_results", _DELETE_CHECKS, ("cutoff",)),
@@ -148,6 +155,7 @@ def prune(
         removed["delta_commits"] = found[0] if found else 0
         if removed["delta_commits"]:
             conn.execute(_MARK_DELTA_COMMITS, {"now": now})
+        forget_retained_rows(conn)
         conn.execute("ROLLBACK" if dry_run else "COMMIT")
     except BaseException:
         rollback(conn)

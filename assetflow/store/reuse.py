@@ -20,7 +20,7 @@ from assetflow.core.records import NodeWrite, Written
 from assetflow.store.connect import rollback
 from assetflow.store.schema import PARTITION_COLUMN, PENDING_INPUTS, table_sql
 from assetflow.store.tables import table_columns
-from assetflow.store.views import own_partitions, refresh_env_view
+from assetflow.store.views import RETAINED, own_partitions, refresh_env_view
 from assetflow.store.writer import inputs_text_of, schema_text
 
 
@@ -35,13 +35,18 @@ class Held:
     table_schema: str
 
 
-# Nodes held now with this asset, partition and code version, in another environment.
-_CANDIDATES = """
+# Nodes held now with this asset, partition and code version, in another environment, or
+# kept when a promotion replaced them (RETAINED).
+_CANDIDATES = f"""
 SELECT n.env, n.materialization_id, n.data_version, m.row_count, m.table_schema
 FROM assetflow.nodes n JOIN assetflow.materializations m USING (materialization_id)
-WHERE n.asset = ? AND n.partition_index = ? AND n.code_version = ? AND n.env <> ?
-  AND n.data_version IS NOT NULL
-ORDER BY n.env = 'prod' DESC, n.env
+WHERE n.asset = $asset AND n.partition_index = $index AND n.code_version = $code
+  AND n.env <> $env AND n.data_version IS NOT NULL
+UNION ALL
+SELECT '{RETAINED}', m.materialization_id, m.data_version, m.row_count, m.table_schema
+FROM assetflow.retained r JOIN assetflow.materializations m USING (materialization_id)
+WHERE m.asset = $asset AND m.partition_index = $index AND m.code_version = $code
+ORDER BY env = 'prod' DESC, env, materialization_id DESC
 """
 
 _INPUTS_OF = f"""
@@ -67,8 +72,10 @@ def reusable(
     own = table_columns(cur, writes[0].asset, env.data_schema)
     for w in writes:
         rows = cur.execute(
-            _CANDIDATES, [w.asset, w.partition_index, w.code_version, env.name]
-        ).fetchall()
+            _CANDIDATES,
+            {"asset": w.asset, "index": w.partition_index, "code": w.code_version,
+             "env": env.name},
+        ).fetchall()  # fmt: skip
         match = next(
             (Held(*r) for r in rows if _same_inputs(cur, r[1], w)
              and (not own or schema_text(own) == r[4])),
@@ -78,6 +85,14 @@ def reusable(
             return None
         found[w.partition] = match
     return found
+
+
+def _rows_of(asset: str, held: Held) -> str:
+    """Where a held node's rows are: its environment's own table, or the kept rows."""
+    if held.env == RETAINED:
+        kept = table_sql(asset, RETAINED)
+        return f"(SELECT * EXCLUDE (_af_mid) FROM {kept} WHERE _af_mid = {held.materialization_id})"
+    return table_sql(asset, data_schema(held.env))
 
 
 def copy_reused(
@@ -91,10 +106,10 @@ def copy_reused(
     asset = writes[0].asset
     table = table_sql(asset, env.data_schema)
     if not table_columns(cur, asset, env.data_schema):
-        first = held[writes[0].partition].env
+        first = held[writes[0].partition]
         cur.execute(
-            f"CREATE TABLE IF NOT EXISTS {table} AS"
-            f" SELECT * FROM {table_sql(asset, data_schema(first))} WHERE false"
+            f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {_rows_of(asset, first)}"
+            " WHERE false"
         )
         if not env.is_prod:
             refresh_env_view(cur, env, asset)
@@ -105,8 +120,8 @@ def copy_reused(
             h = held[w.partition]
             cur.execute(f"DELETE FROM {table} WHERE {PARTITION_COLUMN} = ?", [w.partition])
             cur.execute(
-                f"INSERT INTO {table} BY NAME SELECT * FROM"
-                f" {table_sql(asset, data_schema(h.env))} WHERE {PARTITION_COLUMN} = ?",
+                f"INSERT INTO {table} BY NAME SELECT * FROM {_rows_of(asset, h)}"
+                f" WHERE {PARTITION_COLUMN} = ?",
                 [w.partition],
             )
             (mid,) = cur.execute(

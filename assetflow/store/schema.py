@@ -86,6 +86,10 @@ CREATE TABLE IF NOT EXISTS assetflow.delta_commits (
 CREATE TABLE IF NOT EXISTS assetflow.environments (
     name VARCHAR, parent VARCHAR, created_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS assetflow.env_owned (env VARCHAR, asset VARCHAR, partition VARCHAR);
+-- Nodes a promotion replaced, kept (their rows in _retained."asset", tagged _af_mid) so that
+-- reverting the change reuses them; prune lets them go after the history's days.
+CREATE TABLE IF NOT EXISTS assetflow.retained (
+    materialization_id BIGINT, asset VARCHAR, retained_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS assetflow.check_results (
     run_id VARCHAR, asset VARCHAR, partition VARCHAR, partition_index BIGINT,
     materialization_id BIGINT, check_name VARCHAR, severity VARCHAR, passed BOOLEAN,

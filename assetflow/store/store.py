@@ -90,7 +90,8 @@ class Store(StateReader):
         writer makes the views its chain lacks (an asset new above it)."""
         known = self.environments()
         self.env = chain_of(name, known)
-        self.shares_work = bool(known)  # with environments, a node may reuse another's
+        # With environments (or nodes a promotion replaced), a node may reuse another's.
+        self.shares_work = bool(known) or self.holds_retained()
         self.writer = PartitionWriter(self.rows, self.env)
         if writing:
             sync_env_views(self.conn, self.env)

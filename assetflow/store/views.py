@@ -91,5 +91,20 @@ def sync_env_views(cur: duckdb.DuckDBPyConnection, env: Env) -> None:
             relations.add((name, asset))
 
 
+RETAINED = "_retained"  # the schema of the rows promotions replaced (reuse.py)
+
+
+def forget_retained_rows(cur: duckdb.DuckDBPyConnection) -> None:
+    """Rows of replaced nodes no longer in `assetflow.retained` deleted (inside a prune)."""
+    tables = cur.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ?", [RETAINED]
+    ).fetchall()
+    for (asset,) in tables:
+        cur.execute(
+            f"DELETE FROM {table_sql(asset, RETAINED)} WHERE _af_mid NOT IN"
+            " (SELECT materialization_id FROM assetflow.retained)"
+        )
+
+
 def _holds_assets(schema: str, env: Env) -> bool:
     return schema == "main" or schema in {data_schema(e) for e in env.chain}

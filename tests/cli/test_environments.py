@@ -200,3 +200,21 @@ def test_a_warehouse_from_before_environments_keeps_every_fresh_node_fresh(chain
     assert chain.query("SELECT DISTINCT env FROM assetflow.nodes") == [("prod",)]
     ok(chain, "env", "create", "dev")
     assert counts(chain, "dev") == before
+
+
+def test_reverting_a_promoted_change_computes_nothing(chain):
+    before = rows(chain, "main.summary")
+    ok(chain, "env", "create", "dev")
+    edit(chain, OLD, NEW)
+    ok(chain, "--env", "dev", "materialize", *DAYS)
+    ok(chain, "env", "promote", "dev")
+    ok(chain, "env", "drop", "dev")
+    edit(chain, NEW, OLD)  # the change reverted in prod itself: the replaced nodes were kept
+    ok(chain, "materialize", *DAYS)
+    latest = chain.query(
+        "SELECT reused_from IS NOT NULL FROM assetflow.materializations WHERE env = 'prod'"
+        " ORDER BY materialization_id DESC LIMIT 6"
+    )
+    assert latest == [(True,)] * 6
+    assert rows(chain, "main.summary") == before
+    assert counts(chain)["summary"]["fresh"] == 25
