@@ -218,3 +218,51 @@ def test_reverting_a_promoted_change_computes_nothing(chain):
     assert latest == [(True,)] * 6
     assert rows(chain, "main.summary") == before
     assert counts(chain)["summary"]["fresh"] == 25
+
+
+def _prod_state(project) -> tuple:
+    with duckdb.connect(str(project.warehouse)) as conn:  # replays what a killed writer left
+        tables = tuple(
+            conn.execute(f"SELECT count(*), sum(hash(x)) FROM main.{t} x").fetchall()[0]
+            for t in ("base", "enriched", "summary")
+        )
+        nodes = conn.execute(
+            "SELECT count(*), sum(hash(asset, partition, v)) FROM (SELECT asset, partition,"
+            " arg_max(data_version, materialization_id) AS v FROM assetflow.materializations"
+            " WHERE env = 'prod' GROUP BY ALL)"
+        ).fetchall()[0]
+    return tables, nodes
+
+
+@pytest.mark.slow  # processes killed at random moments
+def test_a_promotion_killed_at_any_moment_leaves_prod_wholly_before_or_after(chain, tmp_path):
+    import random
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ok(chain, "env", "create", "dev")
+    edit(chain, OLD, NEW)
+    ok(chain, "--env", "dev", "materialize")
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(chain.root, snapshot)
+    before = _prod_state(chain)
+    ok(chain, "env", "promote", "dev")
+    after = _prod_state(chain)
+    assert before != after
+    for trial in range(6):
+        shutil.rmtree(chain.root)
+        shutil.copytree(snapshot, chain.root)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "assetflow", "--project", str(chain.root), "--now", NOW,
+             "env", "promote", "dev"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(random.Random(trial).uniform(0.2, 1.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        state = _prod_state(chain)
+        assert state in (before, after), f"trial {trial}: production is half promoted"
+        counts(chain)  # and the warehouse answers
