@@ -111,3 +111,26 @@ def test_a_reader_killed_mid_query_does_not_disturb_the_run(tmp_path):
         out, err = run.communicate(timeout=180)
     assert run.returncode == 0, err
     assert "success" in out
+
+
+def test_an_environment_reads_and_queues_during_a_prod_run(tmp_path):
+    """Issue 31 item 10: reads of any environment answer during any run; a write to another
+    environment waits like any second writer."""
+    project = make_project(tmp_path / "p", FIXTURES / "chain")
+    assert finish(project, "materialize", *BUILT)[0] == 0
+    answer(project, "env", "create", "dev")
+    before = json.loads(answer(project, "--env", "dev", "status", "--json", *BUILT))
+    run = start(project, "backfill", *RUN, "--concurrency", "1", "--yes", slow="2")
+    try:
+        wait_for_progress(project, run, 2)
+        during = json.loads(answer(project, "--env", "dev", "status", "--json", *BUILT))
+        during.pop("in_progress", None)
+        assert during == before
+        assert answer(project, "--env", "dev", "sql", "SELECT count(*) FROM base WHERE day <= 10",
+                      "--csv") == "count_star()\n550\n"  # fmt: skip
+        assert "dev" in answer(project, "env", "list")
+        refused = project.run("--env", "dev", "materialize", "base", "--partition", "2024-02-01")
+        assert refused.exit_code == 1 and "in use by process" in refused.output
+    finally:
+        os.kill(run.pid, signal.SIGINT)
+        run.wait(timeout=60)

@@ -343,6 +343,7 @@ class Written:
     row_count: int
     data_version: str
     materialization_id: int
+    reused_from: int | None = None  # copied from this materialization, not computed
 
 
 # -- what a run produced ----------------------------------------------------------------------
@@ -355,6 +356,7 @@ class NodeResult:
     error: str | None = None
     log_path: str | None = None
     attempts: int = 0
+    reused: bool = False  # another environment held it: copied, not computed
 
 
 @dataclass(frozen=True)
@@ -375,6 +377,11 @@ class RunResult:
             return None
         one_line = getattr(self.stopped_by, "one_line", None)
         return one_line() if one_line else str(self.stopped_by)
+
+    @property
+    def reused(self) -> int:
+        """Nodes materialized by copying what another environment held (not computed)."""
+        return sum(r.reused for r in self.results)
 
     def counts(self) -> RunCounts:
         """How its nodes ended: materialized + verified + failed + not_run = planned."""

@@ -218,7 +218,7 @@ class _Scheduler:
                 self.versions[p.node.asset, p.node.partition] = written.data_version
                 self._complete(p.id, NodeResult(
                     p.node, AttemptStatus.SUCCESS, written.row_count, share, None,
-                    record.logged_at(task), attempt,
+                    record.logged_at(task), attempt, written.reused_from is not None,
                 ))  # fmt: skip
             return
         log = record.failure_log(task, attempt, done)

@@ -136,7 +136,7 @@ def copy_reused(
                  w.log_path, inputs_text_of(w), h.table_schema, env.name,
                  h.materialization_id],
             ).fetchall()[0]  # fmt: skip
-            written[w.partition] = Written(h.row_count, h.data_version, mid)
+            written[w.partition] = Written(h.row_count, h.data_version, mid, h.materialization_id)
         if not env.is_prod:
             own_partitions(cur, env.name, asset, [w.partition for w in writes])
         cur.execute("COMMIT")

@@ -153,9 +153,10 @@ def render_run(result: RunResult, graph: AssetGraph) -> None:
             log = f" — log: {r.log_path}" if r.log_path else ""
             err.print(f"[red]failed[/] {escape(str(r.node))}: {escape(r.error or '')}{log}")
     total, done, verified, failed, skipped = result.counts()
+    reused = f" ({result.reused} reused: built elsewhere by the same code)" if result.reused else ""
     out.print(
-        f"{status_label(result.status)}: {done} of {total} nodes materialized, {verified} verified"
-        f" unchanged, {failed} failed, {skipped} not run"
+        f"{status_label(result.status)}: {done} of {total} nodes materialized{reused},"
+        f" {verified} verified unchanged, {failed} failed, {skipped} not run"
     )
     for change in result.schema_changes:
         err.print(f"[cyan]schema:[/] {escape(change)}")
