@@ -86,6 +86,10 @@ class Project(BaseModel):
     def logs_dir(self) -> Path:
         return self.warehouse_path.parent / "logs"
 
+    def in_env(self, env: str | None) -> Project:
+        """This project working in environment `env` (None: the one it works in)."""
+        return self if env is None else self.model_copy(update={"env": env})
+
     def page_url(self, fragment: str) -> str | None:
         """A link to `fragment` (`run/ID`, `asset/NAME`) on the web page, when `ui_url` says
         where it is served; None otherwise."""

@@ -12,6 +12,7 @@ from assetflow.app.live import LiveRun
 from assetflow.app.session import Request, Session, resolve_range
 from assetflow.app.state import Snapshot
 from assetflow.core.checks import samples_text
+from assetflow.core.environments import PROD
 from assetflow.core.records import CheckRecord
 from assetflow.core.status import state_of, states_of
 from assetflow.run.runlog import log_text
@@ -38,6 +39,13 @@ def snapshot(session: Session) -> Snapshot:
 
 
 Snapshots = Callable[[Session], Snapshot]
+
+
+def environments(session: Session) -> dict[str, Any]:
+    """The environments the page can look at, and the one it shows."""
+    store = session.reader()
+    known = sorted(store.environments()) if store is not None else []
+    return {"env": session.project.env, "envs": [PROD, *known]}
 
 
 def graph(session: Session, snapshots: Snapshots = snapshot) -> dict[str, Any]:

@@ -41,27 +41,28 @@ def ui(opts: Options, port: int, host: str, warehouse: str | None) -> None:
     loaded: dict[str, Any] = {}  # the definitions, kept while their files do not change
     fixed_now = None if isinstance(opts.clock, WallClock) else opts.now  # --now, if given
 
-    def open_session() -> Any:
-        """Without --now, each request is about its own moment."""
+    def open_session(env: str | None) -> Any:
+        """Without --now, each request is about its own moment; `env`: the environment the
+        page looks at (None: the one it was started in)."""
         stamp = session_mod.definitions_stamp(project)
         graph = loaded.get("graph") if loaded.get("stamp") == stamp else None
-        session = session_mod.Session(project, opts.clock, fixed_now, graph)
+        session = session_mod.Session(project.in_env(env), opts.clock, fixed_now, graph)
         if graph is None:
             loaded.update(stamp=stamp, graph=session.graph)
         return session
 
     children: list[subprocess.Popen[bytes]] = []
 
-    def launch(asset: str, first: str, last: str, backfill: bool) -> int:
-        """A run of ASSET over FIRST..LAST in a process of its own, as `materialize` (or as
-        `backfill --yes`: oldest first, resumable)."""
+    def launch(asset: str, first: str, last: str, backfill: bool, env: str) -> int:
+        """A run of ASSET over FIRST..LAST in environment ENV, in a process of its own, as
+        `materialize` (or as `backfill --yes`: oldest first, resumable)."""
         children[:] = [c for c in children if c.poll() is None]  # reap the finished
         clock: list[str] = [] if fixed_now is None else ["--now", fixed_now.isoformat()]
         where = ["--warehouse", warehouse] if warehouse else []
         command = ["backfill", "--yes"] if backfill else ["materialize"]
         child = subprocess.Popen(
             [sys.executable, "-m", "assetflow", "--project", str(project.root), *clock,
-             *command, asset, "--from", first, "--to", last, "--trigger", "ui", *where],
+             "--env", env, *command, asset, "--from", first, "--to", last, "--trigger", "ui", *where],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         children.append(child)

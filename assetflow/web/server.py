@@ -35,7 +35,7 @@ def _host_name(value: str) -> str:
 
 
 # (asset, first key, last key, as a backfill) -> the run's pid
-Launch = Callable[[str, str, str, bool], int]
+Launch = Callable[[str, str, str, bool, str], int]  # asset, from, to, backfill, environment
 
 
 def is_loopback(host: str) -> bool:
@@ -43,7 +43,7 @@ def is_loopback(host: str) -> bool:
 
 
 def make_server(
-    open_session: Callable[[], Session],
+    open_session: Callable[[str | None], Session],
     host: str,
     port: int,
     launch: Launch | None = None,
@@ -54,7 +54,10 @@ def make_server(
     With `token`, every request must carry it (off the loopback, anyone who reaches the port
     could otherwise read the warehouse and start runs): `?token=` on the page's address
     (which sets a cookie and drops it from the address), that cookie, or an
-    `Authorization: Bearer` header."""
+    `Authorization: Bearer` header.
+
+    Every route answers for the environment its `env` parameter (or a POST's `env` field)
+    names, else the one the page was started in: `open_session(env)`."""
     lock = threading.Lock()  # one read at a time: definitions load as Python modules
     # The host names the page answers to: those of the address it was started on, so that a
     # page on another name resolving here (DNS rebinding) is refused; any, when it listens
@@ -65,14 +68,16 @@ def make_server(
     def snapshot(session: Session) -> Snapshot:
         """The graph and a grid opened from it read one status: within FRESH_FOR seconds,
         with the definitions and the warehouse file unchanged, it is reused."""
-        stamp = definitions_stamp(session.project)
+        stamp = (definitions_stamp(session.project), session.project.env)
         age = session.clock.monotonic() - kept.get("at", -FRESH_FOR)
         if kept.get("stamp") != stamp or age >= FRESH_FOR:
             kept.update(snap=ui_data.snapshot(session), stamp=stamp, at=session.clock.monotonic())
         return kept["snap"]
 
     def api(path: str, query: dict[str, str]) -> Any:
-        with lock, open_session() as session:
+        with lock, open_session(query.get("env") or None) as session:
+            if path == "/api/envs":
+                return ui_data.environments(session)
             if path == "/api/graph":
                 return ui_data.graph(session, snapshot)
             if path.startswith("/api/assets/"):
@@ -96,13 +101,15 @@ def make_server(
 
     def post(path: str, body: dict[str, Any]) -> Any:
         asset, first, last = (str(body.get(k, "")) for k in ("asset", "from", "to"))
+        env = str(body.get("env") or "") or None
         if path == "/api/plan":
-            with lock, open_session() as session:
+            with lock, open_session(env) as session:
                 return ui_data.plan(session, asset, first, last)
         if path == "/api/launch" and launch is not None:
-            with lock, open_session() as session:
+            with lock, open_session(env) as session:
                 ui_data.plan(session, asset, first, last)  # bad input fails here, in one line
-            pid = launch(asset, first, last, bool(body.get("backfill")))
+                env = session.project.env
+            pid = launch(asset, first, last, bool(body.get("backfill")), env)
             return {"started": True, "pid": pid}
         raise LookupError(path)
 
@@ -193,7 +200,7 @@ def make_server(
 
         def _log(self, query: dict[str, str]) -> None:
             try:
-                with open_session() as session:
+                with open_session(None) as session:
                     text = ui_data.log(session, query.get("run", ""), query.get("asset"),
                                        query.get("partition"))  # fmt: skip
                 self._send(200, "text/plain", text)

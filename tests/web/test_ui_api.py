@@ -47,7 +47,9 @@ def served(project, monkeypatch):
     project.write("fail-2024-01-04", "")
     project.run("materialize", "events", "--force", "--partition", "2024-01-04")
     root = load_project(project.root)
-    server = make_server(lambda: Session(root, NoWaitClock(), NOW_DT), "127.0.0.1", 0)
+    server = make_server(
+        lambda env: Session(root.in_env(env), NoWaitClock(), NOW_DT), "127.0.0.1", 0
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
@@ -194,7 +196,9 @@ def test_a_runs_checks(tmp_path):
     )
     assert project.run("materialize").exit_code == 0
     root = load_project(project.root)
-    server = make_server(lambda: Session(root, NoWaitClock(), NOW_DT), "127.0.0.1", 0)
+    server = make_server(
+        lambda env: Session(root.in_env(env), NoWaitClock(), NOW_DT), "127.0.0.1", 0
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{server.server_port}"

@@ -275,3 +275,26 @@ def test_a_selection_grid_and_a_backfill_from_picked_cells(ui, page):
     assert (backfill["from"], backfill["to"]) == ("2024-01-03", "2024-01-07")
     cells = page.locator("#grid .cell").evaluate_all("cs => cs.map(c => c.dataset.state)")
     assert cells[2:7] == ["fresh"] * 5
+
+
+def test_the_page_shows_an_environment_and_switches(ui, page):
+    project, base = ui
+    assert cli(project, "env", "create", "dev").returncode == 0
+    assert cli(project, "--env", "dev", "materialize", "events", "rolling").returncode == 0
+    page.goto(f"{base}/")
+    page.wait_for_selector("#graph .node")
+    assert page.locator("#env-picker").is_visible()
+    assert page.locator("#env option").all_inner_texts() == ["prod", "dev"]
+    events = '#graph .node[data-name="events"]'
+    assert page.locator(f"{events} rect.stale").count() == 1  # prod: the change is not there
+    page.select_option("#env", "dev")
+    page.wait_for_function("document.body.dataset.env === 'dev'")
+    page.wait_for_selector(f"{events} rect.fresh")
+    assert page.locator(f"{events} rect.stale").count() == 0  # dev built it
+    shown = page.locator(f"{events} text.counts").text_content()
+    status = json.loads(cli(project, "--env", "dev", "status", "--json").stdout)
+    counts = next(a["counts"] for a in status["assets"] if a["asset"] == "events")
+    assert shown.startswith(f"{counts['fresh']:,} fresh")
+    page.goto(f"{base}/#runs")
+    page.wait_for_selector("#runs-table tr.run")
+    assert "dev" in page.locator("#runs-table tr.run").first.inner_text()

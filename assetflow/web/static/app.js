@@ -7,12 +7,17 @@ const BOX = { w: 190, h: 60, dx: 240, dy: 76 };
 const STATE_ORDER = ["fresh", "stale", "missing", "failed"];
 const SVG = "http://www.w3.org/2000/svg";
 
+// The environment the page looks at: "" for the one `assetflow ui` was started in. Every
+// read and every launch names it (`env=`), so a switch changes what every view shows.
+let ENV = sessionStorage.getItem("assetflow-env") || "";
+
 async function api(path, post) {
   const init = post === undefined ? {} : {
     method: "POST",
     headers: { "Content-Type": "application/json", "X-Assetflow": "1" },
-    body: JSON.stringify(post),
+    body: JSON.stringify({ ...post, env: ENV }),
   };
+  if (post === undefined && ENV) path += (path.includes("?") ? "&" : "?") + "env=" + encodeURIComponent(ENV);
   const response = await fetch(path, init);
   const body = await response.json();
   if (!response.ok) throw new Error(body.error || response.statusText);
@@ -373,7 +378,7 @@ async function showRuns() {
   for (const r of runs) {
     if ((status && r.status !== status) || (trigger && !String(r.trigger).startsWith(trigger))) continue;
     const row = el("tr", { class: "run", "data-run": r.run_id });
-    for (const text of [r.run_id, r.trigger, r.status, String(r.started_at).slice(0, 19), r.planned, r.failed]) {
+    for (const text of [r.run_id, r.trigger, r.env, r.status, String(r.started_at).slice(0, 19), r.planned, r.failed]) {
       row.appendChild(el("td", {}, String(text ?? "")));
     }
     row.addEventListener("click", () => { location.hash = `#run/${r.run_id}`; });
@@ -439,6 +444,25 @@ async function showLog(run, asset, partition) {
   } while (box.dataset.showing === query.toString() && !document.getElementById("run-view").hidden);
 }
 
+async function showEnvironments() {
+  const picker = document.getElementById("env");
+  const asked = ENV;
+  ENV = ""; // the list comes from the page's own environment (a remembered one may be gone)
+  const found = await api("/api/envs");
+  ENV = found.envs.includes(asked) ? asked : "";
+  picker.replaceChildren(...found.envs.map((name) => el("option", { value: name }, name)));
+  picker.value = ENV || found.env;
+  picker.closest("label").hidden = found.envs.length < 2;
+  document.body.dataset.env = picker.value;
+}
+
+async function switchEnvironment() {
+  ENV = document.getElementById("env").value;
+  sessionStorage.setItem("assetflow-env", ENV);
+  document.body.dataset.env = ENV;
+  await route();
+}
+
 async function route() {
   document.getElementById("error").hidden = true;
   try {
@@ -458,5 +482,6 @@ document.getElementById("plan-button").addEventListener("click", showPlan);
 document.getElementById("run-button").addEventListener("click", runIt);
 document.getElementById("runs-status").addEventListener("change", showRuns);
 document.getElementById("runs-trigger").addEventListener("input", showRuns);
+document.getElementById("env").addEventListener("change", switchEnvironment);
 window.addEventListener("hashchange", route);
-route();
+showEnvironments().catch(showError).then(route);
