@@ -9,8 +9,8 @@ On a fresh copy of the example (2013 built with batches of 31 days):
 2. one daily asset's code changed (`daily_carrier_delays` rounds a delay to one decimal);
    `--env dev materialize` over 30 days must compute exactly the nodes its dry run planned,
    and production's tables must hold the very same rows before and after;
-3. `env diff dev` in process against the floor: plain DuckDB reading the differing
-   partitions of both sides once (the same file, the same connection kind), medians;
+3. `env diff dev` in process against the floor: plain DuckDB reading the partitions whose
+   data differs, both sides, once (the same file, the same connection kind), medians;
 4. `env promote dev` in process; then production's dry run over the 30 days plans none of
    the promoted nodes, and their rows equal a clean rebuild with the new code;
 5. the change reverted in a new environment: nodes computed (0 is the goal);
@@ -136,8 +136,10 @@ def time_diff(project: Path, repeats: int) -> tuple[float, float, int]:
     from assetflow.app.environments import diff_env
 
     with duckdb.connect(str(warehouse(project)), read_only=True) as conn:
-        differing = conn.execute(
-            "SELECT asset, list(partition) FROM assetflow.nodes WHERE env = 'dev' GROUP BY 1"
+        differing = conn.execute(  # dev's nodes whose data is not prod's: what the diff reads
+            "SELECT d.asset, list(d.partition) FROM assetflow.nodes d JOIN assetflow.nodes p"
+            " ON p.env = 'prod' AND p.asset = d.asset AND p.partition_index = d.partition_index"
+            " WHERE d.env = 'dev' AND d.data_version IS DISTINCT FROM p.data_version GROUP BY 1"
         ).fetchall()
         sides = " UNION ALL ".join(
             f'SELECT count(*) AS n, sum(hash(x)) AS h FROM {schema}."{asset}" x'

@@ -92,13 +92,18 @@ def diff_env(session: Session, name: str, against: str | None = None) -> list[As
     assert store is not None
     store.use_env(name)
     found: dict[str, list[str]] = {}
+    theirs: set[str] = set()  # the assets the parent holds some of these partitions of
     for node in store.env_differing():
         found.setdefault(node.asset, []).append(node.partition)
+        if node.against is not None:
+            theirs.add(node.asset)
     specs = session.graph.defs.assets
     out = []
     for asset, keys in found.items():
         key = specs[asset].key if asset in specs else ()
-        columns, added, removed, changed, samples = store.env_row_diff(asset, keys, key, SAMPLES)
+        columns, added, removed, changed, samples = store.env_row_diff(
+            asset, keys, key, SAMPLES, asset in theirs
+        )
         out.append(
             AssetDiff(
                 asset,

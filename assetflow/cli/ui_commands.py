@@ -62,7 +62,8 @@ def ui(opts: Options, port: int, host: str, warehouse: str | None) -> None:
         command = ["backfill", "--yes"] if backfill else ["materialize"]
         child = subprocess.Popen(
             [sys.executable, "-m", "assetflow", "--project", str(project.root), *clock,
-             "--env", env, *command, asset, "--from", first, "--to", last, "--trigger", "ui", *where],
+             "--env", env, *command, asset, "--from", first, "--to", last, "--trigger", "ui",
+             *where],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         children.append(child)

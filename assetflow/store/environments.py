@@ -103,16 +103,23 @@ def differing(conn: duckdb.DuckDBPyConnection, env: Env) -> list[Differing]:
 def row_diff_sql(env: Env, asset: str, keys: Sequence[str], theirs: bool = True) -> str:
     """One pass over both sides' rows of these partitions: each distinct row with how many
     more times `env` holds it than its parent (negative: fewer), those that differ only.
-    `theirs`: the parent has the asset at all."""
+    Rows are told apart by their hash first (one BIGINT to group), then the few that differ
+    by their values. `theirs`: the parent has the asset at all."""
     assert env.parent is not None
     where = f"list_contains({_list(keys)}, {PARTITION_COLUMN})"
-    sides = f"SELECT *, 1 AS _af_side FROM {table_sql(asset, env.data_schema)} WHERE {where}"
+    mine = table_sql(asset, env.data_schema)
+    sides = f"SELECT x.*, 1 AS _af_side, hash(x) AS _af_h FROM {mine} x WHERE {where}"
     if theirs:
         parent = table_sql(asset, read_schema(env.parent))
-        sides += f" UNION ALL BY NAME SELECT *, -1 AS _af_side FROM {parent} WHERE {where}"
+        sides += (
+            " UNION ALL BY NAME"
+            f" SELECT x.*, -1 AS _af_side, hash(x) AS _af_h FROM {parent} x WHERE {where}"
+        )
     return (
-        f"SELECT * EXCLUDE (_af_side), sum(_af_side)::BIGINT AS _af_count FROM ({sides})"
-        " GROUP BY ALL HAVING sum(_af_side) <> 0"
+        f"WITH s AS MATERIALIZED ({sides}),"
+        " g AS (SELECT _af_h FROM s GROUP BY _af_h HAVING sum(_af_side) <> 0)"
+        " SELECT * EXCLUDE (_af_side, _af_h), sum(_af_side)::BIGINT AS _af_count"
+        " FROM s SEMI JOIN g USING (_af_h) GROUP BY ALL HAVING sum(_af_side) <> 0"
     )
 
 
@@ -250,48 +257,39 @@ def row_diff(
     keys: Sequence[str],
     key: Sequence[str],
     samples: int,
+    theirs: bool = True,
 ) -> tuple[tuple[str, ...], int, int, int, dict[str, list[tuple[object, ...]]]]:
-    """The rows of partitions `keys` of `asset` that differ between `env` and its parent:
-    (columns, added, removed, changed by `key`, samples of each). Both sides are read once."""
-    cur = conn.cursor()
-    try:
-        assert env.parent is not None
-        theirs = bool(table_columns(cur, asset, read_schema(env.parent)))
-        cur.execute(f"CREATE TEMP TABLE _af_diff AS {row_diff_sql(env, asset, keys, theirs)}")
-        columns = tuple(
-            c for c in cur.sql("SELECT * FROM _af_diff LIMIT 0").columns if c != "_af_count"
+    """The rows of partitions `keys` of `asset` that differ between `env` and its parent
+    (`theirs`: which has the asset): (columns, added, removed, changed by `key`, samples of
+    each), in one statement that reads both sides once. Samples come in a fixed order."""
+    keyed = ", ".join(f'"{k}"' for k in key)
+    pairs, paired = "SELECT NULL WHERE false", "false"
+    if key:
+        pairs = (
+            f"SELECT {keyed} FROM d WHERE _af_count > 0"
+            f" INTERSECT SELECT {keyed} FROM d WHERE _af_count < 0"
         )
-        shown = ", ".join(f'"{c}"' for c in columns)
-        paired = "false"
-        if key:
-            on = " AND ".join(f'a."{k}" IS NOT DISTINCT FROM b."{k}"' for k in key)
-            cur.execute(
-                "CREATE TEMP TABLE _af_pairs AS SELECT DISTINCT "
-                + ", ".join(f'a."{k}"' for k in key)
-                + f" FROM _af_diff a JOIN _af_diff b ON {on}"
-                " WHERE a._af_count > 0 AND b._af_count < 0"
-            )
-            match = " AND ".join(f'p."{k}" IS NOT DISTINCT FROM d."{k}"' for k in key)
-            paired = f"EXISTS (SELECT 1 FROM _af_pairs p WHERE {match})"
-        (added, removed) = cur.execute(
-            f"SELECT coalesce(sum(_af_count) FILTER (WHERE _af_count > 0 AND NOT {paired}), 0),"
-            f" coalesce(-sum(_af_count) FILTER (WHERE _af_count < 0 AND NOT {paired}), 0)"
-            " FROM _af_diff d"
-        ).fetchall()[0]
-        found: dict[str, list[tuple[object, ...]]] = {}
-        for kind, sign in (("added", ">"), ("removed", "<")):
-            found[kind] = cur.execute(
-                f"SELECT {shown} FROM _af_diff d WHERE _af_count {sign} 0 AND NOT {paired}"
-                f" ORDER BY ALL LIMIT {samples}"
-            ).fetchall()
-        changed = 0
-        if key:
-            (changed,) = cur.execute("SELECT count(*) FROM _af_pairs").fetchall()[0]
-            by_key = ", ".join(f'"{k}"' for k in key)
-            found["changed"] = cur.execute(  # each key's new row, then its old one
-                f"SELECT {shown} FROM _af_diff d WHERE {paired}"
-                f" ORDER BY {by_key}, _af_count DESC LIMIT {2 * samples}"
-            ).fetchall()
-        return columns, int(added), int(removed), int(changed), found
-    finally:
-        cur.close()
+        paired = f"({keyed}) IN (SELECT ({keyed}) FROM k)"
+    order = ", ".join(filter(None, [keyed, "_af_count DESC", "hash(t)"]))
+    result = conn.execute(
+        f"WITH d AS MATERIALIZED ({row_diff_sql(env, asset, keys, theirs)}),"
+        f" k AS MATERIALIZED ({pairs}),"
+        f" t AS (SELECT *, CASE WHEN {paired} THEN 'changed' WHEN _af_count > 0 THEN 'added'"
+        "  ELSE 'removed' END AS _af_kind FROM d)"
+        " SELECT _af_kind, _af_total, (SELECT count(*) FROM k) AS _af_pairs,"
+        "  * EXCLUDE (_af_kind, _af_total, _af_at, _af_count) FROM ("
+        "  SELECT *, sum(abs(_af_count)) OVER (PARTITION BY _af_kind) AS _af_total,"
+        f"  row_number() OVER (PARTITION BY _af_kind ORDER BY {order}) AS _af_at FROM t)"
+        f" WHERE _af_at <= CASE _af_kind WHEN 'changed' THEN {2 * samples} ELSE {samples} END"
+        " ORDER BY _af_kind, _af_at"
+    )
+    columns = tuple(d[0] for d in result.description or [])[3:]
+    totals: dict[str, int] = {}
+    found: dict[str, list[tuple[object, ...]]] = {"added": [], "removed": []}
+    if key:
+        found["changed"] = []
+    changed = 0
+    for kind, total, pairs_found, *values in result.fetchall():
+        totals[kind], changed = int(total), int(pairs_found)
+        found[kind].append(tuple(values))
+    return columns, totals.get("added", 0), totals.get("removed", 0), changed, found

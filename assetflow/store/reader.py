@@ -103,9 +103,9 @@ class StateReader:
         return differing(self.conn, self.env)
 
     def env_row_diff(
-        self, asset: str, keys: Sequence[str], key: Sequence[str], samples: int
+        self, asset: str, keys: Sequence[str], key: Sequence[str], samples: int, theirs: bool
     ) -> tuple[tuple[str, ...], int, int, int, dict[str, list[tuple[object, ...]]]]:
-        return row_diff(self.conn, self.env, asset, keys, key, samples)
+        return row_diff(self.conn, self.env, asset, keys, key, samples, theirs)
 
     def environments(self) -> dict[str, Environment]:
         """Every environment beside prod (none in a warehouse older than environments)."""
