@@ -10,6 +10,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "resource": "defs.resources",
+    "secret": "defs.resources",
     "AssetflowError": "errors",
     "DataError": "errors",
     "CheckResult": "core.records",

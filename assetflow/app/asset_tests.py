@@ -37,5 +37,5 @@ def run_tests_of(session: Session, assets: list[str]) -> list[TestResult]:
 def _run(
     session: Session, defs: Definitions, wanted: Callable[[AssetTestSpec], bool]
 ) -> list[TestResult]:
-    root, now = session.project.root, session.now
-    return [run_asset_test(t, defs, root, now) for t in defs.tests.values() if wanted(t)]
+    root, now, env = session.project.root, session.now, session.project.env
+    return [run_asset_test(t, defs, root, now, env) for t in defs.tests.values() if wanted(t)]

@@ -53,7 +53,7 @@ def _columns(session: Session, store: Store, asset: str) -> AssetColumns:
     )
     preview = Preview(
         spec, store.cursor(), graph.defs, session.project.root, planned, session.now.date(),
-        store.env.read_schema,
+        store.env.read_schema, store.env.name,
     )  # fmt: skip
     sql, schema = preview.sql(), preview.input_columns()
     found = column_lineage(sql, schema)

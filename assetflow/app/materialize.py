@@ -201,7 +201,9 @@ def _shape_changes(session: Session, plan: Plan, store: Store | None) -> tuple[s
             continue
         defs, root, today = session.graph.defs, session.project.root, session.now.date()
         schema = store.env.read_schema
-        columns = Preview(spec, store.cursor(), defs, root, first, today, schema).columns()
+        columns = Preview(
+            spec, store.cursor(), defs, root, first, today, schema, store.env.name
+        ).columns()
         reshape = Reshape.between(asset, table, columns or table)
         if reshape:
             lines.append(reshape.describe())
@@ -223,13 +225,14 @@ def _sql_problems(session: Session, plan: Plan, store: Store | None) -> tuple[st
     defs, root = session.graph.defs, session.project.root
     conn = store.cursor() if store is not None else duckdb.connect()
     schema = store.env.read_schema if store is not None else "main"
+    env = session.project.env
     with conn:
         for asset, first in _first_nodes(plan).items():
             spec = defs.assets[asset]
             if not spec.returns_sql:
                 continue
             try:
-                sql = Preview(spec, conn, defs, root, first, session.now.date(), schema).sql()
+                sql = Preview(spec, conn, defs, root, first, session.now.date(), schema, env).sql()
             except Exception:  # noqa: BLE001 - the run reports what the function raises
                 continue
             try:

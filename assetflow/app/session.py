@@ -63,7 +63,7 @@ class Session:
     def graph(self) -> AssetGraph:
         """The definitions, loaded on first use and once per session."""
         if self._graph is None:
-            defs = load_definitions(self.project.definitions_dir)
+            defs = load_definitions(self.project.definitions_dir).for_env(self.project.env)
             names = defs.dynamic_names()
             if names:  # dynamic partitions: their keys as the warehouse holds them now
                 store = self._store or self.reader()

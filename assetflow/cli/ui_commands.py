@@ -44,7 +44,7 @@ def ui(opts: Options, port: int, host: str, warehouse: str | None) -> None:
     def open_session(env: str | None) -> Any:
         """Without --now, each request is about its own moment; `env`: the environment the
         page looks at (None: the one it was started in)."""
-        stamp = session_mod.definitions_stamp(project)
+        stamp = (session_mod.definitions_stamp(project), env)  # code versions are per env
         graph = loaded.get("graph") if loaded.get("stamp") == stamp else None
         session = session_mod.Session(project.in_env(env), opts.clock, fixed_now, graph)
         if graph is None:

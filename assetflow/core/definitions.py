@@ -14,6 +14,7 @@ from typing import Any
 from assetflow.core.mappings import mapping_problem
 from assetflow.core.partitions import DynamicKeys
 from assetflow.core.policy import Defaults, RetryPolicy
+from assetflow.core.resources import ResourceSpec, versioned
 from assetflow.core.specs import AssetSpec, AssetTestSpec, ScheduleSpec, SensorSpec, SourceSpec
 from assetflow.errors import DefinitionError
 
@@ -106,6 +107,19 @@ class Definitions:
     schedules: dict[str, ScheduleSpec] = dataclasses.field(default_factory=dict)
     sensors: dict[str, SensorSpec] = dataclasses.field(default_factory=dict)
     tests: dict[str, AssetTestSpec] = dataclasses.field(default_factory=dict)  # by name
+    resources: dict[str, ResourceSpec] = dataclasses.field(default_factory=dict)
+
+    def for_env(self, env: str) -> Definitions:
+        """These definitions as environment `env` runs them: an asset that uses resources has
+        the plain values it gets there in its code version (core/resources.py)."""
+        changed = {
+            name: dataclasses.replace(
+                spec, code_version=versioned(spec.code_version, spec.resources, self.resources, env)
+            )
+            for name, spec in self.assets.items()
+            if spec.resources
+        }
+        return dataclasses.replace(self, assets={**self.assets, **changed}) if changed else self
 
     def sla_hooks(self, asset: str) -> tuple[Callable[..., Any], ...]:
         own = self.assets[asset].on_sla_miss

@@ -62,6 +62,9 @@ class AssetSpec:
     unseen: tuple[str, ...] = ()
     # The columns that name a row (`env diff` pairs rows by them); empty: whole rows.
     key: tuple[str, ...] = ()
+    # The resources it uses (`ctx.resources.NAME`); those among its parameters are passed so.
+    resources: tuple[str, ...] = ()
+    resource_params: tuple[str, ...] = ()
 
     @property
     def contract(self) -> dict[str, str]:

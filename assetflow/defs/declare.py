@@ -126,6 +126,7 @@ def asset(
     columns: dict[str, str] | None = None,
     adds_keys: dict[str, str] | None = None,
     key: Sequence[str] = (),
+    resources: Sequence[str] = (),
 ) -> Any:
     """Declare an asset. The function returns SQL (a SELECT over its upstream names),
     a `pyarrow.Table`, or a DuckDB relation.
@@ -140,6 +141,9 @@ def asset(
 
     `key=["carrier", "day"]`: the columns that name a row; `env diff` pairs rows with the
     same key on both sides as changed (without one, rows differ as whole rows).
+
+    `resources=["landing", "api"]`: the resources (`resource(...)`) it uses, read as
+    `ctx.resources.landing` or as parameters of those names.
     """
 
     def decorate(func: Callable[..., Any]) -> AssetSpec:
@@ -150,7 +154,8 @@ def asset(
             raise _fail(func, asset_name, _PARTITIONS_HELP)
         params = list(inspect.signature(func).parameters)
         context_param = next((p for p in params if p in CONTEXT_PARAMS), None)
-        upstream_params = [p for p in params if p not in CONTEXT_PARAMS]
+        wanted = (resources,) if isinstance(resources, str) else tuple(resources)
+        upstream_params = [p for p in params if p not in CONTEXT_PARAMS and p not in wanted]
         mappings = _normalise_deps(func, asset_name, deps)
         dep_list = [Dep(p, mappings.pop(p, Window()), True) for p in upstream_params]
         dep_list += [Dep(n, m, False) for n, m in sorted(mappings.items())]
@@ -191,6 +196,8 @@ def asset(
             returns_sql=_returns_sql(func),
             adds_keys=tuple(sorted((adds_keys or {}).items())),
             key=(key,) if isinstance(key, str) else tuple(key),
+            resources=wanted,
+            resource_params=tuple(p for p in params if p in wanted),
         )
         problem = _asset_problem(spec)
         if problem:

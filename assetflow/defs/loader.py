@@ -16,6 +16,7 @@ from typing import Any
 
 from assetflow.core.definitions import Definitions, validate
 from assetflow.core.policy import Defaults
+from assetflow.core.resources import ResourceSpec
 from assetflow.core.specs import AssetSpec, AssetTestSpec, ScheduleSpec, SensorSpec, SourceSpec
 from assetflow.defs.code_version import forget_sources
 from assetflow.errors import AssetflowError, DefinitionError
@@ -93,7 +94,34 @@ def _with_automation(defs: Definitions, found: list[Found]) -> Definitions:
         schedules=dict(sorted(schedules.items())),
         sensors=dict(sorted(sensors.items())),
         tests=dict(sorted(tests.items())),
+        resources=_resources(defs, found),
     )
+
+
+def _resources(defs: Definitions, found: list[Found]) -> dict[str, ResourceSpec]:
+    """The declared resources, each once, and every asset's names checked against them."""
+    out: dict[str, ResourceSpec] = {}
+    for item in found:
+        if isinstance(item, ResourceSpec):
+            other = out.get(item.name)
+            if other is not None and other is not item:
+                raise DefinitionError(
+                    f"{item.where}: two resources are named {item.name!r}, also at {other.where}"
+                )
+            if item.name in defs.assets or item.name in defs.sources:
+                raise DefinitionError(
+                    f"{item.where}: resource {item.name!r} has the name of an asset or source"
+                )
+            out[item.name] = item
+    for spec in defs.assets.values():
+        for name in spec.resources:
+            if name not in out:
+                raise DefinitionError(
+                    f"{spec.where}: {spec.name}: no resource named {name!r}",
+                    f"declare it: {name} = resource({name!r}, ...); resources: "
+                    + (", ".join(sorted(out)) or "none"),
+                )
+    return dict(sorted(out.items()))
 
 
 def _relative(item: Found, shown: str) -> Found:
@@ -101,10 +129,12 @@ def _relative(item: Found, shown: str) -> Found:
         return dataclasses.replace(item, file=item.file.replace(shown, ""))
     if isinstance(item, ScheduleSpec | SensorSpec | AssetTestSpec):
         return dataclasses.replace(item, where=item.where.replace(shown, ""))
+    if isinstance(item, ResourceSpec):
+        return dataclasses.replace(item, file=item.file.replace(shown, ""))
     return item
 
 
-Found = AssetSpec | SourceSpec | Defaults | ScheduleSpec | SensorSpec | AssetTestSpec
+Found = AssetSpec | SourceSpec | Defaults | ScheduleSpec | SensorSpec | AssetTestSpec | ResourceSpec
 
 
 def _import_specs(package: str, file: Path) -> list[Found]:
@@ -125,7 +155,10 @@ def _import_specs(package: str, file: Path) -> list[Found]:
             raise DefinitionError(
                 f"{file}{line}: cannot import: {type(exc).__name__}: {exc}"
             ) from exc
-    kinds = AssetSpec | SourceSpec | Defaults | ScheduleSpec | SensorSpec | AssetTestSpec
+    kinds = (
+        AssetSpec | SourceSpec | Defaults | ScheduleSpec | SensorSpec | AssetTestSpec
+        | ResourceSpec
+    )  # fmt: skip
     return [
         dataclasses.replace(v, name=k) if isinstance(v, AssetTestSpec) and not v.name else v
         for k, v in vars(module).items()

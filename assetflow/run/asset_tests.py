@@ -20,9 +20,11 @@ import duckdb
 from assetflow.core.asset_tests import ChangedRow, Row, TestResult
 from assetflow.core.definitions import Definitions
 from assetflow.core.partitions import UNPARTITIONED
+from assetflow.core.resources import Resources
 from assetflow.core.specs import AssetSpec, AssetTestSpec, Rows
 from assetflow.errors import AssetflowError
 from assetflow.run.compute import Context, node_query
+from assetflow.run.resources import resources_for
 from assetflow.store.tables import relation_columns
 
 _log = logging.getLogger("assetflow.test")
@@ -33,10 +35,11 @@ class _Unrunnable(Exception):
 
 
 def run_asset_test(
-    test: AssetTestSpec, defs: Definitions, root: Path, now: dt.datetime
+    test: AssetTestSpec, defs: Definitions, root: Path, now: dt.datetime, env: str = "prod"
 ) -> TestResult:
-    """The outcome of one test; a mistake in it (an input not given, a column the asset does
-    not return, the asset raising) is the result's `error`."""
+    """The outcome of one test, the asset's resources as environment `env` has them; a
+    mistake in it (an input not given, a column the asset does not return, the asset
+    raising) is the result's `error`."""
     found = TestResult(test.name, test.asset, test.partition, test.where, key=test.key)
     conn = duckdb.connect()
     try:
@@ -44,7 +47,8 @@ def run_asset_test(
         if spec is None:
             raise _Unrunnable(f"no asset named {test.asset}")
         _land_inputs(conn, test, spec, root)
-        produced = _compute(conn, test, spec, test.now or now)
+        resources = resources_for(spec, defs, env)
+        produced = _compute(conn, test, spec, test.now or now, resources)
         conn.execute(f"CREATE TEMP TABLE _af_actual AS {produced}")
         return _compare(conn, test, root, found)
     except (_Unrunnable, AssetflowError) as exc:
@@ -101,16 +105,22 @@ def _land(conn: duckdb.DuckDBPyConnection, table: str, rows: Rows, root: Path, w
 
 
 def _compute(
-    conn: duckdb.DuckDBPyConnection, test: AssetTestSpec, spec: AssetSpec, now: dt.datetime
+    conn: duckdb.DuckDBPyConnection,
+    test: AssetTestSpec,
+    spec: AssetSpec,
+    now: dt.datetime,
+    resources: Resources,
 ) -> str:
     """The SELECT of the asset's rows for the test's partition(s): one call for a batch
     asset over a range, else one call per partition, their rows together."""
     reads = {d.name: f"SELECT * FROM _af_given_{d.name}" for d in spec.deps}
     keys = _keys(test, spec)
     if spec.batch_size > 1 or len(keys) == 1:
-        return node_query(spec, reads, _context(spec, keys, conn, now))
-    parts = [f"SELECT * FROM ({node_query(spec, reads, _context(spec, (k,), conn, now))})"
-             for k in keys]  # fmt: skip
+        return node_query(spec, reads, _context(spec, keys, conn, now, resources))
+    parts = [
+        f"SELECT * FROM ({node_query(spec, reads, _context(spec, (k,), conn, now, resources))})"
+        for k in keys
+    ]
     return " UNION ALL BY NAME ".join(parts)
 
 
@@ -131,7 +141,11 @@ def _keys(test: AssetTestSpec, spec: AssetSpec) -> tuple[str, ...]:
 
 
 def _context(
-    spec: AssetSpec, keys: tuple[str, ...], conn: duckdb.DuckDBPyConnection, now: dt.datetime
+    spec: AssetSpec,
+    keys: tuple[str, ...],
+    conn: duckdb.DuckDBPyConnection,
+    now: dt.datetime,
+    resources: Resources,
 ) -> Context:
     parts = spec.partitions
     start = end = None
@@ -142,7 +156,7 @@ def _context(
     logical = start if isinstance(start, dt.date) else now.date()
     return Context(
         spec.name, label, start, end, logical, "test", conn, _log, keys,
-        parts.dimension_keys(keys[0]) if parts.is_partitioned else {},
+        parts.dimension_keys(keys[0]) if parts.is_partitioned else {}, resources,
     )  # fmt: skip
 
 

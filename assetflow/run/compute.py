@@ -22,8 +22,10 @@ import duckdb
 from assetflow.core.definitions import Definitions
 from assetflow.core.planner import PlannedNode
 from assetflow.core.records import InputRange
+from assetflow.core.resources import Resources
 from assetflow.core.specs import AssetSpec
 from assetflow.errors import DefinitionError
+from assetflow.run.resources import resources_for
 from assetflow.run.sources import source_sql
 from assetflow.store.schema import PARTITION_COLUMN, in_partitions
 from assetflow.store.tables import arrow_table, relation_columns
@@ -52,6 +54,9 @@ class Context:
     partitions: tuple[str, ...] = ()
     # Several dimensions: this partition's key per dimension, {"day": ..., "customer": ...}.
     dims: dict[str, str] = field(default_factory=dict)
+    # The resources the asset declared (`ctx.resources.NAME`), as its environment has them.
+    resources: Resources | None = field(default=None, repr=False)
+    env: str = "prod"  # the environment it runs in
 
 
 def input_sql(rng: InputRange, defs: Definitions, root: Path, schema: str = "main") -> str:
@@ -94,6 +99,9 @@ def node_query(
     }
     if spec.context_param:
         kwargs[spec.context_param] = ctx
+    for name in spec.resource_params:
+        assert ctx.resources is not None
+        kwargs[name] = ctx.resources[name]
     result = spec.fn(**kwargs)
     if isinstance(result, str):
         if check is not None:
@@ -226,6 +234,7 @@ class Preview:
     planned: PlannedNode
     today: dt.date
     schema: str = "main"  # where its inputs are read (an environment's view)
+    env: str = "prod"
 
     def _reads(self) -> dict[str, str]:
         return {
@@ -263,15 +272,11 @@ class Preview:
         return schema
 
     def _context(self) -> Context:
-        return _preview_context(self.spec, self.conn, self.planned, self.today)
-
-
-def _preview_context(
-    spec: AssetSpec, conn: duckdb.DuckDBPyConnection, planned: PlannedNode, today: dt.date
-) -> Context:
-    parts = spec.partitions
-    start, end = parts.window(planned.index)
-    key = planned.node.partition
-    log = logging.getLogger("assetflow.preview")
-    dims = parts.dimension_keys(key)
-    return Context(spec.name, key, start, end, start or today, "dry-run", conn, log, (key,), dims)
+        spec, parts = self.spec, self.spec.partitions
+        start, end = parts.window(self.planned.index)
+        key = self.planned.node.partition
+        return Context(
+            spec.name, key, start, end, start or self.today, "dry-run", self.conn,
+            logging.getLogger("assetflow.preview"), (key,), parts.dimension_keys(key),
+            resources_for(spec, self.defs, self.env), env=self.env,
+        )  # fmt: skip

@@ -101,6 +101,7 @@ class _Scheduler:
         oldest = (lambda p: start_key(self._window_start(p))) if setup.oldest_first else None
         self.state = RunState(plan, batch_size, oldest)
         self.record = RunRecorder(defs, store, clock, setup.run_id, setup.logs_dir, setup.alerts)
+        self.env = store.env.name  # its tasks' environment (their resources' values)
         self.announced: set[NodeId] = set()  # nodes `on_start` heard of
         self.started: dict[NodeId, dt.datetime] = {}
 
@@ -162,6 +163,7 @@ class _Scheduler:
             work = make_task(
                 self.setup.run_id, task, self.versions, spec.code_version, state.attempts[lead],
                 now, str(self.record.log_path(state.batch(lead))), grouped=len(group) > 1,
+                env=self.env,
             )  # fmt: skip
             running[pool.submit(self.worker, work)] = lead
 

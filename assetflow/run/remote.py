@@ -38,10 +38,11 @@ def _definitions(folder: str) -> Definitions:
 
 def compute_task(definitions_dir: str, task: Task, inputs: dict[str, Any]) -> Any:
     """Run in the worker process: the task's rows as a `pyarrow.Table`."""
-    spec = _definitions(definitions_dir).assets[task.asset]
+    defs = _definitions(definitions_dir)
+    spec = defs.assets[task.asset]
     log = NodeLog(Path(task.log_path))
     log.begin(task.header)
     try:
-        return compute_arrow(spec, lambda conn: task_context(task, spec, conn, log), inputs)
+        return compute_arrow(spec, lambda conn: task_context(task, spec, conn, log, defs), inputs)
     finally:
         log.close()

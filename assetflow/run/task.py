@@ -39,6 +39,7 @@ class Task:
     log_path: str  # the file the attempt's log lines go to (created on the first line)
     refresh: bool = False  # the asset's table is rebuilt from these nodes alone (one write)
     grouped: bool = False  # adjacent single nodes written together (group commit)
+    env: str = "prod"  # the environment it runs in (its resources' values)
 
     def calls_per_node(self, batch_size: int) -> bool:
         """Whether the asset's function is called once per node (a full refresh or a group
@@ -90,6 +91,7 @@ def make_task(
     started_at: dt.datetime,
     log_path: str,
     grouped: bool = False,
+    env: str = "prod",
 ) -> Task:
     """The task for `planned` (one node or a batch), with its inputs' current versions."""
     writes = tuple(
@@ -110,7 +112,7 @@ def make_task(
     refresh = planned[0].reason == FULL_REFRESH
     return Task(
         run_id, asset, code_version, writes, merged_reads(planned), attempt, log_path, refresh,
-        grouped,
+        grouped, env,
     )  # fmt: skip
 
 

@@ -36,6 +36,7 @@ from assetflow.run.clock import Clock
 from assetflow.run.compute import Context, node_query, release, result_view
 from assetflow.run.contract import enforce
 from assetflow.run.failures import failure, removed_column_error, retry_conflicts
+from assetflow.run.resources import resources_for
 from assetflow.run.runlog import NodeLog, bound
 from assetflow.run.task import Task, TaskResult, node_reads
 from assetflow.store.schema import PARTITION_COLUMN
@@ -176,7 +177,7 @@ class Worker(ABC):
                         " it built by the same code from the same inputs)\n"
                     )
                 return Wrote(reused), None
-            ctx = task_context(task, spec, conn, log)
+            ctx = task_context(task, spec, conn, log, self.defs)
             made: list[tuple[Context, str | None]] = []  # what each call registered
             try:
                 if task.calls_per_node(spec.batch_size):
@@ -243,7 +244,7 @@ class Worker(ABC):
         for i, node in enumerate(task.nodes):
             calling[:] = [node.partition]
             one = dataclasses.replace(task, nodes=(node,), reads=node_reads(task, node))
-            ctx = task_context(one, spec, conn, log)
+            ctx = task_context(one, spec, conn, log, self.defs)
             query = self._call(spec, one, ctx, conn, made, f"_{i}")
             columns = conn.sql(query).columns  # binds, does not run
             if first is not None and sorted(columns) != sorted(first[1]):
@@ -354,7 +355,7 @@ def _missing_upstream(
 
 
 def task_context(
-    task: Task, spec: AssetSpec, conn: duckdb.DuckDBPyConnection, log: NodeLog
+    task: Task, spec: AssetSpec, conn: duckdb.DuckDBPyConnection, log: NodeLog, defs: Definitions
 ) -> Context:
     """What the asset function receives as `ctx` for this task."""
     parts = spec.partitions
@@ -371,6 +372,8 @@ def task_context(
         log=log.logger,
         partitions=tuple(n.partition for n in task.nodes),
         dims=parts.dimension_keys(first.partition),
+        resources=resources_for(spec, defs, task.env),
+        env=task.env,
     )
 
 
