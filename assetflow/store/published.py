@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 
 from assetflow.core.checks import sql_literal
+from assetflow.core.environments import PROD
 from assetflow.core.records import CheckResult, NodeWrite, Published, Written
 from assetflow.store.connect import rollback
 from assetflow.store.retention import SINCE_MARK
@@ -46,7 +47,7 @@ def record_published(
     values = [
         [w.run_id, w.asset, w.partition, w.partition_index, w.code_version,
          written[w.partition].data_version, written[w.partition].row_count, w.clipped,
-         w.started_at, now, w.attempt, w.log_path, inputs_text_of(w), table_schema]
+         w.started_at, now, w.attempt, w.log_path, inputs_text_of(w), table_schema, PROD]
         for w in writes
     ]  # fmt: skip
     cur.execute("BEGIN TRANSACTION")
@@ -72,7 +73,8 @@ def record_published(
 
 
 def _insert(cur: duckdb.DuckDBPyConnection, values: list[list[Any]]) -> dict[str, int]:
-    """Materializations with their values given; partition -> its id."""
+    """Materializations with their values given (Delta tables are prod's: environments keep
+    theirs in the warehouse file); partition -> its id."""
     ids = "nextval('assetflow.materialization_ids'), nextval('assetflow.attempt_ids')"
     head = f"INSERT INTO assetflow.materializations (materialization_id, attempt_id, {_NAMES})"
     rows, params = values_relation(values, MATERIALIZATION_COLUMNS)
@@ -153,7 +155,7 @@ def adopt(
             [lineage["run_id"], asset, n["partition"], n["index"], lineage["code_version"],
              n["data_version"], n["row_count"], n["clipped"],
              dt.datetime.fromisoformat(n["started_at"]), now, lineage["attempt"], None,
-             n["inputs"], lineage["table_schema"]]
+             n["inputs"], lineage["table_schema"], PROD]
             for n in nodes or () if n["partition"] not in later
         ]  # fmt: skip
         ids = _insert(cur, values) if values else {}
