@@ -45,6 +45,8 @@ from assetflow.store.served import ReadServer
 from assetflow.store.views import sync_env_views
 from assetflow.store.writer import PartitionWriter
 
+ROOM = 1 << 20  # bytes set aside while a run writes, to record its end on a full disk
+
 
 class Store(StateReader):
     """One DuckDB connection to the warehouse, held for a whole command: what a reader
@@ -180,6 +182,7 @@ class Store(StateReader):
         planned: int,
         backfill_id: str | None = None,
     ) -> None:
+        self._set_room_aside()
         self.conn.execute(
             "INSERT INTO assetflow.runs (run_id, trigger, selection, started_at, status, pid,"
             " planned, backfill_id, env) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -236,11 +239,38 @@ class Store(StateReader):
         counts: tuple[int, int, int, int, int],
         message: str | None = None,
     ) -> None:
-        self.conn.execute(
+        """How a run ended. A disk the run filled gets back the room set aside when it
+        started (`start_run`), so that this is recorded all the same."""
+        update = (
             "UPDATE assetflow.runs SET status = ?, ended_at = ?, planned = ?, succeeded = ?,"
-            " verified = ?, failed = ?, skipped = ?, message = ? WHERE run_id = ?",
-            [status, ended_at, *counts, message, run_id],
+            " verified = ?, failed = ?, skipped = ?, message = ? WHERE run_id = ?"
         )
+        values = [status, ended_at, *counts, message, run_id]
+        try:
+            self.conn.execute(update, values)
+        except (duckdb.Error, OSError) as exc:
+            if storage_error(exc, self.path) is None or not self._give_back_room():
+                raise
+            self.conn.execute(update, values)
+        finally:
+            self._give_back_room()
+
+    def _room(self) -> Path:
+        return self.path.with_name(self.path.name + ".room")
+
+    def _set_room_aside(self) -> None:
+        """A megabyte beside the file while a run writes (best effort)."""
+        try:
+            self._room().write_bytes(bytes(ROOM))
+        except OSError:
+            self._give_back_room()
+
+    def _give_back_room(self) -> bool:
+        try:
+            self._room().unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def record_attempts(
         self,
