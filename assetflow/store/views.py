@@ -9,6 +9,7 @@ asset in an environment above it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import duckdb
@@ -85,10 +86,16 @@ def sync_env_views(cur: duckdb.DuckDBPyConnection, env: Env) -> None:
     for name, parent in reversed(list(zip(env.chain, env.chain[1:], strict=False))):
         for asset in assets:
             select = view_sql(name, parent, asset, relations)
-            if select is None or select in (current.get(f"{name}.{asset}") or ""):
+            made = current.get(f"{name}.{asset}")
+            if select is None or (made is not None and _reads(made) == _reads(select)):
                 continue
             cur.execute(f"CREATE OR REPLACE VIEW {table_sql(asset, name)} AS {select}")
             relations.add((name, asset))
+
+
+def _reads(sql: str) -> set[str]:
+    """The schemas a view's SQL reads (DuckDB keeps a view's SQL rewritten, not as given)."""
+    return set(re.findall(r"FROM \"?(\w+)\"?\.", sql))
 
 
 RETAINED = "_retained"  # the schema of the rows promotions replaced (reuse.py)
