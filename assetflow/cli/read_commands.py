@@ -54,7 +54,8 @@ def status(session: Session, request: Request, as_json: bool) -> None:
     if as_json:
         covered = {"from": request.range_from, "to": request.range_to, "now": snap.now}
         running = {"in_progress": live.in_progress()} if live is not None else {}
-        echo_json({"range": covered, **state.status_json(snap), **running})
+        env = {"env": session.project.env}
+        echo_json({"range": covered, **env, **state.status_json(snap), **running})
     else:
         if live is not None:
             console.render_live(live)

@@ -202,8 +202,9 @@ OUTPUTS: dict[str, Schema] = {
             # what the counts cover: the range asked for (null: from the first partition /
             # up to now) and the time the command was about
             "range": obj({"from": KEY, "to": KEY, "now": TIME}),
+            "env": STR,  # the environment they are of (prod unless --env)
         },
-        optional=("in_progress",),
+        optional=("in_progress", "env"),
     ),
     "why": REASON,
     "lineage": obj(  # with --columns
