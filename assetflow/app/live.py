@@ -7,10 +7,13 @@ what the warehouse cannot say yet: which run it is, how far it got, the nodes se
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass, field
 from typing import Any
 
 from assetflow.app.session import Session
+from assetflow.errors import UsageError
 from assetflow.run import snapshot
 
 
@@ -48,6 +51,16 @@ class LiveRun:
             "run_id": self.run_id, "pid": self.pid, "started_at": self.started_at,
             "as_of": self.as_of, "planned": self.planned, "progress": self.progress,
         }  # fmt: skip
+
+
+def cancel(session: Session, run_id: str) -> int:
+    """Stop the run in progress `run_id` as Ctrl-C would (SIGINT to its process: it ends
+    `interrupted`, what it committed kept, resumable); its process id."""
+    live = LiveRun.read(session)
+    if live is None or live.run_id != run_id or live.pid <= 0:
+        raise UsageError(f"run {run_id} is not running", "it may have ended: see its status")
+    os.kill(live.pid, signal.SIGINT)
+    return live.pid
 
 
 def in_progress(session: Session) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from assetflow.app import ui_data
-from assetflow.app.live import LiveRun
+from assetflow.app.live import LiveRun, cancel
 from assetflow.app.session import Session, definitions_stamp
 from assetflow.app.state import Snapshot
 from assetflow.errors import AssetflowError, ExitCode
@@ -105,6 +105,9 @@ def make_server(
         if path == "/api/plan":
             with lock, open_session(env) as session:
                 return ui_data.plan(session, asset, first, last)
+        if path == "/api/cancel":
+            with lock, open_session(env) as session:
+                return {"cancelled": True, "pid": cancel(session, str(body.get("run", "")))}
         if path == "/api/launch" and launch is not None:
             with lock, open_session(env) as session:
                 ui_data.plan(session, asset, first, last)  # bad input fails here, in one line

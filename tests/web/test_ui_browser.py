@@ -298,3 +298,29 @@ def test_the_page_shows_an_environment_and_switches(ui, page):
     page.goto(f"{base}/#runs")
     page.wait_for_selector("#runs-table tr.run")
     assert "dev" in page.locator("#runs-table tr.run").first.inner_text()
+
+
+def test_a_run_is_cancelled_from_its_page_as_ctrl_c_would(ui, page):
+    project, base = ui
+    run = cli(project, "materialize", "slow", "--force", env={"SLOW": "1"}, wait=False)
+    try:
+        for _ in range(200):
+            live = api(base, "/api/graph")["in_progress"]
+            if live and sum(live["progress"].values()) >= 1:
+                break
+            time.sleep(0.1)
+        page.goto(f"{base}/#runs")
+        page.wait_for_selector("#runs-table tr.run")
+        first = page.locator("#runs-table tr.run").first.inner_text()
+        assert "running" in first and " UTC" in first and " s" in first  # started, duration
+        page.locator("#runs-table tr.run").first.click()
+        page.wait_for_selector("#gantt text.tick")  # a time axis
+        page.click("#cancel-run")
+        page.wait_for_function("document.body.dataset.runStatus === 'interrupted'", timeout=60000)
+        assert page.locator("#cancel-run").is_hidden()
+    finally:
+        run.communicate(timeout=120)
+    assert run.returncode == 130  # interrupted, as Ctrl-C ends a run
+    [last, *_] = json.loads(cli(project, "runs", "--json").stdout)
+    assert last["status"] == "interrupted"
+    assert 1 <= last["succeeded"] < last["planned"]  # what it committed stays

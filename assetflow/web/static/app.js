@@ -378,12 +378,40 @@ async function showRuns() {
   for (const r of runs) {
     if ((status && r.status !== status) || (trigger && !String(r.trigger).startsWith(trigger))) continue;
     const row = el("tr", { class: "run", "data-run": r.run_id });
-    for (const text of [r.run_id, r.trigger, r.env, r.status, String(r.started_at).slice(0, 19), r.planned, r.failed]) {
+    const cells = [r.run_id, r.trigger, r.env, r.status, `${utc(r.started_at)}`, duration(r), r.planned, r.failed];
+    for (const text of cells) {
       row.appendChild(el("td", {}, String(text ?? "")));
     }
     row.addEventListener("click", () => { location.hash = `#run/${r.run_id}`; });
     body.appendChild(row);
   }
+}
+
+// Times as the page shows them: UTC, to the second; a run's duration (so far, if running).
+function utc(iso) {
+  return iso ? `${String(iso).slice(0, 19).replace("T", " ")} UTC` : "";
+}
+
+function duration(run) {
+  const end = run.ended_at ? Date.parse(run.ended_at) : (run.status === "running" ? Date.now() : NaN);
+  const seconds = (end - Date.parse(run.started_at)) / 1000;
+  if (!Number.isFinite(seconds)) return "";
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const m = Math.floor(seconds / 60), s = Math.round(seconds % 60);
+  return m < 60 ? `${m} min ${s} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+async function cancelRun(id) {
+  const button = document.getElementById("cancel-run");
+  button.disabled = true;
+  button.textContent = "cancelling…";
+  await api("/api/cancel", { run: id });
+  for (let tries = 0; tries < 120; tries++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const data = await api(`/api/runs/${encodeURIComponent(id)}`);
+    if (data.run.status !== "running") break;
+  }
+  await showRun(id);
 }
 
 async function showRun(id) {
@@ -392,31 +420,43 @@ async function showRun(id) {
   const run = data.run;
   document.getElementById("run-title").textContent = `run ${run.run_id} — ${run.status}`;
   document.getElementById("run-summary").textContent =
-    `${run.trigger}, ${String(run.started_at).slice(0, 19)} .. ${String(run.ended_at || "").slice(0, 19)}` +
+    `${run.trigger}${run.env && run.env !== "prod" ? ` in ${run.env}` : ""}, ${utc(run.started_at)},` +
+    ` ${run.ended_at ? "took" : "running for"} ${duration(run)}` +
     `: ${run.succeeded} materialized, ${run.verified} verified, ${run.failed} failed, ${run.skipped} not run` +
     (run.message ? ` — ${run.message}` : "");
   const checks = data.checks || [];
   const failing = checks.filter((c) => !c.passed);
   const checkLine = document.getElementById("run-checks");
   checkLine.replaceChildren(el("span", {}, checks.length
-    ? `checks: ${checks.length - failing.length} passed, ${failing.length} not` : "no checks ran"));
+    ? `checks: ${checks.length - failing.length} passed, ${failing.length} failed` : "no checks ran"));
   for (const c of failing) {
     checkLine.appendChild(el("div", { class: "check failed" },
       `${c.asset}[${c.partition}] ${c.check} (${c.severity}): ${c.message || ""}` +
       (c.sample ? ` — e.g. ${c.sample}` : "")));
   }
   document.body.dataset.runStatus = run.status;
+  const cancel = document.getElementById("cancel-run");
+  cancel.hidden = run.status !== "running";
+  cancel.disabled = false;
+  cancel.textContent = "Cancel this run";
+  cancel.onclick = () => cancelRun(run.run_id).catch(showError);
   const svg = document.getElementById("gantt");
   svg.replaceChildren();
   const attempts = data.attempts;
   const times = attempts.flatMap((a) => [Date.parse(a.started_at), Date.parse(a.ended_at || a.started_at)]);
   const t0 = Math.min(...times), span = Math.max(1, Math.max(...times) - t0);
-  const left = 260, width = 640, row = 16;
-  svg.setAttribute("width", left + width + 20);
-  svg.setAttribute("height", attempts.length * row + 10);
+  const left = 260, width = 640, row = 16, axis = 22;
+  svg.setAttribute("width", left + width + 40);
+  svg.setAttribute("height", attempts.length * row + 10 + axis);
+  for (let k = 0; k <= 4; k++) { // the time axis: seconds since the first attempt started
+    const x = left + (k / 4) * width;
+    svg.appendChild(el("svg:line", { class: "tick", x1: x, x2: x, y1: axis - 6, y2: axis + attempts.length * row }));
+    svg.appendChild(el("svg:text", { class: "tick", x, y: axis - 10, "text-anchor": "middle" },
+      `${((k / 4) * span / 1000).toFixed(span < 10000 ? 1 : 0)} s`));
+  }
   attempts.forEach((a, i) => {
     const start = Date.parse(a.started_at), end = Date.parse(a.ended_at || a.started_at);
-    const y = 4 + i * row;
+    const y = axis + 4 + i * row;
     svg.appendChild(el("svg:text", { x: 0, y: y + 11 }, `${a.asset}[${a.partition}] #${a.attempt}`));
     const bar = el("svg:rect", {
       class: `bar ${a.status}`, x: left + ((start - t0) / span) * width, y,
