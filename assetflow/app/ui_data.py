@@ -191,6 +191,25 @@ def plan(session: Session, name: str, first: str, last: str) -> dict[str, Any]:
     return outcome.plan.as_json()
 
 
+def env_diff(session: Session, name: str) -> dict[str, Any]:
+    """`env diff NAME` for the page: its parent, and per asset what differs."""
+    from assetflow.app.environments import diff_env
+
+    found = diff_env(session, name)
+    store = session.reader()
+    parent = store.env.parent if store is not None else None
+    return {"env": name, "parent": parent, "assets": [d.as_json() for d in found]}
+
+
+def env_promote(session: Session, name: str) -> dict[str, Any]:
+    """`env promote NAME`, asked from the page (after its confirmation)."""
+    from assetflow.app.environments import promote_env
+
+    done = promote_env(session, name)
+    return {"env": done.env, "target": done.target, "run_id": done.run_id,
+            "partitions": done.partitions, "count": done.count}  # fmt: skip
+
+
 def _check(record: CheckRecord) -> dict[str, Any]:
     """A check's result for the page, with its sample rows as one line."""
     return {**dataclasses.asdict(record), "sample": samples_text(record.samples)}

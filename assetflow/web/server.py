@@ -78,6 +78,8 @@ def make_server(
         with lock, open_session(query.get("env") or None) as session:
             if path == "/api/envs":
                 return ui_data.environments(session)
+            if path == "/api/envs/diff":  # an environment against its parent
+                return ui_data.env_diff(session, query.get("name", ""))
             if path == "/api/graph":
                 return ui_data.graph(session, snapshot)
             if path.startswith("/api/assets/"):
@@ -105,6 +107,9 @@ def make_server(
         if path == "/api/plan":
             with lock, open_session(env) as session:
                 return ui_data.plan(session, asset, first, last)
+        if path == "/api/promote":  # an environment into its parent (the page confirmed)
+            with lock, open_session(None) as session:
+                return ui_data.env_promote(session, str(body.get("name", "")))
         if path == "/api/cancel":
             with lock, open_session(env) as session:
                 return {"cancelled": True, "pid": cancel(session, str(body.get("run", "")))}

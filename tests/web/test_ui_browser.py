@@ -324,3 +324,29 @@ def test_a_run_is_cancelled_from_its_page_as_ctrl_c_would(ui, page):
     [last, *_] = json.loads(cli(project, "runs", "--json").stdout)
     assert last["status"] == "interrupted"
     assert 1 <= last["succeeded"] < last["planned"]  # what it committed stays
+
+
+def test_an_environment_is_diffed_and_promoted_from_the_page(ui, page):
+    project, base = ui
+    assert cli(project, "env", "create", "dev").returncode == 0
+    assert cli(project, "--env", "dev", "materialize", "events").returncode == 0
+    page.goto(f"{base}/")
+    page.wait_for_selector("#graph .node")
+    page.select_option("#env", "dev")
+    page.click("#env-diff-link")
+    page.wait_for_selector('#env-diff .asset-diff[data-asset="events"]')
+    expected = json.loads(cli(project, "env", "diff", "dev", "--json").stdout)
+    shown = page.locator("#env-diff .diff-counts").all_inner_texts()
+    assert len(shown) == len(expected) and all(
+        f"{d['added']} rows only in dev" in text for d, text in zip(expected, shown, strict=True)
+    )
+    page.once("dialog", lambda dialog: dialog.dismiss())  # asked, and said no: nothing moves
+    page.click("#promote-button")
+    assert json.loads(cli(project, "runs", "--json", "--trigger", "promote").stdout) == []
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#promote-button")
+    page.wait_for_selector("#promote-state[data-done='1']")
+    page.wait_for_selector("#env-diff p")
+    assert "holds the same data as prod" in page.locator("#env-diff").inner_text()
+    runs = json.loads(cli(project, "runs", "--json", "--trigger", "promote").stdout)
+    assert [r["env"] for r in runs] == ["prod"]
