@@ -38,6 +38,14 @@ def due_times(spec: ScheduleSpec, last: dt.datetime | None, now: dt.datetime) ->
     return times
 
 
+def next_ticks(spec: ScheduleSpec, now: dt.datetime, count: int = 3) -> list[dt.datetime]:
+    """The schedule's next `count` cron times after `now` (naive UTC)."""
+    from croniter import croniter
+
+    it = croniter(spec.cron, now.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(spec.timezone)))
+    return [_utc(it.get_next(dt.datetime)) for _ in range(count)]
+
+
 def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC).replace(tzinfo=None)
 

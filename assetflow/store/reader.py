@@ -143,6 +143,36 @@ class StateReader:
         ).fetchall()
         return rows[0][0]
 
+    def recent_ticks(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest ticks of schedules, sensors, eager assets and SLAs, latest first."""
+        rows = self.conn.execute(
+            "SELECT kind, name, tick_time, evaluated_at, run_id, detail FROM assetflow.ticks"
+            " ORDER BY evaluated_at DESC, tick_time DESC LIMIT ?",
+            [limit],
+        ).fetchall()
+        keys = ("kind", "name", "tick_time", "evaluated_at", "run_id", "detail")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def recent_sla_misses(self, limit: int = 50) -> list[dict[str, Any]]:
+        """SLA misses alerted, the latest first."""
+        rows = self.conn.execute(
+            "SELECT asset, partition, deadline, alerted_at FROM assetflow.sla_misses"
+            " ORDER BY alerted_at DESC, asset, partition LIMIT ?",
+            [limit],
+        ).fetchall()
+        keys = ("asset", "partition", "deadline", "alerted_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def sensor_cursor(self, source: str) -> tuple[dt.datetime | None, int]:
+        """A file sensor's cursor: when its source was last observed outside a run, and how
+        many of its partitions have been."""
+        (at, partitions) = self.conn.execute(
+            "SELECT max(observed_at), count(DISTINCT partition) FROM assetflow.observations"
+            " WHERE source = ? AND run_id IS NULL",
+            [source],
+        ).fetchall()[0]
+        return at, int(partitions)
+
     def sla_alerted(self, asset: str) -> set[str]:
         rows = self.conn.execute(
             "SELECT partition FROM assetflow.sla_misses WHERE asset = ?", [asset]

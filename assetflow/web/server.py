@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from assetflow.app import ui_data
+from assetflow.app import ui_automation, ui_data
 from assetflow.app.live import LiveRun, cancel
 from assetflow.app.session import Session, definitions_stamp
 from assetflow.app.state import Snapshot
@@ -97,6 +97,8 @@ def make_server(
                 return ui_data.node(session, query.get("asset", ""), query.get("partition", ""))
             if path == "/api/runs":
                 return ui_data.runs(session)
+            if path == "/api/automation":
+                return ui_automation.automation(session, snapshot)
             if path.startswith("/api/runs/"):
                 return ui_data.run(session, urllib.parse.unquote(path.removeprefix("/api/runs/")))
         raise LookupError(path)

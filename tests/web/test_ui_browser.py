@@ -350,3 +350,46 @@ def test_an_environment_is_diffed_and_promoted_from_the_page(ui, page):
     assert "holds the same data as prod" in page.locator("#env-diff").inner_text()
     runs = json.loads(cli(project, "runs", "--json", "--trigger", "promote").stdout)
     assert [r["env"] for r in runs] == ["prod"]
+
+
+AUTOMATION = """
+import datetime as dt
+from assetflow import asset, daily, file_sensor, schedule, source
+
+DROP_DAYS = daily("2024-01-01", "2024-01-20")
+
+
+@source(partitions=DROP_DAYS, path="landing/{partition}.csv")
+def drops(ctx):
+    return f"SELECT * FROM read_csv('{ctx.path}')"
+
+
+@asset(partitions=DROP_DAYS, sla=dt.timedelta(hours=2))
+def from_drops(ctx, drops):
+    return "SELECT * FROM drops"
+
+
+nightly = schedule("nightly", "0 3 * * *", ["events"])
+watch = file_sensor("drops")
+"""
+
+
+def test_automation_shows_schedules_sensors_ticks_and_what_is_late(ui, page):
+    project, base = ui
+    project.write("definitions/auto.py", AUTOMATION)
+    (project.root / "landing").mkdir(exist_ok=True)
+    (project.root / "landing" / "2024-01-02.csv").write_text("x\n1\n")
+    ticked = cli(project, "--now", "2024-01-10T04:00:00", "tick")
+    assert ticked.returncode in (0, 1), ticked.stdout + ticked.stderr
+    page.goto(f"{base}/#automation")
+    page.wait_for_selector("#schedules table")
+    nightly = page.locator("#schedules tr", has_text="nightly").inner_text()
+    assert "0 3 * * *" in nightly and nightly.count("03:00:00 UTC") >= 3  # its next ticks
+    assert "drops" in page.locator("#sensors").inner_text()
+    recorded = cli(project, "sql", "SELECT count(*) AS n FROM assetflow.ticks", "--json")
+    ticks = json.loads(recorded.stdout)[0]["n"]
+    assert ticks > 0 and page.locator("#ticks tr").count() == ticks + 1  # and the header
+    status = json.loads(cli(project, "status", "--json").stdout)
+    late = sum(a["counts"]["late"] for a in status["assets"])
+    assert page.locator("#late-count").inner_text() == f"{late} late now"
+    assert late > 0 and "from_drops" in page.locator("#late").inner_text()

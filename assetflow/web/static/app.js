@@ -363,9 +363,46 @@ async function showWhy(asset, key) {
 }
 
 function showOnly(id) {
-  for (const section of ["graph-view", "asset-view", "runs-view", "run-view", "env-view"]) {
+  for (const section of ["graph-view", "asset-view", "runs-view", "run-view", "env-view", "automation-view"]) {
     document.getElementById(section).hidden = section !== id;
   }
+}
+
+function table(id, headers, rows) {
+  const box = document.getElementById(id);
+  const t = el("table");
+  const head = el("tr");
+  for (const h of headers) head.appendChild(el("th", {}, h));
+  t.appendChild(head);
+  for (const r of rows) {
+    const tr = el("tr");
+    for (const v of r) tr.appendChild(el("td", {}, v === null || v === undefined ? "" : String(v)));
+    t.appendChild(tr);
+  }
+  box.replaceChildren(rows.length ? t : el("p", { class: "none" }, "none"));
+}
+
+// Schedules and their next ticks, sensors and their cursors, what is late, the latest
+// backfill's progress, and the tick history (all UTC).
+async function showAutomation() {
+  showOnly("automation-view");
+  const data = await api("/api/automation");
+  table("schedules", ["schedule", "cron", "zone", "selection", "last tick", "next ticks"],
+    data.schedules.map((s) => [s.name, s.cron, s.timezone, s.selection.join(" ") || "everything",
+      utc(s.last_tick), s.next_ticks.map(utc).join(", ")]));
+  table("sensors", ["sensor", "watches", "last tick", "cursor: last seen", "partitions seen"],
+    data.sensors.map((s) => [s.name, s.watches, utc(s.last_tick), utc(s.cursor_at), s.cursor_partitions]));
+  document.getElementById("late-count").textContent = `${data.late_count} late now`;
+  table("late", ["asset", "late partitions"], Object.entries(data.late));
+  table("sla-misses", ["asset", "partition", "deadline", "alerted"],
+    data.sla_misses.map((m) => [m.asset, m.partition, utc(m.deadline), utc(m.alerted_at)]));
+  const b = data.backfill;
+  document.getElementById("backfill-title").textContent = b
+    ? `latest backfill ${b.backfill_id} (${b.from || "first"}..${b.to || "now"})` : "no backfill yet";
+  table("backfill", ["asset", "done", "failed", "remaining"], b
+    ? Object.entries(b.counts).map(([asset, c]) => [asset, c.done, c.failed, c.remaining]) : []);
+  table("ticks", ["evaluated", "kind", "name", "tick", "run", "detail"],
+    data.ticks.map((t) => [utc(t.evaluated_at), t.kind, t.name, utc(t.tick_time), t.run_id, t.detail]));
 }
 
 async function showRuns() {
@@ -580,6 +617,7 @@ async function route() {
     else if (hash === "runs") await showRuns();
     else if (hash.startsWith("run/")) await showRun(hash.slice(4));
     else if (hash.startsWith("env/")) await showEnv(hash.slice(4));
+    else if (hash === "automation") await showAutomation();
     else await showGraph();
   } catch (err) {
     showError(err);
