@@ -133,6 +133,27 @@ def asset(
     }
 
 
+def asset_meta(session: Session, name: str) -> dict[str, Any]:
+    """What the asset page says about an asset besides its grid: its declaration, its
+    table's columns, its checks' latest results, its latest materializations."""
+    spec = queries.asset_spec(session, name)
+    store = session.reader()
+    checks = store.list_checks(name, failed_only=False) if store is not None else []
+    return {
+        "asset": name,
+        "description": spec.description,
+        "group": spec.group,
+        "code_version": spec.code_version,
+        "where": spec.where,
+        "reads": [d.name for d in spec.deps],
+        "contract": spec.contract,
+        "columns": store.table_columns(name) if store is not None else {},
+        "checks": [{"name": c.name, "severity": c.severity} for c in spec.checks],
+        "check_results": [_check(c) for c in checks[-50:]],
+        "builds": store.recent_builds(name) if store is not None else [],
+    }
+
+
 def why(session: Session, name: str, partition: str) -> dict[str, Any]:
     """The node's cause tree, as `why --json` prints it."""
     return queries.why(session, name, partition).as_dict()

@@ -143,6 +143,19 @@ class StateReader:
         ).fetchall()
         return rows[0][0]
 
+    def recent_builds(self, asset: str, limit: int = 30) -> list[dict[str, Any]]:
+        """The asset's latest materializations in this environment's chain, oldest first:
+        partition, rows, seconds, when."""
+        rows = self.conn.execute(
+            "SELECT partition, row_count, epoch(ended_at) - epoch(started_at), ended_at FROM ("
+            "  SELECT * FROM assetflow.materializations WHERE asset = ? AND list_contains(?, env)"
+            "  AND data_version IS NOT NULL ORDER BY materialization_id DESC LIMIT ?)"
+            " ORDER BY materialization_id",
+            [asset, list(self.env.chain), limit],
+        ).fetchall()
+        keys = ("partition", "rows", "seconds", "ended_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     def recent_ticks(self, limit: int = 50) -> list[dict[str, Any]]:
         """The latest ticks of schedules, sensors, eager assets and SLAs, latest first."""
         rows = self.conn.execute(

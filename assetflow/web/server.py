@@ -89,6 +89,8 @@ def make_server(
                 names = [n for n in query.get("assets", "").split(",") if n][:MAX_GRIDS]
                 run = LiveRun.read(session)  # once for all of them
                 return [ui_data.asset(session, name, snapshot, run) for name in names]
+            if path == "/api/meta":  # an asset's declaration, columns, checks, latest builds
+                return ui_data.asset_meta(session, query.get("asset", ""))
             if path == "/api/causes":  # an asset's causes, counted (the graph's hover)
                 return ui_data.causes(session, query.get("asset", ""), snapshot)
             if path == "/api/why":

@@ -393,3 +393,27 @@ def test_automation_shows_schedules_sensors_ticks_and_what_is_late(ui, page):
     late = sum(a["counts"]["late"] for a in status["assets"])
     assert page.locator("#late-count").inner_text() == f"{late} late now"
     assert late > 0 and "from_drops" in page.locator("#late").inner_text()
+
+
+def test_an_asset_page_says_what_the_asset_is_and_charts_its_builds(ui, page):
+    project, base = ui
+    page.goto(f"{base}/#asset/rolling")
+    page.wait_for_selector("#asset-meta dl")
+    meta = page.locator("#asset-meta").inner_text()
+    assert "reads" in meta and "events" in meta and "reports" in meta  # its input, its group
+    assert "definitions/pipeline.py" in meta  # where it is declared
+    columns = project.query(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema ="
+        " 'main' AND table_name = 'rolling' AND column_name <> '_partition'"
+        " ORDER BY ordinal_position"
+    )
+    shown = page.locator("#asset-meta table.columns tr").all_inner_texts()
+    assert [tuple(r.split("\t")) for r in shown] == columns
+    builds = project.query(
+        "SELECT row_count FROM assetflow.materializations WHERE asset = 'rolling'"
+        " AND data_version IS NOT NULL ORDER BY materialization_id DESC LIMIT 30"
+    )
+    bars = page.locator("svg.chart.rows rect.bar")
+    assert bars.count() == len(builds)
+    assert bars.last.get_attribute("data-value") == str(builds[0][0])  # the latest, last
+    assert page.locator("svg.chart.rows text.tick").count() >= 5  # scale and partitions

@@ -236,6 +236,72 @@ function renderGrid(container, data, onCell) {
   });
 }
 
+// An asset's declaration, table, checks and latest builds beside its grid.
+async function showMeta(name) {
+  const meta = await api(`/api/meta?asset=${encodeURIComponent(name)}`);
+  if (current !== name) return;
+  const box = document.getElementById("asset-meta");
+  box.replaceChildren();
+  const facts = el("dl");
+  const add = (term, value) => {
+    if (value === null || value === undefined || value === "") return;
+    facts.appendChild(el("dt", {}, term));
+    facts.appendChild(el("dd", {}, String(value)));
+  };
+  add("description", meta.description);
+  add("group", meta.group);
+  add("code version", meta.code_version);
+  add("declared at", meta.where);
+  add("reads", meta.reads.join(", "));
+  add("checks", meta.checks.map((c) => `${c.name} (${c.severity})`).join(", "));
+  box.appendChild(facts);
+  const columns = Object.entries(meta.columns);
+  if (columns.length) {
+    const t = el("table", { class: "columns" });
+    t.appendChild(el("caption", {}, Object.keys(meta.contract).length ? "columns (a contract)" : "columns"));
+    for (const [column, type] of columns) {
+      const tr = el("tr");
+      tr.appendChild(el("td", {}, column));
+      tr.appendChild(el("td", {}, type));
+      t.appendChild(tr);
+    }
+    box.appendChild(t);
+  }
+  const failing = meta.check_results.filter((c) => !c.passed);
+  box.appendChild(el("p", { class: "check-results" }, meta.check_results.length
+    ? `latest checks: ${meta.check_results.length - failing.length} passed, ${failing.length} failed`
+    : "no check results yet"));
+  box.appendChild(chart("rows", meta.builds.map((b) => [b.partition, b.rows])));
+  box.appendChild(chart("seconds", meta.builds.map((b) => [b.partition, b.seconds])));
+}
+
+// A bar chart of the latest builds with its axes: the value scale on the left (0, half,
+// max), the first and last partition below, each bar's value on hover.
+function chart(what, points) {
+  const w = 420, h = 90, left = 48, bottom = 18;
+  const svg = el("svg:svg", { class: `chart ${what}`, width: w + left + 10, height: h + bottom + 14 });
+  svg.appendChild(el("svg:text", { x: 0, y: 10, class: "title" }, `${what} over the last ${points.length} builds`));
+  if (!points.length) return svg;
+  const max = Math.max(...points.map(([, v]) => v), 0) || 1;
+  const fmt = (v) => (what === "seconds" ? v.toFixed(2) : Math.round(v).toLocaleString());
+  for (const f of [0, 0.5, 1]) {
+    const y = 14 + h - f * h;
+    svg.appendChild(el("svg:line", { class: "axis", x1: left - 4, x2: left + w, y1: y, y2: y }));
+    svg.appendChild(el("svg:text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "tick" }, fmt(max * f)));
+  }
+  const step = w / points.length;
+  points.forEach(([key, value], i) => {
+    const bar = el("svg:rect", { class: "bar", x: left + i * step + 1, y: 14 + h - (value / max) * h,
+      width: Math.max(1, step - 2), height: (value / max) * h, "data-value": value });
+    bar.appendChild(el("svg:title", {}, `${key}: ${fmt(value)} ${what}`));
+    svg.appendChild(bar);
+  });
+  svg.appendChild(el("svg:text", { x: left, y: 14 + h + bottom, class: "tick" }, points[0][0]));
+  svg.appendChild(el("svg:text", { x: left + w, y: 14 + h + bottom, "text-anchor": "end", class: "tick" },
+    points[points.length - 1][0]));
+  return svg;
+}
+
 function summary(data) {
   const counts = {};
   for (const c of data.states) counts[STATES[c]] = (counts[STATES[c]] || 0) + 1;
@@ -271,6 +337,7 @@ async function showAsset(name, keepLaunch = false) {
   const grid = document.getElementById("grid");
   grid.replaceChildren();
   renderGrid(grid, data, (key, event) => (event.shiftKey ? pick(key) : showWhy(name, key)));
+  showMeta(name).catch(showError);
   // During a run: the nodes it has settled so far, as they settled.
   for (const [key, how] of Object.entries(data.settled || {})) {
     const cell = grid.querySelector(`.cell[data-key="${CSS.escape(key)}"]`);
@@ -287,6 +354,7 @@ async function showSelection(names) {
   document.getElementById("why").hidden = true;
   document.getElementById("launch").hidden = true;
   document.getElementById("grid").replaceChildren();
+  document.getElementById("asset-meta").replaceChildren();
   current = null;
   const found = await api(`/api/grid?assets=${encodeURIComponent(names.join(","))}`);
   document.getElementById("asset-title").textContent = `${found.length} assets`;
