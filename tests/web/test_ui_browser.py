@@ -417,3 +417,59 @@ def test_an_asset_page_says_what_the_asset_is_and_charts_its_builds(ui, page):
     assert bars.count() == len(builds)
     assert bars.last.get_attribute("data-value") == str(builds[0][0])  # the latest, last
     assert page.locator("svg.chart.rows text.tick").count() >= 5  # scale and partitions
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".filter(v => ['serious', 'critical'].includes(v.impact))"
+        ".map(v => `${v.id}: ${v.help} (${v.nodes.length}: ${v.nodes[0].target})`)"
+    )
+    return found
+
+
+def test_every_view_passes_axe_core(ui, page):
+    project, base = ui
+    project.write("definitions/auto.py", AUTOMATION)
+    assert cli(project, "env", "create", "dev").returncode == 0
+    assert cli(project, "--env", "dev", "materialize", "events").returncode == 0
+    [run] = json.loads(cli(project, "runs", "--json", "--limit", "1").stdout)
+    views = {
+        "graph": ("#/", "#graph .node"),
+        "asset": ("#asset/rolling", "#asset-meta dl"),
+        "why": ("#asset/rolling", "#asset-meta dl"),
+        "runs": ("#runs", "#runs-table tr.run"),
+        "run": (f"#run/{run['run_id']}", "#gantt rect.bar"),
+        "automation": ("#automation", "#schedules table"),
+        "environment": ("#env/dev", "#env-diff .asset-diff"),
+    }
+    problems = {}
+    for view, (fragment, ready) in views.items():
+        page.goto(f"{base}/{fragment}")
+        page.wait_for_selector(ready)
+        if view == "why":
+            page.locator("#grid .cell").first.click()
+            page.wait_for_selector("#why:not([hidden])")
+        found = serious_violations(page)
+        if found:
+            problems[view] = found
+    assert problems == {}
+
+
+def test_the_graph_and_a_grid_work_from_the_keyboard(ui, page):
+    project, base = ui
+    page.goto(f"{base}/")
+    page.wait_for_selector("#graph .node")
+    page.focus('#graph .node[data-name="rolling"]')
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#grid .cell")
+    assert page.evaluate("location.hash") == "#asset/rolling"
+    page.focus('#grid .cell[data-key="2024-01-05"]')
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#why:not([hidden])")
+    assert "rolling[2024-01-05]" in page.locator("#why").inner_text()

@@ -171,7 +171,9 @@ async function showGraph() {
       if (a.counts.late) {
         g.appendChild(el("svg:text", { class: "late", x: BOX.w - 6, y: 51, "text-anchor": "end" }, `late ${a.counts.late.toLocaleString()}`));
       }
-      g.addEventListener("click", () => { location.hash = `#asset/${encodeURIComponent(a.name)}`; });
+      const open = () => { location.hash = `#asset/${encodeURIComponent(a.name)}`; };
+      g.addEventListener("click", open);
+      keyboard(g, open, `${a.name}: ${countsText(a.counts)}`);
     }
     svg.appendChild(g);
   }
@@ -232,6 +234,7 @@ function renderGrid(container, data, onCell) {
     const cell = el("div", { class: `cell ${state}`, "data-key": key, "data-state": state });
     cell.title = `${key} (${column}): ${state}${causes ? " — " + causes.join(", ") : ""}`;
     cell.addEventListener("click", (event) => onCell(key, event));
+    keyboard(cell, (event) => onCell(key, event), cell.title);
     rows.get(row).appendChild(cell);
   });
 }
@@ -300,6 +303,19 @@ function chart(what, points) {
   svg.appendChild(el("svg:text", { x: left + w, y: 14 + h + bottom, "text-anchor": "end", class: "tick" },
     points[points.length - 1][0]));
   return svg;
+}
+
+// What the mouse opens, the keyboard opens too: Tab to it, Enter or Space.
+function keyboard(node, open, label) {
+  node.setAttribute("tabindex", "0");
+  node.setAttribute("role", "button");
+  node.setAttribute("aria-label", label);
+  node.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      open(event);
+    }
+  });
 }
 
 function summary(data) {
