@@ -473,3 +473,23 @@ def test_the_graph_and_a_grid_work_from_the_keyboard(ui, page):
     page.keyboard.press("Enter")
     page.wait_for_selector("#why:not([hidden])")
     assert "rolling[2024-01-05]" in page.locator("#why").inner_text()
+
+
+def test_the_graph_zooms_and_pans(ui, page):
+    project, base = ui
+    page.goto(f"{base}/")
+    page.wait_for_selector("#graph .node")
+    graph = page.locator("#graph")
+    first = graph.get_attribute("viewBox")
+    box = graph.bounding_box()
+    page.mouse.move(box["x"] + 5, box["y"] + box["height"] - 5)  # the background, not a box
+    page.mouse.wheel(0, -300)
+    zoomed = graph.get_attribute("viewBox")
+    assert float(graph.get_attribute("data-zoom")) > 1
+    assert float(zoomed.split()[2]) < float(first.split()[2])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 60, box["y"] + box["height"] - 30)
+    page.mouse.up()
+    assert graph.get_attribute("viewBox").split()[:2] != zoomed.split()[:2]  # panned
+    page.mouse.dblclick(box["x"] + 5, box["y"] + box["height"] - 5)
+    assert graph.get_attribute("viewBox") == first

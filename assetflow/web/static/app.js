@@ -118,6 +118,45 @@ function freshness(payload) {
   document.getElementById("freshness").textContent = line;
 }
 
+// Zoom with the wheel (about the pointer), pan by dragging the background, double-click the
+// background to see it all again: only the viewBox changes, so it stays fast at any size.
+function zoomable(svg, width, height) {
+  let box = { x: 0, y: 0, w: width, h: height };
+  const apply = () => {
+    svg.setAttribute("viewBox", `${box.x} ${box.y} ${box.w} ${box.h}`);
+    svg.dataset.zoom = (width / box.w).toFixed(2);
+  };
+  apply();
+  svg.onwheel = (event) => {
+    event.preventDefault();
+    const r = svg.getBoundingClientRect();
+    const fx = (event.clientX - r.left) / r.width, fy = (event.clientY - r.top) / r.height;
+    const w = Math.min(width * 4, Math.max(BOX.w, box.w * (event.deltaY < 0 ? 0.8 : 1.25)));
+    const h = w * (height / width);
+    box = { x: box.x + (box.w - w) * fx, y: box.y + (box.h - h) * fy, w, h };
+    apply();
+  };
+  let drag = null;
+  svg.onpointerdown = (event) => {
+    if (event.target !== svg) return; // a box opens its asset; the background pans
+    drag = { x: event.clientX, y: event.clientY, from: { ...box } };
+    svg.setPointerCapture(event.pointerId);
+  };
+  svg.onpointermove = (event) => {
+    if (!drag) return;
+    const r = svg.getBoundingClientRect();
+    box = { ...drag.from, x: drag.from.x - ((event.clientX - drag.x) * box.w) / r.width,
+            y: drag.from.y - ((event.clientY - drag.y) * box.h) / r.height };
+    apply();
+  };
+  svg.onpointerup = () => { drag = null; };
+  svg.ondblclick = (event) => {
+    if (event.target !== svg) return;
+    box = { x: 0, y: 0, w: width, h: height };
+    apply();
+  };
+}
+
 async function showGraph() {
   showOnly("graph-view");
   const data = await api("/api/graph");
@@ -130,6 +169,7 @@ async function showGraph() {
   const height = Math.max(...Object.values(place).map((p) => p.y)) + BOX.h + 20;
   svg.setAttribute("width", width);
   svg.setAttribute("height", height);
+  zoomable(svg, width, height);
   const defs = el("svg:defs");
   const marker = el("svg:marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
   marker.appendChild(el("svg:path", { d: "M0,0 L10,5 L0,10 z" }));
