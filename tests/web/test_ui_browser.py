@@ -493,3 +493,15 @@ def test_the_graph_zooms_and_pans(ui, page):
     assert graph.get_attribute("viewBox").split()[:2] != zoomed.split()[:2]  # panned
     page.mouse.dblclick(box["x"] + 5, box["y"] + box["height"] - 5)
     assert graph.get_attribute("viewBox") == first
+
+
+def test_a_daily_grid_puts_each_day_under_its_label(ui, page):
+    project, base = ui
+    page.goto(f"{base}/#asset/rolling")
+    page.wait_for_selector("#grid .cell")
+    labels = page.locator("#grid .column-label")
+    assert labels.count() == 31 and labels.nth(4).inner_text() == "05"
+    cell = page.locator('#grid .cell[data-key="2024-01-05"]').bounding_box()
+    assert abs(cell["x"] - labels.nth(4).bounding_box()["x"]) < 1
+    summary = page.locator("#asset-summary").inner_text()
+    assert "shown 2024-01-01..2024-01-20" in summary  # what the counts are of

@@ -260,6 +260,15 @@ function applyFilter() {
 }
 
 function renderGrid(container, data, onCell) {
+  if (data.unit === "day" || data.unit === "hour") { // the columns' labels: days, hours
+    const head = el("div", { class: "row column-labels" });
+    head.appendChild(el("span", { class: "label" }, data.unit === "day" ? "day" : "hour"));
+    const count = data.unit === "day" ? 31 : 24;
+    for (let i = 0; i < count; i++) {
+      head.appendChild(el("span", { class: "column-label" }, String(data.unit === "day" ? i + 1 : i).padStart(2, "0")));
+    }
+    container.appendChild(head);
+  }
   const rows = new Map();
   data.keys.forEach((key, i) => {
     const [row, column] = data.cells[i]; // the server places each partition
@@ -268,6 +277,11 @@ function renderGrid(container, data, onCell) {
       line.appendChild(el("span", { class: "label" }, row));
       rows.set(row, line);
       container.appendChild(line);
+    }
+    if (data.unit === "day" || data.unit === "hour") { // under its day's or hour's label
+      const line = rows.get(row);
+      const at = Number(column) - (data.unit === "day" ? 1 : 0);
+      while (line.children.length - 1 < at) line.appendChild(el("span", { class: "gap" }));
     }
     const state = STATES[data.states[i]];
     const causes = data.causes[String(i)];
@@ -359,9 +373,13 @@ function keyboard(node, open, label) {
 }
 
 function summary(data) {
+  // The counts are of the cells shown: say which those are.
   const counts = {};
   for (const c of data.states) counts[STATES[c]] = (counts[STATES[c]] || 0) + 1;
-  return `${data.partitions}: ` + Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ");
+  const keys = data.keys;
+  const shown = keys.length > 1 ? `${keys[0]}..${keys[keys.length - 1]}` : keys[0] || "none";
+  return `${data.partitions}; shown ${shown}: ` +
+    Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ");
 }
 
 function pick(key) {
