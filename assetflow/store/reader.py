@@ -275,11 +275,11 @@ class StateReader:
             "WITH latest AS (SELECT asset, partition, partition_index,"
             " arg_max(row_count, materialization_id) AS n, max(ended_at) AS ended_at,"
             " arg_max(run_id, ended_at) AS run_id FROM assetflow.materializations"
-            " WHERE list_contains(?, asset) GROUP BY ALL)"
+            " WHERE list_contains(?, asset) AND list_contains(?, env) GROUP BY ALL)"
             " SELECT asset, count(*), arg_max(run_id, ended_at), max(ended_at),"
             f" list([partition, n::VARCHAR] ORDER BY partition_index DESC)[1:{int(recent)}]"
             " FROM latest GROUP BY asset",
-            [assets],
+            [assets, list(self.env.chain)],
         ).fetchall()
         return {
             asset: (count, run_id, ended_at, [(p, int(n)) for p, n in latest])
@@ -315,8 +315,9 @@ class StateReader:
         """partition -> latest materialization id, for the asset's partitions lo..hi."""
         rows = self.conn.execute(
             "SELECT partition, max(materialization_id) FROM assetflow.materializations"
-            " WHERE asset = ? AND partition_index BETWEEN ? AND ? GROUP BY partition",
-            [asset, lo, hi],
+            " WHERE asset = ? AND partition_index BETWEEN ? AND ? AND list_contains(?, env)"
+            " GROUP BY partition",
+            [asset, lo, hi, list(self.env.chain)],
         ).fetchall()
         return dict(rows)
 
@@ -326,8 +327,9 @@ class StateReader:
         rows = self.conn.execute(
             "SELECT run_id, ended_at, row_count, data_version, code_version FROM ("
             " SELECT * FROM assetflow.materializations WHERE asset = ? AND partition = ?"
-            " ORDER BY materialization_id DESC LIMIT ?) ORDER BY materialization_id",
-            [asset, partition, limit],
+            " AND list_contains(?, env) ORDER BY materialization_id DESC LIMIT ?)"
+            " ORDER BY materialization_id",
+            [asset, partition, list(self.env.chain), limit],
         ).fetchall()
         names = ("run_id", "ended_at", "rows", "data_version", "code_version")
         return [dict(zip(names, row, strict=True)) for row in rows]
