@@ -146,35 +146,37 @@ class StateReader:
     def recent_builds(self, asset: str, limit: int = 30) -> list[dict[str, Any]]:
         """The asset's latest materializations in this environment's chain, oldest first:
         partition, rows, seconds, when."""
-        rows = self.conn.execute(
+        return self._records(
+            ("partition", "rows", "seconds", "ended_at"),
             "SELECT partition, row_count, epoch(ended_at) - epoch(started_at), ended_at FROM ("
             "  SELECT * FROM assetflow.materializations WHERE asset = ? AND list_contains(?, env)"
             "  AND data_version IS NOT NULL ORDER BY materialization_id DESC LIMIT ?)"
             " ORDER BY materialization_id",
             [asset, list(self.env.chain), limit],
-        ).fetchall()
-        keys = ("partition", "rows", "seconds", "ended_at")
+        )
+
+    def _records(self, keys: tuple[str, ...], sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        """A query's rows as dicts of `keys` (the page's JSON)."""
+        rows = self.conn.execute(sql, params).fetchall()
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def recent_ticks(self, limit: int = 50) -> list[dict[str, Any]]:
         """The latest ticks of schedules, sensors, eager assets and SLAs, latest first."""
-        rows = self.conn.execute(
+        return self._records(
+            ("kind", "name", "tick_time", "evaluated_at", "run_id", "detail"),
             "SELECT kind, name, tick_time, evaluated_at, run_id, detail FROM assetflow.ticks"
             " ORDER BY evaluated_at DESC, tick_time DESC LIMIT ?",
             [limit],
-        ).fetchall()
-        keys = ("kind", "name", "tick_time", "evaluated_at", "run_id", "detail")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        )
 
     def recent_sla_misses(self, limit: int = 50) -> list[dict[str, Any]]:
         """SLA misses alerted, the latest first."""
-        rows = self.conn.execute(
+        return self._records(
+            ("asset", "partition", "deadline", "alerted_at"),
             "SELECT asset, partition, deadline, alerted_at FROM assetflow.sla_misses"
             " ORDER BY alerted_at DESC, asset, partition LIMIT ?",
             [limit],
-        ).fetchall()
-        keys = ("asset", "partition", "deadline", "alerted_at")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        )
 
     def sensor_cursor(self, source: str) -> tuple[dt.datetime | None, int]:
         """A file sensor's cursor: when its source was last observed outside a run, and how
@@ -324,15 +326,14 @@ class StateReader:
     def node_history(self, asset: str, partition: str, limit: int = 30) -> list[dict[str, Any]]:
         """The node's latest materializations, oldest first: when, by which run, how many
         rows, which data and code version (no data version: its rows were removed)."""
-        rows = self.conn.execute(
+        return self._records(
+            ("run_id", "ended_at", "rows", "data_version", "code_version"),
             "SELECT run_id, ended_at, row_count, data_version, code_version FROM ("
             " SELECT * FROM assetflow.materializations WHERE asset = ? AND partition = ?"
             " AND list_contains(?, env) ORDER BY materialization_id DESC LIMIT ?)"
             " ORDER BY materialization_id",
             [asset, partition, list(self.env.chain), limit],
-        ).fetchall()
-        names = ("run_id", "ended_at", "rows", "data_version", "code_version")
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        )
 
     def list_checks(
         self, asset: str | None, failed_only: bool, run_id: str | None = None
