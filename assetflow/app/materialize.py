@@ -319,12 +319,14 @@ def _run(
     )  # fmt: skip
     session.after_close(workers.close)  # closed after the run below; this if it never starts
     setup = dataclasses.replace(setup, concurrency=workers.concurrency)
-    store.start_run(
-        setup.run_id, str(trigger), selection, clock(), os.getpid(), len(plan.nodes), backfill_id
-    )
     read = plan.source_keys()
     observed = [o for o in snap.observations if o.partition in read.get(o.source, ())]
-    store.record_observations(setup.run_id, clock(), observed)
+    with store.storage_guard():  # a disk already full: one line, nothing started
+        store.start_run(
+            setup.run_id, str(trigger), selection, clock(), os.getpid(), len(plan.nodes),
+            backfill_id,
+        )  # fmt: skip
+        store.record_observations(setup.run_id, clock(), observed)
     publisher = _publisher(session, plan, setup.run_id)
     planned = {p.node: p for p in plan.nodes} if events else {}
 

@@ -115,12 +115,13 @@ class Session:
         else:  # a run holding it is said at once
             store = Store.open(path, wait=READER_WAIT, give_up=_run_in_progress(path))
         self._store, self._writable = store, True
-        store.use_env(self.project.env, writing=True)
-        store.serve_reads()
-        store.abandon_dead_runs(self.clock())
-        self.adopted = self.tables.opened(store, self._asset_names, self.clock)
-        self.tables.attach(store, self._asset_names)
-        store.refresh_nodes()
+        with store.storage_guard():  # a full disk is one line from the first write on
+            store.use_env(self.project.env, writing=True)
+            store.serve_reads()
+            store.abandon_dead_runs(self.clock())
+            self.adopted = self.tables.opened(store, self._asset_names, self.clock)
+            self.tables.attach(store, self._asset_names)
+            store.refresh_nodes()
         return store
 
     @functools.cached_property

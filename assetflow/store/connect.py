@@ -38,7 +38,10 @@ def connect(
     process holds it, try again every 0.2 s for up to `wait` seconds (real waiting, whatever
     the command's clock) unless `give_up()` says to stop, then say who holds it. A file that
     cannot be a warehouse (not a DuckDB file, corrupt, in a folder we cannot write) is one
-    line naming it."""
+    line naming it. A new file this command could not make a warehouse of (a full disk) is
+    removed, not left to be "not a valid DuckDB file" the next time."""
+    new = not read_only and not path.exists()
+    conn = None
     try:
         conn = _locked_connect(path, read_only, wait, give_up)
         if read_only:
@@ -47,12 +50,25 @@ def connect(
             _upgrade(conn)
         return conn
     except (duckdb.Error, OSError) as exc:
+        if new:
+            _remove_unmade(conn, path)
+        problem = storage_error(exc, path)
+        if problem is not None:
+            raise problem from None
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(
             f"warehouse {path} cannot be opened: {first}",
             "point --warehouse (or `warehouse` in [tool.assetflow]) at a DuckDB file"
             " assetflow may write, or move this one away",
         ) from None
+
+
+def _remove_unmade(conn: duckdb.DuckDBPyConnection | None, path: Path) -> None:
+    with contextlib.suppress(duckdb.Error):
+        if conn is not None:
+            conn.close()
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
 
 
 def _locked_connect(

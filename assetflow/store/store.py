@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -259,9 +260,11 @@ class Store(StateReader):
         return self.path.with_name(self.path.name + ".room")
 
     def _set_room_aside(self) -> None:
-        """A megabyte beside the file while a run writes (best effort)."""
+        """A megabyte beside the file while a run writes, when there is room to spare (best
+        effort: setting it aside must not be what fills the disk)."""
         try:
-            self._room().write_bytes(bytes(ROOM))
+            if shutil.disk_usage(self.path.parent).free > 2 * ROOM:
+                self._room().write_bytes(bytes(ROOM))
         except OSError:
             self._give_back_room()
 

@@ -550,3 +550,34 @@ def test_awaiting_alerts_holds_no_lock(diamond, monkeypatch, command):
     assert other.exit_code == 0, other.output  # it got the warehouse
     assert still_waiting  # while the first process still awaited its hook
     assert victim.returncode == 0, out + err
+
+
+@pytest.mark.slow
+def test_a_disk_too_full_to_begin_a_warehouse_leaves_no_half_made_file(tmp_path):
+    """The fault bench found it: a disk that fills while the file is being created left a
+    file "not a valid DuckDB database" for every later command. Now: one line, no file."""
+    import subprocess
+    import sys
+
+    from conftest import NOW, make_project
+
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(tiny)],
+                      capture_output=True).returncode != 0:  # fmt: skip
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        project = make_project(tmp_path / "p")
+        project.write("definitions/big.py", BIG)
+        warehouse = tiny / "w" / "warehouse.duckdb"
+        command = [sys.executable, "-m", "assetflow", "--project", str(project.root), "--now",
+                   NOW, "materialize", "--warehouse", str(warehouse)]  # fmt: skip
+        full = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert full.returncode == 1 and "no space left on device" in full.stderr
+        assert "internal error" not in full.stderr and "Traceback" not in full.stderr
+        assert not warehouse.exists() and not warehouse.with_name("warehouse.duckdb.wal").exists()
+        subprocess.run(["mount", "-o", "remount,size=64m", str(tiny)], check=True)
+        again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+    finally:
+        subprocess.run(["umount", str(tiny)], capture_output=True)

@@ -739,9 +739,9 @@ async function showEnv(name) {
     button.disabled = true;
     try {
       const done = await api("/api/promote", { name });
+      await showEnv(name); // what differs now: nothing it built
       state.textContent = `promoted ${done.count} partitions into ${done.target} (run ${done.run_id})`;
       state.dataset.done = "1";
-      await showEnv(name);
     } catch (err) {
       showError(err);
     } finally {
