@@ -161,8 +161,9 @@ def runs_honest(conn: duckdb.DuckDBPyConnection) -> bool:
         "SELECT count(*) FROM assetflow.runs WHERE status = 'running'"
     ).fetchall()[0]
     (miscounted,) = conn.execute(
-        "SELECT count(*) FROM assetflow.runs r WHERE status = 'success' AND trigger <> 'promote'"
-        " AND succeeded <> (SELECT count(*) FROM assetflow.materializations m"
+        "SELECT count(*) FROM assetflow.runs r WHERE status IN ('success', 'failed', 'partial')"
+        " AND trigger <> 'promote' AND succeeded <> (SELECT count(*)"
+        "   FROM assetflow.materializations m"
         "   WHERE m.run_id = r.run_id AND m.attempt_id IS NOT NULL)"
     ).fetchall()[0]
     return running == 0 and miscounted == 0
@@ -348,6 +349,8 @@ def disk_full_trial(root: Path, rng: random.Random) -> None:
             PROBLEMS.append(f"disk full: {said.strip().splitlines()[-1]}")
         FULL.append(victim.returncode != 0)
         filler.unlink()
+        if victim.returncode != 0 and _last_run_status(root) not in ("failed", "partial"):
+            PROBLEMS.append(f"disk full: the run was left {_last_run_status(root)}")
         finish(root, "materialize")
         shutil.copytree(folder, root / "kept")  # the verdict reads it after the unmount
     finally:
@@ -357,6 +360,18 @@ def disk_full_trial(root: Path, rng: random.Random) -> None:
 
 
 FULL: list[bool] = []  # per disk-full trial: did the run stop on the full disk?
+
+
+def _last_run_status(root: Path) -> str | None:
+    """The latest run's status as recorded (before any other writer could mark it)."""
+    try:
+        with duckdb.connect(str(warehouse(root)), read_only=True) as conn:
+            found = conn.execute(
+                "SELECT status FROM assetflow.runs ORDER BY started_at DESC LIMIT 1"
+            ).fetchall()
+    except duckdb.Error:  # no warehouse could be made at all
+        return "failed"
+    return found[0][0] if found else "failed"
 
 
 def can_mount() -> bool:

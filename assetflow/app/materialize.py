@@ -343,10 +343,13 @@ def _run(
                 plan, graph.defs, setup, store, clock, workers.worker, on_node,
                 on_start=events.started if events else None,
             )  # fmt: skip
-    except BaseException as exc:  # a bug of ours: the run must not stay "running"
-        counts = (len(plan.nodes), 0, 0, 0, 0)
-        with store.storage_guard():
-            store.finish_run(setup.run_id, RunStatus.FAILED, clock(), counts, repr(exc))
+    except BaseException as exc:  # a full disk, or a bug of ours: not left "running"
+        problem = store.storage_problem(exc)  # recording a node's end found the disk full
+        with store.storage_guard():  # counted from what the run recorded
+            message = problem.one_line() if problem else repr(exc)
+            store.finish_run(setup.run_id, RunStatus.FAILED, clock(), None, message)
+        if problem is not None:
+            raise problem from None
         raise
     finally:
         workers.close()

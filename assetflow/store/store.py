@@ -25,7 +25,7 @@ from assetflow.core.records import (
     RunStatus,
     Written,
 )
-from assetflow.errors import EnvError
+from assetflow.errors import EnvError, StorageError
 from assetflow.store import environments
 from assetflow.store.connect import connect, file_identity, rollback, storage_error
 from assetflow.store.keysets import add_keys, remove_keys
@@ -143,6 +143,12 @@ class Store(StateReader):
             except OSError:  # no room for its address (a full disk): reads wait, as before
                 self._serving = None
 
+    def storage_problem(self, exc: BaseException) -> StorageError | None:
+        """`exc` as the one line a full disk (or a size limit) is, if it is one."""
+        if not isinstance(exc, duckdb.Error | OSError):
+            return None
+        return storage_error(exc, self.path)
+
     @contextlib.contextmanager
     def storage_guard(self) -> Iterator[None]:
         """Inside, a full disk (or a file over its size limit) is a StorageError naming the
@@ -237,16 +243,25 @@ class Store(StateReader):
         run_id: str,
         status: RunStatus,
         ended_at: dt.datetime,
-        counts: tuple[int, int, int, int, int],
+        counts: tuple[int, int, int, int, int] | None,
         message: str | None = None,
     ) -> None:
-        """How a run ended. A disk the run filled gets back the room set aside when it
-        started (`start_run`), so that this is recorded all the same."""
-        update = (
-            "UPDATE assetflow.runs SET status = ?, ended_at = ?, planned = ?, succeeded = ?,"
-            " verified = ?, failed = ?, skipped = ?, message = ? WHERE run_id = ?"
-        )
-        values = [status, ended_at, *counts, message, run_id]
+        """How a run ended, with its counts (None: counted from what it recorded, as for a
+        run that died). A disk the run filled gets back the room set aside when it started
+        (`start_run`), so that this is recorded all the same."""
+        if counts is None:
+            counted = ", ".join(f"{name} = {count}" for name, count in RUN_COUNTS.items())
+            update = (
+                f"UPDATE assetflow.runs r SET status = ?, ended_at = ?, {counted}, message = ?"
+                " WHERE run_id = ?"
+            )
+            values = [status, ended_at, message, run_id]
+        else:
+            update = (
+                "UPDATE assetflow.runs SET status = ?, ended_at = ?, planned = ?, succeeded = ?,"
+                " verified = ?, failed = ?, skipped = ?, message = ? WHERE run_id = ?"
+            )
+            values = [status, ended_at, *counts, message, run_id]
         try:
             self.conn.execute(update, values)
         except (duckdb.Error, OSError) as exc:
