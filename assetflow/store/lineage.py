@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
+import duckdb
+
 from assetflow.core.checks import CheckFailed, sql_literal
 from assetflow.core.environments import PROD, Env, data_schema
 from assetflow.core.intervals import Intervals
@@ -266,7 +268,23 @@ def read_facts(
     observed: list[Observation],
     growing_assets: list[str],
 ) -> Facts:
-    """Facts for every node ever materialized, compared with current code and sources."""
+    """Facts for every node ever materialized, compared with current code and sources. Read
+    through a run's process that lets the file go mid-read, the session goes on against the
+    file, without the temp views made on the run's side: they are made again, once."""
+    try:
+        return _read_facts(store, code, observed, growing_assets)
+    except duckdb.CatalogException as exc:
+        if "_af_" not in str(exc):
+            raise
+        return _read_facts(store, code, observed, growing_assets)
+
+
+def _read_facts(
+    store: Store,
+    code: dict[str, str],
+    observed: list[Observation],
+    growing_assets: list[str],
+) -> Facts:
     _register(store, code, observed)
     ranges: dict[tuple[str, int], dict[str, tuple[int, int, int]]] = defaultdict(dict)
     rows = store.conn.execute(_RECORDED_RANGES, [growing_assets]).fetchall()
