@@ -398,6 +398,19 @@ def test_a_full_disk_is_one_line_and_a_rerun_completes(tmp_path):
     ]
 
 
+def small_tmpfs(folder, size: str):
+    """`folder` as a tmpfs of `size` (the test is skipped where mounting needs root)."""
+    import subprocess
+
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    return folder
+
+
 @pytest.mark.slow
 def test_a_really_full_disk_is_one_line_and_the_run_record_counts_what_it_committed(tmp_path):
     """ENOSPC on a small tmpfs (issue 32 item 4): the data, the progress file and the logs all
@@ -410,11 +423,7 @@ def test_a_really_full_disk_is_one_line_and_the_run_record_counts_what_it_commit
     import duckdb
     from conftest import NOW, make_project
 
-    tiny = tmp_path / "tiny"
-    tiny.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(tiny)],
-                      capture_output=True).returncode != 0:  # fmt: skip
-        pytest.skip("mounting a small tmpfs needs root")
+    tiny = small_tmpfs(tmp_path / "tiny", "6m")
     try:
         project = make_project(tmp_path / "p")
         project.write("definitions/big.py", BIG.replace("range(100000)", "range(20000)"))
@@ -561,11 +570,7 @@ def test_a_disk_too_full_to_begin_a_warehouse_leaves_no_half_made_file(tmp_path)
 
     from conftest import NOW, make_project
 
-    tiny = tmp_path / "tiny"
-    tiny.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(tiny)],
-                      capture_output=True).returncode != 0:  # fmt: skip
-        pytest.skip("mounting a small tmpfs needs root")
+    tiny = small_tmpfs(tmp_path / "tiny", "8k")
     try:
         project = make_project(tmp_path / "p")
         project.write("definitions/big.py", BIG)
