@@ -13,6 +13,7 @@ from assetflow.app.materialize import new_run_id
 from assetflow.app.session import Session
 from assetflow.core.environments import PROD, AssetDiff, Environment, chain_of
 from assetflow.errors import EnvError
+from assetflow.store.store import Store
 
 SAMPLES = 5  # rows of each kind `env diff` shows per asset
 
@@ -51,9 +52,9 @@ class Promotion:
 
 def create_env(session: Session, name: str, parent: str) -> Environment:
     """Make `name` from `parent`: a record, two schemas and a view per asset, nothing copied."""
-    store = session.writer()
-    env = store.create_env(name, parent, session.clock())
-    return Environment(env.name, parent, session.clock())
+    store, now = session.writer(), session.clock()
+    env = store.create_env(name, parent, now)
+    return Environment(env.name, parent, now)
 
 
 def list_envs(session: Session) -> list[EnvInfo]:
@@ -71,10 +72,14 @@ def drop_env(session: Session, name: str) -> None:
     session.writer().drop_env(name)
 
 
-def _parent_check(session: Session, name: str, other: str | None, verb: str) -> None:
-    store = session.reader()
-    known = store.environments() if store is not None else {}
-    env = chain_of(name, known)
+def _beside_parent(store: Store | None, name: str, other: str | None, verb: str) -> None:
+    """`store` working in environment `name` (which must exist), checked to have a parent,
+    and to be `other` when one is named."""
+    if store is None:  # no warehouse yet: no environment either
+        env = chain_of(name, {})
+    else:
+        store.use_env(name)
+        env = store.env
     if env.is_prod:
         raise EnvError(f"prod has no parent to {verb}", "name an environment made beside it")
     if other is not None and other != env.parent:
@@ -87,10 +92,9 @@ def _parent_check(session: Session, name: str, other: str | None, verb: str) -> 
 def diff_env(session: Session, name: str, against: str | None = None) -> list[AssetDiff]:
     """Per asset, the partitions whose data versions differ between `name` and its parent
     (lineage, no scan), then a row diff over those partitions only."""
-    _parent_check(session, name, against, "compare")
     store = session.reader()
+    _beside_parent(store, name, against, "compare")
     assert store is not None
-    store.use_env(name)
     found: dict[str, list[str]] = {}
     theirs: set[str] = set()  # the assets the parent holds some of these partitions of
     for node in store.env_differing():
@@ -98,32 +102,18 @@ def diff_env(session: Session, name: str, against: str | None = None) -> list[As
         if node.against is not None:
             theirs.add(node.asset)
     specs = session.graph.defs.assets
-    out = []
-    for asset, keys in found.items():
-        key = specs[asset].key if asset in specs else ()
-        columns, added, removed, changed, samples = store.env_row_diff(
-            asset, keys, key, SAMPLES, asset in theirs
+    return [
+        store.env_row_diff(
+            asset, keys, specs[asset].key if asset in specs else (), SAMPLES, asset in theirs
         )
-        out.append(
-            AssetDiff(
-                asset,
-                tuple(keys),
-                columns,
-                added,
-                removed,
-                changed,
-                {k: tuple(v) for k, v in samples.items()},
-                key,
-            )  # fmt: skip
-        )
-    return out
+        for asset, keys in found.items()
+    ]
 
 
 def promote_env(session: Session, name: str, to: str | None = None) -> Promotion:
     """Make everything `name` holds itself its parent's, in one transaction."""
-    _parent_check(session, name, to, "promote")
     store = session.writer()
-    store.use_env(name)
+    _beside_parent(store, name, to, "promote")
     assert store.env.parent is not None
     run_id = new_run_id()
     promoted = store.promote_env(run_id, session.clock())

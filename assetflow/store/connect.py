@@ -9,7 +9,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -121,6 +121,19 @@ def rollback(conn: duckdb.DuckDBPyConnection) -> None:
     "cannot rollback - no transaction is active"."""
     with contextlib.suppress(duckdb.Error):
         conn.execute("ROLLBACK")
+
+
+@contextlib.contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Everything inside in one transaction: committed at the end, rolled back on any
+    failure (`rollback`), which is raised."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
 
 
 _FULL = ("No space left on device", "File too large", "Disk quota exceeded")

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
 
-from assetflow.core.environments import Env, data_schema, read_schema
+from assetflow.core.checks import sql_literal
+from assetflow.core.environments import AssetDiff, Env, data_schema, read_schema
 from assetflow.core.records import RunStatus
-from assetflow.store.connect import rollback
+from assetflow.store.connect import transaction
 from assetflow.store.schema import FIELD_SEP, INPUT_SEP, PARTITION_COLUMN, table_sql
 from assetflow.store.tables import table_columns
 from assetflow.store.views import RETAINED, own_partitions, refresh_env_view, sync_env_views
@@ -38,21 +38,10 @@ class Differing:
     against: str | None
 
 
-@contextmanager
-def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
-
-
 def create(conn: duckdb.DuckDBPyConnection, env: Env, now: dt.datetime) -> None:
     """Record `env` (its chain says its parent) and make its schemas and views."""
     assert env.parent is not None
-    with _transaction(conn):
+    with transaction(conn):
         conn.execute(
             "INSERT INTO assetflow.environments VALUES (?, ?, ?)", [env.name, env.parent, now]
         )
@@ -63,7 +52,7 @@ def create(conn: duckdb.DuckDBPyConnection, env: Env, now: dt.datetime) -> None:
 
 def drop(conn: duckdb.DuckDBPyConnection, name: str) -> None:
     """Forget `name`: its record, what it held and its schemas. Its runs stay in history."""
-    with _transaction(conn):
+    with transaction(conn):
         conn.execute("DELETE FROM assetflow.environments WHERE name = ?", [name])
         for table in ("env_owned", "nodes", "attempt_log"):
             conn.execute(f"DELETE FROM assetflow.{table} WHERE env = ?", [name])
@@ -124,7 +113,7 @@ def row_diff_sql(env: Env, asset: str, keys: Sequence[str], theirs: bool = True)
 
 
 def _list(keys: Sequence[str]) -> str:
-    return "[" + ", ".join("'" + k.replace("'", "''") + "'" for k in keys) + "]"
+    return "[" + ", ".join(sql_literal(k) for k in keys) + "]"
 
 
 # What a promoted node records in its new environment: the materialization it came from,
@@ -162,7 +151,7 @@ def promote(
     per_asset: dict[str, list[tuple[str, int]]] = {}
     for node, mid in nodes:
         per_asset.setdefault(node.asset, []).append((node.partition, mid))
-    with _transaction(conn):
+    with transaction(conn):
         conn.execute(
             "INSERT INTO assetflow.runs (run_id, trigger, selection, started_at, ended_at,"
             " status, planned, succeeded, verified, failed, skipped, env, message)"
@@ -258,10 +247,11 @@ def row_diff(
     key: Sequence[str],
     samples: int,
     theirs: bool = True,
-) -> tuple[tuple[str, ...], int, int, int, dict[str, list[tuple[object, ...]]]]:
+) -> AssetDiff:
     """The rows of partitions `keys` of `asset` that differ between `env` and its parent
-    (`theirs`: which has the asset): (columns, added, removed, changed by `key`, samples of
-    each), in one statement that reads both sides once. Samples come in a fixed order."""
+    (`theirs`: which has the asset): counts and samples of those only on either side and of
+    those changed by `key`, in one statement that reads both sides once. Samples come in a
+    fixed order."""
     keyed = ", ".join(f'"{k}"' for k in key)
     pairs, paired = "SELECT NULL WHERE false", "false"
     if key:
@@ -292,4 +282,7 @@ def row_diff(
     for kind, total, pairs_found, *values in result.fetchall():
         totals[kind], changed = int(total), int(pairs_found)
         found[kind].append(tuple(values))
-    return columns, totals.get("added", 0), totals.get("removed", 0), changed, found
+    return AssetDiff(
+        asset, tuple(keys), columns, totals.get("added", 0), totals.get("removed", 0), changed,
+        {kind: tuple(rows) for kind, rows in found.items()}, tuple(key),
+    )  # fmt: skip

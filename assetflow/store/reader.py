@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from assetflow.core.environments import Env, Environment
+from assetflow.core.environments import AssetDiff, Env, Environment
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import DynamicKeys
 from assetflow.core.records import (
@@ -104,7 +104,8 @@ class StateReader:
 
     def env_row_diff(
         self, asset: str, keys: Sequence[str], key: Sequence[str], samples: int, theirs: bool
-    ) -> tuple[tuple[str, ...], int, int, int, dict[str, list[tuple[object, ...]]]]:
+    ) -> AssetDiff:
+        """How the rows of these partitions differ from the parent's (environments.py)."""
         return row_diff(self.conn, self.env, asset, keys, key, samples, theirs)
 
     def environments(self) -> dict[str, Environment]:

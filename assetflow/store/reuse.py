@@ -17,7 +17,7 @@ import duckdb
 
 from assetflow.core.environments import Env, data_schema
 from assetflow.core.records import NodeWrite, Written
-from assetflow.store.connect import rollback
+from assetflow.store.connect import transaction
 from assetflow.store.schema import PARTITION_COLUMN, PENDING_INPUTS, table_sql
 from assetflow.store.tables import table_columns
 from assetflow.store.views import RETAINED, own_partitions, refresh_env_view
@@ -113,9 +113,8 @@ def copy_reused(
         )
         if not env.is_prod:
             refresh_env_view(cur, env, asset)
-    cur.execute("BEGIN TRANSACTION")
-    try:
-        written = {}
+    written = {}
+    with transaction(cur):
         for w in writes:
             h = held[w.partition]
             cur.execute(f"DELETE FROM {table} WHERE {PARTITION_COLUMN} = ?", [w.partition])
@@ -139,8 +138,4 @@ def copy_reused(
             written[w.partition] = Written(h.row_count, h.data_version, mid, h.materialization_id)
         if not env.is_prod:
             own_partitions(cur, env.name, asset, [w.partition for w in writes])
-        cur.execute("COMMIT")
-    except BaseException:
-        rollback(cur)
-        raise
     return written

@@ -265,7 +265,7 @@ class Store(StateReader):
         try:
             self.conn.execute(update, values)
         except (duckdb.Error, OSError) as exc:
-            if storage_error(exc, self.path) is None or not self._give_back_room():
+            if self.storage_problem(exc) is None or not self._give_back_room():
                 raise
             self.conn.execute(update, values)
         finally:
