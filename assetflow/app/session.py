@@ -88,10 +88,12 @@ class Session:
             self._store = Store.for_reading(path, max(wait, READ_WINDOW))
             if self._store.served_by is None:  # the holder's session has the tables attached
                 self.tables.attach(self._store, self._asset_names)
-            if self._store.has_schema():
-                self._store.use_env(self.project.env)
-            elif self.project.env != PROD:
-                chain_of(self.project.env, {})  # an empty warehouse has no environments
+            if not self._store.has_schema():  # asked once on opening, not twice
+                if self.project.env != PROD:
+                    chain_of(self.project.env, {})  # an empty warehouse has no environments
+                return None
+            self._store.use_env(self.project.env)
+            return self._store
         return self._store if self._store.has_schema() else None
 
     @property

@@ -36,11 +36,12 @@ def automation(session: Session, snapshots: Snapshots) -> dict[str, Any]:
              "last_tick": last("sensor", s.name), "cursor_at": at, "cursor_partitions": seen}
         )  # fmt: skip
     snap: Snapshot = snapshots(session)
+    late_now = snap.late()  # the SLA deadlines walked once
     late = {
         asset: compact_ranges(
             [defs.assets[asset].partitions.key(i) for i in spans], defs.assets[asset].partitions
         )
-        for asset, spans in snap.late().items()
+        for asset, spans in late_now.items()
         if spans
     }
     return {
@@ -50,7 +51,7 @@ def automation(session: Session, snapshots: Snapshots) -> dict[str, Any]:
         "ticks": store.recent_ticks() if store is not None else [],
         "sla_misses": store.recent_sla_misses() if store is not None else [],
         "late": late,
-        "late_count": sum(len(s) for s in snap.late().values()),
+        "late_count": sum(len(s) for s in late_now.values()),
         "backfill": _latest_backfill(session),
     }
 

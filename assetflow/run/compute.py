@@ -27,7 +27,7 @@ from assetflow.core.specs import AssetSpec
 from assetflow.errors import DefinitionError
 from assetflow.run.resources import resources_for
 from assetflow.run.sources import source_sql
-from assetflow.store.schema import PARTITION_COLUMN, in_partitions
+from assetflow.store.schema import PARTITION_COLUMN, in_partitions, table_sql
 from assetflow.store.tables import arrow_table, relation_columns
 
 
@@ -72,7 +72,7 @@ def input_sql(rng: InputRange, defs: Definitions, root: Path, schema: str = "mai
         return " UNION ALL BY NAME ".join(
             f"SELECT * FROM ({source_sql(spec, (key,), root)})" for key in rng.keys
         )
-    table = f'{schema}."{rng.name}"'
+    table = table_sql(rng.name, schema)
     if not rng.keys:
         return f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {table} WHERE false"
     where = in_partitions(rng.keys, rng.partitions.ordered_keys)
