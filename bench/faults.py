@@ -383,6 +383,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--only", help="run the kinds whose name contains this")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the trials' folder (removed by default)"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     base = Path(tempfile.mkdtemp(prefix="assetflow-faults-"))
@@ -441,7 +444,9 @@ def main() -> None:
             p, f = readers_trial(project(base / f"readers-{n}"))
             polls, failed = polls + p, failed + f
         print(f"{'readers polling status during a run':40} {polls:6} polls, {failed} failed")
-    print(json.dumps({"trials": total, "folder": str(base)}))
+    print(json.dumps({"trials": total, "folder": str(base) if args.keep else None}))
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _built(root: Path, **env: str) -> Path:
