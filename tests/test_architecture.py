@@ -3,6 +3,7 @@ included), what third-party packages each layer may use, where time may be read,
 long a module may grow."""
 
 import ast
+import functools
 import re
 import subprocess
 import sys
@@ -71,7 +72,8 @@ def layer(module: str) -> str:
 LAZY_IMPORTS = {"_Lazy", "import_module", "__import__"}
 
 
-def imports(path: Path) -> list[str]:
+@functools.cache  # each test reads the same files: parsed once per worker
+def imports(path: Path) -> tuple[str, ...]:
     """Every `assetflow...` and top-level third-party module the file imports, anywhere:
     import statements, and lazy imports by name (`_Lazy("assetflow.app.x")`,
     `importlib.import_module("...")`)."""
@@ -88,7 +90,7 @@ def imports(path: Path) -> list[str]:
             first = node.args[0]
             if name in LAZY_IMPORTS and isinstance(first, ast.Constant):
                 found.append(str(first.value))
-    return found
+    return tuple(found)
 
 
 def test_lazy_imports_are_seen():

@@ -1,7 +1,10 @@
 """Every definition mistake: one line naming file and asset, exit 2, the warehouse unchanged."""
 
+import shutil
+from pathlib import Path
+
 import pytest
-from conftest import Project
+from conftest import Project, diamond_project
 
 
 def snapshot(project: Project):
@@ -29,11 +32,19 @@ def check_rejected(project: Project, *fragments: str, args=("materialize",)):
     assert snapshot(project) == before
 
 
-@pytest.fixture
-def good(diamond: Project) -> Project:
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
     """The diamond, materialized once, so a mistake has something to leave unchanged."""
+    diamond = diamond_project(tmp_path_factory.mktemp("built") / "diamond")
     assert diamond.run("materialize").exit_code == 0
-    return diamond
+    return diamond.root
+
+
+@pytest.fixture
+def good(built: Path, tmp_path: Path) -> Project:
+    """A copy of the built diamond for each test (the copy's logs name the original's files)."""
+    shutil.copytree(built, tmp_path / "diamond")
+    return Project(tmp_path / "diamond")
 
 
 def test_import_error(good):

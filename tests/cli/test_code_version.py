@@ -2,6 +2,7 @@
 3, in part): editing one stales exactly its users; what it cannot see, `why` says."""
 
 import json
+import os
 import sys
 
 import pytest
@@ -44,6 +45,22 @@ def test_editing_a_constant_stales_exactly_its_users(helpers):
     helpers.run("materialize", now=NOW)
     edit(helpers, '{"a": "alpha"}', '{"a": "ALPHA"}')
     assert stale(helpers) == {"uses_constant"}
+
+
+def test_the_code_that_runs_is_the_text_on_disk_whatever_a_cached_pyc_says(helpers):
+    """Python trusts a .pyc whose recorded mtime and size match the source: an edit of the same
+    size in the same second (or a deploy that resets mtimes) would run the old code under the
+    new code version. The loader compiles the text itself."""
+    sys.dont_write_bytecode = False  # a .pyc is written, as on a machine that allows it
+    path = helpers.root / "definitions" / "assets.py"
+    before = path.stat()
+    helpers.run("status", now=NOW)
+    edit(helpers, "FACTOR = 3", "FACTOR = 5")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    assert stale(helpers) == {"uses_constant"}
+    assert helpers.run("materialize", now=NOW).exit_code == 0
+    assert helpers.query("SELECT DISTINCT v FROM uses_constant") == [(5,)]
 
 
 def test_comments_and_layout_of_a_helper_change_nothing(helpers):

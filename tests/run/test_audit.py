@@ -6,6 +6,7 @@ import datetime as dt
 from types import SimpleNamespace
 
 import duckdb
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,6 +35,7 @@ def test_every_grouped_check_says_how():
     assert expression("day = {partition}").grouped_sql is None  # its own key: one by one
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(st.lists(ROW, max_size=14))
 def test_grouped_checks_find_what_each_partition_alone_finds(rows):

@@ -47,6 +47,7 @@ def served(project, monkeypatch):
     project.write("fail-2024-01-04", "")
     project.run("materialize", "events", "--force", "--partition", "2024-01-04")
     root = load_project(project.root)
+    monkeypatch.setattr("assetflow.web.server.READ_TIMEOUT", 1.0)  # a short body waits 1 s
     server = make_server(
         lambda env: Session(root.in_env(env), NoWaitClock(), NOW_DT), "127.0.0.1", 0
     )
