@@ -30,6 +30,7 @@ _EXPORTS = {
     "all_partitions": "core.mapping_kinds",
     "daily": "core.partitions",
     "hourly": "core.partitions",
+    "minutely": "core.partitions",
     "weekly": "core.partitions",
     "monthly": "core.partitions",
     "quarterly": "core.partitions",

@@ -171,6 +171,33 @@ def diamond_project(root: Path, extra: str = "") -> Project:
     return project
 
 
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory):
+    """built(name, now) -> a copy, for one test, of tests/fixtures/<name> (the diamond with its
+    ten days landed) materialized at `now` once per worker: a test that starts from a built
+    warehouse without paying for the build. The copy's runs name the original's log files."""
+    made: dict[tuple[str, str], Path] = {}
+
+    def copy(name: str, where: Path, now: str = NOW) -> Project:
+        if (name, now) not in made:
+            root = tmp_path_factory.mktemp(f"built-{name}") / name
+            fresh = (
+                diamond_project(root) if name == "diamond" else make_project(root, FIXTURES / name)
+            )
+            assert fresh.run("materialize", now=now).exit_code == 0
+            made[name, now] = root
+        shutil.copytree(made[name, now], where)
+        return Project(where)
+
+    return copy
+
+
+@pytest.fixture
+def built_diamond(built, tmp_path: Path) -> Project:
+    """The diamond fixture, materialized (a copy of one built once per worker)."""
+    return built("diamond", tmp_path / "diamond")
+
+
 class Receiver:
     """A real HTTP server on the loopback that records what it is sent (POST) and answers
     GET requests through `serve(path, query) -> (status, JSON payload)`: an API to ingest from."""

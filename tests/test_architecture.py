@@ -171,6 +171,7 @@ def test_importing_the_core_loads_neither_duckdb_nor_the_store():
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow  # real processes
 def test_a_run_and_a_no_op_on_the_warehouse_file_load_only_what_they_use(tmp_path: Path):
     """A whole `assetflow materialize` process, then its no-op re-run: pyarrow and deltalake
     load only for projects that store tables in Delta Lake, networkx only for commands that

@@ -1,10 +1,7 @@
 """Every definition mistake: one line naming file and asset, exit 2, the warehouse unchanged."""
 
-import shutil
-from pathlib import Path
-
 import pytest
-from conftest import Project, diamond_project
+from conftest import Project
 
 
 def snapshot(project: Project):
@@ -32,19 +29,10 @@ def check_rejected(project: Project, *fragments: str, args=("materialize",)):
     assert snapshot(project) == before
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    """The diamond, materialized once, so a mistake has something to leave unchanged."""
-    diamond = diamond_project(tmp_path_factory.mktemp("built") / "diamond")
-    assert diamond.run("materialize").exit_code == 0
-    return diamond.root
-
-
 @pytest.fixture
-def good(built: Path, tmp_path: Path) -> Project:
-    """A copy of the built diamond for each test (the copy's logs name the original's files)."""
-    shutil.copytree(built, tmp_path / "diamond")
-    return Project(tmp_path / "diamond")
+def good(built, tmp_path) -> Project:
+    """The diamond, materialized, so a mistake has something to leave unchanged."""
+    return built("diamond", tmp_path / "diamond")
 
 
 def test_import_error(good):

@@ -15,8 +15,8 @@ def content(project: Project) -> dict[str, list[tuple]]:
     return {t: project.query(f'SELECT * FROM "{t}" ORDER BY ALL') for t in TABLES}
 
 
-def test_materializing_twice_gives_identical_tables(diamond):
-    assert diamond.run("materialize").exit_code == 0
+def test_materializing_twice_gives_identical_tables(built_diamond):
+    diamond = built_diamond
     first = content(diamond)
     assert diamond.run("materialize", "--force").exit_code == 0
     assert content(diamond) == first
@@ -27,8 +27,8 @@ def test_materializing_twice_gives_identical_tables(diamond):
     assert duplicates == []
 
 
-def test_one_partition_is_replaced_and_nothing_else(diamond):
-    assert diamond.run("materialize").exit_code == 0
+def test_one_partition_is_replaced_and_nothing_else(built_diamond):
+    diamond = built_diamond
     before = diamond.query("SELECT * FROM doubled WHERE _partition <> '2024-01-03' ORDER BY ALL")
     write_events(diamond, "2024-01-03", [(1, 1000), (4, 4)])
     result = diamond.run("materialize", "doubled", "--partition", "2024-01-03")
@@ -40,8 +40,8 @@ def test_one_partition_is_replaced_and_nothing_else(diamond):
     ) == [(1, 2000), (4, 8)]
 
 
-def test_lineage_records_versions_inputs_and_clipping(diamond):
-    assert diamond.run("materialize").exit_code == 0
+def test_lineage_records_versions_inputs_and_clipping(built_diamond):
+    diamond = built_diamond
     rows = diamond.query(
         "SELECT m.asset, m.partition, m.row_count, m.clipped, count(i.input)"
         " FROM assetflow.materializations m LEFT JOIN assetflow.inputs i USING (materialization_id)"
@@ -71,8 +71,8 @@ def test_lineage_records_versions_inputs_and_clipping(diamond):
     assert source_inputs == [(True,)]
 
 
-def test_same_data_same_version_changed_data_new_version(diamond):
-    assert diamond.run("materialize").exit_code == 0
+def test_same_data_same_version_changed_data_new_version(built_diamond):
+    diamond = built_diamond
     assert diamond.run("materialize", "--force").exit_code == 0
     versions = diamond.query(
         "SELECT count(DISTINCT data_version) FROM assetflow.materializations"
@@ -89,10 +89,10 @@ def test_same_data_same_version_changed_data_new_version(diamond):
 
 
 @pytest.mark.slow  # long: many runs or a subprocess
-def test_data_versions_follow_the_documented_formula(diamond):
+def test_data_versions_follow_the_documented_formula(built_diamond):
     """sha256 of "schema|row count|sum of row hashes", first 16 hex digits: a change to how
     versions are computed would silently mark every warehouse stale, so it is pinned here."""
-    assert diamond.run("materialize").exit_code == 0
+    diamond = built_diamond
     recorded = diamond.query(
         "SELECT asset, partition, data_version, row_count FROM assetflow.materializations"
     )
@@ -304,8 +304,8 @@ def test_warehouse_option_writes_elsewhere(diamond, tmp_path):
 
 
 @pytest.mark.slow  # long: many runs or a subprocess
-def test_a_schema_1_warehouse_is_upgraded_in_place(diamond):
-    assert diamond.run("materialize").exit_code == 0
+def test_a_schema_1_warehouse_is_upgraded_in_place(built_diamond):
+    diamond = built_diamond
     before = diamond.query("SELECT count(*) FROM assetflow.attempts")
     with duckdb.connect(str(diamond.warehouse)) as conn:  # back to how schema 1 kept attempts
         conn.execute("CREATE TABLE assetflow.attempts_1 AS SELECT * FROM assetflow.attempts")

@@ -31,8 +31,8 @@ def test_a_new_project_is_all_missing(diamond):
     assert not diamond.warehouse.exists()
 
 
-def test_editing_a_function_body_makes_it_code_changed_and_downstream_upstream_stale(diamond):
-    assert diamond.run("materialize").exit_code == 0
+def test_editing_a_function_body_makes_it_code_changed_and_downstream_upstream_stale(built_diamond):
+    diamond = built_diamond
     edit(diamond, "value * 2 AS value", "value * 3 AS value")
     found = statuses(diamond)
     assert set(found) == {"doubled", "combined", "recent", "monthly_total"}
@@ -42,8 +42,8 @@ def test_editing_a_function_body_makes_it_code_changed_and_downstream_upstream_s
     assert found["monthly_total"] == {"2024-01": ["upstream_stale"]}
 
 
-def test_reformatting_and_comments_change_nothing(diamond):
-    assert diamond.run("materialize").exit_code == 0
+def test_reformatting_and_comments_change_nothing(built_diamond):
+    diamond = built_diamond
     edit(
         diamond,
         'def doubled(ctx, events):\n    return "SELECT user_id, value * 2 AS value FROM events"',
@@ -86,8 +86,8 @@ def test_a_failed_node_blocks_its_downstream_only(diamond, monkeypatch):
     assert statuses(diamond) == {}
 
 
-def test_status_table_shows_compact_ranges_and_cause(diamond):
-    assert diamond.run("materialize").exit_code == 0
+def test_status_table_shows_compact_ranges_and_cause(built_diamond):
+    diamond = built_diamond
     write_events(diamond, "2024-01-05", [(1, 1)])
     result = diamond.run("status")
     assert result.exit_code == 0
@@ -115,9 +115,9 @@ def test_why_a_missing_node_and_a_fresh_node(diamond):
     assert "combined[2024-01-02] fresh" in fresh.output and "built in run" in fresh.output
 
 
-def test_why_says_how_a_source_file_changed(diamond):
+def test_why_says_how_a_source_file_changed(built_diamond):
     """Not 'changed landing/…csv, new' (issue 29 item 17): what is new is its content."""
-    assert diamond.run("materialize").exit_code == 0
+    diamond = built_diamond
     write_events(diamond, "2024-01-05", [(1, 1)])
     now = diamond.run("why", "doubled", "2024-01-05").output
     assert "its content now differs from what was read" in now and ", new" not in now
@@ -126,10 +126,10 @@ def test_why_says_how_a_source_file_changed(diamond):
     assert "this content first observed 20" in later
 
 
-def test_why_json_keeps_state_and_causes_apart(diamond):
+def test_why_json_keeps_state_and_causes_apart(built_diamond):
     """`why --json`: the state and its causes as fields, the label for people beside them
     (issue 29 item 14)."""
-    assert diamond.run("materialize").exit_code == 0
+    diamond = built_diamond
     write_events(diamond, "2024-01-05", [(1, 1)])
     tree = json.loads(diamond.run("why", "combined", "2024-01-05", "--json").output)
     assert tree["status"] == "stale" and tree["reasons"] == ["upstream_stale"]
@@ -154,9 +154,9 @@ def test_observe_records_changes_once(diamond):
     assert "1 source partition changed" in diamond.run("observe").output  # not "partitions"
 
 
-def test_a_first_observe_after_runs_tells_read_files_from_changed_ones(diamond):
+def test_a_first_observe_after_runs_tells_read_files_from_changed_ones(built_diamond):
     """Files a run read are not 'changed' on the first `observe` (issue 29 item 11)."""
-    assert diamond.run("materialize").exit_code == 0
+    diamond = built_diamond
     write_events(diamond, "2024-01-03", [(7, 7)])
     first = diamond.run("observe").output
     assert "1 source partition changed" in first and "2024-01-03" in first
@@ -216,11 +216,11 @@ def test_why_needs_a_partition_for_a_partitioned_asset(diamond):
     assert "doubled is partitioned (daily 2024-01-01..2024-01-10)" in result.output
 
 
-def test_only_rebuilt_nodes_and_observed_sources_can_change_their_readers(diamond):
+def test_only_rebuilt_nodes_and_observed_sources_can_change_their_readers(built_diamond):
     """Status compares recorded inputs with rebuilt nodes only; a first build never changes
     what its readers read, a rebuild with new data does, and an input read while missing
     (recorded NULL) counts as changed once it has data."""
-    assert diamond.run("materialize").exit_code == 0
+    diamond = built_diamond
     rebuilt = diamond.query("SELECT count(*) FROM assetflow.nodes WHERE rebuilt")
     assert rebuilt == [(0,)]
     write_events(diamond, "2024-01-03", [(1, 99)])

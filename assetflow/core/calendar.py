@@ -3,10 +3,12 @@
 Every unit numbers its windows with consecutive integers, so ranges and offsets are
 arithmetic. Day and coarser units count *local* calendar windows (`day` is the date's
 ordinal, `month` is year * 12 + month - 1, ...); `hour` counts UTC hours since 1970, so a
-local day with a DST change holds 23 or 25 of them. Keys:
+local day with a DST change holds 23 or 25 of them; so do the windows of N minutes (`5min`:
+N divides 60, so they tile every hour). Keys:
 
 | unit | key | index |
 | --- | --- | --- |
+| `Nmin` | `2013-03-15T14:05` (UTC or no zone); `…T02:05+02:00` in a zone | N minutes since 1970 |
 | hour | `2013-03-15T14` (UTC or no zone); `2013-10-27T02+02:00` in a zone | UTC hours since 1970 |
 | day | `2013-03-15` | the date's ordinal |
 | week | `2013-W11`: the ISO week of the Monday inside it (any first day) | weeks since 0001-01-01 |
@@ -24,9 +26,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assetflow.errors import PartitionKeyError
 
-UNITS = ("hour", "day", "week", "month", "quarter", "year")
+UNITS = ("hour", "day", "week", "month", "quarter", "year")  # and "Nmin": minutes_unit(N)
 EPOCH = dt.datetime(1970, 1, 1)
 HOUR = dt.timedelta(hours=1)
+MINUTE_STEPS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)  # the steps that tile an hour
+_MINUTES = re.compile(r"^(\d+)min$")
+_MINUTE_KEY = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})([+-]\d{2}:\d{2})?$")
 
 _PATTERNS = {
     "hour": re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2})(?::00)?([+-]\d{2}:\d{2})?$"),
@@ -44,6 +49,26 @@ EXAMPLES = {
     "quarter": "2013-Q1",
     "year": "2013",
 }
+
+
+def minutes_unit(every: int) -> str:
+    """The unit of windows of `every` minutes: `5min`."""
+    if every not in MINUTE_STEPS:
+        raise PartitionKeyError(
+            f"minutely partitions need a step that divides an hour, got every={every!r}",
+            "use one of " + ", ".join(map(str, MINUTE_STEPS)),
+        )
+    return f"{every}min"
+
+
+@functools.lru_cache(maxsize=64)
+def step(unit: str) -> dt.timedelta | None:
+    """The fixed length of a unit counted on the UTC time line (hours, N minutes); None for the
+    calendar units (day and coarser), whose length is local."""
+    if unit == "hour":
+        return HOUR
+    found = _MINUTES.match(unit)
+    return dt.timedelta(minutes=int(found[1])) if found else None
 
 
 def zone(name: str | None) -> ZoneInfo | None:
@@ -106,27 +131,28 @@ def first_date(unit: str, index: int, week_start: int = 0) -> dt.date:
 # -- every unit: index <-> UTC instants and keys -------------------------------------------
 def start_utc(unit: str, index: int, tz: ZoneInfo | None, week_start: int = 0) -> dt.datetime:
     """When window `index` starts, as a naive UTC instant."""
-    if unit == "hour":
-        return EPOCH + index * HOUR
+    if length := step(unit):
+        return EPOCH + index * length
     return to_utc(dt.datetime.combine(first_date(unit, index, week_start), dt.time()), tz)
 
 
 def index_at(unit: str, instant: dt.datetime, tz: ZoneInfo | None, week_start: int = 0) -> int:
     """The index of the window containing the naive UTC `instant`."""
-    if unit == "hour":
-        return (instant - EPOCH) // HOUR
+    if length := step(unit):
+        return (instant - EPOCH) // length
     return index_of_date(unit, to_local(instant, tz).date(), week_start)
 
 
 @functools.lru_cache(maxsize=1 << 16)  # every key combination of a multi asset asks again
 def key_of(unit: str, index: int, tz: ZoneInfo | None, week_start: int = 0) -> str:
-    if unit == "hour":
-        instant = EPOCH + index * HOUR
+    if length := step(unit):
+        instant = EPOCH + index * length
+        shown = "%Y-%m-%dT%H" if unit == "hour" else "%Y-%m-%dT%H:%M"
         if tz is None:
-            return f"{instant:%Y-%m-%dT%H}"
+            return instant.strftime(shown)
         local = instant.replace(tzinfo=dt.UTC).astimezone(tz)
         offset = local.strftime("%z")
-        return f"{local:%Y-%m-%dT%H}{offset[:3]}:{offset[3:]}"
+        return f"{local.strftime(shown)}{offset[:3]}:{offset[3:]}"
     day = first_date(unit, index, week_start)
     if unit == "day":
         return day.isoformat()
@@ -143,14 +169,15 @@ def key_of(unit: str, index: int, tz: ZoneInfo | None, week_start: int = 0) -> s
 @functools.lru_cache(maxsize=1 << 16)
 def index_of_key(unit: str, key: str, tz: ZoneInfo | None, week_start: int = 0) -> int:
     """The index of `key` in `unit`; one clear PartitionKeyError if it is not a valid key."""
-    found = _PATTERNS[unit].match(key)
+    length = step(unit)
+    minutes = length is not None and unit != "hour"
+    found = (_MINUTE_KEY if minutes else _PATTERNS[unit]).match(key)
     if not found:
-        raise PartitionKeyError(
-            f"invalid {unit} partition key {key!r}", f"expected e.g. {EXAMPLES[unit]}"
-        )
+        example = "2013-03-15T14:05" if minutes else EXAMPLES[unit]
+        raise PartitionKeyError(f"invalid {unit} partition key {key!r}", f"expected e.g. {example}")
     try:
-        if unit == "hour":
-            return _hour_index(found, tz)
+        if length is not None:
+            return _clock_index(found, tz, length)
         if unit == "day":
             return index_of_date(unit, dt.date.fromisoformat(key))
         if unit == "week":
@@ -167,23 +194,28 @@ def index_of_key(unit: str, key: str, tz: ZoneInfo | None, week_start: int = 0) 
         raise PartitionKeyError(f"invalid {unit} partition key {key!r}: {exc}") from None
 
 
-def _hour_index(found: re.Match[str], tz: ZoneInfo | None) -> int:
-    """An hour key's index: its local wall-clock hour (the first, if the hour repeats),
-    or the one its explicit offset names."""
-    hour = int(found[2])
+def _clock_index(found: re.Match[str], tz: ZoneInfo | None, length: dt.timedelta) -> int:
+    """An hour's or N minutes' key's index: its local wall-clock time (the first, if the time
+    repeats), or the one its explicit offset names."""
+    hour, minute, offset = int(found[2]), 0, found[found.re.groups]
+    if found.re is _MINUTE_KEY:
+        minute = int(found[3])
+        if minute > 59 or minute % (length // dt.timedelta(minutes=1)):
+            every = length // dt.timedelta(minutes=1)
+            raise ValueError(f"{found[2]}:{found[3]} does not start a {every}-minute window")
     if hour > 23:
         raise ValueError(f"hour must be in 0..23, got {hour}")
-    local = dt.datetime.combine(dt.date.fromisoformat(found[1]), dt.time(hour))
-    if found[3] is None:
+    local = dt.datetime.combine(dt.date.fromisoformat(found[1]), dt.time(hour, minute))
+    if offset is None:
         instant = to_utc(local, tz)
         if to_local(instant, tz) != local:
-            raise ValueError(f"{local:%Y-%m-%d %H:00} does not exist in {tz} (a DST change)")
+            raise ValueError(f"{local:%Y-%m-%d %H:%M} does not exist in {tz} (a DST change)")
     else:
-        sign = 1 if found[3][0] == "+" else -1
-        instant = local - sign * dt.timedelta(hours=int(found[3][1:3]), minutes=int(found[3][4:]))
+        sign = 1 if offset[0] == "+" else -1
+        instant = local - sign * dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:]))
         if to_local(instant, tz) != local:
-            raise ValueError(f"{found[3]} is not the offset of {tz or 'UTC'} at that hour")
-    return (instant - EPOCH) // HOUR
+            raise ValueError(f"{offset} is not the offset of {tz or 'UTC'} at that time")
+    return (instant - EPOCH) // length
 
 
 def key_span(text: str) -> tuple[dt.datetime, dt.datetime]:
@@ -198,9 +230,16 @@ def key_span(text: str) -> tuple[dt.datetime, dt.datetime]:
             index = index_of_key(unit, text, None)
             start = dt.datetime.combine(first_date(unit, index), dt.time())
             return start, dt.datetime.combine(first_date(unit, index + 1), dt.time())
+    if _MINUTE_KEY.match(text):  # a wall-clock minute (not :00); an offset is not needed
+        try:
+            start = dt.datetime.fromisoformat(text[:16])
+            return start, start + dt.timedelta(minutes=1)
+        except ValueError as exc:
+            raise PartitionKeyError(f"invalid partition key {text!r}: {exc}") from None
     raise PartitionKeyError(
         f"invalid partition key {text!r}",
-        "expected e.g. 2013-03-15T14, 2013-03-15, 2013-W11, 2013-03, 2013-Q1 or 2013",
+        "expected e.g. 2013-03-15T14:05, 2013-03-15T14, 2013-03-15, 2013-W11, 2013-03, 2013-Q1"
+        " or 2013",
     )
 
 

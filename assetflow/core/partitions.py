@@ -1,4 +1,4 @@
-"""Building partitionings: `hourly()` .. `yearly()`, `static()`, `dynamic()`, `multi()`,
+"""Building partitionings: `minutely()` .. `yearly()`, `static()`, `dynamic()`, `multi()`,
 `unpartitioned()`, each validated once here, and compact ranges of keys for people.
 
 A partitioning is one of the kinds of partitioning.py's protocol: `TimePartitions`,
@@ -60,8 +60,8 @@ def _make(
     assert first is not None
     if last is not None and last < first:
         raise PartitionKeyError(f"partitions end {end} is before start {start}")
-    if unit == "hour" and tz is not None:
-        _whole_hours(tz)
+    if calendar.step(unit) is not None and tz is not None:
+        _whole_windows(unit, tz)
     parts = TimePartitions(unit, first, last, tz if calendar.zone(tz) else None, week_start)
     held = (_inside(start, first, parts, False), _inside(end, last, parts, True))
     return dataclasses.replace(parts, holds=held) if any(held) else parts
@@ -87,11 +87,26 @@ def _inside(value: Bound, index: int | None, parts: TimePartitions, end: bool) -
     return text if parts.start_utc(index) < calendar.to_utc(lo, zone) else None
 
 
-def _whole_hours(tz: str) -> None:
-    zone = calendar.zone(tz)
+def _whole_windows(unit: str, tz: str) -> None:
+    """A zone's offsets must be whole windows, or its local keys would not start windows."""
+    zone, length = calendar.zone(tz), calendar.step(unit)
+    assert length is not None
     probe = [dt.datetime(2013, m, 1, tzinfo=zone).utcoffset() for m in (1, 7)]
-    if any(o is not None and o.total_seconds() % 3600 for o in probe):
-        raise PartitionKeyError(f"hourly partitions need whole-hour UTC offsets; {tz} has not")
+    if any(o is not None and o % length for o in probe):
+        what = "hour" if unit == "hour" else f"{unit.removesuffix('min')}-minute"
+        raise PartitionKeyError(
+            f"{'hourly' if unit == 'hour' else what} partitions need whole-{what} UTC offsets;"
+            f" {tz} has not"
+        )
+
+
+def minutely(
+    start: Bound, end: Bound = None, every: int = 5, tz: str | None = None
+) -> TimePartitions:
+    """One partition per `every` minutes (a step that divides an hour: 1, 5, 15, ...) from
+    `start` to `end` (inclusive; None = up to the last completed window). Keys are the minute
+    each window starts at, `2024-03-15T14:05`; with `tz`, local with its UTC offset."""
+    return _make(calendar.minutes_unit(every), start, end, tz)
 
 
 def hourly(start: Bound, end: Bound = None, tz: str | None = None) -> TimePartitions:

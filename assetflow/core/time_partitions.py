@@ -1,4 +1,5 @@
-"""Partitions that are windows of time: one per hour, day, week, month, quarter or year.
+"""Partitions that are windows of time: one per N minutes, hour, day, week, month, quarter or
+year.
 
 Partitions run from `first` to `last` (inclusive; an open end means "up to the last completed
 window"). A key is an integer index (calendar.py has the units). A time partitioning may name
@@ -43,7 +44,13 @@ class TimePartitions(Partitions):
     @property
     def ordered_keys(self) -> bool:
         """A zone's hours do not sort where the clock goes back: `02+02:00` before `02+01:00`."""
-        return not (self.unit == "hour" and self.tz)
+        return not (self.on_the_clock and self.tz)
+
+    @property
+    def on_the_clock(self) -> bool:
+        """Hours and minutes: windows of a fixed length on the UTC time line, keyed by the
+        wall-clock time they start at (with its offset, in a zone)."""
+        return calendar.step(self.unit) is not None
 
     @property
     def identity(self) -> str:
@@ -70,11 +77,13 @@ class TimePartitions(Partitions):
         return calendar.key_of(self.unit, index, self._zone(), self.week_start)
 
     def grid_cell(self, key: str) -> tuple[str, str]:
-        """A day in its month's row, an hour in its day's."""
+        """A day in its month's row, an hour in its day's, minutes in their hour's."""
         if self.unit == "day":
             return key[:7], key[8:]
         if self.unit == "hour":
             return key[:10], key[11:]
+        if self.on_the_clock:
+            return key[:13], key[14:]
         return "all", key
 
     # -- time -----------------------------------------------------------------------------
@@ -85,9 +94,9 @@ class TimePartitions(Partitions):
         return calendar.start_utc(self.unit, index, self._zone(zone), self.week_start)
 
     def window(self, index: int) -> TimeWindow:
-        """Local dates for days and coarser; datetimes for hours (naive UTC without a
-        timezone, aware local with one)."""
-        if self.unit != "hour":
+        """Local dates for days and coarser; datetimes for hours and minutes (naive UTC without
+        a timezone, aware local with one)."""
+        if not self.on_the_clock:
             return (calendar.first_date(self.unit, index, self.week_start),
                     calendar.first_date(self.unit, index + 1, self.week_start))  # fmt: skip
         start, end = self.start_utc(index), self.start_utc(index + 1)
@@ -98,9 +107,13 @@ class TimePartitions(Partitions):
                 end.replace(tzinfo=dt.UTC).astimezone(zone))  # fmt: skip
 
     def sql_key(self, expr: str) -> str | None:
-        """None for a zone's hours (their keys carry an offset SQL's strftime cannot give)."""
-        if self.unit == "hour" and self.tz:
+        """None for a zone's hours and minutes (their keys carry an offset SQL's strftime cannot
+        give)."""
+        if self.on_the_clock and self.tz:
             return None
+        if (length := calendar.step(self.unit)) and self.unit != "hour":
+            bucket = f"time_bucket(INTERVAL '{length.seconds // 60} minutes', {expr})"
+            return f"strftime({bucket}, '%Y-%m-%dT%H:%M')"
         if self.unit in _FORMATS:
             return f"strftime({expr}, '{_FORMATS[self.unit]}')"
         if self.unit == "quarter":
@@ -161,5 +174,7 @@ class TimePartitions(Partitions):
         if start or end:
             held = [f"{first} holds the start {start}"] if start else []
             held += [f"{last} holds the end {end}"] if end else []
-            where.append(f"whole {self.unit}s: {', '.join(held)}")
-        return f"{_LABELS[self.unit]} {first}..{last}" + (f" ({'; '.join(where)})" if where else "")
+            noun = f"{self.unit}s" if self.unit in _LABELS else "windows"
+            where.append(f"whole {noun}: {', '.join(held)}")
+        label = _LABELS.get(self.unit) or f"every {self.unit.removesuffix('min')} minutes"
+        return f"{label} {first}..{last}" + (f" ({'; '.join(where)})" if where else "")

@@ -20,7 +20,12 @@ from assetflow.core.mapping_kinds import AllPartitions, Window
 from assetflow.core.partitions import Partitions, TimePartitions
 
 _TICK = dt.timedelta(microseconds=1)
-_LENGTH = {"hour": 0, "day": 1, "week": 2, "month": 3, "quarter": 4, "year": 5}  # coarser: more
+_LENGTH = {"hour": 60, "day": 1440, "week": 1441, "month": 1442, "quarter": 1443, "year": 1444}
+
+
+def _length(unit: str) -> int:
+    """Orders units, coarser later: hours and N minutes by their minutes, then the calendar."""
+    return _LENGTH.get(unit) or int(unit.removesuffix("min"))
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,7 @@ def downstream_span(
 def shifts_reader(down: Partitions, up: Partitions) -> bool:
     """Whether offsets count the reader's periods (it is as coarse as its upstream, or
     coarser) rather than the upstream's (it is finer)."""
-    return _LENGTH[down.unit] >= _LENGTH[up.unit]
+    return _length(down.unit) >= _length(up.unit)
 
 
 def same_calendar(down: Partitions, up: Partitions) -> bool:

@@ -85,8 +85,8 @@ def _location(fn: Callable[..., Any]) -> tuple[str, int]:
 
 
 _PARTITIONS_HELP = (
-    "partitions= must be hourly(...), daily(...), weekly(...), monthly(...), quarterly(...),"
-    " yearly(...), static(...) or None"
+    "partitions= must be minutely(...), hourly(...), daily(...), weekly(...), monthly(...),"
+    " quarterly(...), yearly(...), static(...) or None"
 )
 
 

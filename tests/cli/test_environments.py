@@ -14,10 +14,8 @@ OLD, NEW = "product % 7 AS bucket", "product % 5 AS bucket"
 
 
 @pytest.fixture
-def chain(tmp_path):
-    project = make_project(tmp_path / "p", FIXTURES / "chain")
-    assert project.run("materialize", now=NOW).exit_code == 0
-    return project
+def chain(built, tmp_path):
+    return built("chain", tmp_path / "p", NOW)
 
 
 def edit(project, old: str, new: str) -> None:

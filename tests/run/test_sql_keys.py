@@ -7,9 +7,10 @@ import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assetflow.core.partitions import daily, hourly, monthly, quarterly, weekly, yearly
+from assetflow.core.partitions import daily, hourly, minutely, monthly, quarterly, weekly, yearly
 
 KINDS = [
+    *[minutely("2000-01-01", every=n) for n in (1, 5, 15, 30)],
     hourly("2000-01-01"),
     daily("2000-01-01"),
     *[weekly("2000-01-01", week_start=d) for d in ("monday", "wednesday", "saturday", "sunday")],
@@ -25,6 +26,6 @@ KINDS = [
     moment=st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2040, 12, 31)),
 )
 def test_the_sql_key_is_the_partitioning_key(parts, moment):
-    moment = moment.replace(minute=0, second=0, microsecond=0)
+    moment = moment.replace(microsecond=0)
     sql = parts.sql_key(f"TIMESTAMP '{moment.isoformat(sep=' ')}'")
     assert duckdb.sql(f"SELECT {sql}").fetchall()[0][0] == parts.key(parts.index_at(moment))

@@ -203,6 +203,7 @@ def test_a_wrong_token_gets_no_session(holder):
         assert sock.recv(100) == b""  # closed without a word
 
 
+@pytest.mark.slow  # a real client process, killed
 def test_a_client_that_goes_away_mid_query_frees_its_slot(holder):
     from assetflow.store.served import QUERIES_AT_ONCE
 
