@@ -54,7 +54,7 @@ def observe_all(session: Session, only: dict[str, Intervals] | None = None) -> l
         parts = spec.partitions
         every = parts.universe(session.now)
         wanted = every if only is None else every & only.get(name, Intervals())
-        out.extend(observe(spec, [parts.key(i) for i in wanted], session.project.root))
+        out.extend(observe(spec, parts.indexed_keys(wanted), session.project.root))
     return out
 
 
@@ -83,7 +83,7 @@ def status_json(snap: Snapshot) -> dict[str, list[dict[str, Any]]]:
         nodes = []
         for lo, hi, causes in st.cause_runs(st.nonfresh & scope):
             record = {"status": state_of(causes), "causes": list(causes)}
-            for i, key in zip(range(lo, hi + 1), st.partitions.keys_between(lo, hi), strict=True):
+            for i, key in st.partitions.indexed_keys(Intervals.span(lo, hi)):
                 late_one = {"late": True} if late_here and i in late_here else {}
                 nodes.append({"partition": key, **record, **late_one})
         counts = {str(state): n for state, n in st.counts(scope).items()}

@@ -166,6 +166,24 @@ def key_of(unit: str, index: int, tz: ZoneInfo | None, week_start: int = 0) -> s
     return f"{day.year:04d}"
 
 
+def clock_keys(unit: str, first: int, last: int) -> list[str]:
+    """The keys of windows first..last of a unit on the clock, without a zone: a day's prefix
+    and the keys' times of day, joined (a status over a million windows makes every key)."""
+    length = step(unit)
+    assert length is not None
+    per_day = dt.timedelta(days=1) // length  # the epoch is a midnight: day = index // per_day
+    times = [key_of(unit, i, None)[10:] for i in range(per_day)]
+    out: list[str] = []
+    index = first
+    while index <= last:
+        day, slot = divmod(index, per_day)
+        upto = min(last, (day + 1) * per_day - 1)
+        prefix = (EPOCH + dt.timedelta(days=day)).date().isoformat()
+        out.extend([prefix + t for t in times[slot : slot + upto - index + 1]])
+        index = upto + 1
+    return out
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def index_of_key(unit: str, key: str, tz: ZoneInfo | None, week_start: int = 0) -> int:
     """The index of `key` in `unit`; one clear PartitionKeyError if it is not a valid key."""

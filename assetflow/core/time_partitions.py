@@ -76,6 +76,11 @@ class TimePartitions(Partitions):
     def key(self, index: int) -> str:
         return calendar.key_of(self.unit, index, self._zone(), self.week_start)
 
+    def keys_between(self, first: int, last: int) -> tuple[str, ...]:
+        if self.on_the_clock and not self.tz:
+            return tuple(calendar.clock_keys(self.unit, first, last))
+        return super().keys_between(first, last)
+
     def grid_cell(self, key: str) -> tuple[str, str]:
         """A day in its month's row, an hour in its day's, minutes in their hour's."""
         if self.unit == "day":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,10 +51,10 @@ def file_version(path: Path) -> str | None:
         return None
 
 
-def observe(spec: SourceSpec, keys: list[str], root: Path) -> list[Observation]:
-    """The current version of each listed partition of a source."""
+def observe(spec: SourceSpec, keys: Iterable[tuple[int, str]], root: Path) -> list[Observation]:
+    """The current version of each listed partition (index, key) of a source."""
     out = []
-    for key in keys:
+    for index, key in keys:
         path = partition_path(spec, key, root)
         if spec.observe is not None:
             try:
@@ -70,7 +71,7 @@ def observe(spec: SourceSpec, keys: list[str], root: Path) -> list[Observation]:
             assert path is not None
             version = file_version(path)
         detail = str(path.relative_to(root)) if path is not None else ""
-        out.append(Observation(spec.name, key, spec.partitions.index(key), version, detail))
+        out.append(Observation(spec.name, key, index, version, detail))
     return out
 
 

@@ -92,3 +92,10 @@ def test_open_ended_windows_stop_at_the_last_completed_one():
 def test_mistakes_are_one_clear_error(make, message):
     with pytest.raises(PartitionKeyError, match=message):
         make()
+
+
+@pytest.mark.parametrize("parts", [FIVE, HOURS, minutely("2024-02-28T23:00", "2024-03-01T01:00")])
+def test_keys_made_many_at_a_time_are_the_keys_made_one_by_one(parts):
+    first, last = parts.first_index(), parts.last_index(NOW)
+    for lo, hi in [(first, last), (first + 7, last - 3), (first + 1, first + 1), (last, last)]:
+        assert list(parts.keys_between(lo, hi)) == [parts.key(i) for i in range(lo, hi + 1)]
