@@ -11,6 +11,7 @@ opening and closing the warehouse).
 from __future__ import annotations
 
 import collections
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -69,8 +70,10 @@ def profile_assetflow(run: Any, project: Path) -> tuple[collections.Counter, flo
     inside = [0.0]
     cursor, call = EmbeddedWorker._cursor, EmbeddedWorker.__call__
 
-    def timed_cursor(self: Any) -> Any:
-        return TimedCursor(cursor(self), spent)
+    @contextlib.contextmanager
+    def timed_cursor(self: Any) -> Any:  # the worker's cursor (a context), its statements timed
+        with cursor(self) as cur:
+            yield TimedCursor(cur, spent)
 
     def timed_call(self: Any, task: Any) -> Any:
         started = time.perf_counter()

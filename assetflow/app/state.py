@@ -10,8 +10,9 @@ from assetflow.app.session import Request, Session
 from assetflow.core.automation import sla_late
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
+from assetflow.core.observations import SourceVersions
 from assetflow.core.planner import select_targets, upstream_closure
-from assetflow.core.records import Facts, Observation
+from assetflow.core.records import Facts
 from assetflow.core.status import (
     STATES,
     StatusReport,
@@ -33,7 +34,7 @@ class Snapshot:
     """Everything status-like commands show: the graph, sources as observed now, statuses."""
 
     graph: AssetGraph
-    observations: tuple[Observation, ...]
+    observations: tuple[SourceVersions, ...]  # the sources' partitions the targets read
     report: StatusReport
     targets: dict[str, Intervals]
     now: dt.datetime
@@ -44,17 +45,21 @@ class Snapshot:
         return sla_late(self.graph, self.report, self.now, EVER)
 
     def observed(self) -> dict[tuple[str, str], str | None]:
-        return {(o.source, o.partition): o.version for o in self.observations}
+        return {
+            (batch.source, key): version
+            for batch in self.observations
+            for key, version in zip(batch.keys, batch.versions, strict=True)
+        }
 
 
-def observe_all(session: Session, only: dict[str, Intervals] | None = None) -> list[Observation]:
+def observe_all(session: Session, only: dict[str, Intervals] | None = None) -> list[SourceVersions]:
     """The current version of every partition of every source (or of those in `only`)."""
     out = []
     for name, spec in session.graph.defs.sources.items():
         parts = spec.partitions
         every = parts.universe(session.now)
         wanted = every if only is None else every & only.get(name, Intervals())
-        out.extend(observe(spec, parts.indexed_keys(wanted), session.project.root))
+        out.append(observe(spec, wanted, session.project.root))
     return out
 
 

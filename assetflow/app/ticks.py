@@ -28,6 +28,7 @@ from assetflow.core.automation import (
     sla_late,
 )
 from assetflow.core.intervals import Intervals
+from assetflow.core.observations import each_observation
 from assetflow.core.partitions import check_key
 from assetflow.core.records import Observation, TickEvent, Trigger
 from assetflow.core.specs import ScheduleSpec, SensorSpec
@@ -120,7 +121,7 @@ def _sensor(session: Session, sensor: SensorSpec, concurrency: int | None) -> li
     graph, now = session.graph, session.now
     parts = graph.defs.sources[sensor.source].partitions
     every = parts.universe(now)
-    observations = observe_all(session, only={sensor.source: every})
+    observations = each_observation(observe_all(session, only={sensor.source: every}))
     store = session.writer()
     changed = store.changed_observations(observations)
     store.record_ticks(

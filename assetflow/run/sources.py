@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from assetflow.core.records import Observation
+from assetflow.core.intervals import Intervals
+from assetflow.core.observations import SourceVersions
 from assetflow.core.specs import SourceSpec
 from assetflow.errors import AssetflowError, DefinitionError
 
@@ -51,28 +51,27 @@ def file_version(path: Path) -> str | None:
         return None
 
 
-def observe(spec: SourceSpec, keys: Iterable[tuple[int, str]], root: Path) -> list[Observation]:
-    """The current version of each listed partition (index, key) of a source."""
-    out = []
-    for index, key in keys:
-        path = partition_path(spec, key, root)
-        if spec.observe is not None:
-            try:
-                version = spec.observe(key)
-            except AssetflowError:
-                raise
-            except Exception as exc:
-                raise DefinitionError(
-                    f"{spec.where}: source {spec.name}[{key}]: observe failed: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-            version = None if version is None else str(version)
-        else:
-            assert path is not None
-            version = file_version(path)
-        detail = str(path.relative_to(root)) if path is not None else ""
-        out.append(Observation(spec.name, key, index, version, detail))
-    return out
+def observe(spec: SourceSpec, spans: Intervals, root: Path) -> SourceVersions:
+    """The current version of each partition of a source in `spans`: what its `observe`
+    function says, or the content hash of the partition's file."""
+    keys = spec.partitions.keys_in(spans)
+    paths = None if spec.path is None else [root / spec.path.format(partition=k) for k in keys]
+    details = ("",) * len(keys) if paths is None else tuple(str(p.relative_to(root)) for p in paths)
+    if spec.observe is None:
+        assert paths is not None  # a source declares path= or observe= (defs/declare.py)
+        return SourceVersions(spec.name, spans, keys, tuple(map(file_version, paths)), details)
+    asked, found, key = spec.observe, [], ""
+    try:
+        for key in keys:
+            version = asked(key)
+            found.append(None if version is None else str(version))
+    except AssetflowError:
+        raise
+    except Exception as exc:
+        raise DefinitionError(
+            f"{spec.where}: source {spec.name}[{key}]: observe failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    return SourceVersions(spec.name, spans, keys, tuple(found), details)
 
 
 def source_sql(spec: SourceSpec, keys: tuple[str, ...], root: Path) -> str:

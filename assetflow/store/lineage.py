@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 
 import duckdb
 
 from assetflow.core.checks import CheckFailed, sql_literal
 from assetflow.core.environments import PROD, Env, data_schema
 from assetflow.core.intervals import Intervals
+from assetflow.core.observations import SourceVersions
 from assetflow.core.records import (
     AttemptStatus,
     Facts,
     InputFact,
     Node,
     NodeRecord,
-    Observation,
 )
 from assetflow.store.schema import PARTITION_COLUMN, PENDING_INPUTS, create_delta
 from assetflow.store.store import Store
@@ -78,7 +79,7 @@ _CURRENT = """
 CREATE OR REPLACE TEMP VIEW _af_current AS
 SELECT asset AS name, idx, partition, data_version AS version FROM _af_latest
 UNION ALL
-SELECT source, idx, partition, version FROM _af_observed
+SELECT source, idx, NULL, version FROM _af_observed
 """
 
 # Rows (kind, asset, idx) as runs of consecutive indexes per kind and asset.
@@ -186,7 +187,7 @@ GROUP BY ALL
 """
 
 
-def _register(store: Store, code: dict[str, str], observed: list[Observation]) -> None:
+def _register(store: Store, code: dict[str, str], observed: Sequence[SourceVersions]) -> None:
     """Temp tables and views the queries below read (list parameters: no pandas import)."""
     conn = store.conn
     conn.execute(
@@ -194,16 +195,14 @@ def _register(store: Store, code: dict[str, str], observed: list[Observation]) -
         " SELECT unnest(?::VARCHAR[]) AS asset, unnest(?::VARCHAR[]) AS code_version",
         [list(code), list(code.values())],
     )
+    # Sent as runs of partitions with one version (a million windows of one source
+    # observed alike are a few rows), made one row per partition here.
+    runs = [(batch.source, *run) for batch in observed for run in batch.runs()]
     conn.execute(
-        "CREATE OR REPLACE TEMP TABLE _af_observed AS SELECT unnest(?::VARCHAR[]) AS source,"
-        " unnest(?::VARCHAR[]) AS partition, unnest(?::BIGINT[]) AS idx,"
-        " unnest(?::VARCHAR[]) AS version",
-        [
-            [o.source for o in observed],
-            [o.partition for o in observed],
-            [o.index for o in observed],
-            [o.version for o in observed],
-        ],
+        "CREATE OR REPLACE TEMP TABLE _af_observed AS SELECT source, unnest(range(lo, hi + 1))"
+        " AS idx, version FROM (SELECT unnest(?::VARCHAR[]) AS source, unnest(?::BIGINT[]) AS lo,"
+        " unnest(?::BIGINT[]) AS hi, unnest(?::VARCHAR[]) AS version)",
+        [[r[0] for r in runs], [r[1] for r in runs], [r[2] for r in runs], [r[3] for r in runs]],
     )
     create_delta(conn)
     conn.execute(_INPUTS)
@@ -265,7 +264,7 @@ def _read_missing(store: Store, changed: dict[str, Intervals]) -> dict[str, Inte
 def read_facts(
     store: Store,
     code: dict[str, str],
-    observed: list[Observation],
+    observed: Sequence[SourceVersions],
     growing_assets: list[str],
 ) -> Facts:
     """Facts for every node ever materialized, compared with current code and sources. Read
@@ -282,7 +281,7 @@ def read_facts(
 def _read_facts(
     store: Store,
     code: dict[str, str],
-    observed: list[Observation],
+    observed: Sequence[SourceVersions],
     growing_assets: list[str],
 ) -> Facts:
     _register(store, code, observed)
@@ -325,7 +324,7 @@ def node_record(store: Store, asset: str, partition: str) -> NodeRecord | None:
     inputs = store.conn.execute(
         "SELECT i.input, i.input_partition, i.input_version, c.version"
         " FROM _af_inputs i LEFT JOIN _af_current c"
-        " ON c.name = i.input AND c.partition = i.input_partition"
+        " ON c.name = i.input AND c.idx = i.input_index"
         " WHERE i.materialization_id = ? ORDER BY i.input, i.input_partition",
         [mid],
     ).fetchall()

@@ -5,12 +5,13 @@ import datetime as dt
 
 import pytest
 
+from assetflow.core.intervals import Intervals
+from assetflow.core.observations import SourceVersions
 from assetflow.core.records import (
     AttemptStatus,
     CheckResult,
     Node,
     NodeWrite,
-    Observation,
     RunStatus,
 )
 from assetflow.errors import DataError
@@ -127,9 +128,10 @@ def test_lineage_facts_compare_recorded_versions_with_current_ones(store):
     write(store, "2024-01-01", 1)
     write(store, "2024-01-02", 2, code="c0")
     store.refresh_nodes()
-    observed = [
-        Observation("src", "2024-01-01", 1, "s1", ""),
-        Observation("src", "2024-01-02", 2, "s2", ""),  # the source changed
+    observed = [  # the source changed in its second partition
+        SourceVersions(
+            "src", Intervals.span(1, 2), ("2024-01-01", "2024-01-02"), ("s1", "s2"), ("", "")
+        )
     ]
     found = read_facts(store, {"asset": "c1"}, observed, [])
     assert list(found.existing["asset"]) == [1, 2]
