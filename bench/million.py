@@ -10,7 +10,8 @@ run as whole processes (Python start included), each with its peak RSS:
 
 - `status --json`: every node's state (the changed window, its hour and its day are stale);
 - `materialize --dry-run --json`: the plan over everything (those three nodes);
-- `backfill --from DAY --to DAY --dry-run --json`: planning one day (288 + 24 + 1 nodes).
+- `backfill --from DAY --to DAY --dry-run --json`: planning one day (288 + 24 + 1 nodes),
+  also in this process (modules loaded: what planning costs, not Python's start).
 
 Targets (issue 33 item 2): status <= 1 s and <= 500 MB, planning a one-day backfill <= 0.2 s.
 """
@@ -23,6 +24,7 @@ import os
 import shutil
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -167,6 +169,25 @@ def main() -> None:
         median = statistics.median(r[0] for r in runs)
         print(f"{' '.join(args):58} {median:9.2f} {max(r[1] for r in runs):8,}  {runs[0][2][:40]}")
     print(f"medians of {options.repeats}; whole processes, Python start included")
+    one_day = ["backfill", "--from", day, "--to", day, "--dry-run", "--json"]
+    print(f"planning one day in process: {in_process(project, one_day, env, 5) * 1000:.0f} ms")
+
+
+def in_process(project: Path, args: list[str], env: dict[str, str], repeats: int) -> float:
+    """Median seconds of the command run in this process, after one untimed run."""
+    from click.testing import CliRunner
+
+    from assetflow.cli import cli
+
+    command = ["--project", str(project), "--now", NOW, *args]
+    os.environ.update(env)
+    times = []
+    for _ in range(repeats + 1):
+        started = time.perf_counter()
+        result = CliRunner().invoke(cli, command)
+        times.append(time.perf_counter() - started)
+        assert result.exit_code == 0, result.output
+    return statistics.median(times[1:])
 
 
 if __name__ == "__main__":

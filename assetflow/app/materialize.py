@@ -121,7 +121,7 @@ def materialize(
         upstream=options.upstream, range_from=request.range_from, range_to=request.range_to,
         refresh=frozenset(snap.targets) if options.full_refresh else frozenset(),
     )  # fmt: skip
-    check_sources(plan, graph, snap.observed())
+    check_sources(plan, graph, snap.observed(plan.source_keys()))
     plan = _with_versions(plan, graph, store, snap)
     if options.dry_run:
         plan = dataclasses.replace(
@@ -169,7 +169,7 @@ def _only(snap: Snapshot, only: str) -> dict[str, Intervals]:
 
 def _with_versions(plan: Plan, graph: AssetGraph, store: Store | None, snap: Snapshot) -> Plan:
     """The plan with the versions its tasks record and its conditional nodes compare."""
-    versions = dict(snap.observed())
+    versions = snap.observed(plan.source_keys())
     if store is None:
         return plan.with_versions(versions, {})
     versions.update(store.current_versions(plan.read_spans()))
