@@ -2,11 +2,12 @@
 
     python bench/million.py [--years 10] [--repeats 3]
 
-A source and an asset of five-minute windows (`minutely(every=5)`: 1,051,200 partitions over
-ten years), an hourly roll-up reading its twelve windows and a daily roll-up reading its 24
-hours. The lineage of a full backfill is written straight into DuckDB (every node built once,
-every input recorded, every source window observed), one source window is changed, then these
-run as whole processes (Python start included), each with its peak RSS:
+A source and an asset of five-minute windows (`minutely(every=5)`: 1,052,064 partitions over
+ten years, each due 30 minutes after its window ends: status checks every deadline), an hourly
+roll-up reading its twelve windows and a daily roll-up reading its 24 hours. The lineage of a
+full backfill is written straight into DuckDB (every node built once, every input recorded,
+every source window observed), one source window is changed, then these run as whole
+processes (Python start included), each with its peak RSS:
 
 - `status --json`: every node's state (the changed window, its hour and its day are stale);
 - `materialize --dry-run --json`: the plan over everything (those three nodes);
@@ -33,6 +34,7 @@ from status_scale import timed  # noqa: E402  (a whole process: seconds, peak RS
 START = dt.datetime(2015, 1, 1)
 NOW = "2025-06-01T00:00:00"
 DEFINITIONS = """
+import datetime as dt
 import os
 from assetflow import asset, daily, hourly, minutely, source
 
@@ -45,7 +47,7 @@ def src(ctx):
     return "SELECT 1 AS x"
 
 
-@asset(partitions=FIVE)
+@asset(partitions=FIVE, sla=dt.timedelta(minutes=30))
 def five(ctx, src):
     return "SELECT 1 AS x"
 

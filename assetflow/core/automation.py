@@ -158,7 +158,8 @@ def sla_late(
                 for lo, _ in st.universe.spans
             )
         else:
-            due = Intervals.points(_deadline_span(graph, asset, now, lookback, st.universe))
+            span = _deadline_span(graph, asset, now, lookback, st.universe)
+            due = Intervals.span(span.start, span.stop - 1)  # a million windows: one span
         late = st.nonfresh & due
         if late:
             out[asset] = late
