@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from status_scale import timed  # noqa: E402  (a whole process: seconds, peak RSS, first line)
+from status_scale import settle_nodes, timed  # noqa: E402  (timed: seconds, peak RSS, first line)
 
 START = dt.datetime(2015, 1, 1)
 NOW = "2025-06-01T00:00:00"
@@ -119,15 +119,7 @@ def write_lineage(warehouse: Path, code: dict[str, str], years: int) -> None:
         WHERE d.asset IN ('per_hour', 'per_day')
         """
     )
-    conn.execute(
-        "INSERT INTO assetflow.nodes BY NAME SELECT asset, partition_index, partition,"
-        " materialization_id, code_version, data_version, clipped, false AS rebuilt"
-        " FROM assetflow.materializations"
-    )
-    conn.execute(
-        "UPDATE assetflow.meta SET value = (SELECT max(materialization_id)"
-        " FROM assetflow.materializations)::VARCHAR WHERE key = 'nodes_watermark'"
-    )
+    settle_nodes(conn)
     conn.execute(
         "INSERT INTO assetflow.observations (run_id, source, partition, version, detail,"
         " observed_at) SELECT 'bench', 'src', partition, 'v1', '', now() FROM nodes"

@@ -134,6 +134,20 @@ def write_lineage(
             WHERE m.partition_index % {TIME_SIZE} - {first} + k.k >= 0)
         """
     )
+    settle_nodes(conn)
+    conn.execute(
+        f"""
+        INSERT INTO assetflow.observations (run_id, source, partition, version, detail, observed_at)
+        SELECT 'bench', 'src', strftime(DATE '{START}' + i::INTEGER, '%Y-%m-%d'), 'v1', '', now()
+        FROM range({DAYS}) r(i)
+        """
+    )
+    store.close()
+
+
+def settle_nodes(conn: duckdb.DuckDBPyConnection) -> None:
+    """Every materialization written straight into the record becomes its node's latest,
+    as the end of a run leaves them (nodes merged up to the watermark)."""
     conn.execute(
         "INSERT INTO assetflow.nodes BY NAME SELECT asset, partition_index, partition,"
         " materialization_id, code_version, data_version, clipped, false AS rebuilt"
@@ -143,14 +157,6 @@ def write_lineage(
         "UPDATE assetflow.meta SET value = (SELECT max(materialization_id)"
         " FROM assetflow.materializations)::VARCHAR WHERE key = 'nodes_watermark'"
     )
-    conn.execute(
-        f"""
-        INSERT INTO assetflow.observations (run_id, source, partition, version, detail, observed_at)
-        SELECT 'bench', 'src', strftime(DATE '{START}' + i::INTEGER, '%Y-%m-%d'), 'v1', '', now()
-        FROM range({DAYS}) r(i)
-        """
-    )
-    store.close()
 
 
 def timed(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, str]:
