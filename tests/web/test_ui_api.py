@@ -2,12 +2,15 @@
 CLI, a grid per asset, why per node, one-line errors."""
 
 import json
+import os
+import shutil
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
-from conftest import NOW_DT
+from conftest import NOW_DT, Project, make_project
 
 from assetflow.app.config import load_project
 from assetflow.app.session import Session
@@ -39,13 +42,28 @@ def by_region(ctx, events):
 """
 
 
-@pytest.fixture
-def served(project, monkeypatch):
-    monkeypatch.chdir(project.root)
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """The pipeline materialized, then 2024-01-04 of `events` failed: built once a module."""
+    project = make_project(tmp_path_factory.mktemp("served") / "project")
     project.write("definitions/pipeline.py", PIPELINE.replace("{VERSION}", "1"))
     assert project.run("materialize").exit_code == 0
     project.write("fail-2024-01-04", "")
-    project.run("materialize", "events", "--force", "--partition", "2024-01-04")
+    here = os.getcwd()
+    os.chdir(project.root)  # the pipeline looks for fail-DAY where it runs
+    try:
+        project.run("materialize", "events", "--force", "--partition", "2024-01-04")
+    finally:
+        os.chdir(here)
+    return project.root
+
+
+@pytest.fixture
+def served(built, tmp_path, monkeypatch):
+    """A copy of the built project, served over HTTP on 127.0.0.1."""
+    shutil.copytree(built, tmp_path / "project")
+    project = Project(tmp_path / "project")
+    monkeypatch.chdir(project.root)
     root = load_project(project.root)
     monkeypatch.setattr("assetflow.web.server.READ_TIMEOUT", 1.0)  # a short body waits 1 s
     server = make_server(
