@@ -121,8 +121,9 @@ def materialize(
         upstream=options.upstream, range_from=request.range_from, range_to=request.range_to,
         refresh=frozenset(snap.targets) if options.full_refresh else frozenset(),
     )  # fmt: skip
-    check_sources(plan, graph, snap.observed(plan.source_keys()))
-    plan = _with_versions(plan, graph, store, snap)
+    observed = snap.observed(plan.source_keys())  # the source windows the plan reads
+    check_sources(plan, graph, observed)
+    plan = _with_versions(plan, store, observed)
     if options.dry_run:
         plan = dataclasses.replace(
             plan,
@@ -167,9 +168,11 @@ def _only(snap: Snapshot, only: str) -> dict[str, Intervals]:
     return out
 
 
-def _with_versions(plan: Plan, graph: AssetGraph, store: Store | None, snap: Snapshot) -> Plan:
+def _with_versions(
+    plan: Plan, store: Store | None, observed: dict[tuple[str, str], str | None]
+) -> Plan:
     """The plan with the versions its tasks record and its conditional nodes compare."""
-    versions = snap.observed(plan.source_keys())
+    versions = dict(observed)
     if store is None:
         return plan.with_versions(versions, {})
     versions.update(store.current_versions(plan.read_spans()))

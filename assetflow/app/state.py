@@ -95,7 +95,7 @@ def status_json(snap: Snapshot) -> dict[str, list[dict[str, Any]]]:
         nodes = []
         for lo, hi, causes in st.cause_runs(st.nonfresh & scope):
             record = {"status": state_of(causes), "causes": list(causes)}
-            for i, key in st.partitions.indexed_keys(Intervals.span(lo, hi)):
+            for i, key in zip(range(lo, hi + 1), st.partitions.keys_between(lo, hi), strict=True):
                 late_one = {"late": True} if late_here and i in late_here else {}
                 nodes.append({"partition": key, **record, **late_one})
         counts = {str(state): n for state, n in st.counts(scope).items()}

@@ -61,14 +61,20 @@ def minutes_unit(every: int) -> str:
     return f"{every}min"
 
 
+def minutes(unit: str) -> int | None:
+    """N of a unit of N minutes (`5min`); None for the others."""
+    found = _MINUTES.match(unit)
+    return int(found[1]) if found else None
+
+
 @functools.lru_cache(maxsize=64)
 def step(unit: str) -> dt.timedelta | None:
     """The fixed length of a unit counted on the UTC time line (hours, N minutes); None for the
     calendar units (day and coarser), whose length is local."""
     if unit == "hour":
         return HOUR
-    found = _MINUTES.match(unit)
-    return dt.timedelta(minutes=int(found[1])) if found else None
+    every = minutes(unit)
+    return None if every is None else dt.timedelta(minutes=every)
 
 
 def zone(name: str | None) -> ZoneInfo | None:
@@ -187,11 +193,10 @@ def clock_keys(unit: str, first: int, last: int) -> list[str]:
 @functools.lru_cache(maxsize=1 << 16)
 def index_of_key(unit: str, key: str, tz: ZoneInfo | None, week_start: int = 0) -> int:
     """The index of `key` in `unit`; one clear PartitionKeyError if it is not a valid key."""
-    length = step(unit)
-    minutes = length is not None and unit != "hour"
-    found = (_MINUTE_KEY if minutes else _PATTERNS[unit]).match(key)
+    length, every = step(unit), minutes(unit)
+    found = (_PATTERNS[unit] if every is None else _MINUTE_KEY).match(key)
     if not found:
-        example = "2013-03-15T14:05" if minutes else EXAMPLES[unit]
+        example = EXAMPLES[unit] if every is None else "2013-03-15T14:05"
         raise PartitionKeyError(f"invalid {unit} partition key {key!r}", f"expected e.g. {example}")
     try:
         if length is not None:
@@ -217,9 +222,8 @@ def _clock_index(found: re.Match[str], tz: ZoneInfo | None, length: dt.timedelta
     repeats), or the one its explicit offset names."""
     hour, minute, offset = int(found[2]), 0, found[found.re.groups]
     if found.re is _MINUTE_KEY:
-        minute = int(found[3])
-        if minute > 59 or minute % (length // dt.timedelta(minutes=1)):
-            every = length // dt.timedelta(minutes=1)
+        minute, every = int(found[3]), length // dt.timedelta(minutes=1)
+        if minute > 59 or minute % every:
             raise ValueError(f"{found[2]}:{found[3]} does not start a {every}-minute window")
     if hour > 23:
         raise ValueError(f"hour must be in 0..23, got {hour}")

@@ -54,6 +54,8 @@ def each_observation(
 ) -> list[Observation]:
     """One `Observation` per partition observed, source by source (with `only`: per
     partition whose key is in its source's entry)."""
-    if only is None:
-        return [o for batch in observed for o in batch.each()]
-    return [o for batch in observed for o in batch.each(only.get(batch.source, ()))]
+    return [
+        o
+        for batch in observed
+        for o in batch.each(None if only is None else only.get(batch.source, ()))
+    ]

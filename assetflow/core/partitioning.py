@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from assetflow.core.intervals import Intervals
@@ -60,11 +59,6 @@ class Partitions(ABC):
     def keys_between(self, first: int, last: int) -> tuple[str, ...]:
         """The keys of the partitions first..last that exist."""
         return tuple(self.key(i) for i in range(first, last + 1))
-
-    def indexed_keys(self, spans: Intervals) -> Iterator[tuple[int, str]]:
-        """(index, key) of every partition in `spans` (partitions that exist), in order."""
-        for lo, hi in spans.spans:
-            yield from zip(range(lo, hi + 1), self.keys_between(lo, hi), strict=True)
 
     def keys_in(self, spans: Intervals) -> tuple[str, ...]:
         """The keys of the partitions in `spans` that exist."""

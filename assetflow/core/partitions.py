@@ -93,7 +93,7 @@ def _whole_windows(unit: str, tz: str) -> None:
     assert length is not None
     probe = [dt.datetime(2013, m, 1, tzinfo=zone).utcoffset() for m in (1, 7)]
     if any(o is not None and o % length for o in probe):
-        what = "hour" if unit == "hour" else f"{unit.removesuffix('min')}-minute"
+        what = "hour" if unit == "hour" else f"{calendar.minutes(unit)}-minute"
         raise PartitionKeyError(
             f"{'hourly' if unit == 'hour' else what} partitions need whole-{what} UTC offsets;"
             f" {tz} has not"

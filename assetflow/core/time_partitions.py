@@ -116,8 +116,8 @@ class TimePartitions(Partitions):
         give)."""
         if self.on_the_clock and self.tz:
             return None
-        if (length := calendar.step(self.unit)) and self.unit != "hour":
-            bucket = f"time_bucket(INTERVAL '{length.seconds // 60} minutes', {expr})"
+        if every := calendar.minutes(self.unit):
+            bucket = f"time_bucket(INTERVAL '{every} minutes', {expr})"
             return f"strftime({bucket}, '%Y-%m-%dT%H:%M')"
         if self.unit in _FORMATS:
             return f"strftime({expr}, '{_FORMATS[self.unit]}')"
@@ -181,5 +181,5 @@ class TimePartitions(Partitions):
             held += [f"{last} holds the end {end}"] if end else []
             noun = f"{self.unit}s" if self.unit in _LABELS else "windows"
             where.append(f"whole {noun}: {', '.join(held)}")
-        label = _LABELS.get(self.unit) or f"every {self.unit.removesuffix('min')} minutes"
+        label = _LABELS.get(self.unit) or f"every {calendar.minutes(self.unit)} minutes"
         return f"{label} {first}..{last}" + (f" ({'; '.join(where)})" if where else "")

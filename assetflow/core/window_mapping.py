@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from assetflow.core import calendar
 from assetflow.core.intervals import Intervals
 from assetflow.core.mapping_kinds import AllPartitions, Window
 from assetflow.core.partitions import Partitions, TimePartitions
@@ -25,7 +26,7 @@ _LENGTH = {"hour": 60, "day": 1440, "week": 1441, "month": 1442, "quarter": 1443
 
 def _length(unit: str) -> int:
     """Orders units, coarser later: hours and N minutes by their minutes, then the calendar."""
-    return _LENGTH.get(unit) or int(unit.removesuffix("min"))
+    return _LENGTH.get(unit) or calendar.minutes(unit) or 0
 
 
 @dataclass(frozen=True)

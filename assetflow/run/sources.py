@@ -55,10 +55,9 @@ def observe(spec: SourceSpec, spans: Intervals, root: Path) -> SourceVersions:
     """The current version of each partition of a source in `spans`: what its `observe`
     function says, or the content hash of the partition's file."""
     keys = spec.partitions.keys_in(spans)
-    paths = None if spec.path is None else [root / spec.path.format(partition=k) for k in keys]
-    details = ("",) * len(keys) if paths is None else tuple(str(p.relative_to(root)) for p in paths)
-    if spec.observe is None:
-        assert paths is not None  # a source declares path= or observe= (defs/declare.py)
+    paths = [p for k in keys if (p := partition_path(spec, k, root)) is not None]
+    details = tuple(str(p.relative_to(root)) for p in paths) if paths else ("",) * len(keys)
+    if spec.observe is None:  # a source declares path= or observe= (defs/declare.py)
         return SourceVersions(spec.name, spans, keys, tuple(map(file_version, paths)), details)
     asked, found, key = spec.observe, [], ""
     try:
