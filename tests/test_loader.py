@@ -30,9 +30,9 @@ def check_rejected(project: Project, *fragments: str, args=("materialize",)):
 
 
 @pytest.fixture
-def good(built, tmp_path) -> Project:
+def good(built_diamond: Project) -> Project:
     """The diamond, materialized, so a mistake has something to leave unchanged."""
-    return built("diamond", tmp_path / "diamond")
+    return built_diamond
 
 
 def test_import_error(good):

@@ -43,7 +43,7 @@ def by_region(ctx, events):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
+def served_source(tmp_path_factory) -> Path:
     """The pipeline materialized, then 2024-01-04 of `events` failed: built once a module."""
     project = make_project(tmp_path_factory.mktemp("served") / "project")
     project.write("definitions/pipeline.py", PIPELINE.replace("{VERSION}", "1"))
@@ -59,9 +59,9 @@ def built(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def served(built, tmp_path, monkeypatch):
+def served(served_source, tmp_path, monkeypatch):
     """A copy of the built project, served over HTTP on 127.0.0.1."""
-    shutil.copytree(built, tmp_path / "project")
+    shutil.copytree(served_source, tmp_path / "project")
     project = Project(tmp_path / "project")
     monkeypatch.chdir(project.root)
     root = load_project(project.root)
