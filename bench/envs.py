@@ -116,7 +116,7 @@ def time_create(project: Path, repeats: int) -> tuple[float, int, float]:
 
 def planned(project: Path, env: str) -> set[tuple[str, str]]:
     plan = json.loads(
-        assetflow(project, "--env", env, "materialize", *RANGE, "--dry-run", "--json")
+        assetflow(project, "--env", env, "materialize", *RANGE, "--dry-run", "--json", "--nodes")
     )
     return {(n["asset"], n["partition"]) for n in plan["nodes"]}
 

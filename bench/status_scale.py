@@ -19,6 +19,7 @@ the layer above (the first layer reads the source), 20 % of edges a trailing 7-d
 from __future__ import annotations
 
 import argparse
+import json
 import datetime as dt
 import random
 import shutil
@@ -219,7 +220,7 @@ def bench(n_assets: int, work: Path, repeats: int, customers: int = 0) -> dict[s
         [sys.executable, "-m", "assetflow", "--now", NOW, "materialize", "--dry-run", "--json"],
         cwd=project, env=env, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    results["planned"] = plan.count('"asset"')
+    results["planned"] = json.loads(plan)["planned"]
     return results
 
 

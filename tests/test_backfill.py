@@ -126,7 +126,7 @@ def test_backfill_needs_a_range(fixture_project):
 def test_a_backfill_dry_run_prints_the_plan_it_would_run_and_writes_nothing(fixture_project):
     project = fixture_project("chain", extra="backfill_confirm_above = 10\n")
     args = ("backfill", "--from", "2024-02-01", "--to", "2024-02-03")
-    shown = project.run(*args, "--dry-run", "--json")
+    shown = project.run(*args, "--dry-run", "--json", "--nodes")
     assert shown.exit_code == 0, shown.output
     planned = sorted((n["asset"], n["partition"]) for n in json.loads(shown.output)["nodes"])
     assert len(planned) == 9 and ("base", "2024-02-01") in planned

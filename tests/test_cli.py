@@ -50,7 +50,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(diamond):
 def test_dry_run_json_lists_nodes_in_order(diamond):
     assert diamond.run("materialize", "doubled", "--partition", "2024-01-01").exit_code == 0
     result = diamond.run(
-        "materialize", "+combined", "--partition", "2024-01-01", "--dry-run", "--json"
+        "materialize", "+combined", "--partition", "2024-01-01", "--dry-run", "--json", "--nodes"
     )
     assert result.exit_code == 0
     nodes = json.loads(result.output)["nodes"]
@@ -70,7 +70,7 @@ def test_dry_run_json_carries_what_a_conditional_node_was_built_from(diamond):
     # New content for the day: doubled and shifted change; combined is stale only through them.
     write_events(diamond, "2024-01-02", [(1, 2), (2, 20), (3, 102), (4, 0)])
     plan = json.loads(
-        diamond.run("materialize", "recent", "--partition", "2024-01-02", "--dry-run", "--json")
+        diamond.run("materialize", "recent", "--partition", "2024-01-02", "--dry-run", "--json", "--nodes")
         .output
     )  # fmt: skip
     by_asset = {n["asset"]: n for n in plan["nodes"] if n["partition"] == "2024-01-02"}
@@ -119,7 +119,14 @@ def test_bad_now_is_rejected(diamond):
 def test_selection_globs_and_downstream(diamond):
     assert diamond.run("materialize").exit_code == 0
     result = diamond.run(
-        "materialize", "shift*+", "--partition", "2024-01-05", "--dry-run", "--json", "--force"
+        "materialize",
+        "shift*+",
+        "--partition",
+        "2024-01-05",
+        "--dry-run",
+        "--json",
+        "--nodes",
+        "--force",
     )
     assets = [n["asset"] for n in json.loads(result.output)["nodes"]]
     assert assets == ["shifted", "combined", "recent"]

@@ -309,7 +309,7 @@ def test_a_prune_of_the_example_changes_no_status_and_no_plan(warehouse, tmp_pat
     def state():
         return (
             json.loads(copy.run("status", "--json").output),
-            json.loads(copy.run("materialize", "--dry-run", "--json").output),
+            json.loads(copy.run("materialize", "--dry-run", "--json", "--nodes").output),
             json.loads(copy.run("why", "daily_carrier_delays", "2013-01-12", "--json").output),
         )
 

@@ -69,7 +69,7 @@ def test_every_read_answers_during_a_run_for_what_it_was_asked(tmp_path):
         runs = json.loads(answer(project, "runs", "--json"))
         assert runs[0]["status"] == "running" and runs[0]["pid"] == run.pid
         assert "nothing to do" in answer(project, "materialize", "--dry-run", *BUILT)
-        planned = json.loads(answer(project, "materialize", "--dry-run", "--json", *RUN))
+        planned = json.loads(answer(project, "materialize", "--dry-run", "--json", "--nodes", *RUN))
         assert 0 < len(planned["nodes"]) <= 45
         assert "(2024-02-11..2024-02-25)" in answer(project, "backfill", "status")
         answer(project, "logs", runs[0]["run_id"])

@@ -41,7 +41,7 @@ def status_nodes(project: Project) -> dict[str, list[tuple[str, str]]]:
 
 
 def planned(project: Project, *args: str) -> list[tuple[str, str, str]]:
-    result = project.run("materialize", *RANGE, "--dry-run", "--json", *args)
+    result = project.run("materialize", *RANGE, "--dry-run", "--json", "--nodes", *args)
     assert result.exit_code == 0, result.output
     return [(n["asset"], n["partition"], n["reason"]) for n in json.loads(result.output)["nodes"]]
 

@@ -1,8 +1,9 @@
 """Materialize and backfill: plan the minimal set of nodes, then run it and record the run.
 
-The Plan is data: `--dry-run` renders the very Plan that a run executes, with the input
-versions and the recorded inputs of conditional nodes already read, so nothing is read
-again between planning and running.
+The Plan is data: `--dry-run` renders the very Plan that a run executes. A run's plan has
+the input versions and the recorded inputs of conditional nodes already read, so nothing is
+read again between planning and running; a dry run reads them only for `--nodes`, the
+per-node listing that shows them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from assetflow.core.alerts import RunSummary
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.observations import each_observation
-from assetflow.core.planner import Plan, PlannedNode, check_sources, plan_materialize
+from assetflow.core.planner import Plan, check_sources, plan_materialize
 from assetflow.core.records import (
     FORCED,
     FULL_REFRESH,
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class RunOptions:
     dry_run: bool = False
+    # A dry run's plan with every node, its inputs and (conditional ones) their recorded
+    # versions: `--dry-run --nodes`. Without it a dry run holds the runs of partitions alone.
+    per_node: bool = False
     force: bool = False  # plan every selected node, fresh or not
     full_refresh: bool = False  # rebuild each selected asset's table from empty, in one write
     upstream: bool = True  # add stale upstream nodes (else: an error names them)
@@ -123,14 +127,15 @@ def materialize(
     )  # fmt: skip
     observed = snap.observed(plan.source_keys())  # the source windows the plan reads
     check_sources(plan, graph, observed)
-    plan = _with_versions(plan, store, observed)
+    if not options.dry_run or options.per_node:
+        plan = _with_versions(plan, store, observed)
     if options.dry_run:
         plan = dataclasses.replace(
             plan,
             shape_changes=_shape_changes(session, plan, store),
             problems=_sql_problems(session, plan, store),
         )
-    if options.dry_run or store is None or not plan.nodes:
+    if options.dry_run or store is None or not plan.runs:
         return Outcome(graph, plan, None, snap.targets)
     if listener.confirm is not None and not listener.confirm(plan):
         raise UsageError("cancelled: nothing was run")
@@ -176,8 +181,7 @@ def _with_versions(
     if store is None:
         return plan.with_versions(versions, {})
     versions.update(store.current_versions(plan.read_spans()))
-    conditional = [(p.node.asset, p.index, p.node.partition) for p in plan.nodes if p.conditional]
-    return plan.with_versions(versions, recorded_inputs(store, conditional))
+    return plan.with_versions(versions, recorded_inputs(store, plan.conditional_nodes()))
 
 
 KEY_ROUNDS = 5  # runs that follow one another because each added keys
@@ -191,7 +195,7 @@ def _shape_changes(session: Session, plan: Plan, store: Store | None) -> tuple[s
     refreshes, and SQL-only assets whose query, bound against the tables as they are now,
     returns other columns than their table has."""
     lines = []
-    for asset, first in _first_nodes(plan).items():
+    for asset, first in plan.first_nodes().items():
         spec = session.graph.defs.assets[asset]
         if first.reason == FULL_REFRESH:
             lines.append(f"{asset}: table rebuilt from empty; partitions not planned are removed")
@@ -231,7 +235,7 @@ def _sql_problems(session: Session, plan: Plan, store: Store | None) -> tuple[st
     schema = store.env.read_schema if store is not None else "main"
     env = session.project.env
     with conn:
-        for asset, first in _first_nodes(plan).items():
+        for asset, first in plan.first_nodes().items():
             spec = defs.assets[asset]
             if not spec.returns_sql:
                 continue
@@ -245,14 +249,6 @@ def _sql_problems(session: Session, plan: Plan, store: Store | None) -> tuple[st
                 first_line = str(exc).splitlines()[0]
                 problems.append(f"{spec.where}: asset {asset}: SQL does not parse: {first_line}")
     return tuple(problems)
-
-
-def _first_nodes(plan: Plan) -> dict[str, PlannedNode]:
-    """Each planned asset's first planned node, in plan order."""
-    firsts: dict[str, PlannedNode] = {}
-    for p in plan.nodes:
-        firsts.setdefault(p.node.asset, p)
-    return firsts
 
 
 def _not_yet_rebuilt(snap: Snapshot, store: Store, request: Request) -> dict[str, Intervals]:
@@ -327,7 +323,7 @@ def _run(
     observed = each_observation(snap.observations, read)
     with store.storage_guard():  # a disk already full: one line, nothing started
         store.start_run(
-            setup.run_id, str(trigger), selection, clock(), os.getpid(), len(plan.nodes),
+            setup.run_id, str(trigger), selection, clock(), os.getpid(), plan.size,
             backfill_id,
         )  # fmt: skip
         store.record_observations(setup.run_id, clock(), observed)
@@ -388,7 +384,7 @@ def _publisher(session: Session, plan: Plan, run_id: str) -> Publisher:
         "run_id": run_id,
         "pid": os.getpid(),
         "started_at": session.clock(),
-        "planned": len(plan.nodes),
+        "planned": plan.size,
     }
     return Publisher(session.project.warehouse_path, payload, session.clock)
 

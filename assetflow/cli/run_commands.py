@@ -46,6 +46,21 @@ else:
     tests_app = _Lazy("assetflow.app.asset_tests")
 
 
+def dry_run_options(fn: Any) -> Any:
+    """--dry-run, --json and --nodes: the plan shown, nothing written."""
+    fn = click.option(
+        "--nodes",
+        "per_node",
+        is_flag=True,
+        help="With --dry-run --json: every planned node with the partitions it reads (and"
+        " for a conditional one, the input versions it was built from), not only the runs.",
+    )(fn)
+    fn = click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")(
+        fn
+    )
+    return click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")(fn)
+
+
 @cli.command()
 @with_request()
 @click.option("--force", is_flag=True, help="Rebuild every selected node, fresh or not.")
@@ -59,8 +74,7 @@ else:
 @concurrency_option
 @executor_options
 @wait_option
-@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
-@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
+@dry_run_options
 @click.option(
     "--test",
     "run_tests",
@@ -82,6 +96,7 @@ def materialize(
     wait: float,
     dry_run: bool,
     as_json: bool,
+    per_node: bool,
     run_tests: bool,
     trigger: str,
 ) -> None:
@@ -91,10 +106,10 @@ def materialize(
     failed: the assets with such a node in the range), +asset (with upstream) and asset+
     (with downstream): `materialize changed+`.
     """
-    if as_json and not dry_run:
-        raise UsageError("--json goes with --dry-run")
+    _dry_run_flags(dry_run, as_json, per_node)
     options = runs.RunOptions(
-        dry_run=dry_run, force=force, full_refresh=full_refresh, upstream=not no_upstream,
+        dry_run=dry_run, per_node=per_node, force=force, full_refresh=full_refresh,
+        upstream=not no_upstream,
         concurrency=concurrency, wait=wait, trigger=Trigger(trigger), executor=executor,
         scheduler=scheduler, release=True,
     )  # fmt: skip
@@ -106,10 +121,17 @@ def materialize(
     _run_with_progress(session, request, options)
 
 
+def _dry_run_flags(dry_run: bool, as_json: bool, per_node: bool) -> None:
+    if as_json and not dry_run:
+        raise UsageError("--json goes with --dry-run")
+    if per_node and not as_json:
+        raise UsageError("--nodes goes with --dry-run --json")
+
+
 def _test_first(session: Session, request: Request, options: Any, quiet: bool) -> None:
     """--test: the asset tests of what the plan would run; a failing one exits 1 here."""
     plan = runs.materialize(session, request, dataclasses.replace(options, dry_run=True)).plan
-    results = tests_app.run_tests_of(session, sorted({p.node.asset for p in plan.nodes}))
+    results = tests_app.run_tests_of(session, sorted({r.asset for r in plan.runs}))
     if not quiet or any(not r.passed for r in results):
         console.render_tests(results, ("the planned assets",), to_err=quiet)
     if any(not r.passed for r in results):
@@ -120,8 +142,8 @@ def _show_plan(session: Session, request: Request, options: Any, as_json: bool) 
     """--dry-run: the plan that would run, written nowhere (exit 2 if it would fail)."""
     outcome = runs.materialize(session, request, options)
     if as_json:
-        echo_json(outcome.plan.as_json())
-    elif not outcome.plan.nodes:
+        echo_json(outcome.plan.as_json(nodes=options.per_node))
+    elif not outcome.plan.runs:
         console.nothing_to_do(outcome.selected_nodes())
     else:
         console.render_plan(outcome.plan, outcome.graph)
@@ -206,8 +228,7 @@ def backfill() -> None:
 @click.option("--sequential", is_flag=True, help="One node at a time (--concurrency 1).")
 @executor_options
 @wait_option
-@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
-@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
+@dry_run_options
 @click.option(
     "--trigger", default="manual", hidden=True, help="What `runs` says started it (the page: ui)."
 )
@@ -224,6 +245,7 @@ def backfill_run(
     wait: float,
     dry_run: bool,
     as_json: bool,
+    per_node: bool,
     trigger: str,
 ) -> None:
     """Plan SELECTION over --from..--to with the minimal planner and run it, oldest first.
@@ -231,20 +253,19 @@ def backfill_run(
     backfill's id; `assetflow backfill status [ID]` shows its progress."""
     if request.range_from is None and request.range_to is None:
         raise UsageError("backfill needs a range: --from KEY --to KEY")
-    if as_json and not dry_run:
-        raise UsageError("--json goes with --dry-run")
+    _dry_run_flags(dry_run, as_json, per_node)
     threshold = session.project.settings.backfill_confirm_above
 
     def confirm(plan: Plan) -> bool:
         console.plan_size(plan)
-        n = len(plan.nodes)
+        n = plan.size
         return ask_above(n, threshold, yes, f"the backfill plans {n:,} nodes",
                          "pass --yes to run it", f"Run {n:,} nodes?")  # fmt: skip
 
     options = runs.RunOptions(
         force=force, concurrency=1 if sequential else concurrency, wait=wait, backfill=True,
         only=only, trigger=Trigger(trigger), executor=executor, scheduler=scheduler,
-        dry_run=dry_run, release=True,
+        dry_run=dry_run, per_node=per_node, release=True,
     )  # fmt: skip
     if dry_run:
         _show_plan(session, request, options, as_json)

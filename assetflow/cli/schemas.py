@@ -109,6 +109,19 @@ PLANNED = obj(
     },
     optional=("recorded_inputs",),
 )
+PLANNED_RUN = obj(
+    {
+        "asset": STR,
+        "from": STR,
+        "to": STR,
+        "nodes": {
+            "type": "integer",
+            "description": "the partitions from..to, every one planned for the same causes",
+        },
+        "reason": STR,
+        "conditional": BOOL,
+    }
+)
 IN_PROGRESS = obj(
     {
         "run_id": STR,
@@ -148,7 +161,16 @@ PLAN: Schema = obj(
         "assets": array(STR),
         "from": KEY,
         "to": KEY,
-        "nodes": array(PLANNED),
+        "planned": {"type": "integer", "description": "how many nodes the plan holds"},
+        "runs": {
+            **array(PLANNED_RUN),
+            "description": "the plan as runs of consecutive partitions of one asset planned"
+            " for the same causes: assets upstream first, partitions ascending",
+        },
+        "nodes": {
+            **array(PLANNED),
+            "description": "with --nodes only: every planned node, in plan order",
+        },
         "shape_changes": {
             "type": "array",
             "items": STR,
@@ -163,7 +185,8 @@ PLAN: Schema = obj(
             " query does not parse), one line each with the asset and its file:line; the"
             " dry run then exits 2",
         },
-    }
+    },
+    optional=("nodes",),
 )
 
 

@@ -48,11 +48,33 @@ class PlannedNode:
 
 
 @dataclass(frozen=True)
+class PlannedRun:
+    """Consecutive planned partitions of one asset, indexes first..last, planned for the
+    same causes: what the plan holds, however many nodes it stands for."""
+
+    asset: str
+    first: int
+    last: int
+    first_key: str
+    last_key: str
+    reason: str  # the main cause, "forced" or "full_refresh"
+    conditional: bool  # stale only through upstream_stale: verified before recomputing
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+
+@dataclass(frozen=True)
 class Plan:
     assets: tuple[str, ...]
     range_from: str | None
     range_to: str | None
-    nodes: tuple[PlannedNode, ...]
+    runs: tuple[PlannedRun, ...]  # assets upstream first, partitions ascending
+    # The partitions the planned nodes read, per input (asset or source), set-wise.
+    reads: Mapping[str, Intervals]
+    # Makes the nodes from the runs, on first use (a run or `--nodes` asks for them).
+    made: NodeMaker = field(compare=False, repr=False)
     # The current version of every input the plan reads that it does not itself rebuild
     # (and of those it does, as they were): what its tasks record as their inputs.
     versions: Versions = field(default_factory=dict)
@@ -66,51 +88,123 @@ class Plan:
     # version: if they are the same once its upstream has run, it is verified, not recomputed.
     recorded: Mapping[Node, Versions] = field(default_factory=dict)
 
+    @property
+    def nodes(self) -> tuple[PlannedNode, ...]:
+        """Every planned node with its inputs, in plan order (made once, when asked)."""
+        return self.made.nodes(self.runs)
+
+    @property
+    def size(self) -> int:
+        """How many nodes the plan holds."""
+        return sum(r.size for r in self.runs)
+
+    def conditional_count(self) -> int:
+        return sum(r.size for r in self.runs if r.conditional)
+
     def read_spans(self) -> dict[str, Intervals]:
         """The asset partitions the plan's nodes read, per asset: the versions its tasks
         record and its conditional nodes compare."""
-        spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for p in self.nodes:
-            for rng in p.inputs:
-                if not rng.is_source and rng.first <= rng.last:
-                    spans[rng.name].append((rng.first, rng.last))
-        return {name: Intervals.of(found) for name, found in sorted(spans.items())}
+        return {name: found for name, found in self.reads.items() if name not in self.made.sources}
 
-    def conditional_nodes(self) -> list[Node]:
-        return [p.node for p in self.nodes if p.conditional]
+    def conditional_nodes(self) -> list[tuple[str, int, str]]:
+        """The conditional nodes as the store finds them: asset, index, partition key."""
+        parts = self.made.graph.defs.assets
+        return [
+            (r.asset, index, key)
+            for r in self.runs
+            if r.conditional
+            for index, key in zip(
+                range(r.first, r.last + 1),
+                parts[r.asset].partitions.keys_between(r.first, r.last),
+                strict=True,
+            )
+        ]
+
+    def first_nodes(self) -> dict[str, PlannedNode]:
+        """Each planned asset's first planned node, in plan order."""
+        firsts: dict[str, PlannedRun] = {}
+        for r in self.runs:
+            firsts.setdefault(r.asset, r)
+        return {asset: self.made.first(r) for asset, r in firsts.items()}
 
     def with_versions(self, versions: Versions, recorded: Mapping[Node, Versions]) -> Plan:
         """The plan with what execution needs from the store: current input versions and,
         for conditional nodes, the input versions they were built from."""
-        found = {node: recorded.get(node, {}) for node in self.conditional_nodes()}
-        return dataclasses.replace(self, versions=versions, recorded=found)
+        return dataclasses.replace(self, versions=versions, recorded=recorded)
 
-    def as_json(self) -> dict[str, object]:
-        """What `materialize --dry-run --json` prints (docs/cli.md documents the schema)."""
-        keys = _KeyCache()  # windows overlap: most keys are read by several nodes
-        return {
+    def as_json(self, nodes: bool = False) -> dict[str, object]:
+        """What `materialize --dry-run --json` prints (docs/cli.md documents the schema):
+        the runs, and with `nodes` every node with what it reads."""
+        out: dict[str, object] = {
             "assets": list(self.assets),
             "from": self.range_from,
             "to": self.range_to,
-            "nodes": [_node_json(p, self.recorded.get(p.node), keys) for p in self.nodes],
-            "shape_changes": list(self.shape_changes),
-            "problems": list(self.problems),
+            "planned": self.size,
+            "runs": [_run_json(r) for r in self.runs],
         }
+        if nodes:
+            keys = _KeyCache()  # windows overlap: most keys are read by several nodes
+            out["nodes"] = [_node_json(p, self.recorded.get(p.node), keys) for p in self.nodes]
+        out["shape_changes"] = list(self.shape_changes)
+        out["problems"] = list(self.problems)
+        return out
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = defaultdict(int)
-        for planned in self.nodes:
-            out[planned.reason] += 1
+        for run in self.runs:
+            out[run.reason] += run.size
         return dict(sorted(out.items()))
 
     def source_keys(self) -> dict[str, list[str]]:
         """Every source partition the plan reads, by source."""
-        keys: dict[str, set[str]] = defaultdict(set)
-        for planned in self.nodes:
-            for rng in planned.inputs:
-                if rng.is_source:
-                    keys[rng.name].update(rng.keys)
-        return {name: sorted(k) for name, k in sorted(keys.items())}
+        sources = self.made.graph.defs.sources
+        return {
+            name: sorted(sources[name].partitions.keys_in(found))
+            for name, found in sorted(self.reads.items())
+            if name in sources
+        }
+
+
+class NodeMaker:
+    """A plan's nodes made from its runs: each node's inputs mapped along the graph's edges,
+    its batch numbered. Made once, when a run or a per-node listing asks for them."""
+
+    def __init__(self, graph: AssetGraph, now: dt.datetime, refresh: frozenset[str]) -> None:
+        self.graph, self.now, self.refresh = graph, now, refresh
+        self.sources = frozenset(graph.defs.sources)
+        self._made: tuple[tuple[PlannedRun, ...], tuple[PlannedNode, ...]] | None = None
+
+    def nodes(self, runs: tuple[PlannedRun, ...]) -> tuple[PlannedNode, ...]:
+        if self._made is None or self._made[0] is not runs:
+            self._made = (runs, tuple(self._make(runs)))
+        return self._made[1]
+
+    def first(self, run: PlannedRun) -> PlannedNode:
+        """The run's first node, alone (not numbered into a batch)."""
+        return self._node(run, run.first, run.first_key, 0)
+
+    def _node(self, run: PlannedRun, index: int, key: str, batch: int) -> PlannedNode:
+        inputs = tuple(self.graph.inputs_at(run.asset, index, self.now))
+        return PlannedNode(Node(run.asset, key), index, run.reason, run.conditional, inputs, batch)
+
+    def _make(self, runs: tuple[PlannedRun, ...]) -> list[PlannedNode]:
+        nodes: list[PlannedNode] = []
+        batches = _Batcher()
+        whole: dict[str, int] = {}  # a full refresh: every planned partition as one task
+        for run in runs:
+            size = self.graph.defs.assets[run.asset].batch_size
+            if run.asset in self.refresh and run.asset not in whole:
+                whole[run.asset] = batches.new()
+            keys = self.graph.defs.assets[run.asset].partitions.keys_between(run.first, run.last)
+            for index, key in zip(range(run.first, run.last + 1), keys, strict=True):
+                if run.asset in whole:
+                    batch = whole[run.asset]
+                elif run.conditional or size == 1:
+                    batch = 0
+                else:
+                    batch = batches.assign(run.asset, index, size)
+                nodes.append(self._node(run, index, key, batch))
+        return nodes
 
 
 def target_intervals(
@@ -186,45 +280,42 @@ def plan_materialize(
             "and not selected",
             "drop --no-upstream, or select it too",
         )
-    nodes: list[PlannedNode] = []
-    batches = _Batcher()
+    runs: list[PlannedRun] = []
     for asset in graph.order:
         st = status.assets[asset]
-        size = graph.defs.assets[asset].batch_size
-        whole = batches.new() if asset in refresh else 0
         for lo, hi, found in st.cause_runs(planned.get(asset, Intervals())):
             causes = list(found)  # the same for every node of the run
             reason = FULL_REFRESH if asset in refresh else Cause.main(causes) or FORCED
             conditional = causes == [Cause.UPSTREAM_STALE] and asset not in refresh
-            run_keys = st.partitions.keys_between(lo, hi)
-            for index, key in zip(range(lo, hi + 1), run_keys, strict=True):
-                if whole:  # one task: every planned partition of the asset
-                    batch = whole
-                elif conditional or size == 1:
-                    batch = 0
-                else:
-                    batch = batches.assign(asset, index, size)
-                inputs = tuple(graph.inputs_at(asset, index, now))
-                node = Node(asset, key)
-                nodes.append(PlannedNode(node, index, reason, conditional, inputs, batch))
-    _refuse_absent_periods(graph, nodes)
-    return Plan(tuple(targets), range_from, range_to, tuple(nodes))
+            first, last = st.partitions.key(lo), st.partitions.key(hi)
+            runs.append(PlannedRun(asset, lo, hi, first, last, reason, conditional))
+    _refuse_absent_periods(graph, planned, now)
+    reads = {name: found for name, found in sorted(read.items()) if found}
+    made = NodeMaker(graph, now, refresh)
+    return Plan(tuple(targets), range_from, range_to, tuple(runs), reads, made)
 
 
-def _refuse_absent_periods(graph: AssetGraph, nodes: list[PlannedNode]) -> None:
+def _refuse_absent_periods(
+    graph: AssetGraph, planned: dict[str, Intervals], now: dt.datetime
+) -> None:
     """Raise if a planned node reads its own period of an input that has no partition
     there (a daily asset running a day past where its source's days end): built, it would be
     an empty success."""
-    absent: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for p in nodes:
-        for rng, edge in zip(p.inputs, graph.edges(p.node.asset), strict=True):
-            if rng.first > rng.last and edge.reads_own_period:
-                absent[p.node.asset, rng.name].append(p.node.partition)
+    absent: dict[tuple[str, str], Intervals] = {}
+    for asset in graph.order:
+        need = planned.get(asset, Intervals())
+        deps = graph.defs.assets[asset].deps
+        for dep, edge in zip(deps, graph.edges(asset), strict=True):
+            if need and edge.reads_own_period:
+                missing = need - edge.readers(edge.up.universe(now), now)
+                if missing:
+                    absent[asset, dep.name] = missing
     if absent:
-        (asset, name), keys = next(iter(absent.items()))
+        (asset, name), found = next(iter(absent.items()))
+        parts = graph.defs.assets[asset].partitions
         more = f" (and {len(absent) - 1} more such inputs)" if len(absent) > 1 else ""
         raise UpstreamMissingError(
-            f"{asset}[{compact_ranges(keys, graph.defs.assets[asset].partitions)}] reads "
+            f"{asset}[{compact_ranges(list(parts.keys_in(found)), parts)}] reads "
             f"{name} for the same period, which is not one of {name}'s partitions "
             f"({graph.defs.spec(name).partitions.describe()}){more}",
             f"narrow --from/--to, or end {asset}'s partitions where {name}'s end",
@@ -239,6 +330,17 @@ class _KeyCache(dict):
         if found is None:
             found = self[(id(parts), index)] = parts.key(index)
         return found
+
+
+def _run_json(r: PlannedRun) -> dict[str, object]:
+    return {
+        "asset": r.asset,
+        "from": r.first_key,
+        "to": r.last_key,
+        "nodes": r.size,
+        "reason": r.reason,
+        "conditional": r.conditional,
+    }
 
 
 def _node_json(p: PlannedNode, recorded: Versions | None, keys: _KeyCache) -> dict[str, object]:

@@ -82,7 +82,7 @@ def test_quarterly_and_yearly_partitions_read_their_months(project):
     project.write("landing/2024-05.csv", "n\n1\n2\n")
     why = project.run("why", "years", "2024")
     assert "quarters[2024-Q2]" in why.output and "quarters[2024-Q1]" not in why.output
-    plan = json.loads(project.run("materialize", "--dry-run", "--json").output)["nodes"]
+    plan = json.loads(project.run("materialize", "--dry-run", "--json", "--nodes").output)["nodes"]
     assert [(n["asset"], n["partition"]) for n in plan] == [
         ("months", "2024-05"), ("quarters", "2024-Q2"), ("years", "2024"),
     ]  # fmt: skip

@@ -73,7 +73,7 @@ def test_three_dimensions_roll_up_and_stay_minimal(project):
 
     # A new customer: exactly its partitions and what reads them.
     project.run("partitions", "add", "customers", "cargo", now=NOW)
-    plan = json.loads(project.run("materialize", "--dry-run", "--json", now=NOW).output)
+    plan = json.loads(project.run("materialize", "--dry-run", "--json", "--nodes", now=NOW).output)
     planned = {}
     for n in plan["nodes"]:
         planned.setdefault(n["asset"], []).append(n["partition"])
@@ -98,6 +98,7 @@ def test_three_dimensions_roll_up_and_stay_minimal(project):
         "--force",
         "--dry-run",
         "--json",
+        "--nodes",
         now=NOW,
     )
     assert [n["partition"] for n in json.loads(one.output)["nodes"]] == [

@@ -41,7 +41,7 @@ def test_keys_come_and_go_and_every_command_follows(project):
 
     again = project.run("partitions", "add", "customers", "bolt", "cargo")
     assert "added 1 key to customers: cargo (now 3 keys)" in again.output
-    plan = json.loads(project.run("materialize", "--dry-run", "--json").output)
+    plan = json.loads(project.run("materialize", "--dry-run", "--json", "--nodes").output)
     assert [(n["asset"], n["partition"]) for n in plan["nodes"]] == [
         ("orders", "cargo"), ("order_totals", "cargo"), ("all_customers", "__all__")
     ]  # fmt: skip

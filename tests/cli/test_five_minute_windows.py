@@ -65,7 +65,7 @@ def test_five_minute_windows_land_roll_up_and_go_stale_one_by_one(project):
 
     plan = project.run(
         "materialize", "per_window", "--from", "2024-03-15T01", "--to", "2024-03-15T01",
-        "--dry-run", "--json", now=NOW,
+        "--dry-run", "--json", "--nodes", now=NOW,
     )  # fmt: skip
     planned = [n["partition"] for n in json.loads(plan.output)["nodes"]]
     assert planned == ["2024-03-15T01:35", "2024-03-15T01:40"]

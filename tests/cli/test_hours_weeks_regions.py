@@ -123,6 +123,7 @@ def test_a_range_in_days_selects_the_hours_of_those_local_days(project):
         "2024-03-31",
         "--dry-run",
         "--json",
+        "--nodes",
         now=NOW,
     )
     nodes = json.loads(plan.output)["nodes"]

@@ -63,7 +63,7 @@ def outputs(tmp_path_factory):
     assert project.run("env", "create", "dev").exit_code == 0
     found = {
         "assets": json_of(project, "assets", "--json"),
-        "materialize --dry-run": json_of(project, "materialize", "--dry-run", "--json"),
+        "materialize --dry-run": json_of(project, "materialize", "--dry-run", "--json", "--nodes"),
         "backfill --dry-run": json_of(
             project,
             "backfill",

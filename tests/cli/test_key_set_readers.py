@@ -37,7 +37,7 @@ def ok(project: Project, *args: str) -> str:
 
 
 def plan(project: Project) -> list[tuple[str, str, str]]:
-    found = json.loads(ok(project, "materialize", "--dry-run", "--json"))
+    found = json.loads(ok(project, "materialize", "--dry-run", "--json", "--nodes"))
     return [(n["asset"], n["partition"], n["reason"]) for n in found["nodes"]]
 
 
@@ -149,7 +149,7 @@ def test_readers_through_assets_follow_the_key_set(project):
     readers = [p for p in planned if p[0] != "sales"]
     assert len(readers) == 72 + 3
     assert {reason for _, _, reason in readers} == {"upstream_changed"}
-    report = json.loads(ok(project, "materialize", "--dry-run", "--json"))
+    report = json.loads(ok(project, "materialize", "--dry-run", "--json", "--nodes"))
     assert not any(n["conditional"] for n in report["nodes"])
     ok(project, "materialize")
     assert project.query("SELECT DISTINCT amount FROM per_hour") == [(8,)]

@@ -64,7 +64,9 @@ def test_prune_keeps_every_status_and_plan_and_bounds_the_history(
 
     def state():
         status = json.loads(project.run("status", "--json", now=LATE).output)
-        plan = json.loads(project.run("materialize", "--dry-run", "--json", now=LATE).output)
+        plan = json.loads(
+            project.run("materialize", "--dry-run", "--json", "--nodes", now=LATE).output
+        )
         return status, plan
 
     before, counts = state(), _counts(project)

@@ -182,7 +182,7 @@ def test_a_dry_run_says_which_tables_change_shape_and_how(project):
     plan = project.run("materialize", "--dry-run")
     assert plan.exit_code == 0, plan.output
     assert "schema: evo: column v INTEGER -> VARCHAR, z INTEGER added" in plan.output
-    as_json = json.loads(project.run("materialize", "--dry-run", "--json").output)
+    as_json = json.loads(project.run("materialize", "--dry-run", "--json", "--nodes").output)
     assert as_json["shape_changes"] == ["evo: column v INTEGER -> VARCHAR, z INTEGER added"]
     refresh = project.run("materialize", "evo", "--full-refresh", "--dry-run")
     assert "evo: table rebuilt from empty; partitions not planned are removed" in refresh.output

@@ -78,7 +78,9 @@ def by_state(project) -> dict[str, set[str]]:
 
 
 def selected(project, *selection) -> set[str]:
-    plan = project.run("materialize", *selection, "--dry-run", "--json", "--force", now=NOW)
+    plan = project.run(
+        "materialize", *selection, "--dry-run", "--json", "--nodes", "--force", now=NOW
+    )
     assert plan.exit_code == 0, plan.output
     return {n["asset"] for n in json.loads(plan.output)["nodes"]}
 

@@ -35,7 +35,7 @@ def test_a_query_that_does_not_parse_is_named_before_and_during_the_run(project)
     assert dry.returncode == 2, dry.stdout + dry.stderr
     assert "bad" in dry.stdout  # the plan is still shown
     assert where in dry.stderr
-    as_json = project.process("materialize", "--dry-run", "--json", now=NOW)
+    as_json = project.process("materialize", "--dry-run", "--json", "--nodes", now=NOW)
     assert as_json.returncode == 2
     [problem] = json.loads(as_json.stdout)["problems"]
     assert problem.startswith(where)

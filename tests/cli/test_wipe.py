@@ -68,7 +68,7 @@ def test_a_wiped_partition_is_missing_and_its_readers_stale(project):
     assert again.exit_code == 0 and "nothing to wipe" in again.output
     runs = json.loads(project.run("runs", "--json").output)
     assert [r["trigger"] for r in runs].count("wipe") == 1
-    plan = json.loads(project.run("materialize", "--dry-run", "--json").output)
+    plan = json.loads(project.run("materialize", "--dry-run", "--json", "--nodes").output)
     assert [(n["asset"], n["partition"]) for n in plan["nodes"]] == [
         ("events", "2024-01-05"), ("rolling", "2024-01-05"), ("rolling", "2024-01-06"),
     ]  # fmt: skip

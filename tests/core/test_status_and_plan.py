@@ -48,7 +48,8 @@ def test_the_plan_is_the_stale_closure_in_order_with_conditional_readers():
         ("rolling[2024-01-05]", Cause.UPSTREAM_STALE, True),
     ]
     assert plan.nodes[1].inputs[0].keys == ("2024-01-03", "2024-01-04", "2024-01-05")
-    assert plan.conditional_nodes() == [Node("rolling", "2024-01-05")]
+    index = g.defs.assets["rolling"].partitions.index("2024-01-05")
+    assert plan.conditional_nodes() == [("rolling", index, "2024-01-05")]
 
 
 def test_a_fresh_selection_plans_nothing_unless_forced():

@@ -54,7 +54,7 @@ def non_fresh(project):
 
 
 def planned(project):
-    plan = json.loads(project.run("materialize", "--dry-run", "--json", *RANGE).output)
+    plan = json.loads(project.run("materialize", "--dry-run", "--json", "--nodes", *RANGE).output)
     return sorted((n["asset"], n["partition"], n["reason"]) for n in plan["nodes"])
 
 

@@ -51,7 +51,7 @@ def non_fresh(project):
 
 
 def planned(project):
-    plan = json.loads(project.run("materialize", "--dry-run", "--json").output)
+    plan = json.loads(project.run("materialize", "--dry-run", "--json", "--nodes").output)
     return sorted((n["asset"], n["partition"], n["reason"]) for n in plan["nodes"])
 
 

@@ -107,7 +107,7 @@ def test_a_project_on_s3_runs_reads_and_checks_its_tables(tmp_path, s3):
         "definitions/pipeline.py",
         PIPELINE.replace("range AS n", "range AS n, 1 AS x").replace("VALUE", "3"),
     )
-    plan = json.loads(project.run("materialize", "--dry-run", "--json").output)
+    plan = json.loads(project.run("materialize", "--dry-run", "--json", "--nodes").output)
     assert {n["asset"] for n in plan["nodes"]} == {"events", "daily_count"}
     assert project.run("materialize").exit_code == 0
     assert statuses(project)["events"]["fresh"] == 5

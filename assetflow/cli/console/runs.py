@@ -13,6 +13,7 @@ from rich.table import Table
 
 from assetflow.cli.console.base import err, error, out, ranges, status_label
 from assetflow.core.graph import AssetGraph
+from assetflow.core.intervals import Intervals
 from assetflow.core.planner import Plan
 from assetflow.core.records import (
     AttemptRecord,
@@ -29,8 +30,7 @@ if TYPE_CHECKING:
 
 def _plan_title(plan: Plan) -> str:
     counts = ", ".join(f"{n} {reason}" for reason, n in plan.counts().items())
-    conditional = sum(p.conditional for p in plan.nodes)
-    return f"Plan: {len(plan.nodes)} nodes ({counts}); {conditional} conditional"
+    return f"Plan: {plan.size} nodes ({counts}); {plan.conditional_count()} conditional"
 
 
 def plan_size(plan: Plan) -> None:
@@ -43,13 +43,14 @@ def render_plan(plan: Plan, graph: AssetGraph) -> None:
     table.add_column("partitions", overflow="fold")
     table.add_column("nodes", justify="right")
     table.add_column("reason")
-    grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for planned in plan.nodes:
-        reason = planned.reason + (" (verify first)" if planned.conditional else "")
-        grouped[(planned.node.asset, reason)].append(planned.node.partition)
-    for (asset, reason), keys in grouped.items():
+    grouped: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    for run in plan.runs:
+        reason = run.reason + (" (verify first)" if run.conditional else "")
+        grouped[(run.asset, reason)].append((run.first, run.last))
+    for (asset, reason), spans in grouped.items():
         parts = graph.defs.assets[asset].partitions
-        table.add_row(asset, ranges(keys, parts), str(len(keys)), reason)
+        found = Intervals.of(spans)
+        table.add_row(asset, ranges(list(parts.keys_in(found)), parts), f"{len(found):,}", reason)
     out.print(table)
     for change in plan.shape_changes:
         out.print(f"[cyan]schema:[/] {escape(change)}")
@@ -109,7 +110,7 @@ class RunProgress:
             redirect_stderr=False,
         )
         self._bar.start()
-        self._task = self._bar.add_task("run", total=len(plan.nodes), last="")
+        self._task = self._bar.add_task("run", total=plan.size, last="")
 
     def advance(self, result: NodeResult) -> None:
         if self._bar is not None:

@@ -48,17 +48,20 @@ async function showPlan() {
   const box = document.getElementById("plan");
   try {
     const plan = await api("/api/plan", selection());
-    const byAsset = {};
-    for (const n of plan.nodes) (byAsset[n.asset] = byAsset[n.asset] || []).push(n.partition);
-    box.replaceChildren(el("p", {}, plan.nodes.length
-      ? `${plan.nodes.length} nodes to run:` : "nothing to run: all fresh"));
+    const byAsset = {};  // asset -> [nodes, first key, last key], from the plan's runs
+    for (const r of plan.runs) {
+      const seen = byAsset[r.asset];
+      byAsset[r.asset] = seen ? [seen[0] + r.nodes, seen[1], r.to] : [r.nodes, r.from, r.to];
+    }
+    box.replaceChildren(el("p", {}, plan.planned
+      ? `${plan.planned} nodes to run:` : "nothing to run: all fresh"));
     const list = el("ul");
-    for (const [asset, keys] of Object.entries(byAsset)) {
-      const span = keys.length > 1 ? `${keys[0]}..${keys[keys.length - 1]}` : keys[0];
-      list.appendChild(el("li", { "data-asset": asset }, `${asset}: ${keys.length} (${span})`));
+    for (const [asset, [n, first, last]] of Object.entries(byAsset)) {
+      const span = n > 1 ? `${first}..${last}` : first;
+      list.appendChild(el("li", { "data-asset": asset }, `${asset}: ${n} (${span})`));
     }
     box.appendChild(list);
-    document.getElementById("run-button").disabled = !plan.nodes.length;
+    document.getElementById("run-button").disabled = !plan.planned;
   } catch (err) {
     box.replaceChildren(el("p", { class: "error" }, String(err.message || err)));
   }
