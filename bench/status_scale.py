@@ -19,8 +19,8 @@ the layer above (the first layer reads the source), 20 % of edges a trailing 7-d
 from __future__ import annotations
 
 import argparse
-import json
 import datetime as dt
+import json
 import random
 import shutil
 import statistics

@@ -11,10 +11,12 @@ from assetflow.app import queries
 from assetflow.app.live import LiveRun
 from assetflow.app.session import Request, Session, resolve_range
 from assetflow.app.state import Snapshot
+from assetflow.core import heatmap
 from assetflow.core.checks import samples_text
 from assetflow.core.environments import PROD
+from assetflow.core.intervals import Intervals
 from assetflow.core.records import CheckRecord
-from assetflow.core.status import state_of, states_of
+from assetflow.core.status import AssetStatus, state_of, states_of
 from assetflow.run.runlog import log_text
 from assetflow.store.lineage import node_record
 
@@ -100,24 +102,26 @@ def causes(session: Session, name: str, snapshots: Snapshots = snapshot) -> dict
 
 
 def asset(
-    session: Session, name: str, snapshots: Snapshots = snapshot, run: LiveRun | None = None
+    session: Session,
+    name: str,
+    snapshots: Snapshots = snapshot,
+    run: LiveRun | None = None,
+    first: str | None = None,
+    last: str | None = None,
 ) -> dict[str, Any]:
-    """One asset's partitions for the grid: their keys in order, one state letter each
-    (F fresh, S stale, M missing, X failed) and the causes of the others, by position."""
+    """One asset's partitions for the grid (those between `first` and `last`, if given):
+    their keys in order, one state letter each (F fresh, S stale, M missing, X failed) and
+    the causes of the others, by position. More than the page draws one by one are grouped
+    into cells of a coarser period (`grouped`), each with its counts by state."""
     spec = queries.asset_spec(session, name)
     snap = snapshots(session)
     st = snap.report.assets[name]
-    selected = snap.targets[name] & st.universe
     parts = spec.partitions
-    at = {index: n for n, index in enumerate(selected)}
-    states = ["F"] * len(at)
-    causes: dict[str, list[str]] = {}
-    for lo, hi, found in st.cause_runs(st.nonfresh & selected):
-        code, listed = STATE_CODES[state_of(found).value], [c.value for c in found]
-        for index in range(lo, hi + 1):
-            states[at[index]] = code
-            causes[str(at[index])] = listed
-    keys = list(parts.keys_in(selected))
+    selected = snap.targets[name] & st.universe
+    if first or last:
+        selected &= parts.indexes_between(first or None, last or None, session.now)
+    period = heatmap.grouping(parts, len(selected))
+    shown = _one_cell_each(st, selected) if period is None else _grouped(st, selected, period)
     return {
         **_freshness(snap, run),
         # during a run: the nodes it has settled so far, {key: how}
@@ -126,11 +130,54 @@ def asset(
         "unit": parts.unit,
         "dims": list(parts.dimension_names),
         "partitions": parts.describe(session.now),
-        "keys": keys,
-        "cells": [parts.grid_cell(k) for k in keys],
-        "states": "".join(states),
-        "causes": causes,
+        "grouped": period,
+        **shown,
     }
+
+
+def _one_cell_each(st: AssetStatus, selected: Intervals) -> dict[str, Any]:
+    at = {index: n for n, index in enumerate(selected)}
+    states = ["F"] * len(at)
+    causes: dict[str, list[str]] = {}
+    for lo, hi, found in st.cause_runs(st.nonfresh & selected):
+        code, listed = STATE_CODES[state_of(found).value], [c.value for c in found]
+        for index in range(lo, hi + 1):
+            states[at[index]] = code
+            causes[str(at[index])] = listed
+    keys = list(st.partitions.keys_in(selected))
+    cells = [st.partitions.grid_cell(k) for k in keys]
+    return {"keys": keys, "cells": cells, "states": "".join(states), "causes": causes}
+
+
+def _grouped(st: AssetStatus, selected: Intervals, period: str) -> dict[str, Any]:
+    """The cells of `period` (heatmap.cells): per cell its label, where the grid draws it,
+    the worst state of its partitions, their counts by state, their first and last keys, and
+    the causes found among them."""
+    parts = st.partitions
+    found = heatmap.cells(parts, selected, period)
+    counts = [heatmap.counts(st, cell) for cell in found]
+    states = "".join(_worst(c) for c in counts)
+    causes: dict[str, list[str]] = {}
+    for n, cell in enumerate(found):
+        if states[n] != "F":
+            runs = st.cause_runs(st.nonfresh & cell.spans)
+            causes[str(n)] = sorted({c.value for _, _, listed in runs for c in listed})
+    return {
+        "keys": [c.label for c in found],
+        "cells": [heatmap.grid_cell(period, c.label, n) for n, c in enumerate(found)],
+        "states": states,
+        "causes": causes,
+        "counts": counts,
+        "ranges": [
+            [parts.key(c.spans.spans[0][0]), parts.key(c.spans.spans[-1][1])] for c in found
+        ],
+    }
+
+
+def _worst(counts: list[int]) -> str:
+    """A cell's state: its worst partition's (failed, missing, stale, fresh)."""
+    fresh, stale, missing, failed = counts
+    return "X" if failed else "M" if missing else "S" if stale else "F"
 
 
 def asset_meta(session: Session, name: str) -> dict[str, Any]:

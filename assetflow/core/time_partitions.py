@@ -66,6 +66,15 @@ class TimePartitions(Partitions):
     def time_axis(self) -> TimePartitions:
         return self
 
+    @property
+    def days_each(self) -> float | None:
+        """A partition's length in days: fixed for hours and minutes, one for days (a local
+        day of 23 or 25 hours too); None for weeks and coarser."""
+        step = calendar.step(self.unit)
+        if step is not None:
+            return step.total_seconds() / 86400
+        return 1.0 if self.unit == "day" else None
+
     def _zone(self, default: str | None = None) -> ZoneInfo | None:
         return None if self.tz is None and default is None else calendar.zone(self.tz or default)
 

@@ -84,7 +84,9 @@ def make_server(
                 return ui_data.graph(session, snapshot)
             if path.startswith("/api/assets/"):
                 name = urllib.parse.unquote(path.removeprefix("/api/assets/"))
-                return ui_data.asset(session, name, snapshot, LiveRun.read(session))
+                run = LiveRun.read(session)
+                first, last = query.get("from"), query.get("to")
+                return ui_data.asset(session, name, snapshot, run, first, last)
             if path == "/api/grid":  # several assets' grids: a selection from the graph
                 names = [n for n in query.get("assets", "").split(",") if n][:MAX_GRIDS]
                 run = LiveRun.read(session)  # once for all of them

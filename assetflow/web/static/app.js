@@ -27,8 +27,10 @@ async function api(path, post) {
 let current = null; // the asset shown in the grid
 
 function launchRange(data) {
-  const stale = data.keys.filter((_, i) => data.states[i] !== "F");
-  const keys = stale.length ? stale : data.keys;
+  // A grouped cell stands for its first..last partitions: launch over those.
+  const ends = data.grouped ? data.ranges : data.keys.map((k) => [k, k]);
+  const stale = ends.filter((_, i) => data.states[i] !== "F");
+  const keys = (stale.length ? stale : ends).flat();
   document.getElementById("launch-from").value = keys[0] || "";
   document.getElementById("launch-to").value = keys[keys.length - 1] || "";
   document.getElementById("plan").replaceChildren();
@@ -263,12 +265,14 @@ function applyFilter() {
 }
 
 function renderGrid(container, data, onCell) {
-  if (data.unit === "day" || data.unit === "hour") { // the columns' labels: days, hours
+  const unit = data.grouped || data.unit; // what one cell is: a partition, or a period's
+  const columns = { day: 31, hour: 24, month: 12 }[unit];
+  if (columns) { // the columns' labels: days, hours, months
     const head = el("div", { class: "row column-labels" });
-    head.appendChild(el("span", { class: "label" }, data.unit === "day" ? "day" : "hour"));
-    const count = data.unit === "day" ? 31 : 24;
-    for (let i = 0; i < count; i++) {
-      head.appendChild(el("span", { class: "column-label" }, String(data.unit === "day" ? i + 1 : i).padStart(2, "0")));
+    head.appendChild(el("span", { class: "label" }, unit));
+    const first = unit === "hour" ? 0 : 1;
+    for (let i = 0; i < columns; i++) {
+      head.appendChild(el("span", { class: "column-label" }, String(i + first).padStart(2, "0")));
     }
     container.appendChild(head);
   }
@@ -281,17 +285,23 @@ function renderGrid(container, data, onCell) {
       rows.set(row, line);
       container.appendChild(line);
     }
-    if (data.unit === "day" || data.unit === "hour") { // under its day's or hour's label
+    if (columns) { // under its day's, hour's or month's label
       const line = rows.get(row);
-      const at = Number(column) - (data.unit === "day" ? 1 : 0);
+      const at = Number(column) - (unit === "hour" ? 0 : 1);
       while (line.children.length - 1 < at) line.appendChild(el("span", { class: "gap" }));
     }
     const state = STATES[data.states[i]];
     const causes = data.causes[String(i)];
     const cell = el("div", { class: `cell ${state}`, "data-key": key, "data-state": state });
     cell.title = `${key} (${column}): ${state}${causes ? " — " + causes.join(", ") : ""}`;
-    cell.addEventListener("click", (event) => onCell(key, event));
-    keyboard(cell, (event) => onCell(key, event), cell.title);
+    if (data.grouped) { // a period's partitions: how many of each state, and which
+      const [fresh, stale, missing, failed] = data.counts[i];
+      const [first, last] = data.ranges[i];
+      cell.title = `${first}..${last}: ${fresh} fresh, ${stale} stale, ${missing} missing, ` +
+        `${failed} failed${causes ? " — " + causes.join(", ") : ""}`;
+    }
+    cell.addEventListener("click", (event) => onCell(key, event, i));
+    keyboard(cell, (event) => onCell(key, event, i), cell.title);
     rows.get(row).appendChild(cell);
   });
 }
@@ -376,13 +386,22 @@ function keyboard(node, open, label) {
 }
 
 function summary(data) {
-  // The counts are of the cells shown: say which those are.
+  // The counts are of the partitions shown: say which those are.
   const counts = {};
-  for (const c of data.states) counts[STATES[c]] = (counts[STATES[c]] || 0) + 1;
-  const keys = data.keys;
+  if (data.grouped) {
+    for (const c of data.counts) {
+      ["fresh", "stale", "missing", "failed"].forEach((state, i) => {
+        if (c[i]) counts[state] = (counts[state] || 0) + c[i];
+      });
+    }
+  } else {
+    for (const c of data.states) counts[STATES[c]] = (counts[STATES[c]] || 0) + 1;
+  }
+  const keys = data.grouped ? data.ranges.flat() : data.keys;
   const shown = keys.length > 1 ? `${keys[0]}..${keys[keys.length - 1]}` : keys[0] || "none";
-  return `${data.partitions}; shown ${shown}: ` +
-    Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ");
+  const by = data.grouped ? ` (a cell a ${data.grouped === "keys" ? "run of keys" : data.grouped})` : "";
+  return `${data.partitions}; shown ${shown}${by}: ` +
+    Object.entries(counts).map(([k, n]) => `${n.toLocaleString("en")} ${k}`).join(", ");
 }
 
 function pick(key) {
@@ -396,12 +415,14 @@ function pick(key) {
   document.getElementById("run-button").disabled = true;
 }
 
-async function showAsset(name, keepLaunch = false) {
+async function showAsset(name, keepLaunch = false, range = "") {
   showOnly("asset-view");
   document.getElementById("why").hidden = true;
   document.getElementById("launch").hidden = false;
   if (current !== name) document.getElementById("grid").replaceChildren(); // no stale cells
-  const data = await api(`/api/assets/${encodeURIComponent(name)}`);
+  const [from, to] = range ? range.split("..") : ["", ""];
+  const query = range ? `?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to || from)}` : "";
+  const data = await api(`/api/assets/${encodeURIComponent(name)}${query}`);
   current = name;
   delete document.body.dataset.picking;
   if (!keepLaunch) {
@@ -413,7 +434,13 @@ async function showAsset(name, keepLaunch = false) {
   document.getElementById("asset-summary").textContent = summary(data);
   const grid = document.getElementById("grid");
   grid.replaceChildren();
-  renderGrid(grid, data, (key, event) => (event.shiftKey ? pick(key) : showWhy(name, key)));
+  if (data.grouped) {  // a cell stands for a period's partitions: open them
+    renderGrid(grid, data, (key, event, i) => {
+      location.hash = `#asset/${encodeURIComponent(name)}/${data.ranges[i][0]}..${data.ranges[i][1]}`;
+    });
+  } else {
+    renderGrid(grid, data, (key, event) => (event.shiftKey ? pick(key) : showWhy(name, key)));
+  }
   showMeta(name).catch(showError);
   // During a run: the nodes it has settled so far, as they settled.
   for (const [key, how] of Object.entries(data.settled || {})) {
@@ -757,7 +784,10 @@ async function route() {
   document.getElementById("error").hidden = true;
   try {
     const hash = decodeURIComponent(location.hash.slice(1));
-    if (hash.startsWith("asset/")) await showAsset(hash.slice(6));
+    if (hash.startsWith("asset/")) { // asset/NAME, or asset/NAME/FIRST..LAST
+      const [name, range] = hash.slice(6).split("/");
+      await showAsset(name, false, range || "");
+    }
     else if (hash.startsWith("grid/")) await showSelection(hash.slice(5).split(","));
     else if (hash === "runs") await showRuns();
     else if (hash.startsWith("run/")) await showRun(hash.slice(4));

@@ -1,0 +1,73 @@
+"""An asset with more partitions than the page draws one by one, in a real headless Chromium:
+a cell a day with its counts, and a click opens that day's partitions."""
+
+import json
+
+import pytest
+from test_ui_browser import CHROMIUM, REQUIRED, api, cli, free_port, page  # noqa: F401
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None and not REQUIRED, reason="no chromium here: apt-get install chromium"
+    ),
+]
+
+PIPELINE = """
+from assetflow import asset, minutely
+
+
+@asset(partitions=minutely("2024-01-01", "2024-01-20", every=5))
+def ticks(ctx):
+    return f"SELECT '{ctx.partition}' AS at"
+"""
+NOW = "2024-02-01T00:00:00"
+
+
+@pytest.fixture
+def served(project):
+    project.write("definitions/pipeline.py", PIPELINE)
+    hour = ["--from", "2024-01-05T10:00", "--to", "2024-01-05T10:55"]
+    assert cli(project, "--now", NOW, "materialize", *hour).returncode == 0
+    port = free_port()
+    server = cli(project, "--now", NOW, "ui", "--port", str(port), wait=False)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            api(base, "/api/runs")
+            break
+        except OSError:
+            import time
+
+            time.sleep(0.1)
+    yield project, base
+    server.terminate()
+    server.wait(10)
+
+
+def test_a_five_minute_asset_is_drawn_a_day_a_cell_and_a_day_opens(served, page):  # noqa: F811
+    project, base = served
+    status = json.loads(cli(project, "--now", NOW, "status", "ticks", "--json").stdout)
+    counts = status["assets"][0]["counts"]
+    # 2024-01-01T00:00 up to the end's instant, 2024-01-20T00:00: 19 days and a window
+    assert counts["fresh"] == 12 and counts["missing"] == 19 * 288 + 1 - 12
+    page.goto(f"{base}/#asset/ticks")
+    page.wait_for_selector("#grid .cell")
+    cells = page.locator("#grid .cell")
+    assert cells.count() == 20  # 5,473 partitions: a cell a day
+    summary = page.locator("#asset-summary").inner_text()
+    assert "(a cell a day)" in summary
+    assert f"{counts['fresh']} fresh" in summary and f"{counts['missing']:,} missing" in summary
+    day = page.locator('#grid .cell[data-key="2024-01-05"]')
+    assert day.get_attribute("title") == (
+        "2024-01-05T00:00..2024-01-05T23:55: 12 fresh, 0 stale, 276 missing, 0 failed — missing"
+    )
+    day.click()
+    page.wait_for_function("document.querySelectorAll('#grid .cell').length === 288")
+    assert "#asset/ticks/2024-01-05T00:00..2024-01-05T23:55" in page.url
+    fresh = page.locator("#grid .cell.fresh")
+    assert fresh.count() == 12 and fresh.first.get_attribute("data-key") == "2024-01-05T10:00"
+    # One partition's cell is a node again: its why.
+    fresh.first.click()
+    page.wait_for_selector("#why:not([hidden])")
+    assert "ticks[2024-01-05T10:00]" in page.locator("#why").inner_text()
