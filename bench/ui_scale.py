@@ -6,6 +6,9 @@ it once, then measures (medians of --repeats):
 
 - graph first paint: from navigation start to every asset box drawn;
 - one asset's grid: from the click on an asset to its 3,650 cells drawn;
+- one asset's page opened by its link (`#asset/NAME`), status read anew: from navigation
+  start to its cells drawn (with `--project bench/.work/million_10 --asset five`, after
+  `python bench/million.py`: ten years of five-minute windows drawn a cell a day);
 - the graph's JSON size, and the API's own time for /api/graph and /api/assets/NAME.
 
     python bench/ui_scale.py [--project bench/.work/assets_1000_3650_0] [--repeats 3]
@@ -79,7 +82,7 @@ def main() -> None:
         ]
         from playwright.sync_api import sync_playwright
 
-        paints, warm_paints, grids = [], [], []
+        paints, warm_paints, grids, direct = [], [], [], []
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=CHROMIUM, args=["--headless", "--no-sandbox"]
@@ -98,6 +101,13 @@ def main() -> None:
                 page.locator(f'#graph .node[data-name="{options.asset}"]').click()
                 page.wait_for_function("document.querySelectorAll('#grid .cell').length > 0")
                 grids.append(page.evaluate("performance.now() - window.__t0") / 1000)
+            for _ in range(options.repeats):  # a link to the asset's page, status read anew
+                time.sleep(FRESH_FOR + 0.2)
+                page.goto("about:blank")
+                page.goto(f"{base}/#asset/{options.asset}")
+                page.wait_for_function("document.querySelectorAll('#grid .cell').length > 0")
+                direct.append(page.evaluate("performance.now()") / 1000)
+                cells = page.evaluate("document.querySelectorAll('#grid .cell').length")
             browser.close()
     finally:
         server.terminate()
@@ -109,6 +119,10 @@ def main() -> None:
     )
     print(
         f"asset grid         {statistics.median(grids):5.2f} s, clicked from the graph (<= 0.5 s)"
+    )
+    print(
+        f"asset page         {statistics.median(direct):5.2f} s, opened by its link, status read"
+        f" anew, {cells:,} cells (<= 1 s)"
     )
     print(f"/api/graph         {statistics.median(fresh):5.2f} s read anew, {kept:.2f} s kept,"
           f" {api_graph[0][1]:,} bytes (<= 300 KB)")  # fmt: skip

@@ -224,7 +224,7 @@ def make_server(
         def _static(self, path: str) -> None:
             name = "index.html" if path in ("", "/") else path.removeprefix("/static/")
             file = (STATIC / name).resolve()
-            if file.parent != STATIC or not file.is_file():
+            if not file.is_relative_to(STATIC) or not file.is_file():  # vendor/NAME/FILE too
                 self._send(404, "text/plain", "not found")
                 return
             self._send(200, _TYPES.get(file.suffix, "application/octet-stream"), file.read_bytes())

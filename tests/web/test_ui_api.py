@@ -321,3 +321,23 @@ def test_off_the_loopback_the_page_needs_its_token(project):
     finally:
         ui.terminate()
         ui.wait(timeout=30)
+
+
+def test_the_pages_vendored_libraries_are_served_and_nothing_outside_static(served):
+    import http.client
+    import urllib.parse
+
+    _, base = served
+    port = urllib.parse.urlsplit(base).port
+
+    def fetch(path):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", path, headers={"Host": f"127.0.0.1:{port}"})
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Type"), response.read()
+
+    status, kind, body = fetch("/static/vendor/dagre/dagre.min.js")
+    assert status == 200 and kind.startswith("text/javascript") and b"var dagre=" in body
+    assert fetch("/static/vendor/dagre/VERSION")[2].startswith(b"@dagrejs/dagre 3.1.4")
+    for outside in ("/static/../server.py", "/static/vendor/../../ui_data.py", "/static/vendor"):
+        assert fetch(outside)[0] == 404, outside

@@ -122,6 +122,18 @@ def test_graph_asset_cell_why(ui, page, tmp_path):
     edge = page.locator("#graph path.edge")
     assert edge.count() == 1 and edge.get_attribute("marker-end") == "url(#arrow)"
     assert (edge.get_attribute("data-from"), edge.get_attribute("data-to")) == ("events", "rolling")
+    # Laid out by the vendored dagre: the reader right of what it reads, no box over another.
+    assert page.evaluate("typeof dagre.layout") == "function"
+    boxes = {
+        n: page.locator(f'#graph .node[data-name="{n}"] rect.box').bounding_box()
+        for n in ("events", "rolling", "slow")
+    }
+    assert boxes["rolling"]["x"] >= boxes["events"]["x"] + boxes["events"]["width"]
+    for a, b in (("events", "slow"), ("rolling", "slow"), ("events", "rolling")):
+        p, q = boxes[a], boxes[b]
+        apart_x = p["x"] + p["width"] <= q["x"] or q["x"] + q["width"] <= p["x"]
+        apart_y = p["y"] + p["height"] <= q["y"] or q["y"] + q["height"] <= p["y"]
+        assert apart_x or apart_y, (a, b)
     page.locator('#graph .node[data-name="events"]').hover()  # its causes are asked for
     page.wait_for_selector(
         '#graph .node[data-name="events"] > title[data-causes="shown"]', state="attached"

@@ -162,16 +162,64 @@ function zoomable(svg, width, height) {
   };
 }
 
+// Where each box goes, and each edge's route: dagre's layered layout (ranks left to right,
+// crossings minimised, edges routed between the boxes) up to LAYOUT_CAP assets; past it,
+// the server's layers (sources first, names sorted), which cost nothing to place (dagre
+// takes ~0.35 s for 400 boxes in Chromium here, ~2.5 s for 1,000).
+const LAYOUT_CAP = 400;
+
+function layout(data) {
+  if (typeof dagre !== "undefined" && data.assets.length <= LAYOUT_CAP) {
+    const g = new dagre.graphlib.Graph();
+    g.setGraph({ rankdir: "LR", nodesep: BOX.dy - BOX.h, ranksep: BOX.dx - BOX.w, marginx: 10, marginy: 10 });
+    g.setDefaultEdgeLabel(() => ({}));
+    for (const a of data.assets) g.setNode(a.name, { width: BOX.w, height: BOX.h });
+    for (const e of data.edges) g.setEdge(e.from, e.to);
+    dagre.layout(g);
+    const place = {};
+    for (const a of data.assets) {
+      const n = g.node(a.name);
+      place[a.name] = { x: n.x - BOX.w / 2, y: n.y - BOX.h / 2 };
+    }
+    const { width, height } = g.graph();
+    // From the reader's right side to the read one's left, through the points dagre kept
+    // for the ranks an edge crosses (not its own ends: those may touch a box's top).
+    const gap = (BOX.dx - BOX.w) * 0.75;
+    const routes = (e) => {
+      const a = place[e.from], b = place[e.to];
+      const between = g.edge(e.from, e.to).points.filter((p) => p.x > a.x + BOX.w + gap && p.x < b.x - gap);
+      return [{ x: a.x + BOX.w, y: a.y + BOX.h / 2 }, ...between, { x: b.x, y: b.y + BOX.h / 2 }];
+    };
+    return { place, width, height, routes };
+  }
+  const place = {};
+  for (const a of data.assets) place[a.name] = { x: 10 + a.layer * BOX.dx, y: 10 + a.row * BOX.dy };
+  const width = Math.max(...Object.values(place).map((p) => p.x)) + BOX.w + 20;
+  const height = Math.max(...Object.values(place).map((p) => p.y)) + BOX.h + 20;
+  const ends = (e) => {
+    const a = place[e.from], b = place[e.to];
+    return [{ x: a.x + BOX.w, y: a.y + BOX.h / 2 }, { x: b.x, y: b.y + BOX.h / 2 }];
+  };
+  return { place, width, height, routes: ends };
+}
+
+// A smooth path through an edge's points, leaving and entering each point level.
+function curve(points) {
+  let d = `M${points[0].x},${points[0].y}`;
+  for (let i = 1; i < points.length; i++) {
+    const a = points[i - 1], b = points[i], dx = (b.x - a.x) / 2;
+    d += ` C${a.x + dx},${a.y} ${b.x - dx},${b.y} ${b.x},${b.y}`;
+  }
+  return d;
+}
+
 async function showGraph() {
   showOnly("graph-view");
   const data = await api("/api/graph");
   freshness(data);
   const svg = document.getElementById("graph");
   svg.replaceChildren();
-  const place = {};
-  for (const a of data.assets) place[a.name] = { x: 10 + a.layer * BOX.dx, y: 10 + a.row * BOX.dy };
-  const width = Math.max(...Object.values(place).map((p) => p.x)) + BOX.w + 20;
-  const height = Math.max(...Object.values(place).map((p) => p.y)) + BOX.h + 20;
+  const { place, routes, width, height } = layout(data);
   svg.setAttribute("width", width);
   svg.setAttribute("height", height);
   zoomable(svg, width, height);
@@ -181,9 +229,7 @@ async function showGraph() {
   defs.appendChild(marker);
   svg.appendChild(defs);
   for (const e of data.edges) {
-    const a = place[e.from], b = place[e.to];
-    const x1 = a.x + BOX.w, y1 = a.y + BOX.h / 2, x2 = b.x, y2 = b.y + BOX.h / 2;
-    const path = el("svg:path", { class: "edge", "marker-end": "url(#arrow)", "data-from": e.from, "data-to": e.to, d: `M${x1},${y1} C${x1 + 30},${y1} ${x2 - 30},${y2} ${x2},${y2}` });
+    const path = el("svg:path", { class: "edge", "marker-end": "url(#arrow)", "data-from": e.from, "data-to": e.to, d: curve(routes(e)) });
     path.appendChild(el("svg:title", {}, e.mapping));
     svg.appendChild(path);
   }
