@@ -391,31 +391,30 @@ async function showMeta(name) {
   box.appendChild(chart("seconds", meta.builds.map((b) => [b.partition, b.seconds])));
 }
 
-// A bar chart of the latest builds with its axes: the value scale on the left (0, half,
-// max), the first and last partition below, each bar's value on hover.
+// A bar chart of the latest builds, drawn by uPlot: a value axis, the builds' partitions
+// along the bottom, and under it the legend, which reads the build under the pointer.
 function chart(what, points) {
-  const w = 420, h = 90, left = 48, bottom = 18;
-  const svg = el("svg:svg", { class: `chart ${what}`, width: w + left + 10, height: h + bottom + 14 });
-  svg.appendChild(el("svg:text", { x: 0, y: 10, class: "title" }, `${what} over the last ${points.length} builds`));
-  if (!points.length) return svg;
-  const max = Math.max(...points.map(([, v]) => v), 0) || 1;
-  const fmt = (v) => (what === "seconds" ? v.toFixed(2) : Math.round(v).toLocaleString());
-  for (const f of [0, 0.5, 1]) {
-    const y = 14 + h - f * h;
-    svg.appendChild(el("svg:line", { class: "axis", x1: left - 4, x2: left + w, y1: y, y2: y }));
-    svg.appendChild(el("svg:text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "tick" }, fmt(max * f)));
-  }
-  const step = w / points.length;
-  points.forEach(([key, value], i) => {
-    const bar = el("svg:rect", { class: "bar", x: left + i * step + 1, y: 14 + h - (value / max) * h,
-      width: Math.max(1, step - 2), height: (value / max) * h, "data-value": value });
-    bar.appendChild(el("svg:title", {}, `${key}: ${fmt(value)} ${what}`));
-    svg.appendChild(bar);
-  });
-  svg.appendChild(el("svg:text", { x: left, y: 14 + h + bottom, class: "tick" }, points[0][0]));
-  svg.appendChild(el("svg:text", { x: left + w, y: 14 + h + bottom, "text-anchor": "end", class: "tick" },
-    points[points.length - 1][0]));
-  return svg;
+  const box = el("div", { class: `chart ${what}`, "data-values": JSON.stringify(points.map(([, v]) => v)) });
+  box.appendChild(el("p", { class: "title" }, `${what} over the last ${points.length} builds`));
+  if (!points.length) return box;
+  const keys = points.map(([key]) => key);
+  const fmt = (v) => (v === null || v === undefined ? "—" : what === "seconds" ? v.toFixed(2) : Math.round(v).toLocaleString("en"));
+  const options = {
+    width: 480, height: 150,
+    scales: { x: { time: false, range: [-0.5, points.length - 0.5] }, y: { range: (u, lo, hi) => [0, hi || 1] } },
+    axes: [
+      { values: (u, splits) => splits.map((i) => keys[i] ?? ""), stroke: "#595959", size: 34, space: 90 },
+      { values: (u, splits) => splits.map(fmt), stroke: "#595959", size: 56 },
+    ],
+    series: [
+      { label: "partition", value: (u, i) => keys[i] ?? "—" },
+      { label: what, fill: "#4a78b8", stroke: "#4a78b8", value: (u, v) => fmt(v),
+        paths: uPlot.paths.bars({ size: [0.7, 40] }), points: { show: false } },
+    ],
+    cursor: { y: false },
+  };
+  new uPlot(options, [points.map((_, i) => i), points.map(([, v]) => v)], box);
+  return box;
 }
 
 // What the mouse opens, the keyboard opens too: Tab to it, Enter or Space.
