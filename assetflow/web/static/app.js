@@ -697,8 +697,12 @@ async function showRun(id) {
   const svg = document.getElementById("gantt");
   svg.replaceChildren();
   const attempts = data.attempts;
-  const times = attempts.flatMap((a) => [Date.parse(a.started_at), Date.parse(a.ended_at || a.started_at)]);
-  const t0 = Math.min(...times), span = Math.max(1, Math.max(...times) - t0);
+  let t0 = Infinity, t1 = -Infinity;
+  for (const a of attempts) {
+    t0 = Math.min(t0, Date.parse(a.started_at));
+    t1 = Math.max(t1, Date.parse(a.ended_at || a.started_at));
+  }
+  const span = Math.max(1, t1 - t0);
   const left = 260, width = 640, row = 16, axis = 22;
   svg.setAttribute("width", left + width + 40);
   svg.setAttribute("height", attempts.length * row + 10 + axis);
@@ -708,20 +712,49 @@ async function showRun(id) {
     svg.appendChild(el("svg:text", { class: "tick", x, y: axis - 10, "text-anchor": "middle" },
       `${((k / 4) * span / 1000).toFixed(span < 10000 ? 1 : 0)} s`));
   }
-  attempts.forEach((a, i) => {
+  // Rows are drawn as they come into view (and a screenful around): a run of 10,000
+  // attempts draws what can be seen, not 30,000 elements.
+  const drawn = new Set();
+  const drawRow = (i) => {
+    const a = attempts[i];
     const start = Date.parse(a.started_at), end = Date.parse(a.ended_at || a.started_at);
     const y = axis + 4 + i * row;
     svg.appendChild(el("svg:text", { x: 0, y: y + 11 }, `${a.asset}[${a.partition}] #${a.attempt}`));
     const bar = el("svg:rect", {
       class: `bar ${a.status}`, x: left + ((start - t0) / span) * width, y,
       width: Math.max(2, ((end - start) / span) * width), height: row - 4,
-      "data-status": a.status,
+      "data-status": a.status, "data-row": i,
     });
     const retry = a.next_retry_at ? `, next retry ${a.next_retry_at}` : "";
     bar.appendChild(el("svg:title", {}, `${a.status}${a.error_message ? ": " + a.error_message : ""}${retry}`));
     bar.addEventListener("click", () => showLog(run.run_id, a.asset, a.partition));
     svg.appendChild(bar);
-  });
+  };
+  const drawVisible = () => {
+    if (document.getElementById("run-view").hidden || svg.dataset.drawing !== drawing) {
+      window.removeEventListener("scroll", onScroll);
+      return;
+    }
+    const top = svg.getBoundingClientRect().top, screen = window.innerHeight;
+    const first = Math.max(0, Math.floor((-top - axis) / row) - 40);
+    const last = Math.min(attempts.length - 1, Math.ceil((screen - top - axis) / row) + 40);
+    for (let i = first; i <= last; i++) {
+      if (!drawn.has(i)) {
+        drawn.add(i);
+        drawRow(i);
+      }
+    }
+  };
+  let pending = false;
+  const onScroll = () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => { pending = false; drawVisible(); });
+  };
+  const drawing = String(Number(svg.dataset.drawing || 0) + 1); // a later showRun draws anew
+  svg.dataset.drawing = drawing;
+  window.addEventListener("scroll", onScroll, { passive: true });
+  drawVisible();
 }
 
 async function showLog(run, asset, partition) {

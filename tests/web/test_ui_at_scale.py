@@ -1,5 +1,6 @@
-"""An asset with more partitions than the page draws one by one, in a real headless Chromium:
-a cell a day with its counts, and a click opens that day's partitions."""
+"""The page where there is more than it draws at once, in a real headless Chromium: an asset
+with more partitions than cells (a cell a day with its counts; a click opens the day), and a
+run with more attempts than a screen (the Gantt draws rows as they come into view)."""
 
 import json
 
@@ -71,3 +72,39 @@ def test_a_five_minute_asset_is_drawn_a_day_a_cell_and_a_day_opens(served, page)
     fresh.first.click()
     page.wait_for_selector("#why:not([hidden])")
     assert "ticks[2024-01-05T10:00]" in page.locator("#why").inner_text()
+
+
+def test_a_long_runs_gantt_draws_the_rows_in_view_and_more_as_they_scroll_in(project, page):  # noqa: F811
+    project.write("definitions/pipeline.py", PIPELINE)
+    hours = ["--from", "2024-01-02T00:00", "--to", "2024-01-02T19:55"]  # 240 windows
+    assert cli(project, "--now", NOW, "materialize", *hours).returncode == 0
+    run_id = json.loads(cli(project, "runs", "--json").stdout)[0]["run_id"]
+    port = free_port()
+    server = cli(project, "--now", NOW, "ui", "--port", str(port), wait=False)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                api(base, "/api/runs")
+                break
+            except OSError:
+                import time
+
+                time.sleep(0.1)
+        page.goto(f"{base}/#run/{run_id}")
+        page.wait_for_selector("#gantt rect.bar")
+        bars = page.locator("#gantt rect.bar")
+        first = bars.count()
+        assert 0 < first < 240  # what is in view, and a margin
+        rows = [int(r) for r in bars.evaluate_all("bs => bs.map(b => b.dataset.row)")]
+        assert rows == list(range(first))
+        page.locator("#gantt").scroll_into_view_if_needed()
+        page.mouse.wheel(0, 240 * 16)
+        page.wait_for_function("document.querySelector('#gantt rect.bar[data-row=\"239\"]')")
+        drawn = bars.evaluate_all("bs => bs.map(b => Number(b.dataset.row))")
+        assert len(set(drawn)) == len(drawn) and first < len(drawn) < 240  # none twice
+        last = page.locator('#gantt rect.bar[data-row="239"]')
+        assert last.get_attribute("data-status") == "success"
+    finally:
+        server.terminate()
+        server.wait(10)
