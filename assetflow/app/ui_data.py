@@ -31,7 +31,7 @@ def _request(session: Session, selection: tuple[str, ...] = ()) -> Request:
 def _freshness(snap: Snapshot, run: LiveRun | None) -> dict[str, Any]:
     """When the status shown was taken, and the run holding the warehouse (or None)."""
     live = run.in_progress() if run is not None else None
-    return {"as_of": f"{snap.taken_at:%H:%M:%S}", "in_progress": live}
+    return {"as_of": f"{snap.taken_at:%H:%M:%S} UTC", "in_progress": live}
 
 
 def snapshot(session: Session) -> Snapshot:

@@ -134,6 +134,19 @@ def test_graph_asset_cell_why(ui, page, tmp_path):
         apart_x = p["x"] + p["width"] <= q["x"] or q["x"] + q["width"] <= p["x"]
         apart_y = p["y"] + p["height"] <= q["y"] or q["y"] + q["height"] <= p["y"]
         assert apart_x or apart_y, (a, b)
+    # A group's assets inside a box of its own, named.
+    group = page.locator('#graph .group-box[data-group="reports"]')
+    assert group.locator("text").text_content() == "group reports"
+    outer, inner = group.locator("rect").bounding_box(), boxes["rolling"]
+    assert outer["x"] <= inner["x"] and inner["x"] + inner["width"] <= outer["x"] + outer["width"]
+    assert outer["y"] <= inner["y"] and inner["y"] + inner["height"] <= outer["y"] + outer["height"]
+    for other in ("events", "slow"):  # not in the group: outside its box
+        box = boxes[other]
+        assert (
+            box["x"] >= outer["x"] + outer["width"]
+            or box["x"] + box["width"] <= outer["x"]
+            or (box["y"] >= outer["y"] + outer["height"] or box["y"] + box["height"] <= outer["y"])
+        )
     page.locator('#graph .node[data-name="events"]').hover()  # its causes are asked for
     page.wait_for_selector(
         '#graph .node[data-name="events"] > title[data-causes="shown"]', state="attached"
@@ -514,6 +527,22 @@ def test_the_graph_zooms_and_pans(ui, page):
     assert graph.get_attribute("viewBox").split()[:2] != zoomed.split()[:2]  # panned
     page.mouse.dblclick(box["x"] + 5, box["y"] + box["height"] - 5)
     assert graph.get_attribute("viewBox") == first
+    # Zoomed in on one box, a search for another brings it into view (the zoom kept).
+    page.mouse.move(box["x"] + 5, box["y"] + 5)
+    for _ in range(6):
+        page.mouse.wheel(0, -300)
+    zoomed = [float(v) for v in graph.get_attribute("viewBox").split()]
+
+    def shown(name):
+        x, y, w, h = (float(v) for v in graph.get_attribute("viewBox").split())
+        at = page.locator(f'#graph .node[data-name="{name}"]').get_attribute("transform")
+        bx, by = (float(v) for v in at.removeprefix("translate(").rstrip(")").split(","))
+        return x <= bx and bx + 190 <= x + w and y <= by and by + 60 <= y + h
+
+    hidden = next(n for n in ("events", "rolling", "slow") if not shown(n))
+    page.fill("#search", hidden)
+    assert shown(hidden)
+    assert float(graph.get_attribute("viewBox").split()[2]) == zoomed[2]  # the same zoom
 
 
 def test_a_daily_grid_puts_each_day_under_its_label(ui, page):

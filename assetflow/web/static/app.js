@@ -160,6 +160,14 @@ function zoomable(svg, width, height) {
     box = { x: 0, y: 0, w: width, h: height };
     apply();
   };
+  // Bring a box into view: the viewBox moves to it if zoomed away from it (same zoom).
+  return (p) => {
+    const inside = p.x >= box.x && p.y >= box.y && p.x + BOX.w <= box.x + box.w && p.y + BOX.h <= box.y + box.h;
+    if (!inside) {
+      box = { ...box, x: p.x + BOX.w / 2 - box.w / 2, y: p.y + BOX.h / 2 - box.h / 2 };
+      apply();
+    }
+  };
 }
 
 // Where each box goes, and each edge's route: dagre's layered layout (ranks left to right,
@@ -170,27 +178,11 @@ const LAYOUT_CAP = 400;
 
 function layout(data) {
   if (typeof dagre !== "undefined" && data.assets.length <= LAYOUT_CAP) {
-    const g = new dagre.graphlib.Graph();
-    g.setGraph({ rankdir: "LR", nodesep: BOX.dy - BOX.h, ranksep: BOX.dx - BOX.w, marginx: 10, marginy: 10 });
-    g.setDefaultEdgeLabel(() => ({}));
-    for (const a of data.assets) g.setNode(a.name, { width: BOX.w, height: BOX.h });
-    for (const e of data.edges) g.setEdge(e.from, e.to);
-    dagre.layout(g);
-    const place = {};
-    for (const a of data.assets) {
-      const n = g.node(a.name);
-      place[a.name] = { x: n.x - BOX.w / 2, y: n.y - BOX.h / 2 };
+    try {
+      return dagreLayout(data, true);
+    } catch (err) { // a grouping dagre cannot draw as boxes: the same layout without them
+      return dagreLayout(data, false);
     }
-    const { width, height } = g.graph();
-    // From the reader's right side to the read one's left, through the points dagre kept
-    // for the ranks an edge crosses (not its own ends: those may touch a box's top).
-    const gap = (BOX.dx - BOX.w) * 0.75;
-    const routes = (e) => {
-      const a = place[e.from], b = place[e.to];
-      const between = g.edge(e.from, e.to).points.filter((p) => p.x > a.x + BOX.w + gap && p.x < b.x - gap);
-      return [{ x: a.x + BOX.w, y: a.y + BOX.h / 2 }, ...between, { x: b.x, y: b.y + BOX.h / 2 }];
-    };
-    return { place, width, height, routes };
   }
   const place = {};
   for (const a of data.assets) place[a.name] = { x: 10 + a.layer * BOX.dx, y: 10 + a.row * BOX.dy };
@@ -200,7 +192,40 @@ function layout(data) {
     const a = place[e.from], b = place[e.to];
     return [{ x: a.x + BOX.w, y: a.y + BOX.h / 2 }, { x: b.x, y: b.y + BOX.h / 2 }];
   };
-  return { place, width, height, routes: ends };
+  return { place, width, height, routes: ends, groups: [] };
+}
+
+// dagre's layout; with `grouped`, each group's assets inside a box of its own.
+function dagreLayout(data, grouped) {
+  const g = new dagre.graphlib.Graph({ compound: grouped });
+  const top = 16; // room above a group's boxes for its name
+  g.setGraph({ rankdir: "LR", nodesep: BOX.dy - BOX.h, ranksep: BOX.dx - BOX.w, marginx: 10, marginy: 10 + top });
+  g.setDefaultEdgeLabel(() => ({}));
+  for (const a of data.assets) g.setNode(a.name, { width: BOX.w, height: BOX.h });
+  const groups = grouped ? [...new Set(data.assets.filter((a) => a.group).map((a) => a.group))] : [];
+  for (const name of groups) g.setNode(`group\0${name}`, {});
+  for (const a of data.assets) if (grouped && a.group) g.setParent(a.name, `group\0${a.group}`);
+  for (const e of data.edges) g.setEdge(e.from, e.to);
+  dagre.layout(g);
+  const place = {};
+  for (const a of data.assets) {
+    const n = g.node(a.name);
+    place[a.name] = { x: n.x - BOX.w / 2, y: n.y - BOX.h / 2 };
+  }
+  const boxes = groups.map((name) => {
+    const n = g.node(`group\0${name}`);
+    return { name, x: n.x - n.width / 2, y: n.y - n.height / 2 - top, w: n.width, h: n.height + top };
+  });
+  const { width, height } = g.graph();
+  // From the reader's right side to the read one's left, through the points dagre kept
+  // for the ranks an edge crosses (not its own ends: those may touch a box's top).
+  const gap = (BOX.dx - BOX.w) * 0.75;
+  const routes = (e) => {
+    const a = place[e.from], b = place[e.to];
+    const between = g.edge(e.from, e.to).points.filter((p) => p.x > a.x + BOX.w + gap && p.x < b.x - gap);
+    return [{ x: a.x + BOX.w, y: a.y + BOX.h / 2 }, ...between, { x: b.x, y: b.y + BOX.h / 2 }];
+  };
+  return { place, width, height, routes, groups: boxes };
 }
 
 // A smooth path through an edge's points, leaving and entering each point level.
@@ -219,15 +244,25 @@ async function showGraph() {
   freshness(data);
   const svg = document.getElementById("graph");
   svg.replaceChildren();
-  const { place, routes, width, height } = layout(data);
+  const { place, routes, width, height, groups } = layout(data);
   svg.setAttribute("width", width);
   svg.setAttribute("height", height);
-  zoomable(svg, width, height);
+  const reveal = zoomable(svg, width, height);
+  showMatch = (name) => {
+    reveal(place[name]);
+    svg.querySelector(`.node[data-name="${CSS.escape(name)}"]`).scrollIntoView({ block: "nearest", inline: "nearest" });
+  };
   const defs = el("svg:defs");
   const marker = el("svg:marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
   marker.appendChild(el("svg:path", { d: "M0,0 L10,5 L0,10 z" }));
   defs.appendChild(marker);
   svg.appendChild(defs);
+  for (const box of groups) { // a group's assets inside a box, named at its top
+    const g = el("svg:g", { class: "group-box", "data-group": box.name });
+    g.appendChild(el("svg:rect", { x: box.x, y: box.y, width: box.w, height: box.h, rx: 6 }));
+    g.appendChild(el("svg:text", { x: box.x + 8, y: box.y + 13 }, `group ${box.name}`));
+    svg.appendChild(g);
+  }
   for (const e of data.edges) {
     const path = el("svg:path", { class: "edge", "marker-end": "url(#arrow)", "data-from": e.from, "data-to": e.to, d: curve(routes(e)) });
     path.appendChild(el("svg:title", {}, e.mapping));
@@ -294,7 +329,9 @@ function statesOf(a) {
   return states;
 }
 
-function applyFilter() {
+let showMatch = () => {}; // the graph drawn: brings an asset's box into view
+
+function applyFilter(event) {
   const text = document.getElementById("search").value.trim();
   const matching = [];
   for (const node of document.querySelectorAll("#graph .node")) {
@@ -308,6 +345,7 @@ function applyFilter() {
   link.hidden = !matching.length;
   link.textContent = `grid of the ${matching.length} matching asset${matching.length === 1 ? "" : "s"}`;
   link.href = `#grid/${matching.map(encodeURIComponent).join(",")}`;
+  if (event && matching.length) showMatch(matching[0]); // typed: the first match in view
 }
 
 function renderGrid(container, data, onCell) {
