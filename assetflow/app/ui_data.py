@@ -4,6 +4,7 @@ one short read: the page never holds the warehouse."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from assetflow.core import heatmap
 from assetflow.core.checks import samples_text
 from assetflow.core.environments import PROD
 from assetflow.core.intervals import Intervals
+from assetflow.core.multi import MultiPartitions
+from assetflow.core.partitioning import Partitions
 from assetflow.core.records import CheckRecord
 from assetflow.core.status import AssetStatus, state_of, states_of
 from assetflow.run.runlog import log_text
@@ -131,7 +134,20 @@ def asset(
         "dims": list(parts.dimension_names),
         "partitions": parts.describe(session.now),
         "grouped": period,
+        "dim_keys": _dimension_keys(parts, session.now),
         **shown,
+    }
+
+
+def _dimension_keys(parts: Partitions, now: dt.datetime) -> dict[str, list[str]]:
+    """A multi-dimension asset's keyed dimensions and their keys: the page's picker shows
+    one key's partitions (`from=*|KEY|*`)."""
+    if not isinstance(parts, MultiPartitions):
+        return {}
+    return {
+        name: list(dim.keys_in(dim.universe(now)))
+        for name, dim in parts.dims
+        if dim.is_keyed
     }
 
 

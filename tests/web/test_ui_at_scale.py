@@ -108,3 +108,50 @@ def test_a_long_runs_gantt_draws_the_rows_in_view_and_more_as_they_scroll_in(pro
     finally:
         server.terminate()
         server.wait(10)
+
+
+MULTI = """
+from assetflow import asset, daily, multi, static
+
+
+@asset(partitions=multi(day=daily("2024-01-01", "2024-01-10"), region=static("eu", "us", "apac")))
+def sales(ctx):
+    return "SELECT 1 AS n"
+"""
+
+
+def test_a_multi_dimension_asset_shows_one_key_of_a_dimension_when_picked(project, page):  # noqa: F811
+    project.write("definitions/pipeline.py", MULTI)
+    assert cli(project, "--now", NOW, "materialize", "--partition", "2024-01-03|us").returncode == 0
+    port = free_port()
+    server = cli(project, "--now", NOW, "ui", "--port", str(port), wait=False)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                api(base, "/api/runs")
+                break
+            except OSError:
+                import time
+
+                time.sleep(0.1)
+        page.goto(f"{base}/#asset/sales")
+        page.wait_for_selector("#grid .cell")
+        assert page.locator("#grid .cell").count() == 30
+        picker = page.locator('#dimension-picker select[data-dimension="region"]')
+        assert picker.locator("option").all_inner_texts() == ["all 3", "eu", "us", "apac"]
+        picker.select_option("us")
+        page.wait_for_function("document.querySelectorAll('#grid .cell').length === 10")
+        keys = page.locator("#grid .cell").evaluate_all("cs => cs.map(c => c.dataset.key)")
+        assert keys == [f"2024-01-{d:02d}|us" for d in range(1, 11)]
+        assert page.locator("#grid .cell.fresh").get_attribute("data-key") == "2024-01-03|us"
+        summary = page.locator("#asset-summary").inner_text()
+        assert "shown 2024-01-01|us..2024-01-10|us: 9 missing, 1 fresh" in summary
+        assert (
+            page.locator('#dimension-picker select[data-dimension="region"]').input_value() == "us"
+        )
+        page.locator('#dimension-picker select[data-dimension="region"]').select_option("")
+        page.wait_for_function("document.querySelectorAll('#grid .cell').length === 30")
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -515,6 +515,7 @@ async function showAsset(name, keepLaunch = false, range = "") {
   freshness(data);
   document.getElementById("asset-title").textContent = name;
   document.getElementById("asset-summary").textContent = summary(data);
+  dimensionPicker(name, data, range);
   const grid = document.getElementById("grid");
   grid.replaceChildren();
   if (data.grouped) {  // a cell stands for a period's partitions: open them
@@ -533,6 +534,39 @@ async function showAsset(name, keepLaunch = false, range = "") {
     cell.className = `cell ${state} settled`;
     cell.dataset.state = state;
     cell.title += ` — this run: ${how}`;
+  }
+}
+
+// A multi-dimension asset: a select per keyed dimension, "all" or one key, whose choice
+// shows that key's partitions (the range `*|KEY|*`, a part per dimension).
+function dimensionPicker(name, data, range) {
+  const box = document.getElementById("dimension-picker");
+  const dims = Object.entries(data.dim_keys || {});
+  box.hidden = !dims.length;
+  box.replaceChildren();
+  if (!dims.length) return;
+  const chosen = (range || "").split("..")[0].split("|"); // this view's key per dimension
+  const picked = (dim) => {
+    const i = data.dims.indexOf(dim);
+    return chosen.length === data.dims.length && chosen[i] !== "*" ? chosen[i] : "";
+  };
+  for (const [dim, keys] of dims) {
+    const select = el("select", { "data-dimension": dim, "aria-label": `${dim}: all, or one key` });
+    select.appendChild(el("option", { value: "" }, `all ${keys.length.toLocaleString("en")}`));
+    for (const key of keys) select.appendChild(el("option", { value: key }, key));
+    select.value = picked(dim);
+    select.addEventListener("change", () => {
+      const parts = data.dims.map((d) => {
+        const value = box.querySelector(`select[data-dimension="${CSS.escape(d)}"]`);
+        return value && value.value ? value.value : "*";
+      });
+      const whole = parts.every((p) => p === "*");
+      const key = parts.join("|");
+      location.hash = `#asset/${encodeURIComponent(name)}` + (whole ? "" : `/${key}..${key}`);
+    });
+    const label = el("label", {}, `${dim} `);
+    label.appendChild(select);
+    box.appendChild(label);
   }
 }
 
