@@ -956,4 +956,7 @@ document.getElementById("runs-status").addEventListener("change", showRuns);
 document.getElementById("runs-trigger").addEventListener("input", showRuns);
 document.getElementById("env").addEventListener("change", switchEnvironment);
 window.addEventListener("hashchange", route);
-showEnvironments().catch(showError).then(route);
+// A remembered environment is checked before the first view reads it; the page's own
+// (none remembered) needs no wait: the environments and the first view are read together.
+if (ENV) showEnvironments().catch(showError).then(route);
+else Promise.all([showEnvironments().catch(showError), route()]);
