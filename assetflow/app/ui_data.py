@@ -144,11 +144,7 @@ def _dimension_keys(parts: Partitions, now: dt.datetime) -> dict[str, list[str]]
     one key's partitions (`from=*|KEY|*`)."""
     if not isinstance(parts, MultiPartitions):
         return {}
-    return {
-        name: list(dim.keys_in(dim.universe(now)))
-        for name, dim in parts.dims
-        if dim.is_keyed
-    }
+    return {name: list(dim.keys_in(dim.universe(now))) for name, dim in parts.dims if dim.is_keyed}
 
 
 def _one_cell_each(st: AssetStatus, selected: Intervals) -> dict[str, Any]:

@@ -35,17 +35,39 @@ _LIBRARIES = tuple(
 _MAX_CONSTANT = 20_000  # characters of a constant's repr taken whole (a bigger one is hashed)
 
 
-@functools.lru_cache(maxsize=64)
+_FUNCTIONS: dict[str, dict[int, ast.AST]] = {}  # by file: what parse_source found there
+
+
+def parse_source(filename: str, text: bytes) -> ast.Module:
+    """A definitions file parsed once: the loader compiles this tree, and every function in
+    it is kept by the line its code starts on (first decorator or def), far cheaper than
+    inspect.getsource for each of 1,000 assets. The loader forgets them before each load,
+    so an edited file is parsed afresh."""
+    tree = ast.parse(text, filename)
+    _FUNCTIONS[filename] = _functions_in(tree.body)
+    return tree
+
+
 def _module_functions(filename: str) -> dict[int, ast.AST]:
-    """Every function in a file by the line its code starts on (first decorator or def).
-    One parse per file: far cheaper than inspect.getsource for each of 1,000 assets.
-    The loader clears this cache before each load, so an edited file is parsed afresh."""
-    tree = ast.parse(Path(filename).read_text(encoding="utf-8"))
+    """The functions of a file the loader did not parse (a helper's module outside it)."""
+    if filename not in _FUNCTIONS:
+        parse_source(filename, Path(filename).read_bytes())
+    return _FUNCTIONS[filename]
+
+
+def _functions_in(statements: list[ast.stmt]) -> dict[int, ast.AST]:
+    """Every function defined by these statements or the statements inside them (a
+    factory's nested defs, a class's methods, an `if`'s branches): statements only, as
+    expressions hold no `def`."""
     out: dict[int, ast.AST] = {}
-    for node in ast.walk(tree):
+    todo = list(statements)
+    while todo:
+        node = todo.pop()
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
             out[first] = node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            todo.extend(getattr(node, name, ()))
     return out
 
 
@@ -62,7 +84,7 @@ def function_node(fn: Callable[..., Any]) -> ast.AST | None:
 
 
 def forget_sources() -> None:
-    _module_functions.cache_clear()
+    _FUNCTIONS.clear()
 
 
 def fingerprint(
@@ -106,7 +128,7 @@ def _dump(node: ast.AST) -> str:
 def _what_it_reads(fn: Callable[..., Any], node: ast.AST) -> tuple[str, tuple[str, ...]]:
     """What the body reads from its module, followed through helpers: (the text covered —
     helpers' ASTs and constants' values — and the names it cannot see)."""
-    home = Path(fn.__code__.co_filename).resolve().parent  # definitions/
+    home = _resolved(fn.__code__.co_filename).parent  # definitions/
     covered: list[str] = []
     unseen: set[str] = set()
     seen: set[str] = set()
@@ -175,9 +197,15 @@ def _is_data(value: Any, depth: int = 0) -> bool:
 
 def _inside(fn: Callable[..., Any], home: Path) -> bool:
     try:
-        return Path(fn.__code__.co_filename).resolve().is_relative_to(home)
+        return _resolved(fn.__code__.co_filename).is_relative_to(home)
     except (AttributeError, OSError, ValueError):
         return False
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(filename: str) -> Path:
+    """A code object's file, its links resolved (once per file, not per function)."""
+    return Path(filename).resolve()
 
 
 def _project_code(value: Any) -> bool:

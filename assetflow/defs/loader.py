@@ -18,7 +18,7 @@ from assetflow.core.definitions import Definitions, validate
 from assetflow.core.policy import Defaults
 from assetflow.core.resources import ResourceSpec
 from assetflow.core.specs import AssetSpec, AssetTestSpec, ScheduleSpec, SensorSpec, SourceSpec
-from assetflow.defs.code_version import forget_sources
+from assetflow.defs.code_version import forget_sources, parse_source
 from assetflow.errors import AssetflowError, DefinitionError
 
 _load_counter = itertools.count()
@@ -147,7 +147,8 @@ def _import_specs(package: str, file: Path) -> list[Found]:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:  # compiled from the text on disk now: a cached .pyc is trusted by mtime and size
-            exec(compile(file.read_bytes(), str(file), "exec", dont_inherit=True), vars(module))
+            tree = parse_source(str(file), file.read_bytes())  # parsed once, for code versions too
+            exec(compile(tree, str(file), "exec", dont_inherit=True), vars(module))
         except AssetflowError:
             raise
         except Exception as exc:  # a user's module failing to import, whatever the cause
