@@ -18,16 +18,14 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import status_scale  # noqa: E402
-from ui_scale import CHROMIUM, NOW, free_port, timed_get  # noqa: E402
+from ui_scale import CHROMIUM, start_ui, timed_get  # noqa: E402
 
 ASSETS = 10
 # When the frame with the Gantt's first bars was made, from navigation start: the first bar
@@ -79,20 +77,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("bench/.work"))
     options = parser.parse_args()
     project = build(options.work, options.attempts)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "assetflow", "--project", str(project), "--now", NOW,
-         "ui", "--port", str(port)],
-        env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server, base = start_ui(project, dict(os.environ))
     try:
-        for _ in range(200):
-            try:
-                timed_get(f"{base}/api/runs")
-                break
-            except OSError:
-                time.sleep(0.1)
         api = [timed_get(f"{base}/api/runs/bench") for _ in range(options.repeats + 1)][1:]
         from playwright.sync_api import sync_playwright
 

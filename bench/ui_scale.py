@@ -46,6 +46,25 @@ def timed_get(url: str) -> tuple[float, int]:
     return time.perf_counter() - started, len(body)
 
 
+def start_ui(project: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """`assetflow ui` over the project on a free port, once it answers: the process and its
+    base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "assetflow", "--project", str(project), "--now", NOW,
+         "ui", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(200):
+        try:
+            timed_get(f"{base}/api/runs")
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server, base
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -56,21 +75,9 @@ def main() -> None:
     options = parser.parse_args()
     if not (options.project / "warehouse").exists():
         raise SystemExit(f"{options.project}: run bench/status_scale.py first")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "BENCH_CHANGED_PARTITION": "2020-06-23"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "assetflow", "--project", str(options.project), "--now", NOW,
-         "ui", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server, base = start_ui(options.project, env)
     try:
-        for _ in range(200):
-            try:
-                timed_get(f"{base}/api/runs")
-                break
-            except OSError:
-                time.sleep(0.1)
         timed_get(f"{base}/api/graph")  # warm: definitions loaded, caches filled
         api_graph = [timed_get(f"{base}/api/graph") for _ in range(options.repeats)]
         fresh = []  # a status read anew: the page keeps one for FRESH_FOR seconds

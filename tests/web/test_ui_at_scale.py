@@ -5,7 +5,7 @@ run with more attempts than a screen (the Gantt draws rows as they come into vie
 import json
 
 import pytest
-from test_ui_browser import CHROMIUM, REQUIRED, api, cli, free_port, page  # noqa: F401
+from test_ui_browser import CHROMIUM, REQUIRED, cli, page, serving  # noqa: F401
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,20 +30,8 @@ def served(project):
     project.write("definitions/pipeline.py", PIPELINE)
     hour = ["--from", "2024-01-05T10:00", "--to", "2024-01-05T10:55"]
     assert cli(project, "--now", NOW, "materialize", *hour).returncode == 0
-    port = free_port()
-    server = cli(project, "--now", NOW, "ui", "--port", str(port), wait=False)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            api(base, "/api/runs")
-            break
-        except OSError:
-            import time
-
-            time.sleep(0.1)
-    yield project, base
-    server.terminate()
-    server.wait(10)
+    with serving(project, "--now", NOW) as base:
+        yield project, base
 
 
 def test_a_five_minute_asset_is_drawn_a_day_a_cell_and_a_day_opens(served, page):  # noqa: F811
@@ -79,18 +67,7 @@ def test_a_long_runs_gantt_draws_the_rows_in_view_and_more_as_they_scroll_in(pro
     hours = ["--from", "2024-01-02T00:00", "--to", "2024-01-02T19:55"]  # 240 windows
     assert cli(project, "--now", NOW, "materialize", *hours).returncode == 0
     run_id = json.loads(cli(project, "runs", "--json").stdout)[0]["run_id"]
-    port = free_port()
-    server = cli(project, "--now", NOW, "ui", "--port", str(port), wait=False)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                api(base, "/api/runs")
-                break
-            except OSError:
-                import time
-
-                time.sleep(0.1)
+    with serving(project, "--now", NOW) as base:
         page.goto(f"{base}/#run/{run_id}")
         page.wait_for_selector("#gantt rect.bar")
         bars = page.locator("#gantt rect.bar")
@@ -105,9 +82,6 @@ def test_a_long_runs_gantt_draws_the_rows_in_view_and_more_as_they_scroll_in(pro
         assert len(set(drawn)) == len(drawn) and first < len(drawn) < 240  # none twice
         last = page.locator('#gantt rect.bar[data-row="239"]')
         assert last.get_attribute("data-status") == "success"
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 MULTI = """
@@ -123,18 +97,7 @@ def sales(ctx):
 def test_a_multi_dimension_asset_shows_one_key_of_a_dimension_when_picked(project, page):  # noqa: F811
     project.write("definitions/pipeline.py", MULTI)
     assert cli(project, "--now", NOW, "materialize", "--partition", "2024-01-03|us").returncode == 0
-    port = free_port()
-    server = cli(project, "--now", NOW, "ui", "--port", str(port), wait=False)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                api(base, "/api/runs")
-                break
-            except OSError:
-                import time
-
-                time.sleep(0.1)
+    with serving(project, "--now", NOW) as base:
         page.goto(f"{base}/#asset/sales")
         page.wait_for_selector("#grid .cell")
         assert page.locator("#grid .cell").count() == 30
@@ -152,6 +115,3 @@ def test_a_multi_dimension_asset_shows_one_key_of_a_dimension_when_picked(projec
         )
         page.locator('#dimension-picker select[data-dimension="region"]').select_option("")
         page.wait_for_function("document.querySelectorAll('#grid .cell').length === 30")
-    finally:
-        server.terminate()
-        server.wait(10)

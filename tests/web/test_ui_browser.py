@@ -1,6 +1,7 @@
 """The web page in a real headless Chromium (issue 18): graph -> asset -> cell -> why, and the
 page during a run started from the command line. Screenshots are kept in the test's folder."""
 
+import contextlib
 import json
 import os
 import socket
@@ -70,6 +71,25 @@ def api(base, path):
         return json.loads(response.read())
 
 
+@contextlib.contextmanager
+def serving(project, *options):
+    """`assetflow [OPTIONS] ui` on a free port, answering: its base URL; stopped after."""
+    port = free_port()
+    server = cli(project, *options, "ui", "--port", str(port), wait=False)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                api(base, "/api/runs")
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 @pytest.fixture
 def ui(project):
     project.write("definitions/pipeline.py", PIPELINE)
@@ -77,18 +97,8 @@ def ui(project):
     (project.root / "definitions" / "pipeline.py").write_text(
         PIPELINE.replace("1 AS v", "2 AS v")
     )  # events changed: all of it and rolling stale
-    port = free_port()
-    server = cli(project, "ui", "--port", str(port), wait=False)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            api(base, "/api/runs")
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield project, base
-    server.terminate()
-    server.wait(10)
+    with serving(project) as base:
+        yield project, base
 
 
 @pytest.fixture
