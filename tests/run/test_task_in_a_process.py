@@ -42,7 +42,8 @@ def test_tasks_pickle_and_compute_in_a_spawned_process_as_in_threads(example):
     root = example.root
     with Session(load_project(root), FixedClock(NOW_DT), NOW_DT) as session:
         request = Request(ASSETS, "2013-01-01", "2013-01-10")
-        plan = materialize(session, request, RunOptions(dry_run=True, force=True)).plan
+        options = RunOptions(dry_run=True, per_node=True, force=True)  # with input versions
+        plan = materialize(session, request, options).plan
         defs, store = session.graph.defs, session.reader()
         tasks, inputs, stored = [], [], []
         for asset in ASSETS:

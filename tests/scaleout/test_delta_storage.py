@@ -138,7 +138,9 @@ def test_a_commit_whose_coordinator_died_before_recording_it_is_adopted(tmp_path
     assert non_fresh(project)[("doubled", "2024-01-03")][0] == "stale"
     # A worker commits doubled[2024-01-03]; its coordinator dies before recording it.
     with Session(load_project(project.root), FixedClock(NOW_DT), NOW_DT) as session:
-        plan = materialize(session, Request(("doubled",)), RunOptions(dry_run=True)).plan
+        # With the input versions a run records (a dry run reads them for --nodes only).
+        options = RunOptions(dry_run=True, per_node=True)
+        plan = materialize(session, Request(("doubled",)), options).plan
         (node,) = [p for p in plan.nodes if p.node.partition == "2024-01-03"]
         spec = session.graph.defs.assets["doubled"]
         task = make_task("deadrun", [node], plan.versions, spec.code_version, 1, NOW_DT,
