@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -95,6 +96,32 @@ class MultiPartitions(Partitions):
             before, after = "|".join([*keys[:t], ""]), "|".join(["", *keys[t + 1 :]])
             out.extend(f"{before}{k}{after}" for k in self.dims[t][1].keys_between(t_lo, t_hi))
         return tuple(out)
+
+    def compact(self, spans: Intervals) -> str:
+        """A product where it is one: `2015-07-03..2015-08-02 × c0..c99` (the time range,
+        then each other dimension's keys, in the dimensions' order); the key combinations
+        listed where they are not (`2024-01-02 × {eu|acme, us|zeta}`)."""
+        t = self.time_position
+        if t is None:
+            return super().compact(spans)
+        groups: dict[tuple[int, int], list[tuple[int, ...]]] = {}
+        for idx, t_lo, t_hi in combos(self, spans):
+            groups.setdefault((t_lo, t_hi), []).append(idx[:t] + idx[t + 1 :])
+        others = [d for n, (_, d) in enumerate(self.dims) if n != t]
+        out = []
+        for (t_lo, t_hi), rests in sorted(groups.items()):
+            per_dim = [sorted({r[k] for r in rests}) for k in range(len(others))]
+            if math.prod(len(found) for found in per_dim) == len(set(rests)):
+                labels = [
+                    d.compact(Intervals.points(found))
+                    for d, found in zip(others, per_dim, strict=True)
+                ]
+            else:
+                listed = ("|".join(d.key(i) for d, i in zip(others, r, strict=True)) for r in rests)
+                labels = ["{" + ", ".join(listed) + "}"]
+            labels.insert(min(t, len(labels)), self.dims[t][1].compact(Intervals.span(t_lo, t_hi)))
+            out.append(" × ".join(labels))
+        return ", ".join(out)
 
     @property
     def dimension_names(self) -> tuple[str, ...]:

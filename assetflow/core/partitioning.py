@@ -64,6 +64,14 @@ class Partitions(ABC):
         """The keys of the partitions in `spans` that exist."""
         return tuple(k for lo, hi in spans.spans for k in self.keys_between(lo, hi))
 
+    def compact(self, spans: Intervals) -> str:
+        """`2013-03-15..2013-03-21, 2013-04-02`: the partitions in `spans` as people read
+        them, from the ends of each span (no key between them is made)."""
+        return ", ".join(
+            self.key(lo) if lo == hi else f"{self.key(lo)}..{self.key(hi)}"
+            for lo, hi in spans.spans
+        )
+
     def grid_cell(self, key: str) -> tuple[str, str]:
         """Where the page draws a partition: its row's label and its column's."""
         return "all", key

@@ -206,3 +206,34 @@ def test_set_wise_reads_and_readers_agree_with_the_mapping(pair, data):
         NOW
     )
     assert set(found) == readers
+
+
+def test_a_set_of_partitions_reads_as_a_product_where_it_is_one():
+    from assetflow.core.intervals import Intervals
+    from assetflow.core.partitions import daily, multi, static
+
+    days = daily("2024-01-01", "2024-01-31")
+    parts = multi(day=days, region=static("eu", "us", "apac"), customer=static("acme", "zeta"))
+
+    def of(*keys):
+        return Intervals.points(parts.index(k) for k in keys)
+
+    every = [
+        f"2024-01-{d:02d}|{r}|{c}"
+        for d in range(3, 6)
+        for r in ("eu", "us")
+        for c in ("acme", "zeta")
+    ]
+    assert parts.compact(of(*every)) == "2024-01-03..2024-01-05 × eu..us × acme..zeta"
+    assert parts.compact(of("2024-01-02|eu|acme", "2024-01-02|us|zeta")) == (
+        "2024-01-02 × {eu|acme, us|zeta}"
+    )
+    two = of("2024-01-02|apac|zeta", "2024-01-07|eu|acme", "2024-01-08|eu|acme")
+    assert parts.compact(two) == "2024-01-02 × apac × zeta, 2024-01-07..2024-01-08 × eu × acme"
+    assert days.compact(
+        Intervals.points(days.index(k) for k in ("2024-01-02", "2024-01-03", "2024-01-09"))
+    ) == ("2024-01-02..2024-01-03, 2024-01-09")
+    keyed = multi(region=static("eu", "us"), customer=static("acme", "zeta"))
+    # Without time, ranges of combinations in their order (as compact_ranges gives them).
+    apart = Intervals.points([keyed.index("eu|acme"), keyed.index("us|acme")])
+    assert keyed.compact(apart) == "eu|acme, us|acme"

@@ -50,7 +50,8 @@ def render_plan(plan: Plan, graph: AssetGraph) -> None:
     for (asset, reason), spans in grouped.items():
         parts = graph.defs.assets[asset].partitions
         found = Intervals.of(spans)
-        table.add_row(asset, ranges(list(parts.keys_in(found)), parts), f"{len(found):,}", reason)
+        shown = parts.compact(found) if parts.is_partitioned else "(unpartitioned)"
+        table.add_row(asset, shown, f"{len(found):,}", reason)
     out.print(table)
     for change in plan.shape_changes:
         out.print(f"[cyan]schema:[/] {escape(change)}")
