@@ -16,7 +16,7 @@ from assetflow.app.state import targets as select
 from assetflow.core.explain import Reason, explain
 from assetflow.core.intervals import Intervals
 from assetflow.core.observations import each_observation
-from assetflow.core.partitions import UNPARTITIONED, MultiPartitions, compact_ranges
+from assetflow.core.partitions import UNPARTITIONED, MultiPartitions
 from assetflow.core.planner import no_partitions
 from assetflow.core.records import (
     AssetInfo,
@@ -127,10 +127,7 @@ class BackfillProgress:
         assets = {}
         for asset, states in self.by_asset.items():
             parts = self.snapshot.report.assets[asset].partitions
-            assets[asset] = {
-                state: compact_ranges([parts.key(i) for i in spans], parts)
-                for state, spans in states.items()
-            }
+            assets[asset] = {state: parts.compact(spans) for state, spans in states.items()}
         counts = {
             asset: {state: len(spans) for state, spans in states.items()}
             for asset, states in self.by_asset.items()

@@ -11,7 +11,6 @@ from assetflow.app.session import Session
 from assetflow.app.state import Snapshot
 from assetflow.app.ui_data import Snapshots
 from assetflow.core.automation import next_ticks
-from assetflow.core.partitions import compact_ranges
 from assetflow.errors import SelectionError
 
 
@@ -38,9 +37,7 @@ def automation(session: Session, snapshots: Snapshots) -> dict[str, Any]:
     snap: Snapshot = snapshots(session)
     late_now = snap.late()  # the SLA deadlines walked once
     late = {
-        asset: compact_ranges(
-            [defs.assets[asset].partitions.key(i) for i in spans], defs.assets[asset].partitions
-        )
+        asset: defs.assets[asset].partitions.compact(spans)
         for asset, spans in late_now.items()
         if spans
     }

@@ -274,9 +274,8 @@ def plan_materialize(
     if outside and not upstream:
         name = next(a for a in graph.order if a in outside)
         parts = graph.defs.assets[name].partitions
-        keys = [parts.key(i) for i in outside[name]]
         raise UpstreamMissingError(
-            f"the selection needs {name}[{compact_ranges(keys, parts)}], which is not fresh "
+            f"the selection needs {name}[{parts.compact(outside[name])}], which is not fresh "
             "and not selected",
             "drop --no-upstream, or select it too",
         )
@@ -315,7 +314,7 @@ def _refuse_absent_periods(
         parts = graph.defs.assets[asset].partitions
         more = f" (and {len(absent) - 1} more such inputs)" if len(absent) > 1 else ""
         raise UpstreamMissingError(
-            f"{asset}[{compact_ranges(list(parts.keys_in(found)), parts)}] reads "
+            f"{asset}[{parts.compact(found)}] reads "
             f"{name} for the same period, which is not one of {name}'s partitions "
             f"({graph.defs.spec(name).partitions.describe()}){more}",
             f"narrow --from/--to, or end {asset}'s partitions where {name}'s end",

@@ -8,6 +8,7 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
+from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import Partitions, compact_ranges
 from assetflow.errors import AssetflowError
 
@@ -46,6 +47,11 @@ def ranges(keys: list[str], partitions: Partitions) -> str:
     if not partitions.is_partitioned:
         return "(unpartitioned)"
     return compact_ranges(keys, partitions)
+
+
+def spans_text(spans: Intervals, partitions: Partitions) -> str:
+    """Partitions held as intervals, as people read them (a product where they are one)."""
+    return partitions.compact(spans) if partitions.is_partitioned else "(unpartitioned)"
 
 
 def count_cell(n: int, column: str) -> str:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from assetflow.cli.console.base import err, error, out, ranges, status_label
+from assetflow.cli.console.base import err, error, out, ranges, spans_text, status_label
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.planner import Plan
@@ -50,8 +50,7 @@ def render_plan(plan: Plan, graph: AssetGraph) -> None:
     for (asset, reason), spans in grouped.items():
         parts = graph.defs.assets[asset].partitions
         found = Intervals.of(spans)
-        shown = parts.compact(found) if parts.is_partitioned else "(unpartitioned)"
-        table.add_row(asset, shown, f"{len(found):,}", reason)
+        table.add_row(asset, spans_text(found, parts), f"{len(found):,}", reason)
     out.print(table)
     for change in plan.shape_changes:
         out.print(f"[cyan]schema:[/] {escape(change)}")
@@ -269,7 +268,6 @@ def render_backfill(progress: Any) -> None:
         cells = []
         for state in ("done", "failed", "remaining"):
             spans = states[state]
-            keys = [parts.key(i) for i in spans]
-            cells.append(f"{len(spans)}: {ranges(keys, parts)}" if spans else "0")
+            cells.append(f"{len(spans)}: {spans_text(spans, parts)}" if spans else "0")
         table.add_row(asset, *cells)
     out.print(table)

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from assetflow.cli.console.base import count_cell, err, out, ranges
+from assetflow.cli.console.base import count_cell, err, out, spans_text
 from assetflow.core.checks import samples_text
 from assetflow.core.explain import Reason
 from assetflow.core.graph import AssetGraph
@@ -41,7 +41,7 @@ def render_status(
         counts = st.counts(scope)
         nonfresh = st.nonfresh & scope
         detail = "; ".join(
-            f"{ranges([st.partitions.key(i) for i in spans], st.partitions)} [dim]{cause}[/]"
+            f"{spans_text(spans, st.partitions)} [dim]{cause}[/]"
             for cause, spans in _by_main_cause(st, nonfresh)
         )
         cells = [
