@@ -318,7 +318,8 @@ def test_the_page_shows_an_environment_and_switches(ui, page):
     assert cli(project, "--env", "dev", "materialize", "events", "rolling").returncode == 0
     page.goto(f"{base}/")
     page.wait_for_selector("#graph .node")
-    assert page.locator("#env-picker").is_visible()
+    # The environments are read beside the first view: the picker shows once they are.
+    page.wait_for_selector("#env-picker", state="visible")
     assert page.locator("#env option").all_inner_texts() == ["prod", "dev"]
     events = '#graph .node[data-name="events"]'
     assert page.locator(f"{events} rect.stale").count() == 1  # prod: the change is not there
