@@ -30,6 +30,7 @@ from assetflow.core.records import (
     AttemptStatus,
     Cause,
     NodeResult,
+    Observation,
     RunResult,
     RunStatus,
     Trigger,
@@ -125,7 +126,8 @@ def materialize(
         upstream=options.upstream, range_from=request.range_from, range_to=request.range_to,
         refresh=frozenset(snap.targets) if options.full_refresh else frozenset(),
     )  # fmt: skip
-    observed = snap.observed(plan.source_keys())  # the source windows the plan reads
+    read = {source: set(keys) for source, keys in plan.source_keys().items()}
+    observed = snap.observed(read)  # the source windows the plan reads
     check_sources(plan, graph, observed)
     if not options.dry_run or options.per_node:
         plan = _with_versions(plan, store, observed)
@@ -142,7 +144,10 @@ def materialize(
     if listener.on_plan:
         listener.on_plan(plan)
     backfill_id = _backfill_id(session, store, request) if options.backfill else None
-    result, settle = _run(session, store, plan, snap, options, backfill_id, listener.on_result)
+    observations = each_observation(snap.observations, read)
+    result, settle = _run(
+        session, store, plan, observations, options, backfill_id, listener.on_result
+    )
     more = follow and result.keys_added and result.exit_code == ExitCode.OK and rounds < KEY_ROUNDS
     if options.release and not more:  # the session's last run: the lock goes now, so that
         session.close()  # waiting for its alerts holds up no other writer
@@ -280,7 +285,7 @@ def _run(
     session: Session,
     store: Store,
     plan: Plan,
-    snap: Snapshot,
+    observed: list[Observation],  # the source partitions it reads, as observed for it
     options: RunOptions,
     backfill_id: str | None,
     on_result: Callable[[NodeResult], None] | None,
@@ -319,8 +324,6 @@ def _run(
     )  # fmt: skip
     session.after_close(workers.close)  # closed after the run below; this if it never starts
     setup = dataclasses.replace(setup, concurrency=workers.concurrency)
-    read = {source: set(keys) for source, keys in plan.source_keys().items()}
-    observed = each_observation(snap.observations, read)
     with store.storage_guard():  # a disk already full: one line, nothing started
         store.start_run(
             setup.run_id, str(trigger), selection, clock(), os.getpid(), plan.size,

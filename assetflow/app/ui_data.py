@@ -18,7 +18,7 @@ from assetflow.core.environments import PROD
 from assetflow.core.intervals import Intervals
 from assetflow.core.multi import MultiPartitions
 from assetflow.core.partitioning import Partitions
-from assetflow.core.records import CheckRecord
+from assetflow.core.records import CheckRecord, NodeState
 from assetflow.core.status import AssetStatus, state_of, states_of
 from assetflow.run.runlog import log_text
 from assetflow.store.lineage import node_record
@@ -187,9 +187,10 @@ def _grouped(st: AssetStatus, selected: Intervals, period: str) -> dict[str, Any
 
 
 def _worst(counts: list[int]) -> str:
-    """A cell's state: its worst partition's (failed, missing, stale, fresh)."""
-    fresh, stale, missing, failed = counts
-    return "X" if failed else "M" if missing else "S" if stale else "F"
+    """A cell's state letter: its worst partition's (failed, missing, stale, fresh)."""
+    found = dict(zip(NodeState, counts, strict=True))  # heatmap.counts' order
+    worst = (NodeState.FAILED, NodeState.MISSING, NodeState.STALE)
+    return STATE_CODES[next((s for s in worst if found[s]), NodeState.FRESH).value]
 
 
 def asset_meta(session: Session, name: str) -> dict[str, Any]:

@@ -104,7 +104,8 @@ class Plan:
     def read_spans(self) -> dict[str, Intervals]:
         """The asset partitions the plan's nodes read, per asset: the versions its tasks
         record and its conditional nodes compare."""
-        return {name: found for name, found in self.reads.items() if name not in self.made.sources}
+        sources = self.made.graph.defs.sources
+        return {name: found for name, found in self.reads.items() if name not in sources}
 
     def conditional_nodes(self) -> list[tuple[str, int, str]]:
         """The conditional nodes as the store finds them: asset, index, partition key."""
@@ -171,7 +172,6 @@ class NodeMaker:
 
     def __init__(self, graph: AssetGraph, now: dt.datetime, refresh: frozenset[str]) -> None:
         self.graph, self.now, self.refresh = graph, now, refresh
-        self.sources = frozenset(graph.defs.sources)
         self._made: tuple[tuple[PlannedRun, ...], tuple[PlannedNode, ...]] | None = None
 
     def nodes(self, runs: tuple[PlannedRun, ...]) -> tuple[PlannedNode, ...]:
@@ -192,17 +192,17 @@ class NodeMaker:
         batches = _Batcher()
         whole: dict[str, int] = {}  # a full refresh: every planned partition as one task
         for run in runs:
-            size = self.graph.defs.assets[run.asset].batch_size
+            spec = self.graph.defs.assets[run.asset]
             if run.asset in self.refresh and run.asset not in whole:
                 whole[run.asset] = batches.new()
-            keys = self.graph.defs.assets[run.asset].partitions.keys_between(run.first, run.last)
+            keys = spec.partitions.keys_between(run.first, run.last)
             for index, key in zip(range(run.first, run.last + 1), keys, strict=True):
                 if run.asset in whole:
                     batch = whole[run.asset]
-                elif run.conditional or size == 1:
+                elif run.conditional or spec.batch_size == 1:
                     batch = 0
                 else:
-                    batch = batches.assign(run.asset, index, size)
+                    batch = batches.assign(run.asset, index, spec.batch_size)
                 nodes.append(self._node(run, index, key, batch))
         return nodes
 

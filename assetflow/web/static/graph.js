@@ -48,7 +48,7 @@ function zoomable(svg, width, height) {
   };
 }
 
-// Where each box goes, and each edge's route: dagre's layered layout (ranks left to right,
+// Where each box goes, and the points each edge passes between its ends: dagre's layered layout (ranks left to right,
 // crossings minimised, edges routed between the boxes) up to LAYOUT_CAP assets; past it,
 // the server's layers (sources first, names sorted), which cost nothing to place (dagre
 // takes ~0.35 s for 400 boxes in Chromium here, ~2.5 s for 1,000).
@@ -66,11 +66,7 @@ function layout(data) {
   for (const a of data.assets) place[a.name] = { x: 10 + a.layer * BOX.dx, y: 10 + a.row * BOX.dy };
   const width = Math.max(...Object.values(place).map((p) => p.x)) + BOX.w + 20;
   const height = Math.max(...Object.values(place).map((p) => p.y)) + BOX.h + 20;
-  const ends = (e) => {
-    const a = place[e.from], b = place[e.to];
-    return [{ x: a.x + BOX.w, y: a.y + BOX.h / 2 }, { x: b.x, y: b.y + BOX.h / 2 }];
-  };
-  return { place, width, height, routes: ends, groups: [] };
+  return { place, width, height, between: () => [], groups: [] };
 }
 
 // dagre's layout; with `grouped`, each group's assets inside a box of its own.
@@ -95,15 +91,14 @@ function dagreLayout(data, grouped) {
     return { name, x: n.x - n.width / 2, y: n.y - n.height / 2 - top, w: n.width, h: n.height + top };
   });
   const { width, height } = g.graph();
-  // From the reader's right side to the read one's left, through the points dagre kept
-  // for the ranks an edge crosses (not its own ends: those may touch a box's top).
+  // The points dagre kept for the ranks an edge crosses (not its own ends: those may touch
+  // a box's top; the edge is drawn from side to side).
   const gap = (BOX.dx - BOX.w) * 0.75;
-  const routes = (e) => {
+  const between = (e) => {
     const a = place[e.from], b = place[e.to];
-    const between = g.edge(e.from, e.to).points.filter((p) => p.x > a.x + BOX.w + gap && p.x < b.x - gap);
-    return [{ x: a.x + BOX.w, y: a.y + BOX.h / 2 }, ...between, { x: b.x, y: b.y + BOX.h / 2 }];
+    return g.edge(e.from, e.to).points.filter((p) => p.x > a.x + BOX.w + gap && p.x < b.x - gap);
   };
-  return { place, width, height, routes, groups: boxes };
+  return { place, width, height, between, groups: boxes };
 }
 
 // A smooth path through an edge's points, leaving and entering each point level.
@@ -122,7 +117,7 @@ async function showGraph() {
   freshness(data);
   const svg = document.getElementById("graph");
   svg.replaceChildren();
-  const { place, routes, width, height, groups } = layout(data);
+  const { place, between, width, height, groups } = layout(data);
   svg.setAttribute("width", width);
   svg.setAttribute("height", height);
   const reveal = zoomable(svg, width, height);
@@ -141,8 +136,10 @@ async function showGraph() {
     g.appendChild(el("svg:text", { x: box.x + 8, y: box.y + 13 }, `group ${box.name}`));
     svg.appendChild(g);
   }
-  for (const e of data.edges) {
-    const path = el("svg:path", { class: "edge", "marker-end": "url(#arrow)", "data-from": e.from, "data-to": e.to, d: curve(routes(e)) });
+  for (const e of data.edges) { // from the input's right side to the reader's left
+    const a = place[e.from], b = place[e.to];
+    const points = [{ x: a.x + BOX.w, y: a.y + BOX.h / 2 }, ...between(e), { x: b.x, y: b.y + BOX.h / 2 }];
+    const path = el("svg:path", { class: "edge", "marker-end": "url(#arrow)", "data-from": e.from, "data-to": e.to, d: curve(points) });
     path.appendChild(el("svg:title", {}, e.mapping));
     svg.appendChild(path);
   }
