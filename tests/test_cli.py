@@ -88,6 +88,7 @@ def test_dry_run_json_carries_what_a_conditional_node_was_built_from(diamond):
     "args,message",
     [
         (["materialize", "--json"], "--json goes with --dry-run"),
+        (["materialize", "--dry-run", "--nodes"], "--nodes goes with --dry-run --json"),
         (
             ["materialize", "--partition", "2024-01-01", "--from", "2024-01-01"],
             "either --partition",

@@ -79,3 +79,57 @@ def test_why_says_what_the_code_version_cannot_see(helpers):
     assert "does not see" not in helpers.run("why", "uses_helper", "2024-01-02", now=NOW).output
     listed = json.loads(helpers.run("assets", "--json", now=NOW).output)
     assert {a["asset"]: a["unseen"] for a in listed}["uses_outside"] == ["outside"]
+
+
+NESTED = """
+from assetflow import asset, daily
+
+DAYS = daily("2024-01-01", "2024-01-03")
+
+
+def helper():
+    return "1 AS x"
+
+
+if True:
+
+    @asset(partitions=DAYS)
+    def in_a_branch(ctx):
+        return f"SELECT {helper()}"
+
+
+def make(name):
+    @asset(partitions=DAYS, name=name)
+    def made(ctx):
+        return f"SELECT {helper()}"
+
+    return made
+
+
+made_one = make("made_one")
+
+
+class Holder:
+    @staticmethod
+    def method(ctx):
+        return f"SELECT {helper()}"
+
+
+in_a_class = asset(partitions=DAYS, name="in_a_class")(Holder.method)
+"""
+
+
+def test_assets_defined_in_branches_factories_and_classes_follow_their_helpers(tmp_path):
+    """Their definitions are found inside statements (not only at the top), so their code
+    version covers the helper they read: editing it changes each one's."""
+    from assetflow.defs.loader import load_definitions
+
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    (folder / "nested.py").write_text(NESTED)
+    before = {n: s.code_version for n, s in load_definitions(folder).assets.items()}
+    assert set(before) == {"in_a_branch", "made_one", "in_a_class"}
+    (folder / "nested.py").write_text(NESTED.replace('"1 AS x"', '"2 AS x"'))
+    sys.modules.pop("definitions.nested", None)
+    after = {n: s.code_version for n, s in load_definitions(folder).assets.items()}
+    assert all(after[n] != before[n] for n in before), (before, after)

@@ -3,6 +3,7 @@ CLI, a grid per asset, why per node, one-line errors."""
 
 import json
 import os
+import re
 import shutil
 import threading
 import urllib.error
@@ -104,6 +105,7 @@ def test_the_graph_has_every_asset_with_the_counts_status_has(served):
         ("events", "rolling"), ("events", "by_region")
     }  # fmt: skip
     assert len(json.dumps(graph)) < 5000  # counts per asset, not nodes
+    assert re.fullmatch(r"\d\d:\d\d:\d\d UTC", graph["as_of"])  # a time with its zone
 
 
 def test_an_assets_grid_and_a_cells_why(served):
