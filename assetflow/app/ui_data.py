@@ -121,8 +121,9 @@ def asset(
     st = snap.report.assets[name]
     parts = spec.partitions
     selected = snap.targets[name] & st.universe
-    if first or last:
-        selected &= parts.indexes_between(first or None, last or None, session.now)
+    if first or last:  # checked as the CLI checks --from/--to
+        first, last = resolve_range(session.project, None, first or None, last or None)
+        selected &= parts.indexes_between(first, last, session.now)
     period = heatmap.grouping(parts, len(selected))
     shown = _one_cell_each(st, selected) if period is None else _grouped(st, selected, period)
     return {

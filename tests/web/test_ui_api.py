@@ -325,6 +325,16 @@ def test_off_the_loopback_the_page_needs_its_token(project):
         ui.wait(timeout=30)
 
 
+def test_an_assets_grid_between_two_keys_and_a_range_backwards(served):
+    _, base = served
+    status, grid = get(f"{base}/api/assets/rolling?from=2024-01-03&to=2024-01-04")
+    assert status == 200 and grid["keys"] == ["2024-01-03", "2024-01-04"]
+    status, body = get(f"{base}/api/assets/rolling?from=2024-01-05&to=2024-01-02")
+    assert status == 400 and body == {"error": "--to 2024-01-02 is before --from 2024-01-05"}
+    status, body = get(f"{base}/api/assets/rolling?from=2024-13-45")
+    assert status == 400 and "2024-13-45" in body["error"]
+
+
 def test_the_pages_vendored_libraries_are_served_and_nothing_outside_static(served):
     import http.client
     import urllib.parse
