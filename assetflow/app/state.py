@@ -92,12 +92,16 @@ def status_json(snap: Snapshot) -> dict[str, list[dict[str, Any]]]:
     for asset, scope in snap.targets.items():
         st = snap.report.assets[asset]
         late_here = late.get(asset, Intervals()) & scope
+        nonfresh = st.nonfresh & scope
+        keys = iter(st.partitions.keys_in(nonfresh))  # in index order, as the runs are
         nodes = []
-        for lo, hi, causes in st.cause_runs(st.nonfresh & scope):
-            record = {"status": state_of(causes), "causes": list(causes)}
-            for i, key in zip(range(lo, hi + 1), st.partitions.keys_between(lo, hi), strict=True):
-                late_one = {"late": True} if late_here and i in late_here else {}
-                nodes.append({"partition": key, **record, **late_one})
+        for lo, hi, causes in st.cause_runs(nonfresh):
+            state, listed = state_of(causes), list(causes)
+            for i in range(lo, hi + 1):
+                node = {"partition": next(keys), "status": state, "causes": listed}
+                if late_here and i in late_here:
+                    node["late"] = True
+                nodes.append(node)
         counts = {str(state): n for state, n in st.counts(scope).items()}
         counts["late"] = len(late_here)
         assets.append({"asset": asset, "counts": counts, "nodes": nodes})

@@ -128,6 +128,20 @@ class Edge:
         )
         return (down.dims[t][1], up.dims[t][1]) if same else None
 
+    @functools.cached_property
+    def reads_by_time_alone(self) -> bool:
+        """Whether what a node reads depends on its time index alone: the downstream side has
+        a time dimension and no upstream dimension is read key by key from it (each one reads
+        time, or is read whole), so every key combination at one time reads the same."""
+        down = self.down
+        if not isinstance(down, MultiPartitions) or down.time_position is None:
+            return False
+        ddims = multi.dims_of(down)
+        return all(
+            i is None or ddims[i][1].is_time or isinstance(self._dim_mapping(n, u), AllPartitions)
+            for i, (n, u) in zip(self.matches, multi.dims_of(self.up), strict=True)
+        )
+
     def _dim_mapping(self, name: str, dim: Partitions) -> DimMapping:
         mapping = self.mapping
         if isinstance(mapping, PerDimension):
@@ -147,6 +161,16 @@ class Edge:
             assert isinstance(one, Window | AllPartitions)
             return lambda index: map_one(one, self.down, index, self.up, now)
         time = self.same_keys_in_time
+        if time is None and self.reads_by_time_alone:
+            by_time = dict[int, MappedRange]()
+
+            def read(index: int) -> MappedRange:
+                t = index % multi.TIME_SIZE
+                if t not in by_time:
+                    by_time[t] = self._map_dimensions(index, now)
+                return by_time[t]
+
+            return read
         if time is None:
             return lambda index: self._map_dimensions(index, now)
         assert isinstance(self.mapping, Window)

@@ -88,13 +88,16 @@ class MultiPartitions(Partitions):
     def keys_in(self, spans: Intervals) -> tuple[str, ...]:
         out: list[str] = []
         t = self.time_position
+        times: dict[tuple[int, int], tuple[str, ...]] = {}  # key combinations share periods
         for idx, t_lo, t_hi in combos(self, spans):
             keys = [d.key(i) for (_, d), i in zip(self.dims, idx, strict=True)]
             if t is None:
                 out.append("|".join(keys))
                 continue
+            if (t_lo, t_hi) not in times:
+                times[t_lo, t_hi] = self.dims[t][1].keys_between(t_lo, t_hi)
             before, after = "|".join([*keys[:t], ""]), "|".join(["", *keys[t + 1 :]])
-            out.extend(f"{before}{k}{after}" for k in self.dims[t][1].keys_between(t_lo, t_hi))
+            out.extend([f"{before}{k}{after}" for k in times[t_lo, t_hi]])
         return tuple(out)
 
     def compact(self, spans: Intervals) -> str:

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 from dataclasses import dataclass
 
+from assetflow.core import multi
 from assetflow.core.graph import AssetGraph
 from assetflow.core.intervals import Intervals
 from assetflow.core.mapping_kinds import AllPartitions
@@ -168,19 +169,68 @@ def growing_assets(graph: AssetGraph) -> list[str]:
 def _grown_inputs(graph: AssetGraph, facts: Facts, now: dt.datetime) -> dict[str, Intervals]:
     """Nodes whose recorded input ranges differ from what their mappings read today."""
     points: dict[str, list[int]] = {}
-    assets = {asset for asset, _ in facts.recorded_ranges} & set(graph.defs.assets)
-    universes = {a: graph.defs.assets[a].partitions.universe(now) for a in assets}
+    expected: dict[str, _ExpectedReads] = {}
     for (asset, index), recorded in facts.recorded_ranges.items():
-        if index not in universes.get(asset, ()):  # gone, or a node of an older partitioning
+        if asset not in graph.defs.assets:
             continue
-        expected = {
-            rng.name: _recorded_form(rng)
-            for rng in graph.inputs_at(asset, index, now)
-            if rng.first <= rng.last
-        }
-        if expected != recorded:
+        if asset not in expected:
+            expected[asset] = _ExpectedReads(graph, asset, now)
+        if not expected[asset].holds(index, recorded):
             points.setdefault(asset, []).append(index)
     return {asset: Intervals.points(p) for asset, p in points.items()}
+
+
+Form = tuple[int, int, int]
+
+
+class _ExpectedReads:
+    """What the lineage would record today of the inputs of each node of one asset. Where
+    every edge maps a node by its time index alone (shifted by the node's key combination
+    when both sides have the same keys), one evaluation per time index serves every key
+    combination: tens of thousands of clipped nodes cost a few hundred evaluations."""
+
+    def __init__(self, graph: AssetGraph, asset: str, now: dt.datetime):
+        self.graph, self.asset, self.now = graph, asset, now
+        self.universe = graph.defs.assets[asset].partitions.universe(now)
+        edges = graph.edges(asset)
+        self.by_time = bool(edges) and all(
+            e.same_keys_in_time is not None or e.reads_by_time_alone for e in edges
+        )
+        deps = graph.defs.assets[asset].deps
+        self.shifted = {
+            d.name for d, e in zip(deps, edges, strict=True) if e.same_keys_in_time is not None
+        }
+        self.at_time: dict[int, dict[str, Form]] = {}
+
+    def holds(self, index: int, recorded: dict[str, Form]) -> bool:
+        """Whether `recorded` is what the node at `index` reads today (a node outside the
+        asset's partitions — gone, or of an older partitioning — is not compared)."""
+        if index not in self.universe:
+            return True
+        if not self.by_time:
+            return self._forms(index) == recorded
+        t = index % multi.TIME_SIZE
+        if t not in self.at_time:
+            self.at_time[t] = self._forms(index, shift=index - t)
+        at_time, base = self.at_time[t], index - t
+        if at_time.keys() != recorded.keys():
+            return False
+        for name, (first, last, count) in recorded.items():
+            shift = base if name in self.shifted else 0
+            if at_time[name] != (first - shift, last - shift, count):
+                return False
+        return True
+
+    def _forms(self, index: int, shift: int = 0) -> dict[str, Form]:
+        """Each non-empty input of the node at `index` as recorded, the inputs read along
+        the same keys moved back by `shift` (to key combination 0)."""
+        out = {}
+        for rng in self.graph.inputs_at(self.asset, index, self.now):
+            if rng.first <= rng.last:
+                first, last, count = _recorded_form(rng)
+                moved = shift if rng.name in self.shifted else 0
+                out[rng.name] = (first - moved, last - moved, count)
+        return out
 
 
 def _recorded_form(rng: InputRange) -> tuple[int, int, int]:
