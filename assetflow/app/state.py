@@ -98,7 +98,7 @@ def status_json(snap: Snapshot) -> dict[str, list[dict[str, Any]]]:
         for lo, hi, causes in st.cause_runs(nonfresh):
             state, listed = state_of(causes), list(causes)
             for i in range(lo, hi + 1):
-                node = {"partition": next(keys), "status": state, "causes": listed}
+                node: dict[str, Any] = {"partition": next(keys), "status": state, "causes": listed}
                 if late_here and i in late_here:
                     node["late"] = True
                 nodes.append(node)
