@@ -69,17 +69,17 @@ class Intervals:
         return Intervals(tuple(out))
 
     def __sub__(self, other: Intervals) -> Intervals:
-        out = []
+        out, j, b = [], 0, other.spans
         for lo, hi in self.spans:
-            start = lo
-            for olo, ohi in other.spans:
-                if ohi < start or olo > hi:
-                    continue
+            while j < len(b) and b[j][1] < lo:  # wholly before this span, and every later one
+                j += 1
+            start, k = lo, j
+            while k < len(b) and b[k][0] <= hi and start <= hi:
+                olo, ohi = b[k]
                 if olo > start:
                     out.append((start, olo - 1))
                 start = max(start, ohi + 1)
-                if start > hi:
-                    break
+                k += 1
             if start <= hi:
                 out.append((start, hi))
         return Intervals(tuple(out))

@@ -336,9 +336,13 @@ def _product(parts: Partitions, per_dim: list[list[tuple[int, int]]]) -> Interva
 
 def _along_time(spans: Intervals, span_of: Callable[[int, int], tuple[int, int]]) -> Intervals:
     """Each run of `spans` within one key combination, mapped along time by `span_of` (time
-    indexes in, time indexes out) and put back in its combination."""
-    return Intervals.of(
-        (lo - t_lo + a, lo - t_lo + b)
-        for lo, t_lo, t_hi in multi.time_runs(spans)
-        for a, b in [span_of(t_lo, t_hi)]
-    )
+    indexes in, time indexes out) and put back in its combination; each period once, however
+    many combinations cover it."""
+    mapped: dict[tuple[int, int], tuple[int, int]] = {}
+    out = []
+    for lo, t_lo, t_hi in multi.time_runs(spans):
+        if (t_lo, t_hi) not in mapped:
+            mapped[t_lo, t_hi] = span_of(t_lo, t_hi)
+        a, b = mapped[t_lo, t_hi]
+        out.append((lo - t_lo + a, lo - t_lo + b))
+    return Intervals.of(out)
