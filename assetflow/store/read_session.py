@@ -1,10 +1,10 @@
 """A read session with the process holding the warehouse (store/served.py serves it).
 
 `ServedConnection` speaks the part of DuckDB's connection API the read paths use, so a Store
-reads through it as it would read the file. Results arrive as Arrow and land in a local
-in-memory DuckDB, cast back to the types the holder's query had: a served read prints exactly
-what a local one would. Should the holder let go in the middle of a command (its run ended),
-the statements go on against the file itself.
+reads through it as it would read the file. Results arrive as Arrow (small ones of plain types
+as JSON values) and land in a local in-memory DuckDB, cast back to the types the holder's
+query had: a served read prints exactly what a local one would. Should the holder let go in
+the middle of a command (its run ended), the statements go on against the file itself.
 """
 
 from __future__ import annotations
@@ -136,29 +136,29 @@ class ServedConnection:
         return cur.sql(query, params=params)
 
     def _route(self, sql: str, parameters: object) -> tuple[duckdb.DuckDBPyConnection, str, object]:
-        """Where to ask `sql`: a local cursor over the holder's result (and the query that
-        reads it), or the file itself once the holder let go."""
+        """Where to ask `sql`: a local cursor over the holder's result (and the query, with
+        its parameters, that reads it), or the file itself once the holder let go."""
         if self._link.direct is None:
-            cur, select = self._fetch(sql, parameters)
-            if cur is not None:
-                return cur, select, None
+            landed = self._fetch(sql, parameters)
+            if landed is not None:
+                return landed
         assert self._link.direct is not None
         return self._link.direct, sql, parameters
 
-    def _fetch(self, sql: str, parameters: object) -> tuple[duckdb.DuckDBPyConnection | None, str]:
+    def _fetch(
+        self, sql: str, parameters: object
+    ) -> tuple[duckdb.DuckDBPyConnection, str, object] | None:
         """The holder's result landed in a local cursor, and the query that reads it typed
-        as the holder's was; (None, "") when the holder ended the session before answering
-        (the link then reads the file: ask again)."""
-        import pyarrow as pa
-
+        as the holder's was; None when the holder ended the session before answering (the
+        link then reads the file: ask again)."""
         stream = self._link.stream
         assert stream is not None
         try:
             send(stream, {"sql": sql, "params": parameters})
             header = receive(stream)
-            if header is not None and header.get("ok"):
-                table = pa.ipc.open_stream(stream).read_all()
-        except (OSError, ValueError, TypeError, pa.ArrowException):  # closed mid-way
+            if header is not None and header.get("ok") and "values" not in header:
+                table = _arrow_table(stream)
+        except (OSError, ValueError, TypeError):  # closed mid-way
             header = None
         if header is None:
             if self._link.closed:
@@ -166,20 +166,37 @@ class ServedConnection:
             self._link.reopen()
             if self._link.direct is None:  # another holder serves it now
                 return self._fetch(sql, parameters)
-            return None, ""
+            return None
         if not header.get("ok"):
             kind = getattr(duckdb, str(header.get("kind")), None)
             if not (isinstance(kind, type) and issubclass(kind, duckdb.Error)):
                 kind = duckdb.Error
             raise kind(str(header.get("error")))
-        return self._landed(table, header.get("columns") or [])
+        columns = header.get("columns") or []
+        if "values" in header:
+            return self._listed(columns, header["values"])
+        return self._landed(table, columns)
+
+    def _listed(
+        self, columns: list[list[str]], values: list[list[object]]
+    ) -> tuple[duckdb.DuckDBPyConnection, str, object]:
+        """A small result sent as a list of values per column (types JSON carries exactly):
+        read back as the holder's types, row by row in its order."""
+        cur = self._local.cursor()
+        if not columns:
+            return cur, "SELECT 1 WHERE false", None
+        picks = ", ".join(
+            f"unnest(?::{kind}[]) AS " + '"' + name.replace('"', '""') + '"'
+            for name, kind in columns
+        )
+        return cur, f"SELECT {picks}", values
 
     def _landed(
         self, table: pa.Table, columns: list[list[str]]
-    ) -> tuple[duckdb.DuckDBPyConnection, str]:
+    ) -> tuple[duckdb.DuckDBPyConnection, str, object]:
         cur = self._local.cursor()
         if not columns:
-            return cur, "SELECT 1 WHERE false"
+            return cur, "SELECT 1 WHERE false", None
         cur.register("_af_served", table)
         landed = cur.execute("SELECT * FROM _af_served LIMIT 0").description or []
         picks = []  # by position (#n): a result may name two columns alike
@@ -190,7 +207,7 @@ class ServedConnection:
             same = holder_type in (str(local_type), '"NULL"')
             typed = f"#{n}" if same else f"CAST(#{n} AS {holder_type})"
             picks.append(f"{typed} AS {quoted}")
-        return cur, f"SELECT {', '.join(picks)} FROM _af_served"
+        return cur, f"SELECT {', '.join(picks)} FROM _af_served", None
 
     def cursor(self) -> ServedConnection:
         """The same session (its statements read the same snapshot); closing it leaves the
@@ -216,3 +233,13 @@ class ServedConnection:
         self._link.close()
         with contextlib.suppress(duckdb.Error):  # closed from another thread mid-call
             self._local.close()
+
+
+def _arrow_table(stream: io.BufferedIOBase) -> pa.Table:
+    """A result's Arrow stream, read whole (Arrow is loaded here, for results that need it)."""
+    import pyarrow as pa
+
+    try:
+        return pa.ipc.open_stream(stream).read_all()
+    except pa.ArrowException as exc:
+        raise OSError("the result's stream ended early") from exc

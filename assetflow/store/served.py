@@ -13,9 +13,11 @@ back at its end. Statements that could change anything are refused with one line
 their kind (`refusal`); the read-only transaction refuses writes to the warehouse's tables
 underneath. Results travel as an Arrow stream and land in the client's own in-memory DuckDB,
 cast back to the types the holder's query had, so a served result reads exactly as a local
-one. The holder never waits for a reader: sessions run on their own threads, at most
-MAX_SESSIONS of them and QUERIES_AT_ONCE queries at a time; an idle, slow or vanished client
-is dropped; closing the store interrupts whatever is still running.
+one; a small result of numbers, booleans, text, dates and times travels as JSON values
+instead (`plain`), so that a quick read does not load Arrow (~0.15 s with numpy). The holder
+never waits for a reader: sessions run on their own threads, at most MAX_SESSIONS of them and
+QUERIES_AT_ONCE queries at a time; an idle, slow or vanished client is dropped; closing the
+store interrupts whatever is still running.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ QUERIES_AT_ONCE = 3  # queries running at once: the run keeps its cores
 IDLE_SECONDS = 120.0  # a session that asks nothing for this long is closed
 SEND_SECONDS = 30.0  # a client that takes no bytes for this long is dropped
 BATCH_ROWS = 65_536
+PLAIN_ROWS = 10_000  # a result of at most this many rows, of PLAIN_TYPES only, travels as JSON
+PLAIN_TYPES = frozenset(
+    ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER",
+     "UBIGINT", "FLOAT", "DOUBLE", "VARCHAR", "DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE")
+)  # fmt: skip
 
 # The client's Arrow results are cast back to the holder's types: the same rows either way.
 warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
@@ -99,7 +106,8 @@ def _refused(kind: str) -> str:
     )
 
 
-# -- frames: a 4-byte length, then JSON; a result's Arrow stream follows its header ----------
+# -- frames: a 4-byte length, then JSON; a result's Arrow stream follows its header (or its
+# values are in it) ----------
 def send(out: io.BufferedIOBase, message: dict[str, Any]) -> None:
     body = json.dumps(message, default=_tagged).encode("utf-8")
     out.write(struct.pack(">I", len(body)) + body)
@@ -266,12 +274,31 @@ class ReadServer:
         import pyarrow as pa  # here: a command that serves no read does not pay for it
 
         types = [[name, str(kind)] for name, kind, *_ in described or []]
+        batches = iter(reader or ())
+        first = next(batches, None)
+        more = next(batches, None) if first is not None else None
+        if more is None and plain(types, 0 if first is None else first.num_rows):
+            try:  # a time beyond Python's (infinity, year 10000) goes as Arrow
+                values = [c.to_pylist() for c in first.columns] if first else [[] for _ in types]
+            except (ValueError, OverflowError, pa.ArrowException):
+                values = None
+            if values is not None:
+                send(stream, {"ok": True, "columns": types, "values": values})
+                return
         send(stream, {"ok": True, "columns": types})
         schema = reader.schema if reader is not None else pa.schema([])
         with pa.ipc.new_stream(stream, schema) as out:
-            for batch in reader or ():
-                out.write_batch(batch)
+            for batch in (first, more, *batches):
+                if batch is not None:
+                    out.write_batch(batch)
         stream.flush()
+
+
+def plain(columns: list[list[str]], rows: int) -> bool:
+    """Whether a result travels as JSON values: a few rows of types that JSON carries
+    exactly (a client then lands them without loading Arrow: a small read during a run
+    costs no more than on an idle warehouse)."""
+    return rows <= PLAIN_ROWS and all(kind in PLAIN_TYPES for _, kind in columns)
 
 
 class _Watch:

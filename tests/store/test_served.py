@@ -4,6 +4,9 @@ would (here from a thread of this one)."""
 
 import contextlib
 import datetime as dt
+import math
+import subprocess
+import sys
 import threading
 import time
 
@@ -11,7 +14,7 @@ import duckdb
 import pytest
 
 from assetflow.store.read_session import ServedConnection
-from assetflow.store.served import reads_path
+from assetflow.store.served import plain, reads_path
 from assetflow.store.store import Store
 
 TYPED = (
@@ -55,6 +58,48 @@ def test_a_served_result_reads_as_the_holders_own_would(holder):
         assert conn.execute("SELECT 1 WHERE false").fetchall() == []
     finally:
         conn.close()
+
+
+PLAIN = (
+    "SELECT x::TINYINT AS t, x::SMALLINT AS s, x::INTEGER AS i, (x - 2)::BIGINT * 4611686018427387903"
+    " AS b, x::UTINYINT AS ut, x::USMALLINT AS us, x::UINTEGER AS ui,"
+    " 18446744073709551615::UBIGINT AS ub, (x / 3)::FLOAT AS f, -0.0::DOUBLE AS neg,"
+    " CASE x WHEN 0 THEN 'nan'::DOUBLE WHEN 1 THEN 'inf'::DOUBLE ELSE 1e308 END AS special,"
+    " 0.1::DOUBLE + 0.2 AS d, x = 1 AS yes, CASE WHEN x = 2 THEN NULL ELSE 'é \"q\" ''s'' ✓' END AS v,"
+    " DATE '2013-01-01' + x::INTEGER AS day, TIMESTAMP '2013-01-01 10:11:12.345678' AS at,"
+    " TIMESTAMPTZ '2013-01-01 10:11:12.5+05:30' AS zoned, 1 AS same, 2 AS same"
+    " FROM range(3) t(x)"
+)
+
+
+def test_a_small_result_of_plain_types_is_the_holders_own_without_arrow(holder, tmp_path):
+    """Numbers (extremes, -0.0, NaN, infinity), booleans, text, dates, times and NULLs
+    travel as JSON values and read back exactly; a process reading them never loads
+    pyarrow. A time Python cannot hold goes as Arrow."""
+    conn = served(holder)
+    try:
+        mine, theirs = holder.conn.execute(PLAIN), conn.execute(PLAIN)
+        assert [d[:2] for d in theirs.description] == [d[:2] for d in mine.description]
+        assert plain([[d[0], str(d[1])] for d in mine.description], 3)  # not as Arrow
+        got, want = theirs.fetchall(), mine.fetchall()
+        assert str(got) == str(want)  # NaN is not equal to itself: compare as printed
+        assert math.copysign(1, got[0][9]) == -1
+        assert conn.execute("SELECT id FROM events WHERE id < 0").fetchall() == []
+        beyond = "SELECT 'infinity'::TIMESTAMP AS t, DATE '9999-12-31' + 1 AS d"
+        assert str(conn.execute(beyond).fetchall()) == str(holder.conn.execute(beyond).fetchall())
+        many = conn.execute("SELECT range AS id FROM range(20000)").fetchall()  # as Arrow
+        assert many == [(i,) for i in range(20000)]
+    finally:
+        conn.close()
+    script = (
+        "import sys; from pathlib import Path;"
+        " from assetflow.store.read_session import ServedConnection;"
+        f" conn = ServedConnection.open(Path({str(holder.path)!r}));"
+        " print(conn.execute('SELECT count(*), max(id) FROM events').fetchall(),"
+        " 'pyarrow' in sys.modules); conn.close()"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.split() == ["[(100,", "99)]", "False"], done.stderr
 
 
 @pytest.mark.parametrize(
