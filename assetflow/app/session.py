@@ -56,6 +56,7 @@ class Session:
         self._graph: AssetGraph | None = graph
         self._store: Store | None = None
         self._writable = False
+        self._has_schema = False  # the open store holds assetflow's tables (asked once)
         self._after_close: list[Callable[[], object]] = []
         self.adopted: list[str] = []  # Delta commits recorded on opening for writing
 
@@ -88,13 +89,14 @@ class Session:
             self._store = Store.for_reading(path, max(wait, READ_WINDOW))
             if self._store.served_by is None:  # the holder's session has the tables attached
                 self.tables.attach(self._store, self._asset_names)
-            if not self._store.has_schema():  # asked once on opening, not twice
+            self._has_schema = self._store.has_schema()  # asked once on opening
+            if not self._has_schema:
                 if self.project.env != PROD:
                     chain_of(self.project.env, {})  # an empty warehouse has no environments
                 return None
             self._store.use_env(self.project.env)
             return self._store
-        return self._store if self._store.has_schema() else None
+        return self._store if self._writable or self._has_schema else None
 
     @property
     def served(self) -> bool:
@@ -137,7 +139,7 @@ class Session:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
-        self._store, self._writable = None, False
+        self._store, self._writable, self._has_schema = None, False, False
         while self._after_close:  # what must outlive the lock (a run's alerts, its workers)
             self._after_close.pop()()
 

@@ -82,15 +82,6 @@ class StateReader:
         """The asset's table as SQL names it in this environment."""
         return table_sql(asset, self.env.read_schema)
 
-    def holds_retained(self) -> bool:
-        """Whether nodes a promotion replaced are kept (a warehouse older than
-        environments keeps none)."""
-        try:
-            found = self.conn.execute("SELECT count(*) FROM assetflow.retained").fetchall()
-        except duckdb.CatalogException:
-            return False
-        return bool(found[0][0])
-
     def own_node_counts(self) -> dict[str, int]:
         """Per environment, how many nodes it holds itself."""
         rows = self.conn.execute(
@@ -110,13 +101,21 @@ class StateReader:
 
     def environments(self) -> dict[str, Environment]:
         """Every environment beside prod (none in a warehouse older than environments)."""
+        return self.sharing()[0]
+
+    def sharing(self) -> tuple[dict[str, Environment], bool]:
+        """Every environment beside prod, and whether nodes a promotion replaced are kept
+        (neither in a warehouse older than environments): one question, asked on opening."""
         try:
             rows = self.conn.execute(
-                "SELECT name, parent, created_at FROM assetflow.environments ORDER BY name"
+                "SELECT e.name, e.parent, e.created_at, r.kept"
+                " FROM (SELECT count(*) > 0 AS kept FROM assetflow.retained) r"
+                " LEFT JOIN assetflow.environments e ON true ORDER BY e.name"
             ).fetchall()
         except duckdb.CatalogException:
-            return {}
-        return {name: Environment(name, parent, at) for name, parent, at in rows}
+            return {}, False
+        known = {name: Environment(name, parent, at) for name, parent, at, _ in rows if name}
+        return known, bool(rows[0][3])
 
     def holding_data(self, asset: str, keys: Sequence[str]) -> list[str]:
         """Those of `keys` whose latest record of `asset` has data (wiping the others

@@ -91,10 +91,10 @@ class Store(StateReader):
     def use_env(self, name: str, writing: bool = False) -> None:
         """Work in the environment `name` from now on (prod: as if there were none). A
         writer makes the views its chain lacks (an asset new above it)."""
-        known = self.environments()
+        known, kept = self.sharing()
         self.env = chain_of(name, known)
         # With environments (or nodes a promotion replaced), a node may reuse another's.
-        self.shares_work = bool(known) or self.holds_retained()
+        self.shares_work = bool(known) or kept
         self.writer = PartitionWriter(self.rows, self.env)
         if writing:
             sync_env_views(self.conn, self.env)
