@@ -7,6 +7,9 @@
 - floor: a plain Python + DuckDB script, partition by partition, delete + insert per asset
   and day in one transaction each (1,095 writes);
 - range floor: the same SQL once over the whole year, one delete + one insert per asset;
+- floors with versions: the floor, and the same SQL in 31-day spans, each transaction also
+  recording the data version (row count and sum of row hashes, one scan) of every partition
+  it wrote — the least a write must do that knows what it wrote, as assetflow's lineage does;
 - assetflow: `materialize` of the same three assets from an empty warehouse, a call and a
   record per partition (concurrency 1 and 2, with group commit: up to 32 ready partitions of
   an asset in one transaction), and at concurrency 1 with `group_commit = 1` (a transaction
@@ -100,13 +103,17 @@ def source_file(work: Path, copies: int = 1) -> Path:
     return path
 
 
-def floor_statements(by_range: bool):
-    """The floor's statements, in order: its tables, then per asset and span a delete and an
-    insert in one transaction."""
+def floor_statements(span_days: int = 1, versions: bool = False):
+    """The floor's statements, in order: its tables, then per asset and span of `span_days`
+    days a delete and an insert in one transaction. With `versions`, each transaction also
+    records every written partition's data version (its row count and the sum of its rows'
+    hashes, one scan) in a table: the least any write that versions its data must do."""
     first = "DATE '2013-01-01'"
     for asset, sql in zip(ASSETS, (RAW, DAILY, ROLLING), strict=True):
         yield f"CREATE TABLE {asset} AS {sql.format(lo=first, hi=first)} LIMIT 0"
-    spans = [(DAYS[0], DAYS[-1])] if by_range else [(d, d) for d in DAYS]
+    if versions:
+        yield "CREATE TABLE versions (asset VARCHAR, day DATE, version VARCHAR, n BIGINT)"
+    spans = [(DAYS[i], DAYS[min(i + span_days, len(DAYS)) - 1]) for i in range(0, 365, span_days)]
     for lo, hi in spans:
         for asset, sql in zip(ASSETS, (RAW, DAILY, ROLLING), strict=True):
             key = KEYS[asset]
@@ -114,13 +121,20 @@ def floor_statements(by_range: bool):
             yield "BEGIN"
             yield f"DELETE FROM {asset} WHERE {key} BETWEEN {lo_sql} AND {hi_sql}"
             yield f"INSERT INTO {asset} {sql.format(lo=lo_sql, hi=hi_sql)}"
+            if versions:
+                yield (
+                    f"INSERT INTO versions SELECT '{asset}', {key},"
+                    f" left(sha256(concat_ws('|', '{asset}', count(*), sum(hash(t)))), 16),"
+                    f" count(*) FROM {asset} t WHERE {key} BETWEEN {lo_sql} AND {hi_sql}"
+                    f" GROUP BY {key}"
+                )
             yield "COMMIT"
 
 
-def floor(db: Path, by_range: bool) -> float:
+def floor(db: Path, span_days: int = 1, versions: bool = False) -> float:
     started = time.perf_counter()
     conn = duckdb.connect(str(db))
-    for statement in floor_statements(by_range):
+    for statement in floor_statements(span_days, versions):
         conn.execute(statement)
     conn.close()
     return time.perf_counter() - started
@@ -204,11 +218,13 @@ def main() -> None:
         reference = None
         for _ in range(options.repeats):
             for label, run in (
-                ("floor", lambda db: floor(db, by_range=False)),
+                ("floor", lambda db: floor(db)),
                 ("assetflow c=1", None),
                 ("assetflow c=2", None),
+                ("floor + versions", lambda db: floor(db, versions=True)),
                 ("assetflow c=1 alone", None),
-                ("range floor", lambda db: floor(db, by_range=True)),
+                ("range floor", lambda db: floor(db, span_days=365)),
+                ("31-day floor + versions", lambda db: floor(db, span_days=31, versions=True)),
                 ("assetflow batch=31", None),
             ):
                 if run is not None:
@@ -255,6 +271,15 @@ def main() -> None:
         base = med["range floor"] if "batch" in label or "range" in label else med["floor"]
         print(f"  {label:<20} {med[label]:7.2f} s   x{med[label] / base:5.2f} of its floor")
     print("  (alone: group_commit = 1, a transaction per partition like the floor)")
+    print("  floors that also version what they write (a scan and a record per partition):")
+    for label, plain, ours in (
+        ("floor + versions", "floor", "assetflow c=1 alone"),
+        ("31-day floor + versions", "range floor", "assetflow batch=31"),
+    ):
+        print(
+            f"  {label:<24} {med[label]:7.2f} s   x{med[label] / med[plain]:5.2f} of the"
+            f" {plain}; {ours}: x{med[ours] / med[label]:5.2f} of it"
+        )
     for label in ("assetflow c=1", "assetflow c=2", "assetflow c=1 alone"):
         print(
             f"  overhead per node ({label}): {(med[label] - med['floor']) / nodes * 1000:6.2f} ms"
@@ -274,7 +299,7 @@ def profile(settings: str = "") -> None:
         source = source_file(work)
         db = work / "floor.duckdb"
         shutil.copy(source, db)
-        floor_spent = profile_w.profile_floor(db, lambda conn: floor_statements(False))
+        floor_spent = profile_w.profile_floor(db, lambda conn: floor_statements())
         project = project_for(work, source, settings)
         spent, inside, seconds = profile_w.profile_assetflow(
             lambda p: assetflow_run(p, 1, 1), project
