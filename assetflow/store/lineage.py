@@ -11,8 +11,6 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 
-import duckdb
-
 from assetflow.core.checks import CheckFailed, sql_literal
 from assetflow.core.environments import PROD, Env, data_schema
 from assetflow.core.intervals import Intervals
@@ -267,23 +265,9 @@ def read_facts(
     observed: Sequence[SourceVersions],
     growing_assets: list[str],
 ) -> Facts:
-    """Facts for every node ever materialized, compared with current code and sources. Read
+    """Facts for every node ever materialized, compared with current code and sources. (Read
     through a run's process that lets the file go mid-read, the session goes on against the
-    file, without the temp views made on the run's side: they are made again, once."""
-    try:
-        return _read_facts(store, code, observed, growing_assets)
-    except duckdb.CatalogException as exc:
-        if "_af_" not in str(exc):
-            raise
-        return _read_facts(store, code, observed, growing_assets)
-
-
-def _read_facts(
-    store: Store,
-    code: dict[str, str],
-    observed: Sequence[SourceVersions],
-    growing_assets: list[str],
-) -> Facts:
+    file with its temporary views made again: store/read_session.py.)"""
     _register(store, code, observed)
     ranges: dict[tuple[str, int], dict[str, tuple[int, int, int]]] = defaultdict(dict)
     rows = store.conn.execute(_RECORDED_RANGES, [growing_assets]).fetchall()

@@ -14,7 +14,7 @@ import copy
 import io
 import json
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ import duckdb
 
 from assetflow.errors import WarehouseLockedError
 from assetflow.store.connect import connect
-from assetflow.store.served import reads_path, receive, send, shut
+from assetflow.store.served import TEMP_CREATE, reads_path, receive, send, shut
 
 READ_WINDOW = 10.0  # seconds a reader waits for a writer to serve reads or let go
 
@@ -40,6 +40,9 @@ class _Link:
     stream: io.BufferedIOBase | None
     direct: duckdb.DuckDBPyConnection | None = None
     closed: bool = False  # by its owner: nothing to reopen
+    # The statements that made the session's temporary tables and views, with their
+    # parameters: made again on whatever reads next, so a command's later queries find them.
+    temps: list[tuple[str, object]] = field(default_factory=list)
 
     def close(self) -> None:
         if self.stream is not None:
@@ -141,6 +144,8 @@ class ServedConnection:
         if self._link.direct is None:
             landed = self._fetch(sql, parameters)
             if landed is not None:
+                if TEMP_CREATE.match(sql):
+                    self._link.temps.append((sql, parameters))
                 return landed
         assert self._link.direct is not None
         return self._link.direct, sql, parameters
@@ -164,6 +169,7 @@ class ServedConnection:
             if self._link.closed:
                 raise duckdb.ConnectionException("the read session was closed")
             self._link.reopen()
+            self._remake_temps()
             if self._link.direct is None:  # another holder serves it now
                 return self._fetch(sql, parameters)
             return None
@@ -176,6 +182,13 @@ class ServedConnection:
         if "values" in header:
             return self._listed(columns, header["values"])
         return self._landed(table, columns)
+
+    def _remake_temps(self) -> None:
+        """The session's temporary tables and views, made again where it reads now (they
+        lived in the holder's session): a command's later queries still find them."""
+        made, self._link.temps = self._link.temps, []
+        for sql, params in made:
+            self.execute(sql, params)
 
     def _listed(
         self, columns: list[list[str]], values: list[list[object]]

@@ -60,7 +60,7 @@ _PRAGMAS = {
     "database_list", "database_size", "storage_info", "version", "platform", "functions",
     "collations", "metadata_info",
 }  # fmt: skip
-_TEMP_CREATE = re.compile(r"\s*create\s+(or\s+replace\s+)?(temp|temporary)\s", re.IGNORECASE)
+TEMP_CREATE = re.compile(r"\s*create\s+(or\s+replace\s+)?(temp|temporary)\s", re.IGNORECASE)
 _READ_CALL = re.compile(r"\s*call\s+(pragma_|duckdb_)", re.IGNORECASE)
 _PRAGMA_NAME = re.compile(r"\s*pragma\s+(\w+)\s*(\(|;|$)", re.IGNORECASE)
 _READ_ONLY_TX = "launched in read-only mode"
@@ -83,7 +83,7 @@ def refusal(statement: Any) -> str | None:
     t = duckdb.StatementType
     allowed = (
         kind in (t.SELECT, t.EXPLAIN, t.DROP)  # DROP: the transaction refuses the warehouse's
-        or (kind == t.CREATE and _TEMP_CREATE.match(text) is not None)
+        or (kind == t.CREATE and TEMP_CREATE.match(text) is not None)
         or (kind == t.CALL and _READ_CALL.match(text) is not None)
         or (kind == t.PRAGMA and _pragma_reads(text))
         or (kind == t.SET and _SEARCH_PATH.match(text) is not None)  # the session's own

@@ -236,6 +236,34 @@ def test_closing_the_holder_does_not_wait_for_a_read_which_goes_on_on_the_file(t
     conn.close()
 
 
+@pytest.mark.slow  # a holder process
+def test_a_sessions_temporary_tables_are_there_after_the_holder_lets_go(tmp_path):
+    """A command that made temporary tables and views through the holder (status's facts
+    do) goes on with them on the file when the run ends between two of its queries."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "warehouse.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    assert holder.stdout.readline().strip() == "serving"
+    conn = ServedConnection.open(path)
+    assert conn is not None
+    try:
+        conn.execute("CREATE TEMP TABLE picked AS SELECT unnest(?::BIGINT[]) AS id", [[3, 5, 7]])
+        conn.execute(
+            "CREATE OR REPLACE TEMP VIEW few AS SELECT id FROM events SEMI JOIN picked USING (id)"
+        )
+        assert conn.execute("SELECT count(*) FROM few").fetchall() == [(3,)]
+        holder.stdin.write("close\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().startswith("closed")
+        holder.wait(timeout=30)
+        assert conn.execute("SELECT sum(id) FROM few").fetchall() == [(15,)]  # on the file
+    finally:
+        conn.close()
+
+
 def test_a_wrong_token_gets_no_session(holder):
     import json
     import socket
