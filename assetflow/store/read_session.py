@@ -14,6 +14,7 @@ import copy
 import io
 import json
 import socket
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ from assetflow.store.connect import connect
 from assetflow.store.served import TEMP_CREATE, reads_path, receive, send, shut
 
 READ_WINDOW = 10.0  # seconds a reader waits for a writer to serve reads or let go
+_LANDING: list[duckdb.DuckDBPyConnection] = []
+_LANDING_LOCK = threading.Lock()
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -103,7 +106,7 @@ class ServedConnection:
     def __init__(self, sock: socket.socket, holder: int, warehouse: Path) -> None:
         self.holder = holder  # the pid serving it
         self._link = _Link(warehouse, sock, sock.makefile("rwb"))
-        self._local = duckdb.connect()  # where results land, typed as the holder's were
+        self._local = _landing().cursor()  # where results land, typed as the holder's were
         self._owner = True  # closing it ends the session (not so a cursor's)
 
     @classmethod
@@ -256,3 +259,13 @@ def _arrow_table(stream: io.BufferedIOBase) -> pa.Table:
         return pa.ipc.open_stream(stream).read_all()
     except pa.ArrowException as exc:
         raise OSError("the result's stream ended early") from exc
+
+
+def _landing() -> duckdb.DuckDBPyConnection:
+    """The in-memory DuckDB where served results land: one per process (making one costs
+    ~20 ms, a page or a script reading through a run opens many sessions), each session
+    on a cursor of its own."""
+    with _LANDING_LOCK:
+        if not _LANDING:
+            _LANDING.append(duckdb.connect())
+        return _LANDING[0]

@@ -187,7 +187,8 @@ class ReadServer:
         shut(self._listener)  # wakes the accepting thread
         for sock, cur in sessions:
             if cur is not None:
-                cur.interrupt()
+                with contextlib.suppress(duckdb.Error):  # its session closed it meanwhile
+                    cur.interrupt()
             shut(sock)
         for thread in self._threads:
             thread.join(timeout=5.0)
