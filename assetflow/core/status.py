@@ -233,7 +233,7 @@ class _ExpectedReads:
         return out
 
 
-def _recorded_form(rng: InputRange) -> tuple[int, int, int]:
+def _recorded_form(rng: InputRange) -> Form:
     """An input range as the lineage records it: its least and greatest index, and how
     many partitions it reads."""
     if rng.spans is not None:
