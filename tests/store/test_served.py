@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -203,17 +204,21 @@ print(f"closed {time.monotonic() - began:.3f}", flush=True)
 """
 
 
-@pytest.mark.slow  # a holder process
-def test_closing_the_holder_does_not_wait_for_a_read_which_goes_on_on_the_file(tmp_path):
-    import subprocess
-    import sys
-
-    path = tmp_path / "warehouse.duckdb"
+def holder_process(path: Path) -> tuple[subprocess.Popen, ServedConnection]:
+    """A process holding a warehouse at `path` and serving it (it closes on a line in), and
+    a session with it."""
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], text=True,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
-    assert holder.stdout.readline().strip() == "serving"
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "serving"
     conn = ServedConnection.open(path)
     assert conn is not None
+    return holder, conn
+
+
+@pytest.mark.slow  # a holder process
+def test_closing_the_holder_does_not_wait_for_a_read_which_goes_on_on_the_file(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    holder, conn = holder_process(path)
     answers: list[object] = []
 
     def long_read() -> None:
@@ -240,15 +245,8 @@ def test_closing_the_holder_does_not_wait_for_a_read_which_goes_on_on_the_file(t
 def test_a_sessions_temporary_tables_are_there_after_the_holder_lets_go(tmp_path):
     """A command that made temporary tables and views through the holder (status's facts
     do) goes on with them on the file when the run ends between two of its queries."""
-    import subprocess
-    import sys
-
     path = tmp_path / "warehouse.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], text=True,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
-    assert holder.stdout.readline().strip() == "serving"
-    conn = ServedConnection.open(path)
-    assert conn is not None
+    holder, conn = holder_process(path)
     try:
         conn.execute("CREATE TEMP TABLE picked AS SELECT unnest(?::BIGINT[]) AS id", [[3, 5, 7]])
         conn.execute(
