@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import hmac
 import io
+import itertools
 import json
 import os
 import re
@@ -47,6 +48,7 @@ IDLE_SECONDS = 120.0  # a session that asks nothing for this long is closed
 SEND_SECONDS = 30.0  # a client that takes no bytes for this long is dropped
 BATCH_ROWS = 65_536
 PLAIN_ROWS = 10_000  # a result of at most this many rows, of PLAIN_TYPES only, travels as JSON
+PLAIN_BYTES = 4 << 20  # ... and of at most this many bytes (as Arrow): long texts stream
 PLAIN_TYPES = frozenset(
     ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER",
      "UBIGINT", "FLOAT", "DOUBLE", "VARCHAR", "DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE")
@@ -278,7 +280,8 @@ class ReadServer:
         batches = iter(reader or ())
         first = next(batches, None)
         more = next(batches, None) if first is not None else None
-        if more is None and plain(types, 0 if first is None else first.num_rows):
+        rows, size = (0, 0) if first is None else (first.num_rows, first.nbytes)
+        if more is None and plain(types, rows, size):
             try:  # a time beyond Python's (infinity, year 10000) goes as Arrow
                 values = [c.to_pylist() for c in first.columns] if first else [[] for _ in types]
             except (ValueError, OverflowError, pa.ArrowException):
@@ -289,17 +292,18 @@ class ReadServer:
         send(stream, {"ok": True, "columns": types})
         schema = reader.schema if reader is not None else pa.schema([])
         with pa.ipc.new_stream(stream, schema) as out:
-            for batch in (first, more, *batches):
+            for batch in itertools.chain((first, more), batches):  # streamed, not held
                 if batch is not None:
                     out.write_batch(batch)
         stream.flush()
 
 
-def plain(columns: list[list[str]], rows: int) -> bool:
+def plain(columns: list[list[str]], rows: int, size: int = 0) -> bool:
     """Whether a result travels as JSON values: a few rows of types that JSON carries
     exactly (a client then lands them without loading Arrow: a small read during a run
     costs no more than on an idle warehouse)."""
-    return rows <= PLAIN_ROWS and all(kind in PLAIN_TYPES for _, kind in columns)
+    small = rows <= PLAIN_ROWS and size <= PLAIN_BYTES
+    return small and all(kind in PLAIN_TYPES for _, kind in columns)
 
 
 class _Watch:

@@ -90,6 +90,9 @@ def test_a_small_result_of_plain_types_is_the_holders_own_without_arrow(holder, 
         assert str(conn.execute(beyond).fetchall()) == str(holder.conn.execute(beyond).fetchall())
         many = conn.execute("SELECT range AS id FROM range(20000)").fetchall()  # as Arrow
         assert many == [(i,) for i in range(20000)]
+        long = "SELECT repeat('é', 1000000) || range AS t FROM range(3)"  # 6 MB: as Arrow
+        assert not plain([["t", "VARCHAR"]], 3, 6_000_000)
+        assert conn.execute(long).fetchall() == holder.conn.execute(long).fetchall()
     finally:
         conn.close()
     script = (
