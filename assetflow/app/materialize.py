@@ -127,7 +127,8 @@ def materialize(
         refresh=frozenset(snap.targets) if options.full_refresh else frozenset(),
     )  # fmt: skip
     read = {source: set(keys) for source, keys in plan.source_keys().items()}
-    observed = snap.observed(read)  # the source windows the plan reads
+    observations = each_observation(snap.observations, read)  # the source windows it reads
+    observed = {(o.source, o.partition): o.version for o in observations}
     check_sources(plan, graph, observed)
     if not options.dry_run or options.per_node:
         plan = _with_versions(plan, store, observed)
@@ -144,7 +145,6 @@ def materialize(
     if listener.on_plan:
         listener.on_plan(plan)
     backfill_id = _backfill_id(session, store, request) if options.backfill else None
-    observations = each_observation(snap.observations, read)
     result, settle = _run(
         session, store, plan, observations, options, backfill_id, listener.on_result
     )

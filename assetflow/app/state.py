@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,19 +43,6 @@ class Snapshot:
     def late(self) -> dict[str, Intervals]:
         """Nodes past their SLA and not fresh."""
         return sla_late(self.graph, self.report, self.now, EVER)
-
-    def observed(
-        self, only: Mapping[str, Collection[str]] | None = None
-    ) -> dict[tuple[str, str], str | None]:
-        """(source, key) -> version of every partition observed (with `only`: of those keys
-        of each source: a plan's reads, not a million windows)."""
-        out: dict[tuple[str, str], str | None] = {}
-        for batch in self.observations:
-            wanted = None if only is None else set(only.get(batch.source, ()))
-            for key, version in zip(batch.keys, batch.versions, strict=True):
-                if wanted is None or key in wanted:
-                    out[batch.source, key] = version
-        return out
 
 
 def observe_all(session: Session, only: dict[str, Intervals] | None = None) -> list[SourceVersions]:
