@@ -108,8 +108,8 @@ def _refused(kind: str) -> str:
     )
 
 
-# -- frames: a 4-byte length, then JSON; a result's Arrow stream follows its header (or its
-# values are in it) ----------
+# -- frames: a 4-byte length, then JSON; a result's Arrow stream follows its header, unless
+# the header holds its values ---------------------------------------------------------------
 def send(out: io.BufferedIOBase, message: dict[str, Any]) -> None:
     body = json.dumps(message, default=_tagged).encode("utf-8")
     out.write(struct.pack(">I", len(body)) + body)
@@ -283,7 +283,9 @@ class ReadServer:
         rows, size = (0, 0) if first is None else (first.num_rows, first.nbytes)
         if more is None and plain(types, rows, size):
             try:  # a time beyond Python's (infinity, year 10000) goes as Arrow
-                values = [c.to_pylist() for c in first.columns] if first else [[] for _ in types]
+                values = (
+                    [[] for _ in types] if first is None else [c.to_pylist() for c in first.columns]
+                )
             except (ValueError, OverflowError, pa.ArrowException):
                 values = None
             if values is not None:
