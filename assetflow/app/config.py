@@ -151,9 +151,4 @@ def load_project(
         )
     if warehouse is not None:
         settings = settings.model_copy(update={"warehouse": str(Path(warehouse).resolve())})
-    if env and env != PROD and settings.storage == "delta":
-        raise ConfigError(
-            f"environment {env}: environments keep their tables in the warehouse file for now",
-            'drop --env (and ASSETFLOW_ENV), or use storage = "duckdb"',
-        )
     return Project(root=root, settings=settings, env=env or PROD)

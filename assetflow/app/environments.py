@@ -54,6 +54,7 @@ def create_env(session: Session, name: str, parent: str) -> Environment:
     """Make `name` from `parent`: a record, two schemas and a view per asset, nothing copied."""
     store, now = session.writer(), session.clock()
     env = store.create_env(name, parent, now)
+    session.tables.forget_env(name)  # what a dropped one of that name left (a crash)
     return Environment(env.name, parent, now)
 
 
@@ -70,6 +71,7 @@ def list_envs(session: Session) -> list[EnvInfo]:
 
 def drop_env(session: Session, name: str) -> None:
     session.writer().drop_env(name)
+    session.tables.forget_env(name)
 
 
 def _beside_parent(store: Store | None, name: str, other: str | None, verb: str) -> None:
@@ -116,5 +118,5 @@ def promote_env(session: Session, name: str, to: str | None = None) -> Promotion
     _beside_parent(store, name, to, "promote")
     assert store.env.parent is not None
     run_id = new_run_id()
-    promoted = store.promote_env(run_id, session.clock())
+    promoted = session.tables.promote(store, run_id, session.clock())
     return Promotion(name, store.env.parent, run_id, promoted)

@@ -10,6 +10,7 @@ run/worker.py's four storage methods (a cursor, inputs, the write, a column once
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -69,6 +70,14 @@ class AssetTables(ABC):
 
     def attach(self, store: Store, assets: Names) -> None:  # noqa: B027 - most need not
         """Make the tables readable by the session's queries under their assets' names."""
+
+    def promote(self, store: Store, run_id: str, now: dt.datetime) -> dict[str, list[str]]:
+        """The store's environment's own partitions made its parent's; per asset, which."""
+        return store.promote_env(run_id, now)
+
+    def forget_env(self, name: str) -> None:  # noqa: B027 - most need not
+        """Whatever an environment kept outside the warehouse file, removed (it was
+        dropped, or a new one of its name is made)."""
 
     def delete(self, asset: str, keys: Sequence[str], run_id: str) -> Deleted | None:
         """Delete partitions' rows before the wipe is recorded; None: the wipe's own
@@ -135,15 +144,29 @@ class DeltaTables(AssetTables):
         publishing = PublishingWorker(store, self.storage, clock, remote)
         return Workers(publishing, n, publishing.notes, [publishing.close])
 
+    def promote(self, store: Store, run_id: str, now: dt.datetime) -> dict[str, list[str]]:
+        from assetflow.run.delta_promotion import promote
+
+        return promote(store, self.storage, run_id, now)
+
+    def forget_env(self, name: str) -> None:
+        self.storage.forget_env(name)
+
     def opened(self, store: Store, assets: Names, clock: Clock) -> list[str]:
-        """Record every Delta commit the warehouse has no lineage for (a coordinator that
-        died between a worker's commit and its record); refresh those tables' views."""
+        """Finish a promotion a dead process began; record every Delta commit the
+        warehouse has no lineage for (a coordinator that died between a worker's commit and
+        its record); refresh those tables' views."""
         from assetflow.run.cluster import refresh_views
+        from assetflow.run.delta_promotion import finish_pending
 
         storage, adopted = self.storage, []
+        finished = finish_pending(store, storage, clock())
+        if finished is not None:
+            adopted.append(f"the promotion of {finished}")
         summary, views = store.delta_summary()
         behind = []  # views older than their tables (a run that died before its end)
-        for asset in storage.tables() or assets():
+        prod = storage.tables() or assets()
+        for asset in prod + [t for env in store.environments() for t in storage.tables(env)]:
             latest = storage.latest_version(asset)
             if latest is None:
                 continue

@@ -67,6 +67,19 @@ def read_schema(name: str) -> str:
     return "main" if name == PROD else name
 
 
+def table_name(asset: str, env: str) -> str:
+    """The Delta table holding `env`'s own partitions of `asset`, as a path under the
+    storage's root: prod's is the asset's name, an environment's `_env_NAME/ASSET` (as its
+    rows in the warehouse file live in the schema `_env_NAME`)."""
+    return asset if env == PROD else f"{data_schema(env)}/{asset}"
+
+
+def split_table(name: str) -> tuple[str, str]:
+    """(schema, asset) of a table name: where the warehouse's view of it lives."""
+    schema, _, asset = name.rpartition("/")
+    return schema or "main", asset
+
+
 def chain_of(name: str, environments: dict[str, Environment]) -> Env:
     """The chain from `name` up to prod; an unknown name is one line naming the known."""
     if name == PROD:

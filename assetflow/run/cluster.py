@@ -21,11 +21,13 @@ from typing import Any
 
 import duckdb
 
+from assetflow.core.environments import PROD, table_name
 from assetflow.run.clock import Clock
 from assetflow.run.delta import DeltaStorage
 from assetflow.run.task import Task, TaskResult
 from assetflow.store.published import record_published
 from assetflow.store.store import Store
+from assetflow.store.views import held_partitions
 
 Remote = Callable[[Task], TaskResult]
 
@@ -40,10 +42,15 @@ class PublishingWorker:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._lock = threading.Lock()  # guards `written` and the cursors' list
-        self.written: set[str] = set()  # assets whose views to refresh at the run's end
+        self.written: set[str] = set()  # tables whose views to refresh at the run's end
         self.notes: list[str] = []
 
     def __call__(self, task: Task) -> TaskResult:
+        if task.env != PROD:  # which environment holds each input partition, told here
+            wanted = {r.name: list(r.keys) for r in task.reads if not r.is_source}
+            with self.store.storage_guard():
+                held = held_partitions(self._cursor(), self.store.env, wanted)
+            task = dataclasses.replace(task, held=held)
         done = self.remote(task)
         if done.error is not None or done.published is None:
             return done
@@ -51,10 +58,10 @@ class PublishingWorker:
             with self.store.storage_guard():
                 written = record_published(
                     self._cursor(), self.store.rows, task.nodes, done.written, done.published,
-                    done.checks, self.clock(),
+                    done.checks, self.clock(), task.env,
                 )  # fmt: skip
             with self._lock:
-                self.written.add(task.asset)
+                self.written.add(table_name(task.asset, task.env))
         except Exception as exc:  # the commit stands; the retry writes it again, recorded
             return dataclasses.replace(
                 done, written={}, error=exc, trace=traceback.format_exc(), published=None
@@ -79,15 +86,16 @@ class PublishingWorker:
         self._cursors.clear()
 
 
-def refresh_views(store: Store, storage: DeltaStorage, assets: list[str]) -> None:
-    """Each asset's view over its Delta table's current files (folders only: DuckDB reads
-    remote files only with its httpfs extension)."""
+def refresh_views(store: Store, storage: DeltaStorage, tables: list[str]) -> None:
+    """Each table's view over its Delta table's current files (folders only: DuckDB reads
+    remote files only with its httpfs extension); an environment's own table's, then its
+    view of the asset over its parent's."""
     if not storage.is_local:
         return
-    for asset in assets:
-        table = storage.table(asset)
+    for name in tables:
+        table = storage.table(name)
         if table is not None:
-            store.refresh_view(asset, table.file_uris(), table.version())
+            store.refresh_view(name, table.file_uris(), table.version())
 
 
 class DaskCluster:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import threading
 import time
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 
 from assetflow.core.checks import sql_literal
+from assetflow.core.environments import PROD, data_schema, table_name
 from assetflow.errors import ConfigError, DefinitionError
 from assetflow.store.schema import PARTITION_COLUMN
 
@@ -239,15 +241,18 @@ class DeltaStorage:
             for _, lineage in self.commits(asset, -1)
         )
 
-    def delete(self, asset: str, keys: Sequence[str], run_id: str) -> tuple[int, int] | None:
+    def delete(
+        self, asset: str, keys: Sequence[str], run_id: str, lineage: dict[str, Any] | None = None
+    ) -> tuple[int, int] | None:
         """Delete the rows of partitions `keys` in one commit whose metadata names them
-        wiped; (rows deleted, the commit's version), None without a table."""
+        wiped (or carries `lineage`); (rows deleted, the commit's version), None without a
+        table."""
         from deltalake import CommitProperties
 
         table = self.table(asset)
         if table is None:
             return None
-        lineage = {"run_id": run_id, "asset": asset, "wiped": list(keys)}
+        lineage = lineage or {"run_id": run_id, "asset": asset, "wiped": list(keys)}
         props = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(lineage)})
         metrics = table.delete(partition_predicate(keys), commit_properties=props)
         return int(metrics.get("num_deleted_rows", 0)), table.version()
@@ -259,18 +264,26 @@ class DeltaStorage:
             return []
         return table.vacuum(retain_hours, dry_run=dry_run, enforce_retention_duration=False)
 
-    def tables(self) -> list[str]:
-        """The assets that have a Delta table here (local folders only)."""
+    def tables(self, env: str = PROD) -> list[str]:
+        """The tables `env` has here (local folders only), by name (`table_name`)."""
         if not self.is_local:
             return []
         folder = self.root.removeprefix("file://")
-        if not os.path.isdir(folder):
+        under = "" if env == PROD else data_schema(env)
+        if not os.path.isdir(os.path.join(folder, under)):
             return []
         return sorted(
-            name
-            for name in os.listdir(folder)
-            if os.path.isdir(os.path.join(folder, name, "_delta_log"))
+            table_name(name, env)
+            for name in os.listdir(os.path.join(folder, under))
+            if os.path.isdir(os.path.join(folder, under, name, "_delta_log"))
         )
+
+    def forget_env(self, env: str) -> None:
+        """An environment's tables removed, files and all (local folders; elsewhere its
+        files stay until a vacuum of the bucket's lifecycle rules)."""
+        if self.is_local and env != PROD:
+            folder = os.path.join(self.root.removeprefix("file://"), data_schema(env))
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 _WIDER = {"uint8": "int16", "uint16": "int32", "uint32": "int64"}

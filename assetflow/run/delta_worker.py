@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from assetflow.core.checks import sql_literal
 from assetflow.core.definitions import Definitions
+from assetflow.core.environments import table_name
 from assetflow.core.records import InputRange, Published, Written
 from assetflow.core.specs import AssetSpec
 from assetflow.defs.loader import load_definitions
@@ -139,7 +140,7 @@ class DeltaWorker(Worker):
         audit: Audit | None,
         log: NodeLog,
     ) -> tuple[Wrote, Published | None]:
-        keys = [n.partition for n in task.nodes]
+        keys, name = [n.partition for n in task.nodes], table_name(task.asset, task.env)
         staged = self._stage(conn, rows, keys, task.asset)
         columns = relation_columns(conn.sql(f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {_STAGE}"))
         # Rows outside the task's partitions (placed by partition_by: a key given to each
@@ -154,25 +155,30 @@ class DeltaWorker(Worker):
             )
         written = self._versions(conn, keys, columns)
         schema = schema_text(columns)
-        reshape, removed, read_at = self._reshape(conn, task, columns, keys)
+        reshape, removed, read_at = self._reshape(conn, task, name, columns, keys)
         if read_at is not None:  # the stage now holds the whole table
             staged = delta_types(arrow_table(conn.sql(f"SELECT * FROM {_STAGE}")), task.asset)
         table = not_null(staged, not_null_columns(spec) if spec.columns else [])
         lineage = _lineage(task, written, schema)
         whole = task.refresh or read_at is not None
-        version = self.storage.commit(task.asset, table, keys, lineage, whole, read_at)
+        version = self.storage.commit(name, table, keys, lineage, whole, read_at)
         wrote = Wrote(written, reshape or None, tuple(removed))
         return wrote, Published(version, schema, describe_reshape(wrote, spec), tuple(removed))
 
     def _reshape(
-        self, conn: duckdb.DuckDBPyConnection, task: Task, columns: dict[str, str], keys: list[str]
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        task: Task,
+        name: str,
+        columns: dict[str, str],
+        keys: list[str],
     ) -> tuple[Reshape, list[str], int | None]:
         """How this write changes the asset's table, decided as the warehouse's writer
         decides it, the partitions whose rows have to go, and the table version the stage
         was completed from. When a column goes or changes type, the table's other
         partitions join the stage with the new columns (cast; those holding values that
         cannot be cast are left out), to replace the whole table as of that version."""
-        delta = self.storage.table(task.asset)  # its version, columns and rows read together
+        delta = self.storage.table(name)  # its version, columns and rows read together
         if delta is None:
             return Reshape(task.asset), [], None
         table = _columns_of(conn, delta)
@@ -235,25 +241,48 @@ class DeltaWorker(Worker):
         conn.register(_STAGE, staged)
         return staged
 
-    def _input(self, conn: duckdb.DuckDBPyConnection, rng: InputRange, tag: str) -> str:
-        """A SELECT of exactly the upstream partitions in `rng`, from its Delta table."""
+    def _input(
+        self, conn: duckdb.DuckDBPyConnection, task: Task, rng: InputRange, tag: str
+    ) -> str:
+        """A SELECT of exactly the upstream partitions in `rng`: from prod's Delta table,
+        and in an environment those it (or one above it) holds from that one's table."""
         if rng.is_source:
             return input_sql(rng, self.defs, self.root)
-        table = self.storage.table(rng.name)
+        keys, parts = list(rng.keys), []
+        for env, held in ((e, set(k)) for n, e, k in task.held if n == rng.name):
+            mine = [k for k in keys if k in held]
+            if mine:
+                parts.append(self._read(conn, rng, table_name(rng.name, env), mine, f"{tag}_{env}"))
+                keys = [k for k in keys if k not in held]
+        if keys or not parts:
+            parts.append(self._read(conn, rng, rng.name, keys, tag))
+        return " UNION ALL BY NAME ".join(parts)
+
+    def _read(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        rng: InputRange,
+        name: str,
+        keys: list[str],
+        tag: str,
+    ) -> str:
+        """A SELECT of partitions `keys` of `rng`'s asset from the Delta table `name`."""
+        table = self.storage.table(name)
         if table is None:
             raise UpstreamMissingError(
-                f"{rng.name} has no Delta table yet at {self.storage.uri(rng.name)}",
+                f"{rng.name} has no Delta table yet at {self.storage.uri(name)}",
                 f"materialize {rng.name} first",
             )
         # The files of those partitions may hold others; clipped away: the shape, no rows.
-        where = in_partitions(rng.keys, rng.partitions.ordered_keys) if rng.keys else "false"
-        keys = list(rng.keys) or None
+        # A range only for all of `rng`'s keys: a part of them may skip some in between.
+        ordered = rng.partitions.ordered_keys and len(keys) == len(rng.keys)
+        where = in_partitions(keys, ordered) if keys else "false"
         local = self.storage.is_local and keys  # (no keys, or no files: a dataset has the shape)
         files = table.file_uris(file_pruning_predicate=pruning(keys)) if local else []
         if files:  # DuckDB's own Parquet reader
             return f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {parquet_scan(files)} WHERE {where}"
         view = f"_af_input_{rng.name}{tag}"
-        conn.register(view, readable_dataset(table, keys))
+        conn.register(view, readable_dataset(table, keys or None))
         return f'SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM "{view}" WHERE {where}'
 
     @staticmethod
@@ -292,6 +321,7 @@ def _lineage(task: Task, written: dict[str, Written], schema: str) -> dict[str, 
     return {
         "run_id": task.run_id,
         "asset": task.asset,
+        "env": task.env,
         "code_version": task.code_version,
         "attempt": task.attempt,
         "table_schema": schema,

@@ -40,6 +40,9 @@ class Task:
     refresh: bool = False  # the asset's table is rebuilt from these nodes alone (one write)
     grouped: bool = False  # adjacent single nodes written together (group commit)
     env: str = "prod"  # the environment it runs in (its resources' values)
+    # Delta Lake, outside prod: (input, environment, keys) for the input partitions an
+    # environment of the chain holds itself; the others are prod's.
+    held: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     def calls_per_node(self, batch_size: int) -> bool:
         """Whether the asset's function is called once per node (a full refresh or a group

@@ -127,7 +127,9 @@ class Worker(ABC):
         """The cursor an attempt computes (and stages) on, for the attempt."""
 
     @abstractmethod
-    def _input(self, conn: duckdb.DuckDBPyConnection, rng: InputRange, tag: str) -> str:
+    def _input(
+        self, conn: duckdb.DuckDBPyConnection, task: Task, rng: InputRange, tag: str
+    ) -> str:
         """A SELECT of exactly the upstream partitions in `rng` (`tag` tells apart the views
         of the nodes of one task computed one by one)."""
 
@@ -214,7 +216,7 @@ class Worker(ABC):
     ) -> str:
         """Call the asset's function over the task's reads: the query of its rows, checked
         against its contract. `made` learns what to release afterwards."""
-        reads = {rng.name: self._input(conn, rng, tag) for rng in task.reads}
+        reads = {rng.name: self._input(conn, task, rng, tag) for rng in task.reads}
         made.append((ctx, None))
         if self.offload is not None and not spec.returns_sql:
             inputs = {name: arrow_table(conn.sql(sql)) for name, sql in reads.items()}

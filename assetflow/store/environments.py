@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -138,32 +138,57 @@ ORDER BY m.partition_index
 """
 
 
+# How rows kept elsewhere (Delta Lake) were moved before the promotion is recorded: given
+# the transaction's cursor, an asset and its partitions, records the commits and returns the
+# target table's columns as lineage records them.
+Moved = Callable[[duckdb.DuckDBPyConnection, str, list[str]], str]
+
+
+def promotion_plan(conn: duckdb.DuckDBPyConnection, env: Env) -> dict[str, list[tuple[str, int]]]:
+    """Per asset, the partitions `env` holds itself, each with its materialization."""
+    per_asset: dict[str, list[tuple[str, int]]] = {}
+    for node, mid in held(conn, env):
+        per_asset.setdefault(node.asset, []).append((node.partition, mid))
+    return per_asset
+
+
 def promote(
-    conn: duckdb.DuckDBPyConnection, env: Env, run_id: str, now: dt.datetime
+    conn: duckdb.DuckDBPyConnection,
+    env: Env,
+    run_id: str,
+    now: dt.datetime,
+    moved: Moved | None = None,
 ) -> dict[str, list[str]]:
     """Everything `env` holds itself becomes its parent's, in one transaction: the rows
-    replace the parent's partitions, the parent's lineage records each node as promoted
-    from `env`'s materialization, and `env` reads them from its parent again. Returns the
-    partitions promoted per asset."""
+    replace the parent's partitions (copied here, or `moved` already), the parent's lineage
+    records each node as promoted from `env`'s materialization, and `env` reads them from
+    its parent again; a pending promotion's record is gone with it. Returns the partitions
+    promoted per asset."""
     assert env.parent is not None
     target = Env(env.chain[1:])
-    nodes = held(conn, env)
-    per_asset: dict[str, list[tuple[str, int]]] = {}
-    for node, mid in nodes:
-        per_asset.setdefault(node.asset, []).append((node.partition, mid))
+    per_asset = promotion_plan(conn, env)
+    planned = sum(len(found) for found in per_asset.values())
     with transaction(conn):
         conn.execute(
             "INSERT INTO assetflow.runs (run_id, trigger, selection, started_at, ended_at,"
             " status, planned, succeeded, verified, failed, skipped, env, message)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)",
             [run_id, PROMOTE_TRIGGER, json.dumps({"assets": sorted(per_asset), "from": None,
-             "to": None}), now, now, RunStatus.SUCCESS, len(nodes), len(nodes), target.name,
+             "to": None}), now, now, RunStatus.SUCCESS, planned, planned, target.name,
              f"promoted from {env.name}"],
         )  # fmt: skip
         for asset, held_here in per_asset.items():
             keys = [k for k, _ in held_here]
-            _retain(conn, target, asset, keys, now)
-            schema = _copy_rows(conn, env, target, asset, keys)
+            if moved is None:  # the warehouse file: the rows move in this transaction
+                _retain(conn, target, asset, keys, now)
+                schema = _copy_rows(conn, env, target, asset, keys)
+                conn.execute(
+                    f"DELETE FROM {table_sql(asset, env.data_schema)}"
+                    f" WHERE list_contains(?, {PARTITION_COLUMN})",
+                    [keys],
+                )
+            else:
+                schema = moved(conn, asset, keys)
             conn.execute(
                 _PROMOTED,
                 {"run": run_id, "now": now, "schema": schema, "target": target.name,
@@ -171,14 +196,30 @@ def promote(
             )  # fmt: skip
             if not target.is_prod:
                 own_partitions(conn, target.name, asset, keys)
-            conn.execute(
-                f"DELETE FROM {table_sql(asset, env.data_schema)}"
-                f" WHERE list_contains(?, {PARTITION_COLUMN})",
-                [keys],
-            )
         for table in ("env_owned", "nodes"):
             conn.execute(f"DELETE FROM assetflow.{table} WHERE env = ?", [env.name])
+        conn.execute("DELETE FROM assetflow.meta WHERE key = ?", [PENDING])
     return {asset: [k for k, _ in found] for asset, found in per_asset.items()}
+
+
+PENDING = "promoting"  # meta: a promotion whose rows are moving elsewhere (Delta Lake)
+
+
+def pending(conn: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
+    """The promotion recorded as moving rows and not yet recorded done: its run and env."""
+    found = conn.execute("SELECT value FROM assetflow.meta WHERE key = ?", [PENDING]).fetchall()
+    return json.loads(found[0][0]) if found else None
+
+
+def begin_pending(conn: duckdb.DuckDBPyConnection, run_id: str, env: str) -> None:
+    """Record that a promotion of `env` starts moving rows: whoever opens the warehouse
+    next finishes it, should this process die."""
+    with transaction(conn):
+        conn.execute("DELETE FROM assetflow.meta WHERE key = ?", [PENDING])
+        conn.execute(
+            "INSERT INTO assetflow.meta VALUES (?, ?)",
+            [PENDING, json.dumps({"run_id": run_id, "env": env})],
+        )
 
 
 def _retain(

@@ -18,13 +18,14 @@ from typing import Any
 import duckdb
 
 from assetflow.core.checks import sql_literal
-from assetflow.core.environments import PROD
+from assetflow.core.environments import PROD, split_table, table_name
 from assetflow.core.records import CheckResult, NodeWrite, Published, Written
 from assetflow.store.connect import rollback
 from assetflow.store.retention import SINCE_MARK
 from assetflow.store.rows import RowInserter, values_relation
 from assetflow.store.schema import MATERIALIZATION_COLUMNS, PARTITION_COLUMN
 from assetflow.store.shape import record_removed
+from assetflow.store.views import own_partitions
 from assetflow.store.writer import inputs_text_of
 
 _NAMES = ", ".join(c for c, _ in MATERIALIZATION_COLUMNS)
@@ -38,16 +39,18 @@ def record_published(
     published: Published,
     checks: dict[str, tuple[CheckResult, ...]],
     now: dt.datetime,
+    env: str = PROD,
 ) -> dict[str, Written]:
-    """Record a worker's Delta commit of `writes`: their materializations (data versions as
-    the worker computed them), check results, the partitions it removed and the commit —
-    one transaction. Returns what was written, with its materialization ids."""
+    """Record a worker's Delta commit of `writes` in `env`: their materializations (data
+    versions as the worker computed them), check results, the partitions it removed, the
+    commit, and (outside prod) that the environment holds these partitions now — one
+    transaction. Returns what was written, with its materialization ids."""
     asset, run_id = writes[0].asset, writes[0].run_id
     table_schema, version = published.table_schema, published.version
     values = [
         [w.run_id, w.asset, w.partition, w.partition_index, w.code_version,
          written[w.partition].data_version, written[w.partition].row_count, w.clipped,
-         w.started_at, now, w.attempt, w.log_path, inputs_text_of(w), table_schema, PROD]
+         w.started_at, now, w.attempt, w.log_path, inputs_text_of(w), table_schema, env]
         for w in writes
     ]  # fmt: skip
     cur.execute("BEGIN TRANSACTION")
@@ -63,8 +66,10 @@ def record_published(
         ]
         rows.insert_checks(cur, run_id, checked, now)
         record_removed(cur, run_id, asset, published.removed, now)
-        _commit_rows(cur, asset, version, [(w.partition, ids[w.partition]) for w in writes],
-                     run_id, now)  # fmt: skip
+        _commit_rows(cur, table_name(asset, env), version,
+                     [(w.partition, ids[w.partition]) for w in writes], run_id, now)  # fmt: skip
+        if env != PROD:
+            own_partitions(cur, env, asset, [w.partition for w in writes])
         cur.execute("COMMIT")
     except BaseException:
         rollback(cur)
@@ -73,8 +78,7 @@ def record_published(
 
 
 def _insert(cur: duckdb.DuckDBPyConnection, values: list[list[Any]]) -> dict[str, int]:
-    """Materializations with their values given (Delta tables are prod's: environments keep
-    theirs in the warehouse file); partition -> its id."""
+    """Materializations with their values given; partition -> its id."""
     ids = "nextval('assetflow.materialization_ids'), nextval('assetflow.attempt_ids')"
     head = f"INSERT INTO assetflow.materializations (materialization_id, attempt_id, {_NAMES})"
     rows, params = values_relation(values, MATERIALIZATION_COLUMNS)
@@ -129,15 +133,18 @@ def recorded_versions(cur: duckdb.DuckDBPyConnection, asset: str) -> set[int]:
 
 def adopt(
     cur: duckdb.DuckDBPyConnection,
-    asset: str,
+    table: str,
     version: int,
     lineage: dict[str, Any],
     now: dt.datetime,
 ) -> list[str]:
-    """Record a commit a dead coordinator never recorded, from its metadata (`lineage`,
-    {} for a commit assetflow did not make). A partition a later recorded commit wrote
-    again keeps that one. Returns the partitions adopted. One transaction."""
-    ours = lineage.get("asset") == asset
+    """Record a commit to the Delta table `table` (`table_name`) that a dead coordinator
+    never recorded, from its metadata (`lineage`, {} for a commit assetflow did not make;
+    a promotion's commits are recorded by the promotion). A partition a later recorded
+    commit wrote again keeps that one. Returns the partitions adopted. One transaction."""
+    env = lineage.get("env", PROD)
+    asset = split_table(table)[1]
+    ours = table_name(str(lineage.get("asset")), env) == table and "promotion" not in lineage
     nodes = lineage.get("nodes") if ours else None
     cur.execute("BEGIN TRANSACTION")
     try:
@@ -148,18 +155,20 @@ def adopt(
             for (p,) in cur.execute(
                 "SELECT DISTINCT partition FROM assetflow.delta_commits"
                 " WHERE asset = ? AND version > ? AND partition IS NOT NULL",
-                [asset, version],
+                [table, version],
             ).fetchall()
         }
         values = [
             [lineage["run_id"], asset, n["partition"], n["index"], lineage["code_version"],
              n["data_version"], n["row_count"], n["clipped"],
              dt.datetime.fromisoformat(n["started_at"]), now, lineage["attempt"], None,
-             n["inputs"], lineage["table_schema"], PROD]
+             n["inputs"], lineage["table_schema"], env]
             for n in nodes or () if n["partition"] not in later
         ]  # fmt: skip
         ids = _insert(cur, values) if values else {}
-        _commit_rows(cur, asset, version, list(ids.items()), lineage.get("run_id"), now)
+        _commit_rows(cur, table, version, list(ids.items()), lineage.get("run_id"), now)
+        if ids and env != PROD:
+            own_partitions(cur, env, asset, sorted(ids))
         cur.execute("COMMIT")
     except BaseException:
         rollback(cur)
@@ -168,15 +177,18 @@ def adopt(
 
 
 def refresh_view(
-    cur: duckdb.DuckDBPyConnection, asset: str, files: list[str], version: int | None
+    cur: duckdb.DuckDBPyConnection, table: str, files: list[str], version: int | None
 ) -> None:
-    """`main.ASSET` as a view over the Delta table's data files as of `version` (none: no
-    view), and the version noted."""
+    """The Delta table's view (`main.ASSET`, an environment's `_env_NAME.ASSET`) over its
+    data files as of `version` (none: no view), and the version noted."""
+    schema, asset = split_table(table)
     if not files:
-        cur.execute(f'DROP VIEW IF EXISTS main."{asset}"')
+        cur.execute(f'DROP VIEW IF EXISTS "{schema}"."{asset}"')
     else:
-        cur.execute(f'CREATE OR REPLACE VIEW main."{asset}" AS SELECT * FROM {parquet_scan(files)}')
-    key = f"delta_view:{asset}"
+        cur.execute(
+            f'CREATE OR REPLACE VIEW "{schema}"."{asset}" AS SELECT * FROM {parquet_scan(files)}'
+        )
+    key = f"delta_view:{table}"
     cur.execute("DELETE FROM assetflow.meta WHERE key = ?", [key])
     cur.execute("INSERT INTO assetflow.meta VALUES (?, ?)", [key, str(version)])
 
@@ -195,7 +207,7 @@ def parquet_scan(files: Sequence[str]) -> str:
 
 
 def view_versions(cur: duckdb.DuckDBPyConnection) -> dict[str, int | None]:
-    """The Delta version each asset's view reads (None: it was made of no table)."""
+    """The Delta version each table's view reads (None: it was made of no table)."""
     found = cur.execute(
         "SELECT substr(key, 12), value FROM assetflow.meta WHERE key LIKE 'delta_view:%'"
     ).fetchall()

@@ -17,7 +17,14 @@ from typing import Any, cast
 
 import duckdb
 
-from assetflow.core.environments import PROD, Env, chain_of, check_new_name, children
+from assetflow.core.environments import (
+    PROD,
+    Env,
+    chain_of,
+    check_new_name,
+    children,
+    split_table,
+)
 from assetflow.core.records import (
     AttemptStatus,
     NodeWrite,
@@ -43,7 +50,7 @@ from assetflow.store.schema import (
     nodes_watermark,
 )
 from assetflow.store.served import ReadServer
-from assetflow.store.views import sync_env_views
+from assetflow.store.views import refresh_env_view, sync_env_views
 from assetflow.store.writer import PartitionWriter
 
 ROOM = 1 << 20  # bytes set aside while a run writes, to record its end on a full disk
@@ -129,9 +136,16 @@ class Store(StateReader):
             )  # fmt: skip
         environments.drop(self.conn, name)
 
-    def promote_env(self, run_id: str, now: dt.datetime) -> dict[str, list[str]]:
-        """This store's environment's own nodes made its parent's (environments.promote)."""
-        promoted = environments.promote(self.conn, self.env, run_id, now)
+    def promote_env(
+        self,
+        run_id: str,
+        now: dt.datetime,
+        env: Env | None = None,
+        moved: environments.Moved | None = None,
+    ) -> dict[str, list[str]]:
+        """`env`'s own nodes (this store's environment's) made its parent's
+        (environments.promote)."""
+        promoted = environments.promote(self.conn, env or self.env, run_id, now, moved)
         self.refresh_nodes()
         return promoted
 
@@ -387,8 +401,14 @@ class Store(StateReader):
             cur.register(name, table)
         return cur
 
-    def refresh_view(self, asset: str, files: list[str], version: int | None) -> None:
-        refresh_view(self.conn, asset, files, version)
+    def refresh_view(self, table: str, files: list[str], version: int | None) -> None:
+        """A Delta table's view over its files as of `version`; an environment's own table's,
+        then the environment's view of the asset (its own rows over its parent's)."""
+        refresh_view(self.conn, table, files, version)
+        schema, asset = split_table(table)
+        if schema != "main":
+            env = chain_of(schema.removeprefix("_env_"), self.sharing()[0])
+            refresh_env_view(self.conn, env, asset)
 
     def refresh_nodes(self) -> None:
         """Merge materializations newer than the watermark into `assetflow.nodes`, in one

@@ -115,3 +115,28 @@ def forget_retained_rows(cur: duckdb.DuckDBPyConnection) -> None:
 
 def _holds_assets(schema: str, env: Env) -> bool:
     return schema == "main" or schema in {data_schema(e) for e in env.chain}
+
+
+Held = tuple[tuple[str, str, tuple[str, ...]], ...]  # (asset, environment, partitions)
+
+
+def held_partitions(cur: duckdb.DuckDBPyConnection, env: Env, wanted: dict[str, list[str]]) -> Held:
+    """Of the partitions `wanted` per asset, those an environment of `env`'s chain below
+    prod holds itself, each with the nearest such environment (the rest are prod's)."""
+    if env.is_prod or not wanted:
+        return ()
+    rows = cur.execute(
+        "SELECT asset, env, list(partition) FROM assetflow.env_owned"
+        " WHERE list_contains(?, env) AND list_contains(?, asset) GROUP BY ALL",
+        [list(env.chain[:-1]), sorted(wanted)],
+    ).fetchall()
+    owned = {(asset, name): set(keys) for asset, name, keys in rows}
+    found = []
+    for asset, keys in sorted(wanted.items()):
+        left = set(keys)
+        for name in env.chain[:-1]:
+            mine = owned.get((asset, name), set()) & left
+            if mine:
+                found.append((asset, name, tuple(sorted(mine))))
+                left -= mine
+    return tuple(found)

@@ -1,0 +1,76 @@
+"""Environments on Delta Lake (issue 31, item 9): an environment's own partitions in Delta
+tables of its own, its runs reading each input partition from the environment that holds
+it, diffed through the warehouse's views, promoted into prod's tables kill-safely."""
+
+import json
+
+import pytest
+from conftest import FIXTURES, make_project
+from test_environments import DAYS, NEW, NOW, OLD, counts, edit, ok, rows
+
+pytestmark = pytest.mark.slow  # Delta Lake: spawned workers, real tables
+
+LAKE = 'storage = "delta"\nstorage_path = "lake"\n'
+TABLES = ("base", "enriched", "summary")
+
+
+@pytest.fixture
+def lake(tmp_path):
+    project = make_project(tmp_path / "p", FIXTURES / "chain", extra=LAKE)
+    ok(project, "materialize")
+    return project
+
+
+def _files(project) -> dict[str, bytes]:
+    """Every file of prod's Delta tables, by path, with its bytes."""
+    root = project.root / "lake"
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.relative_to(root).parts[0].startswith("_env_")
+    }
+
+
+def test_a_change_built_in_dev_on_delta_leaves_prods_tables_alone(lake):
+    ok(lake, "env", "create", "dev")
+    assert counts(lake, "dev") == counts(lake)
+    assert rows(lake, "dev.summary") == rows(lake, "main.summary")
+    before, prod_rows = _files(lake), {t: rows(lake, f"main.{t}") for t in TABLES}
+    edit(lake, OLD, NEW)
+    ok(lake, "--env", "dev", "materialize", *DAYS)
+    assert _files(lake) == before  # not a byte of prod's tables moved
+    assert {t: rows(lake, f"main.{t}") for t in TABLES} == prod_rows
+    built = lake.query(
+        "SELECT asset, partition FROM assetflow.materializations WHERE env = 'dev' ORDER BY ALL"
+    )
+    assert built == [(a, f"2024-02-0{d}") for a in ("enriched", "summary") for d in (3, 4, 5)]
+    assert (lake.root / "lake" / "_env_dev" / "enriched" / "_delta_log").is_dir()
+    after = counts(lake, "dev")
+    assert after["enriched"]["fresh"] == 3 and after["summary"]["fresh"] == 3
+    # dev's summary read dev's enriched for those days, prod's elsewhere
+    assert rows(lake, "dev.summary") != rows(lake, "main.summary")
+    (diff,) = [d for d in json.loads(ok(lake, "env", "diff", "dev", "--json"))
+               if d["asset"] == "enriched"]  # fmt: skip
+    assert diff["partitions"] == ["2024-02-03", "2024-02-04", "2024-02-05"]
+    assert diff["added"] == diff["removed"] > 0
+
+
+def test_promote_on_delta_equals_a_clean_rebuild_and_recomputes_none(lake, tmp_path):
+    ok(lake, "env", "create", "dev")
+    edit(lake, OLD, NEW)
+    ok(lake, "--env", "dev", "materialize", *DAYS)
+    dev_rows = rows(lake, "dev.summary")
+    assert "promoted enriched 2024-02-03..2024-02-05" in ok(lake, "env", "promote", "dev")
+    assert rows(lake, "main.summary") == dev_rows
+    assert rows(lake, "dev.summary") == dev_rows  # dev reads them from prod again
+    plan = json.loads(ok(lake, "materialize", "--dry-run", "--json", "--nodes", *DAYS))
+    assert plan["nodes"] == []
+    assert json.loads(ok(lake, "env", "diff", "dev", "--json")) == []
+    clean = make_project(tmp_path / "clean", lake.root / "definitions", extra=LAKE)
+    ok(clean, "materialize")
+    days = "WHERE _partition BETWEEN '2024-02-03' AND '2024-02-05'"
+    for table in TABLES:
+        promoted = f"(SELECT * FROM main.{table} {days})"
+        assert rows(clean, promoted) == rows(lake, promoted)
+    ok(lake, "env", "drop", "dev")
+    assert not (lake.root / "lake" / "_env_dev").exists()
