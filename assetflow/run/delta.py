@@ -27,12 +27,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from assetflow.core.checks import sql_literal
 from assetflow.core.environments import PROD, data_schema, table_name
-from assetflow.errors import ConfigError, DefinitionError
-from assetflow.store.schema import PARTITION_COLUMN
+from assetflow.errors import ConfigError, DefinitionError, StorageError
+from assetflow.store.schema import PARTITION_COLUMN, in_partitions
+from assetflow.store.tables import arrow_table
 
 # What deltalake says when a write's columns cannot be merged into the table's.
 _RESHAPE_ERRORS = ("Cast error", "Schema error", "Cannot cast", "schema mismatch")
@@ -230,6 +232,21 @@ class DeltaStorage:
         entries = table.history(table.version() - after)
         found = [(int(e["version"]), _lineage(e)) for e in entries if int(e["version"]) > after]
         return sorted(found, key=lambda pair: pair[0])
+
+    def rows(self, name: str, keys: Sequence[str], asset: str) -> pa.Table:
+        """The rows of partitions `keys` of table `name` (`asset`'s), as a commit takes them."""
+        table = self.table(name)
+        if table is None:
+            raise StorageError(f"{self.uri(name)}: no Delta table to copy partitions from")
+        conn = duckdb.connect()
+        try:
+            conn.register("_af_rows", readable_dataset(table, keys))
+            where = in_partitions(list(keys), ordered=False)
+            return delta_types(
+                arrow_table(conn.sql(f"SELECT * FROM _af_rows WHERE {where}")), asset
+            )
+        finally:
+            conn.close()
 
     def once_had_column(self, asset: str, column: str) -> bool:
         """Whether the asset's table had `column` at a commit of ours and has it no more."""

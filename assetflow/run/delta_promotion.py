@@ -16,17 +16,15 @@ folder, so the rows are copied, not referenced: the cost grows with the promoted
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import duckdb
 
-from assetflow.core.environments import PROD, Env, chain_of, split_table, table_name
-from assetflow.run.delta import DeltaStorage, delta_types, readable_dataset
+from assetflow.core.environments import PROD, Env, chain_of, table_name
+from assetflow.run.delta import DeltaStorage
 from assetflow.store import environments
 from assetflow.store.published import record_commit, refresh_view
-from assetflow.store.schema import in_partitions
 from assetflow.store.store import Store
-from assetflow.store.tables import arrow_table, table_columns
+from assetflow.store.tables import table_columns
 from assetflow.store.views import refresh_env_view
 from assetflow.store.writer import schema_text
 
@@ -98,7 +96,7 @@ def _move(
     if cleared is not None and made is not None:
         return made, cleared
     if made is None:
-        made = storage.commit(theirs, _rows(storage, mine, keys, asset), keys, lineage)
+        made = storage.commit(theirs, storage.rows(mine, keys, asset), keys, lineage)
     done = storage.delete(mine, keys, run_id, lineage)
     assert done is not None, f"{mine}: the environment's table is gone"
     return made, done[1]
@@ -111,16 +109,3 @@ def _made_by(storage: DeltaStorage, name: str, run_id: str) -> int | None:
         return None
     found = storage.commits(name, latest - 1)
     return latest if found and found[-1][1].get("promotion") == run_id else None
-
-
-def _rows(storage: DeltaStorage, name: str, keys: list[str], asset: str) -> Any:
-    """The rows of partitions `keys` of table `name`, as the target's commit takes them."""
-    table = storage.table(name)
-    assert table is not None, f"{split_table(name)}: no Delta table to promote from"
-    conn = duckdb.connect()
-    try:
-        conn.register("_af_env", readable_dataset(table, keys))
-        where = in_partitions(keys, ordered=False)
-        return delta_types(arrow_table(conn.sql(f"SELECT * FROM _af_env WHERE {where}")), asset)
-    finally:
-        conn.close()

@@ -159,7 +159,7 @@ class DeltaWorker(Worker):
         if read_at is not None:  # the stage now holds the whole table
             staged = delta_types(arrow_table(conn.sql(f"SELECT * FROM {_STAGE}")), task.asset)
         table = not_null(staged, not_null_columns(spec) if spec.columns else [])
-        lineage = _lineage(task, written, schema)
+        lineage = commit_lineage(task, written, schema)
         whole = task.refresh or read_at is not None
         version = self.storage.commit(name, table, keys, lineage, whole, read_at)
         wrote = Wrote(written, reshape or None, tuple(removed))
@@ -241,9 +241,7 @@ class DeltaWorker(Worker):
         conn.register(_STAGE, staged)
         return staged
 
-    def _input(
-        self, conn: duckdb.DuckDBPyConnection, task: Task, rng: InputRange, tag: str
-    ) -> str:
+    def _input(self, conn: duckdb.DuckDBPyConnection, task: Task, rng: InputRange, tag: str) -> str:
         """A SELECT of exactly the upstream partitions in `rng`: from prod's Delta table,
         and in an environment those it (or one above it) holds from that one's table."""
         if rng.is_source:
@@ -315,7 +313,7 @@ def _columns_of(conn: duckdb.DuckDBPyConnection, delta: Any) -> dict[str, str]:
     return dict(known[schema])
 
 
-def _lineage(task: Task, written: dict[str, Written], schema: str) -> dict[str, Any]:
+def commit_lineage(task: Task, written: dict[str, Written], schema: str) -> dict[str, Any]:
     """What the coordinator records for this write, carried in the Delta commit: enough to
     adopt the write if the coordinator dies before recording it."""
     return {

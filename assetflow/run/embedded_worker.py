@@ -67,9 +67,7 @@ class EmbeddedWorker(Worker):
     def _guard(self) -> contextlib.AbstractContextManager[None]:
         return self.store.storage_guard()  # a full disk is not a write conflict
 
-    def _input(
-        self, conn: duckdb.DuckDBPyConnection, task: Task, rng: InputRange, tag: str
-    ) -> str:
+    def _input(self, conn: duckdb.DuckDBPyConnection, task: Task, rng: InputRange, tag: str) -> str:
         return input_sql(rng, self.defs, self.root, self.store.env.read_schema)
 
     def _once_had(self, assets: list[str], column: str) -> list[str]:

@@ -127,9 +127,7 @@ class Worker(ABC):
         """The cursor an attempt computes (and stages) on, for the attempt."""
 
     @abstractmethod
-    def _input(
-        self, conn: duckdb.DuckDBPyConnection, task: Task, rng: InputRange, tag: str
-    ) -> str:
+    def _input(self, conn: duckdb.DuckDBPyConnection, task: Task, rng: InputRange, tag: str) -> str:
         """A SELECT of exactly the upstream partitions in `rng` (`tag` tells apart the views
         of the nodes of one task computed one by one)."""
 

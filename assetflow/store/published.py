@@ -106,10 +106,17 @@ def _commit_rows(
 
 
 def record_commit(
-    cur: duckdb.DuckDBPyConnection, asset: str, version: int, run_id: str, now: dt.datetime
+    cur: duckdb.DuckDBPyConnection,
+    table: str,
+    version: int,
+    run_id: str,
+    now: dt.datetime,
+    written: dict[str, Written] | None = None,
 ) -> None:
-    """A commit that wrote no partition (a wipe's delete) is recorded, so it is not adopted."""
-    _commit_rows(cur, asset, version, [], run_id, now)
+    """A commit recorded, so that it is not adopted: one that wrote no partition (a wipe's
+    delete, a promotion's), or the partitions `written` (copied by a promotion or a reuse)."""
+    found = [(key, w.materialization_id) for key, w in (written or {}).items()]
+    _commit_rows(cur, table, version, found, run_id, now)
 
 
 def recorded_summary(cur: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:

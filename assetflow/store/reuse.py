@@ -113,7 +113,6 @@ def copy_reused(
         )
         if not env.is_prod:
             refresh_env_view(cur, env, asset)
-    written = {}
     with transaction(cur):
         for w in writes:
             h = held[w.partition]
@@ -123,19 +122,34 @@ def copy_reused(
                 f" WHERE {PARTITION_COLUMN} = ?",
                 [w.partition],
             )
-            (mid,) = cur.execute(
-                "INSERT INTO assetflow.materializations (materialization_id, attempt_id,"
-                " run_id, asset, partition, partition_index, code_version, data_version,"
-                " row_count, clipped, started_at, ended_at, attempt, log_path, inputs_text,"
-                " table_schema, env, reused_from) VALUES (nextval("
-                "'assetflow.materialization_ids'), nextval('assetflow.attempt_ids'),"
-                " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING materialization_id",
-                [w.run_id, asset, w.partition, w.partition_index, w.code_version,
-                 h.data_version, h.row_count, w.clipped, w.started_at, now, w.attempt,
-                 w.log_path, inputs_text_of(w), h.table_schema, env.name,
-                 h.materialization_id],
-            ).fetchall()[0]  # fmt: skip
-            written[w.partition] = Written(h.row_count, h.data_version, mid, h.materialization_id)
-        if not env.is_prod:
-            own_partitions(cur, env.name, asset, [w.partition for w in writes])
+        return record_reused(cur, env, writes, held, now)
+
+
+def record_reused(
+    cur: duckdb.DuckDBPyConnection,
+    env: Env,
+    writes: Sequence[NodeWrite],
+    held: dict[str, Held],
+    now: dt.datetime,
+) -> dict[str, Written]:
+    """Inside the transaction that copied their rows: `writes` recorded as reused from what
+    `held` names, and (outside prod) held by `env` from now on."""
+    written = {}
+    for w in writes:
+        h = held[w.partition]
+        (mid,) = cur.execute(
+            "INSERT INTO assetflow.materializations (materialization_id, attempt_id,"
+            " run_id, asset, partition, partition_index, code_version, data_version,"
+            " row_count, clipped, started_at, ended_at, attempt, log_path, inputs_text,"
+            " table_schema, env, reused_from) VALUES (nextval("
+            "'assetflow.materialization_ids'), nextval('assetflow.attempt_ids'),"
+            " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING materialization_id",
+            [w.run_id, w.asset, w.partition, w.partition_index, w.code_version,
+             h.data_version, h.row_count, w.clipped, w.started_at, now, w.attempt,
+             w.log_path, inputs_text_of(w), h.table_schema, env.name,
+             h.materialization_id],
+        ).fetchall()[0]  # fmt: skip
+        written[w.partition] = Written(h.row_count, h.data_version, mid, h.materialization_id)
+    if not env.is_prod:
+        own_partitions(cur, env.name, writes[0].asset, [w.partition for w in writes])
     return written

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from conftest import FIXTURES, make_project
-from test_environments import DAYS, NEW, NOW, OLD, counts, edit, ok, rows
+from test_environments import DAYS, NEW, NOW, OLD, built_in, counts, edit, ok, rows
 
 pytestmark = pytest.mark.slow  # Delta Lake: spawned workers, real tables
 
@@ -74,3 +74,33 @@ def test_promote_on_delta_equals_a_clean_rebuild_and_recomputes_none(lake, tmp_p
         assert rows(clean, promoted) == rows(lake, promoted)
     ok(lake, "env", "drop", "dev")
     assert not (lake.root / "lake" / "_env_dev").exists()
+
+
+def test_work_is_shared_partition_by_partition_on_delta(lake):
+    ok(lake, "env", "create", "dev")
+    edit(lake, OLD, NEW)
+    ok(lake, "--env", "dev", "materialize", *DAYS)
+    ok(lake, "env", "create", "dev2")
+    ok(lake, "--env", "dev2", "materialize", *DAYS)  # the same change: nothing computed
+    assert {reused for _, _, reused in built_in(lake, "dev2")} == {True}
+    assert rows(lake, "dev2.summary") == rows(lake, "dev.summary")
+    edit(lake, NEW, OLD)  # reverted: prod holds exactly that
+    ok(lake, "--env", "dev", "materialize", *DAYS)
+    assert {reused for _, _, reused in built_in(lake, "dev")[6:]} == {True}
+    assert rows(lake, "dev.summary") == rows(lake, "main.summary")
+    assert counts(lake, "dev") == counts(lake)
+
+
+def test_a_nested_environment_on_delta_reads_through_its_parent(lake):
+    ok(lake, "env", "create", "dev")
+    edit(lake, OLD, NEW)
+    ok(lake, "--env", "dev", "materialize", "enriched", *DAYS)
+    ok(lake, "env", "create", "feature", "--from", "dev")
+    assert rows(lake, "feature.enriched") == rows(lake, "dev.enriched")
+    ok(lake, "--env", "feature", "materialize", *DAYS)  # summary from dev's enriched
+    mine, built = counts(lake, "feature"), rows(lake, "feature.summary")
+    assert mine["enriched"]["fresh"] == 3 and mine["summary"]["fresh"] == 3
+    ok(lake, "env", "promote", "feature")  # into dev
+    assert lake.query("SELECT count(*) FROM assetflow.env_owned WHERE env = 'feature'") == [(0,)]
+    assert rows(lake, "dev.summary") == rows(lake, "feature.summary") == built
+    assert counts(lake, "dev")["summary"]["fresh"] == 3
