@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import os
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -82,7 +81,7 @@ class PublishingWorker:
         """The task's nodes copied from the Delta tables of the environments that hold them
         built by the same code from the same inputs (store/reuse.py), in one commit, then
         recorded as reused; None: compute them."""
-        started, cur, env = time.monotonic(), self._cursor(), self.store.env
+        started, cur, env = self.clock.monotonic(), self._cursor(), self.store.env
         with self.store.storage_guard():
             held = reusable(cur, env, task.nodes)
         if held is None or any(h.env == RETAINED for h in held.values()):
@@ -106,7 +105,7 @@ class PublishingWorker:
             record_commit(cur, mine, version, task.run_id, self.clock(), written)
         with self._lock:
             self.written.add(mine)
-        return TaskResult(written, None, "", time.monotonic() - started, False)
+        return TaskResult(written, None, "", self.clock.monotonic() - started, False)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)

@@ -115,7 +115,9 @@ def record_commit(
 ) -> None:
     """A commit recorded, so that it is not adopted: one that wrote no partition (a wipe's
     delete, a promotion's), or the partitions `written` (copied by a promotion or a reuse)."""
-    found = [(key, w.materialization_id) for key, w in (written or {}).items()]
+    found: list[tuple[str | None, int | None]] = [
+        (key, w.materialization_id) for key, w in (written or {}).items()
+    ]
     _commit_rows(cur, table, version, found, run_id, now)
 
 

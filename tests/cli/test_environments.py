@@ -6,7 +6,7 @@ import json
 
 import duckdb
 import pytest
-from conftest import FIXTURES, make_project
+from conftest import make_project
 
 NOW = "2024-03-01T00:00:00"
 DAYS = ("--from", "2024-02-03", "--to", "2024-02-05")
@@ -264,12 +264,3 @@ def test_a_promotion_killed_at_any_moment_leaves_prod_wholly_before_or_after(cha
         state = _prod_state(chain)
         assert state in (before, after), f"trial {trial}: production is half promoted"
         counts(chain)  # and the warehouse answers
-
-
-def test_environments_on_delta_lake_are_refused_in_one_line(tmp_path):
-    project = make_project(
-        tmp_path / "lake", FIXTURES / "chain", extra='storage = "delta"\nstorage_path = "lake"\n'
-    )
-    result = project.run("--env", "dev", "status", now=NOW)
-    assert result.exit_code == 2
-    assert "environments keep their tables in the warehouse file for now" in result.output

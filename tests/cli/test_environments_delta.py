@@ -6,7 +6,18 @@ import json
 
 import pytest
 from conftest import FIXTURES, make_project
-from test_environments import DAYS, NEW, NOW, OLD, built_in, counts, edit, ok, rows
+from test_environments import (
+    DAYS,
+    NEW,
+    NOW,
+    OLD,
+    _prod_state,
+    built_in,
+    counts,
+    edit,
+    ok,
+    rows,
+)
 
 pytestmark = pytest.mark.slow  # Delta Lake: spawned workers, real tables
 
@@ -104,3 +115,42 @@ def test_a_nested_environment_on_delta_reads_through_its_parent(lake):
     assert lake.query("SELECT count(*) FROM assetflow.env_owned WHERE env = 'feature'") == [(0,)]
     assert rows(lake, "dev.summary") == rows(lake, "feature.summary") == built
     assert counts(lake, "dev")["summary"]["fresh"] == 3
+
+
+def test_a_promotion_on_delta_killed_at_any_moment_is_finished_or_never_begun(lake, tmp_path):
+    import random
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ok(lake, "env", "create", "dev")
+    edit(lake, OLD, NEW)
+    ok(lake, "--env", "dev", "materialize")
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(lake.root, snapshot)
+    before = _prod_state(lake)
+    ok(lake, "env", "promote", "dev")
+    after = _prod_state(lake)
+    assert before != after
+    seen = set()
+    for trial in range(6):
+        shutil.rmtree(lake.root)
+        shutil.copytree(snapshot, lake.root)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "assetflow", "--project", str(lake.root), "--now", NOW,
+             "env", "promote", "dev"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(random.Random(trial).uniform(0.3, 2.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert _prod_state(lake) in (before, after), f"trial {trial}: readers see half a promotion"
+        began = lake.query("SELECT count(*) FROM assetflow.meta WHERE key = 'promoting'")[0][0]
+        ok(lake, "env", "create", "other")  # the next writer finishes what was begun
+        state = _prod_state(lake)
+        assert state == after if began else state in (before, after), f"trial {trial}"
+        seen.add((bool(began), state == after))
+        assert lake.query("SELECT count(*) FROM assetflow.meta WHERE key = 'promoting'") == [(0,)]
+    print("trials (pending, after):", sorted(seen))
