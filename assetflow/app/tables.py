@@ -204,8 +204,8 @@ class DeltaTables(AssetTables):
 
     def vacuum(self, session: Any, retain_hours: int, dry_run: bool, wait: float) -> dict[str, int]:
         """Remove the files no table version of the last `retain_hours` needs (a dry run
-        counts them): files per asset. The retention must cover the longest recorded run,
-        so that no run in progress loses a file it still reads."""
+        counts them): files per table, environments' too. The retention must cover the
+        longest recorded run, so that no run in progress loses a file it still reads."""
         store = session.writer(wait)
         longest = store.longest_run_seconds()
         if retain_hours * 3600 < longest:
@@ -215,8 +215,9 @@ class DeltaTables(AssetTables):
                 f" ({_duration(longest)}): a run like it could lose files it still reads",
                 f"use --retain-hours {need} or more",
             )
-        assets = self.storage.tables() or sorted(session.graph.defs.assets)
-        return {a: len(self.storage.vacuum(a, retain_hours, dry_run)) for a in assets}
+        tables = self.storage.tables() or sorted(session.graph.defs.assets)
+        tables += [t for env in store.environments() for t in self.storage.tables(env)]
+        return {t: len(self.storage.vacuum(t, retain_hours, dry_run)) for t in tables}
 
 
 def asset_tables(project: Project) -> AssetTables:
