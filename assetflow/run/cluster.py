@@ -84,13 +84,23 @@ class PublishingWorker:
         started, cur, env = self.clock.monotonic(), self._cursor(), self.store.env
         with self.store.storage_guard():
             held = reusable(cur, env, task.nodes)
-        if held is None or any(h.env == RETAINED for h in held.values()):
-            return None  # (a promotion on Delta keeps no replaced rows)
-        by_env: dict[str, list[str]] = {}
+        if held is None:
+            return None
+        sources: dict[tuple[str, int | None], list[str]] = {}  # (table, version): partitions
         for key, h in held.items():
-            by_env.setdefault(h.env, []).append(key)
-        parts = [self.storage.rows(table_name(task.asset, e), keys, task.asset)
-                 for e, keys in sorted(by_env.items())]  # fmt: skip
+            if h.env != RETAINED:
+                sources.setdefault((table_name(task.asset, h.env), None), []).append(key)
+            elif h.delta_table is not None:  # replaced by a promotion: an earlier version
+                sources.setdefault((h.delta_table, h.delta_version), []).append(key)
+            else:
+                return None  # kept in a warehouse file's _retained: not this storage's
+        try:
+            parts = [self.storage.rows(name, keys, task.asset, version)
+                     for (name, version), keys in sorted(sources.items())]  # fmt: skip
+        except Exception:  # noqa: BLE001 - that version's files vacuumed since: compute
+            if all(version is None for _, version in sources):
+                raise
+            return None
         mine = table_name(task.asset, task.env)
         # What a coordinator that dies before recording it adopts: the same lineage.
         same = {key: Written(h.row_count, h.data_version, 0) for key, h in held.items()}

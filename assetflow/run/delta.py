@@ -233,9 +233,17 @@ class DeltaStorage:
         found = [(int(e["version"]), _lineage(e)) for e in entries if int(e["version"]) > after]
         return sorted(found, key=lambda pair: pair[0])
 
-    def rows(self, name: str, keys: Sequence[str], asset: str) -> pa.Table:
-        """The rows of partitions `keys` of table `name` (`asset`'s), as a commit takes them."""
-        table = self.table(name)
+    def rows(
+        self, name: str, keys: Sequence[str], asset: str, version: int | None = None
+    ) -> pa.Table:
+        """The rows of partitions `keys` of table `name` (`asset`'s) at its latest version
+        (or at `version`), as a commit takes them."""
+        if version is None:
+            table = self.table(name)
+        else:
+            from deltalake import DeltaTable
+
+            table = DeltaTable(self.uri(name), version, self.storage_options)
         if table is None:
             raise StorageError(f"{self.uri(name)}: no Delta table to copy partitions from")
         conn = duckdb.connect()

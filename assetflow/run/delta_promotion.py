@@ -69,7 +69,9 @@ def _finish(
         for asset, found in plan.items()
     }
 
-    def moved(conn: duckdb.DuckDBPyConnection, asset: str, keys: list[str]) -> str:
+    def moved(
+        conn: duckdb.DuckDBPyConnection, asset: str, keys: list[str]
+    ) -> tuple[str, tuple[str, int]]:
         for name, version in zip((target.name, env.name), commits[asset], strict=True):
             table = table_name(asset, name)
             record_commit(conn, table, version, run_id, now)
@@ -78,7 +80,9 @@ def _finish(
             refresh_view(conn, table, files, version)
             if name != PROD:
                 refresh_env_view(conn, chain_of(name, store.environments()), asset)
-        return schema_text(table_columns(conn, asset, target.data_schema))
+        # the rows replaced stay readable in the version before the promotion's commit
+        kept = (table_name(asset, target.name), commits[asset][0] - 1)
+        return schema_text(table_columns(conn, asset, target.data_schema)), kept
 
     return store.promote_env(run_id, now, env, moved)
 

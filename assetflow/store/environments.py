@@ -140,8 +140,9 @@ ORDER BY m.partition_index
 
 # How rows kept elsewhere (Delta Lake) were moved before the promotion is recorded: given
 # the transaction's cursor, an asset and its partitions, records the commits and returns the
-# target table's columns as lineage records them.
-Moved = Callable[[duckdb.DuckDBPyConnection, str, list[str]], str]
+# target table's columns as lineage records them, and where the rows it replaced are still
+# read: (Delta table, version).
+Moved = Callable[[duckdb.DuckDBPyConnection, str, list[str]], tuple[str, tuple[str, int]]]
 
 
 def promotion_plan(conn: duckdb.DuckDBPyConnection, env: Env) -> dict[str, list[tuple[str, int]]]:
@@ -188,7 +189,8 @@ def promote(
                     [keys],
                 )
             else:
-                schema = moved(conn, asset, keys)
+                schema, (table, version) = moved(conn, asset, keys)
+                _keep(conn, target, asset, keys, now, table, version)
             conn.execute(
                 _PROMOTED,
                 {"run": run_id, "now": now, "schema": schema, "target": target.name,
@@ -222,15 +224,41 @@ def begin_pending(conn: duckdb.DuckDBPyConnection, run_id: str, env: str) -> Non
         )
 
 
-def _retain(
-    conn: duckdb.DuckDBPyConnection, target: Env, asset: str, keys: list[str], now: dt.datetime
-) -> None:
-    """The target's own nodes about to be replaced kept, rows and all, for reuse (a revert)."""
-    nodes = conn.execute(
+def _replaced(
+    conn: duckdb.DuckDBPyConnection, target: Env, asset: str, keys: list[str]
+) -> list[tuple[int, str]]:
+    """(materialization, partition) of the target's own nodes a promotion replaces."""
+    return conn.execute(
         "SELECT materialization_id, partition FROM assetflow.nodes WHERE env = ? AND asset = ?"
         " AND list_contains(?, partition) AND data_version IS NOT NULL",
         [target.name, asset, keys],
     ).fetchall()
+
+
+def _keep(
+    conn: duckdb.DuckDBPyConnection,
+    target: Env,
+    asset: str,
+    keys: list[str],
+    now: dt.datetime,
+    table: str,
+    version: int,
+) -> None:
+    """The target's own nodes about to be replaced kept for reuse (a revert), their rows
+    read from version `version` of the Delta table `table`."""
+    nodes = _replaced(conn, target, asset, keys)
+    if nodes:
+        conn.execute(
+            "INSERT INTO assetflow.retained SELECT unnest(?::BIGINT[]), ?, ?, ?, ?",
+            [[m for m, _ in nodes], asset, now, table, version],
+        )
+
+
+def _retain(
+    conn: duckdb.DuckDBPyConnection, target: Env, asset: str, keys: list[str], now: dt.datetime
+) -> None:
+    """The target's own nodes about to be replaced kept, rows and all, for reuse (a revert)."""
+    nodes = _replaced(conn, target, asset, keys)
     if not nodes:
         return
     table, kept = table_sql(asset, target.data_schema), table_sql(asset, RETAINED)
@@ -248,7 +276,7 @@ def _retain(
         [[m for m, _ in nodes], [p for _, p in nodes]],
     )
     conn.execute(
-        "INSERT INTO assetflow.retained SELECT unnest(?::BIGINT[]), ?, ?",
+        "INSERT INTO assetflow.retained SELECT unnest(?::BIGINT[]), ?, ?, NULL, NULL",
         [[m for m, _ in nodes], asset, now],
     )
 

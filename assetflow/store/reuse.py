@@ -33,17 +33,21 @@ class Held:
     data_version: str
     row_count: int
     table_schema: str
+    delta_table: str | None = None  # kept by a promotion on Delta: the table and version
+    delta_version: int | None = None  # whose rows it is
 
 
 # Nodes held now with this asset, partition and code version, in another environment, or
 # kept when a promotion replaced them (RETAINED).
 _CANDIDATES = f"""
-SELECT n.env, n.materialization_id, n.data_version, m.row_count, m.table_schema
+SELECT n.env, n.materialization_id, n.data_version, m.row_count, m.table_schema,
+       NULL, NULL
 FROM assetflow.nodes n JOIN assetflow.materializations m USING (materialization_id)
 WHERE n.asset = $asset AND n.partition_index = $index AND n.code_version = $code
   AND n.env <> $env AND n.data_version IS NOT NULL
 UNION ALL
-SELECT '{RETAINED}', m.materialization_id, m.data_version, m.row_count, m.table_schema
+SELECT '{RETAINED}', m.materialization_id, m.data_version, m.row_count, m.table_schema,
+       r.delta_table, r.delta_version
 FROM assetflow.retained r JOIN assetflow.materializations m USING (materialization_id)
 WHERE m.asset = $asset AND m.partition_index = $index AND m.code_version = $code
 ORDER BY env = 'prod' DESC, env, materialization_id DESC

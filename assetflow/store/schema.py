@@ -15,8 +15,8 @@ from assetflow.core.checks import sql_literal
 from assetflow.errors import ConfigError
 
 PARTITION_COLUMN = "_partition"
-SCHEMA_VERSION = "8"  # 2: attempts view; 3: nodes.rebuilt; 4: inputs_text; 5: table_schema;
-# 6: partition_keys; 7: delta_commits; 8: environments
+SCHEMA_VERSION = "9"  # 2: attempts view; 3: nodes.rebuilt; 4: inputs_text; 5: table_schema;
+# 6: partition_keys; 7: delta_commits; 8: environments; 9: retained on Delta
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS assetflow;
@@ -86,10 +86,14 @@ CREATE TABLE IF NOT EXISTS assetflow.delta_commits (
 CREATE TABLE IF NOT EXISTS assetflow.environments (
     name VARCHAR, parent VARCHAR, created_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS assetflow.env_owned (env VARCHAR, asset VARCHAR, partition VARCHAR);
--- Nodes a promotion replaced, kept (their rows in _retained."asset", tagged _af_mid) so that
+-- Nodes a promotion replaced, kept (their rows in _retained."asset", tagged _af_mid, or an
+-- earlier version of a Delta table) so that
 -- reverting the change reuses them; prune lets them go after the history's days.
 CREATE TABLE IF NOT EXISTS assetflow.retained (
     materialization_id BIGINT, asset VARCHAR, retained_at TIMESTAMP);
+-- storage = "delta": the table and version whose rows they are (NULL: in _retained)
+ALTER TABLE assetflow.retained ADD COLUMN IF NOT EXISTS delta_table VARCHAR;
+ALTER TABLE assetflow.retained ADD COLUMN IF NOT EXISTS delta_version BIGINT;
 CREATE TABLE IF NOT EXISTS assetflow.check_results (
     run_id VARCHAR, asset VARCHAR, partition VARCHAR, partition_index BIGINT,
     materialization_id BIGINT, check_name VARCHAR, severity VARCHAR, passed BOOLEAN,

@@ -154,3 +154,21 @@ def test_a_promotion_on_delta_killed_at_any_moment_is_finished_or_never_begun(la
         seen.add((bool(began), state == after))
         assert lake.query("SELECT count(*) FROM assetflow.meta WHERE key = 'promoting'") == [(0,)]
     print("trials (pending, after):", sorted(seen))
+
+
+def test_reverting_a_promoted_change_on_delta_computes_nothing(lake):
+    before = rows(lake, "main.summary")
+    ok(lake, "env", "create", "dev")
+    edit(lake, OLD, NEW)
+    ok(lake, "--env", "dev", "materialize", *DAYS)
+    ok(lake, "env", "promote", "dev")
+    ok(lake, "env", "drop", "dev")
+    edit(lake, NEW, OLD)  # reverted in prod: the replaced rows are an earlier table version
+    ok(lake, "materialize", *DAYS)
+    latest = lake.query(
+        "SELECT reused_from IS NOT NULL FROM assetflow.materializations WHERE env = 'prod'"
+        " ORDER BY materialization_id DESC LIMIT 6"
+    )
+    assert latest == [(True,)] * 6
+    assert rows(lake, "main.summary") == before
+    assert counts(lake)["summary"]["fresh"] == 25
