@@ -200,7 +200,8 @@ def kill_trials(
             [sys.executable, "-m", "assetflow", "--now", NOW, "env", "promote", "dev"],
             cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        time.sleep(random.Random(trial).uniform(0.2, 1.2))
+        # (a Delta promotion's process starts in ~0.9 s and runs ~0.7 s more)
+        time.sleep(random.Random(trial).uniform(*((0.5, 2.5) if LAKE else (0.2, 1.2))))
         process.send_signal(signal.SIGKILL)
         process.wait()
         found = prod_state(warehouse(project))

@@ -17,13 +17,14 @@ deltalake's runtime does not survive fork(): the processes that use it are spawn
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ import pyarrow as pa
 from assetflow.core.checks import sql_literal
 from assetflow.core.environments import PROD, data_schema, table_name
 from assetflow.errors import ConfigError, DefinitionError, StorageError
+from assetflow.store.published import parquet_scan
 from assetflow.store.schema import PARTITION_COLUMN, in_partitions
 from assetflow.store.tables import arrow_table
 
@@ -42,6 +44,7 @@ _CONFLICT_TRIES = 8
 _CONFLICT_WAIT = 0.02  # seconds before the second try, doubling, with jitter: ~5 s in all
 METADATA_KEY = "assetflow"  # the commit metadata entry holding a write's lineage (JSON)
 _LOADED = threading.local()  # per thread: (uri, options) -> its DeltaTable, kept up to date
+_READER: list[duckdb.DuckDBPyConnection] = []  # an in-memory DuckDB reading files (a cursor each)
 
 
 class StaleRead(Exception):
@@ -77,21 +80,38 @@ class DeltaStorage:
 
         uri = self.uri(asset)
         loaded = _LOADED.__dict__.setdefault("tables", {})
-        known = loaded.get((uri, self.options))
+        known, seen = loaded.get((uri, self.options), (None, None))
         if known is not None:
-            if self.is_local and known.version() == self.latest_version(asset):
+            # A folder made anew (an environment dropped and made again) starts its versions
+            # over: the commit file of the version loaded must be the one seen then.
+            same = not self.is_local or seen == self._seen(asset, known.version())
+            if same and self.is_local and known.version() == self.latest_version(asset):
                 return known  # no commit since: its log's file names say so, cheaply
-            try:
-                known.update_incremental()
-                return known
-            except Exception:  # noqa: BLE001 - gone or replaced: load it anew
-                del loaded[(uri, self.options)]
+            if same:
+                try:
+                    known.update_incremental()
+                    loaded[(uri, self.options)] = (known, self._seen(asset, known.version()))
+                    return known
+                except Exception:  # noqa: BLE001 - gone or replaced: load it anew
+                    pass
+            del loaded[(uri, self.options)]
         try:
             found = DeltaTable(uri, None, self.storage_options)
         except TableNotFoundError:
             return None
-        loaded[(uri, self.options)] = found
+        loaded[(uri, self.options)] = (found, self._seen(asset, found.version()))
         return found
+
+    def _seen(self, asset: str, version: int) -> int | None:
+        """When a local table's commit file of `version` came to be (its inode's change
+        time, ns): which table a folder holds at that version."""
+        if not self.is_local:
+            return None
+        log = os.path.join(self.root.removeprefix("file://"), asset, "_delta_log")
+        try:
+            return os.stat(os.path.join(log, f"{version:020d}.json")).st_ctime_ns
+        except FileNotFoundError:
+            return None
 
     def files(self, asset: str) -> list[str]:
         """The data files of the table's current version (what a reader needs)."""
@@ -173,18 +193,13 @@ class DeltaStorage:
         """Whether the table has rows in any of partitions `keys`. The files whose statistics
         allow it are read for the key column alone (a local, clustered table: the key
         ranges of several dimensions' files overlap), or taken to hold them."""
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
         files = table.file_uris(file_pruning_predicate=pruning(keys))
         if not files or not self.is_local or table.metadata().partition_columns:
             return bool(files)
-        wanted = pa.array(list(keys))
-        for file in files:
-            read = pq.ParquetFile(file.removeprefix("file://")).read(columns=[PARTITION_COLUMN])
-            if pc.any(pc.is_in(read.column(0).cast(pa.string()), value_set=wanted)).as_py():
-                return True
-        return False
+        where = in_partitions(list(keys), ordered=False)
+        with _copier() as conn:  # (DuckDB's reader: pyarrow.parquet would load pandas)
+            found = conn.sql(f"SELECT 1 FROM {parquet_scan(files)} WHERE {where} LIMIT 1")
+            return bool(found.fetchall())
 
     def _fits(self, asset: str, rows: pa.Table) -> bool:
         """Whether the table, as it is now, has every column of `rows` with its type (and
@@ -246,15 +261,15 @@ class DeltaStorage:
             table = DeltaTable(self.uri(name), version, self.storage_options)
         if table is None:
             raise StorageError(f"{self.uri(name)}: no Delta table to copy partitions from")
-        conn = duckdb.connect()
-        try:
-            conn.register("_af_rows", readable_dataset(table, keys))
+        with _copier() as conn:
             where = in_partitions(list(keys), ordered=False)
-            return delta_types(
-                arrow_table(conn.sql(f"SELECT * FROM _af_rows WHERE {where}")), asset
-            )
-        finally:
-            conn.close()
+            files = table.file_uris(file_pruning_predicate=pruning(keys)) if self.is_local else []
+            if files:  # DuckDB's own Parquet reader (pyarrow.dataset would load pandas)
+                found = conn.sql(f"SELECT * FROM {parquet_scan(files)} WHERE {where}")
+                return delta_types(arrow_table(found), asset)
+            conn.register("_af_rows", readable_dataset(table, keys))
+            found = conn.sql(f"SELECT * FROM _af_rows WHERE {where}")
+            return delta_types(arrow_table(found), asset)
 
     def once_had_column(self, asset: str, column: str) -> bool:
         """Whether the asset's table had `column` at a commit of ours and has it no more."""
@@ -369,6 +384,18 @@ def not_null(rows: pa.Table, columns: Sequence[str]) -> pa.Table:
         return rows
     fields = [f.with_nullable(False) if f.name in columns else f for f in rows.schema]
     return rows.cast(pa.schema(fields))
+
+
+@contextlib.contextmanager
+def _copier() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor of this process's in-memory DuckDB that reads tables' files directly."""
+    if not _READER:
+        _READER.append(duckdb.connect())
+    cursor = _READER[0].cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
 
 
 def partition_predicate(keys: Sequence[str]) -> str:

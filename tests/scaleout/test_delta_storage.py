@@ -222,6 +222,24 @@ def test_concurrent_first_commits_to_a_new_table_keep_every_partition(tmp_path):
     assert sorted(table.column("_partition").to_pylist()) == sorted(keys * 2)
 
 
+def test_a_table_made_anew_in_its_folder_is_not_taken_for_the_one_loaded(tmp_path):
+    """An environment dropped and made again has a table whose versions start over: a
+    process that loaded the old one at the same version reads the new one's files."""
+    import shutil
+
+    import pyarrow as pa
+
+    storage = DeltaStorage(str(tmp_path / "lake"))
+    lineage = {"run_id": "r", "asset": "t", "attempt": 1}
+    first = storage.commit("_env_dev/t", pa.table({"n": [1], "_partition": ["a"]}), ["a"], lineage)
+    assert storage.rows("_env_dev/t", ["a"], "t").column("n").to_pylist() == [1]
+    shutil.rmtree(tmp_path / "lake" / "_env_dev")
+    storage.commit("_env_dev/t", pa.table({"n": [2], "_partition": ["b"]}), ["b"], lineage)
+    assert storage.table("_env_dev/t").version() == first  # the version of the one loaded
+    assert storage.rows("_env_dev/t", ["b"], "t").column("n").to_pylist() == [2]
+    assert storage.rows("_env_dev/t", ["a"], "t").num_rows == 0
+
+
 @pytest.mark.slow
 def test_zoned_hours_weeks_and_static_keys_on_delta_equal_the_warehouse(tmp_path):
     """Every partition kind on Delta: keys holding + and : (zoned hours) in the tables'
