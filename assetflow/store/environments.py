@@ -95,7 +95,13 @@ def row_diff_sql(env: Env, asset: str, keys: Sequence[str], theirs: bool = True)
     Rows are told apart by their hash first (one BIGINT to group), then the few that differ
     by their values. `theirs`: the parent has the asset at all."""
     assert env.parent is not None
-    where = f"list_contains({_list(keys)}, {PARTITION_COLUMN})"
+    # The range first: DuckDB skips the row groups (and Parquet files) outside it by their
+    # statistics, so the cost grows with these partitions, not with the tables.
+    low, high = sql_literal(min(keys)), sql_literal(max(keys))
+    where = (
+        f"{PARTITION_COLUMN} BETWEEN {low} AND {high}"
+        f" AND list_contains({_list(keys)}, {PARTITION_COLUMN})"
+    )
     mine = table_sql(asset, env.data_schema)
     sides = f"SELECT x.*, 1 AS _af_side, hash(x) AS _af_h FROM {mine} x WHERE {where}"
     if theirs:
