@@ -54,6 +54,8 @@ class Workers:
 class AssetTables(ABC):
     """The asset tables of one project."""
 
+    holds_environments = True  # environments can keep their tables here
+
     @abstractmethod
     def workers(
         self, project: Project, defs: Definitions, store: Store, clock: Clock, n: int,
@@ -124,6 +126,7 @@ class DeltaTables(AssetTables):
 
     def __init__(self, storage: DeltaStorage) -> None:
         self.storage = storage
+        self.holds_environments = storage.is_local  # (the views read local files only)
 
     def workers(
         self, project: Project, defs: Definitions, store: Store, clock: Clock, n: int,

@@ -113,3 +113,7 @@ def test_a_project_on_s3_runs_reads_and_checks_its_tables(tmp_path, s3):
     assert statuses(project)["events"]["fresh"] == 5
     shape = project.run("sql", "SELECT count(*) AS with_x FROM events WHERE x = 1", "--csv")
     assert shape.output.splitlines() == ["with_x", "15"]
+    # Environments need their tables' files where the warehouse's views can read them.
+    refused = project.run("env", "create", "dev")
+    assert refused.exit_code == 2 and "need a storage_path that is a folder" in refused.output
+    assert "Traceback" not in refused.output
