@@ -56,7 +56,7 @@ def create_env(session: Session, name: str, parent: str) -> Environment:
         raise EnvError(
             f"environment {name}: environments on Delta Lake need a storage_path that is a"
             " folder for now (their views read the tables' files)",
-            "use a local or mounted folder for storage_path, or storage = \"duckdb\"",
+            'use a local or mounted folder for storage_path, or storage = "duckdb"',
         )
     store, now = session.writer(), session.clock()
     env = store.create_env(name, parent, now)
