@@ -59,8 +59,9 @@ def create_env(session: Session, name: str, parent: str) -> Environment:
             'use a local or mounted folder for storage_path, or storage = "duckdb"',
         )
     store, now = session.writer(), session.clock()
+    if name not in store.environments():  # what a dropped one of that name left (a crash)
+        session.tables.forget_env(name)
     env = store.create_env(name, parent, now)
-    session.tables.forget_env(name)  # what a dropped one of that name left (a crash)
     return Environment(env.name, parent, now)
 
 
