@@ -6,16 +6,29 @@ import json
 
 import duckdb
 import pytest
-from conftest import make_project
+from conftest import FIXTURES, make_project
 
 NOW = "2024-03-01T00:00:00"
 DAYS = ("--from", "2024-02-03", "--to", "2024-02-05")
 OLD, NEW = "product % 7 AS bucket", "product % 5 AS bucket"
 
 
+LAKE = 'storage = "delta"\nstorage_path = "lake"\n'
+
+
 @pytest.fixture
 def chain(built, tmp_path):
     return built("chain", tmp_path / "p", NOW)
+
+
+@pytest.fixture(params=["duckdb", pytest.param("delta", marks=pytest.mark.slow)])
+def either(request, built, tmp_path):
+    """The chain, built with its tables in the warehouse file, and in Delta Lake tables."""
+    if request.param == "duckdb":
+        return built("chain", tmp_path / "p", NOW)
+    project = make_project(tmp_path / "p", FIXTURES / "chain", extra=LAKE)
+    ok(project, "materialize")
+    return project
 
 
 def edit(project, old: str, new: str) -> None:
@@ -133,19 +146,19 @@ def test_promote_makes_prod_hold_the_change_and_recompute_none_of_it(chain, tmp_
         assert rows(clean, promoted) == rows(chain, promoted)
 
 
-def test_work_is_shared_partition_by_partition(chain):
-    ok(chain, "env", "create", "dev")
-    edit(chain, OLD, NEW)
-    ok(chain, "--env", "dev", "materialize", *DAYS)
-    ok(chain, "env", "create", "dev2")
-    ok(chain, "--env", "dev2", "materialize", *DAYS)  # the same change: nothing computed
-    assert {reused for _, _, reused in built_in(chain, "dev2")} == {True}
-    assert rows(chain, "dev2.summary") == rows(chain, "dev.summary")
-    edit(chain, NEW, OLD)  # reverted: prod holds exactly that
-    ok(chain, "--env", "dev", "materialize", *DAYS)
-    assert {reused for _, _, reused in built_in(chain, "dev")[6:]} == {True}
-    assert rows(chain, "dev.summary") == rows(chain, "main.summary")
-    assert counts(chain, "dev") == counts(chain)
+def test_work_is_shared_partition_by_partition(either):
+    ok(either, "env", "create", "dev")
+    edit(either, OLD, NEW)
+    ok(either, "--env", "dev", "materialize", *DAYS)
+    ok(either, "env", "create", "dev2")
+    ok(either, "--env", "dev2", "materialize", *DAYS)  # the same change: nothing computed
+    assert {reused for _, _, reused in built_in(either, "dev2")} == {True}
+    assert rows(either, "dev2.summary") == rows(either, "dev.summary")
+    edit(either, NEW, OLD)  # reverted: prod holds exactly that
+    ok(either, "--env", "dev", "materialize", *DAYS)
+    assert {reused for _, _, reused in built_in(either, "dev")[6:]} == {True}
+    assert rows(either, "dev.summary") == rows(either, "main.summary")
+    assert counts(either, "dev") == counts(either)
 
 
 def test_environment_mistakes_are_one_line(chain):
@@ -200,22 +213,22 @@ def test_a_warehouse_from_before_environments_keeps_every_fresh_node_fresh(chain
     assert counts(chain, "dev") == before
 
 
-def test_reverting_a_promoted_change_computes_nothing(chain):
-    before = rows(chain, "main.summary")
-    ok(chain, "env", "create", "dev")
-    edit(chain, OLD, NEW)
-    ok(chain, "--env", "dev", "materialize", *DAYS)
-    ok(chain, "env", "promote", "dev")
-    ok(chain, "env", "drop", "dev")
-    edit(chain, NEW, OLD)  # the change reverted in prod itself: the replaced nodes were kept
-    ok(chain, "materialize", *DAYS)
+def test_reverting_a_promoted_change_computes_nothing(either):
+    before = rows(either, "main.summary")
+    ok(either, "env", "create", "dev")
+    edit(either, OLD, NEW)
+    ok(either, "--env", "dev", "materialize", *DAYS)
+    ok(either, "env", "promote", "dev")
+    ok(either, "env", "drop", "dev")
+    edit(either, NEW, OLD)  # the change reverted in prod itself: the replaced nodes were kept
+    ok(either, "materialize", *DAYS)
     latest = chain.query(
         "SELECT reused_from IS NOT NULL FROM assetflow.materializations WHERE env = 'prod'"
         " ORDER BY materialization_id DESC LIMIT 6"
     )
     assert latest == [(True,)] * 6
-    assert rows(chain, "main.summary") == before
-    assert counts(chain)["summary"]["fresh"] == 25
+    assert rows(either, "main.summary") == before
+    assert counts(either)["summary"]["fresh"] == 25
 
 
 def _prod_state(project) -> tuple:
@@ -232,8 +245,10 @@ def _prod_state(project) -> tuple:
     return tables, nodes
 
 
-@pytest.mark.slow  # processes killed at random moments
-def test_a_promotion_killed_at_any_moment_leaves_prod_wholly_before_or_after(chain, tmp_path):
+def killed_promotions(project, tmp_path, trials: int, window: tuple[float, float]):
+    """A change built in dev, then `env promote dev` started from that state `trials` times
+    and killed (-9) after a random moment in `window` seconds. Yields, after each kill, the
+    trial's number; first the states before and after a whole promotion."""
     import random
     import shutil
     import signal
@@ -241,26 +256,34 @@ def test_a_promotion_killed_at_any_moment_leaves_prod_wholly_before_or_after(cha
     import sys
     import time
 
-    ok(chain, "env", "create", "dev")
-    edit(chain, OLD, NEW)
-    ok(chain, "--env", "dev", "materialize")
+    ok(project, "env", "create", "dev")
+    edit(project, OLD, NEW)
+    ok(project, "--env", "dev", "materialize")
     snapshot = tmp_path / "snapshot"
-    shutil.copytree(chain.root, snapshot)
-    before = _prod_state(chain)
-    ok(chain, "env", "promote", "dev")
-    after = _prod_state(chain)
-    assert before != after
-    for trial in range(6):
-        shutil.rmtree(chain.root)
-        shutil.copytree(snapshot, chain.root)
+    shutil.copytree(project.root, snapshot)
+    before = _prod_state(project)
+    ok(project, "env", "promote", "dev")
+    yield before, _prod_state(project)
+    for trial in range(trials):
+        shutil.rmtree(project.root)
+        shutil.copytree(snapshot, project.root)
         process = subprocess.Popen(
-            [sys.executable, "-m", "assetflow", "--project", str(chain.root), "--now", NOW,
+            [sys.executable, "-m", "assetflow", "--project", str(project.root), "--now", NOW,
              "env", "promote", "dev"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        time.sleep(random.Random(trial).uniform(0.2, 1.0))
+        time.sleep(random.Random(trial).uniform(*window))
         process.send_signal(signal.SIGKILL)
         process.wait()
+        yield trial
+
+
+@pytest.mark.slow  # processes killed at random moments
+def test_a_promotion_killed_at_any_moment_leaves_prod_wholly_before_or_after(chain, tmp_path):
+    trials = killed_promotions(chain, tmp_path, 6, (0.2, 1.0))
+    before, after = next(trials)
+    assert before != after
+    for trial in trials:
         state = _prod_state(chain)
         assert state in (before, after), f"trial {trial}: production is half promoted"
         counts(chain)  # and the warehouse answers

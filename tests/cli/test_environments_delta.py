@@ -8,20 +8,19 @@ import pytest
 from conftest import FIXTURES, make_project
 from test_environments import (
     DAYS,
+    LAKE,
     NEW,
-    NOW,
     OLD,
     _prod_state,
-    built_in,
     counts,
     edit,
+    killed_promotions,
     ok,
     rows,
 )
 
 pytestmark = pytest.mark.slow  # Delta Lake: spawned workers, real tables
 
-LAKE = 'storage = "delta"\nstorage_path = "lake"\n'
 TABLES = ("base", "enriched", "summary")
 
 
@@ -87,21 +86,6 @@ def test_promote_on_delta_equals_a_clean_rebuild_and_recomputes_none(lake, tmp_p
     assert not (lake.root / "lake" / "_env_dev").exists()
 
 
-def test_work_is_shared_partition_by_partition_on_delta(lake):
-    ok(lake, "env", "create", "dev")
-    edit(lake, OLD, NEW)
-    ok(lake, "--env", "dev", "materialize", *DAYS)
-    ok(lake, "env", "create", "dev2")
-    ok(lake, "--env", "dev2", "materialize", *DAYS)  # the same change: nothing computed
-    assert {reused for _, _, reused in built_in(lake, "dev2")} == {True}
-    assert rows(lake, "dev2.summary") == rows(lake, "dev.summary")
-    edit(lake, NEW, OLD)  # reverted: prod holds exactly that
-    ok(lake, "--env", "dev", "materialize", *DAYS)
-    assert {reused for _, _, reused in built_in(lake, "dev")[6:]} == {True}
-    assert rows(lake, "dev.summary") == rows(lake, "main.summary")
-    assert counts(lake, "dev") == counts(lake)
-
-
 def test_a_nested_environment_on_delta_reads_through_its_parent(lake):
     ok(lake, "env", "create", "dev")
     edit(lake, OLD, NEW)
@@ -118,34 +102,11 @@ def test_a_nested_environment_on_delta_reads_through_its_parent(lake):
 
 
 def test_a_promotion_on_delta_killed_at_any_moment_is_finished_or_never_begun(lake, tmp_path):
-    import random
-    import shutil
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    ok(lake, "env", "create", "dev")
-    edit(lake, OLD, NEW)
-    ok(lake, "--env", "dev", "materialize")
-    snapshot = tmp_path / "snapshot"
-    shutil.copytree(lake.root, snapshot)
-    before = _prod_state(lake)
-    ok(lake, "env", "promote", "dev")
-    after = _prod_state(lake)
+    trials = killed_promotions(lake, tmp_path, 6, (0.3, 2.5))  # (a process starts in ~1 s)
+    before, after = next(trials)
     assert before != after
     seen = set()
-    for trial in range(6):
-        shutil.rmtree(lake.root)
-        shutil.copytree(snapshot, lake.root)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "assetflow", "--project", str(lake.root), "--now", NOW,
-             "env", "promote", "dev"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        time.sleep(random.Random(trial).uniform(0.3, 2.5))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    for trial in trials:
         assert _prod_state(lake) in (before, after), f"trial {trial}: readers see half a promotion"
         began = lake.query("SELECT count(*) FROM assetflow.meta WHERE key = 'promoting'")[0][0]
         ok(lake, "env", "create", "other")  # the next writer finishes what was begun
@@ -154,21 +115,3 @@ def test_a_promotion_on_delta_killed_at_any_moment_is_finished_or_never_begun(la
         seen.add((bool(began), state == after))
         assert lake.query("SELECT count(*) FROM assetflow.meta WHERE key = 'promoting'") == [(0,)]
     print("trials (pending, after):", sorted(seen))
-
-
-def test_reverting_a_promoted_change_on_delta_computes_nothing(lake):
-    before = rows(lake, "main.summary")
-    ok(lake, "env", "create", "dev")
-    edit(lake, OLD, NEW)
-    ok(lake, "--env", "dev", "materialize", *DAYS)
-    ok(lake, "env", "promote", "dev")
-    ok(lake, "env", "drop", "dev")
-    edit(lake, NEW, OLD)  # reverted in prod: the replaced rows are an earlier table version
-    ok(lake, "materialize", *DAYS)
-    latest = lake.query(
-        "SELECT reused_from IS NOT NULL FROM assetflow.materializations WHERE env = 'prod'"
-        " ORDER BY materialization_id DESC LIMIT 6"
-    )
-    assert latest == [(True,)] * 6
-    assert rows(lake, "main.summary") == before
-    assert counts(lake)["summary"]["fresh"] == 25
