@@ -222,7 +222,7 @@ def test_reverting_a_promoted_change_computes_nothing(either):
     ok(either, "env", "drop", "dev")
     edit(either, NEW, OLD)  # the change reverted in prod itself: the replaced nodes were kept
     ok(either, "materialize", *DAYS)
-    latest = chain.query(
+    latest = either.query(
         "SELECT reused_from IS NOT NULL FROM assetflow.materializations WHERE env = 'prod'"
         " ORDER BY materialization_id DESC LIMIT 6"
     )
