@@ -123,27 +123,31 @@ def test_diff_by_a_declared_key_pairs_changed_rows(chain):
     assert "changed by key n, day" in ok(chain, "env", "diff", "dev")
 
 
-def test_promote_makes_prod_hold_the_change_and_recompute_none_of_it(chain, tmp_path):
-    ok(chain, "env", "create", "dev")
-    edit(chain, OLD, NEW)
-    ok(chain, "--env", "dev", "materialize", *DAYS)
-    dev_rows = rows(chain, "dev.summary")
-    assert "promoted enriched 2024-02-03..2024-02-05" in ok(chain, "env", "promote", "dev")
-    assert rows(chain, "main.summary") == dev_rows
-    plan = json.loads(ok(chain, "materialize", "--dry-run", "--json", "--nodes", *DAYS))
+def test_promote_makes_prod_hold_the_change_and_recompute_none_of_it(either, tmp_path):
+    ok(either, "env", "create", "dev")
+    edit(either, OLD, NEW)
+    ok(either, "--env", "dev", "materialize", *DAYS)
+    dev_rows = rows(either, "dev.summary")
+    assert "promoted enriched 2024-02-03..2024-02-05" in ok(either, "env", "promote", "dev")
+    assert rows(either, "main.summary") == dev_rows
+    assert rows(either, "dev.summary") == dev_rows  # dev reads them from prod again
+    plan = json.loads(ok(either, "materialize", "--dry-run", "--json", "--nodes", *DAYS))
     assert plan["nodes"] == []
-    assert len(built_in(chain, "dev")) == 6  # its history stays
-    assert chain.query("SELECT count(*) FROM assetflow.nodes WHERE env = 'dev'") == [(0,)]
-    assert json.loads(ok(chain, "env", "diff", "dev", "--json")) == []
-    promoted = json.loads(ok(chain, "runs", "--json", "--trigger", "promote"))
+    assert len(built_in(either, "dev")) == 6  # its history stays
+    assert either.query("SELECT count(*) FROM assetflow.nodes WHERE env = 'dev'") == [(0,)]
+    assert json.loads(ok(either, "env", "diff", "dev", "--json")) == []
+    promoted = json.loads(ok(either, "runs", "--json", "--trigger", "promote"))
     assert [(r["env"], r["planned"]) for r in promoted] == [("prod", 6)]
-    # the same as a clean rebuild with the new code
-    clean = make_project(tmp_path / "clean", chain.root / "definitions")
+    # the same as a clean rebuild with the new code, on the same storage
+    settings = (either.root / "pyproject.toml").read_text().split("\n", 1)[1]
+    clean = make_project(tmp_path / "clean", either.root / "definitions", extra=settings)
     assert clean.run("materialize", now=NOW).exit_code == 0
     days = "WHERE _partition BETWEEN '2024-02-03' AND '2024-02-05'"
     for table in ("enriched", "summary"):
         promoted = f"(SELECT * FROM main.{table} {days})"
-        assert rows(clean, promoted) == rows(chain, promoted)
+        assert rows(clean, promoted) == rows(either, promoted)
+    ok(either, "env", "drop", "dev")
+    assert not (either.root / "lake" / "_env_dev").exists()  # (on Delta: its folder)
 
 
 def test_work_is_shared_partition_by_partition(either):
@@ -187,14 +191,20 @@ def test_environment_mistakes_are_one_line(chain):
     assert not schemas & {"dev", "_env_dev", "feature", "_env_feature"}
 
 
-def test_a_nested_environment_reads_through_its_parent(chain):
-    ok(chain, "env", "create", "dev")
-    edit(chain, OLD, NEW)
-    ok(chain, "--env", "dev", "materialize", "enriched", *DAYS)
-    ok(chain, "env", "create", "feature", "--from", "dev")
-    assert rows(chain, "feature.enriched") == rows(chain, "dev.enriched")
-    mine = counts(chain, "feature")
-    assert mine["enriched"]["fresh"] == 3  # dev's three, read through dev
+def test_a_nested_environment_reads_through_its_parent(either):
+    ok(either, "env", "create", "dev")
+    edit(either, OLD, NEW)
+    ok(either, "--env", "dev", "materialize", "enriched", *DAYS)
+    ok(either, "env", "create", "feature", "--from", "dev")
+    assert rows(either, "feature.enriched") == rows(either, "dev.enriched")
+    assert counts(either, "feature")["enriched"]["fresh"] == 3  # dev's three, read through dev
+    ok(either, "--env", "feature", "materialize", *DAYS)  # summary from dev's enriched
+    mine, built = counts(either, "feature"), rows(either, "feature.summary")
+    assert mine["summary"]["fresh"] == 3
+    ok(either, "env", "promote", "feature")  # into dev
+    assert either.query("SELECT count(*) FROM assetflow.env_owned WHERE env = 'feature'") == [(0,)]
+    assert rows(either, "dev.summary") == rows(either, "feature.summary") == built
+    assert counts(either, "dev")["summary"]["fresh"] == 3
 
 
 def test_a_warehouse_from_before_environments_keeps_every_fresh_node_fresh(chain):

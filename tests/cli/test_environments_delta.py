@@ -1,6 +1,8 @@
 """Environments on Delta Lake (issue 31, item 9): an environment's own partitions in Delta
 tables of its own, its runs reading each input partition from the environment that holds
-it, diffed through the warehouse's views, promoted into prod's tables kill-safely."""
+it, diffed through the warehouse's views, promoted into prod's tables kill-safely. (Sharing
+work, promotion, a nested environment and a revert run on both storages in
+test_environments.py, through its `either` fixture.)"""
 
 import json
 
@@ -63,42 +65,6 @@ def test_a_change_built_in_dev_on_delta_leaves_prods_tables_alone(lake):
                if d["asset"] == "enriched"]  # fmt: skip
     assert diff["partitions"] == ["2024-02-03", "2024-02-04", "2024-02-05"]
     assert diff["added"] == diff["removed"] > 0
-
-
-def test_promote_on_delta_equals_a_clean_rebuild_and_recomputes_none(lake, tmp_path):
-    ok(lake, "env", "create", "dev")
-    edit(lake, OLD, NEW)
-    ok(lake, "--env", "dev", "materialize", *DAYS)
-    dev_rows = rows(lake, "dev.summary")
-    assert "promoted enriched 2024-02-03..2024-02-05" in ok(lake, "env", "promote", "dev")
-    assert rows(lake, "main.summary") == dev_rows
-    assert rows(lake, "dev.summary") == dev_rows  # dev reads them from prod again
-    plan = json.loads(ok(lake, "materialize", "--dry-run", "--json", "--nodes", *DAYS))
-    assert plan["nodes"] == []
-    assert json.loads(ok(lake, "env", "diff", "dev", "--json")) == []
-    clean = make_project(tmp_path / "clean", lake.root / "definitions", extra=LAKE)
-    ok(clean, "materialize")
-    days = "WHERE _partition BETWEEN '2024-02-03' AND '2024-02-05'"
-    for table in TABLES:
-        promoted = f"(SELECT * FROM main.{table} {days})"
-        assert rows(clean, promoted) == rows(lake, promoted)
-    ok(lake, "env", "drop", "dev")
-    assert not (lake.root / "lake" / "_env_dev").exists()
-
-
-def test_a_nested_environment_on_delta_reads_through_its_parent(lake):
-    ok(lake, "env", "create", "dev")
-    edit(lake, OLD, NEW)
-    ok(lake, "--env", "dev", "materialize", "enriched", *DAYS)
-    ok(lake, "env", "create", "feature", "--from", "dev")
-    assert rows(lake, "feature.enriched") == rows(lake, "dev.enriched")
-    ok(lake, "--env", "feature", "materialize", *DAYS)  # summary from dev's enriched
-    mine, built = counts(lake, "feature"), rows(lake, "feature.summary")
-    assert mine["enriched"]["fresh"] == 3 and mine["summary"]["fresh"] == 3
-    ok(lake, "env", "promote", "feature")  # into dev
-    assert lake.query("SELECT count(*) FROM assetflow.env_owned WHERE env = 'feature'") == [(0,)]
-    assert rows(lake, "dev.summary") == rows(lake, "feature.summary") == built
-    assert counts(lake, "dev")["summary"]["fresh"] == 3
 
 
 def test_a_promotion_on_delta_killed_at_any_moment_is_finished_or_never_begun(lake, tmp_path):
