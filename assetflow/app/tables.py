@@ -168,8 +168,7 @@ class DeltaTables(AssetTables):
             adopted.append(f"the promotion of {finished}")
         summary, views = store.delta_summary()
         behind = []  # views older than their tables (a run that died before its end)
-        prod = storage.tables() or assets()
-        for asset in prod + [t for env in store.environments() for t in storage.tables(env)]:
+        for asset in self._tables(store, assets):
             latest = storage.latest_version(asset)
             if latest is None:
                 continue
@@ -218,9 +217,14 @@ class DeltaTables(AssetTables):
                 f" ({_duration(longest)}): a run like it could lose files it still reads",
                 f"use --retain-hours {need} or more",
             )
-        tables = self.storage.tables() or sorted(session.graph.defs.assets)
-        tables += [t for env in store.environments() for t in self.storage.tables(env)]
+        tables = self._tables(store, lambda: sorted(session.graph.defs.assets))
         return {t: len(self.storage.vacuum(t, retain_hours, dry_run)) for t in tables}
+
+    def _tables(self, store: Store, assets: Names) -> list[str]:
+        """Every table by name: prod's (as the folder lists them, or the project's assets'
+        where it cannot be listed), then each environment's."""
+        prod = self.storage.tables() or assets()
+        return prod + [t for env in store.environments() for t in self.storage.tables(env)]
 
 
 def asset_tables(project: Project) -> AssetTables:

@@ -105,10 +105,8 @@ class PublishingWorker:
         # What a coordinator that dies before recording it adopts: the same lineage.
         same = {key: Written(h.row_count, h.data_version, 0) for key, h in held.items()}
         schema = held[task.nodes[0].partition].table_schema
-        keys, rows = (
-            [n.partition for n in task.nodes],
-            pa.concat_tables(parts, promote_options="permissive"),
-        )
+        rows = pa.concat_tables(parts, promote_options="permissive")
+        keys = [n.partition for n in task.nodes]
         version = self.storage.commit(mine, rows, keys, commit_lineage(task, same, schema))
         with self.store.storage_guard(), transaction(cur):
             written = record_reused(cur, env, task.nodes, held, self.clock())

@@ -262,14 +262,22 @@ class DeltaStorage:
         if table is None:
             raise StorageError(f"{self.uri(name)}: no Delta table to copy partitions from")
         with _copier() as conn:
-            where = in_partitions(list(keys), ordered=False)
-            files = table.file_uris(file_pruning_predicate=pruning(keys)) if self.is_local else []
-            if files:  # DuckDB's own Parquet reader (pyarrow.dataset would load pandas)
-                found = conn.sql(f"SELECT * FROM {parquet_scan(files)} WHERE {where}")
-                return delta_types(arrow_table(found), asset)
-            conn.register("_af_rows", readable_dataset(table, keys))
-            found = conn.sql(f"SELECT * FROM _af_rows WHERE {where}")
+            scan = self.scan(conn, table, list(keys), "_af_rows")
+            found = conn.sql(f"SELECT * FROM {scan} WHERE {in_partitions(list(keys), False)}")
             return delta_types(arrow_table(found), asset)
+
+    def scan(self, conn: duckdb.DuckDBPyConnection, table: Any, keys: list[str], view: str) -> str:
+        """What a SELECT on `conn` reads partitions `keys` of a DeltaTable from (the rows of
+        other partitions too: filter them): DuckDB's own Parquet reader over the files their
+        statistics allow, for a local table (pyarrow.dataset would load pandas); otherwise,
+        or with no keys (every file: the shape), a pruned dataset registered as `view`."""
+        files = (
+            table.file_uris(file_pruning_predicate=pruning(keys)) if self.is_local and keys else []
+        )
+        if files:
+            return parquet_scan(files)
+        conn.register(view, readable_dataset(table, keys or None))
+        return f'"{view}"'
 
     def once_had_column(self, asset: str, column: str) -> bool:
         """Whether the asset's table had `column` at a commit of ours and has it no more."""

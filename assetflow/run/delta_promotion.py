@@ -16,18 +16,18 @@ assets' tables are moved at once, on threads (deltalake's writes let go of the G
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 
-from assetflow.core.environments import PROD, Env, chain_of, table_name
+from assetflow.core.environments import Env, chain_of, table_name
 from assetflow.run.delta import DeltaStorage
 from assetflow.store import environments
-from assetflow.store.published import record_commit, refresh_view
+from assetflow.store.published import record_commit
 from assetflow.store.store import Store
 from assetflow.store.tables import table_columns
-from assetflow.store.views import refresh_env_view
 from assetflow.store.writer import schema_text
 
 
@@ -35,21 +35,15 @@ def promote(
     store: Store, storage: DeltaStorage, run_id: str, now: dt.datetime
 ) -> dict[str, list[str]]:
     """`store`'s environment's own partitions made its parent's; per asset, the partitions."""
-    cur = store.cursor()
-    try:
+    with contextlib.closing(store.cursor()) as cur:
         environments.begin_pending(cur, run_id, store.env.name)
-    finally:
-        cur.close()
     return _finish(store, storage, store.env, run_id, now)
 
 
 def finish_pending(store: Store, storage: DeltaStorage, now: dt.datetime) -> str | None:
     """A promotion a dead process began, finished; the environment it promoted, if any."""
-    cur = store.cursor()
-    try:
+    with contextlib.closing(store.cursor()) as cur:
         found = environments.pending(cur)
-    finally:
-        cur.close()
     if found is None:
         return None
     env = chain_of(found["env"], store.environments())
@@ -61,11 +55,8 @@ def _finish(
     store: Store, storage: DeltaStorage, env: Env, run_id: str, now: dt.datetime
 ) -> dict[str, list[str]]:
     target = Env(env.chain[1:])
-    cur = store.cursor()
-    try:
+    with contextlib.closing(store.cursor()) as cur:
         plan = environments.promotion_plan(cur, env)
-    finally:
-        cur.close()
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan)))) as pool:  # tables apart
         moving = {
             asset: pool.submit(_move, storage, env, target, asset, [k for k, _ in found], run_id)
@@ -76,14 +67,12 @@ def _finish(
     def moved(
         conn: duckdb.DuckDBPyConnection, asset: str, keys: list[str]
     ) -> tuple[str, tuple[str, int]]:
+        # (`conn` is the store's own connection, in the promotion's transaction)
         for name, version in zip((target.name, env.name), commits[asset], strict=True):
             table = table_name(asset, name)
             record_commit(conn, table, version, run_id, now)
             delta = storage.table(table)
-            files = [] if delta is None else delta.file_uris()
-            refresh_view(conn, table, files, version)
-            if name != PROD:
-                refresh_env_view(conn, chain_of(name, store.environments()), asset)
+            store.refresh_view(table, [] if delta is None else delta.file_uris(), version)
         # the rows replaced stay readable in the version before the promotion's commit
         kept = (table_name(asset, target.name), commits[asset][0] - 1)
         return schema_text(table_columns(conn, asset, target.data_schema)), kept

@@ -40,13 +40,11 @@ from assetflow.run.delta import (
     arrow_schema,
     delta_types,
     not_null,
-    pruning,
     readable_dataset,
 )
 from assetflow.run.runlog import NodeLog
 from assetflow.run.task import Task, TaskResult
 from assetflow.run.worker import Rows, Worker, describe_reshape
-from assetflow.store.published import parquet_scan
 from assetflow.store.schema import PARTITION_COLUMN, in_partitions
 from assetflow.store.shape import Reshape
 from assetflow.store.tables import arrow_table, relation_columns
@@ -275,13 +273,8 @@ class DeltaWorker(Worker):
         # A range only for all of `rng`'s keys: a part of them may skip some in between.
         ordered = rng.partitions.ordered_keys and len(keys) == len(rng.keys)
         where = in_partitions(keys, ordered) if keys else "false"
-        local = self.storage.is_local and keys  # (no keys, or no files: a dataset has the shape)
-        files = table.file_uris(file_pruning_predicate=pruning(keys)) if local else []
-        if files:  # DuckDB's own Parquet reader
-            return f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {parquet_scan(files)} WHERE {where}"
-        view = f"_af_input_{rng.name}{tag}"
-        conn.register(view, readable_dataset(table, keys or None))
-        return f'SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM "{view}" WHERE {where}'
+        scan = self.storage.scan(conn, table, keys, f"_af_input_{rng.name}{tag}")
+        return f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM {scan} WHERE {where}"
 
     @staticmethod
     def _versions(
