@@ -81,3 +81,19 @@ def test_a_promotion_on_delta_killed_at_any_moment_is_finished_or_never_begun(la
         seen.add((bool(began), state == after))
         assert lake.query("SELECT count(*) FROM assetflow.meta WHERE key = 'promoting'") == [(0,)]
     print("trials (pending, after):", sorted(seen))
+
+
+def test_a_new_environment_does_not_inherit_what_a_dropped_one_left(lake, tmp_path):
+    import shutil
+
+    ok(lake, "env", "create", "dev")
+    edit(lake, OLD, NEW)
+    ok(lake, "--env", "dev", "materialize", "enriched", *DAYS)
+    folder = lake.root / "lake" / "_env_dev"
+    shutil.copytree(folder, tmp_path / "left")
+    ok(lake, "env", "drop", "dev")
+    assert not folder.exists()
+    shutil.copytree(tmp_path / "left", folder)  # as a drop killed after its record leaves it
+    ok(lake, "env", "create", "dev")
+    assert not folder.exists()
+    assert rows(lake, "dev.enriched") == rows(lake, "main.enriched")
