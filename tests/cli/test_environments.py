@@ -223,20 +223,29 @@ def test_a_warehouse_from_before_environments_keeps_every_fresh_node_fresh(chain
     assert counts(chain, "dev") == before
 
 
-def test_reverting_a_promoted_change_computes_nothing(either):
-    before = rows(either, "main.summary")
-    ok(either, "env", "create", "dev")
-    edit(either, OLD, NEW)
-    ok(either, "--env", "dev", "materialize", *DAYS)
-    ok(either, "env", "promote", "dev")
-    ok(either, "env", "drop", "dev")
-    edit(either, NEW, OLD)  # the change reverted in prod itself: the replaced nodes were kept
-    ok(either, "materialize", *DAYS)
-    latest = either.query(
+def promoted_and_reverted(project, meanwhile=lambda: None) -> tuple[list, list[bool]]:
+    """A change built in dev and promoted, dev dropped, `meanwhile()`, then the change
+    reverted in prod itself over the same days: prod's summary before it all, and whether
+    each of the revert's six nodes was reused (not computed)."""
+    before = rows(project, "main.summary")
+    ok(project, "env", "create", "dev")
+    edit(project, OLD, NEW)
+    ok(project, "--env", "dev", "materialize", *DAYS)
+    ok(project, "env", "promote", "dev")
+    ok(project, "env", "drop", "dev")
+    meanwhile()
+    edit(project, NEW, OLD)
+    ok(project, "materialize", *DAYS)
+    latest = project.query(
         "SELECT reused_from IS NOT NULL FROM assetflow.materializations WHERE env = 'prod'"
         " ORDER BY materialization_id DESC LIMIT 6"
     )
-    assert latest == [(True,)] * 6
+    return before, [reused for (reused,) in latest]
+
+
+def test_reverting_a_promoted_change_computes_nothing(either):
+    before, reused = promoted_and_reverted(either)  # the replaced nodes were kept
+    assert reused == [True] * 6
     assert rows(either, "main.summary") == before
     assert counts(either)["summary"]["fresh"] == 25
 

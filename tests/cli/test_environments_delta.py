@@ -18,6 +18,7 @@ from test_environments import (
     edit,
     killed_promotions,
     ok,
+    promoted_and_reverted,
     rows,
 )
 
@@ -102,19 +103,11 @@ def test_a_new_environment_does_not_inherit_what_a_dropped_one_left(lake, tmp_pa
 def test_a_revert_after_vacuum_computes_what_the_vacuum_removed(lake):
     from assetflow.run.delta import DeltaStorage
 
-    before = rows(lake, "main.summary")
-    ok(lake, "env", "create", "dev")
-    edit(lake, OLD, NEW)
-    ok(lake, "--env", "dev", "materialize", *DAYS)
-    ok(lake, "env", "promote", "dev")
-    storage = DeltaStorage(str(lake.root / "lake"))
-    for table in ("enriched", "summary"):  # the replaced versions' files gone
-        assert storage.vacuum(table, 0, dry_run=False)
-    edit(lake, NEW, OLD)
-    ok(lake, "materialize", *DAYS)
-    latest = lake.query(
-        "SELECT reused_from IS NULL FROM assetflow.materializations WHERE env = 'prod'"
-        " ORDER BY materialization_id DESC LIMIT 6"
-    )
-    assert latest == [(True,)] * 6  # computed, not reused from files that are gone
+    def vacuum() -> None:  # the replaced versions' files gone
+        storage = DeltaStorage(str(lake.root / "lake"))
+        for table in ("enriched", "summary"):
+            assert storage.vacuum(table, 0, dry_run=False)
+
+    before, reused = promoted_and_reverted(lake, vacuum)
+    assert reused == [False] * 6  # computed, not reused from files that are gone
     assert rows(lake, "main.summary") == before
