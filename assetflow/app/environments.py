@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from assetflow.app.materialize import new_run_id
 from assetflow.app.session import Session
-from assetflow.core.environments import PROD, AssetDiff, Environment, chain_of
+from assetflow.core.environments import PROD, AssetDiff, Environment, Wanted, chain_of
 from assetflow.errors import EnvError
 from assetflow.store.store import Store
 
@@ -105,18 +105,16 @@ def diff_env(session: Session, name: str, against: str | None = None) -> list[As
     _beside_parent(store, name, against, "compare")
     assert store is not None
     found: dict[str, list[str]] = {}
-    theirs: set[str] = set()  # the assets the parent holds some of these partitions of
     for node in store.env_differing():
         found.setdefault(node.asset, []).append(node.partition)
-        if node.against is not None:
-            theirs.add(node.asset)
     specs = session.graph.defs.assets
-    return [
-        store.env_row_diff(
-            asset, keys, specs[asset].key if asset in specs else (), SAMPLES, asset in theirs
-        )
-        for asset, keys in found.items()
-    ]
+    return store.env_row_diffs(
+        [
+            Wanted(asset, tuple(keys), specs[asset].key if asset in specs else ())
+            for asset, keys in found.items()
+        ],
+        SAMPLES,
+    )
 
 
 def promote_env(session: Session, name: str, to: str | None = None) -> Promotion:

@@ -114,6 +114,15 @@ def children(name: str, environments: dict[str, Environment]) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Wanted:
+    """An asset to compare rows of: the partitions whose data versions differ, its key."""
+
+    asset: str
+    partitions: tuple[str, ...]
+    key: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class AssetDiff:
     """How one asset's data differs between two environments: the partitions whose data
     versions differ (from lineage), then, over those only, rows held only by the

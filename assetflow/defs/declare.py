@@ -140,7 +140,8 @@ def asset(
     transaction as the rows.
 
     `key=["carrier", "day"]`: the columns that name a row; `env diff` pairs rows with the
-    same key on both sides as changed (without one, rows differ as whole rows).
+    same key in the same partition on both sides as changed (without one, rows differ as
+    whole rows).
 
     `resources=["landing", "api"]`: the resources (`resource(...)`) it uses, read as
     `ctx.resources.landing` or as parameters of those names.

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
 
-from assetflow.core.checks import sql_literal
-from assetflow.core.environments import AssetDiff, Env, data_schema, read_schema
+from assetflow.core.environments import Env, data_schema, read_schema
 from assetflow.core.records import RunStatus
 from assetflow.store.connect import transaction
 from assetflow.store.schema import FIELD_SEP, INPUT_SEP, PARTITION_COLUMN, table_sql
@@ -87,39 +86,6 @@ def held(conn: duckdb.DuckDBPyConnection, env: Env) -> list[tuple[Differing, int
 def differing(conn: duckdb.DuckDBPyConnection, env: Env) -> list[Differing]:
     """The nodes whose data differs between `env` and its parent, from lineage alone."""
     return [d for d, _ in held(conn, env) if d.version != d.against]
-
-
-def row_diff_sql(env: Env, asset: str, keys: Sequence[str], theirs: bool = True) -> str:
-    """One pass over both sides' rows of these partitions: each distinct row with how many
-    more times `env` holds it than its parent (negative: fewer), those that differ only.
-    Rows are told apart by their hash first (one BIGINT to group), then the few that differ
-    by their values. `theirs`: the parent has the asset at all."""
-    assert env.parent is not None
-    # The range first: DuckDB skips the row groups (and Parquet files) outside it by their
-    # statistics, so the cost grows with these partitions, not with the tables.
-    low, high = sql_literal(min(keys)), sql_literal(max(keys))
-    where = (
-        f"{PARTITION_COLUMN} BETWEEN {low} AND {high}"
-        f" AND list_contains({_list(keys)}, {PARTITION_COLUMN})"
-    )
-    mine = table_sql(asset, env.data_schema)
-    sides = f"SELECT x.*, 1 AS _af_side, hash(x) AS _af_h FROM {mine} x WHERE {where}"
-    if theirs:
-        parent = table_sql(asset, read_schema(env.parent))
-        sides += (
-            " UNION ALL BY NAME"
-            f" SELECT x.*, -1 AS _af_side, hash(x) AS _af_h FROM {parent} x WHERE {where}"
-        )
-    return (
-        f"WITH s AS MATERIALIZED ({sides}),"
-        " g AS (SELECT _af_h FROM s GROUP BY _af_h HAVING sum(_af_side) <> 0)"
-        " SELECT * EXCLUDE (_af_side, _af_h), sum(_af_side)::BIGINT AS _af_count"
-        " FROM s SEMI JOIN g USING (_af_h) GROUP BY ALL HAVING sum(_af_side) <> 0"
-    )
-
-
-def _list(keys: Sequence[str]) -> str:
-    return "[" + ", ".join(sql_literal(k) for k in keys) + "]"
 
 
 # What a promoted node records in its new environment: the materialization it came from,
@@ -312,52 +278,3 @@ def _copy_rows(
         [keys],
     )
     return schema_text(table_columns(conn, asset, target.data_schema))
-
-
-def row_diff(
-    conn: duckdb.DuckDBPyConnection,
-    env: Env,
-    asset: str,
-    keys: Sequence[str],
-    key: Sequence[str],
-    samples: int,
-    theirs: bool = True,
-) -> AssetDiff:
-    """The rows of partitions `keys` of `asset` that differ between `env` and its parent
-    (`theirs`: which has the asset): counts and samples of those only on either side and of
-    those changed by `key`, in one statement that reads both sides once. Samples come in a
-    fixed order."""
-    keyed = ", ".join(f'"{k}"' for k in key)
-    pairs, paired = "SELECT NULL WHERE false", "false"
-    if key:
-        pairs = (
-            f"SELECT {keyed} FROM d WHERE _af_count > 0"
-            f" INTERSECT SELECT {keyed} FROM d WHERE _af_count < 0"
-        )
-        paired = f"({keyed}) IN (SELECT ({keyed}) FROM k)"
-    order = ", ".join(filter(None, [keyed, "_af_count DESC", "hash(t)"]))
-    result = conn.execute(
-        f"WITH d AS MATERIALIZED ({row_diff_sql(env, asset, keys, theirs)}),"
-        f" k AS MATERIALIZED ({pairs}),"
-        f" t AS (SELECT *, CASE WHEN {paired} THEN 'changed' WHEN _af_count > 0 THEN 'added'"
-        "  ELSE 'removed' END AS _af_kind FROM d)"
-        " SELECT _af_kind, _af_total, (SELECT count(*) FROM k) AS _af_pairs,"
-        "  * EXCLUDE (_af_kind, _af_total, _af_at, _af_count) FROM ("
-        "  SELECT *, sum(abs(_af_count)) OVER (PARTITION BY _af_kind) AS _af_total,"
-        f"  row_number() OVER (PARTITION BY _af_kind ORDER BY {order}) AS _af_at FROM t)"
-        f" WHERE _af_at <= CASE _af_kind WHEN 'changed' THEN {2 * samples} ELSE {samples} END"
-        " ORDER BY _af_kind, _af_at"
-    )
-    columns = tuple(d[0] for d in result.description or [])[3:]
-    totals: dict[str, int] = {}
-    found: dict[str, list[tuple[object, ...]]] = {"added": [], "removed": []}
-    if key:
-        found["changed"] = []
-    changed = 0
-    for kind, total, pairs_found, *values in result.fetchall():
-        totals[kind], changed = int(total), int(pairs_found)
-        found[kind].append(tuple(values))
-    return AssetDiff(
-        asset, tuple(keys), columns, totals.get("added", 0), totals.get("removed", 0), changed,
-        {kind: tuple(rows) for kind, rows in found.items()}, tuple(key),
-    )  # fmt: skip

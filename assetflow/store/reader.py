@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from assetflow.core.environments import AssetDiff, Env, Environment
+from assetflow.core.environments import AssetDiff, Env, Environment, Wanted
 from assetflow.core.intervals import Intervals
 from assetflow.core.partitions import DynamicKeys
 from assetflow.core.records import (
@@ -26,9 +26,10 @@ from assetflow.core.records import (
     RunStatus,
 )
 from assetflow.errors import UsageError
-from assetflow.store.environments import Differing, differing, row_diff
+from assetflow.store.environments import Differing, differing
 from assetflow.store.keysets import read_keysets
 from assetflow.store.published import recorded_summary, recorded_versions, view_versions
+from assetflow.store.row_diff import row_diffs
 from assetflow.store.schema import table_sql
 from assetflow.store.tables import read_partitions, table_columns
 
@@ -93,11 +94,9 @@ class StateReader:
         """The nodes whose data differs between this environment and its parent."""
         return differing(self.conn, self.env)
 
-    def env_row_diff(
-        self, asset: str, keys: Sequence[str], key: Sequence[str], samples: int, theirs: bool
-    ) -> AssetDiff:
-        """How the rows of these partitions differ from the parent's (environments.py)."""
-        return row_diff(self.conn, self.env, asset, keys, key, samples, theirs)
+    def env_row_diffs(self, wanted: Sequence[Wanted], samples: int) -> list[AssetDiff]:
+        """How the rows of these assets' partitions differ from the parent's (row_diff.py)."""
+        return row_diffs(self.conn, self.env, wanted, samples)
 
     def environments(self) -> dict[str, Environment]:
         """Every environment beside prod (none in a warehouse older than environments)."""
