@@ -6,11 +6,15 @@ On a fresh copy of the example (2013 built with batches of 31 days):
 
 1. `env create` in process (the warehouse open for writing, as the command has it): median
    seconds and the file's growth after closing; then the same as a whole process;
-2. one daily asset's code changed (`daily_carrier_delays` rounds a delay to one decimal);
-   `--env dev materialize` over 30 days must compute exactly the nodes its dry run planned,
-   and production's tables must hold the very same rows before and after;
+2. one asset's code changed (`--change delays`: `daily_carrier_delays` rounds a delay to one
+   decimal, a few rows a day; `--change raw`: `raw_flights` gives distances in kilometres,
+   every flight); `--env dev materialize` over 30 days (`--days`) must compute exactly the
+   nodes its dry run planned but those it verified (their inputs' data came out the same:
+   nothing to compute), and production's tables must hold the very same rows before and
+   after;
 3. `env diff dev` in process against the floor: plain DuckDB reading the partitions whose
-   data differs, both sides, once (the same file, the same connection kind), medians;
+   data differs, both sides, once (the same file, the same connection kind), and against
+   plain SQL's row diff (EXCEPT ALL both ways, counted), medians, alternated;
 4. `env promote dev` in process; then production's dry run over the 30 days plans none of
    the promoted nodes, and their rows equal a clean rebuild with the new code;
 5. the change reverted in a new environment: nodes computed (0 is the goal);
@@ -21,6 +25,7 @@ With `--storage delta` the example's tables are Delta Lake tables (`lake/`): the
 steps, and after each killed promotion the next writer must finish it if it had begun.
 
     python bench/envs.py [--repeats 5] [--kills 20] [--storage delta] [--days 30]
+                         [--change delays|raw]
 """
 
 from __future__ import annotations
@@ -44,8 +49,12 @@ from backfill_year import fresh_project  # a copy of the example, its landing fi
 
 NOW = "2014-06-01T00:00:00"
 RANGE = ["--from", "2013-03-01", "--to", "2013-03-30"]  # --days sets its length
-OLD = "round(avg(dep_delay), 2) AS avg_dep_delay"
-NEW = "round(avg(dep_delay), 1) AS avg_dep_delay"
+CHANGES = {  # --change: what the branch changes, as (old text, new text) of flights.py
+    # a daily aggregate rounds a delay to one decimal: a few rows a day, in two assets
+    "delays": ("round(avg(dep_delay), 2) AS avg_dep_delay", "round(avg(dep_delay), 1) AS avg_dep_delay"),
+    # the raw flights' distance in kilometres: every flight of a day, and the routes
+    "raw": ("arr_delay, air_time, distance,", "arr_delay, air_time, round(distance * 1.609344)::INTEGER AS distance,"),
+}  # fmt: skip
 
 
 def assetflow(project: Path, *args: str) -> str:
@@ -146,8 +155,9 @@ def computed(project: Path, env: str) -> set[tuple[str, str]]:
     return set(rows)
 
 
-def time_diff(project: Path, repeats: int) -> tuple[float, float, int]:
-    """Median seconds of the diff in process and of the floor, and the rows it compared."""
+def time_diff(project: Path, repeats: int) -> tuple[float, float, float, int]:
+    """Median seconds of the diff in process, of the floor and of a plain SQL row diff, and
+    the rows it compared."""
     from assetflow.app.environments import diff_env
 
     with duckdb.connect(str(warehouse(project)), read_only=True) as conn:
@@ -167,19 +177,34 @@ def time_diff(project: Path, repeats: int) -> tuple[float, float, int]:
             for schema in ("_env_dev", "main")
         )
         floor_sql = f"SELECT sum(n), sum(h) FROM ({sides})"
+        # What a user would write in plain SQL for a row diff: EXCEPT ALL both ways, counted.
+        plain_sql = " UNION ALL ".join(
+            f"SELECT (SELECT count(*) FROM ({mine} EXCEPT ALL {theirs}))"
+            f" + (SELECT count(*) FROM ({theirs} EXCEPT ALL {mine}))"
+            for i, (asset, keys) in enumerate(differing)
+            for where in [f"_partition BETWEEN '{min(keys)}' AND '{max(keys)}'"
+                          f" AND _partition IN (SELECT unnest($k{i}))"]
+            for mine, theirs in [(f'SELECT * FROM _env_dev."{asset}" WHERE {where}',
+                                  f'SELECT * FROM main."{asset}" WHERE {where}')]
+        )  # fmt: skip
         given = {f"k{i}": keys for i, (_, keys) in enumerate(differing)}
         rows = conn.execute(floor_sql, given).fetchall()[0][0]
-        floors, diffs = [], []
+        conn.execute(plain_sql, given).fetchall()
+        floors, diffs, plain = [], [], []
         with session(project) as s:
             diff_env(s, "dev")  # warmed, as the floor's first statement above
-            for _ in range(repeats):  # alternated, so that both see the machine alike
+            for _ in range(repeats):  # alternated, so that all see the machine alike
                 started = time.perf_counter()
                 conn.execute(floor_sql, given).fetchall()
                 floors.append(time.perf_counter() - started)
                 started = time.perf_counter()
                 diff_env(s, "dev")
                 diffs.append(time.perf_counter() - started)
-    return statistics.median(diffs), statistics.median(floors), int(rows)
+                started = time.perf_counter()
+                conn.execute(plain_sql, given).fetchall()
+                plain.append(time.perf_counter() - started)
+    medians = (statistics.median(diffs), statistics.median(floors), statistics.median(plain))
+    return (*medians, int(rows))
 
 
 def same_rows(a: Path, b: Path, table: str, keys: list[str]) -> bool:
@@ -229,7 +254,9 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--storage", choices=("duckdb", "delta"), default="duckdb")
     parser.add_argument("--days", type=int, default=30, help="the change's range, from March 1")
+    parser.add_argument("--change", choices=sorted(CHANGES), default="delays")
     options = parser.parse_args()
+    old, new = CHANGES[options.change]
     last = dt.date(2013, 3, 1) + dt.timedelta(days=options.days - 1)
     RANGE[3] = min(last, dt.date(2013, 12, 31)).isoformat()
     with tempfile.TemporaryDirectory() as tmp:
@@ -244,7 +271,7 @@ def main() -> None:
               f" file growth at most {growth:,} bytes; whole process {whole:.2f} s")  # fmt: skip
 
         assetflow(project, "env", "create", "dev")
-        edit(project, OLD, NEW)
+        edit(project, old, new)
         prod_before = prod_state(warehouse(project))
         predicted = planned(project, "dev")
         started = time.perf_counter()
@@ -252,13 +279,19 @@ def main() -> None:
         seconds = time.perf_counter() - started
         built = computed(project, "dev")
         same_prod = prod_state(warehouse(project)) == prod_before
-        print(f"--env dev materialize over {options.days} days: {len(built)} nodes computed in {seconds:.2f} s,"
-              f" {'exactly' if built == predicted else 'NOT'} the {len(predicted)} its dry run"
-              f" planned; production {'unchanged' if same_prod else 'CHANGED'}")  # fmt: skip
+        with duckdb.connect(str(warehouse(project)), read_only=True) as conn:
+            (verified,) = conn.execute(
+                "SELECT sum(verified) FROM assetflow.runs WHERE env = 'dev'"
+            ).fetchone()
+        exact = built <= predicted and len(built) + verified == len(predicted)
+        print(f"--env dev materialize over {options.days} days: {len(built)} nodes computed in {seconds:.2f} s"
+              f" and {verified} verified, {'exactly' if exact else 'NOT'} the {len(predicted)} its"
+              f" dry run planned; production {'unchanged' if same_prod else 'CHANGED'}")  # fmt: skip
 
-        diff, floor, rows = time_diff(project, options.repeats)
+        diff, floor, plain, rows = time_diff(project, options.repeats)
         print(f"env diff dev: {diff * 1000:.1f} ms in process, floor (both sides' {rows:,} rows"
-              f" read once) {floor * 1000:.1f} ms: {diff / floor:.1f}x")  # fmt: skip
+              f" read once) {floor * 1000:.1f} ms: {diff / floor:.1f}x; plain SQL's row diff"
+              f" (EXCEPT ALL both ways) {plain * 1000:.1f} ms: {diff / plain:.2f}x")  # fmt: skip
 
         snapshot = work / "before_promote"
         shutil.copytree(project, snapshot)
@@ -271,7 +304,7 @@ def main() -> None:
         prod_after = prod_state(warehouse(project))
         again = planned(project, "prod") & built
         clean = on_lake(fresh_project(work / "clean"))
-        edit(clean, OLD, NEW)
+        edit(clean, old, new)
         assetflow(clean, "backfill", "--from", "2013-01-01", "--to", "2013-12-31", "--yes")
         equal = all(
             same_rows(warehouse(project), warehouse(clean), asset, keys)
@@ -281,7 +314,7 @@ def main() -> None:
               f" plans {len(again)} of them again; rows {'equal' if equal else 'DIFFER from'}"
               " a clean rebuild with the new code")  # fmt: skip
 
-        edit(project, NEW, OLD)
+        edit(project, new, old)
         assetflow(project, "env", "create", "revert")
         assetflow(project, "--env", "revert", "materialize", *RANGE)
         print(

@@ -4,13 +4,13 @@ by a declared key, and a few sample rows of each.
 
 Two statements, whatever the number of assets:
 1. one pass over both sides of every asset's differing partitions that keeps, per row, only
-   its hash (and its key's) and its partition's position: rows are grouped by hash, each
-   with how many more times the environment holds it than its parent; the groups that do
-   not cancel are the differences, counted per asset and kind, the samples being those of
-   the first partitions and the smallest hashes (or keys). No column but the hashes travels
-   past the reading, and the samples are picked as numbers.
-2. the sample rows of every asset, fetched by their hashes (or their keys') from the few
-   partitions they lie in.
+   its hash, its key's hash, and whether it lies in the first few partitions: rows are
+   grouped by hash, each with how many more times the environment holds it than its parent;
+   the groups that do not cancel are the differences, counted per asset and kind, and the
+   samples are the smallest hashes of each kind, from the first partitions when they hold
+   enough. No column but the hashes travels past the reading.
+2. the sample rows of every asset, fetched by their hashes (or their keys') from the
+   partitions they lie in (a few, usually).
 
 A row is compared by name, not by position: both sides are read as the same list of columns
 (the environment's, then its parent's others), a column missing on one side as NULL, and a
@@ -35,14 +35,27 @@ KINDS = ("added", "removed", "changed")  # as numbered in the statement
 
 
 @dataclass(frozen=True)
+class _Side:
+    """One side of an asset read as the columns both share: the table (the environment's
+    own; its parent's view), the values in column order, the row's hash and its key's hash
+    (NULL without a key), as SQL over the table aliased `x`; `sign` +1 for the environment's
+    rows, -1 for its parent's."""
+
+    sign: int
+    table: str
+    values: tuple[str, ...]
+    row_hash: str
+    key_hash: str
+
+
+@dataclass(frozen=True)
 class _Shape:
-    """How an asset's two sides are read as the same columns: per side (the environment's
-    own table, then its parent's view unless the parent has no such table) the values in
-    column order, the row's hash and its key's hash, as SQL over the table aliased `x`."""
+    """How an asset's two sides are read as the same columns (one side only when the
+    parent has no such table)."""
 
     wanted: Wanted
     columns: tuple[str, ...]
-    sides: tuple[tuple[int, str, tuple[str, ...], str, str], ...]  # sign, table, values, hashes
+    sides: tuple[_Side, ...]
 
 
 @dataclass(frozen=True)
@@ -168,7 +181,7 @@ def _side(
     columns: list[str],
     kinds: dict[str, str],
     key: tuple[str, ...],
-) -> tuple[int, str, tuple[str, ...], str, str]:
+) -> _Side:
     def value(c: str) -> str:
         if c not in held:
             return f"NULL::{kinds[c]}"
@@ -181,7 +194,7 @@ def _side(
         if key and all(c in columns for c in key)
         else "NULL::UBIGINT"
     )
-    return sign, table, values, row_hash, key_hash
+    return _Side(sign, table, values, row_hash, key_hash)
 
 
 # The rows that do not cancel (`g`), each of a kind (`t`: 0 added, 1 removed, 2 changed):
@@ -228,11 +241,11 @@ def _counted(
         given[f"p{i}"] = list(shape.wanted.partitions)
         low, high = (sql_literal(key) for key in _near(shape.wanted.partitions))
         where = _within(shape.wanted.partitions, f"p{i}")
-        for sign, table, _, row_hash, key_hash in shape.sides:
+        for side in shape.sides:
             reads.append(
-                f"SELECT {i} AS a, {sign} AS side, {row_hash} AS h, {key_hash} AS k,"
-                f" {PARTITION_COLUMN} BETWEEN {low} AND {high} AS near"
-                f" FROM {table} x WHERE {where}"
+                f"SELECT {i} AS a, {side.sign} AS side, {side.row_hash} AS h,"
+                f" {side.key_hash} AS k, {PARTITION_COLUMN} BETWEEN {low} AND {high} AS near"
+                f" FROM {side.table} x WHERE {where}"
             )
     kinds = _KINDS_BY_KEY if any(shape.wanted.key for shape in shapes) else _KINDS
     statement = (
@@ -269,15 +282,15 @@ def _fetched(
         if len(partitions) > FIRST:
             given[f"p{i}"] = partitions
         keys = sorted(wanted["changed"].samples) if "changed" in wanted else []
-        for sign, table, values, row_hash, key_hash in shape.sides:
-            side = wanted.get("added" if sign > 0 else "removed")
-            rows = sorted(side.samples) if side is not None else []
-            named = ", ".join(f"{v} AS _af_{i}_{j}" for j, v in enumerate(values))
+        for side in shape.sides:
+            held = wanted.get("added" if side.sign > 0 else "removed")
+            rows = sorted(held.samples) if held is not None else []
+            named = ", ".join(f"{v} AS _af_{i}_{j}" for j, v in enumerate(side.values))
             reads.append(
-                f"SELECT {i} AS _af_a, {sign} > 0 AS _af_mine, {row_hash} AS _af_h,"
-                f" {key_hash} AS _af_k, {named} FROM {table} x WHERE {where} AND"
-                f" (list_contains({rows}::UBIGINT[], {row_hash})"
-                f" OR list_contains({keys}::UBIGINT[], {key_hash}))"
+                f"SELECT {i} AS _af_a, {side.sign > 0} AS _af_mine, {side.row_hash} AS _af_h,"
+                f" {side.key_hash} AS _af_k, {named} FROM {side.table} x WHERE {where} AND"
+                f" (list_contains({rows}::UBIGINT[], {side.row_hash})"
+                f" OR list_contains({keys}::UBIGINT[], {side.key_hash}))"
             )
     if not reads:
         return {}
