@@ -12,6 +12,7 @@ from test_environments import (
     DAYS,
     LAKE,
     NEW,
+    NOW,
     OLD,
     _prod_state,
     counts,
@@ -111,3 +112,45 @@ def test_a_revert_after_vacuum_computes_what_the_vacuum_removed(lake):
     before, reused = promoted_and_reverted(lake, vacuum)
     assert reused == [False] * 6  # computed, not reused from files that are gone
     assert rows(lake, "main.summary") == before
+
+
+def test_a_dev_commit_whose_coordinator_died_is_adopted_into_dev(lake, tmp_path):
+    import datetime as dt
+
+    from assetflow.app.config import load_project
+    from assetflow.app.materialize import RunOptions, materialize
+    from assetflow.app.session import Request, Session
+    from assetflow.run.clock import FixedClock
+    from assetflow.run.delta import DeltaStorage
+    from assetflow.run.delta_worker import DeltaWorker
+    from assetflow.run.task import make_task
+
+    ok(lake, "env", "create", "dev")
+    edit(lake, OLD, NEW)
+    prod_rows = rows(lake, "main.enriched")
+    now = dt.datetime.fromisoformat(NOW)
+    # A worker commits dev's enriched[2024-02-04]; its coordinator dies before recording it.
+    with Session(load_project(lake.root, env="dev"), FixedClock(now), now) as session:
+        options = RunOptions(dry_run=True, per_node=True)
+        plan = materialize(session, Request(("enriched",)), options).plan
+        (node,) = [p for p in plan.nodes if p.node.partition == "2024-02-04"]
+        spec = session.graph.defs.assets["enriched"]
+        task = make_task("deadrun", [node], plan.versions, spec.code_version, 1, now,
+                         str(tmp_path / "log.txt"), env="dev")  # fmt: skip
+        storage = DeltaStorage(str(lake.root / "lake"))
+        done = DeltaWorker(session.graph.defs, lake.root, storage)(task)
+    assert done.error is None and done.published is not None
+    assert lake.query("SELECT count(*) FROM assetflow.materializations WHERE run_id = 'deadrun'") == [(0,)]  # fmt: skip
+    # The next writer in any environment adopts it into dev: recorded there, read there.
+    ok(lake, "env", "list")
+    ok(lake, "--env", "dev", "status")  # a reader: adopts nothing, fails nothing
+    ok(lake, "observe")
+    assert lake.query(
+        "SELECT env, partition, data_version FROM assetflow.materializations"
+        " WHERE run_id = 'deadrun'"
+    ) == [("dev", "2024-02-04", done.written["2024-02-04"].data_version)]
+    plan = json.loads(ok(lake, "--env", "dev", "materialize", "enriched", "--dry-run", "--json", "--nodes"))  # fmt: skip
+    assert "2024-02-04" not in {n["partition"] for n in plan["nodes"]}
+    assert rows(lake, "main.enriched") == prod_rows  # prod's rows untouched
+    dev = lake.query("SELECT bucket, product FROM dev.enriched WHERE day = 4 ORDER BY n")
+    assert dev == [(p % 5, p) for (p,) in lake.query("SELECT product FROM main.enriched WHERE day = 4 ORDER BY n")]  # fmt: skip
