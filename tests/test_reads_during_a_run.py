@@ -119,13 +119,19 @@ def test_an_environment_reads_and_queues_during_a_prod_run(tmp_path):
     project = make_project(tmp_path / "p", FIXTURES / "chain")
     assert finish(project, "materialize", *BUILT)[0] == 0
     answer(project, "env", "create", "dev")
+    assets = project.root / "definitions" / "assets.py"  # a change dev builds over BUILT
+    assets.write_text(assets.read_text().replace("product % 7 AS bucket", "product % 5 AS bucket"))
+    answer(project, "--env", "dev", "materialize", "enriched", *BUILT)
     before = json.loads(answer(project, "--env", "dev", "status", "--json", *BUILT))
+    diff = json.loads(answer(project, "env", "diff", "dev", "--json"))
+    assert [d["asset"] for d in diff] == ["enriched"] and diff[0]["added"] > 0
     run = start(project, "backfill", *RUN, "--concurrency", "1", "--yes", slow="2")
     try:
         wait_for_progress(project, run, 2)
         during = json.loads(answer(project, "--env", "dev", "status", "--json", *BUILT))
         during.pop("in_progress", None)
         assert during == before
+        assert json.loads(answer(project, "env", "diff", "dev", "--json")) == diff  # served
         assert answer(project, "--env", "dev", "sql", "SELECT count(*) FROM base WHERE day <= 10",
                       "--csv") == "count_star()\n550\n"  # fmt: skip
         assert "dev" in answer(project, "env", "list")
