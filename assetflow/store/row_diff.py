@@ -22,7 +22,7 @@ of any hash join.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -87,14 +87,25 @@ def row_diffs(
     for i, shape in enumerate(shapes):
         kinds = {kind: counted.get((i, kind), _Kind(0, 0)) for kind in KINDS}
         shown: dict[str, tuple[tuple[object, ...], ...]] = {}
+        order = _reading_order(shape)
         for kind in KINDS if shape.wanted.key else KINDS[:2]:
             rows = [_shown(fetched.get(i, []), kind, h) for h in kinds[kind].samples]
+            rows = sorted((found for found in rows if found), key=lambda found: order(found[0]))
             shown[kind] = tuple(r for found in rows for r in found)[: 2 * samples]
         diffs.append(AssetDiff(
             shape.wanted.asset, shape.wanted.partitions, shape.columns, kinds["added"].rows,
             kinds["removed"].rows, kinds["changed"].keys, shown, shape.wanted.key,
         ))  # fmt: skip
     return diffs
+
+
+def _reading_order(shape: _Shape) -> Callable[[tuple[object, ...]], tuple[object, ...]]:
+    """How samples are shown: by partition, then by key (picked by hash, they would read
+    as shuffled); NULLs last."""
+    at = [
+        shape.columns.index(c) for c in (PARTITION_COLUMN, *shape.wanted.key) if c in shape.columns
+    ]
+    return lambda row: tuple((row[k] is None, row[k]) for k in at)
 
 
 def _shown(
