@@ -289,13 +289,15 @@ def _fetched(
         if not wanted:
             continue
         partitions = sorted({p for found in wanted.values() for p in found.partitions})
-        where = _within(partitions, f"p{i}" if len(partitions) > FIRST else None)
-        if len(partitions) > FIRST:
-            given[f"p{i}"] = partitions
+        listed = len(partitions) > FIRST  # (given as a parameter: every read of i uses it)
+        where = _within(partitions, f"p{i}" if listed else None)
+        given.update({f"p{i}": partitions} if listed else {})
         keys = sorted(wanted["changed"].samples) if "changed" in wanted else []
         for side in shape.sides:
             held = wanted.get("added" if side.sign > 0 else "removed")
             rows = sorted(held.samples) if held is not None else []
+            if not rows and not keys:
+                continue  # nothing to show from this side
             named = ", ".join(f"{v} AS _af_{i}_{j}" for j, v in enumerate(side.values))
             reads.append(
                 f"SELECT {i} AS _af_a, {side.sign > 0} AS _af_mine, {side.row_hash} AS _af_h,"
