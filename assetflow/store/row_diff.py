@@ -50,8 +50,8 @@ class _Side:
 
 @dataclass(frozen=True)
 class _Shape:
-    """How an asset's two sides are read as the same columns (one side only when the
-    parent has no such table)."""
+    """How an asset's two sides are read as the same columns (a side without such a
+    table has no rows, and is not read)."""
 
     wanted: Wanted
     columns: tuple[str, ...]
@@ -163,12 +163,11 @@ def _shapes(conn: duckdb.DuckDBPyConnection, env: Env, wanted: Sequence[Wanted])
         catalog.setdefault((schema, table), {})[column] = kind
     shapes = []
     for w in wanted:
-        own, other = catalog.get((mine, w.asset), {}), catalog.get((theirs, w.asset))
-        columns = list(own) + [c for c in (other or {}) if c not in own]
-        kinds = {c: _common(conn, own.get(c), (other or {}).get(c)) for c in columns}
-        sides = [(1, table_sql(w.asset, mine), own)]
-        if other is not None:
-            sides.append((-1, table_sql(w.asset, theirs), other))
+        own, other = catalog.get((mine, w.asset), {}), catalog.get((theirs, w.asset), {})
+        columns = list(own) + [c for c in other if c not in own]
+        kinds = {c: _common(conn, own.get(c), other.get(c)) for c in columns}
+        sides = [(1, table_sql(w.asset, mine), own), (-1, table_sql(w.asset, theirs), other)]
+        sides = [side for side in sides if side[2]]  # a side with no such table has no rows
         shapes.append(_Shape(w, tuple(columns), tuple(
             _side(sign, table, held, columns, kinds, w.key) for sign, table, held in sides
         )))  # fmt: skip
@@ -258,6 +257,8 @@ def _counted(
                 f" {side.key_hash} AS k, {PARTITION_COLUMN} BETWEEN {low} AND {high} AS near"
                 f" FROM {side.table} x WHERE {where}"
             )
+    if not reads:
+        return {}
     kinds = _KINDS_BY_KEY if any(shape.wanted.key for shape in shapes) else _KINDS
     statement = (
         _DIFFERENT.format(sides=" UNION ALL ".join(reads))

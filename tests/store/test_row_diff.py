@@ -137,3 +137,8 @@ def test_counts_match_the_multisets_and_samples_are_differing_rows(
         if unique:  # a key's new row, then its old one, for as many keys as asked
             assert len(keys) == min(samples, len(paired)) == len(shown) / 2
             assert all(shown[i] in more and shown[i + 1] in fewer for i in range(0, len(shown), 2))  # fmt: skip
+
+
+def test_an_asset_neither_side_has_a_table_of_differs_in_no_row(conn):
+    found = diff(conn, ["p1"], key=["id"])  # (lineage says it differs: a wipe, say)
+    assert (found.added, found.removed, found.changed, found.columns) == (0, 0, 0, ())
