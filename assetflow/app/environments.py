@@ -52,15 +52,9 @@ class Promotion:
 
 def create_env(session: Session, name: str, parent: str) -> Environment:
     """Make `name` from `parent`: a record, two schemas and a view per asset, nothing copied."""
-    if not session.tables.holds_environments:
-        raise EnvError(
-            f"environment {name}: environments on Delta Lake need a storage_path that is a"
-            " folder for now (their views read the tables' files)",
-            'use a local or mounted folder for storage_path, or storage = "duckdb"',
-        )
     store, now = session.writer(), session.clock()
-    if name not in store.environments():  # what a dropped one of that name left (a crash)
-        session.tables.forget_env(name)
+    if name not in store.environments():  # what a dropped one of that name left
+        session.tables.claim_env(name, session.asset_names)
     env = store.create_env(name, parent, now)
     return Environment(env.name, parent, now)
 

@@ -88,7 +88,7 @@ class Session:
                 return None
             self._store = Store.for_reading(path, max(wait, READ_WINDOW))
             if self._store.served_by is None:  # the holder's session has the tables attached
-                self.tables.attach(self._store, self._asset_names)
+                self.tables.attach(self._store, self.asset_names)
             self._has_schema = self._store.has_schema()  # asked once on opening
             if not self._has_schema:
                 if self.project.env != PROD:
@@ -120,11 +120,12 @@ class Session:
             store = Store.open(path, wait=READER_WAIT, give_up=_run_in_progress(path))
         self._store, self._writable = store, True
         with store.storage_guard():  # a full disk is one line from the first write on
+            self.tables.attach(store, self.asset_names)  # (remote tables: what views read)
             store.use_env(self.project.env, writing=True)
             store.serve_reads()
             store.abandon_dead_runs(self.clock())
-            self.adopted = self.tables.opened(store, self._asset_names, self.clock)
-            self.tables.attach(store, self._asset_names)
+            self.adopted = self.tables.opened(store, self.asset_names, self.clock)
+            self.tables.attach(store, self.asset_names)
             store.refresh_nodes()
         return store
 
@@ -133,7 +134,8 @@ class Session:
         """Where the project's asset tables live (the warehouse file, Delta Lake)."""
         return asset_tables(self.project)
 
-    def _asset_names(self) -> list[str]:
+    def asset_names(self) -> list[str]:
+        """The project's asset names (loads the definitions)."""
         return sorted(self.graph.defs.assets)
 
     def close(self) -> None:

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from assetflow.app.config import Project
 from assetflow.core.definitions import Definitions
-from assetflow.errors import UsageError
+from assetflow.core.environments import PROD, data_schema, table_name
+from assetflow.errors import EnvError, UsageError
 from assetflow.run.clock import Clock
+from assetflow.store.published import delta_source
 from assetflow.store.store import Store
 from assetflow.store.wipe import Deleted
 
@@ -54,8 +56,6 @@ class Workers:
 class AssetTables(ABC):
     """The asset tables of one project."""
 
-    holds_environments = True  # environments can keep their tables here
-
     @abstractmethod
     def workers(
         self, project: Project, defs: Definitions, store: Store, clock: Clock, n: int,
@@ -79,7 +79,12 @@ class AssetTables(ABC):
 
     def forget_env(self, name: str) -> None:  # noqa: B027 - most need not
         """Whatever an environment kept outside the warehouse file, removed (it was
-        dropped, or a new one of its name is made)."""
+        dropped)."""
+
+    def claim_env(self, name: str, assets: Names) -> None:
+        """Before environment `name` is made: what a dropped one of that name left outside
+        the warehouse file removed (a drop killed before it removed it), or refused."""
+        self.forget_env(name)
 
     def delete(self, asset: str, keys: Sequence[str], run_id: str) -> Deleted | None:
         """Delete partitions' rows before the wipe is recorded; None: the wipe's own
@@ -126,7 +131,6 @@ class DeltaTables(AssetTables):
 
     def __init__(self, storage: DeltaStorage) -> None:
         self.storage = storage
-        self.holds_environments = storage.is_local  # (the views read local files only)
 
     def workers(
         self, project: Project, defs: Definitions, store: Store, clock: Clock, n: int,
@@ -154,6 +158,20 @@ class DeltaTables(AssetTables):
 
     def forget_env(self, name: str) -> None:
         self.storage.forget_env(name)
+
+    def claim_env(self, name: str, assets: Names) -> None:
+        """In a folder, what a dropped environment left is removed; on object storage, where
+        nothing lists a prefix for us, a name whose tables are still there is refused."""
+        self.forget_env(name)
+        if self.storage.is_local:
+            return
+        left = [a for a in assets() if self.storage.table(table_name(a, name)) is not None]
+        if left:
+            raise EnvError(
+                f"environment {name}: {self.storage.uri(data_schema(name))}/ still holds the"
+                f" tables of a dropped environment of that name ({', '.join(left)})",
+                "remove that prefix from the bucket, or choose another name",
+            )
 
     def opened(self, store: Store, assets: Names, clock: Clock) -> list[str]:
         """Finish a promotion a dead process began; record every Delta commit the
@@ -186,23 +204,33 @@ class DeltaTables(AssetTables):
         return adopted
 
     def attach(self, store: Store, assets: Names) -> None:
-        """Each asset's table on object storage registered on the session's connection under
-        the asset's name, as an Arrow dataset of its current version: status, `sql`,
-        `check`, `read` and the page read it without DuckDB's httpfs (which cannot be
-        installed offline for the pinned DuckDB). Local tables have views in the file."""
+        """Each table on object storage (prod's and every environment's) registered on the
+        session's connection as its dataset of the current version: the views read them,
+        and so status, `sql`, `check`, `read`, the diff and the page, without DuckDB's
+        httpfs (which cannot be installed offline for the pinned DuckDB). Tables in a
+        folder have views over their files in the warehouse."""
         if self.storage.is_local:
             return
+        from assetflow.run.cluster import attach_remote
         from assetflow.run.delta import readable_dataset
 
-        for asset in assets():
-            table = self.storage.table(asset)
-            if table is not None:
-                store.attach(asset, readable_dataset(table))
+        viewed, prod = store.viewed_tables(), set(assets())
+        for name in self._tables(store, assets):
+            table = self.storage.table(name)
+            if table is None:
+                continue
+            attach_remote(store, name, table)
+            if name in prod and name not in viewed:  # written before its view: read by name
+                store.attach(name, readable_dataset(table))
 
     def delete(self, asset: str, keys: Sequence[str], run_id: str) -> Deleted | None:
         """The Delta commit first: a crash before the wipe's record is adopted."""
         done = self.storage.delete(asset, keys, run_id)
-        return None if done is None else Deleted(done[0], done[1], self.storage.files(asset))
+        if done is None:
+            return None
+        if self.storage.is_local:
+            return Deleted(done[0], done[1], delta_source(self.storage.files(asset)))
+        return Deleted(done[0], done[1], delta_source(None, asset))
 
     def vacuum(self, session: Any, retain_hours: int, dry_run: bool, wait: float) -> dict[str, int]:
         """Remove the files no table version of the last `retain_hours` needs (a dry run
@@ -221,10 +249,14 @@ class DeltaTables(AssetTables):
         return {t: len(self.storage.vacuum(t, retain_hours, dry_run)) for t in tables}
 
     def _tables(self, store: Store, assets: Names) -> list[str]:
-        """Every table by name: prod's (as the folder lists them, or the project's assets'
-        where it cannot be listed), then each environment's."""
-        prod = self.storage.tables() or assets()
-        return prod + [t for env in store.environments() for t in self.storage.tables(env)]
+        """Every table by name: prod's, then each environment's (as the folder lists them;
+        on object storage, which is not listed, the project's assets' names)."""
+        envs = [PROD, *store.environments()]
+        if self.storage.is_local:
+            return (self.storage.tables() or assets()) + [
+                t for env in envs[1:] for t in self.storage.tables(env)
+            ]
+        return [table_name(asset, env) for env in envs for asset in assets()]
 
 
 def asset_tables(project: Project) -> AssetTables:

@@ -25,11 +25,11 @@ import pyarrow as pa
 from assetflow.core.environments import PROD, table_name
 from assetflow.core.records import Written
 from assetflow.run.clock import Clock
-from assetflow.run.delta import DeltaStorage
+from assetflow.run.delta import DeltaStorage, readable_dataset
 from assetflow.run.delta_worker import commit_lineage
 from assetflow.run.task import Task, TaskResult
 from assetflow.store.connect import transaction
-from assetflow.store.published import record_commit, record_published
+from assetflow.store.published import delta_source, record_commit, record_published, remote_name
 from assetflow.store.reuse import record_reused, reusable
 from assetflow.store.store import Store
 from assetflow.store.views import RETAINED, held_partitions
@@ -134,15 +134,25 @@ class PublishingWorker:
 
 
 def refresh_views(store: Store, storage: DeltaStorage, tables: list[str]) -> None:
-    """Each table's view over its Delta table's current files (folders only: DuckDB reads
-    remote files only with its httpfs extension); an environment's own table's, then its
-    view of the asset over its parent's."""
-    if not storage.is_local:
-        return
+    """Each table's view as of its Delta table's current version: an environment's own
+    table's, then its view of the asset over its parent's. In a folder, a view over the
+    files; on object storage (which DuckDB reads only with its httpfs extension), the
+    table's dataset registered on this session (attach_remote) and a view over that."""
     for name in tables:
         table = storage.table(name)
-        if table is not None:
-            store.refresh_view(name, table.file_uris(), table.version())
+        if table is None:
+            continue
+        if storage.is_local:
+            store.refresh_view(name, delta_source(table.file_uris()), table.version())
+        else:
+            attach_remote(store, name, table)
+            store.refresh_view(name, delta_source(None, name), table.version())
+
+
+def attach_remote(store: Store, name: str, table: Any) -> None:
+    """A table on object storage readable by this session's queries: its dataset as of the
+    table's version, under `remote_name`, which its view reads."""
+    store.attach(remote_name(name), readable_dataset(table))
 
 
 class DaskCluster:

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import duckdb
 
 from assetflow.core.environments import Env, chain_of, table_name
+from assetflow.run.cluster import refresh_views
 from assetflow.run.delta import DeltaStorage
 from assetflow.store import environments
 from assetflow.store.published import record_commit
@@ -69,10 +70,8 @@ def _finish(
     ) -> tuple[str, tuple[str, int]]:
         # (`conn` is the store's own connection, in the promotion's transaction)
         for name, version in zip((target.name, env.name), commits[asset], strict=True):
-            table = table_name(asset, name)
-            record_commit(conn, table, version, run_id, now)
-            delta = storage.table(table)
-            store.refresh_view(table, [] if delta is None else delta.file_uris(), version)
+            record_commit(conn, table_name(asset, name), version, run_id, now)
+        refresh_views(store, storage, [table_name(asset, n) for n in (target.name, env.name)])
         # the rows replaced stay readable in the version before the promotion's commit
         kept = (table_name(asset, target.name), commits[asset][0] - 1)
         return schema_text(table_columns(conn, asset, target.data_schema)), kept

@@ -186,20 +186,32 @@ def adopt(
 
 
 def refresh_view(
-    cur: duckdb.DuckDBPyConnection, table: str, files: list[str], version: int | None
+    cur: duckdb.DuckDBPyConnection, table: str, source: str | None, version: int | None
 ) -> None:
-    """The Delta table's view (`main.ASSET`, an environment's `_env_NAME.ASSET`) over its
-    data files as of `version` (none: no view), and the version noted."""
+    """The Delta table's view (`main.ASSET`, an environment's `_env_NAME.ASSET`) over what
+    reads it as of `version` (`delta_source`; None: no view), and the version noted."""
     schema, asset = split_table(table)
-    if not files:
+    if source is None:
         cur.execute(f'DROP VIEW IF EXISTS "{schema}"."{asset}"')
     else:
-        cur.execute(
-            f'CREATE OR REPLACE VIEW "{schema}"."{asset}" AS SELECT * FROM {parquet_scan(files)}'
-        )
+        cur.execute(f'CREATE OR REPLACE VIEW "{schema}"."{asset}" AS SELECT * FROM {source}')
     key = f"delta_view:{table}"
     cur.execute("DELETE FROM assetflow.meta WHERE key = ?", [key])
     cur.execute("INSERT INTO assetflow.meta VALUES (?, ?)", [key, str(version)])
+
+
+def delta_source(files: Sequence[str] | None, table: str | None = None) -> str | None:
+    """What a Delta table's view reads: its data files in a folder (none: no view), or, for
+    a table on object storage (`table`: its name), its dataset as each session registers
+    it (`remote_name`): DuckDB reads remote files only with its httpfs extension."""
+    if table is not None:
+        return f'"{remote_name(table)}"'
+    return parquet_scan(files) if files else None
+
+
+def remote_name(table: str) -> str:
+    """The name a session registers a remote Delta table's dataset under."""
+    return f"delta:{table}"
 
 
 def parquet_scan(files: Sequence[str]) -> str:

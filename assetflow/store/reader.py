@@ -133,6 +133,14 @@ class StateReader:
         version its view reads."""
         return recorded_summary(self.conn), view_versions(self.conn)
 
+    def viewed_tables(self) -> dict[str, int | None]:
+        """The Delta tables that have a view, with the version it reads ({} in a warehouse
+        without assetflow's tables yet)."""
+        try:
+            return view_versions(self.conn)
+        except duckdb.CatalogException:
+            return {}
+
     def delta_versions(self, asset: str) -> set[int]:
         return recorded_versions(self.conn, asset)
 

@@ -401,10 +401,11 @@ class Store(StateReader):
             cur.register(name, table)
         return cur
 
-    def refresh_view(self, table: str, files: list[str], version: int | None) -> None:
-        """A Delta table's view over its files as of `version`; an environment's own table's,
-        then the environment's view of the asset (its own rows over its parent's)."""
-        refresh_view(self.conn, table, files, version)
+    def refresh_view(self, table: str, source: str | None, version: int | None) -> None:
+        """A Delta table's view over `source` (published.delta_source) as of `version`; an
+        environment's own table's, then the environment's view of the asset (its own rows
+        over its parent's)."""
+        refresh_view(self.conn, table, source, version)
         schema, asset = split_table(table)
         if schema != "main":
             env = chain_of(schema.removeprefix("_env_"), self.sharing()[0])

@@ -20,12 +20,12 @@ WIPE_TRIGGER = "wipe"
 
 @dataclass(frozen=True)
 class Deleted:
-    """Rows deleted from an asset's Delta table by commit `version`; `files` the table's
-    data files after it."""
+    """Rows deleted from an asset's Delta table by commit `version`; `source` what its view
+    reads after it (published.delta_source)."""
 
     rows: int
     version: int
-    files: list[str]
+    source: str | None
 
 
 def wipe_partitions(
@@ -55,7 +55,7 @@ def wipe_partitions(
                 if done is not None:
                     deleted[asset] = done.rows
                     record_commit(conn, asset, done.version, run_id, now)
-                    refresh_view(conn, asset, done.files, done.version)
+                    refresh_view(conn, asset, done.source, done.version)
             elif table_columns(conn, asset):  # a list, not a range: keys need not be contiguous
                 where = in_partitions(list(keys), ordered=False)
                 found = conn.execute(f'DELETE FROM main."{asset}" WHERE {where}').fetchone()

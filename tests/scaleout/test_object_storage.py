@@ -113,7 +113,72 @@ def test_a_project_on_s3_runs_reads_and_checks_its_tables(tmp_path, s3):
     assert statuses(project)["events"]["fresh"] == 5
     shape = project.run("sql", "SELECT count(*) AS with_x FROM events WHERE x = 1", "--csv")
     assert shape.output.splitlines() == ["with_x", "15"]
-    # Environments need their tables' files where the warehouse's views can read them.
-    refused = project.run("env", "create", "dev")
-    assert refused.exit_code == 2 and "need a storage_path that is a folder" in refused.output
-    assert "Traceback" not in refused.output
+    # A wipe's commit on S3: the view reads the table as of it.
+    assert project.run("wipe", "events", "--partition", "2024-01-05", "--yes").exit_code == 0
+    left = project.run("sql", "SELECT count(*) AS n FROM main.events", "--csv")
+    assert left.output.splitlines() == ["n", "12"], left.output
+
+
+def ok(project, *args: str) -> str:
+    done = project.run(*args)
+    assert done.exit_code == 0, f"{args}: {done.output}"
+    return done.output
+
+
+def table_rows(project, table: str, env: str = "prod") -> list[str]:
+    """A table's rows as `sql` reads them (the bucket's files: a plain DuckDB cannot)."""
+    return ok(
+        project, "--env", env, "sql", f"SELECT * FROM {table} ORDER BY ALL", "--csv"
+    ).splitlines()
+
+
+@pytest.mark.slow
+def test_an_environment_on_s3_builds_diffs_and_promotes_beside_prod(tmp_path, s3):
+    """Issue 31 item 9 on object storage: the environment's own tables live under
+    `_env_NAME/` in the bucket, its views read them through each session's registration."""
+    import boto3
+
+    project = on_s3(tmp_path, s3, "envs")
+    project.write("definitions/pipeline.py", PIPELINE.replace("VALUE", "3"))
+    ok(project, "materialize")
+    prod = table_rows(project, "main.events")
+    ok(project, "env", "create", "dev")
+    made = json.loads(ok(project, "--env", "dev", "status", "--json"))
+    assert {a["asset"]: a["counts"] for a in made["assets"]} == statuses(project)
+
+    project.write("definitions/pipeline.py", PIPELINE.replace("VALUE", "4"))  # a row more a day
+    days = ("--from", "2024-01-02", "--to", "2024-01-03")
+    ok(project, "--env", "dev", "materialize", "events", *days)
+    client = boto3.client(
+        "s3", endpoint_url=s3, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )  # fmt: skip
+    listed = client.list_objects_v2(Bucket="lake", Prefix="envs/_env_dev/events/_delta_log/")
+    assert listed.get("KeyCount", 0) > 0  # dev's own table, in the bucket
+    assert table_rows(project, "main.events") == prod  # prod's untouched
+    per_day = "SELECT day, count(*) AS n FROM events GROUP BY 1 ORDER BY 1"
+    assert ok(project, "--env", "dev", "sql", per_day, "--csv").splitlines()[1:] == [
+        "2024-01-01,3", "2024-01-02,4", "2024-01-03,4", "2024-01-04,3", "2024-01-05,3",
+    ]  # fmt: skip
+    found = json.loads(ok(project, "--env", "dev", "status", "--json"))
+    counts = {a["asset"]: a["counts"] for a in found["assets"]}
+    assert (counts["events"]["fresh"], counts["events"]["stale"]) == (2, 3)  # the new code's
+    assert counts["daily_count"]["stale"] >= 2  # below dev's new events
+    (diff,) = json.loads(ok(project, "env", "diff", "dev", "--json"))
+    assert (diff["asset"], diff["partitions"], diff["added"], diff["removed"]) == (
+        "events", ["2024-01-02", "2024-01-03"], 2, 0,
+    )  # fmt: skip
+
+    ok(project, "--env", "dev", "materialize")  # the rest of the change, read from dev
+    assert table_rows(project, "main.events") == prod
+    ok(project, "env", "promote", "dev")
+    total = ok(project, "sql", "SELECT sum(events) AS total FROM daily_count", "--csv")
+    assert total.splitlines() == ["total", "20"]  # 4 events a day, as dev built them
+    assert json.loads(ok(project, "materialize", "--dry-run", "--json", "--nodes"))["nodes"] == []
+    ok(project, "env", "drop", "dev")
+    # Nothing lists a bucket's prefixes for us: a dropped environment's tables stay, and a
+    # new one of that name is refused until they are removed.
+    again = project.run("env", "create", "dev")
+    assert again.exit_code == 2 and "still holds the tables of a dropped" in again.output
+    assert "Traceback" not in again.output
+    ok(project, "env", "create", "dev2")
