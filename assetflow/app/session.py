@@ -120,12 +120,13 @@ class Session:
             store = Store.open(path, wait=READER_WAIT, give_up=_run_in_progress(path))
         self._store, self._writable = store, True
         with store.storage_guard():  # a full disk is one line from the first write on
-            self.tables.attach(store, self.asset_names)  # (remote tables: what views read)
+            # Remote tables registered first: the views use_env makes read them. (What
+            # opened() adopts or finishes is registered again as its views are refreshed.)
+            self.tables.attach(store, self.asset_names)
             store.use_env(self.project.env, writing=True)
             store.serve_reads()
             store.abandon_dead_runs(self.clock())
             self.adopted = self.tables.opened(store, self.asset_names, self.clock)
-            self.tables.attach(store, self.asset_names)
             store.refresh_nodes()
         return store
 
