@@ -53,8 +53,8 @@ class Promotion:
 def create_env(session: Session, name: str, parent: str) -> Environment:
     """Make `name` from `parent`: a record, two schemas and a view per asset, nothing copied."""
     store, now = session.writer(), session.clock()
-    if name not in store.environments():  # what a dropped one of that name left
-        session.tables.claim_env(name, session.asset_names)
+    if name not in store.environments():  # what a dropped one of that name left (a crash)
+        session.tables.forget_env(name)
     env = store.create_env(name, parent, now)
     return Environment(env.name, parent, now)
 

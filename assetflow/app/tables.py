@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from assetflow.app.config import Project
 from assetflow.core.definitions import Definitions
-from assetflow.core.environments import PROD, data_schema, table_name
-from assetflow.errors import EnvError, UsageError
+from assetflow.core.environments import PROD, table_name
+from assetflow.errors import UsageError
 from assetflow.run.clock import Clock
 from assetflow.store.published import delta_source
 from assetflow.store.store import Store
@@ -79,12 +79,7 @@ class AssetTables(ABC):
 
     def forget_env(self, name: str) -> None:  # noqa: B027 - most need not
         """Whatever an environment kept outside the warehouse file, removed (it was
-        dropped)."""
-
-    def claim_env(self, name: str, assets: Names) -> None:
-        """Before environment `name` is made: what a dropped one of that name left outside
-        the warehouse file removed (a drop killed before it removed it), or refused."""
-        self.forget_env(name)
+        dropped, or a new one of its name is made)."""
 
     def delete(self, asset: str, keys: Sequence[str], run_id: str) -> Deleted | None:
         """Delete partitions' rows before the wipe is recorded; None: the wipe's own
@@ -158,20 +153,6 @@ class DeltaTables(AssetTables):
 
     def forget_env(self, name: str) -> None:
         self.storage.forget_env(name)
-
-    def claim_env(self, name: str, assets: Names) -> None:
-        """In a folder, what a dropped environment left is removed; on object storage, where
-        nothing lists a prefix for us, a name whose tables are still there is refused."""
-        self.forget_env(name)
-        if self.storage.is_local:
-            return
-        left = [a for a in assets() if self.storage.table(table_name(a, name)) is not None]
-        if left:
-            raise EnvError(
-                f"environment {name}: {self.storage.uri(data_schema(name))}/ still holds the"
-                f" tables of a dropped environment of that name ({', '.join(left)})",
-                "remove that prefix from the bucket, or choose another name",
-            )
 
     def opened(self, store: Store, assets: Names, clock: Clock) -> list[str]:
         """Finish a promotion a dead process began; record every Delta commit the

@@ -327,11 +327,17 @@ class DeltaStorage:
         )
 
     def forget_env(self, env: str) -> None:
-        """An environment's tables removed, files and all (local folders; elsewhere its
-        files stay until a vacuum of the bucket's lifecycle rules)."""
-        if self.is_local and env != PROD:
+        """An environment's tables removed, files and all: its folder, or on an object store
+        every object under its prefix (through deltalake's own object store client)."""
+        if env == PROD:
+            return
+        if self.is_local:
             folder = os.path.join(self.root.removeprefix("file://"), data_schema(env))
             shutil.rmtree(folder, ignore_errors=True)
+            return
+        from deltalake.fs import DeltaStorageHandler
+
+        DeltaStorageHandler(self.uri(data_schema(env)), self.storage_options).delete_dir("")
 
 
 _WIDER = {"uint8": "int16", "uint16": "int32", "uint32": "int64"}

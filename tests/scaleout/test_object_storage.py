@@ -176,9 +176,7 @@ def test_an_environment_on_s3_builds_diffs_and_promotes_beside_prod(tmp_path, s3
     assert total.splitlines() == ["total", "20"]  # 4 events a day, as dev built them
     assert json.loads(ok(project, "materialize", "--dry-run", "--json", "--nodes"))["nodes"] == []
     ok(project, "env", "drop", "dev")
-    # Nothing lists a bucket's prefixes for us: a dropped environment's tables stay, and a
-    # new one of that name is refused until they are removed.
-    again = project.run("env", "create", "dev")
-    assert again.exit_code == 2 and "still holds the tables of a dropped" in again.output
-    assert "Traceback" not in again.output
-    ok(project, "env", "create", "dev2")
+    gone = client.list_objects_v2(Bucket="lake", Prefix="envs/_env_dev/")
+    assert gone.get("KeyCount", 0) == 0  # every object of dev's tables removed
+    ok(project, "env", "create", "dev")  # made anew: prod's rows, nothing of the old dev
+    assert table_rows(project, "events", "dev") == table_rows(project, "main.events")
