@@ -189,7 +189,8 @@ def refresh_view(
     cur: duckdb.DuckDBPyConnection, table: str, source: str | None, version: int | None
 ) -> None:
     """The Delta table's view (`main.ASSET`, an environment's `_env_NAME.ASSET`) over what
-    reads it as of `version` (`delta_source`; None: no view), and the version noted."""
+    reads it as of `version` (`delta_source`, `remote_source`; None: no view), and the
+    version noted."""
     schema, asset = split_table(table)
     if source is None:
         cur.execute(f'DROP VIEW IF EXISTS "{schema}"."{asset}"')
@@ -200,13 +201,15 @@ def refresh_view(
     cur.execute("INSERT INTO assetflow.meta VALUES (?, ?)", [key, str(version)])
 
 
-def delta_source(files: Sequence[str] | None, table: str | None = None) -> str | None:
-    """What a Delta table's view reads: its data files in a folder (none: no view), or, for
-    a table on object storage (`table`: its name), its dataset as each session registers
-    it (`remote_name`): DuckDB reads remote files only with its httpfs extension."""
-    if table is not None:
-        return f'"{remote_name(table)}"'
+def delta_source(files: Sequence[str]) -> str | None:
+    """What the view of a Delta table in a folder reads: its data files (none: no view)."""
     return parquet_scan(files) if files else None
+
+
+def remote_source(table: str) -> str:
+    """What the view of a Delta table on object storage reads: its dataset as each session
+    registers it (DuckDB reads remote files only with its httpfs extension)."""
+    return f'"{remote_name(table)}"'
 
 
 def remote_name(table: str) -> str:

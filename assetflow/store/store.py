@@ -402,9 +402,9 @@ class Store(StateReader):
         return cur
 
     def refresh_view(self, table: str, source: str | None, version: int | None) -> None:
-        """A Delta table's view over `source` (published.delta_source) as of `version`; an
-        environment's own table's, then the environment's view of the asset (its own rows
-        over its parent's)."""
+        """A Delta table's view over `source` (published.delta_source, remote_source) as of
+        `version`; an environment's own table's, then the environment's view of the asset
+        (its own rows over its parent's)."""
         refresh_view(self.conn, table, source, version)
         schema, asset = split_table(table)
         if schema != "main":

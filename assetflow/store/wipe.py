@@ -21,7 +21,7 @@ WIPE_TRIGGER = "wipe"
 @dataclass(frozen=True)
 class Deleted:
     """Rows deleted from an asset's Delta table by commit `version`; `source` what its view
-    reads after it (published.delta_source)."""
+    reads after it (published.delta_source, remote_source)."""
 
     rows: int
     version: int
