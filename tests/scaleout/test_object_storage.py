@@ -175,6 +175,17 @@ def test_an_environment_on_s3_builds_diffs_and_promotes_beside_prod(tmp_path, s3
     total = ok(project, "sql", "SELECT sum(events) AS total FROM daily_count", "--csv")
     assert total.splitlines() == ["total", "20"]  # 4 events a day, as dev built them
     assert json.loads(ok(project, "materialize", "--dry-run", "--json", "--nodes"))["nodes"] == []
+    # The change reverted in a new environment reuses the rows the promotion replaced (read
+    # from the table's version before it, in the bucket): nothing computed.
+    project.write("definitions/pipeline.py", PIPELINE.replace("VALUE", "3"))
+    ok(project, "env", "create", "back")
+    ok(project, "--env", "back", "materialize")
+    built = project.query(
+        "SELECT count(*) FILTER (reused_from IS NULL), count(*) FROM assetflow.materializations"
+        " WHERE env = 'back' AND data_version IS NOT NULL"
+    )
+    assert built == [(0, 10)]
+    assert table_rows(project, "events", "back") == prod
     ok(project, "env", "drop", "dev")
     gone = client.list_objects_v2(Bucket="lake", Prefix="envs/_env_dev/")
     assert gone.get("KeyCount", 0) == 0  # every object of dev's tables removed
