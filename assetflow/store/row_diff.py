@@ -126,23 +126,19 @@ def _shown(
     return [rows[r] for r in sorted(more, key=lambda r: (more[r] < 0, r)) if more[r] != 0]
 
 
-def _within(partitions: Sequence[str], parameter: str | None = None) -> str:
-    """An SQL condition: the partition column is one of `partitions`. The range first:
-    DuckDB skips the row groups (and Parquet files) outside it by their statistics, so the
-    cost grows with these partitions, not with the tables. Then the keys: inlined when few;
-    else a semi join on the list parameter `parameter` (inlined, hundreds of keys cost more
-    to optimize than the rows cost to read)."""
+def _range(partitions: Sequence[str]) -> str:
+    """An SQL condition: the partition column within the range of `partitions`. DuckDB skips
+    the row groups (and Parquet files) outside it by their statistics, so the cost grows
+    with these partitions, not with the tables."""
     low, high = sql_literal(min(partitions)), sql_literal(max(partitions))
-    if parameter is None:
-        listed = "[" + ", ".join(sql_literal(p) for p in partitions) + "]"
-        return (
-            f"{PARTITION_COLUMN} BETWEEN {low} AND {high}"
-            f" AND list_contains({listed}, {PARTITION_COLUMN})"
-        )
-    return (
-        f"{PARTITION_COLUMN} BETWEEN {low} AND {high}"
-        f" AND {PARTITION_COLUMN} IN (SELECT unnest(${parameter}))"
-    )
+    return f"{PARTITION_COLUMN} BETWEEN {low} AND {high}"
+
+
+def _within(partitions: Sequence[str], parameter: str) -> str:
+    """An SQL condition: the partition column is one of `partitions`, given as the list
+    parameter `parameter`: the range first, then a semi join on the list (inlined, hundreds
+    of keys cost more to optimize than the rows cost to read)."""
+    return f"{_range(partitions)} AND {PARTITION_COLUMN} IN (SELECT unnest(${parameter}))"
 
 
 def _quoted(name: str) -> str:
@@ -284,31 +280,31 @@ def _fetched(
     """Per asset's index, the rows the samples need, as (held by the environment, row hash,
     key hash, values), read from their partitions only: every asset's in one statement
     (asset i's columns named `_af_i_j`)."""
-    reads, given = [], {}
+    reads = []
     for i, shape in enumerate(shapes):
         wanted = {kind: counted[i, kind] for kind in KINDS if (i, kind) in counted}
         if not wanted:
             continue
-        partitions = sorted({p for found in wanted.values() for p in found.partitions})
-        listed = len(partitions) > FIRST  # (given as a parameter: every read of i uses it)
-        where = _within(partitions, f"p{i}" if listed else None)
-        given.update({f"p{i}": partitions} if listed else {})
+        # The partitions' range only: a hash names its row's partition too (the partition
+        # column is hashed with the row, and with the key), and a list costs more to plan.
+        where = _range([p for found in wanted.values() for p in found.partitions])
         keys = sorted(wanted["changed"].samples) if "changed" in wanted else []
         for side in shape.sides:
             held = wanted.get("added" if side.sign > 0 else "removed")
             rows = sorted(held.samples) if held is not None else []
-            if not rows and not keys:
+            found = [f"list_contains({rows}::UBIGINT[], {side.row_hash})"] if rows else []
+            found += [f"list_contains({keys}::UBIGINT[], {side.key_hash})"] if keys else []
+            if not found:
                 continue  # nothing to show from this side
             named = ", ".join(f"{v} AS _af_{i}_{j}" for j, v in enumerate(side.values))
             reads.append(
                 f"SELECT {i} AS _af_a, {side.sign > 0} AS _af_mine, {side.row_hash} AS _af_h,"
-                f" {side.key_hash} AS _af_k, {named} FROM {side.table} x WHERE {where} AND"
-                f" (list_contains({rows}::UBIGINT[], {side.row_hash})"
-                f" OR list_contains({keys}::UBIGINT[], {side.key_hash}))"
+                f" {side.key_hash} AS _af_k, {named} FROM {side.table} x"
+                f" WHERE {where} AND ({' OR '.join(found)})"
             )
     if not reads:
         return {}
-    result = conn.execute(" UNION ALL BY NAME ".join(reads), given)
+    result = conn.execute(" UNION ALL BY NAME ".join(reads))
     names = [d[0] for d in result.description or []]
     where_is = {i: [names.index(f"_af_{i}_{j}") for j in range(len(shape.columns))]
                 for i, shape in enumerate(shapes) if f"_af_{i}_0" in names}  # fmt: skip
