@@ -22,7 +22,6 @@ from assetflow.core.definitions import Definitions
 from assetflow.core.environments import PROD, table_name
 from assetflow.errors import UsageError
 from assetflow.run.clock import Clock
-from assetflow.store.published import delta_source, remote_source
 from assetflow.store.store import Store
 from assetflow.store.wipe import Deleted
 
@@ -209,9 +208,8 @@ class DeltaTables(AssetTables):
         done = self.storage.delete(asset, keys, run_id)
         if done is None:
             return None
-        if self.storage.is_local:
-            return Deleted(done[0], done[1], delta_source(self.storage.files(asset)))
-        return Deleted(done[0], done[1], remote_source(asset))
+        source = self.storage.view_source(asset, self.storage.table(asset))
+        return Deleted(done[0], done[1], source)
 
     def vacuum(self, session: Any, retain_hours: int, dry_run: bool, wait: float) -> dict[str, int]:
         """Remove the files no table version of the last `retain_hours` needs (a dry run

@@ -29,13 +29,7 @@ from assetflow.run.delta import DeltaStorage, readable_dataset
 from assetflow.run.delta_worker import commit_lineage
 from assetflow.run.task import Task, TaskResult
 from assetflow.store.connect import transaction
-from assetflow.store.published import (
-    delta_source,
-    record_commit,
-    record_published,
-    remote_name,
-    remote_source,
-)
+from assetflow.store.published import record_commit, record_published, remote_name
 from assetflow.store.reuse import record_reused, reusable
 from assetflow.store.store import Store
 from assetflow.store.views import RETAINED, held_partitions
@@ -148,11 +142,9 @@ def refresh_views(store: Store, storage: DeltaStorage, tables: list[str]) -> Non
         table = storage.table(name)
         if table is None:
             continue
-        if storage.is_local:
-            store.refresh_view(name, delta_source(table.file_uris()), table.version())
-        else:
+        if not storage.is_local:
             attach_remote(store, name, table)
-            store.refresh_view(name, remote_source(name), table.version())
+        store.refresh_view(name, storage.view_source(name, table), table.version())
 
 
 def attach_remote(store: Store, name: str, table: Any) -> None:

@@ -34,7 +34,7 @@ import pyarrow as pa
 from assetflow.core.checks import sql_literal
 from assetflow.core.environments import PROD, data_schema, table_name
 from assetflow.errors import ConfigError, DefinitionError, StorageError
-from assetflow.store.published import parquet_scan
+from assetflow.store.published import delta_source, parquet_scan, remote_source
 from assetflow.store.schema import PARTITION_COLUMN, in_partitions
 from assetflow.store.tables import arrow_table
 
@@ -113,10 +113,13 @@ class DeltaStorage:
         except FileNotFoundError:
             return None
 
-    def files(self, asset: str) -> list[str]:
-        """The data files of the table's current version (what a reader needs)."""
-        table = self.table(asset)
-        return [] if table is None else table.file_uris()
+    def view_source(self, name: str, table: Any) -> str | None:
+        """What the warehouse's view of table `name` (its DeltaTable `table`, or None) reads:
+        its files in a folder (published.delta_source), its dataset as the session registers
+        it on object storage (published.remote_source)."""
+        if not self.is_local:
+            return remote_source(name)
+        return delta_source([] if table is None else table.file_uris())
 
     def commit(
         self,
