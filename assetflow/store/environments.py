@@ -161,8 +161,8 @@ def promote(
                     [keys],
                 )
             else:
-                schema, (table, version) = moved(conn, asset, keys)
-                _keep(conn, target, asset, keys, now, table, version)
+                schema, replaced = moved(conn, asset, keys)
+                _keep(conn, target, asset, keys, now, replaced)
             conn.execute(
                 _PROMOTED,
                 {"run": run_id, "now": now, "schema": schema, "target": target.name,
@@ -196,41 +196,35 @@ def begin_pending(conn: duckdb.DuckDBPyConnection, run_id: str, env: str) -> Non
         )
 
 
-def _replaced(
-    conn: duckdb.DuckDBPyConnection, target: Env, asset: str, keys: list[str]
-) -> list[tuple[int, str]]:
-    """(materialization, partition) of the target's own nodes a promotion replaces."""
-    return conn.execute(
-        "SELECT materialization_id, partition FROM assetflow.nodes WHERE env = ? AND asset = ?"
-        " AND list_contains(?, partition) AND data_version IS NOT NULL",
-        [target.name, asset, keys],
-    ).fetchall()
-
-
 def _keep(
     conn: duckdb.DuckDBPyConnection,
     target: Env,
     asset: str,
     keys: list[str],
     now: dt.datetime,
-    table: str,
-    version: int,
-) -> None:
-    """The target's own nodes about to be replaced kept for reuse (a revert), their rows
-    read from version `version` of the Delta table `table`."""
-    nodes = _replaced(conn, target, asset, keys)
+    delta: tuple[str, int] | None = None,
+) -> list[tuple[int, str]]:
+    """The target's own nodes a promotion replaces, recorded as kept for reuse (a revert):
+    their rows read from version `delta[1]` of the Delta table `delta[0]`, or (None) copied
+    aside by _retain. Returns (materialization, partition) of each."""
+    nodes = conn.execute(
+        "SELECT materialization_id, partition FROM assetflow.nodes WHERE env = ? AND asset = ?"
+        " AND list_contains(?, partition) AND data_version IS NOT NULL",
+        [target.name, asset, keys],
+    ).fetchall()
     if nodes:
         conn.execute(
             "INSERT INTO assetflow.retained SELECT unnest(?::BIGINT[]), ?, ?, ?, ?",
-            [[m for m, _ in nodes], asset, now, table, version],
+            [[m for m, _ in nodes], asset, now, *(delta or (None, None))],
         )
+    return nodes
 
 
 def _retain(
     conn: duckdb.DuckDBPyConnection, target: Env, asset: str, keys: list[str], now: dt.datetime
 ) -> None:
     """The target's own nodes about to be replaced kept, rows and all, for reuse (a revert)."""
-    nodes = _replaced(conn, target, asset, keys)
+    nodes = _keep(conn, target, asset, keys, now)
     if not nodes:
         return
     table, kept = table_sql(asset, target.data_schema), table_sql(asset, RETAINED)
@@ -246,10 +240,6 @@ def _retain(
         " (SELECT unnest(?::BIGINT[]) AS mid, unnest(?::VARCHAR[]) AS p) n"
         f" ON t.{PARTITION_COLUMN} = n.p",
         [[m for m, _ in nodes], [p for _, p in nodes]],
-    )
-    conn.execute(
-        "INSERT INTO assetflow.retained SELECT unnest(?::BIGINT[]), ?, ?, NULL, NULL",
-        [[m for m, _ in nodes], asset, now],
     )
 
 
