@@ -25,6 +25,7 @@ from assetflow.core.specs import AssetSpec, AssetTestSpec, Rows
 from assetflow.errors import AssetflowError
 from assetflow.run.compute import Context, node_query
 from assetflow.run.resources import resources_for
+from assetflow.store.schema import quoted_name
 from assetflow.store.tables import relation_columns
 
 _log = logging.getLogger("assetflow.test")
@@ -173,13 +174,13 @@ def _compare(
             f"the asset returns no column {', '.join(dict.fromkeys(absent))}"
             f" (it returns {', '.join(actual)})"
         )
-    quoted = {c: '"' + c.replace('"', '""') + '"' for c in columns}
+    quoted = {c: quoted_name(c) for c in columns}
     typed = ", ".join(f"CAST({quoted[c]} AS {actual[c]}) AS {quoted[c]}" for c in columns)
     if columns:
         conn.execute(f"CREATE TEMP TABLE _af_expected AS SELECT {typed} FROM _af_expected_rows")
     else:  # expect=[]: the asset must return no rows
         conn.execute("CREATE TEMP TABLE _af_expected AS SELECT * FROM _af_actual WHERE false")
-        columns, quoted = list(actual), {c: '"' + c.replace('"', '""') + '"' for c in actual}
+        columns, quoted = list(actual), {c: quoted_name(c) for c in actual}
     cols = ", ".join(quoted[c] for c in columns)
     produced = conn.execute("SELECT count(*) FROM _af_actual").fetchall()[0][0]
     base = _with(found, produced=produced, compared=tuple(columns))

@@ -23,6 +23,7 @@ import duckdb
 
 from assetflow.errors import WarehouseLockedError
 from assetflow.store.connect import connect
+from assetflow.store.schema import quoted_name
 from assetflow.store.served import TEMP_CREATE, reads_path, receive, send, shut
 
 READ_WINDOW = 10.0  # seconds a reader waits for a writer to serve reads or let go
@@ -201,10 +202,7 @@ class ServedConnection:
         cur = self._local.cursor()
         if not columns:
             return cur, "SELECT 1 WHERE false", None
-        picks = ", ".join(
-            f"unnest(?::{kind}[]) AS " + '"' + name.replace('"', '""') + '"'
-            for name, kind in columns
-        )
+        picks = ", ".join(f"unnest(?::{kind}[]) AS {quoted_name(name)}" for name, kind in columns)
         return cur, f"SELECT {picks}", values
 
     def _landed(
@@ -219,10 +217,9 @@ class ServedConnection:
         for n, ((name, holder_type), (_, local_type, *_)) in enumerate(
             zip(columns, landed, strict=True), start=1
         ):
-            quoted = '"' + name.replace('"', '""') + '"'
             same = holder_type in (str(local_type), '"NULL"')
             typed = f"#{n}" if same else f"CAST(#{n} AS {holder_type})"
-            picks.append(f"{typed} AS {quoted}")
+            picks.append(f"{typed} AS {quoted_name(name)}")
         return cur, f"SELECT {', '.join(picks)} FROM _af_served", None
 
     def cursor(self) -> ServedConnection:

@@ -29,7 +29,7 @@ import duckdb
 
 from assetflow.core.checks import sql_literal
 from assetflow.core.environments import AssetDiff, Env, Wanted, read_schema
-from assetflow.store.schema import PARTITION_COLUMN, table_sql
+from assetflow.store.schema import PARTITION_COLUMN, quoted_name, table_sql
 
 KINDS = ("added", "removed", "changed")  # as numbered in the statement
 
@@ -141,10 +141,6 @@ def _within(partitions: Sequence[str], parameter: str) -> str:
     return f"{_range(partitions)} AND {PARTITION_COLUMN} IN (SELECT unnest(${parameter}))"
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _shapes(conn: duckdb.DuckDBPyConnection, env: Env, wanted: Sequence[Wanted]) -> list[_Shape]:
     """Each asset's two sides as one list of columns (one catalog read for all of them)."""
     assert env.parent is not None
@@ -191,7 +187,7 @@ def _side(
     def value(c: str) -> str:
         if c not in held:
             return f"NULL::{kinds[c]}"
-        return f"x.{_quoted(c)}" if held[c] == kinds[c] else f"x.{_quoted(c)}::{kinds[c]}"
+        return f"x.{quoted_name(c)}" if held[c] == kinds[c] else f"x.{quoted_name(c)}::{kinds[c]}"
 
     values = tuple(value(c) for c in columns)
     row_hash = f"hash({', '.join(values)})"

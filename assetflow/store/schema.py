@@ -196,6 +196,11 @@ def create_delta(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(DELTA, [nodes_watermark(conn)])
 
 
+def quoted_name(name: str) -> str:
+    """A column's (or any) name as an SQL identifier, whatever it holds."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def table_sql(asset: str, schema: str = "main") -> str:
     """An asset's table (or an environment's view of it) as SQL names it."""
     return f'{schema}."{asset}"'
