@@ -88,7 +88,7 @@ class Session:
                 return None
             self._store = Store.for_reading(path, max(wait, READ_WINDOW))
             if self._store.served_by is None:  # the holder's session has the tables attached
-                self.tables.attach(self._store, self.asset_names)
+                self.tables.attach(self._store, self._asset_names)
             self._has_schema = self._store.has_schema()  # asked once on opening
             if not self._has_schema:
                 if self.project.env != PROD:
@@ -122,11 +122,11 @@ class Session:
         with store.storage_guard():  # a full disk is one line from the first write on
             # Remote tables registered first: the views use_env makes read them. (What
             # opened() adopts or finishes is registered again as its views are refreshed.)
-            self.tables.attach(store, self.asset_names)
+            self.tables.attach(store, self._asset_names)
             store.use_env(self.project.env, writing=True)
             store.serve_reads()
             store.abandon_dead_runs(self.clock())
-            self.adopted = self.tables.opened(store, self.asset_names, self.clock)
+            self.adopted = self.tables.opened(store, self._asset_names, self.clock)
             store.refresh_nodes()
         return store
 
@@ -135,8 +135,7 @@ class Session:
         """Where the project's asset tables live (the warehouse file, Delta Lake)."""
         return asset_tables(self.project)
 
-    def asset_names(self) -> list[str]:
-        """The project's asset names (loads the definitions)."""
+    def _asset_names(self) -> list[str]:
         return sorted(self.graph.defs.assets)
 
     def close(self) -> None:
