@@ -246,6 +246,12 @@ def kill_trials(
     return tally[0], tally[1], tally[2]
 
 
+def prod_files(project: Path) -> set[Path]:
+    """The data files of production's Delta tables (none on the warehouse file)."""
+    lake = project / "lake"
+    return set(lake.glob("*/*.parquet")) if lake.is_dir() else set()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -297,10 +303,14 @@ def main() -> None:
         shutil.copytree(project, snapshot)
         from assetflow.app.environments import promote_env
 
+        files_before = prod_files(project)
         with session(project) as s:
             started = time.perf_counter()
             done = promote_env(s, "dev")
             promote = time.perf_counter() - started
+        added = list(prod_files(project) - files_before)
+        linked = [f for f in added if f.stat().st_nlink > 1]
+        written = sum(f.stat().st_size for f in added if f.stat().st_nlink == 1)
         prod_after = prod_state(warehouse(project))
         again = planned(project, "prod") & built
         clean = on_lake(fresh_project(work / "clean"))
@@ -313,6 +323,11 @@ def main() -> None:
         print(f"env promote dev: {done.count} nodes in {promote * 1000:.0f} ms; production then"
               f" plans {len(again)} of them again; rows {'equal' if equal else 'DIFFER from'}"
               " a clean rebuild with the new code")  # fmt: skip
+        if options.storage == "delta":
+            print(f"  prod's tables gained {len(linked)} files linked from dev's"
+                  f" ({sum(f.stat().st_size for f in linked):,} bytes, not copied) and"
+                  f" {len(added) - len(linked)} written ({written:,} bytes: rows of prod's"
+                  " partitions outside the promotion, rewritten out of the files it replaced)")  # fmt: skip
 
         edit(project, new, old)
         assetflow(project, "env", "create", "revert")

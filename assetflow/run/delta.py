@@ -200,7 +200,7 @@ class DeltaStorage:
         if not files or not self.is_local or table.metadata().partition_columns:
             return bool(files)
         where = in_partitions(list(keys), ordered=False)
-        with _copier() as conn:  # (DuckDB's reader: pyarrow.parquet would load pandas)
+        with file_reader() as conn:  # (DuckDB's reader: pyarrow.parquet would load pandas)
             found = conn.sql(f"SELECT 1 FROM {parquet_scan(files)} WHERE {where} LIMIT 1")
             return bool(found.fetchall())
 
@@ -264,7 +264,7 @@ class DeltaStorage:
             table = DeltaTable(self.uri(name), version, self.storage_options)
         if table is None:
             raise StorageError(f"{self.uri(name)}: no Delta table to copy partitions from")
-        with _copier() as conn:
+        with file_reader() as conn:
             scan = self.scan(conn, table, list(keys), "_af_rows")
             found = conn.sql(f"SELECT * FROM {scan} WHERE {in_partitions(list(keys), False)}")
             return delta_types(arrow_table(found), asset)
@@ -404,7 +404,7 @@ def not_null(rows: pa.Table, columns: Sequence[str]) -> pa.Table:
 
 
 @contextlib.contextmanager
-def _copier() -> Iterator[duckdb.DuckDBPyConnection]:
+def file_reader() -> Iterator[duckdb.DuckDBPyConnection]:
     """A cursor of this process's in-memory DuckDB that reads tables' files directly."""
     if not _READER:
         _READER.append(duckdb.connect())

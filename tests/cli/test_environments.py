@@ -146,8 +146,24 @@ def test_promote_makes_prod_hold_the_change_and_recompute_none_of_it(either, tmp
     for table in ("enriched", "summary"):
         promoted = f"(SELECT * FROM main.{table} {days})"
         assert rows(clean, promoted) == rows(either, promoted)
+    lake = either.root / "lake"
+    if lake.exists():  # on Delta: dev's files linked into prod's tables, not copied
+        linked = [p for p in lake.glob("*/promoted-*.parquet") if p.stat().st_nlink == 2]
+        assert {p.parent.name for p in linked} == {"enriched", "summary"}
+        assert all(any(p.samefile(f) for f in lake.glob("_env_dev/*/*.parquet")) for p in linked)
+        from deltalake import DeltaTable  # their statistics added with them: reads skip them
+
+        def files(*keys: str) -> list[str]:
+            prune = [("_partition", "in", list(keys))]
+            return DeltaTable(str(lake / "summary")).file_uris(file_pruning_predicate=prune)
+
+        assert any("promoted-" in f for f in files("2024-02-04"))
+        assert not any("promoted-" in f for f in files("2024-02-01", "2024-02-10"))
+        ok(either, "materialize", "summary", "--partition", "2024-02-04", "--force")
+        assert rows(either, "main.summary") == dev_rows  # a linked file's partition replaced
     ok(either, "env", "drop", "dev")
-    assert not (either.root / "lake" / "_env_dev").exists()  # (on Delta: its folder)
+    assert not (lake / "_env_dev").exists()  # (on Delta: its folder)
+    assert rows(either, "main.summary") == dev_rows  # (a link outlives the other name)
 
 
 def test_work_is_shared_partition_by_partition(either):

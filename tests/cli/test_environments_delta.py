@@ -154,3 +154,42 @@ def test_a_dev_commit_whose_coordinator_died_is_adopted_into_dev(lake, tmp_path)
     assert rows(lake, "main.enriched") == prod_rows  # prod's rows untouched
     dev = lake.query("SELECT bucket, product FROM dev.enriched WHERE day = 4 ORDER BY n")
     assert dev == [(p % 5, p) for (p,) in lake.query("SELECT product FROM main.enriched WHERE day = 4 ORDER BY n")]  # fmt: skip
+
+
+@pytest.mark.parametrize("linked", [False, True], ids=["cleared", "cleared-and-linked"])
+def test_a_promotion_killed_between_its_commits_to_a_table_is_finished(lake, linked):
+    """What a promotion killed after deleting prod's rows of `summary` (and linking dev's
+    files beside them) leaves: the next writer adds the files once and records it all."""
+    import os
+
+    import duckdb
+    from deltalake import DeltaTable
+
+    from assetflow.run.delta import DeltaStorage
+    from assetflow.store.environments import begin_pending
+
+    ok(lake, "env", "create", "dev")
+    edit(lake, OLD, NEW)
+    ok(lake, "--env", "dev", "materialize", *DAYS)
+    dev_rows = {t: rows(lake, f"dev.{t}") for t in ("enriched", "summary")}
+    run_id = "deadbeef0001"
+    with duckdb.connect(str(lake.warehouse)) as conn:
+        begin_pending(conn, run_id, "dev")
+    keys = [f"2024-02-0{d}" for d in (3, 4, 5)]
+    lineage = {"promotion": run_id, "asset": "summary", "env": "prod", "step": "cleared"}
+    DeltaStorage(str(lake.root / "lake")).delete("summary", keys, run_id, lineage)
+    if linked:
+        for f in (lake.root / "lake" / "_env_dev" / "summary").glob("*.parquet"):
+            os.link(f, lake.root / "lake" / "summary" / f"promoted-{run_id}-{f.name}")
+    assert rows(lake, "main.summary") != dev_rows["summary"]  # the views have not moved
+
+    ok(lake, "env", "create", "other")  # the next writer finishes the promotion
+    assert {t: rows(lake, f"main.{t}") for t in dev_rows} == dev_rows
+    ours = [
+        e for e in DeltaTable(str(lake.root / "lake" / "summary")).history()
+        if run_id in e.get("assetflow", "")
+    ]  # fmt: skip
+    assert len(ours) == 2  # prod's rows deleted once, dev's files added once
+    assert lake.query("SELECT count(*) FROM assetflow.meta WHERE key = 'promoting'") == [(0,)]
+    plan = json.loads(ok(lake, "materialize", "--dry-run", "--json", "--nodes", *DAYS))
+    assert plan["nodes"] == []

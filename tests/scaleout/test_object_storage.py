@@ -174,6 +174,9 @@ def test_an_environment_on_s3_builds_diffs_and_promotes_beside_prod(tmp_path, s3
     ok(project, "env", "promote", "dev")
     total = ok(project, "sql", "SELECT sum(events) AS total FROM daily_count", "--csv")
     assert total.splitlines() == ["total", "20"]  # 4 events a day, as dev built them
+    for table in ("events", "daily_count"):  # dev's files, copied by the store, not read
+        listed = client.list_objects_v2(Bucket="lake", Prefix=f"envs/{table}/promoted-")
+        assert listed.get("KeyCount", 0) > 0, table
     assert json.loads(ok(project, "materialize", "--dry-run", "--json", "--nodes"))["nodes"] == []
     # The change reverted in a new environment reuses the rows the promotion replaced (read
     # from the table's version before it, in the bucket): nothing computed.
@@ -189,5 +192,6 @@ def test_an_environment_on_s3_builds_diffs_and_promotes_beside_prod(tmp_path, s3
     ok(project, "env", "drop", "dev")
     gone = client.list_objects_v2(Bucket="lake", Prefix="envs/_env_dev/")
     assert gone.get("KeyCount", 0) == 0  # every object of dev's tables removed
+    assert ok(project, "sql", "SELECT sum(events) AS t FROM daily_count", "--csv") == "t\n20\n"
     ok(project, "env", "create", "dev")  # made anew: prod's rows, nothing of the old dev
     assert table_rows(project, "events", "dev") == table_rows(project, "main.events")
