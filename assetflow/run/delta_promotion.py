@@ -3,10 +3,11 @@ Delta tables, kill-safely, without copying their rows.
 
 Delta commits cannot join the warehouse's transaction, and each asset is a table of its own,
 so a promotion is three steps: a record that it began (`environments.begin_pending`), per
-asset the target's commits (one deleting its rows of the promoted partitions, one adding the
-environment's files) and one removing them from the environment's table (each carrying the
-promotion's run id), then one warehouse transaction recording the lineage, the commits and
-the views. Readers see the tables through those views, which move in that last transaction
+asset the target's commits (one removing its files of the promoted partitions and adding the
+environment's; before it, where the target's files hold other partitions too, Delta's delete
+of the promoted ones they share) and one taking the files out of the environment's table
+(each naming the promotion and its step), then one warehouse transaction recording the
+lineage, the commits and the views. Readers see the tables through those views, which move in that last transaction
 only: before it, every reader sees the target wholly as it was. A process that dies on the
 way leaves the record; the next one to open the warehouse for writing finishes the promotion
 (the commits it finds made are not made again).
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -38,6 +40,7 @@ import duckdb
 import pyarrow as pa
 
 from assetflow.core.environments import Env, chain_of, table_name
+from assetflow.errors import StorageError
 from assetflow.run.cluster import refresh_views
 from assetflow.run.delta import (
     METADATA_KEY,
@@ -46,7 +49,7 @@ from assetflow.run.delta import (
     file_reader,
 )
 from assetflow.store import environments
-from assetflow.store.published import record_commit
+from assetflow.store.published import parquet_scan, record_commit
 from assetflow.store.schema import PARTITION_COLUMN
 from assetflow.store.store import Store
 from assetflow.store.tables import table_columns
@@ -82,7 +85,7 @@ def _finish(
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan)))) as pool:  # tables apart
         moving = {
             asset: pool.submit(
-                _move, storage, env, target, asset, [k for k, _ in found], run_id, resuming
+                move, storage, env, target, asset, [k for k, _ in found], run_id, resuming
             )
             for asset, found in plan.items()
         }
@@ -105,7 +108,7 @@ def _finish(
     return store.promote_env(run_id, now, env, moved)
 
 
-def _move(
+def move(
     storage: DeltaStorage,
     env: Env,
     target: Env,
@@ -125,19 +128,25 @@ def _move(
     if ROWS not in made and files is None:  # copied: one commit replaces the partitions
         made[ROWS] = storage.commit(theirs, storage.rows(mine, keys, asset), keys, lineage)
     elif ROWS not in made:
-        only, spanning = _by_statistics(storage.table(theirs), keys)
-        if spanning and CLEARED not in made:  # rows of other partitions to keep
-            deleted = _delete(storage, theirs, keys, lineage)
-            if deleted is not None:
-                made[CLEARED] = deleted
-        removed = [] if CLEARED in made else only  # (the delete took them)
-        made[ROWS] = _commit_files(storage, theirs, removed, lineage, ROWS, (mine, files or []))
+        found = _holding(storage, theirs, keys)
+        if (found.mixed or found.unknown) and CLEARED not in made:
+            # Files holding other partitions too: the promoted partitions they share deleted
+            # (Delta's delete writes those files again without them; on object storage,
+            # where they cannot be read here, every promoted partition)
+            shared = keys if found.unknown else found.shared
+            cleared = _deleted(storage, theirs, shared, lineage)
+            if cleared is not None:
+                made[CLEARED] = cleared
+            found = _holding(storage, theirs, keys)
+        if found.mixed:
+            raise StorageError(f"{theirs}: files still mix promoted partitions with others")
+        made[ROWS] = _commit_files(storage, theirs, found.only, lineage, ROWS, (mine, files or []))
     cleared = (_made_by(storage, mine, run_id) if resuming else {}).get(CLEARED)
     if cleared is None:
         cleared = (
             _commit_files(storage, mine, files, lineage, CLEARED)
             if files
-            else _delete(storage, mine, keys, lineage)
+            else _deleted(storage, mine, keys, lineage)
         )
     return sorted(made.values()), cleared
 
@@ -163,15 +172,16 @@ def _linkable(
 ) -> list[dict[str, Any]] | None:
     """Table `mine`'s files that hold partitions `keys`, as deltalake lists them (theirs to
     link into `theirs`), or None when they cannot be: a file holding other partitions too,
-    or tables whose columns differ, that are partitioned by folder, or no target table. A
-    file whose statistics name one promoted partition is not read."""
+    or tables whose columns differ, that are partitioned by folder, or no target table."""
     source, target = storage.table(mine), storage.table(theirs)
     if source is None or target is None or arrow_schema(source) != arrow_schema(target):
         return None
     if source.metadata().partition_columns or target.metadata().partition_columns:
         return None
-    only, spanning = _by_statistics(source, keys)
-    if spanning:
+    found = _holding(storage, mine, keys)
+    if found.mixed:
+        return None
+    if found.unknown:  # on object storage: any row of another partition in those files
         with file_reader() as conn:
             scan = storage.scan(conn, source, keys, "_af_linked")
             stray = conn.execute(
@@ -180,17 +190,28 @@ def _linkable(
             ).fetchall()[0][0]
         if stray:
             return None
-    return only + spanning
+    return found.only + found.unknown
 
 
-def _by_statistics(
-    table: Any, keys: list[str]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The files of `table` that hold one of partitions `keys` alone, by their statistics,
-    and those that may hold some of them among others (spanning several partitions, or
-    without statistics), as deltalake lists them."""
+@dataclasses.dataclass(frozen=True)
+class Holding:
+    """A table's files holding some of the partitions a promotion moves, as deltalake lists
+    them: holding nothing else (`only`), holding other partitions too (`mixed`, and the
+    promoted partitions among theirs: `shared`), or not known (`unknown`: files on object
+    storage whose statistics span several partitions, which DuckDB cannot read here)."""
+
+    only: list[dict[str, Any]]
+    mixed: list[dict[str, Any]]
+    shared: list[str]
+    unknown: list[dict[str, Any]]
+
+
+def _holding(storage: DeltaStorage, name: str, keys: list[str]) -> Holding:
+    """What table `name`'s files hold of partitions `keys`: a file whose statistics name one
+    partition is not read; one whose statistics span several is read for its partition
+    column (a folder's; on object storage it is `unknown`)."""
     wanted, only, spanning = sorted(keys), [], []
-    for found in _files(table):
+    for found in _files(storage.table(name)):
         low = (found.get("min") or {}).get(PARTITION_COLUMN)
         high = (found.get("max") or {}).get(PARTITION_COLUMN)
         if low is not None and low == high:
@@ -198,7 +219,38 @@ def _by_statistics(
                 only.append(found)
         elif low is None or high is None or _overlaps(wanted, low, high):
             spanning.append(found)
-    return only, spanning
+    if not spanning or not storage.is_local:
+        return Holding(only, [], [], spanning)
+    folder = os.path.join(storage.root.removeprefix("file://"), name)
+    by_uri = {os.path.join(folder, f["path"]): f for f in spanning}
+    with file_reader() as conn:
+        pairs = conn.execute(
+            f"SELECT DISTINCT filename, {PARTITION_COLUMN}"
+            f" FROM {parquet_scan(list(by_uri), filename=True)}"
+        ).fetchall()
+    held: dict[str, set[str]] = {}
+    for uri, key in pairs:
+        held.setdefault(uri, set()).add(key)
+    wanted_set, mixed, shared = set(keys), [], set()
+    for uri, partitions in held.items():
+        ours = partitions & wanted_set
+        if ours and partitions - ours:
+            mixed.append(by_uri[uri])
+            shared.update(ours)
+        elif ours:
+            only.append(by_uri[uri])
+    return Holding(only, mixed, sorted(shared), [])
+
+
+def _deleted(
+    storage: DeltaStorage, name: str, keys: list[str], lineage: dict[str, Any]
+) -> int | None:
+    """Partitions `keys` deleted from table `name` by Delta's delete: the commit's version,
+    None when the table held none of them (no commit)."""
+    before = storage.latest_version(name)
+    done = storage.delete(name, keys, lineage["promotion"], {**lineage, "step": CLEARED})
+    assert done is not None, f"{name}: the table is gone"
+    return None if done[1] == before else done[1]
 
 
 def _files(table: Any) -> list[dict[str, Any]]:
@@ -212,18 +264,6 @@ def _overlaps(wanted: list[str], low: str, high: str) -> bool:
     """Whether any of the sorted keys `wanted` lies within [low, high]."""
     at = bisect.bisect_left(wanted, low)
     return at < len(wanted) and wanted[at] <= high
-
-
-def _delete(
-    storage: DeltaStorage, name: str, keys: list[str], lineage: dict[str, Any]
-) -> int | None:
-    """Partitions `keys` deleted from table `name` by Delta's delete (a file holding other
-    partitions too is written again without them): the commit's version, None when the
-    table held none of them (no commit)."""
-    before = storage.latest_version(name)
-    done = storage.delete(name, keys, lineage["promotion"], {**lineage, "step": CLEARED})
-    assert done is not None, f"{name}: the table is gone"
-    return None if done[1] == before else done[1]
 
 
 def _commit_files(

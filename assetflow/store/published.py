@@ -217,16 +217,17 @@ def remote_name(table: str) -> str:
     return f"delta:{table}"
 
 
-def parquet_scan(files: Sequence[str]) -> str:
+def parquet_scan(files: Sequence[str], filename: bool = False) -> str:
     """DuckDB's read of a Delta table's data files (local ones: remote files need httpfs),
-    with the partition column. A table partitioned by the key (one folder per partition;
-    tables made before 2026-12) has it in its paths; a clustered one in its files."""
+    with the partition column (and each row's file as `filename`). A table partitioned by
+    the key (one folder per partition; tables made before 2026-12) has it in its paths; a
+    clustered one in its files."""
     listed = ", ".join(sql_literal(f) for f in files)
     hive = all(f"/{PARTITION_COLUMN}=" in f.replace("\\", "/") for f in files)
     key = f"hive_partitioning = true, hive_types = {{'{PARTITION_COLUMN}': VARCHAR}}"
     return (
         f"read_parquet([{listed}], {key if hive else 'hive_partitioning = false'},"
-        " union_by_name = true)"
+        f" union_by_name = true{', filename = true' if filename else ''})"
     )
 
 

@@ -193,3 +193,24 @@ def test_a_promotion_killed_between_its_commits_to_a_table_is_finished(lake, lin
     assert lake.query("SELECT count(*) FROM assetflow.meta WHERE key = 'promoting'") == [(0,)]
     plan = json.loads(ok(lake, "materialize", "--dry-run", "--json", "--nodes", *DAYS))
     assert plan["nodes"] == []
+
+
+def test_vacuum_after_a_promotion_takes_each_tables_own_names_only(lake):
+    """dev's files, linked into prod's tables by the promotion, are two names of one file:
+    a vacuum of dev's table (or dropping dev) leaves prod's rows whole, and a vacuum of
+    prod's takes only what prod replaced."""
+    from assetflow.run.delta import DeltaStorage
+
+    ok(lake, "env", "create", "dev")
+    edit(lake, OLD, NEW)
+    ok(lake, "--env", "dev", "materialize", *DAYS)
+    dev_rows = {t: rows(lake, f"dev.{t}") for t in ("enriched", "summary")}
+    ok(lake, "env", "promote", "dev")
+    storage = DeltaStorage(str(lake.root / "lake"))
+    for table in ("enriched", "summary"):
+        assert storage.vacuum(f"_env_dev/{table}", 0, dry_run=False)  # dev's names gone
+        assert storage.vacuum(table, 0, dry_run=False)  # prod's replaced files gone
+    assert {t: rows(lake, f"main.{t}") for t in dev_rows} == dev_rows
+    assert "nothing to vacuum" in ok(lake, "vacuum", "--retain-hours", "1", "--dry-run")
+    ok(lake, "env", "drop", "dev")
+    assert {t: rows(lake, f"main.{t}") for t in dev_rows} == dev_rows

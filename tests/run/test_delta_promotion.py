@@ -1,0 +1,69 @@
+"""A promotion's move of one asset's partitions between Delta tables (run/delta_promotion.py):
+the environment's files linked into the parent's table, not copied; a parent's file that
+holds other partitions too written again without the promoted ones; a file of the
+environment that holds other partitions too makes the rows copied instead. Real Delta
+tables in tmp_path."""
+
+import pyarrow as pa
+import pytest
+
+pytest.importorskip("deltalake")
+pytestmark = pytest.mark.slow  # Delta Lake tables
+
+from deltalake import DeltaTable  # noqa: E402
+
+from assetflow.core.environments import Env  # noqa: E402
+from assetflow.run.delta import DeltaStorage  # noqa: E402
+from assetflow.run.delta_promotion import move  # noqa: E402
+
+DEV, PROD = Env(("dev", "prod")), Env(("prod",))
+
+
+def table(keys: list[str], value: int) -> pa.Table:
+    return pa.table({"_partition": keys, "v": [value] * len(keys)})
+
+
+def rows(lake, name: str) -> list[tuple[str, int]]:
+    found = DeltaTable(str(lake / name)).to_pyarrow_table()
+    return sorted(zip(found["_partition"].to_pylist(), found["v"].to_pylist(), strict=True))
+
+
+def lake_with(tmp_path, dev_files: list[list[str]]) -> tuple[DeltaStorage, object]:
+    """prod's `t` holds d1..d4 in one file; dev's `_env_dev/t` one file per list given."""
+    lake = tmp_path / "lake"
+    storage = DeltaStorage(str(lake))
+    storage.commit("t", table(["d1", "d2", "d3", "d4"], 1), ["d1", "d2", "d3", "d4"], {})
+    for keys in dev_files:
+        storage.commit("_env_dev/t", table(keys, 2), keys, {})
+    return storage, lake
+
+
+def test_the_environments_files_are_linked_and_a_shared_file_rewritten(tmp_path):
+    storage, lake = lake_with(tmp_path, [["d2"], ["d3"]])
+    made, cleared = move(storage, DEV, PROD, "t", ["d2", "d3"], "run1", resuming=False)
+    assert rows(lake, "t") == [("d1", 1), ("d2", 2), ("d3", 2), ("d4", 1)]
+    assert rows(lake, "_env_dev/t") == []
+    assert len(made) == 2 and cleared is not None  # prod: d2, d3 deleted; dev's files added
+    linked = sorted((lake / "t").glob("promoted-run1-*.parquet"))
+    assert len(linked) == 2 and all(p.stat().st_nlink == 2 for p in linked)
+    prune = [("_partition", "in", ["d1"])]  # their statistics came with them
+    assert not any(
+        "promoted-" in f
+        for f in DeltaTable(str(lake / "t")).file_uris(file_pruning_predicate=prune)
+    )
+
+
+def test_a_file_of_the_environment_holding_other_partitions_is_copied_from(tmp_path):
+    storage, lake = lake_with(tmp_path, [["d2", "d3", "d4"]])
+    move(storage, DEV, PROD, "t", ["d2", "d3"], "run2", resuming=False)  # d4 stays dev's
+    assert rows(lake, "t") == [("d1", 1), ("d2", 2), ("d3", 2), ("d4", 1)]
+    assert rows(lake, "_env_dev/t") == [("d4", 2)]
+    assert not list((lake / "t").glob("promoted-*"))  # copied, not linked
+
+
+def test_a_resumed_move_makes_no_step_twice(tmp_path):
+    storage, lake = lake_with(tmp_path, [["d2"], ["d3"]])
+    first = move(storage, DEV, PROD, "t", ["d2", "d3"], "run3", resuming=False)
+    again = move(storage, DEV, PROD, "t", ["d2", "d3"], "run3", resuming=True)
+    assert again == first  # every step found made: the same versions, no commit more
+    assert rows(lake, "t") == [("d1", 1), ("d2", 2), ("d3", 2), ("d4", 1)]
