@@ -192,7 +192,7 @@ class DeltaTables(AssetTables):
         if self.storage.is_local:
             return
         from assetflow.run.cluster import attach_remote
-        from assetflow.run.delta import readable_dataset
+        from assetflow.run.delta_types import readable_dataset
 
         viewed, prod = store.viewed_tables(), set(assets())
         for name in self._tables(store, assets):

@@ -25,7 +25,8 @@ import pyarrow as pa
 from assetflow.core.environments import PROD, table_name
 from assetflow.core.records import Written
 from assetflow.run.clock import Clock
-from assetflow.run.delta import DeltaStorage, readable_dataset
+from assetflow.run.delta import DeltaStorage
+from assetflow.run.delta_types import readable_dataset
 from assetflow.run.delta_worker import commit_lineage
 from assetflow.run.task import Task, TaskResult
 from assetflow.store.connect import transaction

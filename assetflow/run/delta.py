@@ -18,6 +18,7 @@ deltalake's runtime does not survive fork(): the processes that use it are spawn
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import random
@@ -34,6 +35,7 @@ import pyarrow as pa
 from assetflow.core.checks import sql_literal
 from assetflow.core.environments import PROD, data_schema, table_name
 from assetflow.errors import ConfigError, DefinitionError, StorageError
+from assetflow.run.delta_types import arrow_schema, delta_types, pruning, readable_dataset
 from assetflow.store.published import delta_source, parquet_scan, remote_source
 from assetflow.store.schema import PARTITION_COLUMN, in_partitions
 from assetflow.store.tables import arrow_table
@@ -308,6 +310,59 @@ class DeltaStorage:
         metrics = table.delete(partition_predicate(keys), commit_properties=props)
         return int(metrics.get("num_deleted_rows", 0)), table.version()
 
+    def link(self, source: str, target: str) -> None:
+        """The file at `source` (a path under the root) also found at `target`: a hard link
+        in a folder (a copy across devices), a copy the object store makes itself elsewhere
+        (no byte through this process); a `target` that exists (a dead process's) is kept."""
+        if self.is_local:
+            root = self.root.removeprefix("file://")
+            source, target = os.path.join(root, source), os.path.join(root, target)
+            try:
+                os.link(source, target)
+            except FileExistsError:
+                pass
+            except OSError:  # another device (a mount inside the lake)
+                shutil.copyfile(source, target)
+            return
+        from deltalake.fs import DeltaStorageHandler
+        from pyarrow.fs import FileType
+
+        handler = DeltaStorageHandler(self.root, self.storage_options)
+        if handler.get_file_info([target])[0].type == FileType.NotFound:
+            # (deltalake 1.6's `copy_file` passes its binding a keyword it does not take)
+            handler._handler.copy_file(source, target)
+
+    def commit_files(
+        self,
+        name: str,
+        removed: Sequence[dict[str, Any]],
+        added: Sequence[dict[str, Any]],
+        lineage: dict[str, Any],
+        at: dt.datetime,
+    ) -> int:
+        """One commit to table `name` taking out its files `removed` and adding files
+        `added` already in its folder (each as deltalake lists add actions: path,
+        size_bytes, modification_time; `stats`: Delta's statistics, JSON), carrying
+        `lineage`: its version. `at` (naive UTC) is when the removed files left the table,
+        what a vacuum's retention counts from."""
+        from deltalake import CommitProperties
+        from deltalake.transaction import AddAction, RemoveAction
+
+        left = int(at.replace(tzinfo=dt.UTC).timestamp() * 1000)
+        actions: list[Any] = [
+            RemoveAction(f["path"], True, left, f["size_bytes"], {}) for f in removed
+        ]
+        actions += [
+            AddAction(f["path"], f["size_bytes"], {}, f["modification_time"], True, f["stats"])
+            for f in added
+        ]
+        table = self.table(name)
+        props = CommitProperties(custom_metadata={METADATA_KEY: json.dumps(lineage)})
+        table.create_write_transaction(actions, "append", table.schema(), commit_properties=props)
+        version = self.latest_version(name)
+        assert version is not None
+        return version
+
     def vacuum(self, asset: str, retain_hours: int, dry_run: bool) -> list[str]:
         """Files no version within `retain_hours` needs: removed (or listed, dry run)."""
         table = self.table(asset)
@@ -341,66 +396,6 @@ class DeltaStorage:
         from deltalake.fs import DeltaStorageHandler
 
         DeltaStorageHandler(self.uri(data_schema(env)), self.storage_options).delete_dir("")
-
-
-_WIDER = {"uint8": "int16", "uint16": "int32", "uint32": "int64"}
-
-
-def delta_types(rows: pa.Table, asset: str) -> pa.Table:
-    """The rows with the types a Delta table can hold: timestamps with a time zone as UTC
-    (Delta knows no other zone), unsigned integers widened to signed ones; a type Delta
-    has no counterpart for is a definition error naming the column."""
-    fields = []
-    for field in rows.schema:
-        kind = field.type
-        if pa.types.is_timestamp(kind) and kind.tz is not None:
-            kind = pa.timestamp("us", tz="UTC")
-        elif str(kind) in _WIDER:
-            kind = pa.type_for_alias(_WIDER[str(kind)])
-        elif pa.types.is_uint64(kind):
-            kind = pa.decimal128(20, 0)
-        elif pa.types.is_time(kind) or pa.types.is_duration(kind) or pa.types.is_interval(kind):
-            raise DefinitionError(
-                f"asset {asset} returns column {field.name} of type {kind}, which a Delta Lake"
-                " table cannot hold",
-                "cast it in the asset (to VARCHAR, or a number of seconds)",
-            )
-        fields.append(field.with_type(kind))
-    schema = pa.schema(fields)
-    return rows if schema == rows.schema else rows.cast(schema)
-
-
-def readable_dataset(table: Any, keys: Sequence[str] | None = None) -> Any:
-    """A DeltaTable's rows as a pyarrow dataset (pruned to the files that may hold `keys`)
-    that DuckDB can filter. Files rewritten by a delete or an overwrite hold strings as
-    string_view, the others as string; pyarrow cannot compare the two, so every string
-    column is read as string_view."""
-    schema = pa.schema(
-        f.with_type(pa.string_view()) if pa.types.is_string(f.type) else f
-        for f in arrow_schema(table)
-    )
-    return table.to_pyarrow_dataset(schema=schema, file_pruning_predicate=pruning(keys))
-
-
-def pruning(keys: Sequence[str] | None) -> list[tuple[str, str, list[str]]] | None:
-    """deltalake's file pruning for partitions `keys` (None: every file): by folder in a
-    table partitioned by the key, by statistics in a clustered one (a superset: filter the
-    rows too)."""
-    return None if keys is None else [(PARTITION_COLUMN, "in", list(keys))]
-
-
-def arrow_schema(table: Any) -> pa.Schema:
-    """A DeltaTable's columns as Arrow types."""
-    return pa.schema(table.schema().to_arrow())
-
-
-def not_null(rows: pa.Table, columns: Sequence[str]) -> pa.Table:
-    """The rows with a contract's NOT NULL columns declared so, as the table will hold them
-    (the rows were checked to have no NULL there)."""
-    if not columns:
-        return rows
-    fields = [f.with_nullable(False) if f.name in columns else f for f in rows.schema]
-    return rows.cast(pa.schema(fields))
 
 
 @contextlib.contextmanager

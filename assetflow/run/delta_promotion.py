@@ -7,10 +7,10 @@ asset the target's commits (one removing its files of the promoted partitions an
 environment's; before it, where the target's files hold other partitions too, Delta's delete
 of the promoted ones they share) and one taking the files out of the environment's table
 (each naming the promotion and its step), then one warehouse transaction recording the
-lineage, the commits and the views. Readers see the tables through those views, which move in that last transaction
-only: before it, every reader sees the target wholly as it was. A process that dies on the
-way leaves the record; the next one to open the warehouse for writing finishes the promotion
-(the commits it finds made are not made again).
+lineage, the commits and the views. Readers see the tables through those views, which move
+in that last transaction only: before it, every reader sees the target wholly as it was. A
+process that dies on the way leaves the record; the next one to open the warehouse for
+writing finishes the promotion (the steps it finds made are not made again).
 
 deltalake resolves a table's files inside its own folder, so the environment's files are
 linked into the target's: a hard link in a folder, a copy made by the object store itself
@@ -30,9 +30,6 @@ import datetime as dt
 import json
 import math
 import os
-import shutil
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -42,12 +39,8 @@ import pyarrow as pa
 from assetflow.core.environments import Env, chain_of, table_name
 from assetflow.errors import StorageError
 from assetflow.run.cluster import refresh_views
-from assetflow.run.delta import (
-    METADATA_KEY,
-    DeltaStorage,
-    arrow_schema,
-    file_reader,
-)
+from assetflow.run.delta import DeltaStorage, file_reader
+from assetflow.run.delta_types import arrow_schema
 from assetflow.store import environments
 from assetflow.store.published import parquet_scan, record_commit
 from assetflow.store.schema import PARTITION_COLUMN
@@ -56,13 +49,24 @@ from assetflow.store.tables import table_columns
 from assetflow.store.writer import schema_text
 
 
+@dataclasses.dataclass(frozen=True)
+class Promotion:
+    """One promotion's run: its id (named in each commit it makes), when it happens (naive
+    UTC: its records, and when the files it takes out left their tables), and whether it
+    finishes what a dead process began (then the steps made are looked for first)."""
+
+    run_id: str
+    at: dt.datetime
+    resuming: bool = False
+
+
 def promote(
     store: Store, storage: DeltaStorage, run_id: str, now: dt.datetime
 ) -> dict[str, list[str]]:
     """`store`'s environment's own partitions made its parent's; per asset, the partitions."""
     with contextlib.closing(store.cursor()) as cur:
         environments.begin_pending(cur, run_id, store.env.name)
-    return _finish(store, storage, store.env, run_id, now, resuming=False)
+    return _finish(store, storage, store.env, Promotion(run_id, now))
 
 
 def finish_pending(store: Store, storage: DeltaStorage, now: dt.datetime) -> str | None:
@@ -72,21 +76,19 @@ def finish_pending(store: Store, storage: DeltaStorage, now: dt.datetime) -> str
     if found is None:
         return None
     env = chain_of(found["env"], store.environments())
-    _finish(store, storage, env, found["run_id"], now, resuming=True)
+    _finish(store, storage, env, Promotion(found["run_id"], now, resuming=True))
     return env.name
 
 
 def _finish(
-    store: Store, storage: DeltaStorage, env: Env, run_id: str, now: dt.datetime, resuming: bool
+    store: Store, storage: DeltaStorage, env: Env, promotion: Promotion
 ) -> dict[str, list[str]]:
-    target = Env(env.chain[1:])
+    target, run_id, now = Env(env.chain[1:]), promotion.run_id, promotion.at
     with contextlib.closing(store.cursor()) as cur:
         plan = environments.promotion_plan(cur, env)
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(plan)))) as pool:  # tables apart
         moving = {
-            asset: pool.submit(
-                move, storage, env, target, asset, [k for k, _ in found], run_id, resuming
-            )
+            asset: pool.submit(move, storage, env, asset, [k for k, _ in found], promotion)
             for asset, found in plan.items()
         }
         commits = {asset: future.result() for asset, future in moving.items()}
@@ -109,21 +111,16 @@ def _finish(
 
 
 def move(
-    storage: DeltaStorage,
-    env: Env,
-    target: Env,
-    asset: str,
-    keys: list[str],
-    run_id: str,
-    resuming: bool,
+    storage: DeltaStorage, env: Env, asset: str, keys: list[str], promotion: Promotion
 ) -> tuple[list[int], int | None]:
-    """Partitions `keys` of `asset` committed to the target's table from `env`'s, then
-    removed from `env`'s: the target's commits' versions (oldest first) and the removal's
-    (None: the environment's table held none of them). When `resuming` a dead process's
-    promotion, a step it made is not made again."""
-    mine, theirs = table_name(asset, env.name), table_name(asset, target.name)
-    lineage = {"promotion": run_id, "asset": asset, "env": target.name}
-    made = _made_by(storage, theirs, run_id) if resuming else {}
+    """Partitions `keys` of `asset` committed to the parent's table from `env`'s, then
+    removed from `env`'s: the parent's commits' versions (oldest first) and the removal's
+    (None: the environment's table held none of them). A promotion resuming a dead
+    process's makes no step it finds made."""
+    assert env.parent is not None
+    mine, theirs = table_name(asset, env.name), table_name(asset, env.parent)
+    lineage = {"promotion": promotion.run_id, "asset": asset, "env": env.parent}
+    made = _made_by(storage, theirs, promotion)
     files = None if ROWS in made else _linkable(storage, mine, theirs, keys)
     if ROWS not in made and files is None:  # copied: one commit replaces the partitions
         made[ROWS] = storage.commit(theirs, storage.rows(mine, keys, asset), keys, lineage)
@@ -140,11 +137,12 @@ def move(
             found = _holding(storage, theirs, keys)
         if found.mixed:
             raise StorageError(f"{theirs}: files still mix promoted partitions with others")
-        made[ROWS] = _commit_files(storage, theirs, found.only, lineage, ROWS, (mine, files or []))
-    cleared = (_made_by(storage, mine, run_id) if resuming else {}).get(CLEARED)
+        linked = (mine, files or [])
+        made[ROWS] = _commit_files(storage, theirs, found.only, promotion, lineage, ROWS, linked)
+    cleared = _made_by(storage, mine, promotion).get(CLEARED)
     if cleared is None:
         cleared = (
-            _commit_files(storage, mine, files, lineage, CLEARED)
+            _commit_files(storage, mine, files, promotion, lineage, CLEARED)
             if files
             else _deleted(storage, mine, keys, lineage)
         )
@@ -154,16 +152,16 @@ def move(
 CLEARED, ROWS = "cleared", "rows"  # a promotion's steps on a table, named in its commits
 
 
-def _made_by(storage: DeltaStorage, name: str, run_id: str) -> dict[str, int]:
-    """The steps this promotion made on table `name` (among its latest two commits): their
-    versions by step."""
-    latest = storage.latest_version(name)
+def _made_by(storage: DeltaStorage, name: str, promotion: Promotion) -> dict[str, int]:
+    """The steps a resuming promotion finds made on table `name` (among its latest two
+    commits): their versions by step. (A promotion that begins has made none.)"""
+    latest = storage.latest_version(name) if promotion.resuming else None
     if latest is None:
         return {}
     return {
         lineage.get("step", ROWS): version
         for version, lineage in storage.commits(name, latest - 2)
-        if lineage.get("promotion") == run_id
+        if lineage.get("promotion") == promotion.run_id
     }
 
 
@@ -270,6 +268,7 @@ def _commit_files(
     storage: DeltaStorage,
     name: str,
     removed: list[dict[str, Any]],
+    promotion: Promotion,
     lineage: dict[str, Any],
     step: str,
     linked: tuple[str, list[dict[str, Any]]] = ("", []),
@@ -277,58 +276,14 @@ def _commit_files(
     """One commit to table `name` (`table_name`) carrying `lineage` and `step`: its files
     `removed` taken out, and the files of table `linked[0]` listed in `linked[1]` linked in
     beside its own and added: its version. A link a dead process made is used as it is."""
-    from deltalake import CommitProperties
-    from deltalake.transaction import AddAction, RemoveAction
-
-    # When a file left the table, by the wall clock as deltalake's own deletes record it:
-    # what `vacuum`'s retention counts from.
-    deleted = int(time.time() * 1000)
-    actions: list[Any] = [
-        RemoveAction(f["path"], True, deleted, f["size_bytes"], {}) for f in removed
-    ]
-    source, added = linked
-    link = _linker(storage)
-    for found in added:
-        path = f"promoted-{lineage['promotion']}-{found['path']}"
-        link(f"{source}/{found['path']}", f"{name}/{path}")
-        size, mtime = found["size_bytes"], found["modification_time"]
-        actions.append(AddAction(path, size, {}, mtime, True, _stats(found)))
-    table = storage.table(name)
-    props = CommitProperties(custom_metadata={METADATA_KEY: json.dumps({**lineage, "step": step})})
-    table.create_write_transaction(actions, "append", table.schema(), commit_properties=props)
-    version = storage.latest_version(name)
-    assert version is not None
-    return version
-
-
-def _linker(storage: DeltaStorage) -> Callable[[str, str], None]:
-    """link(source, target): the file at `source` (a path under the storage's root) also
-    found at `target` — a hard link in a folder (a copy across devices), a copy the object
-    store makes itself elsewhere; a `target` that exists (a dead process's link) is kept."""
-    if storage.is_local:
-        root = storage.root.removeprefix("file://")
-
-        def hard_link(source: str, target: str) -> None:
-            source, target = os.path.join(root, source), os.path.join(root, target)
-            try:
-                os.link(source, target)
-            except FileExistsError:
-                pass
-            except OSError:  # another device (a mount inside the lake)
-                shutil.copyfile(source, target)
-
-        return hard_link
-    from deltalake.fs import DeltaStorageHandler
-    from pyarrow.fs import FileType
-
-    handler = DeltaStorageHandler(storage.root, storage.storage_options)
-
-    def copy(source: str, target: str) -> None:
-        if handler.get_file_info([target])[0].type == FileType.NotFound:
-            # (deltalake 1.6's `copy_file` passes its binding a keyword it does not take)
-            handler._handler.copy_file(source, target)
-
-    return copy
+    source, files = linked
+    added = []
+    for found in files:
+        path = f"promoted-{promotion.run_id}-{found['path']}"
+        storage.link(f"{source}/{found['path']}", f"{name}/{path}")
+        added.append({**found, "path": path, "stats": _stats(found)})
+    step_lineage = {**lineage, "step": step}
+    return storage.commit_files(name, removed, added, step_lineage, promotion.at)
 
 
 def _stats(found: dict[str, Any]) -> str:

@@ -34,14 +34,8 @@ from assetflow.errors import UpstreamMissingError
 from assetflow.run.clock import Clock
 from assetflow.run.compute import input_sql
 from assetflow.run.contract import not_null_columns
-from assetflow.run.delta import (
-    DeltaStorage,
-    StaleRead,
-    arrow_schema,
-    delta_types,
-    not_null,
-    readable_dataset,
-)
+from assetflow.run.delta import DeltaStorage, StaleRead
+from assetflow.run.delta_types import arrow_schema, delta_types, not_null, readable_dataset
 from assetflow.run.runlog import NodeLog
 from assetflow.run.task import Task, TaskResult
 from assetflow.run.worker import Rows, Worker, describe_reshape

@@ -4,6 +4,8 @@ holds other partitions too written again without the promoted ones; a file of th
 environment that holds other partitions too makes the rows copied instead. Real Delta
 tables in tmp_path."""
 
+import datetime as dt
+
 import pyarrow as pa
 import pytest
 
@@ -14,9 +16,10 @@ from deltalake import DeltaTable  # noqa: E402
 
 from assetflow.core.environments import Env  # noqa: E402
 from assetflow.run.delta import DeltaStorage  # noqa: E402
-from assetflow.run.delta_promotion import move  # noqa: E402
+from assetflow.run.delta_promotion import Promotion, move  # noqa: E402
 
-DEV, PROD = Env(("dev", "prod")), Env(("prod",))
+DEV = Env(("dev", "prod"))
+AT = dt.datetime(2024, 3, 1)
 
 
 def table(keys: list[str], value: int) -> pa.Table:
@@ -40,7 +43,7 @@ def lake_with(tmp_path, dev_files: list[list[str]]) -> tuple[DeltaStorage, objec
 
 def test_the_environments_files_are_linked_and_a_shared_file_rewritten(tmp_path):
     storage, lake = lake_with(tmp_path, [["d2"], ["d3"]])
-    made, cleared = move(storage, DEV, PROD, "t", ["d2", "d3"], "run1", resuming=False)
+    made, cleared = move(storage, DEV, "t", ["d2", "d3"], Promotion("run1", AT))
     assert rows(lake, "t") == [("d1", 1), ("d2", 2), ("d3", 2), ("d4", 1)]
     assert rows(lake, "_env_dev/t") == []
     assert len(made) == 2 and cleared is not None  # prod: d2, d3 deleted; dev's files added
@@ -55,7 +58,7 @@ def test_the_environments_files_are_linked_and_a_shared_file_rewritten(tmp_path)
 
 def test_a_file_of_the_environment_holding_other_partitions_is_copied_from(tmp_path):
     storage, lake = lake_with(tmp_path, [["d2", "d3", "d4"]])
-    move(storage, DEV, PROD, "t", ["d2", "d3"], "run2", resuming=False)  # d4 stays dev's
+    move(storage, DEV, "t", ["d2", "d3"], Promotion("run2", AT))  # d4 stays dev's
     assert rows(lake, "t") == [("d1", 1), ("d2", 2), ("d3", 2), ("d4", 1)]
     assert rows(lake, "_env_dev/t") == [("d4", 2)]
     assert not list((lake / "t").glob("promoted-*"))  # copied, not linked
@@ -63,7 +66,7 @@ def test_a_file_of_the_environment_holding_other_partitions_is_copied_from(tmp_p
 
 def test_a_resumed_move_makes_no_step_twice(tmp_path):
     storage, lake = lake_with(tmp_path, [["d2"], ["d3"]])
-    first = move(storage, DEV, PROD, "t", ["d2", "d3"], "run3", resuming=False)
-    again = move(storage, DEV, PROD, "t", ["d2", "d3"], "run3", resuming=True)
+    first = move(storage, DEV, "t", ["d2", "d3"], Promotion("run3", AT))
+    again = move(storage, DEV, "t", ["d2", "d3"], Promotion("run3", AT, resuming=True))
     assert again == first  # every step found made: the same versions, no commit more
     assert rows(lake, "t") == [("d1", 1), ("d2", 2), ("d3", 2), ("d4", 1)]

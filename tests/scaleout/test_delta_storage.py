@@ -290,7 +290,7 @@ def test_a_commit_is_one_file_and_a_table_partitioned_by_the_key_stays_so(tmp_pa
     import duckdb
     import pyarrow as pa
 
-    from assetflow.run.delta import readable_dataset
+    from assetflow.run.delta_types import readable_dataset
 
     storage = DeltaStorage(str(tmp_path / "lake"))
 
