@@ -258,18 +258,26 @@ class DeltaStorage:
     ) -> pa.Table:
         """The rows of partitions `keys` of table `name` (`asset`'s) at its latest version
         (or at `version`), as a commit takes them."""
-        if version is None:
-            table = self.table(name)
-        else:
-            from deltalake import DeltaTable
-
-            table = DeltaTable(self.uri(name), version, self.storage_options)
+        table = self.table(name) if version is None else self._at(name, version)
         if table is None:
             raise StorageError(f"{self.uri(name)}: no Delta table to copy partitions from")
         with file_reader() as conn:
             scan = self.scan(conn, table, list(keys), "_af_rows")
             found = conn.sql(f"SELECT * FROM {scan} WHERE {in_partitions(list(keys), False)}")
             return delta_types(arrow_table(found), asset)
+
+    def _at(self, name: str, version: int) -> Any:
+        """Table `name` as of `version` (a version a promotion replaced: reused nodes are
+        read from it, one task after another). A folder's is kept per thread, as long as
+        the folder holds the same table (an environment made anew starts its versions
+        over); loading one replays its log, ~30 ms."""
+        from deltalake import DeltaTable
+
+        key = (self.uri(name), self.options, version, self._seen(name, version))
+        kept = _LOADED.__dict__.setdefault("versions", {})
+        if key not in kept or not self.is_local:
+            kept[key] = DeltaTable(self.uri(name), version, self.storage_options)
+        return kept[key]
 
     def scan(self, conn: duckdb.DuckDBPyConnection, table: Any, keys: list[str], view: str) -> str:
         """What a SELECT on `conn` reads partitions `keys` of a DeltaTable from (the rows of
