@@ -15,7 +15,9 @@ against none (alternated, medians); and `assetflow sql "select 1"` as a whole pr
 idle warehouse and during a run, and on a copy of the warehouse during the same run (what the
 machine's load costs apart from serving; medians).
 
-    python bench/reads_during_run.py [--repeats 2] [--pace 10]
+    python bench/reads_during_run.py [--repeats 2] [--pace 10] [--readers 1] [--rounds 1]
+
+(`--readers 3 --rounds 4`: the issue's 1,000 reads spread over about two minutes of runs.)
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def reader(project: Path, pace: float, out: Path) -> None:
 
     before = status((), JANUARY)
     progress = project / "warehouse" / "warehouse.duckdb.run.json"
-    tally = {"reads": 0, "refused": 0, "wrong": 0, "kinds": {}, "errors": []}
+    tally = empty_tally()
     last_count = 0
     deadline = time.monotonic() + 600
     while not progress.exists() and time.monotonic() < deadline:
@@ -142,25 +144,41 @@ def _counts(status: dict) -> list:
     return [(a["asset"], a["counts"]) for a in status["assets"]]
 
 
-def one_run(project: Path, pace: float | None) -> tuple[float, dict | None]:
-    """The backfill's seconds, with a reader at `pace` reads a second (0: as fast as it can;
-    None: no reader), and the reader's tally."""
-    tally_file = project.parent / "tally.json"
-    tally_file.unlink(missing_ok=True)
-    read = None
-    if pace is not None:
-        read = subprocess.Popen([sys.executable, __file__, "--reader", str(project),
-                                 "--pace", str(pace), "--tally", str(tally_file)])  # fmt: skip
+def one_run(project: Path, pace: float | None, readers: int = 1) -> tuple[float, dict | None]:
+    """The backfill's seconds, with `readers` processes reading at `pace` reads a second
+    each (0: as fast as they can; None: no reader), and their tallies summed."""
+    files = [project.parent / f"tally{i}.json" for i in range(readers if pace is not None else 0)]
+    reading = []
+    for tally_file in files:
+        tally_file.unlink(missing_ok=True)
+        reading.append(subprocess.Popen([sys.executable, __file__, "--reader", str(project),
+                                         "--pace", str(pace), "--tally", str(tally_file)]))  # fmt: skip
     began = time.perf_counter()
     run = start_backfill(project)
     out, err = run.communicate()
     seconds = time.perf_counter() - began
     if run.returncode != 0:
         raise SystemExit(f"backfill failed: {err[-2000:]}")
-    if read is not None:
-        read.wait(timeout=120)
-        return seconds, json.loads(tally_file.read_text())
-    return seconds, None
+    if not reading:
+        return seconds, None
+    total = empty_tally()
+    for process, tally_file in zip(reading, files, strict=True):
+        process.wait(timeout=120)
+        add_tally(total, json.loads(tally_file.read_text()))
+    return seconds, total
+
+
+def empty_tally() -> dict:
+    return {"reads": 0, "refused": 0, "wrong": 0, "kinds": {}, "errors": []}
+
+
+def add_tally(total: dict, found: dict) -> None:
+    """`found`'s reads, refused, wrong, reads per kind and errors added to `total`'s."""
+    for key in ("reads", "refused", "wrong"):
+        total[key] += found[key]
+    for kind, n in found["kinds"].items():
+        total["kinds"][kind] = total["kinds"].get(kind, 0) + n
+    total["errors"] += found["errors"]
 
 
 def select_one(project: Path, during: bool) -> float:
@@ -178,6 +196,8 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--pace", type=float, default=10.0)
+    parser.add_argument("--readers", type=int, default=1, help="reader processes, first phase")
+    parser.add_argument("--rounds", type=int, default=1, help="backfills, first phase")
     parser.add_argument("--reader", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--tally", type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -188,10 +208,16 @@ def main() -> None:
         project = fresh_project(Path(tmp))
         assetflow(project, "backfill", "--from", JANUARY[0], "--to", JANUARY[1], "--yes")
         assetflow(project, "backfill", "--from", RUN[0], "--to", RUN[1], "--yes")
-        # what reads see: as fast as one reader process can go, through a whole run
-        seconds, tally = one_run(project, 0)
-        print(f"reads through a {seconds:.0f} s backfill, one reader as fast as it goes:"
-              f" {tally['reads']} reads, {tally['refused']} refused, {tally['wrong']} wrong"
+        # what reads see: `--readers` processes as fast as they go, through `--rounds` runs
+        seconds, tally = 0.0, empty_tally()
+        for _ in range(options.rounds):
+            took, found = one_run(project, 0, options.readers)
+            assert found is not None
+            seconds += took
+            add_tally(tally, found)
+        print(f"reads through {options.rounds} backfill(s), {seconds:.0f} s in all,"
+              f" {options.readers} reader(s) as fast as they go: {tally['reads']} reads,"
+              f" {tally['refused']} refused, {tally['wrong']} wrong"
               f" ({', '.join(f'{k} {n}' for k, n in sorted(tally['kinds'].items()))})")  # fmt: skip
         for line in tally["errors"][:5]:
             print("  ", line)
