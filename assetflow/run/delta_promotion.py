@@ -150,6 +150,9 @@ def move(
 
 
 CLEARED, ROWS = "cleared", "rows"  # a promotion's steps on a table, named in its commits
+# Statistics of text shorter than this are whole values (longer ones may be cut: Spark keeps
+# 32 characters, deltalake 64), so a file whose bounds are one such value holds that alone.
+_WHOLE = 32
 
 
 def _made_by(storage: DeltaStorage, name: str, promotion: Promotion) -> dict[str, int]:
@@ -206,16 +209,16 @@ class Holding:
 
 def _holding(storage: DeltaStorage, name: str, keys: list[str]) -> Holding:
     """What table `name`'s files hold of partitions `keys`: a file whose statistics name one
-    partition is not read; one whose statistics span several is read for its partition
-    column (a folder's; on object storage it is `unknown`)."""
+    partition is not read; one whose statistics span several (or may have been cut short)
+    is read for its partition column (a folder's; on object storage it is `unknown`)."""
     wanted, only, spanning = sorted(keys), [], []
     for found in _files(storage.table(name)):
         low = (found.get("min") or {}).get(PARTITION_COLUMN)
         high = (found.get("max") or {}).get(PARTITION_COLUMN)
-        if low is not None and low == high:
-            if _overlaps(wanted, low, high):
+        if low is not None and low == high and (low in keys or len(low) < _WHOLE):
+            if low in keys:
                 only.append(found)
-        elif low is None or high is None or _overlaps(wanted, low, high):
+        elif low is None or high is None or low == high or _overlaps(wanted, low, high):
             spanning.append(found)
     if not spanning or not storage.is_local:
         return Holding(only, [], [], spanning)
