@@ -322,3 +322,21 @@ def test_a_promotion_killed_at_any_moment_leaves_prod_wholly_before_or_after(cha
         state = _prod_state(chain)
         assert state in (before, after), f"trial {trial}: production is half promoted"
         counts(chain)  # and the warehouse answers
+
+
+def test_a_promoted_change_that_adds_a_column_lands_with_it(either):
+    """dev's table has a column prod's lacks: the promotion brings the column (on Delta the
+    rows are then copied, not linked: the tables' columns differ); prod's other partitions
+    read it as NULL until they are built again."""
+    ok(either, "env", "create", "dev")
+    edit(either, OLD, f"{OLD}, n + 1 AS extra")
+    ok(either, "--env", "dev", "materialize", "enriched", *DAYS)
+    dev_rows = rows(either, "(SELECT n, day, extra FROM dev.enriched WHERE day BETWEEN 3 AND 5)")
+    ok(either, "env", "promote", "dev")
+    promoted = "(SELECT n, day, extra FROM main.enriched WHERE day BETWEEN 3 AND 5)"
+    assert rows(either, promoted) == dev_rows
+    assert rows(either, "(SELECT DISTINCT extra FROM main.enriched WHERE day = 6)") == [(None,)]
+    stale = counts(either)["enriched"]["stale"]
+    assert stale == 22  # the other days: built by the old code
+    ok(either, "materialize", "enriched")
+    assert rows(either, "(SELECT count(*) FROM main.enriched WHERE extra IS NULL)") == [(0,)]
