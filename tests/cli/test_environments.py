@@ -340,3 +340,25 @@ def test_a_promoted_change_that_adds_a_column_lands_with_it(either):
     assert stale == 22  # the other days: built by the old code
     ok(either, "materialize", "enriched")
     assert rows(either, "(SELECT count(*) FROM main.enriched WHERE extra IS NULL)") == [(0,)]
+
+
+NEW_ASSET = """
+
+@asset(partitions=DAYS)
+def tripled(ctx, base):
+    return "SELECT n, day, product * 3 AS tripled FROM base"
+"""
+
+
+def test_an_asset_new_in_the_branch_is_promoted_into_being(either):
+    ok(either, "env", "create", "dev")
+    path = either.root / "definitions" / "assets.py"
+    path.write_text(path.read_text() + NEW_ASSET)
+    ok(either, "--env", "dev", "materialize", "tripled", *DAYS)
+    dev_rows = rows(either, "dev.tripled")
+    assert len(dev_rows) == sum(day * 10 for day in (3, 4, 5))
+    ok(either, "env", "promote", "dev")
+    assert rows(either, "main.tripled") == dev_rows
+    assert counts(either)["tripled"]["fresh"] == 3
+    plan = json.loads(ok(either, "materialize", "--dry-run", "--json", "--nodes", *DAYS))
+    assert plan["nodes"] == []
