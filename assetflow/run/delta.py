@@ -82,17 +82,19 @@ class DeltaStorage:
 
         uri = self.uri(asset)
         loaded = _LOADED.__dict__.setdefault("tables", {})
-        known, seen = loaded.get((uri, self.options), (None, None))
+        known, version, seen = loaded.get((uri, self.options), (None, -1, None))
         if known is not None:
             # A folder made anew (an environment dropped and made again) starts its versions
-            # over: the commit file of the version loaded must be the one seen then.
-            same = not self.is_local or seen == self._seen(asset, known.version())
+            # over: the commit file of the version loaded must be the one seen then. (A
+            # write through the table moves it on to its own commit: that one is ours.)
+            same = not self.is_local or seen == self._seen(asset, version)
             if same and self.is_local and known.version() == self.latest_version(asset):
                 return known  # no commit since: its log's file names say so, cheaply
             if same:
                 try:
                     known.update_incremental()
-                    loaded[(uri, self.options)] = (known, self._seen(asset, known.version()))
+                    now_at = known.version()
+                    loaded[(uri, self.options)] = (known, now_at, self._seen(asset, now_at))
                     return known
                 except Exception:  # noqa: BLE001 - gone or replaced: load it anew
                     pass
@@ -101,19 +103,22 @@ class DeltaStorage:
             found = DeltaTable(uri, None, self.storage_options)
         except TableNotFoundError:
             return None
-        loaded[(uri, self.options)] = (found, self._seen(asset, found.version()))
+        at = found.version()
+        loaded[(uri, self.options)] = (found, at, self._seen(asset, at))
         return found
 
-    def _seen(self, asset: str, version: int) -> int | None:
-        """When a local table's commit file of `version` came to be (its inode's change
-        time, ns): which table a folder holds at that version."""
+    def _seen(self, asset: str, version: int) -> tuple[int, int] | None:
+        """Which file a local table's commit of `version` is (its inode, when it was
+        written): which table a folder holds at that version. (Not its change time, which
+        linking or renaming the file changes.)"""
         if not self.is_local:
             return None
         log = os.path.join(self.root.removeprefix("file://"), asset, "_delta_log")
         try:
-            return os.stat(os.path.join(log, f"{version:020d}.json")).st_ctime_ns
+            found = os.stat(os.path.join(log, f"{version:020d}.json"))
         except FileNotFoundError:
             return None
+        return found.st_ino, found.st_mtime_ns
 
     def view_source(self, name: str, table: Any) -> str | None:
         """What the warehouse's view of table `name` (its DeltaTable `table`, or None) reads:
@@ -267,10 +272,8 @@ class DeltaStorage:
             return delta_types(arrow_table(found), asset)
 
     def _at(self, name: str, version: int) -> Any:
-        """Table `name` as of `version` (a version a promotion replaced: reused nodes are
-        read from it, one task after another). A folder's is kept per thread, as long as
-        the folder holds the same table (an environment made anew starts its versions
-        over); loading one replays its log, ~30 ms."""
+        """Table `name` as of `version` (one a promotion replaced: reused nodes are read from
+        it, task after task), kept per thread while a folder holds the same table."""
         from deltalake import DeltaTable
 
         key = (self.uri(name), self.options, version, self._seen(name, version))
@@ -319,9 +322,8 @@ class DeltaStorage:
         return int(metrics.get("num_deleted_rows", 0)), table.version()
 
     def link(self, source: str, target: str) -> None:
-        """The file at `source` (a path under the root) also found at `target`: a hard link
-        in a folder (a copy across devices), a copy the object store makes itself elsewhere
-        (no byte through this process); a `target` that exists (a dead process's) is kept."""
+        """File `source` (under the root) also at `target`: a hard link in a folder, the
+        object store's own copy elsewhere; a `target` that exists (a dead process's) kept."""
         if self.is_local:
             root = self.root.removeprefix("file://")
             source, target = os.path.join(root, source), os.path.join(root, target)
@@ -348,11 +350,10 @@ class DeltaStorage:
         lineage: dict[str, Any],
         at: dt.datetime,
     ) -> int:
-        """One commit to table `name` taking out its files `removed` and adding files
-        `added` already in its folder (each as deltalake lists add actions: path,
-        size_bytes, modification_time; `stats`: Delta's statistics, JSON), carrying
-        `lineage`: its version. `at` (naive UTC) is when the removed files left the table,
-        what a vacuum's retention counts from."""
+        """One commit to table `name` carrying `lineage`, taking out its files `removed` and
+        adding files `added` already in its folder (as deltalake lists add actions, with
+        `stats`: Delta's statistics, JSON): its version. `at` (naive UTC): when the removed
+        files left, what a vacuum's retention counts from."""
         from deltalake import CommitProperties
         from deltalake.transaction import AddAction, RemoveAction
 
