@@ -321,26 +321,26 @@ class DeltaStorage:
         metrics = table.delete(partition_predicate(keys), commit_properties=props)
         return int(metrics.get("num_deleted_rows", 0)), table.version()
 
-    def link(self, source: str, target: str) -> None:
-        """File `source` (under the root) also at `target`: a hard link in a folder, the
+    def link(self, files: Sequence[tuple[str, str]]) -> None:
+        """Each file `source` (under the root) also at `target`: a hard link in a folder, the
         object store's own copy elsewhere; a `target` that exists (a dead process's) kept."""
+        root = self.root.removeprefix("file://")
         if self.is_local:
-            root = self.root.removeprefix("file://")
-            source, target = os.path.join(root, source), os.path.join(root, target)
-            try:
-                os.link(source, target)
-            except FileExistsError:
-                pass
-            except OSError:  # another device (a mount inside the lake)
-                shutil.copyfile(source, target)
+            for source, target in files:
+                try:
+                    os.link(os.path.join(root, source), os.path.join(root, target))
+                except FileExistsError:
+                    pass
+                except OSError:  # another device (a mount inside the lake)
+                    shutil.copyfile(os.path.join(root, source), os.path.join(root, target))
             return
         from deltalake.fs import DeltaStorageHandler
         from pyarrow.fs import FileType
 
-        handler = DeltaStorageHandler(self.root, self.storage_options)
-        if handler.get_file_info([target])[0].type == FileType.NotFound:
-            # (deltalake 1.6's `copy_file` passes its binding a keyword it does not take)
-            handler._handler.copy_file(source, target)
+        handler = DeltaStorageHandler(self.root, self.storage_options)  # one for all
+        for source, target in files:
+            if handler.get_file_info([target])[0].type == FileType.NotFound:
+                handler._handler.copy_file(source, target)  # (1.6's copy_file: a bad keyword)
 
     def commit_files(
         self,

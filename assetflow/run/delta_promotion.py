@@ -211,12 +211,12 @@ def _holding(storage: DeltaStorage, name: str, keys: list[str]) -> Holding:
     """What table `name`'s files hold of partitions `keys`: a file whose statistics name one
     partition is not read; one whose statistics span several (or may have been cut short)
     is read for its partition column (a folder's; on object storage it is `unknown`)."""
-    wanted, only, spanning = sorted(keys), [], []
+    wanted, promoted, only, spanning = sorted(keys), set(keys), [], []
     for found in _files(storage.table(name)):
         low = (found.get("min") or {}).get(PARTITION_COLUMN)
         high = (found.get("max") or {}).get(PARTITION_COLUMN)
-        if low is not None and low == high and (low in keys or len(low) < _WHOLE):
-            if low in keys:
+        if low is not None and low == high and (low in promoted or len(low) < _WHOLE):
+            if low in promoted:
                 only.append(found)
         elif low is None or high is None or low == high or _overlaps(wanted, low, high):
             spanning.append(found)
@@ -232,9 +232,9 @@ def _holding(storage: DeltaStorage, name: str, keys: list[str]) -> Holding:
     held: dict[str, set[str]] = {}
     for uri, key in pairs:
         held.setdefault(uri, set()).add(key)
-    wanted_set, mixed, shared = set(keys), [], set()
+    mixed, shared = [], set()
     for uri, partitions in held.items():
-        ours = partitions & wanted_set
+        ours = partitions & promoted
         if ours and partitions - ours:
             mixed.append(by_uri[uri])
             shared.update(ours)
@@ -280,11 +280,9 @@ def _commit_files(
     `removed` taken out, and the files of table `linked[0]` listed in `linked[1]` linked in
     beside its own and added: its version. A link a dead process made is used as it is."""
     source, files = linked
-    added = []
-    for found in files:
-        path = f"promoted-{promotion.run_id}-{found['path']}"
-        storage.link(f"{source}/{found['path']}", f"{name}/{path}")
-        added.append({**found, "path": path, "stats": _stats(found)})
+    named = {f"promoted-{promotion.run_id}-{f['path']}": f for f in files}  # its name: the file
+    storage.link([(f"{source}/{f['path']}", f"{name}/{path}") for path, f in named.items()])
+    added = [{**f, "path": path, "stats": _stats(f)} for path, f in named.items()]
     step_lineage = {**lineage, "step": step}
     return storage.commit_files(name, removed, added, step_lineage, promotion.at)
 
