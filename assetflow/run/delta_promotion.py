@@ -150,8 +150,10 @@ def move(
 
 
 CLEARED, ROWS = "cleared", "rows"  # a promotion's steps on a table, named in its commits
-# Statistics of text shorter than this are whole values (longer ones may be cut: Spark keeps
-# 32 characters, deltalake 64), so a file whose bounds are one such value holds that alone.
+# Text bounds shorter than this are whole values, so a file whose bounds are one such value
+# holds that partition alone. Longer ones may be cut (Spark keeps 32 characters, deltalake
+# 64; both raise a cut upper bound, but a writer that does not makes equal bounds lie): a
+# file with equal long bounds is read.
 _WHOLE = 32
 
 

@@ -84,3 +84,37 @@ def test_partitions_whose_keys_outgrow_the_statistics_are_read_to_be_told_apart(
     move(storage, DEV, "t", [a], Promotion("run4", AT))
     assert rows(lake, "t") == [(a, 2), (b, 1)]
     assert len(list((lake / "t").glob("promoted-run4-*.parquet"))) == 1
+
+
+def test_a_file_whose_bounds_are_one_cut_text_is_read_and_the_move_refused(tmp_path):
+    """Bounds cut to 32 characters without raising the upper one (no conforming writer's, but
+    seen) make a file holding two long keys look like one partition of the cut name. It is
+    read, not trusted: it holds the promoted key among another, Delta's delete (which trusts
+    the bounds) cannot take it out, and the move stops with one line, prod's rows unchanged
+    — not prod's old rows of the key beside the linked ones."""
+    import json
+
+    from assetflow.errors import StorageError
+
+    lake = tmp_path / "lake"
+    storage = DeltaStorage(str(lake))
+    a, b = "k" * 40 + "a", "k" * 40 + "b"
+    storage.commit("t", table(["d1"], 1), ["d1"], {})
+    storage.commit("_spark/t", table([a, b], 1), [a, b], {})
+    (written,) = (
+        pa.RecordBatchReader.from_stream(
+            DeltaTable(str(lake / "_spark/t")).get_add_actions(flatten=False)
+        )
+        .read_all()
+        .to_pylist()
+    )
+    cut = {"_partition": a[:32]}
+    stats = {"numRecords": 2, "minValues": cut, "maxValues": cut, "nullCount": {}}
+    storage.link([(f"_spark/t/{written['path']}", f"t/{written['path']}")])
+    storage.commit_files("t", [], [{**written, "stats": json.dumps(stats)}], {}, AT)
+    storage.commit("_env_dev/t", table([a], 2), [a], {})
+    before = rows(lake, "t")
+    with pytest.raises(StorageError, match="t: files still mix promoted partitions"):
+        move(storage, DEV, "t", [a], Promotion("run5", AT))
+    assert rows(lake, "t") == before == [("d1", 1), (a, 1), (b, 1)]
+    assert rows(lake, "_env_dev/t") == [(a, 2)]
