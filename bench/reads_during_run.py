@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from backfill_year import fresh_project  # a copy of the example, its landing files too
 
@@ -49,18 +50,20 @@ def assetflow(project: Path, *args: str, check: bool = True) -> subprocess.Compl
     return done
 
 
-def start_backfill(project: Path, concurrency: int = 2) -> subprocess.Popen:
+def start_backfill(project: Path, concurrency: int = 2, stderr: Any = None) -> subprocess.Popen:
+    """The backfill of RUN as a whole process; its output dropped, its errors to `stderr`."""
     env = {**os.environ, "ASSETFLOW_EXAMPLE_BATCH": "1", "COLUMNS": "120"}
     command = [sys.executable, "-m", "assetflow", "--now", NOW, "backfill", "--from", RUN[0],
                "--to", RUN[1], "--yes", "--force", "--concurrency", str(concurrency)]  # fmt: skip
-    return subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.DEVNULL,
+                            stderr=stderr or subprocess.DEVNULL)  # fmt: skip
 
 
-def reader(project: Path, pace: float, out: Path) -> None:
+def reader(project: Path, pace: float, out: Path, source: Path | None = None) -> None:
     """In its own process: read until the run's progress file is gone; write the tally. The
     definitions are loaded once (as the page keeps them); each read is a session of its own,
-    so a new session with the holder."""
+    so a new session with the holder. `source`: read that project instead (a copy no run
+    holds), while `project`'s run lasts: what the same reads cost the run without serving."""
     import datetime as dt
 
     from assetflow.app import queries
@@ -70,7 +73,7 @@ def reader(project: Path, pace: float, out: Path) -> None:
     from assetflow.run.clock import FixedClock
 
     now = dt.datetime.fromisoformat(NOW)
-    settings = load_project(project)
+    settings = load_project(source or project)
     graph = Session(settings, FixedClock(now), now).graph
 
     def session() -> Session:
@@ -144,28 +147,37 @@ def _counts(status: dict) -> list:
     return [(a["asset"], a["counts"]) for a in status["assets"]]
 
 
-def one_run(project: Path, pace: float | None, readers: int = 1) -> tuple[float, dict | None]:
-    """The backfill's seconds, with `readers` processes reading at `pace` reads a second
-    each (0: as fast as they can; None: no reader), and their tallies summed."""
+def one_run(
+    project: Path, pace: float | None, readers: int = 1, source: Path | None = None
+) -> tuple[float, float, dict | None]:
+    """The backfill's seconds and CPU seconds, with `readers` processes reading at `pace`
+    reads a second each (0: as fast as they can; None: no reader), and their tallies summed.
+    `source`: the readers read that copy instead, no run holding it."""
     files = [project.parent / f"tally{i}.json" for i in range(readers if pace is not None else 0)]
     reading = []
     for tally_file in files:
         tally_file.unlink(missing_ok=True)
+        more = ["--source", str(source)] if source else []
         reading.append(subprocess.Popen([sys.executable, __file__, "--reader", str(project),
-                                         "--pace", str(pace), "--tally", str(tally_file)]))  # fmt: skip
+                                         "--pace", str(pace), "--tally", str(tally_file),
+                                         *more]))  # fmt: skip
     began = time.perf_counter()
-    run = start_backfill(project)
-    out, err = run.communicate()
-    seconds = time.perf_counter() - began
-    if run.returncode != 0:
-        raise SystemExit(f"backfill failed: {err[-2000:]}")
+    with tempfile.TemporaryFile() as err:
+        run = start_backfill(project, stderr=err)
+        _, code, usage = os.wait4(run.pid, 0)
+        seconds = time.perf_counter() - began
+        run.returncode = os.waitstatus_to_exitcode(code)
+        if run.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"backfill failed: {err.read()[-2000:].decode()}")
+    cpu = usage.ru_utime + usage.ru_stime
     if not reading:
-        return seconds, None
+        return seconds, cpu, None
     total = empty_tally()
     for process, tally_file in zip(reading, files, strict=True):
         process.wait(timeout=120)
         add_tally(total, json.loads(tally_file.read_text()))
-    return seconds, total
+    return seconds, cpu, total
 
 
 def empty_tally() -> dict:
@@ -200,9 +212,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="backfills, first phase")
     parser.add_argument("--reader", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--tally", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.reader:
-        reader(options.reader, options.pace, options.tally)
+        reader(options.reader, options.pace, options.tally, options.source)
         return
     with tempfile.TemporaryDirectory() as tmp:
         project = fresh_project(Path(tmp))
@@ -211,7 +224,7 @@ def main() -> None:
         # what reads see: `--readers` processes as fast as they go, through `--rounds` runs
         seconds, tally = 0.0, empty_tally()
         for _ in range(options.rounds):
-            took, found = one_run(project, 0, options.readers)
+            took, _, found = one_run(project, 0, options.readers)
             assert found is not None
             seconds += took
             add_tally(tally, found)
@@ -221,18 +234,30 @@ def main() -> None:
               f" ({', '.join(f'{k} {n}' for k, n in sorted(tally['kinds'].items()))})")  # fmt: skip
         for line in tally["errors"][:5]:
             print("  ", line)
-        # what reads cost: the backfill alone against the backfill with reads at --pace
-        alone, paced, reads = [], [], 0
+        # what reads cost: the backfill alone against the backfill with reads at --pace,
+        # served by it, and the same reads of a copy no run holds (what they cost the run
+        # by the machine's cores alone), interleaved; wall and CPU seconds of the backfill
+        copy = Path(tmp) / "copy"
+        shutil.copytree(project, copy)
+        ways = {"alone": (None, None), "served": (options.pace, None),
+                "a copy": (options.pace, copy)}  # fmt: skip
+        took: dict[str, list[tuple[float, float]]] = {w: [] for w in ways}
+        reads = dict.fromkeys(ways, 0)
         for _ in range(options.repeats):
-            alone.append(one_run(project, None)[0])
-            seconds, tally = one_run(project, options.pace)
-            paced.append(seconds)
-            reads += tally["reads"]
-        a, b = statistics.median(alone), statistics.median(paced)
-        print(
-            f"backfill alone {a:.2f} s, with {options.pace:g} reads a second {b:.2f} s"
-            f" ({reads} reads): {b / a:.3f} x (medians of {options.repeats})"
-        )
+            for way, (pace, source) in ways.items():
+                seconds, cpu, tally = one_run(project, pace, source=source)
+                took[way].append((seconds, cpu))
+                reads[way] += tally["reads"] if tally else 0
+        a, c = (statistics.median(x for x, _ in took["alone"]),
+                statistics.median(y for _, y in took["alone"]))  # fmt: skip
+        for way in ways:
+            w = statistics.median(x for x, _ in took[way])
+            u = statistics.median(y for _, y in took[way])
+            read = (
+                "" if way == "alone" else f", {options.pace:g} reads a second ({reads[way]} reads)"
+            )
+            print(f"backfill, {way}{read}: {w:.2f} s, {w / a:.3f} x; the backfill's CPU"
+                  f" {u:.2f} s, {u / c:.3f} x (medians of {options.repeats})")  # fmt: skip
         # one whole `assetflow sql "select 1"`, idle and during a run on one core (on two,
         # every process start on this 2-core machine waits for a core, whatever it reads);
         # during the run, alternated with the same on a copy of the warehouse that no run

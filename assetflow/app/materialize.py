@@ -340,6 +340,7 @@ def _run(
         if on_result:
             on_result(node_result)
 
+    store.changes.trust()  # the run's commits journal what they touch (store/changes.py)
     try:
         with captured_output():
             result = execute(
@@ -355,6 +356,7 @@ def _run(
             raise problem from None
         raise
     finally:
+        store.changes.untrusted()
         workers.close()
         session.after_close(publisher.close)  # readers answer from it until the lock goes
     if store.replaced():  # someone deleted or replaced the file while the run wrote to it

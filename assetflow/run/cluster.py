@@ -68,7 +68,7 @@ class PublishingWorker:
             with self.store.storage_guard():
                 written = record_published(
                     self._cursor(), self.store.rows, task.nodes, done.written, done.published,
-                    done.checks, self.clock(), task.env,
+                    done.checks, self.clock(), task.env, self.store.changes,
                 )  # fmt: skip
             with self._lock:
                 self.written.add(table_name(task.asset, task.env))
@@ -109,7 +109,8 @@ class PublishingWorker:
         rows = pa.concat_tables(parts, promote_options="permissive")
         keys = [n.partition for n in task.nodes]
         version = self.storage.commit(mine, rows, keys, commit_lineage(task, same, schema))
-        with self.store.storage_guard(), transaction(cur):
+        touched = [(n.asset, n.partition_index) for n in task.nodes]
+        with self.store.storage_guard(), transaction(cur, self.store.changes, touched):
             written = record_reused(cur, env, task.nodes, held, self.clock())
             record_commit(cur, mine, version, task.run_id, self.clock(), written)
         with self._lock:

@@ -9,12 +9,13 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import duckdb
 
 from assetflow.errors import ConfigError, StorageError, WarehouseLockedError
+from assetflow.store.changes import Changes
 from assetflow.store.schema import (
     DDL,
     MIGRATE_FROM_1,
@@ -124,13 +125,21 @@ def rollback(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextlib.contextmanager
-def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def transaction(
+    conn: duckdb.DuckDBPyConnection,
+    changes: Changes | None = None,
+    nodes: Sequence[tuple[str, int]] | None = None,
+) -> Iterator[None]:
     """Everything inside in one transaction: committed at the end, rolled back on any
-    failure (`rollback`), which is raised."""
+    failure (`rollback`), which is raised. `changes`: the commit journaled with `nodes`
+    (changes.py)."""
     conn.execute("BEGIN TRANSACTION")
     try:
         yield
-        conn.execute("COMMIT")
+        if changes is None:
+            conn.execute("COMMIT")
+        else:
+            changes.commit(conn, nodes)
     except BaseException:
         rollback(conn)
         raise

@@ -20,6 +20,7 @@ import duckdb
 from assetflow.core.checks import sql_literal
 from assetflow.core.environments import PROD, split_table, table_name
 from assetflow.core.records import CheckResult, NodeWrite, Published, Written
+from assetflow.store.changes import Changes
 from assetflow.store.connect import rollback
 from assetflow.store.retention import SINCE_MARK
 from assetflow.store.rows import RowInserter, values_relation
@@ -39,12 +40,13 @@ def record_published(
     published: Published,
     checks: dict[str, tuple[CheckResult, ...]],
     now: dt.datetime,
-    env: str = PROD,
+    env: str,
+    changes: Changes,
 ) -> dict[str, Written]:
     """Record a worker's Delta commit of `writes` in `env`: their materializations (data
     versions as the worker computed them), check results, the partitions it removed, the
     commit, and (outside prod) that the environment holds these partitions now — one
-    transaction. Returns what was written, with its materialization ids."""
+    transaction, journaled (changes.py). Returns what was written, with its ids."""
     asset, run_id = writes[0].asset, writes[0].run_id
     table_schema, version = published.table_schema, published.version
     values = [
@@ -70,7 +72,8 @@ def record_published(
                      [(w.partition, ids[w.partition]) for w in writes], run_id, now)  # fmt: skip
         if env != PROD:
             own_partitions(cur, env, asset, [w.partition for w in writes])
-        cur.execute("COMMIT")
+        reshaped = published.removed or published.reshaped
+        changes.commit(cur, None if reshaped else [(w.asset, w.partition_index) for w in writes])
     except BaseException:
         rollback(cur)
         raise

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from assetflow.core.records import Facts
 from assetflow.errors import WarehouseLockedError
 from assetflow.store.connect import connect
+from assetflow.store.facts_wire import from_wire
 from assetflow.store.schema import quoted_name
 from assetflow.store.served import TEMP_CREATE, reads_path, receive, send, shut
 
@@ -221,6 +223,26 @@ class ServedConnection:
             typed = f"#{n}" if same else f"CAST(#{n} AS {holder_type})"
             picks.append(f"{typed} AS {quoted_name(name)}")
         return cur, f"SELECT {', '.join(picks)} FROM _af_served", None
+
+    def facts(self, asked: dict[str, Any]) -> Facts | None:
+        """The status facts `asked` (facts_wire.py), as the holder keeps them; the session
+        reads the same snapshot from now on. None: ask the warehouse's tables instead (the
+        holder let go, or could not answer)."""
+        stream = self._link.stream
+        if self._link.direct is not None or stream is None:
+            return None
+        try:
+            send(stream, {"facts": asked})
+            answer = receive(stream)
+        except (OSError, ValueError, TypeError):
+            answer = None
+        if answer is None:  # the holder ended the session: the file (or a new holder) next
+            if self._link.closed:
+                raise duckdb.ConnectionException("the read session was closed")
+            self._link.reopen()
+            self._remake_temps()
+            return None
+        return from_wire(answer["facts"]) if answer.get("ok") else None
 
     def cursor(self) -> ServedConnection:
         """The same session (its statements read the same snapshot); closing it leaves the

@@ -17,6 +17,7 @@ import duckdb
 
 from assetflow.core.environments import Env, data_schema
 from assetflow.core.records import NodeWrite, Written
+from assetflow.store.changes import Changes
 from assetflow.store.connect import transaction
 from assetflow.store.schema import PARTITION_COLUMN, PENDING_INPUTS, table_sql
 from assetflow.store.tables import table_columns
@@ -105,19 +106,22 @@ def copy_reused(
     writes: Sequence[NodeWrite],
     held: dict[str, Held],
     now: dt.datetime,
+    changes: Changes,
 ) -> dict[str, Written]:
-    """The held rows copied into `env`'s own table and recorded as reused, one transaction."""
+    """The held rows copied into `env`'s own table and recorded as reused, one transaction
+    (journaled: changes.py)."""
     asset = writes[0].asset
     table = table_sql(asset, env.data_schema)
     if not table_columns(cur, asset, env.data_schema):
         first = held[writes[0].partition]
-        cur.execute(
-            f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {_rows_of(asset, first)}"
-            " WHERE false"
-        )
-        if not env.is_prod:
-            refresh_env_view(cur, env, asset)
-    with transaction(cur):
+        with changes.committing(None):  # a new table: its columns are what status compares
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {_rows_of(asset, first)}"
+                " WHERE false"
+            )
+            if not env.is_prod:
+                refresh_env_view(cur, env, asset)
+    with transaction(cur, changes, [(w.asset, w.partition_index) for w in writes]):
         for w in writes:
             h = held[w.partition]
             cur.execute(f"DELETE FROM {table} WHERE {PARTITION_COLUMN} = ?", [w.partition])

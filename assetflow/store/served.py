@@ -143,8 +143,15 @@ def _untagged(found: dict[str, Any]) -> object:
 class ReadServer:
     """Serves read sessions of the connection `cursor()` makes cursors of."""
 
-    def __init__(self, cursor: Callable[[], duckdb.DuckDBPyConnection], warehouse: Path) -> None:
+    def __init__(
+        self,
+        cursor: Callable[[], duckdb.DuckDBPyConnection],
+        warehouse: Path,
+        facts: Callable[[duckdb.DuckDBPyConnection, dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        """`facts(session, question)`: the status facts asked (live_facts.py)."""
         self._cursor = cursor
+        self._facts = facts
         self._path = reads_path(warehouse)
         self._token = secrets.token_hex(16)
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -239,6 +246,9 @@ class ReadServer:
                 if request is None:
                     return
                 sock.settimeout(SEND_SECONDS)
+                if "facts" in request:
+                    self._answer_facts(cur, sock, stream, request["facts"])
+                    continue
                 sql, params = str(request.get("sql", "")), request.get("params")
                 self._answer(cur, sock, stream, sql, params)
         except (OSError, ValueError, duckdb.Error):
@@ -250,6 +260,26 @@ class ReadServer:
                 with contextlib.suppress(duckdb.Error):
                     cur.close()  # its transaction rolls back
             shut(sock)
+
+    def _answer_facts(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        sock: socket.socket,
+        stream: io.BufferedIOBase,
+        asked: dict[str, Any],
+    ) -> None:
+        """The status facts asked, from what the holder keeps; the session then reads the
+        snapshot they are of."""
+        try:
+            with self._queries, _Watch(sock, cur):
+                found = self._facts(cur, asked)
+        except (duckdb.Error, KeyError, TypeError, ValueError) as exc:
+            send(stream, {"ok": False, "kind": type(exc).__name__, "error": str(exc)})
+            with contextlib.suppress(duckdb.Error):
+                cur.execute("ROLLBACK")
+            cur.execute("BEGIN TRANSACTION READ ONLY")
+            return
+        send(stream, {"ok": True, "facts": found})
 
     def _answer(
         self,

@@ -34,8 +34,10 @@ from assetflow.core.records import (
 )
 from assetflow.errors import EnvError, StorageError
 from assetflow.store import environments
-from assetflow.store.connect import connect, file_identity, rollback, storage_error
+from assetflow.store.changes import Changes
+from assetflow.store.connect import connect, file_identity, storage_error
 from assetflow.store.keysets import add_keys, remove_keys
+from assetflow.store.live_facts import LiveFacts
 from assetflow.store.published import adopt, refresh_view
 from assetflow.store.read_session import ServedConnection, open_for_reading
 from assetflow.store.reader import RUN_COUNTS, StateReader
@@ -44,10 +46,7 @@ from assetflow.store.retention import prune as prune_rows
 from assetflow.store.reuse import copy_reused, reusable
 from assetflow.store.rows import Checked, RowInserter
 from assetflow.store.schema import (
-    PENDING,
-    PENDING_INPUTS,
-    create_delta,
-    nodes_watermark,
+    merge_nodes,
 )
 from assetflow.store.served import ReadServer
 from assetflow.store.views import refresh_env_view, sync_env_views
@@ -66,10 +65,13 @@ class Store(StateReader):
         self._identity = file_identity(path)
         self.rows = RowInserter()
         self._attached: dict[str, Any] = {}  # name -> Arrow data readable by queries
-        self.writer = PartitionWriter(self.rows)
+        self.changes = Changes()  # what a run's commits touched (the status it serves)
+        self.writer = PartitionWriter(self.rows, changes=self.changes)
         self._serving: ReadServer | None = None
+        self._live: LiveFacts | None = None
         self.served_by: int | None = None  # the holder's pid, when read through its session
         self.shares_work = False
+        self.lineage_views: Callable[[], None] | None = None  # lineage.py makes them if asked
 
     @classmethod
     def open(
@@ -102,8 +104,9 @@ class Store(StateReader):
         self.env = chain_of(name, known)
         # With environments (or nodes a promotion replaced), a node may reuse another's.
         self.shares_work = bool(known) or kept
-        self.writer = PartitionWriter(self.rows, self.env)
+        self.writer = PartitionWriter(self.rows, self.env, self.changes)
         if writing:
+            self.changes.untrusted()
             sync_env_views(self.conn, self.env)
 
     def reuse(
@@ -114,10 +117,13 @@ class Store(StateReader):
         if not self.shares_work:
             return None
         held = reusable(cur, self.env, writes)
-        return None if held is None else copy_reused(cur, self.env, writes, held, now)
+        if held is None:
+            return None
+        return copy_reused(cur, self.env, writes, held, now, self.changes)
 
     # -- environments ---------------------------------------------------------------------
     def create_env(self, name: str, parent: str, now: dt.datetime) -> Env:
+        self.changes.untrusted()
         known = self.environments()
         check_new_name(name, known)
         env = Env((name, *chain_of(parent, known).chain))
@@ -125,6 +131,7 @@ class Store(StateReader):
         return env
 
     def drop_env(self, name: str) -> None:
+        self.changes.untrusted()
         known = self.environments()
         chain_of(name, known)  # it exists
         below = children(name, known)
@@ -145,6 +152,7 @@ class Store(StateReader):
     ) -> dict[str, list[str]]:
         """`env`'s own nodes (this store's environment's) made its parent's
         (environments.promote)."""
+        self.changes.untrusted()
         promoted = environments.promote(self.conn, env or self.env, run_id, now, moved)
         self.refresh_nodes()
         return promoted
@@ -153,7 +161,8 @@ class Store(StateReader):
         """Serve other processes' reads for as long as this store holds the file."""
         if self._serving is None:
             try:
-                self._serving = ReadServer(self.cursor, self.path)
+                self._live = LiveFacts(self.changes, self.cursor)
+                self._serving = ReadServer(self.cursor, self.path, self._live.answer)
             except OSError:  # no room for its address (a full disk): reads wait, as before
                 self._serving = None
 
@@ -190,6 +199,8 @@ class Store(StateReader):
         if self._serving is not None:
             self._serving.close()  # readers' cursors go before the connection they use
             self._serving = None
+        if self._live is not None:
+            self._live.close()
         self.conn.close()
 
     # -- runs and attempts -----------------------------------------------------------------
@@ -324,20 +335,20 @@ class Store(StateReader):
              error_class, error_message, log_path, next_retry_at, self.env.name)
             for asset, partition, index in nodes
         ]  # fmt: skip
-        self.rows.insert(
-            self.conn,
-            "attempt_log",
+        columns = (
             "run_id, asset, partition, partition_index, attempt, started_at, ended_at, status,"
-            " error_class, error_message, log_path, next_retry_at, env",
-            rows,
+            " error_class, error_message, log_path, next_retry_at, env"
         )
+        with self.changes.committing((a, i) for a, _, i in nodes):
+            self.rows.insert(self.conn, "attempt_log", columns, rows)
 
     def record_checks(
         self, run_id: str | None, checked: Sequence[Checked], now: dt.datetime
     ) -> None:
         """Check results of nodes: (node, the materialization they checked, results). A
         successful write records its own, in its transaction (writer.py)."""
-        self.rows.insert_checks(self.conn, run_id, checked, now)
+        with self.changes.committing((a, i) for (a, _, i), _, _ in checked):
+            self.rows.insert_checks(self.conn, run_id, checked, now)
 
     # -- observations and versions --------------------------------------------------------
     def record_observations(
@@ -356,6 +367,7 @@ class Store(StateReader):
     def abandon_dead_runs(self, now: dt.datetime) -> list[str]:
         """Runs still marked running while we hold the only write lock died (killed, power
         lost): mark them abandoned. Their committed nodes stay; nothing half-written exists."""
+        self.changes.untrusted()
         running = "SELECT count(*) FROM assetflow.runs WHERE status = ?"
         if not self.conn.execute(running, [RunStatus.RUNNING]).fetchall()[0][0]:
             return []  # as usual: the update's subqueries cost ~15 ms to plan
@@ -370,11 +382,13 @@ class Store(StateReader):
 
     def change_keys(self, name: str, keys: list[str], add: bool, now: dt.datetime) -> list[str]:
         """Add keys to (or remove them from) a dynamic key set; the keys that changed."""
+        self.changes.untrusted()
         return (add_keys if add else remove_keys)(self.conn, name, keys, now)
 
     def prune(self, policy: Retention, now: dt.datetime, dry_run: bool) -> dict[str, int]:
         """What the retention policy no longer keeps, removed in one transaction (a dry run
         counts it); then the freed blocks made reusable."""
+        self.changes.untrusted()
         removed = prune_rows(self.conn, policy, now, dry_run)
         if not dry_run:
             self.refresh_nodes()  # nothing to merge, usually; keeps the watermark current
@@ -385,6 +399,7 @@ class Store(StateReader):
         self, asset: str, version: int, lineage: dict[str, Any], now: dt.datetime
     ) -> list[str]:
         """A Delta commit a dead coordinator never recorded, recorded from its metadata."""
+        self.changes.untrusted()
         return adopt(self.conn, asset, version, lineage, now)
 
     def attach(self, name: str, table: Any) -> None:
@@ -405,6 +420,7 @@ class Store(StateReader):
         """A Delta table's view over `source` (published.delta_source, remote_source) as of
         `version`; an environment's own table's, then the environment's view of the asset
         (its own rows over its parent's)."""
+        self.changes.untrusted()
         refresh_view(self.conn, table, source, version)
         schema, asset = split_table(table)
         if schema != "main":
@@ -414,32 +430,5 @@ class Store(StateReader):
     def refresh_nodes(self) -> None:
         """Merge materializations newer than the watermark into `assetflow.nodes`, in one
         transaction. Runs at the end of every run (and so after a crashed one)."""
-        conn = self.conn
-        newer = "SELECT count(*) FROM assetflow.materializations WHERE materialization_id > ?"
-        if not conn.execute(newer, [nodes_watermark(conn)]).fetchall()[0][0]:
-            return  # nothing to merge (every command that writes asks; ~15 ms saved)
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            create_delta(conn)
-            conn.execute(
-                "DELETE FROM assetflow.nodes n USING _af_delta d WHERE n.env = d.env"
-                " AND n.asset = d.asset AND n.partition_index = d.partition_index"
-            )
-            conn.execute(
-                "INSERT INTO assetflow.nodes BY NAME SELECT env, asset, partition_index,"
-                " partition, materialization_id, code_version, data_version, clipped, rebuilt,"
-                " table_schema FROM _af_delta"
-            )
-            conn.execute(f"INSERT INTO assetflow.inputs {PENDING_INPUTS}")
-            conn.execute(
-                f"UPDATE assetflow.materializations SET inputs_text = NULL WHERE {PENDING}"
-            )
-            conn.execute(
-                "UPDATE assetflow.meta SET value = (SELECT coalesce(max(materialization_id), 0)"
-                " FROM assetflow.materializations)::VARCHAR WHERE key = 'nodes_watermark'"
-            )
-            conn.execute("DROP TABLE _af_delta")
-            conn.execute("COMMIT")
-        except BaseException:
-            rollback(conn)
-            raise
+        self.changes.untrusted()
+        merge_nodes(self.conn)

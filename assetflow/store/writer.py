@@ -22,6 +22,7 @@ from assetflow.core.environments import Env
 from assetflow.core.partitions import check_key
 from assetflow.core.records import CheckResult, NodeWrite, Written
 from assetflow.errors import DataError, DefinitionError, PartitionKeyError
+from assetflow.store.changes import Changes
 from assetflow.store.connect import rollback
 from assetflow.store.keysets import insert_keys
 from assetflow.store.rows import RowInserter, values_relation
@@ -101,9 +102,10 @@ class PartitionWriter:
     """Replaces partitions of asset tables; knows each table's columns once it has seen it.
     Writes go to `env`'s own tables (prod's: main), and its lineage records `env`."""
 
-    def __init__(self, rows: RowInserter, env: Env | None = None) -> None:
+    def __init__(self, rows: RowInserter, env: Env | None = None, changes: Changes | None = None):
         self.rows = rows
         self.env = env or Env()
+        self.changes = changes or Changes()
         self._columns: dict[str, dict[str, str]] = {}  # asset -> columns, without _partition
         self._ddl_lock = threading.Lock()
         self._reshape_lock = threading.Lock()
@@ -259,7 +261,8 @@ class PartitionWriter:
             if not env.is_prod:
                 own_partitions(cur, env.name, asset, keys)
             keys_added = _add_keys(cur, asset, table, after, where, adds_keys, now)
-            cur.execute("COMMIT")
+            touched = None if reshape or removed else [(asset, w.partition_index) for w in writes]
+            self.changes.commit(cur, touched)
         except BaseException:
             rollback(cur)  # the failure is reported, not the rollback's (a full disk)
             raise
@@ -278,7 +281,7 @@ class PartitionWriter:
         schema = self.env.data_schema
         known = self._columns.get(asset) or table_columns(cur, asset, schema)
         if not known:
-            with self._ddl_lock:
+            with self._ddl_lock, self.changes.committing(None):  # status compares columns
                 declared = contract.columns if contract else columns
                 cur.execute(create_table_sql(asset, declared, if_missing=True, schema=schema))
                 if not self.env.is_prod:  # its view reads its own rows from now on
