@@ -86,7 +86,8 @@ SELECT kind, asset, min(idx), max(idx) FROM (
 ) GROUP BY kind, asset, island ORDER BY kind, asset, 3
 """
 
-# {subject}: the nodes asked about (_af_latest, or those of a scope: _af_subject).
+# {subject}: the nodes asked about (_af_latest, or a scope's: _af_subject); {inputs}: what they
+# read (_af_inputs, or _af_subject_inputs); {only}: the scope's attempts alone (or all).
 _CODE_CHANGED = """
 SELECT l.asset, l.idx FROM {subject} l JOIN _af_code c USING (asset)
 WHERE l.code_version <> c.code_version
@@ -122,7 +123,7 @@ WITH c AS (SELECT asset AS name, idx, data_version AS version FROM _af_all WHERE
            UNION ALL
            SELECT source, idx, version FROM _af_observed)
 SELECT DISTINCT l.asset, l.idx
-FROM (SELECT * FROM _af_inputs WHERE input IN (SELECT name FROM c)) i  -- first: half the time
+FROM (SELECT * FROM {inputs} WHERE input IN (SELECT name FROM c)) i  -- first: half the time
 JOIN c ON c.name = i.input AND c.idx = i.input_index
 JOIN {subject} l ON l.mid = i.materialization_id
 WHERE c.version IS DISTINCT FROM i.input_version
@@ -131,7 +132,7 @@ WHERE c.version IS DISTINCT FROM i.input_version
 # An input read while it had no data (recorded version NULL) that has data now; rare.
 _READ_MISSING = """
 SELECT DISTINCT l.asset, l.idx
-FROM _af_inputs i
+FROM {inputs} i
 JOIN {subject} l ON l.mid = i.materialization_id
 JOIN _af_current c ON c.name = i.input AND c.idx = i.input_index
 WHERE i.input_version IS NULL AND c.version IS NOT NULL
@@ -178,7 +179,7 @@ QUALIFY row_number() OVER (PARTITION BY r.asset, r.partition_index, r.check_name
 # least and greatest index and how many (a node that read nothing: one row, input NULL).
 _RECORDED_RANGES = """
 SELECT l.asset, l.idx, i.input, min(i.input_index), max(i.input_index), count(i.input)
-FROM {subject} l LEFT JOIN _af_inputs i ON i.materialization_id = l.mid
+FROM {subject} l LEFT JOIN {inputs} i ON i.materialization_id = l.mid
 WHERE l.clipped IS NOT NULL OR list_contains(?, l.asset)
 GROUP BY ALL
 """
@@ -199,9 +200,12 @@ SELECT DISTINCT l.asset, l.idx FROM _af_inputs i
 SEMI JOIN _af_scope s ON s.asset = i.input AND s.idx = i.input_index
 JOIN _af_latest l ON l.mid = i.materialization_id
 """
+# The scope's records and what they read, copied once: each query below reads a few rows.
 _SUBJECT = """
-CREATE OR REPLACE TEMP VIEW _af_subject AS
-SELECT * FROM _af_latest SEMI JOIN (SELECT DISTINCT asset, idx FROM _af_scope) USING (asset, idx)
+CREATE OR REPLACE TEMP TABLE _af_subject AS
+SELECT * FROM _af_latest SEMI JOIN (SELECT DISTINCT asset, idx FROM _af_scope) USING (asset, idx);
+CREATE OR REPLACE TEMP TABLE _af_subject_inputs AS
+SELECT i.* FROM _af_inputs i SEMI JOIN _af_subject l ON l.mid = i.materialization_id
 """
 _ONLY = (
     "SEMI JOIN _af_scope s ON s.asset = attempt_log.asset AND s.idx = attempt_log.partition_index"
@@ -236,10 +240,12 @@ def register(
     conn.execute(_TABLES, [[data_schema(e) for e in env.chain]])
 
 
-def refresh_registered(conn: duckdb.DuckDBPyConnection, env: Env) -> None:
-    """The registered temp tables that copy the warehouse, as of this transaction."""
+def refresh_registered(conn: duckdb.DuckDBPyConnection, env: Env, tables: bool = True) -> None:
+    """The registered temp tables that copy the warehouse, as of this transaction (the
+    tables' columns too, unless they are known not to have changed)."""
     create_delta(conn)
-    conn.execute(_TABLES, [[data_schema(e) for e in env.chain]])
+    if tables:
+        conn.execute(_TABLES, [[data_schema(e) for e in env.chain]])
 
 
 def facts_of(
@@ -248,28 +254,28 @@ def facts_of(
     """The facts of every node (`register` made their tables), or only of the nodes a
     change of `scope`'s can change; with the nodes they are of (scoped: `scope` and its
     readers; else {})."""
-    subject, only, within = "_af_latest", "", {}
+    names = {"subject": "_af_latest", "inputs": "_af_inputs", "only": ""}
+    kinds = {
+        "code": _CODE_CHANGED, "schema": _SCHEMA_CHANGED, "upstream": _UPSTREAM_CHANGED,
+        "failed": _FAILED, "check": _CHECK_FAILED,
+    }  # fmt: skip
     if scope is not None:
         runs = [(asset, lo, hi) for asset, s in sorted(scope.items()) for lo, hi in s.spans]
         conn.execute(_SCOPE, [[r[0] for r in runs], [r[1] for r in runs], [r[2] for r in runs]])
         conn.execute(_READERS)
         conn.execute(_SUBJECT)
-        subject, only = "_af_subject", _ONLY
-        within = _islands(conn, {"scope": "SELECT DISTINCT asset, idx FROM _af_scope"})["scope"]
+        names = {"subject": "_af_subject", "inputs": "_af_subject_inputs", "only": _ONLY}
+        kinds |= {  # few nodes: what the whole read finds in passes of its own
+            "existing": "SELECT asset, idx FROM _af_subject", "missing": _READ_MISSING,
+            "scope": "SELECT DISTINCT asset, idx FROM _af_scope",
+        }  # fmt: skip
     ranges: dict[tuple[str, int], dict[str, tuple[int, int, int]]] = defaultdict(dict)
-    rows = conn.execute(_RECORDED_RANGES.format(subject=subject), [growing_assets]).fetchall()
+    rows = conn.execute(_RECORDED_RANGES.format(**names), [growing_assets]).fetchall()
     for asset, index, name, first, last, count in rows:
         read = ranges[(asset, index)]  # a node that read nothing reads {}
         if name is not None:
             read[name] = (first, last, count)
-    kinds = {
-        "code": _CODE_CHANGED, "schema": _SCHEMA_CHANGED, "upstream": _UPSTREAM_CHANGED,
-        "failed": _FAILED, "check": _CHECK_FAILED,
-    }  # fmt: skip
-    if scope is not None:  # few nodes: what the whole read finds in passes of its own
-        kinds |= {"existing": f"SELECT asset, idx FROM {subject}", "missing": _READ_MISSING}
-    queries = {k: q.format(subject=subject, only=only) for k, q in kinds.items()}
-    found = _islands(conn, queries, {"env": env.name})
+    found = _islands(conn, {k: q.format(**names) for k, q in kinds.items()}, {"env": env.name})
     if scope is None:
         found["existing"] = _existing(conn)
         found["missing"] = _read_missing(conn)
@@ -285,7 +291,7 @@ def facts_of(
         check_failed=found["check"],
         recorded_ranges=dict(ranges),
     )
-    return facts, within
+    return facts, found.get("scope", {})
 
 
 def _existing(conn: duckdb.DuckDBPyConnection) -> dict[str, Intervals]:
@@ -334,4 +340,5 @@ def _read_missing(conn: duckdb.DuckDBPyConnection) -> dict[str, Intervals]:
     read_missing = "SELECT count(*) FROM _af_inputs WHERE input_version IS NULL"
     if not conn.execute(read_missing).fetchall()[0][0]:  # rare: only then the full join
         return {}
-    return _islands(conn, {"missing": _READ_MISSING.format(subject="_af_latest")})["missing"]
+    missing = _READ_MISSING.format(subject="_af_latest", inputs="_af_inputs")
+    return _islands(conn, {"missing": missing})["missing"]

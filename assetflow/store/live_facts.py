@@ -91,8 +91,8 @@ class LiveFacts:
             return kept.facts  # nothing committed since
         if kept.facts is None:
             register(kept.cur, env, code, runs)
-        else:
-            refresh_registered(kept.cur, env)
+        else:  # a table made or reshaped is a change of anything: the columns then
+            refresh_registered(kept.cur, env, tables=touched is None)
         if kept.facts is None or touched is None:
             return facts_of(kept.cur, env, growing)[0]
         found, within = facts_of(kept.cur, env, growing, touched)
