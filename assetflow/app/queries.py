@@ -88,7 +88,8 @@ def why(session: Session, asset: str, partition: str | None) -> Reason:
         partition = UNPARTITIONED
     parts.validate_key(partition, session.now)
     store = session.reader()
-    snap = take_snapshot(session, store, select(session, Request((asset,))))
+    alone = {asset: Intervals.points([parts.index(partition)])}  # what it reads observed
+    snap = take_snapshot(session, store, alone, records=True)
     details = {(o.source, o.partition): o for o in each_observation(snap.observations)}
 
     def lookup(node: Node) -> NodeRecord | None:

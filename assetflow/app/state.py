@@ -56,16 +56,19 @@ def observe_all(session: Session, only: dict[str, Intervals] | None = None) -> l
     return out
 
 
-def take_snapshot(session: Session, store: Store | None, targets: dict[str, Intervals]) -> Snapshot:
+def take_snapshot(
+    session: Session, store: Store | None, targets: dict[str, Intervals], records: bool = False
+) -> Snapshot:
     """Statuses of the targets' nodes (and of everything, for the graph walk), with only the
-    source partitions the targets read observed: nothing else can change their status."""
+    source partitions the targets read observed: nothing else can change their status.
+    `records`: node records are read next (`why`)."""
     graph, now = session.graph, session.now
     observations = observe_all(session, upstream_closure(graph, targets, now))
     code = {name: spec.code_version for name, spec in graph.defs.assets.items()}
     facts = (
         Facts.none()
         if store is None
-        else read_facts(store, code, observations, growing_assets(graph))
+        else read_facts(store, code, observations, growing_assets(graph), records)
     )
     report = compute_status(graph, facts, now)
     return Snapshot(graph, tuple(observations), report, targets, now, session.clock())

@@ -18,9 +18,12 @@ def question(
     code: dict[str, str],
     runs: list[tuple[str, int, int, str | None]],
     growing: list[str],
+    views: bool = False,
 ) -> dict[str, Any]:
+    """`views`: the session goes on to read node records (`why`): the holder makes the
+    temporary tables and views they read in the session, in the same step."""
     return {"env": list(chain), "code": sorted(code.items()), "observed": runs,
-            "growing": sorted(growing)}  # fmt: skip
+            "growing": sorted(growing), "views": views}  # fmt: skip
 
 
 def key_of(asked: dict[str, Any]) -> tuple[Any, ...]:

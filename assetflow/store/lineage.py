@@ -25,19 +25,21 @@ def read_facts(
     code: dict[str, str],
     observed: Sequence[SourceVersions],
     growing_assets: list[str],
+    records: bool = False,
 ) -> Facts:
     """Facts for every node ever materialized, compared with current code and sources.
-    Read through a run's process, the status it keeps answers (live_facts.py), as of a
-    snapshot the session then reads too. (Read through a process that lets the file go
-    mid-read, the session goes on against the file with its temporary views made again:
-    store/read_session.py.)"""
+    `records`: node records (`node_record`) are read next. Read through a run's process,
+    the status it keeps answers (live_facts.py), as of a snapshot the session then reads
+    too. (Read through a process that lets the file go mid-read, the session goes on
+    against the file with its temporary views made again: store/read_session.py.)"""
     runs = observed_runs(observed)
     if store.served_by is not None:
-        facts = cast(ServedConnection, store.conn).facts(
-            question(store.env.chain, code, runs, growing_assets)
-        )
-        if facts is not None:  # `node_record` registers what it reads, if it is asked
-            store.lineage_views = lambda: register(store.conn, store.env, code, runs)
+        asked = question(store.env.chain, code, runs, growing_assets, records)
+        found = cast(ServedConnection, store.conn).facts(asked)
+        if found is not None:
+            facts, made = found
+            if not made:  # made if they are read after all
+                store.lineage_views = lambda: register(store.conn, store.env, code, runs)
             return facts
     register(store.conn, store.env, code, runs)
     return facts_of(store.conn, store.env, growing_assets)[0]

@@ -43,11 +43,32 @@ class _Kept:
 class LiveFacts:
     """Answers facts questions (facts_wire.py) for the holder's read sessions."""
 
-    def __init__(self, changes: Changes, cursor: Callable[[], duckdb.DuckDBPyConnection]) -> None:
+    def __init__(
+        self,
+        changes: Changes,
+        cursor: Callable[[], duckdb.DuckDBPyConnection],
+        opening: tuple[str, ...] = (),
+    ) -> None:
+        """`opening`: the queries every read session asks first, answered with it."""
         self._changes = changes
         self._cursor = cursor
         self._lock = threading.Lock()
         self._kept: dict[tuple[Any, ...], _Kept] = {}
+        self._questions = opening
+        self._opened: tuple[int, dict[str, Any]] | None = None  # (era, answers)
+
+    def opening(self, session: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+        """The opening queries' results ({sql: {"columns", "values"}}), kept while the
+        journal is trusted: what they read (the environments) changes only by a write that
+        distrusts it first."""
+        era, trusted = self._changes.era, self._changes.trusted
+        kept = self._opened
+        if kept is not None and kept[0] == era and trusted:
+            return kept[1]
+        answers = {sql: _small_result(session, sql) for sql in self._questions}
+        if trusted:
+            self._opened = (era, answers)
+        return answers
 
     def answer(self, session: duckdb.DuckDBPyConnection, asked: dict[str, Any]) -> dict[str, Any]:
         """The facts `asked` as of now; `session`'s snapshot restarted at the same state."""
@@ -62,10 +83,10 @@ class LiveFacts:
                 if trusted:
                     kept = kept or _Kept(self._cursor())
                     _restart(kept.cur)
-            if not trusted:  # read whole, on the session itself
+            if not trusted:  # read whole, on the session itself (its views made so)
                 self.close()
                 register(session, env, code, runs)
-                return to_wire(facts_of(session, env, growing)[0])
+                return to_wire(facts_of(session, env, growing)[0]) | {"views": True}
             assert kept is not None
             self._kept[key] = kept  # the newest last
             kept.facts = self._refresh(kept, env, code, runs, growing, era, end)
@@ -74,7 +95,9 @@ class LiveFacts:
                 _close(self._kept.pop(next(iter(self._kept))).cur)
             oldest = min(k.position for k in self._kept.values())
         self._changes.forget(oldest)
-        return to_wire(kept.facts)
+        if asked.get("views"):
+            register(session, env, code, runs)
+        return to_wire(kept.facts) | {"views": bool(asked.get("views"))}
 
     def _refresh(
         self,
@@ -131,6 +154,17 @@ def merged(old: Facts, new: Facts, within: Scope) -> Facts:
         check_failed=kind(old.check_failed, new.check_failed),
         recorded_ranges=ranges | new.recorded_ranges,
     )
+
+
+def _small_result(cur: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
+    """A few rows as the wire's values per column, with their types (served.py)."""
+    result = cur.execute(sql)
+    types = [[name, str(kind)] for name, kind, *_ in result.description or []]
+    rows = result.fetchall()
+    return {
+        "columns": types,
+        "values": [[row[i] for row in rows] for i in range(len(types))],
+    }
 
 
 def _restart(cur: duckdb.DuckDBPyConnection) -> None:

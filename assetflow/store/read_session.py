@@ -49,6 +49,8 @@ class _Link:
     # The statements that made the session's temporary tables and views, with their
     # parameters: made again on whatever reads next, so a command's later queries find them.
     temps: list[tuple[str, object]] = field(default_factory=list)
+    # Results the holder sent with the session (the queries every command asks first).
+    answered: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
         if self.stream is not None:
@@ -64,9 +66,11 @@ class _Link:
         through whichever process holds it now."""
         self.close()
         self.sock = self.stream = None
+        self.answered = {}
         found = open_for_reading(self.warehouse, READ_WINDOW)
         if isinstance(found, ServedConnection):
             self.sock, self.stream = found._link.sock, found._link.stream
+            self.answered = found._link.answered
             found._local.close()  # its socket is this link's now
         else:
             self.direct = found
@@ -87,6 +91,10 @@ def open_for_reading(path: Path, wait: float) -> duckdb.DuckDBPyConnection | Ser
 
     for _ in range(3):
         seen.clear()
+        if reads_path(path).exists():  # a holder serves: ask it first (a refused open of
+            served = ServedConnection.open(path)  # the file costs ~6 ms)
+            if served is not None:
+                return served
         try:
             return connect(path, read_only=True, wait=wait, give_up=serving)
         except WarehouseLockedError:
@@ -134,6 +142,7 @@ class ServedConnection:
             served.close()
             return None
         sock.settimeout(None)
+        served._link.answered = dict(answer.get("answered") or {})
         return served
 
     def execute(self, sql: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
@@ -147,6 +156,9 @@ class ServedConnection:
     def _route(self, sql: str, parameters: object) -> tuple[duckdb.DuckDBPyConnection, str, object]:
         """Where to ask `sql`: a local cursor over the holder's result (and the query, with
         its parameters, that reads it), or the file itself once the holder let go."""
+        answered = self._link.answered.get(sql) if not parameters else None
+        if answered is not None and self._link.direct is None:  # sent with the session
+            return self._listed(answered["columns"], answered["values"])
         if self._link.direct is None:
             landed = self._fetch(sql, parameters)
             if landed is not None:
@@ -224,10 +236,11 @@ class ServedConnection:
             picks.append(f"{typed} AS {quoted_name(name)}")
         return cur, f"SELECT {', '.join(picks)} FROM _af_served", None
 
-    def facts(self, asked: dict[str, Any]) -> Facts | None:
-        """The status facts `asked` (facts_wire.py), as the holder keeps them; the session
-        reads the same snapshot from now on. None: ask the warehouse's tables instead (the
-        holder let go, or could not answer)."""
+    def facts(self, asked: dict[str, Any]) -> tuple[Facts, bool] | None:
+        """The status facts `asked` (facts_wire.py), as the holder keeps them, and whether
+        the session now has the temporary views node records read; the session reads the
+        same snapshot from now on. None: ask the warehouse's tables instead (the holder let
+        go, or could not answer)."""
         stream = self._link.stream
         if self._link.direct is not None or stream is None:
             return None
@@ -242,7 +255,9 @@ class ServedConnection:
             self._link.reopen()
             self._remake_temps()
             return None
-        return from_wire(answer["facts"]) if answer.get("ok") else None
+        if not answer.get("ok"):
+            return None
+        return from_wire(answer["facts"]), bool(answer["facts"].get("views"))
 
     def cursor(self) -> ServedConnection:
         """The same session (its statements read the same snapshot); closing it leaves the

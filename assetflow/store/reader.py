@@ -30,6 +30,7 @@ from assetflow.store.environments import Differing, differing
 from assetflow.store.keysets import read_keysets
 from assetflow.store.published import recorded_summary, recorded_versions, view_versions
 from assetflow.store.row_diff import row_diffs
+from assetflow.store.run_counts import RUNS_PAGE
 from assetflow.store.schema import table_sql
 from assetflow.store.tables import read_partitions, table_columns
 
@@ -39,27 +40,12 @@ _ATTEMPT = (
 )
 
 
-def counted(table: str, condition: str) -> str:
-    """How many nodes of the run `r` (a row of assetflow.runs) its own records in `table`
-    show meeting `condition`: what a run that never wrote its end did."""
-    return (
-        f"(SELECT count(DISTINCT (x.asset, x.partition)) FROM assetflow.{table} x"
-        f" WHERE x.run_id = r.run_id AND {condition})"
-    )
-
-
-# What a run committed, verified, failed and left unbuilt, from its own records (the counts a
-# dead run is marked with; a run still running is counted the same way).
-RUN_COUNTS = {
-    "succeeded": counted("materializations", "x.attempt_id IS NOT NULL"),
-    "verified": counted("attempt_log", f"x.status = '{AttemptStatus.VERIFIED}'"),
-    "failed": counted("attempt_log", f"x.status = '{AttemptStatus.FAILED}'"),
-    "skipped": counted("attempt_log", f"x.status = '{AttemptStatus.UPSTREAM_FAILED}'"),
-}
-# A run's counts as it recorded them at its end, else as its records show them so far.
-_RUN_COUNTS = ", ".join(
-    f"coalesce(r.{name}, {RUN_COUNTS[name]}) AS {alias}"
-    for name, alias in (("succeeded", "ok"), ("verified", "verified"), ("failed", "failed"))
+# Asked by every command on opening, as HAS_SCHEMA is (a holder answers both with the
+# session: served.py).
+SHARING = (
+    "SELECT e.name, e.parent, e.created_at, r.kept"
+    " FROM (SELECT count(*) > 0 AS kept FROM assetflow.retained) r"
+    " LEFT JOIN assetflow.environments e ON true ORDER BY e.name"
 )
 
 
@@ -106,11 +92,7 @@ class StateReader:
         """Every environment beside prod, and whether nodes a promotion replaced are kept
         (neither in a warehouse older than environments): one question, asked on opening."""
         try:
-            rows = self.conn.execute(
-                "SELECT e.name, e.parent, e.created_at, r.kept"
-                " FROM (SELECT count(*) > 0 AS kept FROM assetflow.retained) r"
-                " LEFT JOIN assetflow.environments e ON true ORDER BY e.name"
-            ).fetchall()
+            rows = self.conn.execute(SHARING).fetchall()
         except duckdb.CatalogException:
             return {}, False
         known = {name: Environment(name, parent, at) for name, parent, at, _ in rows if name}
@@ -255,15 +237,7 @@ class StateReader:
         run_prefix: str | None = None,
     ) -> list[RunRecord]:
         rows = self.conn.execute(
-            "SELECT run_id, trigger, selection, started_at, ended_at, status, planned, ok,"
-            " verified, failed, planned - ok - verified - failed, message, pid, env FROM ("
-            "  SELECT run_id, trigger, selection, started_at, ended_at, status, message, pid, env,"
-            f"  coalesce(planned, 0) AS planned, {_RUN_COUNTS} FROM assetflow.runs r"
-            "   WHERE (? IS NULL OR status = ?) AND (? IS NULL OR trigger = ?)"
-            "   AND (? IS NULL OR starts_with(run_id, ?))"
-            "   ORDER BY started_at DESC, run_id DESC LIMIT ?)"
-            " ORDER BY started_at DESC, run_id DESC",
-            [status, status, trigger, trigger, run_prefix, run_prefix, limit],
+            RUNS_PAGE, [status, status, trigger, trigger, run_prefix, run_prefix, limit]
         ).fetchall()
         return [RunRecord(*_parsed(row, 2, {})) for row in rows]
 

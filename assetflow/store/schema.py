@@ -182,6 +182,9 @@ LEFT JOIN assetflow.nodes n USING (env, asset, partition_index)
 """
 
 
+HAS_SCHEMA = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'assetflow'"
+
+
 def nodes_watermark(conn: duckdb.DuckDBPyConnection) -> int:
     """The last materialization merged into `assetflow.nodes`. Read first and given to
     queries as a value: DuckDB then skips the merged materializations by their zone maps,

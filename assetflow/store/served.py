@@ -148,10 +148,13 @@ class ReadServer:
         cursor: Callable[[], duckdb.DuckDBPyConnection],
         warehouse: Path,
         facts: Callable[[duckdb.DuckDBPyConnection, dict[str, Any]], dict[str, Any]],
+        opening: Callable[[duckdb.DuckDBPyConnection], dict[str, Any]],
     ) -> None:
-        """`facts(session, question)`: the status facts asked (live_facts.py)."""
+        """`facts(session, question)`: the status facts asked; `opening(session)`: the
+        results of the queries every session asks first, sent with its start (live_facts.py)."""
         self._cursor = cursor
         self._facts = facts
+        self._opening = opening
         self._path = reads_path(warehouse)
         self._token = secrets.token_hex(16)
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -239,7 +242,7 @@ class ReadServer:
                     return
                 self._sessions[sock] = cur
             cur.execute("BEGIN TRANSACTION READ ONLY")
-            send(stream, {"ok": True})
+            send(stream, {"ok": True, "answered": self._opening(cur)})
             while True:
                 sock.settimeout(IDLE_SECONDS)
                 request = receive(stream)

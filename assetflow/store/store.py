@@ -40,14 +40,13 @@ from assetflow.store.keysets import add_keys, remove_keys
 from assetflow.store.live_facts import LiveFacts
 from assetflow.store.published import adopt, refresh_view
 from assetflow.store.read_session import ServedConnection, open_for_reading
-from assetflow.store.reader import RUN_COUNTS, StateReader
+from assetflow.store.reader import SHARING, StateReader
 from assetflow.store.retention import Retention
 from assetflow.store.retention import prune as prune_rows
 from assetflow.store.reuse import copy_reused, reusable
 from assetflow.store.rows import Checked, RowInserter
-from assetflow.store.schema import (
-    merge_nodes,
-)
+from assetflow.store.run_counts import RUN_COUNTS
+from assetflow.store.schema import HAS_SCHEMA, merge_nodes
 from assetflow.store.served import ReadServer
 from assetflow.store.views import refresh_env_view, sync_env_views
 from assetflow.store.writer import PartitionWriter
@@ -161,8 +160,10 @@ class Store(StateReader):
         """Serve other processes' reads for as long as this store holds the file."""
         if self._serving is None:
             try:
-                self._live = LiveFacts(self.changes, self.cursor)
-                self._serving = ReadServer(self.cursor, self.path, self._live.answer)
+                self._live = LiveFacts(self.changes, self.cursor, (HAS_SCHEMA, SHARING))
+                self._serving = ReadServer(
+                    self.cursor, self.path, self._live.answer, self._live.opening
+                )
             except OSError:  # no room for its address (a full disk): reads wait, as before
                 self._serving = None
 
@@ -190,10 +191,7 @@ class Store(StateReader):
         return file_identity(self.path) != self._identity
 
     def has_schema(self) -> bool:
-        rows = self.conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'assetflow'"
-        ).fetchall()
-        return bool(rows[0][0])
+        return bool(self.conn.execute(HAS_SCHEMA).fetchall()[0][0])
 
     def close(self) -> None:
         if self._serving is not None:

@@ -109,9 +109,10 @@ def kept_and_whole(project, code, runs, growing):
         if store.served_by is None:
             return None
         store.use_env("prod")
-        kept = store.conn.facts(question(store.env.chain, code, runs, growing))
-        if kept is None:
+        found = store.conn.facts(question(store.env.chain, code, runs, growing))
+        if found is None:
             return None
+        kept = found[0]
         register(store.conn, store.env, code, runs)
         whole = facts_of(store.conn, store.env, growing)[0]
         if store.conn._link.direct is not None:  # the run ended between the two
