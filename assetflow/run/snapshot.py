@@ -15,6 +15,7 @@ from typing import Any
 
 from assetflow.core.records import json_value
 from assetflow.run.clock import Clock
+from assetflow.store.served import alive
 
 SETTLED_KEPT = 5000  # nodes a snapshot names (a second's write stays small)
 
@@ -72,16 +73,3 @@ def read(warehouse: Path) -> dict[str, Any] | None:
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     return live if alive(live.get("pid")) else None
-
-
-def alive(pid: object) -> bool:
-    """Whether a process with this id runs (on this machine)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    return True

@@ -26,7 +26,7 @@ from assetflow.errors import WarehouseLockedError
 from assetflow.store.connect import connect
 from assetflow.store.facts_wire import from_wire
 from assetflow.store.schema import quoted_name
-from assetflow.store.served import TEMP_CREATE, reads_path, receive, send, shut
+from assetflow.store.served import TEMP_CREATE, alive, reads_path, receive, send, shut
 
 READ_WINDOW = 10.0  # seconds a reader waits for a writer to serve reads or let go
 _LANDING: list[duckdb.DuckDBPyConnection] = []
@@ -126,6 +126,8 @@ class ServedConnection:
         holder, one closing, a stale file of a dead one)."""
         try:
             found = json.loads(reads_path(warehouse).read_text(encoding="utf-8"))
+            if not alive(found.get("pid")):  # left by a process killed outright
+                return None
             sock = socket.create_connection(("127.0.0.1", int(found["port"])), timeout=10.0)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small frames: no wait
         except (OSError, ValueError, KeyError, TypeError):

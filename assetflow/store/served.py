@@ -72,6 +72,19 @@ _READ_ONLY_TX = "launched in read-only mode"
 _SEARCH_PATH = re.compile(r"\s*SET\s+search_path\s*=\s*'[\w,]*'\s*;?\s*$", re.I)
 
 
+def alive(pid: object) -> bool:
+    """Whether a process with this id runs (on this machine)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
 def reads_path(warehouse: Path) -> Path:
     """Where the holder says how to reach its read sessions (owner-only)."""
     return warehouse.with_name(warehouse.name + ".reads")
