@@ -10,9 +10,11 @@ its own (a new session with the holder, as a command makes; the definitions load
 - `sql` counts of committed materializations must never go backwards;
 - `why` of a January node, the dry run of January, `runs` and `read` must answer.
 
-It prints the reads made, refused and wrong; the backfill's seconds with reads at 10 a second
-against none (alternated, medians); and `assetflow sql "select 1"` as a whole process on an
-idle warehouse and during a run, and on a copy of the warehouse during the same run (what the
+It prints the reads made, refused and wrong; the backfill's seconds and CPU seconds alone,
+with reads at 10 a second served by it, and with the same reads of a copy of the warehouse
+that no run holds (what the reads cost the run by sharing the machine's cores alone;
+interleaved, medians); and `assetflow sql "select 1"` as a whole process on an idle
+warehouse and during a run, and on a copy of the warehouse during the same run (what the
 machine's load costs apart from serving; medians).
 
     python bench/reads_during_run.py [--repeats 2] [--pace 10] [--readers 1] [--rounds 1]

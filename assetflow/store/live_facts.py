@@ -65,7 +65,13 @@ class LiveFacts:
         kept = self._opened
         if kept is not None and kept[0] == era and trusted:
             return kept[1]
-        answers = {sql: _small_result(session, sql) for sql in self._questions}
+        answers = {}
+        for sql in self._questions:
+            try:
+                answers[sql] = _small_result(session, sql)
+            except duckdb.Error:  # then asked as any query is; the session goes on
+                session.execute("ROLLBACK")
+                session.execute("BEGIN TRANSACTION READ ONLY")
         if trusted:
             self._opened = (era, answers)
         return answers
@@ -85,6 +91,8 @@ class LiveFacts:
                     _restart(kept.cur)
             if not trusted:  # read whole, on the session itself (its views made so)
                 self.close()
+                if kept is not None:
+                    _close(kept.cur)
                 register(session, env, code, runs)
                 return to_wire(facts_of(session, env, growing)[0]) | {"views": True}
             assert kept is not None
