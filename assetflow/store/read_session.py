@@ -15,6 +15,7 @@ import io
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from assetflow.store.schema import quoted_name
 from assetflow.store.served import TEMP_CREATE, alive, reads_path, receive, send, shut
 
 READ_WINDOW = 10.0  # seconds a reader waits for a writer to serve reads or let go
+_ASK_AGAIN = 0.05  # seconds between two tries of a holder that gave no session
 _LANDING: list[duckdb.DuckDBPyConnection] = []
 _LANDING_LOCK = threading.Lock()
 
@@ -79,8 +81,9 @@ class _Link:
 def open_for_reading(path: Path, wait: float) -> duckdb.DuckDBPyConnection | ServedConnection:
     """The warehouse opened read-only, or a session with the process holding it. The holder
     serves reads from just after it opens the file until just before it lets go: through the
-    moments around those (opening, closing), wait for one or the other. A holder that serves
-    nothing (no reads file all along) is waited for `wait` seconds, then named."""
+    moments around those (opening, closing), wait for one or the other; a holder that serves
+    but gives no session, for up to `wait` seconds. A holder that serves nothing (no reads
+    file all along) is waited for `wait` seconds, then named."""
     seen: list[bool] = []  # whether a try gave up because the holder serves
 
     def serving() -> bool:
@@ -89,7 +92,7 @@ def open_for_reading(path: Path, wait: float) -> duckdb.DuckDBPyConnection | Ser
             return True
         return False
 
-    for _ in range(3):
+    for left in range(int(wait / _ASK_AGAIN), -1, -1):  # the time is counted in pauses
         seen.clear()
         if reads_path(path).exists():  # a holder serves: ask it first (a refused open of
             served = ServedConnection.open(path)  # the file costs ~6 ms)
@@ -103,9 +106,11 @@ def open_for_reading(path: Path, wait: float) -> duckdb.DuckDBPyConnection | Ser
                 return served
             if not seen:
                 raise
-            # it stopped serving between our two tries: it is letting go (or another holder
-            # is starting): ask the file again
-    return connect(path, read_only=True, wait=wait, give_up=serving)
+            # it serves but gave no session (starting, letting go, serving too many at once)
+            # or stopped serving between our two tries: ask again, for up to `wait` seconds
+            if left:
+                time.sleep(_ASK_AGAIN)
+    return connect(path, read_only=True, wait=0, give_up=serving)
 
 
 class ServedConnection:
