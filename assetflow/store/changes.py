@@ -8,10 +8,9 @@ reader that begins its snapshots under the gate knows exactly which entries they
 before `end`, and no other.
 
 The journal is trusted only while a run records through it (`trust`, until `untrusted`): any
-other
-write of the holder (an environment's promotion, a retention prune, a Delta table's view
-refreshed, the nodes merged at a run's end) calls `untrusted`, and the status is then read
-whole again.
+other write of the holder (an environment's promotion, a retention prune, a Delta table's
+view refreshed, the nodes merged at a run's end) calls `untrusted`, and the status is then
+read whole again.
 """
 
 from __future__ import annotations

@@ -26,8 +26,9 @@ from assetflow.core.environments import Env
 from assetflow.core.intervals import Intervals
 from assetflow.core.records import Facts
 from assetflow.store.changes import Changes, Scope
-from assetflow.store.facts import facts_of, refresh_registered, register
+from assetflow.store.facts import by_column, facts_of, refresh_registered, register
 from assetflow.store.facts_wire import key_of, to_wire
+from assetflow.store.served import begin_again
 
 KEPT = 4  # questions kept at once (environments, code versions, sources observed)
 
@@ -70,8 +71,7 @@ class LiveFacts:
             try:
                 answers[sql] = _small_result(session, sql)
             except duckdb.Error:  # then asked as any query is; the session goes on
-                session.execute("ROLLBACK")
-                session.execute("BEGIN TRANSACTION READ ONLY")
+                begin_again(session)
         if trusted:
             self._opened = (era, answers)
         return answers
@@ -117,14 +117,15 @@ class LiveFacts:
         era: int,
         end: int,
     ) -> Facts:
-        touched = self._changes.since(kept.position, end) if kept.era == era else None
-        if kept.facts is not None and touched == {}:
-            return kept.facts  # nothing committed since
-        if kept.facts is None:
+        if kept.facts is None:  # a new question: its tables registered, every node read
             register(kept.cur, env, code, runs)
-        else:  # a table made or reshaped is a change of anything: the columns then
-            refresh_registered(kept.cur, env, tables=touched is None)
-        if kept.facts is None or touched is None:
+            return facts_of(kept.cur, env, growing)[0]
+        touched = self._changes.since(kept.position, end) if kept.era == era else None
+        if touched == {}:
+            return kept.facts  # nothing committed since
+        # a table made or reshaped is a change of anything: its columns are read again then
+        refresh_registered(kept.cur, env, tables=touched is None)
+        if touched is None:
             return facts_of(kept.cur, env, growing)[0]
         found, within = facts_of(kept.cur, env, growing, touched)
         return merged(kept.facts, found, within)
@@ -168,11 +169,7 @@ def _small_result(cur: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
     """A few rows as the wire's values per column, with their types (served.py)."""
     result = cur.execute(sql)
     types = [[name, str(kind)] for name, kind, *_ in result.description or []]
-    rows = result.fetchall()
-    return {
-        "columns": types,
-        "values": [[row[i] for row in rows] for i in range(len(types))],
-    }
+    return {"columns": types, "values": by_column(result.fetchall(), len(types))}
 
 
 def _restart(cur: duckdb.DuckDBPyConnection) -> None:

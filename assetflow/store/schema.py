@@ -7,7 +7,6 @@ tables live in the schema `assetflow`. Only store.py and lineage.py run what is 
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import duckdb
@@ -239,35 +238,3 @@ def check_schema(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
             f" {SCHEMA_VERSION}",
             "run a writing command once (`assetflow observe`) to upgrade it in place",
         )
-
-
-def merge_nodes(conn: duckdb.DuckDBPyConnection) -> None:
-    """Materializations newer than the watermark merged into `assetflow.nodes` (their
-    inputs into `inputs`), the watermark moved past them: one transaction."""
-    newer = "SELECT count(*) FROM assetflow.materializations WHERE materialization_id > ?"
-    if not conn.execute(newer, [nodes_watermark(conn)]).fetchall()[0][0]:
-        return  # nothing to merge (every command that writes asks; ~15 ms saved)
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        create_delta(conn)
-        conn.execute(
-            "DELETE FROM assetflow.nodes n USING _af_delta d WHERE n.env = d.env"
-            " AND n.asset = d.asset AND n.partition_index = d.partition_index"
-        )
-        conn.execute(
-            "INSERT INTO assetflow.nodes BY NAME SELECT env, asset, partition_index,"
-            " partition, materialization_id, code_version, data_version, clipped, rebuilt,"
-            " table_schema FROM _af_delta"
-        )
-        conn.execute(f"INSERT INTO assetflow.inputs {PENDING_INPUTS}")
-        conn.execute(f"UPDATE assetflow.materializations SET inputs_text = NULL WHERE {PENDING}")
-        conn.execute(
-            "UPDATE assetflow.meta SET value = (SELECT coalesce(max(materialization_id), 0)"
-            " FROM assetflow.materializations)::VARCHAR WHERE key = 'nodes_watermark'"
-        )
-        conn.execute("DROP TABLE _af_delta")
-        conn.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):  # the failure is what is reported
-            conn.execute("ROLLBACK")
-        raise

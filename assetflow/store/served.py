@@ -85,6 +85,14 @@ def alive(pid: object) -> bool:
     return True
 
 
+def begin_again(cur: duckdb.DuckDBPyConnection) -> None:
+    """After an error (which ends a transaction): the session's next statements read as of
+    now, in a new read-only transaction."""
+    with contextlib.suppress(duckdb.Error):
+        cur.execute("ROLLBACK")
+    cur.execute("BEGIN TRANSACTION READ ONLY")
+
+
 def reads_path(warehouse: Path) -> Path:
     """Where the holder says how to reach its read sessions (owner-only)."""
     return warehouse.with_name(warehouse.name + ".reads")
@@ -291,9 +299,7 @@ class ReadServer:
                 found = self._facts(cur, asked)
         except (duckdb.Error, KeyError, TypeError, ValueError) as exc:
             send(stream, {"ok": False, "kind": type(exc).__name__, "error": str(exc)})
-            with contextlib.suppress(duckdb.Error):
-                cur.execute("ROLLBACK")
-            cur.execute("BEGIN TRANSACTION READ ONLY")
+            begin_again(cur)
             return
         send(stream, {"ok": True, "facts": found})
 
@@ -317,8 +323,7 @@ class ReadServer:
                 reader = result.to_arrow_reader(BATCH_ROWS) if described else None
         except duckdb.Error as exc:
             send(stream, _failure(exc))
-            cur.execute("ROLLBACK")  # an error ends the transaction: the next statement
-            cur.execute("BEGIN TRANSACTION READ ONLY")  # reads as of now
+            begin_again(cur)
             return
         import pyarrow as pa  # here: a command that serves no read does not pay for it
 

@@ -36,6 +36,7 @@ from assetflow.errors import EnvError, StorageError
 from assetflow.store import environments
 from assetflow.store.changes import Changes
 from assetflow.store.connect import connect, file_identity, storage_error
+from assetflow.store.facts import merge_nodes
 from assetflow.store.keysets import add_keys, remove_keys
 from assetflow.store.live_facts import LiveFacts
 from assetflow.store.published import adopt, refresh_view
@@ -46,7 +47,7 @@ from assetflow.store.retention import prune as prune_rows
 from assetflow.store.reuse import copy_reused, reusable
 from assetflow.store.rows import Checked, RowInserter
 from assetflow.store.run_counts import RUN_COUNTS
-from assetflow.store.schema import HAS_SCHEMA, merge_nodes
+from assetflow.store.schema import HAS_SCHEMA
 from assetflow.store.served import ReadServer
 from assetflow.store.views import refresh_env_view, sync_env_views
 from assetflow.store.writer import PartitionWriter
