@@ -5,6 +5,7 @@ would (here from a thread of this one)."""
 import contextlib
 import datetime as dt
 import math
+import socket
 import subprocess
 import sys
 import threading
@@ -301,3 +302,64 @@ def test_a_client_that_goes_away_mid_query_frees_its_slot(holder):
 def _ask_quietly(conn: ServedConnection, sql: str) -> None:
     with contextlib.suppress(duckdb.Error, OSError):
         conn.execute(sql)
+
+
+@pytest.mark.slow  # a reader in another process
+def test_a_read_waits_for_a_session_while_the_holder_serves_too_many(holder):
+    from assetflow.store.served import MAX_SESSIONS
+
+    sessions = [served(holder) for _ in range(MAX_SESSIONS)]  # every place taken
+    assert ServedConnection.open(holder.path) is None  # turned away: the holder is busy
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "from assetflow.store.read_session import open_for_reading\n"
+        "conn = open_for_reading(Path(sys.argv[1]), 10.0)\n"
+        "print(type(conn).__name__, conn.execute('SELECT count(*) FROM events').fetchall())"
+    )
+    reader = subprocess.Popen([sys.executable, "-c", code, str(holder.path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        time.sleep(2.0)  # it asked and was turned away meanwhile
+        sessions.pop().close()  # a place comes free
+        out, err = reader.communicate(timeout=30)
+    finally:
+        for conn in sessions:
+            conn.close()
+    assert reader.returncode == 0, err  # it asked again rather than giving up
+    assert out.strip() == "ServedConnection [(100,)]"
+
+
+def test_a_reads_file_left_by_a_dead_process_is_not_asked(tmp_path):
+    import json
+
+    from assetflow.store.read_session import open_for_reading
+
+    path = tmp_path / "warehouse.duckdb"
+    Store.open(path).close()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # would never answer a hello
+        port = silent.getsockname()[1]
+        reads_path(path).write_text(json.dumps({"pid": int(dead.stdout), "port": port}))
+        assert ServedConnection.open(path) is None
+        silent.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            silent.accept()  # nobody connected: its process is gone
+        conn = open_for_reading(path, 10.0)
+        assert not isinstance(conn, ServedConnection)  # the file itself, read-only
+        conn.close()
+
+
+def test_the_questions_every_session_asks_first_come_with_it_answered_as_the_holder_would(
+    holder,
+):
+    from assetflow.store.reader import SHARING
+    from assetflow.store.schema import HAS_SCHEMA
+
+    conn = served(holder)
+    try:
+        assert set(conn._link.answered) == {HAS_SCHEMA, SHARING}  # no round trip for them
+        for sql in (HAS_SCHEMA, SHARING):
+            assert conn.execute(sql).fetchall() == holder.conn.execute(sql).fetchall()
+    finally:
+        conn.close()
