@@ -68,13 +68,20 @@ def latest_views(env: Env) -> str:
 
 # Every recorded input: those moved into `inputs`, and those of materializations not merged
 # yet (a run in progress, or one that crashed), still in their inputs_text.
-INPUTS = f"""
+_INPUTS_VIEW = """
 CREATE OR REPLACE TEMP VIEW _af_inputs AS
 SELECT materialization_id, input, input_partition, input_index, input_version
 FROM assetflow.inputs
 UNION ALL
-{PENDING_INPUTS}
+{pending}
 """
+INPUTS = _INPUTS_VIEW.format(pending=PENDING_INPUTS)
+# On a cursor that keeps its facts (live_facts.py): the pending inputs parsed once into
+# _af_pending, which the run's commits then add to, rather than at every query.
+_KEPT_INPUTS = (
+    f"CREATE OR REPLACE TEMP TABLE _af_pending AS {PENDING_INPUTS};"
+    + _INPUTS_VIEW.format(pending="SELECT * FROM _af_pending")
+)
 
 # The current version of every node and every source partition (observed just now).
 _CURRENT = """
@@ -148,8 +155,10 @@ WHERE i.input_version IS NULL AND c.version IS NOT NULL
 # A node is failed when its last attempt that settled it (written, verified or failed) in the
 # command's environment (the parameter `env`) failed. Failures are few: find each node's
 # last failure, then keep it unless the node was materialized (the successful attempt lives
-# in its materialization) or verified after it.
-_LAST_FAILURES = f"""
+# in its materialization) or verified after it. Found once per statement, as _af_failures:
+# both the failed and the check-failed nodes read it.
+_FAILURES = f"""
+WITH _af_failures AS MATERIALIZED (
 WITH failure AS (
     SELECT asset, partition_index, max(attempt_id) AS attempt_id,
            arg_max_null(error_class, attempt_id) AS error_class
@@ -165,15 +174,15 @@ WHERE NOT EXISTS (
   AND NOT EXISTS (
     SELECT 1 FROM assetflow.materializations m
     WHERE m.asset = f.asset AND m.partition_index = f.partition_index AND m.env = $env
-      AND m.attempt_id > f.attempt_id)
+      AND m.attempt_id > f.attempt_id))
 """
 
-_FAILED = f"SELECT asset, idx FROM ({_LAST_FAILURES})"
+_FAILED = "SELECT asset, idx FROM _af_failures"
 
 # A failed write-audit (the last attempt failed on a blocking check), or a blocking check
 # that failed on the node's current data (`assetflow check`).
 _CHECK_FAILED = f"""
-SELECT asset, idx FROM ({_LAST_FAILURES}) WHERE error_class = '{CheckFailed.__name__}'
+SELECT asset, idx FROM _af_failures WHERE error_class = '{CheckFailed.__name__}'
 UNION
 SELECT r.asset, r.partition_index FROM assetflow.check_results r
 JOIN {{subject}} l ON l.mid = r.materialization_id
@@ -194,26 +203,6 @@ GROUP BY ALL
 
 ObservedRuns = list[tuple[str, int, int, str | None]]  # (source, first index, last index, version)
 
-_SCOPE = """
-CREATE OR REPLACE TEMP TABLE _af_scope AS
-SELECT asset, unnest(range(lo, hi + 1)) AS idx
-FROM (SELECT unnest(?::VARCHAR[]) AS asset, unnest(?::BIGINT[]) AS lo, unnest(?::BIGINT[]) AS hi)
-"""
-# The nodes whose facts a change of the scope's nodes can change: themselves, and the nodes
-# that last read one of them (their inputs' versions moved).
-_READERS = """
-INSERT INTO _af_scope
-SELECT DISTINCT l.asset, l.idx FROM _af_inputs i
-SEMI JOIN _af_scope s ON s.asset = i.input AND s.idx = i.input_index
-JOIN _af_latest l ON l.mid = i.materialization_id
-"""
-# The scope's records and what they read, copied once: each query below reads a few rows.
-_SUBJECT = """
-CREATE OR REPLACE TEMP TABLE _af_subject AS
-SELECT * FROM _af_latest SEMI JOIN (SELECT DISTINCT asset, idx FROM _af_scope) USING (asset, idx);
-CREATE OR REPLACE TEMP TABLE _af_subject_inputs AS
-SELECT i.* FROM _af_inputs i SEMI JOIN _af_subject l ON l.mid = i.materialization_id
-"""
 _ONLY = (
     "SEMI JOIN _af_scope s ON s.asset = attempt_log.asset AND s.idx = attempt_log.partition_index"
 )
@@ -231,9 +220,14 @@ def by_column(rows: Sequence[Sequence[object]], width: int) -> list[list[object]
 
 
 def register(
-    conn: duckdb.DuckDBPyConnection, env: Env, code: dict[str, str], runs: ObservedRuns
+    conn: duckdb.DuckDBPyConnection,
+    env: Env,
+    code: dict[str, str],
+    runs: ObservedRuns,
+    kept: bool = False,
 ) -> None:
-    """Temp tables and views the queries below read (list parameters: no pandas import)."""
+    """Temp tables and views the queries below read (list parameters: no pandas import);
+    `kept`: on a cursor that keeps its facts up to date (the pending inputs in a table)."""
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE _af_code AS"
         " SELECT unnest(?::VARCHAR[]) AS asset, unnest(?::VARCHAR[]) AS code_version",
@@ -245,36 +239,26 @@ def register(
         " unnest(?::BIGINT[]) AS hi, unnest(?::VARCHAR[]) AS version)",
         by_column(runs, 4),
     )
-    refresh_registered(conn, env)  # before the views that read _af_delta
-    conn.execute(INPUTS)
+    create_delta(conn)  # before the views that read it
+    conn.execute(_TABLES, [[data_schema(e) for e in env.chain]])
+    conn.execute(_KEPT_INPUTS if kept else INPUTS)
     conn.execute(latest_views(env))
     conn.execute(_CURRENT)
 
 
-def refresh_registered(conn: duckdb.DuckDBPyConnection, env: Env, tables: bool = True) -> None:
-    """The registered temp tables that copy the warehouse, as of this transaction (the
-    tables' columns too, unless they are known not to have changed)."""
-    create_delta(conn)
-    if tables:
-        conn.execute(_TABLES, [[data_schema(e) for e in env.chain]])
-
-
 def facts_of(
-    conn: duckdb.DuckDBPyConnection, env: Env, growing_assets: list[str], scope: Scope | None = None
+    conn: duckdb.DuckDBPyConnection, env: Env, growing_assets: list[str], scoped: bool = False
 ) -> tuple[Facts, Scope]:
-    """The facts of every node (`register` made their tables), or only of the nodes a
-    change of `scope`'s can change; with the nodes they are of (scoped: `scope` and its
-    readers; else {})."""
+    """The facts of every node (`register` made their tables), or, `scoped`, only of the
+    nodes of `_af_scope`, whose records and inputs are `_af_subject` and
+    `_af_subject_inputs` (live_facts.py makes them); with the nodes they are of (scoped:
+    those of `_af_scope`; else {})."""
     names = {"subject": "_af_latest", "inputs": "_af_inputs", "only": ""}
     kinds = {
         "code": _CODE_CHANGED, "schema": _SCHEMA_CHANGED, "upstream": _UPSTREAM_CHANGED,
         "failed": _FAILED, "check": _CHECK_FAILED,
     }  # fmt: skip
-    if scope is not None:
-        spans = [(asset, lo, hi) for asset, s in sorted(scope.items()) for lo, hi in s.spans]
-        conn.execute(_SCOPE, by_column(spans, 3))
-        conn.execute(_READERS)
-        conn.execute(_SUBJECT)
+    if scoped:
         names = {"subject": "_af_subject", "inputs": "_af_subject_inputs", "only": _ONLY}
         kinds |= {  # few nodes: what the whole read finds in passes of its own
             "existing": "SELECT asset, idx FROM _af_subject", "missing": _READ_MISSING,
@@ -286,8 +270,9 @@ def facts_of(
         read = ranges[(asset, index)]  # a node that read nothing reads {}
         if name is not None:
             read[name] = (first, last, count)
-    found = _islands(conn, {k: q.format(**names) for k, q in kinds.items()}, {"env": env.name})
-    if scope is None:
+    queries = {k: q.format(**names) for k, q in kinds.items()}
+    found = _islands(conn, queries, {"env": env.name}, _FAILURES.format(**names))
+    if not scoped:
         found["existing"] = _existing(conn)
         found["missing"] = _read_missing(conn)
     upstream = found["upstream"]
@@ -332,15 +317,19 @@ def _existing(conn: duckdb.DuckDBPyConnection) -> dict[str, Intervals]:
 
 
 def _islands(
-    conn: duckdb.DuckDBPyConnection, queries: dict[str, str], params: list | dict | None = None
+    conn: duckdb.DuckDBPyConnection,
+    queries: dict[str, str],
+    params: list | dict | None = None,
+    common: str = "",
 ) -> dict[str, dict[str, Intervals]]:
     """Per kind, the rows (asset, idx) of its query as index intervals per asset: every
-    kind in one statement (each statement costs a few ms however few its rows)."""
+    kind in one statement (each statement costs a few ms however few its rows), after the
+    `common` WITH clause they may read."""
     union = " UNION ALL ".join(
         f"SELECT '{kind}' AS kind, asset, idx FROM ({query})" for kind, query in queries.items()
     )
     spans: dict[str, dict[str, list[tuple[int, int]]]] = {k: defaultdict(list) for k in queries}
-    found = conn.execute(_ISLANDS.format(query=union), params or []).fetchall()
+    found = conn.execute(common + _ISLANDS.format(query=union), params or []).fetchall()
     for kind, asset, lo, hi in found:
         spans[kind][asset].append((lo, hi))
     return {k: {a: Intervals.of(s) for a, s in found.items()} for k, found in spans.items()}

@@ -26,11 +26,48 @@ from assetflow.core.environments import Env
 from assetflow.core.intervals import Intervals
 from assetflow.core.records import Facts
 from assetflow.store.changes import Changes, Scope
-from assetflow.store.facts import by_column, facts_of, refresh_registered, register
+from assetflow.store.facts import by_column, facts_of, register
 from assetflow.store.facts_wire import key_of, to_wire
+from assetflow.store.schema import DELTA_ROWS, PENDING_INPUTS_OF, nodes_watermark
 from assetflow.store.served import begin_again
 
 KEPT = 4  # questions kept at once (environments, code versions, sources observed)
+
+# A refresh: the nodes the commits since touched...
+_SCOPE = """
+CREATE OR REPLACE TEMP TABLE _af_scope AS
+SELECT asset, unnest(range(lo, hi + 1)) AS idx
+FROM (SELECT unnest(?::VARCHAR[]) AS asset, unnest(?::BIGINT[]) AS lo, unnest(?::BIGINT[]) AS hi)
+"""
+# ...their records and pending inputs brought up to date (the latest materialization per
+# node and environment, the inputs of their materializations not parsed yet)...
+_TOUCHED = (
+    "SEMI JOIN _af_scope s ON s.asset = materializations.asset"
+    " AND s.idx = materializations.partition_index"
+)
+_DELTA_AGAIN = (
+    "DELETE FROM _af_delta d USING _af_scope s"
+    " WHERE d.asset = s.asset AND d.partition_index = s.idx"
+)
+_DELTA_OF_SCOPE = f"INSERT INTO _af_delta {DELTA_ROWS.format(only=_TOUCHED)}"
+_PENDING_AGAIN = "INSERT INTO _af_pending " + PENDING_INPUTS_OF.format(
+    only=f"{_TOUCHED} ANTI JOIN _af_pending p USING (materialization_id)"
+)
+# ...and with them, the nodes whose facts a change of theirs can change: the nodes that last
+# read one of them (their inputs' versions moved)...
+_READERS = """
+INSERT INTO _af_scope
+SELECT DISTINCT l.asset, l.idx FROM _af_inputs i
+SEMI JOIN _af_scope s ON s.asset = i.input AND s.idx = i.input_index
+JOIN _af_latest l ON l.mid = i.materialization_id
+"""
+# ...whose records and what they read are copied once: each facts query reads a few rows.
+_SUBJECT = """
+CREATE OR REPLACE TEMP TABLE _af_subject AS
+SELECT * FROM _af_latest SEMI JOIN (SELECT DISTINCT asset, idx FROM _af_scope) USING (asset, idx);
+CREATE OR REPLACE TEMP TABLE _af_subject_inputs AS
+SELECT i.* FROM _af_inputs i SEMI JOIN _af_subject l ON l.mid = i.materialization_id
+"""
 
 
 @dataclass
@@ -117,17 +154,21 @@ class LiveFacts:
         era: int,
         end: int,
     ) -> Facts:
-        if kept.facts is None:  # a new question: its tables registered, every node read
-            register(kept.cur, env, code, runs)
-            return facts_of(kept.cur, env, growing)[0]
-        touched = self._changes.since(kept.position, end) if kept.era == era else None
+        touched = None  # a new question, or anything may have changed: every node read
+        if kept.facts is not None and kept.era == era:
+            touched = self._changes.since(kept.position, end)
         if touched == {}:
             return kept.facts  # nothing committed since
-        # a table made or reshaped is a change of anything: its columns are read again then
-        refresh_registered(kept.cur, env, tables=touched is None)
-        if touched is None:
+        if touched is None:  # (a table made or reshaped: its columns are read again too)
+            register(kept.cur, env, code, runs, kept=True)
             return facts_of(kept.cur, env, growing)[0]
-        found, within = facts_of(kept.cur, env, growing, touched)
+        spans = [(asset, lo, hi) for asset, s in sorted(touched.items()) for lo, hi in s.spans]
+        kept.cur.execute(_SCOPE, by_column(spans, 3))
+        kept.cur.execute(_DELTA_AGAIN)
+        kept.cur.execute(_DELTA_OF_SCOPE, [nodes_watermark(kept.cur)])
+        for statement in (_PENDING_AGAIN, _READERS, _SUBJECT):
+            kept.cur.execute(statement)
+        found, within = facts_of(kept.cur, env, growing, scoped=True)
         return merged(kept.facts, found, within)
 
     def close(self) -> None:

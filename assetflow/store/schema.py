@@ -148,13 +148,15 @@ PENDING = """inputs_text IS NOT NULL AND materialization_id > (
 # inputs_text: inputs joined by INPUT_SEP, each "name FIELD_SEP key FIELD_SEP index FIELD_SEP
 # version" (keys of several dimensions hold | themselves).
 INPUT_SEP, FIELD_SEP = "\x1e", "\x1f"
-PENDING_INPUTS = f"""
+# ({only}: joins that narrow the materializations, as live_facts.py's scope does.)
+PENDING_INPUTS_OF = f"""
 SELECT materialization_id, parts[1] AS input, parts[2] AS input_partition,
        parts[3]::BIGINT AS input_index, nullif(parts[4], '') AS input_version
 FROM (SELECT materialization_id,
              string_split(unnest(string_split(inputs_text, chr(30))), chr(31)) AS parts
-      FROM assetflow.materializations WHERE {PENDING})
+      FROM assetflow.materializations {{only}} WHERE {PENDING})
 """
+PENDING_INPUTS = PENDING_INPUTS_OF.format(only="")
 # Schema 5 and older joined pending inputs with ; and |.
 MIGRATE_INPUTS_TEXT = """
 UPDATE assetflow.materializations
@@ -165,8 +167,7 @@ WHERE inputs_text IS NOT NULL
 # Materializations newer than the nodes watermark (the parameter), latest per node and
 # environment: the values of the latest, NULLs included (arg_max skips NULLs: a removal
 # would show the data before it).
-DELTA = """
-CREATE OR REPLACE TEMP TABLE _af_delta AS
+DELTA_ROWS = """
 SELECT d.*, n.asset IS NOT NULL OR d.builds > 1 AS rebuilt FROM (
     SELECT env, asset, partition_index, arg_max_null(partition, materialization_id) AS partition,
            max(materialization_id) AS materialization_id,
@@ -174,11 +175,12 @@ SELECT d.*, n.asset IS NOT NULL OR d.builds > 1 AS rebuilt FROM (
            arg_max_null(data_version, materialization_id) AS data_version,
            arg_max_null(clipped, materialization_id) AS clipped, count(*) AS builds,
            arg_max_null(table_schema, materialization_id) AS table_schema
-    FROM assetflow.materializations
+    FROM assetflow.materializations {only}
     WHERE materialization_id > ?
     GROUP BY env, asset, partition_index) d
 LEFT JOIN assetflow.nodes n USING (env, asset, partition_index)
 """
+DELTA = f"CREATE OR REPLACE TEMP TABLE _af_delta AS {DELTA_ROWS.format(only='')}"
 
 
 HAS_SCHEMA = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'assetflow'"
