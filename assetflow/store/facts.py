@@ -100,8 +100,10 @@ SELECT kind, asset, min(idx), max(idx) FROM (
 ) GROUP BY kind, asset, island ORDER BY kind, asset, 3
 """
 
-# {subject}: the nodes asked about (_af_latest, or a scope's: _af_subject); {inputs}: what they
-# read (_af_inputs, or _af_subject_inputs); {only}: the scope's attempts alone (or all).
+# The queries below read names (`_WHOLE`'s, or `_SCOPED`'s for a scope's few nodes):
+# {subject}: the nodes asked about; {inputs}: what they read; {changed}: the versions an input
+# may have changed to (rebuilt nodes, observed source partitions); {current}: the current
+# version of inputs that have data; {only}: the scope's attempts alone (or all).
 _CODE_CHANGED = """
 SELECT l.asset, l.idx FROM {subject} l JOIN _af_code c USING (asset)
 WHERE l.code_version <> c.code_version
@@ -133,9 +135,7 @@ GROUP BY schema_name, table_name
 # rebuilt node (or one of a run not merged yet) or an observed source partition can differ,
 # so the recorded inputs are matched against those alone rather than against every node.
 _UPSTREAM_CHANGED = """
-WITH c AS (SELECT asset AS name, idx, data_version AS version FROM _af_all WHERE rebuilt
-           UNION ALL
-           SELECT source, idx, version FROM _af_observed)
+WITH c AS ({changed})
 SELECT DISTINCT l.asset, l.idx
 FROM (SELECT * FROM {inputs} WHERE input IN (SELECT name FROM c)) i  -- first: half the time
 JOIN c ON c.name = i.input AND c.idx = i.input_index
@@ -148,7 +148,7 @@ _READ_MISSING = """
 SELECT DISTINCT l.asset, l.idx
 FROM {inputs} i
 JOIN {subject} l ON l.mid = i.materialization_id
-JOIN _af_current c ON c.name = i.input AND c.idx = i.input_index
+JOIN {current} c ON c.name = i.input AND c.idx = i.input_index
 WHERE i.input_version IS NULL AND c.version IS NOT NULL
 """
 
@@ -206,6 +206,16 @@ ObservedRuns = list[tuple[str, int, int, str | None]]  # (source, first index, l
 _ONLY = (
     "SEMI JOIN _af_scope s ON s.asset = attempt_log.asset AND s.idx = attempt_log.partition_index"
 )
+_WHOLE = {
+    "subject": "_af_latest", "inputs": "_af_inputs", "only": "", "current": "_af_current",
+    "changed": "SELECT asset AS name, idx, data_version AS version FROM _af_all WHERE rebuilt"
+    " UNION ALL SELECT source, idx, version FROM _af_observed",
+}  # fmt: skip
+_SCOPED = {  # (live_facts.py makes these tables)
+    "subject": "_af_subject", "inputs": "_af_subject_inputs", "only": _ONLY,
+    "changed": "SELECT name, idx, version FROM _af_subject_current WHERE rebuilt",
+    "current": "(SELECT name, idx, version FROM _af_subject_current WHERE version IS NOT NULL)",
+}  # fmt: skip
 
 
 def observed_runs(observed: Sequence[SourceVersions]) -> ObservedRuns:
@@ -253,13 +263,13 @@ def facts_of(
     nodes of `_af_scope`, whose records and inputs are `_af_subject` and
     `_af_subject_inputs` (live_facts.py makes them); with the nodes they are of (scoped:
     those of `_af_scope`; else {})."""
-    names = {"subject": "_af_latest", "inputs": "_af_inputs", "only": ""}
+    names = _WHOLE
     kinds = {
         "code": _CODE_CHANGED, "schema": _SCHEMA_CHANGED, "upstream": _UPSTREAM_CHANGED,
         "failed": _FAILED, "check": _CHECK_FAILED,
     }  # fmt: skip
     if scoped:
-        names = {"subject": "_af_subject", "inputs": "_af_subject_inputs", "only": _ONLY}
+        names = _SCOPED
         kinds |= {  # few nodes: what the whole read finds in passes of its own
             "existing": "SELECT asset, idx FROM _af_subject", "missing": _READ_MISSING,
             "scope": "SELECT DISTINCT asset, idx FROM _af_scope",
@@ -340,7 +350,7 @@ def _read_missing(conn: duckdb.DuckDBPyConnection) -> dict[str, Intervals]:
     read_missing = "SELECT count(*) FROM _af_inputs WHERE input_version IS NULL"
     if not conn.execute(read_missing).fetchall()[0][0]:  # rare: only then the full join
         return {}
-    missing = _READ_MISSING.format(subject="_af_latest", inputs="_af_inputs")
+    missing = _READ_MISSING.format(**_WHOLE)
     return _islands(conn, {"missing": missing})["missing"]
 
 

@@ -51,22 +51,33 @@ _DELTA_AGAIN = (
 )
 _DELTA_OF_SCOPE = f"INSERT INTO _af_delta {DELTA_ROWS.format(only=_TOUCHED)}"
 _PENDING_AGAIN = "INSERT INTO _af_pending " + PENDING_INPUTS_OF.format(
-    only=f"{_TOUCHED} ANTI JOIN _af_pending p USING (materialization_id)"
+    pending="inputs_text IS NOT NULL AND materialization_id > ?"
+    " AND (asset, partition_index) IN (SELECT asset, idx FROM _af_scope)"
+    " AND materialization_id NOT IN (SELECT materialization_id FROM _af_pending)"
 )
 # ...and with them, the nodes whose facts a change of theirs can change: the nodes that last
-# read one of them (their inputs' versions moved)...
+# read one of them (their inputs' versions moved; the parameters: the least and greatest
+# index touched, which the inputs' zone maps skip by)...
 _READERS = """
 INSERT INTO _af_scope
 SELECT DISTINCT l.asset, l.idx FROM _af_inputs i
 SEMI JOIN _af_scope s ON s.asset = i.input AND s.idx = i.input_index
 JOIN _af_latest l ON l.mid = i.materialization_id
+WHERE i.input_index BETWEEN ? AND ?
 """
-# ...whose records and what they read are copied once: each facts query reads a few rows.
+# ...whose records, what they read and those inputs' versions now (rebuilt: they may
+# differ from what was read) are copied once: each facts query reads a few rows.
 _SUBJECT = """
 CREATE OR REPLACE TEMP TABLE _af_subject AS
 SELECT * FROM _af_latest SEMI JOIN (SELECT DISTINCT asset, idx FROM _af_scope) USING (asset, idx);
 CREATE OR REPLACE TEMP TABLE _af_subject_inputs AS
-SELECT i.* FROM _af_inputs i SEMI JOIN _af_subject l ON l.mid = i.materialization_id
+SELECT i.* FROM _af_inputs i SEMI JOIN _af_subject l ON l.mid = i.materialization_id;
+CREATE OR REPLACE TEMP TABLE _af_subject_current AS
+SELECT a.asset AS name, a.idx, a.data_version AS version, a.rebuilt FROM _af_all a
+SEMI JOIN _af_subject_inputs i ON i.input = a.asset AND i.input_index = a.idx
+UNION ALL
+SELECT o.source, o.idx, o.version, true FROM _af_observed o
+SEMI JOIN _af_subject_inputs i ON i.input = o.source AND i.input_index = o.idx
 """
 
 
@@ -163,11 +174,13 @@ class LiveFacts:
             register(kept.cur, env, code, runs, kept=True)
             return facts_of(kept.cur, env, growing)[0]
         spans = [(asset, lo, hi) for asset, s in sorted(touched.items()) for lo, hi in s.spans]
-        kept.cur.execute(_SCOPE, by_column(spans, 3))
-        kept.cur.execute(_DELTA_AGAIN)
-        kept.cur.execute(_DELTA_OF_SCOPE, [nodes_watermark(kept.cur)])
-        for statement in (_PENDING_AGAIN, _READERS, _SUBJECT):
-            kept.cur.execute(statement)
+        cur, watermark = kept.cur, nodes_watermark(kept.cur)
+        cur.execute(_SCOPE, by_column(spans, 3))
+        cur.execute(_DELTA_AGAIN)
+        cur.execute(_DELTA_OF_SCOPE, [watermark])
+        cur.execute(_PENDING_AGAIN, [watermark])
+        cur.execute(_READERS, [min(lo for _, lo, _ in spans), max(hi for _, _, hi in spans)])
+        cur.execute(_SUBJECT)
         found, within = facts_of(kept.cur, env, growing, scoped=True)
         return merged(kept.facts, found, within)
 

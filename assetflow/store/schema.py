@@ -148,15 +148,15 @@ PENDING = """inputs_text IS NOT NULL AND materialization_id > (
 # inputs_text: inputs joined by INPUT_SEP, each "name FIELD_SEP key FIELD_SEP index FIELD_SEP
 # version" (keys of several dimensions hold | themselves).
 INPUT_SEP, FIELD_SEP = "\x1e", "\x1f"
-# ({only}: joins that narrow the materializations, as live_facts.py's scope does.)
-PENDING_INPUTS_OF = f"""
+# ({pending}: which materializations; live_facts.py's scope narrows them.)
+PENDING_INPUTS_OF = """
 SELECT materialization_id, parts[1] AS input, parts[2] AS input_partition,
        parts[3]::BIGINT AS input_index, nullif(parts[4], '') AS input_version
 FROM (SELECT materialization_id,
              string_split(unnest(string_split(inputs_text, chr(30))), chr(31)) AS parts
-      FROM assetflow.materializations {{only}} WHERE {PENDING})
+      FROM assetflow.materializations WHERE {pending})
 """
-PENDING_INPUTS = PENDING_INPUTS_OF.format(only="")
+PENDING_INPUTS = PENDING_INPUTS_OF.format(pending=PENDING)
 # Schema 5 and older joined pending inputs with ; and |.
 MIGRATE_INPUTS_TEXT = """
 UPDATE assetflow.materializations
