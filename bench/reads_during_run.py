@@ -11,13 +11,18 @@ its own (a new session with the holder, as a command makes; the definitions load
 - `why` of a January node, the dry run of January, `runs` and `read` must answer.
 
 It prints the reads made, refused and wrong; the backfill's seconds and CPU seconds alone,
-with reads at 10 a second served by it, and with the same reads of a copy of the warehouse
-that no run holds (what the reads cost the run by sharing the machine's cores alone;
-interleaved, medians); and `assetflow sql "select 1"` as a whole process on an idle
+with reads at 10 a second served by it, with the same reads of a copy of the warehouse that
+no run holds (what the reads cost the run by sharing the machine's cores alone), and with as
+many sessions served that each ask `select 1` (the floor: what any read costs the run, a
+process and a session; interleaved, medians); and `assetflow sql "select 1"` as a whole process on an idle
 warehouse and during a run, and on a copy of the warehouse during the same run (what the
 machine's load costs apart from serving; medians).
 
     python bench/reads_during_run.py [--repeats 2] [--pace 10] [--readers 1] [--rounds 1]
+                                     [--each-kind]
+
+(`--each-kind`: also the backfill with reads of one kind alone, each kind in turn: what
+each costs the run.)
 
 (`--readers 3 --rounds 4`: the issue's 1,000 reads spread over about two minutes of runs.)
 """
@@ -39,6 +44,7 @@ from typing import Any
 from backfill_year import fresh_project  # a copy of the example, its landing files too
 
 NOW = "2014-06-01T00:00:00"
+KINDS = ("status_january", "status_run", "sql", "why", "dry_run", "runs", "read")
 JANUARY = ("2013-01-01", "2013-01-31")
 RUN = ("2013-02-01", "2013-12-31")
 
@@ -61,11 +67,15 @@ def start_backfill(project: Path, concurrency: int = 2, stderr: Any = None) -> s
                             stderr=stderr or subprocess.DEVNULL)  # fmt: skip
 
 
-def reader(project: Path, pace: float, out: Path, source: Path | None = None) -> None:
+def reader(
+    project: Path, pace: float, out: Path, source: Path | None = None, kinds: tuple = KINDS
+) -> None:
     """In its own process: read until the run's progress file is gone; write the tally. The
     definitions are loaded once (as the page keeps them); each read is a session of its own,
     so a new session with the holder. `source`: read that project instead (a copy no run
-    holds), while `project`'s run lasts: what the same reads cost the run without serving."""
+    holds), while `project`'s run lasts: what the same reads cost the run without serving.
+    `kinds`: the reads made, in turn ("select_one": the least a read can be, a session that
+    asks `select 1`)."""
     import datetime as dt
 
     from assetflow.app import queries
@@ -93,6 +103,8 @@ def reader(project: Path, pace: float, out: Path, source: Path | None = None) ->
 
     def ask(kind: str) -> bool:
         nonlocal last_count
+        if kind == "select_one":
+            return sql("SELECT 1") == [(1,)]
         if kind == "status_january":
             return status((), JANUARY) == before
         if kind == "status_run":
@@ -123,7 +135,6 @@ def reader(project: Path, pace: float, out: Path, source: Path | None = None) ->
     deadline = time.monotonic() + 600
     while not progress.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
-    kinds = ("status_january", "status_run", "sql", "why", "dry_run", "runs", "read")
     n = 0
     while progress.exists() and time.monotonic() < deadline:
         began = time.monotonic()
@@ -150,16 +161,20 @@ def _counts(status: dict) -> list:
 
 
 def one_run(
-    project: Path, pace: float | None, readers: int = 1, source: Path | None = None
+    project: Path,
+    pace: float | None,
+    readers: int = 1,
+    source: Path | None = None,
+    kinds: tuple = KINDS,
 ) -> tuple[float, float, dict | None]:
     """The backfill's seconds and CPU seconds, with `readers` processes reading at `pace`
     reads a second each (0: as fast as they can; None: no reader), and their tallies summed.
-    `source`: the readers read that copy instead, no run holding it."""
+    `source`: the readers read that copy instead, no run holding it; `kinds`: the reads."""
     files = [project.parent / f"tally{i}.json" for i in range(readers if pace is not None else 0)]
     reading = []
     for tally_file in files:
         tally_file.unlink(missing_ok=True)
-        more = ["--source", str(source)] if source else []
+        more = (["--source", str(source)] if source else []) + ["--kinds", ",".join(kinds)]
         reading.append(subprocess.Popen([sys.executable, __file__, "--reader", str(project),
                                          "--pace", str(pace), "--tally", str(tally_file),
                                          *more]))  # fmt: skip
@@ -215,9 +230,13 @@ def main() -> None:
     parser.add_argument("--reader", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--tally", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--kinds", default=",".join(KINDS), help=argparse.SUPPRESS)
+    parser.add_argument("--each-kind", action="store_true",
+                        help="also: the backfill with 10 reads a second of each kind alone")  # fmt: skip
     options = parser.parse_args()
     if options.reader:
-        reader(options.reader, options.pace, options.tally, options.source)
+        kinds = tuple(options.kinds.split(","))
+        reader(options.reader, options.pace, options.tally, options.source, kinds)
         return
     with tempfile.TemporaryDirectory() as tmp:
         project = fresh_project(Path(tmp))
@@ -241,13 +260,16 @@ def main() -> None:
         # by the machine's cores alone), interleaved; wall and CPU seconds of the backfill
         copy = Path(tmp) / "copy"
         shutil.copytree(project, copy)
-        ways = {"alone": (None, None), "served": (options.pace, None),
-                "a copy": (options.pace, copy)}  # fmt: skip
+        ways = {"alone": (None, None, KINDS), "served": (options.pace, None, KINDS),
+                "a copy": (options.pace, copy, KINDS),
+                "served, select 1 each": (options.pace, None, ("select_one",))}  # fmt: skip
+        if options.each_kind:
+            ways |= {f"served, {kind} only": (options.pace, None, (kind,)) for kind in KINDS}
         took: dict[str, list[tuple[float, float]]] = {w: [] for w in ways}
         reads = dict.fromkeys(ways, 0)
         for _ in range(options.repeats):
-            for way, (pace, source) in ways.items():
-                seconds, cpu, tally = one_run(project, pace, source=source)
+            for way, (pace, source, kinds) in ways.items():
+                seconds, cpu, tally = one_run(project, pace, source=source, kinds=kinds)
                 took[way].append((seconds, cpu))
                 reads[way] += tally["reads"] if tally else 0
         a, c = (statistics.median(x for x, _ in took["alone"]),

@@ -63,12 +63,13 @@ def take_snapshot(
     source partitions the targets read observed: nothing else can change their status.
     `records`: node records are read next (`why`)."""
     graph, now = session.graph, session.now
-    observations = observe_all(session, upstream_closure(graph, targets, now))
+    closure = upstream_closure(graph, targets, now)  # what the targets' statuses depend on
+    observations = observe_all(session, closure)
     code = {name: spec.code_version for name, spec in graph.defs.assets.items()}
     facts = (
         Facts.none()
         if store is None
-        else read_facts(store, code, observations, growing_assets(graph), records)
+        else read_facts(store, code, observations, growing_assets(graph), records, closure)
     )
     report = compute_status(graph, facts, now)
     return Snapshot(graph, tuple(observations), report, targets, now, session.clock())

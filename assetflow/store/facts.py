@@ -68,20 +68,13 @@ def latest_views(env: Env) -> str:
 
 # Every recorded input: those moved into `inputs`, and those of materializations not merged
 # yet (a run in progress, or one that crashed), still in their inputs_text.
-_INPUTS_VIEW = """
+INPUTS = f"""
 CREATE OR REPLACE TEMP VIEW _af_inputs AS
 SELECT materialization_id, input, input_partition, input_index, input_version
 FROM assetflow.inputs
 UNION ALL
-{pending}
+{PENDING_INPUTS}
 """
-INPUTS = _INPUTS_VIEW.format(pending=PENDING_INPUTS)
-# On a cursor that keeps its facts (live_facts.py): the pending inputs parsed once into
-# _af_pending, which the run's commits then add to, rather than at every query.
-_KEPT_INPUTS = (
-    f"CREATE OR REPLACE TEMP TABLE _af_pending AS {PENDING_INPUTS};"
-    + _INPUTS_VIEW.format(pending="SELECT * FROM _af_pending")
-)
 
 # The current version of every node and every source partition (observed just now).
 _CURRENT = """
@@ -230,14 +223,9 @@ def by_column(rows: Sequence[Sequence[object]], width: int) -> list[list[object]
 
 
 def register(
-    conn: duckdb.DuckDBPyConnection,
-    env: Env,
-    code: dict[str, str],
-    runs: ObservedRuns,
-    kept: bool = False,
+    conn: duckdb.DuckDBPyConnection, env: Env, code: dict[str, str], runs: ObservedRuns
 ) -> None:
-    """Temp tables and views the queries below read (list parameters: no pandas import);
-    `kept`: on a cursor that keeps its facts up to date (the pending inputs in a table)."""
+    """Temp tables and views the queries below read (list parameters: no pandas import)."""
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE _af_code AS"
         " SELECT unnest(?::VARCHAR[]) AS asset, unnest(?::VARCHAR[]) AS code_version",
@@ -251,7 +239,7 @@ def register(
     )
     create_delta(conn)  # before the views that read it
     conn.execute(_TABLES, [[data_schema(e) for e in env.chain]])
-    conn.execute(_KEPT_INPUTS if kept else INPUTS)
+    conn.execute(INPUTS)
     conn.execute(latest_views(env))
     conn.execute(_CURRENT)
 
@@ -281,7 +269,7 @@ def facts_of(
         if name is not None:
             read[name] = (first, last, count)
     queries = {k: q.format(**names) for k, q in kinds.items()}
-    found = _islands(conn, queries, {"env": env.name}, _FAILURES.format(**names))
+    found = islands(conn, queries, {"env": env.name}, _FAILURES.format(**names))
     if not scoped:
         found["existing"] = _existing(conn)
         found["missing"] = _read_missing(conn)
@@ -320,13 +308,13 @@ def _existing(conn: duckdb.DuckDBPyConnection) -> dict[str, Intervals]:
             "SELECT asset, idx FROM _af_latest WHERE (asset, idx >> 24) IN"
             " (SELECT (unnest(?::VARCHAR[]), unnest(?::BIGINT[])))"
         )
-        found = _islands(conn, {"gappy": query}, [gappy[::2], gappy[1::2]])["gappy"]
+        found = islands(conn, {"gappy": query}, [gappy[::2], gappy[1::2]])["gappy"]
         for asset, more in found.items():
             existing[asset] = existing.get(asset, Intervals()) | more
     return existing
 
 
-def _islands(
+def islands(
     conn: duckdb.DuckDBPyConnection,
     queries: dict[str, str],
     params: list | dict | None = None,
@@ -351,7 +339,7 @@ def _read_missing(conn: duckdb.DuckDBPyConnection) -> dict[str, Intervals]:
     if not conn.execute(read_missing).fetchall()[0][0]:  # rare: only then the full join
         return {}
     missing = _READ_MISSING.format(**_WHOLE)
-    return _islands(conn, {"missing": missing})["missing"]
+    return islands(conn, {"missing": missing})["missing"]
 
 
 def merge_nodes(conn: duckdb.DuckDBPyConnection) -> None:

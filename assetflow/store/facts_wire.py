@@ -1,6 +1,6 @@
 """Facts as they travel between a reader and the process holding the warehouse: a question
-(the reader's environment, code versions, observed sources, growing assets) and the facts
-it gets back, index intervals as [first, last] pairs."""
+(the reader's environment, code versions, observed sources, growing assets, the nodes it
+looks at) and the facts it gets back, index intervals as [first, last] pairs."""
 
 from __future__ import annotations
 
@@ -19,11 +19,27 @@ def question(
     runs: list[tuple[str, int, int, str | None]],
     growing: list[str],
     views: bool = False,
+    within: dict[str, Intervals] | None = None,
 ) -> dict[str, Any]:
     """`views`: the session goes on to read node records (`why`): the holder makes the
-    temporary tables and views they read in the session, in the same step."""
+    temporary tables and views they read in the session, in the same step. `within`: the
+    only nodes whose facts the command looks at, if it says (their facts are exact; others'
+    may be of an earlier commit)."""
+    nodes = None if within is None else [
+        [asset, lo, hi] for asset, spans in sorted(within.items()) for lo, hi in spans.spans
+    ]  # fmt: skip
     return {"env": list(chain), "code": sorted(code.items()), "observed": runs,
-            "growing": sorted(growing), "views": views}  # fmt: skip
+            "growing": sorted(growing), "views": views, "within": nodes}  # fmt: skip
+
+
+def within_of(asked: dict[str, Any]) -> dict[str, Intervals] | None:
+    """The nodes a question looks at (None: every node)."""
+    if asked.get("within") is None:
+        return None
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for asset, lo, hi in asked["within"]:
+        spans.setdefault(str(asset), []).append((int(lo), int(hi)))
+    return {asset: Intervals.of(s) for asset, s in spans.items()}
 
 
 def key_of(asked: dict[str, Any]) -> tuple[Any, ...]:
@@ -33,6 +49,7 @@ def key_of(asked: dict[str, Any]) -> tuple[Any, ...]:
         tuple((str(a), str(v)) for a, v in asked["code"]),
         tuple((str(s), int(lo), int(hi), v) for s, lo, hi, v in asked["observed"]),
         tuple(asked["growing"]),
+        None if asked.get("within") is None else tuple(tuple(n) for n in asked["within"]),
     )
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import cast
 
+from assetflow.core.intervals import Intervals
 from assetflow.core.observations import SourceVersions
 from assetflow.core.records import Facts, InputFact, Node, NodeRecord
 from assetflow.store.facts import INPUTS, facts_of, latest_views, observed_runs, register
@@ -26,15 +27,18 @@ def read_facts(
     observed: Sequence[SourceVersions],
     growing_assets: list[str],
     records: bool = False,
+    within: dict[str, Intervals] | None = None,
 ) -> Facts:
     """Facts for every node ever materialized, compared with current code and sources.
-    `records`: node records (`node_record`) are read next. Read through a run's process,
-    the status it keeps answers (live_facts.py), as of a snapshot the session then reads
-    too. (Read through a process that lets the file go mid-read, the session goes on
-    against the file with its temporary views made again: store/read_session.py.)"""
+    `records`: node records (`node_record`) are read next. `within`: the nodes the command
+    looks at, if not all (the facts of others may then be of an earlier commit). Read
+    through a run's process, the status it keeps answers (live_facts.py), as of a snapshot
+    the session then reads too. (Read through a process that lets the file go mid-read,
+    the session goes on against the file with its temporary views made again:
+    store/read_session.py.)"""
     runs = observed_runs(observed)
     if store.served_by is not None:
-        asked = question(store.env.chain, code, runs, growing_assets, records)
+        asked = question(store.env.chain, code, runs, growing_assets, records, within)
         found = cast(ServedConnection, store.conn).facts(asked)
         if found is not None:
             facts, made = found

@@ -8,7 +8,7 @@ import pytest
 from assetflow.core.intervals import Intervals
 from assetflow.core.records import Facts
 from assetflow.store.changes import Changes
-from assetflow.store.live_facts import merged
+from assetflow.store.kept_facts import merged
 
 
 class Cursor:

@@ -1,6 +1,7 @@
 """The status facts a run's process keeps (store/live_facts.py) equal the whole read of the
 same snapshot, at every moment of a real run in another process: writes, failures, failed
-checks, a window's readers, a table reshaped mid-run, inputs whose data changed."""
+checks, a window's readers, a table reshaped mid-run, inputs whose data changed; and, for a
+question that looks at a few nodes only, on those nodes."""
 
 import datetime as dt
 import os
@@ -13,6 +14,9 @@ from test_crash import finish, start, wait_for_run
 from assetflow.app.config import load_project
 from assetflow.app.session import Session
 from assetflow.app.state import observe_all
+from assetflow.core.intervals import Intervals
+from assetflow.core.planner import upstream_closure
+from assetflow.core.records import Facts
 from assetflow.core.status import growing_assets
 from assetflow.run.clock import FixedClock
 from assetflow.store.facts import facts_of, observed_runs, register
@@ -73,6 +77,9 @@ def test_the_kept_facts_equal_a_whole_read_of_the_same_snapshot_throughout_a_run
     code = {name: spec.code_version for name, spec in graph.defs.assets.items()}
     runs = observed_runs(observe_all(session))
     growing = growing_assets(graph)
+    first_days = Intervals.of([(graph.defs.assets["base"].partitions.index("2024-02-01"),
+                                graph.defs.assets["base"].partitions.index("2024-02-04"))])
+    within = upstream_closure(graph, {"checked": first_days}, NOW)  # fmt: skip
     # new data in base (SALT): its readers go stale one by one, fragile fails twice and
     # gains a column on the 15th (a reshape), checked fails its check where it lands
     os.environ["SALT"] = "1"
@@ -84,7 +91,8 @@ def test_the_kept_facts_equal_a_whole_read_of_the_same_snapshot_throughout_a_run
     try:
         wait_for_run(project)
         while run.poll() is None:
-            found = kept_and_whole(project, code, runs, growing)
+            looks_at = within if compared % 2 else None  # a question of a few nodes, or all
+            found = kept_and_whole(project, code, runs, growing, looks_at)
             if found is None:
                 break  # the run let go meanwhile: what is read next is the file's
             kept, whole = found
@@ -101,15 +109,17 @@ def test_the_kept_facts_equal_a_whole_read_of_the_same_snapshot_throughout_a_run
     assert len(moved) >= 3  # the facts compared moved as the run went
 
 
-def kept_and_whole(project, code, runs, growing):
+def kept_and_whole(project, code, runs, growing, within):
     """The facts the holder keeps, and the whole read of the same snapshot in the same
-    session; None once the holder no longer serves this session."""
+    session (both of the nodes `within` alone, if given); None once the holder no longer
+    serves this session."""
     store = Store.for_reading(project.warehouse, 10.0)
     try:
         if store.served_by is None:
             return None
         store.use_env("prod")
-        found = store.conn.facts(question(store.env.chain, code, runs, growing))
+        asked = question(store.env.chain, code, runs, growing, within=within)
+        found = store.conn.facts(asked)
         if found is None:
             return None
         kept = found[0]
@@ -117,6 +127,27 @@ def kept_and_whole(project, code, runs, growing):
         whole = facts_of(store.conn, store.env, growing)[0]
         if store.conn._link.direct is not None:  # the run ended between the two
             return None
+        if within is not None:
+            return only(kept, within), only(whole, within)
         return kept, whole
     finally:
         store.close()
+
+
+def only(facts, nodes):
+    """The facts of `nodes` alone."""
+
+    def kind(found):
+        out = {a: found[a] & nodes[a] for a in sorted(found) if a in nodes}
+        return {a: spans for a, spans in out.items() if spans}
+
+    ranges = {n: r for n, r in facts.recorded_ranges.items() if n[1] in nodes.get(n[0], ())}
+    return Facts(
+        existing=kind(facts.existing),
+        code_changed=kind(facts.code_changed),
+        schema_changed=kind(facts.schema_changed),
+        upstream_changed=kind(facts.upstream_changed),
+        failed=kind(facts.failed),
+        check_failed=kind(facts.check_failed),
+        recorded_ranges=ranges,
+    )
