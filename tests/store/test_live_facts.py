@@ -77,9 +77,9 @@ def test_the_kept_facts_equal_a_whole_read_of_the_same_snapshot_throughout_a_run
     code = {name: spec.code_version for name, spec in graph.defs.assets.items()}
     runs = observed_runs(observe_all(session))
     growing = growing_assets(graph)
-    first_days = Intervals.of([(graph.defs.assets["base"].partitions.index("2024-02-01"),
-                                graph.defs.assets["base"].partitions.index("2024-02-04"))])
-    within = upstream_closure(graph, {"checked": first_days}, NOW)  # fmt: skip
+    days = graph.defs.assets["base"].partitions
+    first_days = Intervals.of([(days.index("2024-02-01"), days.index("2024-02-04"))])
+    within = upstream_closure(graph, {"checked": first_days}, NOW)  # what its status reads
     # new data in base (SALT): its readers go stale one by one, fragile fails twice and
     # gains a column on the 15th (a reshape), checked fails its check where it lands
     os.environ["SALT"] = "1"
