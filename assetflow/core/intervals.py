@@ -83,3 +83,16 @@ class Intervals:
             if start <= hi:
                 out.append((start, hi))
         return Intervals(tuple(out))
+
+
+def span_rows(by_asset: dict[str, Intervals]) -> list[tuple[str, int, int]]:
+    """Intervals per asset as rows (asset, first, last), assets in order."""
+    return [(a, lo, hi) for a, found in sorted(by_asset.items()) for lo, hi in found.spans]
+
+
+def from_span_rows(rows: Iterable[tuple[str, int, int]]) -> dict[str, Intervals]:
+    """Rows (asset, first, last) as intervals per asset: `span_rows` undone."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for asset, lo, hi in rows:
+        spans.setdefault(asset, []).append((lo, hi))
+    return {asset: Intervals.of(s) for asset, s in spans.items()}

@@ -4,7 +4,7 @@ Everything here is set-wise SQL over temp tables and views `register` makes on a
 (the code versions, the sources as observed, the latest record of every node); results come
 back as index intervals per asset, so 3.65 M nodes never become 3.65 M Python objects. The
 same queries answer for every node, or for the few a run's commits touched (`facts_of` with
-a scope: live_facts.py keeps a run's status up to date that way).
+a scope: kept_facts.py keeps a run's status up to date that way).
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ _WHOLE = {
     "changed": "SELECT asset AS name, idx, data_version AS version FROM _af_all WHERE rebuilt"
     " UNION ALL SELECT source, idx, version FROM _af_observed",
 }  # fmt: skip
-_SCOPED = {  # (live_facts.py makes these tables)
+_SCOPED = {  # (kept_facts.py makes these tables)
     "subject": "_af_subject", "inputs": "_af_subject_inputs", "only": _ONLY,
     "changed": "SELECT name, idx, version FROM _af_subject_current WHERE rebuilt",
     "current": "(SELECT name, idx, version FROM _af_subject_current WHERE version IS NOT NULL)",
@@ -249,7 +249,7 @@ def facts_of(
 ) -> tuple[Facts, Scope]:
     """The facts of every node (`register` made their tables), or, `scoped`, only of the
     nodes of `_af_scope`, whose records and inputs are `_af_subject` and
-    `_af_subject_inputs` (live_facts.py makes them); with the nodes they are of (scoped:
+    `_af_subject_inputs` (kept_facts.py makes them); with the nodes they are of (scoped:
     those of `_af_scope`; else {})."""
     names = _WHOLE
     kinds = {

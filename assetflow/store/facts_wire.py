@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from assetflow.core.intervals import Intervals
+from assetflow.core.intervals import Intervals, from_span_rows, span_rows
 from assetflow.core.records import Facts
 
 _KINDS = ("existing", "code_changed", "schema_changed", "upstream_changed", "failed",
@@ -25,9 +25,7 @@ def question(
     temporary tables and views they read in the session, in the same step. `within`: the
     only nodes whose facts the command looks at, if it says (their facts are exact; others'
     may be of an earlier commit)."""
-    nodes = None if within is None else [
-        [asset, lo, hi] for asset, spans in sorted(within.items()) for lo, hi in spans.spans
-    ]  # fmt: skip
+    nodes = None if within is None else [list(row) for row in span_rows(within)]
     return {"env": list(chain), "code": sorted(code.items()), "observed": runs,
             "growing": sorted(growing), "views": views, "within": nodes}  # fmt: skip
 
@@ -36,10 +34,7 @@ def within_of(asked: dict[str, Any]) -> dict[str, Intervals] | None:
     """The nodes a question looks at (None: every node)."""
     if asked.get("within") is None:
         return None
-    spans: dict[str, list[tuple[int, int]]] = {}
-    for asset, lo, hi in asked["within"]:
-        spans.setdefault(str(asset), []).append((int(lo), int(hi)))
-    return {asset: Intervals.of(s) for asset, s in spans.items()}
+    return from_span_rows((str(a), int(lo), int(hi)) for a, lo, hi in asked["within"])
 
 
 def key_of(asked: dict[str, Any]) -> tuple[Any, ...]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import duckdb
 
 from assetflow.core.environments import Env
-from assetflow.core.intervals import Intervals
+from assetflow.core.intervals import Intervals, span_rows
 from assetflow.core.records import Facts
 from assetflow.store.changes import Scope
 from assetflow.store.facts import by_column, facts_of, islands, register
@@ -174,7 +174,7 @@ def _learn_near(kept: Kept) -> None:
 
 def _nodes(cur: duckdb.DuckDBPyConnection, table: str, nodes: Scope) -> list[tuple[str, int, int]]:
     """The temporary table `table` of `nodes` (asset, idx); their spans."""
-    spans = [(asset, lo, hi) for asset, s in sorted(nodes.items()) for lo, hi in s.spans]
+    spans = span_rows(nodes)
     cur.execute(_NODES.format(table=table), by_column(spans, 3))
     return spans
 

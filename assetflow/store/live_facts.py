@@ -4,8 +4,9 @@ A status read asks for the facts of every node: a handful of set-wise queries ov
 whole lineage (~40 ms on the example's 12,763 nodes), each read anew. While a run records
 through the journal (changes.py), the holder keeps each question's facts with the journal's
 position they are as of, and brings them up to date with the nodes the run touched since:
-those nodes and their readers, read again by the same queries scoped to them (lineage.py's
-`facts_of`). A question asked twice between two commits costs no query at all.
+those nodes and their readers, read again by the same queries scoped to them
+(kept_facts.py). A question asked twice between two commits costs no query at all, nor does
+one while the run commits only nodes it does not look at.
 
 The kept facts are read on a cursor of their own. Its snapshot and the asking session's are
 begun together under the journal's gate, so that no commit falls between them: whatever
@@ -132,8 +133,7 @@ def _restart(cur: duckdb.DuckDBPyConnection) -> None:
     changed nothing of the warehouse, and its temporary tables and views stay. DuckDB takes
     a transaction's snapshot of a database when a statement first reads it, not at BEGIN:
     one does, here."""
-    with contextlib.suppress(duckdb.TransactionException):  # none open
-        cur.execute("COMMIT")
+    _end(cur)
     cur.execute("BEGIN TRANSACTION READ ONLY")
     cur.execute("SELECT 1 FROM assetflow.meta LIMIT 1").fetchall()
 

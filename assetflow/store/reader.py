@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from assetflow.core.environments import AssetDiff, Env, Environment, Wanted
-from assetflow.core.intervals import Intervals
+from assetflow.core.intervals import Intervals, span_rows
 from assetflow.core.partitions import DynamicKeys
 from assetflow.core.records import (
     AttemptRecord,
@@ -375,7 +375,7 @@ class StateReader:
     def current_versions(self, spans: dict[str, Intervals]) -> dict[tuple[str, str], str]:
         """The data version of every node in `spans` (asset -> partition indexes; the nodes
         table is merged on open)."""
-        rows = [(asset, lo, hi) for asset, found in spans.items() for lo, hi in found.spans]
+        rows = span_rows(spans)
         if not rows:
             return {}
         chain = list(self.env.chain)

@@ -148,7 +148,7 @@ PENDING = """inputs_text IS NOT NULL AND materialization_id > (
 # inputs_text: inputs joined by INPUT_SEP, each "name FIELD_SEP key FIELD_SEP index FIELD_SEP
 # version" (keys of several dimensions hold | themselves).
 INPUT_SEP, FIELD_SEP = "\x1e", "\x1f"
-# ({pending}: which materializations; live_facts.py's scope narrows them.)
+# ({pending}: which materializations; kept_facts.py's scope narrows them.)
 PENDING_INPUTS_OF = """
 SELECT materialization_id, parts[1] AS input, parts[2] AS input_partition,
        parts[3]::BIGINT AS input_index, nullif(parts[4], '') AS input_version

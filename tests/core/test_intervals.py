@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assetflow.core.intervals import Intervals
+from assetflow.core.intervals import Intervals, from_span_rows, span_rows
 
 spans = st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), max_size=6)
 
@@ -34,3 +34,10 @@ def test_normal_form_is_sorted_disjoint_and_not_adjacent(a):
 @given(spans, st.integers(-2, 62))
 def test_membership_matches_python_sets(a, index):
     assert (index in Intervals.of(a)) == (index in raw(a))
+
+
+def test_span_rows_list_each_assets_runs_in_order_and_come_back_whole():
+    by_asset = {"b": Intervals.of([(5, 9)]), "a": Intervals.of([(1, 2), (4, 4)])}
+    rows = span_rows(by_asset)
+    assert rows == [("a", 1, 2), ("a", 4, 4), ("b", 5, 9)]
+    assert from_span_rows(rows) == by_asset
