@@ -1,5 +1,5 @@
-"""The journal of a run's commits (store/changes.py) and the merge of scoped facts into kept
-ones (store/live_facts.py), on hand-built values."""
+"""The journal of a run's commits (store/changes.py), the merge of scoped facts into kept
+ones and when kept facts need no refresh (store/kept_facts.py), on hand-built values."""
 
 import threading
 
@@ -8,7 +8,7 @@ import pytest
 from assetflow.core.intervals import Intervals
 from assetflow.core.records import Facts
 from assetflow.store.changes import Changes
-from assetflow.store.kept_facts import merged
+from assetflow.store.kept_facts import Kept, merged
 
 
 class Cursor:
@@ -116,3 +116,15 @@ def test_merged_replaces_the_facts_of_the_scope_and_keeps_the_rest():
     assert found.upstream_changed == {"a": Intervals.points([8]), "b": Intervals.points([1])}
     assert found.failed == {}  # b's 4 was in the scope: no longer failed
     assert found.recorded_ranges == {("a", 2): {"x": (1, 2, 2)}, ("a", 8): {"x": (6, 8, 3)}}
+
+
+def test_a_question_needs_no_refresh_only_when_nothing_it_looks_at_or_reads_was_touched():
+    january, february = Intervals.of([(1, 31)]), Intervals.of([(32, 59)])
+    kept = Kept(cur=None, within={"daily": january})  # type: ignore[arg-type]
+    kept.near = {"daily": january, "raw": Intervals.of([(0, 31)])}  # and what it read
+    assert kept.untouched_by({"daily": february, "raw": february})
+    assert kept.untouched_by({"other": january})
+    assert not kept.untouched_by({"raw": Intervals.of([(0, 0)])})  # a day it read
+    assert not kept.untouched_by({"daily": Intervals.of([(31, 32)])})
+    kept.near = None  # what it reads not known: any commit may change it
+    assert not kept.untouched_by({"other": january})
